@@ -1,0 +1,128 @@
+"""From a capture to scans: read (capture/), replay (exchanges.py), then the
+policy of techniques/: which technique each exchange belongs to and what
+each port's state is. This is the function the CLI's `analyze` calls."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import replace
+from typing import Iterable, Optional, Union
+
+from .capture import ReadStats, read_packets
+from .errors import InputError, UsageError
+from .exchanges import ReplayEngine
+from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Scan, Technique
+from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None) -> AnalysisResult:
+    """Analyze one capture (errors raise) or several (errors are collected in
+    `result.errors` and the good captures still give their results)."""
+    forced = _parse_technique(technique)
+    single = isinstance(path_or_paths, (str, os.PathLike))
+    paths = [path_or_paths] if single else list(path_or_paths)
+    captures, scans, errors = [], [], []
+    for path in paths:
+        try:
+            summary, found = analyze_capture(path, forced)
+        except InputError as exc:
+            if single:
+                raise
+            errors.append(str(exc))
+            captures.append(CaptureSummary(path=str(path), error=str(exc)))
+            continue
+        captures.append(summary)
+        scans.extend(found)
+    return AnalysisResult(captures=tuple(captures), scans=tuple(scans), errors=tuple(errors))
+
+
+def _parse_technique(technique) -> Optional[Technique]:
+    if technique is None or isinstance(technique, Technique):
+        return technique
+    try:
+        return Technique(str(technique).lower())
+    except ValueError:
+        names = ", ".join(t.value for t in REGISTRY)
+        raise UsageError(f"unknown technique {technique!r} (choose from {names})") from None
+
+
+def analyze_capture(path: PathLike, forced: Optional[Technique] = None) -> tuple[CaptureSummary, list[Scan]]:
+    stats = ReadStats(str(path))
+    engine = ReplayEngine()
+    for pkt in read_packets(str(path), stats):
+        engine.feed(pkt)
+    exchanges = engine.exchanges()
+    warnings = list(stats.warnings)
+    if stats.packets == 0:
+        warnings.append("no packets: the capture holds a header and no packet records")
+    summary = CaptureSummary(
+        path=str(path), packets=stats.packets, skipped=stats.skipped, duplicates=engine.stats.duplicates,
+        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
+    return summary, build_scans(str(path), exchanges, forced)
+
+
+def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Technique] = None) -> list[Scan]:
+    """Group exchanges into scan sessions (scanner, target, technique) and classify every port."""
+    inferred = [(ex, *infer_technique(ex)) for ex in exchanges]
+    inferred = _smooth_syn_sessions(inferred)
+
+    groups: dict = defaultdict(list)
+    evidence: dict = {}
+    for ex, tech, why, _behavioural in inferred:
+        flags = probe_key(ex) if tech is Technique.UNKNOWN else None
+        if forced is not None and REGISTRY[forced].proto == ex.proto:
+            why = f"forced by --technique {forced.value} ({why})"
+            tech, flags = forced, None
+        key = (ex.scanner, ex.target, tech, flags)
+        groups[key].append(ex)
+        evidence.setdefault(key, why)
+
+    scans = []
+    for (scanner, target, tech, flags), exs in groups.items():
+        spec = fallback_spec(flags) if tech is Technique.UNKNOWN else REGISTRY[tech]
+        ports = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex)
+                 for ex in _merge_same_port(exs)]
+        ports.sort(key=lambda p: (p.proto, p.port))
+        frames = [p for ex in exs for p in ex.probes]
+        scans.append(Scan(
+            capture=capture, scanner=scanner, target=target, technique=tech, ports=tuple(ports),
+            probe_flags=flags, technique_evidence=evidence[(scanner, target, tech, flags)],
+            first_ts=min(p.ts for p in frames), last_ts=max(p.ts for p in frames)))
+    scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))
+    return scans
+
+
+def _smooth_syn_sessions(inferred):
+    """A SYN exchange decided only by its fingerprint follows what the same
+    scanner's behaviour showed for SYNs built the same way (same options),
+    towards the same target: one scan session is one technique."""
+    decided = {}
+    for ex, tech, why, behavioural in inferred:
+        if behavioural and tech in (Technique.SYN, Technique.CONNECT):
+            decided.setdefault((ex.scanner, ex.target, ex.probes[0].options), (tech, why))
+    out = []
+    for ex, tech, why, behavioural in inferred:
+        if not behavioural and tech in (Technique.SYN, Technique.CONNECT):
+            seen = decided.get((ex.scanner, ex.target, ex.probes[0].options))
+            if seen is not None:
+                tech, why = seen[0], f"{seen[1]} on another port of this session"
+        out.append((ex, tech, why, behavioural))
+    return out
+
+
+def _merge_same_port(exs: list[Exchange]) -> list[Exchange]:
+    by_port: dict = {}
+    for ex in exs:
+        key = (ex.proto, ex.port)
+        if key not in by_port:
+            by_port[key] = ex
+            continue
+        old = by_port[key]
+        merged = lambda a, b: tuple(sorted(a + b, key=lambda p: p.frame))  # noqa: E731
+        by_port[key] = replace(
+            old, probes=merged(old.probes, ex.probes), responses=merged(old.responses, ex.responses),
+            followups=merged(old.followups, ex.followups), stray=merged(old.stray, ex.stray),
+            completed_handshake=old.completed_handshake or ex.completed_handshake)
+    return list(by_port.values())

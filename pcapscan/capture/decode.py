@@ -1,0 +1,503 @@
+"""Decode one captured frame (link layer, IP, TCP/UDP/ICMP/ICMPv6) into a
+`model.Packet`.
+
+`decode_frame(linktype, data, frame, ts)` is a pure function: it returns a
+Packet, or None for anything that is not a decodable IPv4/IPv6 packet (ARP,
+STP, garbage, headers cut short, impossible header lengths). It never raises.
+
+Header layouts come from dpkt's declarations (`dpkt.ip.IP.__hdr_fmt__` and
+friends), compiled once into `struct.Struct`s and read with `unpack_from`.
+The common path (Ethernet/VLAN, Linux cooked v1/v2, loopback, raw IP) is
+parsed by hand: building dpkt objects costs about 10x more per packet, since
+dpkt decodes every layer into objects, and dpkt stops after two VLAN tags.
+The rare Ethernet encapsulations (MPLS, PPPoE, 802.3 LLC/SNAP, Cisco ISL) are
+handed to `dpkt.ethernet.Ethernet`, which knows them.
+
+ICMP and ICMPv6 errors quote the offending packet, usually only its IP header
+plus 8 bytes, which dpkt refuses to parse; the quote is read by hand.
+Checksums are never verified (captures taken at the sender carry offloaded,
+i.e. wrong, checksums).
+"""
+from __future__ import annotations
+
+import struct
+from socket import AF_INET, AF_INET6, inet_ntop
+from typing import Optional
+
+import dpkt
+import dpkt.ethernet
+import dpkt.icmp
+import dpkt.icmp6
+import dpkt.ip
+import dpkt.ip6
+import dpkt.loopback
+import dpkt.sll
+import dpkt.sll2
+import dpkt.tcp
+import dpkt.udp
+
+from ..model import Packet, Quoted
+
+__all__ = ["decode_frame", "LINKTYPE_NAMES", "linktype_name"]
+
+# --- link types -------------------------------------------------------------
+
+LINKTYPE_NULL = 0  # BSD loopback: 4-byte address family, host byte order
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW_BSD12 = 12  # DLT_RAW as some BSDs write it
+LINKTYPE_RAW_BSD14 = 14  # DLT_RAW as OpenBSD writes it
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108  # OpenBSD loopback: address family in network byte order
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "null",
+    LINKTYPE_ETHERNET: "ethernet",
+    LINKTYPE_RAW_BSD12: "raw",
+    LINKTYPE_RAW_BSD14: "raw",
+    LINKTYPE_RAW: "raw",
+    LINKTYPE_LOOP: "loop",
+    LINKTYPE_LINUX_SLL: "linux-sll",
+    LINKTYPE_IPV4: "ipv4",
+    LINKTYPE_IPV6: "ipv6",
+    LINKTYPE_LINUX_SLL2: "linux-sll2",
+}
+
+
+def linktype_name(linktype: int) -> str:
+    """'ethernet', 'linux-sll', ... or 'link type 147' for one we do not decode."""
+    return LINKTYPE_NAMES.get(linktype) or f"link type {linktype}"
+
+
+# --- header layouts, as dpkt declares them ----------------------------------
+
+_IP4 = struct.Struct(dpkt.ip.IP.__hdr_fmt__)  # >BBHHHBBH4s4s, 20 bytes
+_IP6 = struct.Struct(dpkt.ip6.IP6.__hdr_fmt__)  # >IHBB16s16s, 40 bytes
+_TCP = struct.Struct(dpkt.tcp.TCP.__hdr_fmt__)  # >HHIIHHHH, 20 bytes
+_UDP = struct.Struct(dpkt.udp.UDP.__hdr_fmt__)  # >HHHH, 8 bytes
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_PORTS = struct.Struct(">HH")
+_PORTS_SEQ = struct.Struct(">HHI")
+
+_ETH_HDR_LEN = dpkt.ethernet.ETH_HDR_LEN  # 14
+_SLL_HDR_LEN = dpkt.sll.SLL.__hdr_len__  # 16, protocol in its last 2 bytes
+_SLL2_HDR_LEN = dpkt.sll2.SLL2.__hdr_len__  # 20, protocol in its first 2 bytes
+_VLAN_TAG_LEN = dpkt.ethernet.VLANtag8021Q.__hdr_len__  # 4
+_MAX_VLAN_TAGS = 16
+
+ETH_TYPE_IP = dpkt.ethernet.ETH_TYPE_IP
+ETH_TYPE_IP6 = dpkt.ethernet.ETH_TYPE_IP6
+_VLAN_TPIDS = frozenset(
+    (
+        dpkt.ethernet.ETH_TYPE_8021Q,  # 0x8100
+        dpkt.ethernet.ETH_TYPE_8021AD,  # 0x88a8
+        dpkt.ethernet.ETH_TYPE_QINQ1,  # 0x9100
+        dpkt.ethernet.ETH_TYPE_QINQ2,  # 0x9200
+    )
+)
+# Ethernet encapsulations that dpkt.ethernet unwraps for us (rare: slow path).
+_DPKT_ETHERTYPES = frozenset(
+    (
+        dpkt.ethernet.ETH_TYPE_MPLS,
+        dpkt.ethernet.ETH_TYPE_MPLS_MCAST,
+        dpkt.ethernet.ETH_TYPE_PPPoE,
+    )
+)
+
+# Address families in loopback headers (tcpdump's LINKTYPE_NULL page).
+_AF_INET_BSD = 2
+_AF_INET6_BSD = frozenset((24, 28, 30))  # NetBSD/OpenBSD, FreeBSD, Darwin
+
+P_ICMP = dpkt.ip.IP_PROTO_ICMP  # 1
+P_TCP = dpkt.ip.IP_PROTO_TCP  # 6
+P_UDP = dpkt.ip.IP_PROTO_UDP  # 17
+P_ICMP6 = dpkt.ip.IP_PROTO_ICMP6  # 58
+_V6_EXT_SIMPLE = frozenset(
+    (dpkt.ip.IP_PROTO_HOPOPTS, dpkt.ip.IP_PROTO_ROUTING, dpkt.ip.IP_PROTO_DSTOPTS)  # 0, 43, 60
+)
+_V6_FRAGMENT = dpkt.ip.IP_PROTO_FRAGMENT  # 44
+_V6_AH = dpkt.ip.IP_PROTO_AH  # 51: length in 4-byte units
+_MAX_V6_EXT = 16
+
+_ICMP4_ERRORS = frozenset(
+    (
+        dpkt.icmp.ICMP_UNREACH,  # 3
+        dpkt.icmp.ICMP_SRCQUENCH,  # 4
+        dpkt.icmp.ICMP_REDIRECT,  # 5
+        dpkt.icmp.ICMP_TIMEXCEED,  # 11
+        dpkt.icmp.ICMP_PARAMPROB,  # 12
+    )
+)
+_ICMP6_ERRORS = frozenset(
+    (
+        dpkt.icmp6.ICMP6_DST_UNREACH,  # 1
+        dpkt.icmp6.ICMP6_PACKET_TOO_BIG,  # 2
+        dpkt.icmp6.ICMP6_TIME_EXCEEDED,  # 3
+        dpkt.icmp6.ICMP6_PARAM_PROB,  # 4
+    )
+)
+_ICMP_ERROR_HDR_LEN = 8  # type, code, checksum, 4 bytes unused/mtu/pointer/gateway
+
+_QUOTED_PROTO_NAMES = {P_TCP: "tcp", P_UDP: "udp", P_ICMP: "icmp", P_ICMP6: "icmp6"}
+
+# --- address text, cached (scans involve few addresses; share the strings) ---
+
+_NAME_CACHE_MAX = 1 << 16
+_names4: dict = {}
+_names6: dict = {}
+
+
+def _ntop4(raw: bytes) -> str:
+    name = _names4.get(raw)
+    if name is None:
+        name = inet_ntop(AF_INET, raw)
+        if len(_names4) < _NAME_CACHE_MAX:
+            _names4[raw] = name
+    return name
+
+
+def _ntop6(raw: bytes) -> str:
+    name = _names6.get(raw)
+    if name is None:
+        name = inet_ntop(AF_INET6, raw)
+        if len(_names6) < _NAME_CACHE_MAX:
+            _names6[raw] = name
+    return name
+
+
+# --- link layers: each returns (ip_version, buffer, offset) or None ----------
+
+
+def _ethertype(data: bytes, etype: int, off: int):
+    """Resolve an ethertype at `off`, stepping over any VLAN tags."""
+    tags = 0
+    while etype in _VLAN_TPIDS:
+        tags += 1
+        if tags > _MAX_VLAN_TAGS:
+            return None
+        etype = (data[off + 2] << 8) | data[off + 3]
+        off += _VLAN_TAG_LEN
+    if etype == ETH_TYPE_IP:
+        return 4, data, off
+    if etype == ETH_TYPE_IP6:
+        return 6, data, off
+    return None
+
+
+def _link_ethernet(data: bytes):
+    etype = (data[12] << 8) | data[13]
+    if etype == ETH_TYPE_IP:
+        return 4, data, _ETH_HDR_LEN
+    if etype == ETH_TYPE_IP6:
+        return 6, data, _ETH_HDR_LEN
+    if etype in _VLAN_TPIDS:
+        return _ethertype(data, etype, _ETH_HDR_LEN)
+    if etype in _DPKT_ETHERTYPES or etype <= 1500:
+        # MPLS, PPPoE, 802.3 length field (LLC/SNAP, Cisco ISL): let dpkt unwrap.
+        return _via_dpkt(dpkt.ethernet.Ethernet, data)
+    return None  # ARP, LLDP, ...
+
+
+def _link_sll(data: bytes):
+    if len(data) < _SLL_HDR_LEN:
+        return None
+    return _ethertype(data, (data[14] << 8) | data[15], _SLL_HDR_LEN)
+
+
+def _link_sll2(data: bytes):
+    if len(data) < _SLL2_HDR_LEN:
+        return None
+    return _ethertype(data, (data[0] << 8) | data[1], _SLL2_HDR_LEN)
+
+
+def _family(af: int, data: bytes):
+    if af == _AF_INET_BSD:
+        return 4, data, 4
+    if af in _AF_INET6_BSD:
+        return 6, data, 4
+    return None
+
+
+def _link_null(data: bytes):
+    # Host byte order of the machine that captured: accept either.
+    if len(data) < 4:
+        return None
+    af = int.from_bytes(data[:4], "little")
+    if af > 0xFFFF:
+        af = int.from_bytes(data[:4], "big")
+    return _family(af, data)
+
+
+def _link_loop(data: bytes):
+    if len(data) < 4:
+        return None
+    return _family(int.from_bytes(data[:4], "big"), data)
+
+
+def _link_raw(data: bytes):
+    version = data[0] >> 4
+    if version == 4 or version == 6:
+        return version, data, 0
+    return None
+
+
+def _link_ipv4(data: bytes):
+    return 4, data, 0
+
+
+def _link_ipv6(data: bytes):
+    return 6, data, 0
+
+
+def _via_dpkt(cls, data: bytes):
+    """Slow path: let dpkt peel an unusual encapsulation, then re-serialise
+    the IP packet it finds (dpkt gives no offsets)."""
+    try:
+        layer = cls(data)
+        for _ in range(8):
+            layer = layer.data
+            if isinstance(layer, dpkt.ip.IP):
+                return 4, bytes(layer), 0
+            if isinstance(layer, dpkt.ip6.IP6):
+                return 6, bytes(layer), 0
+            if not isinstance(layer, dpkt.Packet):
+                return None
+    except Exception:  # dpkt raises many kinds on odd input: never let them out
+        return None
+    return None
+
+
+_LINK = {
+    LINKTYPE_NULL: _link_null,
+    LINKTYPE_ETHERNET: _link_ethernet,
+    LINKTYPE_RAW_BSD12: _link_raw,
+    LINKTYPE_RAW_BSD14: _link_raw,
+    LINKTYPE_RAW: _link_raw,
+    LINKTYPE_LOOP: _link_loop,
+    LINKTYPE_LINUX_SLL: _link_sll,
+    LINKTYPE_IPV4: _link_ipv4,
+    LINKTYPE_IPV6: _link_ipv6,
+    LINKTYPE_LINUX_SLL2: _link_sll2,
+}
+
+
+# --- the entry point --------------------------------------------------------
+
+
+def decode_frame(linktype: int, data: bytes, frame: int, ts: float) -> Optional[Packet]:
+    """Decode one captured frame; None when it is not a decodable IP packet."""
+    link = _LINK.get(linktype)
+    if link is None:
+        return None
+    try:
+        found = link(data)
+        if found is None:
+            return None
+        version, buf, off = found
+        if version == 4:
+            return _ipv4(buf, off, frame, ts)
+        return _ipv6(buf, off, frame, ts)
+    except (struct.error, IndexError, ValueError):
+        return None  # a header cut short or otherwise impossible
+
+
+# --- network layer ----------------------------------------------------------
+
+
+def _ipv4(buf: bytes, off: int, frame: int, ts: float) -> Optional[Packet]:
+    vhl, _tos, total, ip_id, frag, ttl, proto, _sum, src, dst = _IP4.unpack_from(buf, off)
+    if vhl >> 4 != 4:
+        return None
+    ihl = (vhl & 0x0F) << 2
+    if ihl < 20:
+        return None
+    captured = len(buf)
+    l4 = off + ihl
+    if l4 > captured:
+        return None
+    if total == 0:  # TCP segmentation offload: the kernel leaves it to the NIC
+        total = captured - off
+    elif total < ihl:
+        return None
+    end = off + total
+    if end > captured:  # snaplen cut it; below, lengths still follow the IP header
+        end = captured
+    src = _names4.get(src) or _ntop4(src)
+    dst = _names4.get(dst) or _ntop4(dst)
+    if frag & 0x1FFF:  # a later fragment: no transport header here
+        return Packet(frame, ts, src, dst, "ip", 4, ttl, ip_id, total, ip_proto=proto)
+    return _transport(buf, l4, end, total - ihl, proto, frame, ts, src, dst, 4, ttl, ip_id, total)
+
+
+def _ipv6(buf: bytes, off: int, frame: int, ts: float) -> Optional[Packet]:
+    vfl, plen, nxt, hlim, src, dst = _IP6.unpack_from(buf, off)
+    if vfl >> 28 != 6:
+        return None
+    captured = len(buf)
+    l4 = off + 40
+    if plen == 0:  # jumbogram or segmentation offload: trust what was captured
+        plen = captured - l4
+    end = l4 + plen
+    if end > captured:
+        end = captured
+    src = _names6.get(src) or _ntop6(src)
+    dst = _names6.get(dst) or _ntop6(dst)
+    walked = _walk_v6(buf, nxt, l4, end)
+    if walked is None:
+        return None
+    proto, upper, later_fragment = walked
+    length = plen + 40
+    if later_fragment:
+        return Packet(frame, ts, src, dst, "ip", 6, hlim, 0, length, ip_proto=proto)
+    return _transport(buf, upper, end, plen - (upper - l4), proto, frame, ts, src, dst, 6, hlim, 0, length)
+
+
+def _walk_v6(buf: bytes, nxt: int, i: int, end: int):
+    """Step over IPv6 extension headers: (upper protocol, its offset,
+    is-a-later-fragment), or None when a header runs past `end`."""
+    for _ in range(_MAX_V6_EXT):
+        if nxt in _V6_EXT_SIMPLE:
+            if i + 2 > end:
+                return None
+            nxt, i = buf[i], i + ((buf[i + 1] + 1) << 3)
+        elif nxt == _V6_FRAGMENT:
+            if i + 8 > end:
+                return None
+            nxt, offset = buf[i], _U16.unpack_from(buf, i + 2)[0] >> 3
+            i += 8
+            if offset:
+                return nxt, i, True
+        elif nxt == _V6_AH:
+            if i + 2 > end:
+                return None
+            nxt, i = buf[i], i + ((buf[i + 1] + 2) << 2)
+        else:
+            break
+    else:
+        return None  # absurdly many extension headers
+    if i > end:
+        return None
+    return nxt, i, False
+
+
+# --- transport layer --------------------------------------------------------
+
+
+def _transport(buf, l4, end, l4_len, proto, frame, ts, src, dst, version, ttl, ip_id, length):
+    """`l4_len` is the transport length the IP header implies; `end` is where
+    the usable captured bytes stop."""
+    if proto == P_TCP:
+        if l4 + 20 > end:
+            return None
+        sport, dport, seq, ack, off_flags, window, _sum, _urp = _TCP.unpack_from(buf, l4)
+        doff = (off_flags >> 12) << 2
+        if doff < 20:
+            return None
+        if doff == 20:
+            options, mss = (), None
+        else:
+            opt_end = l4 + doff
+            options, mss = _tcp_options(buf, l4 + 20, opt_end if opt_end < end else end)
+        payload = l4_len - doff
+        return Packet(
+            frame, ts, src, dst, "tcp", version, ttl, ip_id, length,
+            sport, dport, off_flags & 0xFF, seq, ack, window, options, mss,
+            payload if payload > 0 else 0, None, None, None, P_TCP,
+        )  # fmt: skip
+    if proto == P_UDP:
+        if l4 + 8 > end:
+            return None
+        sport, dport, ulen, _sum = _UDP.unpack_from(buf, l4)
+        avail = l4_len - 8
+        payload = ulen - 8 if ulen >= 8 and ulen - 8 < avail else avail
+        return Packet(
+            frame, ts, src, dst, "udp", version, ttl, ip_id, length, sport, dport,
+            payload_len=payload if payload > 0 else 0, ip_proto=P_UDP,
+        )  # fmt: skip
+    if proto == P_ICMP:
+        if l4 + 4 > end:
+            return None
+        icmp_type = buf[l4]
+        quoted = _quote_v4(buf, l4 + _ICMP_ERROR_HDR_LEN, end) if icmp_type in _ICMP4_ERRORS else None
+        return Packet(
+            frame, ts, src, dst, "icmp", version, ttl, ip_id, length,
+            icmp_type=icmp_type, icmp_code=buf[l4 + 1], quoted=quoted, ip_proto=P_ICMP,
+        )  # fmt: skip
+    if proto == P_ICMP6:
+        if l4 + 4 > end:
+            return None
+        icmp_type = buf[l4]
+        quoted = _quote_v6(buf, l4 + _ICMP_ERROR_HDR_LEN, end) if icmp_type in _ICMP6_ERRORS else None
+        return Packet(
+            frame, ts, src, dst, "icmp6", version, ttl, ip_id, length,
+            icmp_type=icmp_type, icmp_code=buf[l4 + 1], quoted=quoted, ip_proto=P_ICMP6,
+        )  # fmt: skip
+    return Packet(frame, ts, src, dst, "ip", version, ttl, ip_id, length, ip_proto=proto)
+
+
+def _tcp_options(buf: bytes, i: int, end: int):
+    """Option kinds in wire order (NOP included; EOL included and ends the
+    list) and the MSS value. Stops quietly at a malformed option."""
+    kinds = []
+    mss = None
+    while i < end:
+        kind = buf[i]
+        kinds.append(kind)
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= end:
+            break
+        size = buf[i + 1]
+        if size < 2:
+            break
+        if kind == 2 and size == 4 and i + 4 <= end:
+            mss = (buf[i + 2] << 8) | buf[i + 3]
+        i += size
+    return tuple(kinds), mss
+
+
+# --- the packet an ICMP error quotes ----------------------------------------
+
+
+def _quoted_l4(buf: bytes, i: int, end: int, proto: int, src: str, dst: str, fragment: bool) -> Quoted:
+    name = _QUOTED_PROTO_NAMES.get(proto) or str(proto)
+    if fragment or (proto != P_TCP and proto != P_UDP) or i + 4 > end:
+        return Quoted(src, dst, name)
+    if proto == P_TCP and i + 8 <= end:
+        sport, dport, seq = _PORTS_SEQ.unpack_from(buf, i)
+        return Quoted(src, dst, name, sport, dport, seq)
+    sport, dport = _PORTS.unpack_from(buf, i)
+    return Quoted(src, dst, name, sport, dport)
+
+
+def _quote_v4(buf: bytes, i: int, end: int) -> Optional[Quoted]:
+    if i + 20 > end:
+        return None
+    vhl = buf[i]
+    ihl = (vhl & 0x0F) << 2
+    if vhl >> 4 != 4 or ihl < 20:
+        return None
+    src = _ntop4(buf[i + 12 : i + 16])
+    dst = _ntop4(buf[i + 16 : i + 20])
+    fragment = bool(_U16.unpack_from(buf, i + 6)[0] & 0x1FFF)
+    return _quoted_l4(buf, i + ihl, end, buf[i + 9], src, dst, fragment)
+
+
+def _quote_v6(buf: bytes, i: int, end: int) -> Optional[Quoted]:
+    if i + 40 > end or buf[i] >> 4 != 6:
+        return None
+    src = _ntop6(buf[i + 8 : i + 24])
+    dst = _ntop6(buf[i + 24 : i + 40])
+    nxt = buf[i + 6]
+    walked = _walk_v6(buf, nxt, i + 40, end)
+    if walked is None:  # the quote stops inside an extension header
+        return Quoted(src, dst, _QUOTED_PROTO_NAMES.get(nxt) or str(nxt))
+    proto, upper, later_fragment = walked
+    return _quoted_l4(buf, upper, end, proto, src, dst, later_fragment)

@@ -1,0 +1,228 @@
+"""The capture-replay engine: pairing probes with their responses.
+
+Mechanism only: this module decides which packets are probes, which answer
+them and which follow them; it never decides a port state (techniques/ does)
+and never renders anything (report/ does).
+
+How pairing works, after scapy's hashret/answers:
+
+1. A cheap key that is the same in both directions. Every TCP/UDP packet is
+   looked up under its own flow key (proto, src, sport, dst, dport) and the
+   reverse one; an ICMP error is looked up under the flow key of the packet it
+   quotes. A dict lookup, never all packets against all packets.
+2. An exact test. A TCP answer must acknowledge the probe the way RFC 793
+   says a peer does: a SYN/ACK or RST/ACK acknowledges probe.seq + seg_len; a
+   RST to a probe that carried ACK has seq == probe.ack; an ICMP error quotes
+   the probe's sequence number. Packets that match the key but fail the test
+   are kept apart as `stray` (verify explains them), never taken as answers.
+3. An explicit list of unanswered probes: an exchange with no responses.
+
+A *connection* here is one (scanner, source port) -> (target, port) flow. An
+*exchange* gathers the connections of one scanner to one target port with one
+kind of probe, so retransmissions from nearby source ports land together.
+Connections in which the scanner sends payload are ordinary traffic (a client
+talking), not probes, and are dropped from the results (counted in
+`EngineStats.ordinary`). A server's banner after a connect() does not count:
+the scanner said nothing.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
+
+_MOD32 = 1 << 32
+_TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion marks, not probe shape
+
+# Two copies of one packet closer together than this are one packet seen twice
+# (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
+# or by a kernel, come at least ~100 ms apart.
+DUPLICATE_WINDOW = 0.010
+
+_ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
+
+
+def probe_class(pkt: Packet) -> Optional[str]:
+    """What kind of probe a packet is, or None when it cannot open an exchange.
+
+    TCP probes are named by their base flags ("S", "F", "FPU", "", "A", "FA",
+    ...); UDP datagrams are "udp". A RST, or a SYN/ACK, never starts an
+    exchange: both are answers whose question we did not see.
+    """
+    if pkt.proto == "udp":
+        return "udp"
+    if pkt.proto != "tcp":
+        return None
+    base = pkt.flags & _TCP_BASE_FLAGS
+    if base & RST or (base & SYN and base & ACK):
+        return None
+    if pkt.payload_len and not base & SYN:
+        return None  # data in the middle of a connection we joined late
+    return flag_letters(base)
+
+
+def answers(probe: Packet, resp: Packet) -> bool:
+    """The exact test: does `resp` (from the target) answer `probe`?"""
+    if probe.proto == "udp":
+        return resp.proto == "udp" or resp.quoted is not None
+    if resp.quoted is not None:
+        q = resp.quoted
+        return q.seq is None or q.seq == probe.seq
+    if probe.flags & ACK and not probe.flags & SYN:
+        # RFC 793: a RST answering a segment that carries ACK takes its seq from SEG.ACK.
+        return bool(resp.flags & RST) and resp.seq == probe.ack
+    return bool(resp.flags & ACK) and resp.ack == (probe.seq + probe.seg_len) % _MOD32
+
+
+@dataclass
+class _Connection:
+    """One flow from one scanner source port to one target port."""
+
+    kind: str  # probe_class of its first packet
+    probes: list = field(default_factory=list)
+    responses: list = field(default_factory=list)
+    followups: list = field(default_factory=list)
+    stray: list = field(default_factory=list)
+    later: int = 0  # target packets after the answer (conversation, not evidence)
+    carried_data: bool = False
+
+
+@dataclass
+class EngineStats:
+    duplicates: int = 0
+    ordinary: int = 0  # connections that carried data: ordinary traffic, not probes
+    orphan_answers: int = 0  # ICMP errors / answers whose probe is not in the capture
+
+
+class ReplayEngine:
+    """Feed packets in capture order; collect `exchanges()` at the end."""
+
+    def __init__(self) -> None:
+        self._conns: dict = {}  # (proto, scanner, sport, target, dport) -> _Connection
+        self._order: list = []  # connection keys in order of first probe
+        self._recent: dict = {}  # duplicate-detection key -> ts
+        self._recent_q: deque = deque()
+        self.stats = EngineStats()
+
+    # -- mechanism -------------------------------------------------------------
+
+    def _is_duplicate(self, pkt: Packet) -> bool:
+        key = (pkt.src, pkt.dst, pkt.proto, pkt.ip_id, pkt.sport, pkt.dport, pkt.seq, pkt.ack,
+               pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code)
+        q = self._recent_q
+        while q and pkt.ts - q[0][0] > DUPLICATE_WINDOW:
+            _, old = q.popleft()
+            if self._recent.get(old, 1e300) <= pkt.ts - DUPLICATE_WINDOW:
+                del self._recent[old]
+        seen = self._recent.get(key)
+        if seen is not None and abs(pkt.ts - seen) <= DUPLICATE_WINDOW:
+            return True
+        self._recent[key] = pkt.ts
+        q.append((pkt.ts, key))
+        return False
+
+    def feed(self, pkt: Packet) -> None:
+        if self._is_duplicate(pkt):
+            self.stats.duplicates += 1
+            return
+        proto = pkt.proto
+        if proto in ("tcp", "udp"):
+            fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
+            conn = self._conns.get(fwd)
+            if conn is not None:
+                self._from_scanner(conn, pkt)
+                return
+            conn = self._conns.get((proto, pkt.dst, pkt.dport, pkt.src, pkt.sport))
+            if conn is not None:
+                self._from_target(conn, pkt)
+                return
+            kind = probe_class(pkt)
+            if kind is None or _is_group_address(pkt.dst):
+                return
+            conn = _Connection(kind=kind, probes=[pkt])
+            self._conns[fwd] = conn
+            self._order.append(fwd)
+        elif proto in _ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERROR_TYPES[proto]:
+            q = pkt.quoted
+            conn = self._conns.get((q.proto, q.src, q.sport, q.dst, q.dport))
+            if conn is None:
+                self.stats.orphan_answers += 1
+                return
+            self._from_target(conn, pkt)
+
+    def _from_scanner(self, conn: _Connection, pkt: Packet) -> None:
+        if pkt.payload_len and pkt.proto == "tcp":
+            conn.carried_data = True
+        if pkt.proto == "udp" or (not conn.responses and probe_class(pkt) == conn.kind):
+            conn.probes.append(pkt)  # a retransmission on the same source port
+        else:
+            conn.followups.append(pkt)
+
+    def _from_target(self, conn: _Connection, pkt: Packet) -> None:
+        if conn.followups:
+            conn.later += 1  # talk after the scanner's reply is conversation, not an answer
+            return
+        for probe in reversed(conn.probes):
+            if answers(probe, pkt):
+                conn.responses.append(pkt)
+                return
+        conn.stray.append(pkt)
+
+    # -- results ---------------------------------------------------------------
+
+    def exchanges(self) -> list[Exchange]:
+        """Exchanges in order of their first probe; ordinary traffic left out."""
+        groups: dict = {}
+        for key in self._order:
+            conn = self._conns[key]
+            if conn.carried_data:
+                self.stats.ordinary += 1
+                continue
+            proto, scanner, _sport, target, port = key
+            completed = _completed_handshake(conn)
+            # Connections that behave differently (a connect() next to a raw SYN
+            # to the same port) or are built differently never share an exchange.
+            gkey = (scanner, target, proto, port, conn.kind, completed, conn.probes[0].options)
+            groups.setdefault(gkey, []).append(conn)
+        result = []
+        for (scanner, target, proto, port, _kind, completed, _opts), conns in groups.items():
+            result.append(Exchange(
+                scanner=scanner, target=target, proto=proto, port=port, completed_handshake=completed,
+                probes=_merge(c.probes for c in conns),
+                responses=_merge(c.responses for c in conns),
+                followups=_merge(c.followups for c in conns),
+                stray=_merge(c.stray for c in conns),
+            ))
+        return result
+
+
+def _completed_handshake(conn: _Connection) -> bool:
+    """Did the scanner answer a SYN/ACK with the ACK that completes the handshake?"""
+    synacks = [r for r in conn.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
+    if not synacks:
+        return False
+    wanted = {(r.seq + 1) % _MOD32 for r in synacks}
+    return any(f.flags & ACK and not f.flags & (SYN | RST) and f.ack in wanted for f in conn.followups)
+
+
+def _merge(lists: Iterable[list]) -> tuple:
+    out = [p for lst in lists for p in lst]
+    out.sort(key=lambda p: p.frame)
+    return tuple(out)
+
+
+def _is_group_address(addr: str) -> bool:
+    """Multicast and broadcast destinations are announcements, not scan targets."""
+    if ":" in addr:
+        return addr.lower().startswith("ff")
+    first = int(addr.split(".", 1)[0])
+    return 224 <= first <= 239 or addr == "255.255.255.255" or addr.endswith(".255")
+
+
+def replay(packets: Iterable[Packet]) -> tuple[list[Exchange], EngineStats]:
+    engine = ReplayEngine()
+    for pkt in packets:
+        engine.feed(pkt)
+    return engine.exchanges(), engine.stats

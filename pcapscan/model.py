@@ -1,0 +1,220 @@
+"""The vocabulary of pcapscan: states, techniques, reasons, and the records
+that flow from the capture reader (Packet) through the replay engine
+(Exchange) to the classifiers (Verdict) and out to the renderers (Scan).
+
+Everything here is plain data: enums and frozen dataclasses, no behaviour
+beyond small derived properties. Mechanism (capture/, exchanges.py), policy
+(techniques/, verify.py) and rendering (report/) all speak these types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+
+class State(str, Enum):
+    """nmap's six port states (nmap reference guide, "Port Scanning Basics")."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+    UNFILTERED = "unfiltered"
+    OPEN_FILTERED = "open|filtered"
+    CLOSED_FILTERED = "closed|filtered"
+
+    def __str__(self) -> str:  # so f-strings and tabulate print "open", not "State.OPEN"
+        return self.value
+
+
+class Technique(str, Enum):
+    """Scan techniques, named as nmap's -s letters are in its XML scaninfo."""
+
+    SYN = "syn"  # -sS
+    CONNECT = "connect"  # -sT
+    FIN = "fin"  # -sF
+    XMAS = "xmas"  # -sX
+    NULL = "null"  # -sN
+    ACK = "ack"  # -sA
+    WINDOW = "window"  # -sW
+    MAIMON = "maimon"  # -sM
+    UDP = "udp"  # -sU
+    UNKNOWN = "unknown"  # probes whose flags fit no technique
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Reason(str, Enum):
+    """nmap's --reason words (nmap's reason.cc), for the verdicts we produce."""
+
+    SYN_ACK = "syn-ack"
+    RESET = "reset"
+    CONN_REFUSED = "conn-refused"
+    NO_RESPONSE = "no-response"
+    UDP_RESPONSE = "udp-response"
+    NET_UNREACH = "net-unreach"
+    HOST_UNREACH = "host-unreach"
+    PROTO_UNREACH = "proto-unreach"
+    PORT_UNREACH = "port-unreach"
+    NET_PROHIBITED = "net-prohibited"
+    HOST_PROHIBITED = "host-prohibited"
+    ADMIN_PROHIBITED = "admin-prohibited"
+    TIME_EXCEEDED = "time-exceeded"
+    DEST_UNREACH = "dest-unreach"
+    NO_ROUTE = "no-route"  # ICMPv6 1/0
+    BEYOND_SCOPE = "beyond-scope"  # ICMPv6 1/2
+    REJECT_ROUTE = "reject-route"  # ICMPv6 1/6
+    PARAM_PROBLEM = "param-problem"  # ICMPv6 4
+    SYN = "split-handshake-syn"  # a bare SYN answering a SYN (split handshake)
+    USER_SET = "user-set"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# TCP flag bits, as on the wire.
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+_FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "A"), (URG, "U"), (ECE, "E"), (CWR, "C"))
+
+
+def flag_letters(flags: int) -> str:
+    """scapy-style flag letters: 0x12 -> 'SA', 0x29 -> 'FPU', 0 -> '' (shown as 'none' by renderers)."""
+    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """The offending packet an ICMP/ICMPv6 error quotes (its IP header plus >= 8 bytes)."""
+
+    src: str
+    dst: str
+    proto: str  # "tcp", "udp", or another protocol name/number as text
+    sport: int = 0
+    dport: int = 0
+    seq: Optional[int] = None  # TCP only, when the quote is long enough
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One decoded IP packet of a capture, reduced to what scan analysis needs.
+
+    `frame` is 1-based, the number Wireshark shows, so users can find it.
+    `proto` is "tcp", "udp", "icmp" (v4), "icmp6" or "ip" (anything else).
+    """
+
+    frame: int
+    ts: float
+    src: str
+    dst: str
+    proto: str
+    ip_version: int = 4
+    ttl: int = 0
+    ip_id: int = 0
+    length: int = 0  # IP total length as captured
+    sport: int = 0
+    dport: int = 0
+    flags: int = 0
+    seq: int = 0
+    ack: int = 0
+    window: int = 0
+    options: tuple = ()  # TCP option kinds in wire order, e.g. (2, 4, 8, 1, 3)
+    mss: Optional[int] = None
+    payload_len: int = 0  # TCP/UDP payload bytes
+    icmp_type: Optional[int] = None
+    icmp_code: Optional[int] = None
+    quoted: Optional[Quoted] = None  # set on ICMP errors that quote a packet
+    ip_proto: int = 0  # the IP protocol number (6, 17, 1, 58, ...)
+
+    @property
+    def flag_text(self) -> str:
+        return flag_letters(self.flags)
+
+    @property
+    def seg_len(self) -> int:
+        """TCP sequence space the segment consumes (SYN and FIN count one each)."""
+        return self.payload_len + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """All that happened between one scanner and one target port.
+
+    `probes` are the scanner's probes (first try and retransmissions, from
+    whatever source port). `responses` are the target's (or a router's)
+    answers that pair with one of them, in capture order. `followups` are what
+    the scanner sent on the same connection after an answer (the ACK that
+    completes a handshake, a RST, its kernel's RST). `stray` are packets from
+    the target port that matched by ports but failed the exact
+    sequence/acknowledgment test: kept so verify can explain them.
+    """
+
+    scanner: str
+    target: str
+    proto: str  # "tcp" or "udp"
+    port: int
+    probes: tuple  # tuple[Packet, ...]
+    responses: tuple = ()  # tuple[Packet, ...]
+    followups: tuple = ()
+    stray: tuple = ()
+    completed_handshake: bool = False  # the scanner ACKed a SYN/ACK: a real connect()
+
+    @property
+    def probe_flags(self) -> int:
+        return self.probes[0].flags if self.probes else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a scanner concludes from one exchange, in nmap's words."""
+
+    state: State
+    reason: Reason
+    reason_ttl: int = 0
+    probe_frames: tuple = ()
+    response_frames: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PortResult:
+    proto: str
+    port: int
+    verdict: Verdict
+    exchange: Exchange
+
+    @property
+    def state(self) -> State:
+        return self.verdict.state
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """One scan session: one scanner, one target, one technique."""
+
+    capture: str
+    scanner: str
+    target: str
+    technique: Technique
+    ports: tuple  # tuple[PortResult, ...], sorted by (proto, port)
+    probe_flags: Optional[str] = None  # the flag letters, when technique is UNKNOWN
+    technique_evidence: str = ""  # why this technique was inferred
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    path: str
+    packets: int = 0
+    skipped: int = 0  # records that did not decode as IP
+    duplicates: int = 0  # the same packet seen twice (capture on "any", bridges)
+    warnings: tuple = ()
+    link_types: tuple = ()
+    error: Optional[str] = None  # set when the file could not be read at all
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    captures: tuple = ()
+    scans: tuple = ()
+    errors: tuple = field(default=())  # one line per capture that could not be read

@@ -1,0 +1,55 @@
+"""The flat, renderer-neutral view of a result: one dict per port verdict."""
+from __future__ import annotations
+
+
+def port_row(scan, port) -> dict:
+    v = port.verdict
+    return {
+        "capture": scan.capture,
+        "scanner": scan.scanner,
+        "target": scan.target,
+        "technique": scan.technique.value,
+        "proto": port.proto,
+        "port": port.port,
+        "state": v.state.value,
+        "reason": v.reason.value,
+        "reason_ttl": v.reason_ttl,
+        "probe_frames": list(v.probe_frames),
+        "response_frames": list(v.response_frames),
+    }
+
+
+def port_rows(result):
+    for scan in result.scans:
+        for port in scan.ports:
+            yield port_row(scan, port)
+
+
+def frames_text(row: dict, limit: int = 6) -> str:
+    def short(frames):
+        if not frames:
+            return "-"
+        text = ",".join(map(str, frames[:limit]))
+        return text + (f",+{len(frames) - limit}" if len(frames) > limit else "")
+
+    return f"{short(row['probe_frames'])} -> {short(row['response_frames'])}"
+
+
+def capture_line(c) -> str:
+    if c.error:
+        return f"{c.path}: error: {c.error}"
+    if c.packets == 0:
+        return f"{c.path}: no packets"
+    parts = [f"{c.packets} packets"]
+    if c.skipped:
+        parts.append(f"{c.skipped} not IP or undecodable")
+    if c.duplicates:
+        parts.append(f"{c.duplicates} duplicates ignored")
+    return f"{c.path}: " + ", ".join(parts)
+
+
+def scan_title(scan) -> str:
+    tech = scan.technique.value
+    if scan.probe_flags is not None:
+        tech += f" (probe flags {scan.probe_flags or 'none'})"
+    return f"{scan.scanner} -> {scan.target}: {tech} scan, {len(scan.ports)} port(s)"

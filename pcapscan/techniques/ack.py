@@ -1,0 +1,61 @@
+"""The ACK family: ACK scan (-sA) and window scan (-sW). Both send a bare
+ACK, which every RFC 793 stack answers with RST whether the port is open or
+closed; they map firewall rules, not services.
+
+How the probe looks
+    ACK only (scapy flags "A"), no payload. The answering RST takes its
+    sequence number from the probe's acknowledgment number (RFC 793).
+    ack and window probes are identical on the wire: pcapscan reports "ack"
+    unless the user asks for `--technique window`.
+
+ACK scan state table (nmap reference guide, "TCP ACK scan")
+
+    response                          state        reason
+    RST                               unfiltered   reset
+    ICMP unreachable 0,1,2,3,9,10,13  filtered     the ICMP error's reason
+    nothing, after retries            filtered     no-response
+
+Window scan state table (nmap reference guide, "TCP Window scan")
+
+    response                          state        reason
+    RST with a non-zero window        open         reset
+    RST with window 0                 closed       reset
+    ICMP unreachable 0,1,2,3,9,10,13  filtered     the ICMP error's reason
+    nothing, after retries            filtered     no-response
+
+    Most current stacks (Linux included) send window 0 on every RST, so a
+    window scan of them reads every unfiltered port closed.
+"""
+from ..model import Reason, State, Technique
+from .base import ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, RST_, register
+
+RST_NONZERO_WINDOW = "rst-window"  # window scan only: a RST whose window is not 0
+
+ACK_TABLE = {
+    RST_: (State.UNFILTERED, Reason.RESET),
+    ICMP_UNREACH: (State.FILTERED, None),
+    ICMP_PORT_UNREACH: (State.FILTERED, None),
+    ICMP_TIME_EXCEEDED: (State.FILTERED, None),
+    NONE: (State.FILTERED, Reason.NO_RESPONSE),
+}
+
+WINDOW_TABLE = {
+    RST_NONZERO_WINDOW: (State.OPEN, Reason.RESET),
+    RST_: (State.CLOSED, Reason.RESET),
+    ICMP_UNREACH: (State.FILTERED, None),
+    ICMP_PORT_UNREACH: (State.FILTERED, None),
+    ICMP_TIME_EXCEEDED: (State.FILTERED, None),
+    NONE: (State.FILTERED, Reason.NO_RESPONSE),
+}
+
+
+def _window_refine(kind, resp, _ex):
+    return RST_NONZERO_WINDOW if kind == RST_ and resp.window else kind
+
+
+ACK = register(Technique.ACK, "tcp", "A", "-sA", ACK_TABLE,
+               "RST means unfiltered (open or closed); no answer or ICMP unreachable means filtered.")
+
+WINDOW = register(Technique.WINDOW, "tcp", "A", "-sW", WINDOW_TABLE,
+                  "a RST with a non-zero window means open, window 0 closed; no answer means filtered.",
+                  refine=_window_refine)

@@ -1,0 +1,43 @@
+"""The inverse-mapping family: FIN (-sF), Xmas (-sX), NULL (-sN) and Maimon
+(-sM). They rely on RFC 793 (page 65): a segment without SYN, RST or ACK
+that reaches a CLOSED port is answered with RST; one reaching a LISTEN port
+is silently dropped. So an answer proves "closed" and silence proves nothing
+more than "open or filtered".
+
+How the probes look
+    fin     FIN                  (scapy flags "F")
+    xmas    FIN, PSH, URG        ("FPU": lit up like a Christmas tree)
+    null    no flag at all       ("")
+    maimon  FIN and ACK          ("FA"; Uriel Maimon's observation that many
+            BSD stacks drop FIN/ACK on open ports instead of resetting)
+
+State table (nmap reference guide, "TCP FIN, NULL, and Xmas scans", "TCP Maimon scan")
+
+    response                          state           reason
+    RST or RST/ACK                    closed          reset
+    ICMP unreachable 0,1,2,3,9,10,13  filtered        the ICMP error's reason
+    ICMP time exceeded                filtered        time-exceeded
+    nothing, after retries            open|filtered   no-response
+
+    Silence is never "open": a filter that drops the probe looks exactly like
+    an open port. Windows and some other stacks answer RST on open ports too,
+    so on them every port reads closed (verify's rfc793-deviation).
+"""
+from ..model import Reason, State, Technique
+from .base import ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, RST_, register
+
+INVERSE_TABLE = {
+    RST_: (State.CLOSED, Reason.RESET),
+    ICMP_UNREACH: (State.FILTERED, None),
+    ICMP_PORT_UNREACH: (State.FILTERED, None),
+    ICMP_TIME_EXCEEDED: (State.FILTERED, None),
+    NONE: (State.OPEN_FILTERED, Reason.NO_RESPONSE),
+}
+
+_INVERSE = "RST means closed; no answer means open|filtered; ICMP unreachable means filtered."
+
+FIN = register(Technique.FIN, "tcp", "F", "-sF", INVERSE_TABLE, _INVERSE)
+XMAS = register(Technique.XMAS, "tcp", "FPU", "-sX", INVERSE_TABLE, _INVERSE)
+NULL = register(Technique.NULL, "tcp", "", "-sN", INVERSE_TABLE, _INVERSE)
+MAIMON = register(Technique.MAIMON, "tcp", "FA", "-sM", INVERSE_TABLE,
+                  "RST means closed (most stacks also reset open ports); no answer means open|filtered.")

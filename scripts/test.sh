@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+# The lab tests build network namespaces and run nmap: they need root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+need=()
+for pair in nmap:nmap tcpdump:tcpdump ip:iproute2 nft:nftables ndiff:ndiff tshark:tshark; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+python3 -m pip install -q -e ".[test]"
+exec python3 -m pytest "$@"

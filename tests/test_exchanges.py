@@ -1,0 +1,109 @@
+"""The replay engine: pairing, retransmissions, duplicates, ordinary traffic."""
+from dataclasses import replace
+
+from pcapscan.exchanges import ReplayEngine, answers, probe_class, replay
+
+from packets import SCANNER, TARGET, icmp_unreach, reply_to, tcp, udp
+
+
+def test_answer_pairs_by_ports_and_acknowledgment_number():
+    probe = tcp(1, "S", seq=1000)
+    good = reply_to(2, probe, "SA")
+    assert answers(probe, good)
+    assert not answers(probe, replace(good, ack=1000))  # acknowledges nothing we sent
+
+
+def test_rst_to_an_ack_probe_takes_its_seq_from_the_probes_ack():
+    probe = tcp(1, "A", ack=4242)
+    assert answers(probe, reply_to(2, probe, "R"))
+    assert not answers(probe, replace(reply_to(2, probe, "R"), seq=1))
+
+
+def test_retransmissions_from_nearby_source_ports_form_one_exchange():
+    tries = [tcp(1, "S", sport=40000), tcp(2, "S", sport=40001), tcp(3, "S", sport=40002)]
+    (ex,), _ = replay(tries)
+    assert [p.frame for p in ex.probes] == [1, 2, 3] and ex.responses == ()
+
+
+def test_an_answer_that_fails_the_exact_test_is_stray_not_a_response():
+    probe = tcp(1, "S")
+    wrong = replace(reply_to(2, probe, "RA"), ack=99)
+    (ex,), _ = replay([probe, wrong])
+    assert ex.responses == () and [p.frame for p in ex.stray] == [2]
+
+
+def test_icmp_error_pairs_through_the_packet_it_quotes():
+    probe = udp(1, dport=55)
+    exchanges, _ = replay([probe, udp(2, dport=56), icmp_unreach(3, 3, probe)])
+    answered = {ex.port: [r.frame for r in ex.responses] for ex in exchanges}
+    assert answered == {55: [3], 56: []}
+
+
+def test_orphan_icmp_error_is_counted_not_paired():
+    probe = udp(1, dport=55)
+    exchanges, stats = replay([icmp_unreach(1, 3, probe)])
+    assert exchanges == [] and stats.orphan_answers == 1
+
+
+def test_the_same_packet_seen_twice_is_counted_once():
+    probe = tcp(1, "S", ts=1.0)
+    copy = replace(probe, frame=2, ts=1.0001, ttl=63)  # the same packet after a hop, captured on "any"
+    (ex,), stats = replay([probe, copy, reply_to(3, probe, "RA")])
+    assert stats.duplicates == 1 and [p.frame for p in ex.probes] == [1]
+
+
+def test_a_retransmission_a_second_later_is_not_a_duplicate():
+    first = tcp(1, "S", ts=1.0)
+    again = replace(first, frame=2, ts=2.0)
+    (ex,), stats = replay([first, again])
+    assert stats.duplicates == 0 and len(ex.probes) == 2
+
+
+def test_a_client_connection_that_carries_data_is_ordinary_traffic():
+    syn = tcp(1, "S", dport=443, options=(2, 4, 8, 1, 3))
+    synack = reply_to(2, syn, "SA", seq=7000)
+    ack = tcp(3, "A", dport=443, seq=1001, ack=7001)
+    data = tcp(4, "PA", dport=443, seq=1001, ack=7001, payload=300)
+    exchanges, stats = replay([syn, synack, ack, data])
+    assert exchanges == [] and stats.ordinary == 1
+
+
+def test_a_servers_banner_after_connect_keeps_the_probe():
+    syn = tcp(1, "S", dport=22, options=(2, 4, 8, 1, 3))
+    synack = reply_to(2, syn, "SA", seq=7000)
+    ack = tcp(3, "A", dport=22, seq=1001, ack=7001)
+    banner = tcp(4, "PA", sport=22, dport=40000, src=TARGET, dst=SCANNER, seq=7001, ack=1001, payload=21)
+    rst = tcp(5, "RA", dport=22, seq=1001, ack=7022)
+    (ex,), _ = replay([syn, synack, ack, banner, rst])
+    assert ex.completed_handshake and [p.frame for p in ex.followups] == [3, 5]
+
+
+def test_mid_connection_data_never_opens_an_exchange():
+    assert probe_class(tcp(1, "PA", payload=100)) is None
+    assert probe_class(tcp(1, "RA")) is None
+    assert probe_class(tcp(1, "SA")) is None
+    assert probe_class(tcp(1, "FPU")) == "FPU"
+
+
+def test_several_scanners_and_targets_stay_apart():
+    a = tcp(1, "S", src="198.18.0.1", dst="198.18.0.2")
+    b = tcp(2, "S", src="198.18.0.3", dst="198.18.0.2")
+    c = tcp(3, "S", src="198.18.0.1", dst="198.18.0.4")
+    exchanges, _ = replay([a, b, c, reply_to(4, b, "RA")])
+    got = {(e.scanner, e.target): len(e.responses) for e in exchanges}
+    assert got == {("198.18.0.1", "198.18.0.2"): 0, ("198.18.0.3", "198.18.0.2"): 1,
+                   ("198.18.0.1", "198.18.0.4"): 0}
+
+
+def test_broadcast_and_multicast_datagrams_are_not_probes():
+    exchanges, _ = replay([udp(1, dst="198.18.0.255", dport=137), udp(2, dst="224.0.0.251", dport=5353)])
+    assert exchanges == []
+
+
+def test_engine_streams_packet_by_packet():
+    engine = ReplayEngine()
+    probe = tcp(1, "F")
+    engine.feed(probe)
+    engine.feed(reply_to(2, probe, "RA"))
+    (ex,) = engine.exchanges()
+    assert ex.port == 80 and len(ex.responses) == 1
