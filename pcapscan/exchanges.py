@@ -23,7 +23,9 @@ kind of probe, so retransmissions from nearby source ports land together.
 Connections in which the scanner sends payload are ordinary traffic (a client
 talking), not probes, and are dropped from the results (counted in
 `EngineStats.ordinary`). A server's banner after a connect() does not count:
-the scanner said nothing.
+the scanner said nothing. Flows first seen in the middle (a SYN/ACK, data)
+are ordinary too, and so is a flow no SYN opened on which the target sends
+data.
 """
 from __future__ import annotations
 
@@ -110,7 +112,7 @@ class ReplayEngine:
 
     def _is_duplicate(self, pkt: Packet) -> bool:
         key = (pkt.src, pkt.dst, pkt.proto, pkt.ip_id, pkt.sport, pkt.dport, pkt.seq, pkt.ack,
-               pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code)
+               pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code, pkt.quoted)
         q = self._recent_q
         while q and pkt.ts - q[0][0] > DUPLICATE_WINDOW:
             _, old = q.popleft()
@@ -139,7 +141,14 @@ class ReplayEngine:
                 self._from_target(conn, pkt)
                 return
             kind = probe_class(pkt)
-            if kind is None or _is_group_address(pkt.dst):
+            if kind is None:
+                if proto == "tcp" and not pkt.flags & RST:
+                    # A SYN/ACK or data of a connection that began before the
+                    # capture: remember the flow as ordinary traffic, so its
+                    # next bare ACK is not taken for an ACK-scan probe.
+                    self._conns[fwd] = _Connection(kind="?", carried_data=True)
+                return
+            if _is_group_address(pkt.dst):
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
@@ -153,6 +162,8 @@ class ReplayEngine:
             self._from_target(conn, pkt)
 
     def _from_scanner(self, conn: _Connection, pkt: Packet) -> None:
+        if conn.carried_data:
+            return
         if pkt.payload_len and pkt.proto == "tcp":
             conn.carried_data = True
         if pkt.proto == "udp" or (not conn.responses and probe_class(pkt) == conn.kind):
@@ -161,6 +172,11 @@ class ReplayEngine:
             conn.followups.append(pkt)
 
     def _from_target(self, conn: _Connection, pkt: Packet) -> None:
+        if conn.carried_data:
+            return
+        if pkt.payload_len and pkt.proto == "tcp" and conn.kind != "S":
+            conn.carried_data = True  # data from the target on a flow no SYN opened: mid-connection traffic
+            return
         if conn.followups:
             conn.later += 1  # talk after the scanner's reply is conversation, not an answer
             return

@@ -217,8 +217,16 @@ def parse_runs(text: str) -> list[str]:
     return list(dict.fromkeys(runs))
 
 
-def _raise_exit(signum, _frame):
-    raise SystemExit(128 + signum)
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP arrived (SIGINT raises KeyboardInterrupt)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupted(signum, _frame):
+    raise Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     runs = parse_runs(args.techniques)
 
+    # Turn signals into exceptions so the finally below always removes the lab.
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_exit)  # so the finally below cleans up; SIGINT raises KeyboardInterrupt
+        signal.signal(sig, _interrupted)
     try:
         require_tools(("ip", "nft", "tcpdump", "nmap"))
         args.out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +258,13 @@ def main(argv: list[str] | None = None) -> int:
             for run in runs:
                 do_run(lab, run, args.out, GOLDEN_PLAN)
         finally:
-            lab.down()
+            # a second Ctrl-C must not cut the cleanup short
+            saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+            try:
+                lab.down()
+            finally:
+                for sig, handler in saved.items():
+                    signal.signal(sig, handler)
             print(f"lab removed ({lab.scanner_ns}, {lab.target_ns})", flush=True)
         if not args.no_readme:
             print(f"wrote {write_readme(args.out, GOLDEN_PLAN, lab.bpf())}")
@@ -258,8 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_golden: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
-        print("make_golden: interrupted; lab removed", file=sys.stderr)
+        print("make_golden: interrupted (SIGINT); lab removed, partial run deleted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"make_golden: interrupted ({exc}); lab removed, partial run deleted", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

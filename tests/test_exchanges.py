@@ -107,3 +107,26 @@ def test_engine_streams_packet_by_packet():
     engine.feed(reply_to(2, probe, "RA"))
     (ex,) = engine.exchanges()
     assert ex.port == 80 and len(ex.responses) == 1
+
+
+def test_a_connection_joined_midway_is_not_an_ack_scan():
+    data = tcp(1, "PA", dport=548, seq=10, ack=20, payload=43)
+    bare_ack = tcp(2, "A", dport=548, seq=53, ack=135)
+    exchanges, _ = replay([data, bare_ack])
+    assert exchanges == []
+
+
+def test_an_ack_answered_with_data_is_ordinary_traffic():
+    probe = tcp(1, "A", dport=443, seq=10, ack=20)
+    data = tcp(2, "PA", sport=443, dport=40000, src=TARGET, dst=SCANNER, seq=20, ack=10, payload=100)
+    exchanges, _ = replay([probe, data])
+    assert exchanges == []
+
+
+def test_two_icmpv6_errors_alike_but_for_the_port_they_quote_are_not_duplicates():
+    # IPv6 has no IP ID: two port-unreachables in the same millisecond differ only in their quote.
+    a, b = udp(1, dport=54, src="2001:2::1", dst="2001:2::2", ts=1.0), udp(2, dport=57, src="2001:2::1", dst="2001:2::2", ts=1.0)
+    err_a = replace(icmp_unreach(3, 4, a, src="2001:2::2", v6=True), ts=1.001)
+    err_b = replace(icmp_unreach(4, 4, b, src="2001:2::2", v6=True), ts=1.002)
+    exchanges, stats = replay([a, b, err_b, err_a])
+    assert stats.duplicates == 0 and all(len(ex.responses) == 1 for ex in exchanges)

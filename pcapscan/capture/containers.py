@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ _PCAP_MAGICS = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _PCAPNG_SHB_TYPE = 0x0A0D0D0A  # a palindrome: the same in both byte orders
+_PCAPNG_SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 1, 2, 3, 6
 _OPT_ENDOFOPT, _OPT_IF_TSRESOL, _OPT_IF_TSOFFSET = 0, 9, 14
@@ -114,64 +116,62 @@ class _Stop(Exception):
     """Internal: the capture is damaged here; the message is the warning."""
 
 
-class Capture:
-    """An opened, validated capture; `records(stats)` streams its records."""
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
-    def __init__(self, path: str, fileobj, kind: str, size: Optional[int], compressed: bool):
+
+class Capture:
+    """An opened, validated capture; `records(stats)` streams its records
+    as (linktype, ts, data) and closes the file at the end."""
+
+    def __init__(self, path: str, fileobj, size: Optional[int], compressed: bool):
         self.path = path
         self.file = fileobj
-        self.kind = kind  # "pcap" or "pcapng"
-        self.size = size  # bytes in the (uncompressed) file, when known
+        self.size = size  # bytes in the file, when known (not for gzip or pipes)
         self.compressed = compressed
-        self.pos = 0  # bytes consumed so far
-        # pcap
+        self.kind = ""  # "pcap" or "pcapng"
+        self.pos = 0  # bytes consumed so far (uncompressed)
+        self.count = 0  # packet records read so far
         self.byteorder = "<"
+        # pcap
         self.linktype = 0
         self.snaplen = 0
         self.divisor = 1_000_000
         self.record_layout = PCAP_RECORD
+        # pcapng: per interface (linktype, timestamp divisor, timestamp offset, snaplen)
+        self.interfaces: list = []
 
     def close(self) -> None:
         self.file.close()
 
-    # -- shared helpers --
+    def records(self, stats: ReadStats) -> Iterator[tuple]:
+        reader = self._pcap_records if self.kind == "pcap" else self._pcapng_records
+        try:
+            yield from reader(stats)
+        except _Stop as stop:
+            stats.truncated = True
+            stats.warnings.append(f"{stop}; {_covers(self.count)}")
+        finally:
+            self.close()
+
+    # -- helpers --
 
     def _read(self, n: int) -> bytes:
+        """A bounded read, for headers (the record loops inline their reads)."""
         try:
             data = self.file.read(n)
-        except EOFError:
-            raise _Stop("the gzip stream ends early") from None
-        except (zlib.error, gzip.BadGzipFile) as exc:
-            raise _Stop(f"the gzip data is damaged ({exc})") from None
+        except _GZIP_DAMAGE as exc:
+            raise _Stop(_gzip_damage(exc, self.count)) from None
         self.pos += len(data)
         return data
 
     def _ends(self, got: int) -> str:
         where = "the gzip stream" if self.compressed else "the file"
-        return f"{where} ends {got} bytes into it"
-
-    def _remaining(self) -> Optional[int]:
-        return None if self.size is None else self.size - self.pos
-
-    def records(self, stats: ReadStats) -> Iterator[tuple]:
-        reader = self._pcap_records if self.kind == "pcap" else self._pcapng_records
-        good = 0
-
-        def count() -> None:
-            nonlocal good
-            good += 1
-
-        try:
-            yield from reader(stats, count)
-        except _Stop as stop:
-            stats.truncated = True
-            stats.warnings.append(f"{stop}; {_covers(good)}")
-        finally:
-            self.close()
+        return f"{where} ends {got} byte{_s(got)} into it"
 
     # -- pcap --
 
-    def _pcap_records(self, stats: ReadStats, count) -> Iterator[tuple]:
+    def _pcap_records(self, stats: ReadStats) -> Iterator[tuple]:
         read = self.file.read
         unpack = self.record_layout.order(self.byteorder).unpack
         hlen = self.record_layout.size
@@ -186,13 +186,11 @@ class Capture:
                     if incl > MAX_RECORD_LEN:
                         raise _Stop(
                             f"record {n + 1} is corrupt (its header claims {incl} captured bytes, "
-                            f"more than the {MAX_RECORD_LEN} any capture holds)"
+                            f"more than the {MAX_RECORD_LEN} a capture record may hold)"
                         )
                     data = read(incl)
-            except EOFError:
-                raise _Stop(f"the gzip stream ends early, in or after record {n}") from None
-            except (zlib.error, gzip.BadGzipFile) as exc:
-                raise _Stop(f"the gzip data is damaged after record {n} ({exc})") from None
+            except _GZIP_DAMAGE as exc:
+                raise _Stop(_gzip_damage(exc, n)) from None
             if len(head) < hlen:
                 if head:
                     raise _Stop(f"record {n + 1} is truncated ({self._ends(len(head))}, inside its header)")
@@ -200,162 +198,170 @@ class Capture:
             if len(data) < incl:
                 raise _Stop(f"record {n + 1} is truncated ({self._ends(hlen + len(data))})")
             n += 1
-            count()
+            self.count = n
             yield linktype, sec + frac / divisor, data
 
     # -- pcapng --
 
-    def _pcapng_records(self, stats: ReadStats, count) -> Iterator[tuple]:
-        order = self.byteorder
-        interfaces = self.interfaces
+    def _pcapng_records(self, stats: ReadStats) -> Iterator[tuple]:
+        read = self.file.read
+        size = self.size
         undeclared: dict = {}  # interface id -> [records, first record]
-        head_layout = PCAPNG_BLOCK_HEAD
         n = 0
         try:
-            while True:
-                block_at = self.pos
-                head = self._read(8)
-                if len(head) < 8:
-                    if head:
-                        raise _Stop(
-                            f"the capture is truncated after record {n} "
-                            f"({self._ends(len(head))}, inside a block header at byte {block_at})"
-                        )
-                    return
-                btype, blen = head_layout.order(order).unpack(head)
-                if btype == _PCAPNG_SHB_TYPE:
-                    order = self._section(head, block_at, n)
-                    interfaces = self.interfaces
-                    continue
-                self._check_block_length(btype, blen, block_at, n)
-                if btype not in (_BT_EPB, _BT_SPB, _BT_PB, _BT_IDB):
-                    self._skip(blen - 8, block_at, n)
-                    continue
-                body = self._block_body(blen, block_at, n, order)
-                if btype == _BT_IDB:
-                    interfaces.append(self._interface(body, order))
-                    continue
-                n += 1
-                if btype == _BT_EPB:
-                    iface, high, low, incl, _orig = PCAPNG_EPB.order(order).unpack_from(body)
-                    start = PCAPNG_EPB.size
-                elif btype == _BT_SPB:
-                    iface, high, low = 0, 0, 0
-                    orig = PCAPNG_SPB.order(order).unpack_from(body)[0]
-                    start = PCAPNG_SPB.size
-                    incl = min(orig, len(body) - start)
-                    if iface < len(interfaces) and interfaces[iface][3]:
-                        incl = min(incl, interfaces[iface][3])
-                else:  # obsolete Packet Block
-                    iface, _drops, high, low, incl, _orig = PCAPNG_PB.order(order).unpack_from(body)
-                    start = PCAPNG_PB.size
-                if start + incl > len(body):
-                    raise _Stop(
-                        f"record {n} (pcapng block at byte {block_at}) is corrupt "
-                        f"(its {incl} captured bytes do not fit in its {blen}-byte block)"
+            while True:  # one section per pass
+                order = self.byteorder
+                interfaces = self.interfaces
+                head_s = PCAPNG_BLOCK_HEAD.order(order)
+                epb_s = PCAPNG_EPB.order(order)
+                u32_s = _U32.order(order)
+                while True:  # one block per pass
+                    block_at = self.pos
+                    head = read(8)
+                    self.pos += len(head)
+                    if len(head) < 8:
+                        if head:
+                            raise _Stop(
+                                f"the capture is truncated after record {n} "
+                                f"({self._ends(len(head))}: a block header at byte {block_at})"
+                            )
+                        return
+                    btype, blen = head_s.unpack(head)
+                    if btype == _PCAPNG_SHB_TYPE:
+                        self._section(head, block_at)
+                        break
+                    is_packet = btype == _BT_EPB or btype == _BT_SPB or btype == _BT_PB
+                    what = (
+                        f"record {n + 1} (pcapng block at byte {block_at})"
+                        if is_packet
+                        else f"the pcapng block at byte {block_at} (after record {n})"
                     )
-                count()
-                if iface >= len(interfaces):
-                    seen = undeclared.setdefault(iface, [0, n])
-                    seen[0] += 1
-                    yield UNDECLARED, 0.0, b""
-                    continue
-                linktype, divisor, offset, _snaplen = interfaces[iface]
-                yield linktype, ((high << 32) | low) / divisor + offset, body[start : start + incl]
+                    if blen < 12 or blen & 3 or (size is not None and blen - 8 > size - self.pos):
+                        raise _Stop(
+                            f"{what} has an impossible length {blen}"
+                            + (f" ({size - block_at} bytes remain)" if size is not None else "")
+                        )
+                    if not is_packet and btype != _BT_IDB:
+                        self._skip(blen - 8, what)
+                        continue
+                    limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
+                    if blen > limit:
+                        raise _Stop(f"{what} is corrupt (its length {blen} is more than the {limit} allowed)")
+                    rest = read(blen - 8)
+                    self.pos += len(rest)
+                    if len(rest) < blen - 8:
+                        raise _Stop(f"{what} is truncated ({self._ends(8 + len(rest))})")
+                    trailer = u32_s.unpack_from(rest, blen - 12)[0]
+                    if trailer != blen:
+                        raise _Stop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
+                    if btype == _BT_IDB:
+                        interfaces.append(self._interface(rest, blen - 12, order))
+                        continue
+                    n += 1
+                    if btype == _BT_EPB:
+                        if blen < 12 + PCAPNG_EPB.size:
+                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
+                        iface, high, low, incl, _orig = epb_s.unpack_from(rest)
+                        start = PCAPNG_EPB.size
+                    elif btype == _BT_SPB:
+                        if blen < 12 + PCAPNG_SPB.size:
+                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
+                        iface, high, low = 0, 0, 0
+                        start = PCAPNG_SPB.size
+                        incl = min(PCAPNG_SPB.order(order).unpack_from(rest)[0], blen - 12 - start)
+                        if interfaces and interfaces[0][3]:
+                            incl = min(incl, interfaces[0][3])
+                    else:  # the obsolete Packet Block
+                        if blen < 12 + PCAPNG_PB.size:
+                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
+                        iface, _drops, high, low, incl, _orig = PCAPNG_PB.order(order).unpack_from(rest)
+                        start = PCAPNG_PB.size
+                    if start + incl > blen - 12:
+                        raise _Stop(
+                            f"{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)"
+                        )
+                    self.count = n
+                    if iface >= len(interfaces):
+                        seen = undeclared.setdefault(iface, [0, n])
+                        seen[0] += 1
+                        yield UNDECLARED, 0.0, b""
+                        continue
+                    linktype, divisor, offset, _snaplen = interfaces[iface]
+                    yield linktype, ((high << 32) | low) / divisor + offset, rest[start : start + incl]
+        except _GZIP_DAMAGE as exc:
+            raise _Stop(_gzip_damage(exc, n)) from None
         finally:
             for iface, (records, first) in undeclared.items():
                 stats.warnings.append(
-                    f"{records} record{'s' if records != 1 else ''} (first: record {first}) refer to "
-                    f"interface {iface}, which no interface description block declares; skipped"
+                    f"{records} record{_s(records)} (first: record {first}) refer to interface {iface}, "
+                    f"which no interface description block declares; skipped"
                 )
 
-    def _check_block_length(self, btype: int, blen: int, block_at: int, n: int) -> None:
-        remaining = self._remaining()
-        if blen < 12 or blen % 4 or (remaining is not None and blen - 8 > remaining):
-            raise _Stop(
-                f"the pcapng block at byte {block_at} (after record {n}) has an impossible length {blen}"
-                + (f" ({remaining + 8} bytes remain)" if remaining is not None and blen - 8 > remaining else "")
-            )
-        limit = MAX_HEADER_BLOCK_LEN if btype == _BT_IDB else MAX_PACKET_BLOCK_LEN
-        if btype in (_BT_EPB, _BT_SPB, _BT_PB, _BT_IDB) and blen > limit:
-            what = f"record {n + 1} (pcapng block at byte {block_at})" if btype != _BT_IDB else (
-                f"the interface block at byte {block_at}"
-            )
-            raise _Stop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
-
-    def _block_body(self, blen: int, block_at: int, n: int, order: str) -> bytes:
-        """The rest of a block after its 8-byte head: body plus trailing length."""
-        rest = self._read(blen - 8)
-        if len(rest) < blen - 8:
-            raise _Stop(
-                f"record {n + 1} (pcapng block at byte {block_at}) is truncated ({self._ends(8 + len(rest))})"
-                if blen > 12
-                else f"the capture is truncated after record {n} ({self._ends(8 + len(rest))})"
-            )
-        trailer = _U32.order(order).unpack_from(rest, len(rest) - 4)[0]
-        if trailer != blen:
-            raise _Stop(
-                f"the pcapng block at byte {block_at} (after record {n}) is corrupt "
-                f"(its lengths disagree: {blen} and {trailer})"
-            )
-        return rest[:-4]
-
-    def _skip(self, count: int, block_at: int, n: int) -> None:
+    def _skip(self, count: int, what: str) -> None:
+        """Step over a block we do not read, in bounded chunks."""
+        read = self.file.read
         left = count
         while left > 0:
-            got = len(self._read(min(left, _SKIP_CHUNK)))
+            got = len(read(min(left, _SKIP_CHUNK)))
+            self.pos += got
             if got == 0:
-                raise _Stop(
-                    f"the capture is truncated after record {n} "
-                    f"({self._ends(8 + count - left)}: a block at byte {block_at})"
-                )
+                raise _Stop(f"{what} is truncated ({self._ends(8 + count - left)})")
             left -= got
 
-    def _interface(self, body: bytes, order: str) -> tuple:
+    def _interface(self, body: bytes, end: int, order: str) -> tuple:
         """(linktype, timestamp divisor, timestamp offset, snaplen) of an IDB."""
-        if len(body) < PCAPNG_IDB.size:
-            raise _Stop("an interface description block is too short")
+        if end < PCAPNG_IDB.size:
+            raise _Stop(f"an interface description block after record {self.count} is too short")
         linktype, _reserved, snaplen = PCAPNG_IDB.order(order).unpack_from(body)
         divisor, offset = 1_000_000, 0
-        for code, value in _options(body, PCAPNG_IDB.size, order):
+        for code, value in _options(body, PCAPNG_IDB.size, end, order):
             if code == _OPT_IF_TSRESOL and len(value) >= 1:
-                exponent = value[0] & 0x7F
-                divisor = (2 if value[0] & 0x80 else 10) ** exponent
+                divisor = (2 if value[0] & 0x80 else 10) ** (value[0] & 0x7F)
             elif code == _OPT_IF_TSOFFSET and len(value) >= 8:
                 offset = _I64.order(order).unpack_from(value)[0]
         return linktype, divisor, offset, snaplen
 
-    def _section(self, head: bytes, block_at: int, n: int) -> str:
-        """Read a section header block whose 8-byte head is `head`; a new
-        section starts with no interfaces. Returns its byte order."""
+    def _section(self, head: bytes, block_at: int) -> None:
+        """Read a section header block whose first 8 bytes are `head`. A new
+        section has its own byte order and starts with no interfaces."""
+        where = (
+            f"the pcapng section header at byte {block_at} (after record {self.count})"
+            if block_at
+            else "its pcapng section header"
+        )
         bom = self._read(4)
         order = _PCAPNG_BOM.get(bom)
         if order is None:
-            raise _Stop(
-                f"the pcapng section header at byte {block_at} (after record {n}) is corrupt "
-                f"(byte-order magic 0x{bom.hex()})"
-            )
+            raise _Stop(f"{where} is corrupt (byte-order magic 0x{bom.hex()})")
         blen = PCAPNG_BLOCK_HEAD.order(order).unpack(head)[1]
-        remaining = self._remaining()
-        if blen < 28 or blen % 4 or blen > MAX_HEADER_BLOCK_LEN or (remaining is not None and blen - 12 > remaining):
-            raise _Stop(f"the pcapng section header at byte {block_at} (after record {n}) has an impossible length {blen}")
+        if (
+            blen < 28
+            or blen & 3
+            or blen > MAX_HEADER_BLOCK_LEN
+            or (self.size is not None and blen - 12 > self.size - self.pos)
+        ):
+            raise _Stop(f"{where} has an impossible length {blen}")
         rest = self._read(blen - 12)
         if len(rest) < blen - 12:
-            raise _Stop(f"the capture is truncated after record {n} ({self._ends(12 + len(rest))}: a section header)")
+            raise _Stop(f"{where} is truncated ({self._ends(12 + len(rest))})")
         self.byteorder = order
         self.interfaces = []
-        return order
 
 
-def _options(body: bytes, i: int, order: str):
-    """(code, value) pairs of a pcapng options list starting at `i`."""
+def _gzip_damage(exc: BaseException, good: int) -> str:
+    if isinstance(exc, EOFError):
+        return f"the gzip stream ends early, after record {good}"
+    return f"the gzip data is damaged after record {good} ({exc})"
+
+
+def _options(body: bytes, i: int, end: int, order: str):
+    """(code, value) pairs of a pcapng options list in body[i:end]."""
     layout = PCAPNG_OPTION.order(order)
-    end = len(body)
     while i + 4 <= end:
         code, size = layout.unpack_from(body, i)
         if code == _OPT_ENDOFOPT:
             return
-        value = body[i + 4 : i + 4 + size]
+        value = body[i + 4 : min(i + 4 + size, end)]
         yield code, value
         i += 4 + ((size + 3) & ~3)
 
@@ -392,9 +398,9 @@ def open_capture(path) -> Capture:
 def _validate(path: str, raw) -> Capture:
     try:
         st = os.fstat(raw.fileno())
-        if os.path.isdir(path):
+        if stat.S_ISDIR(st.st_mode):
             raise errors.InputError(f"{path} is a directory, not a capture")
-        start = raw.read(4)
+        start = raw.peek(4)[:4]
     except IsADirectoryError:
         raise errors.InputError(f"{path} is a directory, not a capture") from None
     except OSError as exc:
@@ -402,7 +408,6 @@ def _validate(path: str, raw) -> Capture:
     if not start:
         raise errors.NotACapture(f"{path} is not a capture (empty file)")
     if start[:2] == _GZIP_MAGIC:
-        raw.seek(0)
         fileobj = gzip.GzipFile(fileobj=raw, mode="rb")
         try:
             start = fileobj.read(4)
@@ -414,14 +419,15 @@ def _validate(path: str, raw) -> Capture:
             raise errors.NotACapture(
                 f"{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start.hex()})"
             )
-        cap = Capture(path, fileobj, "", None, True)
+        cap = Capture(path, fileobj, None, True)
     else:
         if len(start) < 4 or not _is_capture_magic(start):
             raise errors.NotACapture(f"{path} is not a pcap or pcapng capture (starts with 0x{start.hex()})")
-        cap = Capture(path, raw, "", st.st_size, False)
+        raw.read(4)
+        cap = Capture(path, raw, st.st_size if stat.S_ISREG(st.st_mode) else None, False)
     cap.pos = 4
     try:
-        if start == b"\x0a\x0d\x0d\x0a":
+        if start == _PCAPNG_SHB_MAGIC:
             _open_pcapng(cap)
         else:
             _open_pcap(cap, start)
@@ -433,7 +439,7 @@ def _validate(path: str, raw) -> Capture:
 
 
 def _is_capture_magic(start: bytes) -> bool:
-    return start == b"\x0a\x0d\x0d\x0a" or struct.unpack("<I", start)[0] in _PCAP_MAGICS
+    return start == _PCAPNG_SHB_MAGIC or struct.unpack("<I", start)[0] in _PCAP_MAGICS
 
 
 def _open_pcap(cap: Capture, start: bytes) -> None:
@@ -457,7 +463,7 @@ def _open_pcapng(cap: Capture) -> None:
     length = cap._read(4)
     if len(length) < 4:
         raise _Stop("its pcapng section header is cut short")
-    cap.byteorder = cap._section(b"\x0a\x0d\x0d\x0a" + length, 0, 0)
+    cap._section(_PCAPNG_SHB_MAGIC + length, 0)
 
 
 # --- records to packets ---------------------------------------------------------
