@@ -40,7 +40,7 @@ def emit(text: str, output: str | None) -> None:
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
-    else:
+    elif text:
         click.echo(text, nl=not text.endswith("\n"))
 
 

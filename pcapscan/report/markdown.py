@@ -9,7 +9,7 @@ def render(result) -> str:
     for c in result.captures:
         out.append(f"## {c.path}")
         out.append("")
-        out.append(capture_line(c).split(": ", 1)[1])
+        out.append(capture_line(c)[len(c.path) + 2:])
         for w in c.warnings:
             out.append(f"- warning: {w}")
         out.append("")

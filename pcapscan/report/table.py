@@ -1,4 +1,5 @@
-"""Terminal table (tabulate): per capture a summary line, per scan a table."""
+"""Terminal table (tabulate): per capture a summary line, per scan a table.
+Warnings and errors are not repeated here: the CLI writes them to stderr."""
 from tabulate import tabulate
 
 from .rows import capture_line, frames_text, port_row, scan_title
@@ -9,10 +10,9 @@ HEADERS = ["port", "state", "reason", "ttl", "frames (probe -> response)"]
 def render(result, fmt: str = "simple") -> str:
     out = []
     for c in result.captures:
+        if c.error:
+            continue  # the CLI says it on stderr; stdout keeps the results
         out.append(capture_line(c))
-        for w in c.warnings:
-            if not w.startswith("no packets"):
-                out.append(f"  warning: {w}")
         scans = [s for s in result.scans if s.capture == c.path]
         if not scans and not c.error and c.packets:
             out.append("  no scan probes found")

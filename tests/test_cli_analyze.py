@@ -1,0 +1,160 @@
+"""`pcapscan analyze` driven through click's CliRunner: every format, every
+error message, exit codes, stdout and stderr checked apart."""
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcapscan.cli import main
+
+import pcapbuild as pb
+
+GOLDEN = Path(__file__).resolve().parents[1] / "captures" / "golden"
+SYN = str(GOLDEN / "syn.pcap")
+NMAP_SYN_STATES = {80: "open", 81: "closed", 82: "filtered", 83: "filtered", 84: "filtered"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["analyze", *args])
+
+
+def test_table_names_every_port_with_state_reason_and_frames():
+    r = run(SYN)
+    assert r.exit_code == 0 and r.stderr == ""
+    assert "198.18.0.1 -> 198.18.0.2: syn scan, 5 port(s)" in r.stdout
+    line80 = next(line for line in r.stdout.splitlines() if line.startswith("80/tcp"))
+    assert line80.split()[:4] == ["80/tcp", "open", "syn-ack", "64"]
+    assert "->" in line80
+
+
+def test_json_has_the_documented_shape():
+    r = run(SYN, "--format", "json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["captures"][0]["path"] == SYN and doc["captures"][0]["packets"] > 0
+    scan = doc["scans"][0]
+    assert (scan["scanner"], scan["target"], scan["technique"]) == ("198.18.0.1", "198.18.0.2", "syn")
+    ports = {p["port"]: p for p in scan["ports"]}
+    assert {p: v["state"] for p, v in ports.items()} == NMAP_SYN_STATES
+    assert set(ports[80]) >= {"proto", "port", "state", "reason", "reason_ttl", "probe_frames", "response_frames"}
+    assert ports[80]["reason"] == "syn-ack" and ports[80]["reason_ttl"] == 64
+    assert ports[82]["response_frames"] == [] and len(ports[82]["probe_frames"]) == 2  # nmap retried once
+
+
+def test_csv_has_one_row_per_port():
+    r = run(SYN, "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert {int(row["port"]): row["state"] for row in rows} == NMAP_SYN_STATES
+
+
+def test_markdown_is_a_pipe_table():
+    r = run(SYN, "-f", "markdown")
+    assert r.exit_code == 0
+    assert "| 80/tcp" in r.stdout and "| open" in r.stdout
+
+
+def test_nmap_xml_parses_and_carries_states(tmp_path):
+    out = tmp_path / "result.xml"
+    r = run(SYN, "-f", "nmap-xml", "-o", str(out))
+    assert r.exit_code == 0 and r.stdout == ""
+    root = ET.parse(out).getroot()
+    assert root.tag == "nmaprun" and root.find("scaninfo").get("type") == "syn"
+    states = {int(p.get("portid")): p.find("state").get("state") for p in root.iter("port")}
+    assert states == NMAP_SYN_STATES
+
+
+def test_technique_window_reinterprets_ack_probes():
+    r = run(str(GOLDEN / "ack.pcap"), "--technique", "window", "-f", "json")
+    scan = json.loads(r.stdout)["scans"][0]
+    assert scan["technique"] == "window" and "forced" in scan["technique_evidence"]
+    assert {p["port"]: p["state"] for p in scan["ports"]}[81] == "closed"
+
+
+def test_gzip_compressed_capture_reads_the_same(tmp_path):
+    gz = tmp_path / "syn.pcap.gz"
+    gz.write_bytes(gzip.compress(Path(SYN).read_bytes()))
+    plain, packed = run(SYN, "-f", "csv"), run(str(gz), "-f", "csv")
+    assert plain.stdout.replace(SYN, "X") == packed.stdout.replace(str(gz), "X")
+
+
+def test_not_a_capture_is_one_line_and_status_2(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a capture\n")
+    r = run(str(text))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "not a pcap or pcapng capture" in r.stderr
+
+
+def test_missing_file_and_directory_are_named(tmp_path):
+    r = run(str(tmp_path / "nope.pcap"))
+    assert r.exit_code == 2 and "capture not found" in r.stderr and "Traceback" not in r.stderr
+    r = run(str(tmp_path))
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+
+
+def test_empty_capture_says_no_packets_and_succeeds(tmp_path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(pb.pcap_bytes([]))
+    r = run(str(empty))
+    assert r.exit_code == 0 and "no packets" in r.stdout
+    doc = json.loads(run(str(empty), "-f", "json").stdout)
+    assert doc["captures"][0]["packets"] == 0 and doc["scans"] == []
+
+
+def test_truncated_capture_keeps_results_and_warns_with_the_record(tmp_path):
+    data = Path(SYN).read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:-10])
+    r = run(str(cut), "-f", "json")
+    assert r.exit_code == 0
+    assert "warning" in r.stderr and "truncated" in r.stderr and "record" in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["captures"][0]["warnings"] and doc["scans"][0]["ports"]
+
+
+def test_a_bad_file_does_not_cost_the_good_ones(tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\x00" * 40)
+    r = run(str(bad), SYN, "-f", "csv")
+    assert r.exit_code == 2
+    assert "bad.pcap" in r.stderr and "syn.pcap" not in r.stderr
+    assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == 5
+
+
+def test_undecodable_packet_is_skipped_and_counted(tmp_path):
+    good = pb.ether(pb.ipv4_tcp("198.18.0.1", "198.18.0.2", 40000, 80, 0x02, seq=5))
+    garbage = b"\x02" * 6 + b"\x01" * 6 + b"\x08\x00" + b"\x45\x00\x00"  # IPv4 cut after 3 bytes
+    cap = tmp_path / "mixed.pcap"
+    cap.write_bytes(pb.pcap_bytes([(1.0, garbage), (1.1, good)]))
+    doc = json.loads(run(str(cap), "-f", "json").stdout)
+    assert doc["captures"][0]["skipped"] == 1
+    assert doc["scans"][0]["ports"][0]["probe_frames"] == [2]
+
+
+def test_unknown_option_value_is_a_usage_error():
+    r = run(SYN, "--format", "yaml")
+    assert r.exit_code == 2 and "yaml" in r.stderr
+
+
+def test_library_api_returns_objects():
+    import pcapscan
+
+    result = pcapscan.analyze(SYN)
+    assert {p.port: p.state.value for s in result.scans for p in s.ports} == NMAP_SYN_STATES
+    with pytest.raises(pcapscan.errors.PcapscanError):
+        pcapscan.analyze("/nonexistent/capture.pcap")
+
+
+def test_the_analyze_path_never_imports_scapy():
+    code = ("import sys; from click.testing import CliRunner; from pcapscan.cli import main; "
+            f"r = CliRunner().invoke(main, ['analyze', {SYN!r}]); "
+            "print(r.exit_code, 'scapy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "False"]
