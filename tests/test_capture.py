@@ -370,7 +370,7 @@ def test_payload_length_follows_ip_length_not_snaplen():
 
 
 def test_ethernet_padding_is_not_payload():
-    pkt = decode(ether(UDP_PROBE[:28]) + b"\x00" * 18)  # 0-byte UDP payload, padded to 60 bytes
+    pkt = decode(ether(ipv4_udp(SCANNER, TARGET, 40000, 53)) + b"\x00" * 18)  # empty UDP, padded to 60 bytes
     rst = decode(ether(ipv4_tcp(TARGET, SCANNER, 80, 40000, RST)) + b"\x00" * 6)
     assert pkt.payload_len == 0 and rst.payload_len == 0
 
@@ -721,14 +721,26 @@ def test_pcapng_truncated_last_block(tmp_path):
     pkts, stats = read_bytes(tmp_path, content[:-10], "cap.pcapng")
     assert [p.frame for p in pkts] == [1]
     assert stats.warnings[0].startswith("record 2 (pcapng block at byte ")
-    assert "is truncated" in stats.warnings[0] and stats.warnings[0].endswith("results cover record 1")
+    assert stats.warnings[0].endswith(
+        "is truncated or corrupt (block length 88, but the file ends 78 bytes into it); results cover record 1"
+    )
+
+
+def test_pcapng_gzip_truncated_last_block(tmp_path):
+    content = pcapng_bytes([(1, None)], [(0, 1.0, ether(SYN_PROBE)), (0, 2.0, ether(UDP_PROBE))])[:-10]
+    pkts, stats = read_bytes(tmp_path, gzipped(content), "cap.pcapng.gz")
+    assert [p.frame for p in pkts] == [1]
+    assert stats.warnings == [
+        "record 2 (pcapng block at byte 140) is truncated (the gzip stream ends 78 bytes into it); "
+        "results cover record 1"
+    ]
 
 
 def test_pcapng_trailing_length_mismatch(tmp_path):
     good = epb(0, 1.0, ether(SYN_PROBE))
     bad = good[:-4] + struct.pack("<I", len(good) + 4)
     pkts, stats = read_bytes(tmp_path, pcapng_bytes([(1, None)], [good, bad]), "cap.pcapng")
-    assert len(pkts) == 1 and "lengths disagree" in stats.warnings[0]
+    assert len(pkts) == 1 and "length fields disagree" in stats.warnings[0]
 
 
 def test_pcapng_captured_length_beyond_its_block(tmp_path):

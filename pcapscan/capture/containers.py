@@ -236,17 +236,20 @@ class Capture:
                         if is_packet
                         else f"the pcapng block at byte {block_at} (after record {n})"
                     )
-                    if blen < 12 or blen & 3 or (size is not None and blen - 8 > size - self.pos):
+                    if blen < 12 or blen & 3:
+                        raise _Stop(f"{what} is corrupt (impossible block length {blen})")
+                    if is_packet or btype == _BT_IDB:
+                        limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
+                        if blen > limit:
+                            raise _Stop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
+                    if size is not None and blen - 8 > size - self.pos:
                         raise _Stop(
-                            f"{what} has an impossible length {blen}"
-                            + (f" ({size - block_at} bytes remain)" if size is not None else "")
+                            f"{what} is truncated or corrupt (block length {blen}, "
+                            f"but {self._ends(size - block_at)})"
                         )
                     if not is_packet and btype != _BT_IDB:
                         self._skip(blen - 8, what)
                         continue
-                    limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
-                    if blen > limit:
-                        raise _Stop(f"{what} is corrupt (its length {blen} is more than the {limit} allowed)")
                     rest = read(blen - 8)
                     self.pos += len(rest)
                     if len(rest) < blen - 8:
