@@ -11,6 +11,7 @@ from typing import Iterable, Optional, Union
 from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
+from .fingerprint import identify
 from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Scan, Technique
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 
@@ -89,7 +90,7 @@ def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Te
         scans.append(Scan(
             capture=capture, scanner=scanner, target=target, technique=tech, ports=tuple(ports),
             probe_flags=flags, technique_evidence=evidence[(scanner, target, tech, flags)],
-            first_ts=min(p.ts for p in frames), last_ts=max(p.ts for p in frames)))
+            first_ts=min(p.ts for p in frames), last_ts=max(p.ts for p in frames), tool=identify(exs)))
     scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))
     return scans
 

@@ -103,7 +103,7 @@ class ReplayEngine:
 
     def __init__(self) -> None:
         self._conns: dict = {}  # (proto, scanner, sport, target, dport) -> _Connection
-        self._order: list = []  # connection keys in order of first probe
+        self._order: list = []  # (key, connection) in order of first probe; a reused key recurs
         self._recent: dict = {}  # duplicate-detection key -> ts
         self._recent_q: deque = deque()
         self.stats = EngineStats()
@@ -133,12 +133,12 @@ class ReplayEngine:
         if proto in ("tcp", "udp"):
             fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
             conn = self._conns.get(fwd)
-            if conn is not None:
+            if conn is not None and not _reopens(conn, pkt):
                 self._from_scanner(conn, pkt)
                 return
-            conn = self._conns.get((proto, pkt.dst, pkt.dport, pkt.src, pkt.sport))
-            if conn is not None:
-                self._from_target(conn, pkt)
+            back = self._conns.get((proto, pkt.dst, pkt.dport, pkt.src, pkt.sport)) if conn is None else None
+            if back is not None:
+                self._from_target(back, pkt)
                 return
             kind = probe_class(pkt)
             if kind is None:
@@ -152,7 +152,7 @@ class ReplayEngine:
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
-            self._order.append(fwd)
+            self._order.append((fwd, conn))
         elif proto in _ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERROR_TYPES[proto]:
             q = pkt.quoted
             conn = self._conns.get((q.proto, q.src, q.sport, q.dst, q.dport))
@@ -191,8 +191,7 @@ class ReplayEngine:
     def exchanges(self) -> list[Exchange]:
         """Exchanges in order of their first probe; ordinary traffic left out."""
         groups: dict = {}
-        for key in self._order:
-            conn = self._conns[key]
+        for key, conn in self._order:
             if conn.carried_data:
                 self.stats.ordinary += 1
                 continue
@@ -212,6 +211,21 @@ class ReplayEngine:
                 stray=_merge(c.stray for c in conns),
             ))
         return result
+
+
+def _reopens(conn: _Connection, pkt: Packet) -> bool:
+    """Does this scanner packet start a new connection on a flow already seen?
+    A script with a fixed source port (scapy's default 20, or sport=N) reuses
+    one flow for every probe: a probe without ACK that comes after the flow
+    was answered or followed up, or that is of another kind, is a new probe,
+    not part of the old connection (an ACK completing a handshake, a FIN/ACK
+    closing one, a RST are not)."""
+    if pkt.proto != "tcp" or conn.carried_data or pkt.flags & ACK:
+        return False
+    kind = probe_class(pkt)
+    if kind is None:
+        return False
+    return kind != conn.kind or bool(conn.responses or conn.followups)
 
 
 def _completed_handshake(conn: _Connection) -> bool:

@@ -200,6 +200,7 @@ class Scan:
     technique_evidence: str = ""  # why this technique was inferred
     first_ts: float = 0.0
     last_ts: float = 0.0
+    tool: Optional[object] = None  # fingerprint.ToolGuess: the tool that most likely sent the probes
 
 
 @dataclass(frozen=True, slots=True)

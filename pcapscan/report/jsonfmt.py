@@ -24,6 +24,8 @@ def scan_dict(scan) -> dict:
          "start": scan.first_ts, "end": scan.last_ts, "ports": ports}
     if scan.probe_flags is not None:
         d["probe_flags"] = scan.probe_flags
+    if scan.tool is not None:  # fingerprint.ToolGuess
+        d["tool"] = {"name": scan.tool.name, "confidence": scan.tool.confidence, "evidence": list(scan.tool.evidence)}
     return d
 
 

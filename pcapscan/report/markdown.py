@@ -18,6 +18,9 @@ def render(result) -> str:
             out.append("")
             out.append(f"Technique: {scan.technique_evidence}.")
             out.append("")
+            if scan.tool is not None:
+                out.append(f"Tool: {scan.tool.name} ({scan.tool.confidence:.2f}).")
+                out.append("")
             rows = [[f"{r['port']}/{r['proto']}", r["state"].replace("|", "\\|"), r["reason"],
                      r["reason_ttl"] or "-", frames_text(r)]
                     for r in (port_row(scan, p) for p in scan.ports)]

@@ -20,6 +20,8 @@ def render(result, fmt: str = "simple") -> str:
             out.append("")
             out.append(scan_title(scan))
             out.append(f"  technique: {scan.technique_evidence}")
+            if scan.tool is not None:
+                out.append(f"  tool: {scan.tool.name} ({scan.tool.confidence:.2f})")
             rows = []
             for p in scan.ports:
                 r = port_row(scan, p)

@@ -1,0 +1,594 @@
+"""Two scans side by side: how they were made and what each concluded.
+
+    comparison = compare("scapy-syn.pcap", "nmap-syn.pcap")   # two captures
+    comparison = compare("both.pcap")                          # two sessions of one capture
+
+Library code: reads the captures with analysis.analyze_capture, describes
+each chosen scan session (a `Side`: probes and retransmissions and their
+timing, inter-probe gaps, duration, flags, window, TCP options, TTL, IP ID
+pattern, source-port strategy, sequence numbers, UDP payloads, who sent each
+RST, port order, the per-port states, and the tool that most likely sent
+it), then lines the two up field by field and port by port. Every port whose
+states differ gets a sentence saying what each scan saw and why that reads
+differently. Rendering is report/compare_report.py's job.
+
+Who sent a RST: a raw-socket scanner (nmap -sS, scapy, hping3, masscan,
+zmap) has no socket behind its SYN, so when a SYN/ACK comes back the
+scanner's *kernel* answers it with a bare RST: window 0, seq = the SYN/ACK's
+acknowledgment number, no ACK flag (RFC 793). Any other RST from the
+scanner (scapy's hand-made R or RA, masscan's own RST) was sent by the
+*tool*. After a completed handshake (connect()), the RST that closes the
+socket is the kernel's too.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from .analysis import analyze_capture
+from .errors import InputError, UsageError
+from .exchanges import probe_class
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
+from .model import ACK, RST, SYN, Exchange, Packet, Scan
+from .techniques import response_kind
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+RESPONSE_WORDS = {
+    "syn-ack": "SYN/ACK", "syn": "a bare SYN", "rst": "RST", "udp": "a UDP answer",
+    "icmp-port-unreach": "ICMP port unreachable", "icmp-unreach": "ICMP unreachable",
+    "icmp-time-exceeded": "ICMP time exceeded",
+}
+
+
+# -- one side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RstInfo:
+    """A RST the scanner sent after an answer, and who sent it."""
+
+    frame: int
+    proto: str
+    port: int
+    sender: str  # "kernel", "kernel (connect)" or "tool"
+    text: str  # flags, window, seq as seen
+
+
+@dataclass(frozen=True)
+class PortSide:
+    """One port of one scan."""
+
+    proto: str
+    port: int
+    technique: str
+    state: str
+    reason: str
+    probes: int
+    retry_offsets: tuple  # seconds after the first try, one per retransmission
+    start: float  # first try, seconds after the session's first probe
+    answers: tuple  # (kind word, frame) per response
+    payloads: tuple  # UDP payload bytes per probe
+    handshake: bool
+    rsts: tuple  # RstInfo
+    exchange: Exchange = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.proto, self.port)
+
+    @property
+    def answer_text(self) -> str:
+        if not self.answers:
+            return "no answer"
+        words = []
+        for kind, frame in self.answers:
+            words.append(f"{RESPONSE_WORDS.get(kind, kind)} (frame {frame})")
+        return ", ".join(words)
+
+    @property
+    def retry_text(self) -> str:
+        return ", ".join(f"+{t:.2f}s" for t in self.retry_offsets) or "-"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One scan session, described field by field."""
+
+    label: str  # "A" or "B"
+    capture: str
+    session: int  # 1-based, in the capture's order
+    sessions: int  # how many the capture holds
+    scan: Scan = field(repr=False)
+    tool: str
+    tool_confidence: float
+    tool_evidence: tuple
+    fields: dict  # field name -> text (see FIELDS)
+    ports: dict  # (proto, port) -> PortSide
+    order: tuple  # ports in the order of their first probe
+    start: float
+    duration: float
+    probe_count: int
+    retransmissions: int
+    gaps: tuple  # seconds between consecutive first tries
+    rsts: tuple
+    udp_payloads: dict  # port -> the distinct payload sizes sent to it
+
+    @property
+    def title(self) -> str:
+        s = self.scan
+        return (f"{self.label}: {self.capture} (session {self.session} of {self.sessions}): {s.scanner} -> "
+                f"{s.target}, {s.technique.value} scan of {len(s.ports)} port(s)")
+
+
+FIELDS = ("tool", "technique", "probes", "retransmissions", "duration", "inter-probe gap", "flags", "window",
+          "TCP options", "TTL", "IP ID", "source port", "sequence number", "UDP payload", "handshake",
+          "RST sent by", "port order", "states")
+
+
+def _secs(t: float) -> str:
+    if t >= 1:
+        return f"{t:.2f} s"
+    if t >= 0.001:
+        return f"{t * 1000:.1f} ms"
+    return f"{t * 1e6:.0f} µs"
+
+
+def _values(values, limit: int = 4) -> str:
+    counts = Counter(values)
+    shown = [str(v) for v, _ in counts.most_common(limit)]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+
+def ttl_pattern(probes) -> str:
+    ttls = [p.ttl for p in probes]
+    if not ttls:
+        return "-"
+    distinct = sorted(set(ttls))
+    if len(distinct) == 1:
+        hops = initial_ttl(ttls[0]) - ttls[0]
+        return f"{ttls[0]} on every probe" + (f" (initial {initial_ttl(ttls[0])})" if 0 < hops <= 16 else "")
+    return f"varies per probe: {len(distinct)} values, {distinct[0]}-{distinct[-1]}"
+
+
+def ipid_pattern(probes) -> str:
+    if not probes:
+        return "-"
+    if probes[0].ip_version == 6:
+        return "none (IPv6 has no IP ID)"
+    ids = [p.ip_id for p in probes]
+    if len(set(ids)) == 1:
+        return f"{ids[0]} on every probe"
+    tcp = [p for p in probes if p.proto == "tcp"]
+    if tcp and len(tcp) == len(probes) and all(
+            p.ip_id == (_addr_int(p.dst) ^ p.dport ^ p.seq) & 0xFFFF for p in tcp):
+        return "(destination ^ port ^ seq) & 0xffff: masscan's"
+    steps = [(b - a) % 65536 for a, b in zip(ids, ids[1:])]
+    if steps and sum(1 for s in steps if 0 < s <= 16) >= 0.8 * len(steps):
+        return f"incrementing from {ids[0]}"
+    return f"random ({len(set(ids))} values for {len(ids)} probes)"
+
+
+def _addr_int(addr: str) -> int:
+    import ipaddress
+
+    return int(ipaddress.ip_address(addr))
+
+
+def sport_pattern(side_first, retries) -> str:
+    if not side_first:
+        return "-"
+    sports = [p.sport for p in side_first]
+    counts = Counter(sports)
+    base, n = counts.most_common(1)[0]
+    retry_ports = sorted({p.sport for p in retries} - {base})
+    if len(side_first) >= 2 and n >= 0.8 * len(sports):
+        text = f"one port for the scan ({base})"
+        if retry_ports:
+            text += f", retries from {_values(retry_ports, 3)}"
+        elif retries:
+            text += ", retries from the same port"
+        return text
+    if len(side_first) == 1:
+        text = f"{base}"
+        if retries:
+            text += f", retries from {_values(retry_ports, 3)}" if retry_ports else ", retries from the same port"
+        return text
+    ordered = sorted(side_first, key=lambda p: p.frame)
+    steps = [b.sport - a.sport for a, b in zip(ordered, ordered[1:])]
+    if steps and sum(1 for s in steps if s == 1) >= 0.8 * len(steps):
+        return f"incrementing by one from {ordered[0].sport}"
+    if len(counts) == len(sports):
+        return f"a new port per probe ({_values(sports, 3)})"
+    return f"{len(counts)} ports ({_values(sports, 3)})"
+
+
+def seq_pattern(first) -> str:
+    tcp = [p for p in first if p.proto == "tcp"]
+    if not tcp:
+        return "-"
+    uses_ack = all(p.flags & ACK for p in tcp)
+    keys = [(p.ack if uses_ack else p.seq) for p in tcp]
+    word = "ack" if uses_ack else "seq"
+    value, n = Counter(keys).most_common(1)[0]
+    if len(tcp) >= 2 and n >= 0.8 * len(tcp):
+        return f"{word} {value} on every first try" if value else f"{word} 0 on every probe"
+    if len(tcp) == 1:
+        return f"{word} {keys[0]}"
+    return f"new per probe ({len(set(keys))} values)"
+
+
+def port_order(order) -> str:
+    ports = [p for _proto, p in order]
+    if len(ports) < 2:
+        return ", ".join(map(str, ports)) or "-"
+    head = ", ".join(map(str, ports[:6])) + (", ..." if len(ports) > 6 else "")
+    if ports == sorted(ports):
+        return f"ascending ({head})"
+    if ports == sorted(ports, reverse=True):
+        return f"descending ({head})"
+    return f"shuffled ({head})"
+
+
+def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
+    synacks = [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
+    text = f"flags {pkt.flag_text}, window {pkt.window}, seq {pkt.seq}, TTL {pkt.ttl}"
+    if ex.completed_handshake:
+        sender = "kernel (connect)"
+    elif is_kernel_rst(pkt, synacks):
+        sender = "kernel"
+    else:
+        sender = "tool"
+    return RstInfo(frame=pkt.frame, proto=ex.proto, port=ex.port, sender=sender, text=text)
+
+
+def describe(label: str, capture: str, scans: list, index: int) -> Side:
+    """A Side for session `index` (0-based) of a capture's scans."""
+    scan = scans[index]
+    exchanges = [pr.exchange for pr in scan.ports]
+    probes = sorted((p for ex in exchanges for p in ex.probes), key=lambda p: p.frame)
+    first = sorted((ex.probes[0] for ex in exchanges), key=lambda p: p.frame)
+    retries = sorted((p for ex in exchanges for p in _retries(ex)), key=lambda p: p.frame)
+    start = probes[0].ts if probes else 0.0
+    last = max([p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups] or [start])
+    ports, rsts = {}, []
+    for pr in scan.ports:
+        ex = pr.exchange
+        port_rsts = tuple(classify_rst(f, ex) for f in ex.followups if f.proto == "tcp" and f.flags & RST)
+        rsts.extend(port_rsts)
+        answers = tuple((response_kind(r) or r.proto, r.frame) for r in ex.responses)
+        ports[(pr.proto, pr.port)] = PortSide(
+            proto=pr.proto, port=pr.port, technique=scan.technique.value, state=pr.state.value,
+            reason=pr.verdict.reason.value, probes=len(ex.probes),
+            retry_offsets=tuple(p.ts - ex.probes[0].ts for p in _retries(ex)), start=ex.probes[0].ts - start,
+            answers=answers, payloads=tuple(p.payload_len for p in ex.probes if p.proto == "udp"),
+            handshake=ex.completed_handshake, rsts=port_rsts, exchange=ex)
+    order = tuple(sorted(ports, key=lambda k: ports[k].exchange.probes[0].frame))
+    gaps = tuple(b.ts - a.ts for a, b in zip(first, first[1:]))
+    tcp = [p for p in probes if p.proto == "tcp"]
+    udp_payloads = {}
+    for ex in exchanges:
+        if ex.proto == "udp":
+            udp_payloads[ex.port] = tuple(sorted({p.payload_len for p in ex.probes}))
+    tool = scan.tool
+    f = {}
+    f["tool"] = f"{tool.name} ({tool.confidence:.2f})" if tool is not None else "-"
+    f["technique"] = scan.technique.value + (f" (flags {scan.probe_flags or 'none'})" if scan.probe_flags is not None
+                                             else "")
+    f["probes"] = f"{len(probes)} to {len(ports)} port(s)"
+    f["retransmissions"] = _retransmission_text(ports)
+    f["duration"] = _secs(last - start)
+    f["inter-probe gap"] = (f"median {_secs(statistics.median(gaps))} (min {_secs(min(gaps))}, "
+                            f"max {_secs(max(gaps))})" if gaps else "-")
+    f["flags"] = _values([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
+    f["window"] = _values([p.window for p in tcp]) if tcp else "-"
+    f["TCP options"] = _values([_opts(p) for p in tcp], 3) if tcp else "-"
+    f["TTL"] = ttl_pattern(probes)
+    f["IP ID"] = ipid_pattern(probes)
+    f["source port"] = sport_pattern(first, retries)
+    f["sequence number"] = seq_pattern(first)
+    f["UDP payload"] = _payload_text(udp_payloads)
+    f["handshake"] = _handshake_text(ports)
+    f["RST sent by"] = _rst_text(rsts)
+    f["port order"] = port_order(order)
+    f["states"] = ", ".join(f"{state} {n}" for state, n in Counter(p.state for p in ports.values()).most_common())
+    return Side(label=label, capture=capture, session=index + 1, sessions=len(scans), scan=scan,
+                tool=tool.name if tool else "unknown", tool_confidence=tool.confidence if tool else 0.0,
+                tool_evidence=tuple(tool.evidence) if tool else (), fields=f, ports=ports, order=order,
+                start=start, duration=last - start, probe_count=len(probes), retransmissions=len(retries),
+                gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads)
+
+
+def _retries(ex: Exchange) -> list:
+    """Retransmissions: later probes like the first. A UDP probe with another
+    payload (nmap sends two to port 53) is a second question, not a retry."""
+    first = ex.probes[0]
+    return [p for p in ex.probes[1:] if p.proto != "udp" or p.payload_len == first.payload_len]
+
+
+def _opts(p: Packet) -> str:
+    text = options_text(p.options)
+    return text + (f" (mss {p.mss})" if p.mss and p.options == (2,) else "")
+
+
+def _retransmission_text(ports: dict) -> str:
+    retried = [p for p in ports.values() if p.retry_offsets]
+    if not retried:
+        return "none"
+    total = sum(len(p.retry_offsets) for p in retried)
+    offsets = [t for p in retried for t in p.retry_offsets]
+    shown = ", ".join(f"{p.port}/{p.proto} {p.retry_text}" for p in retried[:3])
+    more = f" (+{len(retried) - 3} ports)" if len(retried) > 3 else ""
+    return f"{total} on {len(retried)} port(s), median +{statistics.median(offsets):.2f}s: {shown}{more}"
+
+
+def _payload_text(payloads: dict) -> str:
+    if not payloads:
+        return "-"
+    loaded = {port: [n for n in lens if n] for port, lens in payloads.items()}
+    loaded = {port: lens for port, lens in loaded.items() if lens}
+    if not loaded:
+        return "empty datagrams"
+    words = {port: "+".join(map(str, lens)) + " bytes" for port, lens in sorted(loaded.items())}
+    if len(loaded) == len(payloads) and len(set(words.values())) == 1:
+        return f"every datagram: {next(iter(words.values()))}"
+    shown = ", ".join(f"{port}: {w}" for port, w in list(words.items())[:4])
+    more = f" (+{len(words) - 4} ports)" if len(words) > 4 else ""
+    return f"{shown}{more}" + ("; other ports empty" if len(loaded) < len(payloads) else "")
+
+
+def _handshake_text(ports: dict) -> str:
+    done = [p for p in ports.values() if p.handshake]
+    synacked = [p for p in ports.values() if any(k == "syn-ack" for k, _ in p.answers)]
+    if done:
+        return f"completed on {', '.join(str(p.port) for p in done[:5])} (ACK after the SYN/ACK: connect())"
+    if synacked:
+        return "never completed: the SYN/ACK was reset or left unanswered"
+    return "- (no SYN/ACK)"
+
+
+def _rst_text(rsts) -> str:
+    if not rsts:
+        return "none"
+    counts = Counter(r.sender for r in rsts)
+    return "; ".join(f"{sender}: {n}" for sender, n in counts.most_common())
+
+
+# -- the comparison ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    name: str
+    a: str
+    b: str
+
+    @property
+    def same(self) -> bool:
+        return self.a == self.b
+
+
+@dataclass(frozen=True)
+class PortRow:
+    proto: str
+    port: int
+    a: Optional[PortSide]
+    b: Optional[PortSide]
+    explanation: str = ""
+
+    @property
+    def shared(self) -> bool:
+        return self.a is not None and self.b is not None
+
+    @property
+    def agree(self) -> bool:
+        return self.shared and self.a.state == self.b.state
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Side
+    b: Side
+    fields: tuple  # FieldRow
+    ports: tuple  # PortRow, sorted by (proto, port)
+    notes: tuple  # what a teacher would point out, one sentence each
+
+    @property
+    def disagreements(self) -> tuple:
+        """Ports both scans probed and read differently."""
+        return tuple(r for r in self.ports if r.shared and not r.agree)
+
+    @property
+    def one_sided(self) -> tuple:
+        """Ports only one of the scans probed."""
+        return tuple(r for r in self.ports if not r.shared)
+
+
+def _load(path: PathLike) -> tuple:
+    summary, scans = analyze_capture(path)
+    if not scans:
+        raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
+    return summary, scans
+
+
+def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int:
+    if session is not None:
+        if not 1 <= session <= len(scans):
+            raise UsageError(f"{what} {session}: {path} holds {len(scans)} scan session(s)")
+        return session - 1
+    return max(range(len(scans)), key=lambda i: (sum(len(p.exchange.probes) for p in scans[i].ports), -i))
+
+
+def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
+            session_b: Optional[int] = None) -> Comparison:
+    """Compare two captures (the largest session of each unless told), or,
+    with one capture, two of its sessions (the two largest unless told).
+    Sessions are numbered from 1 in the order `pcapscan analyze` lists them."""
+    summary_a, scans_a = _load(capture_a)
+    warnings = list(summary_a.warnings)
+    if capture_b is None:
+        path_b, scans_b = capture_a, scans_a
+        if len(scans_a) < 2:
+            raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
+        if session_a is None and session_b is None:
+            sizes = sorted(range(len(scans_a)), key=lambda i: -sum(len(p.exchange.probes) for p in scans_a[i].ports))
+            ia, ib = sorted(sizes[:2])
+        else:
+            ia = _pick(scans_a, session_a, capture_a, "--session-a") if session_a is not None else None
+            ib = _pick(scans_a, session_b, capture_a, "--session-b") if session_b is not None else None
+            rest = [i for i in range(len(scans_a)) if i not in (ia, ib)]
+            ia = rest.pop(0) if ia is None else ia
+            ib = rest.pop(0) if ib is None else ib
+        if ia == ib:
+            raise UsageError("--session-a and --session-b name the same session")
+    else:
+        path_b = capture_b
+        summary_b, scans_b = _load(capture_b)
+        warnings += summary_b.warnings
+        ia = _pick(scans_a, session_a, capture_a, "--session-a")
+        ib = _pick(scans_b, session_b, capture_b, "--session-b")
+    a = describe("A", str(capture_a), scans_a, ia)
+    b = describe("B", str(path_b), scans_b, ib)
+    return build(a, b)
+
+
+def build(a: Side, b: Side) -> Comparison:
+    fields = tuple(FieldRow(name, a.fields.get(name, "-"), b.fields.get(name, "-")) for name in FIELDS)
+    keys = sorted(set(a.ports) | set(b.ports))
+    rows = []
+    for key in keys:
+        pa, pb = a.ports.get(key), b.ports.get(key)
+        row = PortRow(key[0], key[1], pa, pb)
+        if not row.agree:
+            row = PortRow(key[0], key[1], pa, pb, explain(pa, pb))
+        rows.append(row)
+    return Comparison(a=a, b=b, fields=fields, ports=tuple(rows), notes=tuple(notes(a, b)))
+
+
+# -- explaining -------------------------------------------------------------------------
+
+
+def _kinds(p: PortSide) -> tuple:
+    return tuple(sorted({k for k, _ in p.answers}))
+
+
+def _saw(label: str, p: PortSide) -> str:
+    tries = f"{p.probes} probe{'s' if p.probes != 1 else ''}"
+    return f"{label} ({p.technique}) sent {tries} and got {p.answer_text}: {p.state} ({p.reason})"
+
+
+def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> str:
+    """Why two scans disagree on one port, in one or two sentences."""
+    if pa is None or pb is None:
+        only, p = ("A", pa) if pb is None else ("B", pb)
+        return f"only {only} probed {p.port}/{p.proto} ({p.state}, {p.reason})."
+    what = f"{_saw('A', pa)}; {_saw('B', pb)}."
+    ka, kb = _kinds(pa), _kinds(pb)
+    if ka == kb and ka:
+        words = " and ".join(RESPONSE_WORDS.get(k, k) for k in ka)
+        if pa.technique != pb.technique:
+            why = ""
+            if "connect" in (pa.technique, pb.technique) and "icmp-port-unreach" in ka:
+                why = (" connect() sees no packet, only the socket error the kernel makes of the ICMP message: "
+                       "ECONNREFUSED, the same error a RST gives, hence closed.")
+            return (f"{what} Both got {words}: a {pa.technique} scan reads that as {pa.state}, "
+                    f"a {pb.technique} scan as {pb.state}.{why}")
+        return f"{what} The answers are alike; the verdicts differ by which answer came first."
+    if bool(ka) != bool(kb):
+        got, silent = (("A", pa), ("B", pb)) if ka else (("B", pb), ("A", pa))
+        (gl, gp), (sl, sp) = got, silent
+        if gp.proto == "udp" and (max(gp.payloads or (0,)) > 0) != (max(sp.payloads or (0,)) > 0):
+            loaded = gp if max(gp.payloads or (0,)) else sp
+            ll = gl if loaded is gp else sl
+            el = sl if loaded is gp else gl
+            cause = (f"{ll}'s datagram carried {max(loaded.payloads)} bytes of payload and {el}'s was empty: "
+                     f"a UDP service answers only a request it understands")
+            if loaded is gp:
+                cause += f" (nmap sends such payloads to well-known ports)" if gp.port in NMAP_UDP_PAYLOAD_PORTS else ""
+            return f"{what} {cause}."
+        if sp.probes < gp.probes:
+            return (f"{what} {sl} sent fewer probes ({sp.probes} against {gp.probes}): without retransmissions "
+                    f"one lost packet reads as silence.")
+        return (f"{what} The target answered {gl}'s probe but not {sl}'s: a firewall rule matching the probes' "
+                f"fields, rate limiting, or loss.")
+    if pa.technique != pb.technique:
+        return (f"{what} The two techniques ask different questions ({pa.technique} vs {pb.technique}), "
+                f"and the target answered each differently.")
+    return (f"{what} The target answered the two scans differently: its state changed between them, or a "
+            f"firewall treats the probes differently (TTL, window, options, source port).")
+
+
+def notes(a: Side, b: Side) -> list:
+    """The differences a network-security teacher would point out."""
+    out = []
+    if a.tool != b.tool:
+        out.append(f"A looks like {a.tool} ({a.tool_confidence:.2f}) and B like {b.tool} ({b.tool_confidence:.2f}): "
+                   f"A's {_first_evidence(a)}; B's {_first_evidence(b)}.")
+    shape = [name for name in ("window", "TCP options", "TTL", "source port", "sequence number", "IP ID")
+             if a.fields[name] != b.fields[name] and "-" not in (a.fields[name], b.fields[name])]
+    if shape:
+        out.append("Probes built differently: " + "; ".join(
+            f"{name} A {a.fields[name]}, B {b.fields[name]}" for name in shape) + ".")
+    kernel_sides = [s for s in (a, b) if any(r.sender == "kernel" for r in s.rsts)]
+    if kernel_sides:
+        who = "both A and B" if len(kernel_sides) == 2 else kernel_sides[0].label
+        r = next(r for r in kernel_sides[0].rsts if r.sender == "kernel")
+        out.append(f"In {who} the scanner's kernel reset the SYN/ACK (e.g. {kernel_sides[0].label} frame {r.frame}, "
+                   f"port {r.port}: a bare RST, window 0, seq = the SYN/ACK's ack): the raw SYN had no socket "
+                   f"behind it, so the kernel refused the connection the target offered.")
+    for s in (a, b):
+        tool = [r for r in s.rsts if r.sender == "tool"]
+        if tool:
+            out.append(f"In {s.label} the tool sent its own RST as well (frame {tool[0].frame}, {tool[0].text}), "
+                       f"built by hand rather than by the kernel.")
+        done = [p for p in s.ports.values() if p.handshake]
+        if done:
+            out.append(f"{s.label} completed the TCP handshake on port {done[0].port} (the ACK after the SYN/ACK): "
+                       f"a real connect(), which the target's application sees and may log.")
+    a_done = any(p.handshake for p in a.ports.values())
+    b_done = any(p.handshake for p in b.ports.values())
+    if a_done != b_done:
+        yes, no = (a, b) if a_done else (b, a)
+        if any(k == "syn-ack" for p in no.ports.values() for k, _ in p.answers):
+            out.append(f"{no.label} got a SYN/ACK too but never completed the handshake: a half-open scan, "
+                       f"whatever its author called it; {yes.label} did complete it.")
+    if a.retransmissions != b.retransmissions:
+        more, less = (a, b) if a.retransmissions > b.retransmissions else (b, a)
+        offsets = [t for p in more.ports.values() for t in p.retry_offsets]
+        when = f" {statistics.median(offsets):.2f} s after the first try" if offsets else ""
+        out.append(f"{more.label} retransmitted {more.retransmissions} unanswered probe(s){when}"
+                   f" ({more.fields['source port']}); {less.label} sent "
+                   f"{'each probe once' if not less.retransmissions else f'{less.retransmissions} retransmission(s)'}"
+                   f", so a single lost packet can turn a port filtered there.")
+    pa, pb = a.fields["UDP payload"], b.fields["UDP payload"]
+    if pa != pb and "-" not in (pa, pb):
+        out.append(f"UDP payloads: A {pa}; B {pb}. Many UDP services stay silent unless the request makes sense "
+                   f"to them, so a payload can make the difference between open and open|filtered.")
+    if a.fields["port order"].split(" ")[0] != b.fields["port order"].split(" ")[0]:
+        out.append(f"Port order: A {a.fields['port order']}; B {b.fields['port order']}.")
+    out.append(f"Timing: A took {a.fields['duration']} (gaps {a.fields['inter-probe gap']}); "
+               f"B took {b.fields['duration']} (gaps {b.fields['inter-probe gap']}).")
+    shared = set(a.ports) & set(b.ports)
+    n_dis = sum(1 for key in shared if a.ports[key].state != b.ports[key].state)
+    n_one = len(set(a.ports) ^ set(b.ports))
+    if not n_dis:
+        out.append("The two scans agree on the state of every port both probed." if shared
+                   else "The two scans probed no port in common.")
+    else:
+        out.append(f"The scans disagree on {n_dis} of the {len(shared)} port(s) both probed: see the disagreements.")
+    if n_one:
+        out.append(f"{n_one} port(s) were probed by only one of the scans.")
+    return out
+
+
+def _first_evidence(s: Side) -> str:
+    ev = [e for e in s.tool_evidence if not e.startswith("against:")][:2]
+    return "; ".join(ev) if ev else "fields fit no known tool"
+
+
+__all__ = ["compare", "Comparison", "Side", "PortSide", "PortRow", "FieldRow", "RstInfo", "FIELDS", "explain",
+           "describe", "build"]

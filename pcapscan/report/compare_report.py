@@ -1,0 +1,276 @@
+"""Renderers for `pcapscan compare`: a Comparison in, text out (table,
+markdown, json), and a timeline plot written as SVG by hand. No analysis
+happens here (compare.py does it)."""
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
+
+from tabulate import tabulate
+
+FORMATS = ("table", "markdown", "json")
+WRAP = 48  # column width for the field table in terminal and markdown output
+
+
+def render(comparison, fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps(to_dict(comparison), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return _markdown(comparison)
+    return _table(comparison)
+
+
+# -- json ------------------------------------------------------------------------------
+
+
+def _port_dict(p) -> dict:
+    if p is None:
+        return None
+    return {"technique": p.technique, "state": p.state, "reason": p.reason, "probes": p.probes,
+            "retries": [round(t, 6) for t in p.retry_offsets], "start": round(p.start, 6),
+            "answers": [{"kind": k, "frame": f} for k, f in p.answers], "udp_payloads": list(p.payloads),
+            "handshake": p.handshake,
+            "rsts": [{"frame": r.frame, "sender": r.sender, "packet": r.text} for r in p.rsts]}
+
+
+def _side_dict(s) -> dict:
+    return {"capture": s.capture, "session": s.session, "sessions": s.sessions, "scanner": s.scan.scanner,
+            "target": s.scan.target, "technique": s.scan.technique.value,
+            "tool": {"name": s.tool, "confidence": s.tool_confidence, "evidence": list(s.tool_evidence)},
+            "start": s.start, "duration": round(s.duration, 6), "probes": s.probe_count,
+            "retransmissions": s.retransmissions, "gaps": {"median": _median(s.gaps), "min": min(s.gaps, default=None),
+                                                          "max": max(s.gaps, default=None)},
+            "port_order": [f"{port}/{proto}" for proto, port in s.order], "fields": dict(s.fields)}
+
+
+def _median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def to_dict(c) -> dict:
+    return {
+        "a": _side_dict(c.a), "b": _side_dict(c.b),
+        "fields": [{"field": f.name, "a": f.a, "b": f.b, "same": f.same} for f in c.fields],
+        "ports": [{"proto": r.proto, "port": r.port, "agree": r.agree, "a": _port_dict(r.a), "b": _port_dict(r.b),
+                   **({"explanation": r.explanation} if r.explanation else {})} for r in c.ports],
+        "disagreements": [{"proto": r.proto, "port": r.port, "a": r.a.state, "b": r.b.state,
+                           "explanation": r.explanation} for r in c.disagreements],
+        "only_one": [{"proto": r.proto, "port": r.port, "side": "a" if r.a is not None else "b",
+                      "state": (r.a or r.b).state} for r in c.one_sided],
+        "notes": list(c.notes),
+    }
+
+
+# -- table and markdown -------------------------------------------------------------------
+
+
+def _cell(p) -> str:
+    if p is None:
+        return "-"
+    retries = f", retries {p.retry_text}" if p.retry_offsets else ""
+    return f"{p.state} ({p.reason}); {p.probes} probe(s){retries}"
+
+
+def _field_rows(c, mark: str):
+    return [[(mark if not f.same else "") + f.name, f.a, f.b] for f in c.fields]
+
+
+def _port_rows(c):
+    return [[f"{r.port}/{r.proto}", _cell(r.a), _cell(r.b), "yes" if r.agree else ("-" if not r.shared else "NO")]
+            for r in c.ports]
+
+
+def _table(c) -> str:
+    out = [c.a.title, c.b.title, ""]
+    out.append(tabulate(_field_rows(c, "* "), headers=["field", "A", "B"], tablefmt="simple",
+                        maxcolwidths=[None, WRAP, WRAP]))
+    out.append("(* the two scans differ)")
+    out.append("")
+    out.append(tabulate(_port_rows(c), headers=["port", "A", "B", "agree"], tablefmt="simple"))
+    if c.disagreements or c.one_sided:
+        out.append("")
+        out.append("Disagreements:" if c.disagreements else "Ports probed by one scan only:")
+        for r in c.disagreements + c.one_sided:
+            out.append(f"  {r.port}/{r.proto}: {r.explanation}")
+    out.append("")
+    out.append("Notes:")
+    out += [f"  - {n}" for n in c.notes]
+    out.append("")
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _markdown(c) -> str:
+    out = ["# pcapscan compare", "", f"- **{_md(c.a.title)}**", f"- **{_md(c.b.title)}**", "",
+           "## How the scans were made", ""]
+    rows = [[_md(n), _md(a), _md(b)] for n, a, b in _field_rows(c, "**≠** ")]
+    out.append(tabulate(rows, headers=["field", "A", "B"], tablefmt="github"))
+    out += ["", "## Ports", ""]
+    out.append(tabulate([[_md(x) for x in row] for row in _port_rows(c)], headers=["port", "A", "B", "agree"],
+                        tablefmt="github"))
+    if c.disagreements or c.one_sided:
+        out += ["", "## Disagreements", ""]
+        out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in c.disagreements + c.one_sided]
+    out += ["", "## Notes", ""]
+    out += [f"- {_md(n)}" for n in c.notes]
+    out.append("")
+    return "\n".join(out)
+
+
+# -- the timeline plot ---------------------------------------------------------------------
+
+COLOURS = {"probe": "#1f5fbf", "retry": "#1f5fbf", "syn-ack": "#2a9d3a", "rst": "#d62828", "udp": "#7b2cbf",
+           "icmp-port-unreach": "#f77f00", "icmp-unreach": "#f77f00", "icmp-time-exceeded": "#f77f00",
+           "syn": "#2a9d3a", "kernel": "#6c757d", "tool": "#111111", "kernel (connect)": "#6c757d",
+           "ack": "#2a9d3a"}
+MAX_ROWS = 40
+ROW_H, LEFT, RIGHT, TOP, PANEL_GAP, WIDTH = 24, 90, 96, 56, 48, 980
+
+
+def svg(c) -> str:
+    """Probes and answers over time, one panel per scan, one row per port."""
+    rows = _plot_ports(c)
+    span, step = _ticks(max(c.a.duration, c.b.duration, 1e-4) * 1.02)
+    plot_w = WIDTH - LEFT - RIGHT
+    panel_h = len(rows) * ROW_H + 28
+    height = TOP + 2 * panel_h + PANEL_GAP + 90
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
+             f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">pcapscan compare: probes and answers '
+             f'over time</text>']
+    hidden = len(set(c.a.ports) | set(c.b.ports)) - len(rows)
+    if hidden > 0:
+        parts.append(f'<text x="{LEFT}" y="38" fill="#555">{hidden} more port(s) not drawn '
+                     f'(disagreements and the first probed come first)</text>')
+    y0 = TOP
+    for side in (c.a, c.b):
+        parts += _panel(side, rows, y0, span, step, plot_w)
+        y0 += panel_h + PANEL_GAP
+    parts += _legend(y0 - PANEL_GAP + 30)
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _plot_ports(c) -> list:
+    keys = sorted(set(c.a.ports) | set(c.b.ports))
+    if len(keys) <= MAX_ROWS:
+        return keys
+    first = [r for r in c.disagreements + c.one_sided][:MAX_ROWS]
+    chosen = [(r.proto, r.port) for r in first]
+    for key in list(c.a.order) + list(c.b.order):
+        if len(chosen) >= MAX_ROWS:
+            break
+        if key not in chosen:
+            chosen.append(key)
+    return sorted(chosen)
+
+
+def _x(t: float, span: float, plot_w: float) -> float:
+    return LEFT + max(0.0, min(1.0, t / span)) * plot_w
+
+
+def _ticks(span: float) -> tuple:
+    """A round axis length and tick step (1, 2 or 5 times a power of ten), at most 6 steps."""
+    import math
+
+    power = 10 ** math.floor(math.log10(span / 5))
+    for mult in (1, 2, 5, 10):
+        step = mult * power
+        if span / step <= 6:
+            return math.ceil(span / step - 1e-9) * step, step
+    return span, span / 5
+
+
+def _panel(side, rows, y0, span, step, plot_w) -> list:
+    title = (f"{side.label}: {side.capture} — {side.tool} ({side.tool_confidence:.2f}), "
+             f"{side.scan.technique.value} scan, {side.fields['duration']}")
+    out = [f'<text x="{LEFT}" y="{y0 - 6}" font-weight="bold">{escape(title)}</text>']
+    h = len(rows) * ROW_H
+    out.append(f'<rect x="{LEFT}" y="{y0}" width="{plot_w}" height="{h}" fill="#fafafa" stroke="#ccc"/>')
+    for i in range(int(round(span / step)) + 1):  # time axis
+        t = step * i
+        x = _x(t, span, plot_w)
+        out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="#e3e3e3"/>')
+        out.append(f'<text x="{x:.1f}" y="{y0 + h + 14}" text-anchor="middle" fill="#555">{_t(t)}</text>')
+    for i, key in enumerate(rows):
+        y = y0 + i * ROW_H + ROW_H / 2
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{key[1]}/{key[0]}</text>')
+        p = side.ports.get(key)
+        if p is None:
+            out.append(f'<text x="{LEFT + 6}" y="{y + 4:.1f}" fill="#999">not probed</text>')
+            continue
+        ex = p.exchange
+        if i:
+            out.append(f'<line x1="{LEFT}" y1="{y - ROW_H / 2:.1f}" x2="{LEFT + plot_w}" y2="{y - ROW_H / 2:.1f}" '
+                       f'stroke="#eee"/>')
+        for j, probe in enumerate(ex.probes):
+            x = _x(probe.ts - side.start, span, plot_w)
+            fill = COLOURS["probe"] if j == 0 else "white"
+            tip = f"probe frame {probe.frame}, {probe.flag_text or probe.proto}, TTL {probe.ttl}"
+            out.append(f'<circle cx="{x:.1f}" cy="{y - 6:.1f}" r="4" fill="{fill}" stroke="{COLOURS["probe"]}">'
+                       f'<title>{escape(tip)}'
+                       f'</title></circle>')
+        for resp, (kind, frame) in zip(ex.responses, p.answers):
+            x = _x(resp.ts - side.start, span, plot_w)
+            colour = COLOURS.get(kind, "#444")
+            out.append(f'<rect x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7" fill="{colour}">'
+                       f'<title>{escape(f"answer frame {frame}: {kind}")}</title></rect>')
+        for r in p.rsts:
+            f = next((f for f in ex.followups if f.frame == r.frame), None)
+            if f is None:
+                continue
+            x = _x(f.ts - side.start, span, plot_w)
+            colour = COLOURS.get(r.sender, "#111")
+            yr = y + 6
+            out.append(f'<path d="M{x - 4:.1f},{yr - 4:.1f} L{x + 4:.1f},{yr + 4:.1f} M{x - 4:.1f},{yr + 4:.1f} '
+                       f'L{x + 4:.1f},{yr - 4:.1f}" stroke="{colour}" stroke-width="2">'
+                       f'<title>{escape(f"RST frame {r.frame} by the {r.sender}: {r.text}")}</title></path>')
+        for f in ex.followups:  # the scanner's ACK that completes a handshake
+            if f.flags & 0x10 and not f.flags & 0x06:
+                x, yr = _x(f.ts - side.start, span, plot_w), y + 6
+                out.append(f'<path d="M{x - 4:.1f},{yr:.1f} L{x + 4:.1f},{yr:.1f} M{x:.1f},{yr - 4:.1f} '
+                           f'L{x:.1f},{yr + 4:.1f}" stroke="{COLOURS["ack"]}" stroke-width="2">'
+                           f'<title>{escape(f"ACK frame {f.frame}: the handshake completed")}</title></path>')
+        state_x = LEFT + plot_w + 6
+        out.append(f'<text x="{state_x}" y="{y + 4:.1f}" font-size="9" fill="#333">{escape(p.state)}</text>')
+    return out
+
+
+def _t(t: float) -> str:
+    if t == 0:
+        return "0"
+    if t >= 1:
+        return f"{t:.2f} s"
+    return f"{t * 1000:.1f} ms"
+
+
+def _legend(y) -> list:
+    items = [("circle", COLOURS["probe"], "probe (hollow: retransmission)"), ("rect", COLOURS["syn-ack"], "SYN/ACK"),
+             ("rect", COLOURS["rst"], "RST"), ("rect", COLOURS["icmp-unreach"], "ICMP error"),
+             ("rect", COLOURS["udp"], "UDP answer"), ("x", COLOURS["kernel"], "RST by the scanner's kernel"),
+             ("x", COLOURS["tool"], "RST by the tool"), ("+", COLOURS["ack"], "handshake ACK")]
+    out, x = [], LEFT
+    for shape, colour, label in items:
+        if x + 12 + 6.2 * len(label) > WIDTH - 10:
+            x, y = LEFT, y + 20
+        if shape == "circle":
+            out.append(f'<circle cx="{x + 4}" cy="{y}" r="4" fill="{colour}"/>')
+        elif shape == "rect":
+            out.append(f'<rect x="{x}" y="{y - 4}" width="8" height="8" fill="{colour}"/>')
+        elif shape == "+":
+            out.append(f'<path d="M{x},{y} L{x + 8},{y} M{x + 4},{y - 4} L{x + 4},{y + 4}" stroke="{colour}" '
+                       f'stroke-width="2"/>')
+        else:
+            out.append(f'<path d="M{x},{y - 4} L{x + 8},{y + 4} M{x},{y + 4} L{x + 8},{y - 4}" stroke="{colour}" '
+                       f'stroke-width="2"/>')
+        out.append(f'<text x="{x + 12}" y="{y + 4}">{escape(label)}</text>')
+        x += 12 + 6.2 * len(label) + 22
+    return out

@@ -1,0 +1,236 @@
+"""`pcapscan compare`: the differences a teacher points out between lab
+scans of the same target (nmap's raw SYN against scapy's defaults, kernel
+RSTs, nmap's retries and UDP payloads, connect scans that do and do not
+complete the handshake), every state disagreement named and explained, and
+the CLI's outputs, plot and exit codes."""
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcapscan.cli import main
+from pcapscan.compare import FIELDS, PortSide, compare, explain
+from pcapscan.errors import InputError, UsageError
+from pcapscan.report.compare_report import render, svg
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "captures" / "tools"
+GOLDEN = ROOT / "captures" / "golden"
+
+
+def t(name):
+    return str(TOOLS / name)
+
+
+def g(name):
+    return str(GOLDEN / name)
+
+
+def field(c, name):
+    row = next(f for f in c.fields if f.name == name)
+    return row.a, row.b
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["compare", *args])
+
+
+def test_nmap_raw_syn_against_scapy_defaults():
+    c = compare(t("nmap-syn.pcap"), t("scapy-syn.pcap"))
+    assert (c.a.tool, c.b.tool) == ("nmap", "scapy")
+    assert field(c, "window") == ("1024", "8192")
+    assert field(c, "TCP options") == ("mss (mss 1460)", "none")
+    a_ttl, b_ttl = field(c, "TTL")
+    assert a_ttl.startswith("varies per probe") and b_ttl == "64 on every probe"
+    assert field(c, "IP ID")[1] == "1 on every probe"
+    assert field(c, "source port")[1] == "one port for the scan (20)"
+    assert field(c, "sequence number")[1] == "seq 0 on every probe"
+    assert field(c, "sequence number")[0].endswith("on every first try")
+    assert field(c, "port order")[1].startswith("ascending")
+    assert [f.name for f in c.fields] == list(FIELDS)
+    # same target, same verdicts
+    assert not c.disagreements and not c.one_sided
+    assert {r.port: r.a.state for r in c.ports} == {80: "open", 81: "closed", 82: "filtered", 83: "filtered",
+                                                     84: "filtered"}
+    text = " ".join(c.notes)
+    assert "A looks like nmap" in text and "B like scapy" in text
+    assert "agree on the state of every port" in text
+
+
+def test_kernel_rsts_and_the_tools_own():
+    c = compare(t("nmap-syn.pcap"), t("scapy-seeds-syn.pcap"))
+    assert [r.sender for r in c.a.rsts] == ["kernel"]  # nmap leaves the RST to the kernel
+    assert sorted(r.sender for r in c.b.rsts) == ["kernel", "tool"]  # the seeds' script adds its own R
+    tool_rst = next(r for r in c.b.rsts if r.sender == "tool")
+    assert "flags R" in tool_rst.text and "window 8192" in tool_rst.text and "seq 0" in tool_rst.text
+    kernel_rst = next(r for r in c.a.rsts if r.sender == "kernel")
+    assert "window 0" in kernel_rst.text and kernel_rst.port == 80
+    text = " ".join(c.notes)
+    assert "In both A and B the scanner's kernel reset the SYN/ACK" in text
+    assert "In B the tool sent its own RST as well" in text
+    m = compare(t("masscan-syn.pcap"), t("zmap-syn.pcap"))
+    assert {r.sender for r in m.a.rsts} == {"kernel", "tool"}  # masscan's own RST: window 1200, TTL 255
+    assert any("window 1200" in r.text and "TTL 255" in r.text for r in m.a.rsts if r.sender == "tool")
+
+
+def test_nmap_retries_timing_and_order():
+    c = compare(t("nmap-syn.pcap"), t("scapy-syn.pcap"))
+    dropped = c.a.ports[("tcp", 82)]
+    assert dropped.probes == 2 and len(dropped.retry_offsets) == 1
+    assert 0.9 < dropped.retry_offsets[0] < 1.5  # nmap's retransmission about 1.1 s later
+    assert c.b.ports[("tcp", 82)].probes == 1 and not c.b.ports[("tcp", 82)].retry_offsets
+    assert c.a.retransmissions == 1 and c.b.retransmissions == 0
+    assert "retries from" in field(c, "source port")[0]  # from a nearby source port
+    assert any("A retransmitted 1 unanswered probe" in n and "B sent each probe once" in n for n in c.notes)
+    assert c.a.duration > 0.9 and c.b.duration < 0.5
+    assert len(c.a.gaps) == 4 and len(c.b.gaps) == 4
+
+
+def test_nmap_udp_payloads_against_empty_datagrams():
+    c = compare(t("nmap-udp.pcap"), t("scapy-udp.pcap"))
+    a, b = field(c, "UDP payload")
+    assert a == "53: 12+30 bytes; other ports empty"  # nmap's two DNS payloads to port 53
+    assert b == "empty datagrams"
+    assert c.a.ports[("udp", 53)].payloads == (12, 30)
+    # a second payload is a second question, not a retransmission
+    assert not c.a.ports[("udp", 53)].retry_offsets
+    assert c.a.ports[("udp", 55)].retry_offsets  # the silent port is retried
+    assert any(n.startswith("UDP payloads: A 53: 12+30 bytes") for n in c.notes)
+    assert (c.a.tool, c.b.tool) == ("nmap", "scapy")
+
+
+def test_connect_that_completes_the_handshake_against_one_that_does_not():
+    c = compare(g("connect.pcap"), t("scapy-seeds-connect.pcap"))
+    assert c.a.ports[("tcp", 80)].handshake and not c.b.ports[("tcp", 80)].handshake
+    a, b = field(c, "handshake")
+    assert a.startswith("completed on 80") and b.startswith("never completed")
+    assert field(c, "RST sent by") == ("kernel (connect): 1", "kernel: 1; tool: 1")
+    text = " ".join(c.notes)
+    assert "A completed the TCP handshake on port 80" in text
+    assert "B got a SYN/ACK too but never completed the handshake: a half-open scan" in text
+    assert (c.a.tool, c.b.tool) == ("os-connect", "scapy")
+    # port 84 answers with ICMP port unreachable: connect() reads it as closed, a raw SYN as filtered
+    (row,) = c.disagreements
+    assert (row.proto, row.port, row.a.state, row.b.state) == ("tcp", 84, "closed", "filtered")
+    assert "Both got ICMP port unreachable" in row.explanation and "ECONNREFUSED" in row.explanation
+
+
+def test_same_answers_read_by_two_techniques():
+    c = compare(g("syn.pcap"), g("connect.pcap"))
+    assert [(r.port, r.a.state, r.b.state) for r in c.disagreements] == [(84, "filtered", "closed")]
+    assert "a syn scan reads that as filtered, a connect scan as closed" in c.disagreements[0].explanation
+    assert "disagree on 1 of the 5 port(s)" in " ".join(c.notes)
+
+
+def test_ports_probed_by_one_scan_only():
+    c = compare(t("masscan-syn.pcap"), t("zmap-syn.pcap"))
+    assert [r.port for r in c.one_sided] == [82, 83, 84]
+    assert not c.disagreements
+    assert all(r.explanation.startswith("only A probed") for r in c.one_sided)
+
+
+def _side(port, proto, state, reason, probes, answers=(), payloads=(), technique="udp"):
+    return PortSide(proto=proto, port=port, technique=technique, state=state, reason=reason, probes=probes,
+                    retry_offsets=tuple(1.1 * i for i in range(1, probes)), start=0.0, answers=answers,
+                    payloads=payloads, handshake=False, rsts=(), exchange=None)
+
+
+def test_silence_against_an_answer_is_explained():
+    # nmap's DNS payload drew an answer; an empty datagram drew none
+    a = _side(53, "udp", "open", "udp-response", 1, answers=(("udp", 7),), payloads=(12,))
+    b = _side(53, "udp", "open|filtered", "no-response", 1, payloads=(0,))
+    text = explain(a, b)
+    assert "A's datagram carried 12 bytes of payload and B's was empty" in text
+    assert "nmap sends such payloads to well-known ports" in text
+    # one try against two: silence after a single probe
+    a = _side(82, "tcp", "filtered", "no-response", 1, technique="syn")
+    b = _side(82, "tcp", "closed", "reset", 2, answers=(("rst", 9),), technique="syn")
+    assert "A sent fewer probes (1 against 2)" in explain(a, b)
+    # both answered, differently
+    a = _side(80, "tcp", "open", "syn-ack", 1, answers=(("syn-ack", 6),), technique="syn")
+    b = _side(80, "tcp", "closed", "reset", 1, answers=(("rst", 6),), technique="syn")
+    assert "answered the two scans differently" in explain(a, b)
+
+
+def test_two_sessions_of_one_capture(shared_captures):
+    path = shared_captures / "scans" / "AustinA+PortScanDetector__null-scan.pcap"
+    c = compare(path)
+    assert (c.a.session, c.b.session, c.a.sessions) == (1, 2, 5)
+    assert c.a.scan.target != c.b.scan.target
+    c = compare(path, session_a=4, session_b=2)
+    assert (c.a.session, c.b.session) == (4, 2)
+    assert c.a.tool == c.b.tool == "nmap"
+
+
+def test_library_errors():
+    with pytest.raises(UsageError):
+        compare(t("nmap-syn.pcap"))  # one session: nothing to compare it with
+    with pytest.raises(UsageError):
+        compare(t("nmap-syn.pcap"), t("scapy-syn.pcap"), session_a=2)
+    with pytest.raises(InputError):
+        compare("/nonexistent/a.pcap", t("scapy-syn.pcap"))
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_table():
+    r = run(g("syn.pcap"), g("connect.pcap"))
+    assert r.exit_code == 0, r.output
+    assert r.stderr == ""
+    out = r.stdout
+    assert out.startswith("A: ") and "\nB: " in out
+    assert "Disagreements:" in out and "84/tcp:" in out
+    assert "* window" in out and "Notes:" in out
+
+
+def test_cli_markdown_and_json():
+    r = run(t("nmap-syn.pcap"), t("scapy-seeds-connect.pcap"), "-f", "markdown")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout.startswith("# pcapscan compare") and "## Notes" in r.stdout and "| **≠** window" in r.stdout
+    r = run(g("connect.pcap"), t("scapy-seeds-connect.pcap"), "--format", "json")
+    assert r.exit_code == 0 and r.stderr == ""
+    d = json.loads(r.stdout)
+    assert set(d) == {"a", "b", "fields", "ports", "disagreements", "only_one", "notes"}
+    assert d["a"]["tool"]["name"] == "os-connect" and d["b"]["tool"]["name"] == "scapy"
+    assert d["disagreements"][0]["port"] == 84 and d["disagreements"][0]["explanation"]
+    port80 = next(p for p in d["ports"] if p["port"] == 80)
+    assert port80["a"]["handshake"] is True and port80["b"]["handshake"] is False
+    assert {r["sender"] for r in port80["b"]["rsts"]} == {"kernel", "tool"}
+
+
+def test_cli_output_file_and_plot(tmp_path):
+    out, plot = tmp_path / "cmp.md", tmp_path / "timeline.svg"
+    r = run(t("nmap-syn.pcap"), t("scapy-syn.pcap"), "-f", "markdown", "-o", str(out), "--plot", str(plot))
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+    assert out.read_text().startswith("# pcapscan compare")
+    root = ET.parse(plot).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = plot.read_text()
+    assert "nmap-syn.pcap" in text and "scapy-syn.pcap" in text
+    assert "RST frame" in text and "by the kernel" in text  # the kernel's RST is drawn
+    assert text.count("<circle") >= 11  # 6 + 5 probes, plus the legend
+
+
+def test_svg_caps_rows_on_big_scans(shared_captures):
+    c = compare(shared_captures / "scans" / "AustinA+PortScanDetector__null-scan.pcap")
+    text = svg(c)
+    ET.fromstring(text)
+    assert "more port(s) not drawn" in text
+    assert len(render(c, "table")) > 0
+
+
+def test_cli_errors():
+    r = run("/nonexistent/a.pcap", t("scapy-syn.pcap"))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("pcapscan: ") and "/nonexistent/a.pcap" in r.stderr
+    r = run(t("nmap-syn.pcap"))
+    assert r.exit_code == 2 and r.stdout == "" and "one scan session" in r.stderr
+    r = run(t("nmap-syn.pcap"), t("scapy-syn.pcap"), "--session-b", "3")
+    assert r.exit_code == 2 and "--session-b 3" in r.stderr
+    r = run(t("nmap-syn.pcap"), t("scapy-syn.pcap"), "--session-a", "0")
+    assert r.exit_code == 2 and r.stdout == ""
+    r = run(t("nmap-syn.pcap"), t("scapy-syn.pcap"), "-f", "csv")
+    assert r.exit_code == 2 and r.stdout == ""
