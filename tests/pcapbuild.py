@@ -195,7 +195,7 @@ def pcap_bytes(records, linktype=1, nano=False, byteorder="<", modified=False, s
         magic = 0xA1B2CD34
     else:
         magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-    out = struct.pack(byteorder + "IHHiIII", magic, version[0], version[1], 0, 0, snaplen, linktype)
+    out = [struct.pack(byteorder + "IHHiIII", magic, version[0], version[1], 0, 0, snaplen, linktype)]
     for i, rec in enumerate(records, 1):
         if isinstance(rec, (bytes, bytearray)):
             ts, data, orig = float(i), bytes(rec), len(rec)
@@ -204,11 +204,11 @@ def pcap_bytes(records, linktype=1, nano=False, byteorder="<", modified=False, s
             orig = rec[2] if len(rec) > 2 else len(data)
         sec = int(ts)
         frac = round((ts - sec) * (1e9 if nano else 1e6))
-        out += struct.pack(byteorder + "IIII", sec, frac, len(data), orig)
+        out.append(struct.pack(byteorder + "IIII", sec, frac, len(data), orig))
         if modified:
-            out += struct.pack(byteorder + "IHBx", 1, 0x0800, 0)
-        out += data
-    return out
+            out.append(struct.pack(byteorder + "IHBx", 1, 0x0800, 0))
+        out.append(data)
+    return b"".join(out)
 
 
 # --- pcapng ---
@@ -286,18 +286,18 @@ def pcapng_bytes(interfaces=((1, None),), packets=(), byteorder="<"):
     """A one-section pcapng file. `interfaces`: (linktype, tsresol) pairs
     (tsresol as in idb()); `packets`: (iface, ts, data) EPBs, or raw block
     bytes (from block(), spb(), ...) inserted as they are."""
-    out = shb(byteorder)
+    out = [shb(byteorder)]
     resol = {}
     for i, (linktype, tsresol) in enumerate(interfaces):
         resol[i] = tsresol
-        out += idb(linktype, tsresol, byteorder=byteorder)
+        out.append(idb(linktype, tsresol, byteorder=byteorder))
     for pkt in packets:
         if isinstance(pkt, (bytes, bytearray)):
-            out += pkt
+            out.append(bytes(pkt))
         else:
             iface, ts, data = pkt
-            out += epb(iface, ts, data, resol.get(iface), byteorder)
-    return out
+            out.append(epb(iface, ts, data, resol.get(iface), byteorder))
+    return b"".join(out)
 
 
 def gzipped(data: bytes) -> bytes:

@@ -684,6 +684,20 @@ def test_gzip_stream_missing_only_its_trailer(tmp_path):
     assert len(pkts) == 3 and stats.warnings == ["the gzip stream ends early, after record 3; results cover records 1-3"]
 
 
+def test_gzip_data_damaged_mid_stream_is_a_warning_not_an_error(tmp_path):
+    rng = random.Random(3)
+    frames = [ether(ipv4_udp(SCANNER, TARGET, 40000, i, payload=rng.randbytes(1000))) for i in range(1, 200)]
+    content = bytearray(gzipped(pcap_bytes(frames)))
+    for i in range(len(content) // 2, len(content) // 2 + 200):
+        content[i] ^= 0x55
+    pkts, stats = read_bytes(tmp_path, bytes(content), "damaged.pcap.gz")
+    # Damaged deflate data may inflate to garbage (then a record header looks
+    # corrupt) or fail to inflate or fail its CRC: any way, a warning and a stop.
+    assert stats.truncated and len(stats.warnings) == 1
+    assert f"results cover records 1-{stats.packets}" in stats.warnings[0]
+    assert [p.dport for p in pkts[:50]] == list(range(1, 51))
+
+
 def test_record_length_of_4_gigabytes_is_refused_quickly(tmp_path):
     content = bytearray(pcap_bytes([ether(SYN_PROBE), ether(SYN_PROBE)]))
     second = 24 + 16 + len(ether(SYN_PROBE))

@@ -124,9 +124,10 @@ class Capture:
     """An opened, validated capture; `records(stats)` streams its records
     as (linktype, ts, data) and closes the file at the end."""
 
-    def __init__(self, path: str, fileobj, size: Optional[int], compressed: bool):
+    def __init__(self, path: str, fileobj, size: Optional[int], compressed: bool, raw=None):
         self.path = path
         self.file = fileobj
+        self.raw = raw  # the file under a GzipFile, which does not close it
         self.size = size  # bytes in the file, when known (not for gzip or pipes)
         self.compressed = compressed
         self.kind = ""  # "pcap" or "pcapng"
@@ -135,7 +136,6 @@ class Capture:
         self.byteorder = "<"
         # pcap
         self.linktype = 0
-        self.snaplen = 0
         self.divisor = 1_000_000
         self.record_layout = PCAP_RECORD
         # pcapng: per interface (linktype, timestamp divisor, timestamp offset, snaplen)
@@ -143,14 +143,21 @@ class Capture:
 
     def close(self) -> None:
         self.file.close()
+        if self.raw is not None:
+            self.raw.close()
 
     def records(self, stats: ReadStats) -> Iterator[tuple]:
+        """Stream (linktype, ts, data) per packet record. Damage ends the
+        stream with a warning in `stats`; only real I/O errors raise
+        (as errors.InputError)."""
         reader = self._pcap_records if self.kind == "pcap" else self._pcapng_records
         try:
             yield from reader(stats)
         except _Stop as stop:
             stats.truncated = True
             stats.warnings.append(f"{stop}; {_covers(self.count)}")
+        except OSError as exc:
+            raise errors.InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         finally:
             self.close()
 
@@ -347,6 +354,9 @@ class Capture:
         rest = self._read(blen - 12)
         if len(rest) < blen - 12:
             raise _Stop(f"{where} is truncated ({self._ends(12 + len(rest))})")
+        _bom, major, minor, _section_length = PCAPNG_SHB.order(order).unpack_from(bom + rest)
+        if major != 1:
+            raise _Stop(f"{where} has an unsupported pcapng version {major}.{minor}")
         self.byteorder = order
         self.interfaces = []
 
@@ -422,7 +432,7 @@ def _validate(path: str, raw) -> Capture:
             raise errors.NotACapture(
                 f"{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start.hex()})"
             )
-        cap = Capture(path, fileobj, None, True)
+        cap = Capture(path, fileobj, None, True, raw)
     else:
         if len(start) < 4 or not _is_capture_magic(start):
             raise errors.NotACapture(f"{path} is not a pcap or pcapng capture (starts with 0x{start.hex()})")
@@ -456,7 +466,6 @@ def _open_pcap(cap: Capture, start: bytes) -> None:
     cap.byteorder = byteorder
     cap.divisor = divisor
     cap.record_layout = layout
-    cap.snaplen = header["snaplen"]
     cap.linktype = header["linktype"] & 0xFFFF  # upper bits: FCS length information
 
 
@@ -489,13 +498,13 @@ def read_packets(path, stats: Optional[ReadStats] = None) -> Iterator[Packet]:
 def _packets(cap: Capture, stats: ReadStats) -> Iterator[Packet]:
     unknown: dict = {}  # unsupported link type -> records
     seen_linktypes: set = set()
-    frame = stats.packets  # 0 unless the caller reuses a ReadStats
+    frame = 0
     decode = decode_frame
     supported = LINKTYPE_NAMES
     try:
         for linktype, ts, data in cap.records(stats):
             frame += 1
-            stats.packets = frame
+            stats.packets += 1
             if linktype not in seen_linktypes:
                 seen_linktypes.add(linktype)
                 if linktype != UNDECLARED:

@@ -30,7 +30,6 @@ import dpkt.icmp
 import dpkt.icmp6
 import dpkt.ip
 import dpkt.ip6
-import dpkt.loopback
 import dpkt.sll
 import dpkt.sll2
 import dpkt.tcp
