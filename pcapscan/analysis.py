@@ -59,7 +59,7 @@ def analyze_capture(path: PathLike, forced: Optional[Technique] = None) -> tuple
     if stats.packets == 0:
         warnings.append("no packets: the capture holds a header and no packet records")
     summary = CaptureSummary(
-        path=str(path), packets=stats.packets, skipped=stats.skipped, duplicates=engine.stats.duplicates,
+        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=engine.stats.duplicates,
         warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
     return summary, build_scans(str(path), exchanges, forced)
 

@@ -207,7 +207,8 @@ class Scan:
 class CaptureSummary:
     path: str
     packets: int = 0
-    skipped: int = 0  # records that did not decode as IP
+    skipped: int = 0  # records that did not decode (damaged, cut short, unsupported link type)
+    non_ip: int = 0  # well-formed frames that carry no IP (ARP, LLDP, STP)
     duplicates: int = 0  # the same packet seen twice (capture on "any", bridges)
     warnings: tuple = ()
     link_types: tuple = ()

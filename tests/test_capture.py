@@ -47,6 +47,7 @@ from pcapbuild import (  # noqa: E402
 
 from pcapscan import errors  # noqa: E402
 from pcapscan.capture import ReadStats, decode_frame, read_packets  # noqa: E402
+from pcapscan.capture.decode import NOT_IP  # noqa: E402
 from pcapscan.model import Quoted  # noqa: E402
 
 SCANNER, TARGET = "192.0.2.1", "192.0.2.2"
@@ -292,17 +293,26 @@ def test_more_than_sixteen_vlan_tags_is_skipped():
     [
         (1, ether(b"\x00\x01\x08\x00\x06\x04\x00\x01" + b"\x00" * 20, ethertype=0x0806)),  # ARP
         (1, ether(b"\x42\x42\x03" + b"\x00" * 35, ethertype=38)),  # STP over 802.3/LLC
-        (1, ether(SYN_PROBE, ethertype=0x86DD)),  # says IPv6, holds IPv4
         (0, null(SYN_PROBE, family=7)),
+    ],
+    ids=["arp", "stp", "null-unknown-family"],
+)  # fmt: skip
+def test_well_formed_frames_without_ip_are_not_ip_not_damage(linktype, frame):
+    assert decode(frame, linktype) is NOT_IP
+
+
+@pytest.mark.parametrize(
+    "linktype,frame",
+    [
+        (1, ether(SYN_PROBE, ethertype=0x86DD)),  # says IPv6, holds IPv4
         (228, SYN6),
         (229, SYN_PROBE),
         (101, b"\x10" + SYN_PROBE[1:]),
         (113, b"\x00" * 10),
     ],
-    ids=["arp", "stp", "ethertype-mismatch", "null-unknown-family", "ipv4-linktype-v6", "ipv6-linktype-v4",
-         "raw-version-1", "sll-short"],
+    ids=["ethertype-mismatch", "ipv4-linktype-v6", "ipv6-linktype-v4", "raw-version-1", "sll-short"],
 )  # fmt: skip
-def test_frames_that_are_not_ip_are_skipped(linktype, frame):
+def test_frames_that_do_not_decode_are_skipped(linktype, frame):
     assert decode(frame, linktype) is None
 
 
@@ -326,7 +336,7 @@ def test_arp_and_garbage_among_good_frames_are_counted_not_fatal(tmp_path):
     frames = [ether(SYN_PROBE), arp, b"\xff" * 7, ether(b"\x45\x00garbage"), ether(UDP_PROBE)]
     pkts, stats = read_bytes(tmp_path, pcap_bytes(frames))
     assert [(p.frame, p.proto) for p in pkts] == [(1, "tcp"), (5, "udp")]
-    assert (stats.packets, stats.skipped, stats.warnings) == (5, 3, [])
+    assert (stats.packets, stats.skipped, stats.non_ip, stats.warnings) == (5, 2, 1, [])
 
 
 # --- IPv4 / TCP / UDP ------------------------------------------------------------------

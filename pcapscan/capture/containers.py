@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 
 from .. import errors
 from ..model import Packet
-from .decode import LINKTYPE_NAMES, decode_frame, linktype_name
+from .decode import LINKTYPE_NAMES, NOT_IP, decode_frame, linktype_name
 
 __all__ = ["ReadStats", "read_packets", "open_capture", "Capture", "MAX_RECORD_LEN"]
 
@@ -106,7 +106,8 @@ class ReadStats:
 
     path: str
     packets: int = 0  # records read, decodable or not
-    skipped: int = 0  # records that did not decode as IPv4/IPv6
+    skipped: int = 0  # records that did not decode (damaged, cut short, unsupported link type)
+    non_ip: int = 0  # well-formed frames that carry no IP: ARP, LLDP, STP
     warnings: list = field(default_factory=list)
     link_types: set = field(default_factory=set)  # names, e.g. {"ethernet"}
     truncated: bool = False  # reading stopped early on damage (see warnings)
@@ -486,8 +487,8 @@ def read_packets(path, stats: Optional[ReadStats] = None) -> Iterator[Packet]:
 
     Opening errors raise here, before any packet (errors.CaptureNotFound,
     errors.NotACapture, errors.InputError). Afterwards damage only ends the
-    stream with a warning in `stats`; records that are not IP are counted in
-    `stats.skipped`.
+    stream with a warning in `stats`; records that do not decode are counted
+    in `stats.skipped`, frames that carry no IP (ARP...) in `stats.non_ip`.
     """
     cap = open_capture(path)
     if stats is None:
@@ -517,8 +518,10 @@ def _packets(cap: Capture, stats: ReadStats) -> Iterator[Packet]:
             pkt = decode(linktype, data, frame, ts)
             if pkt is None:
                 stats.skipped += 1
-                continue
-            yield pkt
+            elif pkt is NOT_IP:
+                stats.non_ip += 1
+            else:
+                yield pkt
     finally:
         for linktype, records in sorted(unknown.items()):
             stats.warnings.append(

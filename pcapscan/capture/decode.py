@@ -168,6 +168,18 @@ def _ntop6(raw: bytes) -> str:
     return name
 
 
+
+class _NotIP:
+    """The answer for a frame that decodes fine but carries no IP (ARP, LLDP)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_IP"
+
+
+NOT_IP = _NotIP()
+
 # --- link layers: each returns (ip_version, buffer, offset) or None ----------
 
 
@@ -184,7 +196,7 @@ def _ethertype(data: bytes, etype: int, off: int):
         return 4, data, off
     if etype == ETH_TYPE_IP6:
         return 6, data, off
-    return None
+    return NOT_IP
 
 
 def _link_ethernet(data: bytes):
@@ -198,7 +210,7 @@ def _link_ethernet(data: bytes):
     if etype in _DPKT_ETHERTYPES or etype <= 1500:
         # MPLS, PPPoE, 802.3 length field (LLC/SNAP, Cisco ISL): let dpkt unwrap.
         return _via_dpkt(dpkt.ethernet.Ethernet, data)
-    return None  # ARP, LLDP, ...
+    return NOT_IP  # ARP, LLDP, ...
 
 
 def _link_sll(data: bytes):
@@ -218,7 +230,7 @@ def _family(af: int, data: bytes):
         return 4, data, 4
     if af in _AF_INET6_BSD:
         return 6, data, 4
-    return None
+    return NOT_IP
 
 
 def _link_null(data: bytes):
@@ -264,7 +276,7 @@ def _via_dpkt(cls, data: bytes):
             if isinstance(layer, dpkt.ip6.IP6):
                 return 6, bytes(layer), 0
             if not isinstance(layer, dpkt.Packet):
-                return None
+                return NOT_IP  # dpkt decoded it, and found no IP inside (STP, CDP...)
     except Exception:  # dpkt raises many kinds on odd input: never let them out
         return None
     return None
@@ -287,15 +299,16 @@ _LINK = {
 # --- the entry point --------------------------------------------------------
 
 
-def decode_frame(linktype: int, data: bytes, frame: int, ts: float) -> Optional[Packet]:
-    """Decode one captured frame; None when it is not a decodable IP packet."""
+def decode_frame(linktype: int, data: bytes, frame: int, ts: float):
+    """Decode one captured frame into a Packet; NOT_IP for a well-formed frame
+    that carries something else (ARP, LLDP), None when it does not decode."""
     link = _LINK.get(linktype)
     if link is None:
         return None
     try:
         found = link(data)
-        if found is None:
-            return None
+        if found is None or found is NOT_IP:
+            return found
         version, buf, off = found
         if version == 4:
             return _ipv4(buf, off, frame, ts)

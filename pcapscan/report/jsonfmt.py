@@ -3,7 +3,7 @@ import json
 
 
 def capture_dict(c) -> dict:
-    d = {"path": c.path, "packets": c.packets, "skipped": c.skipped, "duplicates": c.duplicates,
+    d = {"path": c.path, "packets": c.packets, "skipped": c.skipped, "non_ip": c.non_ip, "duplicates": c.duplicates,
          "warnings": list(c.warnings), "link_types": list(c.link_types)}
     if c.error:
         d["error"] = c.error

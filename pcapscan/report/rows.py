@@ -41,8 +41,10 @@ def capture_line(c) -> str:
     if c.packets == 0:
         return f"{c.path}: no packets"
     parts = [f"{c.packets} packets"]
+    if c.non_ip:
+        parts.append(f"{c.non_ip} not IP (ARP, ...)")
     if c.skipped:
-        parts.append(f"{c.skipped} not IP or undecodable")
+        parts.append(f"{c.skipped} undecodable, skipped")
     if c.duplicates:
         parts.append(f"{c.duplicates} duplicates ignored")
     return f"{c.path}: " + ", ".join(parts)
