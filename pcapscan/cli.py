@@ -76,5 +76,199 @@ def analyze(captures, fmt, output, technique):
         sys.exit(EXIT_INPUT)
 
 
+@main.command()
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@click.option("--claim", "-c", "claims", multiple=True, metavar="TECHNIQUE:STATE[:PORT]",
+              help="What the capture(s) should show, e.g. syn:open:80 or stealth:closed. Repeatable.")
+@click.option("--expect", "-e", "expect", type=click.Path(dir_okay=False), metavar="FILE",
+              help="TOML file of claims per capture path or glob; with no CAPTURE, verify the files it names.")
+@click.option("--claims-from-names", is_flag=True,
+              help="Read a claim off each file name without one (connect_OPEN.pcap -> connect:open).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "html", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the explanations.")
+@click.option("--ladders", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
+              help="Ladder diagrams: of ports with findings (auto), of every port, or none.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, output):
+    """Check that CAPTURE(s) show what the textbook says their technique does.
+
+    Without a claim each scan is checked against its inferred technique.
+    Exit status 0 when everything conforms, 1 when a finding of severity
+    error was raised, 2 for bad usage or an unreadable capture."""
+    from .report.verify_report import render as render_verify
+    from .verify import verify as run_verify
+
+    result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
+                        claims_from_names=claims_from_names)
+    emit(render_verify(result, fmt, ladders=ladders), output)
+    for c in result.analysis.captures:
+        for w in c.warnings:
+            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
+    for err in result.analysis.errors:
+        click.echo(f"pcapscan: {err}", err=True)
+    if result.analysis.errors:
+        sys.exit(EXIT_INPUT)
+    sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
+
+
+# -- live scanning and the lab (docs/live.md) -------------------------------------
+
+PROGRESS_MIN_PORTS = 10  # a progress bar for more probes than a handful, on a terminal
+
+
+@main.command()
+@click.argument("target")
+@click.option("--ports", "-p", required=True, help="Ports: 22,80,8000-8100; T:/U: prefixes as nmap's.")
+@click.option("--technique", "-t", type=click.Choice(TECHNIQUE_NAMES), default="syn", show_default=True,
+              help="Scan technique (connect needs no root).")
+@click.option("--retries", type=click.IntRange(0, 20), default=1, show_default=True,
+              help="Retransmissions of an unanswered probe.")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for each probe.")
+@click.option("--rate", type=float, help="At most this many probes per second.")
+@click.option("--record", type=click.Path(dir_okay=False), help="Keep everything seen on the wire in this pcap.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Output format (as analyze).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("--allow-public", is_flag=True, help="Also scan addresses outside private/lab/documentation ranges.")
+def scan(target, ports, technique, retries, timeout, rate, record, fmt, output, allow_public):
+    """Scan TARGET live and say, port by port, what the capture of it shows.
+
+    Raw techniques need root (or CAP_NET_RAW); connect works without. Public
+    addresses are refused unless --allow-public is given (see docs/live.md)."""
+    from .live.scanner import scan as live_scan
+    from .report import render
+
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None and total > PROGRESS_MIN_PORTS and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="scanning", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        result = live_scan(target, ports, technique, retries=retries, timeout=timeout, rate=rate, record=record,
+                           allow_public=allow_public, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    emit(render(result, fmt), output)
+    for c in result.captures:
+        for w in c.warnings:
+            click.echo(f"pcapscan: warning: {w}", err=True)
+
+
+def _lab_options(f):
+    """Options that say which lab, and how to build it (up, and run when no lab is up)."""
+    opts = [
+        click.option("--name", default=None, help="Lab name: prefix of its namespaces and interfaces "
+                                                  "[default: pcslab]."),
+        click.option("--state", "state_file", type=click.Path(dir_okay=False), default=None,
+                     help="State file [default: $PCAPSCAN_LAB_STATE or /run/pcapscan-lab.json]."),
+        click.option("--subnet", default=None, help="Lab subnet, inside 198.18.0.0/15 [default: 198.18.0.0/24]."),
+        click.option("--attacker", default=None, help="Attacker's address [default: .101 of the subnet]."),
+        click.option("--victim", default=None, help="Victim's address [default: .102 of the subnet]."),
+        click.option("--gateway/--no-gateway", default=True, show_default=True,
+                     help="A gateway host on the lab LAN, as in the seeds' topology."),
+        click.option("--gateway-addr", default=None, help="Gateway's address [default: .1 of the subnet]."),
+        click.option("--verbose", "-v", is_flag=True, help="Print every command that builds the lab."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _lab_config(name, subnet, attacker, victim, gateway, gateway_addr):
+    from .live.labrun import LabConfig
+
+    return LabConfig.make(name=name, subnet=subnet, attacker=attacker, victim=victim, gateway=gateway,
+                          gateway_addr=gateway_addr)
+
+
+@main.group()
+def lab():
+    """The seeds' lab in network namespaces: up, run every scan, down (needs root)."""
+
+
+@lab.command("up")
+@_lab_options
+def lab_up(name, state_file, subnet, attacker, victim, gateway, gateway_addr, verbose):
+    """Build the lab: attacker, victim (and gateway) in namespaces, ports in every state."""
+    from .live import labrun
+
+    cfg = _lab_config(name, subnet, attacker, victim, gateway, gateway_addr)
+    state = labrun.up(cfg, state_file, verbose=verbose, log=lambda m: click.echo(m, err=True))
+    click.echo(labrun.describe(state))
+
+
+@lab.command("run")
+@click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for the report, the captures and the ladders.")
+@click.option("--techniques", default=None,
+              help="Comma list [default: connect,syn,xmas,fin,null,udp,ack,window,maimon].")
+@click.option("--nmap/--no-nmap", "use_nmap", default=True, show_default=True,
+              help="Also scan with nmap, when it is installed.")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="pcapscan's per-probe timeout.")
+@click.option("--retries", type=click.IntRange(0, 5), default=1, show_default=True,
+              help="Retransmissions (pcapscan --retries, nmap --max-retries).")
+@_lab_options
+def lab_run(out_dir, techniques, use_nmap, timeout, retries, name, state_file, subnet, attacker, victim, gateway,
+            gateway_addr, verbose):
+    """Scan every technique against every port state, with pcapscan and nmap; write OUT/report.md and .html.
+
+    Uses the lab `lab up` built, or builds one and removes it at the end
+    (also on Ctrl-C or a failing step)."""
+    from .live import labrun
+
+    cfg = _lab_config(name, subnet, attacker, victim, gateway, gateway_addr)
+    report = labrun.run(out_dir, cfg, state_file, techniques=techniques, use_nmap=use_nmap, timeout=timeout,
+                        retries=retries, verbose=verbose, log=lambda m: click.echo(m, err=True))
+    click.echo(report.summary_text())
+    if not report.all_expected:
+        sys.exit(EXIT_FINDINGS)
+
+
+@lab.command("down")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False), default=None,
+              help="State file [default: $PCAPSCAN_LAB_STATE or /run/pcapscan-lab.json].")
+def lab_down(state_file):
+    """Remove the lab: namespaces, veths, firewall, listeners. Safe to repeat."""
+    from .live import labrun
+
+    click.echo(labrun.down(state_file))
+
+
+@main.command()
+@click.argument("capture_a", metavar="CAPTURE_A")
+@click.argument("capture_b", required=False, metavar="[CAPTURE_B]")
+@click.option("--session-a", "-a", type=click.IntRange(min=1), metavar="N",
+              help="Session N of CAPTURE_A (as analyze numbers them) [default: the largest].")
+@click.option("--session-b", "-b", type=click.IntRange(min=1), metavar="N",
+              help="Session N of CAPTURE_B, or of CAPTURE_A when it is the only capture.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.svg",
+              help="Also draw a timeline of probes and answers, as SVG.")
+def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
+    """Compare two scans side by side: how they were made, port by port.
+
+    Two captures (the largest scan session of each), or two sessions of one
+    capture. Every port the scans read differently is named and explained.
+    Exit status 0 when both were read, 2 for a bad capture or session."""
+    from .compare import compare as run_compare
+    from .report.compare_report import render as render_compare, svg
+
+    result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b)
+    emit(render_compare(result, fmt), output)
+    if plot:
+        with open(plot, "w", encoding="utf-8") as fh:
+            fh.write(svg(result))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

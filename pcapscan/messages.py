@@ -1,0 +1,438 @@
+"""The words of `pcapscan verify`, in English and Chinese, as data.
+
+Rules (verify.py) never build sentences: they name a template and its
+parameters with `T(key, **params)`. `render(text, lang)` fills the template
+of the chosen language; parameters may themselves be Texts (rendered in the
+same language), lists of Texts (joined the way the language joins a list),
+`Frames` (frame numbers, "frame 7" / "第 7 帧"), States or Techniques.
+
+A finding's message follows one pattern in both languages: what the textbook
+(nmap's reference guide, RFC 793/9293, the seeds' state tables) says, what
+the capture shows (with frame numbers a user can look up in Wireshark), and
+the most likely cause.
+
+The Chinese follows the vocabulary of the course that wrote the seeds
+(三次握手, 半开扫描, 端口状态); nmap's state words (open, closed, ...) are kept
+as nmap prints them, with a gloss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .model import State, Technique
+
+LANGS = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A template key and its parameters, rendered later in some language."""
+
+    key: str
+    params: tuple = ()  # sorted (name, value) pairs, so Texts compare and hash
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.params).get(name, default)
+
+
+def T(key: str, **params: Any) -> Text:  # noqa: N802  (reads like a function call in rules)
+    if key not in MESSAGES:
+        raise KeyError(f"no message template {key!r}")
+    return Text(key, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Frame numbers, rendered "frame 7" / "frames 5, 7" / "第 5、7 帧"."""
+
+    numbers: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "numbers", tuple(sorted(set(self.numbers))))
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def render(text: Text, lang: str = "en") -> str:
+    template = MESSAGES[text.key][lang]
+    values = {name: _resolve(value, lang) for name, value in text.params}
+    return template.format(**values)
+
+
+def _resolve(value: Any, lang: str) -> str:
+    if isinstance(value, Text):
+        return render(value, lang)
+    if isinstance(value, Frames):
+        return frames_text(value.numbers, lang)
+    if isinstance(value, State):
+        return STATE_WORDS[lang][value]
+    if isinstance(value, Technique):
+        return TECHNIQUE_WORDS[lang][value]
+    if isinstance(value, tuple):
+        return join([_resolve(v, lang) for v in value], lang)
+    return str(value)
+
+
+def join(items: list, lang: str) -> str:
+    items = [i for i in items if i]
+    if lang == "zh":
+        return "；".join(items)
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def frames_text(numbers, lang: str = "en", limit: int = 8) -> str:
+    numbers = list(numbers)
+    shown = [str(n) for n in numbers[:limit]]
+    more = len(numbers) - len(shown)
+    if lang == "zh":
+        text = "、".join(shown) + (f" 等 {len(numbers)} 个" if more else "")
+        return f"第 {text} 帧"
+    text = ", ".join(shown) + (f" (+{more} more)" if more else "")
+    return ("frame " if len(numbers) == 1 else "frames ") + text
+
+
+def severity_word(severity: str, lang: str) -> str:
+    return SEVERITY_WORDS[lang].get(severity, severity)
+
+
+SEVERITY_WORDS = {
+    "en": {"error": "error", "warning": "warning", "info": "info"},
+    "zh": {"error": "错误", "warning": "警告", "info": "提示"},
+}
+
+STATE_WORDS = {
+    "en": {s: s.value for s in State},
+    "zh": {
+        State.OPEN: "open（开放）",
+        State.CLOSED: "closed（关闭）",
+        State.FILTERED: "filtered（被过滤）",
+        State.UNFILTERED: "unfiltered（未被过滤）",
+        State.OPEN_FILTERED: "open|filtered（开放或被过滤）",
+        State.CLOSED_FILTERED: "closed|filtered（关闭或被过滤）",
+    },
+}
+
+TECHNIQUE_WORDS = {
+    "en": {
+        Technique.SYN: "SYN scan", Technique.CONNECT: "TCP connect scan", Technique.FIN: "FIN scan",
+        Technique.XMAS: "Xmas scan", Technique.NULL: "NULL scan", Technique.ACK: "ACK scan",
+        Technique.WINDOW: "Window scan", Technique.MAIMON: "Maimon scan", Technique.UDP: "UDP scan",
+        Technique.UNKNOWN: "scan of unknown technique",
+    },
+    "zh": {
+        Technique.SYN: "SYN 扫描（半开扫描）", Technique.CONNECT: "TCP connect 扫描（全连接扫描）",
+        Technique.FIN: "FIN 扫描", Technique.XMAS: "Xmas 扫描", Technique.NULL: "NULL 扫描",
+        Technique.ACK: "ACK 扫描", Technique.WINDOW: "Window 扫描", Technique.MAIMON: "Maimon 扫描",
+        Technique.UDP: "UDP 扫描", Technique.UNKNOWN: "未知技术的扫描",
+    },
+}
+
+_M = dict  # a template: {"en": ..., "zh": ...}
+
+MESSAGES: dict = {
+    # -- building blocks -------------------------------------------------------
+    "flags": _M(en="{flags}", zh="{flags}"),
+    "flags.none": _M(en="no flags", zh="无标志位"),
+    "udp-datagram": _M(en="UDP datagrams", zh="UDP 数据报"),
+    "udp-reply": _M(en="a UDP reply", zh="UDP 回复"),
+    "icmp": _M(en="ICMP type {type} code {code} ({reason})", zh="ICMP 类型 {type} 代码 {code}（{reason}）"),
+    "icmp.from": _M(
+        en="ICMP type {type} code {code} ({reason}) from {src}",
+        zh="来自 {src} 的 ICMP 类型 {type} 代码 {code}（{reason}）"),
+    "port": _M(en="{port}/{proto}", zh="{port}/{proto}"),
+    "evidence.answer": _M(en="{what} in {frames}", zh="{frames}的 {what}"),
+    "evidence.silence": _M(en="no answer to the probe in {frames}", zh="{frames}的探测包没有收到任何回应"),
+    "evidence.silence.retries": _M(
+        en="no answer to any of the probes in {frames}",
+        zh="{frames}的探测包（含重传）都没有收到任何回应"),
+    "seen.ports": _M(en="its probes go to {ports}", zh="其中的探测包发往 {ports}"),
+    "seen.none": _M(en="it holds no scan probe at all", zh="其中没有任何扫描探测包"),
+    "where.port": _M(en="to {port} ", zh="（发往 {port}）"),
+    "where.any": _M(en="", zh=""),
+    "counted.no": _M(
+        en="pcapscan, like a strict RFC 793 receiver, did not take it as the answer. ",
+        zh="pcapscan 与严格遵循 RFC 793 的接收方一样，没有把它当作回应。"),
+    "counted.yes": _M(en="", zh=""),
+    # The probe each technique sends.
+    "probe.syn": _M(en="a TCP segment with only SYN set", zh="只设置 SYN 标志位的 TCP 报文"),
+    "probe.connect": _M(
+        en="a TCP segment with only SYN set (the first step of connect())",
+        zh="只设置 SYN 标志位的 TCP 报文（connect() 的第一步）"),
+    "probe.fin": _M(en="a TCP segment with only FIN set", zh="只设置 FIN 标志位的 TCP 报文"),
+    "probe.xmas": _M(en="a TCP segment with FIN, PSH and URG set", zh="设置 FIN、PSH、URG 标志位的 TCP 报文"),
+    "probe.null": _M(en="a TCP segment with no flag set", zh="不设置任何标志位的 TCP 报文"),
+    "probe.ack": _M(en="a TCP segment with only ACK set", zh="只设置 ACK 标志位的 TCP 报文"),
+    "probe.window": _M(en="a TCP segment with only ACK set", zh="只设置 ACK 标志位的 TCP 报文"),
+    "probe.maimon": _M(en="a TCP segment with FIN and ACK set", zh="设置 FIN 和 ACK 标志位的 TCP 报文"),
+    "probe.udp": _M(en="a UDP datagram", zh="UDP 数据报"),
+    # The state table of each technique, in one sentence.
+    "textbook.syn": _M(
+        en="SYN/ACK means open, RST means closed, no answer after retries or an ICMP unreachable error means "
+           "filtered.",
+        zh="收到 SYN/ACK 为 open，收到 RST 为 closed，多次重传后仍无回应或收到 ICMP 不可达错误为 filtered。"),
+    "textbook.connect": _M(
+        en="a completed handshake means open; RST (and ICMP port unreachable, which connect() reports as "
+           "ECONNREFUSED) means closed; no answer or another ICMP unreachable error means filtered.",
+        zh="三次握手完成为 open；收到 RST（以及 ICMP 端口不可达，connect() 将其报告为 ECONNREFUSED）为 closed；"
+           "无回应或收到其他 ICMP 不可达错误为 filtered。"),
+    "textbook.inverse": _M(
+        en="RST means closed; no answer means open|filtered, because an open port and a filtered one both stay "
+           "silent (RFC 793); an ICMP unreachable error means filtered.",
+        zh="收到 RST 为 closed；无回应为 open|filtered，因为开放端口和被过滤端口都不会回应（RFC 793）；收到 ICMP "
+           "不可达错误为 filtered。"),
+    "textbook.maimon": _M(
+        en="RST means closed (most stacks reset open ports too); no answer means open|filtered; an ICMP unreachable "
+           "error means filtered.",
+        zh="收到 RST 为 closed（多数协议栈对开放端口也回复 RST）；无回应为 open|filtered；收到 ICMP 不可达错误为 "
+           "filtered。"),
+    "textbook.ack": _M(
+        en="RST means unfiltered (open or closed: the ACK scan cannot tell them apart); no answer or an ICMP "
+           "unreachable error means filtered.",
+        zh="收到 RST 为 unfiltered（开放或关闭，ACK 扫描无法区分）；无回应或收到 ICMP 不可达错误为 filtered。"),
+    "textbook.window": _M(
+        en="a RST with a non-zero window means open, a RST with window 0 closed; no answer or an ICMP unreachable "
+           "error means filtered.",
+        zh="窗口非 0 的 RST 为 open，窗口为 0 的 RST 为 closed；无回应或收到 ICMP 不可达错误为 filtered。"),
+    "textbook.udp": _M(
+        en="a UDP reply means open; ICMP port unreachable (type 3 code 3) means closed; another ICMP unreachable "
+           "error means filtered; no answer means open|filtered.",
+        zh="收到 UDP 回复为 open；收到 ICMP 端口不可达（类型 3 代码 3）为 closed；收到其他 ICMP 不可达错误为 "
+           "filtered；无回应为 open|filtered。"),
+    # Why silence (or a RST to ACK) supports only a wide state.
+    "why.open|filtered": _M(
+        en="an open port that ignores the probe and a firewall that drops it look exactly the same",
+        zh="忽略探测包的开放端口和丢弃探测包的防火墙，在抓包中看起来完全一样"),
+    "why.closed|filtered": _M(
+        en="a closed port and a filtered one cannot be told apart by this probe",
+        zh="这种探测包无法区分关闭端口和被过滤端口"),
+    "why.unfiltered": _M(
+        en="every RFC 793 stack answers an ACK probe with RST whether the port is open or closed",
+        zh="遵循 RFC 793 的协议栈无论端口开放还是关闭，都会用 RST 回应 ACK 探测包"),
+    # What a scanner did after the SYN/ACK (handshake-incomplete).
+    "after.kernel-rst": _M(
+        en="its kernel reset the connection (bare RST, window 0) in {frames}",
+        zh="扫描机内核在{frames}发出 RST（窗口为 0）复位了连接"),
+    "after.rst": _M(en="it sent {flags} in {frames}", zh="它在{frames}发送了 {flags}"),
+    "after.rst-other-port": _M(
+        en="it sent {flags} from another source port ({sport}) in {frames}",
+        zh="它在{frames}从另一个源端口（{sport}）发送了 {flags}"),
+    "after.bad-ack": _M(
+        en="its ACK in {frames} acknowledges {ack} instead of {expected} (the SYN/ACK's sequence number plus one)",
+        zh="它在{frames}发送的 ACK 确认号为 {ack}，而不是 {expected}（SYN/ACK 的序号加一）"),
+    "after.late-ack": _M(
+        en="its ACK in {frames} came after the kernel's RST had already closed the connection",
+        zh="它在{frames}发送的 ACK 晚于内核的 RST，连接此时已被关闭"),
+    "after.other": _M(en="it sent {flags} in {frames}", zh="它在{frames}发送了 {flags}"),
+    "after.nothing": _M(en="it sent nothing after the SYN/ACK", zh="收到 SYN/ACK 后它什么也没有发送"),
+    # What is wrong with a reset (reset-flags).
+    "problem.no-ack": _M(
+        en="without the ACK flag (it should be a RST/ACK acknowledging {expected})",
+        zh="没有设置 ACK 标志位（应为确认号 {expected} 的 RST/ACK）"),
+    "problem.bad-ack": _M(en="acknowledging {ack} instead of {expected}", zh="确认号为 {ack}，而不是 {expected}"),
+    "problem.seq-not-zero": _M(en="with sequence number {seq} instead of 0", zh="序号为 {seq}，而不是 0"),
+    "problem.ack-set": _M(
+        en="with the ACK flag set (it should be a bare RST)",
+        zh="设置了 ACK 标志位（应为不带 ACK 的 RST）"),
+    "problem.bad-seq": _M(
+        en="with sequence number {seq} instead of the probe's acknowledgment number {expected}",
+        zh="序号为 {seq}，而不是探测包的确认号 {expected}"),
+    # -- the rules -------------------------------------------------------------
+    "empty-capture": _M(
+        en="A capture of a scan holds the scanner's probes and the target's answers. This file holds no packet at "
+           "all (a file header and no records), so it shows nothing. Likely cause: the recorder was stopped before "
+           "the scan ran, listened on another interface, or its capture filter matched nothing; record again while "
+           "the scan runs.",
+        zh="扫描的抓包应包含扫描方的探测包和目标的回应。这个文件里一个数据包也没有（只有文件头，没有记录），"
+           "什么也证明不了。可能的原因：抓包在扫描开始之前就停止了、监听了错误的网卡，"
+           "或抓包过滤条件没有匹配到任何数据包；请在扫描进行时重新抓包。"),
+    "no-probe.port": _M(
+        en="The claim {claim} needs probes to {port}. The capture holds none: {seen}. Likely cause: the capture was "
+           "taken during another run, or the script scanned another port than the one named.",
+        zh="声明 {claim} 需要发往 {port} 的探测包，但抓包中没有：{seen}。可能的原因：抓包来自另一次运行，"
+           "或脚本扫描的端口与声明的不同。"),
+    "no-probe.any": _M(
+        en="The claim {claim} needs the scanner's probes and the target's answers. The capture holds {packets} "
+           "packets but no TCP or UDP probe. Likely cause: the recorder ran on another interface or at another time "
+           "than the scan.",
+        zh="声明 {claim} 需要扫描方的探测包和目标的回应。抓包中有 {packets} 个数据包，但没有任何 TCP 或 UDP 探测包。"
+           "可能的原因：抓包的网卡或时间与扫描不一致。"),
+    "no-probe.unclaimed": _M(
+        en="A scan capture holds probes to the target's ports. This capture holds {packets} packets but no TCP or "
+           "UDP probe, so there is nothing to verify. Likely cause: the recorder ran on another interface or at "
+           "another time than the scan.",
+        zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，但没有任何 TCP 或 UDP 探测包，"
+           "无从验证。可能的原因：抓包的网卡或时间与扫描不一致。"),
+    "probe-flags-mismatch": _M(
+        en="A {technique} sends {expected}. The probes {where}in this capture carry {got} ({frames}): that is the "
+           "probe of a {actual}, so the {technique}'s state table does not apply to them. Likely cause: the "
+           "script's flags= argument (or the nmap option) belongs to another technique.",
+        zh="{technique}发送的探测包应为{expected}。抓包中的探测包{where}携带的是 {got}（{frames}），"
+           "这是{actual}的探测包，不能套用{technique}的状态表。可能的原因：脚本的 flags= 参数（或 nmap 选项）"
+           "属于另一种扫描技术。"),
+    "probe-flags-mismatch.unknown": _M(
+        en="Every textbook technique sends a fixed probe: SYN (SYN and connect scans), FIN, FIN/PSH/URG (Xmas), no "
+           "flags (NULL), ACK (ACK and Window scans), FIN/ACK (Maimon). The probes in {frames} carry {got}, which "
+           "fits none of them, so no state table applies; pcapscan read their answers like a {fallback}. Likely "
+           "cause: a typo in the flags= argument (scapy's flag letters are F S R P A U E C).",
+        zh="课本中每种扫描技术的探测包都是固定的：SYN（SYN 扫描和 connect 扫描）、FIN、FIN/PSH/URG（Xmas）、"
+           "无标志位（NULL）、ACK（ACK 和 Window 扫描）、FIN/ACK（Maimon）。{frames}的探测包携带的是 {got}，"
+           "不符合其中任何一种，没有状态表可以套用；pcapscan 按{fallback}的方式解读了它的回应。可能的原因：flags= "
+           "参数写错了（scapy 的标志字母为 F S R P A U E C）。"),
+    "state-mismatch": _M(
+        en="Textbook ({technique}): {textbook} For {port} the capture shows {evidence}, which means {state}, not "
+           "the claimed {claimed}. Likely cause: the port was not in the state the lab meant to simulate when the "
+           "capture was taken (a service still running or already stopped, a firewall rule not loaded), or the "
+           "state was read off the wrong packet.",
+        zh="课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，这意味着 {state}，而不是声明的 "
+           "{claimed}。可能的原因：抓包时端口并不处于实验想要模拟的状态（服务仍在运行或已经停止、"
+           "防火墙规则没有生效），或者从错误的数据包得出了结论。"),
+    "state-overclaim": _M(
+        en="Textbook ({technique}): {textbook} For {port} the capture shows {evidence}, which supports only "
+           "{state}: {why}. The claim {claimed} says more than the packets can. Likely cause: a single state was "
+           "concluded from silence (as the seeds' summary table does); report {state}.",
+        zh="课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，只能说明 {state}：{why}。声明 "
+           "{claimed} 超出了数据包所能证明的范围。可能的原因：从\"没有回应\"推断出了单一状态（"
+           "种子文档的实验总结表格就是这样做的）；应报告 {state}。"),
+    "state-underclaim": _M(
+        en="For {port} the capture shows {evidence}, which means {state}; the claim {claimed} is true but less "
+           "precise than the evidence.",
+        zh="对于 {port}，抓包显示的是{evidence}，意味着 {state}；声明 {claimed} 没有错，但不如证据精确。"),
+    "filter-simulated-as-reject": _M(
+        en="Textbook: a filtered port is one whose probes a firewall silences: no answer, or an ICMP unreachable "
+           "error. {port} was meant to be filtered, but the target answered with {evidence}, which a {technique} "
+           "reads as {state}, exactly like a closed port. Likely cause: the lab's firewall rule rejects (iptables "
+           "REJECT, nft reject, ufw reject: ICMP port unreachable or a TCP reset) instead of dropping; to simulate "
+           "a filtered port, drop the probes (iptables DROP, nft drop, ufw deny) or reject with admin-prohibited.",
+        zh="课本：被过滤的端口是指探测包被防火墙\"吞掉\"的端口：没有回应，或收到 ICMP 不可达错误。{port} "
+           "本应处于被过滤状态，但目标回应了{evidence}，{technique}会把它读作 {state}，与关闭的端口完全一样。"
+           "可能的原因：实验的防火墙规则使用了拒绝（iptables REJECT、nft reject、ufw reject：回复 ICMP 端口不可达或 "
+           "TCP RST），而不是丢弃；要模拟被过滤的端口，应丢弃探测包（iptables DROP、nft drop、ufw deny），或以 "
+           "admin-prohibited 拒绝。"),
+    "filter-simulated-as-reject.tcp-icmp": _M(
+        en="A TCP stack answers a closed port with RST, never with ICMP port unreachable: the ICMP port unreachable "
+           "in {frames}, answering a TCP probe, comes from a firewall's reject rule. A SYN scan and the "
+           "FIN/NULL/Xmas/ACK scans read it as filtered, but a connect scan reads it as closed (conn-refused): the "
+           "same port reads differently depending on the technique.",
+        zh="TCP 协议栈对关闭的端口回复 RST，从不回复 ICMP 端口不可达：{frames}中回应 TCP 探测包的 ICMP "
+           "端口不可达来自防火墙的拒绝规则。SYN 扫描和 FIN/NULL/Xmas/ACK 扫描把它读作 filtered，而 connect "
+           "扫描把它读作 closed（conn-refused）：同一个端口在不同扫描技术下结果不同。"),
+    "handshake-incomplete": _M(
+        en="Textbook (TCP connect scan): the scanner completes the three-way handshake (SYN, SYN/ACK, ACK) as "
+           "connect() does, then closes the connection. The target answered SYN/ACK in {synack}, but the scanner "
+           "never sent the ACK that completes the handshake: {after}. Likely cause: the probe came from a raw "
+           "socket (scapy's sr1) rather than connect(); the scanner's kernel knows no such connection and resets "
+           "it, and a RST/ACK (\"AR\") is an abort, not the third step of the handshake. What the capture shows is a "
+           "SYN (half-open) scan; use socket.connect() or nmap -sT for a connect scan.",
+        zh="课本（TCP connect 扫描）：扫描方像 connect() 那样完成三次握手（SYN、SYN/ACK、ACK），然后关闭连接。"
+           "目标在{synack}回复了 SYN/ACK，但扫描方从未发送完成握手的 ACK：{after}。可能的原因："
+           "探测包是通过原始套接字（scapy 的 sr1）而不是 connect() 发出的；扫描机内核中没有这个连接，于是将其复位；"
+           "而 RST/ACK（\"AR\"）是中止连接，并不是握手的第三步。抓包中实际是 SYN（半开）扫描；要做 connect 扫描，"
+           "请使用 socket.connect() 或 nmap -sT。"),
+    "handshake-completed": _M(
+        en="Textbook (SYN scan, also called stealth or half-open scan): after a SYN/ACK the scanner resets instead "
+           "of completing the handshake, so no connection is ever established. Here the scanner completed the "
+           "handshake with the ACK in {frames}: this is a connect scan. Likely cause: the tool used connect() (nmap "
+           "-sT, socket.connect()), or the report confuses the two scans, as the seeds' summary table does "
+           "(\"完整的三次握手\" for both).",
+        zh="课本（SYN 扫描，又称隐蔽扫描或半开扫描）：收到 SYN/ACK 后扫描方发送 RST，而不是完成握手，"
+           "因此从不建立连接。此处扫描方在{frames}用 ACK 完成了三次握手：这是 connect 扫描。可能的原因：工具使用了 "
+           "connect()（nmap -sT、socket.connect()），或者报告混淆了这两种扫描，"
+           "就像种子文档实验总结表格把两者都写成\"完整的三次握手\"一样。"),
+    "kernel-rst": _M(
+        en="Textbook (SYN scan): the scanner resets the half-open connection after the SYN/ACK. The RST in {rst} is "
+           "bare, has window 0 and sequence number {seq}, the acknowledgment of the SYN/ACK in {synack}: the "
+           "scanner's own kernel sent it, because the SYN came from a raw socket and the kernel knows no such "
+           "connection. This is how nmap -sS and scapy scans look; nothing to fix.",
+        zh="课本（SYN 扫描）：扫描方收到 SYN/ACK 后复位半开连接。{rst}的 RST 不带 ACK、窗口为 0、序号为 {seq}，"
+           "即{synack} SYN/ACK 的确认号：它是扫描机自己的内核发出的，因为 SYN 来自原始套接字，内核中没有这个连接。"
+           "nmap -sS 和 scapy 扫描都是这样，无需修改。"),
+    "rst-port-mismatch": _M(
+        en="A scanner that aborts a connection sends its RST from the connection's own source port, so the target "
+           "can match it to the connection (RFC 793). The {flags} in {frames} leaves from source port {sport}, but "
+           "the probe went out from source port {probe_ports}: it belongs to no connection and the target ignores "
+           "it. Likely cause: the script draws a new random source port for every packet (scapy re-draws "
+           "RandShort() each time a packet is built); draw the port once and reuse it.",
+        zh="扫描方中止连接时，RST 应从该连接自己的源端口发出，目标才能把它对应到连接上（RFC 793）。{frames}的 "
+           "{flags} 从源端口 {sport} 发出，而探测包的源端口是 {probe_ports}：它不属于任何连接，目标会忽略它。"
+           "可能的原因：脚本每发一个包就随机选取一个新的源端口（scapy 每次构造数据包都会重新取 RandShort() 的值）；"
+           "应只取一次源端口并重复使用。"),
+    "rst-out-of-window": _M(
+        en="A RST closes a connection only if its sequence number is the one the receiver expects (RFC 793, RFC "
+           "5961): after the SYN/ACK in {synack} that is {expected}. The {flags} in {frames} carries {seq}, so the "
+           "target drops it. Likely cause: the script built the RST with scapy's default seq=0 instead of the "
+           "SYN/ACK's acknowledgment number; only the kernel's RST, if any, closed the half-open connection.",
+        zh="RST 只有在序号恰好是接收方期望的值时才能关闭连接（RFC 793、RFC 5961）：在{synack}的 SYN/ACK 之后，"
+           "期望值为 {expected}。{frames}的 {flags} 序号为 {seq}，目标会丢弃它。可能的原因：脚本用 scapy 的默认值 "
+           "seq=0 构造 RST，而不是使用 SYN/ACK 的确认号；真正关闭半开连接的只有内核的 RST（如果有的话）。"),
+    "reset-flags": _M(
+        en="RFC 793 (reset generation): a RST answering a segment without ACK has sequence number 0, carries the "
+           "ACK flag and acknowledges SEG.SEQ + SEG.LEN; one answering a segment with ACK takes its sequence number "
+           "from SEG.ACK and has no ACK flag. The {flags} in {frames} answers the {probe_flags} probe in {probe} "
+           "{problem}. {counted}Likely cause: a firewall or middlebox forged the reset (reject with tcp-reset, an "
+           "IPS), or the target's TCP stack does not follow RFC 793.",
+        zh="RFC 793（RST 的生成）：回应不带 ACK 的报文时，RST 的序号为 0、设置 ACK 标志位，确认号为 SEG.SEQ + "
+           "SEG.LEN；回应带 ACK 的报文时，RST 的序号取自 SEG.ACK，且不带 ACK 标志位。{frames}的 {flags} "
+           "回应的是{probe}的 {probe_flags} 探测包，但{problem}。{counted}可能的原因：RST 是防火墙或中间设备伪造的（"
+           "reject with tcp-reset、入侵防御系统），或目标的 TCP 协议栈不遵循 RFC 793。"),
+    "rfc793-deviation": _M(
+        en="RFC 793 (page 65): a segment without SYN, RST or ACK that reaches an open (LISTEN) port is dropped "
+           "silently; only a closed port answers RST. Here {target} answered the {probe_flags} probe to {port} with "
+           "RST in {frames}, but the {open_technique} in {open_capture} ({open_frames}) shows that port open. The "
+           "target's stack does not follow RFC 793 (Windows and some embedded stacks reset every port), so the "
+           "{technique}'s verdicts for this host are unreliable; use a SYN scan.",
+        zh="RFC 793（第 65 页）：不带 SYN、RST、ACK 的报文到达开放（LISTEN）端口时会被静默丢弃，"
+           "只有关闭的端口才回复 RST。此处 {target} 在{frames}用 RST 回应了发往 {port} 的 {probe_flags} 探测包，而 "
+           "{open_capture} 中的{open_technique}（{open_frames}）显示该端口是开放的。目标的协议栈不遵循 RFC 793（"
+           "Windows 和一些嵌入式协议栈对所有端口都回复 RST），因此对该主机的{technique}结果不可靠；请改用 SYN 扫描。"),
+    "icmp-ignored": _M(
+        en="Textbook: an ICMP unreachable error (type 3, code 1, 2, 3, 9, 10 or 13) answering a probe means "
+           "filtered. The {icmp} in {frames} answers the {probe_flags} probe in {probe}: the port is {state}. A "
+           "script written like the seeds' demo code never reports it: its ICMP check is nested under the "
+           "haslayer(TCP) branch (an ICMP error has no TCP layer, so the check is never reached) or reads "
+           "getlayer(TCP).type (None, so AttributeError). Test haslayer(ICMP) at the top level and read "
+           "getlayer(ICMP).type and .code.",
+        zh="课本：探测包收到 ICMP 不可达错误（类型 3，代码 1、2、3、9、10 或 13）表示 filtered。"
+           "{frames}的{icmp}回应了{probe}的 {probe_flags} 探测包：端口状态为 {state}。"
+           "照种子文档示例代码写的脚本永远不会报告这一点：它把 ICMP 判断嵌套在 haslayer(TCP) 分支里（ICMP "
+           "错误报文没有 TCP 层，这段判断永远执行不到），或者读取 getlayer(TCP).type（结果为 None，抛出 "
+           "AttributeError）。应在最外层判断 haslayer(ICMP)，并读取 getlayer(ICMP).type 和 .code。"),
+}
+
+# Every rule id has its template (possibly with variants "rule.variant").
+for _key, _texts in MESSAGES.items():
+    assert set(_texts) == set(LANGS), _key
+
+# Words of the verify report itself (headings, column names), per language.
+LABELS = {
+    "en": {
+        "title": "pcapscan verify", "conforms": "conforms", "violates": "violates", "unreadable": "unreadable",
+        "counts": "{errors} error(s), {warnings} warning(s), {infos} note(s)",
+        "claims": "claims", "no-claim": "no claim: each scan is checked against the textbook of its inferred technique",
+        "findings": "findings", "no-findings": "no findings", "ladders": "ladder diagrams",
+        "ladder": "ladder", "packets": "packets", "no-exchanges": "no probe/response exchange",
+        "capture": "capture", "verdict": "verdict", "scanner": "scanner", "target": "target",
+        "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
+        "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
+        "inferred": "(inferred)",
+    },
+    "zh": {
+        "title": "pcapscan 验证", "conforms": "符合课本", "violates": "不符合课本", "unreadable": "无法读取",
+        "counts": "{errors} 个错误，{warnings} 个警告，{infos} 个提示",
+        "claims": "声明", "no-claim": "没有声明：按推断出的扫描技术对照课本检查每个扫描",
+        "findings": "发现的问题", "no-findings": "没有发现问题", "ladders": "交互图（梯形图）",
+        "ladder": "交互图", "packets": "个数据包", "no-exchanges": "没有探测/回应交互",
+        "capture": "抓包文件", "verdict": "结论", "scanner": "扫描方", "target": "目标",
+        "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
+        "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
+        "inferred": "（推断）",
+    },
+}
+
+
+def label(key: str, lang: str = "en", **params) -> str:
+    return LABELS[lang][key].format(**params)

@@ -1,0 +1,262 @@
+"""Renderers of a VerifyResult: table (terminal text with ASCII ladders),
+markdown (Mermaid ladders), html (SVG ladders, one self-contained page) and
+json. No judging happens here: the findings and their words come from
+verify.py and messages.py.
+
+Which ladders are drawn (`ladders`): "auto" draws every port a finding
+names, and every port of a capture with at most AUTO_ALL_PORTS of them;
+"all" every checked port; "none" none.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+import unicodedata
+from collections import Counter
+from html import escape
+
+from tabulate import tabulate
+
+from .. import messages
+from ..messages import label
+from . import ladder
+from .jsonfmt import to_dict
+from .rows import capture_line
+
+FORMATS = ("table", "markdown", "html", "json")
+LADDER_MODES = ("auto", "all", "none")
+AUTO_ALL_PORTS = 4
+MAX_PORT_ROWS = 20  # beyond this a capture's port list is summarised by state
+
+
+def render(result, fmt: str = "table", ladders: str = "auto") -> str:
+    return {"table": render_table, "markdown": render_markdown, "html": render_html,
+            "json": lambda r, ladders="auto": render_json(r)}[fmt](result, ladders=ladders)
+
+
+# -- shared views ----------------------------------------------------------------
+
+def _captures(result):
+    """[(CaptureSummary, findings, ports, claims)] in capture order, readable
+    captures only: the CLI tells the unreadable ones on stderr."""
+    out = []
+    for c in result.analysis.captures:
+        if c.error:
+            continue
+        findings = [f for f in result.findings if f.capture == c.path]
+        ports = [p for p in result.ports if p.capture == c.path]
+        claims = [(text, source) for path, text, source in result.claims if path == c.path]
+        out.append((c, findings, ports, claims))
+    return out
+
+
+def _capture_verdict(c, findings) -> str:
+    return "violates" if any(f.severity == "error" for f in findings) else "conforms"
+
+
+def _counts(findings, lang) -> str:
+    n = Counter(f.severity for f in findings)
+    return label("counts", lang, errors=n["error"], warnings=n["warning"], infos=n["info"])
+
+
+def _notes(findings, port) -> dict:
+    notes: dict = {}
+    for f in findings:
+        if (f.scanner, f.target, f.proto, f.port) == (port.scanner, port.target, port.proto, port.port) or (
+                f.port is None and f.proto == port.proto and f.scanner == port.scanner and f.target == port.target):
+            for frame in f.frames:
+                notes.setdefault(frame, []).append((f.rule, f.severity))
+    return notes
+
+
+def _ladder_ports(findings, ports, mode):
+    if mode == "none":
+        return []
+    if mode == "all" or len(ports) <= AUTO_ALL_PORTS:
+        return ports
+    named = {(f.scanner, f.target, f.proto, f.port) for f in findings}
+    return [p for p in ports if (p.scanner, p.target, p.proto, p.port) in named]
+
+
+def _port_rows(ports, lang):
+    rows = [[p.scanner, p.target, p.technique, f"{p.port}/{p.proto}", p.state, p.reason,
+             p.claim or label("inferred", lang)] for p in ports]
+    headers = [label(k, lang) for k in ("scanner", "target", "technique", "port", "state", "reason", "claim")]
+    return headers, rows
+
+
+def _state_summary(ports) -> str:
+    n = Counter(p.state for p in ports)
+    return ", ".join(f"{count} {state}" for state, count in n.most_common())
+
+
+def _wrap(text: str, lang: str, indent: str = "      ", width: int = 100) -> str:
+    """Wrap for a terminal: by words in English; by display columns in Chinese
+    (a CJK character is two columns wide, and lines may break between any two
+    characters, but not before closing punctuation)."""
+    if lang != "zh":
+        return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
+    lines, cur, cols = [], "", 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if cols + w > width - len(indent) and ch not in "，。；：、）)」":
+            lines.append(cur.rstrip())
+            cur, cols = "", 0
+            if ch == " ":
+                continue
+        cur += ch
+        cols += w
+    lines.append(cur.rstrip())
+    return "\n".join(indent + line for line in lines)
+
+
+def _where(f) -> str:
+    return f"{f.port}/{f.proto}" if f.port is not None else (f.proto or "-")
+
+
+# -- table (terminal) -------------------------------------------------------------
+
+def render_table(result, ladders: str = "auto") -> str:
+    lang = result.lang
+    if not _captures(result):
+        return ""
+    out = [f"{label('title', lang)}: {label(result.verdict, lang)} ({_counts(result.findings, lang)})", ""]
+    for c, findings, ports, claims in _captures(result):
+        out.append(f"{capture_line(c)}: {label(_capture_verdict(c, findings), lang)}")
+        if claims:
+            out.append(f"  {label('claims', lang)}: " + ", ".join(f"{t} ({s})" for t, s in claims))
+        elif c.packets:
+            out.append(f"  {label('no-claim', lang)}")
+        if ports and len(ports) <= MAX_PORT_ROWS:
+            headers, rows = _port_rows(ports, lang)
+            out.append(textwrap.indent(tabulate(rows, headers=headers, tablefmt="simple"), "  "))
+        elif ports:
+            out.append(f"  {len(ports)} {label('port', lang)}: {_state_summary(ports)}")
+        out.append("")
+        for f in findings:
+            sev = messages.severity_word(f.severity, lang)
+            frames = messages.frames_text(f.frames, lang) if f.frames else ""
+            out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}  {frames}".rstrip())
+            out.append(_wrap(f.message, lang))
+        if not findings and c.packets:
+            out.append(f"  {label('no-findings', lang)}")
+        for p in _ladder_ports(findings, ports, ladders):
+            out.append("")
+            out.append(f"  {label('ladder', lang)} {p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})")
+            out.append(textwrap.indent(ladder.text(p.packets, p.scanner, p.target, _notes(findings, p)), "  "))
+        out.append("")
+    return "\n".join(out)
+
+
+# -- markdown -------------------------------------------------------------------
+
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result, ladders: str = "auto") -> str:
+    lang = result.lang
+    if not _captures(result):
+        return ""
+    out = [f"# {label('title', lang)}: {label(result.verdict, lang)}", "", _counts(result.findings, lang), ""]
+    summary = [[_md_cell(c.path), label(_capture_verdict(c, fs), lang), _md_cell(_counts(fs, lang))]
+               for c, fs, _, _ in _captures(result)]
+    out += [tabulate(summary, headers=[label("capture", lang), label("verdict", lang), label("findings", lang)],
+                     tablefmt="github"), ""]
+    for c, findings, ports, claims in _captures(result):
+        out += [f"## {c.path}", "",
+                f"{capture_line(c).split(': ', 1)[1]}: **{label(_capture_verdict(c, findings), lang)}**", ""]
+        if claims:
+            out += [f"{label('claims', lang)}: " + ", ".join(f"`{t}` ({s})" for t, s in claims), ""]
+        elif c.packets:
+            out += [label("no-claim", lang), ""]
+        if ports and len(ports) <= MAX_PORT_ROWS:
+            headers, rows = _port_rows(ports, lang)
+            out += [tabulate([[_md_cell(x) for x in r] for r in rows], headers=headers, tablefmt="github"), ""]
+        elif ports:
+            out += [f"{len(ports)} {label('port', lang)}: {_state_summary(ports)}", ""]
+        out += [f"### {label('findings', lang)}", ""]
+        for f in findings:
+            frames = f" ({messages.frames_text(f.frames, lang)})" if f.frames else ""
+            out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}: {f.message}")
+        if not findings:
+            out.append(f"- {label('no-findings', lang)}")
+        out.append("")
+        drawn = _ladder_ports(findings, ports, ladders)
+        if drawn:
+            out += [f"### {label('ladders', lang)}", ""]
+        for p in drawn:
+            out += [f"#### {p.port}/{p.proto} ({p.technique}: {_md_cell(p.state)}, {p.reason})", "", "```mermaid",
+                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p)), "```", ""]
+    return "\n".join(out)
+
+
+# -- html -------------------------------------------------------------------------
+
+_CSS = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
+.error{color:#c0392b}.warning{color:#d68910}.info{color:#2e86c1}.conforms{color:#1e8449}.violates{color:#c0392b}
+li{margin:.4em 0}code{background:#f4f4f4;padding:0 3px}"""
+
+
+def _html_table(headers, rows) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(result, ladders: str = "auto") -> str:
+    lang = result.lang
+    if not _captures(result):
+        return ""
+    title = f"{label('title', lang)}: {label(result.verdict, lang)}"
+    out = [f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+           f"<style>{_CSS}</style></head><body>",
+           f'<h1>{escape(label("title", lang))}: <span class="{result.verdict}">{escape(label(result.verdict, lang))}'
+           f"</span></h1><p>{escape(_counts(result.findings, lang))}</p>"]
+    for c, findings, ports, claims in _captures(result):
+        verdict = _capture_verdict(c, findings)
+        out.append(f'<h2>{escape(c.path)}</h2><p>{escape(capture_line(c).split(": ", 1)[1])}: '
+                   f'<b class="{verdict}">{escape(label(verdict, lang))}</b></p>')
+        if claims:
+            out.append(f"<p>{escape(label('claims', lang))}: "
+                       + ", ".join(f"<code>{escape(t)}</code> ({escape(s)})" for t, s in claims) + "</p>")
+        elif c.packets:
+            out.append(f"<p>{escape(label('no-claim', lang))}</p>")
+        if ports and len(ports) <= MAX_PORT_ROWS:
+            out.append(_html_table(*_port_rows(ports, lang)))
+        elif ports:
+            out.append(f"<p>{len(ports)} {escape(label('port', lang))}: {escape(_state_summary(ports))}</p>")
+        out.append("<ul>")
+        for f in findings:
+            frames = f" ({escape(messages.frames_text(f.frames, lang))})" if f.frames else ""
+            out.append(f'<li><b class="{f.severity}">{escape(messages.severity_word(f.severity, lang))}</b> '
+                       f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}: {escape(f.message)}</li>")
+        if not findings:
+            out.append(f"<li>{escape(label('no-findings', lang))}</li>")
+        out.append("</ul>")
+        for p in _ladder_ports(findings, ports, ladders):
+            out.append(f"<h3>{escape(f'{p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})')}</h3>")
+            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p)))
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+# -- json -------------------------------------------------------------------------
+
+def finding_dict(f) -> dict:
+    return {"rule": f.rule, "severity": f.severity, "capture": f.capture, "scanner": f.scanner, "target": f.target,
+            "proto": f.proto, "port": f.port, "frames": list(f.frames), "message": f.message}
+
+
+def to_verify_dict(result) -> dict:
+    return {
+        "verdict": result.verdict,
+        "findings": [finding_dict(f) for f in result.findings],
+        "claims": [{"capture": c, "claim": t, "source": s} for c, t, s in result.claims],
+        "analysis": to_dict(result.analysis),
+    }
+
+
+def render_json(result) -> str:
+    return json.dumps(to_verify_dict(result), indent=2, ensure_ascii=False) + "\n"

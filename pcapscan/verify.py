@@ -1,0 +1,1038 @@
+"""pcapscan verify: hold every probe/response exchange of a capture against
+the textbook behaviour of its technique, and name each departure.
+
+Policy only. The captures are read and paired by analysis.py and
+exchanges.py (mechanism); this module decides what is wrong with what they
+show; report/verify_report.py renders the result. Nothing here prints.
+
+What is checked against what
+    A *claim* (`--claim TECHNIQUE:STATE[:PORT]`, an `--expect` TOML file, or
+    a file name with `claims_from_names`) says what a capture is meant to
+    show. The exchanges whose probes fit the claimed technique are
+    classified with that technique's state table and compared with the
+    claimed state. Exchanges no claim covers are checked against the
+    textbook of the technique pcapscan infers for them, and so is every
+    capture that has no claim at all.
+
+Rules
+    Each rule is a small pure function registered in RULES under a stable id,
+    with one of three scopes: "port" (one exchange, under the technique it is
+    checked as), "capture" (one capture and its claims), "set" (every capture
+    of the run, for rules that compare captures). A rule yields Hits; its
+    docstring says what the textbook says and what the rule looks for, and
+    docs/verify.md shows each with example output. The words of every
+    finding are data in messages.py, in English and Chinese.
+"""
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from . import messages
+from .analysis import analyze, build_scans
+from .capture import ReadStats, read_packets
+from .errors import InputError, UsageError
+from .exchanges import ReplayEngine
+from .messages import Frames, T, Text
+from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
+                    Scan, State, Technique, flag_letters)
+from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
+from .techniques.base import icmp_reason
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+CONFORMS, VIOLATES = "conforms", "violates"
+
+_MOD32 = 1 << 32
+_BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
+# nmap's raw probes use one of these windows; an operating system's SYN
+# carries SACK/timestamp/window-scale options. Anything else was crafted by
+# a script (scapy's default window is 8192, with no options).
+NMAP_WINDOWS = frozenset({1024, 2048, 3072, 4096})
+OS_OPTION_KINDS = frozenset({3, 4, 8})
+INVERSE = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS})
+
+
+# -- claims ---------------------------------------------------------------------
+
+# Technique names as students write them: "stealth", "TCP connect", "christmas", "-sS" ...
+# Keys are normalised by _norm_technique (lowercase, no separators, no "scan").
+TECHNIQUE_ALIASES = {
+    "syn": Technique.SYN, "stealth": Technique.SYN, "synstealth": Technique.SYN, "halfopen": Technique.SYN,
+    "half": Technique.SYN, "steal": Technique.SYN, "ss": Technique.SYN, "半开": Technique.SYN,
+    "隐蔽": Technique.SYN,
+    "connect": Technique.CONNECT, "fullopen": Technique.CONNECT, "full": Technique.CONNECT,
+    "st": Technique.CONNECT, "全连接": Technique.CONNECT,
+    "fin": Technique.FIN, "sf": Technique.FIN,
+    "xmas": Technique.XMAS, "christmas": Technique.XMAS, "xmass": Technique.XMAS, "sx": Technique.XMAS,
+    "圣诞树": Technique.XMAS,
+    "null": Technique.NULL, "sn": Technique.NULL,
+    "ack": Technique.ACK, "sa": Technique.ACK,
+    "window": Technique.WINDOW, "sw": Technique.WINDOW,
+    "maimon": Technique.MAIMON, "sm": Technique.MAIMON,
+    "udp": Technique.UDP, "su": Technique.UDP,
+}
+
+# State names, normalised by _norm_state (lowercase, separators and "or" removed).
+STATE_ALIASES = {
+    "open": State.OPEN, "opened": State.OPEN, "listening": State.OPEN, "listen": State.OPEN, "开放": State.OPEN,
+    "closed": State.CLOSED, "close": State.CLOSED, "关闭": State.CLOSED,
+    "filtered": State.FILTERED, "filter": State.FILTERED, "filterd": State.FILTERED, "filtred": State.FILTERED,
+    "过滤": State.FILTERED, "被过滤": State.FILTERED,
+    "unfiltered": State.UNFILTERED, "未过滤": State.UNFILTERED, "未被过滤": State.UNFILTERED,
+    "openfiltered": State.OPEN_FILTERED, "开放或被过滤": State.OPEN_FILTERED,
+    "closedfiltered": State.CLOSED_FILTERED, "closefiltered": State.CLOSED_FILTERED,
+    "关闭或被过滤": State.CLOSED_FILTERED,
+}
+
+
+def _norm_technique(text: str) -> str:
+    t = re.sub(r"[\s_\-./]+", "", text.strip().lower())
+    t = re.sub(r"(scan|扫描)$", "", t)
+    if t not in TECHNIQUE_ALIASES and t.startswith("tcp"):
+        t = t[3:]
+    return t
+
+
+def _norm_state(text: str) -> str:
+    t = text.strip().lower().replace(" or ", "|")
+    return re.sub(r"[\s_\-/|]+", "", t)
+
+
+def parse_technique(text: str) -> Technique:
+    tech = TECHNIQUE_ALIASES.get(_norm_technique(text))
+    if tech is None:
+        names = ", ".join(t.value for t in REGISTRY)
+        raise UsageError(f"unknown technique {text!r} (use {names}, or stealth, tcp connect, christmas)")
+    return tech
+
+
+def parse_state(text: str) -> State:
+    state = STATE_ALIASES.get(_norm_state(text))
+    if state is None:
+        names = ", ".join(s.value for s in State)
+        raise UsageError(f"unknown port state {text!r} (use {names})")
+    return state
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a capture is meant to show: a technique, a state, maybe a port."""
+
+    technique: Technique
+    state: State
+    port: Optional[int] = None
+    source: str = "--claim"  # where the claim came from, for the report
+
+    @property
+    def proto(self) -> str:
+        return REGISTRY[self.technique].proto
+
+    def __str__(self) -> str:
+        return f"{self.technique.value}:{self.state.value}" + (f":{self.port}" if self.port is not None else "")
+
+
+def parse_claim(text: str, source: str = "--claim") -> Claim:
+    """TECHNIQUE:STATE[:PORT], lenient about spellings ("stealth:OPEN:80")."""
+    parts = str(text).split(":")
+    if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
+        raise UsageError(f"bad claim {text!r}: expected TECHNIQUE:STATE[:PORT], e.g. syn:open:80")
+    port = None
+    if len(parts) == 3:
+        try:
+            port = int(parts[2])
+        except ValueError:
+            raise UsageError(f"bad port in claim {text!r}: {parts[2]!r} is not a number") from None
+        if not 0 <= port <= 65535:
+            raise UsageError(f"bad port in claim {text!r}: {port} is not in 0-65535")
+    return Claim(parse_technique(parts[0]), parse_state(parts[1]), port, source)
+
+
+def claim_from_name(path) -> Optional[Claim]:
+    """A claim read off a file name such as "stealth-open.pcap", "connect_CLOSED",
+    "syn_open_80": one technique word and one state word; None if either is missing."""
+    stem = Path(str(path)).name.split(".")[0]
+    tokens = [t for t in re.split(r"[^0-9A-Za-z|\u4e00-\u9fff]+", stem) if t]
+    tech = next((TECHNIQUE_ALIASES[_norm_technique(t)] for t in tokens if _norm_technique(t) in TECHNIQUE_ALIASES),
+                None)
+    state = next((STATE_ALIASES[_norm_state(t)] for t in tokens if _norm_state(t) in STATE_ALIASES), None)
+    port = next((int(t) for t in tokens if t.isdigit() and 0 < int(t) < 65536), None)
+    if tech is None or state is None:
+        return None
+    return Claim(tech, state, port, source="file name")
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Claims for many captures, from a TOML file. Two spellings:
+
+        [[capture]]
+        path = "lab/stealth-open.pcap"      # a path or a glob, relative to the TOML file
+        claims = ["syn:open:80"]
+
+        [claims]
+        "lab/*-closed.pcap" = ["syn:closed"]
+    """
+
+    source: str
+    entries: tuple  # ((absolute pattern, pattern as written, (Claim, ...)), ...)
+
+    def claims_for(self, capture: str) -> tuple:
+        """Claims of every entry whose pattern matches the capture's path (or,
+        for a pattern without a directory, its file name)."""
+        path = os.path.abspath(capture)
+        out = []
+        for pattern, written, claims in self.entries:
+            if fnmatch.fnmatch(path, pattern) or ("/" not in written and fnmatch.fnmatch(os.path.basename(path),
+                                                                                          written)):
+                out.extend(claims)
+        return tuple(out)
+
+    def captures(self) -> list:
+        """The files the entries name, globs expanded, in file order (missing plain paths kept)."""
+        seen, out = set(), []
+        for pattern, written, _ in self.entries:
+            if any(c in pattern for c in "*?["):
+                import glob
+
+                found = sorted(glob.glob(pattern))
+            elif "/" in written or os.path.exists(pattern):
+                found = [pattern]
+            else:
+                found = []  # a bare file name matches captures anywhere; it names no file here
+            for f in found:
+                rel = os.path.relpath(f)
+                f = f if rel.startswith("..") else rel  # as the user would have typed it
+                if f not in seen:
+                    seen.add(f)
+                    out.append(f)
+        return out
+
+
+def load_expectations(path) -> Expectations:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise UsageError("--expect needs Python 3.11 (tomllib) or the tomli package") from None
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such expectations file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    source = os.path.basename(str(path))
+    raw: list = []
+    for i, entry in enumerate(data.get("capture", [])):
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise UsageError(f"{path}: [[capture]] entry {i + 1} has no path")
+        raw.append((entry["path"], entry.get("claims", entry.get("claim", []))))
+    for pattern, claims in data.get("claims", {}).items():
+        raw.append((pattern, claims))
+    unknown = set(data) - {"capture", "claims"}
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (use [[capture]] or [claims])")
+    entries = []
+    for pattern, claims in raw:
+        if isinstance(claims, str):
+            claims = [claims]
+        parsed = tuple(_toml_claim(c, path, source) for c in claims)
+        entries.append((os.path.normpath(os.path.join(base, str(pattern))), str(pattern), parsed))
+    return Expectations(source=str(path), entries=tuple(entries))
+
+
+def _toml_claim(value, path, source) -> Claim:
+    if isinstance(value, dict):  # {technique = "syn", state = "open", port = 80}
+        text = f"{value.get('technique', '')}:{value.get('state', '')}"
+        if value.get("port") is not None:
+            text += f":{value['port']}"
+        value = text
+    try:
+        return parse_claim(str(value), source)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+# -- what the rules look at ----------------------------------------------------
+
+@dataclass(frozen=True)
+class PortCase:
+    """One exchange (scanner -> target port) under the technique it is checked as."""
+
+    capture: str
+    scan: Scan
+    result: PortResult
+    claim: Optional[Claim]
+    packets: tuple  # every packet between scanner and target port (both ways, any source port, ICMP errors)
+    loose_resets: tuple  # scanner RSTs to this port from a source port no probe used
+
+    @property
+    def ex(self) -> Exchange:
+        return self.result.exchange
+
+    @property
+    def technique(self) -> Technique:
+        return self.scan.technique
+
+    @property
+    def where(self) -> tuple:
+        return (self.ex.scanner, self.ex.target, self.ex.proto, self.ex.port)
+
+
+@dataclass(frozen=True)
+class ClaimCase:
+    capture: str
+    claim: Claim
+    ports: tuple  # PortCases under the claimed technique (fitting probes, the claimed port)
+    others: tuple  # PortResults to the claimed port (or anywhere) whose probes do not fit
+
+
+@dataclass(frozen=True)
+class CaptureCase:
+    summary: CaptureSummary
+    claims: tuple
+    claim_cases: tuple
+    ports: tuple  # every PortCase checked: claimed ones and the inferred rest
+    inferred: tuple  # the analysis' own scans of this capture
+
+    @property
+    def capture(self) -> str:
+        return self.summary.path
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a rule found: severity, message (a Text), frames, where (or None)."""
+
+    severity: str
+    text: Text
+    frames: tuple = ()
+    where: Optional[tuple] = None  # (scanner, target, proto, port)
+    capture: Optional[str] = None  # set-scope rules say which capture
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    scope: str  # "port", "capture" or "set"
+    check: Callable
+    doc: str
+
+
+RULES: dict = {}
+
+
+def rule(rule_id: str, scope: str):
+    """Register a rule function under a stable id."""
+
+    def register(fn):
+        RULES[rule_id] = Rule(rule_id, scope, fn, inspect.cleandoc(fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+# -- small readings of packets ---------------------------------------------------
+
+def _flags_name(flags: int) -> Text:
+    letters = flag_letters(flags & _BASE_FLAGS)
+    if not letters:
+        return T("flags.none")
+    names = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG"}
+    order = "SFRPAU"  # SYN/ACK, RST/ACK, FIN/PSH/URG, as people say them
+    return T("flags", flags="/".join(names[c] for c in sorted(letters, key=order.index)))
+
+
+def _probe_name(ex: Exchange) -> Text:
+    return T("udp-datagram") if ex.proto == "udp" else _flags_name(ex.probe_flags)
+
+
+def _synacks(ex: Exchange) -> list:
+    return [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
+
+
+def _is_kernel_rst(pkt: Packet, synacks: list) -> bool:
+    """A bare RST, window 0, no payload, seq = a SYN/ACK's ack: what Linux sends for
+    a SYN/ACK that matches no socket (the raw-socket scanner's own kernel)."""
+    return (pkt.flags & _BASE_FLAGS == RST and pkt.window == 0 and not pkt.payload_len
+            and any(pkt.seq == sa.ack and pkt.sport == sa.dport for sa in synacks))
+
+
+def _crafted(scan: Scan, probe: Packet) -> bool:
+    """Did a script (scapy) build this probe, rather than nmap or an operating
+    system? The fingerprint of the scan says so when it is sure; otherwise the
+    probe itself: neither nmap's windows nor an OS's SYN options."""
+    tool = getattr(scan, "tool", None)
+    if tool is not None and tool.confidence >= 0.5 and tool.name != "unknown":
+        return tool.name == "scapy"
+    return probe.window not in NMAP_WINDOWS and not set(probe.options) & OS_OPTION_KINDS
+
+
+def _answer_text(resp: Packet, target: str) -> Text:
+    if resp.proto == "tcp":
+        return _flags_name(resp.flags)
+    if resp.proto == "udp":
+        return T("udp-reply")
+    reason = icmp_reason(resp)
+    params = dict(type=resp.icmp_type, code=resp.icmp_code, reason=reason.value if reason else "ignored by nmap")
+    if resp.src != target:
+        return T("icmp.from", src=resp.src, **params)
+    return T("icmp", **params)
+
+
+def _evidence(pc_result: PortResult, target: str) -> Text:
+    """What decided the verdict: the answer (or the silence), with frame numbers."""
+    ex = pc_result.exchange
+    decisive = [r for r in ex.responses if r.proto != "tcp" or r.flags & (RST | SYN)]
+    decisive = [r for r in decisive if r.proto in ("tcp", "udp") or icmp_reason(r) is not None]
+    if decisive:
+        last = decisive[-1]
+        return T("evidence.answer", what=_answer_text(last, target), frames=Frames((last.frame,)))
+    frames = Frames(tuple(p.frame for p in ex.probes))
+    return T("evidence.silence.retries" if len(ex.probes) > 1 else "evidence.silence", frames=frames)
+
+
+def _port_text(proto: str, port: int) -> Text:
+    return T("port", port=port, proto=proto)
+
+
+def _textbook(tech: Technique) -> Text:
+    key = {Technique.FIN: "inverse", Technique.NULL: "inverse", Technique.XMAS: "inverse"}.get(tech, tech.value)
+    return T(f"textbook.{key}")
+
+
+# -- port rules ----------------------------------------------------------------
+
+@rule("kernel-rst", "port")
+def kernel_rst(pc: PortCase):
+    """The textbook SYN scan resets the half-open connection after a SYN/ACK.
+    When the SYN came from a raw socket (nmap -sS, scapy), the scanner's own
+    kernel does it: a bare RST, window 0, sequence number equal to the
+    SYN/ACK's acknowledgment, before or instead of the tool's own packet.
+    `info` for a SYN scan, where the textbook allows it; for a claimed
+    connect scan it is told as part of handshake-incomplete instead."""
+    if pc.technique is not Technique.SYN or pc.ex.proto != "tcp":
+        return
+    synacks = _synacks(pc.ex)
+    for f in pc.ex.followups:
+        if _is_kernel_rst(f, synacks):
+            sa = next(s for s in synacks if s.ack == f.seq)
+            yield Hit(INFO, T("kernel-rst", rst=Frames((f.frame,)), synack=Frames((sa.frame,)), seq=f.seq),
+                      (sa.frame, f.frame), pc.where)
+            return
+
+
+@rule("handshake-incomplete", "port")
+def handshake_incomplete(pc: PortCase):
+    """A TCP connect scan (nmap -sT) completes the three-way handshake: SYN,
+    SYN/ACK, then the scanner's ACK. Fires on an exchange checked as a connect
+    scan (claimed or inferred) in which the target answered SYN/ACK and the
+    scanner never sent the ACK that completes the handshake, and tells what it
+    did instead: its kernel's RST, a RST/ACK ("AR") from the script, an ACK
+    with the wrong acknowledgment number, nothing. This is what most
+    students' scapy "connect scans" really are."""
+    ex = pc.ex
+    if pc.technique is not Technique.CONNECT or ex.proto != "tcp" or ex.completed_handshake:
+        return
+    synacks = _synacks(ex)
+    if not synacks:
+        return
+    sa = synacks[0]
+    probe_ports = {p.sport for p in ex.probes}
+    after, frames, kernel_reset = [], [sa.frame], False
+    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
+    for p in later[:4]:
+        f = Frames((p.frame,))
+        if _is_kernel_rst(p, synacks):
+            after.append(T("after.kernel-rst", frames=f))
+            kernel_reset = True
+        elif p.flags & RST:
+            key = "after.rst" if p.sport in probe_ports else "after.rst-other-port"
+            after.append(T(key, flags=_flags_name(p.flags), frames=f, sport=p.sport))
+        elif p.flags & ACK and not p.flags & SYN and p.sport == sa.dport:
+            expected = (sa.seq + 1) % _MOD32
+            if p.ack != expected:
+                after.append(T("after.bad-ack", frames=f, ack=p.ack, expected=expected))
+            elif kernel_reset:
+                after.append(T("after.late-ack", frames=f))
+            else:
+                after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
+        else:
+            after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
+        frames.append(p.frame)
+    if not after:
+        after.append(T("after.nothing"))
+    yield Hit(ERROR, T("handshake-incomplete", synack=Frames((sa.frame,)), after=after), tuple(frames), pc.where)
+
+
+@rule("handshake-completed", "port")
+def handshake_completed(pc: PortCase):
+    """A SYN ("stealth", half-open) scan never completes the handshake: the
+    scanner answers a SYN/ACK with RST. Fires when an exchange claimed as a
+    SYN scan shows the scanner's ACK completing the handshake: the capture is
+    a connect scan (the seeds' summary table claims a full handshake for both
+    scans)."""
+    if pc.claim is None or pc.technique is not Technique.SYN or not pc.ex.completed_handshake:
+        return
+    synacks = {(s.seq + 1) % _MOD32 for s in _synacks(pc.ex)}
+    ack = next((f for f in pc.ex.followups if f.flags & ACK and not f.flags & (SYN | RST) and f.ack in synacks), None)
+    frames = (ack.frame,) if ack else ()
+    yield Hit(ERROR, T("handshake-completed", frames=Frames(frames)), frames, pc.where)
+
+
+@rule("rst-port-mismatch", "port")
+def rst_port_mismatch(pc: PortCase):
+    """A scanner that aborts a connection sends its RST (or RST/ACK) from the
+    connection's source port (RFC 793: a reset belongs to a connection).
+    Fires on every RST the scanner sends to the probed port from a source
+    port that no probe to that port used: it belongs to no connection (a
+    script that draws a new random source port per packet)."""
+    for r in pc.loose_resets:
+        ports = sorted({p.sport for p in pc.ex.probes})
+        yield Hit(WARNING, T("rst-port-mismatch", flags=_flags_name(r.flags), frames=Frames((r.frame,)),
+                             sport=r.sport, probe_ports=", ".join(map(str, ports))),
+                  (pc.ex.probes[0].frame, r.frame), pc.where)
+
+
+@rule("rst-out-of-window", "port")
+def rst_out_of_window(pc: PortCase):
+    """RFC 793 (and RFC 5961) accept a RST only if its sequence number is the
+    one the receiver expects: after a SYN/ACK, the SYN/ACK's acknowledgment.
+    Fires on a RST the scanner sends on the probe's own connection after a
+    SYN/ACK with any other sequence number (scapy's default seq=0, as in the
+    seeds' demo): the target drops it, and only the kernel's RST closes the
+    half-open connection."""
+    ex = pc.ex
+    if ex.proto != "tcp":
+        return
+    synacks = _synacks(ex)
+    if not synacks:
+        return
+    valid = {sa.ack for sa in synacks}
+    for f in ex.followups:
+        if f.flags & RST and f.seq not in valid and f.frame > synacks[0].frame:
+            sa = [s for s in synacks if s.frame < f.frame][-1]  # the SYN/ACK this RST means to answer
+            yield Hit(WARNING, T("rst-out-of-window", synack=Frames((sa.frame,)), expected=sa.ack,
+                                 flags=_flags_name(f.flags), frames=Frames((f.frame,)), seq=f.seq),
+                      (sa.frame, f.frame), pc.where)
+
+
+@rule("reset-flags", "port")
+def reset_flags(pc: PortCase):
+    """RFC 793 "Reset Generation": a RST answering a segment that carries ACK
+    takes its sequence number from SEG.ACK and has no ACK flag (bare RST); one
+    answering a segment without ACK has sequence number 0, the ACK flag, and
+    acknowledges SEG.SEQ + SEG.LEN (RST/ACK). Fires on a target's RST to a
+    probe that breaks this (wrong flags or numbers), including the resets
+    pcapscan set aside as stray because they fail the exact answer test."""
+    ex = pc.ex
+    if ex.proto != "tcp":
+        return
+    for r in sorted(ex.responses + ex.stray, key=lambda p: p.frame):
+        if r.proto != "tcp" or not r.flags & RST or r.src != ex.target:
+            continue
+        earlier = [p for p in ex.probes if p.frame < r.frame]
+        if not earlier:
+            continue
+        probe = next((p for p in reversed(earlier) if p.sport == r.dport), earlier[-1])
+        problems = []
+        if probe.flags & ACK:
+            if r.flags & ACK:
+                problems.append(T("problem.ack-set"))
+            if r.seq != probe.ack:
+                problems.append(T("problem.bad-seq", seq=r.seq, expected=probe.ack))
+        else:
+            expected = (probe.seq + probe.seg_len) % _MOD32
+            if not r.flags & ACK:
+                problems.append(T("problem.no-ack", expected=expected))
+            elif r.ack != expected:
+                problems.append(T("problem.bad-ack", ack=r.ack, expected=expected))
+            if r.seq != 0:
+                problems.append(T("problem.seq-not-zero", seq=r.seq))
+        if problems:
+            yield Hit(WARNING, T("reset-flags", flags=_flags_name(r.flags), frames=Frames((r.frame,)),
+                                 probe_flags=_flags_name(probe.flags), probe=Frames((probe.frame,)),
+                                 problem=problems, counted=T("counted.no" if r in ex.stray else "counted.yes")),
+                      (probe.frame, r.frame), pc.where)
+
+
+@rule("icmp-ignored", "port")
+def icmp_ignored(pc: PortCase):
+    """The textbook reads an ICMP unreachable error (type 3, codes 1, 2, 3, 9,
+    10, 13) answering a TCP probe as filtered. The seeds' demo code never
+    reports it: it nests the ICMP check under the haslayer(TCP) branch, or
+    reads getlayer(TCP).type. Fires when an ICMP error answers a TCP probe
+    that a scapy script crafted (the scan's tool fingerprint, or a probe
+    with neither nmap's nor an operating system's shape), so such a
+    script's output for this port is missing or a crash."""
+    ex = pc.ex
+    if ex.proto != "tcp" or not ex.probes or not _crafted(pc.scan, ex.probes[0]):
+        return
+    icmp = next((r for r in ex.responses if r.proto in ("icmp", "icmp6") and icmp_reason(r) is not None), None)
+    if icmp is None:
+        return
+    probe = next((p for p in reversed(ex.probes) if p.frame < icmp.frame), ex.probes[0])
+    yield Hit(WARNING, T("icmp-ignored", icmp=_answer_text(icmp, ex.target), frames=Frames((icmp.frame,)),
+                         probe_flags=_flags_name(probe.flags), probe=Frames((probe.frame,)),
+                         state=pc.result.state),
+              (probe.frame, icmp.frame), pc.where)
+
+
+# -- capture rules -------------------------------------------------------------
+
+@rule("empty-capture", "capture")
+def empty_capture(cc: CaptureCase):
+    """A capture that shows a scan holds packets. Fires on a readable capture
+    file with no packet record at all (a header only)."""
+    if cc.summary.error is None and cc.summary.packets == 0:
+        yield Hit(ERROR, T("empty-capture"))
+
+
+@rule("no-probe", "capture")
+def no_probe(cc: CaptureCase):
+    """A claim about a port needs probes to that port; any verification needs
+    probes. Fires (error) when a claim names a port no probe went to, or when
+    a claimed capture holds no probe at all; and (warning) when an unclaimed
+    capture with packets holds no scan probe."""
+    if cc.summary.error is not None or cc.summary.packets == 0:
+        return
+    probed = sorted({(p.proto, p.port) for s in cc.inferred for p in s.ports})
+    if not cc.claims:
+        if not probed:
+            yield Hit(WARNING, T("no-probe.unclaimed", packets=cc.summary.packets))
+        return
+    for case in cc.claim_cases:
+        if case.ports or case.others:
+            continue
+        claim = case.claim
+        if not probed:
+            yield Hit(ERROR, T("no-probe.any", claim=str(claim), packets=cc.summary.packets))
+        elif claim.port is not None:
+            ports = [_port_text(proto, port) for proto, port in probed[:6]]
+            seen = T("seen.ports", ports=", ".join(f"{port}/{proto}" for proto, port in probed[:6])
+                     + (" ..." if len(probed) > 6 else "")) if ports else T("seen.none")
+            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=_port_text(claim.proto, claim.port),
+                               seen=seen), where=(None, None, claim.proto, claim.port))
+
+
+@rule("probe-flags-mismatch", "capture")
+def probe_flags_mismatch(cc: CaptureCase):
+    """Each technique has one probe shape (SYN; FIN; FIN/PSH/URG; no flags;
+    ACK; FIN/ACK; a UDP datagram). Fires (error) when the probes to the
+    claimed port, or anywhere for a claim without port, never fit the claimed
+    technique (a "NULL scan" that sends SYN, an "ACK scan" labelled FIN); and
+    (warning) on probes whose flags fit no technique at all."""
+    for case in cc.claim_cases:
+        if case.ports or not case.others:
+            continue
+        claim = case.claim
+        by_shape: dict = {}
+        for pr in case.others:
+            by_shape.setdefault(probe_key(pr.exchange), []).append(pr)
+        for shape, prs in by_shape.items():
+            ex = prs[0].exchange
+            actual = infer_technique(ex)[0]
+            frames = tuple(p.frame for pr in prs for p in pr.exchange.probes[:2])[:8]
+            where = T("where.port", port=_port_text(ex.proto, claim.port)) if claim.port is not None \
+                else T("where.any")
+            yield Hit(ERROR, T("probe-flags-mismatch", technique=claim.technique,
+                               expected=T(f"probe.{claim.technique.value}"), where=where,
+                               got=_probe_name(ex), frames=Frames(frames), actual=actual),
+                      frames, (ex.scanner, ex.target, ex.proto, claim.port))
+    for pc in cc.ports:
+        if pc.technique is Technique.UNKNOWN and pc.claim is None and pc.result is pc.scan.ports[0]:
+            frames = tuple(p.exchange.probes[0].frame for p in pc.scan.ports)[:8]
+            fallback = fallback_spec(pc.scan.probe_flags or "").technique
+            yield Hit(WARNING, T("probe-flags-mismatch.unknown", frames=Frames(frames), got=_probe_name(pc.ex),
+                                 fallback=fallback), frames, (pc.ex.scanner, pc.ex.target, pc.ex.proto, None))
+
+
+# Wide states and the narrower ones they stand for.
+WIDER = {
+    State.OPEN_FILTERED: frozenset({State.OPEN, State.FILTERED}),
+    State.CLOSED_FILTERED: frozenset({State.CLOSED, State.FILTERED}),
+    State.UNFILTERED: frozenset({State.OPEN, State.CLOSED}),
+}
+_REJECT_REASONS = frozenset({Reason.RESET, Reason.CONN_REFUSED, Reason.PORT_UNREACH})
+
+
+def relation(claimed: State, got: State, reason: Optional[Reason] = None) -> str:
+    """How a claimed state stands to the state the packets support:
+    "match", "overclaim" (narrower than the evidence), "underclaim" (wider),
+    "reject" (filtered claimed, closed read off a RST/port-unreachable) or
+    "mismatch"."""
+    if claimed is got:
+        return "match"
+    if claimed is State.FILTERED and got is State.CLOSED and reason in _REJECT_REASONS:
+        return "reject"
+    if claimed in WIDER.get(got, ()):
+        return "overclaim"
+    if got in WIDER.get(claimed, ()):
+        return "underclaim"
+    return "mismatch"
+
+
+def _claim_relations(case: ClaimCase) -> list:
+    """[(PortCase, relation)] to report for a claim: none if some port bears the
+    claim out exactly; the underclaims if that is the best there is; else all."""
+    rels = [(pc, relation(case.claim.state, pc.result.state, pc.result.verdict.reason)) for pc in case.ports]
+    kinds = {r for _, r in rels}
+    if "match" in kinds:
+        return []
+    if "underclaim" in kinds:
+        return [(pc, r) for pc, r in rels if r == "underclaim"]
+    return rels
+
+
+def _state_hits(cc: CaptureCase, wanted: str, severity: str, key: str):
+    for case in cc.claim_cases:
+        for pc, rel in _claim_relations(case):
+            if rel != wanted:
+                continue
+            got = pc.result.state
+            params = dict(technique=pc.technique, textbook=_textbook(pc.technique),
+                          port=_port_text(pc.ex.proto, pc.ex.port), evidence=_evidence(pc.result, pc.ex.target),
+                          state=got, claimed=case.claim.state)
+            if rel == "overclaim":
+                params["why"] = T(f"why.{got.value}")
+            frames = pc.result.verdict.probe_frames[:4] + pc.result.verdict.response_frames[:4]
+            yield Hit(severity, T(key, **params), tuple(sorted(frames)), pc.where)
+
+
+@rule("state-mismatch", "capture")
+def state_mismatch(cc: CaptureCase):
+    """The claimed state must be the one the technique's state table gives
+    for the packets. Fires (error) when it is a different state altogether
+    (claimed open, the target answered RST)."""
+    yield from _state_hits(cc, "mismatch", ERROR, "state-mismatch")
+
+
+@rule("state-overclaim", "capture")
+def state_overclaim(cc: CaptureCase):
+    """Silence supports only a wide state: open|filtered for FIN/NULL/Xmas/
+    Maimon/UDP, and an ACK scan's RST only unfiltered. Fires (error) when the
+    claim is narrower than the evidence: open or filtered from silence,
+    open or closed from an ACK scan."""
+    yield from _state_hits(cc, "overclaim", ERROR, "state-overclaim")
+
+
+@rule("state-underclaim", "capture")
+def state_underclaim(cc: CaptureCase):
+    """The converse (info): the claim is true but wider than the evidence
+    (open|filtered claimed, the port answered)."""
+    yield from _state_hits(cc, "underclaim", INFO, "state-underclaim")
+
+
+@rule("filter-simulated-as-reject", "capture")
+def filter_simulated_as_reject(cc: CaptureCase):
+    """A filtered port is one a firewall silences (drop) or answers with an
+    ICMP unreachable error. Fires (error) when a port claimed filtered reads
+    closed because the rule answers with RST or ICMP port unreachable (a
+    reject rule imitates a closed port); and (info) on every ICMP port
+    unreachable answering a TCP probe, which only a firewall sends and which
+    a connect scan reads as closed where a SYN scan reads filtered."""
+    for case in cc.claim_cases:
+        for pc, rel in _claim_relations(case):
+            if rel == "reject":
+                frames = tuple(sorted(pc.result.verdict.probe_frames[:2] + pc.result.verdict.response_frames[:2]))
+                yield Hit(ERROR, T("filter-simulated-as-reject", port=_port_text(pc.ex.proto, pc.ex.port),
+                                   evidence=_evidence(pc.result, pc.ex.target), technique=pc.technique,
+                                   state=pc.result.state), frames, pc.where)
+    for pc in cc.ports:
+        if pc.ex.proto != "tcp":
+            continue
+        if pc.claim is not None and pc.claim.state is State.FILTERED and pc.result.state is State.CLOSED:
+            continue  # told above, as an error
+        unreach = next((r for r in pc.ex.responses if icmp_reason(r) is Reason.PORT_UNREACH), None)
+        if unreach is not None:
+            yield Hit(INFO, T("filter-simulated-as-reject.tcp-icmp", frames=Frames((unreach.frame,))),
+                      (unreach.frame,), pc.where)
+
+
+# -- set rules -----------------------------------------------------------------
+
+@rule("rfc793-deviation", "set")
+def rfc793_deviation(cases: list):
+    """RFC 793 (p. 65): a segment without SYN, RST or ACK reaching a LISTEN
+    port is dropped; only closed ports answer RST. Fires when a target
+    answers RST to a FIN/NULL/Xmas probe on a port that a SYN or connect
+    probe in the same set of captures shows open (a Windows-like stack).
+    Each SYN/connect answer is evidence for its moment (SYN/ACK: open, RST:
+    closed) and the one nearest in time is used, so a port the lab opened
+    and closed between runs is not mistaken for a deviation."""
+    evidence: dict = {}  # (target, port) -> [(ts, open?, PortCase, frame)]
+    for cc in cases:
+        for pc in cc.ports:
+            if pc.technique in (Technique.SYN, Technique.CONNECT) and pc.ex.proto == "tcp":
+                for r in pc.ex.responses:
+                    if r.proto == "tcp" and r.flags & (SYN | RST):
+                        opened = bool(r.flags & SYN)
+                        evidence.setdefault((pc.ex.target, pc.ex.port), []).append((r.ts, opened, pc, r.frame))
+    for cc in cases:
+        for pc in cc.ports:
+            if pc.technique not in INVERSE or pc.result.state is not State.CLOSED:
+                continue
+            rst = next((r for r in pc.ex.responses if r.proto == "tcp" and r.flags & RST), None)
+            seen = evidence.get((pc.ex.target, pc.ex.port))
+            if rst is None or not seen:
+                continue
+            _ts, opened, syn_case, frame = min(seen, key=lambda e: abs(e[0] - rst.ts))
+            if not opened:
+                continue
+            yield Hit(WARNING, T("rfc793-deviation", target=pc.ex.target, probe_flags=_probe_name(pc.ex),
+                                 port=_port_text("tcp", pc.ex.port), frames=Frames((rst.frame,)),
+                                 open_technique=syn_case.technique, open_capture=os.path.basename(syn_case.capture),
+                                 open_frames=Frames((frame,)), technique=pc.technique),
+                      (pc.ex.probes[0].frame, rst.frame), pc.where, cc.capture)
+
+
+# -- the result ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    capture: str
+    scanner: Optional[str]
+    target: Optional[str]
+    proto: Optional[str]
+    port: Optional[int]
+    frames: tuple
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckedPort:
+    """A renderer-neutral view of one checked exchange, for ladder diagrams."""
+
+    capture: str
+    scanner: str
+    target: str
+    proto: str
+    port: int
+    technique: str
+    state: str
+    reason: str
+    claim: str  # "" when checked against the inferred technique
+    packets: tuple  # Packets in capture order
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    findings: tuple
+    analysis: AnalysisResult
+    verdict: str  # "conforms" or "violates"
+    ports: tuple = ()  # CheckedPort, in capture then port order
+    claims: tuple = ()  # (capture, claim text, source)
+    lang: str = "en"
+
+    @property
+    def errors(self) -> tuple:
+        return tuple(f for f in self.findings if f.severity == ERROR)
+
+
+def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
+           claims_from_names: bool = False) -> VerifyResult:
+    """Verify captures against their claims, or against the textbook of their
+    inferred techniques. `paths`: one path (unreadable: InputError raised) or
+    several (unreadable ones listed in result.analysis.errors). `claims`:
+    Claims or "TECHNIQUE:STATE[:PORT]" strings, for every capture.
+    `expectations`: a TOML path or an Expectations; with no paths, the
+    captures it names are verified."""
+    if lang not in messages.LANGS:
+        raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
+    claims = tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims)
+    expect = load_expectations(expectations) if isinstance(expectations, (str, os.PathLike)) else expectations
+    single = isinstance(paths, (str, os.PathLike))
+    path_list = [paths] if single else list(dict.fromkeys(str(p) for p in paths))
+    if not path_list and expect is not None:
+        path_list = expect.captures()
+    if not path_list:
+        raise UsageError("no capture to verify")
+    analysis = analyze(paths if single else path_list)
+
+    cases = []
+    for summary in analysis.captures:
+        capture_claims = list(claims)
+        if expect is not None:
+            capture_claims += expect.claims_for(summary.path)
+        if claims_from_names and not capture_claims:
+            named = claim_from_name(summary.path)
+            if named is not None:
+                capture_claims.append(named)
+        scans = [s for s in analysis.scans if s.capture == summary.path]
+        cases.append(_capture_case(summary, scans, tuple(capture_claims), _file_flows))
+    return _result(cases, analysis, lang)
+
+
+def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
+                   lang: str = "en") -> VerifyResult:
+    """verify() for packets already in memory (tests, a live scan that just
+    recorded them): the same rules, one capture named `capture`."""
+    if lang not in messages.LANGS:
+        raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
+    packets = list(packets)
+    engine = ReplayEngine()
+    for pkt in packets:
+        engine.feed(pkt)
+    scans = build_scans(capture, engine.exchanges())
+    summary = CaptureSummary(path=capture, packets=len(packets), duplicates=engine.stats.duplicates)
+    analysis = AnalysisResult(captures=(summary,), scans=tuple(scans))
+    claims = tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims)
+    case = _capture_case(summary, scans, claims, lambda _path, keys: _flows(packets, keys))
+    return _result([case], analysis, lang)
+
+
+def _result(cases: list, analysis: AnalysisResult, lang: str) -> VerifyResult:
+    hits = []  # (capture, rule id, Hit)
+    for r in RULES.values():
+        if r.scope == "port":
+            hits += [(cc.capture, r.id, h) for cc in cases for pc in cc.ports for h in r.check(pc)]
+        elif r.scope == "capture":
+            hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
+        else:
+            hits += [(h.capture, r.id, h) for h in r.check(cases)]
+    findings = _findings(hits, lang, [cc.capture for cc in cases])
+    verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
+    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases),
+                        claims=tuple((cc.capture, str(c), c.source) for cc in cases for c in cc.claims), lang=lang)
+
+
+def _findings(hits, lang: str, order: list) -> tuple:
+    rank = {c: i for i, c in enumerate(order)}
+    seen, out = set(), []
+    for capture, rule_id, h in hits:
+        scanner, target, proto, port = h.where or (None, None, None, None)
+        f = Finding(rule=rule_id, severity=h.severity, capture=capture, scanner=scanner, target=target,
+                    proto=proto, port=port, frames=tuple(sorted(set(h.frames))),
+                    message=messages.render(h.text, lang))
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    out.sort(key=lambda f: (rank.get(f.capture, 0), SEVERITIES.index(f.severity), f.port if f.port is not None
+                            else -1, f.frames[:1], f.rule))
+    return tuple(out)
+
+
+def _checked_ports(cases) -> tuple:
+    out = []
+    for cc in cases:
+        for pc in sorted(cc.ports, key=lambda p: (p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
+            v = pc.result.verdict
+            out.append(CheckedPort(capture=cc.capture, scanner=pc.ex.scanner, target=pc.ex.target,
+                                   proto=pc.ex.proto, port=pc.ex.port, technique=pc.technique.value,
+                                   state=v.state.value, reason=v.reason.value,
+                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets))
+    return tuple(out)
+
+
+# -- building the cases (reading the capture again for what pairing leaves out) ----
+
+def fits(ex: Exchange, technique: Technique) -> bool:
+    """Do the exchange's probes have the shape of the technique's probe?"""
+    spec = REGISTRY[technique]
+    if spec.proto != ex.proto:
+        return False
+    return ex.proto == "udp" or probe_key(ex) == spec.probe_flags
+
+
+def _capture_case(summary: CaptureSummary, scans: list, claims: tuple, read_flows: Callable) -> CaptureCase:
+    if summary.error is not None or summary.packets == 0:
+        return CaptureCase(summary, claims, (), (), tuple(scans))
+    port_results = [(s, p) for s in scans for p in s.ports]
+    keys = {(p.exchange.scanner, p.exchange.target, p.proto, p.port) for _, p in port_results}
+    flows = read_flows(summary.path, keys)
+    loose = _loose_resets(flows, [p for _, p in port_results])
+
+    def port_case(scan, pr, claim):
+        key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
+        mine = tuple(r for r in loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
+        return PortCase(summary.path, scan, pr, claim, tuple(flows.get(key, ())), tuple(r[1] for r in mine))
+
+    covered, claim_cases, ports = set(), [], []
+    for claim in claims:
+        candidates = [(s, p) for s, p in port_results if claim.port is None or p.port == claim.port]
+        fitting = [p.exchange for s, p in candidates if fits(p.exchange, claim.technique)]
+        others = tuple(p for s, p in candidates if not fits(p.exchange, claim.technique))
+        covered.update(id(p.exchange) for s, p in candidates if fits(p.exchange, claim.technique))
+        claimed_scans = build_scans(summary.path, fitting, claim.technique) if fitting else []
+        pcs = tuple(port_case(s, p, claim) for s in claimed_scans for p in s.ports)
+        claim_cases.append(ClaimCase(summary.path, claim, pcs, others))
+        ports.extend(pcs)
+    ports.extend(port_case(s, p, None) for s, p in port_results if id(p.exchange) not in covered)
+    return CaptureCase(summary, claims, tuple(claim_cases), tuple(ports), tuple(scans))
+
+
+def _probe_ids(ex: Exchange) -> set:
+    return {id(p) for p in ex.probes}
+
+
+def _flows(packets: Iterable[Packet], keys: set) -> dict:
+    """Every packet between a scanner and a target port, any source port,
+    both ways, plus the ICMP errors quoting them: what the ladder draws and
+    what pairing leaves out (a RST from another source port)."""
+    out: dict = {k: [] for k in keys}
+    if not keys:
+        return out
+    for pkt in packets:
+        if pkt.proto in ("tcp", "udp"):
+            k = (pkt.src, pkt.dst, pkt.proto, pkt.dport)
+            if k not in out:
+                k = (pkt.dst, pkt.src, pkt.proto, pkt.sport)
+            if k in out:
+                out[k].append(pkt)
+        elif pkt.quoted is not None:
+            q = pkt.quoted
+            k = (q.src, q.dst, q.proto, q.dport)
+            if k in out and pkt.dst == q.src:
+                out[k].append(pkt)
+    return out
+
+
+def _file_flows(path: str, keys: set) -> dict:
+    """_flows of a capture file, read a second time: the analysis kept only
+    the exchanges, and a scan capture is small next to the cost of keeping it all."""
+
+    def readable():
+        try:
+            yield from read_packets(path, ReadStats(path))
+        except InputError:
+            return  # the analysis already read what could be read and said why it stopped
+
+    return _flows(readable(), keys)
+
+
+def _loose_resets(flows: dict, results: list) -> dict:
+    """key -> [(probe it follows, RST)]: scanner RSTs to a probed port from a
+    source port no probe to that port used, each given to the latest probe
+    before it."""
+    probes: dict = {}
+    for pr in results:
+        ex = pr.exchange
+        probes.setdefault((ex.scanner, ex.target, ex.proto, ex.port), []).extend(ex.probes)
+    out: dict = {}
+    for key, pkts in flows.items():
+        if key[2] != "tcp":
+            continue
+        mine = sorted(probes.get(key, ()), key=lambda p: p.frame)
+        sports = {p.sport for p in mine}
+        for pkt in pkts:
+            if pkt.src == key[0] and pkt.proto == "tcp" and pkt.flags & RST and pkt.sport not in sports:
+                before = [p for p in mine if p.frame < pkt.frame]
+                if before:
+                    out.setdefault(key, []).append((before[-1], pkt))
+    return out
+
+
+__all__ = ["verify", "verify_packets", "VerifyResult", "Finding", "Claim", "parse_claim", "claim_from_name",
+           "load_expectations", "Expectations", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]
