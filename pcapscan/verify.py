@@ -574,7 +574,9 @@ def icmp_ignored(pc: PortCase):
     reads getlayer(TCP).type. Fires when an ICMP error answers a TCP probe
     that a scapy script crafted (the scan's tool fingerprint, or a probe
     with neither nmap's nor an operating system's shape), so such a
-    script's output for this port is missing or a crash."""
+    script's output for this port is missing or a crash. Info, not a
+    warning: the capture shows the answer, not whether the script read it
+    (pcapscan's own scapy scanner does)."""
     ex = pc.ex
     if ex.proto != "tcp" or not ex.probes or not _crafted(pc.scan, ex.probes[0]):
         return
@@ -582,7 +584,7 @@ def icmp_ignored(pc: PortCase):
     if icmp is None:
         return
     probe = next((p for p in reversed(ex.probes) if p.frame < icmp.frame), ex.probes[0])
-    yield Hit(WARNING, T("icmp-ignored", icmp=_answer_text(icmp, ex.target), frames=Frames((icmp.frame,)),
+    yield Hit(INFO, T("icmp-ignored", icmp=_answer_text(icmp, ex.target), frames=Frames((icmp.frame,)),
                          probe_flags=_flags_name(probe.flags), probe=Frames((probe.frame,)),
                          state=pc.result.state),
               (probe.frame, icmp.frame), pc.where)

@@ -325,7 +325,7 @@ def test_icmp_port_unreachable_to_tcp_is_a_reject_rule_note():
 def test_icmp_answer_to_a_scapy_probe_is_what_the_seeds_code_ignores():
     syn = scapy_syn(1, dport=83)
     f = only(verify_packets([syn, icmp_unreach(2, 13, syn)]), "icmp-ignored")
-    assert f.severity == "warning" and "getlayer(TCP).type" in f.message and "filtered" in f.message
+    assert f.severity == "info" and "getlayer(TCP).type" in f.message and "filtered" in f.message
     nmap_syn = tcp(1, "S", dport=83, window=1024, options=(2,))
     assert "icmp-ignored" not in rules_of(verify_packets([nmap_syn, icmp_unreach(2, 13, nmap_syn)]))
     router = icmp_unreach(2, 13, syn, src=ROUTER)
