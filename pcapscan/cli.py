@@ -44,6 +44,17 @@ def emit(text: str, output: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
+def say_capture_problems(analysis) -> bool:
+    """Warnings and unreadable captures of an AnalysisResult, one line each on
+    stderr (stdout keeps the results). True when a capture could not be read."""
+    for c in analysis.captures:
+        for w in c.warnings:
+            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
+    for err in analysis.errors:
+        click.echo(f"pcapscan: {err}", err=True)
+    return bool(analysis.errors)
+
+
 @click.group(cls=PcapscanCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapscan")
 def main():
@@ -67,12 +78,7 @@ def analyze(captures, fmt, output, technique):
 
     result = run_analysis(list(captures), technique=technique)
     emit(render(result, fmt), output)
-    for c in result.captures:
-        for w in c.warnings:
-            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
-    for err in result.errors:
-        click.echo(f"pcapscan: {err}", err=True)
-    if result.errors:
+    if say_capture_problems(result):
         sys.exit(EXIT_INPUT)
 
 
@@ -103,12 +109,7 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
                         claims_from_names=claims_from_names)
     emit(render_verify(result, fmt, ladders=ladders), output)
-    for c in result.analysis.captures:
-        for w in c.warnings:
-            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
-    for err in result.analysis.errors:
-        click.echo(f"pcapscan: {err}", err=True)
-    if result.analysis.errors:
+    if say_capture_problems(result.analysis):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
 
@@ -157,9 +158,7 @@ def scan(target, ports, technique, retries, timeout, rate, record, fmt, output, 
         if bar is not None:
             bar.__exit__(None, None, None)
     emit(render(result, fmt), output)
-    for c in result.captures:
-        for w in c.warnings:
-            click.echo(f"pcapscan: warning: {w}", err=True)
+    say_capture_problems(result)
 
 
 def _lab_options(f):

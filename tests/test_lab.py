@@ -18,26 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from livelab import lab_unavailable  # noqa: E402
 from pcapscan.errors import SafetyRefusal  # noqa: E402
 from pcapscan.live import netns  # noqa: E402
 from pcapscan.live.netns import GOLDEN_PLAN, Lab, MissingTools, list_netns  # noqa: E402
 
 
-def _lab_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces, veth pairs and nftables tables"
-    missing = netns.missing_tools(("ip", "nft", "tcpdump", "nmap", "sysctl"))
-    if missing:
-        return "missing tools: " + ", ".join(f"{t} (Debian package {p})" for t, p in missing.items())
-    probe = f"pcs-{os.getpid()}-probe"
-    add = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if add.returncode != 0:
-        return f"`ip netns add` is not available here: {add.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-UNAVAILABLE = _lab_unavailable()
+UNAVAILABLE = lab_unavailable(("ip", "nft", "tcpdump", "nmap", "sysctl"))
 needs_lab = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 
 # Run inside the scanner namespace: one connect/send to addr proto port; prints
