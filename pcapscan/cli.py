@@ -114,6 +114,49 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
 
 
+# -- grading a class (docs/grade.md) ----------------------------------------------
+
+@main.command("grade")
+@click.argument("submissions", metavar="SUBMISSIONS")
+@click.option("--rubric", "-r", "rubric_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Rubric TOML (pcapscan rubric init prints the default, the seeds' lab).")
+@click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), default="grades", show_default=True,
+              help="Directory for gradebook.csv and one feedback file per student.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the feedback.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="What to print on stdout.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes [default: every core, for classes of many files].")
+def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs):
+    """Grade SUBMISSIONS (one folder per student) from the packets of their captures.
+
+    Writes DIR/gradebook.csv and DIR/<student>.md. Exit status 0 when every
+    student shows every cell and nothing is flagged, 1 when the grades name
+    a problem, 2 for bad usage or input (no such folder, a bad rubric)."""
+    from .grade import grade as run_grade
+    from .report import grade_report
+
+    book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
+    paths = grade_report.write(book, out_dir)
+    emit(grade_report.render(book, fmt), None)
+    click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
+    sys.exit(EXIT_OK if book.clean else EXIT_FINDINGS)
+
+
+@main.group()
+def rubric():
+    """The rubric of `pcapscan grade`."""
+
+
+@rubric.command("init")
+def rubric_init():
+    """Print the default rubric (the seeds' lab) as TOML, to edit."""
+    from .rubric import DEFAULT_RUBRIC_TOML
+
+    click.echo(DEFAULT_RUBRIC_TOML, nl=False)
+
+
 # -- live scanning and the lab (docs/live.md) -------------------------------------
 
 PROGRESS_MIN_PORTS = 10  # a progress bar for more probes than a handful, on a terminal

@@ -1,0 +1,1266 @@
+"""pcapscan grade: grade a class's lab submissions from their captures.
+
+Policy only: what a submission shows, cell by cell (technique x port
+state), and what that is worth under a rubric (rubric.py). The packets are
+read and paired by analysis.py, checked against the textbook by verify.py;
+report/grade_report.py renders the Gradebook. Nothing here prints.
+
+    grade(submissions_dir, rubric=None, lang="en", jobs=None) -> Gradebook
+
+Each top-level folder of `submissions_dir` is one student. Captures are
+found anywhere inside it by their content (pcap, pcapng, gzip of either),
+whatever they are called; files with a capture's extension that cannot be
+read are reported. What a capture claims to show comes from its file and
+folder names, read leniently (claim_from_name), or from a `claims.toml`
+beside it (verify's --expect format), which overrides the names.
+
+Evidence first. Every capture is read on its own packets, once per
+technique its probes fit. A cell is satisfied by the capture that really
+shows it, wherever it is and whatever it is called; a capture named for a
+cell competes for it even when it shows something else, so that what it
+does show is reported. Candidates rank by verdict (ok, ambiguous, mismatch,
+no-evidence), then by how the capture is named (for this cell, for this
+technique or state only, unlabelled, for another cell).
+
+The per-file work (read_submission) is a top-level function: it runs in a
+process pool for classes larger than POOL_THRESHOLD files.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+from . import messages
+from .capture import ReadStats, read_packets
+from .capture.containers import open_capture
+from .errors import InputError, PcapscanError, UsageError
+from .messages import Frames, T
+from .model import ACK, RST, SYN, Reason, State, Technique
+from .rubric import CELL_STATES, PORT_NOT_PROBED, Rubric, default_rubric, load_rubric
+from .techniques import REGISTRY
+
+OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE = "ok", "ambiguous", "mismatch", "missing", "no-evidence"
+VERDICTS = (OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE)
+POOL_THRESHOLD = 64  # fewer files than this are read in this process: a pool's start-up would cost more
+CLAIMS_FILE = "claims.toml"
+# Extensions of capture files: a file named so that cannot be read is reported (not silently skipped).
+CAPTURE_EXTENSIONS = (".pcap", ".pcapng", ".cap", ".ntar", ".dmp", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+# verify's rules whose findings depend on the claimed state: grade words the state itself, per cell.
+STATE_RULES = ("state-mismatch", "state-overclaim", "state-underclaim")
+CLAIM_RULES = ("empty-capture", "no-probe", "probe-flags-mismatch")
+# A finding that shows the scanner is not doing the technique it is read as.
+CONTRADICTIONS = {Technique.CONNECT: ("handshake-incomplete", Technique.SYN),
+                  Technique.SYN: ("handshake-completed", Technique.CONNECT)}
+# Traffic that is a host's own business, not a scan: DNS, NTP, DHCP, NetBIOS, SSDP, mDNS, LLMNR.
+SERVICE_UDP_PORTS = frozenset({53, 67, 68, 123, 137, 138, 1900, 5353, 5355})
+
+
+# -- claims read off names -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class FileClaim:
+    """What a capture says it shows: techniques (several for "xfn"), a state,
+    a port; any of them may be unknown."""
+
+    techniques: tuple = ()  # Technique, ...
+    state: Optional[State] = None
+    port: Optional[int] = None
+    source: str = "file name"  # "file name", "folder name", "claims.toml"
+
+    @property
+    def empty(self) -> bool:
+        return not self.techniques and self.state is None
+
+    def text(self, lang: str = "en") -> str:
+        tech = "/".join(t.value for t in self.techniques) or ("?" if self.state else "")
+        state = self.state.value if self.state else ("?" if self.techniques else "")
+        out = f"{tech} × {state}" if tech or state else ""
+        if self.port is not None:
+            out = f"{out} (port {self.port})" if lang == "en" else f"{out}（端口 {self.port}）"
+        return out.strip()
+
+
+_NMAP_FLAGS = {"ss": Technique.SYN, "st": Technique.CONNECT, "sf": Technique.FIN, "sx": Technique.XMAS,
+               "sn": Technique.NULL, "su": Technique.UDP}
+_TECH_WORDS = {
+    "connect": Technique.CONNECT, "conn": Technique.CONNECT, "connection": Technique.CONNECT,
+    "fullconnect": Technique.CONNECT, "fullopen": Technique.CONNECT, "full": Technique.CONNECT,
+    "syn": Technique.SYN, "stealth": Technique.SYN, "steal": Technique.SYN, "stealthy": Technique.SYN,
+    "halfopen": Technique.SYN, "halfconnect": Technique.SYN, "half": Technique.SYN, "synstealth": Technique.SYN,
+    "xmas": Technique.XMAS, "xmass": Technique.XMAS, "christmas": Technique.XMAS, "chrismas": Technique.XMAS,
+    "fin": Technique.FIN, "null": Technique.NULL, "nul": Technique.NULL, "udp": Technique.UDP,
+}
+_STATE_WORDS = {
+    "open": State.OPEN, "opened": State.OPEN, "opening": State.OPEN, "listen": State.OPEN,
+    "listening": State.OPEN, "occupied": State.OPEN, "occupy": State.OPEN, "inuse": State.OPEN,
+    "closed": State.CLOSED, "close": State.CLOSED, "closing": State.CLOSED, "shut": State.CLOSED,
+    "shutdown": State.CLOSED, "stopped": State.CLOSED,
+    "filtered": State.FILTERED, "filter": State.FILTERED, "filterd": State.FILTERED, "filtred": State.FILTERED,
+    "firewalled": State.FILTERED, "firewall": State.FILTERED, "fw": State.FILTERED, "blocked": State.FILTERED,
+    "block": State.FILTERED, "drop": State.FILTERED, "dropped": State.FILTERED, "deny": State.FILTERED,
+    "denied": State.FILTERED,
+}
+_FILLERS = frozenset({"tcp", "scan", "scans", "scanning", "scanner", "port", "ports", "test", "result", "capture",
+                      "captured", "pkt", "pkts", "pcap", "pcapng", "dump", "cap", "traffic", "wireshark", "nmap",
+                      "scapy", "state", "status", "the", "and", "or", "with", "to", "of", "lab", "demo", "tree"})
+_PHRASES = {("half", "open"): "halfopen", ("full", "open"): "fullopen", ("full", "connect"): "fullconnect",
+            ("x", "mas"): "xmas", ("christmas", "tree"): "xmas", ("xmas", "tree"): "xmas",
+            ("in", "use"): "inuse", ("shut", "down"): "shutdown"}
+_CJK = (  # longest first: 关闭 before 关
+    ("开放或被过滤", ("state", State.OPEN_FILTERED)), ("关闭或被过滤", ("state", State.CLOSED_FILTERED)),
+    ("全连接", ("tech", Technique.CONNECT)), ("半连接", ("tech", Technique.SYN)), ("半开", ("tech", Technique.SYN)),
+    ("隐蔽", ("tech", Technique.SYN)), ("秘密", ("tech", Technique.SYN)), ("圣诞树", ("tech", Technique.XMAS)),
+    ("圣诞", ("tech", Technique.XMAS)), ("连接", ("tech", Technique.CONNECT)),
+    ("被过滤", ("state", State.FILTERED)), ("过滤", ("state", State.FILTERED)), ("屏蔽", ("state", State.FILTERED)),
+    ("拦截", ("state", State.FILTERED)), ("开放", ("state", State.OPEN)), ("开启", ("state", State.OPEN)),
+    ("打开", ("state", State.OPEN)), ("关闭", ("state", State.CLOSED)), ("开", ("state", State.OPEN)),
+    ("关", ("state", State.CLOSED)),
+)
+_VOCAB = {**{w: ("tech", t) for w, t in _TECH_WORDS.items()}, **{w: ("state", s) for w, s in _STATE_WORDS.items()},
+          **{w: ("filler", None) for w in _FILLERS}}
+# Canonical words a misspelling is matched to (edit distance, transpositions counted as one).
+_FUZZY = {"connect": ("tech", Technique.CONNECT), "stealth": ("tech", Technique.SYN),
+          "christmas": ("tech", Technique.XMAS), "open": ("state", State.OPEN), "opened": ("state", State.OPEN),
+          "closed": ("state", State.CLOSED), "close": ("state", State.CLOSED),
+          "filtered": ("state", State.FILTERED), "filter": ("state", State.FILTERED),
+          "listening": ("state", State.OPEN), "occupied": ("state", State.OPEN), "blocked": ("state", State.FILTERED),
+          "dropped": ("state", State.FILTERED)}
+
+
+def claim_from_name(rel_path) -> FileClaim:
+    """What a capture's name says it shows, read leniently: "connect-open.pcap",
+    "tcpConnectScan-flitered.pcap", "TCP-FIN-filter", "syn_CLOSED", "steal_open"
+    (stealth), "xfn_filtered" (Xmas, FIN and NULL), "tcp_connect_80" (a port,
+    no state), "udp_occupied" (open), "半开扫描_关闭". The file's own name
+    comes first; the folders it sits in fill in a technique or a state the
+    file name lacks. Ports are read off the file name only."""
+    p = PurePosixPath(str(rel_path).replace(os.sep, "/"))
+    stem = p.name
+    for ext in sorted(CAPTURE_EXTENSIONS + (".gz",), key=len, reverse=True):
+        if stem.lower().endswith(ext) and len(stem) > len(ext):
+            stem = stem[: -len(ext)]
+            break
+    techs, states, port = _words(stem, ports=True)
+    if not techs and not states:
+        port = None  # a number alone ("2022-report", "scan1") is not a port claim
+    source = "file name" if techs or states or port is not None else "folder name"
+    if not techs or not states:
+        for folder in reversed(p.parent.parts):
+            f_techs, f_states, _ = _words(folder, ports=False)
+            if not techs and f_techs:
+                techs = f_techs
+            if not states and f_states:
+                states = f_states
+    return FileClaim(tuple(dict.fromkeys(techs)), _one_state(states), port, source)
+
+
+def _one_state(states: list) -> Optional[State]:
+    found = set(states)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found.pop()
+    if found == {State.OPEN, State.FILTERED}:
+        return State.OPEN_FILTERED
+    if found == {State.CLOSED, State.FILTERED}:
+        return State.CLOSED_FILTERED
+    return None  # "open_closed": no state can be read
+
+
+def _words(text: str, ports: bool) -> tuple:
+    techs, states, port = [], [], None
+
+    def take(kind, value):
+        (techs if kind == "tech" else states).append(value)
+
+    for run in re.findall(r"[\u4e00-\u9fff]+", text):
+        i = 0
+        while i < len(run):
+            for word, (kind, value) in _CJK:
+                if run.startswith(word, i):
+                    take(kind, value)
+                    i += len(word)
+                    break
+            else:
+                i += 1
+    tokens = []
+    for part in re.findall(r"[A-Za-z]+|\d+", text):
+        if part.isdigit():
+            tokens.append(part)
+        elif part.lower() in _NMAP_FLAGS and len(part) == 2:
+            tokens.append("-" + part.lower())  # "-sS": an nmap option, not two letters
+        else:
+            tokens += [t.lower() for t in re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+", part)]
+    merged, i = [], 0
+    while i < len(tokens):
+        if i + 1 < len(tokens) and (tokens[i], tokens[i + 1]) in _PHRASES:
+            merged.append(_PHRASES[(tokens[i], tokens[i + 1])])
+            i += 2
+        else:
+            merged.append(tokens[i])
+            i += 1
+    for tok in merged:
+        if tok.isdigit():
+            if ports and port is None and 2 <= len(tok) <= 5 and not tok.startswith("0") and int(tok) <= 65535:
+                port = int(tok)
+            continue
+        if tok.startswith("-"):
+            techs.append(_NMAP_FLAGS[tok[1:]])
+            continue
+        for kind, value in _read_token(tok):
+            take(kind, value)
+    return techs, states, port
+
+
+def _read_token(tok: str) -> list:
+    """[(kind, value)] of one lowercase ASCII token: a known word, words run
+    together ("synscan", "tcpconnect", "connectopen"), Xmas/FIN/NULL initials
+    ("xfn"), a misspelling ("flitered", "closd") or a clear prefix ("filt")."""
+    if tok in _VOCAB:
+        kind, value = _VOCAB[tok]
+        return [] if kind == "filler" else [(kind, value)]
+    if 2 <= len(tok) <= 3 and set(tok) <= set("xfn") and len(set(tok)) == len(tok):
+        initials = {"x": Technique.XMAS, "f": Technique.FIN, "n": Technique.NULL}
+        return [("tech", initials[c]) for c in tok]
+    split = _segment(tok)
+    if split is not None:
+        return [_VOCAB[w] for w in split if _VOCAB[w][0] != "filler"]
+    if len(tok) >= 4:
+        for word, kv in _FUZZY.items():
+            limit = 2 if min(len(word), len(tok)) >= 8 else 1
+            if abs(len(word) - len(tok)) <= limit and _distance(tok, word) <= limit:
+                if len(tok) > 4 or sorted(tok) == sorted(word):  # four letters: a transposition only ("opne")
+                    return [kv]
+    if len(tok) >= 3:
+        stems = {kv for word, kv in list(_STATE_WORDS.items()) if word.startswith(tok) for kv in [("state", kv)]}
+        if len(tok) >= 4:
+            stems |= {("tech", t) for word, t in _TECH_WORDS.items() if word.startswith(tok)}
+        if len(stems) == 1:
+            return [stems.pop()]
+    return []
+
+
+def _segment(tok: str) -> Optional[list]:
+    """Split a token into vocabulary words covering all of it (fewest words), or None."""
+    best: list = [None] * (len(tok) + 1)
+    best[0] = []
+    for end in range(1, len(tok) + 1):
+        for start in range(max(0, end - 12), end):
+            if best[start] is not None and tok[start:end] in _VOCAB:
+                cand = best[start] + [tok[start:end]]
+                if best[end] is None or len(cand) < len(best[end]):
+                    best[end] = cand
+    return best[len(tok)] if best[len(tok)] and len(best[len(tok)]) > 1 else None
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance with adjacent transpositions (optimal string alignment)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+# -- finding the captures -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Submission:
+    """One capture file of a student (or a file that should have been one)."""
+
+    path: str  # absolute
+    rel: str  # relative to the student's folder, with "/"
+    claims: tuple  # FileClaim, ...: empty when nothing can be read off the name
+
+
+def sniff(path) -> Optional[str]:
+    """"pcap", "pcapng", "gzip" (of either) by the first bytes, or None."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(4)
+            if start[:2] == b"\x1f\x8b":
+                import gzip
+
+                fh.seek(0)
+                try:
+                    inner = gzip.GzipFile(fileobj=fh).read(4)
+                except (OSError, EOFError):
+                    return None
+                return "gzip" if _magic(inner) else None
+    except OSError:
+        return None
+    return _magic(start)
+
+
+def _magic(start: bytes) -> Optional[str]:
+    if len(start) < 4:
+        return None
+    if start == b"\x0a\x0d\x0d\x0a":
+        return "pcapng"
+    if int.from_bytes(start, "little") in (0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1, 0xA1B2CD34, 0x34CDB2A1):
+        return "pcap"
+    return None
+
+
+def discover(student_dir) -> tuple:
+    """(submissions, notes): every capture inside the folder, found by content
+    (or by a capture's extension, so that a broken one is reported), with its
+    claims; notes are (rule, message-key, params) of problems met on the way
+    (a claims.toml that cannot be used)."""
+    root = Path(student_dir)
+    found, tomls = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            full = Path(dirpath) / name
+            if name.lower() == CLAIMS_FILE:
+                tomls.append(full)
+                continue
+            if not full.is_file():
+                continue
+            if sniff(full) is not None or name.lower().endswith(CAPTURE_EXTENSIONS):
+                found.append(full)
+    notes = []
+    overrides = []  # (absolute pattern, written pattern, claims)
+    for toml in tomls:
+        try:
+            from .verify import load_expectations
+
+            overrides += list(load_expectations(str(toml)).entries)
+        except PcapscanError as exc:
+            notes.append(("claims-file", str(exc)))
+    subs = []
+    for full in found:
+        rel = full.relative_to(root).as_posix()
+        claims = _override(str(full), overrides)
+        if claims is None:
+            named = claim_from_name(rel)
+            claims = () if named.empty and named.port is None else (named,)
+        subs.append(Submission(path=str(full), rel=rel, claims=claims))
+    return tuple(subs), tuple(notes)
+
+
+def _override(path: str, entries: list) -> Optional[tuple]:
+    """Claims a claims.toml gives the capture (possibly none), or None if no entry names it."""
+    hit, out = False, []
+    for pattern, written, claims in entries:
+        if fnmatch(os.path.abspath(path), pattern) or ("/" not in written and fnmatch(os.path.basename(path), written)):
+            hit = True
+            out += [FileClaim((c.technique,), c.state, c.port, CLAIMS_FILE) for c in claims]
+    return tuple(out) if hit else None
+
+
+# -- the per-file work (runs in worker processes) -----------------------------------------
+
+@dataclass(frozen=True)
+class PortReading:
+    """One exchange (scanner -> target port) read as one technique."""
+
+    scanner: str
+    target: str
+    proto: str
+    port: int
+    state: State
+    reason: Reason
+    frames: tuple  # probe and response frames of the verdict
+    evidence: str  # what decided it, in words ("RST/ACK in frame 6")
+    explain: tuple = ()  # ((cell state, rule id, severity, message), ...) for cell states this port does not show
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A capture read as one technique: its exchanges whose probes fit, and
+    verify's findings about them (the state rules left out: grade words those)."""
+
+    technique: Technique
+    ports: tuple  # PortReading
+    findings: tuple  # verify.Finding
+    attempted: bool = False  # the scanner ACKed a SYN/ACK (a handshake tried, completed or not)
+
+
+@dataclass(frozen=True)
+class Showing:
+    """What the analyzer itself infers, exchange by exchange."""
+
+    technique: Technique
+    scanner: str
+    target: str
+    proto: str
+    port: int
+    state: State
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    packets: int = 0
+    error: Optional[str] = None
+    digest: Optional[str] = None  # sha256 of the packet records (timestamps and bytes), None when there are none
+    warnings: tuple = ()
+    showings: tuple = ()  # Showing
+    readings: tuple = ()  # Reading
+
+    def reading(self, technique: Technique) -> Optional[Reading]:
+        return next((r for r in self.readings if r.technique is technique), None)
+
+
+def packet_digest(path) -> tuple:
+    """(sha256 hex of the packet records, record count). The same packets give
+    the same digest whatever the container: pcap or pcapng, compressed or
+    not, micro- or nanosecond timestamps (rounded to the microsecond)."""
+    h = hashlib.sha256()
+    count = 0
+    stats = ReadStats(str(path))
+    for linktype, ts, data in open_capture(path).records(stats):
+        count += 1
+        h.update(linktype.to_bytes(4, "little", signed=False) if isinstance(linktype, int) and linktype >= 0
+                 else b"\xff\xff\xff\xff")
+        h.update(round(ts * 1_000_000).to_bytes(9, "little", signed=True))
+        h.update(len(data).to_bytes(4, "little"))
+        h.update(data)
+    return (h.hexdigest() if count else None), count
+
+
+def read_submission(task: tuple) -> FileResult:
+    """The per-file work: read one capture as every technique of `techniques`
+    its probes fit, and as every claimed technique. task = (path, techniques
+    (values), claimed ((technique value, port or None), ...), lang). Never
+    raises for a bad capture: the error is in the result."""
+    path, technique_values, claimed, lang = task
+    try:
+        return _read(path, technique_values, claimed, lang)
+    except PcapscanError as exc:
+        return FileResult(path=path, error=str(exc))
+    except (OSError, MemoryError, RecursionError) as exc:
+        return FileResult(path=path, error=f"cannot read {path}: {exc}")
+
+
+def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
+    from .analysis import build_scans
+    from .exchanges import ReplayEngine
+    from .verify import Claim, fits, verify_packets
+
+    digest, _ = packet_digest(path)
+    stats = ReadStats(path)
+    packets = list(read_packets(path, stats))
+    if stats.packets == 0:
+        return FileResult(path=path, packets=0, warnings=tuple(stats.warnings))
+    engine = ReplayEngine()
+    for pkt in packets:
+        engine.feed(pkt)
+    exchanges = engine.exchanges()
+    inferred = build_scans(path, exchanges)
+    showings = tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
+                     for s in inferred for p in s.ports)
+    claimed_ports = {}
+    for value, port in claimed:
+        claimed_ports.setdefault(Technique(value), port)
+    wanted = [Technique(v) for v in technique_values]
+    wanted = [t for t in wanted if t in claimed_ports or any(fits(ex, t) for ex in exchanges)]
+    wanted += [t for t in claimed_ports if t not in wanted]
+    readings = []
+    for tech in wanted:
+        port = claimed_ports.get(tech)
+        fitting = [ex for ex in exchanges if fits(ex, tech) and (port is None or ex.port == port)]
+        scans = build_scans(path, fitting, tech) if fitting else []
+        ports = tuple(_port_reading(tech, pr, lang) for s in scans for pr in s.ports)
+        mine = {p.frame for ex in fitting for p in ex.probes + ex.responses + ex.followups + ex.stray}
+        result = verify_packets(packets, claims=[Claim(tech, State.OPEN, port, "grade")], capture=path, lang=lang)
+        findings = tuple(f for f in result.findings if f.rule not in STATE_RULES
+                         and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
+                         and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
+        attempted = any(f.flags & ACK and not f.flags & (RST | SYN) for ex in fitting for f in ex.followups)
+        readings.append(Reading(tech, ports, findings, attempted))
+    return FileResult(path=path, packets=stats.packets, digest=digest, warnings=tuple(stats.warnings),
+                      showings=showings, readings=tuple(readings))
+
+
+def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
+    from .verify import _evidence, _port_text, _textbook, relation
+
+    ex, v = pr.exchange, pr.verdict
+    explain = []
+    for claimed in CELL_STATES:
+        rel = relation(claimed, v.state, v.reason)
+        common = dict(technique=tech, port=_port_text(pr.proto, pr.port), evidence=_evidence(pr, ex.target),
+                      state=v.state)
+        if rel == "match":
+            continue
+        if rel == "reject":
+            text, rule = T("filter-simulated-as-reject", **common), "filter-simulated-as-reject"
+        elif rel == "overclaim":
+            text = T("state-overclaim", textbook=_textbook(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
+                     **common)
+            rule = "state-overclaim"
+        else:
+            text, rule = T("state-mismatch", textbook=_textbook(tech), claimed=claimed, **common), "state-mismatch"
+        explain.append((claimed, rule, "error", messages.render(text, lang)))
+    frames = tuple(sorted(set(v.probe_frames[:4] + v.response_frames[:4])))
+    return PortReading(ex.scanner, ex.target, pr.proto, pr.port, v.state, v.reason, frames,
+                       messages.render(_evidence(pr, ex.target), lang), tuple(explain))
+
+
+# -- the gradebook ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GradeFinding:
+    """A finding as a student's feedback shows it: verify's (or grade's own)
+    rule, severity and explanation, where, and what it cost."""
+
+    rule: str
+    severity: str
+    message: str
+    file: Optional[str] = None  # relative to the student's folder
+    proto: Optional[str] = None
+    port: Optional[int] = None
+    frames: tuple = ()
+    penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class CellGrade:
+    technique: str
+    state: str
+    verdict: str  # ok, ambiguous, mismatch, missing, no-evidence
+    points: float
+    max: float
+    file: Optional[str] = None
+    claim: str = ""  # how the file is named, as grade read it ("unlabelled" when it says nothing)
+    observed_technique: Optional[str] = None
+    observed_state: Optional[str] = None
+    port: Optional[str] = None  # "80/tcp": the exchange the verdict rests on
+    reasons: tuple = ()  # short lines: where the evidence is, technique, state, what cost points
+    problem: str = ""  # one short line for the summary, "" when the cell is ok and costs nothing
+    findings: tuple = ()  # GradeFinding
+
+    @property
+    def key(self) -> str:
+        return f"{self.technique}:{self.state}"
+
+
+@dataclass(frozen=True)
+class CaptureReport:
+    file: str
+    claim: str  # "connect × open", "xmas/fin/null × closed", "unlabelled"
+    claim_source: str
+    shows: str
+    packets: int
+    used_for: tuple  # cell keys
+    notes: tuple  # short lines
+    digest: Optional[str] = None
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StudentGrade:
+    id: str
+    path: str
+    points: float
+    max: float
+    cells: tuple  # CellGrade, in rubric order
+    captures: tuple  # CaptureReport
+    findings: tuple = ()  # student-level GradeFindings: duplicates, unreadable files, claims.toml
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for c in self.cells if c.verdict == verdict)
+
+    @property
+    def problems(self) -> tuple:
+        return tuple(c for c in self.cells if c.problem)
+
+    @property
+    def clean(self) -> bool:
+        return all(c.verdict == OK and not c.problem for c in self.cells) and not any(
+            f.severity in ("error", "warning") for f in self.findings)
+
+
+@dataclass(frozen=True)
+class Gradebook:
+    submissions: str
+    rubric: Rubric
+    lang: str
+    students: tuple  # StudentGrade, by id
+    files: int = 0  # capture files read
+    jobs: int = 1  # worker processes used (1: none)
+
+    @property
+    def cells(self) -> tuple:
+        return tuple(c.key for c in self.rubric.cells)
+
+    @property
+    def clean(self) -> bool:
+        """True when every student shows every cell, ok, and nothing is flagged."""
+        return all(s.clean for s in self.students)
+
+
+# -- grade --------------------------------------------------------------------------------
+
+def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = None) -> Gradebook:
+    """Grade every student folder of `submissions_dir`. `rubric`: a Rubric, a
+    path to a rubric TOML, or None for the default (the seeds' lab). `jobs`:
+    worker processes (default: every core this process may use; 1: none).
+    Problems of a student's files are reported in that student's grade;
+    only a bad argument (missing folder, bad rubric, bad language) raises."""
+    if lang not in messages.LANGS:
+        raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"--jobs must be a whole number >= 1 (got {jobs!r})")
+    if rubric is None:
+        rubric = default_rubric()
+    elif not isinstance(rubric, Rubric):
+        rubric = load_rubric(rubric)
+    root = Path(submissions_dir)
+    if not root.exists():
+        raise InputError(f"{submissions_dir}: no such folder")
+    if not root.is_dir():
+        raise InputError(f"{submissions_dir}: not a folder (SUBMISSIONS holds one folder per student)")
+    try:
+        ids = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError as exc:
+        raise InputError(f"{submissions_dir}: cannot list it: {exc.strerror or exc}") from None
+    if not ids:
+        raise InputError(f"{submissions_dir}: no student folder in it (one folder per student)")
+
+    found = {sid: discover(root / sid) for sid in ids}
+    techniques = tuple(t.value for t in rubric.techniques)
+    tasks = []
+    for sid in ids:
+        for sub in found[sid][0]:
+            claimed = tuple(dict.fromkeys((t.value, c.port) for c in sub.claims for t in c.techniques
+                                          if t in REGISTRY))
+            tasks.append((sub.path, techniques, claimed, lang))
+    workers = _workers(jobs, len(tasks))
+    results = dict(zip((t[0] for t in tasks), _run(tasks, workers)))
+
+    owners = defaultdict(list)  # digest -> [(student, rel)]
+    for sid in ids:
+        for sub in found[sid][0]:
+            digest = results[sub.path].digest
+            if digest:
+                owners[digest].append((sid, sub.rel))
+    students = tuple(_grade_student(sid, root / sid, found[sid][0], found[sid][1], results, owners, rubric, lang)
+                     for sid in ids)
+    return Gradebook(submissions=str(submissions_dir), rubric=rubric, lang=lang, students=students,
+                     files=len(tasks), jobs=workers)
+
+
+def _workers(jobs: Optional[int], files: int) -> int:
+    if jobs is None:
+        try:
+            jobs = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            jobs = os.cpu_count() or 1
+        if files < POOL_THRESHOLD:
+            return 1
+    return max(1, min(jobs, files))
+
+
+def _run(tasks: list, workers: int) -> list:
+    if workers <= 1 or len(tasks) <= 1:
+        return [read_submission(t) for t in tasks]
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, math.ceil(len(tasks) / (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(read_submission, tasks, chunksize=chunk))
+
+
+# -- one student ----------------------------------------------------------------------------
+
+_VERDICT_RANK = {OK: 0, AMBIGUOUS: 1, MISMATCH: 2, NO_EVIDENCE: 3}
+_CLAIM_RANK = {"exact": 0, "partial": 1, "unlabelled": 2, "other": 3}
+_REL_RANK = {"match": 0, "overclaim": 1, "underclaim": 1, "reject": 2, "mismatch": 3}
+
+
+@dataclass
+class _Ctx:
+    sid: str
+    rubric: Rubric
+    lang: str
+    pairs: dict  # path -> (scanner, target) of its scan, or None
+    main: Optional[tuple]
+    lab_ports: dict  # proto -> (ports, captures counted)
+    shared: dict  # path -> [(other student, rel)]
+    results: dict
+    names: dict = field(default_factory=dict)  # path -> how the student's texts name the file
+
+
+@dataclass
+class _Candidate:
+    sub: Submission
+    rank: str
+    verdict: str
+    points: float
+    tech_ok: bool = False
+    observed_technique: Optional[Technique] = None
+    observed_state: Optional[State] = None
+    port: Optional[PortReading] = None
+    reasons: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    problem: str = ""
+
+    def key(self):
+        return (_VERDICT_RANK[self.verdict], _CLAIM_RANK[self.rank], -self.points, self.sub.rel)
+
+
+def _grade_student(sid, sdir, subs, notes, results, owners, rubric, lang) -> StudentGrade:
+    mine = {s.path: results[s.path] for s in subs}
+    main = _main_pair(mine.values())
+    pairs = {path: _scan_pair(fr, main) for path, fr in mine.items()}
+    ctx = _Ctx(sid, rubric, lang, pairs, main, _lab_ports(mine, pairs), {}, results)
+    base = Counter(PurePosixPath(s.rel).name for s in subs)
+    ctx.names = {s.path: PurePosixPath(s.rel).name if base[PurePosixPath(s.rel).name] == 1 else s.rel for s in subs}
+    for s in subs:
+        digest = mine[s.path].digest
+        if digest:
+            ctx.shared[s.path] = [(o, rel) for o, rel in owners[digest] if o != sid]
+
+    cells, used = [], defaultdict(list)
+    for spec in rubric.cells:
+        cands = [c for c in (_candidate(s, mine[s.path], spec, ctx) for s in subs) if c is not None]
+        if not cands:
+            cells.append(CellGrade(spec.technique.value, spec.state.value, MISSING, 0.0, spec.max,
+                                   reasons=(_say("cell.missing", lang, technique=spec.technique, state=spec.state),),
+                                   problem=_say("problem.missing", lang)))
+            continue
+        best = min(cands, key=_Candidate.key)
+        used[best.sub.path].append(spec.key)
+        cells.append(_cell(spec, best, ctx))
+
+    student_findings = [GradeFinding("claims-file", "warning", _say("note.claims-file", lang, error=msg))
+                        for _rule, msg in notes]
+    captures = []
+    for s in subs:
+        fr = mine[s.path]
+        report, extra = _capture_report(s, fr, spec_cells=rubric.cells, used=used[s.path], ctx=ctx)
+        captures.append(report)
+        student_findings += extra
+    points = round(sum(c.points for c in cells), 2)
+    return StudentGrade(id=sid, path=str(sdir), points=points, max=rubric.max, cells=tuple(cells),
+                        captures=tuple(captures), findings=tuple(student_findings))
+
+
+def _main_pair(results) -> Optional[tuple]:
+    """The scanner and target of the student's scans: the pair seen in the most
+    captures (then with the most exchanges), leaving out hosts' own service
+    traffic (DNS, NTP, DHCP...) and multicast."""
+    files, exchanges = Counter(), Counter()
+    for fr in results:
+        for pair, shows in _pairs(fr).items():
+            if not _service(pair, shows):
+                files[pair] += 1
+                exchanges[pair] += len(shows)
+    if not files:  # nothing but service traffic: then that is what was scanned
+        for fr in results:
+            for pair, shows in _pairs(fr).items():
+                files[pair] += 1
+                exchanges[pair] += len(shows)
+    if not files:
+        return None
+    return max(files, key=lambda p: (files[p], exchanges[p], p))
+
+
+def _pairs(fr: FileResult) -> dict:
+    out = defaultdict(list)
+    for s in fr.showings:
+        out[(s.scanner, s.target)].append(s)
+    return out
+
+
+def _service(pair, shows) -> bool:
+    target = pair[1]
+    if target.startswith(("224.", "239.", "ff0")) or target.endswith(".255"):
+        return True
+    return all(s.proto == "udp" and s.port in SERVICE_UDP_PORTS for s in shows) and any(
+        s.technique is Technique.UDP for s in shows) and not _looks_scanned(shows)
+
+
+def _looks_scanned(shows) -> bool:
+    return len({s.port for s in shows}) > 2
+
+
+def _scan_pair(fr: FileResult, main) -> Optional[tuple]:
+    pairs = _pairs(fr)
+    if main in pairs:
+        return main
+    own = [(len(v), p) for p, v in pairs.items() if not _service(p, v)] or [(len(v), p) for p, v in pairs.items()]
+    return max(own)[1] if own else None
+
+
+def _lab_ports(mine: dict, pairs: dict) -> dict:
+    """proto -> (ports most of the student's captures probe, how many captures):
+    a capture that leaves one out never probed it."""
+    out = {}
+    for proto in ("tcp", "udp"):
+        counts, n = Counter(), 0
+        for path, fr in mine.items():
+            ports = {s.port for s in fr.showings if (s.scanner, s.target) == pairs[path] and s.proto == proto}
+            if ports:
+                n += 1
+                counts.update(ports)
+        if n >= 3:
+            need = max(2, math.ceil(0.75 * n))
+            out[proto] = (tuple(sorted(p for p, c in counts.items() if c >= need)), n)
+    return out
+
+
+def _claim_rank(claims: tuple, tech: Technique, state: State) -> str:
+    if not claims or all(c.empty for c in claims):
+        return "unlabelled"
+    if any(tech in c.techniques and c.state is state for c in claims):
+        return "exact"
+
+    def loose(c):
+        wide = c.state is not None and state in _WIDER.get(c.state, ())
+        return (tech in c.techniques and (c.state is None or wide)) or (not c.techniques and c.state is state)
+
+    return "partial" if any(loose(c) for c in claims) else "other"
+
+
+_WIDER = {State.OPEN_FILTERED: (State.OPEN, State.FILTERED), State.CLOSED_FILTERED: (State.CLOSED, State.FILTERED)}
+
+
+def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Candidate]:
+    from .verify import relation
+
+    tech, state, lang = spec.technique, spec.state, ctx.lang
+    rank = _claim_rank(sub.claims, tech, state)
+    pair = ctx.pairs[sub.path]
+    # named for this technique: then an empty file, or one without its probes, is still this cell's candidate
+    named = rank in ("exact", "partial") and any(tech in c.techniques for c in sub.claims)
+    name = ctx.names[sub.path]
+    if fr.error is not None or fr.packets == 0 or pair is None:
+        if not named:
+            return None
+        key = "unreadable" if fr.error else "empty" if fr.packets == 0 else "noprobe"
+        reasons = [_source_line(sub, rank, ctx),
+                   _say(f"cell.no-evidence.{key}", lang, file=name, error=fr.error, packets=fr.packets)]
+        return _Candidate(sub, rank, NO_EVIDENCE, 0.0, reasons=reasons,
+                          findings=_no_evidence_findings(sub, fr, key, lang),
+                          problem=_say(f"problem.{key}", lang, file=name))
+    reading = fr.reading(tech)
+    if not named and (reading is None or (rank == "other" and all(p.state is not state for p in reading.ports))):
+        return None  # quick: nothing here for this cell
+    source = _source_line(sub, rank, ctx)
+    ports = [p for p in (reading.ports if reading else ()) if (p.scanner, p.target) == pair]
+    findings = [f for f in (reading.findings if reading else ()) if f.scanner in (None, pair[0])
+                and f.target in (None, pair[1])]
+    if not ports:
+        if not named:
+            return None
+        return _wrong_technique(sub, fr, rank, spec, pair, findings, source, ctx)
+    contra_rule, contra_tech = CONTRADICTIONS.get(tech, (None, None))
+    contradicted = [f for f in findings if f.rule == contra_rule]
+    if rank in ("unlabelled", "other") and tech in CONTRADICTIONS and not contradicted:
+        # SYN and connect probes look alike: evidence from a capture not named
+        # for this technique counts when the analyzer reads that technique itself.
+        seen = {(s.proto, s.port) for s in fr.showings if s.technique is tech and (s.scanner, s.target) == pair}
+        ports = [p for p in ports if (p.proto, p.port) in seen]
+        if not ports:
+            return None
+    definite = {(s.proto, s.port): s.state for s in fr.showings
+                if (s.scanner, s.target) == pair and s.technique in CONTRADICTIONS}
+    port = min(ports, key=lambda p: (_REL_RANK[relation(state, p.state, p.reason)],
+                                     definite.get((p.proto, p.port)) is not state, p.port))
+    rel = relation(state, port.state, port.reason)
+    tech_ok = not contradicted
+    verdict = OK if tech_ok and rel == "match" else AMBIGUOUS if tech_ok and rel == "overclaim" else MISMATCH
+    if rank == "other" and verdict != OK:
+        return None
+    if rank in ("partial", "unlabelled") and verdict == MISMATCH:
+        # not named for this cell: a wrong state is no attempt at it; a wrong technique is
+        # only when named for it, or when the scanner tried the handshake (an ACK after SYN/ACK)
+        if tech_ok or not (named or (tech is Technique.CONNECT and reading.attempted)):
+            return None
+    cand = _Candidate(sub, rank, verdict, 0.0, tech_ok=tech_ok, port=port,
+                      observed_technique=tech if tech_ok else contra_tech, observed_state=port.state)
+    explain = {s: (rule, sev, msg) for s, rule, sev, msg in port.explain}
+    if state in explain:
+        rule, sev, msg = explain[state]
+        findings = [_Finding(rule, sev, port, msg)] + findings
+    missing = _unprobed(fr, pair, REGISTRY[tech].proto, ctx)
+    if missing:
+        findings.append(_unprobed_finding(sub, fr, pair, REGISTRY[tech].proto, missing, ctx))
+    gfs = _to_grade_findings(findings, sub.rel, ctx.rubric, spec.conformance_points if tech_ok else 0.0)
+    # points
+    tech_pts = spec.technique_points if tech_ok else 0.0
+    share = {"match": 1.0, "overclaim": ctx.rubric.ambiguous}.get(rel, 0.0)
+    state_pts = spec.state_points * share
+    cost = sum(f.penalty for f in gfs)
+    conf_pts = max(0.0, spec.conformance_points - cost) if tech_ok else 0.0
+    cand.points = round(tech_pts + state_pts + conf_pts, 2)
+    cand.findings = gfs
+    port_text = f"{port.port}/{port.proto}"
+    reasons = [source]
+    if tech_ok:
+        reasons.append(_say("why.technique.ok", lang, technique=tech, points=_pts(tech_pts)))
+    else:
+        reasons.append(_say(f"why.technique.contradicted.{tech.value}", lang, frames=_frames(contradicted)))
+    state_key = {"match": "ok", "overclaim": "loose", "reject": "reject"}.get(rel, "mismatch")
+    reasons.append(_say(f"why.state.{state_key}", lang, port=port_text, evidence=port.evidence, state=port.state,
+                        claimed=state, points=_pts(state_pts)))
+    charged = [(f.rule, f.penalty) for f in gfs if f.penalty]
+    for rule, penalty in charged:
+        reasons.append(_say("why.penalty", lang, rule=rule, points=_pts(penalty)))
+    cand.reasons = reasons
+    if not tech_ok:
+        cand.problem = _say(f"problem.contradicted.{tech.value}", lang, file=ctx.names[sub.path])
+    elif rel == "overclaim":
+        cand.problem = _say("problem.loose", lang, file=ctx.names[sub.path], claimed=state, state=port.state)
+    elif rel == "reject":
+        cand.problem = _say("problem.reject", lang, file=ctx.names[sub.path], state=port.state)
+    elif rel != "match":
+        cand.problem = _say("problem.state", lang, file=name, claimed=state, state=port.state, port=port_text)
+    if missing:
+        ports_text = ", ".join(f"{p}/{REGISTRY[tech].proto}" for p in missing)
+        cand.problem = (cand.problem + _say("sep", lang) + _say("problem.unprobed.more", lang, ports=ports_text)
+                        if cand.problem
+                        else _say("problem.unprobed", lang, ports=ports_text, file=ctx.names[sub.path]))
+    elif not cand.problem and charged:
+        cand.problem = _say("problem.penalties", lang, file=ctx.names[sub.path],
+                            rules=", ".join(f"{r} (-{_pts(p)})" for r, p in charged))
+    return cand
+
+
+def _wrong_technique(sub, fr, rank, spec, pair, findings, source, ctx) -> _Candidate:
+    """A capture named for this technique holds none of its probes."""
+    tech, lang = spec.technique, ctx.lang
+    shows = [s for s in fr.showings if (s.scanner, s.target) == pair]
+    actual = Counter(s.technique for s in shows).most_common(1)[0][0] if shows else None
+    best = min(shows, key=lambda s: (s.state is not spec.state, s.port)) if shows else None
+    gfs = _to_grade_findings(findings, sub.rel, ctx.rubric, 0.0)
+    reasons = [source, _say("why.technique.wrong", lang, technique=tech, expected=T(f"probe.{tech.value}"),
+                            actual=actual or Technique.UNKNOWN, shows=_shows(fr, pair, lang)),
+               _say("why.state.none", lang, technique=tech)]
+    return _Candidate(sub, rank, MISMATCH, 0.0, observed_technique=actual,
+                      observed_state=best.state if best else None, reasons=reasons, findings=gfs,
+                      problem=_say("problem.wrong-probe", lang, file=ctx.names[sub.path], technique=tech,
+                                   actual=actual or Technique.UNKNOWN))
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """A grade-made finding in the shape of verify.Finding (the fields grade reads)."""
+
+    rule: str
+    severity: str
+    port_reading: Optional[PortReading]
+    message: str
+    frames: tuple = ()
+    proto: Optional[str] = None
+    port: Optional[int] = None
+    scanner: Optional[str] = None
+    target: Optional[str] = None
+
+    def __post_init__(self):
+        p = self.port_reading
+        if p is not None:
+            object.__setattr__(self, "frames", self.frames or p.frames)
+            object.__setattr__(self, "proto", p.proto)
+            object.__setattr__(self, "port", p.port)
+
+
+def _to_grade_findings(findings, rel: str, rubric: Rubric, budget: float = 0.0) -> list:
+    """GradeFindings, each with what it really cost: a rule's penalty is taken
+    once per cell (on its first finding), from what is left of `budget` (the
+    cell's conformance points; 0 when the technique is wrong)."""
+    out, seen, charged = [], set(), set()
+    for f in findings:
+        cost = 0.0
+        if f.rule not in charged:
+            charged.add(f.rule)
+            cost = min(rubric.penalty(f.rule), budget)
+            budget -= cost
+        g = GradeFinding(f.rule, f.severity, f.message, rel, f.proto, f.port, tuple(f.frames), round(cost, 2))
+        key = replace(g, penalty=0.0)
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out
+
+
+def _unprobed(fr: FileResult, pair, proto: str, ctx: _Ctx) -> tuple:
+    lab = ctx.lab_ports.get(proto)
+    if not lab:
+        return ()
+    probed = {s.port for s in fr.showings if (s.scanner, s.target) == pair and s.proto == proto}
+    if not probed:
+        return ()
+    return tuple(p for p in lab[0] if p not in probed)
+
+
+def _unprobed_finding(sub, fr, pair, proto, missing, ctx) -> _Finding:
+    probed = sorted({s.port for s in fr.showings if (s.scanner, s.target) == pair and s.proto == proto})
+    lab, n = ctx.lab_ports[proto]
+    msg = _say("finding.port-not-probed", ctx.lang, proto=proto.upper(), n=n,
+               ports=", ".join(f"{p}/{proto}" for p in lab), missing=", ".join(f"{p}/{proto}" for p in missing),
+               probed=", ".join(f"{p}/{proto}" for p in probed), file=ctx.names[sub.path])
+    return _Finding(PORT_NOT_PROBED, "warning", None, msg, proto=proto, port=missing[0])
+
+
+def _no_evidence_findings(sub, fr, key, lang) -> list:
+    if key == "empty":
+        return [GradeFinding("empty-capture", "error", messages.render(T("empty-capture"), lang), sub.rel)]
+    if key == "unreadable":
+        return [GradeFinding("unreadable-capture", "error", _say("finding.unreadable", lang, error=fr.error),
+                             sub.rel)]
+    return [GradeFinding("no-probe", "error", messages.render(T("no-probe.unclaimed", packets=fr.packets), lang),
+                         sub.rel)]
+
+
+def _cell(spec, best: _Candidate, ctx: _Ctx) -> CellGrade:
+    lang = ctx.lang
+    points, reasons, problem = best.points, list(best.reasons), best.problem
+    others = ctx.shared.get(best.sub.path) or []
+    if others and ctx.rubric.duplicates == "zero" and points:
+        points = 0.0
+        reasons.append(_say("why.duplicate.zero", lang, others=_others(others)))
+        extra = _say("problem.duplicate", lang, file=ctx.names[best.sub.path])
+        problem = problem + _say("sep", lang) + extra if problem else extra
+    port = f"{best.port.port}/{best.port.proto}" if best.port else None
+    return CellGrade(
+        technique=spec.technique.value, state=spec.state.value, verdict=best.verdict, points=points, max=spec.max,
+        file=best.sub.rel, claim=_claim_text(best.sub.claims, lang), observed_technique=_value(best.observed_technique),
+        observed_state=_value(best.observed_state), port=port, reasons=tuple(r for r in reasons if r),
+        problem=problem, findings=tuple(best.findings))
+
+
+def _value(x) -> Optional[str]:
+    return x.value if x is not None else None
+
+
+def _capture_report(sub: Submission, fr: FileResult, spec_cells, used, ctx: _Ctx) -> tuple:
+    """(CaptureReport, student-level findings) of one file."""
+    lang = ctx.lang
+    pair = ctx.pairs[sub.path]
+    notes, extra = [], []
+    if fr.error is not None:
+        notes.append(_say("note.unreadable", lang, error=fr.error))
+        extra.append(GradeFinding("unreadable-capture", "error", _say("finding.unreadable", lang, error=fr.error),
+                                  sub.rel))
+        shows = _say("shows.unreadable", lang)
+    elif fr.packets == 0:
+        notes.append(_say("note.empty", lang))
+        shows = _say("shows.empty", lang)
+    elif pair is None:
+        notes.append(_say("note.noprobe", lang, packets=fr.packets))
+        shows = _say("shows.noprobe", lang, packets=fr.packets)
+    else:
+        shows = _shows(fr, pair, lang)
+        if ctx.main is not None and pair != ctx.main:
+            notes.append(_say("note.other-pair", lang, scanner=pair[0], target=pair[1], main_scanner=ctx.main[0],
+                              main_target=ctx.main[1]))
+        others = [(p, v) for p, v in _pairs(fr).items() if p != pair]
+        if others:
+            what = "; ".join(f"{p[0]} → {p[1]} " + ", ".join(f"{s.port}/{s.proto}" for s in v[:3])
+                             for p, v in others[:3])
+            notes.append(_say("note.background", lang, what=what))
+        if not sub.claims or all(c.empty for c in sub.claims):
+            notes.append(_say("note.unlabelled", lang, shows=shows))
+        else:
+            wrong = []
+            for claim in sub.claims:
+                for tech in claim.techniques:
+                    for spec in spec_cells:
+                        if spec.technique is tech and claim.state is spec.state:
+                            cand = _candidate(sub, fr, spec, ctx)
+                            if cand is None or cand.verdict == MISMATCH:
+                                wrong.append(spec.key)
+            if wrong:
+                notes.append(_say("note.mislabelled", lang, claim=_claim_text(sub.claims, lang), shows=shows))
+        for proto in ("tcp", "udp"):
+            missing = _unprobed(fr, pair, proto, ctx)
+            if missing:
+                notes.append(_say("problem.unprobed", lang, ports=", ".join(f"{p}/{proto}" for p in missing),
+                                  file=ctx.names[sub.path]))
+        if not used:
+            notes.append(_say("note.unused", lang))
+    notes += [_say("note.warning", lang, warning=w) for w in fr.warnings]
+    others = ctx.shared.get(sub.path) or []
+    if others:
+        notes.append(_say("note.duplicate", lang, others=_others(others)))
+        extra.append(GradeFinding("duplicate-submission", "warning",
+                                  _say("finding.duplicate", lang, file=ctx.names[sub.path],
+                                       others=_others(others)), sub.rel))
+    source = sub.claims[0].source if sub.claims else ""
+    report = CaptureReport(file=sub.rel, claim=_claim_text(sub.claims, lang), claim_source=source, shows=shows,
+                           packets=fr.packets, used_for=tuple(used), notes=tuple(notes), digest=fr.digest,
+                           error=fr.error)
+    return report, extra
+
+
+def _shows(fr: FileResult, pair, lang: str) -> str:
+    by_tech = defaultdict(list)
+    for s in fr.showings:
+        if (s.scanner, s.target) == pair:
+            by_tech[s.technique].append(s)
+    parts = []
+    for tech, shows in by_tech.items():
+        ports = ", ".join(f"{s.port}/{s.proto} {s.state.value}" for s in sorted(shows, key=lambda s: (s.proto,
+                                                                                                    s.port)))
+        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {ports}")
+    return "; ".join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
+
+
+def _claim_text(claims: tuple, lang: str) -> str:
+    texts = [c.text(lang) for c in claims if not c.empty or c.port is not None]
+    return "; ".join(texts) if texts else _say("unlabelled", lang)
+
+
+def _source_line(sub: Submission, rank: str, ctx: _Ctx) -> str:
+    name, lang = ctx.names[sub.path], ctx.lang
+    if rank == "unlabelled":
+        return _say("src.unlabelled", lang, file=name)
+    key = "src.toml" if sub.claims and sub.claims[0].source == CLAIMS_FILE else "src.named"
+    return _say(key, lang, file=name, claim=_claim_text(sub.claims, lang))
+
+
+def _others(others: list) -> str:
+    return ", ".join(f"{sid}/{rel}" for sid, rel in others)
+
+
+def _frames(findings) -> Frames:
+    return Frames(tuple(n for f in findings for n in f.frames[:3]))
+
+
+def _pts(x: float) -> str:
+    return f"{x:g}"
+
+
+# -- words ---------------------------------------------------------------------------------
+
+_M = dict
+TEXTS = {
+    "unlabelled": _M(en="unlabelled", zh="未标注"),
+    "sep": _M(en="; ", zh="；"),
+    "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),
+    "src.toml": _M(en="{file} (claims.toml: {claim})", zh="{file}（claims.toml 声明 {claim}）"),
+    "src.unlabelled": _M(en="{file} (unlabelled)", zh="{file}（未标注）"),
+    "why.technique.ok": _M(en="technique: holds {technique} probes (+{points})",
+                           zh="扫描技术：包含{technique}的探测包（+{points}）"),
+    "why.technique.contradicted.connect": _M(
+        en="technique: SYN probes, as a connect scan sends, but the handshake is never completed ({frames}): "
+           "this is a SYN scan (+0)",
+        zh="扫描技术：与 connect 扫描一样发送 SYN，但三次握手从未完成（{frames}）：这是 SYN 扫描（+0）"),
+    "why.technique.contradicted.syn": _M(
+        en="technique: the scanner completes the handshake ({frames}): this is a connect scan, not a SYN scan (+0)",
+        zh="扫描技术：扫描方完成了三次握手（{frames}）：这是 connect 扫描，不是 SYN 扫描（+0）"),
+    "why.technique.wrong": _M(
+        en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
+        zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
+    "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
+                       zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
+    "why.state.loose": _M(
+        en="state: {port}: {evidence}: only {state}, which cannot tell {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
+    "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
+                             zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
+    "why.state.reject": _M(
+        en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
+        zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
+    "why.state.none": _M(en="state: no {technique} probe, so no state to read (+0)",
+                         zh="端口状态：没有{technique}的探测包，无从判断端口状态（+0）"),
+    "why.penalty": _M(en="conformance: -{points} {rule}", zh="合规：-{points} {rule}"),
+    "why.duplicate.zero": _M(en="0 points: the same packets as {others}", zh="0 分：与 {others} 的数据包完全相同"),
+    "cell.missing": _M(en="no capture shows a {technique} against a port that is {state}",
+                       zh="没有抓包显示对 {state} 端口的{technique}"),
+    "cell.no-evidence.empty": _M(en="{file} holds no packet: nothing was recorded",
+                                 zh="{file} 中没有任何数据包：什么也没有抓到"),
+    "cell.no-evidence.unreadable": _M(en="{file} cannot be read: {error}", zh="{file} 无法读取：{error}"),
+    "cell.no-evidence.noprobe": _M(en="{file} holds {packets} packets but no scan probe",
+                                   zh="{file} 有 {packets} 个数据包，但没有扫描探测包"),
+    "problem.missing": _M(en="no capture", zh="没有抓包"),
+    "problem.empty": _M(en="{file} is empty (no packet)", zh="{file} 是空的（没有数据包）"),
+    "problem.unreadable": _M(en="{file} cannot be read", zh="{file} 无法读取"),
+    "problem.noprobe": _M(en="{file} holds no scan probe", zh="{file} 中没有扫描探测包"),
+    "problem.contradicted.connect": _M(en="{file}: the handshake never completes: a SYN scan, not a connect scan",
+                                       zh="{file}：三次握手从未完成：这是 SYN 扫描，不是 connect 扫描"),
+    "problem.contradicted.syn": _M(en="{file}: the handshake is completed: a connect scan, not a SYN scan",
+                                   zh="{file}：完成了三次握手：这是 connect 扫描，不是 SYN 扫描"),
+    "problem.wrong-probe": _M(en="{file}: no {technique} probe: it sends a {actual}'s probes",
+                              zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
+    "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
+                        zh="{file}：从\"没有回应\"得出 {claimed}：数据包只能说明 {state}"),
+    "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
+                         zh="{file}：用拒绝规则模拟过滤：读作 {state}"),
+    "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
+                        zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
+    "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),
+    "problem.unprobed.more": _M(en="{ports} never probed", zh="从未探测 {ports}"),
+    "problem.penalties": _M(en="{file}: {rules}", zh="{file}：{rules}"),
+    "problem.duplicate": _M(en="{file} was also handed in by another student", zh="其他学生也提交了 {file}"),
+    "shows.unreadable": _M(en="nothing (unreadable)", zh="无（无法读取）"),
+    "shows.empty": _M(en="nothing (no packet)", zh="无（没有数据包）"),
+    "shows.noprobe": _M(en="no scan probe ({packets} packets)", zh="没有扫描探测包（{packets} 个数据包）"),
+    "note.unreadable": _M(en="unreadable: {error}", zh="无法读取：{error}"),
+    "note.empty": _M(en="empty: a file header and no packet", zh="空文件：只有文件头，没有数据包"),
+    "note.noprobe": _M(en="no scan probe among its {packets} packets", zh="{packets} 个数据包中没有扫描探测包"),
+    "note.unlabelled": _M(en="unlabelled: shows {shows}", zh="未标注：显示 {shows}"),
+    "note.mislabelled": _M(en="named {claim}, but shows {shows}", zh="文件名声明 {claim}，但显示的是 {shows}"),
+    "note.warning": _M(en="warning: {warning}", zh="警告：{warning}"),
+    "note.unused": _M(en="not used for any cell", zh="没有用于任何一项"),
+    "note.background": _M(en="not counted, other hosts' traffic: {what}", zh="不计入（其他主机的流量）：{what}"),
+    "note.other-pair": _M(
+        en="its scan goes {scanner} → {target}, not {main_scanner} → {main_target} as in the other captures",
+        zh="其扫描方向为 {scanner} → {target}，而不是其他抓包中的 {main_scanner} → {main_target}"),
+    "note.duplicate": _M(en="the same packets as {others}", zh="与 {others} 的数据包完全相同"),
+    "note.claims-file": _M(en="{error}; the file names are read instead", zh="{error}；改为从文件名读取声明"),
+    "finding.unreadable": _M(
+        en="The file has a capture's name but cannot be read as one: {error}. Likely cause: it was saved in "
+           "another format, cut short while copying, or is not a capture at all; export it again from Wireshark "
+           "as pcap or pcapng.",
+        zh="文件名像抓包文件，但无法作为抓包读取：{error}。可能的原因：以其他格式保存、复制时被截断，"
+           "或者根本不是抓包文件；请用 Wireshark 重新导出为 pcap 或 pcapng。"),
+    "finding.duplicate": _M(
+        en="{file} holds the same packets, record for record and to the microsecond, as {others}: one capture "
+           "handed in by two students. Each student records their own scans; ask where it came from.",
+        zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
+           "每名学生应提交自己抓取的扫描；请核实来源。"),
+    "finding.port-not-probed": _M(
+        en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
+           "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
+           "nothing about that port. Likely cause: the script was pointed at another port for this run, or the "
+           "recording stopped before the probe was sent.",
+        zh="端口状态测试应当探测处于该状态的端口。该学生的 {n} 个 {proto} 抓包探测的是 {ports}，"
+           "但这个抓包从未探测 {missing}（它的探测包发往 {probed}），因此无法说明该端口的任何情况。"
+           "可能的原因：这次运行时脚本指向了其他端口，或者在发送探测包之前就停止了抓包。"),
+}
+for _key, _texts in TEXTS.items():
+    assert set(_texts) == set(messages.LANGS), _key
+
+
+def _say(key: str, lang: str, **params) -> str:
+    return TEXTS[key][lang].format(**{k: _word(v, lang) for k, v in params.items()})
+
+
+def _word(value, lang: str) -> str:
+    if isinstance(value, messages.Text):
+        return messages.render(value, lang)
+    if isinstance(value, State):
+        return messages.STATE_WORDS[lang][value]
+    if isinstance(value, Technique):
+        return messages.TECHNIQUE_WORDS[lang][value]
+    if isinstance(value, Frames):
+        return messages.frames_text(value.numbers, lang)
+    return "" if value is None else str(value)
+
+
+__all__ = ["grade", "Gradebook", "StudentGrade", "CellGrade", "CaptureReport", "GradeFinding", "FileClaim",
+           "claim_from_name", "discover", "sniff", "packet_digest", "read_submission", "VERDICTS",
+           "POOL_THRESHOLD"]

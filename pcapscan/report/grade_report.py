@@ -1,0 +1,257 @@
+"""Renderers of a Gradebook (grade.py): the terminal table, JSON, the
+gradebook CSV (one row per student, one column per cell) and one Markdown
+feedback file per student. No judging happens here: verdicts, points,
+reasons and the words of the findings come from grade.py (and verify's
+messages.py), in the gradebook's language.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+
+from tabulate import tabulate
+
+from .. import messages
+
+FORMATS = ("table", "json")
+
+LABELS = {
+    "en": {
+        "title": "pcapscan grade: {students} student(s), {cells} cells each, {max} points (rubric: {rubric})",
+        "student": "student", "points": "points", "problems": "to fix", "none": "nothing to fix",
+        "feedback.title": "Port scanning lab: {id}",
+        "feedback.score": "**{points} / {max} points**",
+        "feedback.rubric": "Graded by `pcapscan grade` from the packets of your captures, rubric \"{rubric}\". "
+                           "Each cell (technique × port state) earns points for the technique (the capture holds "
+                           "its probes and behaves as it), for the state (the packets support it) and for "
+                           "conformance to the textbook (minus a penalty per rule broken). Frame numbers are "
+                           "Wireshark's.",
+        "fix": "What to fix", "cells": "Cells", "captures": "Captures", "findings": "Findings",
+        "submission": "About the submission",
+        "technique": "technique", "state": "state", "capture": "capture", "shows": "shows", "verdict": "verdict",
+        "reasons": "why", "named": "named", "used": "used for", "notes": "notes", "none.used": "-",
+        "no-findings": "No finding.", "penalty": "costs {points}", "free": "costs nothing",
+        "wrote": "wrote {csv} and {n} feedback file(s) in {dir}",
+    },
+    "zh": {
+        "title": "pcapscan 评分：{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
+        "student": "学生", "points": "得分", "problems": "需要改正", "none": "没有需要改正的地方",
+        "feedback.title": "端口扫描实验：{id}",
+        "feedback.score": "**{points} / {max} 分**",
+        "feedback.rubric": "由 `pcapscan grade` 根据抓包中的数据包评分，评分标准\"{rubric}\"。每一项（扫描技术 × "
+                           "端口状态）分三部分得分：扫描技术（抓包包含该技术的探测包且行为一致）、"
+                           "端口状态（数据包能证明该状态）、与课本的符合程度（每违反一条规则扣相应的分）。"
+                           "帧号与 Wireshark 一致。",
+        "fix": "需要改正的地方", "cells": "各项得分", "captures": "抓包文件", "findings": "发现的问题",
+        "submission": "关于提交",
+        "technique": "扫描技术", "state": "端口状态", "capture": "抓包", "shows": "抓包显示", "verdict": "结论",
+        "reasons": "原因", "named": "文件名声明", "used": "用于", "notes": "备注", "none.used": "-",
+        "no-findings": "没有发现问题。", "penalty": "扣 {points} 分", "free": "不扣分",
+        "wrote": "已写入 {csv} 和 {n} 个反馈文件（{dir}）",
+    },
+}
+VERDICT_WORDS = {
+    "en": {"ok": "ok", "ambiguous": "ambiguous", "mismatch": "mismatch", "missing": "missing",
+           "no-evidence": "no evidence"},
+    "zh": {"ok": "符合", "ambiguous": "证据不足", "mismatch": "不符", "missing": "缺失", "no-evidence": "无证据"},
+}
+VERDICT_ORDER = ("ok", "ambiguous", "mismatch", "missing", "no-evidence")
+
+
+def _l(key: str, lang: str, **params) -> str:
+    return LABELS[lang][key].format(**params)
+
+
+def _n(x: float) -> str:
+    return f"{x:g}"
+
+
+def render(gradebook, fmt: str = "table") -> str:
+    return {"table": render_table, "json": render_json}[fmt](gradebook)
+
+
+# -- JSON ---------------------------------------------------------------------------
+
+def to_dict(gradebook) -> dict:
+    return {
+        "rubric": {"name": gradebook.rubric.name, "source": gradebook.rubric.source, "max": gradebook.rubric.max,
+                   "cells": list(gradebook.cells)},
+        "students": [{
+            "id": s.id, "points": s.points, "max": s.max,
+            "verdicts": {v: s.count(v) for v in VERDICT_ORDER},
+            "cells": [{
+                "technique": c.technique, "state": c.state, "file": c.file,
+                "observed_technique": c.observed_technique, "observed_state": c.observed_state,
+                "verdict": c.verdict, "points": c.points, "max": c.max, "port": c.port, "claim": c.claim,
+                "problem": c.problem, "reasons": list(c.reasons),
+                "findings": [_finding(f) for f in c.findings],
+            } for c in s.cells],
+            "captures": [{
+                "file": cap.file, "claim": cap.claim, "claim_source": cap.claim_source, "shows": cap.shows,
+                "packets": cap.packets, "used_for": list(cap.used_for), "notes": list(cap.notes),
+                "digest": cap.digest, "error": cap.error,
+            } for cap in s.captures],
+            "findings": [_finding(f) for f in s.findings],
+        } for s in gradebook.students],
+    }
+
+
+def _finding(f) -> dict:
+    return {"rule": f.rule, "severity": f.severity, "file": f.file, "proto": f.proto, "port": f.port,
+            "frames": list(f.frames), "penalty": f.penalty, "message": f.message}
+
+
+def render_json(gradebook) -> str:
+    return json.dumps(to_dict(gradebook), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- the terminal table ------------------------------------------------------------
+
+def render_table(gradebook) -> str:
+    lang = gradebook.lang
+    words = VERDICT_WORDS[lang]
+    out = [_l("title", lang, students=len(gradebook.students), cells=len(gradebook.cells),
+              max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name), ""]
+    rows = [[s.id, f"{_n(s.points)}/{_n(s.max)}", *[s.count(v) for v in VERDICT_ORDER]]
+            for s in gradebook.students]
+    out.append(tabulate(rows, headers=[_l("student", lang), _l("points", lang), *[words[v] for v in VERDICT_ORDER]],
+                        disable_numparse=True))
+    for s in gradebook.students:
+        out += ["", f"{s.id}  {_n(s.points)}/{_n(s.max)}"]
+        problems = [[f"{c.technique} × {c.state}", words[c.verdict], f"{_n(c.points)}/{_n(c.max)}", c.problem]
+                    for c in s.cells if c.problem]
+        if problems:
+            width = max(len(p[0]) for p in problems)
+            vwidth = max(len(p[1]) for p in problems)
+            out += [f"  {p[0]:<{width}}  {p[1]:<{vwidth}}  {p[2]:>7}  {p[3]}" for p in problems]
+        for f in s.findings:
+            out.append(f"  {messages.severity_word(f.severity, lang)}: {f.rule}: {f.file or ''}")
+        if not problems and not s.findings:
+            out.append("  " + _l("none", lang))
+    return "\n".join(out) + "\n"
+
+
+# -- the gradebook CSV ------------------------------------------------------------------
+
+def render_csv(gradebook) -> str:
+    """One row per student: id, points, max, one column of points per cell."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "points", "max", *gradebook.cells])
+    for s in gradebook.students:
+        by_key = {c.key: c for c in s.cells}
+        writer.writerow([s.id, _n(s.points), _n(s.max), *[_n(by_key[k].points) for k in gradebook.cells]])
+    return buf.getvalue()
+
+
+# -- one Markdown feedback file per student -------------------------------------------------
+
+def _md(text) -> str:
+    """A Markdown table cell: pipes escaped, lines joined with <br>."""
+    if text is None:
+        return ""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def render_feedback(student, gradebook) -> str:
+    lang = gradebook.lang
+    words = VERDICT_WORDS[lang]
+    out = [f"# {_l('feedback.title', lang, id=student.id)}", "",
+           _l("feedback.score", lang, points=_n(student.points), max=_n(student.max)) + " · " +
+           " · ".join(f"{student.count(v)} {words[v]}" for v in VERDICT_ORDER), "",
+           _l("feedback.rubric", lang, rubric=gradebook.rubric.name), ""]
+
+    out += [f"## {_l('fix', lang)}", ""]
+    problems = [c for c in student.cells if c.problem]
+    if problems:
+        out += [f"- **{c.technique} × {c.state}** ({words[c.verdict]}, {_n(c.points)}/{_n(c.max)}): {c.problem}"
+                for c in problems]
+    else:
+        out.append(_l("none", lang))
+    out.append("")
+
+    out += [f"## {_l('cells', lang)}", "",
+            f"| {_l('technique', lang)} | {_l('state', lang)} | {_l('capture', lang)} | {_l('shows', lang)} | "
+            f"{_l('verdict', lang)} | {_l('points', lang)} | {_l('reasons', lang)} |",
+            "|---|---|---|---|---|---|---|"]
+    for c in student.cells:
+        shows = " ".join(x for x in (c.observed_technique, c.port, c.observed_state) if x)
+        reasons = "<br>".join(_md(r) for r in c.reasons)
+        out.append(f"| {c.technique} | {c.state} | {_md(c.file or '-')} | {_md(shows or '-')} | "
+                   f"{words[c.verdict]} | {_n(c.points)}/{_n(c.max)} | {reasons} |")
+    out.append("")
+
+    out += [f"## {_l('captures', lang)}", "",
+            f"| {_l('capture', lang)} | {_l('named', lang)} | {_l('shows', lang)} | {_l('used', lang)} | "
+            f"{_l('notes', lang)} |", "|---|---|---|---|---|"]
+    for cap in student.captures:
+        used = ", ".join(cap.used_for) or _l("none.used", lang)
+        out.append(f"| {_md(cap.file)} | {_md(cap.claim)} | {_md(cap.shows)} | {_md(used)} | "
+                   f"{'<br>'.join(_md(n) for n in cap.notes)} |")
+    out.append("")
+
+    out += [f"## {_l('findings', lang)}", ""]
+    if student.findings:
+        out += [f"### {_l('submission', lang)}", ""]
+        out += [_finding_md(f, lang) for f in student.findings]
+        out.append("")
+    any_cell = False
+    for c in student.cells:
+        if not c.findings:
+            continue
+        any_cell = True
+        out += [f"### {c.technique} × {c.state}: {c.file}", ""]
+        out += [_finding_md(f, lang) for f in c.findings]
+        out.append("")
+    if not any_cell and not student.findings:
+        out += [_l("no-findings", lang), ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _finding_md(f, lang: str) -> str:
+    where = []
+    if f.port is not None:
+        where.append(f"{f.port}/{f.proto}" if f.proto else str(f.port))
+    if f.frames:
+        where.append(messages.frames_text(f.frames, lang))
+    cost = _l("penalty", lang, points=_n(f.penalty)) if f.penalty else _l("free", lang)
+    head = f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}`"
+    if where:
+        head += " (" + ", ".join(where) + ")"
+    return f"{head}, {cost}: {f.message}"
+
+
+def feedback_name(student_id: str) -> str:
+    """The feedback file of a student: its id made safe as a file name."""
+    safe = re.sub(r"[^\w.\-]+", "_", student_id, flags=re.UNICODE).strip("._") or "student"
+    return f"{safe}.md"
+
+
+def write(gradebook, out_dir) -> list:
+    """Write gradebook.csv and one feedback file per student in out_dir
+    (created if needed); return the paths written."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    csv_path = os.path.join(out_dir, "gradebook.csv")
+    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(render_csv(gradebook))
+    paths.append(csv_path)
+    taken = set()
+    for s in gradebook.students:
+        name = feedback_name(s.id)
+        stem, n = name[:-3], 2
+        while name.lower() in taken:  # two ids that make the same file name
+            name, n = f"{stem}-{n}.md", n + 1
+        taken.add(name.lower())
+        path = os.path.join(out_dir, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(render_feedback(s, gradebook))
+        paths.append(path)
+    return paths
+
+
+def wrote_line(gradebook, paths: list, out_dir) -> str:
+    return _l("wrote", gradebook.lang, csv=paths[0], n=len(paths) - 1, dir=out_dir)
