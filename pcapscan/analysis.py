@@ -13,21 +13,31 @@ from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
 from .fingerprint import identify
 from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Scan, Technique
+from .pairing import QueryEngine
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None) -> AnalysisResult:
+def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *, fast=False, jobs: int = 1,
+            progress=None) -> AnalysisResult:
     """Analyze one capture (errors raise) or several (errors are collected in
-    `result.errors` and the good captures still give their results)."""
+    `result.errors` and the good captures still give their results).
+
+    `fast` (True, or "auto": big captures only) takes the columnar fast path
+    (pcapscan/fastpath; same verdicts, ports classified in bulk carry no
+    Exchange); `jobs` > 1 (None: every core) analyzes captures in parallel;
+    `progress(done, total, packets)` hears of bytes read (one capture) or
+    captures done (several)."""
     forced = _parse_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
     captures, scans, errors = [], [], []
-    for path in paths:
+    discoveries, probings = [], []
+    outcome = None if not fast and jobs == 1 else _fast_outcomes(paths, forced, fast, jobs, progress)
+    for i, path in enumerate(paths):
         try:
-            summary, found = analyze_capture(path, forced)
+            summary, found, more = analyze_capture_full(path, forced) if outcome is None else outcome(i)
         except InputError as exc:
             if single:
                 raise
@@ -36,7 +46,24 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None) ->
             continue
         captures.append(summary)
         scans.extend(found)
-    return AnalysisResult(captures=tuple(captures), scans=tuple(scans), errors=tuple(errors))
+        discoveries.extend(more.discoveries)
+        probings.extend(more.probings)
+    return AnalysisResult(captures=tuple(captures), scans=tuple(scans), errors=tuple(errors),
+                          discoveries=tuple(discoveries), probings=tuple(probings))
+
+
+def _fast_outcomes(paths, forced, fast, jobs, progress):
+    """outcome(i): capture i's (summary, scans, more), or its InputError raised (fastpath.analyze_many)."""
+    from .fastpath import analyze_many
+
+    results = analyze_many(paths, forced, fast=fast, jobs=jobs, progress=progress)
+
+    def outcome(i):
+        if results[i][0] == "error":
+            raise results[i][1]
+        return results[i][1:]
+
+    return outcome
 
 
 def _parse_technique(technique) -> Optional[Technique]:
@@ -50,9 +77,25 @@ def _parse_technique(technique) -> Optional[Technique]:
 
 
 def analyze_capture(path: PathLike, forced: Optional[Technique] = None) -> tuple[CaptureSummary, list[Scan]]:
+    summary, scans, _more = analyze_capture_full(path, forced)
+    return summary, scans
+
+
+class More:
+    """What a capture holds beyond its scan sessions: host discovery and version/OS detection."""
+
+    def __init__(self, discoveries=(), probings=()):
+        self.discoveries, self.probings = list(discoveries), list(probings)
+
+
+def analyze_capture_full(path: PathLike, forced: Optional[Technique] = None) -> tuple[CaptureSummary, list[Scan], More]:
+    from . import families
+
     stats = ReadStats(str(path))
     engine = ReplayEngine()
-    for pkt in read_packets(str(path), stats):
+    queries = QueryEngine(engine)  # ARP, ND, ICMP queries, zombie probes (pairing.py)
+    for pkt in read_packets(str(path), stats, arp=True):
+        queries.feed(pkt)  # first: it asks the engine whether a SYN/ACK answers a SYN already seen
         engine.feed(pkt)
     exchanges = engine.exchanges()
     warnings = list(stats.warnings)
@@ -61,7 +104,13 @@ def analyze_capture(path: PathLike, forced: Optional[Technique] = None) -> tuple
     summary = CaptureSummary(
         path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=engine.stats.duplicates,
         warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
-    return summary, build_scans(str(path), exchanges, forced)
+    ordinary, query_exchanges = engine.ordinary_exchanges(), queries.exchanges()
+    del engine, queries  # its per-flow state (hundreds of MB for a scan of a million ports) is no longer needed
+    routed = families.route(str(path), exchanges, query_exchanges, ordinary)
+    scans = build_scans(str(path), routed.port_exchanges, forced) + routed.idle_scans
+    scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))
+    more = More(families.discoveries(str(path), routed, scans), routed.probings)
+    return summary, scans, more
 
 
 def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Technique] = None) -> list[Scan]:

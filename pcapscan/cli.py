@@ -55,6 +55,50 @@ def say_capture_problems(analysis) -> bool:
     return bool(analysis.errors)
 
 
+class ProgressBar:
+    """analyze's progress on stderr, when it is a terminal: packets, rate and
+    time left for one big capture, captures done for several; nothing when
+    piped, and nothing for a capture read in a moment."""
+
+    MIN_BYTES = 32 << 20
+
+    def __init__(self, captures: int):
+        self.captures = captures
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+        self.packets = 0
+        self.start = None
+
+    def __call__(self, done: int, total: int, packets: int) -> None:
+        import time
+
+        if not self.tty or not total:
+            return
+        if self.bar is None:
+            if self.captures == 1 and total < self.MIN_BYTES:
+                return
+            self.start = time.monotonic()
+            label = "reading" if self.captures == 1 else "captures"
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True,
+                                         item_show_func=self._info)
+            self.bar.__enter__()
+        self.packets = packets
+        self.bar.update(done - self.bar.pos, packets)
+
+    def _info(self, packets):
+        import time
+
+        if not packets or self.start is None:
+            return None
+        rate = packets / max(time.monotonic() - self.start, 1e-6)
+        return f"{packets:,} packets, {rate:,.0f}/s"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
 @click.group(cls=PcapscanCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapscan")
 def main():
@@ -68,16 +112,28 @@ def main():
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.option("--technique", "-t", type=click.Choice(TECHNIQUE_NAMES),
               help="Interpret the probes as this technique (e.g. window for ACK probes).")
-def analyze(captures, fmt, output, technique):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Captures analyzed in parallel [default: every core].")
+def analyze(captures, fmt, output, technique, jobs):
     """Reconstruct, per port, what a scanner concluded from CAPTURE(s).
 
     Reads pcap and pcapng, gzip-compressed or not. Exit status 2 if a capture
-    could not be read (the others are still analyzed)."""
+    could not be read (the others are still analyzed). Big captures take the
+    fast path (docs/performance.md); a terminal shows a progress bar."""
     from .analysis import analyze as run_analysis
-    from .report import render
+    from .report.stream import write
 
-    result = run_analysis(list(captures), technique=technique)
-    emit(render(result, fmt), output)
+    bar = ProgressBar(len(captures))
+    try:
+        result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
+    finally:
+        bar.close()
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            write(result, fmt, fh)
+    else:
+        write(result, fmt, sys.stdout)
+        sys.stdout.flush()
     if say_capture_problems(result):
         sys.exit(EXIT_INPUT)
 

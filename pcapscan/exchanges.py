@@ -30,7 +30,7 @@ data.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
@@ -42,8 +42,37 @@ _TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion ma
 # (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
 # or by a kernel, come at least ~100 ms apart.
 DUPLICATE_WINDOW = 0.010
+# At most this many recent packets are remembered for duplicate detection, so
+# that a capture whose timestamps stand still (or go backwards) cannot make
+# the window hold every packet: a copy comes within a few packets of the first.
+_RECENT_MAX = 16384
 
 _ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
+
+# Flows the engine follows: TCP, UDP and SCTP by ports; any other IP
+# protocol ("ip") by its protocol number, as nmap -sO probes it.
+FLOW_PROTOS = frozenset(("tcp", "udp", "sctp", "ip"))
+# SCTP chunks that open an exchange (nmap -sY, -sZ); INIT-ACK, ABORT... only answer.
+SCTP_PROBE_CHUNKS = {1: "init", 10: "cookie-echo"}
+SCTP_INIT = 1
+# An IP-protocol probe carries no payload beyond its protocol's smallest
+# header (nmap's are empty but for IGMP's 8-byte query): more is traffic.
+IP_PROBE_MAX_PAYLOAD = 8
+
+
+def flow_key(pkt: Packet) -> tuple:
+    """(proto, src, sport, dst, dport); for "ip", the protocol number in both port places."""
+    if pkt.proto == "ip":
+        return ("ip", pkt.src, pkt.ip_proto, pkt.dst, pkt.ip_proto)
+    return (pkt.proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
+
+
+def quoted_key(q) -> tuple:
+    """The flow key of the packet an ICMP error quotes."""
+    if q.proto.isdigit():
+        num = int(q.proto)
+        return ("ip", q.src, num, q.dst, num)
+    return (q.proto, q.src, q.sport, q.dst, q.dport)
 
 
 def probe_class(pkt: Packet) -> Optional[str]:
@@ -55,6 +84,10 @@ def probe_class(pkt: Packet) -> Optional[str]:
     """
     if pkt.proto == "udp":
         return "udp"
+    if pkt.proto == "sctp":
+        return SCTP_PROBE_CHUNKS.get(pkt.chunk_type)
+    if pkt.proto == "ip":
+        return "ip" if pkt.payload_len <= IP_PROBE_MAX_PAYLOAD else None
     if pkt.proto != "tcp":
         return None
     base = pkt.flags & _TCP_BASE_FLAGS
@@ -69,6 +102,15 @@ def answers(probe: Packet, resp: Packet) -> bool:
     """The exact test: does `resp` (from the target) answer `probe`?"""
     if probe.proto == "udp":
         return resp.proto == "udp" or resp.quoted is not None
+    if probe.proto == "ip":  # nmap -sO: any packet of the probed protocol, or an error quoting the probe
+        return resp.quoted is not None or resp.ip_proto == probe.ip_proto
+    if probe.proto in ("icmp", "icmp6"):  # queries: pairing.py matched identifiers; -sO takes any ICMP
+        return resp.proto == probe.proto
+    if probe.proto == "sctp":
+        if resp.quoted is not None:
+            return resp.quoted.seq is None or resp.quoted.seq == probe.seq
+        # RFC 4960 8.4/8.5: an answer to INIT carries its initiate tag; to anything else, the probe's own tag.
+        return resp.proto == "sctp" and resp.seq == (probe.ack if probe.chunk_type == SCTP_INIT else probe.seq)
     if resp.quoted is not None:
         q = resp.quoted
         return q.seq is None or q.seq == probe.seq
@@ -78,15 +120,18 @@ def answers(probe: Packet, resp: Packet) -> bool:
     return bool(resp.flags & ACK) and resp.ack == (probe.seq + probe.seg_len) % _MOD32
 
 
-@dataclass
+@dataclass(slots=True)
 class _Connection:
-    """One flow from one scanner source port to one target port."""
+    """One flow from one scanner source port to one target port.
+
+    Small, since a scan of many hosts leaves a million of them open: slots, and
+    each packet list is the shared empty tuple until its first packet."""
 
     kind: str  # probe_class of its first packet
-    probes: list = field(default_factory=list)
-    responses: list = field(default_factory=list)
-    followups: list = field(default_factory=list)
-    stray: list = field(default_factory=list)
+    probes: list | tuple = ()
+    responses: list | tuple = ()
+    followups: list | tuple = ()
+    stray: list | tuple = ()
     later: int = 0  # target packets after the answer (conversation, not evidence)
     carried_data: bool = False
 
@@ -112,11 +157,15 @@ class ReplayEngine:
 
     def _is_duplicate(self, pkt: Packet) -> bool:
         key = (pkt.src, pkt.dst, pkt.proto, pkt.ip_id, pkt.sport, pkt.dport, pkt.seq, pkt.ack,
-               pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code, pkt.quoted)
+               pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code, pkt.quoted, pkt.icmp_id, pkt.icmp_seq,
+               pkt.ip_proto, pkt.chunk_type)
         q = self._recent_q
-        while q and pkt.ts - q[0][0] > DUPLICATE_WINDOW:
-            _, old = q.popleft()
-            if self._recent.get(old, 1e300) <= pkt.ts - DUPLICATE_WINDOW:
+        # Forget what is outside the window on either side: timestamps may go
+        # backwards (merged captures, a clock step), and then the oldest entry
+        # must not hold every later one in memory.
+        while q and (abs(pkt.ts - q[0][0]) > DUPLICATE_WINDOW or len(q) > _RECENT_MAX):
+            old_ts, old = q.popleft()
+            if self._recent.get(old) == old_ts:  # not seen again since
                 del self._recent[old]
         seen = self._recent.get(key)
         if seen is not None and abs(pkt.ts - seen) <= DUPLICATE_WINDOW:
@@ -130,13 +179,13 @@ class ReplayEngine:
             self.stats.duplicates += 1
             return
         proto = pkt.proto
-        if proto in ("tcp", "udp"):
-            fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport)
+        if proto in FLOW_PROTOS:
+            fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport) if proto != "ip" else flow_key(pkt)
             conn = self._conns.get(fwd)
             if conn is not None and not _reopens(conn, pkt):
                 self._from_scanner(conn, pkt)
                 return
-            back = self._conns.get((proto, pkt.dst, pkt.dport, pkt.src, pkt.sport)) if conn is None else None
+            back = self._conns.get((proto, fwd[3], fwd[4], fwd[1], fwd[2])) if conn is None else None
             if back is not None:
                 self._from_target(back, pkt)
                 return
@@ -154,8 +203,7 @@ class ReplayEngine:
             self._conns[fwd] = conn
             self._order.append((fwd, conn))
         elif proto in _ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERROR_TYPES[proto]:
-            q = pkt.quoted
-            conn = self._conns.get((q.proto, q.src, q.sport, q.dst, q.dport))
+            conn = self._conns.get(quoted_key(pkt.quoted))
             if conn is None:
                 self.stats.orphan_answers += 1
                 return
@@ -168,8 +216,10 @@ class ReplayEngine:
             conn.carried_data = True
         if pkt.proto == "udp" or (not conn.responses and probe_class(pkt) == conn.kind):
             conn.probes.append(pkt)  # a retransmission on the same source port
-        else:
+        elif conn.followups:
             conn.followups.append(pkt)
+        else:
+            conn.followups = [pkt]
 
     def _from_target(self, conn: _Connection, pkt: Packet) -> None:
         if conn.carried_data:
@@ -182,9 +232,31 @@ class ReplayEngine:
             return
         for probe in reversed(conn.probes):
             if answers(probe, pkt):
-                conn.responses.append(pkt)
+                if conn.responses:
+                    conn.responses.append(pkt)
+                else:
+                    conn.responses = [pkt]
                 return
-        conn.stray.append(pkt)
+        if conn.stray:
+            conn.stray.append(pkt)
+        else:
+            conn.stray = [pkt]
+
+    def has_flow(self, key: tuple) -> bool:
+        """Has a probe (or traffic) been seen on this flow key (see flow_key)?"""
+        return key in self._conns
+
+    def ordinary_exchanges(self) -> list[Exchange]:
+        """The connections a scanner opened with a SYN and then talked on (left
+        out of exchanges()): what version detection (nmap -sV) looks like."""
+        out = []
+        for key, conn in self._order:
+            if conn.carried_data and conn.kind == "S" and conn.probes:
+                proto, scanner, _sport, target, port = key
+                out.append(Exchange(scanner=scanner, target=target, proto=proto, port=port,
+                                    probes=tuple(conn.probes), responses=tuple(conn.responses),
+                                    followups=tuple(conn.followups), completed_handshake=_completed_handshake(conn)))
+        return out
 
     # -- results ---------------------------------------------------------------
 
@@ -238,6 +310,9 @@ def _completed_handshake(conn: _Connection) -> bool:
 
 
 def _merge(lists: Iterable[list]) -> tuple:
+    lists = [lst for lst in lists if lst]
+    if len(lists) <= 1:  # the common case, a million times in a big scan: already in frame order
+        return tuple(lists[0]) if lists else ()
     out = [p for lst in lists for p in lst]
     out.sort(key=lambda p: p.frame)
     return tuple(out)

@@ -39,6 +39,10 @@ class Technique(str, Enum):
     WINDOW = "window"  # -sW
     MAIMON = "maimon"  # -sM
     UDP = "udp"  # -sU
+    SCTP_INIT = "sctpinit"  # -sY
+    SCTP_COOKIE_ECHO = "sctpcookieecho"  # -sZ
+    IPPROTO = "ipproto"  # -sO: "ports" are IP protocol numbers
+    IDLE = "idle"  # -sI: spoofed SYNs, read from a zombie's IP IDs
     UNKNOWN = "unknown"  # probes whose flags fit no technique
 
     def __str__(self) -> str:
@@ -68,6 +72,29 @@ class Reason(str, Enum):
     PARAM_PROBLEM = "param-problem"  # ICMPv6 4
     SYN = "split-handshake-syn"  # a bare SYN answering a SYN (split handshake)
     USER_SET = "user-set"
+    # Host discovery, IP protocol, SCTP and idle scans (nmap's portreasons.cc).
+    ARP_RESPONSE = "arp-response"
+    ND_RESPONSE = "nd-response"
+    ECHO_REPLY = "echo-reply"
+    TIMESTAMP_REPLY = "timestamp-reply"
+    ADDRESSMASK_REPLY = "addressmask-reply"
+    PROTO_RESPONSE = "proto-response"
+    INIT_ACK = "init-ack"
+    ABORT = "abort"
+    IPID_CHANGE = "ipid-change"
+    NO_IPID_CHANGE = "no-ipid-change"
+    SOURCE_QUENCH = "source-quench"
+    UNKNOWN_RESPONSE = "unknown-response"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HostState(str, Enum):
+    """nmap's host states (host discovery, -sn)."""
+
+    UP = "up"
+    DOWN = "down"
 
     def __str__(self) -> str:
         return self.value
@@ -100,7 +127,16 @@ class Packet:
     """One decoded IP packet of a capture, reduced to what scan analysis needs.
 
     `frame` is 1-based, the number Wireshark shows, so users can find it.
-    `proto` is "tcp", "udp", "icmp" (v4), "icmp6" or "ip" (anything else).
+    `proto` is "tcp", "udp", "icmp" (v4), "icmp6", "sctp", "arp" or "ip"
+    (any other IP protocol: `ip_proto` says which, `payload_len` how many
+    bytes follow the IP header(s)).
+
+    SCTP reuses the TCP fields: `seq` is the common header's verification
+    tag, `ack` the initiate tag of an INIT or INIT-ACK chunk (0 otherwise),
+    `chunk_type` the first chunk's type. An ARP frame (read only when asked,
+    see capture.read_packets) is a Packet with proto "arp": `src`/`dst` are
+    the sender and target protocol (IPv4) addresses, `icmp_type` the ARP
+    operation (1 request, 2 reply), `ip_version` 4 and TTL 0.
     """
 
     frame: int
@@ -125,6 +161,11 @@ class Packet:
     icmp_code: Optional[int] = None
     quoted: Optional[Quoted] = None  # set on ICMP errors that quote a packet
     ip_proto: int = 0  # the IP protocol number (6, 17, 1, 58, ...)
+    # Beyond TCP/UDP (docs/techniques.md, "Host discovery" and after):
+    icmp_id: Optional[int] = None  # ICMP/ICMPv6 echo, timestamp, address-mask: the identifier
+    icmp_seq: Optional[int] = None  # ... and the sequence number
+    nd_target: Optional[str] = None  # ICMPv6 neighbour solicitation/advertisement: the target address
+    chunk_type: Optional[int] = None  # SCTP: the first chunk's type (1 INIT, 2 INIT-ACK, 6 ABORT, 10 COOKIE-ECHO)
 
     @property
     def flag_text(self) -> str:
@@ -151,7 +192,7 @@ class Exchange:
 
     scanner: str
     target: str
-    proto: str  # "tcp" or "udp"
+    proto: str  # "tcp", "udp", "sctp"; "ip" (port = protocol number); pairing.py adds "arp", "nd", "icmp", "icmp6"
     port: int
     probes: tuple  # tuple[Packet, ...]
     responses: tuple = ()  # tuple[Packet, ...]
@@ -201,6 +242,50 @@ class Scan:
     first_ts: float = 0.0
     last_ts: float = 0.0
     tool: Optional[object] = None  # fingerprint.ToolGuess: the tool that most likely sent the probes
+    zombie: Optional[str] = None  # idle scan: the zombie whose IP IDs were read ("addr:port")
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """What host discovery concluded about one address, in nmap's words."""
+
+    address: str
+    state: HostState
+    reason: Reason
+    reason_ttl: int = 0
+    probe_frames: tuple = ()
+    response_frames: tuple = ()
+    method: str = ""  # the probe that decided: "arp", "nd", "icmp-echo", "tcp-syn/80", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """One host-discovery session (a ping sweep): one scanner, many targets."""
+
+    capture: str
+    scanner: str
+    hosts: tuple  # tuple[HostResult, ...], in address order
+    methods: tuple = ()  # the kinds of probe sent: ("arp",), ("icmp-echo", "tcp-syn/443", ...)
+    evidence: str = ""
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Probing:
+    """Probes that are not a port scan: nmap's version detection (-sV) and OS
+    detection (-O), recognised and kept out of the port-scan sessions."""
+
+    capture: str
+    scanner: str
+    target: str
+    kind: str  # "version-detection" or "os-detection"
+    probes: tuple  # names of the probes seen: "connect 80/tcp", "SEQ1", "T2", "IE1", "U1" ...
+    frames: tuple  # the scanner's frames
+    evidence: str = ""
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    tool: Optional[object] = None  # fingerprint.ToolGuess from its TCP/UDP probes, as for a Scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +305,5 @@ class AnalysisResult:
     captures: tuple = ()
     scans: tuple = ()
     errors: tuple = field(default=())  # one line per capture that could not be read
+    discoveries: tuple = ()  # tuple[Discovery, ...]: host discovery (ping) sessions
+    probings: tuple = ()  # tuple[Probing, ...]: version and OS detection

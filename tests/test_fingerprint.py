@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pcapscan.analysis import analyze_capture
+from pcapscan.analysis import analyze_capture, analyze_capture_full  # noqa: F401
 from pcapscan.cli import main
 from pcapscan.exchanges import replay
 from pcapscan.fingerprint import TOOL_NAMES, ToolGuess, identify
@@ -71,12 +71,15 @@ STUDENT_SCANNERS = {"172.16.111.134", "172.16.111.150", "192.168.56.254"}
 
 
 def largest(scans):
-    return max(scans, key=lambda s: sum(len(p.exchange.probes) for p in s.ports))
+    return max(scans, key=lambda s: sum(len(p.exchange.probes) for p in s.ports) if hasattr(s, "ports")
+               else len(s.frames))
 
 
 def tools_of(path):
-    _summary, scans = analyze_capture(path)
-    return scans
+    """The scan sessions of a capture; a capture of nmap -O alone has none, only its OS-detection probes
+    (model.Probing, which carries a tool guess too)."""
+    _summary, scans, more = analyze_capture_full(path)
+    return scans or [p for p in more.probings if p.tool is not None]
 
 
 def assert_supported(guess: ToolGuess):

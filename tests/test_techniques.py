@@ -145,7 +145,8 @@ def test_a_retransmitted_synack_answers_nothing_new():
 
 
 def test_every_technique_is_registered_with_its_probe_and_table():
-    assert {t.value for t in REGISTRY} == {"syn", "connect", "fin", "xmas", "null", "ack", "window", "maimon", "udp"}
+    assert {t.value for t in REGISTRY} == {"syn", "connect", "fin", "xmas", "null", "ack", "window", "maimon", "udp",
+                                           "sctpinit", "sctpcookieecho", "ipproto", "idle"}
     for spec in REGISTRY.values():
         assert "none" in spec.table, spec.technique
 

@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 
 from .. import errors
 from ..model import Packet
-from .decode import LINKTYPE_NAMES, NOT_IP, decode_frame, linktype_name
+from .decode import LINKTYPE_NAMES, NOT_IP, decode_arp, decode_frame, linktype_name
 
 __all__ = ["ReadStats", "read_packets", "open_capture", "Capture", "MAX_RECORD_LEN"]
 
@@ -37,6 +37,18 @@ _FILE_BUFFER = 256 * 1024
 
 # Unknown link type placeholder for records of an undeclared pcapng interface.
 UNDECLARED = -1
+# Undeclared interface ids named one by one in the warnings; the rest are summed up.
+_MAX_UNDECLARED_NAMED = 16
+# Interface description blocks per pcapng section: real captures have a few.
+MAX_INTERFACES = 65536
+# A gzip stream that inflates to more than this many times its compressed size
+# (judged once it has inflated past _GZIP_RATIO_FROM bytes) is a decompression
+# bomb, not a capture: real captures of scans inflate 2 to 30 times (zeros,
+# or one packet repeated with one timestamp, about 1000). Reading stops there
+# with a warning, keeping the packets before, so that a few megabytes on disk
+# cannot make pcapscan inflate and walk gigabytes: at most 200 times the file.
+MAX_GZIP_RATIO = 200
+_GZIP_RATIO_FROM = 16 * 1024 * 1024
 
 
 # --- header layouts, declared as data (dpkt-style) ---------------------------
@@ -173,6 +185,15 @@ class Capture:
         self.pos += len(data)
         return data
 
+    def _check_inflation(self) -> None:
+        """Stop a gzip bomb (see MAX_GZIP_RATIO); called every few records."""
+        inflated, compressed = self.file.tell(), self.raw.tell()
+        if inflated > _GZIP_RATIO_FROM and inflated > MAX_GZIP_RATIO * compressed:
+            raise _Stop(
+                f"the gzip stream inflates to more than {MAX_GZIP_RATIO} times its size ({inflated} bytes "
+                f"from the first {compressed}): a decompression bomb, not a capture"
+            )
+
     def _ends(self, got: int) -> str:
         where = "the gzip stream" if self.compressed else "the file"
         return f"{where} ends {got} byte{_s(got)} into it"
@@ -185,6 +206,7 @@ class Capture:
         hlen = self.record_layout.size
         divisor = self.divisor
         linktype = self.linktype
+        compressed = self.compressed
         n = 0
         while True:
             try:
@@ -208,13 +230,17 @@ class Capture:
             n += 1
             self.count = n
             yield linktype, sec + frac / divisor, data
+            if compressed and not n & 0xFF:
+                self._check_inflation()
 
     # -- pcapng --
 
     def _pcapng_records(self, stats: ReadStats) -> Iterator[tuple]:
         read = self.file.read
         size = self.size
-        undeclared: dict = {}  # interface id -> [records, first record]
+        undeclared: dict = {}  # interface id (None: any other) -> [records, first record]
+        compressed = self.compressed
+        blocks = 0
         n = 0
         try:
             while True:  # one section per pass
@@ -235,6 +261,9 @@ class Capture:
                             )
                         return
                     btype, blen = head_s.unpack(head)
+                    blocks += 1
+                    if compressed and not blocks & 0xFF:
+                        self._check_inflation()
                     if btype == _PCAPNG_SHB_TYPE:
                         self._section(head, block_at)
                         break
@@ -266,6 +295,8 @@ class Capture:
                     if trailer != blen:
                         raise _Stop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
                     if btype == _BT_IDB:
+                        if len(interfaces) >= MAX_INTERFACES:
+                            raise _Stop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
                         interfaces.append(self._interface(rest, blen - 12, order))
                         continue
                     n += 1
@@ -293,6 +324,8 @@ class Capture:
                         )
                     self.count = n
                     if iface >= len(interfaces):
+                        if iface not in undeclared and len(undeclared) >= _MAX_UNDECLARED_NAMED:
+                            iface = None  # so many undeclared ids: count the others together
                         seen = undeclared.setdefault(iface, [0, n])
                         seen[0] += 1
                         yield UNDECLARED, 0.0, b""
@@ -302,10 +335,17 @@ class Capture:
         except _GZIP_DAMAGE as exc:
             raise _Stop(_gzip_damage(exc, n)) from None
         finally:
+            others = undeclared.pop(None, None)
             for iface, (records, first) in undeclared.items():
                 stats.warnings.append(
                     f"{records} record{_s(records)} (first: record {first}) refer to interface {iface}, "
                     f"which no interface description block declares; skipped"
+                )
+            if others is not None:
+                records, first = others
+                stats.warnings.append(
+                    f"{records} more record{_s(records)} (first: record {first}) refer to other interfaces "
+                    f"that no interface description block declares; skipped"
                 )
 
     def _skip(self, count: int, what: str) -> None:
@@ -313,6 +353,8 @@ class Capture:
         read = self.file.read
         left = count
         while left > 0:
+            if self.compressed:
+                self._check_inflation()
             got = len(read(min(left, _SKIP_CHUNK)))
             self.pos += got
             if got == 0:
@@ -482,8 +524,10 @@ def _open_pcapng(cap: Capture) -> None:
 # --- records to packets ---------------------------------------------------------
 
 
-def read_packets(path, stats: Optional[ReadStats] = None) -> Iterator[Packet]:
-    """Stream the decoded IP packets of a capture.
+def read_packets(path, stats: Optional[ReadStats] = None, arp: bool = False) -> Iterator[Packet]:
+    """Stream the decoded IP packets of a capture (and, with `arp`, its ARP
+    requests and replies as Packets of proto "arp", still counted in
+    `stats.non_ip`: they carry no IP).
 
     Opening errors raise here, before any packet (errors.CaptureNotFound,
     errors.NotACapture, errors.InputError). Afterwards damage only ends the
@@ -493,10 +537,10 @@ def read_packets(path, stats: Optional[ReadStats] = None) -> Iterator[Packet]:
     cap = open_capture(path)
     if stats is None:
         stats = ReadStats(os.fspath(path))
-    return _packets(cap, stats)
+    return _packets(cap, stats, arp)
 
 
-def _packets(cap: Capture, stats: ReadStats) -> Iterator[Packet]:
+def _packets(cap: Capture, stats: ReadStats, arp: bool = False) -> Iterator[Packet]:
     unknown: dict = {}  # unsupported link type -> records
     seen_linktypes: set = set()
     frame = 0
@@ -520,6 +564,10 @@ def _packets(cap: Capture, stats: ReadStats) -> Iterator[Packet]:
                 stats.skipped += 1
             elif pkt is NOT_IP:
                 stats.non_ip += 1
+                if arp:
+                    found = decode_arp(linktype, data, frame, ts)
+                    if found is not None:
+                        yield found
             else:
                 yield pkt
     finally:

@@ -37,7 +37,7 @@ import dpkt.udp
 
 from ..model import Packet, Quoted
 
-__all__ = ["decode_frame", "LINKTYPE_NAMES", "linktype_name"]
+__all__ = ["decode_frame", "decode_arp", "LINKTYPE_NAMES", "linktype_name"]
 
 # --- link types -------------------------------------------------------------
 
@@ -141,7 +141,16 @@ _ICMP6_ERRORS = frozenset(
 )
 _ICMP_ERROR_HDR_LEN = 8  # type, code, checksum, 4 bytes unused/mtu/pointer/gateway
 
-_QUOTED_PROTO_NAMES = {P_TCP: "tcp", P_UDP: "udp", P_ICMP: "icmp", P_ICMP6: "icmp6"}
+P_SCTP = 132
+_SCTP_HDR_LEN = 12  # ports, verification tag, checksum; the first chunk follows
+_SCTP_INIT_CHUNKS = frozenset((1, 2))  # INIT, INIT-ACK: their initiate tag follows the chunk header
+# ICMP query messages whose identifier and sequence number pcapscan reads:
+# echo, timestamp and address-mask requests and replies (RFC 792, 950); ICMPv6 echo (RFC 4443).
+_ICMP4_QUERIES = frozenset((0, 8, 13, 14, 17, 18))
+_ICMP6_QUERIES = frozenset((128, 129))
+_ND_TYPES = frozenset((135, 136))  # ICMPv6 neighbour solicitation, advertisement (RFC 4861)
+
+_QUOTED_PROTO_NAMES = {P_TCP: "tcp", P_UDP: "udp", P_ICMP: "icmp", P_ICMP6: "icmp6", P_SCTP: "sctp"}
 
 # --- address text, cached (scans involve few addresses; share the strings) ---
 
@@ -296,6 +305,46 @@ _LINK = {
 }
 
 
+# --- ARP (not IP: decoded only on request, see containers.read_packets) ------
+
+ETH_TYPE_ARP = dpkt.ethernet.ETH_TYPE_ARP  # 0x0806
+_ARP_ETH_IP = struct.Struct(">HHBBH6s4s6s4s")  # RFC 826 for Ethernet/IPv4: 28 bytes
+
+
+def _arp_offset(linktype: int, data: bytes) -> Optional[int]:
+    """Where the ARP message starts in a frame, or None when it is no ARP."""
+    if linktype == LINKTYPE_ETHERNET:
+        etype, off = (data[12] << 8) | data[13], _ETH_HDR_LEN
+    elif linktype == LINKTYPE_LINUX_SLL:
+        etype, off = (data[14] << 8) | data[15], _SLL_HDR_LEN
+    elif linktype == LINKTYPE_LINUX_SLL2:
+        etype, off = (data[0] << 8) | data[1], _SLL2_HDR_LEN
+    else:
+        return None
+    tags = 0
+    while etype in _VLAN_TPIDS and tags < _MAX_VLAN_TAGS:
+        etype = (data[off + 2] << 8) | data[off + 3]
+        off += _VLAN_TAG_LEN
+        tags += 1
+    return off if etype == ETH_TYPE_ARP else None
+
+
+def decode_arp(linktype: int, data: bytes, frame: int, ts: float) -> Optional[Packet]:
+    """An Ethernet/IPv4 ARP request or reply as a Packet (proto "arp": src and
+    dst are the sender and target protocol addresses, icmp_type the
+    operation), or None for anything else. Never raises."""
+    try:
+        off = _arp_offset(linktype, data)
+        if off is None:
+            return None
+        htype, ptype, hlen, plen, op, _sha, spa, _tha, tpa = _ARP_ETH_IP.unpack_from(data, off)
+    except (struct.error, IndexError):
+        return None
+    if htype != 1 or ptype != ETH_TYPE_IP or hlen != 6 or plen != 4:
+        return None
+    return Packet(frame, ts, _ntop4(spa), _ntop4(tpa), "arp", 4, 0, 0, 28, icmp_type=op)
+
+
 # --- the entry point --------------------------------------------------------
 
 
@@ -435,20 +484,39 @@ def _transport(buf, l4, end, l4_len, proto, frame, ts, src, dst, version, ttl, i
             return None
         icmp_type = buf[l4]
         quoted = _quote_v4(buf, l4 + _ICMP_ERROR_HDR_LEN, end) if icmp_type in _ICMP4_ERRORS else None
+        ident = seq = None
+        if icmp_type in _ICMP4_QUERIES and l4 + 8 <= end:
+            ident, seq = _PORTS.unpack_from(buf, l4 + 4)
         return Packet(
             frame, ts, src, dst, "icmp", version, ttl, ip_id, length,
             icmp_type=icmp_type, icmp_code=buf[l4 + 1], quoted=quoted, ip_proto=P_ICMP,
+            icmp_id=ident, icmp_seq=seq,
         )  # fmt: skip
     if proto == P_ICMP6:
         if l4 + 4 > end:
             return None
         icmp_type = buf[l4]
         quoted = _quote_v6(buf, l4 + _ICMP_ERROR_HDR_LEN, end) if icmp_type in _ICMP6_ERRORS else None
+        ident = seq = nd_target = None
+        if icmp_type in _ICMP6_QUERIES and l4 + 8 <= end:
+            ident, seq = _PORTS.unpack_from(buf, l4 + 4)
+        elif icmp_type in _ND_TYPES and l4 + 24 <= end:
+            nd_target = _ntop6(buf[l4 + 8 : l4 + 24])
         return Packet(
             frame, ts, src, dst, "icmp6", version, ttl, ip_id, length,
             icmp_type=icmp_type, icmp_code=buf[l4 + 1], quoted=quoted, ip_proto=P_ICMP6,
+            icmp_id=ident, icmp_seq=seq, nd_target=nd_target,
         )  # fmt: skip
-    return Packet(frame, ts, src, dst, "ip", version, ttl, ip_id, length, ip_proto=proto)
+    if proto == P_SCTP and l4 + _SCTP_HDR_LEN <= end:
+        sport, dport, vtag = _PORTS_SEQ.unpack_from(buf, l4)
+        chunk = l4 + _SCTP_HDR_LEN
+        chunk_type = buf[chunk] if chunk < end else None
+        init_tag = _U32.unpack_from(buf, chunk + 4)[0] if chunk_type in _SCTP_INIT_CHUNKS and chunk + 8 <= end else 0
+        return Packet(
+            frame, ts, src, dst, "sctp", version, ttl, ip_id, length, sport, dport, seq=vtag, ack=init_tag,
+            payload_len=max(0, l4_len - _SCTP_HDR_LEN), ip_proto=P_SCTP, chunk_type=chunk_type,
+        )  # fmt: skip
+    return Packet(frame, ts, src, dst, "ip", version, ttl, ip_id, length, payload_len=max(0, l4_len), ip_proto=proto)
 
 
 def _tcp_options(buf: bytes, i: int, end: int):
@@ -480,9 +548,9 @@ def _tcp_options(buf: bytes, i: int, end: int):
 
 def _quoted_l4(buf: bytes, i: int, end: int, proto: int, src: str, dst: str, fragment: bool) -> Quoted:
     name = _QUOTED_PROTO_NAMES.get(proto) or str(proto)
-    if fragment or (proto != P_TCP and proto != P_UDP) or i + 4 > end:
+    if fragment or (proto != P_TCP and proto != P_UDP and proto != P_SCTP) or i + 4 > end:
         return Quoted(src, dst, name)
-    if proto == P_TCP and i + 8 <= end:
+    if (proto == P_TCP or proto == P_SCTP) and i + 8 <= end:  # SCTP: seq is the verification tag
         sport, dport, seq = _PORTS_SEQ.unpack_from(buf, i)
         return Quoted(src, dst, name, sport, dport, seq)
     sport, dport = _PORTS.unpack_from(buf, i)

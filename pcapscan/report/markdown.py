@@ -1,7 +1,7 @@
 """Markdown: the table output with GitHub pipe tables."""
 from tabulate import tabulate
 
-from .rows import capture_line, frames_text, port_row, scan_title
+from .rows import HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, port_row, probing_line, scan_title
 
 
 def render(result) -> str:
@@ -13,11 +13,23 @@ def render(result) -> str:
         for w in c.warnings:
             out.append(f"- warning: {w}")
         out.append("")
+        for d in (d for d in getattr(result, "discoveries", ()) if d.capture == c.path):
+            out.append(f"### {discovery_title(d)}")
+            out.append("")
+            out.append(tabulate([[str(x).replace("|", "\\|") for x in host_row(h)] for h in d.hosts],
+                                headers=HOST_HEADERS, tablefmt="github"))
+            out.append("")
+        for p in (p for p in getattr(result, "probings", ()) if p.capture == c.path):
+            out.append(f"- {probing_line(p)}: {p.evidence}.")
+            out.append("")
         for scan in (s for s in result.scans if s.capture == c.path):
             out.append(f"### {scan_title(scan)}")
             out.append("")
             out.append(f"Technique: {scan.technique_evidence}.")
             out.append("")
+            if scan.zombie is not None:
+                out.append(f"Zombie: {scan.zombie}.")
+                out.append("")
             if scan.tool is not None:
                 out.append(f"Tool: {scan.tool.name} ({scan.tool.confidence:.2f}).")
                 out.append("")

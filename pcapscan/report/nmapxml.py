@@ -12,6 +12,8 @@ import time
 import xml.etree.ElementTree as ET
 from functools import lru_cache
 
+from .collapse import host_items, port_numbers
+
 XML_OUTPUT_VERSION = "1.05"
 NMAP_SERVICES = ("/usr/share/nmap/nmap-services", "/usr/local/share/nmap/nmap-services")
 
@@ -49,6 +51,53 @@ def service_name(proto: str, port: int) -> str:
     return name
 
 
+NMAP_PROTOCOLS = ("/usr/share/nmap/nmap-protocols", "/usr/local/share/nmap/nmap-protocols")
+# scaninfo protocol per technique (nmap's XML: -sO's "ports" are IP protocols)
+SCAN_PROTOCOL = {"udp": "udp", "sctpinit": "sctp", "sctpcookieecho": "sctp", "ipproto": "ip"}
+
+
+@lru_cache(maxsize=1)
+def _protocols() -> dict:
+    """IP protocol number -> name, from nmap's own nmap-protocols when installed."""
+    for path in NMAP_PROTOCOLS:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return {int(f[1]): f[0] for f in (line.split() for line in fh if line[:1] not in ("#", ""))
+                        if len(f) >= 2 and f[1].isdigit()}
+        except OSError:
+            continue
+    return {}
+
+
+def _service_el(port_el, proto: str, port: int) -> None:
+    if proto == "ip":  # nmap names IP protocols from nmap-protocols, conf 8
+        name = _protocols().get(port)
+        if name:
+            ET.SubElement(port_el, "service", {"name": name, "method": "table", "conf": "8"})
+        return
+    name = service_name(proto, port)
+    if proto == "sctp" and name == "unknown":
+        return  # nmap writes no <service> for an SCTP port it has no name for
+    ET.SubElement(port_el, "service", {"name": name, "method": "table", "conf": "3"})
+
+
+def _host_statuses(result) -> dict:
+    """address -> the HostResult host discovery gave it (the first session that saw it)."""
+    out = {}
+    for d in getattr(result, "discoveries", ()):
+        for h in d.hosts:
+            out.setdefault(h.address, h)
+    return out
+
+
+def _status(host, h) -> None:
+    if h is None:  # no discovery seen: nmap's word for a host taken as up (-Pn)
+        ET.SubElement(host, "status", {"state": "up", "reason": "user-set", "reason_ttl": "0"})
+    else:
+        ET.SubElement(host, "status", {"state": h.state.value, "reason": h.reason.value,
+                                       "reason_ttl": str(h.reason_ttl)})
+
+
 def _ports_attr(ports) -> str:
     nums = sorted(set(ports))
     ranges, start, prev = [], None, None
@@ -65,18 +114,29 @@ def _ports_attr(ports) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
+def _ctime(t: int) -> str:
+    """time.ctime, or "" for a time it cannot show: a capture's timestamps are
+    untrusted (a pcapng if_tsoffset can put them past the year 9999)."""
+    try:
+        return time.ctime(t)
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
 def render(result) -> str:
     scans = list(result.scans)
     start = int(min((s.first_ts for s in scans), default=time.time()))
     end = int(max((s.last_ts for s in scans), default=start))
     root = ET.Element("nmaprun", {
         "scanner": "nmap", "args": "pcapscan analyze " + " ".join(c.path for c in result.captures),
-        "start": str(start), "startstr": time.ctime(start), "version": "7.93",
+        "start": str(start), "startstr": _ctime(start), "version": "7.93",
         "xmloutputversion": XML_OUTPUT_VERSION})
     seen_types = {}
     for s in scans:
-        proto = "udp" if s.technique.value == "udp" else "tcp"
-        seen_types.setdefault((s.technique.value, proto), set()).update(p.port for p in s.ports)
+        if s.technique.value == "idle":
+            continue  # nmap writes no <scaninfo> for an idle scan
+        proto = SCAN_PROTOCOL.get(s.technique.value, "tcp")
+        seen_types.setdefault((s.technique.value, proto), set()).update(port_numbers(s.ports))
     for (tech, proto), ports in seen_types.items():
         ET.SubElement(root, "scaninfo", {"type": tech, "protocol": proto, "numservices": str(len(ports)),
                                          "services": _ports_attr(ports)})
@@ -86,35 +146,42 @@ def render(result) -> str:
     targets: dict = {}
     for s in scans:
         targets.setdefault(s.target, []).append(s)
+    statuses = _host_statuses(result)
+    for addr, h in statuses.items():  # hosts that discovery saw and no scan followed (-sn, down hosts)
+        if addr in targets:
+            continue
+        host = ET.SubElement(root, "host")
+        _status(host, h)
+        ET.SubElement(host, "address", {"addr": addr, "addrtype": "ipv6" if ":" in addr else "ipv4"})
+        ET.SubElement(host, "hostnames")
     for target, tscans in targets.items():
         host = ET.SubElement(root, "host", {"starttime": str(int(min(s.first_ts for s in tscans))),
                                             "endtime": str(int(max(s.last_ts for s in tscans)))})
-        ET.SubElement(host, "status", {"state": "up", "reason": "user-set", "reason_ttl": "0"})
+        _status(host, statuses.get(target))
         ET.SubElement(host, "address", {"addr": target, "addrtype": "ipv6" if ":" in target else "ipv4"})
         ET.SubElement(host, "hostnames")
         ports_el = ET.SubElement(host, "ports")
-        written = {}
-        for s in tscans:
-            for p in s.ports:
-                key = (p.proto, p.port)
-                if key in written:
-                    if written[key] != s.technique.value:
-                        ports_el.append(ET.Comment(
-                            f" {s.technique.value} scan of {p.port}/{p.proto} ({p.state.value}) from {s.scanner}"
-                            f" omitted: nmap XML keeps one verdict per port "))
-                    continue
-                written[key] = s.technique.value
-                v = p.verdict
-                port_el = ET.SubElement(ports_el, "port", {"protocol": p.proto, "portid": str(p.port)})
-                ET.SubElement(port_el, "state", {"state": v.state.value, "reason": v.reason.value,
-                                                 "reason_ttl": str(v.reason_ttl)})
-                ET.SubElement(port_el, "service", {"name": service_name(p.proto, p.port), "method": "table",
-                                                   "conf": "3"})
+        for item in host_items(tscans):  # one verdict per port; nmap's <extraports> for a state of >25 ports
+            if item[0] == "comment":
+                ports_el.append(ET.Comment(item[1]))
+            elif item[0] == "extra":
+                _, state, count, reasons = item
+                extra = ET.SubElement(ports_el, "extraports", {"state": state, "count": str(count)})
+                for reason, n, proto, attr in reasons:
+                    ET.SubElement(extra, "extrareasons", {"reason": reason, "count": str(n), "proto": proto,
+                                                          "ports": attr})
+            else:
+                _, proto, port, state, reason, ttl = item
+                port_el = ET.SubElement(ports_el, "port", {"protocol": proto, "portid": str(port)})
+                ET.SubElement(port_el, "state", {"state": state, "reason": reason, "reason_ttl": str(ttl)})
+                _service_el(port_el, proto, port)
     runstats = ET.SubElement(root, "runstats")
-    ET.SubElement(runstats, "finished", {"time": str(end), "timestr": time.ctime(end), "elapsed": str(end - start),
+    ET.SubElement(runstats, "finished", {"time": str(end), "timestr": _ctime(end), "elapsed": str(end - start),
                                          "summary": f"pcapscan read {len(result.captures)} capture(s)",
                                          "exit": "success"})
-    ET.SubElement(runstats, "hosts", {"up": str(len(targets)), "down": "0", "total": str(len(targets))})
+    addrs = set(targets) | set(statuses)
+    down = sum(1 for a in addrs if a in statuses and statuses[a].state.value == "down" and a not in targets)
+    ET.SubElement(runstats, "hosts", {"up": str(len(addrs) - down), "down": str(down), "total": str(len(addrs))})
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n' + body + "\n"

@@ -55,3 +55,34 @@ def scan_title(scan) -> str:
     if scan.probe_flags is not None:
         tech += f" (probe flags {scan.probe_flags or 'none'})"
     return f"{scan.scanner} -> {scan.target}: {tech} scan, {len(scan.ports)} port(s)"
+
+
+# -- host discovery and version/OS detection (techniques/discovery.py, detection.py) ----------
+
+
+def host_statuses(result) -> dict:
+    """(capture, address) -> HostResult, from the first discovery session that saw the address."""
+    out = {}
+    for d in getattr(result, "discoveries", ()):
+        for h in d.hosts:
+            out.setdefault((d.capture, h.address), h)
+    return out
+
+
+def host_row(h) -> list:
+    frames = {"probe_frames": list(h.probe_frames), "response_frames": list(h.response_frames)}
+    return [h.address, h.state.value, h.reason.value, h.reason_ttl or "-", h.method, frames_text(frames)]
+
+
+HOST_HEADERS = ["host", "state", "reason", "ttl", "decided by", "frames (probe -> response)"]
+
+
+def discovery_title(d) -> str:
+    up = sum(h.state.value == "up" for h in d.hosts)
+    return (f"{d.scanner}: host discovery ({', '.join(d.methods)}), {len(d.hosts)} address(es), "
+            f"{up} up, {len(d.hosts) - up} down")
+
+
+def probing_line(p) -> str:
+    tool = f"; tool: {p.tool.name} ({p.tool.confidence:.2f})" if p.tool is not None else ""
+    return f"{p.scanner} -> {p.target}: {p.kind} ({', '.join(p.probes)}), not a port scan{tool}"

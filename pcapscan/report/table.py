@@ -2,7 +2,8 @@
 Warnings and errors are not repeated here: the CLI writes them to stderr."""
 from tabulate import tabulate
 
-from .rows import capture_line, frames_text, port_row, scan_title
+from .collapse import not_shown_line, rows_and_hidden
+from .rows import HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, port_row, probing_line, scan_title
 
 HEADERS = ["port", "state", "reason", "ttl", "frames (probe -> response)"]
 
@@ -14,16 +15,31 @@ def render(result, fmt: str = "simple") -> str:
             continue  # the CLI says it on stderr; stdout keeps the results
         out.append(capture_line(c))
         scans = [s for s in result.scans if s.capture == c.path]
-        if not scans and not c.error and c.packets:
+        discoveries = [d for d in getattr(result, "discoveries", ()) if d.capture == c.path]
+        probings = [p for p in getattr(result, "probings", ()) if p.capture == c.path]
+        if not scans and not discoveries and not probings and not c.error and c.packets:
             out.append("  no scan probes found")
+        for d in discoveries:
+            out.append("")
+            out.append(discovery_title(d))
+            out.append(tabulate([host_row(h) for h in d.hosts], headers=HOST_HEADERS, tablefmt=fmt))
+        for p in probings:
+            out.append("")
+            out.append(probing_line(p))
+            out.append(f"  evidence: {p.evidence}")
         for scan in scans:
             out.append("")
             out.append(scan_title(scan))
             out.append(f"  technique: {scan.technique_evidence}")
+            if scan.zombie is not None:
+                out.append(f"  zombie: {scan.zombie}")
             if scan.tool is not None:
                 out.append(f"  tool: {scan.tool.name} ({scan.tool.confidence:.2f})")
+            shown, hidden = rows_and_hidden(scan.ports)  # nmap's "Not shown: ..." for big states
+            if hidden:
+                out.append(f"  {not_shown_line(hidden)}")
             rows = []
-            for p in scan.ports:
+            for p in shown:
                 r = port_row(scan, p)
                 rows.append([f"{r['port']}/{r['proto']}", r["state"], r["reason"], r["reason_ttl"] or "-",
                              frames_text(r)])

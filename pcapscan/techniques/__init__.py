@@ -3,6 +3,7 @@ state table, plus `infer_technique`, which names the technique an exchange's
 probes belong to. Importing this package registers every technique."""
 from ..model import Exchange, Technique
 from . import ack, handshake, inverse, udp  # noqa: F401  (registration)
+from . import idle, ipproto, sctp  # noqa: F401  (registration: the families beyond TCP/UDP port scans)
 from .base import REGISTRY, TechniqueSpec, classify, response_kind
 
 # Base TCP flags of a probe (exchanges.probe_class) -> technique. "S" is
@@ -15,7 +16,13 @@ PROBE_TECHNIQUES = {
     "A": Technique.ACK,
     "FA": Technique.MAIMON,
     "udp": Technique.UDP,
+    "init": Technique.SCTP_INIT,  # SCTP, by the probe's first chunk
+    "cookie-echo": Technique.SCTP_COOKIE_ECHO,
+    "ip": Technique.IPPROTO,  # a bare IP header of some protocol (exchanges.py)
 }
+# How infer_technique words the evidence for the probe classes that are not TCP flags.
+PROBE_LABELS = {"udp": "a UDP datagram", "init": "SCTP INIT chunks", "cookie-echo": "SCTP COOKIE-ECHO chunks",
+                "ip": "IP packets of one protocol each (one exchange per protocol number)"}
 
 # Options an operating system puts on the SYN of a connect(): window scale,
 # SACK permitted, timestamps. nmap's raw SYN carries MSS alone, scapy's none.
@@ -54,13 +61,15 @@ def syn_evidence(ex: Exchange):
 
 def infer_technique(ex: Exchange):
     """(technique, evidence, behavioural) for any exchange."""
+    if ex.proto == "ip":  # ipproto.assemble gathered it: one exchange per protocol number
+        return Technique.IPPROTO, "IP protocol probes (nmap -sO): one exchange per protocol number", True
     key = probe_key(ex)
     if key == "S":
         return syn_evidence(ex)
     tech = PROBE_TECHNIQUES.get(key)
     if tech is None:
         return Technique.UNKNOWN, f"probe flags {key or 'none'} fit no technique", True
-    label = "a UDP datagram" if key == "udp" else f"TCP flags {key or 'none'}"
+    label = PROBE_LABELS.get(key) or f"TCP flags {key or 'none'}"
     return tech, f"probes are {label}", True
 
 

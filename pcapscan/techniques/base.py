@@ -29,6 +29,9 @@ ICMP_PORT_UNREACH = "icmp-port-unreach"  # ICMP 3/3, ICMPv6 1/4
 ICMP_UNREACH = "icmp-unreach"  # the other unreachable codes nmap reads as filtered
 ICMP_TIME_EXCEEDED = "icmp-time-exceeded"  # ICMP 11 (nmap drops ICMPv6 time exceeded)
 NONE = "none"  # no answer to any try
+INIT_ACK_ = "init-ack"  # SCTP INIT-ACK
+ABORT_ = "abort"  # SCTP ABORT
+SCTP_OTHER = "sctp-other"  # any other SCTP chunk: nmap passes it over
 
 # ICMPv4 type 3 codes nmap reads (reference guide: "ICMP unreachable error
 # (type 3, code 0, 1, 2, 3, 9, 10, or 13)"); other codes (fragmentation
@@ -69,6 +72,26 @@ def icmp_reason(resp: Packet) -> Optional[Reason]:
     return None
 
 
+# nmap's icmpv4_to_reason / icmpv6_to_reason (portreasons.cc) for any ICMP
+# message, errors and replies alike: what nmap -sO and host discovery say.
+_ICMP4_OTHER_REASONS = {0: Reason.ECHO_REPLY, 4: Reason.SOURCE_QUENCH, 11: Reason.TIME_EXCEEDED,
+                        14: Reason.TIMESTAMP_REPLY, 18: Reason.ADDRESSMASK_REPLY}
+_ICMP6_OTHER_REASONS = {129: Reason.ECHO_REPLY, 4: Reason.PARAM_PROBLEM, 3: Reason.TIME_EXCEEDED}
+
+
+def icmp_any_reason(resp: Packet) -> Reason:
+    """nmap's icmp_to_reason: the reason word for any ICMP/ICMPv6 message."""
+    if resp.proto == "icmp":
+        if resp.icmp_type == 3:
+            return ICMP4_UNREACH_REASONS.get(resp.icmp_code, Reason.DEST_UNREACH)
+        return _ICMP4_OTHER_REASONS.get(resp.icmp_type, Reason.UNKNOWN_RESPONSE)
+    if resp.proto == "icmp6":
+        if resp.icmp_type == 1:
+            return ICMP6_UNREACH_REASONS.get(resp.icmp_code, Reason.DEST_UNREACH)
+        return _ICMP6_OTHER_REASONS.get(resp.icmp_type, Reason.UNKNOWN_RESPONSE)
+    return Reason.UNKNOWN_RESPONSE
+
+
 def response_kind(resp: Packet) -> Optional[str]:
     """Name a response in the words of the state tables; None: says nothing."""
     if resp.proto == "tcp":
@@ -79,6 +102,8 @@ def response_kind(resp: Packet) -> Optional[str]:
         return None
     if resp.proto == "udp":
         return UDP_
+    if resp.proto == "sctp":
+        return {2: INIT_ACK_, 6: ABORT_}.get(resp.chunk_type, SCTP_OTHER)
     reason = icmp_reason(resp)
     if reason is None:
         return None
@@ -91,8 +116,10 @@ def response_kind(resp: Packet) -> Optional[str]:
 
 # Techniques in which silence means open|filtered: nmap lets a later answer
 # override "open" in them, and never lets one turn "filtered" into "open".
-_SILENT_OPEN = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS, Technique.MAIMON, Technique.UDP})
-_CLOSED_MAY_CHANGE = frozenset({Technique.SYN, Technique.ACK, Technique.WINDOW, Technique.CONNECT})
+_SILENT_OPEN = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS, Technique.MAIMON, Technique.UDP,
+                          Technique.IPPROTO})
+_CLOSED_MAY_CHANGE = frozenset({Technique.SYN, Technique.ACK, Technique.WINDOW, Technique.CONNECT,
+                                Technique.SCTP_INIT, Technique.SCTP_COOKIE_ECHO})
 
 
 def later_answer_wins(technique: Technique, old: State, new: State) -> bool:
@@ -127,21 +154,23 @@ Classifier = Callable[[Exchange], Verdict]
 
 
 def table_classifier(technique: Technique, table: Mapping[str, Row], refine: Optional[Callable] = None,
-                     reason_of: Callable = icmp_reason, keeps_ttl: bool = True) -> Classifier:
+                     reason_of: Callable = icmp_reason, keeps_ttl: bool = True,
+                     kind_of: Optional[Callable] = None) -> Classifier:
     """A classifier that reads the answers the table has a row for.
 
     Answers without a row (an ICMP "fragmentation needed", a bare ACK) are
     passed over. The first answer sets the state; a later one may change it
     only as `later_answer_wins` allows, but (as in nmap) always sets the
     reason and TTL. With no meaningful answer the NONE row applies. `refine`
-    may rewrite (kind, response, exchange) into another row key.
+    may rewrite (kind, response, exchange) into another row key; `kind_of`
+    (response, exchange) replaces response_kind for tables in other words.
     """
 
     def classify(ex: Exchange) -> Verdict:
         state = reason = None
         ttl = 0
         for resp in answered_once(ex):
-            kind = response_kind(resp)
+            kind = response_kind(resp) if kind_of is None else kind_of(resp, ex)
             if kind is not None and refine is not None:
                 kind = refine(kind, resp, ex)
             row = table.get(kind) if kind is not None else None

@@ -1,0 +1,116 @@
+"""The fast path of `analyze`: columnar reading, flows replayed in bulk,
+scans assembled from columns (docs/performance.md).
+
+    summary, scans, more = analyze_capture_auto(path, forced, fast="auto")
+
+Same results as analysis.analyze_capture_full, which it falls back to for
+small captures (below FAST_MIN_BYTES the fixed cost of numpy would not pay
+off) and for captures the fast reader leaves to the ordinary one
+(columns.NeedSlowPath). numpy is imported only once a capture is big enough;
+numba, when installed (`pip install pcapscan[fast]`), only above
+JIT_MIN_BYTES, where compiling (or loading the compiled) record walker
+takes less time than it saves.
+
+Results of the fast path keep per-port verdicts in columns
+(scans.PortTable): a port classified in bulk has no Exchange (exchange is
+None). Library callers who need every port's packets (verify, compare) use
+the ordinary path, the default of analysis.analyze.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+FAST_MIN_BYTES = 4 << 20  # captures this big or bigger take the fast path under fast="auto"
+JIT_MIN_BYTES = 96 << 20  # ... and the compiled record walker from this size on
+
+
+def wants_fast(path, fast) -> bool:
+    if fast is True:
+        return True
+    if not fast:
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    import stat
+
+    return stat.S_ISREG(st.st_mode) and st.st_size >= FAST_MIN_BYTES
+
+
+def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Callable] = None):
+    """(CaptureSummary, [Scan], analysis.More) by the fast path when `fast`
+    (True, or "auto" for big regular files), else by the ordinary one."""
+    from ..analysis import analyze_capture_full
+
+    if wants_fast(path, fast):
+        from .columns import NeedSlowPath
+        from .scans import analyze_capture_fast
+
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0
+        try:
+            return analyze_capture_fast(path, forced, progress=progress, use_jit=size >= JIT_MIN_BYTES)
+        except NeedSlowPath:
+            pass
+    return analyze_capture_full(path, forced)
+
+
+def _bytes_progress(progress):
+    def report(packets, done, total):
+        progress(done, total or 0, packets)
+
+    return report
+
+
+def _one(args):
+    """Worker: ("ok", summary, scans, more) or ("error", message)."""
+    from ..errors import InputError
+
+    path, forced, fast = args
+    try:
+        return ("ok", *analyze_capture_auto(path, forced, fast))
+    except InputError as exc:
+        return ("error", exc)
+
+
+def analyze_many(paths, forced=None, fast="auto", jobs: Optional[int] = None, progress: Optional[Callable] = None):
+    """[("ok", summary, scans, more) | ("error", exc)] per path, in input order,
+    with `jobs` worker processes (None: every core; no pool for one file).
+    `progress(done, total, packets)`: bytes of the one capture, or captures done."""
+    from ..errors import InputError
+
+    paths = list(paths)
+    jobs = jobs or os.cpu_count() or 1
+    jobs = min(jobs, len(paths))
+    if len(paths) == 1:
+        try:
+            return [("ok", *analyze_capture_auto(paths[0], forced, fast,
+                                                 progress=_bytes_progress(progress) if progress else None))]
+        except InputError as exc:
+            return [("error", exc)]
+    on_done = (lambda done, total: progress(done, total, 0)) if progress else None
+    if jobs <= 1:
+        out = []
+        for p in paths:
+            out.append(_one((p, forced, fast)))
+            if on_done:
+                on_done(len(out), len(paths))
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = [None] * len(paths)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_one, (p, forced, fast)): i for i, p in enumerate(paths)}
+        from concurrent.futures import as_completed
+
+        done = 0
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()
+            done += 1
+            if on_done:
+                on_done(done, len(paths))
+    return out

@@ -1,0 +1,643 @@
+"""Columnar reading: a capture streamed in chunks on record boundaries, each
+chunk's records decoded in bulk with numpy into columns of the fields the
+replay engine reads.
+
+The common shapes (Ethernet, Linux cooked v1/v2, loopback, raw IP; IPv4,
+IPv6 without extension headers; TCP and UDP) are decoded here, following
+capture/decode.py field for field. Every other record (ICMP, fragments, VLAN
+tags, IPv6 extension headers, MPLS...) is marked SLOW and decoded one by one
+by `decode_frame` itself, so nothing unusual is ever decoded twice over.
+
+Anything this reader does not reproduce exactly (a damaged pcapng, a gzip
+stream cut short, a new pcapng section, undeclared interfaces, timestamps
+that go backwards) raises NeedSlowPath: the caller analyzes the capture
+with the ordinary reader instead.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from socket import AF_INET, AF_INET6, inet_ntop
+
+import numpy as np
+
+from ..capture import containers as C
+from ..capture.decode import LINKTYPE_NAMES, NOT_IP, _tcp_options, decode_arp, decode_frame, linktype_name
+from .walk import walkers
+
+CHUNK_BYTES = 8 << 20  # bytes read per chunk
+MAX_RECORDS = 1 << 18  # records walked per batch
+
+# Record status after the bulk decode.
+FAST, SLOW, NONIP, BAD = 0, 1, 2, 3
+V6_BASE = 1 << 32  # address ids: IPv4 addresses are their own value, IPv6 ones V6_BASE + n
+
+
+class NeedSlowPath(Exception):
+    """The capture needs the ordinary, packet-by-packet path (the reason is the message)."""
+
+
+@dataclass
+class Batch:
+    """Records walked from one buffer: where each record's bytes are."""
+
+    buf: np.ndarray  # uint8 view of the buffer
+    raw: bytes  # the same bytes, for decode_frame
+    base: int  # stream offset of buf[0]
+    frame0: int  # frame number of the first record
+    off: np.ndarray  # int64 offsets of record data in buf
+    incl: np.ndarray  # int64 captured lengths
+    linktype: np.ndarray  # int32 link type per record (-1: undeclared interface)
+    ts: np.ndarray  # float64 timestamps, exactly as the ordinary reader computes them
+
+
+class AddressBook:
+    """Address ids and their text. IPv4: the address as an integer; IPv6: V6_BASE + n."""
+
+    def __init__(self):
+        self.v6: dict = {}  # 16 bytes -> id
+        self.v6_raw: list = []
+        self._text: dict = {}
+
+    def v6_ids(self, rows: np.ndarray) -> np.ndarray:
+        """ids of an (n, 16) uint8 array of IPv6 addresses."""
+        if not len(rows):
+            return np.zeros(0, np.int64)
+        flat = np.ascontiguousarray(rows).view(np.dtype((np.void, 16))).ravel()
+        uniq, inv = np.unique(flat, return_inverse=True)
+        ids = np.empty(len(uniq), np.int64)
+        for i, u in enumerate(uniq):
+            b = u.tobytes()
+            got = self.v6.get(b)
+            if got is None:
+                got = self.v6[b] = V6_BASE + len(self.v6_raw)
+                self.v6_raw.append(b)
+            ids[i] = got
+        return ids[inv.ravel()]
+
+    def id_of(self, text: str) -> int:
+        if ":" in text:
+            from socket import inet_pton
+
+            b = inet_pton(AF_INET6, text)
+            got = self.v6.get(b)
+            if got is None:
+                got = self.v6[b] = V6_BASE + len(self.v6_raw)
+                self.v6_raw.append(b)
+            return got
+        a, b, c, d = (int(x) for x in text.split("."))
+        return (a << 24) | (b << 16) | (c << 8) | d
+
+    def text(self, addr_id: int) -> str:
+        addr_id = int(addr_id)
+        t = self._text.get(addr_id)
+        if t is None:
+            if addr_id >= V6_BASE:
+                t = inet_ntop(AF_INET6, self.v6_raw[addr_id - V6_BASE])
+            else:
+                t = inet_ntop(AF_INET, addr_id.to_bytes(4, "big"))
+            self._text[addr_id] = t
+        return t
+
+
+class OptionBook:
+    """TCP option layouts (tuples of kinds) <-> small ids; id 0 is ()."""
+
+    def __init__(self):
+        self.ids: dict = {(): 0}
+        self.tuples: list = [()]
+
+    def id_of(self, kinds: tuple) -> int:
+        got = self.ids.get(kinds)
+        if got is None:
+            got = self.ids[kinds] = len(self.tuples)
+            self.tuples.append(kinds)
+        return got
+
+
+# --- streaming records -------------------------------------------------------------------
+
+
+class Reader:
+    """Stream a capture's records in batches. Fills `stats` as the ordinary reader does."""
+
+    def __init__(self, path, stats: C.ReadStats, use_jit: bool = True, chunk_bytes: int = CHUNK_BYTES):
+        self.path = os.fspath(path)
+        self.stats = stats
+        self.cap = C.open_capture(self.path)
+        self.chunk_bytes = chunk_bytes
+        self.walk_pcap, self.walk_pcapng, self.want_bytes = walkers(use_jit)
+        self.count = 0  # records so far
+        self.stream_pos = self.cap.pos  # stream offset of the next unread byte
+        self.seen_linktypes: set = set()
+        self.unknown: dict = {}
+
+    def close(self):
+        self.cap.close()
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self.cap.file.read(n)
+        except C._GZIP_DAMAGE as exc:
+            raise NeedSlowPath(f"damaged gzip stream ({exc})") from None
+
+    def batches(self):
+        try:
+            if self.cap.kind == "pcap":
+                yield from self._pcap()
+            else:
+                yield from self._pcapng()
+        finally:
+            self.close()
+        for linktype, records in sorted(self.unknown.items()):
+            self.stats.warnings.append(
+                f"link type {linktype} is not supported; {records} record{'s' if records != 1 else ''} skipped")
+
+    def _note_linktypes(self, linktypes):
+        for lt in linktypes:
+            lt = int(lt)
+            if lt not in self.seen_linktypes:
+                self.seen_linktypes.add(lt)
+                if lt != C.UNDECLARED:
+                    self.stats.link_types.add(linktype_name(lt))
+
+    def _pcap(self):
+        cap = self.cap
+        hlen = cap.record_layout.size
+        big = cap.byteorder == ">"
+        divisor = cap.divisor
+        linktype = cap.linktype
+        out = [np.empty(MAX_RECORDS, np.int64) for _ in range(2)] + [np.empty(MAX_RECORDS, np.uint32) for _ in range(2)]
+        tail = b""
+        eof = False
+        while True:
+            data = self._read(self.chunk_bytes)
+            if not data:
+                eof = True
+            raw = tail + data if tail else data
+            base = self.stream_pos - len(tail)
+            self.stream_pos += len(data)
+            pos = 0
+            buf = np.frombuffer(raw, np.uint8)
+            src = raw if self.want_bytes else buf
+            while True:
+                n, new_pos, status, bad = self.walk_pcap(src, pos, hlen, big, C.MAX_RECORD_LEN, *out)
+                if n:
+                    off, incl, sec, frac = (a[:n].copy() for a in out)
+                    ts = sec.astype(np.float64) + frac.astype(np.float64) / divisor
+                    lt = np.full(n, linktype, np.int32)
+                    yield self._batch(buf, raw, base, off, incl, lt, ts)
+                pos = new_pos
+                if status == 1:
+                    self._stop(f"record {self.count + 1} is corrupt (its header claims {bad} captured bytes, "
+                               f"more than the {C.MAX_RECORD_LEN} a capture record may hold)")
+                    return
+                if n < MAX_RECORDS:
+                    break
+            tail = raw[pos:]
+            if eof:
+                if tail:
+                    where = "the gzip stream" if cap.compressed else "the file"
+                    got = len(tail)
+                    if got < hlen:
+                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C._s(got)} into it, inside its header)"
+                    else:
+                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C._s(got)} into it)"
+                    self._stop(msg)
+                return
+
+    def _stop(self, msg: str):
+        self.stats.truncated = True
+        self.stats.warnings.append(f"{msg}; {C._covers(self.count)}")
+
+    def _pcapng(self):
+        cap = self.cap
+        big = cap.byteorder == ">"
+        order = cap.byteorder
+        ifaces = cap.interfaces
+        out = [np.empty(MAX_RECORDS, np.int64) for _ in range(2)] + [np.empty(MAX_RECORDS, np.uint32) for _ in range(3)]
+        tail = b""
+        eof = False
+        while True:
+            data = self._read(self.chunk_bytes)
+            if not data:
+                eof = True
+            raw = tail + data if tail else data
+            base = self.stream_pos - len(tail)
+            self.stream_pos += len(data)
+            buf = np.frombuffer(raw, np.uint8)
+            src = raw if self.want_bytes else buf
+            pos = 0
+            while True:
+                n, new_pos, status = self.walk_pcapng(src, pos, big, len(ifaces), C.MAX_PACKET_BLOCK_LEN, *out)
+                if n:
+                    off, incl, iface, high, low = (a[:n].copy() for a in out)
+                    yield self._batch(buf, raw, base, off, incl, *self._ng_time(iface, high, low, ifaces))
+                pos = new_pos
+                if status == 1:
+                    raise NeedSlowPath("a damaged pcapng block")
+                if status == 2:
+                    if pos + 8 > len(raw):
+                        break
+                    btype = int.from_bytes(raw[pos:pos + 4], "big" if big else "little")
+                    blen = int.from_bytes(raw[pos + 4:pos + 8], "big" if big else "little")
+                    if btype != 1:  # SHB, SPB, PB, or an undeclared interface
+                        raise NeedSlowPath("a pcapng block the fast reader leaves to the ordinary one")
+                    if blen < 12 or blen & 3 or blen > C.MAX_HEADER_BLOCK_LEN:
+                        raise NeedSlowPath("a damaged pcapng interface block")
+                    if pos + blen > len(raw):
+                        break
+                    if int.from_bytes(raw[pos + blen - 4:pos + blen], "big" if big else "little") != blen:
+                        raise NeedSlowPath("a damaged pcapng interface block")
+                    try:
+                        ifaces.append(cap._interface(raw[pos + 8:pos + blen], blen - 12, order))
+                    except C._Stop:
+                        raise NeedSlowPath("a damaged pcapng interface block") from None
+                    pos += blen
+                    continue
+                if n < MAX_RECORDS:
+                    break
+            tail = raw[pos:]
+            if eof:
+                if tail:
+                    raise NeedSlowPath("the capture ends inside a pcapng block")
+                return
+
+    @staticmethod
+    def _ng_time(iface, high, low, ifaces):
+        lts = np.array([i[0] for i in ifaces], np.int32)
+        divs = [i[1] for i in ifaces]
+        offs = [i[2] for i in ifaces]
+        ticks = (high.astype(np.uint64) << np.uint64(32)) | low.astype(np.uint64)
+        lt = lts[iface.astype(np.int64)]
+        exact = bool((ticks < (1 << 53)).all()) and all(d < (1 << 53) and abs(o) < (1 << 53) for d, o in zip(divs, offs))
+        if exact:
+            div = np.array(divs, np.float64)[iface.astype(np.int64)]
+            ofs = np.array(offs, np.float64)[iface.astype(np.int64)]
+            ts = ticks.astype(np.float64) / div + ofs
+        else:  # nanosecond ticks past 2**53: Python's exact int / int, record by record
+            ts = np.array([t / divs[i] + offs[i] for t, i in zip(ticks.tolist(), iface.tolist())], np.float64)
+        return lt, ts
+
+    def _batch(self, buf, raw, base, off, incl, lt, ts) -> Batch:
+        b = Batch(buf=buf, raw=raw, base=base, frame0=self.count + 1, off=off, incl=incl, linktype=lt, ts=ts)
+        self._note_linktypes(np.unique(lt).tolist())
+        self.count += len(off)
+        self.stats.packets += len(off)
+        return b
+
+
+# --- bulk decoding ---------------------------------------------------------------------------
+
+_ETH, _SLL, _SLL2, _NULL, _LOOP, _IPV4, _IPV6 = 1, 113, 276, 0, 108, 228, 229
+_RAW = (12, 14, 101)
+
+
+def _be16(buf, i):
+    return (buf[i].astype(np.int64) << 8) | buf[i + 1]
+
+
+def _be32(buf, i):
+    return ((buf[i].astype(np.int64) << 24) | (buf[i + 1].astype(np.int64) << 16)
+            | (buf[i + 2].astype(np.int64) << 8) | buf[i + 3])
+
+
+def _le32(buf, i):
+    return ((buf[i + 3].astype(np.int64) << 24) | (buf[i + 2].astype(np.int64) << 16)
+            | (buf[i + 1].astype(np.int64) << 8) | buf[i])
+
+
+@dataclass
+class Decoded:
+    """Columns of the FAST records of a batch (TCP or UDP over IPv4/IPv6), in frame order."""
+
+    frame: np.ndarray
+    ts: np.ndarray
+    fileoff: np.ndarray  # stream offset of the record's data
+    incl: np.ndarray  # its captured length
+    lt: np.ndarray  # its link type
+    src: np.ndarray  # address ids
+    dst: np.ndarray
+    udp: np.ndarray  # bool: UDP (else TCP)
+    ttl: np.ndarray
+    ip_id: np.ndarray
+    length: np.ndarray
+    sport: np.ndarray
+    dport: np.ndarray
+    flags: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+    window: np.ndarray
+    opt: np.ndarray  # option layout ids
+    mss: np.ndarray  # -1: none
+    payload: np.ndarray
+
+
+def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.ReadStats, unknown: dict):
+    """(Decoded FAST rows, [Packet] of SLOW records in frame order, ts of every decoded record)."""
+    n = len(b.off)
+    buf, off, incl = b.buf, b.off, b.incl
+    status = np.full(n, BAD, np.int8)
+    l3 = np.zeros(n, np.int64)
+    ver = np.zeros(n, np.int8)
+    lt = b.linktype
+    end_rec = off + incl
+    # -- link layers --
+    for linktype in np.unique(lt).tolist():
+        sel = np.nonzero(lt == linktype)[0]
+        if linktype not in LINKTYPE_NAMES:
+            if linktype != C.UNDECLARED:
+                unknown[linktype] = unknown.get(linktype, 0) + len(sel)
+            continue  # BAD: skipped
+        if linktype == _ETH:
+            ok = incl[sel] >= 14
+            s = sel[ok]
+            et = _be16(buf, off[s] + 12)
+            v4, v6 = et == 0x0800, et == 0x86DD
+            ver[s[v4]], ver[s[v6]] = 4, 6
+            l3[s] = off[s] + 14
+            status[s[v4 | v6]] = FAST
+            other = ~(v4 | v6)
+            # VLAN, MPLS, PPPoE, 802.3 lengths: decode_frame; any other ethertype carries no IP
+            special = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100) | (et == 0x9200) | (et == 0x8847) \
+                | (et == 0x8848) | (et == 0x8864) | (et <= 1500)
+            status[s[other & special]] = SLOW
+            status[s[other & ~special]] = NONIP
+        elif linktype in (_SLL, _SLL2):
+            hl, at = (16, 14) if linktype == _SLL else (20, 0)
+            ok = incl[sel] >= hl
+            s = sel[ok]
+            et = _be16(buf, off[s] + at)
+            v4, v6 = et == 0x0800, et == 0x86DD
+            ver[s[v4]], ver[s[v6]] = 4, 6
+            l3[s] = off[s] + hl
+            status[s[v4 | v6]] = FAST
+            vlan = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100) | (et == 0x9200)
+            status[s[vlan]] = SLOW
+            status[s[~(v4 | v6 | vlan)]] = NONIP
+        elif linktype in (_NULL, _LOOP):
+            ok = incl[sel] >= 4
+            s = sel[ok]
+            if linktype == _NULL:
+                af = _le32(buf, off[s])
+                big = af > 0xFFFF
+                af = np.where(big, _be32(buf, off[s]), af)
+            else:
+                af = _be32(buf, off[s])
+            v4 = af == 2
+            v6 = (af == 24) | (af == 28) | (af == 30)
+            ver[s[v4]], ver[s[v6]] = 4, 6
+            l3[s] = off[s] + 4
+            status[s[v4 | v6]] = FAST
+            status[s[~(v4 | v6)]] = NONIP
+        elif linktype in _RAW:
+            ok = incl[sel] >= 1
+            s = sel[ok]
+            v = buf[off[s]] >> 4
+            v4, v6 = v == 4, v == 6
+            ver[s[v4]], ver[s[v6]] = 4, 6
+            l3[s] = off[s]
+            status[s[v4 | v6]] = FAST
+        elif linktype in (_IPV4, _IPV6):
+            ver[sel] = 4 if linktype == _IPV4 else 6
+            l3[sel] = off[sel]
+            status[sel] = FAST
+    # -- IPv4 --
+    idx4 = np.nonzero((status == FAST) & (ver == 4))[0]
+    idx6 = np.nonzero((status == FAST) & (ver == 6))[0]
+    cols = []
+    if len(idx4):
+        cols.append(_ipv4(buf, idx4, l3[idx4], end_rec[idx4], status))
+    if len(idx6):
+        cols.append(_ipv6(buf, idx6, l3[idx6], end_rec[idx6], status, addrs))
+    # transport for both
+    parts = [c for c in cols if c is not None]
+    if parts:
+        keys = parts[0].keys()
+        t = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+        order = np.argsort(t["idx"], kind="stable")
+        t = {k: v[order] for k, v in t.items()}
+        dec = _transport(buf, t, status, options)
+    else:
+        dec = None
+    stats.non_ip += int((status == NONIP).sum())
+    # -- the rest, one by one, exactly as the ordinary reader does --
+    slow = []
+    for i in np.nonzero(status == SLOW)[0].tolist():
+        o, ln = int(off[i]), int(incl[i])
+        pkt = decode_frame(int(lt[i]), b.raw[o:o + ln], b.frame0 + i, float(b.ts[i]))
+        if pkt is None:
+            status[i] = BAD
+        elif pkt is NOT_IP:
+            status[i] = NONIP
+            stats.non_ip += 1
+        else:
+            slow.append(pkt)
+    stats.skipped += int((status == BAD).sum())
+    # ARP requests and replies: Packets for the query engine (still counted as not IP)
+    for i in np.nonzero(status == NONIP)[0].tolist():
+        o, ln = int(off[i]), int(incl[i])
+        pkt = decode_arp(int(lt[i]), b.raw[o:o + ln], b.frame0 + i, float(b.ts[i]))
+        if pkt is not None:
+            slow.append(pkt)
+    slow.sort(key=lambda p: p.frame)
+    fed = (status == FAST) | (status == SLOW)
+    fed[[p.frame - b.frame0 for p in slow]] = True  # ARP too
+    ip_ts = b.ts[fed]
+    if dec is not None:
+        fi = dec.pop("idx")
+        fast = Decoded(frame=b.frame0 + fi, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
+    else:
+        fast = None
+    return fast, slow, ip_ts
+
+
+def _ipv4(buf, idx, l3, end_rec, status):
+    cap = end_rec - l3
+    ok = cap >= 20
+    bad = idx[~ok]
+    status[bad] = BAD
+    idx, l3, end_rec, cap = idx[ok], l3[ok], end_rec[ok], cap[ok]
+    vhl = buf[l3].astype(np.int64)
+    ihl = (vhl & 0x0F) << 2
+    total = _be16(buf, l3 + 2)
+    ok = ((vhl >> 4) == 4) & (ihl >= 20) & (l3 + ihl <= end_rec)
+    total = np.where(total == 0, cap, total)
+    ok &= total >= ihl
+    status[idx[~ok]] = BAD
+    idx, l3, end_rec, cap, ihl, total = idx[ok], l3[ok], end_rec[ok], cap[ok], ihl[ok], total[ok]
+    frag = _be16(buf, l3 + 6) & 0x1FFF
+    proto = buf[l3 + 9]
+    fast = (frag == 0) & ((proto == 6) | (proto == 17))
+    status[idx[~fast]] = SLOW
+    idx, l3, end_rec, ihl, total, proto = idx[fast], l3[fast], end_rec[fast], ihl[fast], total[fast], proto[fast]
+    return {
+        "idx": idx, "l4": l3 + ihl, "end": np.minimum(l3 + total, end_rec), "l4_len": total - ihl,
+        "proto": proto, "ttl": buf[l3 + 8], "ip_id": _be16(buf, l3 + 4), "length": total,
+        "src": _be32(buf, l3 + 12), "dst": _be32(buf, l3 + 16),
+    }
+
+
+def _ipv6(buf, idx, l3, end_rec, status, addrs: AddressBook):
+    cap = end_rec - l3
+    ok = cap >= 40
+    status[idx[~ok]] = BAD
+    idx, l3, end_rec = idx[ok], l3[ok], end_rec[ok]
+    ok = (buf[l3] >> 4) == 6
+    status[idx[~ok]] = BAD
+    idx, l3, end_rec = idx[ok], l3[ok], end_rec[ok]
+    plen = _be16(buf, l3 + 4)
+    l4 = l3 + 40
+    plen = np.where(plen == 0, end_rec - l4, plen)
+    nxt = buf[l3 + 6]
+    fast = (nxt == 6) | (nxt == 17)
+    status[idx[~fast]] = SLOW
+    idx, l3, end_rec, plen, l4, nxt = idx[fast], l3[fast], end_rec[fast], plen[fast], l4[fast], nxt[fast]
+    if not len(idx):
+        return None
+    rows_s = buf[l3[:, None] + 8 + np.arange(16)]
+    rows_d = buf[l3[:, None] + 24 + np.arange(16)]
+    return {
+        "idx": idx, "l4": l4, "end": np.minimum(l4 + plen, end_rec), "l4_len": plen,
+        "proto": nxt, "ttl": buf[l3 + 7], "ip_id": np.zeros(len(idx), np.int64), "length": plen + 40,
+        "src": addrs.v6_ids(rows_s), "dst": addrs.v6_ids(rows_d),
+    }
+
+
+def _transport(buf, t, status, options: OptionBook):
+    idx, l4, end, l4_len, proto = t["idx"], t["l4"], t["end"], t["l4_len"], t["proto"]
+    tcp = proto == 6
+    need = np.where(tcp, 20, 8)
+    ok = l4 + need <= end
+    off_flags = np.zeros(len(idx), np.int64)
+    safe = np.where(ok & tcp, l4, 0)
+    off_flags[ok & tcp] = _be16(buf, safe[ok & tcp] + 12)
+    doff = (off_flags >> 12) << 2
+    ok &= ~tcp | (doff >= 20)
+    status[idx[~ok]] = BAD
+    keep = np.nonzero(ok)[0]
+    idx, l4, end, l4_len, tcp, doff, off_flags = idx[keep], l4[keep], end[keep], l4_len[keep], tcp[keep], doff[keep], off_flags[keep]
+    m = len(idx)
+    sport = _be16(buf, l4)
+    dport = _be16(buf, l4 + 2)
+    ti = np.nonzero(tcp)[0]
+    ui = np.nonzero(~tcp)[0]
+    seq = np.zeros(m, np.int64)
+    ack = np.zeros(m, np.int64)
+    window = np.zeros(m, np.int64)
+    flags = np.zeros(m, np.int64)
+    opt = np.zeros(m, np.int32)
+    mss = np.full(m, -1, np.int64)
+    payload = np.zeros(m, np.int64)
+    if len(ti):
+        p = l4[ti]
+        seq[ti] = _be32(buf, p + 4)
+        ack[ti] = _be32(buf, p + 8)
+        window[ti] = _be16(buf, p + 14)
+        flags[ti] = off_flags[ti] & 0xFF
+        payload[ti] = np.maximum(l4_len[ti] - doff[ti], 0)
+        wo = ti[doff[ti] > 20]
+        if len(wo):
+            opt[wo], mss[wo] = _options(buf, l4[wo] + 20, np.minimum(l4[wo] + doff[wo], end[wo]), options)
+    if len(ui):
+        ulen = _be16(buf, l4[ui] + 4)
+        avail = l4_len[ui] - 8
+        pl = np.where((ulen >= 8) & (ulen - 8 < avail), ulen - 8, avail)
+        payload[ui] = np.maximum(pl, 0)
+    return {"idx": idx, "src": t["src"][keep], "dst": t["dst"][keep], "udp": ~tcp, "ttl": t["ttl"][keep],
+            "ip_id": t["ip_id"][keep], "length": t["length"][keep], "sport": sport, "dport": dport, "flags": flags,
+            "seq": seq, "ack": ack, "window": window, "opt": opt, "mss": mss, "payload": payload}
+
+
+def _options(buf, start, stop, options: OptionBook):
+    """decode._tcp_options in bulk: layout ids and MSS (-1: none). Layouts
+    longer than 40 kinds (impossible in 40 bytes) fall back to the original."""
+    m = len(start)
+    i = start.copy()
+    active = i < stop
+    kinds = np.full((m, 41), -1, np.int16)
+    count = np.zeros(m, np.int64)
+    mss = np.full(m, -1, np.int64)
+    rows = np.arange(m)
+    for step in range(41):
+        if not active.any():
+            break
+        a = np.nonzero(active)[0]
+        k = buf[i[a]].astype(np.int64)
+        kinds[a, step] = k
+        count[a] += 1
+        eol = k == 0
+        nop = k == 1
+        rest = ~(eol | nop)
+        i[a[nop]] += 1
+        r = a[rest]
+        has_len = i[r] + 1 < stop[r]
+        stop_now = r[~has_len]
+        r = r[has_len]
+        size = buf[i[r] + 1].astype(np.int64)
+        good = size >= 2
+        r_bad = r[~good]
+        r, size = r[good], size[good]
+        kr = kinds[r, step]
+        is_mss = (kr == 2) & (size == 4) & (i[r] + 4 <= stop[r])
+        mr = r[is_mss]
+        mss[mr] = _be16(buf, i[mr] + 2)
+        i[r] += size
+        active[a[eol]] = False
+        active[stop_now] = False
+        active[r_bad] = False
+        active &= i < stop
+    del rows
+    flat = np.ascontiguousarray(kinds).view(np.dtype((np.void, kinds.shape[1] * 2))).ravel()
+    uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+    ids = np.empty(len(uniq), np.int32)
+    for j, f in enumerate(first.tolist()):
+        row = kinds[f]
+        ids[j] = options.id_of(tuple(int(x) for x in row[row >= 0]))
+    return ids[inv.ravel()], mss
+
+
+def check_options(buf: bytes, start: int, stop: int):
+    """The original parser, for tests: (kinds, mss)."""
+    return _tcp_options(buf, start, stop)
+
+
+def dense_ids(cols) -> tuple:
+    """(ids, n): equal rows of the int columns get equal ids, numbered in sorted
+    row order; by packing the columns into one int64 when their ranges allow,
+    else by a lexicographic sort."""
+    cols = [np.asarray(c).astype(np.int64, copy=False) for c in cols]
+    m = len(cols[0]) if cols else 0
+    if m == 0:
+        return np.zeros(0, np.int64), 0
+    packed = np.zeros(m, np.int64)
+    span = 1
+    ok = True
+    for c in cols:
+        lo, hi = int(c.min()), int(c.max())
+        width = hi - lo + 1
+        if span * width >= (1 << 62):
+            ok = False
+            break
+        packed = packed * width + (c - lo)
+        span *= width
+    if ok:
+        uniq, inv = np.unique(packed, return_inverse=True)
+        return inv.ravel().astype(np.int64), len(uniq)
+    order = np.lexsort(cols[::-1])
+    diff = np.zeros(m, bool)
+    diff[0] = True
+    for c in cols:
+        cs = c[order]
+        diff[1:] |= cs[1:] != cs[:-1]
+    ranks = np.cumsum(diff) - 1
+    ids = np.empty(m, np.int64)
+    ids[order] = ranks
+    return ids, int(ranks[-1]) + 1
+
+
+def first_index(ids: np.ndarray, n: int) -> np.ndarray:
+    """For ids from dense_ids: the first row of each id."""
+    first = np.full(n, len(ids), np.int64)
+    np.minimum.at(first, ids, np.arange(len(ids)))
+    return first

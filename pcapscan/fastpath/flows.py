@@ -1,0 +1,321 @@
+"""The flow table of the fast path: every TCP/UDP flow of a capture, in both
+directions, keyed by one 64-bit integer, with the first two packets of each
+flow kept as compact rows.
+
+All of the replay engine's state is per flow (exchanges.py): a flow's
+packets are paired among themselves, an ICMP error joins the flow it
+quotes, and the duplicate test compares packets of one flow direction. So a
+flow whose packets are exactly "a probe, then nothing or one packet back"
+can be replayed without the engine: its outcome is a function of those two
+packets. Every other flow is COMPLEX: all its packets, in capture order, go
+through the engine itself (exchanges.ReplayEngine), as do ICMP errors,
+fragments and anything decode_frame had to read.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Packet
+from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index
+
+# flow state bits
+COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
+
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_ICMP_ERRORS = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
+
+
+class Grow:
+    """A growable column."""
+
+    __slots__ = ("a", "n", "fill")
+
+    def __init__(self, dtype, fill=0):
+        self.a = np.full(1024, fill, dtype)
+        self.n = 0
+        self.fill = fill
+
+    def resize(self, n: int) -> None:
+        if n > len(self.a):
+            new = np.full(max(n, len(self.a) + len(self.a) // 4), self.fill, self.a.dtype)
+            new[: self.n] = self.a[: self.n]
+            self.a = new
+        self.n = n
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.a[: self.n]
+
+
+# The first packet of every flow, whole (it becomes a Packet again when needed), and what the
+# classifiers read of the second (the rest of it is read again from the capture when needed).
+PROBE_COLS = {"frame": np.uint32, "ts": np.float64, "ttl": np.uint8, "flags": np.uint8, "ip_id": np.uint16,
+              "length": np.uint32, "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.uint16,
+              "mss": np.int32, "payload": np.uint32}
+ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags": np.uint8}
+
+
+class FlowTable:
+    def __init__(self, addrs: AddressBook, options: OptionBook):
+        self.addrs = addrs
+        self.options = options
+        self.pairs: dict = {}  # (lo address id, hi address id) -> pair id
+        self.pair_lo = Grow(np.int64)
+        self.pair_hi = Grow(np.int64)
+        self.skeys = np.zeros(0, np.uint64)  # sorted keys
+        self.sids = np.zeros(0, np.int32)  # flow id of each sorted key
+        self.n = 0
+        self.key = Grow(np.uint64)
+        self.state = Grow(np.uint8)
+        self.probe = {k: Grow(t) for k, t in PROBE_COLS.items()}
+        self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
+        self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
+        self.v6_group: dict = {}
+
+    # -- keys --------------------------------------------------------------------------
+
+    def _pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        inv, nu = dense_ids([lo, hi])
+        first = first_index(inv, nu)
+        ids = np.empty(nu, np.int64)
+        for i, (a, b) in enumerate(zip(lo[first].tolist(), hi[first].tolist())):
+            got = self.pairs.get((a, b))
+            if got is None:
+                got = self.pairs[(a, b)] = len(self.pairs)
+                if got >= 1 << 30:
+                    from .columns import NeedSlowPath
+
+                    raise NeedSlowPath("more than 2**30 address pairs")
+                self.pair_lo.resize(got + 1)
+                self.pair_hi.resize(got + 1)
+                self.pair_lo.a[got], self.pair_hi.a[got] = a, b
+            ids[i] = got
+        return ids[inv]
+
+    def keys(self, src, sport, dst, dport, udp):
+        """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
+        s_lo = (src < dst) | ((src == dst) & (sport <= dport))
+        lo_a = np.where(s_lo, src, dst)
+        hi_a = np.where(s_lo, dst, src)
+        lo_p = np.where(s_lo, sport, dport).astype(np.uint64)
+        hi_p = np.where(s_lo, dport, sport).astype(np.uint64)
+        pid = self._pair_ids(lo_a, hi_a).astype(np.uint64)
+        key = (pid << np.uint64(34)) | (udp.astype(np.uint64) << np.uint64(32)) | (lo_p << np.uint64(16)) | hi_p
+        return key, (~s_lo).astype(np.uint8)
+
+    def lookup(self, keys: np.ndarray, create: bool = True) -> np.ndarray:
+        """Flow ids of keys (-1 for unknown ones when not `create`); new flows
+        are numbered in order of first appearance."""
+        pos = np.searchsorted(self.skeys, keys)
+        found = pos < len(self.skeys)
+        found[found] = self.skeys[pos[found]] == keys[found]
+        fid = np.full(len(keys), -1, np.int64)
+        fid[found] = self.sids[pos[found]]
+        if not create or found.all():
+            return fid
+        new = ~found
+        uk, first = np.unique(keys[new], return_index=True)
+        order = np.argsort(first, kind="stable")
+        ids_sorted = np.empty(len(uk), np.int64)
+        ids_sorted[order] = self.n + np.arange(len(uk))
+        fid[new] = ids_sorted[np.searchsorted(uk, keys[new])]
+        n0 = self.n
+        self.n += len(uk)
+        self.key.resize(self.n)
+        self.key.a[n0:self.n] = uk[order]
+        for g in (self.state, *self.probe.values(), *self.answer.values()):
+            g.resize(self.n)
+        self.state.a[n0:self.n] = 0
+        at = np.searchsorted(self.skeys, uk)
+        self.skeys = np.insert(self.skeys, at, uk)
+        self.sids = np.insert(self.sids, at, ids_sorted.astype(np.int32))
+        return fid
+
+    def _group_dst(self, dst: np.ndarray) -> np.ndarray:
+        v4 = dst < V6_BASE
+        first = (dst >> 24) & 0xFF
+        out = v4 & (((first >= 224) & (first <= 239)) | (dst == 0xFFFFFFFF) | ((dst & 0xFF) == 255))
+        if (~v4).any():
+            raw = self.addrs.v6_raw
+            look = np.array([raw[i][0] == 0xFF for i in range(len(raw))], bool)
+            out[~v4] = look[(dst[~v4] - V6_BASE)]
+        return out
+
+    # -- one batch -----------------------------------------------------------------------
+
+    def feed(self, d: Decoded, slow: list) -> None:
+        if d is not None and len(d.frame):
+            self._feed_fast(d)
+        if slow:
+            self._feed_slow(slow)
+        if d is not None and len(d.frame):
+            self._materialize_unstored(d)
+
+    def _feed_fast(self, d: Decoded) -> None:
+        if d.frame[-1] >= 1 << 32 or len(self.options.tuples) >= 1 << 16:
+            from .columns import NeedSlowPath
+
+            raise NeedSlowPath("more than 2**32 records, or 2**16 TCP option layouts")
+        key, dirb = self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
+        fid = self.lookup(key)
+        m = len(fid)
+        order = np.argsort(fid, kind="stable")
+        sf = fid[order]
+        # rank of each packet among its flow's packets in this batch
+        grp_start = np.maximum.accumulate(np.where(np.r_[True, sf[1:] != sf[:-1]], np.arange(m), 0))
+        rank = np.empty(m, np.int64)
+        rank[order] = np.arange(m) - grp_start
+        st = self.state.a
+        prior = ((st[fid] & N1) > 0).astype(np.int64) + ((st[fid] & N2) > 0)
+        was_complex = (st[fid] & COMPLEX) > 0
+        g = prior + rank
+        self._stored = np.zeros(m, bool)
+        # -- first packets: the probe --
+        i0 = np.nonzero((g == 0) & ~was_complex)[0]
+        if len(i0):
+            f0 = fid[i0]
+            flags = d.flags[i0]
+            base = flags & 0x3F
+            tcp = ~d.udp[i0]
+            bad_tcp = ((base & _RST) > 0) | (((base & _SYN) > 0) & ((base & _ACK) > 0)) | \
+                ((d.payload[i0] > 0) & ((base & _SYN) == 0))
+            ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0])
+            for k, col in self.probe.items():
+                col.a[f0] = getattr(d, k)[i0]
+            bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
+            st[f0] |= bits.astype(np.uint8)
+            self._stored[i0] = True
+        # -- second packets: the answer, when it comes back --
+        i1 = np.nonzero((g == 1) & ~was_complex)[0]
+        if len(i1):
+            f1 = fid[i1]
+            sdir = ((st[f1] & SDIR) > 0).astype(np.uint8)
+            back = (dirb[i1] != sdir) & ((st[f1] & COMPLEX) == 0)
+            a = i1[back]
+            fa = f1[back]
+            st[f1[~back]] |= COMPLEX
+            if len(a):
+                ans = self.answer
+                ans["frame"].a[fa] = d.frame[a]
+                ans["fileoff"].a[fa] = d.fileoff[a]
+                ans["ttl"].a[fa] = d.ttl[a]
+                ans["flags"].a[fa] = d.flags[a]
+                pf = self.probe["flags"].a[fa].astype(np.int64)
+                pseq = self.probe["seq"].a[fa].astype(np.int64)
+                pack = self.probe["ack"].a[fa].astype(np.int64)
+                ppay = self.probe["payload"].a[fa].astype(np.int64)
+                rf = d.flags[a]
+                udp = d.udp[a]
+                ack_probe = ((pf & _ACK) > 0) & ((pf & _SYN) == 0)
+                seg = ppay + ((pf & _SYN) > 0) + ((pf & _FIN) > 0)
+                ok_ack = ((rf & _RST) > 0) & (d.seq[a] == pack)
+                ok_syn = ((rf & _ACK) > 0) & (d.ack[a] == (pseq + seg) % (1 << 32))
+                answers = udp | np.where(ack_probe, ok_ack, ok_syn)
+                data = ~udp & (d.payload[a] > 0)
+                bits = N2 | np.where(answers, ANS_OK, 0) | np.where(data, ANS_DATA, 0) | \
+                    np.where(d.window[a] > 0, ANS_WIN, 0)
+                st[fa] |= bits.astype(np.uint8)
+                self._stored[a] = True
+        # -- anything more makes the flow complex --
+        many = np.nonzero(g >= 2)[0]
+        if len(many):
+            st[fid[many]] |= COMPLEX
+        self._fid = fid
+
+    def _feed_slow(self, slow: list) -> None:
+        st = self.state
+        for pkt in slow:
+            proto = pkt.proto
+            if proto in ("tcp", "udp"):
+                fid = self._flow_of(proto, pkt.src, pkt.sport, pkt.dst, pkt.dport, create=True)
+                self.state.a[fid] |= COMPLEX
+            elif proto in _ICMP_ERRORS and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERRORS[proto]:
+                q = pkt.quoted
+                if q.proto in ("tcp", "udp"):
+                    fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=False)
+                    if fid >= 0 and (not st.a[fid] & N1 or self.probe["frame"].a[fid] < pkt.frame):
+                        st.a[fid] |= COMPLEX
+            self.complex_pkts.append(pkt)
+
+    def _flow_of(self, proto, src, sport, dst, dport, create):
+        a = np.array([self.addrs.id_of(src)], np.int64)
+        b = np.array([self.addrs.id_of(dst)], np.int64)
+        key, _ = self.keys(a, np.array([sport], np.int64), b, np.array([dport], np.int64),
+                           np.array([proto == "udp"]))
+        return int(self.lookup(key, create=create)[0])
+
+    def _materialize_unstored(self, d: Decoded) -> None:
+        fid = self._fid
+        cx = (self.state.a[fid] & COMPLEX) > 0
+        rows = np.nonzero(cx & ~self._stored)[0]
+        if len(rows):
+            self.complex_pkts.extend(self.packets_from_rows(d, rows))
+
+    # -- Packets -------------------------------------------------------------------------
+
+    def packets_from_rows(self, d: Decoded, rows: np.ndarray) -> list:
+        text = self.addrs.text
+        opts = self.options.tuples
+        out = []
+        cols = [getattr(d, k)[rows].tolist() for k in
+                ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq",
+                 "ack", "window", "opt", "mss", "payload")]
+        for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
+             payload) in zip(*cols):
+            out.append(make_packet(frame, ts, text(src), text(dst), udp, 6 if src >= V6_BASE else 4, ttl, ip_id,
+                                   length, sport, dport, flags, seq, ack, window, opts[opt], mss, payload))
+        return out
+
+    def endpoints(self, fids: np.ndarray):
+        """(scanner id, scanner port, target id, target port, udp) of flows, the
+        scanner being the sender of the flow's first packet."""
+        key = self.key.a[fids]
+        pid = (key >> np.uint64(34)).astype(np.int64)
+        udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
+        lo_p = ((key >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
+        hi_p = (key & np.uint64(0xFFFF)).astype(np.int64)
+        lo_a, hi_a = self.pair_lo.a[pid], self.pair_hi.a[pid]
+        sdir = (self.state.a[fids] & SDIR) > 0
+        return (np.where(sdir, hi_a, lo_a), np.where(sdir, hi_p, lo_p), np.where(sdir, lo_a, hi_a),
+                np.where(sdir, lo_p, hi_p), udp)
+
+    def probe_packets(self, fids: np.ndarray) -> list:
+        """The first packet of each flow, as a Packet."""
+        if not len(fids):
+            return []
+        s, sp, t, tp, udp = self.endpoints(fids)
+        text = self.addrs.text
+        opts = self.options.tuples
+        p = {k: c.a[fids].tolist() for k, c in self.probe.items()}
+        out = []
+        for i, (src, sport, dst, dport, u) in enumerate(zip(s.tolist(), sp.tolist(), t.tolist(), tp.tolist(),
+                                                            udp.tolist())):
+            out.append(make_packet(p["frame"][i], p["ts"][i], text(src), text(dst), u, 6 if src >= V6_BASE else 4,
+                                   p["ttl"][i], p["ip_id"][i], p["length"][i], sport, dport, p["flags"][i],
+                                   p["seq"][i], p["ack"][i], p["window"][i], opts[p["opt"][i]], p["mss"][i],
+                                   p["payload"][i]))
+        return out
+
+    def answer_packets(self, fids: np.ndarray, records) -> list:
+        """The second packet of each flow, decoded again from the capture
+        (`records(offset)`: (link type, timestamp, data) of the record there)."""
+        from ..capture.decode import decode_frame
+
+        frames = self.answer["frame"].a[fids].tolist()
+        offs = self.answer["fileoff"].a[fids]
+        order = np.argsort(offs, kind="stable").tolist()
+        offs = offs.tolist()
+        out = [None] * len(order)
+        for i in order:
+            lt, ts, data = records(offs[i])
+            out[i] = decode_frame(lt, data, frames[i], ts)
+        return out
+
+
+def make_packet(frame, ts, src, dst, udp, version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
+                options, mss, payload) -> Packet:
+    if udp:
+        return Packet(frame, ts, src, dst, "udp", version, ttl, ip_id, length, sport, dport,
+                      payload_len=payload, ip_proto=17)
+    return Packet(frame, ts, src, dst, "tcp", version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
+                  options, None if mss < 0 else mss, payload, None, None, None, 6)

@@ -1,0 +1,554 @@
+"""From the flow table to scans: the fast path's `analyze_capture`.
+
+Complex flows are replayed by exchanges.ReplayEngine and their exchanges
+go through the very code analysis.build_scans runs. Simple flows (one
+probe, nothing or one packet back, alone in their exchange and on their
+port) are classified in bulk: each distinct shape (technique, probe kind,
+options, what came back) is classified once, by the real classifier on a
+real Exchange, and the answer applied to every exchange of that shape.
+Whatever needs one exchange's own words (the evidence sentence of a scan,
+the smoothing of SYN sessions) is computed on that exchange itself.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Callable, Optional
+
+import numpy as np
+
+from .. import families
+from ..analysis import More, _merge_same_port
+from ..capture import ReadStats
+from .. import exchanges as _exchanges
+from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _completed_handshake, _Connection, probe_class
+from ..fingerprint import NMAP_OS_PROBES, identify
+from ..pairing import QueryEngine
+from ..techniques import detection, discovery, idle, ipproto
+from ..model import CaptureSummary, Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
+from ..techniques import REGISTRY, fallback_spec, infer_technique
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
+from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, FlowTable
+
+STATES = list(State)
+REASONS = list(Reason)
+TECHS = list(Technique)
+_T = {t: i for i, t in enumerate(TECHS)}
+UDP_KIND = 64
+RECENT_MAX = getattr(_exchanges, "_RECENT_MAX", 1 << 62)
+# Sessions with at most this many bulk-classified exchanges are fingerprinted
+# on real Exchange objects; larger ones on columns (fastpath/fprint.py).
+FP_OBJECTS_MAX = 3000
+REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
+
+
+def kind_letters(code: int) -> str:
+    return "udp" if code == UDP_KIND else flag_letters(code)
+
+
+class PortTable(Sequence):
+    """A scan's ports as columns, sorted by (proto, port). Rows classified in
+    bulk have no Exchange (`exchange` is None); rows the engine built keep
+    their real PortResult."""
+
+    def __init__(self, udp, port, state, reason, ttl, pframe, rframe, objects: dict):
+        self.udp, self.port, self.state, self.reason, self.ttl = udp, port, state, reason, ttl
+        self.pframe, self.rframe = pframe, rframe
+        self.objects = objects  # row -> PortResult
+
+    def __len__(self) -> int:
+        return len(self.port)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        got = self.objects.get(i)
+        if got is not None:
+            return got
+        rf = int(self.rframe[i])
+        v = Verdict(state=STATES[self.state[i]], reason=REASONS[self.reason[i]], reason_ttl=int(self.ttl[i]),
+                    probe_frames=(int(self.pframe[i]),), response_frames=(rf,) if rf >= 0 else ())
+        return PortResult(proto="udp" if self.udp[i] else "tcp", port=int(self.port[i]), verdict=v, exchange=None)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+class RecordReader:
+    """Records of a capture again, by the stream offset of their data
+    (decompressed offsets for gzip): (link type, timestamp, data), the
+    timestamp computed as the ordinary reader computes it."""
+
+    def __init__(self, path: str, cap):
+        self.path = path
+        self.fh = None
+        self.kind = cap.kind
+        self.order = "<" if cap.byteorder == "<" else ">"
+        self.hlen = cap.record_layout.size
+        self.divisor = cap.divisor
+        self.linktype = cap.linktype
+        self.interfaces = list(cap.interfaces)
+
+    def _at(self, offset: int, n: int) -> bytes:
+        if self.fh is None:
+            raw = open(self.path, "rb")
+            if raw.read(2) == b"\x1f\x8b":
+                import gzip
+
+                raw.seek(0)
+                self.fh = gzip.GzipFile(fileobj=raw, mode="rb")
+            else:
+                self.fh = raw
+        self.fh.seek(offset)
+        return self.fh.read(n)
+
+    def __call__(self, offset: int):
+        import struct
+
+        if self.kind == "pcap":
+            sec, frac, incl = struct.unpack(self.order + "III", self._at(offset - self.hlen, 12))
+            return self.linktype, sec + frac / self.divisor, self._at(offset, incl)
+        iface, high, low, incl = struct.unpack(self.order + "IIII", self._at(offset - 20, 16))
+        linktype, divisor, toff, _snaplen = self.interfaces[iface]
+        return linktype, ((high << 32) | low) / divisor + toff, self._at(offset, incl)
+
+    def close(self):
+        if self.fh is not None:
+            self.fh.close()
+
+
+def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Optional[Callable] = None,
+                         use_jit: bool = True, fp_objects_max: int = FP_OBJECTS_MAX,
+                         chunk_bytes: Optional[int] = None):
+    """Same result as analysis.analyze_capture; raises NeedSlowPath when the capture needs that."""
+    stats = ReadStats(str(path))
+    addrs, options = AddressBook(), OptionBook()
+    table = FlowTable(addrs, options)
+    kw = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
+    reader = Reader(path, stats, use_jit=use_jit, **kw)
+    size = reader.cap.size
+    recent = np.zeros(0, np.float64)  # the last timestamps of the previous batch
+    for batch in reader.batches():
+        dec, slow, ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+        if len(ip_ts):
+            ts = np.concatenate([recent, ip_ts])
+            if (np.diff(ts) < 0).any():
+                reader.close()
+                raise NeedSlowPath("timestamps go backwards")
+            # the engine's duplicate memory holds RECENT_MAX packets: flows replay apart from
+            # each other only while fewer than that come within one duplicate window
+            if len(ts) > RECENT_MAX and (ts[RECENT_MAX:] - ts[:-RECENT_MAX] <= DUPLICATE_WINDOW * 1.01).any():
+                reader.close()
+                raise NeedSlowPath("more packets within one duplicate window than the engine remembers")
+            recent = ts[-RECENT_MAX:]
+        table.feed(dec, slow)
+        if progress is not None:
+            progress(stats.packets, batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0, size)
+    read_at = RecordReader(str(path), reader.cap)
+    try:
+        scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max).run()
+    finally:
+        read_at.close()
+    warnings = list(stats.warnings)
+    if stats.packets == 0:
+        warnings.append("no packets: the capture holds a header and no packet records")
+    summary = CaptureSummary(
+        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
+        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
+    return summary, scans, more
+
+
+class Assembler:
+    def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int):
+        self.t = table
+        self.capture = capture
+        self.forced = forced
+        self.read_at = read_at
+        self.fp_objects_max = fp_objects_max
+        self.text = table.addrs.text
+
+    # -- materializing simple flows ------------------------------------------------------
+
+    def exchanges_of(self, rows) -> list:
+        """Real Exchanges for simple rows (indexes into self.s arrays)."""
+        rows = np.asarray(rows, np.int64)
+        if not len(rows):
+            return []
+        s = self.s
+        fids = s["fid"][rows]
+        probes = self.t.probe_packets(fids)
+        has2 = s["n2"][rows]
+        answers = self.t.answer_packets(fids[has2], self.read_at)
+        it = iter(answers)
+        out = []
+        for j, p in enumerate(probes):
+            resp = next(it) if has2[j] else None
+            ok = bool(s["ans"][rows[j]])
+            out.append(Exchange(
+                scanner=p.src, target=p.dst, proto=p.proto, port=p.dport, probes=(p,),
+                responses=(resp,) if resp is not None and ok else (),
+                stray=(resp,) if resp is not None and not ok else ()))
+        return out
+
+    # -- the whole capture -------------------------------------------------------------------
+
+    def run(self):
+        t = self.t
+        st = t.state.v
+        # 1. complex flows through the engines, in capture order
+        cx = np.nonzero(st & COMPLEX)[0]
+        pk = t.complex_pkts
+        pk.extend(t.probe_packets(cx[(st[cx] & N1) > 0]))
+        pk.extend(t.answer_packets(cx[(st[cx] & N2) > 0], self.read_at))
+        pk.sort(key=lambda p: p.frame)
+        engine = ReplayEngine()
+        queries = QueryEngine(engine)
+        for p in pk:
+            queries.feed(p)
+            engine.feed(p)
+        t.complex_pkts = pk = None
+        query_exchanges = queries.exchanges()
+        # 2. simple flows
+        fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0]
+        fid = fid[np.argsort(t.probe["frame"].a[fid], kind="stable")]
+        sc, sport, tg, tport, udp = t.endpoints(fid)
+        pflags = t.probe["flags"].a[fid].astype(np.int64)
+        kind = np.where(udp, UDP_KIND, pflags & 0x3F)
+        sst = st[fid]
+        n2 = (sst & N2) > 0
+        ans = n2 & ((sst & ANS_OK) > 0)
+        drop = n2 & ~udp & ((sst & ANS_DATA) > 0) & (kind != 0x02)  # carried data: ordinary traffic
+        keep = ~drop
+        s = {"fid": fid, "sc": sc, "sport": sport, "tg": tg, "tport": tport, "udp": udp, "kind": kind,
+             "opt": t.probe["opt"].a[fid].astype(np.int64), "n2": n2, "ans": ans}
+        s = {k: v[keep] for k, v in s.items()}
+        self.s = s
+        # 3. simple flows the engine and the routing policies must see themselves
+        aside = self._aside(engine, query_exchanges)
+        rows = np.nonzero(aside)[0]
+        if len(rows):
+            conns = []
+            for ex in self.exchanges_of(rows):
+                p = ex.probes[0]
+                conn = _Connection(kind=probe_class(p), probes=[p], responses=list(ex.responses) or (),
+                                   stray=list(ex.stray) or ())
+                conns.append(((p.proto, p.src, p.sport, p.dst, p.dport), conn))
+            engine._order = sorted(engine._order + conns, key=lambda kc: kc[1].probes[0].frame)
+        duplicates = engine.stats.duplicates
+        exchanges = engine.exchanges()
+        ordinary = engine.ordinary_exchanges()
+        del engine, queries
+        s = {k: v[~aside] for k, v in s.items()}
+        self.s = s
+        s["pframe"] = t.probe["frame"].a[s["fid"]].astype(np.int64)
+        s["pts"] = t.probe["ts"].a[s["fid"]]
+        a = t.answer
+        s["rframe"] = np.where(s["ans"], a["frame"].a[s["fid"]].astype(np.int64), -1)
+        s["rttl"] = a["ttl"].a[s["fid"]].astype(np.int64)
+        s["rflags"] = np.where(s["n2"], a["flags"].a[s["fid"]].astype(np.int64), -1)
+        s["rwin"] = (st[s["fid"]] & ANS_WIN) > 0
+        # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
+        # scanner beside them for context; none of those may leave the port scans
+        reps = self._representatives()
+        rep_ex = self.exchanges_of(reps)
+        combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
+        routed = families.route(self.capture, combined, query_exchanges, ordinary)
+        rep_ids = {id(ex) for ex in rep_ex}
+        kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
+        if len(kept) + len(rep_ex) != len(routed.port_exchanges):
+            raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
+        scans = self.build(kept) + list(routed.idle_scans)
+        scans.sort(key=_first_frame)
+        more = More(families.discoveries(self.capture, routed, scans), routed.probings)
+        return scans, duplicates, more
+
+    def _aside(self, engine, query_exchanges) -> np.ndarray:
+        """Simple flows to replay with the engine: those sharing an exchange or a
+        port with another flow, and those the routing policies might claim."""
+        s, t = self.s, self.t
+        n = len(s["fid"])
+        aside = np.zeros(n, bool)
+        if not n:
+            return aside
+        # a (scanner, target, proto, port) the engine also saw
+        keys = set()
+        for key, _conn in engine._order:
+            proto, scanner, _sport, target, port = key
+            if proto in ("tcp", "udp"):
+                keys.add((t.addrs.id_of(scanner), t.addrs.id_of(target), int(proto == "udp"), port))
+        cols = [s["sc"], s["tg"], s["udp"].astype(np.int64), s["tport"]]
+        if keys:
+            extra = np.array(sorted(keys), np.int64)
+            allc = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
+            aside |= _shared(allc)[:n]
+        aside |= _shared(cols)  # two simple flows of one exchange (retries from other source ports)
+        fid = s["fid"]
+        win = t.probe["window"].a[fid].astype(np.int64)
+        pay = t.probe["payload"].a[fid].astype(np.int64)
+        # nmap OS detection's probe shapes (techniques/detection.py)
+        os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
+        if os_shapes:
+            shape = win * (1 << 32) + s["opt"]
+            ref = np.array([a * (1 << 32) + b for a, b in os_shapes], np.int64)
+            aside |= ~s["udp"] & np.isin(shape, ref)
+        aside |= s["udp"] & (pay == detection.U1_PAYLOAD)
+        # nmap -sO's TCP and UDP companions (techniques/ipproto.py)
+        pf = t.probe["flags"].a[fid].astype(np.int64)
+        aside |= ~s["udp"] & (s["tport"] == ipproto.TCP_PROBE_PORT) & ((pf & 0x17) == 0x10)
+        aside |= s["udp"] & (s["tport"] == ipproto.UDP_PROBE_PORT)
+        # idle scans: SYNs from a zombie (techniques/idle.py)
+        zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]
+        if zombies:
+            aside |= np.isin(s["sc"], np.array(zombies, np.int64))
+        # pings next to an ICMP ping of the same host (techniques/discovery.py)
+        times: dict = {}
+        for q in query_exchanges:
+            if q.proto in ("icmp", "icmp6"):
+                times.setdefault((t.addrs.id_of(q.scanner), t.addrs.id_of(q.target)), []).append(q.probes[0].ts)
+        if times:
+            ts = t.probe["ts"].a[fid]
+            for (a_, b_), tl in times.items():
+                sel = np.nonzero((s["sc"] == a_) & (s["tg"] == b_))[0]
+                if not len(sel):
+                    continue
+                tl = np.sort(np.array(tl))
+                i = np.clip(np.searchsorted(tl, ts[sel]), 1, len(tl)) if len(tl) > 1 else np.ones(len(sel), np.int64)
+                near = np.minimum(np.abs(ts[sel] - tl[np.maximum(i - 1, 0)]),
+                                  np.abs(ts[sel] - tl[np.minimum(i, len(tl) - 1)]))
+                aside[sel[near <= discovery.ICMP_COMPANION_WINDOW + 1e-3]] = True
+        return aside
+
+    def _representatives(self) -> np.ndarray:
+        """Bulk exchanges shown to the routing policies beside the engine's: per
+        (scanner, target), the first exchange of each distinct probe (proto,
+        port, method), up to REPS of them. A ping sweep is thus shown whole,
+        a port scan by its first few ports."""
+        s = self.s
+        if not len(s["fid"]):
+            return np.zeros(0, np.int64)
+        method = np.where(s["udp"], 0, np.where((s["kind"] & 0x02) > 0, 1, np.where((s["kind"] & 0x10) > 0, 2, 3)))
+        ids, n = dense_ids([s["sc"], s["tg"], s["udp"], s["tport"], method])
+        first = np.sort(first_index(ids, n))
+        pair, _ = dense_ids([s["sc"][first], s["tg"][first]])
+        order = np.argsort(pair, kind="stable")
+        ps = pair[order]
+        start = np.r_[True, ps[1:] != ps[:-1]]
+        gstart = np.maximum.accumulate(np.where(start, np.arange(len(ps)), 0))
+        rank = np.empty(len(ps), np.int64)
+        rank[order] = np.arange(len(ps)) - gstart
+        return first[rank < REPS]
+
+    # -- build_scans, in bulk -------------------------------------------------------------------
+
+    def build(self, py_ex: list) -> list:
+        s, t = self.s, self.t
+        forced = self.forced
+        n_s = len(s["fid"])
+        n_p = len(py_ex)
+        # the exchange table: simple rows first, then the engine's
+        py_ofr = np.array([ex.probes[0].frame for ex in py_ex], np.int64)
+        ofr = np.concatenate([s["pframe"], py_ofr])
+        is_py = np.r_[np.zeros(n_s, bool), np.ones(n_p, bool)]
+        idx = np.r_[np.arange(n_s), np.arange(n_p)]
+        sc = np.concatenate([s["sc"], np.array([t.addrs.id_of(ex.scanner) for ex in py_ex], np.int64)])
+        tg = np.concatenate([s["tg"], np.array([t.addrs.id_of(ex.target) for ex in py_ex], np.int64)])
+        udp = np.concatenate([s["udp"], np.array([ex.proto == "udp" for ex in py_ex], bool)])
+        port = np.concatenate([s["tport"], np.array([ex.port for ex in py_ex], np.int64)])
+        opt = np.concatenate([s["opt"], np.array([t.options.id_of(ex.probes[0].options) for ex in py_ex], np.int64)])
+        kind = np.concatenate([s["kind"], np.array([_kind_code(ex) for ex in py_ex], np.int64)])
+        # technique inference: the engine's exchanges one by one, simple ones by shape
+        tech = np.empty(n_s + n_p, np.int64)
+        beh = np.empty(n_s + n_p, bool)
+        why: dict = {}  # table row -> evidence sentence, where computed
+        for j, ex in enumerate(py_ex):
+            tt, w, b = infer_technique(ex)
+            tech[n_s + j], beh[n_s + j], why[n_s + j] = _T[tt], b, w
+        if n_s:
+            synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
+            inv, nu = dense_ids([s["kind"], s["opt"], synack])
+            first = first_index(inv, nu)
+            reps = self.exchanges_of(first)
+            u_tech = np.empty(nu, np.int64)
+            u_beh = np.empty(nu, bool)
+            for u, ex in enumerate(reps):
+                tt, w, b = infer_technique(ex)
+                u_tech[u], u_beh[u] = _T[tt], b
+            tech[:n_s], beh[:n_s] = u_tech[inv], u_beh[inv]
+        order = np.argsort(ofr, kind="stable")
+        ofr, is_py, idx, sc, tg, udp, port, opt, kind, tech, beh = (
+            x[order] for x in (ofr, is_py, idx, sc, tg, udp, port, opt, kind, tech, beh))
+        pos_of = np.empty(len(order), np.int64)
+        pos_of[order] = np.arange(len(order))
+        why = {int(pos_of[r]): w for r, w in why.items()}
+        self.tab = {"is_py": is_py, "idx": idx}
+        self.py_ex = py_ex
+        self.why = why
+        # smoothing: a SYN decided by its fingerprint follows the session's behaviour
+        scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
+        cand = np.nonzero(scx & beh)[0]
+        ncand = np.nonzero(scx & ~beh)[0]
+        smooth_from = np.full(len(tech), -1, np.int64)
+        if len(cand) and len(ncand):
+            both = np.r_[cand, ncand]
+            ids, nk = dense_ids([sc[both], tg[both], opt[both]])
+            fi = first_index(ids[:len(cand)], nk)  # first behavioural exchange of each key (len(cand): none)
+            src_of = ids[len(cand):]
+            hit = fi[src_of] < len(cand)
+            src = cand[fi[src_of[hit]]]
+            smooth_from[ncand[hit]] = src
+            tech[ncand[hit]] = tech[src]
+        # forced technique
+        forced_mask = np.zeros(len(tech), bool)
+        if forced is not None:
+            forced_mask = udp == (REGISTRY[forced].proto == "udp")
+            tech[forced_mask] = _T[forced]
+        flags_key = np.where(tech == _T[Technique.UNKNOWN], kind, -1)
+        ginv, ng = dense_ids([sc, tg, tech, flags_key])
+        gfirst = first_index(ginv, ng)
+        scans = []
+        members_of = np.argsort(ginv, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(ginv))]
+        for g in np.argsort(gfirst, kind="stable").tolist():
+            members = members_of[bounds[g]:bounds[g + 1]]  # table rows in exchange order
+            first = int(members[0])
+            tt = TECHS[int(tech[first])]
+            flags = kind_letters(int(kind[first])) if tt is Technique.UNKNOWN else None
+            evidence = self._why(first, smooth_from, forced_mask)
+            spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
+            scan = self._scan(members, tt, flags, evidence, spec, sc[first], tg[first], udp, port)
+            scan.ports.first_frame = int(ofr[first])
+            scans.append((int(ofr[first]), scan))
+        scans.sort(key=lambda sc_: sc_[0])
+        return [x[1] for x in scans]
+
+    def _exchange(self, row: int) -> Exchange:
+        if self.tab["is_py"][row]:
+            return self.py_ex[int(self.tab["idx"][row])]
+        return self.exchanges_of([int(self.tab["idx"][row])])[0]
+
+    def _why(self, row: int, smooth_from, forced_mask) -> str:
+        src = int(smooth_from[row])
+        if src >= 0:
+            base = self._raw_why(src) + " on another port of this session"
+        else:
+            base = self._raw_why(row)
+        if forced_mask[row]:
+            return f"forced by --technique {self.forced.value} ({base})"
+        return base
+
+    def _raw_why(self, row: int) -> str:
+        w = self.why.get(row)
+        if w is None:
+            w = self.why[row] = infer_technique(self._exchange(row))[1]
+        return w
+
+    def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
+        is_py = self.tab["is_py"][members]
+        idx = self.tab["idx"][members]
+        s = self.s
+        # ports probed by more than one exchange of the session: merged by the real code
+        pk = udp[members].astype(np.int64) * 65536 + port[members]
+        multi = _shared([pk]) | is_py
+        obj_rows = members[multi]
+        objs = [self._exchange(int(r)) for r in obj_rows]
+        merged = _merge_same_port(objs) if objs else []
+        results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
+        simple = idx[~multi]  # rows of self.s, in exchange order
+        # bulk classification, one real classification per shape
+        m = len(simple)
+        st = np.empty(m, np.int64)
+        rs = np.empty(m, np.int64)
+        ttl = np.zeros(m, np.int64)
+        if m:
+            ans = s["ans"][simple]
+            inv, nu = dense_ids([ans, np.where(ans, s["rflags"][simple], -1), np.where(ans, s["rwin"][simple], 0)])
+            first = first_index(inv, nu)
+            reps = self.exchanges_of(simple[first])
+            u_st = np.empty(nu, np.int64)
+            u_rs = np.empty(nu, np.int64)
+            u_keep = np.zeros(nu, bool)
+            for u, ex in enumerate(reps):
+                v = spec.classify(ex)
+                keeps = False
+                if ex.responses:
+                    r = ex.responses[0]
+                    v2 = spec.classify(replace(ex, responses=(replace(r, ttl=(r.ttl + 1) % 256),)))
+                    keeps = v2.reason_ttl != v.reason_ttl
+                u_st[u], u_rs[u], u_keep[u] = STATES.index(v.state), REASONS.index(v.reason), keeps
+            st, rs = u_st[inv], u_rs[inv]
+            ttl = np.where(u_keep[inv], s["rttl"][simple], 0)
+        # one table, sorted by (proto, port)
+        n_o = len(results)
+        t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
+        t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
+        o = np.lexsort((t_port, t_udp))
+        t_udp, t_port = t_udp[o], t_port[o]
+        pad = np.zeros(n_o, np.int64)
+        st = np.r_[st, pad][o].astype(np.uint8)
+        rs = np.r_[rs, pad][o].astype(np.uint8)
+        ttl = np.r_[ttl, pad][o].astype(np.uint8)
+        pframe = np.r_[s["pframe"][simple], pad][o]
+        rframe = np.r_[s["rframe"][simple], pad][o]
+        back = np.empty(len(o), np.int64)
+        back[o] = np.arange(len(o))
+        objects = {int(back[m + j]): r for j, r in enumerate(results)}
+        ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects)
+        # time span: every probe of every exchange
+        ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
+        for ex in objs:
+            ts += [p.ts for p in ex.probes]
+        tool = self._tool(members, objs, simple)
+        return Scan(capture=self.capture, scanner=self.text(scanner), target=self.text(target), technique=tech,
+                    ports=ports, probe_flags=flags, technique_evidence=evidence, first_ts=min(ts), last_ts=max(ts),
+                    tool=tool)
+
+    def _tool(self, members, objs, simple):
+        if len(simple) <= self.fp_objects_max:
+            rows = members  # in exchange order, as build_scans passes them
+            exs = [self._exchange(int(r)) for r in rows]
+            return identify(exs)
+        from .fprint import identify_columns
+
+        return identify_columns(self, members, objs, simple)
+
+
+def _first_frame(scan) -> int:
+    ports = scan.ports
+    if isinstance(ports, PortTable):
+        return ports.first_frame
+    return min(p.exchange.probes[0].frame for p in ports)
+
+
+def _letters_code(letters: str) -> int:
+    code = 0
+    for bit, letter in ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A"), (0x20, "U")):
+        if letter in letters:
+            code |= bit
+    return code
+
+
+def _kind_code(ex: Exchange) -> int:
+    k = probe_class(ex.probes[0])
+    if k is None:
+        return -2
+    return UDP_KIND if k == "udp" else _letters_code(k)
+
+
+def _rows(cols) -> np.ndarray:
+    """Columns of int64 as one structured array (sortable, comparable rows)."""
+    n = len(cols)
+    arr = np.empty(len(cols[0]), dtype=[(f"c{i}", np.int64) for i in range(n)])
+    for i, c in enumerate(cols):
+        arr[f"c{i}"] = c
+    return arr
+
+
+def _shared(cols) -> np.ndarray:
+    ids, n = dense_ids(cols)
+    if not len(ids):
+        return np.zeros(0, bool)
+    return np.bincount(ids, minlength=n)[ids] > 1

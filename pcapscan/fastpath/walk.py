@@ -1,0 +1,189 @@
+"""Walking the records of a chunk of a pcap or pcapng stream: the one part
+of reading that is a sequential dependency (each record's length says where
+the next one starts). With numba installed (the `fast` extra) the loops are
+compiled once and cached on disk; without it the same loops run as plain
+Python, slower but with the same results.
+
+Both walkers stop at the first record that is not wholly inside the buffer
+(the caller keeps the tail for the next chunk) or at anything they do not
+handle themselves (status codes below), leaving the rest to the caller.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Status codes returned by the walkers.
+OK = 0  # stopped at the end of the buffer (or the output arrays are full)
+CORRUPT = 1  # a record/block header that cannot be right: the caller decides
+SPECIAL = 2  # a pcapng block the caller must read itself (SHB, IDB, SPB, PB, undeclared interface)
+
+_BT_SHB, _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 0x0A0D0D0A, 1, 2, 3, 6
+
+
+def _u32(buf, i, big):
+    if big:
+        return (np.uint32(buf[i]) << 24) | (np.uint32(buf[i + 1]) << 16) | (np.uint32(buf[i + 2]) << 8) | np.uint32(buf[i + 3])
+    return (np.uint32(buf[i + 3]) << 24) | (np.uint32(buf[i + 2]) << 16) | (np.uint32(buf[i + 1]) << 8) | np.uint32(buf[i])
+
+
+def walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
+    """Records from `pos`: (count, new pos, status, incl of a corrupt record)."""
+    n = 0
+    end = len(buf)
+    cap = len(out_off)
+    while n < cap and pos + hlen <= end:
+        sec = _u32(buf, pos, big)
+        frac = _u32(buf, pos + 4, big)
+        incl = _u32(buf, pos + 8, big)
+        if incl > maxlen:
+            return n, pos, 1, incl
+        if pos + hlen + incl > end:
+            break
+        out_off[n] = pos + hlen
+        out_incl[n] = incl
+        out_sec[n] = sec
+        out_frac[n] = frac
+        n += 1
+        pos += hlen + incl
+    return n, pos, 0, 0
+
+
+def walk_pcapng(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_iface, out_high, out_low):
+    """Enhanced packet blocks from `pos`, stepping over blocks without packets:
+    (count, new pos, status). Stops before a block it does not read itself."""
+    n = 0
+    end = len(buf)
+    cap = len(out_off)
+    while n < cap and pos + 8 <= end:
+        btype = _u32(buf, pos, big)
+        blen = _u32(buf, pos + 4, big)
+        if btype == _BT_SHB or btype == _BT_IDB or btype == _BT_SPB or btype == _BT_PB:
+            return n, pos, 2
+        if blen < 12 or blen & 3:
+            return n, pos, 1
+        if btype == _BT_EPB and blen > maxblock:
+            return n, pos, 1
+        if pos + blen > end:
+            break
+        if btype != _BT_EPB:
+            pos += blen
+            continue
+        if _u32(buf, pos + blen - 4, big) != blen or blen < 32:
+            return n, pos, 1
+        iface = _u32(buf, pos + 8, big)
+        incl = _u32(buf, pos + 20, big)
+        if 20 + incl > blen - 12:
+            return n, pos, 1
+        if iface >= n_ifaces:
+            return n, pos, 2
+        out_off[n] = pos + 28
+        out_incl[n] = incl
+        out_iface[n] = iface
+        out_high[n] = _u32(buf, pos + 12, big)
+        out_low[n] = _u32(buf, pos + 16, big)
+        n += 1
+        pos += blen
+    return n, pos, 0
+
+
+def _py_u32(buf, i, big):
+    return int.from_bytes(buf[i:i + 4], "big" if big else "little")
+
+
+def _walk_pcap_py(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
+    """The pure-Python walker: `buf` as bytes, struct for the headers."""
+    import struct
+
+    unpack = struct.Struct((">" if big else "<") + "III").unpack_from
+    n = 0
+    end = len(buf)
+    cap = len(out_off)
+    offs, incls, secs, fracs = [], [], [], []
+    status, bad = 0, 0
+    while n < cap and pos + hlen <= end:
+        sec, frac, incl = unpack(buf, pos)
+        if incl > maxlen:
+            status, bad = 1, incl
+            break
+        if pos + hlen + incl > end:
+            break
+        offs.append(pos + hlen)
+        incls.append(incl)
+        secs.append(sec)
+        fracs.append(frac)
+        n += 1
+        pos += hlen + incl
+    out_off[:n] = offs
+    out_incl[:n] = incls
+    out_sec[:n] = secs
+    out_frac[:n] = fracs
+    return n, pos, status, bad
+
+
+def _walk_pcapng_py(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_iface, out_high, out_low):
+    import struct
+
+    u32 = struct.Struct((">" if big else "<") + "I").unpack_from
+    epb = struct.Struct((">" if big else "<") + "IIII").unpack_from
+    n = 0
+    end = len(buf)
+    cap = len(out_off)
+    rows = []
+    status = 0
+    while n < cap and pos + 8 <= end:
+        btype, blen = u32(buf, pos)[0], u32(buf, pos + 4)[0]
+        if btype in (_BT_SHB, _BT_IDB, _BT_SPB, _BT_PB):
+            status = 2
+            break
+        if blen < 12 or blen & 3 or (btype == _BT_EPB and blen > maxblock):
+            status = 1
+            break
+        if pos + blen > end:
+            break
+        if btype != _BT_EPB:
+            pos += blen
+            continue
+        if u32(buf, pos + blen - 4)[0] != blen or blen < 32:
+            status = 1
+            break
+        iface, high, low, incl = epb(buf, pos + 8)
+        if 20 + incl > blen - 12:
+            status = 1
+            break
+        if iface >= n_ifaces:
+            status = 2
+            break
+        rows.append((pos + 28, incl, iface, high, low))
+        n += 1
+        pos += blen
+    if rows:
+        cols = list(zip(*rows))
+        out_off[:n], out_incl[:n], out_iface[:n], out_high[:n], out_low[:n] = cols
+    return n, pos, status
+
+
+_compiled = None
+
+
+def walkers(use_jit: bool = True):
+    """(walk_pcap, walk_pcapng, wants_bytes): compiled with numba when it is
+    installed and `use_jit`, else the pure-Python loops (which take bytes)."""
+    global _compiled
+    if use_jit:
+        if _compiled is None:
+            try:
+                import numba
+            except ImportError:
+                _compiled = False
+            else:
+                jit = numba.njit(cache=True, nogil=True)
+                g = globals()
+                g["_u32"] = jit(_u32)
+                _compiled = (jit(walk_pcap), jit(walk_pcapng))
+        if _compiled:
+            return _compiled[0], _compiled[1], False
+    return _walk_pcap_py, _walk_pcapng_py, True
+
+
+def have_jit() -> bool:
+    return bool(walkers(True)[2] is False)
