@@ -30,7 +30,6 @@ from captures/golden, captures/tools, captures/seeds and ../shared/captures
 """
 from __future__ import annotations
 
-import atexit
 import gzip
 import os
 import sys
@@ -58,12 +57,13 @@ _scratch = None
 
 
 def _scratch_path() -> str:
-    """One scratch file per process, on tmpfs when there is one."""
+    """One scratch file name per process, on tmpfs when there is one."""
     global _scratch
     if _scratch is None:
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
         fd, _scratch = tempfile.mkstemp(prefix="pcapscan-fuzz-", suffix=".cap", dir=base)
         os.close(fd)
+        os.unlink(_scratch)
     return _scratch
 
 
@@ -93,6 +93,8 @@ def run_one(data: bytes) -> None:
         summary, scans = analyze_capture(path)
     except PcapscanError:
         return
+    finally:
+        os.unlink(path)  # libFuzzer leaves through exit(), past atexit: leave nothing behind
     # Cheap invariants of the summary: every count is part of what was read.
     if not (0 <= summary.skipped <= summary.packets and 0 <= summary.non_ip <= summary.packets):
         raise AssertionError(f"inconsistent counts: {summary}")
@@ -204,7 +206,6 @@ def main(argv: list) -> None:
     if not paths:
         write_seeds(corpus)
         paths = [str(corpus)] + [str(d) for d in SEED_DIRS if d.is_dir()]
-    atexit.register(_cleanup)  # libFuzzer leaves through exit(): no finally runs
     atheris.Setup([argv[0]] + flags + paths, _test_one_input)
     atheris.Fuzz()
 

@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pcapbuild import (  # noqa: E402
     MSS_1460,
-    block,
     epb,
     ether,
     gzipped,
