@@ -22,7 +22,7 @@ import os
 from typing import Callable, Optional
 
 FAST_MIN_BYTES = 4 << 20  # captures this big or bigger take the fast path under fast="auto"
-JIT_MIN_BYTES = 96 << 20  # ... and the compiled record walker from this size on
+JIT_MIN_BYTES = 1 << 30  # ... and the compiled record walker (numba, if installed) from this size on
 
 
 def wants_fast(path, fast) -> bool:
@@ -36,7 +36,13 @@ def wants_fast(path, fast) -> bool:
         return False
     import stat
 
-    return stat.S_ISREG(st.st_mode) and st.st_size >= FAST_MIN_BYTES
+    if not stat.S_ISREG(st.st_mode) or st.st_size < FAST_MIN_BYTES:
+        return False
+    try:  # gzip: reading a packet again means inflating the stream again: the ordinary path
+        with open(path, "rb") as fh:
+            return fh.read(2) != b"\x1f\x8b"
+    except OSError:
+        return False
 
 
 def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Callable] = None):
@@ -45,8 +51,11 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
     from ..analysis import analyze_capture_full
 
     if wants_fast(path, fast):
-        from .columns import NeedSlowPath
-        from .scans import analyze_capture_fast
+        try:
+            from .columns import NeedSlowPath
+            from .scans import analyze_capture_fast
+        except ImportError:  # no numpy: the ordinary path
+            return analyze_capture_full(path, forced)
 
         try:
             size = os.stat(path).st_size

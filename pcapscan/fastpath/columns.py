@@ -26,7 +26,7 @@ from ..capture.decode import LINKTYPE_NAMES, NOT_IP, _tcp_options, decode_arp, d
 from .walk import walkers
 
 CHUNK_BYTES = 8 << 20  # bytes read per chunk
-MAX_RECORDS = 1 << 18  # records walked per batch
+MAX_RECORDS = (CHUNK_BYTES + C.MAX_RECORD_LEN) // 16 + 1  # records walked per batch at most: a whole chunk
 
 # Record status after the bulk decode.
 FAST, SLOW, NONIP, BAD = 0, 1, 2, 3
@@ -125,6 +125,9 @@ class Reader:
         self.path = os.fspath(path)
         self.stats = stats
         self.cap = C.open_capture(self.path)
+        if self.cap.compressed:  # its bomb check and re-reading by offset are the ordinary reader's
+            self.cap.close()
+            raise NeedSlowPath("a gzip-compressed capture")
         self.chunk_bytes = chunk_bytes
         self.walk_pcap, self.walk_pcapng, self.want_bytes = walkers(use_jit)
         self.count = 0  # records so far
@@ -342,9 +345,10 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     ver = np.zeros(n, np.int8)
     lt = b.linktype
     end_rec = off + incl
+    lane = _lane(b, status)  # Ethernet, IPv4 without options, TCP or UDP: read from a matrix of headers
     # -- link layers --
     for linktype in np.unique(lt).tolist():
-        sel = np.nonzero(lt == linktype)[0]
+        sel = np.nonzero((lt == linktype) & (status == BAD))[0]
         if linktype not in LINKTYPE_NAMES:
             if linktype != C.UNDECLARED:
                 unknown[linktype] = unknown.get(linktype, 0) + len(sel)
@@ -412,14 +416,23 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
         cols.append(_ipv6(buf, idx6, l3[idx6], end_rec[idx6], status, addrs))
     # transport for both
     parts = [c for c in cols if c is not None]
-    if parts:
-        keys = parts[0].keys()
-        t = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    if lane is not None:
+        parts.append(_lane_transport(lane, options))
+    generic = [c for c in parts if "sport" not in c]
+    done = [c for c in parts if "sport" in c]
+    if generic:
+        keys = generic[0].keys()
+        t = {k: np.concatenate([p[k] for p in generic]) for k in keys}
         order = np.argsort(t["idx"], kind="stable")
         t = {k: v[order] for k, v in t.items()}
-        dec = _transport(buf, t, status, options)
+        done.append(_transport(buf, t, status, options))
+    if len(done) > 1:
+        keys = done[0].keys()
+        dec = {k: np.concatenate([p[k] for p in done]) for k in keys}
+        order = np.argsort(dec["idx"], kind="stable")
+        dec = {k: v[order] for k, v in dec.items()}
     else:
-        dec = None
+        dec = done[0] if done else None
     stats.non_ip += int((status == NONIP).sum())
     # -- the rest, one by one, exactly as the ordinary reader does --
     slow = []
@@ -450,6 +463,92 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     else:
         fast = None
     return fast, slow, ip_ts
+
+
+LANE_MAX_LAYOUTS = 4096  # distinct option bytes parsed one by one; more are parsed in bulk
+LANE_WIDTH = 96  # Ethernet 14 + IPv4 20 + TCP 20 + 40 bytes of options, and a little more
+
+
+def _lane(b: Batch, status):
+    """The records of the common shape, decoded from one matrix of their first
+    LANE_WIDTH bytes: Ethernet, IPv4 with a 20-byte header, not a fragment,
+    TCP or UDP whose header fits. They become FAST here; the others are left
+    (BAD) for the general decoding below."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    off, incl = b.off, b.incl
+    cand = np.nonzero((b.linktype == _ETH) & (incl >= 42))[0]
+    if not len(cand):
+        return None
+    padded = np.concatenate([b.buf, np.zeros(LANE_WIDTH, np.uint8)])
+    m = sliding_window_view(padded, LANE_WIDTH)[off[cand]]
+    ok = (m[:, 12] == 8) & (m[:, 13] == 0) & (m[:, 14] == 0x45) & ((m[:, 20] & 0x1F) == 0) & (m[:, 21] == 0)
+    proto = m[:, 23]
+    ok &= (proto == 6) | (proto == 17)
+    cap = incl[cand] - 14
+    total = (m[:, 16].astype(np.int64) << 8) | m[:, 17]
+    total = np.where(total == 0, cap, total)
+    ok &= total >= 20
+    end = np.minimum(total, cap) + 14  # relative to the record
+    tcp = proto == 6
+    ok &= np.where(tcp, end >= 54, end >= 42)
+    doff = (m[:, 46] >> 4).astype(np.int64) << 2
+    ok &= ~tcp | (doff >= 20)
+    rows = np.nonzero(ok)[0]
+    if not len(rows):
+        return None
+    idx = cand[rows]
+    status[idx] = FAST
+    return {"m": m[rows], "idx": idx, "total": total[rows], "end": end[rows], "tcp": tcp[rows], "doff": doff[rows],
+            "off": off[idx]}
+
+
+def _col16(m, at):
+    return (m[:, at].astype(np.int64) << 8) | m[:, at + 1]
+
+
+def _col32(m, at):
+    return ((m[:, at].astype(np.int64) << 24) | (m[:, at + 1].astype(np.int64) << 16)
+            | (m[:, at + 2].astype(np.int64) << 8) | m[:, at + 3])
+
+
+def _lane_transport(lane, options: OptionBook) -> dict:
+    m, tcp, total, end, doff = lane["m"], lane["tcp"], lane["total"], lane["end"], lane["doff"]
+    n = len(m)
+    l4_len = total - 20
+    seq = np.where(tcp, _col32(m, 38), 0)
+    ack = np.where(tcp, _col32(m, 42), 0)
+    window = np.where(tcp, _col16(m, 48), 0)
+    flags = np.where(tcp, m[:, 47], 0).astype(np.int64)
+    ulen = _col16(m, 38)
+    udp_pay = np.where((ulen >= 8) & (ulen - 8 < l4_len - 8), ulen - 8, l4_len - 8)
+    payload = np.maximum(np.where(tcp, l4_len - doff, udp_pay), 0)
+    opt = np.zeros(n, np.int32)
+    mss = np.full(n, -1, np.int64)
+    wo = np.nonzero(tcp & (doff > 20))[0]
+    if len(wo):
+        olen = np.minimum(doff[wo] + 34, end[wo]) - 54  # option bytes inside the capture
+        block = m[wo, 53:94].copy()
+        block[:, 0] = olen
+        block[np.arange(41)[None, :] > olen[:, None]] = 0
+        flat = block.view(np.dtype((np.void, 41))).ravel()
+        uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+        inv = inv.ravel()
+        if len(uniq) <= LANE_MAX_LAYOUTS:
+            u_opt = np.empty(len(uniq), np.int32)
+            u_mss = np.empty(len(uniq), np.int64)
+            for j, f in enumerate(first.tolist()):
+                raw = block[f].tobytes()
+                kinds, value = _tcp_options(raw, 1, 1 + int(block[f][0]))
+                u_opt[j] = options.id_of(kinds)
+                u_mss[j] = -1 if value is None else value
+            opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
+        else:  # many layouts (timestamps differ per packet): parsed in bulk
+            opt[wo], mss[wo] = _options(np.ascontiguousarray(m[wo]).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
+                                        np.arange(len(wo)) * LANE_WIDTH + 54 + olen, options)
+    return {"idx": lane["idx"], "src": _col32(m, 26), "dst": _col32(m, 30), "udp": ~tcp, "ttl": m[:, 22],
+            "ip_id": _col16(m, 18), "length": total, "sport": _col16(m, 34), "dport": _col16(m, 36), "flags": flags,
+            "seq": seq, "ack": ack, "window": window, "opt": opt, "mss": mss, "payload": payload}
 
 
 def _ipv4(buf, idx, l3, end_rec, status):
@@ -597,11 +696,6 @@ def _options(buf, start, stop, options: OptionBook):
     return ids[inv.ravel()], mss
 
 
-def check_options(buf: bytes, start: int, stop: int):
-    """The original parser, for tests: (kinds, mss)."""
-    return _tcp_options(buf, start, stop)
-
-
 def dense_ids(cols) -> tuple:
     """(ids, n): equal rows of the int columns get equal ids, numbered in sorted
     row order; by packing the columns into one int64 when their ranges allow,
@@ -622,6 +716,10 @@ def dense_ids(cols) -> tuple:
         packed = packed * width + (c - lo)
         span *= width
     if ok:
+        if span <= max(4 * m, 1 << 20):  # a small range: counted, not sorted
+            present = np.bincount(packed, minlength=span) > 0
+            mapping = np.cumsum(present) - 1
+            return mapping[packed], int(mapping[-1]) + 1
         uniq, inv = np.unique(packed, return_inverse=True)
         return inv.ravel().astype(np.int64), len(uniq)
     order = np.lexsort(cols[::-1])

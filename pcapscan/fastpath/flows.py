@@ -25,6 +25,14 @@ _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _ICMP_ERRORS = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 
 
+RECENT_MIN = 1 << 16  # recent keys before the two levels merge (at least; see lookup)
+BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+
+
+def _hash(keys: np.ndarray) -> np.ndarray:
+    return ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - BLOOM_BITS)).astype(np.int64)
+
+
 class Grow:
     """A growable column."""
 
@@ -64,6 +72,9 @@ class FlowTable:
         self.pair_hi = Grow(np.int64)
         self.skeys = np.zeros(0, np.uint64)  # sorted keys
         self.sids = np.zeros(0, np.int32)  # flow id of each sorted key
+        self.rkeys = np.zeros(0, np.uint64)  # the recent level (see lookup)
+        self.rids = np.zeros(0, np.int32)
+        self.bloom = np.zeros(1 << BLOOM_BITS, np.uint8)
         self.n = 0
         self.key = Grow(np.uint64)
         self.state = Grow(np.uint8)
@@ -92,6 +103,35 @@ class FlowTable:
             ids[i] = got
         return ids[inv]
 
+    def pair_id(self, a: int, b: int) -> int:
+        """The pair id of two address ids (lo, hi), made if new."""
+        key = (a, b) if a <= b else (b, a)
+        got = self.pairs.get(key)
+        if got is None:
+            got = self.pairs[key] = len(self.pairs)
+            self.pair_lo.resize(got + 1)
+            self.pair_hi.resize(got + 1)
+            self.pair_lo.a[got], self.pair_hi.a[got] = key
+        return got
+
+    def session_of(self, scanner: int, target: int) -> int:
+        """A (scanner, target) address pair as one small number: 2 * pair id + (scanner is the higher)."""
+        return 2 * self.pair_id(scanner, target) + int(scanner > target)
+
+    def sessions(self, fids: np.ndarray) -> np.ndarray:
+        """session_of(scanner, target) of flows, the scanner sending their first packet."""
+        key = self.key.a[fids]
+        pid = (key >> np.uint64(34)).astype(np.int64)
+        sdir = (self.state.a[fids] & SDIR) > 0
+        return 2 * pid + (sdir & (self.pair_lo.a[pid] != self.pair_hi.a[pid]))
+
+    def session_addrs(self, sess: np.ndarray):
+        """(scanner ids, target ids) of sessions."""
+        pid = sess // 2
+        hi = (sess % 2) == 1
+        lo_a, hi_a = self.pair_lo.a[pid], self.pair_hi.a[pid]
+        return np.where(hi, hi_a, lo_a), np.where(hi, lo_a, hi_a)
+
     def keys(self, src, sport, dst, dport, udp):
         """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
         s_lo = (src < dst) | ((src == dst) & (sport <= dport))
@@ -105,15 +145,29 @@ class FlowTable:
 
     def lookup(self, keys: np.ndarray, create: bool = True) -> np.ndarray:
         """Flow ids of keys (-1 for unknown ones when not `create`); new flows
-        are numbered in order of first appearance."""
-        pos = np.searchsorted(self.skeys, keys)
-        found = pos < len(self.skeys)
-        found[found] = self.skeys[pos[found]] == keys[found]
+        are numbered in order of first appearance.
+
+        Two sorted levels: the recent keys (small, where a scan's answers find
+        their probes) and the old ones, merged together now and then; a byte
+        map of key hashes tells most new keys absent from the old level
+        without a search."""
         fid = np.full(len(keys), -1, np.int64)
-        fid[found] = self.sids[pos[found]]
-        if not create or found.all():
+        pos = np.searchsorted(self.rkeys, keys)
+        found = pos < len(self.rkeys)
+        found[found] = self.rkeys[pos[found]] == keys[found]
+        fid[found] = self.rids[pos[found]]
+        miss = np.nonzero(~found)[0]
+        if len(miss) and len(self.skeys):
+            mk = keys[miss]
+            maybe = self.bloom[_hash(mk)] > 0
+            miss_m, mk = miss[maybe], mk[maybe]
+            pos = np.searchsorted(self.skeys, mk)
+            hit = pos < len(self.skeys)
+            hit[hit] = self.skeys[pos[hit]] == mk[hit]
+            fid[miss_m[hit]] = self.sids[pos[hit]]
+        new = fid < 0
+        if not create or not new.any():
             return fid
-        new = ~found
         uk, first = np.unique(keys[new], return_index=True)
         order = np.argsort(first, kind="stable")
         ids_sorted = np.empty(len(uk), np.int64)
@@ -126,10 +180,21 @@ class FlowTable:
         for g in (self.state, *self.probe.values(), *self.answer.values()):
             g.resize(self.n)
         self.state.a[n0:self.n] = 0
-        at = np.searchsorted(self.skeys, uk)
-        self.skeys = np.insert(self.skeys, at, uk)
-        self.sids = np.insert(self.sids, at, ids_sorted.astype(np.int32))
+        at = np.searchsorted(self.rkeys, uk)
+        self.rkeys = np.insert(self.rkeys, at, uk)
+        self.rids = np.insert(self.rids, at, ids_sorted.astype(np.int32))
+        if len(self.rkeys) > max(RECENT_MIN, len(self.skeys) // 8):
+            self._merge()
         return fid
+
+    def _merge(self) -> None:
+        """The recent level into the old one."""
+        at = np.searchsorted(self.skeys, self.rkeys)
+        self.skeys = np.insert(self.skeys, at, self.rkeys)
+        self.sids = np.insert(self.sids, at, self.rids)
+        self.bloom[_hash(self.rkeys)] = 1
+        self.rkeys = np.zeros(0, np.uint64)
+        self.rids = np.zeros(0, np.int32)
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
         v4 = dst < V6_BASE

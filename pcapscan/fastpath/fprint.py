@@ -18,24 +18,43 @@ from ..model import ACK, RST, SYN, flag_letters
 
 
 class Cols:
-    """Columns of one group of packets, sorted by frame."""
+    """Columns of one group of packets, sorted by frame; a field is gathered
+    from the whole session's columns the first time a clue reads it."""
 
     FIELDS = ("frame", "udp", "ttl", "window", "opt", "mss", "flags", "seq", "ack", "sport", "dport", "ip_id",
               "payload", "dst", "ex")
 
-    def __init__(self, **cols):
-        order = np.argsort(cols["frame"], kind="stable")
-        for k in self.FIELDS:
-            setattr(self, k, np.asarray(cols[k])[order])
+    def __init__(self, base: dict = None, idx=None, **cols):
+        if base is None:
+            base = {k: np.asarray(cols[k]) for k in self.FIELDS}
+            order = np.argsort(base["frame"], kind="stable")
+            idx = None if (len(order) < 2 or (np.diff(base["frame"]) >= 0).all()) else order
+        self._base = base
+        self._idx = idx
+        self._n = len(base["frame"]) if idx is None else len(idx)
+
+    def __getattr__(self, name):
+        if name not in Cols.FIELDS:
+            raise AttributeError(name)
+        col = self._base[name]
+        if self._idx is not None:
+            col = col[self._idx]
+        self.__dict__[name] = col
+        return col
 
     def __len__(self):
-        return len(self.frame)
+        return self._n
 
     def take(self, mask) -> "Cols":
-        return Cols(**{k: getattr(self, k)[mask] for k in self.FIELDS})
+        sel = np.nonzero(mask)[0]
+        idx = sel if self._idx is None else self._idx[sel]
+        return Cols(self._base, idx)
 
 
 def _cat(parts: list) -> dict:
+    parts = [p for p in parts if len(p["frame"])] or parts[:1]
+    if len(parts) == 1:
+        return dict(parts[0])
     return {k: np.concatenate([p[k] for p in parts]) for k in Cols.FIELDS}
 
 
@@ -93,14 +112,34 @@ def _counts(values: np.ndarray):
     got = _CACHE.get(id(values))
     if got is not None and got[0] is values:
         return got[1]
-    if not len(values):
+    n = len(values)
+    if not n:
         res = values[:0], np.zeros(0, np.int64)
     else:
-        uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
-        order = np.lexsort((first, -cnt))
-        res = uniq[order], cnt[order]
+        lo, hi = int(values.min()), int(values.max())
+        if lo >= 0 and hi < (1 << 17):  # small numbers: counted, not sorted
+            cnt = np.bincount(values, minlength=hi + 1)
+            uniq = np.nonzero(cnt)[0]
+            first = np.full(hi + 1, n, np.int64)
+            np.minimum.at(first, values, np.arange(n))
+            order = np.lexsort((first[uniq], -cnt[uniq]))
+            res = uniq[order].astype(values.dtype), cnt[uniq][order]
+        else:
+            uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
+            order = np.lexsort((first, -cnt))
+            res = uniq[order], cnt[order]
     _CACHE[id(values)] = (values, res)
     return res
+
+
+def _as_set(values: np.ndarray) -> set:
+    """set(values.tolist()), built from the distinct values in order of first
+    appearance: the same table, so the same iteration order, for less work."""
+    n = len(values)
+    if n < 64:
+        return set(values.tolist())
+    uniq, first, _cnt = np.unique(values, return_index=True, return_counts=True)
+    return set(uniq[np.argsort(first, kind="stable")].tolist())
 
 
 def _values(values: np.ndarray, limit: int = 4, fmt=str) -> str:
@@ -159,10 +198,10 @@ def ttl_random_range(obs: CObs, rng):
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
                 # a set's iteration order, as the original builds it
-                other = F._values(set(ttls.tolist()) - set(inside.tolist()), 2)
+                other = F._values(_as_set(ttls) - _as_set(inside), 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
-        if len(np.unique(ttls)) == 1:
+        if len(_counts(ttls)[0]) == 1:
             return False, f"TTL {ttls[0]} on {_every(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
         return False, f"TTLs {_values(ttls)} (not nmap's random {lo}-{hi})"
     if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
@@ -174,7 +213,7 @@ def ttl_random_range(obs: CObs, rng):
 def ttl_constant(obs: CObs, initial):
     if not len(obs.probes):
         return None
-    ttls = np.unique(obs.probes.ttl)
+    ttls = _counts(obs.probes.ttl)[0]
     if len(ttls) == 1:
         ttl = int(ttls[0])
         holds = F.initial_ttl(ttl) == initial and initial - ttl <= 16
@@ -185,7 +224,7 @@ def ttl_constant(obs: CObs, initial):
 def ttl_os_default(obs: CObs, _arg=None):
     if not len(obs.probes):
         return None
-    ttls = np.unique(obs.probes.ttl)
+    ttls = _counts(obs.probes.ttl)[0]
     if len(ttls) == 1:
         ttl = int(ttls[0])
         holds = F.initial_ttl(ttl) in (64, 128, 255) and F.initial_ttl(ttl) - ttl <= 16
@@ -198,7 +237,7 @@ def window_in(obs: CObs, windows):
     if not len(tcp):
         return None
     seen = tcp.window
-    holds = bool(np.isin(np.unique(seen), np.array(windows)).all())
+    holds = bool(np.isin(_counts(seen)[0], np.array(windows)).all())
     return holds, f"TCP window {_values(seen)} on {_every(len(tcp)) if _set_len(seen) == 1 else 'the probes'}"
 
 
@@ -206,7 +245,7 @@ def window_os(obs: CObs, _arg=None):
     syns = obs.syns
     if not len(syns):
         return None
-    seen = np.unique(syns.window)
+    seen = _counts(syns.window)[0]
     holds = len(seen) == 1 and int(seen[0]) in F.OS_WINDOWS
     return holds, f"SYN window {_values(syns.window)}" + (", a common operating-system window" if holds else "")
 
@@ -215,11 +254,11 @@ def syn_options(obs: CObs, kinds):
     syns = obs.syns
     if not len(syns):
         return None
-    seen = [obs.options[i] for i in np.unique(syns.opt).tolist()]
+    seen = [obs.options[i] for i in _counts(syns.opt)[0].tolist()]
     holds = set(seen) == {tuple(kinds)}
     mss = syns.mss[syns.mss > 0]  # `if p.mss`: 0 and None are left out
     what = F.options_text(seen[0]) if len(set(seen)) == 1 else "; ".join(sorted(F.options_text(s) for s in set(seen)))
-    extra = f" (mss {F._values(set(syns.mss.tolist()) - {-1, 0})})" if len(mss) and holds else ""
+    extra = f" (mss {F._values(_as_set(syns.mss) - {-1, 0})})" if len(mss) and holds else ""
     return holds, f"SYN options: {what}{extra}"
 
 
@@ -255,8 +294,8 @@ def _os_probe_names(obs: CObs, tcp: Cols):
     hits = set()
     if not len(tcp):
         return hits
-    pairs = np.unique(np.stack([tcp.window.astype(np.int64), tcp.opt.astype(np.int64)], axis=1), axis=0)
-    for w, o in pairs.tolist():
+    keys, _ = _counts(tcp.window.astype(np.int64) * 65536 + tcp.opt)
+    for w, o in zip((keys // 65536).tolist(), (keys % 65536).tolist()):
         name = F.NMAP_OS_PROBES.get((w, obs.options[o]))
         if name is not None:
             hits.add(name)
@@ -328,7 +367,7 @@ def one_sport_nearby_retries(obs: CObs, _arg=None):
 def one_sport(obs: CObs, _arg=None):
     if len(obs.probes) < 2:
         return None
-    sports = np.unique(obs.probes.sport)
+    sports = _counts(obs.probes.sport)[0]
     if len(sports) == 1:
         return True, f"source port {sports[0]} on {_every(len(obs.probes))}"
     return False, f"source ports {_values(obs.probes.sport)}"
@@ -535,7 +574,7 @@ def observed_fields(obs: CObs) -> tuple:
         more = len(vals) - len(shown)
         out.append("TCP options " + ", ".join(shown) + (f" (+{more} more)" if more > 0 else ""))
         firsts = obs.first.take(~obs.first.udp)
-        seqs = np.unique(firsts.seq)
+        seqs = _counts(firsts.seq)[0]
         out.append(f"sequence number {seqs[0]} on every first try" if len(seqs) == 1
                    else f"{len(seqs)} sequence numbers for {len(firsts)} first tries")
     udp = obs.udp
@@ -657,8 +696,9 @@ def identify_columns(asm, members, objs, simple):
         "window": p["window"].a[fid].astype(np.int64), "opt": p["opt"].a[fid].astype(np.int64),
         "mss": p["mss"].a[fid].astype(np.int64), "flags": p["flags"].a[fid].astype(np.int64),
         "seq": p["seq"].a[fid].astype(np.int64), "ack": p["ack"].a[fid].astype(np.int64),
-        "sport": s["sport"][simple], "dport": s["tport"][simple], "ip_id": p["ip_id"].a[fid].astype(np.int64),
-        "payload": p["payload"].a[fid].astype(np.int64), "dst": s["tg"][simple], "ex": np.arange(n_b),
+        "sport": s["sport"][simple].astype(np.int64), "dport": s["tport"][simple].astype(np.int64), "ip_id": p["ip_id"].a[fid].astype(np.int64),
+        "payload": p["payload"].a[fid].astype(np.int64), "dst": t.session_addrs(s["sp"][simple])[1],
+        "ex": np.arange(n_b),
     }
     book, addrs = t.options, t.addrs
     probes_py, first_py, retries_py, fid_py, rid_py, pid_py = [], [], [], [], [], []

@@ -22,14 +22,14 @@ from .. import families
 from ..analysis import More, _merge_same_port
 from ..capture import ReadStats
 from .. import exchanges as _exchanges
-from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _completed_handshake, _Connection, probe_class
+from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _Connection, probe_class
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..pairing import QueryEngine
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import CaptureSummary, Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
-from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, FlowTable
+from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 
 STATES = list(State)
 REASONS = list(Reason)
@@ -40,6 +40,7 @@ RECENT_MAX = getattr(_exchanges, "_RECENT_MAX", 1 << 62)
 # Sessions with at most this many bulk-classified exchanges are fingerprinted
 # on real Exchange objects; larger ones on columns (fastpath/fprint.py).
 FP_OBJECTS_MAX = 3000
+BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
 
 
@@ -76,6 +77,22 @@ class PortTable(Sequence):
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+
+def _debug(what: str, _t=[None]) -> None:
+    """PCAPSCAN_FAST_DEBUG=1: phase times and peak memory on stderr."""
+    if not os.environ.get("PCAPSCAN_FAST_DEBUG"):
+        return
+    import resource
+    import sys
+    import time
+
+    now = time.monotonic()
+    if _t[0] is None:
+        _t[0] = now
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"fastpath: {now - _t[0]:7.2f}s  cpu {ru.ru_utime + ru.ru_stime:7.2f}s  peak {ru.ru_maxrss / 1024:6.0f} MiB"
+          f"  {what}", file=sys.stderr)
 
 
 class RecordReader:
@@ -121,10 +138,23 @@ class RecordReader:
             self.fh.close()
 
 
+def _tame_malloc() -> None:
+    """glibc raises its mmap threshold as big blocks are freed, after which
+    freed arrays stay in the heap and the process keeps their memory: fix
+    the threshold, so arrays above 1 MiB go back to the system when freed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Optional[Callable] = None,
                          use_jit: bool = True, fp_objects_max: int = FP_OBJECTS_MAX,
                          chunk_bytes: Optional[int] = None):
     """Same result as analysis.analyze_capture; raises NeedSlowPath when the capture needs that."""
+    _tame_malloc()
     stats = ReadStats(str(path))
     addrs, options = AddressBook(), OptionBook()
     table = FlowTable(addrs, options)
@@ -148,6 +178,7 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
         table.feed(dec, slow)
         if progress is not None:
             progress(stats.packets, batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0, size)
+    _debug("read")
     read_at = RecordReader(str(path), reader.cap)
     try:
         scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max).run()
@@ -212,24 +243,42 @@ class Assembler:
             engine.feed(p)
         t.complex_pkts = pk = None
         query_exchanges = queries.exchanges()
-        # 2. simple flows
-        fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0]
-        fid = fid[np.argsort(t.probe["frame"].a[fid], kind="stable")]
-        sc, sport, tg, tport, udp = t.endpoints(fid)
-        pflags = t.probe["flags"].a[fid].astype(np.int64)
-        kind = np.where(udp, UDP_KIND, pflags & 0x3F)
+        _debug("complex flows replayed")
+        # 2. simple flows, in blocks of whole scan sessions: what they need
+        # in memory at a time is bounded by the block, not by the capture
+        fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0].astype(np.int32)
         sst = st[fid]
+        key = t.key.a[fid]
+        udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
+        del key
         n2 = (sst & N2) > 0
-        ans = n2 & ((sst & ANS_OK) > 0)
-        drop = n2 & ~udp & ((sst & ANS_DATA) > 0) & (kind != 0x02)  # carried data: ordinary traffic
-        keep = ~drop
-        s = {"fid": fid, "sc": sc, "sport": sport, "tg": tg, "tport": tport, "udp": udp, "kind": kind,
-             "opt": t.probe["opt"].a[fid].astype(np.int64), "n2": n2, "ans": ans}
-        s = {k: v[keep] for k, v in s.items()}
-        self.s = s
-        # 3. simple flows the engine and the routing policies must see themselves
-        aside = self._aside(engine, query_exchanges)
-        rows = np.nonzero(aside)[0]
+        kind0 = t.probe["flags"].a[fid] & 0x3F
+        drop = n2 & ~udp & ((sst & ANS_DATA) > 0) & (kind0 != 0x02)  # carried data: ordinary traffic
+        del sst, udp, n2, kind0
+        if drop.any():
+            fid = fid[~drop]
+        del drop
+        sess = t.sessions(fid).astype(np.int32)
+        order = np.argsort(sess, kind="stable")
+        blocks = _blocks(sess[order], BLOCK_ROWS)
+        del sess
+        self.engine_keys = self._engine_keys(engine)
+        self.times = self._icmp_times(query_exchanges)
+        self.zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]
+        kept_fids, aside_fids, rep_fids = [], [], []
+        for lo, hi in blocks:
+            self.s = self._block(np.sort(fid[order[lo:hi]]))
+            aside = self._aside()
+            aside_fids.append(self.s["fid"][aside])
+            self.s = {k: v[~aside] for k, v in self.s.items()}
+            kept_fids.append(self.s["fid"])
+            rep_fids.append(self.s["fid"][self._representatives()])
+        del fid, order
+        _debug("simple flows sorted out")
+        # 3. those the engine must group itself (sharing an exchange or a port with another flow,
+        # or of a shape a routing policy might claim): back to the engine as connections
+        self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
+        rows = np.arange(len(self.s["fid"]))
         if len(rows):
             conns = []
             for ex in self.exchanges_of(rows):
@@ -242,77 +291,122 @@ class Assembler:
         exchanges = engine.exchanges()
         ordinary = engine.ordinary_exchanges()
         del engine, queries
-        s = {k: v[~aside] for k, v in s.items()}
-        self.s = s
-        s["pframe"] = t.probe["frame"].a[s["fid"]].astype(np.int64)
-        s["pts"] = t.probe["ts"].a[s["fid"]]
-        a = t.answer
-        s["rframe"] = np.where(s["ans"], a["frame"].a[s["fid"]].astype(np.int64), -1)
-        s["rttl"] = a["ttl"].a[s["fid"]].astype(np.int64)
-        s["rflags"] = np.where(s["n2"], a["flags"].a[s["fid"]].astype(np.int64), -1)
-        s["rwin"] = (st[s["fid"]] & ANS_WIN) > 0
         # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
-        # scanner beside them for context; none of those may leave the port scans
-        reps = self._representatives()
-        rep_ex = self.exchanges_of(reps)
+        # session beside them for context; none of those may leave the port scans
+        self.s = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
+        rep_ex = self.exchanges_of(np.arange(len(self.s["fid"])))
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary)
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
-        scans = self.build(kept) + list(routed.idle_scans)
+        del combined, rep_ex, exchanges
+        _debug("routed")
+        # 5. scans, block by block; the engine's exchanges go with the block of their session
+        by_sess: dict = {}
+        for ex in kept:
+            by_sess.setdefault(t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)), []).append(ex)
+        scans = []
+        for fids in kept_fids:
+            self.s = self._block(fids)
+            mine = []
+            for sp_ in np.unique(self.s["sp"]).tolist():
+                mine += by_sess.pop(sp_, [])
+            scans += self.build(mine)
+        self.s = self._block(np.zeros(0, np.int32))
+        rest = [ex for exs in by_sess.values() for ex in exs]
+        if rest:
+            scans += self.build(rest)
+        scans += list(routed.idle_scans)
+        _debug("scans built")
         scans.sort(key=_first_frame)
         more = More(families.discoveries(self.capture, routed, scans), routed.probings)
         return scans, duplicates, more
 
-    def _aside(self, engine, query_exchanges) -> np.ndarray:
-        """Simple flows to replay with the engine: those sharing an exchange or a
-        port with another flow, and those the routing policies might claim."""
+    def _block(self, fid: np.ndarray, full: bool = True) -> dict:
+        """The columns of simple flows `fid` (in frame order) the assembly reads."""
+        t = self.t
+        st = t.state.a[fid]
+        key = t.key.a[fid]
+        udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
+        lo_p = ((key >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.uint16)
+        hi_p = (key & np.uint64(0xFFFF)).astype(np.uint16)
+        sdir = (st & SDIR) > 0
+        n2 = (st & N2) > 0
+        ans = n2 & ((st & ANS_OK) > 0)
+        s = {"fid": fid, "sp": t.sessions(fid), "sport": np.where(sdir, hi_p, lo_p),
+             "tport": np.where(sdir, lo_p, hi_p), "udp": udp,
+             "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & 0x3F).astype(np.uint8),
+             "opt": t.probe["opt"].a[fid], "n2": n2, "ans": ans}
+        if full:
+            a = t.answer
+            s["pframe"] = t.probe["frame"].a[fid].astype(np.int64)
+            s["pts"] = t.probe["ts"].a[fid]
+            s["rframe"] = np.where(ans, a["frame"].a[fid].astype(np.int64), -1)
+            s["rttl"] = a["ttl"].a[fid]
+            s["rflags"] = np.where(n2, a["flags"].a[fid].astype(np.int16), -1)
+            s["rwin"] = (st & ANS_WIN) > 0
+        return s
+
+    def _engine_keys(self, engine) -> np.ndarray:
+        """(session, udp, port) of every connection the engine follows."""
+        t = self.t
+        keys = set()
+        for key, _conn in engine._order:
+            proto, scanner, _sport, target, port = key
+            if proto in ("tcp", "udp"):
+                keys.add((t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)), int(proto == "udp"), port))
+        return np.array(sorted(keys), np.int64).reshape(-1, 3)
+
+    def _icmp_times(self, query_exchanges) -> dict:
+        t = self.t
+        times: dict = {}
+        for q in query_exchanges:
+            if q.proto in ("icmp", "icmp6"):
+                times.setdefault(t.session_of(t.addrs.id_of(q.scanner), t.addrs.id_of(q.target)), []).append(
+                    q.probes[0].ts)
+        return times
+
+    def _aside(self) -> np.ndarray:
+        """Simple flows of the block to replay with the engine: those sharing an
+        exchange or a port with another flow, and those a routing policy might claim."""
         s, t = self.s, self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
         if not n:
             return aside
-        # a (scanner, target, proto, port) the engine also saw
-        keys = set()
-        for key, _conn in engine._order:
-            proto, scanner, _sport, target, port = key
-            if proto in ("tcp", "udp"):
-                keys.add((t.addrs.id_of(scanner), t.addrs.id_of(target), int(proto == "udp"), port))
-        cols = [s["sc"], s["tg"], s["udp"].astype(np.int64), s["tport"]]
-        if keys:
-            extra = np.array(sorted(keys), np.int64)
-            allc = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
-            aside |= _shared(allc)[:n]
-        aside |= _shared(cols)  # two simple flows of one exchange (retries from other source ports)
+        # a (scanner, target, proto, port) the engine also saw, or another simple flow
+        # (retries from other source ports)
+        cols = [s["sp"], s["udp"], s["tport"]]
+        extra = self.engine_keys
+        if len(extra):
+            extra = extra[np.isin(extra[:, 0], np.unique(s["sp"]))]
+            cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
+        aside |= _shared(cols)[:n]
         fid = s["fid"]
-        win = t.probe["window"].a[fid].astype(np.int64)
-        pay = t.probe["payload"].a[fid].astype(np.int64)
+        win = t.probe["window"].a[fid]
         # nmap OS detection's probe shapes (techniques/detection.py)
         os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
         if os_shapes:
-            shape = win * (1 << 32) + s["opt"]
+            shape = win.astype(np.int64) * (1 << 32) + s["opt"]
             ref = np.array([a * (1 << 32) + b for a, b in os_shapes], np.int64)
             aside |= ~s["udp"] & np.isin(shape, ref)
-        aside |= s["udp"] & (pay == detection.U1_PAYLOAD)
+            del shape
+        aside |= s["udp"] & (t.probe["payload"].a[fid] == detection.U1_PAYLOAD)
         # nmap -sO's TCP and UDP companions (techniques/ipproto.py)
-        pf = t.probe["flags"].a[fid].astype(np.int64)
+        pf = t.probe["flags"].a[fid]
         aside |= ~s["udp"] & (s["tport"] == ipproto.TCP_PROBE_PORT) & ((pf & 0x17) == 0x10)
         aside |= s["udp"] & (s["tport"] == ipproto.UDP_PROBE_PORT)
         # idle scans: SYNs from a zombie (techniques/idle.py)
-        zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]
-        if zombies:
-            aside |= np.isin(s["sc"], np.array(zombies, np.int64))
+        if self.zombies:
+            scanners, _targets = t.session_addrs(s["sp"])
+            aside |= np.isin(scanners, np.array(self.zombies, np.int64))
         # pings next to an ICMP ping of the same host (techniques/discovery.py)
-        times: dict = {}
-        for q in query_exchanges:
-            if q.proto in ("icmp", "icmp6"):
-                times.setdefault((t.addrs.id_of(q.scanner), t.addrs.id_of(q.target)), []).append(q.probes[0].ts)
-        if times:
+        if self.times:
             ts = t.probe["ts"].a[fid]
-            for (a_, b_), tl in times.items():
-                sel = np.nonzero((s["sc"] == a_) & (s["tg"] == b_))[0]
+            for sp_, tl in self.times.items():
+                sel = np.nonzero(s["sp"] == sp_)[0]
                 if not len(sel):
                     continue
                 tl = np.sort(np.array(tl))
@@ -331,9 +425,9 @@ class Assembler:
         if not len(s["fid"]):
             return np.zeros(0, np.int64)
         method = np.where(s["udp"], 0, np.where((s["kind"] & 0x02) > 0, 1, np.where((s["kind"] & 0x10) > 0, 2, 3)))
-        ids, n = dense_ids([s["sc"], s["tg"], s["udp"], s["tport"], method])
+        ids, n = dense_ids([s["sp"], s["udp"], s["tport"], method])
         first = np.sort(first_index(ids, n))
-        pair, _ = dense_ids([s["sc"][first], s["tg"][first]])
+        pair = s["sp"][first]
         order = np.argsort(pair, kind="stable")
         ps = pair[order]
         start = np.r_[True, ps[1:] != ps[:-1]]
@@ -349,41 +443,52 @@ class Assembler:
         forced = self.forced
         n_s = len(s["fid"])
         n_p = len(py_ex)
-        # the exchange table: simple rows first, then the engine's
+        # the exchange table, in exchange order (the simple rows are in it already; the engine's go between)
         py_ofr = np.array([ex.probes[0].frame for ex in py_ex], np.int64)
-        ofr = np.concatenate([s["pframe"], py_ofr])
-        is_py = np.r_[np.zeros(n_s, bool), np.ones(n_p, bool)]
-        idx = np.r_[np.arange(n_s), np.arange(n_p)]
-        sc = np.concatenate([s["sc"], np.array([t.addrs.id_of(ex.scanner) for ex in py_ex], np.int64)])
-        tg = np.concatenate([s["tg"], np.array([t.addrs.id_of(ex.target) for ex in py_ex], np.int64)])
-        udp = np.concatenate([s["udp"], np.array([ex.proto == "udp" for ex in py_ex], bool)])
-        port = np.concatenate([s["tport"], np.array([ex.port for ex in py_ex], np.int64)])
-        opt = np.concatenate([s["opt"], np.array([t.options.id_of(ex.probes[0].options) for ex in py_ex], np.int64)])
-        kind = np.concatenate([s["kind"], np.array([_kind_code(ex) for ex in py_ex], np.int64)])
+        py_at = np.searchsorted(s["pframe"], py_ofr, side="right")
+        order_py = np.argsort(py_ofr, kind="stable")
+        py_ofr, py_at = py_ofr[order_py], py_at[order_py]
+        py_ex = [py_ex[i] for i in order_py.tolist()]
+        n = n_s + n_p
+        py_rows = py_at + np.arange(n_p)  # where the engine's exchanges sit in the table
+        is_py = np.zeros(n, bool)
+        is_py[py_rows] = True
+        s_rows = np.nonzero(~is_py)[0]
+
+        def column(simple_col, py_values, dtype):
+            col = np.empty(n, dtype)
+            col[s_rows] = simple_col
+            col[py_rows] = np.asarray(py_values, dtype) if n_p else []
+            return col
+
+        ofr = column(s["pframe"], py_ofr, np.int64)
+        idx = column(np.arange(n_s, dtype=np.int32), np.arange(n_p), np.int32)
+        sp = column(s["sp"], [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)) for ex in py_ex],
+                    np.int32)
+        udp = column(s["udp"], [ex.proto == "udp" for ex in py_ex], bool)
+        port = column(s["tport"], [ex.port for ex in py_ex], np.int32)
+        opt = column(s["opt"], [t.options.id_of(ex.probes[0].options) for ex in py_ex], np.int32)
+        kind = column(s["kind"], [_kind_code(ex) for ex in py_ex], np.int16)
         # technique inference: the engine's exchanges one by one, simple ones by shape
-        tech = np.empty(n_s + n_p, np.int64)
-        beh = np.empty(n_s + n_p, bool)
+        tech = np.empty(n, np.int8)
+        beh = np.empty(n, bool)
         why: dict = {}  # table row -> evidence sentence, where computed
         for j, ex in enumerate(py_ex):
             tt, w, b = infer_technique(ex)
-            tech[n_s + j], beh[n_s + j], why[n_s + j] = _T[tt], b, w
+            r = int(py_rows[j])
+            tech[r], beh[r], why[r] = _T[tt], b, w
         if n_s:
             synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
             inv, nu = dense_ids([s["kind"], s["opt"], synack])
             first = first_index(inv, nu)
             reps = self.exchanges_of(first)
-            u_tech = np.empty(nu, np.int64)
+            u_tech = np.empty(nu, np.int8)
             u_beh = np.empty(nu, bool)
             for u, ex in enumerate(reps):
                 tt, w, b = infer_technique(ex)
                 u_tech[u], u_beh[u] = _T[tt], b
-            tech[:n_s], beh[:n_s] = u_tech[inv], u_beh[inv]
-        order = np.argsort(ofr, kind="stable")
-        ofr, is_py, idx, sc, tg, udp, port, opt, kind, tech, beh = (
-            x[order] for x in (ofr, is_py, idx, sc, tg, udp, port, opt, kind, tech, beh))
-        pos_of = np.empty(len(order), np.int64)
-        pos_of[order] = np.arange(len(order))
-        why = {int(pos_of[r]): w for r, w in why.items()}
+            tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
+            del inv, synack
         self.tab = {"is_py": is_py, "idx": idx}
         self.py_ex = py_ex
         self.why = why
@@ -391,10 +496,10 @@ class Assembler:
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
         ncand = np.nonzero(scx & ~beh)[0]
-        smooth_from = np.full(len(tech), -1, np.int64)
+        smooth_from = np.full(len(tech), -1, np.int32)
         if len(cand) and len(ncand):
             both = np.r_[cand, ncand]
-            ids, nk = dense_ids([sc[both], tg[both], opt[both]])
+            ids, nk = dense_ids([sp[both], opt[both]])
             fi = first_index(ids[:len(cand)], nk)  # first behavioural exchange of each key (len(cand): none)
             src_of = ids[len(cand):]
             hit = fi[src_of] < len(cand)
@@ -406,8 +511,9 @@ class Assembler:
         if forced is not None:
             forced_mask = udp == (REGISTRY[forced].proto == "udp")
             tech[forced_mask] = _T[forced]
-        flags_key = np.where(tech == _T[Technique.UNKNOWN], kind, -1)
-        ginv, ng = dense_ids([sc, tg, tech, flags_key])
+        flags_key = np.where(tech == _T[Technique.UNKNOWN], kind, -1).astype(np.int16)
+        ginv, ng = dense_ids([sp, tech, flags_key])
+        del flags_key
         gfirst = first_index(ginv, ng)
         scans = []
         members_of = np.argsort(ginv, kind="stable")
@@ -419,7 +525,8 @@ class Assembler:
             flags = kind_letters(int(kind[first])) if tt is Technique.UNKNOWN else None
             evidence = self._why(first, smooth_from, forced_mask)
             spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
-            scan = self._scan(members, tt, flags, evidence, spec, sc[first], tg[first], udp, port)
+            scanner, target = t.session_addrs(sp[first:first + 1])
+            scan = self._scan(members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
             scan.ports.first_frame = int(ofr[first])
             scans.append((int(ofr[first]), scan))
         scans.sort(key=lambda sc_: sc_[0])
@@ -516,6 +623,20 @@ class Assembler:
         return identify_columns(self, members, objs, simple)
 
 
+def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
+    """[(lo, hi)] cutting sorted session numbers into runs of whole sessions of about `size` rows."""
+    n = len(sorted_sessions)
+    if not n:
+        return []
+    starts = np.r_[0, np.nonzero(sorted_sessions[1:] != sorted_sessions[:-1])[0] + 1]
+    out, lo = [], 0
+    for st in starts.tolist()[1:] + [n]:
+        if st - lo >= size or st == n:
+            out.append((lo, st))
+            lo = st
+    return out
+
+
 def _first_frame(scan) -> int:
     ports = scan.ports
     if isinstance(ports, PortTable):
@@ -536,15 +657,6 @@ def _kind_code(ex: Exchange) -> int:
     if k is None:
         return -2
     return UDP_KIND if k == "udp" else _letters_code(k)
-
-
-def _rows(cols) -> np.ndarray:
-    """Columns of int64 as one structured array (sortable, comparable rows)."""
-    n = len(cols)
-    arr = np.empty(len(cols[0]), dtype=[(f"c{i}", np.int64) for i in range(n)])
-    for i, c in enumerate(cols):
-        arr[f"c{i}"] = c
-    return arr
 
 
 def _shared(cols) -> np.ndarray:

@@ -91,32 +91,41 @@ def _py_u32(buf, i, big):
 
 
 def _walk_pcap_py(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
-    """The pure-Python walker: `buf` as bytes, struct for the headers."""
+    """The pure-Python walker (`buf` as bytes): the loop finds where records
+    start; their header fields are then read in bulk with numpy."""
     import struct
 
-    unpack = struct.Struct((">" if big else "<") + "III").unpack_from
-    n = 0
+    unpack = struct.Struct((">" if big else "<") + "I").unpack_from
     end = len(buf)
     cap = len(out_off)
-    offs, incls, secs, fracs = [], [], [], []
+    starts = []
+    app = starts.append  # one record start per pass: the header fields are read in bulk afterwards
     status, bad = 0, 0
-    while n < cap and pos + hlen <= end:
-        sec, frac, incl = unpack(buf, pos)
+    limit = end - hlen
+    while pos <= limit:
+        incl = unpack(buf, pos + 8)[0]
         if incl > maxlen:
             status, bad = 1, incl
             break
-        if pos + hlen + incl > end:
+        nxt = pos + hlen + incl
+        if nxt > end:
             break
-        offs.append(pos + hlen)
-        incls.append(incl)
-        secs.append(sec)
-        fracs.append(frac)
-        n += 1
-        pos += hlen + incl
-    out_off[:n] = offs
-    out_incl[:n] = incls
-    out_sec[:n] = secs
-    out_frac[:n] = fracs
+        app(pos)
+        pos = nxt
+    n = len(starts)
+    if n > cap:  # the caller sizes its arrays for a whole buffer of minimal records: never
+        n = cap
+        pos = starts[cap]
+        status = 0
+    if n:
+        at = np.array(starts, np.int64)
+        view = np.frombuffer(buf, np.uint8)
+        dt = np.dtype(">u4" if big else "<u4")
+        hdr = np.lib.stride_tricks.sliding_window_view(view, 12)[at].copy().view(dt)
+        out_off[:n] = at + hlen
+        out_sec[:n] = hdr[:, 0]
+        out_frac[:n] = hdr[:, 1]
+        out_incl[:n] = hdr[:, 2]
     return n, pos, status, bad
 
 

@@ -549,6 +549,7 @@ def split_by_port(run_pcap: Path, victim: str, ports: dict) -> dict:
     """{port: (packets, records)} for the packets to or from victim:port (any
     scanner source port) and the ICMP errors quoting them. `ports`: port -> proto."""
     from ..capture import ReadStats, decode_frame, open_capture
+    from ..capture.decode import NOT_IP
 
     out = {p: ([], []) for p in ports}
     linktype = None
@@ -557,7 +558,7 @@ def split_by_port(run_pcap: Path, victim: str, ports: dict) -> dict:
         frame += 1
         linktype = lt
         pkt = decode_frame(lt, data, frame, ts)
-        if pkt is None:
+        if pkt is None or pkt is NOT_IP:
             continue
         port = None
         if pkt.proto in ("tcp", "udp"):

@@ -299,8 +299,8 @@ class Recorder:
         spa, tpa = payload[14:18], payload[24:28]
         return spa in self._v4targets or tpa in self._v4targets
 
-    def _keep(self, pkt: Optional[Packet]) -> bool:
-        if pkt is None:
+    def _keep(self, pkt) -> bool:
+        if pkt is None or not isinstance(pkt, Packet):  # undecodable, or NOT_IP (ARP is kept above)
             return False
         if pkt.src in self.targets or pkt.dst in self.targets:
             return True

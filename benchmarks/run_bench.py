@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Benchmark pcapscan against its two peers on the same capture, in one run.
+
+    python3 benchmarks/run_bench.py                      # bench-5m.pcap (built first if missing)
+    python3 benchmarks/run_bench.py --doubling           # also the 10M capture: does memory double?
+    python3 benchmarks/run_bench.py --write-docs         # and rewrite the table in docs/performance.md
+
+Each command runs alone, one after the other, under GNU time (wall clock and
+peak resident memory of the process):
+
+    pcapscan analyze FILE -o OUT            (table, as a user runs it)
+    pcapscan analyze FILE -f json -o OUT    (every port's verdict)
+    tshark -r FILE -T fields -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags
+    a plain dpkt loop decoding every packet (Ethernet, IP, TCP/UDP), reading the same fields
+
+and a table of packets per second, wall time and peak memory is printed,
+with pcapscan's speed as a multiple of each peer's. Targets (issue 7):
+pcapscan at least 20x tshark and 10x the dpkt loop; under 500 MiB for the
+5M capture, and less than twice that for the 10M one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = HERE / "data"
+DOC = REPO / "docs" / "performance.md"
+
+DPKT_LOOP = r'''
+import sys, dpkt
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for ts, buf in dpkt.pcap.Reader(fh):
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
+            l4 = ip.data
+            if isinstance(l4, dpkt.tcp.TCP):
+                fields = (ip.src, ip.dst, l4.sport, l4.dport, l4.flags)
+            elif isinstance(l4, dpkt.udp.UDP):
+                fields = (ip.src, ip.dst, l4.sport, l4.dport)
+        n += 1
+print(n)
+'''
+
+
+def capture(packets: int) -> Path:
+    path = DATA / f"bench-{packets / 1e6:g}m.pcap"
+    if not path.exists():
+        subprocess.run([sys.executable, str(HERE / "make_bench_capture.py"), "--packets", str(packets),
+                        "--out", str(path)], check=True)
+    return path
+
+
+def count_packets(path: Path) -> int:
+    import struct
+
+    n = 0
+    with open(path, "rb") as fh:
+        fh.read(24)
+        while True:
+            head = fh.read(16)
+            if len(head) < 16:
+                return n
+            fh.seek(struct.unpack("<I", head[8:12])[0], 1)
+            n += 1
+
+
+def timed(argv: list, stdout=subprocess.DEVNULL) -> tuple:
+    """(wall seconds, peak MiB) of one command, by GNU time."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        proc = subprocess.run([gnu_time, "-o", tf.name, "-f", "%e %M"] + argv, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        wall, kib = tf.read().split()[-2:]
+    return float(wall), int(kib) / 1024
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({model}), {mem} RAM, Python {platform.python_version()}, {platform.system()}"
+
+
+def versions() -> str:
+    out = []
+    try:
+        tshark = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        out.append(tshark.strip())
+    except (OSError, IndexError):
+        pass
+    import dpkt
+    import numpy
+
+    out.append(f"dpkt {dpkt.__version__}, numpy {numpy.__version__}")
+    try:
+        import numba
+
+        out.append(f"numba {numba.__version__} (used from {1 << 30 >> 20} MiB captures on)")
+    except ImportError:
+        out.append("numba not installed")
+    return "; ".join(out)
+
+
+def run(args) -> str:
+    pcapscan = [sys.executable, "-m", "pcapscan.cli"]
+    files = [capture(5_000_000)] + ([capture(10_000_000)] if args.doubling else [])
+    rows = []
+    out_dir = Path(tempfile.mkdtemp(prefix="pcapscan-bench-"))
+    env_note = []
+    for path in files:
+        packets = count_packets(path)
+        size = path.stat().st_size / 2**20
+        label = f"{path.name} ({packets:,} packets, {size:.0f} MiB)"
+        runs = [("pcapscan analyze (table)", pcapscan + ["analyze", str(path), "-o", str(out_dir / "out.txt")]),
+                ("pcapscan analyze -f json", pcapscan + ["analyze", str(path), "-f", "json", "-o",
+                                                         str(out_dir / "out.json")])]
+        if path == files[0] or args.peers_on_all:
+            if shutil.which("tshark"):
+                runs.append(("tshark -T fields (5 fields)", ["tshark", "-r", str(path), "-T", "fields", "-e", "ip.src",
+                                                             "-e", "ip.dst", "-e", "tcp.srcport", "-e", "tcp.dstport",
+                                                             "-e", "tcp.flags"]))
+            runs.append(("dpkt loop (decode every packet)", [sys.executable, "-c", DPKT_LOOP, str(path)]))
+        for name, argv in runs:
+            print(f"running {name} on {path.name} ...", file=sys.stderr, flush=True)
+            wall, peak = timed(argv)
+            rows.append((label, name, packets, wall, peak))
+        env_note.append(label)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return table(rows)
+
+
+def table(rows) -> str:
+    lines = ["| capture | program | wall s | packets/s | peak MiB | pcapscan (table) is ... faster |",
+             "|---|---|---:|---:|---:|---:|"]
+    by_capture: dict = {}
+    for label, name, packets, wall, peak in rows:
+        by_capture.setdefault(label, []).append((name, packets, wall, peak))
+    for label, items in by_capture.items():
+        ours = next(w for n, _p, w, _m in items if n == "pcapscan analyze (table)")
+        for name, packets, wall, peak in items:
+            ratio = "" if name.startswith("pcapscan") else f"{wall / ours:.1f}x"
+            lines.append(f"| {label} | {name} | {wall:.2f} | {packets / wall:,.0f} | {peak:.0f} | {ratio} |")
+    mem = [(label, peak) for label, name, _p, _w, peak in rows if name == "pcapscan analyze (table)"]
+    if len(mem) == 2:
+        lines.append("")
+        lines.append(f"Peak memory, 10M vs 5M packets: {mem[1][1]:.0f} / {mem[0][1]:.0f} MiB = "
+                     f"{mem[1][1] / mem[0][1]:.2f}x (doubling the capture must not double it).")
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    doc = DOC.read_text() if DOC.exists() else ""
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    block = f"{start}\nMachine: {machine()}.\nTools: {versions()}.\n\n{text}\n{end}"
+    if start in doc and end in doc:
+        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, doc, flags=re.S)
+    else:
+        doc += "\n" + block + "\n"
+    DOC.write_text(doc)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--doubling", action="store_true", help="also the 10M-packet capture (memory doubling check)")
+    ap.add_argument("--peers-on-all", action="store_true", help="run tshark and dpkt on the 10M capture too")
+    ap.add_argument("--write-docs", action="store_true", help=f"rewrite the table in {DOC.relative_to(REPO)}")
+    args = ap.parse_args(argv)
+    text = run(args)
+    print(f"Machine: {machine()}\nTools: {versions()}\n")
+    print(text)
+    if args.write_docs:
+        write_docs(text)
+        print(f"\nwrote {DOC}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

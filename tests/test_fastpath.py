@@ -1,0 +1,259 @@
+"""The fast path (pcapscan/fastpath) gives what the ordinary path gives.
+
+Every capture of the suite, and crafted edge cases, analyzed both ways must
+render the same `analyze` JSON. The fast path is forced into its least
+common branches here: tiny read chunks (exchanges cut across chunk
+boundaries), one scan session per assembly block, every session
+fingerprinted from columns, both record walkers. Timing is the
+benchmark's business (benchmarks/run_bench.py), never a test's."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pcapbuild import MSS_1460, ether, ipv4_icmp_unreach, ipv4_tcp, ipv4_udp, ipv6_tcp, pcap_bytes
+
+from pcapscan import fastpath
+from pcapscan.analysis import analyze, analyze_capture_full
+from pcapscan.fastpath import columns, flows, scans, walk
+from pcapscan.fastpath.columns import NeedSlowPath
+from pcapscan.model import AnalysisResult
+from pcapscan.report import jsonfmt, render
+from pcapscan.report.stream import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "captures"
+OWN = sorted(p for d in ("golden", "tools", "seeds") for p in (ROOT / "captures" / d).rglob("*")
+             if p.suffix in (".pcap", ".pcapng", ".gz"))
+HAVE_NUMBA = walk.walkers(True)[2] is False
+
+
+def _json(summary, found, more) -> str:
+    return jsonfmt.render(AnalysisResult(captures=(summary,), scans=tuple(found),
+                                         discoveries=tuple(more.discoveries), probings=tuple(more.probings)))
+
+
+def both(path, technique=None, jit=False, **kw):
+    """(ordinary JSON, fast JSON or None when the fast path declined)."""
+    from pcapscan.analysis import _parse_technique
+
+    forced = _parse_technique(technique)
+    slow = _json(*analyze_capture_full(path, forced))
+    try:
+        fast = _json(*scans.analyze_capture_fast(path, forced, use_jit=jit, **kw))
+    except NeedSlowPath:
+        return slow, None
+    return slow, fast
+
+
+@pytest.fixture
+def hard(monkeypatch):
+    """Every branch of the assembly: a block per session, every session fingerprinted from columns."""
+    monkeypatch.setattr(scans, "BLOCK_ROWS", 1)
+    monkeypatch.setattr(flows, "RECENT_MIN", 1)  # the flow table's two levels merge at every batch
+    return {"fp_objects_max": 0, "chunk_bytes": 512}
+
+
+def assert_same(path, kw, technique=None, jit=False):
+    slow, fast = both(path, technique, jit=jit, **kw)
+    if fast is not None:
+        assert fast == slow
+    return fast is not None
+
+
+def test_suite_has_captures():
+    assert len(OWN) >= 40
+
+
+@pytest.mark.parametrize("path", OWN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fast_equals_slow_on_own_captures(path, hard):
+    assert_same(path, hard)
+
+
+def test_fast_equals_slow_on_shared_captures(hard):
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent")
+    files = sorted(p for p in SHARED.rglob("*") if p.is_file() and p.suffix in (".pcap", ".pcapng", ".gz"))
+    assert files
+    taken = sum(assert_same(p, hard) for p in files)
+    assert taken >= len(files) * 0.8  # most take the fast path; the rest fall back (backwards timestamps...)
+
+
+@pytest.mark.parametrize("technique", ["window", "ack", "syn", "udp"])
+def test_forced_technique(technique, hard):
+    assert_same(ROOT / "captures" / "golden" / "ack.pcap", hard, technique)
+    assert_same(ROOT / "captures" / "golden" / "window.pcap", hard, technique)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba (the `fast` extra) is not installed")
+def test_compiled_walker_equals_python_walker(hard):
+    for path in OWN[:20]:
+        assert_same(path, hard, jit=True)
+
+
+def test_options_parsed_in_bulk_equal_one_by_one(hard, monkeypatch):
+    monkeypatch.setattr(columns, "LANE_MAX_LAYOUTS", 0)
+    for name in ("connect.pcap", "syn.pcap", "connect6.pcap"):
+        assert_same(ROOT / "captures" / "golden" / name, hard)
+
+
+# -- crafted edge cases ---------------------------------------------------------------------------
+
+S, T, R = "198.18.0.1", "198.18.0.2", "198.18.5.5"
+
+
+def syn(sport, dport, seq=1000, ttl=44, ip_id=7):
+    return ipv4_tcp(S, T, sport, dport, 0x02, seq=seq, window=1024, ttl=ttl, options=MSS_1460, ip_id=ip_id)
+
+
+def back(sport, dport, flags, seq, ack, window=0, payload=b""):
+    return ipv4_tcp(T, S, dport, sport, flags, seq=seq, ack=ack, window=window, payload=payload)
+
+
+def big_scan(t0=1.0, sport=40000, ports=range(1, 61), open_ports=(22, 50)):
+    """A SYN scan of many ports: SYN/ACK (then the scanner's RST) for open ports, RST/ACK for the rest."""
+    recs, t = [], t0
+    for port in ports:
+        recs.append((t, ether(syn(sport, port))))
+        t += 0.001
+        if port in open_ports:
+            recs.append((t, ether(back(sport, port, 0x12, 5000, 1001, window=64240, payload=b""))))
+            recs.append((t + 0.0001, ether(ipv4_tcp(S, T, sport, port, 0x04, seq=1001))))
+        else:
+            recs.append((t, ether(back(sport, port, 0x14, 0, 1001))))
+        t += 0.001
+    return recs
+
+
+CASES = {
+    "plain": lambda: big_scan(),
+    "retry-same-sport": lambda: big_scan() + [(5.0, ether(syn(40000, 9999))), (6.1, ether(syn(40000, 9999)))],
+    "retry-other-sport": lambda: big_scan() + [(5.0, ether(syn(40000, 9998))), (6.1, ether(syn(40001, 9998)))],
+    "duplicates": lambda: [r for rec in big_scan() for r in (rec, (rec[0] + 0.000001, rec[1]))],
+    "icmp-unreachable": lambda: big_scan() + [
+        (5.0, ether(syn(40000, 7777))),
+        (5.001, ether(ipv4_icmp_unreach(R, S, 13, syn(40000, 7777)[:28]))),
+        (5.2, ether(syn(40000, 7778))),
+        (5.201, ether(ipv4_icmp_unreach(T, S, 3, syn(40000, 7778)[:28])))],
+    "icmp-before-probe": lambda: [(0.5, ether(ipv4_icmp_unreach(T, S, 3, syn(40000, 5)[:28])))] + big_scan(),
+    "reused-port": lambda: big_scan() + big_scan(t0=9.0, ports=range(1, 30)),
+    "scapy-fixed-sport": lambda: big_scan(sport=20) + [
+        (9.0, ether(ipv4_tcp(S, T, 20, 80, 0x02, seq=0, window=8192, ip_id=1)))],
+    "stray": lambda: big_scan() + [(5.0, ether(syn(40000, 6000))), (5.001, ether(back(40000, 6000, 0x14, 0, 1)))],
+    "ordinary-traffic": lambda: big_scan() + [
+        (5.0, ether(ipv4_tcp(R, T, 50000, 8080, 0x02, seq=1, options=MSS_1460))),
+        (5.001, ether(ipv4_tcp(T, R, 8080, 50000, 0x12, seq=9, ack=2))),
+        (5.002, ether(ipv4_tcp(R, T, 50000, 8080, 0x10, seq=2, ack=10))),
+        (5.003, ether(ipv4_tcp(R, T, 50000, 8080, 0x18, seq=2, ack=10, payload=b"GET / HTTP/1.0\r\n\r\n"))),
+        (5.004, ether(ipv4_tcp(T, R, 8080, 50000, 0x18, seq=10, ack=20, payload=b"x" * 300))),
+        (5.1, ether(ipv4_tcp(T, R, 8080, 50001, 0x18, seq=10, ack=20, payload=b"mid-flow"))),
+        (5.2, ether(ipv4_tcp(R, T, 50001, 8080, 0x10, seq=20, ack=18)))],
+    "udp": lambda: big_scan() + [(5.0, ether(ipv4_udp(S, T, 53001, 53, b"q"))),
+                                 (5.001, ether(ipv4_udp(T, S, 53, 53001, b"answer"))),
+                                 (5.1, ether(ipv4_udp(S, T, 53001, 161))),
+                                 (5.2, ether(ipv4_udp(S, T, 53001, 162)))],
+    "vlan-and-v6": lambda: big_scan() + [
+        (5.0, ether(syn(40000, 3333), vlan=5)), (5.001, ether(back(40000, 3333, 0x14, 0, 1001), vlan=5)),
+        (5.1, ether(ipv6_tcp("2001:2::1", "2001:2::2", 40000, 80, 0x02, seq=5, options=MSS_1460))),
+        (5.101, ether(ipv6_tcp("2001:2::2", "2001:2::1", 80, 40000, 0x14, seq=0, ack=6)))],
+    "answer-before-probe": lambda: [(0.5, ether(back(40000, 5, 0x14, 0, 1001)))] + big_scan(),
+    "broadcast": lambda: big_scan() + [(5.0, ether(ipv4_udp(S, "198.18.0.255", 5000, 137)))],
+    "backwards-time": lambda: list(reversed(big_scan())),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_edge_cases(case, tmp_path, hard):
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    for chunk in (64, 200, 1 << 20):  # exchanges cut at every place by chunk boundaries
+        hard["chunk_bytes"] = chunk
+        took = assert_same(path, hard)
+    assert took or case == "backwards-time"
+    # the public entry point: same result, whichever way it went
+    assert jsonfmt.render(analyze(path, fast=True)) == jsonfmt.render(analyze(path))
+
+
+def test_truncated_capture_says_the_same(tmp_path, hard):
+    data = pcap_bytes(big_scan())
+    for cut in (7, 20, 40):
+        path = tmp_path / f"cut{cut}.pcap"
+        path.write_bytes(data[:-cut])
+        assert assert_same(path, hard)
+
+
+def test_port_table_reads_like_port_results(tmp_path):
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan()))
+    _s, fast, _m = scans.analyze_capture_fast(path, use_jit=False)
+    _s, slow, _m = analyze_capture_full(path)
+    assert [(p.proto, p.port, p.verdict) for p in fast[0].ports] == \
+        [(p.proto, p.port, p.verdict) for p in slow[0].ports]
+
+
+# -- rendering of big scans -------------------------------------------------------------------------
+
+
+def test_table_and_xml_collapse_big_states_like_nmap(tmp_path):
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan()))
+    for result in (analyze(path), analyze(path, fast=True)):
+        table = render(result, "table")
+        assert "Not shown: 58 closed tcp ports (reset)" in table
+        assert "22/tcp" in table and "50/tcp" in table and "\n5/tcp" not in table
+        xml = render(result, "nmap-xml")
+        assert '<extraports state="closed" count="58">' in xml
+        assert '<extrareasons reason="reset" count="58" proto="tcp" ports="1-21,23-49,51-60" />' in xml
+        assert xml.count("<port ") == 2
+
+
+def test_streamed_json_is_the_rendered_json(tmp_path):
+    import io
+
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + [(5.0, ether(syn(40000, 9999))), (6.1, ether(syn(40001, 9999)))]))
+    for result in (analyze(path), analyze(path, fast=True)):
+        out = io.StringIO()
+        write_json(result, out)
+        assert out.getvalue() == jsonfmt.render(result)
+        json.loads(out.getvalue())
+
+
+# -- many files, small files ----------------------------------------------------------------------------
+
+
+def test_jobs_parallel_equals_serial():
+    paths = OWN[:12] + [ROOT / "captures" / "golden" / "missing.pcap"]
+    serial = analyze(paths, jobs=1)
+    parallel = analyze(paths, jobs=2, fast="auto")
+    assert jsonfmt.render(parallel) == jsonfmt.render(serial)
+    assert [c.path for c in parallel.captures] == [str(p) for p in paths]
+    assert parallel.errors and parallel.errors == serial.errors
+
+
+def test_small_capture_imports_no_numba_no_scapy():
+    code = ("import sys\nfrom pcapscan.cli import main\nsys.argv = ['pcapscan', 'analyze', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('numba', 'scapy', 'llvmlite') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "captures" / "golden" / "syn.pcap")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_auto_takes_the_fast_path_only_for_big_files(tmp_path, monkeypatch):
+    small = ROOT / "captures" / "golden" / "syn.pcap"
+    assert not fastpath.wants_fast(small, "auto")
+    assert fastpath.wants_fast(small, True)
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    assert fastpath.wants_fast(small, "auto")
+    assert not fastpath.wants_fast(small, False)
+
+
+def test_cli_draws_no_progress_when_piped(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pcapscan.cli", "analyze", "-j", "2",
+                           str(ROOT / "captures" / "golden" / "syn.pcap"), str(ROOT / "captures" / "golden" / "fin.pcap")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert "syn scan" in proc.stdout and "fin scan" in proc.stdout
