@@ -98,14 +98,25 @@ def analyze_capture_full(path: PathLike, forced: Optional[Technique] = None) -> 
         queries.feed(pkt)  # first: it asks the engine whether a SYN/ACK answers a SYN already seen
         engine.feed(pkt)
     exchanges = engine.exchanges()
+    duplicates = engine.stats.duplicates
+    ordinary, query_exchanges = engine.ordinary_exchanges(), queries.exchanges()
+    del engine, queries  # its per-flow state (hundreds of MB for a scan of a million ports) is no longer needed
+    return capture_result(path, forced, stats, duplicates, exchanges, query_exchanges, ordinary)
+
+
+def capture_result(path: PathLike, forced: Optional[Technique], stats: ReadStats, duplicates: int, exchanges,
+                   query_exchanges, ordinary) -> tuple[CaptureSummary, list[Scan], More]:
+    """A capture's replayed exchanges -> (summary, scans, more): the part of
+    analyze_capture_full after the replay, shared with the Dask path
+    (cluster.py), which replays a huge capture in pieces on several workers."""
+    from . import families
+
     warnings = list(stats.warnings)
     if stats.packets == 0:
         warnings.append("no packets: the capture holds a header and no packet records")
     summary = CaptureSummary(
-        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=engine.stats.duplicates,
+        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
         warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
-    ordinary, query_exchanges = engine.ordinary_exchanges(), queries.exchanges()
-    del engine, queries  # its per-flow state (hundreds of MB for a scan of a million ports) is no longer needed
     routed = families.route(str(path), exchanges, query_exchanges, ordinary)
     scans = build_scans(str(path), routed.port_exchanges, forced) + routed.idle_scans
     scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))

@@ -55,6 +55,11 @@ def say_capture_problems(analysis) -> bool:
     return bool(analysis.errors)
 
 
+def _dask_log(message: str) -> None:
+    """--dask: the cluster's workers and dashboard, notes on how captures were split (stderr)."""
+    click.echo(f"pcapscan: {message}", err=True)
+
+
 class ProgressBar:
     """analyze's progress on stderr, when it is a terminal: packets, rate and
     time left for one big capture, captures done for several; nothing when
@@ -68,6 +73,7 @@ class ProgressBar:
         self.tty = sys.stderr.isatty()
         self.packets = 0
         self.start = None
+        self.done = self.total = 0
 
     def __call__(self, done: int, total: int, packets: int) -> None:
         import time
@@ -79,19 +85,23 @@ class ProgressBar:
                 return
             self.start = time.monotonic()
             label = "reading" if self.captures == 1 else "captures"
-            self.bar = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True,
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=False,
                                          item_show_func=self._info)
             self.bar.__enter__()
         self.packets = packets
+        self.done, self.total = done, total
         self.bar.update(done - self.bar.pos, packets)
 
     def _info(self, packets):
         import time
 
-        if not packets or self.start is None:
+        if self.start is None:
             return None
-        rate = packets / max(time.monotonic() - self.start, 1e-6)
-        return f"{packets:,} packets, {rate:,.0f}/s"
+        packets = packets or self.packets or 0
+        spent = max(time.monotonic() - self.start, 1e-6)
+        left = spent * (self.total - self.done) / self.done if self.done else 0.0
+        what = f"{packets:,} packets, {packets / spent:,.0f}/s" if self.captures == 1 else f"{self.done} done"
+        return f"{what}, {left:,.0f} s left"
 
     def close(self) -> None:
         if self.bar is not None:
@@ -114,7 +124,9 @@ def main():
               help="Interpret the probes as this technique (e.g. window for ACK probes).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Captures analyzed in parallel [default: every core].")
-def analyze(captures, fmt, output, technique, jobs):
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run on a Dask cluster: tcp://scheduler:8786, or local (docs/distributed.md).")
+def analyze(captures, fmt, output, technique, jobs, dask_address):
     """Reconstruct, per port, what a scanner concluded from CAPTURE(s).
 
     Reads pcap and pcapng, gzip-compressed or not. Exit status 2 if a capture
@@ -123,11 +135,18 @@ def analyze(captures, fmt, output, technique, jobs):
     from .analysis import analyze as run_analysis
     from .report.stream import write
 
-    bar = ProgressBar(len(captures))
-    try:
-        result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
-    finally:
-        bar.close()
+    if dask_address:
+        from . import cluster
+
+        with cluster.connect(dask_address, log=_dask_log) as client:
+            result = cluster.analyze(client, list(captures), technique=technique, fast="auto",
+                                     progress=cluster.Progress(), log=_dask_log)
+    else:
+        bar = ProgressBar(len(captures))
+        try:
+            result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
+        finally:
+            bar.close()
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             write(result, fmt, fh)
@@ -184,7 +203,9 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
               help="What to print on stdout.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes [default: every core, for classes of many files].")
-def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs):
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Read the captures on a Dask cluster: tcp://scheduler:8786, or local (docs/distributed.md).")
+def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_address):
     """Grade SUBMISSIONS (one folder per student) from the packets of their captures.
 
     Writes DIR/gradebook.csv and DIR/<student>.md. Exit status 0 when every
@@ -193,7 +214,13 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs):
     from .grade import grade as run_grade
     from .report import grade_report
 
-    book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
+    if dask_address:
+        from . import cluster
+
+        with cluster.connect(dask_address, log=_dask_log) as client:
+            book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs, dask=client)
+    else:
+        book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
     paths = grade_report.write(book, out_dir)
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)

@@ -611,10 +611,12 @@ class Gradebook:
 
 # -- grade --------------------------------------------------------------------------------
 
-def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = None) -> Gradebook:
+def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = None, dask=None) -> Gradebook:
     """Grade every student folder of `submissions_dir`. `rubric`: a Rubric, a
     path to a rubric TOML, or None for the default (the seeds' lab). `jobs`:
     worker processes (default: every core this process may use; 1: none).
+    `dask`: a dask.distributed Client: the files are read on its cluster
+    instead (cluster.py; same gradebook).
     Problems of a student's files are reported in that student's grade;
     only a bad argument (missing folder, bad rubric, bad language) raises."""
     if lang not in messages.LANGS:
@@ -646,7 +648,13 @@ def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = 
                                           if t in REGISTRY))
             tasks.append((sub.path, techniques, claimed, lang))
     workers = _workers(jobs, len(tasks))
-    results = dict(zip((t[0] for t in tasks), _run(tasks, workers)))
+    if dask is not None:
+        from . import cluster
+
+        results = dict(zip((t[0] for t in tasks), cluster.run_in_order(dask, read_submission, tasks,
+                                                                       cluster.Progress())))
+    else:
+        results = dict(zip((t[0] for t in tasks), _run(tasks, workers)))
 
     owners = defaultdict(list)  # digest -> [(student, rel)]
     for sid in ids:
