@@ -331,3 +331,39 @@ def test_icmp_error_quoting_sctp_gives_ports_and_tag():
 def test_bare_protocol_probe_has_no_payload():
     pkt = decode_frame(1, ether(ipv4(47, b"")), 1, 0)
     assert (pkt.proto, pkt.ip_proto, pkt.payload_len) == ("ip", 47, 0)
+
+
+OS_SYN_OPTIONS = (2, 1, 3, 1, 1, 8, 4)  # mss, nop, wscale, nop, nop, timestamps, sackOK: connect()'s SYN
+
+
+def _data_connection(first_frame, sport, dport, dst=TARGET):
+    """connect() then a request: SYN, SYN/ACK, ACK, data."""
+    syn = tcp(first_frame, "S", sport=sport, dport=dport, dst=dst, window=64240, options=OS_SYN_OPTIONS)
+    return [syn, reply_to(first_frame + 1, syn, "SA", window=65160),
+            tcp(first_frame + 2, "A", sport=sport, dport=dport, dst=dst, seq=1001, ack=1, window=502, options=()),
+            tcp(first_frame + 3, "PA", sport=sport, dport=dport, dst=dst, seq=1001, ack=1, window=502, options=(),
+                payload=18)]
+
+
+def _route(packets):
+    from pcapscan.exchanges import ReplayEngine
+    engine = ReplayEngine()
+    for pkt in packets:
+        engine.feed(pkt)
+    return route("t.pcap", engine.exchanges(), [], engine.ordinary_exchanges())
+
+
+def test_a_data_connection_to_a_port_scanned_before_is_version_detection():
+    raw = tcp(1, "S", sport=61000, dport=80)
+    routed = _route([raw, reply_to(2, raw, "SA", window=64240), tcp(3, "R", sport=61000, dport=80, seq=1001)]
+                    + _data_connection(10, 45000, 80))
+    assert [(p.kind, p.target, p.probes) for p in routed.probings] == [("version-detection", TARGET, ("probe 80/tcp",))]
+
+
+def test_the_scanner_hosts_own_traffic_to_an_unscanned_host_is_not_version_detection():
+    raw = tcp(1, "S", sport=61000, dport=80)
+    elsewhere = "198.19.0.9"
+    routed = _route([raw, reply_to(2, raw, "SA", window=64240), tcp(3, "R", sport=61000, dport=80, seq=1001)]
+                    + _data_connection(10, 45000, 443, dst=elsewhere))
+    assert routed.probings == []
+    assert [(ex.target, ex.port) for ex in routed.port_exchanges] == [(TARGET, 80)]

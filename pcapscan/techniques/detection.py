@@ -22,7 +22,9 @@ Version detection
     banner, sends probes (GET / HTTP/1.0, ...) and closes. A connection on
     which the scanner sent data is a version probe; so is a completed
     connect() to a port the same scanner had already scanned raw (with a
-    SYN of another shape), or next to such data connections.
+    SYN of another shape), or next to such data connections. A data
+    connection to a port the scanner never scanned before is the scanner
+    host's ordinary traffic (a browser, an update), not version detection.
 """
 from __future__ import annotations
 
@@ -69,20 +71,25 @@ def recognise(capture: str, exchanges: list, queries: list, ordinary: list) -> t
         else:
             rest_q.append(q)
     # Version detection: data connections, and connect()s to ports already scanned another way.
-    data_ports = defaultdict(list)
-    for ex in ordinary:
-        data_ports[(ex.scanner, ex.target, ex.proto, ex.port)].append(ex)
+    scanned_first: dict = {}  # port -> first frame of a port-scan probe to it
     raw_first: dict = {}
     for ex in rest:
+        key = (ex.scanner, ex.target, ex.proto, ex.port)
+        scanned_first[key] = min(scanned_first.get(key, ex.probes[0].frame), ex.probes[0].frame)
         if ex.proto == "tcp" and not set(ex.probes[0].options) & OS_SYN_OPTION_KINDS:
-            key = (ex.scanner, ex.target, ex.proto, ex.port)
             raw_first[key] = min(raw_first.get(key, ex.probes[0].frame), ex.probes[0].frame)
+    data_ports = defaultdict(list)
+    for ex in ordinary:
+        key = (ex.scanner, ex.target, ex.proto, ex.port)
+        if key in scanned_first and scanned_first[key] < ex.probes[0].frame:
+            data_ports[key].append(ex)
     kept = []
     for ex in rest:
         key = (ex.scanner, ex.target, ex.proto, ex.port)
         connects = ex.proto == "tcp" and ex.completed_handshake and set(ex.probes[0].options) & OS_SYN_OPTION_KINDS
         earlier_raw = key in raw_first and raw_first[key] < ex.probes[0].frame
-        if connects and (earlier_raw or key in data_ports):
+        later_connect = key in data_ports and scanned_first[key] < ex.probes[0].frame
+        if connects and (earlier_raw or later_connect):
             found[(ex.scanner, ex.target, VERSION)].append((f"connect {ex.port}/tcp", ex))
         else:
             kept.append(ex)
