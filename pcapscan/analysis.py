@@ -32,12 +32,24 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
     forced = _parse_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
+    if fast or jobs != 1:
+        outcome = _fast_outcomes(paths, forced, fast, jobs, progress)
+    else:
+        def outcome(i):
+            return analyze_capture_full(paths[i], forced)
+    return gather(paths, single, outcome)
+
+
+def gather(paths, single: bool, outcome) -> AnalysisResult:
+    """The AnalysisResult of `paths`, where outcome(i) gives capture i's
+    (summary, scans, more) or raises its InputError: raised again for a
+    single capture, collected in `errors` for several (the others go on).
+    Shared by every way of running the captures (here, fastpath, cluster)."""
     captures, scans, errors = [], [], []
     discoveries, probings = [], []
-    outcome = None if not fast and jobs == 1 else _fast_outcomes(paths, forced, fast, jobs, progress)
     for i, path in enumerate(paths):
         try:
-            summary, found, more = analyze_capture_full(path, forced) if outcome is None else outcome(i)
+            summary, found, more = outcome(i)
         except InputError as exc:
             if single:
                 raise

@@ -234,7 +234,7 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
     about `chunk_bytes` (a negative `split_min_bytes`: never). `partitions`:
     how many ways the packets of a split capture are dealt out (default:
     twice the workers)."""
-    from .analysis import _parse_technique
+    from .analysis import _parse_technique, gather
 
     forced = _parse_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
@@ -244,22 +244,13 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
         outcomes = _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts,
                                  progress, log)
         gc.freeze()  # what the run built lives on as the result: no collection needs to walk it again
-    captures, scans, errors, discoveries, probings = [], [], [], [], []
-    for path, out in zip(paths, outcomes):
+
+    def outcome(i):
+        out = outcomes[i]
         if out[0] == "error":
-            exc = out[1]
-            if single:
-                raise exc
-            errors.append(str(exc))
-            captures.append(CaptureSummary(path=str(path), error=str(exc)))
-            continue
-        _done, summary, found, more = out
-        captures.append(summary)
-        scans.extend(found)
-        discoveries.extend(more.discoveries)
-        probings.extend(more.probings)
-    return AnalysisResult(captures=tuple(captures), scans=tuple(scans), errors=tuple(errors),
-                          discoveries=tuple(discoveries), probings=tuple(probings))
+            raise out[1]
+        return out[1:4]  # (summary, scans, more)
+    return gather(paths, single, outcome)
 
 
 def _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts, progress, log):
