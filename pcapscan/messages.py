@@ -267,6 +267,14 @@ MESSAGES: dict = {
            "another time than the scan.",
         zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，但没有任何 TCP 或 UDP 探测包，"
            "无从验证。可能的原因：抓包的网卡或时间与扫描不一致。"),
+    "no-probe.elsewhere": _M(
+        en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
+           "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",
+        zh="这个抓包有 {packets} 个数据包，没有端口扫描，只有{found}：verify 只对照教科书检查端口扫描，"
+           "这里没有可检查的内容。`pcapscan analyze` 会显示抓包中的结果。"),
+    "family.host-discovery": _M(en="host discovery", zh="主机发现"),
+    "family.os-detection": _M(en="OS detection probes", zh="操作系统探测"),
+    "family.version-detection": _M(en="version detection probes", zh="服务版本探测"),
     "probe-flags-mismatch": _M(
         en="A {technique} sends {expected}. The probes {where}in this capture carry {got} ({frames}): that is the "
            "probe of a {actual}, so the {technique}'s state table does not apply to them. Likely cause: the "

@@ -29,7 +29,7 @@ import fnmatch
 import inspect
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -303,6 +303,7 @@ class CaptureCase:
     claim_cases: tuple
     ports: tuple  # every PortCase checked: claimed ones and the inferred rest
     inferred: tuple  # the analysis' own scans of this capture
+    elsewhere: tuple = ()  # what else the analysis found: "host-discovery", "os-detection", "version-detection"
 
     @property
     def capture(self) -> str:
@@ -495,8 +496,8 @@ def rst_port_mismatch(pc: PortCase):
     """A scanner that aborts a connection sends its RST (or RST/ACK) from the
     connection's source port (RFC 793: a reset belongs to a connection).
     Fires on every RST the scanner sends to the probed port from a source
-    port that no probe to that port used: it belongs to no connection (a
-    script that draws a new random source port per packet)."""
+    port on which it sent that port nothing else: it belongs to no
+    connection (a script that draws a new random source port per packet)."""
     for r in pc.loose_resets:
         ports = sorted({p.sport for p in pc.ex.probes})
         yield Hit(WARNING, T("rst-port-mismatch", flags=_flags_name(r.flags), frames=Frames((r.frame,)),
@@ -605,12 +606,16 @@ def no_probe(cc: CaptureCase):
     """A claim about a port needs probes to that port; any verification needs
     probes. Fires (error) when a claim names a port no probe went to, or when
     a claimed capture holds no probe at all; and (warning) when an unclaimed
-    capture with packets holds no scan probe."""
+    capture with packets holds no scan probe, or (info) only probes of
+    another family (host discovery, OS or version detection)."""
     if cc.summary.error is not None or cc.summary.packets == 0:
         return
     probed = sorted({(p.proto, p.port) for s in cc.inferred for p in s.ports})
     if not cc.claims:
-        if not probed:
+        if not probed and cc.elsewhere:  # a ping sweep, say: nothing of a port scan to hold to its textbook
+            yield Hit(INFO, T("no-probe.elsewhere", packets=cc.summary.packets,
+                              found=[T(f"family.{kind}") for kind in cc.elsewhere]))
+        elif not probed:
             yield Hit(WARNING, T("no-probe.unclaimed", packets=cc.summary.packets))
         return
     for case in cc.claim_cases:
@@ -873,7 +878,8 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
             if named is not None:
                 capture_claims.append(named)
         scans = [s for s in analysis.scans if s.capture == summary.path]
-        cases.append(_capture_case(summary, scans, tuple(capture_claims), _file_flows))
+        case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
+        cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
     return _result(cases, analysis, lang)
 
 
@@ -948,6 +954,13 @@ def fits(ex: Exchange, technique: Technique) -> bool:
     return ex.proto == "udp" or probe_key(ex) == spec.probe_flags
 
 
+def _elsewhere(analysis: AnalysisResult, capture: str) -> tuple:
+    """The families other than port scans that the analysis found in a capture."""
+    kinds = ["host-discovery"] if any(d.capture == capture for d in analysis.discoveries) else []
+    kinds += sorted({p.kind for p in analysis.probings if p.capture == capture})
+    return tuple(kinds)
+
+
 def _capture_case(summary: CaptureSummary, scans: list, claims: tuple, read_flows: Callable) -> CaptureCase:
     if summary.error is not None or summary.packets == 0:
         return CaptureCase(summary, claims, (), (), tuple(scans))
@@ -1016,8 +1029,8 @@ def _file_flows(path: str, keys: set) -> dict:
 
 def _loose_resets(flows: dict, results: list) -> dict:
     """key -> [(probe it follows, RST)]: scanner RSTs to a probed port from a
-    source port no probe to that port used, each given to the latest probe
-    before it."""
+    source port on which the scanner sent that port nothing else, each given
+    to the latest probe before it."""
     probes: dict = {}
     for pr in results:
         ex = pr.exchange
@@ -1027,7 +1040,10 @@ def _loose_resets(flows: dict, results: list) -> dict:
         if key[2] != "tcp":
             continue
         mine = sorted(probes.get(key, ()), key=lambda p: p.frame)
-        sports = {p.sport for p in mine}
+        # Source ports of every connection the scanner opened to this port,
+        # probes or not (nmap -O's SYNs, a -sV connect()): their RSTs are theirs.
+        sports = {p.sport for p in mine} | {p.sport for p in pkts
+                                           if p.src == key[0] and p.proto == "tcp" and not p.flags & RST}
         for pkt in pkts:
             if pkt.src == key[0] and pkt.proto == "tcp" and pkt.flags & RST and pkt.sport not in sports:
                 before = [p for p in mine if p.frame < pkt.frame]

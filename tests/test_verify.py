@@ -374,6 +374,26 @@ def test_golden_captures_raise_no_error_and_no_warning():
     assert len(result.analysis.captures) == len(GOLDEN_PCAPS)
 
 
+MORE_GOLDEN = sorted((GOLDEN / "more").glob("*.pcap"))
+
+
+@pytest.mark.parametrize("path", MORE_GOLDEN, ids=lambda p: p.stem)
+def test_nmaps_other_probe_families_raise_no_error_and_no_warning(path):
+    """Host discovery, OS and version detection, -sO, SCTP, idle: nmap's own
+    traffic. OS detection's SYNs are reset from their own source ports, not
+    loose resets; a ping sweep is no port scan but nothing is wrong with it."""
+    result = verify(str(path))
+    assert [(f.rule, f.severity) for f in result.findings if f.severity != "info"] == []
+
+
+def test_a_ping_sweep_is_named_as_what_verify_does_not_check():
+    result = verify(str(GOLDEN / "more" / "ping-echo.pcap"))
+    [finding] = [f for f in result.findings if f.rule == "no-probe"]
+    assert finding.severity == "info" and "host discovery" in finding.message
+    zh = verify(str(GOLDEN / "more" / "ping-echo.pcap"), lang="zh")
+    assert "主机发现" in [f for f in zh.findings if f.rule == "no-probe"][0].message
+
+
 @pytest.mark.parametrize("name", sorted(NMAP_STATES))
 def test_golden_captures_conform_to_nmaps_own_verdicts(name):
     _need_golden()
