@@ -161,6 +161,19 @@ CASES = {
     "answer-before-probe": lambda: [(0.5, ether(back(40000, 5, 0x14, 0, 1001)))] + big_scan(),
     "broadcast": lambda: big_scan() + [(5.0, ether(ipv4_udp(S, "198.18.0.255", 5000, 137)))],
     "backwards-time": lambda: list(reversed(big_scan())),
+    # an IPv6 address decode_frame reads (VLAN tag) before any the bulk decoder reads: with two
+    # processes, the decoding child and the flow table number IPv6 addresses differently
+    "v6-slow-first": lambda: [
+        (0.5, ether(ipv6_tcp("2001:2::9", "2001:2::2", 41000, 81, 0x02, seq=5, options=MSS_1460), vlan=5)),
+        (0.6, ether(ipv6_tcp("2001:2::9", "2001:2::2", 41000, 82, 0x02, seq=5, options=MSS_1460), vlan=5))]
+    + [(1.0 + i * 0.001, ether(ipv6_tcp("2001:2::1", "2001:2::2", 40000, 1 + i // 2, 0x02 if i % 2 == 0 else 0x14,
+                                       seq=5 if i % 2 == 0 else 0, ack=0 if i % 2 == 0 else 6,
+                                       options=MSS_1460 if i % 2 == 0 else b"")
+                                 if i % 2 == 0 else
+                                 ipv6_tcp("2001:2::2", "2001:2::1", 1 + i // 2, 40000, 0x14, seq=0, ack=6)))
+       for i in range(80)]
+    + [(2.0, ether(ipv6_tcp("2001:2::9", "2001:2::2", 41000, 83, 0x02, seq=5, options=MSS_1460))),
+       (2.001, ether(ipv6_tcp("2001:2::2", "2001:2::9", 83, 41000, 0x14, seq=0, ack=6)))],
 }
 
 
@@ -174,6 +187,41 @@ def test_edge_cases(case, tmp_path, hard):
     assert took or case == "backwards-time"
     # the public entry point: same result, whichever way it went
     assert jsonfmt.render(analyze(path, fast=True)) == jsonfmt.render(analyze(path))
+
+
+# -- two processes on one capture: a decoding child, then half of the assembly blocks each -----------------
+
+
+@pytest.mark.parametrize("path", OWN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_two_processes_equal_one_on_own_captures(path, hard):
+    assert_same(path, dict(hard, parallel=True))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_processes_on_edge_cases(case, tmp_path, hard):
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    for chunk in (200, 1 << 20):
+        took = assert_same(path, dict(hard, chunk_bytes=chunk, parallel=True))
+    assert took or case == "backwards-time"
+
+
+def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
+    """A child that dies without a word: its share is done again in this process."""
+    import os as _os
+
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
+    real_fork = _os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid == 0:
+            _os._exit(3)
+        return pid
+
+    monkeypatch.setattr(scans.os, "fork", fork)
+    assert assert_same(path, dict(hard, parallel=True))
 
 
 def test_truncated_capture_says_the_same(tmp_path, hard):

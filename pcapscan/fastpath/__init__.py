@@ -45,9 +45,10 @@ def wants_fast(path, fast) -> bool:
         return False
 
 
-def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Callable] = None):
+def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Callable] = None, parallel: bool = False):
     """(CaptureSummary, [Scan], analysis.More) by the fast path when `fast`
-    (True, or "auto" for big regular files), else by the ordinary one."""
+    (True, or "auto" for big regular files), else by the ordinary one.
+    `parallel`: the fast path may use a second process (every core on one capture)."""
     from ..analysis import analyze_capture_full
 
     if wants_fast(path, fast):
@@ -62,7 +63,8 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
         except OSError:
             size = 0
         try:
-            return analyze_capture_fast(path, forced, progress=progress, use_jit=size >= JIT_MIN_BYTES)
+            return analyze_capture_fast(path, forced, progress=progress, use_jit=size >= JIT_MIN_BYTES,
+                                        parallel=parallel)
         except NeedSlowPath:
             pass
     return analyze_capture_full(path, forced)
@@ -94,11 +96,13 @@ def analyze_many(paths, forced=None, fast="auto", jobs: Optional[int] = None, pr
 
     paths = list(paths)
     jobs = jobs or os.cpu_count() or 1
+    cores = jobs  # for one capture: how many processes it may use
     jobs = min(jobs, len(paths))
     if len(paths) == 1:
         try:
             return [("ok", *analyze_capture_auto(paths[0], forced, fast,
-                                                 progress=_bytes_progress(progress) if progress else None))]
+                                                 progress=_bytes_progress(progress) if progress else None,
+                                                 parallel=cores > 1))]
         except InputError as exc:
             return [("error", exc)]
     on_done = (lambda done, total: progress(done, total, 0)) if progress else None

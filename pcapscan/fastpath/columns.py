@@ -75,6 +75,14 @@ class AddressBook:
             ids[i] = got
         return ids[inv.ravel()]
 
+    def id_of_raw(self, b: bytes) -> int:
+        """The id of an IPv6 address given as its 16 bytes, made if new."""
+        got = self.v6.get(b)
+        if got is None:
+            got = self.v6[b] = V6_BASE + len(self.v6_raw)
+            self.v6_raw.append(b)
+        return got
+
     def id_of(self, text: str) -> int:
         if ":" in text:
             from socket import inet_pton

@@ -28,7 +28,7 @@ from ..pairing import QueryEngine
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import CaptureSummary, Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
+from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 
 STATES = list(State)
@@ -105,13 +105,16 @@ class RecordReader:
         self.fh = None
         self.kind = cap.kind
         self.order = "<" if cap.byteorder == "<" else ">"
-        self.hlen = cap.record_layout.size
+        self.hlen = cap.hlen
         self.divisor = cap.divisor
         self.linktype = cap.linktype
         self.interfaces = list(cap.interfaces)
 
     def _at(self, offset: int, n: int) -> bytes:
+        if self.fh is not None and self.pid != os.getpid():  # a forked child: its own file offset
+            self.fh = None
         if self.fh is None:
+            self.pid = os.getpid()
             raw = open(self.path, "rb")
             if raw.read(2) == b"\x1f\x8b":
                 import gzip
@@ -152,15 +155,59 @@ def _tame_malloc() -> None:
 
 def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Optional[Callable] = None,
                          use_jit: bool = True, fp_objects_max: int = FP_OBJECTS_MAX,
-                         chunk_bytes: Optional[int] = None):
-    """Same result as analysis.analyze_capture; raises NeedSlowPath when the capture needs that."""
+                         chunk_bytes: Optional[int] = None, parallel: bool = False):
+    """Same result as analysis.analyze_capture; raises NeedSlowPath when the capture needs that.
+
+    `parallel`: use a second process (os.fork) where that pays: one decodes
+    the capture while this one keys the flows, then both assemble half of
+    the scan sessions each (docs/performance.md). Same results either way."""
     _tame_malloc()
+    _debug("start")
     stats = ReadStats(str(path))
     addrs, options = AddressBook(), OptionBook()
     table = FlowTable(addrs, options)
     kw = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
     reader = Reader(path, stats, use_jit=use_jit, **kw)
-    size = reader.cap.size
+    forked = parallel and _can_fork()
+    if forked:
+        try:
+            capinfo, stats = _read_forked(reader, stats, table, progress)
+        except _ChildFailed:
+            return analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, False)
+    else:
+        _read_here(reader, stats, table, progress)
+        capinfo = _capinfo(reader.cap)
+    _debug("read")
+    read_at = RecordReader(str(path), capinfo)
+    try:
+        scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                            forked=forked).run()
+    finally:
+        read_at.close()
+    warnings = list(stats.warnings)
+    if stats.packets == 0:
+        warnings.append("no packets: the capture holds a header and no packet records")
+    summary = CaptureSummary(
+        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
+        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
+    return summary, scans, more
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+
+
+def _capinfo(cap):
+    """What RecordReader needs of a capture (after reading: pcapng interfaces grow)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(kind=cap.kind, byteorder=cap.byteorder, hlen=cap.record_layout.size,
+                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces))
+
+
+def _decoded(reader, stats, addrs, options):
+    """(Decoded, slow Packets, batch) per batch of the capture, checking the
+    two conditions that flows replay apart from each other."""
     recent = np.zeros(0, np.float64)  # the last timestamps of the previous batch
     for batch in reader.batches():
         dec, slow, ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
@@ -175,26 +222,123 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
                 reader.close()
                 raise NeedSlowPath("more packets within one duplicate window than the engine remembers")
             recent = ts[-RECENT_MAX:]
+        yield dec, slow, batch
+
+
+def _batch_end(batch) -> int:
+    return batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0
+
+
+def _read_here(reader, stats, table, progress) -> None:
+    size = reader.cap.size
+    for dec, slow, batch in _decoded(reader, stats, table.addrs, table.options):
         table.feed(dec, slow)
         if progress is not None:
-            progress(stats.packets, batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0, size)
-    _debug("read")
-    read_at = RecordReader(str(path), reader.cap)
+            progress(stats.packets, _batch_end(batch), size)
+
+
+# Decoded columns sent between processes in the narrowest type that holds every value a
+# decoder gives them (the flow table reads them the same in either type).
+_NARROW = {"frame": np.uint32, "incl": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
+           "dport": np.uint16, "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "window": np.uint16,
+           "mss": np.int32, "payload": np.uint32}
+
+
+def _narrow(dec):
+    if dec is None or not len(dec.frame) or dec.frame[-1] >= 1 << 32:
+        return dec  # (the flow table declines 2**32 records and more itself)
+    for k, t in _NARROW.items():
+        setattr(dec, k, getattr(dec, k).astype(t))
+    return dec
+
+
+class _ChildFailed(Exception):
+    """The decoding process died without a word: the capture is read again in this one."""
+
+
+def _read_forked(reader, stats, table, progress):
+    """Decode in a forked child, key flows here, batch by batch over a pipe.
+    The child has its own address and option books: their new entries come
+    with each batch and are mapped to this process's ids (which the flow
+    table may have extended meanwhile, from packets decode_frame read)."""
+    import multiprocessing as mp
+
+    size = reader.cap.size
+    rx, tx = mp.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child: decode, send, exit
+        status = 0
+        try:
+            rx.close()
+            addrs, options = AddressBook(), OptionBook()
+            n_opt, n_v6 = 1, 0
+            try:
+                for dec, slow, batch in _decoded(reader, stats, addrs, options):
+                    new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
+                    n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
+                    tx.send(("batch", _narrow(dec), slow, new_opt, new_v6, (stats.packets, _batch_end(batch), size)))
+                tx.send(("end", stats, _capinfo(reader.cap)))
+            except NeedSlowPath as exc:
+                tx.send(("slow", str(exc)))
+            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+                try:
+                    tx.send(("error", exc))
+                except BaseException:  # noqa: BLE001
+                    tx.send(("error", RuntimeError(repr(exc))))
+            tx.close()
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    tx.close()
+    addrs, options = table.addrs, table.options
+    v6_map = np.zeros(0, np.int64)
+    opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
     try:
-        scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max).run()
+        while True:
+            try:
+                msg = rx.recv()
+            except EOFError:
+                raise _ChildFailed("the decoding process ended early") from None
+            if msg[0] == "batch":
+                _, dec, slow, new_opt, new_v6, prog = msg
+                if new_opt:
+                    opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
+                if new_v6:
+                    v6_map = np.r_[v6_map, [addrs.id_of_raw(b) for b in new_v6]]
+                if dec is not None:
+                    if len(opt_map) > 1 and (opt_map != np.arange(len(opt_map))).any():
+                        dec.opt = opt_map[dec.opt].astype(np.int32)
+                    if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
+                        for col in ("src", "dst"):
+                            c = getattr(dec, col)
+                            six = c >= V6_BASE
+                            if six.any():
+                                c = c.copy()
+                                c[six] = v6_map[c[six] - V6_BASE]
+                                setattr(dec, col, c)
+                table.feed(dec, slow)
+                if progress is not None:
+                    progress(*prog)
+            elif msg[0] == "end":
+                _, stats, capinfo = msg
+                return capinfo, stats
+            elif msg[0] == "slow":
+                raise NeedSlowPath(msg[1])
+            else:
+                raise msg[1]
     finally:
-        read_at.close()
-    warnings = list(stats.warnings)
-    if stats.packets == 0:
-        warnings.append("no packets: the capture holds a header and no packet records")
-    summary = CaptureSummary(
-        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
-        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
-    return summary, scans, more
+        rx.close()
+        reader.close()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 class Assembler:
-    def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int):
+    def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False):
+        self.forked = forked  # may fork a second process for half of the blocks
         self.t = table
         self.capture = capture
         self.forced = forced
@@ -265,15 +409,18 @@ class Assembler:
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
         self.zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]
-        kept_fids, aside_fids, rep_fids = [], [], []
-        for lo, hi in blocks:
+
+        def sort_out(i):
+            lo, hi = blocks[i]
             self.s = self._block(np.sort(fid[order[lo:hi]]))
             aside = self._aside()
-            aside_fids.append(self.s["fid"][aside])
+            out = [self.s["fid"][aside]]
             self.s = {k: v[~aside] for k, v in self.s.items()}
-            kept_fids.append(self.s["fid"])
-            rep_fids.append(self.s["fid"][self._representatives()])
-        del fid, order
+            return out + [self.s["fid"], self.s["fid"][self._representatives()]]
+
+        done = _fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked)
+        aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
+        del fid, order, done
         _debug("simple flows sorted out")
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
@@ -307,13 +454,19 @@ class Assembler:
         by_sess: dict = {}
         for ex in kept:
             by_sess.setdefault(t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)), []).append(ex)
-        scans = []
+        mine_of = []
         for fids in kept_fids:
-            self.s = self._block(fids)
             mine = []
-            for sp_ in np.unique(self.s["sp"]).tolist():
+            for sp_ in np.unique(t.sessions(fids)).tolist():
                 mine += by_sess.pop(sp_, [])
-            scans += self.build(mine)
+            mine_of.append(mine)
+
+        def build(i):
+            self.s = self._block(kept_fids[i])
+            return self.build(mine_of[i])
+
+        scans = [sc for part in _fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked)
+                 for sc in part]
         self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:
@@ -621,6 +774,66 @@ class Assembler:
         from .fprint import identify_columns
 
         return identify_columns(self, members, objs, simple)
+
+
+def _fork_map(fn, weights: list, enabled: bool) -> list:
+    """[fn(i) for i in range(len(weights))], with about half of the weight
+    computed by a forked child (which sees this process's state as it is
+    now, and whose changes to it are lost: fn must return all it does).
+    Without a child (not enabled, one item, the child lost), all here."""
+    n = len(weights)
+    if not enabled or n < 2:
+        return [fn(i) for i in range(n)]
+    import multiprocessing as mp
+
+    mine, theirs, w_mine, w_theirs = [], [], 0, 0
+    for i in sorted(range(n), key=lambda j: -weights[j]):
+        if w_theirs < w_mine:
+            theirs.append(i)
+            w_theirs += weights[i]
+        else:
+            mine.append(i)
+            w_mine += weights[i]
+    rx, tx = mp.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            rx.close()
+            try:
+                out = {i: fn(i) for i in theirs}
+                tx.send(("ok", out))
+            except NeedSlowPath as exc:
+                tx.send(("slow", str(exc)))
+            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+                try:
+                    tx.send(("error", exc))
+                except BaseException:  # noqa: BLE001
+                    tx.send(("error", RuntimeError(repr(exc))))
+            tx.close()
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    tx.close()
+    try:
+        results = {i: fn(i) for i in mine}
+        try:
+            msg = rx.recv()
+        except EOFError:
+            msg = ("ok", {i: fn(i) for i in theirs})  # the child died: its share, here
+    finally:
+        rx.close()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if msg[0] == "slow":
+        raise NeedSlowPath(msg[1])
+    if msg[0] == "error":
+        raise msg[1]
+    results.update(msg[1])
+    return [results[i] for i in range(n)]
 
 
 def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
