@@ -166,6 +166,7 @@ class Packet:
     icmp_seq: Optional[int] = None  # ... and the sequence number
     nd_target: Optional[str] = None  # ICMPv6 neighbour solicitation/advertisement: the target address
     chunk_type: Optional[int] = None  # SCTP: the first chunk's type (1 INIT, 2 INIT-ACK, 6 ABORT, 10 COOKIE-ECHO)
+    hw: Optional[str] = None  # ARP: the sender's MAC; ND advertisement: the target's (as nmap writes it, 02:00:C6:...)
 
     @property
     def flag_text(self) -> str:
@@ -256,6 +257,7 @@ class HostResult:
     probe_frames: tuple = ()
     response_frames: tuple = ()
     method: str = ""  # the probe that decided: "arp", "nd", "icmp-echo", "tcp-syn/80", ...
+    mac: Optional[str] = None  # the address's MAC, from an ARP reply or ND advertisement in the capture
 
 
 @dataclass(frozen=True, slots=True)

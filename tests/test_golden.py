@@ -61,3 +61,6 @@ def test_ndiff_sees_no_port_difference(case, tmp_path):
     assert proc.returncode in (0, 1), proc.stderr  # 2 would mean ndiff could not read our XML
     port_lines = [line for line in proc.stdout.splitlines() if re.match(r"[+-]\d+/(tcp|udp)\b", line)]
     assert port_lines == [], proc.stdout
+    # Nor any other difference (host status, address, MAC): only the command line that ran differs.
+    rest = [line for line in proc.stdout.splitlines() if line.strip() and "scan initiated" not in line]
+    assert rest == [], proc.stdout

@@ -305,7 +305,41 @@ def test_arp_decodes_only_when_asked():
                               b"\x02" * 6, b"\xc6\x12\x00\x01"), 0x0806)
     pkt = decode_arp(1, frame, 3, 1.5)
     assert (pkt.proto, pkt.src, pkt.dst, pkt.icmp_type, pkt.frame) == ("arp", TARGET, SCANNER, 2, 3)
+    assert pkt.hw == "02:02:02:02:02:02"  # the sender's MAC, written as nmap writes it
     assert decode_arp(1, ether(b"\x00" * 28), 1, 0) is None
+
+
+def ipv6(next_header, payload, src=b"\x20\x01\x00\x02" + b"\x00" * 11 + b"\x02", dst=b"\x20\x01\x00\x02" + b"\x00" * 11 + b"\x01"):
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, 255, src, dst) + payload
+
+
+def neighbour_advertisement(*options):
+    target = b"\x20\x01\x00\x02" + b"\x00" * 11 + b"\x02"
+    return ether(ipv6(58, struct.pack("!BBHI16s", 136, 0, 0, 0x60000000, target) + b"".join(options)), 0x86DD)
+
+
+def test_neighbour_advertisement_gives_the_target_mac_from_its_option():
+    nonce = struct.pack("!BB6s", 14, 1, b"\x00" * 6)  # an option before the one that matters
+    lla = struct.pack("!BB6s", 2, 1, bytes.fromhex("0200c6120002"))
+    pkt = decode_frame(1, neighbour_advertisement(nonce, lla), 1, 0)
+    assert (pkt.icmp_type, pkt.nd_target, pkt.hw) == (136, TARGET6, "02:00:C6:12:00:02")
+
+
+@pytest.mark.parametrize("options", [(), (struct.pack("!BB6s", 14, 0, b"\x00" * 6),), (b"\x02\x01\x02",)],
+                         ids=["none", "zero-length option", "cut short"])
+def test_neighbour_advertisement_without_a_readable_mac_still_decodes(options):
+    pkt = decode_frame(1, neighbour_advertisement(*options), 1, 0)
+    assert (pkt.icmp_type, pkt.nd_target, pkt.hw) == (136, TARGET6, None)
+
+
+def test_host_discovery_reports_the_mac_an_arp_reply_announced():
+    ask = arp(1, 1)
+    reply = replace(arp(2, 2, src=TARGET, dst=SCANNER), hw="02:00:C6:12:00:02")
+    engine = QueryEngine()
+    for pkt in (ask, reply):
+        engine.feed(pkt)
+    [found] = discoveries("t.pcap", route("t.pcap", [], engine.exchanges(), []), [])
+    assert [(h.address, h.state.value, h.mac) for h in found.hosts] == [(TARGET, "up", "02:00:C6:12:00:02")]
 
 
 def test_sctp_init_decodes_tags_and_chunk():

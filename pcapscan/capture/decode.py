@@ -149,6 +149,7 @@ _SCTP_INIT_CHUNKS = frozenset((1, 2))  # INIT, INIT-ACK: their initiate tag foll
 _ICMP4_QUERIES = frozenset((0, 8, 13, 14, 17, 18))
 _ICMP6_QUERIES = frozenset((128, 129))
 _ND_TYPES = frozenset((135, 136))  # ICMPv6 neighbour solicitation, advertisement (RFC 4861)
+_ND_ADVERTISEMENT = 136
 
 _QUOTED_PROTO_NAMES = {P_TCP: "tcp", P_UDP: "udp", P_ICMP: "icmp", P_ICMP6: "icmp6", P_SCTP: "sctp"}
 
@@ -337,12 +338,30 @@ def decode_arp(linktype: int, data: bytes, frame: int, ts: float) -> Optional[Pa
         off = _arp_offset(linktype, data)
         if off is None:
             return None
-        htype, ptype, hlen, plen, op, _sha, spa, _tha, tpa = _ARP_ETH_IP.unpack_from(data, off)
+        htype, ptype, hlen, plen, op, sha, spa, _tha, tpa = _ARP_ETH_IP.unpack_from(data, off)
     except (struct.error, IndexError):
         return None
     if htype != 1 or ptype != ETH_TYPE_IP or hlen != 6 or plen != 4:
         return None
-    return Packet(frame, ts, _ntop4(spa), _ntop4(tpa), "arp", 4, 0, 0, 28, icmp_type=op)
+    return Packet(frame, ts, _ntop4(spa), _ntop4(tpa), "arp", 4, 0, 0, 28, icmp_type=op, hw=mac_text(sha))
+
+
+def mac_text(raw: bytes) -> str:
+    """A MAC address as nmap writes it: upper-case hex, colons."""
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+def _nd_target_lla(buf, at: int, end: int):
+    """The target link-layer address option (RFC 4861 4.6.1, type 2) among
+    the options of a neighbour advertisement, from `at` to `end`; None."""
+    while at + 2 <= end:
+        kind, units = buf[at], buf[at + 1]
+        if units == 0:
+            return None  # a zero-length option: RFC 4861 says drop the packet
+        if kind == 2 and units == 1 and at + 8 <= end:
+            return mac_text(bytes(buf[at + 2 : at + 8]))
+        at += 8 * units
+    return None
 
 
 # --- the entry point --------------------------------------------------------
@@ -497,15 +516,17 @@ def _transport(buf, l4, end, l4_len, proto, frame, ts, src, dst, version, ttl, i
             return None
         icmp_type = buf[l4]
         quoted = _quote_v6(buf, l4 + _ICMP_ERROR_HDR_LEN, end) if icmp_type in _ICMP6_ERRORS else None
-        ident = seq = nd_target = None
+        ident = seq = nd_target = hw = None
         if icmp_type in _ICMP6_QUERIES and l4 + 8 <= end:
             ident, seq = _PORTS.unpack_from(buf, l4 + 4)
         elif icmp_type in _ND_TYPES and l4 + 24 <= end:
             nd_target = _ntop6(buf[l4 + 8 : l4 + 24])
+            if icmp_type == _ND_ADVERTISEMENT:
+                hw = _nd_target_lla(buf, l4 + 24, end)
         return Packet(
             frame, ts, src, dst, "icmp6", version, ttl, ip_id, length,
             icmp_type=icmp_type, icmp_code=buf[l4 + 1], quoted=quoted, ip_proto=P_ICMP6,
-            icmp_id=ident, icmp_seq=seq, nd_target=nd_target,
+            icmp_id=ident, icmp_seq=seq, nd_target=nd_target, hw=hw,
         )  # fmt: skip
     if proto == P_SCTP and l4 + _SCTP_HDR_LEN <= end:
         sport, dport, vtag = _PORTS_SEQ.unpack_from(buf, l4)

@@ -38,7 +38,7 @@ def host_dicts(result) -> list:
         for h in d.hosts:
             out.append({"address": h.address, "state": h.state.value, "reason": h.reason.value,
                         "reason_ttl": h.reason_ttl, "probe_frames": list(h.probe_frames),
-                        "response_frames": list(h.response_frames), "method": h.method,
+                        "response_frames": list(h.response_frames), "method": h.method, "mac": h.mac,
                         "scanner": d.scanner, "capture": d.capture})
     return out
 

@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from functools import lru_cache
 
+from ..model import HostState, Technique
 from .collapse import host_items, port_numbers
 
 XML_OUTPUT_VERSION = "1.05"
@@ -90,6 +91,15 @@ def _host_statuses(result) -> dict:
     return out
 
 
+def _addresses(host, addr: str, h, raw: bool = True) -> None:
+    """The host's address, then its MAC as nmap writes it: for a host up whose
+    MAC the capture's ARP/ND announced, when nmap sent raw packets (a connect
+    scan leaves resolution to the kernel, and nmap never learns the MAC)."""
+    ET.SubElement(host, "address", {"addr": addr, "addrtype": "ipv6" if ":" in addr else "ipv4"})
+    if raw and h is not None and h.mac is not None and h.state is HostState.UP:
+        ET.SubElement(host, "address", {"addr": h.mac, "addrtype": "mac"})
+
+
 def _status(host, h) -> None:
     if h is None:  # no discovery seen: nmap's word for a host taken as up (-Pn)
         ET.SubElement(host, "status", {"state": "up", "reason": "user-set", "reason_ttl": "0"})
@@ -125,8 +135,11 @@ def _ctime(t: int) -> str:
 
 def render(result) -> str:
     scans = list(result.scans)
-    start = int(min((s.first_ts for s in scans), default=time.time()))
-    end = int(max((s.last_ts for s in scans), default=start))
+    # The run's times are the capture's: port scans, ping sweeps and detection
+    # probes alike (the time of rendering only when the capture shows none).
+    sessions = scans + list(getattr(result, "discoveries", ())) + list(getattr(result, "probings", ()))
+    start = int(min((s.first_ts for s in sessions), default=time.time()))
+    end = int(max((s.last_ts for s in sessions), default=start))
     root = ET.Element("nmaprun", {
         "scanner": "nmap", "args": "pcapscan analyze " + " ".join(c.path for c in result.captures),
         "start": str(start), "startstr": _ctime(start), "version": "7.93",
@@ -152,13 +165,14 @@ def render(result) -> str:
             continue
         host = ET.SubElement(root, "host")
         _status(host, h)
-        ET.SubElement(host, "address", {"addr": addr, "addrtype": "ipv6" if ":" in addr else "ipv4"})
+        _addresses(host, addr, h)
         ET.SubElement(host, "hostnames")
     for target, tscans in targets.items():
         host = ET.SubElement(root, "host", {"starttime": str(int(min(s.first_ts for s in tscans))),
                                             "endtime": str(int(max(s.last_ts for s in tscans)))})
         _status(host, statuses.get(target))
-        ET.SubElement(host, "address", {"addr": target, "addrtype": "ipv6" if ":" in target else "ipv4"})
+        _addresses(host, target, statuses.get(target),
+                   raw=any(s.technique is not Technique.CONNECT for s in tscans))
         ET.SubElement(host, "hostnames")
         ports_el = ET.SubElement(host, "ports")
         for item in host_items(tscans):  # one verdict per port; nmap's <extraports> for a state of >25 ports

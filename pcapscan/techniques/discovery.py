@@ -45,6 +45,7 @@ get_ns_result; the first decisive answer settles the host, as in nmap)
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Iterable
 
 from ..model import ACK, RST, SYN, Discovery, Exchange, HostResult, HostState, Reason
@@ -156,6 +157,17 @@ def host_result(target: str, pings: list, resolution: list) -> HostResult:
     return HostResult(target, HostState.DOWN, Reason.NO_RESPONSE, 0, probes, (), method)
 
 
+def link_addresses(resolution: list) -> dict:
+    """address -> MAC, as ARP replies and ND advertisements announced it (the
+    first announcement; nmap shows the MAC it resolved the address to)."""
+    macs: dict = {}
+    for q in resolution:
+        for resp in q.responses:
+            if resp.hw is not None:
+                macs.setdefault(resp.src if resp.proto == "arp" else resp.nd_target, resp.hw)
+    return macs
+
+
 def discover(capture: str, pings: list, queries: list, scanners: set) -> list[Discovery]:
     """One Discovery per scanner: every address it pinged or resolved.
 
@@ -179,6 +191,7 @@ def discover(capture: str, pings: list, queries: list, scanners: set) -> list[Di
     for q in resolution:
         if q.scanner in known and q.target not in known:
             resolved[(q.scanner, q.target)].append(q)
+    macs = link_addresses(resolution)
     out = []
     for scanner in sorted(known):
         targets = {t for (s, t) in list(ip_pings) + list(resolved) if s == scanner}
@@ -188,7 +201,7 @@ def discover(capture: str, pings: list, queries: list, scanners: set) -> list[Di
         for target in sorted(targets, key=_addr_key):
             exs = ip_pings.get((scanner, target), [])
             res = resolved.get((scanner, target), [])
-            hosts.append(host_result(target, exs, res))
+            hosts.append(replace(host_result(target, exs, res), mac=macs.get(target)))
             methods.update(method_of(ex) for ex in (exs or res))
             frames.extend(p for ex in (exs or res) for p in ex.probes)
         up = sum(h.state is HostState.UP for h in hosts)
