@@ -93,6 +93,62 @@ def test_compiled_walker_equals_python_walker(hard):
         assert_same(path, hard, jit=True)
 
 
+def _walk_case(rng, n, big, hlen):
+    """Records whose payloads carry things that look like record headers, timestamps
+    whose top byte changes, and a corrupt or cut-short record at the end."""
+    import struct
+
+    e = ">" if big else "<"
+    out = bytearray()
+    sec = rng.choice([1_700_000_000, 0x68FFFFF0, 5])
+    for _ in range(n):
+        if rng.random() < 0.3:
+            pay = bytearray()
+            while len(pay) < rng.randint(0, 200):
+                fake = rng.choice([0, 4, 20, 60, rng.randint(0, 300000)])
+                pay += struct.pack(e + "IIII", sec + rng.randint(-3, 3), rng.randint(0, 999999), fake, fake)
+                pay += bytes(rng.randint(0, 30))
+        else:
+            pay = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 120)))
+        if rng.random() < 0.01:
+            sec += 1 << 24
+        sec += rng.randint(0, 2)
+        out += struct.pack(e + "IIII", sec, rng.randint(0, 999999), len(pay), len(pay)) + bytes(hlen - 16) + pay
+    if rng.random() < 0.3:
+        out += struct.pack(e + "IIII", sec, 0, 300000, 300000) + bytes(50)
+    elif rng.random() < 0.5:
+        out += struct.pack(e + "IIII", sec, 0, 100, 100) + bytes(rng.randint(0, 99))
+    return bytes(out)
+
+
+def test_bulk_record_walk_equals_the_loop(monkeypatch):
+    """walk._chain (record starts found in bulk) finds what the plain loop finds, fake headers and all."""
+    import random
+
+    import numpy as np
+
+    def run(buf, big, hlen, bulk):
+        monkeypatch.setattr(walk, "VEC_MIN_BYTES", 64 if bulk else 1 << 60)
+        monkeypatch.setattr(walk, "VEC_MIN_RECORDS", 1)
+        cap = len(buf) // 16 + 1
+        outs = [np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.uint32), np.zeros(cap, np.uint32)]
+        res = walk._walk_pcap_py(buf, 0, hlen, big, 262144, *outs)
+        return res, [o[:res[0]].tolist() for o in outs]
+
+    rng = random.Random(7)
+    for _ in range(120):
+        big, hlen = rng.random() < 0.5, rng.choice([16, 24])
+        buf = _walk_case(rng, rng.randint(1, 2000), big, hlen)
+        assert run(buf, big, hlen, True) == run(buf, big, hlen, False)
+
+
+def test_bulk_record_walk_on_own_captures(hard, monkeypatch):
+    monkeypatch.setattr(walk, "VEC_MIN_BYTES", 64)
+    monkeypatch.setattr(walk, "VEC_MIN_RECORDS", 1)
+    for path in OWN:
+        assert_same(path, dict(hard, chunk_bytes=1 << 20))
+
+
 def test_options_parsed_in_bulk_equal_one_by_one(hard, monkeypatch):
     monkeypatch.setattr(columns, "LANE_MAX_LAYOUTS", 0)
     for name in ("connect.pcap", "syn.pcap", "connect6.pcap"):

@@ -477,38 +477,64 @@ LANE_MAX_LAYOUTS = 4096  # distinct option bytes parsed one by one; more are par
 LANE_WIDTH = 96  # Ethernet 14 + IPv4 20 + TCP 20 + 40 bytes of options, and a little more
 
 
+# The fields of the common shape's first LANE_WIDTH bytes (Ethernet, a 20-byte IPv4 header, TCP or
+# UDP), read straight from the gathered rows; fields overlap where TCP and UDP differ.
+_LANE = np.dtype({
+    "names": ["eth", "vhl", "total", "ip_id", "frag", "ttl", "proto", "src", "dst", "sport", "dport", "seq",
+              "ack", "doff", "flags", "window", "ulen"],
+    "formats": [">u2", "u1", ">u2", ">u2", ">u2", "u1", "u1", ">u4", ">u4", ">u2", ">u2", ">u4", ">u4", "u1", "u1",
+                ">u2", ">u2"],
+    "offsets": [12, 14, 16, 18, 20, 22, 23, 26, 30, 34, 36, 38, 42, 46, 47, 48, 38],
+    "itemsize": 96})
+
+
+def gather_rows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """(len(at), width) uint8: the `width` bytes from each offset of `buf`,
+    zeros past its end; one memcpy per row."""
+    padded = np.concatenate([buf, np.zeros(width, np.uint8)])
+    rows = np.ndarray((len(padded) - width + 1,), np.dtype((np.void, width)), padded, 0, (1,))
+    return rows[at].view(np.uint8).reshape(len(at), width)
+
+
+def take_rows(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """m[rows] of a C-contiguous uint8 matrix, a memcpy per row (not per byte)."""
+    width = m.shape[1]
+    return m.view(np.dtype((np.void, width))).ravel()[rows].view(np.uint8).reshape(len(rows), width)
+
+
 def _lane(b: Batch, status):
     """The records of the common shape, decoded from one matrix of their first
     LANE_WIDTH bytes: Ethernet, IPv4 with a 20-byte header, not a fragment,
     TCP or UDP whose header fits. They become FAST here; the others are left
     (BAD) for the general decoding below."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     off, incl = b.off, b.incl
     cand = np.nonzero((b.linktype == _ETH) & (incl >= 42))[0]
     if not len(cand):
         return None
-    padded = np.concatenate([b.buf, np.zeros(LANE_WIDTH, np.uint8)])
-    m = sliding_window_view(padded, LANE_WIDTH)[off[cand]]
-    ok = (m[:, 12] == 8) & (m[:, 13] == 0) & (m[:, 14] == 0x45) & ((m[:, 20] & 0x1F) == 0) & (m[:, 21] == 0)
-    proto = m[:, 23]
-    ok &= (proto == 6) | (proto == 17)
+    m = gather_rows(b.buf, off[cand], LANE_WIDTH)
+    f = m.view(_LANE).ravel()
+    ok = (f["eth"] == 0x0800) & (f["vhl"] == 0x45) & ((f["frag"] & 0x1FFF) == 0)
+    proto = f["proto"]
+    tcp = proto == 6
+    ok &= tcp | (proto == 17)
     cap = incl[cand] - 14
-    total = (m[:, 16].astype(np.int64) << 8) | m[:, 17]
+    total = f["total"].astype(np.int64)
     total = np.where(total == 0, cap, total)
     ok &= total >= 20
     end = np.minimum(total, cap) + 14  # relative to the record
-    tcp = proto == 6
     ok &= np.where(tcp, end >= 54, end >= 42)
-    doff = (m[:, 46] >> 4).astype(np.int64) << 2
+    doff = (f["doff"] >> 4).astype(np.int64) << 2
     ok &= ~tcp | (doff >= 20)
-    rows = np.nonzero(ok)[0]
-    if not len(rows):
-        return None
-    idx = cand[rows]
+    if ok.all():
+        idx = cand
+    else:
+        rows = np.nonzero(ok)[0]
+        if not len(rows):
+            return None
+        m, total, end, tcp, doff = take_rows(m, rows), total[rows], end[rows], tcp[rows], doff[rows]
+        idx = cand[rows]
     status[idx] = FAST
-    return {"m": m[rows], "idx": idx, "total": total[rows], "end": end[rows], "tcp": tcp[rows], "doff": doff[rows],
-            "off": off[idx]}
+    return {"m": m, "idx": idx, "total": total, "end": end, "tcp": tcp, "doff": doff, "off": off[idx]}
 
 
 def _col16(m, at):
@@ -522,13 +548,16 @@ def _col32(m, at):
 
 def _lane_transport(lane, options: OptionBook) -> dict:
     m, tcp, total, end, doff = lane["m"], lane["tcp"], lane["total"], lane["end"], lane["doff"]
+    f = m.view(_LANE).ravel()
     n = len(m)
     l4_len = total - 20
-    seq = np.where(tcp, _col32(m, 38), 0)
-    ack = np.where(tcp, _col32(m, 42), 0)
-    window = np.where(tcp, _col16(m, 48), 0)
-    flags = np.where(tcp, m[:, 47], 0).astype(np.int64)
-    ulen = _col16(m, 38)
+    i64 = np.int64
+    zero = np.zeros(n, i64)
+    if tcp.all():
+        seq, ack, window, flags = (f[k].astype(i64) for k in ("seq", "ack", "window", "flags"))
+    else:
+        seq, ack, window, flags = (np.where(tcp, f[k].astype(i64), zero) for k in ("seq", "ack", "window", "flags"))
+    ulen = f["ulen"].astype(i64)
     udp_pay = np.where((ulen >= 8) & (ulen - 8 < l4_len - 8), ulen - 8, l4_len - 8)
     payload = np.maximum(np.where(tcp, l4_len - doff, udp_pay), 0)
     opt = np.zeros(n, np.int32)
@@ -536,27 +565,32 @@ def _lane_transport(lane, options: OptionBook) -> dict:
     wo = np.nonzero(tcp & (doff > 20))[0]
     if len(wo):
         olen = np.minimum(doff[wo] + 34, end[wo]) - 54  # option bytes inside the capture
-        block = m[wo, 53:94].copy()
+        v41 = np.dtype((np.void, 41))
+        block = np.ndarray((len(m),), v41, m, 53, (LANE_WIDTH,))[wo].view(np.uint8).reshape(len(wo), 41)
         block[:, 0] = olen
-        block[np.arange(41)[None, :] > olen[:, None]] = 0
-        flat = block.view(np.dtype((np.void, 41))).ravel()
-        uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
-        inv = inv.ravel()
+        block *= np.arange(41)[None, :] <= olen[:, None]
+        flat = block.view(v41).ravel()
+        if (flat == flat[0]).all():  # one layout (a scan's probes): what np.unique would say
+            uniq, first, inv = flat[:1], np.zeros(1, np.int64), np.zeros(len(flat), np.int64)
+        else:
+            uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+            inv = inv.ravel()
         if len(uniq) <= LANE_MAX_LAYOUTS:
             u_opt = np.empty(len(uniq), np.int32)
             u_mss = np.empty(len(uniq), np.int64)
-            for j, f in enumerate(first.tolist()):
-                raw = block[f].tobytes()
-                kinds, value = _tcp_options(raw, 1, 1 + int(block[f][0]))
+            for j, fr in enumerate(first.tolist()):
+                raw = block[fr].tobytes()
+                kinds, value = _tcp_options(raw, 1, 1 + int(block[fr][0]))
                 u_opt[j] = options.id_of(kinds)
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
         else:  # many layouts (timestamps differ per packet): parsed in bulk
-            opt[wo], mss[wo] = _options(np.ascontiguousarray(m[wo]).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
+            opt[wo], mss[wo] = _options(take_rows(m, wo).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
                                         np.arange(len(wo)) * LANE_WIDTH + 54 + olen, options)
-    return {"idx": lane["idx"], "src": _col32(m, 26), "dst": _col32(m, 30), "udp": ~tcp, "ttl": m[:, 22],
-            "ip_id": _col16(m, 18), "length": total, "sport": _col16(m, 34), "dport": _col16(m, 36), "flags": flags,
-            "seq": seq, "ack": ack, "window": window, "opt": opt, "mss": mss, "payload": payload}
+    return {"idx": lane["idx"], "src": f["src"].astype(i64), "dst": f["dst"].astype(i64), "udp": ~tcp,
+            "ttl": f["ttl"].copy(), "ip_id": f["ip_id"].astype(i64), "length": total, "sport": f["sport"].astype(i64),
+            "dport": f["dport"].astype(i64), "flags": flags, "seq": seq, "ack": ack, "window": window, "opt": opt,
+            "mss": mss, "payload": payload}
 
 
 def _ipv4(buf, idx, l3, end_rec, status):

@@ -406,6 +406,7 @@ class Assembler:
         order = np.argsort(sess, kind="stable")
         blocks = _blocks(sess[order], BLOCK_ROWS)
         del sess
+        _debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
         self.zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]

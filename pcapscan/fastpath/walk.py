@@ -90,38 +90,92 @@ def _py_u32(buf, i, big):
     return int.from_bytes(buf[i:i + 4], "big" if big else "little")
 
 
-def _walk_pcap_py(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
-    """The pure-Python walker (`buf` as bytes): the loop finds where records
-    start; their header fields are then read in bulk with numpy."""
-    import struct
+VEC_MIN_BYTES = 1 << 16  # buffers this big are walked mostly in bulk (_chain); smaller ones by the loop
+VEC_MIN_RECORDS = 1024  # a bulk step that finds fewer records than this hands the buffer to the loop
 
-    unpack = struct.Struct((">" if big else "<") + "I").unpack_from
-    end = len(buf)
-    cap = len(out_off)
-    starts = []
-    app = starts.append  # one record start per pass: the header fields are read in bulk afterwards
-    status, bad = 0, 0
+
+def _loop_pcap(buf, pos, end, hlen, unpack, maxlen, starts):
+    """The plain walk: record starts appended to `starts`; (new pos, status, incl of a corrupt record)."""
+    app = starts.append
     limit = end - hlen
     while pos <= limit:
         incl = unpack(buf, pos + 8)[0]
         if incl > maxlen:
-            status, bad = 1, incl
-            break
+            return pos, 1, incl
         nxt = pos + hlen + incl
         if nxt > end:
             break
         app(pos)
         pos = nxt
-    n = len(starts)
+    return pos, 0, 0
+
+
+def _chain(view, pos, end, hlen, big, maxlen):
+    """Record starts from `pos`, found in bulk: the starts of records whose
+    timestamp shares its top byte with the record at `pos` and whose
+    captured length is possible are candidates; candidates nothing points
+    to (bytes inside a record that look like a header) are dropped until
+    each remaining one is the one before it plus its record's length, the
+    chain the plain walk follows. Returns (starts of whole records, where
+    the walk goes on): the chain stops where it is not proven, the plain
+    walk continues from there."""
+    limit = end - hlen
+    top = 0 if big else 3
+    cand = np.flatnonzero(view[pos + top:limit + top + 1] == view[pos + top]) + pos
+    at = (cand + 8)[:, None] + np.arange(4)
+    inc = view[at].astype(np.int64)
+    incl = (inc[:, 0] << 24 | inc[:, 1] << 16 | inc[:, 2] << 8 | inc[:, 3]) if big else \
+        (inc[:, 3] << 24 | inc[:, 2] << 16 | inc[:, 1] << 8 | inc[:, 0])
+    keep = incl <= maxlen
+    cand, incl = cand[keep], incl[keep]
+    nxt = cand + hlen + incl
+    for _ in range(4):
+        mark = np.zeros(end - pos + 1, bool)
+        mark[nxt[nxt <= end] - pos] = True
+        mark[0] = True
+        pred = mark[cand - pos]
+        if pred.all():
+            break
+        cand, nxt = cand[pred], nxt[pred]
+    if not len(cand) or cand[0] != pos:
+        return cand[:0], pos
+    linked = nxt[:-1] == cand[1:]
+    k = len(cand) if linked.all() else int(np.argmin(linked)) + 1  # cand[:k] is a proven chain
+    cand, nxt = cand[:k], nxt[:k]
+    if nxt[-1] > end:  # the last record is not wholly in the buffer
+        return cand[:-1], int(cand[-1])
+    return cand, int(nxt[-1])
+
+
+def _walk_pcap_py(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
+    """The walker without numba (`buf` as bytes): record starts found in bulk
+    (_chain) or by a loop; their header fields are then read in bulk."""
+    import struct
+
+    unpack = struct.Struct((">" if big else "<") + "I").unpack_from
+    end = len(buf)
+    cap = len(out_off)
+    parts = []
+    status, bad = 0, 0
+    view = np.frombuffer(buf, np.uint8)
+    while end - pos >= VEC_MIN_BYTES:
+        got, pos = _chain(view, pos, end, hlen, big, maxlen)
+        parts.append(got)
+        if len(got) < VEC_MIN_RECORDS:
+            break
+    starts = []
+    pos, status, bad = _loop_pcap(buf, pos, end, hlen, unpack, maxlen, starts)
+    parts.append(np.array(starts, np.int64))
+    at = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    n = len(at)
     if n > cap:  # the caller sizes its arrays for a whole buffer of minimal records: never
         n = cap
-        pos = starts[cap]
+        pos = int(at[cap])
+        at = at[:cap]
         status = 0
     if n:
-        at = np.array(starts, np.int64)
-        view = np.frombuffer(buf, np.uint8)
         dt = np.dtype(">u4" if big else "<u4")
-        hdr = np.lib.stride_tricks.sliding_window_view(view, 12)[at].copy().view(dt)
+        hdr = np.ndarray((len(view) - 11,), np.dtype((np.void, 12)), view, 0, (1,))[at].view(dt).reshape(n, 3)
         out_off[:n] = at + hlen
         out_sec[:n] = hdr[:, 0]
         out_frac[:n] = hdr[:, 1]
