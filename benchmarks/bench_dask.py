@@ -80,10 +80,11 @@ def main() -> None:
                 took = slow_path(big, slow)
                 rows.append(("bench-5m.pcap (1 file)", "one process, ordinary path", took,
                              "same JSON" if filecmp.cmp(plain, slow, shallow=False) else "JSON DIFFERS"))
-            out = tmp / "big-dask.json"
-            took = timed([str(big), "--dask", "local"], out)
-            rows.append(("bench-5m.pcap (1 file)", f"--dask local ({workers} workers), split into chunks", took,
-                         "same JSON" if filecmp.cmp(plain, out, shallow=False) else "JSON DIFFERS"))
+            for flags, how in (([], "one task (the default)"), (["--dask-split"], "--dask-split: chunks")):
+                out = tmp / "big-dask.json"
+                took = timed([str(big), "--dask", "local", *flags], out)
+                rows.append(("bench-5m.pcap (1 file)", f"--dask local ({workers} workers), {how}", took,
+                             "same JSON" if filecmp.cmp(plain, out, shallow=False) else "JSON DIFFERS"))
         if small.exists():
             copies = []
             for i in range(4):

@@ -9,8 +9,8 @@ Work is split two ways:
   single-process analysis (analysis.analyze_capture_full, or the fast path
   under fast="auto"); results come back in input order, and a capture that
   cannot be read is reported as analysis.analyze reports it.
-* A single huge capture (SPLIT_MIN_BYTES or more, uncompressed, undamaged)
-  is split into chunks on record boundaries, found by one cheap sequential
+* With --dask-split, a single huge capture (SPLIT_MIN_BYTES or more,
+  uncompressed, undamaged) is split into chunks on record boundaries, found by one cheap sequential
   pass over the record headers (pcapng: block boundaries, each chunk carrying
   the interface table in force where it starts). Every chunk knows its first
   frame number, so frames stay global. A chunk task decodes its records into
@@ -63,7 +63,7 @@ from .errors import InputError, PcapscanError, UsageError
 from .exchanges import _ICMP_ERROR_TYPES, _RECENT_MAX, DUPLICATE_WINDOW
 from .model import AnalysisResult, CaptureSummary, Exchange, Packet, Quoted
 
-SPLIT_MIN_BYTES = 64 << 20  # captures this big or bigger are split into chunks
+SPLIT_MIN_BYTES = 64 << 20  # with --dask-split, captures this big or bigger are split into chunks
 CHUNK_BYTES = 32 << 20  # bytes of records per chunk
 CONNECT_TIMEOUT = "10s"  # to reach a scheduler
 RETRIES = 2  # a task that raised is run again this many times (a lost worker's tasks are rerun anyway)
@@ -223,7 +223,7 @@ def run_in_order(client, fn, items, progress: Progress | None = None) -> list:
 
 
 def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records: int | None = None,
-            chunk_bytes: int = CHUNK_BYTES, split_min_bytes: int = SPLIT_MIN_BYTES,
+            chunk_bytes: int = CHUNK_BYTES, split_min_bytes: int = -1,
             partitions: int | None = None, progress: Progress | None = None,
             log: Callable[[str], None] | None = None) -> AnalysisResult:
     """analysis.analyze on a Dask cluster (`client`): the same AnalysisResult.
@@ -231,7 +231,9 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
     `chunk_records` forces every capture that can be split into chunks of so
     many records (tests); otherwise, when there are fewer captures than
     workers, captures of `split_min_bytes` or more are split into chunks of
-    about `chunk_bytes` (a negative `split_min_bytes`: never). `partitions`:
+    about `chunk_bytes` (negative, the default: never, since one worker's
+    fast path beat a split on every capture measured, docs/distributed.md;
+    `--dask-split` passes SPLIT_MIN_BYTES). `partitions`:
     how many ways the packets of a split capture are dealt out (default:
     twice the workers)."""
     from .analysis import _parse_technique, gather
@@ -286,6 +288,7 @@ def _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split
             out = _check(fut)
             if out[0] == "split":
                 plan = out[1]
+                say(f"dask: {plan.path}: split into {len(plan.chunks)} chunks, replayed in {parts} partitions")
                 sp = splits[i] = _Split(plan, parts)
                 for j, chunk in enumerate(plan.chunks):
                     cf = client.submit(extract_chunk, plan.path, plan.header, chunk, parts, retries=RETRIES,

@@ -348,3 +348,32 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_result(client, tmp_path):
     assert as_json(box["result"]) == ref
     assert killed not in client.run(os.getpid).values()
 
+
+
+@needs_dask
+def test_a_capture_is_one_task_unless_a_split_is_asked_for(client, tmp_path, monkeypatch):
+    """One worker's fast path beat a split wherever measured (docs/distributed.md): by
+    default a capture is one task; --dask-split splits big ones, with the same JSON."""
+    cluster = _cluster()
+    golden = str(ROOT / "captures" / "golden" / "udp.pcap")
+    notes = {"whole": [], "split": []}
+    whole = cluster.analyze(client, [golden], chunk_bytes=600, log=notes["whole"].append)
+    split = cluster.analyze(client, [golden], chunk_bytes=600, split_min_bytes=0, log=notes["split"].append)
+    assert not any("split into" in n for n in notes["whole"])
+    assert any("split into" in n for n in notes["split"])
+    assert as_json(whole) == as_json(split) == as_json(analysis.analyze([golden]))
+
+    seen = []
+    real = cluster.analyze
+    monkeypatch.setattr(cluster, "analyze", lambda *a, **kw: seen.append(kw["split_min_bytes"]) or real(*a, **kw))
+    for extra in ([], ["--dask-split"]):
+        res = CliRunner().invoke(main, ["analyze", golden, "-f", "json", "-o", str(tmp_path / "out.json"),
+                                        "--dask", client.scheduler.address, *extra])
+        assert res.exit_code == 0, res.output
+    assert seen == [-1, cluster.SPLIT_MIN_BYTES]
+
+
+def test_dask_split_without_dask_is_a_usage_error():
+    res = CliRunner().invoke(main, ["analyze", str(ROOT / "captures" / "golden" / "syn.pcap"), "--dask-split"])
+    assert res.exit_code == 2
+    assert "give --dask too" in res.stderr
