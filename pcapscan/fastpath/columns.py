@@ -525,16 +525,17 @@ def _lane(b: Batch, status):
     ok &= np.where(tcp, end >= 54, end >= 42)
     doff = (f["doff"] >> 4).astype(np.int64) << 2
     ok &= ~tcp | (doff >= 20)
+    rows = None  # the rows of m taken (None: all)
     if ok.all():
         idx = cand
     else:
         rows = np.nonzero(ok)[0]
         if not len(rows):
             return None
-        m, total, end, tcp, doff = take_rows(m, rows), total[rows], end[rows], tcp[rows], doff[rows]
+        total, end, tcp, doff = total[rows], end[rows], tcp[rows], doff[rows]
         idx = cand[rows]
     status[idx] = FAST
-    return {"m": m, "idx": idx, "total": total, "end": end, "tcp": tcp, "doff": doff, "off": off[idx]}
+    return {"m": m, "rows": rows, "idx": idx, "total": total, "end": end, "tcp": tcp, "doff": doff, "off": off[idx]}
 
 
 def _col16(m, at):
@@ -547,9 +548,14 @@ def _col32(m, at):
 
 
 def _lane_transport(lane, options: OptionBook) -> dict:
-    m, tcp, total, end, doff = lane["m"], lane["tcp"], lane["total"], lane["end"], lane["doff"]
-    f = m.view(_LANE).ravel()
-    n = len(m)
+    m, rows, tcp, total, end, doff = lane["m"], lane["rows"], lane["tcp"], lane["total"], lane["end"], lane["doff"]
+    whole = m.view(_LANE).ravel()
+    if rows is None:
+        f = whole
+        rows = slice(None)
+    else:
+        f = {k: whole[k][rows] for k in _LANE.names}
+    n = len(tcp)
     l4_len = total - 20
     i64 = np.int64
     zero = np.zeros(n, i64)
@@ -566,15 +572,25 @@ def _lane_transport(lane, options: OptionBook) -> dict:
     if len(wo):
         olen = np.minimum(doff[wo] + 34, end[wo]) - 54  # option bytes inside the capture
         v41 = np.dtype((np.void, 41))
-        block = np.ndarray((len(m),), v41, m, 53, (LANE_WIDTH,))[wo].view(np.uint8).reshape(len(wo), 41)
+        mrows = np.arange(len(m))[rows][wo]
+        block = np.ndarray((len(m),), v41, m, 53, (LANE_WIDTH,))[mrows].view(np.uint8).reshape(len(wo), 41)
         block[:, 0] = olen
         block *= np.arange(41)[None, :] <= olen[:, None]
         flat = block.view(v41).ravel()
-        if (flat == flat[0]).all():  # one layout (a scan's probes): what np.unique would say
+        # np.unique(flat, return_index=True, return_inverse=True), sorting only the rows
+        # unlike the first (a scan's probes share one layout)
+        rest = np.nonzero(flat != flat[0])[0]
+        if not len(rest):
             uniq, first, inv = flat[:1], np.zeros(1, np.int64), np.zeros(len(flat), np.int64)
         else:
-            uniq, first, inv = np.unique(flat, return_index=True, return_inverse=True)
-            inv = inv.ravel()
+            u_r, f_r, i_r = np.unique(flat[rest], return_index=True, return_inverse=True)
+            cand_rows = np.r_[0, rest[f_r]]
+            uniq, at = np.unique(flat[cand_rows], return_index=True)
+            first = cand_rows[at]
+            where = np.empty(len(cand_rows), np.int64)
+            where[at] = np.arange(len(uniq))
+            inv = np.full(len(flat), where[0], np.int64)
+            inv[rest] = where[1 + i_r.ravel()]
         if len(uniq) <= LANE_MAX_LAYOUTS:
             u_opt = np.empty(len(uniq), np.int32)
             u_mss = np.empty(len(uniq), np.int64)
@@ -585,7 +601,7 @@ def _lane_transport(lane, options: OptionBook) -> dict:
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
         else:  # many layouts (timestamps differ per packet): parsed in bulk
-            opt[wo], mss[wo] = _options(take_rows(m, wo).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
+            opt[wo], mss[wo] = _options(take_rows(m, mrows).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
                                         np.arange(len(wo)) * LANE_WIDTH + 54 + olen, options)
     return {"idx": lane["idx"], "src": f["src"].astype(i64), "dst": f["dst"].astype(i64), "udp": ~tcp,
             "ttl": f["ttl"].copy(), "ip_id": f["ip_id"].astype(i64), "length": total, "sport": f["sport"].astype(i64),

@@ -11,6 +11,8 @@ tests compare both on every capture of the suite.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import fingerprint as F
@@ -51,11 +53,32 @@ class Cols:
         return Cols(self._base, idx)
 
 
+class _Cat(dict):
+    """The columns of parts one after the other, each joined when first read."""
+
+    def __init__(self, parts: list):
+        super().__init__()
+        self.parts = [p for p in parts if len(p["frame"])] or parts[:1]
+
+    def __missing__(self, k):
+        parts = self.parts
+        v = parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts])
+        self[k] = v
+        return v
+
+
 def _cat(parts: list) -> dict:
-    parts = [p for p in parts if len(p["frame"])] or parts[:1]
-    if len(parts) == 1:
-        return dict(parts[0])
-    return {k: np.concatenate([p[k] for p in parts]) for k in Cols.FIELDS}
+    cat = _Cat(parts)
+    return {k: cat[k] for k in Cols.FIELDS}
+
+
+def _cols(parts: list) -> "Cols":
+    """Cols of parts one after the other (fields joined when a clue first reads them)."""
+    base = _Cat(parts)
+    frame = base["frame"]
+    order = np.argsort(frame, kind="stable")
+    idx = None if (len(order) < 2 or (np.diff(frame) >= 0).all()) else order
+    return Cols(base, idx)
 
 
 class CObs:
@@ -78,7 +101,7 @@ class CObs:
         self.udp = probes.take(probes.udp)
         self.syns = self.tcp.take((self.tcp.flags & SYN) > 0)
 
-    @property
+    @functools.cached_property
     def kinds(self) -> frozenset:
         f = self.first
         out = set()
@@ -717,8 +740,8 @@ def identify_columns(asm, members, objs, simple):
         completed.append(ex.completed_handshake)
     followups.sort(key=lambda q: q.frame)
     responses.sort(key=lambda q: q.frame)
-    probes = Cols(**_cat([bulk, _pkt_cols(probes_py, pid_py, book, addrs)]))
-    first = Cols(**_cat([bulk, _pkt_cols(first_py, fid_py, book, addrs)]))
+    probes = _cols([bulk, _pkt_cols(probes_py, pid_py, book, addrs)])
+    first = _cols([bulk, _pkt_cols(first_py, fid_py, book, addrs)])
     retries = Cols(**_pkt_cols(retries_py, rid_py, book, addrs))
     options = book.tuples
     os_ids = {(w, book.id_of(o)) for (w, o) in F.NMAP_OS_PROBES}
