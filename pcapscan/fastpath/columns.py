@@ -434,11 +434,22 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
         order = np.argsort(t["idx"], kind="stable")
         t = {k: v[order] for k, v in t.items()}
         done.append(_transport(buf, t, status, options))
-    if len(done) > 1:
+    if len(done) > 1:  # merged in record order: each part's rows (in order already) scattered to their places
         keys = done[0].keys()
-        dec = {k: np.concatenate([p[k] for p in done]) for k in keys}
-        order = np.argsort(dec["idx"], kind="stable")
-        dec = {k: v[order] for k, v in dec.items()}
+        total = sum(len(p["idx"]) for p in done)
+        places = []
+        for i, p in enumerate(done):
+            at = np.arange(len(p["idx"]))
+            for j, q in enumerate(done):
+                if j != i:
+                    at += np.searchsorted(q["idx"], p["idx"])
+            places.append(at)
+        dec = {}
+        for k in keys:
+            col = np.empty(total, np.result_type(*[p[k] for p in done]))
+            for p, at in zip(done, places):
+                col[at] = p[k]
+            dec[k] = col
     else:
         dec = done[0] if done else None
     stats.non_ip += int((status == NONIP).sum())

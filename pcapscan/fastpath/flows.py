@@ -45,9 +45,12 @@ class Grow:
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
-            new = np.empty(max(n, len(self.a) + len(self.a) // 4), self.a.dtype)
+            size = max(n, len(self.a) + len(self.a) // 4)
+            if self.fill == 0:  # zeroed pages are not resident until written: doubling costs no memory
+                new = np.zeros(size, self.a.dtype)
+            else:
+                new = np.full(size, self.fill, self.a.dtype)
             new[: self.n] = self.a[: self.n]
-            new[self.n:] = self.fill
             self.a = new
         self.n = n
 
@@ -170,6 +173,7 @@ class FlowTable:
             hit[hit] = self.skeys[pos[hit]] == mk[hit]
             fs[miss_m[hit]] = self.sids[pos[hit]]
         fid = np.empty(m, np.int64)
+        self._order = order
         new = fs < 0
         if not create or not new.any():
             fid[order] = fs
@@ -235,7 +239,7 @@ class FlowTable:
         key, dirb = self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
         fid = self.lookup(key)
         m = len(fid)
-        order = np.argsort(fid, kind="stable")
+        order = self._order  # by key, stably: packets of a flow together, in capture order
         sf = fid[order]
         # rank of each packet among its flow's packets in this batch
         grp_start = np.maximum.accumulate(np.where(np.r_[True, sf[1:] != sf[:-1]], np.arange(m), 0))

@@ -403,7 +403,8 @@ class Assembler:
             fid = fid[~drop]
         del drop
         sess = t.sessions(fid).astype(np.int32)
-        order = np.argsort(sess, kind="stable")
+        small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
+        order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
         blocks = _blocks(sess[order], BLOCK_ROWS)
         del sess
         _debug("simple flows in sessions")
