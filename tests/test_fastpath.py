@@ -280,6 +280,22 @@ def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
     assert assert_same(path, dict(hard, parallel=True))
 
 
+def test_two_processes_when_this_one_fails_first(tmp_path, monkeypatch):
+    """An error while keying flows stops the decoding child; the error is raised, nothing hangs."""
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
+    calls = []
+
+    def feed(self, d, slow):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(flows.FlowTable, "feed", feed)
+    with pytest.raises(RuntimeError, match="boom"):
+        scans.analyze_capture_fast(path, use_jit=False, chunk_bytes=200, parallel=True)
+
+
 def test_truncated_capture_says_the_same(tmp_path, hard):
     data = pcap_bytes(big_scan())
     for cut in (7, 20, 40):

@@ -33,6 +33,19 @@ def _hash(keys: np.ndarray) -> np.ndarray:
     return ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - BLOOM_BITS)).astype(np.int64)
 
 
+def _ranked(first: np.ndarray, m: int) -> np.ndarray:
+    """np.argsort(first) for distinct values below m: a counting sort."""
+    slot = np.full(m, -1, np.int64)
+    slot[first] = np.arange(len(first))
+    return slot[slot >= 0]
+
+
+def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np.ndarray):
+    """(keys, ids) with the sorted new keys (none of them in keys) and their ids merged in."""
+    at = np.searchsorted(keys, new_keys)
+    return np.insert(keys, at, new_keys), np.insert(ids, at, new_ids)
+
+
 class Grow:
     """A growable column."""
 
@@ -45,7 +58,7 @@ class Grow:
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
-            size = max(n, len(self.a) + len(self.a) // 4)
+            size = max(n, 2 * len(self.a))
             if self.fill == 0:  # zeroed pages are not resident until written: doubling costs no memory
                 new = np.zeros(size, self.a.dtype)
             else:
@@ -86,6 +99,15 @@ class FlowTable:
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
         self.v6_group: dict = {}
+
+    def reserve(self, flows: int) -> None:
+        """Room for this many flows: zeroed pages cost no memory until written,
+        and the columns need not grow (copied) again and again."""
+        for g in (self.key, self.state, *self.probe.values(), *self.answer.values()):
+            if flows > len(g.a):
+                new = np.zeros(flows, g.a.dtype) if g.fill == 0 else np.full(flows, g.fill, g.a.dtype)
+                new[: g.n] = g.a[: g.n]
+                g.a = new
 
     # -- keys --------------------------------------------------------------------------
 
@@ -182,7 +204,7 @@ class FlowTable:
         start = np.r_[True, nk[1:] != nk[:-1]]
         uk = nk[start]
         first = order[new][start]  # the stable sort put each key's first appearance first
-        by_first = np.argsort(first, kind="stable")
+        by_first = _ranked(first, m)
         ids_sorted = np.empty(len(uk), np.int64)
         ids_sorted[by_first] = self.n + np.arange(len(uk))
         fs[new] = ids_sorted[np.cumsum(start) - 1]
@@ -195,18 +217,14 @@ class FlowTable:
         for g in (self.state, *self.probe.values(), *self.answer.values()):
             g.resize(self.n)
         self.state.a[n0:self.n] = 0
-        at = np.searchsorted(self.rkeys, uk)
-        self.rkeys = np.insert(self.rkeys, at, uk)
-        self.rids = np.insert(self.rids, at, ids_sorted.astype(np.int32))
+        self.rkeys, self.rids = _merged(self.rkeys, self.rids, uk, ids_sorted.astype(np.int32))
         if len(self.rkeys) > max(RECENT_MIN, len(self.skeys) // 8):
             self._merge()
         return fid
 
     def _merge(self) -> None:
         """The recent level into the old one."""
-        at = np.searchsorted(self.skeys, self.rkeys)
-        self.skeys = np.insert(self.skeys, at, self.rkeys)
-        self.sids = np.insert(self.sids, at, self.rids)
+        self.skeys, self.sids = _merged(self.skeys, self.sids, self.rkeys, self.rids)
         self.bloom[_hash(self.rkeys)] = 1
         self.rkeys = np.zeros(0, np.uint64)
         self.rids = np.zeros(0, np.int32)

@@ -130,6 +130,18 @@ class CObs:
 _CACHE: dict = {}  # id(array) -> (array, result): the columns of one session, counted once
 
 
+def _by_count_then_first(first: np.ndarray, cnt: np.ndarray, n: int) -> np.ndarray:
+    """np.lexsort((first, -cnt)) for distinct first rows below n, without a comparison
+    sort: a counting sort by first row, then a stable radix sort by count."""
+    slot = np.full(n, -1, np.int64)
+    slot[first] = np.arange(len(first))
+    by_first = slot[slot >= 0]
+    c = cnt[by_first]
+    top = int(c.max())
+    key = (top - c).astype(np.uint16) if top < (1 << 16) else -c
+    return by_first[np.argsort(key, kind="stable")]
+
+
 def _counts(values: np.ndarray):
     """(values most common first, ties by first appearance; their counts)."""
     got = _CACHE.get(id(values))
@@ -145,11 +157,11 @@ def _counts(values: np.ndarray):
             uniq = np.nonzero(cnt)[0]
             first = np.full(hi + 1, n, np.int64)
             np.minimum.at(first, values, np.arange(n))
-            order = np.lexsort((first[uniq], -cnt[uniq]))
+            order = _by_count_then_first(first[uniq], cnt[uniq], n)
             res = uniq[order].astype(values.dtype), cnt[uniq][order]
         else:
             uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
-            order = np.lexsort((first, -cnt))
+            order = _by_count_then_first(first, cnt, n)
             res = uniq[order], cnt[order]
     _CACHE[id(values)] = (values, res)
     return res

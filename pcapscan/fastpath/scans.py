@@ -229,9 +229,17 @@ def _batch_end(batch) -> int:
     return batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0
 
 
+def _reserve(table, size: int, packets: int, done: int) -> None:
+    """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
+    if packets and done and size:
+        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32))
+
+
 def _read_here(reader, stats, table, progress) -> None:
     size = reader.cap.size
     for dec, slow, batch in _decoded(reader, stats, table.addrs, table.options):
+        if stats.packets == len(batch.off):
+            _reserve(table, size, stats.packets, _batch_end(batch))
         table.feed(dec, slow)
         if progress is not None:
             progress(stats.packets, _batch_end(batch), size)
@@ -252,6 +260,57 @@ def _narrow(dec):
     return dec
 
 
+def _pipe():
+    """(read fd, write fd) of a pipe with a big buffer where the system allows it."""
+    r, w = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except (OSError, ImportError):
+        pass
+    return r, w
+
+
+def _send(fd: int, obj) -> None:
+    """obj pickled to a pipe, numpy arrays as their own bytes (pickle protocol 5
+    out-of-band buffers): no copy on either side beyond the pipe's own."""
+    import pickle
+    import struct
+
+    bufs = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+    raws = [memoryview(head)] + [b.raw() for b in bufs]
+    sizes = [r.nbytes for r in raws]
+    for part in [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes)] + raws:
+        view = memoryview(part).cast("B")
+        while len(view):
+            view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            raise EOFError
+        got += k
+    return buf
+
+
+def _recv(fd: int):
+    """What _send sent (EOFError when the writer closed the pipe first)."""
+    import pickle
+    import struct
+
+    k = struct.unpack("<I", _read_exact(fd, 4))[0]
+    sizes = struct.unpack(f"<{k}Q", _read_exact(fd, 8 * k))
+    head = _read_exact(fd, sizes[0])
+    return pickle.loads(head, buffers=[_read_exact(fd, n) for n in sizes[1:]])
+
+
 class _ChildFailed(Exception):
     """The decoding process died without a word: the capture is read again in this one."""
 
@@ -261,45 +320,63 @@ def _read_forked(reader, stats, table, progress):
     The child has its own address and option books: their new entries come
     with each batch and are mapped to this process's ids (which the flow
     table may have extended meanwhile, from packets decode_frame read)."""
-    import multiprocessing as mp
-
     size = reader.cap.size
-    rx, tx = mp.Pipe(duplex=False)
+    rx, tx = _pipe()
     pid = os.fork()
     if pid == 0:  # the child: decode, send, exit
         status = 0
         try:
-            rx.close()
+            os.close(rx)
             addrs, options = AddressBook(), OptionBook()
             n_opt, n_v6 = 1, 0
             try:
                 for dec, slow, batch in _decoded(reader, stats, addrs, options):
                     new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
                     n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-                    tx.send(("batch", _narrow(dec), slow, new_opt, new_v6, (stats.packets, _batch_end(batch), size)))
-                tx.send(("end", stats, _capinfo(reader.cap)))
+                    _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6,
+                               (stats.packets, _batch_end(batch), size)))
+                _send(tx, ("end", stats, _capinfo(reader.cap)))
             except NeedSlowPath as exc:
-                tx.send(("slow", str(exc)))
+                _send(tx, ("slow", str(exc)))
             except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
                 try:
-                    tx.send(("error", exc))
+                    _send(tx, ("error", exc))
                 except BaseException:  # noqa: BLE001
-                    tx.send(("error", RuntimeError(repr(exc))))
-            tx.close()
+                    _send(tx, ("error", RuntimeError(repr(exc))))
+            os.close(tx)
         except BaseException:  # noqa: BLE001
             status = 1
         finally:
             os._exit(status)
-    tx.close()
+    os.close(tx)
     addrs, options = table.addrs, table.options
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
-    try:
+    first = True
+    import queue
+    import threading
+
+    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
+    inbox: queue.Queue = queue.Queue(maxsize=3)
+
+    def receive():
         while True:
             try:
-                msg = rx.recv()
-            except EOFError:
-                raise _ChildFailed("the decoding process ended early") from None
+                msg = _recv(rx)
+            except (EOFError, OSError):
+                inbox.put(None)
+                return
+            inbox.put(msg)
+            if msg[0] != "batch":
+                return
+
+    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
+    receiver.start()
+    try:
+        while True:
+            msg = inbox.get()
+            if msg is None:
+                raise _ChildFailed("the decoding process ended early")
             if msg[0] == "batch":
                 _, dec, slow, new_opt, new_v6, prog = msg
                 if new_opt:
@@ -317,6 +394,9 @@ def _read_forked(reader, stats, table, progress):
                                 c = c.copy()
                                 c[six] = v6_map[c[six] - V6_BASE]
                                 setattr(dec, col, c)
+                if first:
+                    _reserve(table, size, prog[0], prog[1])
+                    first = False
                 table.feed(dec, slow)
                 if progress is not None:
                     progress(*prog)
@@ -328,7 +408,19 @@ def _read_forked(reader, stats, table, progress):
             else:
                 raise msg[1]
     finally:
-        rx.close()
+        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
+            import signal
+
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            while receiver.is_alive():
+                try:
+                    inbox.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        os.close(rx)
         reader.close()
         try:
             os.waitpid(pid, 0)
@@ -405,7 +497,8 @@ class Assembler:
         sess = t.sessions(fid).astype(np.int32)
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
-        blocks = _blocks(sess[order], BLOCK_ROWS)
+        # with a second process, a block per session or so: the two halves come out even
+        blocks = _blocks(sess[order], max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
         del sess
         _debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
@@ -786,8 +879,6 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
     n = len(weights)
     if not enabled or n < 2:
         return [fn(i) for i in range(n)]
-    import multiprocessing as mp
-
     mine, theirs, w_mine, w_theirs = [], [], 0, 0
     for i in sorted(range(n), key=lambda j: -weights[j]):
         if w_theirs < w_mine:
@@ -796,40 +887,42 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
         else:
             mine.append(i)
             w_mine += weights[i]
-    rx, tx = mp.Pipe(duplex=False)
+    rx, tx = _pipe()
     pid = os.fork()
     if pid == 0:
         status = 0
         try:
-            rx.close()
+            os.close(rx)
             try:
                 out = {i: fn(i) for i in theirs}
-                tx.send(("ok", out))
+                _send(tx, ("ok", out))
             except NeedSlowPath as exc:
-                tx.send(("slow", str(exc)))
+                _send(tx, ("slow", str(exc)))
             except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
                 try:
-                    tx.send(("error", exc))
+                    _send(tx, ("error", exc))
                 except BaseException:  # noqa: BLE001
-                    tx.send(("error", RuntimeError(repr(exc))))
-            tx.close()
+                    _send(tx, ("error", RuntimeError(repr(exc))))
+            os.close(tx)
         except BaseException:  # noqa: BLE001
             status = 1
         finally:
             os._exit(status)
-    tx.close()
+    os.close(tx)
     try:
         results = {i: fn(i) for i in mine}
+        _debug(f"fork_map: own share done ({len(mine)} of {n} items, weight {w_mine} of {w_mine + w_theirs})")
         try:
-            msg = rx.recv()
+            msg = _recv(rx)
         except EOFError:
             msg = ("ok", {i: fn(i) for i in theirs})  # the child died: its share, here
     finally:
-        rx.close()
+        os.close(rx)
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+    _debug("fork_map: child's share received")
     if msg[0] == "slow":
         raise NeedSlowPath(msg[1])
     if msg[0] == "error":
