@@ -522,6 +522,16 @@ def _lane(b: Batch, status):
     cand = np.nonzero((b.linktype == _ETH) & (incl >= 42))[0]
     if not len(cand):
         return None
+    # the bytes that rule most other records out (ARP, IPv6, ICMP, IP options), read first: the rest
+    # of the rows then pass (no copy of a subset)
+    at, buf = off[cand], b.buf
+    pre = (buf[at + 12] == 8) & (buf[at + 13] == 0) & (buf[at + 14] == 0x45)
+    proto = buf[at + 23]
+    pre &= (proto == 6) | (proto == 17)
+    if not pre.all():
+        cand = cand[pre]
+        if not len(cand):
+            return None
     m = gather_rows(b.buf, off[cand], LANE_WIDTH)
     f = m.view(_LANE).ravel()
     ok = (f["eth"] == 0x0800) & (f["vhl"] == 0x45) & ((f["frag"] & 0x1FFF) == 0)

@@ -247,16 +247,19 @@ def _read_here(reader, stats, table, progress) -> None:
 
 # Decoded columns sent between processes in the narrowest type that holds every value a
 # decoder gives them (the flow table reads them the same in either type).
-_NARROW = {"frame": np.uint32, "incl": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
+_NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
            "dport": np.uint16, "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "window": np.uint16,
            "mss": np.int32, "payload": np.uint32}
 
 
 def _narrow(dec):
-    if dec is None or not len(dec.frame) or dec.frame[-1] >= 1 << 32:
+    if dec is None or not len(dec.frame):
+        return dec
+    dec.incl = dec.lt = None  # the flow table does not read them
+    if dec.frame[-1] >= 1 << 32:
         return dec  # (the flow table declines 2**32 records and more itself)
     for k, t in _NARROW.items():
-        setattr(dec, k, getattr(dec, k).astype(t))
+        setattr(dec, k, getattr(dec, k).astype(t, copy=False))
     return dec
 
 
