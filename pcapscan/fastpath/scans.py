@@ -875,21 +875,33 @@ class Assembler:
 
 
 def _fork_map(fn, weights: list, enabled: bool) -> list:
-    """[fn(i) for i in range(len(weights))], with about half of the weight
-    computed by a forked child (which sees this process's state as it is
-    now, and whose changes to it are lost: fn must return all it does).
-    Without a child (not enabled, one item, the child lost), all here."""
+    """[fn(i) for i in range(len(weights))], shared with a forked child (which
+    sees this process's state as it is now, and whose changes to it are lost:
+    fn must return all it does). Both take the next item, heaviest first, from
+    a shared counter until none is left, so that a process slowed down (the
+    machine is shared) simply does fewer. Without a child (not enabled, one
+    item, the child lost), all here."""
     n = len(weights)
     if not enabled or n < 2:
         return [fn(i) for i in range(n)]
-    mine, theirs, w_mine, w_theirs = [], [], 0, 0
-    for i in sorted(range(n), key=lambda j: -weights[j]):
-        if w_theirs < w_mine:
-            theirs.append(i)
-            w_theirs += weights[i]
-        else:
-            mine.append(i)
-            w_mine += weights[i]
+    import multiprocessing
+
+    order = sorted(range(n), key=lambda j: -weights[j])
+    counter = multiprocessing.get_context("fork").Value("l", 0)  # shared memory and a lock; no helper process
+
+    def take():
+        with counter.get_lock():
+            k = counter.value
+            counter.value = k + 1
+        return order[k] if k < n else None
+
+    def work(out: dict) -> dict:
+        while True:
+            i = take()
+            if i is None:
+                return out
+            out[i] = fn(i)
+
     rx, tx = _pipe()
     pid = os.fork()
     if pid == 0:
@@ -897,8 +909,7 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
         try:
             os.close(rx)
             try:
-                out = {i: fn(i) for i in theirs}
-                _send(tx, ("ok", out))
+                _send(tx, ("ok", work({})))
             except NeedSlowPath as exc:
                 _send(tx, ("slow", str(exc)))
             except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
@@ -913,12 +924,12 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
             os._exit(status)
     os.close(tx)
     try:
-        results = {i: fn(i) for i in mine}
-        _debug(f"fork_map: own share done ({len(mine)} of {n} items, weight {w_mine} of {w_mine + w_theirs})")
+        results = work({})
+        _debug(f"fork_map: own share done ({len(results)} of {n} items)")
         try:
             msg = _recv(rx)
-        except EOFError:
-            msg = ("ok", {i: fn(i) for i in theirs})  # the child died: its share, here
+        except EOFError:  # the child died: whatever it took, here
+            msg = ("ok", {i: fn(i) for i in range(n) if i not in results})
     finally:
         os.close(rx)
         try:
