@@ -36,6 +36,12 @@ from typing import Iterable, Optional
 from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
 
 _MOD32 = 1 << 32
+# UDP services whose client and server ports are both fixed by the protocol:
+# DHCP (68 <-> 67), DHCPv6 (546 <-> 547), NTP between servers (123), NetBIOS
+# name and datagram services (137, 138). Scanners draw their source port
+# (nmap, masscan, zmap at random; scapy 53), so such a datagram is the host's
+# own service traffic (a DHCP renewal during a student's lab), not a probe.
+SERVICE_PORT_PAIRS = frozenset(((68, 67), (67, 68), (546, 547), (547, 546), (123, 123), (137, 137), (138, 138)))
 _TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion marks, not probe shape
 
 # Two copies of one packet closer together than this are one packet seen twice
@@ -83,7 +89,7 @@ def probe_class(pkt: Packet) -> Optional[str]:
     exchange: both are answers whose question we did not see.
     """
     if pkt.proto == "udp":
-        return "udp"
+        return None if (pkt.sport, pkt.dport) in SERVICE_PORT_PAIRS else "udp"
     if pkt.proto == "sctp":
         return SCTP_PROBE_CHUNKS.get(pkt.chunk_type)
     if pkt.proto == "ip":

@@ -130,3 +130,15 @@ def test_two_icmpv6_errors_alike_but_for_the_port_they_quote_are_not_duplicates(
     err_b = replace(icmp_unreach(4, 4, b, src="2001:2::2", v6=True), ts=1.002)
     exchanges, stats = replay([a, b, err_b, err_a])
     assert stats.duplicates == 0 and all(len(ex.responses) == 1 for ex in exchanges)
+
+
+def test_dhcp_and_other_fixed_port_service_traffic_is_not_a_udp_scan():
+    """A DHCP renewal (68 -> 67 and back) during a lab capture is the host's own
+    traffic; a scanner's UDP probe to port 67 comes from a port it drew."""
+    from packets import udp
+    renewal = [udp(1, sport=68, dport=67, payload=300), udp(2, sport=67, dport=68, src=TARGET, dst=SCANNER,
+                                                          payload=300)]
+    ntp = [udp(3, sport=123, dport=123, payload=48)]
+    probe = udp(4, sport=53, dport=67)  # scapy's default source port
+    exchanges, _stats = replay(renewal + ntp + [probe])
+    assert [(ex.proto, ex.port, [p.frame for p in ex.probes]) for ex in exchanges] == [("udp", 67, [4])]

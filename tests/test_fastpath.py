@@ -216,6 +216,10 @@ CASES = {
         (5.101, ether(ipv6_tcp("2001:2::2", "2001:2::1", 80, 40000, 0x14, seq=0, ack=6)))],
     "answer-before-probe": lambda: [(0.5, ether(back(40000, 5, 0x14, 0, 1001)))] + big_scan(),
     "broadcast": lambda: big_scan() + [(5.0, ether(ipv4_udp(S, "198.18.0.255", 5000, 137)))],
+    "dhcp-and-ntp": lambda: big_scan() + [(5.0, ether(ipv4_udp(S, T, 68, 67, b"d" * 300))),
+                                          (5.001, ether(ipv4_udp(T, S, 67, 68, b"o" * 300))),
+                                          (5.1, ether(ipv4_udp(S, T, 123, 123, b"n" * 48))),
+                                          (5.2, ether(ipv4_udp(S, T, 53, 67)))],
     "backwards-time": lambda: list(reversed(big_scan())),
     # an IPv6 address decode_frame reads (VLAN tag) before any the bulk decoder reads: with two
     # processes, the decoding child and the flow table number IPv6 addresses differently

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exchanges import SERVICE_PORT_PAIRS
 from ..model import Packet
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index
 
@@ -23,6 +24,12 @@ COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32,
 
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _ICMP_ERRORS = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
+_SERVICE_KEYS = np.array(sorted(a << 16 | b for a, b in SERVICE_PORT_PAIRS), np.int64)
+
+
+def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
+    """exchanges.SERVICE_PORT_PAIRS, in bulk: left to the engine, which drops them."""
+    return np.isin(sport.astype(np.int64) << 16 | dport.astype(np.int64), _SERVICE_KEYS)
 
 
 RECENT_MIN = 1 << 16  # recent keys before the two levels merge (at least; see lookup)
@@ -277,7 +284,7 @@ class FlowTable:
             tcp = ~d.udp[i0]
             bad_tcp = ((base & _RST) > 0) | (((base & _SYN) > 0) & ((base & _ACK) > 0)) | \
                 ((d.payload[i0] > 0) & ((base & _SYN) == 0))
-            ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0])
+            ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0]) & ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
             for k, col in self.probe.items():
                 col.a[f0] = getattr(d, k)[i0]
             bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
