@@ -123,17 +123,23 @@ def capture_result(path: PathLike, forced: Optional[Technique], stats: ReadStats
     (cluster.py), which replays a huge capture in pieces on several workers."""
     from . import families
 
-    warnings = list(stats.warnings)
-    if stats.packets == 0:
-        warnings.append("no packets: the capture holds a header and no packet records")
-    summary = CaptureSummary(
-        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
-        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
+    summary = capture_summary(path, stats, duplicates)
     routed = families.route(str(path), exchanges, query_exchanges, ordinary)
     scans = build_scans(str(path), routed.port_exchanges, forced) + routed.idle_scans
     scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))
     more = More(families.discoveries(str(path), routed, scans), routed.probings)
     return summary, scans, more
+
+
+def capture_summary(path: PathLike, stats: ReadStats, duplicates: int) -> CaptureSummary:
+    """What reading a capture came to, "no packets" said where there were none
+    (every path that reads a capture: here, the fast path, Dask)."""
+    warnings = list(stats.warnings)
+    if stats.packets == 0:
+        warnings.append("no packets: the capture holds a header and no packet records")
+    return CaptureSummary(
+        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
+        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
 
 
 def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Technique] = None) -> list[Scan]:
