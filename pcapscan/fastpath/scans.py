@@ -141,14 +141,23 @@ class RecordReader:
             self.fh.close()
 
 
-def _tame_malloc() -> None:
+CHILD_MMAP_THRESHOLD = 64 << 20  # the decoding child's (see _tame_malloc)
+
+
+def _tame_malloc(threshold: int = 1 << 20) -> None:
     """glibc raises its mmap threshold as big blocks are freed, after which
     freed arrays stay in the heap and the process keeps their memory: fix
-    the threshold, so arrays above 1 MiB go back to the system when freed."""
+    the threshold, so arrays above 1 MiB go back to the system when freed.
+    The decoding child (_read_forked) takes a higher one: its arrays live
+    one batch each, so the heap they come from stays one batch big, and
+    reusing it spares the page faults of a fresh mapping per array."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+        if threshold > 1 << 20:
+            libc.mallopt(-1, threshold)  # M_TRIM_THRESHOLD: the batch's heap is kept, not given back each time
     except (OSError, AttributeError):
         pass
 
@@ -330,6 +339,7 @@ def _read_forked(reader, stats, table, progress):
         status = 0
         try:
             os.close(rx)
+            _tame_malloc(CHILD_MMAP_THRESHOLD)
             addrs, options = AddressBook(), OptionBook()
             n_opt, n_v6 = 1, 0
             try:
