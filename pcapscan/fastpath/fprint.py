@@ -48,9 +48,18 @@ class Cols:
         return self._n
 
     def take(self, mask) -> "Cols":
-        sel = np.nonzero(mask)[0]
-        idx = sel if self._idx is None else self._idx[sel]
-        return Cols(self._base, idx)
+        """The rows where mask holds; the same mask again (several clues take
+        the TCP first tries, say) gives the same Cols, whose gathered columns
+        and their counts (_counts) are then shared."""
+        mask = np.asarray(mask, bool)
+        memo = self.__dict__.setdefault("_takes", {})
+        key = np.packbits(mask).tobytes()
+        got = memo.get(key)
+        if got is None:
+            sel = np.nonzero(mask)[0]
+            idx = sel if self._idx is None else self._idx[sel]
+            got = memo[key] = Cols(self._base, idx)
+        return got
 
 
 class _Cat(dict):
@@ -667,8 +676,13 @@ def _score(sig, obs: CObs):
         return None
     got = told = 0.0
     support, against = [], []
+    memo = obs.__dict__.setdefault("_clues", {})  # a clue several signatures share is read once
     for clue in sig.clues:
-        res = TWINS[clue.test](obs, clue.arg)
+        key = (clue.test, type(clue.arg), repr(clue.arg))
+        if key in memo:
+            res = memo[key]
+        else:
+            res = memo[key] = TWINS[clue.test](obs, clue.arg)
         if res is None:
             continue
         holds, sentence = res
