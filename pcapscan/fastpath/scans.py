@@ -19,14 +19,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import families
-from ..analysis import More, _merge_same_port
+from ..analysis import More, _merge_same_port, capture_summary
 from ..capture import ReadStats
 from .. import exchanges as _exchanges
 from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _Connection, probe_class
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..pairing import QueryEngine
 from ..techniques import detection, discovery, idle, ipproto
-from ..model import CaptureSummary, Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
+from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
@@ -193,13 +193,7 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
                                             forked=forked).run()
     finally:
         read_at.close()
-    warnings = list(stats.warnings)
-    if stats.packets == 0:
-        warnings.append("no packets: the capture holds a header and no packet records")
-    summary = CaptureSummary(
-        path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
-        warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)))
-    return summary, scans, more
+    return capture_summary(path, stats, duplicates), scans, more
 
 
 def _can_fork() -> bool:
