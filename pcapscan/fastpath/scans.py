@@ -278,6 +278,21 @@ def _pipe():
     return r, w
 
 
+def _child_sends(tx: int, send) -> None:
+    """In a forked child: run `send` (which sends its results on `tx`); a
+    NeedSlowPath or any other failure goes to the parent as ("slow", why) or
+    ("error", exc) instead (an exception that will not pickle, as its repr)."""
+    try:
+        send()
+    except NeedSlowPath as exc:
+        _send(tx, ("slow", str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+        try:
+            _send(tx, ("error", exc))
+        except BaseException:  # noqa: BLE001
+            _send(tx, ("error", RuntimeError(repr(exc))))
+
+
 def _send(fd: int, obj) -> None:
     """obj pickled to a pipe, numpy arrays as their own bytes (pickle protocol 5
     out-of-band buffers): no copy on either side beyond the pipe's own."""
@@ -335,21 +350,17 @@ def _read_forked(reader, stats, table, progress):
             os.close(rx)
             _tame_malloc(CHILD_MMAP_THRESHOLD)
             addrs, options = AddressBook(), OptionBook()
-            n_opt, n_v6 = 1, 0
-            try:
+
+            def decode_and_send():
+                n_opt, n_v6 = 1, 0
                 for dec, slow, batch in _decoded(reader, stats, addrs, options):
                     new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
                     n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
                     _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6,
                                (stats.packets, _batch_end(batch), size)))
                 _send(tx, ("end", stats, _capinfo(reader.cap)))
-            except NeedSlowPath as exc:
-                _send(tx, ("slow", str(exc)))
-            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
-                try:
-                    _send(tx, ("error", exc))
-                except BaseException:  # noqa: BLE001
-                    _send(tx, ("error", RuntimeError(repr(exc))))
+
+            _child_sends(tx, decode_and_send)
             os.close(tx)
         except BaseException:  # noqa: BLE001
             status = 1
@@ -912,15 +923,7 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
         status = 0
         try:
             os.close(rx)
-            try:
-                _send(tx, ("ok", work({})))
-            except NeedSlowPath as exc:
-                _send(tx, ("slow", str(exc)))
-            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
-                try:
-                    _send(tx, ("error", exc))
-                except BaseException:  # noqa: BLE001
-                    _send(tx, ("error", RuntimeError(repr(exc))))
+            _child_sends(tx, lambda: _send(tx, ("ok", work({}))))
             os.close(tx)
         except BaseException:  # noqa: BLE001
             status = 1
