@@ -278,19 +278,33 @@ def _pipe():
     return r, w
 
 
-def _child_sends(tx: int, send) -> None:
-    """In a forked child: run `send` (which sends its results on `tx`); a
-    NeedSlowPath or any other failure goes to the parent as ("slow", why) or
-    ("error", exc) instead (an exception that will not pickle, as its repr)."""
-    try:
-        send()
-    except NeedSlowPath as exc:
-        _send(tx, ("slow", str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+def _fork_child(send) -> tuple:
+    """Fork a child that runs send(tx), sending its results on a pipe, and
+    exits; here, (its pid, the pipe's read end). A NeedSlowPath or any other
+    failure in the child reaches this process as ("slow", why) or ("error",
+    exc) (an exception that will not pickle, as its repr)."""
+    rx, tx = _pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 0
         try:
-            _send(tx, ("error", exc))
+            os.close(rx)
+            try:
+                send(tx)
+            except NeedSlowPath as exc:
+                _send(tx, ("slow", str(exc)))
+            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+                try:
+                    _send(tx, ("error", exc))
+                except BaseException:  # noqa: BLE001
+                    _send(tx, ("error", RuntimeError(repr(exc))))
+            os.close(tx)
         except BaseException:  # noqa: BLE001
-            _send(tx, ("error", RuntimeError(repr(exc))))
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(tx)
+    return pid, rx
 
 
 def _send(fd: int, obj) -> None:
@@ -342,31 +356,18 @@ def _read_forked(reader, stats, table, progress):
     with each batch and are mapped to this process's ids (which the flow
     table may have extended meanwhile, from packets decode_frame read)."""
     size = reader.cap.size
-    rx, tx = _pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: decode, send, exit
-        status = 0
-        try:
-            os.close(rx)
-            _tame_malloc(CHILD_MMAP_THRESHOLD)
-            addrs, options = AddressBook(), OptionBook()
 
-            def decode_and_send():
-                n_opt, n_v6 = 1, 0
-                for dec, slow, batch in _decoded(reader, stats, addrs, options):
-                    new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
-                    n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-                    _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6,
-                               (stats.packets, _batch_end(batch), size)))
-                _send(tx, ("end", stats, _capinfo(reader.cap)))
+    def decode_and_send(tx):  # in the child
+        _tame_malloc(CHILD_MMAP_THRESHOLD)
+        addrs, options = AddressBook(), OptionBook()
+        n_opt, n_v6 = 1, 0
+        for dec, slow, batch in _decoded(reader, stats, addrs, options):
+            new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
+            n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
+            _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (stats.packets, _batch_end(batch), size)))
+        _send(tx, ("end", stats, _capinfo(reader.cap)))
 
-            _child_sends(tx, decode_and_send)
-            os.close(tx)
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(tx)
+    pid, rx = _fork_child(decode_and_send)
     addrs, options = table.addrs, table.options
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
@@ -917,19 +918,7 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
                 return out
             out[i] = fn(i)
 
-    rx, tx = _pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 0
-        try:
-            os.close(rx)
-            _child_sends(tx, lambda: _send(tx, ("ok", work({}))))
-            os.close(tx)
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(tx)
+    pid, rx = _fork_child(lambda tx: _send(tx, ("ok", work({}))))
     try:
         results = work({})
         _debug(f"fork_map: own share done ({len(results)} of {n} items)")
