@@ -651,10 +651,10 @@ def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = 
     if dask is not None:
         from . import cluster
 
-        results = dict(zip((t[0] for t in tasks), cluster.run_in_order(dask, read_submission, tasks,
-                                                                       cluster.Progress())))
+        outcomes = cluster.run_in_order(dask, read_submission, tasks, cluster.Progress())
     else:
-        results = dict(zip((t[0] for t in tasks), _run(tasks, workers)))
+        outcomes = _run(tasks, workers)
+    results = dict(zip((t[0] for t in tasks), outcomes))
 
     owners = defaultdict(list)  # digest -> [(student, rel)]
     for sid in ids:
