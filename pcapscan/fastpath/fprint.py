@@ -8,6 +8,9 @@ scoring are fingerprint.py's own (SIGNATURES, score arithmetic): only the
 clue tests are twinned. A clue without a twin (added to fingerprint.py
 later) makes the session fall back to real Exchange objects. The fast-path
 tests compare both on every capture of the suite.
+
+The columns keep the capture's narrow integer types (uint8 TTLs, uint16
+ports...); a clue widens them to int64 where its arithmetic could overflow.
 """
 from __future__ import annotations
 
@@ -52,6 +55,8 @@ class Cols:
         the TCP first tries, say) gives the same Cols, whose gathered columns
         and their counts (_counts) are then shared."""
         mask = np.asarray(mask, bool)
+        if mask.all():  # every row (the TCP probes of an all-TCP scan): these very columns
+            return self
         memo = self.__dict__.setdefault("_takes", {})
         key = np.packbits(mask).tobytes()
         got = memo.get(key)
@@ -62,12 +67,16 @@ class Cols:
         return got
 
 
+def _is_sorted(a: np.ndarray) -> bool:
+    return len(a) < 2 or bool((a[1:] >= a[:-1]).all())
+
+
 class _Cat(dict):
     """The columns of parts one after the other, each joined when first read."""
 
     def __init__(self, parts: list):
         super().__init__()
-        self.parts = [p for p in parts if len(p["frame"])] or parts[:1]
+        self.parts = parts
 
     def __missing__(self, k):
         parts = self.parts
@@ -76,17 +85,47 @@ class _Cat(dict):
         return v
 
 
-def _cat(parts: list) -> dict:
-    cat = _Cat(parts)
-    return {k: cat[k] for k in Cols.FIELDS}
+class _Merged(dict):
+    """The columns of a frame-sorted part and a few more rows, merged by frame
+    (as a stable sort of the two one after the other would order them), each
+    merged when first read: one copy per field, no sort nor gather of the whole."""
+
+    def __init__(self, bulk: dict, more: dict):
+        super().__init__()
+        self.bulk, self.more = bulk, more
+        self.order = np.argsort(more["frame"], kind="stable")
+        # after the bulk rows of the same frame, as the stable sort puts them
+        at = np.searchsorted(bulk["frame"], more["frame"][self.order], side="right")
+        self.slots = at + np.arange(len(at))  # the merged rows of `more`
+        self.keep = np.ones(len(bulk["frame"]) + len(at), bool)
+        self.keep[self.slots] = False  # the merged rows of `bulk`
+
+    def __missing__(self, k):
+        b, m = self.bulk[k], _narrow(self.more[k][self.order], self.bulk[k].dtype)
+        v = np.empty(len(self.keep), np.result_type(b, m))
+        v[self.keep] = b
+        v[self.slots] = m
+        self[k] = v
+        return v
+
+
+def _narrow(a: np.ndarray, dtype) -> np.ndarray:
+    """a as dtype when its values fit: the packets of engine exchanges (int64)
+    merged into bulk columns keep these columns' narrow type."""
+    if a.dtype == dtype or not len(a) or a.dtype.kind not in "iu" or dtype.kind not in "iu":
+        return a
+    info = np.iinfo(dtype)
+    return a.astype(dtype) if info.min <= int(a.min()) and int(a.max()) <= info.max else a
 
 
 def _cols(parts: list) -> "Cols":
     """Cols of parts one after the other (fields joined when a clue first reads them)."""
+    parts = [p for p in parts if len(p["frame"])] or parts[:1]
+    if len(parts) == 2 and _is_sorted(parts[0]["frame"]):  # bulk rows, then engine exchanges' packets
+        return Cols(_Merged(*parts), None)
     base = _Cat(parts)
     frame = base["frame"]
-    order = np.argsort(frame, kind="stable")
-    idx = None if (len(order) < 2 or (np.diff(frame) >= 0).all()) else order
+    idx = None if _is_sorted(frame) else np.argsort(frame, kind="stable")
     return Cols(base, idx)
 
 
@@ -116,7 +155,7 @@ class CObs:
         out = set()
         if f.udp.any():
             out.add("udp")
-        for v in np.unique(f.flags[~f.udp] & 0x3F).tolist():
+        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & 0x3F)).tolist():  # counted, not sorted
             out.add(flag_letters(v))
         return frozenset(out)
 
@@ -156,34 +195,63 @@ def _counts(values: np.ndarray):
     got = _CACHE.get(id(values))
     if got is not None and got[0] is values:
         return got[1]
-    n = len(values)
-    if not n:
-        res = values[:0], np.zeros(0, np.int64)
-    else:
-        lo, hi = int(values.min()), int(values.max())
-        if lo >= 0 and hi < (1 << 17):  # small numbers: counted, not sorted
-            cnt = np.bincount(values, minlength=hi + 1)
-            uniq = np.nonzero(cnt)[0]
-            first = np.full(hi + 1, n, np.int64)
-            np.minimum.at(first, values, np.arange(n))
-            order = _by_count_then_first(first[uniq], cnt[uniq], n)
-            res = uniq[order].astype(values.dtype), cnt[uniq][order]
-        else:
-            uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
-            order = _by_count_then_first(first, cnt, n)
-            res = uniq[order], cnt[order]
+    res = _count(values)
     _CACHE[id(values)] = (values, res)
     return res
+
+
+def _count(values: np.ndarray):
+    n = len(values)
+    if not n:
+        return values[:0], np.zeros(0, np.int64)
+    # most columns of a scan hold one value on most rows (a constant TTL, window,
+    # sequence number, source port...): that of the first row, counted by one
+    # comparison, the few others counted apart. It appears first, so it goes
+    # before the others of the same count.
+    other = values != values[0]
+    m = int(np.count_nonzero(other))
+    if m <= n // 2:
+        u, c = _count(values[other])
+        at = int(np.count_nonzero(c > n - m))  # c is non-increasing
+        return (np.concatenate([u[:at], values[:1], u[at:]]),
+                np.concatenate([c[:at], np.array([n - m], np.int64), c[at:]]))
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < (1 << 17):  # small numbers: counted, not sorted
+        cnt = np.bincount(values, minlength=hi + 1)
+        first = np.full(hi + 1, n, np.int64)
+        rows = np.arange(n)
+        np.minimum.at(first, values, rows)
+        # the distinct values in order of first appearance, read off the column itself
+        uniq = values[first[values] == rows]
+        c = cnt[uniq]
+        top = int(c.max())
+        if top != int(c.min()):  # a stable sort by count (radix, on narrow keys) keeps ties by first
+            key = (top - c).astype(np.uint8 if top < (1 << 8) else np.uint16) if top < (1 << 16) else -c
+            order = np.argsort(key, kind="stable")
+            uniq, c = uniq[order], c[order]
+        return uniq, c
+    uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
+    order = _by_count_then_first(first, cnt, n)
+    return uniq[order], cnt[order]
 
 
 def _as_set(values: np.ndarray) -> set:
     """set(values.tolist()), built from the distinct values in order of first
     appearance: the same table, so the same iteration order, for less work."""
+    return set(values.tolist() if len(values) < 64 else _in_order(values).tolist())
+
+
+def _in_order(values: np.ndarray) -> np.ndarray:
+    """The distinct values in order of first appearance."""
     n = len(values)
     if n < 64:
-        return set(values.tolist())
-    uniq, first, _cnt = np.unique(values, return_index=True, return_counts=True)
-    return set(uniq[np.argsort(first, kind="stable")].tolist())
+        return np.array(list(dict.fromkeys(values.tolist())), values.dtype)
+    other = values != values[0]  # the first row's value on most rows: the others apart (see _count)
+    m = int(np.count_nonzero(other))
+    if m <= n // 2:
+        return np.concatenate([values[:1], _in_order(values[other])])
+    uniq, first = np.unique(values, return_index=True)
+    return uniq[np.argsort(first, kind="stable")]
 
 
 def _values(values: np.ndarray, limit: int = 4, fmt=str) -> str:
@@ -229,29 +297,30 @@ def ttl_random_range(obs: CObs, rng):
     if obs.ip_version != 4 or not len(obs.probes):
         return None
     lo, hi = rng
-    ttls = obs.probes.ttl.astype(np.int64)
+    col = obs.probes.ttl  # counted and shown as itself (its counts shared with the other TTL clues)
+    ttls = col.astype(np.int64, copy=False)
     win = (ttls >= lo - 16) & (ttls <= hi)
     # max(ttls, key=(in window, ttl)): the highest inside, else the highest
     base = int(ttls[win].max()) if win.any() else int(ttls.max())
     inside = ttls[win & (np.abs(ttls - base) <= hi - lo)]
     share = len(inside) / len(ttls)
-    distinct = np.unique(inside)
+    distinct = int(np.count_nonzero(np.bincount(inside)))  # TTLs are below 256: counted, not sorted
     if len(obs.first) >= 3:
-        if len(distinct) >= 2 and share >= 0.9:
-            text = (f"TTL varies per probe: {len(distinct)} values from {inside.min()} to {inside.max()} "
+        if distinct >= 2 and share >= 0.9:
+            text = (f"TTL varies per probe: {distinct} values from {inside.min()} to {inside.max()} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
                 # a set's iteration order, as the original builds it
-                other = F._values(_as_set(ttls) - _as_set(inside), 2)
+                other = F._values(_as_set(col) - _as_set(inside), 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
-        if len(_counts(ttls)[0]) == 1:
+        if len(_counts(col)[0]) == 1:
             return False, f"TTL {ttls[0]} on {_every(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
-        return False, f"TTLs {_values(ttls)} (not nmap's random {lo}-{hi})"
+        return False, f"TTLs {_values(col)} (not nmap's random {lo}-{hi})"
     if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
-        return True, (f"TTL {_values(ttls)}: inside nmap's random range {lo}-{hi}, "
+        return True, (f"TTL {_values(col)}: inside nmap's random range {lo}-{hi}, "
                       f"no operating system's initial TTL")
-    return False, f"TTL {_values(ttls)} (nmap's raw probes take a random TTL in {lo}-{hi})"
+    return False, f"TTL {_values(col)} (nmap's raw probes take a random TTL in {lo}-{hi})"
 
 
 def ttl_constant(obs: CObs, initial):
@@ -381,12 +450,12 @@ def one_sport_nearby_retries(obs: CObs, _arg=None):
     if len(first) < 2:
         if len(first) and len(obs.retries):
             base = int(first.sport[0])
-            d = obs.retries.sport.astype(np.int64) - base
+            d = obs.retries.sport.astype(np.int64, copy=False) - base
             near = obs.retries.sport[(d > 0) & (d <= 64)]
             if len(near):
                 return True, f"source port {base}, retry from the nearby port {near[0]} (nmap's retry pattern)"
         return None
-    sports = first.sport.astype(np.int64)
+    sports = first.sport
     bases, covered = _bases(sports)
     ports = ", ".join(map(str, bases))
     if not bases or covered < 0.9:
@@ -396,7 +465,7 @@ def one_sport_nearby_retries(obs: CObs, _arg=None):
     text = f"source port {ports} for {round(covered * 100)}% of {len(first)} first tries"
     if len(bases) > 1:
         text += f" (one per scan run: {len(bases)} runs)"
-    rs = np.unique(obs.retries.sport.astype(np.int64))
+    rs = np.sort(_counts(obs.retries.sport.astype(np.int64, copy=False))[0])
     retry_ports = rs[~np.isin(rs, np.array(bases, np.int64))]
     if len(retry_ports):
         b = np.array(bases, np.int64)
@@ -428,7 +497,7 @@ def sport_is(obs: CObs, by_proto):
     first = f.take(sel)
     if not len(first):
         return None
-    present = {"udp" if u else "tcp" for u in np.unique(first.udp).tolist()}
+    present = {p for p, there in (("udp", first.udp.any()), ("tcp", not first.udp.all())) if there}
     wanted = {p: by_proto[p] for p in present}
     want_arr = np.where(first.udp, by_proto.get("udp", -1), by_proto.get("tcp", -1))
     holds = bool((first.sport == want_arr).all())
@@ -443,13 +512,13 @@ def sport_incrementing(obs: CObs, _arg=None):
     probes = obs.probes
     if len(probes) < 3:
         return None
-    sp = probes.sport.astype(np.int64)
+    sp = probes.sport.astype(np.int64, copy=False)
     steps = np.diff(sp)
     share = int((steps == 1).sum()) / len(steps)
     if share >= 0.8:
         first3 = ", ".join(str(p) for p in sp[:3].tolist())
         return True, f"source port grows by one per probe ({first3}, ...)"
-    return False, f"source ports {_values(sp, 3)} do not grow by one per probe"
+    return False, f"source ports {_values(probes.sport, 3)} do not grow by one per probe"
 
 
 def sport_per_connection(obs: CObs, _arg=None):
@@ -471,7 +540,10 @@ def same_first_seq(obs: CObs, _arg=None):
     if len(firsts) < 2:
         return None
     has_ack = (firsts.flags & ACK) > 0
-    keys = np.where(has_ack, firsts.ack, firsts.seq).astype(np.int64)
+    if has_ack.all() or not has_ack.any():  # one column: itself, its counts shared with other clues
+        keys = firsts.ack if has_ack.all() else firsts.seq
+    else:
+        keys = np.where(has_ack, firsts.ack, firsts.seq)
     field = "acknowledgment number" if has_ack.all() else "sequence number"
     bases, covered = _bases(keys)
     if bases and covered >= 0.8 and 0 not in bases:
@@ -527,11 +599,11 @@ def masscan_ipid(obs: CObs, _arg=None):
     firsts = obs.first.take(~obs.first.udp)
     if obs.ip_version != 4 or not len(firsts):
         return None
-    dst = firsts.dst.astype(np.int64)
+    dst = firsts.dst.astype(np.int64, copy=False)
     if (dst >= (1 << 32)).any():  # an IPv6 probe in an IPv4 session: leave it to the original
         raise _Fallback
-    want = (dst ^ firsts.dport.astype(np.int64) ^ firsts.seq.astype(np.int64)) & 0xFFFF
-    if (firsts.ip_id.astype(np.int64) == want).all():
+    want = (dst ^ firsts.dport.astype(np.int64, copy=False) ^ firsts.seq.astype(np.int64, copy=False)) & 0xFFFF
+    if (firsts.ip_id == want).all():
         return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {_every(len(firsts))} "
                       f"(masscan's formula; e.g. IP ID {firsts.ip_id[0]})")
     return False, "IP ID does not follow masscan's (address ^ port ^ seq) formula"
@@ -740,19 +812,18 @@ def identify_columns(asm, members, objs, simple):
     fid = s["fid"][simple]
     p = t.probe
     n_b = len(fid)
+    # in their own narrow types (uint8 TTLs, uint16 ports...): less to copy, merge and count;
+    # the clues widen them where arithmetic could overflow
     bulk = {
-        "frame": p["frame"].a[fid], "udp": s["udp"][simple], "ttl": p["ttl"].a[fid].astype(np.int64),
-        "window": p["window"].a[fid].astype(np.int64), "opt": p["opt"].a[fid].astype(np.int64),
-        "mss": p["mss"].a[fid].astype(np.int64), "flags": p["flags"].a[fid].astype(np.int64),
-        "seq": p["seq"].a[fid].astype(np.int64), "ack": p["ack"].a[fid].astype(np.int64),
-        "sport": s["sport"][simple].astype(np.int64), "dport": s["tport"][simple].astype(np.int64), "ip_id": p["ip_id"].a[fid].astype(np.int64),
-        "payload": p["payload"].a[fid].astype(np.int64), "dst": t.session_addrs(s["sp"][simple])[1],
-        "ex": np.arange(n_b),
+        "frame": p["frame"].a[fid], "udp": s["udp"][simple], "ttl": p["ttl"].a[fid], "window": p["window"].a[fid],
+        "opt": p["opt"].a[fid], "mss": p["mss"].a[fid], "flags": p["flags"].a[fid], "seq": p["seq"].a[fid],
+        "ack": p["ack"].a[fid], "sport": s["sport"][simple], "dport": s["tport"][simple], "ip_id": p["ip_id"].a[fid],
+        "payload": p["payload"].a[fid], "dst": t.session_addrs(s["sp"][simple])[1], "ex": np.arange(n_b),
     }
     book, addrs = t.options, t.addrs
     probes_py, first_py, retries_py, fid_py, rid_py, pid_py = [], [], [], [], [], []
     followups, responses = [], []
-    completed = [False] * n_b
+    completed = np.zeros(n_b + len(objs), bool)
     for j, ex in enumerate(objs):
         e = n_b + j
         probes_py += ex.probes
@@ -763,7 +834,7 @@ def identify_columns(asm, members, objs, simple):
         rid_py += [e] * (len(ex.probes) - 1)
         followups += ex.followups
         responses += ex.responses
-        completed.append(ex.completed_handshake)
+        completed[e] = ex.completed_handshake
     followups.sort(key=lambda q: q.frame)
     responses.sort(key=lambda q: q.frame)
     probes = _cols([bulk, _pkt_cols(probes_py, pid_py, book, addrs)])
@@ -775,7 +846,7 @@ def identify_columns(asm, members, objs, simple):
     ex_os = np.zeros(n_b + len(objs), bool)
     tcpb = ~bulk["udp"]
     if os_ids:
-        key = bulk["window"] * (1 << 20) + bulk["opt"]
+        key = bulk["window"].astype(np.int64) * (1 << 20) + bulk["opt"]
         ref = np.array([w * (1 << 20) + o for w, o in os_ids], np.int64)
         ex_os[:n_b] = tcpb & np.isin(key, ref)
     for j, ex in enumerate(objs):
@@ -786,7 +857,7 @@ def identify_columns(asm, members, objs, simple):
     if len(probes):
         i0 = int(np.argmin(probes.frame))
         version = 6 if probes.dst[i0] >= (1 << 32) else 4
-    obs = CObs(probes, first, retries, followups, responses, np.array(completed, bool), ex_os, options, version,
+    obs = CObs(probes, first, retries, followups, responses, completed, ex_os, options, version,
                synack_b + len(synacks_py), synacks_py, n_b + len(objs))
     try:
         return identify_obs(obs)
