@@ -153,10 +153,10 @@ class FlowTable:
 
     def sessions(self, fids: np.ndarray) -> np.ndarray:
         """session_of(scanner, target) of flows, the scanner sending their first packet."""
-        key = self.key.a[fids]
-        pid = (key >> np.uint64(34)).astype(np.int64)
+        pid = (self.key.a[fids] >> np.uint64(34)).astype(np.int64)
         sdir = (self.state.a[fids] & SDIR) > 0
-        return 2 * pid + (sdir & (self.pair_lo.a[pid] != self.pair_hi.a[pid]))
+        differ = self.pair_lo.v != self.pair_hi.v  # per pair (few): two addresses, not one
+        return 2 * pid + (sdir & differ[pid])
 
     def session_addrs(self, sess: np.ndarray):
         """(scanner ids, target ids) of sessions."""

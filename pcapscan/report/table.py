@@ -43,6 +43,16 @@ def render(result, fmt: str = "simple") -> str:
                 r = port_row(scan, p)
                 rows.append([f"{r['port']}/{r['proto']}", r["state"], r["reason"], r["reason_ttl"] or "-",
                              frames_text(r)])
-            out.append(tabulate(rows, headers=HEADERS, tablefmt=fmt))
+            out.append(_port_table(rows, fmt))
         out.append("")
     return "\n".join(out)
+
+
+def _port_table(rows, fmt: str) -> str:
+    """tabulate of port rows, its column types told rather than guessed: guessing
+    reads every cell as a number first, most of the time of a report of many
+    scans. Only the TTL column can be numeric (right-aligned, as tabulate
+    aligns a column of numbers); the others are text (left-aligned)."""
+    ttl = "right" if rows and all(isinstance(r[3], int) for r in rows) else "left"
+    return tabulate(rows, headers=HEADERS, tablefmt=fmt, disable_numparse=True,
+                    colalign=("left", "left", "left", ttl, "left"))
