@@ -802,6 +802,13 @@ def _pkt_cols(pkts, ex_ids, options_book, addrs) -> dict:
     }
 
 
+def _targets(t, sp: np.ndarray) -> np.ndarray:
+    """t.session_addrs(sp)[1]: looked up once when every row has the same session."""
+    if len(sp) and (sp == sp[0]).all():
+        return np.repeat(t.session_addrs(sp[:1])[1], len(sp))
+    return t.session_addrs(sp)[1]
+
+
 def identify_columns(asm, members, objs, simple):
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
     `simple` the rows of asm.s classified in bulk."""
@@ -818,7 +825,7 @@ def identify_columns(asm, members, objs, simple):
         "frame": p["frame"].a[fid], "udp": s["udp"][simple], "ttl": p["ttl"].a[fid], "window": p["window"].a[fid],
         "opt": p["opt"].a[fid], "mss": p["mss"].a[fid], "flags": p["flags"].a[fid], "seq": p["seq"].a[fid],
         "ack": p["ack"].a[fid], "sport": s["sport"][simple], "dport": s["tport"][simple], "ip_id": p["ip_id"].a[fid],
-        "payload": p["payload"].a[fid], "dst": t.session_addrs(s["sp"][simple])[1], "ex": np.arange(n_b),
+        "payload": p["payload"].a[fid], "dst": _targets(t, s["sp"][simple]), "ex": np.arange(n_b),
     }
     book, addrs = t.options, t.addrs
     probes_py, first_py, retries_py, fid_py, rid_py, pid_py = [], [], [], [], [], []
