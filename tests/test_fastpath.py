@@ -381,3 +381,16 @@ def test_cli_draws_no_progress_when_piped(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == ""
     assert "syn scan" in proc.stdout and "fin scan" in proc.stdout
+
+
+def test_gather_rows_reads_past_the_buffer_end_as_zeros():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for n in (0, 3, 95, 96, 97, 300):
+        buf = rng.integers(0, 256, n).astype(np.uint8)
+        at = np.array(sorted(rng.integers(0, max(n, 1), 25).tolist() + [max(n - 1, 0)]), np.int64)
+        for width in (1, 8, 96):
+            want = [bytes(buf[a:a + width]).ljust(width, b"\0") for a in at.tolist()]
+            got = columns.gather_rows(buf, at, width)
+            assert [bytes(r) for r in got] == want

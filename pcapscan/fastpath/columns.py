@@ -502,9 +502,20 @@ _LANE = np.dtype({
 def gather_rows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     """(len(at), width) uint8: the `width` bytes from each offset of `buf`,
     zeros past its end; one memcpy per row."""
-    padded = np.concatenate([buf, np.zeros(width, np.uint8)])
-    rows = np.ndarray((len(padded) - width + 1,), np.dtype((np.void, width)), padded, 0, (1,))
-    return rows[at].view(np.uint8).reshape(len(at), width)
+    limit = len(buf) - width  # the last offset with `width` bytes after it
+    if limit < 0:
+        buf = np.concatenate([buf, np.zeros(width, np.uint8)])
+        limit = len(buf) - width
+    # rows of `width` bytes starting at every byte (a view, not a copy: padding the whole
+    # buffer instead cost more than the gathering); the last few rows are mended after
+    rows = np.ndarray((limit + 1,), np.dtype((np.void, width)), buf, 0, (1,))
+    out = rows[np.minimum(at, limit)].view(np.uint8).reshape(len(at), width)
+    for i in np.nonzero(at > limit)[0].tolist():
+        a = int(at[i])
+        k = max(0, len(buf) - a)
+        out[i, :k] = buf[a:a + k]
+        out[i, k:] = 0
+    return out
 
 
 def take_rows(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
