@@ -32,7 +32,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
     return np.isin(sport.astype(np.int64) << 16 | dport.astype(np.int64), _SERVICE_KEYS)
 
 
-RECENT_MIN = 1 << 16  # recent keys before the two levels merge (at least; see lookup)
+RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
 
 
