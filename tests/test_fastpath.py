@@ -394,3 +394,14 @@ def test_gather_rows_reads_past_the_buffer_end_as_zeros():
             want = [bytes(buf[a:a + width]).ljust(width, b"\0") for a in at.tolist()]
             got = columns.gather_rows(buf, at, width)
             assert [bytes(r) for r in got] == want
+
+
+def test_flow_keys_radix_order_is_the_stable_argsort():
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    for m, pairs in ((10, 5), (5000, 40), (20000, 1 << 15), (20000, 1 << 20)):
+        keys = (rng.integers(0, pairs, m).astype(np.uint64) << np.uint64(34)) | \
+            (rng.integers(0, 2, m).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 1 << 32, m).astype(np.uint64)
+        keys[1::4] = keys[0::4][: len(keys[1::4])]  # repeated keys: their order must be kept
+        assert (flows._stable_order(keys) == np.argsort(keys, kind="stable")).all()
