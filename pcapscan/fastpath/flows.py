@@ -294,8 +294,10 @@ class FlowTable:
         rank = np.empty(m, np.int64)
         rank[order] = np.arange(m) - grp_start
         st = self.state.a
-        prior = ((st[fid] & N1) > 0).astype(np.int64) + ((st[fid] & N2) > 0)
-        was_complex = (st[fid] & COMPLEX) > 0
+        sf = st[fid]
+        prior = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0)
+        was_complex = (sf & COMPLEX) > 0
+        del sf
         g = prior + rank
         self._stored = np.zeros(m, bool)
         # -- first packets: the probe --
@@ -308,8 +310,12 @@ class FlowTable:
             bad_tcp = ((base & _RST) > 0) | (((base & _SYN) > 0) & ((base & _ACK) > 0)) | \
                 ((d.payload[i0] > 0) & ((base & _SYN) == 0))
             ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0]) & ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            # new flows are numbered in order of first appearance: their probes' rows
+            # usually fill one range of the columns, written as a slice
+            lo, hi = int(f0[0]), int(f0[-1]) + 1
+            at = slice(lo, hi) if hi - lo == len(f0) and (np.diff(f0) == 1).all() else f0
             for k, col in self.probe.items():
-                col.a[f0] = getattr(d, k)[i0]
+                col.a[at] = getattr(d, k)[i0]
             bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
             st[f0] |= bits.astype(np.uint8)
             self._stored[i0] = True
