@@ -691,6 +691,28 @@ class Assembler:
         s = self.s
         if not len(s["fid"]):
             return np.zeros(0, np.int64)
+        # a big session's first REPS distinct probes lie in its first rows (a port scan's
+        # first ports all differ): read those first, all of its rows only if they show fewer
+        sessions, counts = np.unique(s["sp"], return_counts=True)
+        big = sessions[counts > self.REPS_PREFIX]
+        parts, rest = [], np.ones(len(s["sp"]), bool)
+        for u in big.tolist():
+            in_session = s["sp"] == u
+            rows = np.nonzero(in_session)[0]
+            got = self._representatives_of(rows[:self.REPS_PREFIX])
+            if len(got) >= REPS:
+                parts.append(got)
+                rest &= ~in_session
+        parts.append(self._representatives_of(np.nonzero(rest)[0]))
+        return np.sort(np.concatenate(parts))
+
+    REPS_PREFIX = 4 * REPS  # rows of a big session read first for its representatives
+
+    def _representatives_of(self, rows: np.ndarray) -> np.ndarray:
+        """_representatives among `rows` (ascending rows of self.s)."""
+        if not len(rows):
+            return rows
+        s = {k: self.s[k][rows] for k in ("sp", "udp", "tport", "kind")}
         method = np.where(s["udp"], 0, np.where((s["kind"] & 0x02) > 0, 1, np.where((s["kind"] & 0x10) > 0, 2, 3)))
         ids, n = dense_ids([s["sp"], s["udp"], s["tport"], method])
         first = np.sort(first_index(ids, n))
@@ -701,7 +723,7 @@ class Assembler:
         gstart = np.maximum.accumulate(np.where(start, np.arange(len(ps)), 0))
         rank = np.empty(len(ps), np.int64)
         rank[order] = np.arange(len(ps)) - gstart
-        return first[rank < REPS]
+        return rows[first[rank < REPS]]
 
     # -- build_scans, in bulk -------------------------------------------------------------------
 
