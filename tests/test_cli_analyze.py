@@ -158,3 +158,19 @@ def test_the_analyze_path_never_imports_scapy():
             "print(r.exit_code, 'scapy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["0", "False"]
+
+
+def test_port_table_aligns_like_tabulate_guessing():
+    """report.table tells tabulate its column types (for speed): the text must be
+    what tabulate's own guessing gives, for numeric, mixed and numpy TTLs."""
+    import numpy as np
+    from tabulate import tabulate
+
+    from pcapscan.report.table import HEADERS, _port_table
+
+    cases = ([["22/tcp", "open", "syn-ack", 64, "27 -> 28"], ["80/tcp", "open", "syn-ack", 128, "32 -> 33"]],
+             [["22/tcp", "open", "syn-ack", 64, "27 -> 28"], ["82/tcp", "filtered", "no-response", "-", "9 -> -"]],
+             [["53/udp", "open", "udp-response", np.uint8(64), "2281 -> 2282"]],
+             [])
+    for rows in cases:
+        assert _port_table(rows, "simple") == tabulate(rows, headers=HEADERS, tablefmt="simple")

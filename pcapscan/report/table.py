@@ -1,5 +1,7 @@
 """Terminal table (tabulate): per capture a summary line, per scan a table.
 Warnings and errors are not repeated here: the CLI writes them to stderr."""
+from numbers import Integral
+
 from tabulate import tabulate
 
 from .collapse import not_shown_line, rows_and_hidden
@@ -53,6 +55,6 @@ def _port_table(rows, fmt: str) -> str:
     reads every cell as a number first, most of the time of a report of many
     scans. Only the TTL column can be numeric (right-aligned, as tabulate
     aligns a column of numbers); the others are text (left-aligned)."""
-    ttl = "right" if rows and all(isinstance(r[3], int) for r in rows) else "left"
+    ttl = "right" if rows and all(isinstance(r[3], Integral) and not isinstance(r[3], bool) for r in rows) else "left"
     return tabulate(rows, headers=HEADERS, tablefmt=fmt, disable_numparse=True,
                     colalign=("left", "left", "left", ttl, "left"))
