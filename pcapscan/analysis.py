@@ -57,11 +57,24 @@ def gather(paths, single: bool, outcome) -> AnalysisResult:
             captures.append(CaptureSummary(path=str(path), error=str(exc)))
             continue
         captures.append(summary)
-        scans.extend(found)
+        scans.extend(s for s in found if not client_conversation(s))
         discoveries.extend(more.discoveries)
         probings.extend(more.probings)
     return AnalysisResult(captures=tuple(captures), scans=tuple(scans), errors=tuple(errors),
                           discoveries=tuple(discoveries), probings=tuple(probings))
+
+
+def client_conversation(scan) -> bool:
+    """A "UDP scan" of one or two ports sent from an operating system's sockets
+    (fingerprint.py: os-connect) and answered with data on every port: a
+    client's DNS, NTP, QUIC or mDNS conversation in the background of a
+    capture, not a scan. A scanner's UDP probes (nmap, scapy, ...) fingerprint
+    otherwise, and an unanswered one proves nothing either way: both stay."""
+    from .model import Reason, Technique
+
+    tool = scan.tool
+    return (scan.technique is Technique.UDP and 0 < len(scan.ports) <= 2 and tool is not None
+            and tool.name == "os-connect" and all(p.verdict.reason is Reason.UDP_RESPONSE for p in scan.ports))
 
 
 def _fast_outcomes(paths, forced, fast, jobs, progress):

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .analysis import analyze_capture
+from .analysis import analyze_capture, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
@@ -410,6 +410,7 @@ class Comparison:
 
 def _load(path: PathLike) -> tuple:
     summary, scans = analyze_capture(path)
+    scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
         raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
     return summary, scans

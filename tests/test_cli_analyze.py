@@ -174,3 +174,50 @@ def test_port_table_aligns_like_tabulate_guessing():
              [])
     for rows in cases:
         assert _port_table(rows, "simple") == tabulate(rows, headers=HEADERS, tablefmt="simple")
+
+
+DNS_QUERY = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01"
+DNS_ANSWER = b"\x12\x34\x81\x80" + DNS_QUERY[4:] + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x00\x00\x04\x5d\xb8\xd8\x22"
+
+
+def test_a_clients_dns_lookup_is_not_a_udp_scan(tmp_path):
+    """The capturing host resolving a name (an ephemeral port, its kernel's TTL,
+    an answer with data) beside a scan: not listed as a 1-port UDP scan. A
+    scapy-style probe (source port 53, empty) and an unanswered lookup stay."""
+    path = tmp_path / "background.pcap"
+    pkts = [pb.ipv4_udp("198.18.0.5", "198.18.0.53", 51234, 53, DNS_QUERY, ip_id=4321),
+            pb.ipv4_udp("198.18.0.53", "198.18.0.5", 53, 51234, DNS_ANSWER, ip_id=999),
+            pb.ipv4_udp("198.18.0.1", "198.18.0.2", 53, 161, ip_id=1),
+            pb.ipv4_udp("198.18.0.6", "198.18.0.53", 40000, 53, DNS_QUERY, ip_id=77)]
+    path.write_bytes(pb.pcap_bytes([pb.ether(p) for p in pkts]))
+    r = run(str(path), "--format", "json")
+    assert r.exit_code == 0
+    found = {(s["scanner"], s["target"]) for s in json.loads(r.stdout)["scans"]}
+    assert found == {("198.18.0.1", "198.18.0.2"), ("198.18.0.6", "198.18.0.53")}
+    table = run(str(path)).stdout
+    assert "198.18.0.5 ->" not in table and "198.18.0.1 -> 198.18.0.2: udp scan" in table
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "captures"
+
+
+def test_real_captures_background_conversations_are_left_out():
+    """Real captures with the capturing host's own DNS/NTP next to a scan
+    (third-party scans and a student's): analyze lists every session but those."""
+    from pcapscan.analysis import analyze, analyze_capture_full, client_conversation
+
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent")
+    names = ["scans/AustinA+PortScanDetector__xmas15.pcap", "scans/deadwhitepunk+SDB-IB-01__wireshark__udp_scan.pcapng",
+             "scans/tmicomyiza+The-Incident-Alarm__null.pcap",
+             "students/2022-ns-public-echo-li-cuc/chap0x05/pkt_captured/connect_close.pcap"]
+    for name in names:
+        path = SHARED / name
+        _summary, every, _more = analyze_capture_full(path)
+        background = [s for s in every if client_conversation(s)]
+        assert len(background) == 1 and background[0].ports[0].port in (53, 123), name
+        listed = analyze(str(path)).scans
+        assert [(s.scanner, s.target, s.technique) for s in listed] == \
+            [(s.scanner, s.target, s.technique) for s in every if not client_conversation(s)], name
+    udp = analyze(str(SHARED / names[1])).scans
+    assert [s.technique.value for s in udp] == ["udp"] and len(udp[0].ports) > 2  # the real UDP scan stays
