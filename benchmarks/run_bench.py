@@ -37,6 +37,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,6 @@ def timed(argv: list, stdout=subprocess.DEVNULL, sample: bool = False) -> tuple:
     import threading
     import time
 
-    sampling = sample
     gnu_time = shutil.which("time") or "/usr/bin/time"
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         proc = subprocess.Popen([gnu_time, "-o", tf.name, "-f", "%e %M"] + argv, stdout=stdout,
@@ -137,16 +137,16 @@ def timed(argv: list, stdout=subprocess.DEVNULL, sample: bool = False) -> tuple:
                 peak[0] = max(peak[0], sum(_pss_kib(p) for p in _tree(proc.pid)[1:]))
                 time.sleep(0.02)
 
-        sampler = threading.Thread(target=sample_pss, daemon=True)
-        if sampling:
+        sampler = threading.Thread(target=sample_pss, daemon=True) if sample else None
+        if sampler:
             sampler.start()
         _out, err = proc.communicate()
-        if sampling:
+        if sampler:
             sampler.join()
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err[-2000:]}")
         wall, kib = tf.read().split()[-2:]
-    return float(wall), int(kib) / 1024, (peak[0] / 1024 if sampling else None)
+    return float(wall), int(kib) / 1024, (peak[0] / 1024 if sample else None)
 
 
 def machine() -> str:
@@ -209,7 +209,7 @@ def startup(pcapscan: list, source: Path, out_dir: Path, runs: int = 5) -> str:
             head = src.read(16)
             dst.write(head + src.read(struct.unpack("<I", head[8:12])[0]))
     walls = sorted(timed(pcapscan + ["analyze", str(small), "-o", str(out_dir / "ten.txt")])[0] for _ in range(runs))
-    return (f"Start-up: `pcapscan analyze` of a 10-packet capture, median of {runs} runs: {walls[runs // 2]:.2f} s "
+    return (f"Start-up: `pcapscan analyze` of a 10-packet capture, median of {runs} runs: {statistics.median(walls):.2f} s "
             f"({', '.join(f'{w:.2f}' for w in walls)} s).")
 
 
@@ -265,8 +265,7 @@ def _merged_ours(items) -> list:
     """The repeated runs of pcapscan's table as one row: the median wall time
     (every run named), the worst memory; the other rows as they are."""
     mine = [it for it in items if it[0] == OURS]
-    walls = sorted(w for _n, _p, w, _m, _t in mine)
-    median = walls[len(walls) // 2] if len(walls) % 2 else (walls[len(walls) // 2 - 1] + walls[len(walls) // 2]) / 2
+    median = statistics.median(w for _n, _p, w, _m, _t in mine)
     name = OURS if len(mine) == 1 else (f"{OURS}, median of {len(mine)} runs "
                                         f"({', '.join(f'{w:.2f}' for _n, _p, w, _m, _t in mine)} s)")
     row = (name, mine[0][1], median, max(m for *_r, m, _t in mine), max(t for *_r, t in mine))

@@ -12,7 +12,7 @@ from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
 from .fingerprint import identify
-from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Scan, Technique
+from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Reason, Scan, Technique
 from .pairing import QueryEngine
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 
@@ -70,8 +70,6 @@ def client_conversation(scan) -> bool:
     client's DNS, NTP, QUIC or mDNS conversation in the background of a
     capture, not a scan. A scanner's UDP probes (nmap, scapy, ...) fingerprint
     otherwise, and an unanswered one proves nothing either way: both stay."""
-    from .model import Reason, Technique
-
     tool = scan.tool
     return (scan.technique is Technique.UDP and 0 < len(scan.ports) <= 2 and tool is not None
             and tool.name == "os-connect" and all(p.verdict.reason is Reason.UDP_RESPONSE for p in scan.ports))

@@ -824,6 +824,16 @@ def dense_ids(cols) -> tuple:
     return ids, int(ranks[-1]) + 1
 
 
+def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tuple:
+    """Sorted `new` values merged into sorted `base` as np.insert lays them out
+    (with side="right", after base values equal to them): (their rows in the
+    merged array, a mask of the rows that keep base's values, in order)."""
+    slots = np.searchsorted(base, new, side=side) + np.arange(len(new))
+    keep = np.ones(len(base) + len(new), bool)
+    keep[slots] = False
+    return slots, keep
+
+
 def first_index(ids: np.ndarray, n: int) -> np.ndarray:
     """For ids from dense_ids: the first row of each id."""
     first = np.full(n, len(ids), np.int64)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..exchanges import SERVICE_PORT_PAIRS
 from ..model import Packet
-from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index
+from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
 
 # flow state bits
 COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
@@ -65,11 +65,8 @@ def _ranked(first: np.ndarray, m: int) -> np.ndarray:
 def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np.ndarray):
     """(keys, ids) with the sorted new keys (none of them in keys) and their ids merged in:
     np.insert's result, one insertion mask shared by both columns (a quarter faster)."""
-    at = np.searchsorted(keys, new_keys)
-    n = len(keys) + len(new_keys)
-    new_at = at + np.arange(len(new_keys))  # `at` never decreases: the new keys are sorted
-    old_at = np.ones(n, bool)
-    old_at[new_at] = False
+    new_at, old_at = insertion_slots(keys, new_keys)
+    n = len(old_at)
     out_keys, out_ids = np.empty(n, keys.dtype), np.empty(n, ids.dtype)
     out_keys[new_at], out_ids[new_at] = new_keys, new_ids
     out_keys[old_at], out_ids[old_at] = keys, ids

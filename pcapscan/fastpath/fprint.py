@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import fingerprint as F
 from ..model import ACK, RST, SYN, flag_letters
+from .columns import insertion_slots
 
 
 class Cols:
@@ -94,11 +95,9 @@ class _Merged(dict):
         super().__init__()
         self.bulk, self.more = bulk, more
         self.order = np.argsort(more["frame"], kind="stable")
-        # after the bulk rows of the same frame, as the stable sort puts them
-        at = np.searchsorted(bulk["frame"], more["frame"][self.order], side="right")
-        self.slots = at + np.arange(len(at))  # the merged rows of `more`
-        self.keep = np.ones(len(bulk["frame"]) + len(at), bool)
-        self.keep[self.slots] = False  # the merged rows of `bulk`
+        # after the bulk rows of the same frame, as the stable sort puts them: the merged
+        # rows of `more`, and the mask of those of `bulk`
+        self.slots, self.keep = insertion_slots(bulk["frame"], more["frame"][self.order], side="right")
 
     def __missing__(self, k):
         b, m = self.bulk[k], _narrow(self.more[k][self.order], self.bulk[k].dtype)
