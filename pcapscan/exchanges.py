@@ -48,9 +48,12 @@ _TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion ma
 # (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
 # or by a kernel, come at least ~100 ms apart.
 DUPLICATE_WINDOW = 0.010
-# At most this many recent packets are remembered for duplicate detection, so
-# that a capture whose timestamps stand still (or go backwards) cannot make
-# the window hold every packet: a copy comes within a few packets of the first.
+# ... and within this many frames of it: a copy comes within a few packets of
+# the first. Counted in frames, not by how many packets the window holds, the
+# rule is one flow's own business whatever the timestamps do (a clock step
+# back, records written out of time order): whether a packet is a copy
+# depends only on the packets with its own fields, so flows replay apart
+# from each other (the fast path, Dask partitions) with the same result.
 _RECENT_MAX = 16384
 
 _ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
@@ -155,8 +158,8 @@ class ReplayEngine:
     def __init__(self) -> None:
         self._conns: dict = {}  # (proto, scanner, sport, target, dport) -> _Connection
         self._order: list = []  # (key, connection) in order of first probe; a reused key recurs
-        self._recent: dict = {}  # duplicate-detection key -> ts
-        self._recent_q: deque = deque()
+        self._recent: dict = {}  # duplicate-detection key -> (frame, ts) of its last first copy
+        self._recent_q: deque = deque()  # (frame, key), in frame order
         self.stats = EngineStats()
 
     # -- mechanism -------------------------------------------------------------
@@ -166,18 +169,19 @@ class ReplayEngine:
                pkt.flags, pkt.length, pkt.icmp_type, pkt.icmp_code, pkt.quoted, pkt.icmp_id, pkt.icmp_seq,
                pkt.ip_proto, pkt.chunk_type)
         q = self._recent_q
-        # Forget what is outside the window on either side: timestamps may go
-        # backwards (merged captures, a clock step), and then the oldest entry
-        # must not hold every later one in memory.
-        while q and (abs(pkt.ts - q[0][0]) > DUPLICATE_WINDOW or len(q) > _RECENT_MAX):
-            old_ts, old = q.popleft()
-            if self._recent.get(old) == old_ts:  # not seen again since
+        # Remember the last _RECENT_MAX frames only (bounded memory whatever
+        # the timestamps do); the window is then tested either way in time.
+        oldest = pkt.frame - _RECENT_MAX
+        while q and (q[0][0] < oldest or len(q) > _RECENT_MAX):
+            old_frame, old = q.popleft()
+            got = self._recent.get(old)
+            if got is not None and got[0] == old_frame:  # not seen again since
                 del self._recent[old]
         seen = self._recent.get(key)
-        if seen is not None and abs(pkt.ts - seen) <= DUPLICATE_WINDOW:
+        if seen is not None and abs(pkt.ts - seen[1]) <= DUPLICATE_WINDOW:
             return True
-        self._recent[key] = pkt.ts
-        q.append((pkt.ts, key))
+        self._recent[key] = (pkt.frame, pkt.ts)
+        q.append((pkt.frame, key))
         return False
 
     def feed(self, pkt: Packet) -> None:

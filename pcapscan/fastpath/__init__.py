@@ -65,8 +65,13 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
         try:
             return analyze_capture_fast(path, forced, progress=progress, use_jit=size >= JIT_MIN_BYTES,
                                         parallel=parallel)
-        except NeedSlowPath:
-            pass
+        except NeedSlowPath as exc:
+            # said on stderr with the capture's warnings: the ordinary path takes far longer
+            from dataclasses import replace
+
+            summary, scans, more = analyze_capture_full(path, forced)
+            note = f"read packet by packet, not by the fast path ({exc}): slower"
+            return replace(summary, warnings=summary.warnings + (note,)), scans, more
     return analyze_capture_full(path, forced)
 
 

@@ -9,9 +9,9 @@ tags, IPv6 extension headers, MPLS...) is marked SLOW and decoded one by one
 by `decode_frame` itself, so nothing unusual is ever decoded twice over.
 
 Anything this reader does not reproduce exactly (a damaged pcapng, a gzip
-stream cut short, a new pcapng section, undeclared interfaces, timestamps
-that go backwards) raises NeedSlowPath: the caller analyzes the capture
-with the ordinary reader instead.
+stream cut short, a new pcapng section, undeclared interfaces) raises
+NeedSlowPath: the caller analyzes the capture with the ordinary reader
+instead. Timestamps out of order are no reason to (scans._decoded).
 """
 from __future__ import annotations
 

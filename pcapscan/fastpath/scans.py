@@ -21,8 +21,7 @@ import numpy as np
 from .. import families
 from ..analysis import More, _merge_same_port, capture_summary
 from ..capture import ReadStats
-from .. import exchanges as _exchanges
-from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _Connection, probe_class
+from ..exchanges import ReplayEngine, _Connection, probe_class
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..pairing import QueryEngine
 from ..techniques import detection, discovery, idle, ipproto
@@ -36,7 +35,6 @@ REASONS = list(Reason)
 TECHS = list(Technique)
 _T = {t: i for i, t in enumerate(TECHS)}
 UDP_KIND = 64
-RECENT_MAX = getattr(_exchanges, "_RECENT_MAX", 1 << 62)
 # Sessions with at most this many bulk-classified exchanges are fingerprinted
 # on real Exchange objects; larger ones on columns (fastpath/fprint.py).
 FP_OBJECTS_MAX = 3000
@@ -209,22 +207,12 @@ def _capinfo(cap):
 
 
 def _decoded(reader, stats, addrs, options):
-    """(Decoded, slow Packets, batch) per batch of the capture, checking the
-    two conditions that flows replay apart from each other."""
-    recent = np.zeros(0, np.float64)  # the last timestamps of the previous batch
+    """(Decoded, slow Packets, batch) per batch of the capture. Timestamps
+    may go backwards: the engine tells a copy by its own flow's packets
+    (a window in time and in frames, exchanges._is_duplicate), so flows
+    replay apart from each other whatever the clock did."""
     for batch in reader.batches():
-        dec, slow, ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
-        if len(ip_ts):
-            ts = np.concatenate([recent, ip_ts])
-            if (np.diff(ts) < 0).any():
-                reader.close()
-                raise NeedSlowPath("timestamps go backwards")
-            # the engine's duplicate memory holds RECENT_MAX packets: flows replay apart from
-            # each other only while fewer than that come within one duplicate window
-            if len(ts) > RECENT_MAX and (ts[RECENT_MAX:] - ts[:-RECENT_MAX] <= DUPLICATE_WINDOW * 1.01).any():
-                reader.close()
-                raise NeedSlowPath("more packets within one duplicate window than the engine remembers")
-            recent = ts[-RECENT_MAX:]
+        dec, slow, _ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
         yield dec, slow, batch
 
 
