@@ -27,8 +27,8 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
     `fast` (True, or "auto": big captures only) takes the columnar fast path
     (pcapscan/fastpath; same verdicts, ports classified in bulk carry no
     Exchange); `jobs` > 1 (None: every core) analyzes captures in parallel;
-    `progress(done, total, packets)` hears of bytes read (one capture) or
-    captures done (several)."""
+    `progress(done, total, count, phase)` hears of each phase of one
+    capture, or of captures done (several): pcapscan/progress.py."""
     forced = _parse_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
@@ -111,19 +111,23 @@ class More:
         self.discoveries, self.probings = list(discoveries), list(probings)
 
 
-def analyze_capture_full(path: PathLike, forced: Optional[Technique] = None) -> tuple[CaptureSummary, list[Scan], More]:
+def analyze_capture_full(path: PathLike, forced: Optional[Technique] = None,
+                         progress=None) -> tuple[CaptureSummary, list[Scan], More]:
+    """`progress` (pcapscan/progress.py) hears of reading and pairing, then of classifying."""
     from . import families
 
     stats = ReadStats(str(path))
     engine = ReplayEngine()
     queries = QueryEngine(engine)  # ARP, ND, ICMP queries, zombie probes (pairing.py)
-    for pkt in read_packets(str(path), stats, arp=True):
+    for pkt in read_packets(str(path), stats, arp=True, progress=progress):
         queries.feed(pkt)  # first: it asks the engine whether a SYN/ACK answers a SYN already seen
         engine.feed(pkt)
     exchanges = engine.exchanges()
     duplicates = engine.stats.duplicates
     ordinary, query_exchanges = engine.ordinary_exchanges(), queries.exchanges()
     del engine, queries  # its per-flow state (hundreds of MB for a scan of a million ports) is no longer needed
+    if progress is not None:
+        progress(0, 0, len(exchanges), "classifying")
     return capture_result(path, forced, stats, duplicates, exchanges, query_exchanges, ordinary)
 
 

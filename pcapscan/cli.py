@@ -61,52 +61,110 @@ def _dask_log(message: str) -> None:
 
 
 class ProgressBar:
-    """analyze's progress on stderr, when it is a terminal: packets, rate and
-    time left for one big capture, captures done for several; nothing when
-    piped, and nothing for a capture read in a moment."""
+    """A long command's progress on stderr, when it is a terminal: one line,
+    the phase named (pcapscan/progress.py), its share done and, while the
+    capture is read, packets, rate and time left; a phase that cannot tell
+    its length shows the seconds it has taken so far, redrawn each second.
+    A new phase replaces the line of the one before: never "100%" and then
+    silence. Nothing when stderr is not a terminal, nor for a capture read
+    in a moment (under MIN_BYTES) nor a command over within MIN_SECONDS."""
 
     MIN_BYTES = 32 << 20
+    MIN_SECONDS = 0.5
+    WIDTH = 24
 
-    def __init__(self, captures: int):
+    def __init__(self, captures: int = 1, stream=None, tty: bool | None = None, size: int | None = None):
+        import threading
+
         self.captures = captures
-        self.bar = None
-        self.tty = sys.stderr.isatty()
-        self.packets = 0
-        self.start = None
-        self.done = self.total = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.off = not self.tty or (captures == 1 and size is not None and size < self.MIN_BYTES)
+        self.started = None  # when the command began (first report)
+        self.phase = None
+        self.phase_start = 0.0
+        self.done = self.total = self.count = 0
+        self.shown = False
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.ticker = None
 
-    def __call__(self, done: int, total: int, packets: int) -> None:
+    def __call__(self, done: int, total: int, count: int = 0, phase: str = "reading") -> None:
         import time
 
-        if not self.tty or not total:
+        if self.off:
             return
-        if self.bar is None:
-            if self.captures == 1 and total < self.MIN_BYTES:
-                return
-            self.start = time.monotonic()
-            label = "reading" if self.captures == 1 else "captures"
-            self.bar = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=False,
-                                         item_show_func=self._info)
-            self.bar.__enter__()
-        self.packets = packets
-        self.done, self.total = done, total
-        self.bar.update(done - self.bar.pos, packets)
+        now = time.monotonic()
+        with self.lock:
+            if self.started is None:
+                self.started = now
+            if phase != self.phase:
+                self.phase, self.phase_start = phase, now
+            self.done, self.total, self.count = done, total, count
+            self._draw(now)
+        if self.ticker is None:
+            import threading
 
-    def _info(self, packets):
+            self.ticker = threading.Thread(target=self._tick, name="pcapscan-progress", daemon=True)
+            self.ticker.start()
+
+    def _tick(self) -> None:
         import time
 
-        if self.start is None:
-            return None
-        packets = packets or self.packets or 0
-        spent = max(time.monotonic() - self.start, 1e-6)
-        left = spent * (self.total - self.done) / self.done if self.done else 0.0
-        what = f"{packets:,} packets, {packets / spent:,.0f}/s" if self.captures == 1 else f"{self.done} done"
-        return f"{what}, {left:,.0f} s left"
+        while not self.stop.wait(1.0):
+            with self.lock:
+                if not self.off:
+                    self._draw(time.monotonic())
+
+    def line(self, now: float) -> str:
+        from .progress import PHASES
+
+        label, unit = PHASES.get(self.phase, (self.phase, ""))
+        spent = max(now - self.phase_start, 1e-6)
+        if not self.total:
+            what = f"{self.count:,} {unit}, " if self.count else ""
+            return f"{label}: {what}{spent:,.0f} s so far"
+        share = min(self.done / self.total, 1.0)
+        fill = int(share * self.WIDTH)
+        bar = "#" * fill + "-" * (self.WIDTH - fill)
+        if self.phase == "captures":
+            info = f"{self.done} of {self.total} captures"
+        elif self.phase == "reading":
+            info = f"{self.count:,} packets, {self.count / spent:,.0f}/s"
+        else:
+            info = f"{self.done:,} of {self.total:,} {unit}"
+        if 0 < share < 1 and spent >= 1:
+            info += f", about {max(1, round(spent * (1 - share) / share)):,} s left"
+        return f"{label} [{bar}] {share * 100:3.0f}%  {info}"
+
+    def _draw(self, now: float) -> None:
+        if now - self.started < self.MIN_SECONDS and not self.shown:
+            return
+        self.shown = True
+        self.stream.write("\r\x1b[K" + self.line(now))
+        self.stream.flush()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        self.stop.set()
+        if self.ticker is not None:
+            self.ticker.join()
+            self.ticker = None
+        with self.lock:
+            if self.shown:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            self.shown = False
+            self.off = True
+
+
+def _size(path: str) -> int:
+    """Bytes of a capture file (0 when it cannot be told: no progress for it)."""
+    import os
+
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 @click.group(cls=PcapscanCLI, context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,18 +205,27 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split):
             result = cluster.analyze(client, list(captures), technique=technique, fast="auto",
                                      split_min_bytes=cluster.SPLIT_MIN_BYTES if dask_split else -1,
                                      progress=cluster.Progress(), log=_dask_log)
+        bar = None
     else:
-        bar = ProgressBar(len(captures))
+        bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
         try:
             result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
-        finally:
+        except BaseException:
             bar.close()
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            write(result, fmt, fh)
-    else:
-        write(result, fmt, sys.stdout)
-        sys.stdout.flush()
+            raise
+    try:
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                write(result, fmt, fh, progress=bar)
+        else:
+            # the bar would tear a terminal's output; writing to a pipe or a file, it goes on
+            if bar is not None and sys.stdout.isatty():
+                bar.close()
+            write(result, fmt, sys.stdout, progress=bar)
+            sys.stdout.flush()
+    finally:
+        if bar is not None:
+            bar.close()
     if say_capture_problems(result):
         sys.exit(EXIT_INPUT)
 

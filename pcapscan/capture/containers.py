@@ -524,7 +524,7 @@ def _open_pcapng(cap: Capture) -> None:
 # --- records to packets ---------------------------------------------------------
 
 
-def read_packets(path, stats: Optional[ReadStats] = None, arp: bool = False) -> Iterator[Packet]:
+def read_packets(path, stats: Optional[ReadStats] = None, arp: bool = False, progress=None) -> Iterator[Packet]:
     """Stream the decoded IP packets of a capture (and, with `arp`, its ARP
     requests and replies as Packets of proto "arp", still counted in
     `stats.non_ip`: they carry no IP).
@@ -533,14 +533,19 @@ def read_packets(path, stats: Optional[ReadStats] = None, arp: bool = False) -> 
     errors.NotACapture, errors.InputError). Afterwards damage only ends the
     stream with a warning in `stats`; records that do not decode are counted
     in `stats.skipped`, frames that carry no IP (ARP...) in `stats.non_ip`.
+    `progress(done, total, packets, "reading")` hears of the bytes read
+    (total 0 when unknown: gzip) every PROGRESS_EVERY records.
     """
     cap = open_capture(path)
     if stats is None:
         stats = ReadStats(os.fspath(path))
-    return _packets(cap, stats, arp)
+    return _packets(cap, stats, arp, progress)
 
 
-def _packets(cap: Capture, stats: ReadStats, arp: bool = False) -> Iterator[Packet]:
+PROGRESS_EVERY = 1 << 16
+
+
+def _packets(cap: Capture, stats: ReadStats, arp: bool = False, progress=None) -> Iterator[Packet]:
     unknown: dict = {}  # unsupported link type -> records
     seen_linktypes: set = set()
     frame = 0
@@ -550,6 +555,8 @@ def _packets(cap: Capture, stats: ReadStats, arp: bool = False) -> Iterator[Pack
         for linktype, ts, data in cap.records(stats):
             frame += 1
             stats.packets += 1
+            if progress is not None and not frame % PROGRESS_EVERY:
+                progress(cap.pos, cap.size or 0, frame, "reading")
             if linktype not in seen_linktypes:
                 seen_linktypes.add(linktype)
                 if linktype != UNDECLARED:

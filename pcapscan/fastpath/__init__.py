@@ -56,7 +56,7 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
             from .columns import NeedSlowPath
             from .scans import analyze_capture_fast
         except ImportError:  # no numpy: the ordinary path
-            return analyze_capture_full(path, forced)
+            return analyze_capture_full(path, forced, progress=progress)
 
         try:
             size = os.stat(path).st_size
@@ -69,17 +69,10 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
             # said on stderr with the capture's warnings: the ordinary path takes far longer
             from dataclasses import replace
 
-            summary, scans, more = analyze_capture_full(path, forced)
+            summary, scans, more = analyze_capture_full(path, forced, progress=progress)
             note = f"read packet by packet, not by the fast path ({exc}): slower"
             return replace(summary, warnings=summary.warnings + (note,)), scans, more
-    return analyze_capture_full(path, forced)
-
-
-def _bytes_progress(progress):
-    def report(packets, done, total):
-        progress(done, total or 0, packets)
-
-    return report
+    return analyze_capture_full(path, forced, progress=progress)
 
 
 def _one(args):
@@ -96,7 +89,8 @@ def _one(args):
 def analyze_many(paths, forced=None, fast="auto", jobs: Optional[int] = None, progress: Optional[Callable] = None):
     """[("ok", summary, scans, more) | ("error", exc)] per path, in input order,
     with `jobs` worker processes (None: every core; no pool for one file).
-    `progress(done, total, packets)`: bytes of the one capture, or captures done."""
+    `progress(done, total, count, phase)` (pcapscan/progress.py): the phases
+    of the one capture, or captures done (phase "captures")."""
     from ..errors import InputError
 
     paths = list(paths)
@@ -106,11 +100,11 @@ def analyze_many(paths, forced=None, fast="auto", jobs: Optional[int] = None, pr
     if len(paths) == 1:
         try:
             return [("ok", *analyze_capture_auto(paths[0], forced, fast,
-                                                 progress=_bytes_progress(progress) if progress else None,
+                                                 progress=progress,
                                                  parallel=cores > 1))]
         except InputError as exc:
             return [("error", exc)]
-    on_done = (lambda done, total: progress(done, total, 0)) if progress else None
+    on_done = (lambda done, total: progress(done, total, done, "captures")) if progress else None
     if jobs <= 1:
         out = []
         for p in paths:

@@ -27,6 +27,7 @@ from ..pairing import QueryEngine
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
+from ..progress import EVERY, Ticker
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 
@@ -188,7 +189,7 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     read_at = RecordReader(str(path), capinfo)
     try:
         scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                            forked=forked).run()
+                                            forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates), scans, more
@@ -233,7 +234,7 @@ def _read_here(reader, stats, table, progress) -> None:
             _reserve(table, size, stats.packets, _batch_end(batch))
         table.feed(dec, slow)
         if progress is not None:
-            progress(stats.packets, _batch_end(batch), size)
+            progress(_batch_end(batch), size, stats.packets, "reading")
 
 
 # Decoded columns sent between processes in the narrowest type that holds every value a
@@ -352,7 +353,7 @@ def _read_forked(reader, stats, table, progress):
         for dec, slow, batch in _decoded(reader, stats, addrs, options):
             new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (stats.packets, _batch_end(batch), size)))
+            _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         _send(tx, ("end", stats, _capinfo(reader.cap)))
 
     pid, rx = _fork_child(decode_and_send)
@@ -402,11 +403,11 @@ def _read_forked(reader, stats, table, progress):
                                 c[six] = v6_map[c[six] - V6_BASE]
                                 setattr(dec, col, c)
                 if first:
-                    _reserve(table, size, prog[0], prog[1])
+                    _reserve(table, size, prog[2], prog[0])
                     first = False
                 table.feed(dec, slow)
                 if progress is not None:
-                    progress(*prog)
+                    progress(*prog, "reading")
             elif msg[0] == "end":
                 _, stats, capinfo = msg
                 return capinfo, stats
@@ -436,8 +437,10 @@ def _read_forked(reader, stats, table, progress):
 
 
 class Assembler:
-    def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False):
+    def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False,
+                 progress: Optional[Callable] = None):
         self.forked = forked  # may fork a second process for half of the blocks
+        self.progress = progress  # pcapscan/progress.py
         self.t = table
         self.capture = capture
         self.forced = forced
@@ -481,9 +484,13 @@ class Assembler:
         pk.sort(key=lambda p: p.frame)
         engine = ReplayEngine()
         queries = QueryEngine(engine)
-        for p in pk:
-            queries.feed(p)
-            engine.feed(p)
+        tick = Ticker(self.progress, "pairing", len(pk))
+        for lo in range(0, len(pk), EVERY):
+            for p in pk[lo:lo + EVERY]:
+                queries.feed(p)
+                engine.feed(p)
+            tick(min(lo + EVERY, len(pk)))
+        tick.end()
         t.complex_pkts = pk = None
         query_exchanges = queries.exchanges()
         _debug("complex flows replayed")
@@ -520,7 +527,7 @@ class Assembler:
             self.s = {k: v[~aside] for k, v in self.s.items()}
             return out + [self.s["fid"], self.s["fid"][self._representatives()]]
 
-        done = _fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked)
+        done = _fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
         del fid, order, done
         _debug("simple flows sorted out")
@@ -567,7 +574,8 @@ class Assembler:
             self.s = self._block(kept_fids[i])
             return self.build(mine_of[i])
 
-        scans = [sc for part in _fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked)
+        scans = [sc for part in _fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
+                                          self.progress, "fingerprinting")
                  for sc in part]
         self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
@@ -900,20 +908,32 @@ class Assembler:
         return identify_columns(self, members, objs, simple)
 
 
-def _fork_map(fn, weights: list, enabled: bool) -> list:
+def _fork_map(fn, weights: list, enabled: bool, progress: Optional[Callable] = None, phase: str = "") -> list:
     """[fn(i) for i in range(len(weights))], shared with a forked child (which
     sees this process's state as it is now, and whose changes to it are lost:
     fn must return all it does). Both take the next item, heaviest first, from
     a shared counter until none is left, so that a process slowed down (the
     machine is shared) simply does fewer. Without a child (not enabled, one
-    item, the child lost), all here."""
+    item, the child lost), all here. `progress` hears of the weight done in
+    both processes, as `phase`."""
     n = len(weights)
+    total = int(sum(weights))
+    tick = Ticker(progress, phase, total, seconds=0.0)
     if not enabled or n < 2:
-        return [fn(i) for i in range(n)]
+        out, done = [], 0
+        for i in range(n):
+            out.append(fn(i))
+            done += int(weights[i])
+            tick(done, i + 1)
+        tick.end(n)
+        return out
     import multiprocessing
+    import select
 
     order = sorted(range(n), key=lambda j: -weights[j])
-    counter = multiprocessing.get_context("fork").Value("l", 0)  # shared memory and a lock; no helper process
+    ctx = multiprocessing.get_context("fork")
+    counter = ctx.Value("l", 0)  # shared memory and a lock; no helper process
+    finished = ctx.Array("l", 2)  # weight done, items done: by both processes
 
     def take():
         with counter.get_lock():
@@ -921,17 +941,25 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
             counter.value = k + 1
         return order[k] if k < n else None
 
-    def work(out: dict) -> dict:
+    def work(out: dict, report_here: bool) -> dict:
         while True:
             i = take()
             if i is None:
                 return out
             out[i] = fn(i)
+            with finished.get_lock():
+                finished[0] += int(weights[i])
+                finished[1] += 1
+                done, items = finished[0], finished[1]
+            if report_here:
+                tick(done, items)
 
-    pid, rx = _fork_child(lambda tx: _send(tx, ("ok", work({}))))
+    pid, rx = _fork_child(lambda tx: _send(tx, ("ok", work({}, False))))
     try:
-        results = work({})
+        results = work({}, True)
         _debug(f"fork_map: own share done ({len(results)} of {n} items)")
+        while progress is not None and not select.select([rx], [], [], 0.2)[0]:
+            tick(finished[0], finished[1])  # the child's items, as it finishes them
         try:
             msg = _recv(rx)
         except EOFError:  # the child died: whatever it took, here
@@ -948,6 +976,7 @@ def _fork_map(fn, weights: list, enabled: bool) -> list:
     if msg[0] == "error":
         raise msg[1]
     results.update(msg[1])
+    tick.end(n)
     return [results[i] for i in range(n)]
 
 

@@ -19,6 +19,11 @@ def port_row(scan, port) -> dict:
     }
 
 
+def is_port_table(ports) -> bool:
+    """Ports of a fast-path scan (fastpath.scans.PortTable): columns, read in bulk."""
+    return hasattr(ports, "pframe") and hasattr(ports, "objects")
+
+
 def port_rows(result):
     for scan in result.scans:
         for port in scan.ports:

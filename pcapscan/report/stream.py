@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from . import jsonfmt, render
+from ..progress import Ticker, report
+from . import csvfmt, jsonfmt, render
+from .rows import is_port_table
 
 CHUNK = 100_000  # ports formatted per write
 _MARK = "\x00pcapscan-ports-{}\x00"
@@ -18,14 +20,19 @@ _PORT = ('        {{\n          "proto": "{proto}",\n          "port": %d,\n    
 _RESP = ("[]", "[\n            %d\n          ]")
 
 
-def write(result, fmt: str, fh) -> None:
+def write(result, fmt: str, fh, progress=None) -> None:
+    """`result` rendered as `fmt` to `fh`; JSON and CSV port by port, with
+    `progress` (pcapscan/progress.py) hearing of the ports written."""
     if fmt == "json":
-        write_json(result, fh)
+        write_json(result, fh, progress)
+    elif fmt == "csv":
+        csvfmt.write(result, fh, progress)
     else:
+        report(progress, "writing")
         fh.write(render(result, fmt))
 
 
-def write_json(result, fh) -> None:
+def write_json(result, fh, progress=None) -> None:
     scans = list(result.scans)
     light = replace(result, scans=tuple(replace(s, ports=()) for s in scans))
     skeleton = jsonfmt.to_dict(light)
@@ -36,13 +43,30 @@ def write_json(result, fh) -> None:
         d["ports"] = _MARK.format(i)
     text = json.dumps(skeleton, indent=2) + "\n"
     pos = 0
+    tick = PortTicker(progress, scans)
     for i, scan in enumerate(scans):
         mark = json.dumps(_MARK.format(i))
         at = text.index(mark, pos)
         fh.write(text[pos:at])
-        _write_ports(scan, fh)
+        _write_ports(scan, fh, tick)
         pos = at + len(mark)
     fh.write(text[pos:])
+    tick.end()
+
+
+class PortTicker:
+    """The writing phase's progress: ports written of all the scans'."""
+
+    def __init__(self, progress, scans):
+        self.tick = Ticker(progress, "writing", sum(len(s.ports) for s in scans), seconds=0.0)
+        self.done = 0
+
+    def __call__(self, ports: int) -> None:
+        self.done += ports
+        self.tick(self.done)
+
+    def end(self) -> None:
+        self.tick.end()
 
 
 def _port_text(scan, port) -> str:
@@ -50,17 +74,17 @@ def _port_text(scan, port) -> str:
     return "\n".join("        " + line for line in json.dumps(d, indent=2).split("\n"))
 
 
-def _write_ports(scan, fh) -> None:
+def _write_ports(scan, fh, tick=lambda n: None) -> None:
     ports = scan.ports
     if not len(ports):
         fh.write("[]")
         return
     fh.write("[\n")
-    table = hasattr(ports, "pframe") and hasattr(ports, "objects")
-    if not table or not _template_fits(scan):
+    if not is_port_table(ports) or not _template_fits(scan):
         for start in range(0, len(ports), CHUNK):
             part = [_port_text(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
             fh.write((",\n" if start else "") + ",\n".join(part))
+            tick(len(part))
         fh.write("\n      ]")
         return
     import numpy as np
@@ -91,6 +115,7 @@ def _write_ports(scan, fh) -> None:
             if start <= i < stop:
                 texts[i - start] = _port_text(scan, ports.objects[i])
         fh.write((",\n" if start else "") + ",\n".join(texts))
+        tick(stop - start)
     fh.write("\n      ]")
 
 
