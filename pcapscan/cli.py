@@ -254,8 +254,12 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     from .report.verify_report import render as render_verify
     from .verify import verify as run_verify
 
-    result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
-                        claims_from_names=claims_from_names)
+    bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
+    try:
+        result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
+                            claims_from_names=claims_from_names, progress=bar)
+    finally:
+        bar.close()
     emit(render_verify(result, fmt, ladders=ladders), output)
     if say_capture_problems(result.analysis):
         sys.exit(EXIT_INPUT)
@@ -461,7 +465,11 @@ def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
     from .compare import compare as run_compare
     from .report.compare_report import render as render_compare, svg
 
-    result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b)
+    bar = ProgressBar(1, size=max(_size(capture_a), _size(capture_b) if capture_b else 0))
+    try:
+        result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b, progress=bar)
+    finally:
+        bar.close()
     emit(render_compare(result, fmt), output)
     if plot:
         with open(plot, "w", encoding="utf-8") as fh:

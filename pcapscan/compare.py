@@ -3,7 +3,7 @@
     comparison = compare("scapy-syn.pcap", "nmap-syn.pcap")   # two captures
     comparison = compare("both.pcap")                          # two sessions of one capture
 
-Library code: reads the captures with analysis.analyze_capture, describes
+Library code: reads the captures with analysis.analyze_capture_full, describes
 each chosen scan session (a `Side`: probes and retransmissions and their
 timing, inter-probe gaps, duration, flags, window, TCP options, TTL, IP ID
 pattern, source-port strategy, sequence numbers, UDP payloads, who sent each
@@ -28,7 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .analysis import analyze_capture, client_conversation
+from .analysis import analyze_capture_full, client_conversation
+from .progress import report
 from .errors import InputError, UsageError
 from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
@@ -408,8 +409,8 @@ class Comparison:
         return tuple(r for r in self.ports if not r.shared)
 
 
-def _load(path: PathLike) -> tuple:
-    summary, scans = analyze_capture(path)
+def _load(path: PathLike, progress=None) -> tuple:
+    summary, scans, _more = analyze_capture_full(path, progress=progress)
     scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
         raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
@@ -425,11 +426,12 @@ def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int
 
 
 def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
-            session_b: Optional[int] = None) -> Comparison:
+            session_b: Optional[int] = None, progress=None) -> Comparison:
     """Compare two captures (the largest session of each unless told), or,
     with one capture, two of its sessions (the two largest unless told).
-    Sessions are numbered from 1 in the order `pcapscan analyze` lists them."""
-    summary_a, scans_a = _load(capture_a)
+    Sessions are numbered from 1 in the order `pcapscan analyze` lists them.
+    `progress` (pcapscan/progress.py) hears of reading each capture."""
+    summary_a, scans_a = _load(capture_a, progress)
     warnings = list(summary_a.warnings)
     if capture_b is None:
         path_b, scans_b = capture_a, scans_a
@@ -448,10 +450,11 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
             raise UsageError("--session-a and --session-b name the same session")
     else:
         path_b = capture_b
-        summary_b, scans_b = _load(capture_b)
+        summary_b, scans_b = _load(capture_b, progress)
         warnings += summary_b.warnings
         ia = _pick(scans_a, session_a, capture_a, "--session-a")
         ib = _pick(scans_b, session_b, capture_b, "--session-b")
+    report(progress, "comparing")
     a = describe("A", str(capture_a), scans_a, ia)
     b = describe("B", str(path_b), scans_b, ib)
     return build(a, b)

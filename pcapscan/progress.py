@@ -24,8 +24,9 @@ PHASES = {
     "assembling": ("assembling", "flows"),  # flows sorted into scan sessions
     "fingerprinting": ("classifying, fingerprinting", "flows"),  # each session's ports and tool
     "classifying": ("classifying", "exchanges"),  # the ordinary path: every exchange's technique and state
-    "checking": ("checking", "ports"),  # verify: the textbook's rules, port by port
-    "comparing": ("comparing", "ports"),  # compare: the two sessions side by side
+    "rereading": ("reading again", "bytes"),  # verify: every packet of the probed ports, for the rules
+    "checking": ("checking", "rules"),  # verify: the textbook's rules, each over every port
+    "comparing": ("comparing", "sessions"),  # compare: the two sessions side by side
     "writing": ("writing", "ports"),  # the rendering, to its file
     "captures": ("captures", "captures"),  # several captures: how many are done
 }

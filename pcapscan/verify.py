@@ -41,6 +41,7 @@ from .exchanges import ReplayEngine
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
                     Scan, State, Technique, flag_letters)
+from .progress import Ticker
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 from .techniques.base import icmp_reason
 
@@ -849,13 +850,14 @@ class VerifyResult:
 
 
 def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
-           claims_from_names: bool = False) -> VerifyResult:
+           claims_from_names: bool = False, progress=None) -> VerifyResult:
     """Verify captures against their claims, or against the textbook of their
     inferred techniques. `paths`: one path (unreadable: InputError raised) or
     several (unreadable ones listed in result.analysis.errors). `claims`:
     Claims or "TECHNIQUE:STATE[:PORT]" strings, for every capture.
     `expectations`: a TOML path or an Expectations; with no paths, the
-    captures it names are verified."""
+    captures it names are verified. `progress` (pcapscan/progress.py)
+    hears of reading, classifying, reading again and checking."""
     if lang not in messages.LANGS:
         raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
     claims = tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims)
@@ -866,7 +868,7 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         path_list = expect.captures()
     if not path_list:
         raise UsageError("no capture to verify")
-    analysis = analyze(paths if single else path_list)
+    analysis = analyze(paths if single else path_list, progress=progress)
 
     cases = []
     for summary in analysis.captures:
@@ -878,9 +880,9 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
             if named is not None:
                 capture_claims.append(named)
         scans = [s for s in analysis.scans if s.capture == summary.path]
-        case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
+        case = _capture_case(summary, scans, tuple(capture_claims), lambda p, k: _file_flows(p, k, progress))
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    return _result(cases, analysis, lang)
+    return _result(cases, analysis, lang, progress)
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
@@ -901,15 +903,18 @@ def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: st
     return _result([case], analysis, lang)
 
 
-def _result(cases: list, analysis: AnalysisResult, lang: str) -> VerifyResult:
+def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> VerifyResult:
     hits = []  # (capture, rule id, Hit)
-    for r in RULES.values():
+    tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
+    for i, r in enumerate(RULES.values()):
+        tick(i)
         if r.scope == "port":
             hits += [(cc.capture, r.id, h) for cc in cases for pc in cc.ports for h in r.check(pc)]
         elif r.scope == "capture":
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
             hits += [(h.capture, r.id, h) for h in r.check(cases)]
+    tick.end()
     findings = _findings(hits, lang, [cc.capture for cc in cases])
     verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
     return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases),
@@ -1014,13 +1019,14 @@ def _flows(packets: Iterable[Packet], keys: set) -> dict:
     return out
 
 
-def _file_flows(path: str, keys: set) -> dict:
+def _file_flows(path: str, keys: set, progress=None) -> dict:
     """_flows of a capture file, read a second time: the analysis kept only
     the exchanges, and a scan capture is small next to the cost of keeping it all."""
+    again = None if progress is None else lambda d, t, c, _phase: progress(d, t, c, "rereading")
 
     def readable():
         try:
-            yield from read_packets(path, ReadStats(path))
+            yield from read_packets(path, ReadStats(path), progress=again)
         except InputError:
             return  # the analysis already read what could be read and said why it stopped
 

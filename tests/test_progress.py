@@ -1,0 +1,190 @@
+"""Progress, phase by phase (pcapscan/progress.py): every long phase of
+every path reports, and the terminal's bar names each one and never sits
+at 100% of a finished phase while the next runs unnamed."""
+import io
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from pcapbuild import pcap_bytes
+from test_fastpath import big_scan, hard  # noqa: F401 - the fixture
+
+from pcapscan import cli, fastpath
+from pcapscan.analysis import analyze, analyze_capture_full
+from pcapscan.capture import containers
+from pcapscan.fastpath import scans
+from pcapscan.report import stream
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, done, total, count=0, phase="reading"):
+        self.calls.append((phase, done, total, count))
+
+    def phases(self) -> list:
+        out = []
+        for phase, *_ in self.calls:
+            if not out or out[-1] != phase:
+                out.append(phase)
+        return out
+
+    def of(self, phase) -> list:
+        return [c[1:] for c in self.calls if c[0] == phase]
+
+
+def two_sessions(tmp_path):
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan(ports=range(1, 300)) + big_scan(t0=9.0, ports=range(1, 200), sport=40001)
+                                + [(20.0 + i, rec[1]) for i, rec in enumerate(big_scan(sport=40002)[:6])]))
+    return path
+
+
+def assert_phase_runs_to_its_end(rec, phase):
+    got = rec.of(phase)
+    assert got, f"no {phase} reported"
+    dones = [d for d, _t, _c in got]
+    assert dones == sorted(dones) and got[-1][0] == got[-1][1] > 0, got
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fast_path_reports_every_phase(tmp_path, hard, parallel):  # noqa: F811
+    path = two_sessions(tmp_path)
+    rec = Recorder()
+    scans.analyze_capture_fast(path, use_jit=False, progress=rec, parallel=parallel, **hard)
+    assert rec.phases() == ["reading", "pairing", "assembling", "fingerprinting"]
+    for phase in ("reading", "pairing", "assembling", "fingerprinting"):
+        assert_phase_runs_to_its_end(rec, phase)
+    assert rec.of("reading")[-1][1] == path.stat().st_size
+    assert rec.of("reading")[-1][2] == len(big_scan(ports=range(1, 300))) + len(big_scan(t0=9.0, ports=range(1, 200))) + 6
+    assert len(rec.of("assembling")) >= 3  # one report per block of sessions, as they are done
+
+
+def test_ordinary_path_reports_reading_then_classifying(tmp_path, monkeypatch):
+    monkeypatch.setattr(containers, "PROGRESS_EVERY", 64)
+    path = two_sessions(tmp_path)
+    rec = Recorder()
+    analyze_capture_full(path, progress=rec)
+    assert rec.phases() == ["reading", "classifying"]
+    reads = rec.of("reading")
+    assert len(reads) >= 10 and all(0 < d <= t == path.stat().st_size for d, t, _c in reads)
+    assert rec.of("classifying")[0][2] == 299  # the exchanges it classifies: one per port (retries join)
+
+
+def test_fallback_reports_its_phases_and_says_why(tmp_path, monkeypatch):
+    """A capture the fast path declines: the ordinary path's phases, and a warning that says so."""
+    path = two_sessions(tmp_path)
+
+    def decline(*_a, **_k):
+        raise scans.NeedSlowPath("a reason")
+
+    monkeypatch.setattr(scans, "analyze_capture_fast", decline)
+    rec = Recorder()
+    summary, _scans, _more = fastpath.analyze_capture_auto(path, fast=True, progress=rec)
+    assert rec.phases()[-1] == "classifying"
+    assert any("not by the fast path (a reason)" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_writing_reports_ports(tmp_path, fmt):
+    path = two_sessions(tmp_path)
+    result = analyze(path, fast=True)
+    rec = Recorder()
+    out = io.StringIO()
+    stream.write(result, fmt, out, progress=rec)
+    assert rec.phases() == ["writing"]
+    if fmt != "table":
+        assert_phase_runs_to_its_end(rec, "writing")
+        assert rec.of("writing")[-1][1] == sum(len(s.ports) for s in result.scans)
+
+
+# -- the terminal's bar ------------------------------------------------------------------------------
+
+
+def frames_of(text: str) -> list:
+    """The successive states of a redrawn line."""
+    return [f for f in re.split(r"\r\x1b\[K", text) if f]
+
+
+def test_bar_names_each_phase_and_moves_on(monkeypatch):
+    out = io.StringIO()
+    bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40)
+    monkeypatch.setattr(bar, "MIN_SECONDS", 0)
+    bar(50, 100, 1000, "reading")
+    bar(100, 100, 2000, "reading")
+    bar(0, 10, 0, "pairing")
+    bar(10, 10, 10, "pairing")
+    bar(0, 0, 55, "classifying")
+    bar.close()
+    frames = frames_of(out.getvalue())
+    assert frames[0].startswith("reading [") and "50%" in frames[0] and "1,000 packets" in frames[0]
+    assert frames[1].startswith("reading [") and "100%" in frames[1]
+    assert frames[2].startswith("pairing [") and "0 of 10 packets" in frames[2]
+    assert frames[-1].startswith("classifying: 55 exchanges")
+    assert "s left" not in frames[1]  # nothing left of the phase: no "0 s left"
+    assert out.getvalue().endswith("\r\x1b[K")  # the line is cleared at the end
+
+
+def test_bar_redraws_a_long_phase_that_cannot_tell_its_length(monkeypatch):
+    import time
+
+    out = io.StringIO()
+    bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40)
+    monkeypatch.setattr(bar, "MIN_SECONDS", 0)
+    bar(0, 0, 7, "classifying")
+    time.sleep(2.3)
+    bar.close()
+    frames = frames_of(out.getvalue())
+    assert len(frames) >= 3 and frames[-1].startswith("classifying: 7 exchanges, 2 s so far"), frames
+
+
+def test_bar_silent_when_not_a_terminal_or_small():
+    out = io.StringIO()
+    for bar in (cli.ProgressBar(1, stream=out, tty=False, size=1 << 40),
+                cli.ProgressBar(1, stream=out, tty=True, size=1000)):
+        bar(50, 100, 10, "reading")
+        bar(0, 0, 10, "classifying")
+        bar.close()
+    assert out.getvalue() == ""
+
+
+def test_cli_analyze_on_a_terminal_shows_every_phase(tmp_path, monkeypatch):
+    """The command as a user runs it, stderr a (fake) terminal, the fast path taken."""
+    path = two_sessions(tmp_path)
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    monkeypatch.setattr(cli.ProgressBar, "MIN_BYTES", 0)
+    monkeypatch.setattr(cli.ProgressBar, "MIN_SECONDS", 0)
+    real = cli.ProgressBar
+    monkeypatch.setattr(cli, "ProgressBar", lambda *a, **k: real(*a, tty=True, **k))
+    for fmt in ("json", "table"):
+        res = CliRunner().invoke(cli.main, ["analyze", str(path), "-f", fmt, "-o",
+                                                            str(tmp_path / f"out.{fmt}")])
+        assert res.exit_code == 0, res.stderr
+        frames = frames_of(res.stderr)
+        labels = []
+        for f in frames:
+            label = f.split(" [")[0].split(":")[0]
+            if not labels or labels[-1] != label:
+                labels.append(label)
+        assert labels == ["reading", "pairing", "assembling", "classifying, fingerprinting", "writing"], labels
+        # a phase at 100% is followed by the next phase's line (or the end), never left standing
+        for a, b in zip(frames, frames[1:]):
+            if "100%" in a:
+                assert b.split(" [")[0] != a.split(" [")[0] or "100%" in b
+
+
+def test_verify_and_compare_report_their_phases(tmp_path, monkeypatch):
+    from pcapscan.compare import compare
+    from pcapscan.verify import verify
+
+    monkeypatch.setattr(containers, "PROGRESS_EVERY", 64)
+    path = two_sessions(tmp_path)
+    rec = Recorder()
+    verify(path, progress=rec)
+    assert rec.phases() == ["reading", "classifying", "rereading", "checking"]
+    assert_phase_runs_to_its_end(rec, "checking")
+    rec = Recorder()
+    compare(path, session_a=1, session_b=2, progress=rec)
+    assert rec.phases() == ["reading", "classifying", "comparing"]
