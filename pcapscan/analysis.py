@@ -36,7 +36,7 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
         outcome = _fast_outcomes(paths, forced, fast, jobs, progress)
     else:
         def outcome(i):
-            return analyze_capture_full(paths[i], forced)
+            return analyze_capture_full(paths[i], forced, progress=progress if single else None)
     return gather(paths, single, outcome)
 
 
