@@ -427,6 +427,8 @@ LABELS = {
         "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
         "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
         "inferred": "(inferred)",
+        "summary": "{rule} on {ports} port(s) of {sessions} session(s): the first {shown} above, "
+                   "{more} more in --format json",
     },
     "zh": {
         "title": "pcapscan 验证", "conforms": "符合课本", "violates": "不符合课本", "unreadable": "无法读取",
@@ -438,6 +440,7 @@ LABELS = {
         "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
         "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
         "inferred": "（推断）",
+        "summary": "{rule}：{sessions} 个扫描会话中的 {ports} 个端口；上面列出前 {shown} 个，其余 {more} 个见 --format json",
     },
 }
 

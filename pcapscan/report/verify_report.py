@@ -69,6 +69,39 @@ def _notes(findings, port) -> dict:
     return notes
 
 
+SUMMARISE_FROM = 10  # a rule raised more often than this in one capture is summarised in text output
+FIRST_SHOWN = 3  # ... its first findings shown in full
+
+
+def _shown(findings):
+    """(findings shown in full, summaries): a rule with more than
+    SUMMARISE_FROM findings in a capture (one kernel-rst note per open port
+    of every session) shows its first FIRST_SHOWN and one summary line,
+    (rule, severity, ports, sessions, shown, more). JSON keeps them all."""
+    groups: dict = {}
+    for f in findings:
+        groups.setdefault((f.rule, f.severity), []).append(f)
+    shown, summaries = [], []
+    big = {key for key, fs in groups.items() if len(fs) > SUMMARISE_FROM}
+    for key, fs in groups.items():
+        if key in big:
+            ports = {(f.scanner, f.target, f.proto, f.port) for f in fs}
+            sessions = {(f.scanner, f.target) for f in fs}
+            summaries.append((key[0], key[1], len(ports), len(sessions), FIRST_SHOWN, len(fs) - FIRST_SHOWN))
+    seen: dict = {}
+    for f in findings:
+        key = (f.rule, f.severity)
+        seen[key] = seen.get(key, 0) + 1
+        if key not in big or seen[key] <= FIRST_SHOWN:
+            shown.append(f)
+    return shown, summaries
+
+
+def _summary_text(summary, lang) -> str:
+    rule, _severity, ports, sessions, shown, more = summary
+    return label("summary", lang, rule=rule, ports=ports, sessions=sessions, shown=shown, more=more)
+
+
 def _ladder_ports(findings, ports, mode):
     if mode == "none":
         return []
@@ -133,14 +166,18 @@ def render_table(result, ladders: str = "auto") -> str:
         elif ports:
             out.append(f"  {len(ports)} {label('port', lang)}: {_state_summary(ports)}")
         out.append("")
-        for f in findings:
+        shown, summaries = _shown(findings)
+        for f in shown:
             sev = messages.severity_word(f.severity, lang)
             frames = messages.frames_text(f.frames, lang) if f.frames else ""
             out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}  {frames}".rstrip())
             out.append(_wrap(f.message, lang))
+        for sm in summaries:
+            sev = messages.severity_word(sm[1], lang)
+            out.append(f"  {sev.upper() if lang == 'en' else sev}  {_summary_text(sm, lang)}")
         if not findings and c.packets:
             out.append(f"  {label('no-findings', lang)}")
-        for p in _ladder_ports(findings, ports, ladders):
+        for p in _ladder_ports(shown, ports, ladders):
             out.append("")
             out.append(f"  {label('ladder', lang)} {p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})")
             out.append(textwrap.indent(ladder.text(p.packets, p.scanner, p.target, _notes(findings, p)), "  "))
@@ -176,13 +213,16 @@ def render_markdown(result, ladders: str = "auto") -> str:
         elif ports:
             out += [f"{len(ports)} {label('port', lang)}: {_state_summary(ports)}", ""]
         out += [f"### {label('findings', lang)}", ""]
-        for f in findings:
+        shown, summaries = _shown(findings)
+        for f in shown:
             frames = f" ({messages.frames_text(f.frames, lang)})" if f.frames else ""
             out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}: {f.message}")
+        for sm in summaries:
+            out.append(f"- **{messages.severity_word(sm[1], lang)}** {_md_cell(_summary_text(sm, lang))}")
         if not findings:
             out.append(f"- {label('no-findings', lang)}")
         out.append("")
-        drawn = _ladder_ports(findings, ports, ladders)
+        drawn = _ladder_ports(shown, ports, ladders)
         if drawn:
             out += [f"### {label('ladders', lang)}", ""]
         for p in drawn:
@@ -228,14 +268,18 @@ def render_html(result, ladders: str = "auto") -> str:
         elif ports:
             out.append(f"<p>{len(ports)} {escape(label('port', lang))}: {escape(_state_summary(ports))}</p>")
         out.append("<ul>")
-        for f in findings:
+        shown, summaries = _shown(findings)
+        for f in shown:
             frames = f" ({escape(messages.frames_text(f.frames, lang))})" if f.frames else ""
             out.append(f'<li><b class="{f.severity}">{escape(messages.severity_word(f.severity, lang))}</b> '
                        f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}: {escape(f.message)}</li>")
+        for sm in summaries:
+            out.append(f'<li><b class="{sm[1]}">{escape(messages.severity_word(sm[1], lang))}</b> '
+                       f"{escape(_summary_text(sm, lang))}</li>")
         if not findings:
             out.append(f"<li>{escape(label('no-findings', lang))}</li>")
         out.append("</ul>")
-        for p in _ladder_ports(findings, ports, ladders):
+        for p in _ladder_ports(shown, ports, ladders):
             out.append(f"<h3>{escape(f'{p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})')}</h3>")
             out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p)))
     out.append("</body></html>\n")
