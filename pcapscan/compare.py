@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from .analysis import analyze_capture_full, client_conversation
-from .progress import report
 from .errors import InputError, UsageError
 from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
 from .model import ACK, RST, SYN, Exchange, Packet, Scan
+from .progress import report
 from .techniques import response_kind
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -410,11 +410,65 @@ class Comparison:
 
 
 def _load(path: PathLike, progress=None) -> tuple:
-    summary, scans, _more = analyze_capture_full(path, progress=progress)
+    """(summary, scans) as `pcapscan analyze` lists them: a big capture by the
+    fast path, whose bulk ports carry no Exchange (_whole makes the two
+    compared sessions whole), a small one by the ordinary path."""
+    from .fastpath import analyze_capture_auto
+
+    summary, scans, _more = analyze_capture_auto(path, fast="auto", progress=progress,
+                                                 parallel=(os.cpu_count() or 1) > 1)
     scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
         raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
     return summary, scans
+
+
+def _whole(path: PathLike, scans: list, indexes: list, progress=None) -> list:
+    """`scans` with the sessions at `indexes` whole (every port's Exchange):
+    when the fast path classified some of their ports in bulk, the packets
+    between their scanner and target are read again (fastpath.subset) and
+    replayed by the engine, in bounded memory, and each port gets the
+    exchange whose probes are the frames its verdict names (its verdict,
+    the session's technique and tool are the fast path's: the same as the
+    ordinary path's). Where that does not hold, the ordinary path, whole."""
+    need = [i for i in dict.fromkeys(indexes) if any(p.exchange is None for p in scans[i].ports)]
+    if not need:
+        return scans
+    from dataclasses import replace
+
+    from .analysis import _merge_same_port
+    from .exchanges import ReplayEngine
+    from .fastpath.subset import packets_between
+    from .model import PortResult
+    from .progress import EVERY, Ticker
+
+    _stats, packets = packets_between(path, {(scans[i].scanner, scans[i].target) for i in need}, progress)
+    engine = ReplayEngine()
+    tick = Ticker(progress, "pairing", len(packets))
+    for lo in range(0, len(packets), EVERY):
+        for p in packets[lo:lo + EVERY]:
+            engine.feed(p)
+        tick(min(lo + EVERY, len(packets)))
+    tick.end()
+    del packets
+    by_frame = {ex.probes[0].frame: ex for ex in engine.exchanges()}
+    del engine
+    report(progress, "classifying")
+    out = list(scans)
+    for i in need:
+        scan = scans[i]
+        ports = []
+        for pr in scan.ports:
+            frames = pr.verdict.probe_frames
+            found = [by_frame[f] for f in frames if f in by_frame]
+            merged = _merge_same_port(found) if found else []
+            if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(frames) \
+                    or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
+                summary, every, _more = analyze_capture_full(path, progress=progress)
+                return [s for s in every if not client_conversation(s)]
+            ports.append(PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0]))
+        out[i] = replace(scan, ports=tuple(ports))
+    return out
 
 
 def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int:
@@ -422,7 +476,11 @@ def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int
         if not 1 <= session <= len(scans):
             raise UsageError(f"{what} {session}: {path} holds {len(scans)} scan session(s)")
         return session - 1
-    return max(range(len(scans)), key=lambda i: (sum(len(p.exchange.probes) for p in scans[i].ports), -i))
+    return max(range(len(scans)), key=lambda i: (_probe_count(scans[i]), -i))
+
+
+def _probe_count(scan) -> int:
+    return sum(len(p.verdict.probe_frames) for p in scan.ports)
 
 
 def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
@@ -438,7 +496,7 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
         if len(scans_a) < 2:
             raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
         if session_a is None and session_b is None:
-            sizes = sorted(range(len(scans_a)), key=lambda i: -sum(len(p.exchange.probes) for p in scans_a[i].ports))
+            sizes = sorted(range(len(scans_a)), key=lambda i: -_probe_count(scans_a[i]))
             ia, ib = sorted(sizes[:2])
         else:
             ia = _pick(scans_a, session_a, capture_a, "--session-a") if session_a is not None else None
@@ -454,6 +512,11 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
         warnings += summary_b.warnings
         ia = _pick(scans_a, session_a, capture_a, "--session-a")
         ib = _pick(scans_b, session_b, capture_b, "--session-b")
+    if capture_b is None:
+        scans_a = scans_b = _whole(capture_a, scans_a, [ia, ib], progress)
+    else:
+        scans_a = _whole(capture_a, scans_a, [ia], progress)
+        scans_b = _whole(capture_b, scans_b, [ib], progress)
     report(progress, "comparing")
     a = describe("A", str(capture_a), scans_a, ia)
     b = describe("B", str(path_b), scans_b, ib)

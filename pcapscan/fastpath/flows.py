@@ -385,17 +385,7 @@ class FlowTable:
     # -- Packets -------------------------------------------------------------------------
 
     def packets_from_rows(self, d: Decoded, rows: np.ndarray) -> list:
-        text = self.addrs.text
-        opts = self.options.tuples
-        out = []
-        cols = [getattr(d, k)[rows].tolist() for k in
-                ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq",
-                 "ack", "window", "opt", "mss", "payload")]
-        for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
-             payload) in zip(*cols):
-            out.append(make_packet(frame, ts, text(src), text(dst), udp, 6 if src >= V6_BASE else 4, ttl, ip_id,
-                                   length, sport, dport, flags, seq, ack, window, opts[opt], mss, payload))
-        return out
+        return packets_from_rows(d, rows, self.addrs, self.options)
 
     def endpoints(self, fids: np.ndarray):
         """(scanner id, scanner port, target id, target port, udp) of flows, the
@@ -441,6 +431,21 @@ class FlowTable:
             lt, ts, data = records(offs[i])
             out[i] = decode_frame(lt, data, frames[i], ts)
         return out
+
+
+def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
+    """Packets of rows of decoded columns."""
+    text = addrs.text
+    opts = options.tuples
+    out = []
+    cols = [getattr(d, k)[rows].tolist() for k in
+            ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq",
+             "ack", "window", "opt", "mss", "payload")]
+    for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
+         payload) in zip(*cols):
+        out.append(make_packet(frame, ts, text(src), text(dst), udp, 6 if src >= V6_BASE else 4, ttl, ip_id,
+                               length, sport, dport, flags, seq, ack, window, opts[opt], mss, payload))
+    return out
 
 
 def make_packet(frame, ts, src, dst, udp, version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
