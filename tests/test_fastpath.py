@@ -493,3 +493,30 @@ def test_flow_keys_radix_order_is_the_stable_argsort():
             (rng.integers(0, 2, m).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 1 << 32, m).astype(np.uint64)
         keys[1::4] = keys[0::4][: len(keys[1::4])]  # repeated keys: their order must be kept
         assert (flows._stable_order(keys) == np.argsort(keys, kind="stable")).all()
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 100_000])
+def test_streamed_json_and_csv_are_the_rendered_ones(tmp_path, monkeypatch, chunk):
+    """A fast-path scan's ports written from their columns, chunk by chunk (one shape per chunk or
+    several, the engine's own ports among them), to a file and to a string: the renderers' text."""
+    import io
+
+    from pcapscan.report import csvfmt
+
+    monkeypatch.setattr(csvfmt, "CHUNK", chunk)
+    monkeypatch.setattr(sys.modules["pcapscan.report.stream"], "CHUNK", chunk)
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan(ports=range(1, 40), open_ports=(5, 6, 30))
+                                + [(5.0, ether(syn(40000, 9999))), (6.1, ether(syn(40001, 9999))),
+                                   (6.2, ether(syn(40000, 9000)))]))
+    result = analyze(path, fast=True)
+    assert any(len(s.ports.objects) for s in result.scans)
+    for fmt, want in (("json", jsonfmt.render(result)), ("csv", csvfmt.render(analyze(path)))):
+        out = io.StringIO()
+        from pcapscan.report.stream import write
+
+        write(result, fmt, out)
+        assert out.getvalue() == want
+        with open(tmp_path / f"out.{fmt}", "w", encoding="utf-8") as fh:
+            write(result, fmt, fh)
+        assert (tmp_path / f"out.{fmt}").read_text() == want

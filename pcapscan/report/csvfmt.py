@@ -99,9 +99,30 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
         rows = np.arange(start, stop)
         has = ports.rframe[rows] >= 0
         key = ((ports.udp[rows].astype(np.int64) * 2 + has) * 256 + ports.state[rows]) * 256 + ports.reason[rows]
+        own = [i - start for i in ports.objects if start <= i < stop]
+        if own:
+            key[own] = -1  # the engine's ports: rows of their own
+        uniq = np.unique(key).tolist()
+        if len(uniq) == 1 and uniq[0] >= 0:  # one shape in the whole chunk (most of a port scan)
+            rest, rs = divmod(uniq[0], 256)
+            rest, st = divmod(rest, 256)
+            udp, answered = divmod(rest, 2)
+            cols = [ports.port[rows].tolist(), ports.ttl[rows].tolist(), ports.pframe[rows].tolist()]
+            if answered:
+                cols.append(ports.rframe[rows].tolist())
+            fh.write("".join(map(template(udp, st, rs, answered).__mod__, zip(*cols))))
+            tick(stop)
+            continue
         texts = [None] * (stop - start)
-        for k in np.unique(key).tolist():
+        for k in uniq:
             sel = np.nonzero(key == k)[0]
+            if k < 0:
+                for j in sel.tolist():
+                    line.seek(0)
+                    line.truncate()
+                    row_writer.writerow(_cells(port_row(scan, ports.objects[start + j]), host))
+                    texts[j] = line.getvalue()
+                continue
             rest, rs = divmod(k, 256)
             rest, st = divmod(rest, 256)
             udp, answered = divmod(rest, 2)
@@ -112,11 +133,5 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
                 cols.append(ports.rframe[r].tolist())
             for j, vals in zip(sel.tolist(), zip(*cols)):
                 texts[j] = tmpl % vals
-        for i, pr in ports.objects.items():
-            if start <= i < stop:
-                line.seek(0)
-                line.truncate()
-                row_writer.writerow(_cells(port_row(scan, pr), host))
-                texts[i - start] = line.getvalue()
         fh.write("".join(texts))
         tick(stop)

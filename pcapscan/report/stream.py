@@ -98,22 +98,34 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
         rows = np.arange(start, stop)
         key = (ports.udp[rows].astype(np.int64) * 2 + (ports.rframe[rows] >= 0)) * 65536 \
             + ports.state[rows].astype(np.int64) * 256 + ports.reason[rows]
-        texts = [None] * (stop - start)
-        for k in np.unique(key).tolist():
-            sel = np.nonzero(key == k)[0]
+        own = [i - start for i in ports.objects if start <= i < stop]
+        if own:
+            key[own] = -1  # the engine's ports: their own text
+        uniq = np.unique(key).tolist()
+        texts = None if len(uniq) == 1 else [None] * (stop - start)
+        for k in uniq:
+            sel = np.nonzero(key == k)[0] if texts is not None else None
+            if k < 0:
+                for j in (sel.tolist() if sel is not None else range(stop - start)):
+                    text = _port_text(scan, ports.objects[start + j])
+                    if texts is None:
+                        texts = [text]
+                    else:
+                        texts[j] = text
+                continue
             udp, has = divmod(k // 65536, 2)
             st, rs = divmod(k % 65536, 256)
             tmpl = _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
                                 resp=_RESP[has])
-            r = rows[sel]
+            r = rows if sel is None else rows[sel]
             cols = [ports.port[r].tolist(), ports.ttl[r].tolist(), ports.pframe[r].tolist()]
             if has:
                 cols.append(ports.rframe[r].tolist())
-            for j, vals in zip(sel.tolist(), zip(*cols)):
-                texts[j] = tmpl % vals
-        for i in ports.objects:
-            if start <= i < stop:
-                texts[i - start] = _port_text(scan, ports.objects[i])
+            if texts is None:  # one shape in the whole chunk (most of a port scan): formatted in one go
+                texts = list(map(tmpl.__mod__, zip(*cols)))
+            else:
+                for j, vals in zip(sel.tolist(), zip(*cols)):
+                    texts[j] = tmpl % vals
         fh.write((",\n" if start else "") + ",\n".join(texts))
         tick(stop - start)
     fh.write("\n      ]")
