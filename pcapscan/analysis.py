@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Iterable, Optional, Union
 
 from .capture import ReadStats, read_packets
-from .errors import InputError, UsageError
+from .claims import parse_technique
+from .errors import InputError
 from .exchanges import ReplayEngine
 from .fingerprint import identify
 from .model import AnalysisResult, CaptureSummary, Exchange, PortResult, Reason, Scan, Technique
@@ -90,13 +91,10 @@ def _fast_outcomes(paths, forced, fast, jobs, progress):
 
 
 def _parse_technique(technique) -> Optional[Technique]:
+    """The technique to force (analyze -t), read as every command reads technique names."""
     if technique is None or isinstance(technique, Technique):
         return technique
-    try:
-        return Technique(str(technique).lower())
-    except ValueError:
-        names = ", ".join(t.value for t in REGISTRY)
-        raise UsageError(f"unknown technique {technique!r} (choose from {names})") from None
+    return parse_technique(technique)
 
 
 def analyze_capture(path: PathLike, forced: Optional[Technique] = None) -> tuple[CaptureSummary, list[Scan]]:

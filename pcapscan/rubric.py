@@ -259,16 +259,21 @@ def _names(value, key: str, parse, bad) -> tuple:
 
 
 def _technique(text: str) -> Optional[Technique]:
-    from .verify import TECHNIQUE_ALIASES, _norm_technique
+    from .claims import parse_technique
 
-    tech = TECHNIQUE_ALIASES.get(_norm_technique(text))
-    return tech if tech is not None and tech is not Technique.UNKNOWN else None
+    try:
+        return parse_technique(text)
+    except UsageError:
+        return None
 
 
 def _state(text: str) -> Optional[State]:
-    from .verify import STATE_ALIASES, _norm_state
+    from .claims import parse_state
 
-    state = STATE_ALIASES.get(_norm_state(text))
+    try:
+        state = parse_state(text)
+    except UsageError:
+        return None
     return state if state in CELL_STATES else None
 
 

@@ -13,7 +13,7 @@ import gradeclass
 import pcapbuild as pb
 from pcapscan.cli import main
 from pcapscan.errors import InputError, UsageError
-from pcapscan.grade import Gradebook, claim_from_name, grade, packet_digest, sniff
+from pcapscan.grade import Gradebook, grade, packet_digest, sniff
 from pcapscan.model import State, Technique
 from pcapscan.report import grade_report
 from pcapscan.rubric import DEFAULT_RUBRIC_TOML, default_rubric, parse_rubric
@@ -31,47 +31,6 @@ def golden():
     if not (GOLDEN / "syn.pcap").exists():
         pytest.skip("captures/golden not made yet (scripts/make_golden.py)")
     return GOLDEN
-
-
-# -- claims read off names --------------------------------------------------------------
-
-@pytest.mark.parametrize("name, techniques, state, port", [
-    ("connect-open.pcap", (C,), OPEN, None),
-    ("connect_OPEN.pcap", (C,), OPEN, None),
-    ("tcpConnectScan-flitered.pcap", (C,), FILTERED, None),
-    ("TCP-FIN-filter.pcap", (F,), FILTERED, None),
-    ("syn_CLOSED.pcap", (S,), CLOSED, None),
-    ("steal_open.pcap", (S,), OPEN, None),
-    ("stealth-closd.pcapng", (S,), CLOSED, None),
-    ("half-open_closed.pcap", (S,), CLOSED, None),
-    ("nmap -sS open.pcap", (S,), OPEN, None),
-    ("xfn_filtered.pcap", (X, F, N), FILTERED, None),
-    ("xfn_close.pcap", (X, F, N), CLOSED, None),
-    ("xfn.pcap", (X, F, N), None, None),
-    ("Xmas_Tree_OPEN.pcap", (X,), OPEN, None),
-    ("christmas-opne.pcap", (X,), OPEN, None),
-    ("NULL_FILTERED.pcap", (N,), FILTERED, None),
-    ("tcp_connect_80.pcap", (C,), None, 80),
-    ("finscan_closed_8080.pcap", (F,), CLOSED, 8080),
-    ("udp_occupied.pcap", (U,), OPEN, None),
-    ("udp-close.cap", (U,), CLOSED, None),
-    ("connect_filterd.pcap", (C,), FILTERED, None),
-    ("conect_open.pcap", (C,), OPEN, None),
-    ("tcpsynscan_blocked.pcap", (S,), FILTERED, None),
-    ("半开扫描_关闭.pcap", (S,), CLOSED, None),
-    ("TCP连接扫描-开放.pcapng", (C,), OPEN, None),
-    ("xmas扫描_过滤.pcap", (X,), FILTERED, None),
-    ("syn/open/1.pcap", (S,), OPEN, None),  # folders fill in what the file name lacks
-    ("SYN scan/closd.pcap", (S,), CLOSED, None),
-    ("connect/run2_filtered.pcap", (C,), FILTERED, None),
-    ("syn-open-filtered.pcap", (S,), State.OPEN_FILTERED, None),
-    ("scanDump.pcap", (), None, None),
-    ("2022-report.pcap", (), None, None),  # a year alone is not a port claim
-    ("chap0x05/pcap/capture1.pcap", (), None, None),
-])
-def test_claims_are_read_leniently_off_names(name, techniques, state, port):
-    claim = claim_from_name(name)
-    assert (claim.techniques, claim.state, claim.port) == (techniques, state, port)
 
 
 # -- the rubric ---------------------------------------------------------------------------

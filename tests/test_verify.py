@@ -10,8 +10,8 @@ from packets import ROUTER, SCANNER, TARGET, icmp_unreach, reply_to, tcp, udp
 from pcapscan.errors import InputError, UsageError
 from pcapscan.messages import LANGS, MESSAGES
 from pcapscan.model import Packet, State, Technique
-from pcapscan.verify import (RULES, Claim, claim_from_name, load_expectations, parse_claim, relation, verify,
-                             verify_packets)
+from pcapscan.claims import Claim, load_expectations, parse_claim
+from pcapscan.verify import RULES, relation, verify, verify_packets
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "captures" / "golden"
@@ -76,20 +76,6 @@ def test_claims_accept_the_names_students_use(text, expected):
 def test_bad_claims_are_usage_errors_that_say_why(text, says):
     with pytest.raises(UsageError, match=says):
         parse_claim(text)
-
-
-@pytest.mark.parametrize("name, claim", [
-    ("connect_OPEN.pcap", "connect:open"),
-    ("steal_filtered.pcap", "syn:filtered"),
-    ("connect_filterd.pcap", "connect:filtered"),
-    ("stealth-open-80.pcapng", "syn:open:80"),
-    ("xfn_close.pcap", None),  # "xfn" names no technique
-    ("udp_occupied.pcap", None),  # "occupied" names no state
-    ("scanDump.pcap", None),
-])
-def test_claims_read_off_file_names(name, claim):
-    got = claim_from_name(name)
-    assert (str(got) if got else None) == claim
 
 
 def test_expectations_in_both_toml_spellings_with_globs_relative_to_the_file(tmp_path):
