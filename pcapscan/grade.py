@@ -43,7 +43,7 @@ from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, 
 from .errors import InputError, PcapscanError, UsageError
 from .messages import Frames, T
 from .model import ACK, RST, SYN, Reason, State, Technique
-from .rubric import CELL_STATES, PORT_NOT_PROBED, Rubric, default_rubric, load_rubric
+from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
 
 OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE = "ok", "ambiguous", "mismatch", "missing", "no-evidence"
@@ -672,10 +672,15 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
             return None
     cand = _Candidate(sub, rank, verdict, 0.0, tech_ok=tech_ok, port=port,
                       observed_technique=tech if tech_ok else contra_tech, observed_state=port.state)
+    # verify's state findings word the student's claim; a capture whose name claims no
+    # state (or another) is told what it shows and what the cell needed instead.
+    stated = any(c.state is state for c in sub.claims)
     explain = {s: (rule, sev, msg) for s, rule, sev, msg in port.explain}
-    if state in explain:
+    if state in explain and stated:
         rule, sev, msg = explain[state]
         findings = [_Finding(rule, sev, port, msg)] + findings
+    elif state in explain:
+        findings = [_state_not_shown(tech, state, port, rel, lang)] + findings
     missing = _unprobed(fr, pair, REGISTRY[tech].proto, ctx)
     if missing:
         findings.append(_unprobed_finding(sub, fr, pair, REGISTRY[tech].proto, missing, ctx))
@@ -695,6 +700,8 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     else:
         reasons.append(_say(f"why.technique.contradicted.{tech.value}", lang, frames=_frames(contradicted)))
     state_key = {"match": "ok", "overclaim": "loose", "reject": "reject"}.get(rel, "mismatch")
+    if not stated and state_key != "ok":
+        state_key = "loose.unclaimed" if state_key == "loose" else "mismatch.unclaimed"
     reasons.append(_say(f"why.state.{state_key}", lang, port=port_text, evidence=port.evidence, state=port.state,
                         claimed=state, points=_pts(state_pts)))
     charged = [(f.rule, f.penalty) for f in gfs if f.penalty]
@@ -703,6 +710,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     cand.reasons = reasons
     if not tech_ok:
         cand.problem = _say(f"problem.contradicted.{tech.value}", lang, file=ctx.names[sub.path])
+    elif rel != "match" and not stated:
+        key = "problem.loose.unclaimed" if rel == "overclaim" else "problem.state.unclaimed"
+        cand.problem = _say(key, lang, file=name, claimed=state, state=port.state, port=port_text)
     elif rel == "overclaim":
         cand.problem = _say("problem.loose", lang, file=ctx.names[sub.path], claimed=state, state=port.state)
     elif rel == "reject":
@@ -718,6 +728,19 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
         cand.problem = _say("problem.penalties", lang, file=ctx.names[sub.path],
                             rules=", ".join(f"{r} (-{_pts(p)})" for r, p in charged))
     return cand
+
+
+def _state_not_shown(tech: Technique, cell: State, port: PortReading, rel: str, lang: str) -> "_Finding":
+    """A capture counted for a cell its name does not claim: what it shows, what the cell needed."""
+    from .verify import _textbook
+
+    common = dict(technique=tech, textbook=_textbook(tech), port=f"{port.port}/{port.proto}",
+                  evidence=port.evidence, state=port.state, cell=cell)
+    if rel == "overclaim":
+        msg = _say("finding.state-not-shown.loose", lang, why=T(f"why.{port.state.value}"), **common)
+    else:
+        msg = _say("finding.state-not-shown", lang, **common)
+    return _Finding(STATE_NOT_SHOWN, "warning", port, msg)
 
 
 def _wrong_technique(sub, fr, rank, spec, pair, findings, source, ctx) -> _Candidate:
@@ -953,6 +976,11 @@ TEXTS = {
         zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
     "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
                              zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
+    "why.state.loose.unclaimed": _M(
+        en="state: {port}: {evidence}: only {state}; the cell needs {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.mismatch.unclaimed": _M(en="state: {port}: {evidence}: {state}; the cell needs {claimed} (+{points})",
+                                       zh="端口状态：{port}：{evidence}：{state}；这一项需要 {claimed}（+{points}）"),
     "why.state.reject": _M(
         en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
         zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
@@ -979,6 +1007,10 @@ TEXTS = {
                               zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
     "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
                         zh="{file}：从\"没有回应\"得出 {claimed}：数据包只能说明 {state}"),
+    "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
+    "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
     "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
                          zh="{file}：用拒绝规则模拟过滤：读作 {state}"),
     "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
@@ -1014,6 +1046,20 @@ TEXTS = {
            "handed in by two students. Each student records their own scans; ask where it came from.",
         zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
            "每名学生应提交自己抓取的扫描；请核实来源。"),
+    "finding.state-not-shown": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which means {state}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "这意味着 {state}。"),
+    "finding.state-not-shown.loose": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which supports only {state}: {why}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "只能说明 {state}：{why}。"),
     "finding.port-not-probed": _M(
         en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
            "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
