@@ -9,11 +9,11 @@ import os
 from dataclasses import replace
 from typing import Optional, Union
 
-from .errors import InputError, UsageError
+from .claims import parse_technique
+from .errors import InputError
 from .model import AnalysisResult, CaptureSummary, Technique
 from .scans import (More, analyze_capture, analyze_capture_full, build_scans, capture_result,  # noqa: F401
                     capture_summary, client_conversation, merge_same_port, scan_packets)
-from .techniques import REGISTRY
 
 def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *, fast=False, jobs: int = 1,
             progress=None) -> AnalysisResult:
@@ -81,12 +81,9 @@ def _fast_outcomes(paths, forced, fast, jobs, progress):
 
 
 def _parse_technique(technique) -> Optional[Technique]:
+    """The technique to force (analyze -t), read as every command reads technique names."""
     if technique is None or isinstance(technique, Technique):
         return technique
-    try:
-        return Technique(str(technique).lower())
-    except ValueError:
-        names = ", ".join(t.value for t in REGISTRY)
-        raise UsageError(f"unknown technique {technique!r} (choose from {names})") from None
+    return parse_technique(technique)
 
 
