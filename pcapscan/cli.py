@@ -14,9 +14,10 @@ import click
 
 from . import __version__
 from .errors import PcapscanError
+from .techniques import live_techniques
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-TECHNIQUE_NAMES = ["syn", "connect", "fin", "xmas", "null", "ack", "window", "maimon", "udp"]
+TECHNIQUE_NAMES = [t.value for t in live_techniques()]  # the TCP/UDP port scans pcapscan also sends
 FORMATS = ["table", "json", "csv", "markdown", "nmap-xml"]
 
 

@@ -55,7 +55,8 @@ _BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
 # a script (scapy's default window is 8192, with no options).
 NMAP_WINDOWS = frozenset({1024, 2048, 3072, 4096})
 OS_OPTION_KINDS = frozenset({3, 4, 8})
-INVERSE = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS})
+# The techniques that read RFC 793's inverse mapping (silence: open|filtered; RST: closed).
+INVERSE = frozenset(t for t, spec in REGISTRY.items() if spec.textbook_key == "inverse")
 
 
 # -- claims ---------------------------------------------------------------------
@@ -407,8 +408,7 @@ def _port_text(proto: str, port: int) -> Text:
 
 
 def _textbook(tech: Technique) -> Text:
-    key = {Technique.FIN: "inverse", Technique.NULL: "inverse", Technique.XMAS: "inverse"}.get(tech, tech.value)
-    return T(f"textbook.{key}")
+    return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
 # -- port rules ----------------------------------------------------------------
