@@ -1,6 +1,7 @@
 """Technique policy: one module per family, each with its probe shape and its
 state table, plus `infer_technique`, which names the technique an exchange's
 probes belong to. Importing this package registers every technique."""
+from ..kernel import OS_SYN_OPTION_KINDS
 from ..model import Exchange, Technique
 from . import ack, handshake, inverse, udp  # noqa: F401  (registration)
 from . import idle, ipproto, sctp  # noqa: F401  (registration: the families beyond TCP/UDP port scans)
@@ -26,9 +27,6 @@ def lab_techniques() -> list:
 PROBE_LABELS = {"udp": "a UDP datagram", "init": "SCTP INIT chunks", "cookie-echo": "SCTP COOKIE-ECHO chunks",
                 "ip": "IP packets of one protocol each (one exchange per protocol number)"}
 
-# Options an operating system puts on the SYN of a connect(): window scale,
-# SACK permitted, timestamps. nmap's raw SYN carries MSS alone, scapy's none.
-OS_SYN_OPTION_KINDS = frozenset({3, 4, 8})
 
 
 def probe_key(ex: Exchange) -> str:
