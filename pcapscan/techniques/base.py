@@ -159,8 +159,8 @@ def table_classifier(later: str, table: Mapping[str, Row], refine: Optional[Call
 
     Answers without a row (an ICMP "fragmentation needed", a bare ACK) are
     passed over. The first answer sets the state; a later one may change it
-    only as `later_answer_wins` allows under rule `later`, but (as in nmap) always sets the
-    reason and TTL. With no meaningful answer the NONE row applies. `refine`
+    only as `later_answer_wins` allows under rule `later`, but (as in nmap)
+    always sets the reason and TTL. With no meaningful answer the NONE row applies. `refine`
     may rewrite (kind, response, exchange) into another row key; `kind_of`
     (response, exchange) replaces response_kind for tables in other words.
     """
@@ -244,6 +244,7 @@ class TechniqueSpec:
     table: Mapping[str, Row]  # response kind -> (state, reason), documented in the technique's module
     classify: Classifier
     reads: frozenset  # RESPONSE_FIELDS the classifier reads
+    later: str  # nmap's rule when a second answer comes: SILENT_OPEN, CLOSED_MAY_CHANGE or FIRST_STAYS
     title: str
     title_zh: str
     aliases: tuple = ()
@@ -279,7 +280,7 @@ def register(technique: Technique, proto: str, probe_flags: Optional[str], nmap_
     if (TTL in reads) != classifier_options.get("keeps_ttl", True):
         raise ValueError(f"{technique}: reads TTL exactly when its verdicts keep the answer's TTL")
     spec = TechniqueSpec(technique=technique, proto=proto, probe_flags=probe_flags, nmap_option=nmap_option,
-                         table=table, classify=table_classifier(later, table, **classifier_options), reads=reads,
+                         table=table, classify=table_classifier(later, table, **classifier_options), reads=reads, later=later,
                          title=title, title_zh=title_zh, aliases=tuple(aliases), names_zh=tuple(names_zh),
                          textbook_key=textbook_key or technique.value, inferred=inferred, live=live,
                          os_connect=os_connect, lab=lab)
