@@ -94,13 +94,11 @@ _PLAN_KIND = {"open": "open", "closed": "closed", "filtered": "drop", "admin-pro
 
 # What the victim sends for each lab state besides "open" (what a listener
 # answers depends on the probe: techniques/ LabRow.listening_answer), in the
-# words of the techniques' state tables.
-_SENDS = {
-    "closed": {"tcp": base.RST_, "udp": base.ICMP_PORT_UNREACH},  # the kernel, nothing listening
-    "filtered": {"tcp": base.NONE, "udp": base.NONE},  # nftables drop
-    "admin-prohibited": {"tcp": base.ICMP_UNREACH, "udp": base.ICMP_UNREACH},
-    "port-unreachable": {"tcp": base.ICMP_PORT_UNREACH, "udp": base.ICMP_PORT_UNREACH},
-}
+# words of the techniques' state tables: nftables' verdicts, and for a closed
+# port the kernel's, by protocol.
+_FIREWALL_SENDS = {"filtered": base.NONE, "admin-prohibited": base.ICMP_UNREACH,
+                   "port-unreachable": base.ICMP_PORT_UNREACH}
+_CLOSED_SENDS = {"tcp": base.RST_, "udp": base.ICMP_PORT_UNREACH}
 
 
 def _expected(spec) -> dict:
@@ -109,7 +107,7 @@ def _expected(spec) -> dict:
     window-0 RST to an ACK-bearing probe on a listening port reads "closed"
     to window and maimon, and a connect() sees ICMP port-unreachable as
     ECONNREFUSED ("closed")."""
-    sends = {s: spec.lab.listening_answer if s == "open" else _SENDS[s][spec.proto] for s in STATES}
+    sends = {"open": spec.lab.listening_answer, "closed": _CLOSED_SENDS[spec.proto], **_FIREWALL_SENDS}
     return {s: spec.table[kind][0].value for s, kind in sends.items()}
 
 
