@@ -938,7 +938,7 @@ def fits(ex: Exchange, technique: Technique) -> bool:
     spec = REGISTRY[technique]
     if spec.proto != ex.proto:
         return False
-    return ex.proto == "udp" or probe_key(ex) == spec.probe_flags
+    return probe_key(ex) == spec.probe_class
 
 
 def _elsewhere(analysis: AnalysisResult, capture: str) -> tuple:
