@@ -49,7 +49,7 @@ IDLE_TABLE = {
 # Registered for its table and name; a single exchange cannot tell (the
 # zombie's IP IDs decide), so the registry's classifier says closed|filtered
 # and `idle_scans` below gives the real verdicts.
-IDLE = register(Technique.IDLE, "tcp", "S", "-sI", IDLE_TABLE, reads=(), later=FIRST_STAYS, title="idle scan",
+IDLE = register(Technique.IDLE, "tcp", "S", "-sI", IDLE_TABLE, reads=(), later=FIRST_STAYS, title="Idle scan",
                 title_zh="空闲扫描（idle 扫描）", inferred=False, keeps_ttl=False)
 
 
