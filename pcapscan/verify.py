@@ -37,6 +37,8 @@ from .claims import Claim, load_expectations, parse_claim, read_name
 from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
+from .fingerprint import NMAP_WINDOWS
+from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
                     Scan, State, Technique, flag_letters)
@@ -49,12 +51,8 @@ CONFORMS, VIOLATES = "conforms", "violates"
 
 _MOD32 = 1 << 32
 _BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
-# nmap's raw probes use one of these windows; an operating system's SYN
-# carries SACK/timestamp/window-scale options. Anything else was crafted by
-# a script (scapy's default window is 8192, with no options).
-NMAP_WINDOWS = frozenset({1024, 2048, 3072, 4096})
-OS_OPTION_KINDS = frozenset({3, 4, 8})
-INVERSE = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS})
+# The techniques that read RFC 793's inverse mapping (silence: open|filtered; RST: closed).
+INVERSE = frozenset(t for t, spec in REGISTRY.items() if spec.textbook_key == "inverse")
 
 
 # -- what the rules look at ----------------------------------------------------
@@ -152,25 +150,15 @@ def _probe_name(ex: Exchange) -> Text:
     return T("udp-datagram") if ex.proto == "udp" else _flags_name(ex.probe_flags)
 
 
-def _synacks(ex: Exchange) -> list:
-    return [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
-
-
-def _is_kernel_rst(pkt: Packet, synacks: list) -> bool:
-    """A bare RST, window 0, no payload, seq = a SYN/ACK's ack: what Linux sends for
-    a SYN/ACK that matches no socket (the raw-socket scanner's own kernel)."""
-    return (pkt.flags & _BASE_FLAGS == RST and pkt.window == 0 and not pkt.payload_len
-            and any(pkt.seq == sa.ack and pkt.sport == sa.dport for sa in synacks))
-
-
 def _crafted(scan: Scan, probe: Packet) -> bool:
     """Did a script (scapy) build this probe, rather than nmap or an operating
     system? The fingerprint of the scan says so when it is sure; otherwise the
-    probe itself: neither nmap's windows nor an OS's SYN options."""
+    probe itself: neither nmap's windows nor an OS's SYN options (scapy's
+    default window is 8192, with no options)."""
     tool = getattr(scan, "tool", None)
     if tool is not None and tool.confidence >= 0.5 and tool.name != "unknown":
         return tool.name == "scapy"
-    return probe.window not in NMAP_WINDOWS and not set(probe.options) & OS_OPTION_KINDS
+    return probe.window not in NMAP_WINDOWS and not set(probe.options) & OS_SYN_OPTION_KINDS
 
 
 def _answer_text(resp: Packet, target: str) -> Text:
@@ -202,8 +190,7 @@ def _port_text(proto: str, port: int) -> Text:
 
 
 def _textbook(tech: Technique) -> Text:
-    key = {Technique.FIN: "inverse", Technique.NULL: "inverse", Technique.XMAS: "inverse"}.get(tech, tech.value)
-    return T(f"textbook.{key}")
+    return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
 # -- port rules ----------------------------------------------------------------
@@ -218,9 +205,9 @@ def kernel_rst(pc: PortCase):
     connect scan it is told as part of handshake-incomplete instead."""
     if pc.technique is not Technique.SYN or pc.ex.proto != "tcp":
         return
-    synacks = _synacks(pc.ex)
+    synacks = synacks_of(pc.ex)
     for f in pc.ex.followups:
-        if _is_kernel_rst(f, synacks):
+        if is_kernel_rst(f, synacks):
             sa = next(s for s in synacks if s.ack == f.seq)
             yield Hit(INFO, T("kernel-rst", rst=Frames((f.frame,)), synack=Frames((sa.frame,)), seq=f.seq),
                       (sa.frame, f.frame), pc.where)
@@ -239,7 +226,7 @@ def handshake_incomplete(pc: PortCase):
     ex = pc.ex
     if pc.technique is not Technique.CONNECT or ex.proto != "tcp" or ex.completed_handshake:
         return
-    synacks = _synacks(ex)
+    synacks = synacks_of(ex)
     if not synacks:
         return
     sa = synacks[0]
@@ -249,7 +236,7 @@ def handshake_incomplete(pc: PortCase):
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
-        if _is_kernel_rst(p, synacks):
+        if is_kernel_rst(p, synacks):
             after.append(T("after.kernel-rst", frames=f))
             kernel_reset = True
         elif p.flags & RST:
@@ -280,7 +267,7 @@ def handshake_completed(pc: PortCase):
     scans)."""
     if pc.claim is None or pc.technique is not Technique.SYN or not pc.ex.completed_handshake:
         return
-    synacks = {(s.seq + 1) % _MOD32 for s in _synacks(pc.ex)}
+    synacks = {(s.seq + 1) % _MOD32 for s in synacks_of(pc.ex)}
     ack = next((f for f in pc.ex.followups if f.flags & ACK and not f.flags & (SYN | RST) and f.ack in synacks), None)
     frames = (ack.frame,) if ack else ()
     yield Hit(ERROR, T("handshake-completed", frames=Frames(frames)), frames, pc.where)
@@ -311,7 +298,7 @@ def rst_out_of_window(pc: PortCase):
     ex = pc.ex
     if ex.proto != "tcp":
         return
-    synacks = _synacks(ex)
+    synacks = synacks_of(ex)
     if not synacks:
         return
     valid = {sa.ack for sa in synacks}
@@ -748,7 +735,7 @@ def fits(ex: Exchange, technique: Technique) -> bool:
     spec = REGISTRY[technique]
     if spec.proto != ex.proto:
         return False
-    return ex.proto == "udp" or probe_key(ex) == spec.probe_flags
+    return probe_key(ex) == spec.probe_class
 
 
 def _elsewhere(analysis: AnalysisResult, capture: str) -> tuple:
