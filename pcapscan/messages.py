@@ -219,6 +219,9 @@ MESSAGES: dict = {
     "after.late-ack": _M(
         en="its ACK in {frames} came after the kernel's RST had already closed the connection",
         zh="它在{frames}发送的 ACK 晚于内核的 RST，连接此时已被关闭"),
+    "after.target-rst": _M(
+        en="the target answered that ACK with RST in {frames}: it no longer knew the connection",
+        zh="目标在{frames}用 RST 回应了这个 ACK：它已不认识这个连接"),
     "after.other": _M(en="it sent {flags} in {frames}", zh="它在{frames}发送了 {flags}"),
     "after.nothing": _M(en="it sent nothing after the SYN/ACK", zh="收到 SYN/ACK 后它什么也没有发送"),
     # What is wrong with a reset (reset-flags).

@@ -248,6 +248,11 @@ def handshake_incomplete(pc: PortCase):
                 after.append(T("after.bad-ack", frames=f, ack=p.ack, expected=expected))
             elif kernel_reset:
                 after.append(T("after.late-ack", frames=f))
+                gone = next((r for r in pc.packets if r.src == ex.target and r.frame > p.frame and r.proto == "tcp"
+                             and r.flags & RST and r.dport == p.sport), None)
+                if gone is not None:
+                    after.append(T("after.target-rst", frames=Frames((gone.frame,))))
+                    frames.append(gone.frame)
             else:
                 after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
         else:
