@@ -421,7 +421,7 @@ LABELS = {
         "capture": "capture", "verdict": "verdict", "scanner": "scanner", "target": "target",
         "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
         "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
-        "inferred": "(inferred)",
+        "inferred": "(inferred)", "session": "session",
     },
     "zh": {
         "title": "pcapscan 验证", "conforms": "符合课本", "violates": "不符合课本", "unreadable": "无法读取",
@@ -432,7 +432,7 @@ LABELS = {
         "capture": "抓包文件", "verdict": "结论", "scanner": "扫描方", "target": "目标",
         "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
         "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
-        "inferred": "（推断）",
+        "inferred": "（推断）", "session": "扫描会话",
     },
 }
 
