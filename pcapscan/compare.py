@@ -31,8 +31,9 @@ from typing import Optional, Union
 from .analysis import analyze_capture_full, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
-from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
-from .model import ACK, RST, SYN, Exchange, Packet, Scan
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text
+from .kernel import is_kernel_rst, synacks
+from .model import ACK, RST, Exchange, Packet, Scan
 from .progress import report
 from .techniques import response_kind
 
@@ -236,11 +237,10 @@ def port_order(order) -> str:
 
 
 def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
-    synacks = [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
     text = f"flags {pkt.flag_text}, window {pkt.window}, seq {pkt.seq}, TTL {pkt.ttl}"
     if ex.completed_handshake:
         sender = "kernel (connect)"
-    elif is_kernel_rst(pkt, synacks):
+    elif is_kernel_rst(pkt, synacks(ex)):
         sender = "kernel"
     else:
         sender = "tool"
@@ -436,7 +436,7 @@ def _whole(path: PathLike, scans: list, indexes: list, progress=None) -> list:
         return scans
     from dataclasses import replace
 
-    from .analysis import _merge_same_port
+    from .analysis import merge_same_port
     from .exchanges import ReplayEngine
     from .fastpath.subset import packets_between
     from .model import PortResult
@@ -461,7 +461,7 @@ def _whole(path: PathLike, scans: list, indexes: list, progress=None) -> list:
         for pr in scan.ports:
             frames = pr.verdict.probe_frames
             found = [by_frame[f] for f in frames if f in by_frame]
-            merged = _merge_same_port(found) if found else []
+            merged = merge_same_port(found) if found else []
             if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(frames) \
                     or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
                 summary, every, _more = analyze_capture_full(path, progress=progress)

@@ -520,3 +520,23 @@ def test_streamed_json_and_csv_are_the_rendered_ones(tmp_path, monkeypatch, chun
         with open(tmp_path / f"out.{fmt}", "w", encoding="utf-8") as fh:
             write(result, fmt, fh)
         assert (tmp_path / f"out.{fmt}").read_text() == want
+
+
+def test_bulk_shapes_split_on_the_fields_a_technique_declares(tmp_path, hard):
+    """An ACK scan whose RSTs differ only in window and TTL: read as a window
+    scan, the fast path's shapes (fastpath/shapes.py, from the spec's declared
+    fields) must tell window 0 from the rest, and give each port its own TTL."""
+    recs, t = [], 1.0
+    for port in range(1, 61):
+        recs.append((t, ether(ipv4_tcp(S, T, 40000, port, 0x10, seq=1000, ack=777, window=1024, options=b""))))
+        recs.append((t + 0.0005, ether(ipv4_tcp(T, S, port, 40000, 0x04, seq=777, ack=0, window=512 * (port % 2),
+                                                ttl=40 + port % 7))))
+        t += 0.001
+    path = tmp_path / "window.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    for technique in ("window", "ack"):
+        assert assert_same(path, hard, technique)
+    ports = json.loads(both(path, "window", **hard)[1])["scans"][0]["ports"]
+    assert {p["state"] for p in ports if p["port"] % 2} == {"open"}
+    assert {p["state"] for p in ports if not p["port"] % 2} == {"closed"}
+    assert len({p["reason_ttl"] for p in ports}) == 7
