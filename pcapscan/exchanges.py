@@ -49,12 +49,12 @@ _TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion ma
 # (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
 # or by a kernel, come at least ~100 ms apart.
 DUPLICATE_WINDOW = 0.010
-# ... and within this many frames of it: a copy comes within a few packets of
-# the first. Counted in frames, not by how many packets the window holds, the
-# rule is one flow's own business whatever the timestamps do (a clock step
-# back, records written out of time order): whether a packet is a copy
-# depends only on the packets with its own fields, so flows replay apart
-# from each other (the fast path, Dask partitions) with the same result.
+# ... and within this many frames of the copy before it: a copy comes within
+# a few packets of the first. Counted in frames, not by how many packets the
+# window holds, the rule is one flow's own business whatever the timestamps
+# do (a clock step back, records written out of time order): whether a
+# packet is a copy depends only on the packets with its own fields, so flows
+# replay apart from each other (the fast path, Dask partitions) alike.
 RECENT_MAX = 16384
 
 ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
@@ -209,7 +209,7 @@ class ReplayEngine:
     def __init__(self) -> None:
         self._conns: dict = {}  # (proto, scanner, sport, target, dport) -> _Connection
         self._order: list = []  # (key, connection) in order of first probe; a reused key recurs
-        self._recent: dict = {}  # duplicate-detection key -> (frame, ts) of its last first copy
+        self._recent: dict = {}  # duplicate-detection key -> (frame of its last copy, ts of the first)
         self._recent_q: deque = deque()  # (frame, key), in frame order
         self._midflow: list = []  # connections first seen in the middle: ordinary traffic from the start
         self.stats = EngineStats()
@@ -231,6 +231,9 @@ class ReplayEngine:
                 del self._recent[old]
         seen = self._recent.get(key)
         if seen is not None and abs(pkt.ts - seen[1]) <= DUPLICATE_WINDOW:
+            # remembered RECENT_MAX frames from this copy on, still timed from the first
+            self._recent[key] = (pkt.frame, seen[1])
+            q.append((pkt.frame, key))
             return True
         self._recent[key] = (pkt.frame, pkt.ts)
         q.append((pkt.frame, key))
