@@ -140,6 +140,8 @@ def run(args) -> str:
         lines.append(f"| {capture} | {command} | {med(runs):.2f} ({fmt_runs(runs)}) | "
                      f"{max(m for _, m in runs):.0f} | {vs} |")
 
+    # -P: python -m would put the working directory (this tree) before PYTHONPATH
+    before = ["env", f"PYTHONPATH={args.before}", sys.executable, "-P", "-m", "pcapscan.cli"] if args.before else None
     if args.only in (None, "ooo"):
         print("out of order ...", file=sys.stderr)
         outs = {k: tmp / f"{k}.json" for k in ("sorted", "ooo60", "ooo1pct")}
@@ -154,6 +156,10 @@ def run(args) -> str:
             row(f"{var[k].name} ({label})", "analyze -f json", res[k],
                 f"{med(res[k]) / med(res['sorted']):.2f}x the sorted; verdicts "
                 f"{'identical' if same[k] else 'DIFFERENT'}")
+        if before:
+            wall, peak, _ = timed(before + ["analyze", str(var["ooo60"]), "-f", "json", "-o", str(tmp / "b.json")])
+            lines.append(f"| {var['ooo60'].name} | analyze -f json, before (commit {args.before_label}) | "
+                         f"{wall:.2f} | {peak:.0f} | {wall / med(res['sorted']):.1f}x the sorted capture now |")
         shuf = tmp / "shuffled.json"
         wall, peak, _ = timed(py + ["analyze", str(var["shuffled"]), "-f", "json", "-o", str(shuf)])
         lines.append(f"| {var['shuffled'].name} (every timestamp at random) | analyze -f json | {wall:.2f} | "
@@ -163,6 +169,8 @@ def run(args) -> str:
         cmds = {"analyze": py + ["analyze", str(base), "-o", str(tmp / "a.txt")],
                 "verify": py + ["verify", str(base), "-o", str(tmp / "v.txt")],
                 "compare": py + ["compare", str(base), "-a", "1", "-b", "2", "-o", str(tmp / "c.txt")]}
+        if before:
+            cmds.update({f"{k}, before ({args.before_label})": before + v[3:] for k, v in list(cmds.items())})
         if args.verify_timeout:
             cmds = {k: ["timeout", str(args.verify_timeout)] + v if k != "analyze" else v for k, v in cmds.items()}
         res = {}
@@ -173,18 +181,21 @@ def run(args) -> str:
             except SystemExit as exc:
                 notes.append(f"{name}: {str(exc)[:200]}")
         for name in res:
-            vs = "" if name == "analyze" or "analyze" not in res else \
-                f"{med(res[name]) / med(res['analyze']):.1f}x analyze"
+            ref = "analyze" if "before" not in name else f"analyze, before ({args.before_label})"
+            vs = "" if name == ref or ref not in res else f"{med(res[name]) / med(res[ref]):.1f}x {ref}"
             row(base.name, name, res[name], vs)
     if args.only in (None, "output"):
         print("JSON and CSV against tshark ...", file=sys.stderr)
-        cmds = {"json": py + ["analyze", str(base), "-f", "json", "-o", str(tmp / "o.json")],
+        cmds = {"table": py + ["analyze", str(base), "-o", str(tmp / "o.txt")],
+                "json": py + ["analyze", str(base), "-f", "json", "-o", str(tmp / "o.json")],
                 "csv": py + ["analyze", str(base), "-f", "csv", "-o", str(tmp / "o.csv")]}
+        if before:
+            cmds["csv, before"] = before + ["analyze", str(base), "-f", "csv", "-o", str(tmp / "b.csv")]
         if shutil.which("tshark"):
             cmds["tshark"] = ["tshark", "-r", str(base), "-T", "fields", "-e", "ip.src", "-e", "ip.dst",
                               "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.flags"]
-        res = alternate(cmds, 1 if "tshark" in cmds else args.repeat)
-        for name in ("json", "csv"):
+        res = alternate(cmds, args.repeat)
+        for name in [k for k in cmds if k != "tshark"]:
             vs = f"tshark is {med(res['tshark']) / med(res[name]):.1f}x slower" if "tshark" in res else ""
             row(base.name, f"analyze -f {name}", res[name], vs)
         if "tshark" in res:
@@ -211,6 +222,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["ooo", "commands", "output"], help="one group of rows")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of the alternated rows (default 3)")
     ap.add_argument("--verify-timeout", type=int, default=0, metavar="S", help="stop verify/compare after S s")
+    ap.add_argument("--before", metavar="DIR", help="also run the commands with PYTHONPATH=DIR (the code before)")
+    ap.add_argument("--before-label", default="main", help="what --before is called in the table")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     text = run(args)
