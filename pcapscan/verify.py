@@ -232,7 +232,10 @@ def handshake_incomplete(pc: PortCase):
     sa = synacks[0]
     probe_ports = {p.sport for p in ex.probes}
     after, frames, kernel_reset = [], [sa.frame], False
-    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    # what the scanner sent after the SYN/ACK, up to its next probe: its own, or another
+    # session's (another tool's SYN to this port later in the capture)
+    next_probe = min((p.frame for p in pc.packets if p.src == ex.scanner and p.frame > sa.frame and p.proto == "tcp"
+                      and p.flags & (SYN | ACK | RST) == SYN), default=float("inf"))
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
