@@ -195,6 +195,29 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
 
 
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), metavar="OUT.pcapng",
+              help="The annotated capture (pcapng).")
+@click.option("--claim", "-c", "claims", multiple=True, metavar="TECHNIQUE:STATE[:PORT]",
+              help="What the capture should show, as verify's --claim. Repeatable.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the comments.")
+def annotate(capture, output, claims, lang):
+    """Write CAPTURE to OUT.pcapng with the analysis as packet comments.
+
+    Each probe and answer carries its verdict, each of verify's findings the
+    frames it names: open it in Wireshark and filter on frame.comment. The
+    packets, their timestamps and link types are kept exactly."""
+    from .report.annotate import annotate as run_annotate
+
+    done = run_annotate(capture, output, lang=lang, claims=claims)
+    for w in done.warnings:
+        click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
+    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments "
+               f"({done.findings} finding(s) of verify among them)")
+
+
 # -- grading a class (docs/grade.md) ----------------------------------------------
 
 @main.command("grade")
