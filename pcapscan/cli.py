@@ -237,11 +237,12 @@ def annotate(capture, output, claims, lang):
 def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_address):
     """Grade SUBMISSIONS (one folder per student) from the packets of their captures.
 
-    Writes DIR/gradebook.csv and DIR/<student>.md. Exit status 0 when every
+    Writes DIR/gradebook.csv, DIR/<student>.md and .html, and DIR/index.html
+    (the class at a glance). Exit status 0 when every
     student shows every cell and nothing is flagged, 1 when the grades name
     a problem, 2 for bad usage or input (no such folder, a bad rubric)."""
     from .grade import grade as run_grade
-    from .report import grade_report
+    from .report import grade_html, grade_report
 
     if dask_address:
         from . import cluster
@@ -251,8 +252,10 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     else:
         book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
     paths = grade_report.write(book, out_dir)
+    index = grade_html.write(book, out_dir, paths[1:])
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
+    click.echo(f"pcapscan: {grade_html.wrote_line(book, index)}", err=True)
     sys.exit(EXIT_OK if book.clean else EXIT_FINDINGS)
 
 
