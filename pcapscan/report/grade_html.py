@@ -39,7 +39,7 @@ _CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}
 th.sortable{cursor:pointer;text-decoration:underline dotted}th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}
-td.cell{text-align:center;white-space:nowrap}td.cell a{color:#222;text-decoration:none;display:block}
+td.cell,th.cellhead{text-align:center;white-space:nowrap;font-size:.85em}td.cell a{color:#222;text-decoration:none;display:block}
 td.num{text-align:right}.legend span{display:inline-block;padding:2px 8px;margin-right:6px;border:1px solid #bbb}
 """ + "".join(f".v-{v}{{background:{c}}}" for v, c in COLORS.items())
 
@@ -94,7 +94,8 @@ def render_index(gradebook, pages: list) -> str:
     words = VERDICT_WORDS[lang]
     head = [f'<th class="sortable" data-type="text">{escape(_f("student", lang))}</th>',
             f'<th class="sortable" data-type="number" id="points">{escape(_f("points", lang))}</th>']
-    head += [f"<th>{escape(key.replace(':', ' × '))}</th>" for key in gradebook.cells]
+    head += [f'<th class="cellhead">{"<br>".join(escape(part) for part in key.split(":", 1))}</th>'
+             for key in gradebook.cells]
     rows = []
     for s, page in zip(gradebook.students, pages):
         by_key = {c.key: c for c in s.cells}
