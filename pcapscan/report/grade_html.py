@@ -17,7 +17,7 @@ from html import escape
 from .. import messages
 from . import ladder
 from .grade_report import LABELS as FEEDBACK_LABELS
-from .grade_report import VERDICT_ORDER, VERDICT_WORDS
+from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost
 
 INDEX = "index.html"
 # cell background per verdict: green, amber, red, grey, pale orange
@@ -150,12 +150,7 @@ def _ladder(student, cell, cache: dict) -> str:
 
 
 def _finding_li(f, lang: str) -> str:
-    where = []
-    if f.port is not None:
-        where.append(f"{f.port}/{f.proto}" if f.proto else str(f.port))
-    if f.frames:
-        where.append(messages.frames_text(f.frames, lang))
-    cost = _f("penalty", lang, points=_n(f.penalty)) if f.penalty else _f("free", lang)
+    where, cost = finding_where_cost(f, lang)
     return (f"<li><b>{escape(messages.severity_word(f.severity, lang))}</b> <code>{escape(f.rule)}</code>"
             + (f" ({escape(', '.join(where))})" if where else "") + f", {escape(cost)}: {escape(f.message)}</li>")
 
