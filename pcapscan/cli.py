@@ -214,8 +214,8 @@ def annotate(capture, output, claims, lang):
     done = run_annotate(capture, output, lang=lang, claims=claims)
     for w in done.warnings:
         click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
-    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments "
-               f"({done.findings} finding(s) of verify among them)")
+    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "
+               f"{done.findings} finding(s) of verify")
 
 
 # -- grading a class (docs/grade.md) ----------------------------------------------

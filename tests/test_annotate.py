@@ -60,7 +60,7 @@ def test_golden_syn_scan_verdicts_and_findings_are_wireshark_comments(tmp_path):
     out = tmp_path / "syn.pcapng"
     result = annotate(GOLDEN / "syn.pcap", "-o", out)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"{out}: 15 packets, 14 with comments")
+    assert result.stdout == f"{out}: 15 packets, 14 with comments, 2 finding(s) of verify\n"
     notes = comments_by_frame(out)
     assert notes[5] == ["probe 80/tcp (SYN scan, nmap): open, syn-ack in frame 6"]
     assert notes[6][0] == "answer 80/tcp (SYN scan, nmap): open, syn-ack to the probe in frame 5"
@@ -88,7 +88,7 @@ def test_chinese_comments(tmp_path):
     out = tmp_path / "syn-zh.pcapng"
     assert annotate(GOLDEN / "syn.pcap", "-o", out, "--lang", "zh").exit_code == 0
     notes = comments_by_frame(out)
-    assert notes[5] == ["探测 80/tcp（SYN 扫描（半开扫描）, nmap）：open（开放），syn-ack，应答见第 6 帧"]
+    assert notes[5] == ["探测 80/tcp（SYN 扫描（半开扫描），nmap）：open（开放），syn-ack，应答见第 6 帧"]
     assert notes[6][1].startswith("kernel-rst：")
 
 
@@ -165,6 +165,12 @@ def test_truncated_capture_warns_and_keeps_the_packets_before(tmp_path):
     assert result.exit_code == 0
     assert "warning" in result.stderr and "record 15 is truncated" in result.stderr
     assert len(records(out)) == 14
+
+
+def test_an_output_folder_that_does_not_exist_is_one_line(tmp_path):
+    result = annotate(GOLDEN / "syn.pcap", "-o", tmp_path / "no-such-folder" / "out.pcapng")
+    assert result.exit_code == 2
+    assert result.stderr == f"pcapscan: cannot write {tmp_path}/no-such-folder/out.pcapng: No such file or directory\n"
 
 
 def test_not_a_capture_is_one_line_and_writes_nothing(tmp_path):

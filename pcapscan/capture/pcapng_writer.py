@@ -22,6 +22,7 @@ import struct
 import tempfile
 from typing import Mapping, Optional, Sequence
 
+from .. import errors
 from .containers import PCAPNG_BLOCK_HEAD, PCAPNG_EPB, PCAPNG_IDB, PCAPNG_OPTION, ReadStats, open_capture, pcapng_options
 
 __all__ = ["write_pcapng", "MAX_COMMENT_BYTES"]
@@ -81,9 +82,9 @@ def write_pcapng(path, out, comments: Optional[Mapping[int, Sequence[str]]] = No
     folder = os.path.dirname(os.path.abspath(os.fspath(out)))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".pcapscan-", suffix=".pcapng", dir=folder)
-    except BaseException:
+    except OSError as exc:
         cap.close()
-        raise
+        raise errors.InputError(f"cannot write {os.fspath(out)}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             _copy(cap, fh, comments, stats, application)

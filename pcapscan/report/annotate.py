@@ -30,7 +30,7 @@ LABELS = {
         "host.answer": "answer from {address} ({method}): {state}, {reason} to the probe in {frames}",
         "probing": "{kind} probe, {scanner} -> {target}",
         "version-detection": "version detection", "os-detection": "OS detection",
-        "finding": "{rule}: {message}",
+        "finding": "{rule}: {message}", "sep": ", ",
     },
     "zh": {
         "probe": "探测 {port}（{how}）：{state}，{reason}",
@@ -42,7 +42,7 @@ LABELS = {
         "host.answer": "来自 {address} 的应答（{method}）：{state}，{reason}，探测包见{frames}",
         "probing": "{kind}探测包，{scanner} -> {target}",
         "version-detection": "版本探测", "os-detection": "操作系统探测",
-        "finding": "{rule}：{message}",
+        "finding": "{rule}：{message}", "sep": "，",
     },
 }
 
@@ -77,7 +77,7 @@ def comments(result, lang: str = "en") -> dict:
     analysis = result.analysis
     for scan in analysis.scans:
         tech = messages.TECHNIQUE_WORDS[lang].get(scan.technique, scan.technique.value)
-        how = f"{tech}, {scan.tool.name}" if scan.tool is not None else tech
+        how = f"{tech}{_l('sep', lang)}{scan.tool.name}" if scan.tool is not None else tech
         for p in scan.ports:
             v = p.verdict
             words = dict(port=f"{p.port}/{p.proto}", how=how, state=messages.STATE_WORDS[lang][v.state],
