@@ -184,3 +184,19 @@ def test_screenshot_of_the_matrix_shows_the_verdict_colours(browser, synthetic, 
     browser.get((real_class / "2022-ns-public-Leaf5323.html").as_uri())
     svg = browser.find_element(By.CSS_SELECTOR, "svg")
     assert svg.size["width"] >= 700 and svg.size["height"] > 100
+
+
+def test_chinese_pages_and_names_that_are_markup(tmp_path):
+    """--lang zh words the pages in Chinese; a student folder named like markup stays text."""
+    root = tmp_path / "class"
+    gradeclass.make_class(root, students=1)
+    bob = "<img src=x onerror=alert(1)>bob"
+    (root / "student000").rename(root / bob)
+    out = tmp_path / "grades"
+    result = CliRunner().invoke(main, ["grade", str(root), "-o", str(out), "--lang", "zh"])
+    assert result.exit_code in (0, 1), result.output
+    index = (out / "index.html").read_text()
+    assert "<h1>端口扫描实验：全班</h1>" in index and ">符合<br>" in index
+    assert bob not in index and "&lt;img src=x onerror=alert(1)&gt;bob" in index
+    [page] = [p for p in out.glob("*.html") if p.name != "index.html"]
+    assert f'href="{page.name}"' in index and bob not in page.read_text()
