@@ -115,7 +115,8 @@ def test_pcapng_interfaces_link_types_and_sections_are_kept(tmp_path):
     answer = ipv4_tcp("198.18.0.2", "198.18.0.1", 80, 40000, SYN | ACK, seq=5000, ack=1001)
     own_comment = pcapng_option("<", 1, b"the student's own note") + pcapng_option("<", 0, b"")
     # a name resolution block: 198.18.0.2 is "victim.lab" (not a packet: not a frame)
-    name_record = struct.pack("<HH", 1, 15) + bytes([198, 18, 0, 2]) + b"victim.lab\0" + b"\0" + struct.pack("<HH", 0, 0)
+    name_record = (struct.pack("<HH", 1, 15) + bytes([198, 18, 0, 2]) + b"victim.lab\0" + b"\0"
+                   + struct.pack("<HH", 0, 0))
     epb_with_comment = block(6, epb(0, 1700000000.5, ether(probe))[8:-4] + own_comment, "<")
     src_bytes = (
         shb(">") + idb(1, byteorder=">") + epb(0, 1700000000.123456, ether(probe), byteorder=">")

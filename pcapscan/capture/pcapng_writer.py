@@ -23,7 +23,8 @@ import tempfile
 from typing import Mapping, Optional, Sequence
 
 from .. import errors
-from .containers import PCAPNG_BLOCK_HEAD, PCAPNG_EPB, PCAPNG_IDB, PCAPNG_OPTION, ReadStats, open_capture, pcapng_options
+from .containers import (PCAPNG_BLOCK_HEAD, PCAPNG_EPB, PCAPNG_IDB, PCAPNG_OPTION, ReadStats, open_capture,
+                         pcapng_options)
 
 __all__ = ["write_pcapng", "MAX_COMMENT_BYTES"]
 

@@ -39,7 +39,8 @@ _CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}
 th.sortable{cursor:pointer;text-decoration:underline dotted}th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}
-td.cell,th.cellhead{text-align:center;white-space:nowrap;font-size:.85em}td.cell a{color:#222;text-decoration:none;display:block}
+td.cell,th.cellhead{text-align:center;white-space:nowrap;font-size:.85em}
+td.cell a{color:#222;text-decoration:none;display:block}
 td.num{text-align:right}.legend span{display:inline-block;padding:2px 8px;margin-right:6px;border:1px solid #bbb}
 """ + "".join(f".v-{v}{{background:{c}}}" for v, c in COLORS.items())
 
@@ -111,9 +112,10 @@ def render_index(gradebook, pages: list) -> str:
                        f'{cell_anchor(key)}">{escape(words[c.verdict])}<br>{_n(c.points)}/{_n(c.max)}</a></td>')
         rows.append("<tr>" + "".join(tds) + "</tr>")
     title = _l("index.title", lang)
+    summary = _l("students", lang, students=len(gradebook.students), cells=len(gradebook.cells),
+                 max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name)
     body = [f"<h1>{escape(title)}</h1>",
-            f"<p>{escape(_l('students', lang, students=len(gradebook.students), cells=len(gradebook.cells), max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name))}"
-            f" · {escape(_l('sort', lang))}</p>",
+            f"<p>{escape(summary)} · {escape(_l('sort', lang))}</p>",
             _legend(lang),
             f'<table id="matrix"><thead><tr>{"".join(head)}</tr></thead><tbody>', *rows, "</tbody></table>"]
     return _page(title, lang, body, _SORT_JS)
