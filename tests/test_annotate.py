@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pcapbuild import block, epb, ether, idb, ipv4_tcp, pcap_bytes, shb
+from pcapbuild import block, epb, ether, idb, ipv4_tcp, pcap_bytes, shb, spb
 from pcapscan.capture import ReadStats, open_capture
 from pcapscan.cli import main
 from pcapscan.model import ACK, SYN
@@ -155,6 +155,23 @@ def test_nanosecond_pcap_keeps_its_resolution(tmp_path):
     [[stamp]] = tshark(src, "frame.time_epoch")
     assert not stamp.endswith("000")  # nanoseconds to lose
     assert tshark(out, "frame.time_epoch") == [[stamp]]
+
+
+@needs_tshark
+def test_records_wireshark_cannot_read_are_left_out_and_said(tmp_path):
+    """A record on an interface never declared stops Wireshark (pcapscan skips it):
+    it is left out, with a warning; a simple packet block gets its comment."""
+    probe = ether(ipv4_tcp("198.18.0.1", "198.18.0.2", 40000, 80, SYN, seq=1))
+    src = tmp_path / "undeclared.pcapng"
+    src.write_bytes(shb() + idb(1) + epb(0, 1.0, probe) + epb(3, 2.0, probe) + spb(probe) + epb(0, 3.0, probe))
+    out = tmp_path / "out.pcapng"
+    result = annotate(src, "-o", out)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{out}: 3 packets, 3 with comments")
+    assert "1 record on undeclared interfaces left out of the output (Wireshark cannot read it): frame 2" \
+        in result.stderr
+    assert [c for _n, c in tshark(out, "frame.number", "frame.comment")] == \
+        ["probe 80/tcp (SYN scan, scapy): filtered, no-response"] * 3
 
 
 def test_truncated_capture_warns_and_keeps_the_packets_before(tmp_path):

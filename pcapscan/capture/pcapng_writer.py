@@ -13,7 +13,9 @@ nanoseconds). Simple packet blocks, which cannot carry a comment, become
 enhanced packet blocks on interface 0 with timestamp 0 (they have none).
 
 Frames are numbered as the reader numbers them (containers.py), which is
-Wireshark's numbering: the comments of frame N land on the Nth packet.
+Wireshark's numbering: the comments of frame N land on the Nth packet. A
+record on an interface no description declares (which stops Wireshark, and
+which the reader skips) is left out, with a warning.
 """
 from __future__ import annotations
 
@@ -74,7 +76,8 @@ def write_pcapng(path, out, comments: Optional[Mapping[int, Sequence[str]]] = No
 
     Opening errors raise before `out` is touched (errors.CaptureNotFound,
     NotACapture, InputError); damage further on ends the copy with a warning
-    in the returned stats, keeping every record before it. `out` is written
+    in the returned stats, keeping every record before it (`stats.packets`
+    records read, `stats.skipped` of them left out). `out` is written
     whole or not at all (a temporary file renamed into place)."""
     comments = comments or {}
     cap = open_capture(path)
@@ -107,12 +110,18 @@ def _copy(cap, fh, comments, stats: ReadStats, application: str) -> None:
         idb = PCAPNG_IDB.order(order).pack(cap.linktype, 0, cap.snaplen)
         write(_block(order, BLOCK_IDB, idb + _options_end(order, [_option(order, OPT_IF_TSRESOL, bytes([tsresol]))])))
     frame = 0
+    declared = 1 if cap.kind == "pcap" else 0  # interfaces of the current section
+    left_out = []
     for item in cap.records(stats, raw=True):
         kind = item[0]
         if kind == "packet":
             _, iface, ts, orig, data, options = item
             frame += 1
             stats.packets += 1
+            if iface >= declared:  # Wireshark stops reading at such a record: leave it out
+                left_out.append(frame)
+                stats.skipped += 1
+                continue
             kept = [_option(order, code, value) for code, value in pcapng_options(options, 0, len(options), order)]
             kept += [_option(order, OPT_COMMENT, _comment(text)) for text in comments.get(frame, ())]
             body = PCAPNG_EPB.order(order).pack(iface, ts >> 32, ts & 0xFFFFFFFF, len(data), orig)
@@ -120,9 +129,19 @@ def _copy(cap, fh, comments, stats: ReadStats, application: str) -> None:
         elif kind == "section":
             _, order, options = item
             write(_shb(order, options))
+            declared = 0
         elif kind == "interface":
             _, order, body = item
             write(_block(order, BLOCK_IDB, body))
+            declared += 1
         else:  # "block": copied as it is
             _, order, btype, body = item
             write(_block(order, btype, body))
+    if left_out:
+        n = len(left_out)
+        stats.warnings.append(
+            f"{n} record{'s' if n != 1 else ''} on undeclared interfaces left out of the output "
+            f"(Wireshark cannot read {'them' if n != 1 else 'it'}): frame{'s' if n != 1 else ''} "
+            f"{', '.join(map(str, left_out[:8]))}{' ...' if n > 8 else ''}; the frame numbers the comments "
+            f"name count them"
+        )

@@ -57,7 +57,7 @@ class Annotated:
 
     capture: str
     output: str
-    packets: int  # records copied
+    packets: int  # records written
     commented: int  # frames that carry at least one comment
     findings: int  # verify's findings written on frames
     warnings: tuple = ()  # the reader's (a truncated capture, ...)
@@ -125,7 +125,7 @@ def annotate(capture, output, lang: str = "en", claims=(), application: Optional
     notes = comments(result, lang)
     stats = write_pcapng(capture, output, notes, application=application or f"pcapscan {__version__} annotate")
     summary = result.analysis.captures[0]
-    return Annotated(capture=str(capture), output=str(output), packets=stats.packets,
+    return Annotated(capture=str(capture), output=str(output), packets=stats.packets - stats.skipped,
                      commented=sum(1 for n in notes if n <= stats.packets),
                      findings=sum(1 for f in result.findings if f.frames),
                      warnings=tuple(dict.fromkeys((*summary.warnings, *stats.warnings))))
