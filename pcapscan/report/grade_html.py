@@ -183,6 +183,7 @@ def render_feedback(student, gradebook, cache=None) -> str:
         + "</ul>" if problems else f"<p>{escape(_f('none', lang))}</p>")
 
     body.append(f"<h2>{escape(_f('cells', lang))}</h2>")
+    drawn: dict = {}  # SVG -> the cell anchor where it is drawn
     for c in student.cells:
         shows = " ".join(x for x in (c.observed_technique, c.port, c.observed_state) if x) or "-"
         body.append(f'<h3 id="{cell_anchor(c.key)}"><span class="v-{c.verdict}">{escape(c.technique)} × '
@@ -193,8 +194,12 @@ def render_feedback(student, gradebook, cache=None) -> str:
         if c.findings:
             body.append("<ul>" + "".join(_finding_li(f, lang) for f in c.findings) + "</ul>")
         drawing = _ladder(student, c, cache)
-        if drawing:
-            body.append(f"<p>{escape(_l('ladder', lang, port=c.port, file=c.file))}</p>")
+        caption = escape(_l("ladder", lang, port=c.port, file=c.file))
+        if drawing in drawn:  # the same exchange, the same findings: drawn once, linked after
+            body.append(f'<p><a href="#{drawn[drawing]}">{caption}</a></p>')
+        elif drawing:
+            drawn[drawing] = cell_anchor(c.key)
+            body.append(f"<p>{caption}</p>")
             body.append(drawing)
 
     body.append(f"<h2>{escape(_f('captures', lang))}</h2>")
