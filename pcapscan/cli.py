@@ -14,9 +14,10 @@ import click
 
 from . import __version__
 from .errors import PcapscanError
+from .techniques import lab_techniques, live_techniques
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-TECHNIQUE_NAMES = ["syn", "connect", "fin", "xmas", "null", "ack", "window", "maimon", "udp"]
+TECHNIQUE_NAMES = [t.value for t in live_techniques()]  # the TCP/UDP port scans pcapscan also sends
 FORMATS = ["table", "json", "csv", "markdown", "nmap-xml"]
 
 
@@ -120,8 +121,9 @@ def main():
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-@click.option("--technique", "-t", type=click.Choice(TECHNIQUE_NAMES),
-              help="Interpret the probes as this technique (e.g. window for ACK probes).")
+@click.option("--technique", "-t", metavar="NAME",
+              help="Interpret the probes as this technique (e.g. window for ACK probes): "
+                   + ", ".join(TECHNIQUE_NAMES) + ", or a name such as stealth, half-open, tcp connect.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Captures analyzed in parallel [default: every core].")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
@@ -170,7 +172,8 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split):
 @click.option("--expect", "-e", "expect", type=click.Path(dir_okay=False), metavar="FILE",
               help="TOML file of claims per capture path or glob; with no CAPTURE, verify the files it names.")
 @click.option("--claims-from-names", is_flag=True,
-              help="Read a claim off each file name without one (connect_OPEN.pcap -> connect:open).")
+              help="Read a claim off each file name without one, as grade reads names "
+                   "(connect_OPEN.pcap -> connect:open, tcp_Xmas_f.pcap -> xmas:filtered).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "html", "json"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
@@ -366,7 +369,7 @@ def lab_up(name, state_file, subnet, attacker, victim, gateway, gateway_addr, ve
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for the report, the captures and the ladders.")
 @click.option("--techniques", default=None,
-              help="Comma list [default: connect,syn,xmas,fin,null,udp,ack,window,maimon].")
+              help=f"Comma list [default: {','.join(t.value for t in lab_techniques())}].")
 @click.option("--nmap/--no-nmap", "use_nmap", default=True, show_default=True,
               help="Also scan with nmap, when it is installed.")
 @click.option("--timeout", type=float, default=1.0, show_default=True, help="pcapscan's per-probe timeout.")

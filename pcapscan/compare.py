@@ -31,8 +31,9 @@ from typing import Optional, Union
 from .analysis import analyze_capture, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
-from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
-from .model import ACK, RST, SYN, Exchange, Packet, Scan
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text
+from .kernel import is_kernel_rst, synacks
+from .model import ACK, RST, Exchange, Packet, Scan
 from .techniques import response_kind
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -235,11 +236,10 @@ def port_order(order) -> str:
 
 
 def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
-    synacks = [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
     text = f"flags {pkt.flag_text}, window {pkt.window}, seq {pkt.seq}, TTL {pkt.ttl}"
     if ex.completed_handshake:
         sender = "kernel (connect)"
-    elif is_kernel_rst(pkt, synacks):
+    elif is_kernel_rst(pkt, synacks(ex)):
         sender = "kernel"
     else:
         sender = "tool"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import State, Technique
+from .techniques import REGISTRY
 
 LANGS = ("en", "zh")
 
@@ -117,19 +118,10 @@ STATE_WORDS = {
     },
 }
 
+# Techniques as reports name them: their specs' titles (pcapscan/techniques/).
 TECHNIQUE_WORDS = {
-    "en": {
-        Technique.SYN: "SYN scan", Technique.CONNECT: "TCP connect scan", Technique.FIN: "FIN scan",
-        Technique.XMAS: "Xmas scan", Technique.NULL: "NULL scan", Technique.ACK: "ACK scan",
-        Technique.WINDOW: "Window scan", Technique.MAIMON: "Maimon scan", Technique.UDP: "UDP scan",
-        Technique.UNKNOWN: "scan of unknown technique",
-    },
-    "zh": {
-        Technique.SYN: "SYN 扫描（半开扫描）", Technique.CONNECT: "TCP connect 扫描（全连接扫描）",
-        Technique.FIN: "FIN 扫描", Technique.XMAS: "Xmas 扫描", Technique.NULL: "NULL 扫描",
-        Technique.ACK: "ACK 扫描", Technique.WINDOW: "Window 扫描", Technique.MAIMON: "Maimon 扫描",
-        Technique.UDP: "UDP 扫描", Technique.UNKNOWN: "未知技术的扫描",
-    },
+    "en": {**{t: spec.title for t, spec in REGISTRY.items()}, Technique.UNKNOWN: "scan of unknown technique"},
+    "zh": {**{t: spec.title_zh for t, spec in REGISTRY.items()}, Technique.UNKNOWN: "未知技术的扫描"},
 }
 
 _M = dict  # a template: {"en": ..., "zh": ...}

@@ -56,24 +56,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
+from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
 from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
+from ..techniques import REGISTRY, live_techniques
 from . import safety
 
 Progress = Callable[[int, int], None]
-
-# TCP flags of each raw technique's probe (nmap's, as scapy letters).
-RAW_FLAGS = {
-    Technique.SYN: "S",
-    Technique.FIN: "F",
-    Technique.XMAS: "FPU",
-    Technique.NULL: "",
-    Technique.ACK: "A",
-    Technique.WINDOW: "A",
-    Technique.MAIMON: "FA",
-}
-
 
 def _ber_len(n: int) -> bytes:
     return bytes([n]) if n < 0x80 else bytes([0x81, n])
@@ -443,11 +433,12 @@ def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int
         ip = IPv6(src=src, dst=dst)
     else:
         ip = IP(src=src, dst=dst, id=ip_id)
-    if technique is Technique.UDP:
+    spec = REGISTRY[technique]
+    if spec.proto == "udp":
         payload = UDP_PAYLOADS.get(dport, b"")
         return bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)) if payload else bytes(
             ip / UDP(sport=sport, dport=dport))
-    flags = RAW_FLAGS[technique]
+    flags = spec.probe_flags
     # scapy's defaults otherwise (window 8192, no options), like the seeds' sr1(IP()/TCP()) probes
     return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0))
 
@@ -731,17 +722,6 @@ def _synthesized_exchanges(attempts: list[_Attempt]) -> tuple[list, int]:
 # --- the scan ---------------------------------------------------------------------
 
 
-def _parse_technique(technique) -> Technique:
-    try:
-        tech = Technique(str(getattr(technique, "value", technique)).lower())
-    except ValueError:
-        tech = None
-    if tech is None or tech is Technique.UNKNOWN:
-        names = ", ".join(t.value for t in Technique if t is not Technique.UNKNOWN)
-        raise UsageError(f"unknown technique {technique!r} (choose from {names})")
-    return tech
-
-
 def _has_cap_net_raw() -> bool:
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)).close()
@@ -763,19 +743,22 @@ def scan(target: str, ports, technique="syn", retries: int = 1, timeout: float =
     packet, PermissionProblem (a raw technique, or recording, without
     CAP_NET_RAW), UsageError (bad ports, target, technique or numbers).
     """
-    tech = _parse_technique(technique)
+    tech = parse_technique(technique)  # as every command reads technique names (claims.py)
+    if tech not in live_techniques():
+        names = ", ".join(t.value for t in live_techniques())
+        raise UsageError(f"pcapscan scan cannot send {tech.value} probes (it sends {names})")
     if retries < 0 or retries > 20:
         raise UsageError("--retries must be between 0 and 20")
     if not 0 < timeout <= 600:
         raise UsageError("--timeout must be a positive number of seconds (at most 600)")
     if rate is not None and not rate > 0:
         raise UsageError("--rate must be a positive number of probes per second")
-    proto = "udp" if tech is Technique.UDP else "tcp"
+    proto = REGISTRY[tech].proto
     port_list = parse_ports(ports, proto)
     # 1. policy, before any socket exists
     addrs = safety.check_targets([t for t in str(target).split(",") if t.strip()], allow_public, resolver)
     # 2. privileges
-    raw = tech is not Technique.CONNECT
+    raw = not REGISTRY[tech].os_connect
     can_sniff = _has_cap_net_raw()
     if (raw or record is not None) and not can_sniff:
         raise _need_raw(f"a {tech.value} scan" if raw else "recording (--record)")
