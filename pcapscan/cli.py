@@ -212,9 +212,10 @@ def annotate(capture, output, claims, lang):
     Each probe and answer carries its verdict, each of verify's findings the
     frames it names: open it in Wireshark and filter on frame.comment. The
     packets, their timestamps and link types are kept exactly."""
-    from .report.annotate import annotate as run_annotate
+    from .report.annotate import write as write_annotated
+    from .verify import verify as run_verify
 
-    done = run_annotate(capture, output, lang=lang, claims=claims)
+    done = write_annotated(run_verify(capture, claims=claims, lang=lang), capture, output)
     for w in done.warnings:
         click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
     click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "
@@ -246,6 +247,7 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     a problem, 2 for bad usage or input (no such folder, a bad rubric)."""
     from .grade import grade as run_grade
     from .report import grade_html, grade_report
+    from .verify import verify as run_verify
 
     if dask_address:
         from . import cluster
@@ -255,7 +257,7 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     else:
         book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
     paths = grade_report.write(book, out_dir)
-    index = grade_html.write(book, out_dir, paths[1:])
+    index = grade_html.write(book, out_dir, paths[1:], ports_of=lambda path: run_verify(path).ports)
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
     click.echo(f"pcapscan: {grade_html.wrote_line(book, index)}", err=True)

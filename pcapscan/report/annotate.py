@@ -8,7 +8,8 @@ packet list (the `frame.comment` column and filter).
     kernel-rst: ...
 
 `comments` only words what verify and the analyzer concluded (rendering);
-capture/pcapng_writer.py copies the packets. `annotate` runs both.
+capture/pcapng_writer.py copies the packets; `write` does both, given the
+VerifyResult of the capture (the CLI runs verify, then this).
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from typing import Optional
 
 from .. import messages
 from ..capture.pcapng_writer import write_pcapng
-from ..errors import UsageError
 
 LABELS = {
     "en": {
@@ -112,20 +112,18 @@ def comments(result, lang: str = "en") -> dict:
     return out
 
 
-def annotate(capture, output, lang: str = "en", claims=(), application: Optional[str] = None) -> Annotated:
-    """Analyze and verify `capture` (pcap or pcapng, gzip or not) and write
-    it to `output` as pcapng with the comments above. Raises errors.* for a
-    capture that cannot be read, before `output` is touched."""
+def write(result, capture, output, application: Optional[str] = None) -> Annotated:
+    """Write `capture` (pcap or pcapng, gzip or not) to `output` as pcapng,
+    with the comments of `result`, verify's VerifyResult of that capture (in
+    its language). Raises errors.* for a capture that cannot be read or an
+    output that cannot be written, before `output` is touched."""
     from .. import __version__
-    from ..verify import verify
 
-    if lang not in LABELS:
-        raise UsageError(f"unknown language {lang!r} (use {', '.join(LABELS)})")
-    result = verify(capture, claims=claims, lang=lang)
-    notes = comments(result, lang)
+    notes = comments(result, result.lang)
     stats = write_pcapng(capture, output, notes, application=application or f"pcapscan {__version__} annotate")
-    summary = result.analysis.captures[0]
+    summary = next((c for c in result.analysis.captures if c.path == str(capture)), None)
+    warnings = (*(summary.warnings if summary else ()), *stats.warnings)
     return Annotated(capture=str(capture), output=str(output), packets=stats.packets - stats.skipped,
                      commented=sum(1 for n in notes if n <= stats.packets),
                      findings=sum(1 for f in result.findings if f.frames),
-                     warnings=tuple(dict.fromkeys((*summary.warnings, *stats.warnings))))
+                     warnings=tuple(dict.fromkeys(warnings)))

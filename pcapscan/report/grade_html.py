@@ -5,8 +5,9 @@ Markdown feedback's content with a ladder diagram (SVG) of the exchange each
 cell rests on. Every page is self-contained: no file or network fetch.
 
 No judging happens here: verdicts, points and words come from grade.py and
-grade_report.py. The ladders re-read the students' captures (verify's
-CheckedPort packets), only to draw them.
+grade_report.py. The ladders are drawn from the packets `ports_of(path)`
+gives for a capture (the CLI passes verify's CheckedPorts: the students'
+captures are read again, only to draw them); without it, no ladders.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import re
 from html import escape
 
 from .. import messages
+from ..errors import PcapscanError
 from . import ladder
 from .grade_report import LABELS as FEEDBACK_LABELS
 from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost
@@ -121,25 +123,31 @@ def render_index(gradebook, pages: list) -> str:
     return _page(title, lang, body, _SORT_JS)
 
 
-def _checked_ports(path: str, cache: dict) -> tuple:
-    """verify's CheckedPorts of one capture (its packets, for ladders); () when it cannot be read."""
-    if path not in cache:
-        from ..errors import PcapscanError
-        from ..verify import verify
+class PortsOf:
+    """Where ladders get their packets: `ports_of(path)` gives the CheckedPorts
+    (verify.py) of a capture, asked once per capture; () when it cannot be read."""
 
-        try:
-            cache[path] = verify(path).ports
-        except PcapscanError:
-            cache[path] = ()
-    return cache[path]
+    def __init__(self, ports_of=None):
+        self.ports_of = ports_of
+        self.seen: dict = {}
+
+    def __call__(self, path: str) -> tuple:
+        if self.ports_of is None:
+            return ()
+        if path not in self.seen:
+            try:
+                self.seen[path] = tuple(self.ports_of(path))
+            except PcapscanError:
+                self.seen[path] = ()
+        return self.seen[path]
 
 
-def _ladder(student, cell, cache: dict) -> str:
+def _ladder(student, cell, ports_of: PortsOf) -> str:
     """The SVG ladder of the exchange a cell rests on, "" when there is none to draw."""
     if not cell.file or not cell.port or "/" not in cell.port:
         return ""
     number, proto = cell.port.split("/", 1)
-    ports = [p for p in _checked_ports(os.path.join(student.path, cell.file), cache)
+    ports = [p for p in ports_of(os.path.join(student.path, cell.file))
              if p.proto == proto and str(p.port) == number]
     if not ports:
         return ""
@@ -163,12 +171,12 @@ def _table(headers: list, rows: list) -> str:
             + "".join("<tr>" + "".join(f"<td>{x}</td>" for x in r) + "</tr>" for r in rows) + "</table>")
 
 
-def render_feedback(student, gradebook, cache=None) -> str:
+def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
     """One student's feedback page: the Markdown feedback's sections, each
     cell with its ladder diagram."""
     lang = gradebook.lang
     words = VERDICT_WORDS[lang]
-    cache = {} if cache is None else cache
+    ports_of = ports_of or PortsOf()
     title = _f("feedback.title", lang, id=student.id)
     score = _f("feedback.score", lang, points=_n(student.points), max=_n(student.max)).strip("*")
     body = [f'<p><a href="{INDEX}">← {escape(_l("back", lang))}</a></p>', f"<h1>{escape(title)}</h1>",
@@ -193,7 +201,7 @@ def render_feedback(student, gradebook, cache=None) -> str:
             body.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in c.reasons) + "</ul>")
         if c.findings:
             body.append("<ul>" + "".join(_finding_li(f, lang) for f in c.findings) + "</ul>")
-        drawing = _ladder(student, c, cache)
+        drawing = _ladder(student, c, ports_of)
         caption = escape(_l("ladder", lang, port=c.port, file=c.file))
         if drawing in drawn:  # the same exchange, the same findings: drawn once, linked after
             body.append(f'<p><a href="#{drawn[drawing]}">{caption}</a></p>')
@@ -213,7 +221,7 @@ def render_feedback(student, gradebook, cache=None) -> str:
     return _page(title, lang, body)
 
 
-def write(gradebook, out_dir, feedback_paths: list) -> str:
+def write(gradebook, out_dir, feedback_paths: list, ports_of=None) -> str:
     """Write index.html and one feedback page per student beside its
     Markdown feedback (`feedback_paths`, in student order, from
     grade_report.write); return the path of index.html."""
@@ -224,10 +232,10 @@ def write(gradebook, out_dir, feedback_paths: list) -> str:
             page, n = f"{os.path.splitext(os.path.basename(p))[0]}-{n}.html", n + 1
         taken.add(page.lower())
         pages.append(page)
-    cache: dict = {}
+    ports_of = PortsOf(ports_of)
     for s, page in zip(gradebook.students, pages):
         with open(os.path.join(out_dir, page), "w", encoding="utf-8") as fh:
-            fh.write(render_feedback(s, gradebook, cache))
+            fh.write(render_feedback(s, gradebook, ports_of))
     index = os.path.join(out_dir, INDEX)
     with open(index, "w", encoding="utf-8") as fh:
         fh.write(render_index(gradebook, pages))
