@@ -424,6 +424,26 @@ def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int
     return max(range(len(scans)), key=lambda i: (sum(len(p.exchange.probes) for p in scans[i].ports), -i))
 
 
+def _size(scan) -> int:
+    return sum(len(p.exchange.probes) for p in scan.ports)
+
+
+def _two_scanners(scans: list) -> tuple:
+    """The sessions to compare in one capture: the two largest sessions of
+    different tools against the same target (the lab's question: the
+    student's scapy scan against nmap's), else the two largest."""
+    def tool(s):
+        return s.tool.name if s.tool is not None else "unknown"
+
+    pairs = [(i, j) for i in range(len(scans)) for j in range(i + 1, len(scans))
+             if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])]
+    if not pairs:
+        order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
+        return tuple(sorted(order[:2]))
+    return max(pairs, key=lambda ij: (min(_size(scans[ij[0]]), _size(scans[ij[1]])),
+                                      _size(scans[ij[0]]) + _size(scans[ij[1]]), -ij[0], -ij[1]))
+
+
 def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
             session_b: Optional[int] = None) -> Comparison:
     """Compare two captures (the largest session of each unless told), or,
@@ -436,8 +456,7 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
         if len(scans_a) < 2:
             raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
         if session_a is None and session_b is None:
-            sizes = sorted(range(len(scans_a)), key=lambda i: -sum(len(p.exchange.probes) for p in scans_a[i].ports))
-            ia, ib = sorted(sizes[:2])
+            ia, ib = _two_scanners(scans_a)
         else:
             ia = _pick(scans_a, session_a, capture_a, "--session-a") if session_a is not None else None
             ib = _pick(scans_a, session_b, capture_a, "--session-b") if session_b is not None else None

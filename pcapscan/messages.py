@@ -219,6 +219,9 @@ MESSAGES: dict = {
     "after.late-ack": _M(
         en="its ACK in {frames} came after the kernel's RST had already closed the connection",
         zh="它在{frames}发送的 ACK 晚于内核的 RST，连接此时已被关闭"),
+    "after.target-rst": _M(
+        en="the target answered that ACK with RST in {frames}: it no longer knew the connection",
+        zh="目标在{frames}用 RST 回应了这个 ACK：它已不认识这个连接"),
     "after.other": _M(en="it sent {flags} in {frames}", zh="它在{frames}发送了 {flags}"),
     "after.nothing": _M(en="it sent nothing after the SYN/ACK", zh="收到 SYN/ACK 后它什么也没有发送"),
     # What is wrong with a reset (reset-flags).
@@ -418,7 +421,7 @@ LABELS = {
         "capture": "capture", "verdict": "verdict", "scanner": "scanner", "target": "target",
         "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
         "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
-        "inferred": "(inferred)",
+        "inferred": "(inferred)", "session": "session",
     },
     "zh": {
         "title": "pcapscan 验证", "conforms": "符合课本", "violates": "不符合课本", "unreadable": "无法读取",
@@ -429,7 +432,7 @@ LABELS = {
         "capture": "抓包文件", "verdict": "结论", "scanner": "扫描方", "target": "目标",
         "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
         "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
-        "inferred": "（推断）",
+        "inferred": "（推断）", "session": "扫描会话",
     },
 }
 

@@ -232,7 +232,10 @@ def handshake_incomplete(pc: PortCase):
     sa = synacks[0]
     probe_ports = {p.sport for p in ex.probes}
     after, frames, kernel_reset = [], [sa.frame], False
-    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    # what the scanner sent after the SYN/ACK, up to its next probe: its own, or another
+    # session's (another tool's SYN to this port later in the capture)
+    next_probe = min((p.frame for p in pc.packets if p.src == ex.scanner and p.frame > sa.frame and p.proto == "tcp"
+                      and p.flags & (SYN | ACK | RST) == SYN), default=float("inf"))
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
@@ -248,6 +251,11 @@ def handshake_incomplete(pc: PortCase):
                 after.append(T("after.bad-ack", frames=f, ack=p.ack, expected=expected))
             elif kernel_reset:
                 after.append(T("after.late-ack", frames=f))
+                gone = next((r for r in pc.packets if r.src == ex.target and r.frame > p.frame and r.proto == "tcp"
+                             and r.flags & RST and r.dport == p.sport), None)
+                if gone is not None:
+                    after.append(T("after.target-rst", frames=Frames((gone.frame,))))
+                    frames.append(gone.frame)
             else:
                 after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
         else:
@@ -600,6 +608,8 @@ class Finding:
     port: Optional[int]
     frames: tuple
     message: str
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) its frames belong to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -616,6 +626,8 @@ class CheckedPort:
     reason: str
     claim: str  # "" when checked against the inferred technique
     packets: tuple  # Packets in capture order
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) it belongs to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -694,20 +706,48 @@ def _result(cases: list, analysis: AnalysisResult, lang: str) -> VerifyResult:
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
             hits += [(h.capture, r.id, h) for h in r.check(cases)]
-    findings = _findings(hits, lang, [cc.capture for cc in cases])
+    sessions = session_of_frames(analysis.scans)
+    findings = _findings(hits, lang, [cc.capture for cc in cases], sessions)
     verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
-    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases),
+    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases, sessions),
                         claims=tuple((cc.capture, str(c), c.source) for cc in cases for c in cc.claims), lang=lang)
 
 
-def _findings(hits, lang: str, order: list) -> tuple:
+def session_of_frames(scans) -> dict:
+    """capture -> {frame: (session number, tool)}: which scan session (numbered
+    from 1 in each capture, in the order analyze lists them) each probe and
+    answer belongs to."""
+    out: dict = {}
+    count: dict = {}
+    for scan in scans:
+        n = count[scan.capture] = count.get(scan.capture, 0) + 1
+        tool = scan.tool.name if scan.tool is not None else ""
+        frames = out.setdefault(scan.capture, {})
+        for p in scan.ports:
+            ex = p.exchange
+            mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
+                list(p.verdict.probe_frames + p.verdict.response_frames)
+            for frame in mine:
+                frames.setdefault(frame, (n, tool))
+    return out
+
+
+def _session(sessions: dict, capture: str, frames) -> tuple:
+    """(session, tool) of the first of `frames` that belongs to a session, or (None, "")."""
+    mine = sessions.get(capture, {})
+    return next((mine[f] for f in frames if f in mine), (None, ""))
+
+
+def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     rank = {c: i for i, c in enumerate(order)}
     seen, out = set(), []
     for capture, rule_id, h in hits:
         scanner, target, proto, port = h.where or (None, None, None, None)
+        frames = tuple(sorted(set(h.frames)))
+        session, tool = _session(sessions, capture, frames) if h.where else (None, "")
         f = Finding(rule=rule_id, severity=h.severity, capture=capture, scanner=scanner, target=target,
-                    proto=proto, port=port, frames=tuple(sorted(set(h.frames))),
-                    message=messages.render(h.text, lang))
+                    proto=proto, port=port, frames=frames,
+                    message=messages.render(h.text, lang), session=session, tool=tool)
         if f not in seen:
             seen.add(f)
             out.append(f)
@@ -716,15 +756,18 @@ def _findings(hits, lang: str, order: list) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases) -> tuple:
+def _checked_ports(cases, sessions: dict) -> tuple:
     out = []
     for cc in cases:
-        for pc in sorted(cc.ports, key=lambda p: (p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
+        for pc in sorted(cc.ports, key=lambda p: (_session(sessions, cc.capture, (p.ex.probes[0].frame,))[0] or 0,
+                                                   p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
             v = pc.result.verdict
+            session, tool = _session(sessions, cc.capture, (pc.ex.probes[0].frame,))
             out.append(CheckedPort(capture=cc.capture, scanner=pc.ex.scanner, target=pc.ex.target,
                                    proto=pc.ex.proto, port=pc.ex.port, technique=pc.technique.value,
                                    state=v.state.value, reason=v.reason.value,
-                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets))
+                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
+                                   session=session, tool=tool))
     return tuple(out)
 
 
