@@ -43,6 +43,7 @@ from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, 
 from .errors import InputError, PcapscanError, UsageError
 from .messages import Frames, T
 from .model import ACK, RST, SYN, Reason, State, Technique
+from .report.collapse import states_line
 from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
 
@@ -935,9 +936,7 @@ def _shows(fr: FileResult, pair, lang: str) -> str:
             by_tech[s.technique].append(s)
     parts = []
     for tech, shows in by_tech.items():
-        ports = ", ".join(f"{s.port}/{s.proto} {s.state.value}" for s in sorted(shows, key=lambda s: (s.proto,
-                                                                                                    s.port)))
-        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {ports}")
+        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {states_line(shows)}")
     return "; ".join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
 
 
