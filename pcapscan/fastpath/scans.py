@@ -886,7 +886,7 @@ class Assembler:
         scans.sort(key=lambda sc_: sc_[0])
         return [x[1] for x in scans]
 
-    def _exchange(self, row: int) -> Exchange:
+    def exchange(self, row: int) -> Exchange:
         if self.tab["is_py"][row]:
             return self.py_ex[int(self.tab["idx"][row])]
         return self.exchanges_of([int(self.tab["idx"][row])])[0]
@@ -904,7 +904,7 @@ class Assembler:
     def _raw_why(self, row: int) -> str:
         w = self.why.get(row)
         if w is None:
-            w = self.why[row] = infer_technique(self._exchange(row))[1]
+            w = self.why[row] = infer_technique(self.exchange(row))[1]
         return w
 
     def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
@@ -915,7 +915,7 @@ class Assembler:
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self._exchange(int(r)) for r in obj_rows]
+        objs = [self.exchange(int(r)) for r in obj_rows]
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
         simple = idx[~multi]  # rows of self.s, in exchange order
@@ -969,7 +969,7 @@ class Assembler:
     def _tool(self, members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self._exchange(int(r)) for r in rows]
+            exs = [self.exchange(int(r)) for r in rows]
             return identify(exs)
         from .fprint import identify_columns
 
