@@ -31,7 +31,7 @@ from typing import Optional, Union
 from .analysis import analyze_capture_full, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
-from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, values_text
 from .kernel import is_kernel_rst, synacks
 from .model import ACK, RST, Exchange, Packet, Scan
 from .progress import report
@@ -139,13 +139,6 @@ def _secs(t: float) -> str:
     return f"{t * 1e6:.0f} µs"
 
 
-def _values(values, limit: int = 4) -> str:
-    counts = Counter(values)
-    shown = [str(v) for v, _ in counts.most_common(limit)]
-    more = len(counts) - len(shown)
-    return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
-
-
 def ttl_pattern(probes) -> str:
     ttls = [p.ttl for p in probes]
     if not ttls:
@@ -191,22 +184,22 @@ def sport_pattern(side_first, retries) -> str:
     if len(side_first) >= 2 and n >= 0.8 * len(sports):
         text = f"one port for the scan ({base})"
         if retry_ports:
-            text += f", retries from {_values(retry_ports, 3)}"
+            text += f", retries from {values_text(retry_ports, 3)}"
         elif retries:
             text += ", retries from the same port"
         return text
     if len(side_first) == 1:
         text = f"{base}"
         if retries:
-            text += f", retries from {_values(retry_ports, 3)}" if retry_ports else ", retries from the same port"
+            text += f", retries from {values_text(retry_ports, 3)}" if retry_ports else ", retries from the same port"
         return text
     ordered = sorted(side_first, key=lambda p: p.frame)
     steps = [b.sport - a.sport for a, b in zip(ordered, ordered[1:])]
     if steps and sum(1 for s in steps if s == 1) >= 0.8 * len(steps):
         return f"incrementing by one from {ordered[0].sport}"
     if len(counts) == len(sports):
-        return f"a new port per probe ({_values(sports, 3)})"
-    return f"{len(counts)} ports ({_values(sports, 3)})"
+        return f"a new port per probe ({values_text(sports, 3)})"
+    return f"{len(counts)} ports ({values_text(sports, 3)})"
 
 
 def seq_pattern(first) -> str:
@@ -285,9 +278,9 @@ def describe(label: str, capture: str, scans: list, index: int) -> Side:
     f["duration"] = _secs(last - start)
     f["inter-probe gap"] = (f"median {_secs(statistics.median(gaps))} (min {_secs(min(gaps))}, "
                             f"max {_secs(max(gaps))})" if gaps else "-")
-    f["flags"] = _values([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
-    f["window"] = _values([p.window for p in tcp]) if tcp else "-"
-    f["TCP options"] = _values([_opts(p) for p in tcp], 3) if tcp else "-"
+    f["flags"] = values_text([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
+    f["window"] = values_text([p.window for p in tcp]) if tcp else "-"
+    f["TCP options"] = values_text([_opts(p) for p in tcp], 3) if tcp else "-"
     f["TTL"] = ttl_pattern(probes)
     f["IP ID"] = ipid_pattern(probes)
     f["source port"] = sport_pattern(first, retries)
@@ -476,11 +469,28 @@ def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int
         if not 1 <= session <= len(scans):
             raise UsageError(f"{what} {session}: {path} holds {len(scans)} scan session(s)")
         return session - 1
-    return max(range(len(scans)), key=lambda i: (_probe_count(scans[i]), -i))
+    return max(range(len(scans)), key=lambda i: (_size(scans[i]), -i))
 
 
-def _probe_count(scan) -> int:
+def _size(scan) -> int:
+    """Probes of a session (read off the verdicts: the fast path's bulk ports carry no Exchange)."""
     return sum(len(p.verdict.probe_frames) for p in scan.ports)
+
+
+def _two_scanners(scans: list) -> tuple:
+    """The sessions to compare in one capture: the two largest sessions of
+    different tools against the same target (the lab's question: the
+    student's scapy scan against nmap's), else the two largest."""
+    def tool(s):
+        return s.tool.name if s.tool is not None else "unknown"
+
+    pairs = [(i, j) for i in range(len(scans)) for j in range(i + 1, len(scans))
+             if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])]
+    if not pairs:
+        order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
+        return tuple(sorted(order[:2]))
+    return max(pairs, key=lambda ij: (min(_size(scans[ij[0]]), _size(scans[ij[1]])),
+                                      _size(scans[ij[0]]) + _size(scans[ij[1]]), -ij[0], -ij[1]))
 
 
 def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
@@ -496,8 +506,7 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
         if len(scans_a) < 2:
             raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
         if session_a is None and session_b is None:
-            sizes = sorted(range(len(scans_a)), key=lambda i: -_probe_count(scans_a[i]))
-            ia, ib = sorted(sizes[:2])
+            ia, ib = _two_scanners(scans_a)
         else:
             ia = _pick(scans_a, session_a, capture_a, "--session-a") if session_a is not None else None
             ib = _pick(scans_a, session_b, capture_a, "--session-b") if session_b is not None else None

@@ -43,6 +43,7 @@ from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, 
 from .errors import InputError, PcapscanError, UsageError
 from .messages import Frames, T
 from .model import ACK, RST, SYN, Reason, State, Technique
+from .report.collapse import states_line
 from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
 
@@ -165,6 +166,9 @@ class Reading:
     ports: tuple  # PortReading
     findings: tuple  # verify.Finding
     attempted: bool = False  # the scanner ACKed a SYN/ACK (a handshake tried, completed or not)
+    # nmap's own scan in the same capture, when the student's scanner ran too (the lab asks for
+    # both): shown beside the student's verdict as the reference, never graded
+    reference: tuple = ()  # PortReading
 
 
 @dataclass(frozen=True)
@@ -237,8 +241,17 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     engine = ReplayEngine()
     for pkt in packets:
         engine.feed(pkt)
-    exchanges = engine.exchanges()
-    inferred = build_scans(path, exchanges)
+    every = engine.exchanges()
+    inferred = build_scans(path, every)
+    # The student's own scanner is graded; nmap's scan of the same ports in the same
+    # capture (sessions.py keeps them apart) is the reference shown beside it.
+    nmap_frames = {p.frame for s in inferred if s.tool is not None and s.tool.name == "nmap"
+                   for pr in s.ports for p in pr.exchange.probes}
+    reference = [ex for ex in every if ex.probes[0].frame in nmap_frames]
+    exchanges = [ex for ex in every if ex.probes[0].frame not in nmap_frames] or reference
+    if exchanges is reference:
+        reference = []  # nmap's capture alone: nmap's scan is what was handed in
+    inferred = [s for s in inferred if not reference or s.tool is None or s.tool.name != "nmap"]
     showings = tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
                      for s in inferred for p in s.ports)
     claimed_ports = {}
@@ -260,34 +273,37 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
                          and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
                          and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
         attempted = any(f.flags & ACK and not f.flags & (RST | SYN) for ex in fitting for f in ex.followups)
-        readings.append(Reading(tech, ports, findings, attempted))
+        theirs = [ex for ex in reference if fits(ex, tech) and (port is None or ex.port == port)]
+        ref = tuple(_port_reading(tech, pr, lang) for s in (build_scans(path, theirs, tech) if theirs else [])
+                    for pr in s.ports)
+        readings.append(Reading(tech, ports, findings, attempted, ref))
     return FileResult(path=path, packets=stats.packets, digest=digest, warnings=tuple(stats.warnings),
                       showings=showings, readings=tuple(readings))
 
 
 def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
-    from .verify import _evidence, _port_text, _textbook, relation
+    from .verify import answer_evidence, port_words, textbook_words, relation
 
     ex, v = pr.exchange, pr.verdict
     explain = []
     for claimed in CELL_STATES:
         rel = relation(claimed, v.state, v.reason)
-        common = dict(technique=tech, port=_port_text(pr.proto, pr.port), evidence=_evidence(pr, ex.target),
+        common = dict(technique=tech, port=port_words(pr.proto, pr.port), evidence=answer_evidence(pr, ex.target),
                       state=v.state)
         if rel == "match":
             continue
         if rel == "reject":
             text, rule = T("filter-simulated-as-reject", **common), "filter-simulated-as-reject"
         elif rel == "overclaim":
-            text = T("state-overclaim", textbook=_textbook(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
+            text = T("state-overclaim", textbook=textbook_words(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
                      **common)
             rule = "state-overclaim"
         else:
-            text, rule = T("state-mismatch", textbook=_textbook(tech), claimed=claimed, **common), "state-mismatch"
+            text, rule = T("state-mismatch", textbook=textbook_words(tech), claimed=claimed, **common), "state-mismatch"
         explain.append((claimed, rule, "error", messages.render(text, lang)))
     frames = tuple(sorted(set(v.probe_frames[:4] + v.response_frames[:4])))
     return PortReading(ex.scanner, ex.target, pr.proto, pr.port, v.state, v.reason, frames,
-                       messages.render(_evidence(pr, ex.target), lang), tuple(explain))
+                       messages.render(answer_evidence(pr, ex.target), lang), tuple(explain))
 
 
 # -- the gradebook ------------------------------------------------------------------------
@@ -704,6 +720,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
         state_key = "loose.unclaimed" if state_key == "loose" else "mismatch.unclaimed"
     reasons.append(_say(f"why.state.{state_key}", lang, port=port_text, evidence=port.evidence, state=port.state,
                         claimed=state, points=_pts(state_pts)))
+    ref = next((r for r in reading.reference if (r.proto, r.port) == (port.proto, port.port)), None)
+    if ref is not None:
+        reasons.append(_say("why.reference", lang, port=port_text, state=ref.state, evidence=ref.evidence))
     charged = [(f.rule, f.penalty) for f in gfs if f.penalty]
     for rule, penalty in charged:
         reasons.append(_say("why.penalty", lang, rule=rule, points=_pts(penalty)))
@@ -732,9 +751,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
 
 def _state_not_shown(tech: Technique, cell: State, port: PortReading, rel: str, lang: str) -> "_Finding":
     """A capture counted for a cell its name does not claim: what it shows, what the cell needed."""
-    from .verify import _textbook
+    from .verify import textbook_words
 
-    common = dict(technique=tech, textbook=_textbook(tech), port=f"{port.port}/{port.proto}",
+    common = dict(technique=tech, textbook=textbook_words(tech), port=f"{port.port}/{port.proto}",
                   evidence=port.evidence, state=port.state, cell=cell)
     if rel == "overclaim":
         msg = _say("finding.state-not-shown.loose", lang, why=T(f"why.{port.state.value}"), **common)
@@ -917,9 +936,7 @@ def _shows(fr: FileResult, pair, lang: str) -> str:
             by_tech[s.technique].append(s)
     parts = []
     for tech, shows in by_tech.items():
-        ports = ", ".join(f"{s.port}/{s.proto} {s.state.value}" for s in sorted(shows, key=lambda s: (s.proto,
-                                                                                                    s.port)))
-        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {ports}")
+        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {states_line(shows)}")
     return "; ".join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
 
 
@@ -969,6 +986,8 @@ TEXTS = {
     "why.technique.wrong": _M(
         en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
         zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
+    "why.reference": _M(en="reference: nmap in the same capture saw {port} {state} ({evidence}); not graded",
+                        zh="参照：同一抓包中 nmap 的扫描看到 {port} 为 {state}（{evidence}）；不计分"),
     "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
                        zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
     "why.state.loose": _M(

@@ -174,7 +174,7 @@ def _answer_text(resp: Packet, target: str) -> Text:
     return T("icmp", **params)
 
 
-def _evidence(pc_result: PortResult, target: str) -> Text:
+def answer_evidence(pc_result: PortResult, target: str) -> Text:
     """What decided the verdict: the answer (or the silence), with frame numbers."""
     ex = pc_result.exchange
     decisive = [r for r in ex.responses if r.proto != "tcp" or r.flags & (RST | SYN)]
@@ -186,11 +186,11 @@ def _evidence(pc_result: PortResult, target: str) -> Text:
     return T("evidence.silence.retries" if len(ex.probes) > 1 else "evidence.silence", frames=frames)
 
 
-def _port_text(proto: str, port: int) -> Text:
+def port_words(proto: str, port: int) -> Text:
     return T("port", port=port, proto=proto)
 
 
-def _textbook(tech: Technique) -> Text:
+def textbook_words(tech: Technique) -> Text:
     return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
@@ -233,7 +233,10 @@ def handshake_incomplete(pc: PortCase):
     sa = synacks[0]
     probe_ports = {p.sport for p in ex.probes}
     after, frames, kernel_reset = [], [sa.frame], False
-    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    # what the scanner sent after the SYN/ACK, up to its next probe: its own, or another
+    # session's (another tool's SYN to this port later in the capture)
+    next_probe = min((p.frame for p in pc.packets if p.src == ex.scanner and p.frame > sa.frame and p.proto == "tcp"
+                      and p.flags & (SYN | ACK | RST) == SYN), default=float("inf"))
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
@@ -413,10 +416,10 @@ def no_probe(cc: CaptureCase):
         if not probed:
             yield Hit(ERROR, T("no-probe.any", claim=str(claim), packets=cc.summary.packets))
         elif claim.port is not None:
-            ports = [_port_text(proto, port) for proto, port in probed[:6]]
+            ports = [port_words(proto, port) for proto, port in probed[:6]]
             seen = T("seen.ports", ports=", ".join(f"{port}/{proto}" for proto, port in probed[:6])
                      + (" ..." if len(probed) > 6 else "")) if ports else T("seen.none")
-            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=_port_text(claim.proto, claim.port),
+            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=port_words(claim.proto, claim.port),
                                seen=seen), where=(None, None, claim.proto, claim.port))
 
 
@@ -438,7 +441,7 @@ def probe_flags_mismatch(cc: CaptureCase):
             ex = prs[0].exchange
             actual = infer_technique(ex)[0]
             frames = tuple(p.frame for pr in prs for p in pr.exchange.probes[:2])[:8]
-            where = T("where.port", port=_port_text(ex.proto, claim.port)) if claim.port is not None \
+            where = T("where.port", port=port_words(ex.proto, claim.port)) if claim.port is not None \
                 else T("where.any")
             yield Hit(ERROR, T("probe-flags-mismatch", technique=claim.technique,
                                expected=T(f"probe.{claim.technique.value}"), where=where,
@@ -497,8 +500,8 @@ def _state_hits(cc: CaptureCase, wanted: str, severity: str, key: str):
             if rel != wanted:
                 continue
             got = pc.result.state
-            params = dict(technique=pc.technique, textbook=_textbook(pc.technique),
-                          port=_port_text(pc.ex.proto, pc.ex.port), evidence=_evidence(pc.result, pc.ex.target),
+            params = dict(technique=pc.technique, textbook=textbook_words(pc.technique),
+                          port=port_words(pc.ex.proto, pc.ex.port), evidence=answer_evidence(pc.result, pc.ex.target),
                           state=got, claimed=case.claim.state)
             if rel == "overclaim":
                 params["why"] = T(f"why.{got.value}")
@@ -542,8 +545,8 @@ def filter_simulated_as_reject(cc: CaptureCase):
         for pc, rel in _claim_relations(case):
             if rel == "reject":
                 frames = tuple(sorted(pc.result.verdict.probe_frames[:2] + pc.result.verdict.response_frames[:2]))
-                yield Hit(ERROR, T("filter-simulated-as-reject", port=_port_text(pc.ex.proto, pc.ex.port),
-                                   evidence=_evidence(pc.result, pc.ex.target), technique=pc.technique,
+                yield Hit(ERROR, T("filter-simulated-as-reject", port=port_words(pc.ex.proto, pc.ex.port),
+                                   evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
     for pc in cc.ports:
         if pc.ex.proto != "tcp":
@@ -587,7 +590,7 @@ def rfc793_deviation(cases: list):
             if not opened:
                 continue
             yield Hit(WARNING, T("rfc793-deviation", target=pc.ex.target, probe_flags=_probe_name(pc.ex),
-                                 port=_port_text("tcp", pc.ex.port), frames=Frames((rst.frame,)),
+                                 port=port_words("tcp", pc.ex.port), frames=Frames((rst.frame,)),
                                  open_technique=syn_case.technique, open_capture=os.path.basename(syn_case.capture),
                                  open_frames=Frames((frame,)), technique=pc.technique),
                       (pc.ex.probes[0].frame, rst.frame), pc.where, cc.capture)
@@ -661,7 +664,14 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         path_list = expect.captures()
     if not path_list:
         raise UsageError("no capture to verify")
-    analysis = analyze(paths if single else path_list, progress=progress)
+    # A UDP technique the user names makes a client's own datagrams (socket.sendto)
+    # probes: they are then checked, not left out as other traffic (scans.client_conversation).
+    named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
+    if claims_from_names:
+        named += [read_name(os.path.basename(p)) for p in path_list]
+    udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
+    analysis = analyze(paths if single else path_list, technique=Technique.UDP if udp_named else None,
+                       progress=progress)
 
     cases = []
     for summary in analysis.captures:

@@ -69,7 +69,7 @@ class PortTicker:
         self.tick.end()
 
 
-def _port_text(scan, port) -> str:
+def port_words(scan, port) -> str:
     d = jsonfmt.scan_dict(replace(scan, ports=(port,)))["ports"][0]
     return "\n".join("        " + line for line in json.dumps(d, indent=2).split("\n"))
 
@@ -82,7 +82,7 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
     fh.write("[\n")
     if not is_port_table(ports) or not _template_fits(scan):
         for start in range(0, len(ports), CHUNK):
-            part = [_port_text(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
+            part = [port_words(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
             fh.write((",\n" if start else "") + ",\n".join(part))
             tick(len(part))
         fh.write("\n      ]")
@@ -107,7 +107,7 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
             sel = np.nonzero(key == k)[0] if texts is not None else None
             if k < 0:
                 for j in (sel.tolist() if sel is not None else range(stop - start)):
-                    text = _port_text(scan, ports.objects[start + j])
+                    text = port_words(scan, ports.objects[start + j])
                     if texts is None:
                         texts = [text]
                     else:
@@ -147,5 +147,5 @@ def _template_fits(scan) -> bool:
         tmpl = _PORT.format(proto=p.proto, state=states[ports.state[i]].value, reason=reasons[ports.reason[i]].value,
                             resp=_RESP[has])
         vals = (int(ports.port[i]), int(ports.ttl[i]), int(ports.pframe[i])) + ((int(ports.rframe[i]),) if has else ())
-        return tmpl % vals == _port_text(scan, p)
+        return tmpl % vals == port_words(scan, p)
     return True
