@@ -37,7 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run_bench import DOC, REPO, compile_package, machine, timed, versions  # noqa: E402
+from run_bench import compile_package, timed, write_docs  # noqa: E402
 
 DATA = HERE / "data"
 BASE = DATA / "bench-1.3m.pcap"
@@ -204,19 +204,6 @@ def run(args) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def write_docs(text: str) -> None:
-    import re
-
-    doc = DOC.read_text()
-    start, end = "<!-- bigbench:start -->", "<!-- bigbench:end -->"
-    block = f"{start}\nMachine: {machine()}.\nTools: {versions()}.\n\n{text}\n{end}"
-    if start in doc and end in doc:
-        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, doc, flags=re.S)
-    else:
-        doc += "\n" + block + "\n"
-    DOC.write_text(doc)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=["ooo", "commands", "output"], help="one group of rows")
@@ -229,7 +216,7 @@ def main(argv=None) -> int:
     text = run(args)
     print(text)
     if args.write_docs:
-        write_docs(text)
+        write_docs(text, "bigbench")
     return 0
 
 

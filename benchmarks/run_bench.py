@@ -298,9 +298,10 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, marker: str = "bench") -> None:
+    """`text` between the <!-- MARKER:start/end --> comments of docs/performance.md."""
     doc = DOC.read_text() if DOC.exists() else ""
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     block = f"{start}\nMachine: {machine()}.\nTools: {versions()}.\n\n{text}\n{end}"
     if start in doc and end in doc:
         doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, doc, flags=re.S)
