@@ -417,51 +417,18 @@ def _load(path: PathLike, progress=None) -> tuple:
 
 
 def _whole(path: PathLike, scans: list, indexes: list, progress=None) -> list:
-    """`scans` with the sessions at `indexes` whole (every port's Exchange):
-    when the fast path classified some of their ports in bulk, the packets
-    between their scanner and target are read again (fastpath.subset) and
-    replayed by the engine, in bounded memory, and each port gets the
-    exchange whose probes are the frames its verdict names (its verdict,
-    the session's technique and tool are the fast path's: the same as the
-    ordinary path's). Where that does not hold, the ordinary path, whole."""
-    need = [i for i in dict.fromkeys(indexes) if any(p.exchange is None for p in scans[i].ports)]
-    if not need:
+    """`scans` with the sessions at `indexes` whole (every port's Exchange,
+    fastpath.subset.whole_sessions, in bounded memory); where that does not
+    hold, the ordinary path, whole."""
+    if all(p.exchange is not None for i in indexes for p in scans[i].ports):
         return scans
-    from dataclasses import replace
+    from .fastpath.subset import NotWhole, whole_sessions
 
-    from .analysis import merge_same_port
-    from .exchanges import ReplayEngine
-    from .fastpath.subset import packets_between
-    from .model import PortResult
-    from .progress import EVERY, Ticker
-
-    _stats, packets = packets_between(path, {(scans[i].scanner, scans[i].target) for i in need}, progress)
-    engine = ReplayEngine()
-    tick = Ticker(progress, "pairing", len(packets))
-    for lo in range(0, len(packets), EVERY):
-        for p in packets[lo:lo + EVERY]:
-            engine.feed(p)
-        tick(min(lo + EVERY, len(packets)))
-    tick.end()
-    del packets
-    by_frame = {ex.probes[0].frame: ex for ex in engine.exchanges()}
-    del engine
-    report(progress, "classifying")
-    out = list(scans)
-    for i in need:
-        scan = scans[i]
-        ports = []
-        for pr in scan.ports:
-            frames = pr.verdict.probe_frames
-            found = [by_frame[f] for f in frames if f in by_frame]
-            merged = merge_same_port(found) if found else []
-            if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(frames) \
-                    or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
-                summary, every, _more = analyze_capture_full(path, progress=progress)
-                return [s for s in every if not client_conversation(s)]
-            ports.append(PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0]))
-        out[i] = replace(scan, ports=tuple(ports))
-    return out
+    try:
+        return whole_sessions(path, scans, indexes, progress)[0]
+    except NotWhole:
+        _summary, every, _more = analyze_capture_full(path, progress=progress)
+        return [s for s in every if not client_conversation(s)]
 
 
 def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int:

@@ -670,8 +670,13 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     if claims_from_names:
         named += [read_name(os.path.basename(p)) for p in path_list]
     udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
-    analysis = analyze(paths if single else path_list, technique=Technique.UDP if udp_named else None,
-                       progress=progress)
+    forced = Technique.UDP if udp_named else None
+    # big captures by the fast path, their sessions then made whole (fastpath.subset)
+    analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
+                       jobs=None if single else 1)
+    analysis, read_flows = _whole_analysis(analysis, progress)
+    if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
+        analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
 
     cases = []
     for summary in analysis.captures:
@@ -683,9 +688,34 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
             if not named.empty:
                 capture_claims.append(named)
         scans = [s for s in analysis.scans if s.capture == summary.path]
-        case = _capture_case(summary, scans, tuple(capture_claims), lambda p, k: _file_flows(p, k, progress))
+        case = _capture_case(summary, scans, tuple(capture_claims), read_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
     return _result(cases, analysis, lang, progress)
+
+
+def _whole_analysis(analysis: AnalysisResult, progress=None) -> tuple:
+    """(analysis with every port's Exchange, read_flows(path, keys)): a big
+    capture's sessions made whole from the packets between their addresses,
+    read once (fastpath.subset.whole_sessions), which then also give the
+    rules their flows; other captures' flows read again as ever.
+    (None, read_flows) where a session does not come out whole."""
+    from .fastpath.subset import NotWhole, whole_sessions
+
+    scans, packets_of = list(analysis.scans), {}
+    for c in analysis.captures:
+        at = [i for i, s in enumerate(scans) if s.capture == c.path]
+        if c.error is None and any(p.exchange is None for i in at for p in scans[i].ports):
+            try:
+                scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
+            except NotWhole:
+                return None, lambda p, k: _file_flows(p, k, progress)
+
+    def read_flows(path, keys):
+        if path in packets_of:
+            return _flows(packets_of.pop(path), keys)
+        return _file_flows(path, keys, progress)
+
+    return replace(analysis, scans=tuple(scans)), read_flows
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",

@@ -50,3 +50,59 @@ def packets_between(path, pairs: Iterable[tuple], progress: Optional[Callable] =
         if progress is not None and len(batch.off):
             progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "reading")
     return stats, out
+
+
+class NotWhole(Exception):
+    """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
+
+
+def whole_sessions(path, scans: list, indexes: Iterable[int], progress: Optional[Callable] = None,
+                   keep_packets: bool = False) -> tuple:
+    """(scans with the sessions at `indexes` whole, [Packet] or None): every
+    port of those sessions given its Exchange. Where the fast path classified
+    ports in bulk (no Exchange), the packets between each session's scanner
+    and target are read again (packets_between) and replayed by the engine,
+    and each port gets the exchange whose probes are the frames its verdict
+    names: its verdict, the session's technique and tool stay the fast
+    path's, which are the ordinary path's. NotWhole where that does not
+    hold. With `keep_packets`, the packets between every session of
+    `indexes` come back too (read even when all were whole already)."""
+    from dataclasses import replace
+
+    from ..exchanges import ReplayEngine
+    from ..model import PortResult
+    from ..progress import EVERY, Ticker, report
+    from ..scans import merge_same_port
+
+    indexes = list(dict.fromkeys(indexes))
+    need = [i for i in indexes if any(p.exchange is None for p in scans[i].ports)]
+    if not need and not keep_packets:
+        return list(scans), None
+    pairs = {(scans[i].scanner, scans[i].target) for i in (indexes if keep_packets else need)}
+    _stats, packets = packets_between(path, pairs, progress)
+    out = list(scans)
+    if not need:
+        return out, packets
+    engine = ReplayEngine()
+    tick = Ticker(progress, "pairing", len(packets))
+    for lo in range(0, len(packets), EVERY):
+        for p in packets[lo:lo + EVERY]:
+            engine.feed(p)
+        tick(min(lo + EVERY, len(packets)))
+    tick.end()
+    by_frame = {ex.probes[0].frame: ex for ex in engine.exchanges()}
+    del engine
+    report(progress, "classifying")
+    for i in need:
+        scan = scans[i]
+        ports = []
+        for pr in scan.ports:
+            frames = pr.verdict.probe_frames
+            found = [by_frame[f] for f in frames if f in by_frame]
+            merged = merge_same_port(found) if found else []
+            if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(frames) \
+                    or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
+                raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
+            ports.append(PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0]))
+        out[i] = replace(scan, ports=tuple(ports))
+    return out, (packets if keep_packets else None)

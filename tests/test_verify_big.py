@@ -1,0 +1,69 @@
+"""verify on big captures: the fast path's sessions made whole from the
+packets between their addresses (fastpath.subset), read once for the rules'
+flows too. The same findings, ports and JSON as the ordinary path's."""
+import json
+from pathlib import Path
+
+import pytest
+
+from pcapbuild import pcap_bytes
+from test_fastpath import CASES, OUT_OF_ORDER, big_scan
+
+from pcapscan import fastpath
+from pcapscan.fastpath import subset
+from pcapscan.report.verify_report import render
+from pcapscan.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+OWN = sorted(p for d in ("golden", "tools", "seeds") for p in (ROOT / "captures" / d).rglob("*")
+             if p.suffix in (".pcap", ".pcapng"))
+
+
+def both(monkeypatch, path, **kw):
+    ordinary = render(verify(str(path), **kw), "json")
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    made = []
+    real = subset.whole_sessions
+
+    def whole(*a, **k):
+        out = real(*a, **k)
+        made.append(1)
+        return out
+
+    monkeypatch.setattr(subset, "whole_sessions", whole)
+    fast = render(verify(str(path), **kw), "json")
+    monkeypatch.undo()
+    return ordinary, _no_fallback_note(fast), bool(made)
+
+
+def _no_fallback_note(text: str) -> str:
+    """The JSON without the note a capture the fast path declined carries (read by the ordinary path)."""
+    d = json.loads(text)
+    for c in d["analysis"]["captures"]:
+        c["warnings"] = [w for w in c["warnings"] if "not by the fast path" not in w]
+    return json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("path", OWN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_own_captures_verify_the_same_through_the_fast_path(monkeypatch, path):
+    ordinary, fast, _made = both(monkeypatch, path)
+    assert fast == ordinary
+
+
+@pytest.mark.parametrize("case", ["plain", "retry-other-sport", "icmp-unreachable", "duplicates", "stray",
+                                  "ordinary-traffic", "udp", "vlan-and-v6"])
+def test_crafted_captures_verify_the_same(monkeypatch, tmp_path, case):
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    ordinary, fast, made = both(monkeypatch, path)
+    assert made or case == "duplicates"  # bulk ports made whole (every flow of "duplicates" is the engine's)
+    assert fast == ordinary
+
+
+def test_out_of_order_and_claims(monkeypatch, tmp_path):
+    _sorted, moved = OUT_OF_ORDER["answers-and-probes-back-1s"]()
+    path = tmp_path / "moved.pcap"
+    path.write_bytes(pcap_bytes(moved + big_scan(t0=200.0, sport=41000, ports=range(1, 30))))
+    for kw in ({}, {"claims": ["syn:closed"]}, {"claims": ["syn:open:22"]}):
+        ordinary, fast, made = both(monkeypatch, path, **kw)
+        assert made and fast == ordinary
