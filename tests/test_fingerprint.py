@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from pcapscan.analysis import analyze_capture, analyze_capture_full  # noqa: F401
 from pcapscan.cli import main
 from pcapscan.exchanges import replay
+from pcapscan.fastpath import scans as fast_scans
+from pcapscan.fastpath.columns import NeedSlowPath
 from pcapscan.fingerprint import TOOL_NAMES, ToolGuess, identify
 
 import packets as pk
@@ -18,6 +20,7 @@ import packets as pk
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "captures" / "tools"
 GOLDEN = ROOT / "captures" / "golden"
+OWN_CAPTURES = sorted(p for p in (ROOT / "captures").rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
 
 # captures/tools/<file> -> the tool that made it (captures/tools/README.md)
 TOOL_CAPTURES = {
@@ -221,3 +224,37 @@ def test_analyze_json_and_table_carry_the_tool():
     assert r.exit_code == 0 and "  tool: nmap (1.00)" in r.stdout
     r = CliRunner().invoke(main, ["analyze", "-f", "markdown", str(TOOLS / "zmap-syn.pcap")])
     assert r.exit_code == 0 and "Tool: zmap (1.00)." in r.stdout
+
+
+def tools_both_ways(path):
+    """Every session's ToolGuess from columns built of its Exchange objects (the
+    ordinary path) and from columns built of the fast path's flow tables (every
+    session, however small: fp_objects_max=0); None when the fast path declines."""
+    _summary, slow, _more = analyze_capture_full(path)
+    try:
+        _summary, fast, _more = fast_scans.analyze_capture_fast(path, None, fp_objects_max=0)
+    except NeedSlowPath:
+        return None
+    tools = lambda scans: [((s.scanner, s.target, s.technique, s.first_ts), s.tool) for s in scans]  # noqa: E731
+    return tools(slow), tools(fast)
+
+
+@pytest.mark.parametrize("path", OWN_CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_exchange_and_flow_table_columns_give_the_same_guess(path):
+    both = tools_both_ways(path)
+    if both is None:
+        pytest.skip("the fast path declines this capture")
+    slow, fast = both
+    assert fast == slow  # name, confidence and every evidence sentence
+
+
+def test_exchange_and_flow_table_columns_agree_on_shared_captures(shared_captures):
+    files = sorted(p for p in shared_captures.rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
+    compared = 0
+    for path in files:
+        both = tools_both_ways(path)
+        if both is not None:
+            slow, fast = both
+            assert fast == slow, path.name
+            compared += len(slow)
+    assert compared >= 100
