@@ -13,7 +13,8 @@ IP ID 54321; scapy, left to its defaults, source port 20 (TCP) or 53 (UDP),
 window 8192, sequence number 0 and IP ID 1; hping3 window 512, a non-zero
 acknowledgment number without the ACK flag and a source port that grows by
 one per packet; unicornscan (its default profile) TTL 255, window 4128 and
-MSS alone.
+MSS alone; pcapscan's own scanner marks its raw probes with IP ID and window
+0x7063 ("pc").
 
 Each tool is a `Signature`: a list of `Clue`s, declared as data below. A
 clue is a test of one field with a weight; the test says whether the session
@@ -39,7 +40,7 @@ import numpy as np
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst
 from .model import ACK, RST, SYN, Exchange, flag_letters
 
-TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "unknown")
+TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "pcapscan", "unknown")
 
 # A signature needs this much clue weight behind it to name a tool at all,
 # and its confidence reaches its score only from FULL_WEIGHT on.
@@ -75,6 +76,11 @@ NMAP_UDP_PAYLOAD_PORTS = frozenset(
     + list(range(27910, 27915)) + list(range(27960, 27965)) + list(range(30720, 30725))
     + list(range(32768, 65536)))  # ONCRPC to every high port
 SCAPY_SPORT = {"tcp": 20, "udp": 53}
+# pcapscan's own raw probes (`pcapscan scan`, live/scanner.py) carry this IP ID (IPv4) and TCP window,
+# "pc" in ASCII, so that pcapscan tells its own traffic from a scapy script's (whose defaults it
+# otherwise keeps: TTL 64, no TCP options).
+PCAPSCAN_IP_ID = 0x7063
+PCAPSCAN_WINDOW = 0x7063
 
 
 @dataclass(frozen=True, slots=True)
@@ -856,6 +862,16 @@ SIGNATURES = (
         Clue(ttl_constant, 255, 2),
         Clue(window_in, (4128,), 3),
         Clue(syn_options, (2,), 1),
+    )),
+    # Its marks weigh more than all its other clues together: without them (IPv6 UDP has
+    # neither) or against them, the rest never names pcapscan.
+    Signature("pcapscan", (
+        Clue(ipid_is, PCAPSCAN_IP_ID, 6),
+        Clue(window_in, (PCAPSCAN_WINDOW,), 6),
+        Clue(one_sport, None, 1),  # one reserved source port for the scan, retries included
+        Clue(seq_random, None, 1),
+        Clue(no_options, None, 1),
+        Clue(ttl_constant, 64, 1),
     )),
 )
 

@@ -18,7 +18,9 @@ How a scan runs
    temporary file.
 4. Probes: raw ones are built with scapy (crafting only) and sent through
    raw IP sockets (the kernel routes them and resolves the neighbour),
-   from one source port that a bound socket reserves for the scan. UDP
+   from one source port that a bound socket reserves for the scan. They
+   carry pcapscan's mark, IP ID and TCP window 0x7063 (fingerprint.py), so
+   that a recording names pcapscan as their tool. UDP
    probes carry a protocol payload for well-known services (UDP_PAYLOADS)
    so that open services answer, as nmap's do.
 5. Retries are sent only for probes still unanswered after the per-probe
@@ -59,6 +61,7 @@ from typing import Callable, Iterable, Optional, Union
 from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
+from ..fingerprint import PCAPSCAN_IP_ID, PCAPSCAN_WINDOW
 from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
 from ..techniques import REGISTRY, live_techniques
 from . import safety
@@ -421,9 +424,10 @@ class _Tracker:
 # --- probes -----------------------------------------------------------------------
 
 
-def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int, seq: int, ack: int,
-                ip_id: int) -> bytes:
-    """The bytes of one raw probe (IP header included), crafted with scapy."""
+def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int, seq: int, ack: int) -> bytes:
+    """The bytes of one raw probe (IP header included), crafted with scapy and
+    marked as pcapscan's: IP ID and TCP window PCAPSCAN_IP_ID / PCAPSCAN_WINDOW
+    (fingerprint.py names the tool from them)."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.packet import Raw
 
@@ -432,15 +436,16 @@ def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int
 
         ip = IPv6(src=src, dst=dst)
     else:
-        ip = IP(src=src, dst=dst, id=ip_id)
+        ip = IP(src=src, dst=dst, id=PCAPSCAN_IP_ID)
     spec = REGISTRY[technique]
     if spec.proto == "udp":
         payload = UDP_PAYLOADS.get(dport, b"")
         return bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)) if payload else bytes(
             ip / UDP(sport=sport, dport=dport))
     flags = spec.probe_flags
-    # scapy's defaults otherwise (window 8192, no options), like the seeds' sr1(IP()/TCP()) probes
-    return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0))
+    # scapy's defaults otherwise (no options, TTL 64), like the seeds' sr1(IP()/TCP()) probes
+    return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0,
+                          window=PCAPSCAN_WINDOW))
 
 
 def _reserve_port(kind: int, families: set[int]) -> tuple[int, list]:
@@ -563,7 +568,7 @@ def _raw_loop(plan: _Plan, tracker: _Tracker, sport: int) -> None:
                 key = queue.popleft()
                 t = by_key[key]
                 seq, ack = seqs[key]
-                data = build_probe(plan.technique, t.src, t.text, sport, key[1], seq, ack, rnd.getrandbits(16))
+                data = build_probe(plan.technique, t.src, t.text, sport, key[1], seq, ack)
                 probe = decode_frame(LINKTYPE_RAW, data, 0, time.time())
                 tracker.sent(key, probe)
                 try:
