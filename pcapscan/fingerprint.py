@@ -175,9 +175,12 @@ def packet_columns(pkts: list, ex_ids: list, option_id: Callable[[tuple], int]) 
     if not pkts:
         return {k: np.zeros(0, bool if k in ("tcp", "udp") else np.int64) for k in FIELDS}
     low16: dict = {}
+    layouts: dict = {}
     for p in pkts:
         if p.dst not in low16:
             low16[p.dst] = _address_low16(p.dst)
+        if p.options not in layouts:
+            layouts[p.options] = option_id(p.options)
     i64 = np.int64
     return {
         "frame": np.array([p.frame for p in pkts], i64),
@@ -191,7 +194,7 @@ def packet_columns(pkts: list, ex_ids: list, option_id: Callable[[tuple], int]) 
         "ack": np.array([p.ack for p in pkts], i64),
         "sport": np.array([p.sport for p in pkts], i64),
         "dport": np.array([p.dport for p in pkts], i64),
-        "opt": np.array([option_id(p.options) for p in pkts], i64),
+        "opt": np.array([layouts[p.options] for p in pkts], i64),
         "mss": np.array([-1 if p.mss is None else p.mss for p in pkts], i64),
         "payload": np.array([p.payload_len for p in pkts], i64),
         "dst16": np.array([low16[p.dst] for p in pkts], i64),
@@ -201,6 +204,46 @@ def packet_columns(pkts: list, ex_ids: list, option_id: Callable[[tuple], int]) 
 
 def is_synack(p) -> bool:
     return p.proto == "tcp" and bool(p.flags & SYN) and bool(p.flags & ACK)
+
+
+@dataclass
+class ExchangePackets:
+    """The packets of Exchange objects sorted out for Observed: every probe
+    (with its exchange's number, from `first_id` on), which of them are first
+    tries and which retries, and the few packets clues read one by one."""
+
+    probes: list
+    ids: list  # per probe: its exchange's number
+    first: list  # rows of probes: each exchange's first try
+    retries: list  # rows of probes: the others
+    followups: list  # in frame order
+    synacks: list
+    completed: list  # per exchange
+
+    @classmethod
+    def of(cls, exchanges: Iterable[Exchange], first_id: int = 0) -> "ExchangePackets":
+        probes, ids, first, retries, followups, synacks, completed = [], [], [], [], [], [], []
+        for j, ex in enumerate((ex for ex in exchanges if ex.probes), first_id):
+            n = len(probes)
+            first.append(n)
+            retries += range(n + 1, n + len(ex.probes))
+            probes += ex.probes
+            ids += [j] * len(ex.probes)
+            followups += ex.followups
+            synacks += [r for r in ex.responses if is_synack(r)]
+            completed.append(ex.completed_handshake)
+        followups.sort(key=lambda p: p.frame)
+        return cls(probes, ids, first, retries, followups, synacks, completed)
+
+    def columns(self, option_id: Callable[[tuple], int]) -> list:
+        """The FIELDS columns of probes, first tries and retries."""
+        every = packet_columns(self.probes, self.ids, option_id)
+        first, retries = np.array(self.first, np.int64), np.array(self.retries, np.int64)
+        return [every, {k: v[first] for k, v in every.items()}, {k: v[retries] for k, v in every.items()}]
+
+    def earliest(self):
+        """The first probe (in frame order), or None."""
+        return min(self.probes, key=lambda p: p.frame) if self.probes else None
 
 
 class Observed:
@@ -225,24 +268,12 @@ class Observed:
 
     @classmethod
     def of(cls, exchanges: Iterable[Exchange]) -> "Observed":
-        exs = [ex for ex in exchanges if ex.probes]
-        probes, first, retries, ids_all, ids_first, ids_retry = [], [], [], [], [], []
-        for j, ex in enumerate(exs):
-            probes += ex.probes
-            ids_all += [j] * len(ex.probes)
-            first.append(ex.probes[0])
-            ids_first.append(j)
-            retries += ex.probes[1:]
-            ids_retry += [j] * (len(ex.probes) - 1)
+        pk = ExchangePackets.of(exchanges)
         option_ids = {(): 0}
-        option_id = lambda kinds: option_ids.setdefault(kinds, len(option_ids))  # noqa: E731
-        cols = [Cols(**packet_columns(pkts, ids, option_id))
-                for pkts, ids in ((probes, ids_all), (first, ids_first), (retries, ids_retry))]
-        followups = sorted((p for ex in exs for p in ex.followups), key=lambda p: p.frame)
-        synacks = [r for ex in exs for r in ex.responses if is_synack(r)]
-        version = min(probes, key=lambda p: p.frame).ip_version if probes else 4
-        return cls(*cols, followups, synacks, len(synacks), np.array([ex.completed_handshake for ex in exs], bool),
-                   list(option_ids), version)
+        cols = [Cols(**c) for c in pk.columns(lambda kinds: option_ids.setdefault(kinds, len(option_ids)))]
+        earliest = pk.earliest()
+        return cls(*cols, pk.followups, pk.synacks, len(pk.synacks), np.array(pk.completed, bool), list(option_ids),
+                   earliest.ip_version if earliest else 4)
 
     @functools.cached_property
     def kinds(self) -> frozenset:
@@ -990,4 +1021,4 @@ def observed_fields(obs: Observed) -> tuple:
 
 
 __all__ = ["ToolGuess", "identify", "identify_observed", "scores", "SIGNATURES", "TOOL_NAMES", "Observed", "Cols",
-           "FIELDS", "packet_columns", "options_text", "initial_ttl"]
+           "FIELDS", "ExchangePackets", "packet_columns", "options_text", "initial_ttl"]

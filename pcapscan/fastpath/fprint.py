@@ -111,34 +111,20 @@ def identify_columns(asm, members, objs, simple) -> F.ToolGuess:
         "sport": s["sport"][simple], "dport": s["tport"][simple], "opt": p["opt"].a[fid], "mss": p["mss"].a[fid],
         "payload": p["payload"].a[fid], "dst16": _low16(t.addrs, tid), "ex": np.arange(n_b),
     }
-    probes_py, first_py, retries_py, pid_py, fid_py, rid_py, followups, synacks = [], [], [], [], [], [], [], []
-    for j, ex in enumerate(objs):
-        e = n_b + j
-        probes_py += ex.probes
-        pid_py += [e] * len(ex.probes)
-        first_py.append(ex.probes[0])
-        fid_py.append(e)
-        retries_py += ex.probes[1:]
-        rid_py += [e] * (len(ex.probes) - 1)
-        followups += ex.followups
-        synacks += [r for r in ex.responses if F.is_synack(r)]
-    followups.sort(key=lambda q: q.frame)
-    book = t.options
-    cols = lambda pkts, ids: F.packet_columns(pkts, ids, book.id_of)  # noqa: E731
-    probes = _cols([bulk, cols(probes_py, pid_py)])
-    first = _cols([bulk, cols(first_py, fid_py)])
-    retries = F.Cols(**cols(retries_py, rid_py))
-    completed = np.concatenate([np.zeros(n_b, bool), np.array([ex.completed_handshake for ex in objs], bool)])
+    pk = F.ExchangePackets.of(objs, first_id=n_b)  # the engine's exchanges, numbered after the bulk rows
+    p_cols, f_cols, r_cols = pk.columns(t.options.id_of)
+    probes, first, retries = _cols([bulk, p_cols]), _cols([bulk, f_cols]), F.Cols(**r_cols)
+    completed = np.concatenate([np.zeros(n_b, bool), np.array(pk.completed, bool)])
     synack_b = int((s["ans"][simple] & ~udp & ((s["rflags"][simple] & 0x12) == 0x12)).sum())
     # the first probe's IP version (a bulk row before an engine packet of the same frame, as the merge orders them)
     earliest = []
     if n_b:
         i = int(np.argmin(bulk["frame"]))
         earliest.append((int(bulk["frame"][i]), 0, 6 if tid[i] >= V6_BASE else 4))
-    if probes_py:
-        q = min(probes_py, key=lambda q: q.frame)
+    q = pk.earliest()
+    if q is not None:
         earliest.append((q.frame, 1, q.ip_version))
     version = min(earliest)[2] if earliest else 4
-    obs = F.Observed(probes, first, retries, followups, synacks, synack_b + len(synacks), completed, book.tuples,
-                     version)
+    obs = F.Observed(probes, first, retries, pk.followups, pk.synacks, synack_b + len(pk.synacks), completed,
+                     t.options.tuples, version)
     return F.identify_observed(obs)
