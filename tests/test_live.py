@@ -23,7 +23,7 @@ from pcapscan.capture import read_packets
 from pcapscan.cli import main
 from pcapscan.errors import PermissionProblem, UsageError
 from pcapscan.live import labrun, scanner
-from pcapscan.live.labrun import EXPECTED, STATES, port_of
+from pcapscan.live.labmodel import EXPECTED, STATES, port_of
 from pcapscan.model import ACK, RST, SYN, Technique
 from pcapscan.techniques import REGISTRY, live_techniques
 
