@@ -133,7 +133,7 @@ def test_html_draws_svg_ladders(tmp_path):
 def test_ladders_none_and_table_in_chinese():
     r = run(CONNECT, "-c", "stealth:open:80", "--ladders", "none", "--lang", "zh")
     assert r.exit_code == 1
-    assert "交互图" not in r.stdout and "错误" in r.stdout and "不符合课本" in r.stdout
+    assert "时序图" not in r.stdout and "错误" in r.stdout and "不符合教材" in r.stdout
 
 
 def test_claims_from_file_names(tmp_path):

@@ -82,16 +82,32 @@ def rows(packets: Iterable[Packet], scanner: str, notes: Optional[Mapping[int, l
     return out
 
 
-def text(packets, scanner: str, target: str, notes=None, width: int = 46) -> str:
+HEADINGS = {"frame": "frame", "time": "time", "scanner": "scanner", "target": "target",
+            "more": "... {n} more packet(s)"}
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """Pad to a display width: a Chinese heading takes two columns a character."""
+    from wcwidth import wcswidth
+
+    gap = " " * max(0, width - wcswidth(text))
+    return gap + text if right else text + gap
+
+
+def text(packets, scanner: str, target: str, notes=None, width: int = 46, headings=None) -> str:
     """An ASCII ladder:
 
          frame     time  scanner 198.18.0.1          target 198.18.0.2
              5   +0.000  40000 --- S seq=0 -------------> 80
              6   +0.001  40000 <-- SA seq=5000 ack=1 ---- 80
+
+    `headings` words the header row in another language (the keys of HEADINGS).
     """
+    h = {**HEADINGS, **(headings or {})}
     arrows = rows(packets, scanner, notes)
     shown, more = arrows[:MAX_ARROWS], len(arrows) - MAX_ARROWS
-    head = f"{'frame':>7} {'time':>8}  {('scanner ' + scanner):<{width + 6}} target {target}"
+    head = (f"{_pad(h['frame'], 7, True)} {_pad(h['time'], 8, True)}  "
+            f"{_pad(h['scanner'] + ' ' + scanner, width + 6)} {h['target']} {target}")
     lines = [head]
     for a in shown:
         body = f" {a.label} "
@@ -102,7 +118,7 @@ def text(packets, scanner: str, target: str, notes=None, width: int = 46) -> str
         note = f"  [{a.note}]" if a.note else ""
         lines.append(f"{a.frame:>7} {'+%.3f' % a.dt:>8}  {a.sport:>5} {arrow} {a.dport:<5}{note}".rstrip())
     if more > 0:
-        lines.append(f"{'':>7} {'':>8}  ... {more} more packet(s)")
+        lines.append(f"{'':>7} {'':>8}  " + h["more"].format(n=more))
     return "\n".join(lines)
 
 
