@@ -219,7 +219,8 @@ def render_markdown(result, ladders: str = "auto") -> str:
             out += [f"### {label('ladders', lang)}", ""]
         for p in drawn:
             out += [f"#### {p.port}/{p.proto}{_paren(_md_cell(_ladder_what(p, lang)), lang)}", "", "```mermaid",
-                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p)), "```", ""]
+                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p), _ladder_headings(lang)),
+                    "```", ""]
     return "\n".join(out)
 
 
@@ -270,7 +271,7 @@ def render_html(result, ladders: str = "auto") -> str:
         out.append("</ul>")
         for p in _ladder_ports(findings, ports, ladders):
             out.append(f"<h3>{escape(f'{p.port}/{p.proto}' + _paren(_ladder_what(p, lang), lang))}</h3>")
-            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p)))
+            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p), _ladder_headings(lang)))
     out.append("</body></html>\n")
     return "\n".join(out)
 
