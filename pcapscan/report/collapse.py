@@ -106,6 +106,23 @@ def not_shown_line(hidden: dict) -> str:
     return "Not shown: " + ", ".join(parts)
 
 
+def hosts_and_hidden(hosts):
+    """(hosts to list, {reason: count} of the hidden ones): like nmap, which
+    lists the hosts that are up, a sweep's down hosts are summed up once more
+    than COLLAPSE_MIN of them would fill the table."""
+    down = [h for h in hosts if h.state.value == "down"]
+    if len(down) < COLLAPSE_MIN:
+        return list(hosts), {}
+    return [h for h in hosts if h.state.value != "down"], dict(Counter(h.reason.value for h in down).most_common())
+
+
+def not_shown_hosts_line(hidden: dict) -> str:
+    """ "Not shown: 254 down hosts (no-response)", in the words of not_shown_line."""
+    total = sum(hidden.values())
+    why = next(iter(hidden)) if len(hidden) == 1 else ", ".join(f"{n} {r}" for r, n in hidden.items())
+    return f"Not shown: {total} down hosts ({why})"
+
+
 def ports_attr(ports) -> str:
     """1-21,23-79,81: nmap's ranges of port numbers."""
     import numpy as np
