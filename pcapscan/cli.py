@@ -191,6 +191,8 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
                         claims_from_names=claims_from_names)
     emit(render_verify(result, fmt, ladders=ladders), output)
+    for warning in result.warnings:
+        click.echo(f"pcapscan: warning: {warning}", err=True)
     if say_capture_problems(result.analysis):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)

@@ -185,13 +185,29 @@ class Expectations:
     def claims_for(self, capture: str) -> tuple:
         """Claims of every entry whose pattern matches the capture's path (or,
         for a pattern without a directory, its file name)."""
-        path = os.path.abspath(capture)
         out = []
         for pattern, written, claims in self.entries:
-            if fnmatch.fnmatch(path, pattern) or ("/" not in written and fnmatch.fnmatch(os.path.basename(path),
-                                                                                          written)):
+            if self._matches(pattern, written, capture):
                 out.extend(claims)
         return tuple(out)
+
+    def unmatched(self, captures) -> list:
+        """The glob patterns, as written, that match no file and none of `captures`:
+        most likely a typo, which would otherwise drop the pattern's claims unsaid."""
+        import glob
+
+        out = []
+        for pattern, written, _ in self.entries:
+            if any(c in pattern for c in "*?[") and not glob.glob(pattern) and not any(
+                    self._matches(pattern, written, c) for c in captures):
+                out.append(written)
+        return out
+
+    @staticmethod
+    def _matches(pattern: str, written: str, capture: str) -> bool:
+        path = os.path.abspath(capture)
+        return fnmatch.fnmatch(path, pattern) or ("/" not in written and
+                                                  fnmatch.fnmatch(os.path.basename(path), written))
 
     def captures(self) -> list:
         """The files the entries name, globs expanded, in file order (missing plain paths kept)."""
@@ -842,6 +858,7 @@ class VerifyResult:
     ports: tuple = ()  # CheckedPort, in capture then port order
     claims: tuple = ()  # (capture, claim text, source)
     lang: str = "en"
+    warnings: tuple = ()  # about the claims themselves (an --expect glob matching nothing), for the CLI's stderr
 
     @property
     def errors(self) -> tuple:
@@ -865,7 +882,9 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     if not path_list and expect is not None:
         path_list = expect.captures()
     if not path_list:
-        raise UsageError("no capture to verify")
+        unmatched = expect.unmatched([]) if expect is not None else []
+        raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
+                                                   + " match no file" if unmatched else ""))
     analysis = analyze(paths if single else path_list)
 
     cases = []
@@ -880,7 +899,12 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         scans = [s for s in analysis.scans if s.capture == summary.path]
         case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    return _result(cases, analysis, lang)
+    result = _result(cases, analysis, lang)
+    if expect is not None:
+        unmatched = expect.unmatched([c.path for c in analysis.captures])
+        result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
+                                                f"were not checked" for pattern in unmatched))
+    return result
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
