@@ -1211,7 +1211,7 @@ TEXTS = {
     "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
                         zh="{file}：从“没有回应”得出 {claimed}：数据包只能说明 {state}"),
     "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
-                         zh="{file}：用拒绝规则模拟过滤：读作 {state}"),
+                         zh="{file}：用拒绝（reject）规则模拟被过滤的端口：读作 {state}"),
     "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
                         zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
     "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),

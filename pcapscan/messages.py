@@ -333,7 +333,7 @@ MESSAGES: dict = {
     "no-probe.elsewhere": _M(
         en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
            "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",
-        zh="这个抓包有 {packets} 个数据包，没有端口扫描，只有{found}：verify 只对照教科书检查端口扫描，"
+        zh="这个抓包有 {packets} 个数据包，没有端口扫描，只有{found}：verify 只对照教材检查端口扫描，"
            "这里没有可检查的内容。`pcapscan analyze` 会显示抓包中的结果。"),
     "family.host-discovery": _M(en="host discovery", zh="主机发现"),
     "family.os-detection": _M(en="OS detection probes", zh="操作系统探测"),
@@ -367,7 +367,7 @@ MESSAGES: dict = {
            "{state}: {why}. The claim {claimed} says more than the packets can. Likely cause: a single state was "
            "concluded from silence (as the seeds' summary table does); report {state}.",
         zh="教材（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，只能说明 {state}：{why}。声明 "
-           "{claimed} 超出了数据包所能证明的范围。可能的原因：从\"没有回应\"推断出了单一状态（"
+           "{claimed} 超出了数据包所能证明的范围。可能的原因：从“没有回应”推断出了单一状态（"
            "实验指导中的实验总结表格就是这样做的）；应报告 {state}。"),
     "state-underclaim": _M(
         en="For {port} the capture shows {evidence}, which means {state}; the claim {claimed} is true but less "
@@ -379,7 +379,7 @@ MESSAGES: dict = {
            "reads as {state}, exactly like a closed port. Likely cause: the lab's firewall rule rejects (iptables "
            "REJECT, nft reject, ufw reject: ICMP port unreachable or a TCP reset) instead of dropping; to simulate "
            "a filtered port, drop the probes (iptables DROP, nft drop, ufw deny) or reject with admin-prohibited.",
-        zh="教材：被过滤的端口是指探测包被防火墙\"吞掉\"的端口：没有回应，或收到 ICMP 不可达错误。{port} "
+        zh="教材：被过滤的端口是指探测包被防火墙“吞掉”的端口：没有回应，或收到 ICMP 不可达错误。{port} "
            "本应处于被过滤状态，但目标回应了{evidence}，{technique}会把它读作 {state}，与关闭的端口完全一样。"
            "可能的原因：实验的防火墙规则使用了拒绝（iptables REJECT、nft reject、ufw reject：回复 ICMP 端口不可达或 "
            "TCP RST），而不是丢弃；要模拟被过滤的端口，应丢弃探测包（iptables DROP、nft drop、ufw deny），或以 "
@@ -402,7 +402,7 @@ MESSAGES: dict = {
         zh="教材（TCP connect 扫描）：扫描方像 connect() 那样完成三次握手（SYN、SYN/ACK、ACK），然后关闭连接。"
            "目标在{synack}回复了 SYN/ACK，但扫描方从未发送完成握手的 ACK：{after}。可能的原因："
            "探测包是通过原始套接字（scapy 的 sr1）而不是 connect() 发出的；扫描机内核中没有这个连接，于是将其复位；"
-           "而 RST/ACK（\"AR\"）是中止连接，并不是握手的第三步。抓包中实际是 SYN（半开）扫描；要做 connect 扫描，"
+           "而 RST/ACK（“AR”）是中止连接，并不是握手的第三步。抓包中实际是 SYN（半开）扫描；要做 connect 扫描，"
            "请使用 socket.connect() 或 nmap -sT。"),
     "handshake-completed": _M(
         en="Textbook (SYN scan, also called stealth or half-open scan): after a SYN/ACK the scanner resets instead "
@@ -420,7 +420,7 @@ MESSAGES: dict = {
            "scanner's own kernel sent it, because the SYN came from a raw socket and the kernel knows no such "
            "connection. This is how nmap -sS and scapy scans look; nothing to fix.",
         zh="教材（SYN 扫描）：扫描方收到 SYN/ACK 后复位半开连接。{rst}的 RST 不带 ACK、窗口为 0、序号为 {seq}，"
-           "即{synack} SYN/ACK 的确认号：它是扫描机自己的内核发出的，因为 SYN 来自原始套接字，内核中没有这个连接。"
+           "即{synack}中 SYN/ACK 的确认号：它是扫描机自己的内核发出的，因为 SYN 来自原始套接字，内核中没有这个连接。"
            "nmap -sS 和 scapy 扫描都是这样，无需修改。"),
     "rst-port-mismatch": _M(
         en="A scanner that aborts a connection sends its RST from the connection's own source port, so the target "
