@@ -139,6 +139,7 @@ def test_verify_zh_typesetting(verify_zh):
         # a space between Chinese and Latin words, none between Chinese characters
         assert not re.search(r"[\u4e00-\u9fff][A-Za-z]|[A-Za-z][\u4e00-\u9fff]", text)
         assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text))
         assert not re.search(r"[^\s|] [（），。：；、]|[（），。：；、] [^\s|]", text)  # (| parts Markdown cells)
 
 
@@ -199,3 +200,5 @@ def test_grade_zh_has_no_english_left_and_lines_up(shared_captures, tmp_path):
         assert english_left(text) == set(), md.name
         assert "\"" not in re.sub(r"`[^`]*`", "", text)
         assert not re.search(r"[\u4e00-\u9fff][A-Za-z]|[A-Za-z][\u4e00-\u9fff]", text)
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text)), \
+            md.name

@@ -209,8 +209,9 @@ def render_markdown(result, ladders: str = "auto") -> str:
             out += [f"{len(ports)} {label('port', lang)}: {_state_summary(ports)}", ""]
         out += [f"### {label('findings', lang)}", ""]
         for f in findings:
-            frames = f" ({messages.frames_text(f.frames, lang)})" if f.frames else ""
-            out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}: {f.message}")
+            frames = _paren(messages.frames_text(f.frames, lang), lang) if f.frames else ""
+            out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}"
+                       f"{label('colon', lang)}{f.message}")
         if not findings:
             out.append(f"- {label('no-findings', lang)}")
         out.append("")
@@ -263,9 +264,10 @@ def render_html(result, ladders: str = "auto") -> str:
             out.append(f"<p>{len(ports)} {escape(label('port', lang))}: {escape(_state_summary(ports))}</p>")
         out.append("<ul>")
         for f in findings:
-            frames = f" ({escape(messages.frames_text(f.frames, lang))})" if f.frames else ""
+            frames = escape(_paren(messages.frames_text(f.frames, lang), lang)) if f.frames else ""
             out.append(f'<li><b class="{f.severity}">{escape(messages.severity_word(f.severity, lang))}</b> '
-                       f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}: {escape(f.message)}</li>")
+                       f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}"
+                       f"{escape(label('colon', lang))}{escape(f.message)}</li>")
         if not findings:
             out.append(f"<li>{escape(label('no-findings', lang))}</li>")
         out.append("</ul>")
