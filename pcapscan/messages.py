@@ -92,22 +92,21 @@ def _latin(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch in "`%")
 
 
+def _tight(a: str, b: str) -> bool:
+    """No space belongs between a and b: two Chinese characters, or full-width punctuation on either side."""
+    return a in _FULL_PUNCT or b in _FULL_PUNCT or (_is_cjk(a) and _is_cjk(b))
+
+
 def _seam(left: str, right: str) -> str:
     """Join two pieces of Chinese text: a space between a Chinese character and
     a Latin word, none between Chinese characters or beside full-width
     punctuation."""
     if not left or not right:
         return left + right
-    if left[-1] == " " and len(left) > 1 and right[0] != " ":
-        a, b = left[-2], right[0]
-        if (_is_cjk(a) or a in _FULL_PUNCT) and (_is_cjk(b) or b in _FULL_PUNCT) or a in _FULL_PUNCT \
-                or b in _FULL_PUNCT:
-            return left[:-1] + right
-    if right[0] == " " and len(right) > 1 and left[-1] != " ":
-        a, b = left[-1], right[1]
-        if (_is_cjk(a) or a in _FULL_PUNCT) and (_is_cjk(b) or b in _FULL_PUNCT) or a in _FULL_PUNCT \
-                or b in _FULL_PUNCT:
-            return left + right[1:]
+    if left[-1] == " " and len(left) > 1 and right[0] != " " and _tight(left[-2], right[0]):
+        return left[:-1] + right
+    if right[0] == " " and len(right) > 1 and left[-1] != " " and _tight(left[-1], right[1]):
+        return left + right[1:]
     a, b = left[-1], right[0]
     if (_is_cjk(a) and (_latin(b) or b in "(\"")) or ((_latin(a) or a in ")\"") and _is_cjk(b)):
         return left + " " + right
