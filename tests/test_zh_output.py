@@ -202,3 +202,16 @@ def test_grade_zh_has_no_english_left_and_lines_up(shared_captures, tmp_path):
         assert not re.search(r"[\u4e00-\u9fff][A-Za-z]|[A-Za-z][\u4e00-\u9fff]", text)
         assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text)), \
             md.name
+
+
+def test_fill_sets_the_seams_and_leaves_values_alone():
+    from pcapscan.messages import fill
+
+    assert fill("包含{t}的探测包", {"t": "SYN 扫描（半开扫描）"}, "zh") == "包含 SYN 扫描（半开扫描）的探测包"
+    assert fill("声明 {c} 超出，从\"没有回应\"推断", {"c": "open（开放）"}, "zh") == "声明 open（开放）超出，从“没有回应”推断"
+    assert fill("{f}的 {p} 探测包", {"f": "第 9 帧", "p": "无标志位"}, "zh") == "第 9 帧的无标志位探测包"
+    assert fill("{f}的 {p} 探测包", {"f": "第 9 帧", "p": "SA"}, "zh") == "第 9 帧的 SA 探测包"
+    # a value keeps its spelling: a student's file name is not typeset
+    assert fill("{file}：没有{t}的探测包", {"file": "扫描1\"a\".pcap", "t": "NULL 扫描"}, "zh") == \
+        "扫描1\"a\".pcap：没有 NULL 扫描的探测包"
+    assert fill("{a} \"b\"", {"a": "x"}, "en") == "x \"b\""  # English is left as written
