@@ -121,8 +121,9 @@ def main():
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-@click.option("--technique", "-t", type=click.Choice(TECHNIQUE_NAMES),
-              help="Interpret the probes as this technique (e.g. window for ACK probes).")
+@click.option("--technique", "-t", metavar="NAME",
+              help="Interpret the probes as this technique (e.g. window for ACK probes): "
+                   + ", ".join(TECHNIQUE_NAMES) + ", or a name such as stealth, half-open, tcp connect.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Captures analyzed in parallel [default: every core].")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
@@ -171,7 +172,8 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split):
 @click.option("--expect", "-e", "expect", type=click.Path(dir_okay=False), metavar="FILE",
               help="TOML file of claims per capture path or glob; with no CAPTURE, verify the files it names.")
 @click.option("--claims-from-names", is_flag=True,
-              help="Read a claim off each file name without one (connect_OPEN.pcap -> connect:open).")
+              help="Read a claim off each file name without one, as grade reads names "
+                   "(connect_OPEN.pcap -> connect:open, tcp_Xmas_f.pcap -> xmas:filtered).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "html", "json"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,

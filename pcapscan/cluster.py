@@ -26,7 +26,7 @@ Work is split two ways:
 
   The one state of the engine that is not per flow is the size and time
   window of its duplicate memory. It cannot matter while timestamps never go
-  backwards and fewer than exchanges._RECENT_MAX packets fall within one
+  backwards and fewer than exchanges.RECENT_MAX packets fall within one
   duplicate window; chunk tasks check both, and a capture that breaks either
   is replayed as one partition (still read in parallel), as the fast path
   falls back to the ordinary reader for the same reasons.
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copyreg
 import gc
+import functools
 import heapq
 import itertools
 import operator
@@ -60,7 +61,7 @@ from .capture.containers import (
 )
 from .capture.decode import LINKTYPE_NAMES
 from .errors import InputError, PcapscanError, UsageError
-from .exchanges import _ICMP_ERROR_TYPES, _RECENT_MAX, DUPLICATE_WINDOW
+from .exchanges import OtherTraffic, ICMP_ERROR_TYPES, RECENT_MAX, DUPLICATE_WINDOW
 from .model import AnalysisResult, CaptureSummary, Exchange, Packet, Quoted
 
 SPLIT_MIN_BYTES = 64 << 20  # with --dask-split, captures this big or bigger are split into chunks
@@ -252,7 +253,7 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
         if out[0] == "error":
             raise out[1]
         return out[1:4]  # (summary, scans, more)
-    return gather(paths, single, outcome)
+    return gather(paths, single, outcome, forced)
 
 
 def _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts, progress, log):
@@ -339,7 +340,7 @@ class _Split:
 def _flows_apart(metas: dict) -> bool:
     """May the packets replay partition by partition? Only when the engine's
     duplicate memory cannot see the difference: timestamps never go backwards,
-    and no duplicate window holds _RECENT_MAX packets (a bound over chunks)."""
+    and no duplicate window holds RECENT_MAX packets (a bound over chunks)."""
     chunks = [metas[j] for j in sorted(metas) if metas[j]["fed"]]
     for a, b in itertools.pairwise(chunks):
         if b["first_ts"] < a["last_ts"]:
@@ -352,9 +353,9 @@ def _flows_apart(metas: dict) -> bool:
             if later["first_ts"] - m["last_ts"] > _WINDOW:
                 break
             bound += later["head"]  # a window from this chunk reaches no further into a later one
-            if bound >= _RECENT_MAX:
+            if bound >= RECENT_MAX:
                 return False
-        if bound >= _RECENT_MAX:
+        if bound >= RECENT_MAX:
             return False
     return True
 
@@ -376,8 +377,9 @@ def _finish(sp: _Split, forced, results: list):
     ordinary = sorted(itertools.chain.from_iterable(r[1] for r in results), key=first)
     queries = sorted(itertools.chain.from_iterable(r[2] for r in results), key=first)
     duplicates = sum(r[3] for r in results)
+    other = functools.reduce(lambda a, r: a.merge(r[4]), results, OtherTraffic())
     del results
-    summary, scans, more = capture_result(plan.path, forced, stats, duplicates, exchanges, queries, ordinary)
+    summary, scans, more = capture_result(plan.path, forced, stats, duplicates, exchanges, queries, ordinary, other)
     return ("done", summary, scans, more)
 
 
@@ -592,7 +594,7 @@ def partition_pair(pkt: Packet) -> tuple:
     proto = pkt.proto
     if proto == "icmp" or proto == "icmp6":
         q = pkt.quoted
-        if q is not None and pkt.icmp_type in _ICMP_ERROR_TYPES[proto]:
+        if q is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
             return q.src, q.dst
         if proto == "icmp6" and q is None and pkt.nd_target is not None and pkt.icmp_type in (135, 136):
             return (pkt.src if pkt.icmp_type == 135 else pkt.dst), pkt.nd_target
@@ -694,5 +696,6 @@ def replay_partition(pieces: list, interleaved: bool):
             queries.feed(pkt)
             engine.feed(pkt)
         del pieces, rows
-        found = (engine.exchanges(), engine.ordinary_exchanges(), queries.exchanges(), engine.stats.duplicates)
+        found = (engine.exchanges(), engine.ordinary_exchanges(), queries.exchanges(), engine.stats.duplicates,
+                 engine.other_traffic())
         return pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)

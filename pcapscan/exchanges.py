@@ -30,9 +30,10 @@ data.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from .fingerprint import NMAP_OS_PROBES
 from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
 
 _MOD32 = 1 << 32
@@ -51,9 +52,9 @@ DUPLICATE_WINDOW = 0.010
 # At most this many recent packets are remembered for duplicate detection, so
 # that a capture whose timestamps stand still (or go backwards) cannot make
 # the window hold every packet: a copy comes within a few packets of the first.
-_RECENT_MAX = 16384
+RECENT_MAX = 16384
 
-_ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
+ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 
 # Flows the engine follows: TCP, UDP and SCTP by ports; any other IP
 # protocol ("ip") by its protocol number, as nmap -sO probes it.
@@ -101,7 +102,28 @@ def probe_class(pkt: Packet) -> Optional[str]:
         return None
     if pkt.payload_len and not base & SYN:
         return None  # data in the middle of a connection we joined late
+    if midstream(base, pkt.window, pkt.options):
+        return None
     return flag_letters(base)
+
+
+def midstream(flags: int, window: int, options: tuple) -> bool:
+    """Is a TCP segment without SYN that carries timestamps the middle of a
+    connection (a browser's late ACK, a keep-alive) rather than a probe?
+    Operating systems put the timestamp option on every segment of a
+    connection that negotiated it; scanners' ACK/FIN/NULL/Xmas probes carry
+    no options, except nmap's OS-detection probes, which keep their shapes."""
+    return not flags & SYN and 8 in options and (window, options) not in NMAP_OS_PROBES
+
+
+def shows_connection(probe_flags: int, answer_flags: int, answer_payload: int) -> bool:
+    """Does the target's TCP segment on a probe's flow show an established
+    connection (ordinary traffic) rather than answer a probe? Data on a flow
+    no bare SYN opened; or anything but a RST to a probe without SYN: RFC 793
+    has a port without a connection answer those with RST or not at all, so
+    an ACK back (a keep-alive answered) means a connection exists."""
+    base = probe_flags & _TCP_BASE_FLAGS
+    return bool((answer_payload and base != SYN) or (not base & SYN and not answer_flags & RST))
 
 
 def answers(probe: Packet, resp: Packet) -> bool:
@@ -140,6 +162,7 @@ class _Connection:
     stray: list | tuple = ()
     later: int = 0  # target packets after the answer (conversation, not evidence)
     carried_data: bool = False
+    ignored: int = 0  # packets seen after it turned out to be ordinary traffic
 
 
 @dataclass
@@ -147,6 +170,34 @@ class EngineStats:
     duplicates: int = 0
     ordinary: int = 0  # connections that carried data: ordinary traffic, not probes
     orphan_answers: int = 0  # ICMP errors / answers whose probe is not in the capture
+
+
+@dataclass
+class OtherTraffic:
+    """How much ordinary traffic a capture holds beside its probes. Data
+    connections a SYN opened are kept by first frame (`syn_data`): version
+    detection (techniques/detection.py) may claim them as its probes."""
+
+    connections: int = 0
+    packets: int = 0
+    syn_data: dict = field(default_factory=dict)  # first frame -> packets
+
+    def add(self, connections: int, packets: int, syn_frame: Optional[int] = None) -> None:
+        self.connections += connections
+        self.packets += packets
+        if syn_frame is not None:
+            self.syn_data[syn_frame] = packets
+
+    def merge(self, other: "OtherTraffic") -> "OtherTraffic":
+        self.add(other.connections, other.packets)
+        self.syn_data.update(other.syn_data)
+        return self
+
+    def without(self, frames) -> tuple:
+        """(connections, packets) once the SYN-opened data connections starting at `frames` are
+        counted elsewhere (as version detection's probes)."""
+        claimed = [n for f, n in self.syn_data.items() if f in frames]
+        return self.connections - len(claimed), self.packets - sum(claimed)
 
 
 class ReplayEngine:
@@ -157,6 +208,7 @@ class ReplayEngine:
         self._order: list = []  # (key, connection) in order of first probe; a reused key recurs
         self._recent: dict = {}  # duplicate-detection key -> ts
         self._recent_q: deque = deque()
+        self._midflow: list = []  # connections first seen in the middle: ordinary traffic from the start
         self.stats = EngineStats()
 
     # -- mechanism -------------------------------------------------------------
@@ -169,7 +221,7 @@ class ReplayEngine:
         # Forget what is outside the window on either side: timestamps may go
         # backwards (merged captures, a clock step), and then the oldest entry
         # must not hold every later one in memory.
-        while q and (abs(pkt.ts - q[0][0]) > DUPLICATE_WINDOW or len(q) > _RECENT_MAX):
+        while q and (abs(pkt.ts - q[0][0]) > DUPLICATE_WINDOW or len(q) > RECENT_MAX):
             old_ts, old = q.popleft()
             if self._recent.get(old) == old_ts:  # not seen again since
                 del self._recent[old]
@@ -201,14 +253,15 @@ class ReplayEngine:
                     # A SYN/ACK or data of a connection that began before the
                     # capture: remember the flow as ordinary traffic, so its
                     # next bare ACK is not taken for an ACK-scan probe.
-                    self._conns[fwd] = _Connection(kind="?", carried_data=True)
+                    conn = self._conns[fwd] = _Connection(kind="?", carried_data=True, ignored=1)
+                    self._midflow.append(conn)
                 return
             if _is_group_address(pkt.dst):
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
             self._order.append((fwd, conn))
-        elif proto in _ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERROR_TYPES[proto]:
+        elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
             conn = self._conns.get(quoted_key(pkt.quoted))
             if conn is None:
                 self.stats.orphan_answers += 1
@@ -217,6 +270,7 @@ class ReplayEngine:
 
     def _from_scanner(self, conn: _Connection, pkt: Packet) -> None:
         if conn.carried_data:
+            conn.ignored += 1
             return
         if pkt.payload_len and pkt.proto == "tcp":
             conn.carried_data = True
@@ -229,9 +283,11 @@ class ReplayEngine:
 
     def _from_target(self, conn: _Connection, pkt: Packet) -> None:
         if conn.carried_data:
+            conn.ignored += 1
             return
-        if pkt.payload_len and pkt.proto == "tcp" and conn.kind != "S":
-            conn.carried_data = True  # data from the target on a flow no SYN opened: mid-connection traffic
+        if pkt.proto == "tcp" and conn.probes and shows_connection(conn.probes[0].flags, pkt.flags, pkt.payload_len):
+            conn.carried_data = True  # the target answers as a connection does: mid-connection traffic
+            conn.ignored += 1
             return
         if conn.followups:
             conn.later += 1  # talk after the scanner's reply is conversation, not an answer
@@ -266,27 +322,64 @@ class ReplayEngine:
 
     # -- results ---------------------------------------------------------------
 
-    def exchanges(self) -> list[Exchange]:
-        """Exchanges in order of their first probe; ordinary traffic left out."""
+    def other_traffic(self) -> "OtherTraffic":
+        """Ordinary traffic: connections that carried data or showed themselves
+        established, and those first seen mid-flow."""
+        other = OtherTraffic()
+        for c in [c for _key, c in self._order if c.carried_data] + self._midflow:
+            n = len(c.probes) + len(c.responses) + len(c.followups) + len(c.stray) + c.later + c.ignored
+            other.add(1, n, c.probes[0].frame if c.kind == "S" and c.probes else None)
+        return other
+
+    def flow_keys(self) -> list:
+        """The flow key (proto, scanner, sport, target, port) of every connection followed."""
+        return [key for key, _conn in self._order]
+
+    def probe_connections(self) -> list:
+        """The scan connections (ordinary traffic left out), in order of first
+        probe: what sessions.py splits into runs."""
+        return [conn for _key, conn in self._order if not conn.carried_data]
+
+    def adopt(self, exchanges: Iterable[Exchange]) -> None:
+        """Take one-connection exchanges paired elsewhere (the fast path's bulk
+        flows that turned out to need the engine's grouping) as connections
+        of this engine, in frame order with its own."""
+        added = []
+        for ex in exchanges:
+            p = ex.probes[0]
+            conn = _Connection(kind=probe_class(p), probes=[p], responses=list(ex.responses) or (),
+                               stray=list(ex.stray) or ())
+            added.append(((p.proto, p.src, p.sport, p.dst, p.dport), conn))
+        self._order = sorted(self._order + added, key=lambda kc: kc[1].probes[0].frame)
+
+    def exchanges(self, runs: Optional[list] = None) -> list[Exchange]:
+        """Exchanges in order of their first probe; ordinary traffic left out.
+
+        `runs`: the run (sessions.py) of each of probe_connections(); by
+        default split here from those connections alone."""
+        conns = [(key, conn) for key, conn in self._order if not conn.carried_data]
+        self.stats.ordinary += len(self._order) - len(conns)
+        if runs is None:
+            from .sessions import runs_of_probes
+
+            runs = runs_of_probes(conn.probes[0] for _key, conn in conns)
         groups: dict = {}
-        for key, conn in self._order:
-            if conn.carried_data:
-                self.stats.ordinary += 1
-                continue
+        for (key, conn), run in zip(conns, runs):
             proto, scanner, _sport, target, port = key
             completed = _completed_handshake(conn)
-            # Connections that behave differently (a connect() next to a raw SYN
-            # to the same port) or are built differently never share an exchange.
-            gkey = (scanner, target, proto, port, conn.kind, completed, conn.probes[0].options)
+            # Connections of different runs (sessions.py), that behave differently (a
+            # connect() next to a raw SYN to the same port) or are built differently
+            # never share an exchange.
+            gkey = (scanner, target, proto, port, conn.kind, completed, conn.probes[0].options, run)
             groups.setdefault(gkey, []).append(conn)
         result = []
-        for (scanner, target, proto, port, _kind, completed, _opts), conns in groups.items():
+        for (scanner, target, proto, port, _kind, completed, _opts, run), conns in groups.items():
             result.append(Exchange(
                 scanner=scanner, target=target, proto=proto, port=port, completed_handshake=completed,
                 probes=_merge(c.probes for c in conns),
                 responses=_merge(c.responses for c in conns),
                 followups=_merge(c.followups for c in conns),
-                stray=_merge(c.stray for c in conns),
+                stray=_merge(c.stray for c in conns), run=run,
             ))
         return result
 

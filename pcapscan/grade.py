@@ -11,8 +11,9 @@ Each top-level folder of `submissions_dir` is one student. Captures are
 found anywhere inside it by their content (pcap, pcapng, gzip of either),
 whatever they are called; files with a capture's extension that cannot be
 read are reported. What a capture claims to show comes from its file and
-folder names, read leniently (claim_from_name), or from a `claims.toml`
-beside it (verify's --expect format), which overrides the names.
+folder names, read leniently (claims.read_name, as verify reads them), or
+from a `claims.toml` beside it (verify's --expect format), which overrides
+the names.
 
 Evidence first. Every capture is read on its own packets, once per
 technique its probes fit. A cell is satisfied by the capture that really
@@ -30,28 +31,25 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from . import messages
 from .capture import ReadStats, read_packets
 from .capture.containers import open_capture
+from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, read_name
 from .errors import InputError, PcapscanError, UsageError
 from .messages import Frames, T
 from .model import ACK, RST, SYN, Reason, State, Technique
-from .rubric import CELL_STATES, PORT_NOT_PROBED, Rubric, default_rubric, load_rubric
+from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
 
 OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE = "ok", "ambiguous", "mismatch", "missing", "no-evidence"
 VERDICTS = (OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE)
 POOL_THRESHOLD = 64  # fewer files than this are read in this process: a pool's start-up would cost more
 CLAIMS_FILE = "claims.toml"
-# Extensions of capture files: a file named so that cannot be read is reported (not silently skipped).
-CAPTURE_EXTENSIONS = (".pcap", ".pcapng", ".cap", ".ntar", ".dmp", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 # verify's rules whose findings depend on the claimed state: grade words the state itself, per cell.
 STATE_RULES = ("state-mismatch", "state-overclaim", "state-underclaim")
 CLAIM_RULES = ("empty-capture", "no-probe", "probe-flags-mismatch")
@@ -62,220 +60,6 @@ CONTRADICTIONS = {Technique.CONNECT: ("handshake-incomplete", Technique.SYN),
 SERVICE_UDP_PORTS = frozenset({53, 67, 68, 123, 137, 138, 1900, 5353, 5355})
 
 
-# -- claims read off names -----------------------------------------------------------
-
-@dataclass(frozen=True)
-class FileClaim:
-    """What a capture says it shows: techniques (several for "xfn"), a state,
-    a port; any of them may be unknown."""
-
-    techniques: tuple = ()  # Technique, ...
-    state: Optional[State] = None
-    port: Optional[int] = None
-    source: str = "file name"  # "file name", "folder name", "claims.toml"
-
-    @property
-    def empty(self) -> bool:
-        return not self.techniques and self.state is None
-
-    def text(self, lang: str = "en") -> str:
-        tech = "/".join(t.value for t in self.techniques) or ("?" if self.state else "")
-        state = self.state.value if self.state else ("?" if self.techniques else "")
-        out = f"{tech} × {state}" if tech or state else ""
-        if self.port is not None:
-            out = f"{out} (port {self.port})" if lang == "en" else f"{out}（端口 {self.port}）"
-        return out.strip()
-
-
-_NMAP_FLAGS = {"ss": Technique.SYN, "st": Technique.CONNECT, "sf": Technique.FIN, "sx": Technique.XMAS,
-               "sn": Technique.NULL, "su": Technique.UDP}
-_TECH_WORDS = {
-    "connect": Technique.CONNECT, "conn": Technique.CONNECT, "connection": Technique.CONNECT,
-    "fullconnect": Technique.CONNECT, "fullopen": Technique.CONNECT, "full": Technique.CONNECT,
-    "syn": Technique.SYN, "stealth": Technique.SYN, "steal": Technique.SYN, "stealthy": Technique.SYN,
-    "halfopen": Technique.SYN, "halfconnect": Technique.SYN, "half": Technique.SYN, "synstealth": Technique.SYN,
-    "xmas": Technique.XMAS, "xmass": Technique.XMAS, "christmas": Technique.XMAS, "chrismas": Technique.XMAS,
-    "fin": Technique.FIN, "null": Technique.NULL, "nul": Technique.NULL, "udp": Technique.UDP,
-}
-_STATE_WORDS = {
-    "open": State.OPEN, "opened": State.OPEN, "opening": State.OPEN, "listen": State.OPEN,
-    "listening": State.OPEN, "occupied": State.OPEN, "occupy": State.OPEN, "inuse": State.OPEN,
-    "closed": State.CLOSED, "close": State.CLOSED, "closing": State.CLOSED, "shut": State.CLOSED,
-    "shutdown": State.CLOSED, "stopped": State.CLOSED,
-    "filtered": State.FILTERED, "filter": State.FILTERED, "filterd": State.FILTERED, "filtred": State.FILTERED,
-    "firewalled": State.FILTERED, "firewall": State.FILTERED, "fw": State.FILTERED, "blocked": State.FILTERED,
-    "block": State.FILTERED, "drop": State.FILTERED, "dropped": State.FILTERED, "deny": State.FILTERED,
-    "denied": State.FILTERED,
-}
-_FILLERS = frozenset({"tcp", "scan", "scans", "scanning", "scanner", "port", "ports", "test", "result", "capture",
-                      "captured", "pkt", "pkts", "pcap", "pcapng", "dump", "cap", "traffic", "wireshark", "nmap",
-                      "scapy", "state", "status", "the", "and", "or", "with", "to", "of", "lab", "demo", "tree"})
-_PHRASES = {("half", "open"): "halfopen", ("full", "open"): "fullopen", ("full", "connect"): "fullconnect",
-            ("x", "mas"): "xmas", ("christmas", "tree"): "xmas", ("xmas", "tree"): "xmas",
-            ("in", "use"): "inuse", ("shut", "down"): "shutdown"}
-_CJK = (  # longest first: 关闭 before 关
-    ("开放或被过滤", ("state", State.OPEN_FILTERED)), ("关闭或被过滤", ("state", State.CLOSED_FILTERED)),
-    ("全连接", ("tech", Technique.CONNECT)), ("半连接", ("tech", Technique.SYN)), ("半开", ("tech", Technique.SYN)),
-    ("隐蔽", ("tech", Technique.SYN)), ("秘密", ("tech", Technique.SYN)), ("圣诞树", ("tech", Technique.XMAS)),
-    ("圣诞", ("tech", Technique.XMAS)), ("连接", ("tech", Technique.CONNECT)),
-    ("被过滤", ("state", State.FILTERED)), ("过滤", ("state", State.FILTERED)), ("屏蔽", ("state", State.FILTERED)),
-    ("拦截", ("state", State.FILTERED)), ("开放", ("state", State.OPEN)), ("开启", ("state", State.OPEN)),
-    ("打开", ("state", State.OPEN)), ("关闭", ("state", State.CLOSED)), ("开", ("state", State.OPEN)),
-    ("关", ("state", State.CLOSED)),
-)
-_VOCAB = {**{w: ("tech", t) for w, t in _TECH_WORDS.items()}, **{w: ("state", s) for w, s in _STATE_WORDS.items()},
-          **{w: ("filler", None) for w in _FILLERS}}
-# Canonical words a misspelling is matched to (edit distance, transpositions counted as one).
-_FUZZY = {"connect": ("tech", Technique.CONNECT), "stealth": ("tech", Technique.SYN),
-          "christmas": ("tech", Technique.XMAS), "open": ("state", State.OPEN), "opened": ("state", State.OPEN),
-          "closed": ("state", State.CLOSED), "close": ("state", State.CLOSED),
-          "filtered": ("state", State.FILTERED), "filter": ("state", State.FILTERED),
-          "listening": ("state", State.OPEN), "occupied": ("state", State.OPEN), "blocked": ("state", State.FILTERED),
-          "dropped": ("state", State.FILTERED)}
-
-
-def claim_from_name(rel_path) -> FileClaim:
-    """What a capture's name says it shows, read leniently: "connect-open.pcap",
-    "tcpConnectScan-flitered.pcap", "TCP-FIN-filter", "syn_CLOSED", "steal_open"
-    (stealth), "xfn_filtered" (Xmas, FIN and NULL), "tcp_connect_80" (a port,
-    no state), "udp_occupied" (open), "半开扫描_关闭". The file's own name
-    comes first; the folders it sits in fill in a technique or a state the
-    file name lacks. Ports are read off the file name only."""
-    p = PurePosixPath(str(rel_path).replace(os.sep, "/"))
-    stem = p.name
-    for ext in sorted(CAPTURE_EXTENSIONS + (".gz",), key=len, reverse=True):
-        if stem.lower().endswith(ext) and len(stem) > len(ext):
-            stem = stem[: -len(ext)]
-            break
-    techs, states, port = _words(stem, ports=True)
-    if not techs and not states:
-        port = None  # a number alone ("2022-report", "scan1") is not a port claim
-    source = "file name" if techs or states or port is not None else "folder name"
-    if not techs or not states:
-        for folder in reversed(p.parent.parts):
-            f_techs, f_states, _ = _words(folder, ports=False)
-            if not techs and f_techs:
-                techs = f_techs
-            if not states and f_states:
-                states = f_states
-    return FileClaim(tuple(dict.fromkeys(techs)), _one_state(states), port, source)
-
-
-def _one_state(states: list) -> Optional[State]:
-    found = set(states)
-    if not found:
-        return None
-    if len(found) == 1:
-        return found.pop()
-    if found == {State.OPEN, State.FILTERED}:
-        return State.OPEN_FILTERED
-    if found == {State.CLOSED, State.FILTERED}:
-        return State.CLOSED_FILTERED
-    return None  # "open_closed": no state can be read
-
-
-def _words(text: str, ports: bool) -> tuple:
-    techs, states, port = [], [], None
-
-    def take(kind, value):
-        (techs if kind == "tech" else states).append(value)
-
-    for run in re.findall(r"[\u4e00-\u9fff]+", text):
-        i = 0
-        while i < len(run):
-            for word, (kind, value) in _CJK:
-                if run.startswith(word, i):
-                    take(kind, value)
-                    i += len(word)
-                    break
-            else:
-                i += 1
-    tokens = []
-    for part in re.findall(r"[A-Za-z]+|\d+", text):
-        if part.isdigit():
-            tokens.append(part)
-        elif part.lower() in _NMAP_FLAGS and len(part) == 2:
-            tokens.append("-" + part.lower())  # "-sS": an nmap option, not two letters
-        else:
-            tokens += [t.lower() for t in re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+", part)]
-    merged, i = [], 0
-    while i < len(tokens):
-        if i + 1 < len(tokens) and (tokens[i], tokens[i + 1]) in _PHRASES:
-            merged.append(_PHRASES[(tokens[i], tokens[i + 1])])
-            i += 2
-        else:
-            merged.append(tokens[i])
-            i += 1
-    for tok in merged:
-        if tok.isdigit():
-            if ports and port is None and 2 <= len(tok) <= 5 and not tok.startswith("0") and int(tok) <= 65535:
-                port = int(tok)
-            continue
-        if tok.startswith("-"):
-            techs.append(_NMAP_FLAGS[tok[1:]])
-            continue
-        for kind, value in _read_token(tok):
-            take(kind, value)
-    return techs, states, port
-
-
-def _read_token(tok: str) -> list:
-    """[(kind, value)] of one lowercase ASCII token: a known word, words run
-    together ("synscan", "tcpconnect", "connectopen"), Xmas/FIN/NULL initials
-    ("xfn"), a misspelling ("flitered", "closd") or a clear prefix ("filt")."""
-    if tok in _VOCAB:
-        kind, value = _VOCAB[tok]
-        return [] if kind == "filler" else [(kind, value)]
-    if 2 <= len(tok) <= 3 and set(tok) <= set("xfn") and len(set(tok)) == len(tok):
-        initials = {"x": Technique.XMAS, "f": Technique.FIN, "n": Technique.NULL}
-        return [("tech", initials[c]) for c in tok]
-    split = _segment(tok)
-    if split is not None:
-        return [_VOCAB[w] for w in split if _VOCAB[w][0] != "filler"]
-    if len(tok) >= 4:
-        for word, kv in _FUZZY.items():
-            limit = 2 if min(len(word), len(tok)) >= 8 else 1
-            if abs(len(word) - len(tok)) <= limit and _distance(tok, word) <= limit:
-                if len(tok) > 4 or sorted(tok) == sorted(word):  # four letters: a transposition only ("opne")
-                    return [kv]
-    if len(tok) >= 3:
-        stems = {kv for word, kv in list(_STATE_WORDS.items()) if word.startswith(tok) for kv in [("state", kv)]}
-        if len(tok) >= 4:
-            stems |= {("tech", t) for word, t in _TECH_WORDS.items() if word.startswith(tok)}
-        if len(stems) == 1:
-            return [stems.pop()]
-    return []
-
-
-def _segment(tok: str) -> Optional[list]:
-    """Split a token into vocabulary words covering all of it (fewest words), or None."""
-    best: list = [None] * (len(tok) + 1)
-    best[0] = []
-    for end in range(1, len(tok) + 1):
-        for start in range(max(0, end - 12), end):
-            if best[start] is not None and tok[start:end] in _VOCAB:
-                cand = best[start] + [tok[start:end]]
-                if best[end] is None or len(cand) < len(best[end]):
-                    best[end] = cand
-    return best[len(tok)] if best[len(tok)] and len(best[len(tok)]) > 1 else None
-
-
-def _distance(a: str, b: str) -> int:
-    """Edit distance with adjacent transpositions (optimal string alignment)."""
-    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) + 1):
-        d[i][0] = i
-    for j in range(len(b) + 1):
-        d[0][j] = j
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
-
-
 # -- finding the captures -------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -284,7 +68,7 @@ class Submission:
 
     path: str  # absolute
     rel: str  # relative to the student's folder, with "/"
-    claims: tuple  # FileClaim, ...: empty when nothing can be read off the name
+    claims: tuple  # claims.Claim, ...: empty when nothing can be read off the name
 
 
 def sniff(path) -> Optional[str]:
@@ -337,33 +121,22 @@ def discover(student_dir) -> tuple:
             if sniff(full) is not None or name.lower().endswith(CAPTURE_EXTENSIONS):
                 found.append(full)
     notes = []
-    overrides = []  # (absolute pattern, written pattern, claims)
+    entries = []  # of every usable claims.toml
     for toml in tomls:
         try:
-            from .verify import load_expectations
-
-            overrides += list(load_expectations(str(toml)).entries)
+            entries += list(load_expectations(str(toml), source=CLAIMS_FILE).entries)
         except PcapscanError as exc:
             notes.append(("claims-file", str(exc)))
+    overrides = Expectations(CLAIMS_FILE, tuple(entries))
     subs = []
     for full in found:
         rel = full.relative_to(root).as_posix()
-        claims = _override(str(full), overrides)
+        claims = overrides.match(str(full))
         if claims is None:
-            named = claim_from_name(rel)
+            named = read_name(rel)  # the file name, then the folders inside the student's folder
             claims = () if named.empty and named.port is None else (named,)
         subs.append(Submission(path=str(full), rel=rel, claims=claims))
     return tuple(subs), tuple(notes)
-
-
-def _override(path: str, entries: list) -> Optional[tuple]:
-    """Claims a claims.toml gives the capture (possibly none), or None if no entry names it."""
-    hit, out = False, []
-    for pattern, written, claims in entries:
-        if fnmatch(os.path.abspath(path), pattern) or ("/" not in written and fnmatch(os.path.basename(path), written)):
-            hit = True
-            out += [FileClaim((c.technique,), c.state, c.port, CLAIMS_FILE) for c in claims]
-    return tuple(out) if hit else None
 
 
 # -- the per-file work (runs in worker processes) -----------------------------------------
@@ -454,7 +227,7 @@ def read_submission(task: tuple) -> FileResult:
 def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     from .analysis import build_scans
     from .exchanges import ReplayEngine
-    from .verify import Claim, fits, verify_packets
+    from .verify import fits, verify_packets
 
     digest, _ = packet_digest(path)
     stats = ReadStats(path)
@@ -481,7 +254,8 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
         scans = build_scans(path, fitting, tech) if fitting else []
         ports = tuple(_port_reading(tech, pr, lang) for s in scans for pr in s.ports)
         mine = {p.frame for ex in fitting for p in ex.probes + ex.responses + ex.followups + ex.stray}
-        result = verify_packets(packets, claims=[Claim(tech, State.OPEN, port, "grade")], capture=path, lang=lang)
+        # claimed as the technique alone: the state is the cell's business, worded per cell below
+        result = verify_packets(packets, claims=[Claim(tech, None, port, "grade")], capture=path, lang=lang)
         findings = tuple(f for f in result.findings if f.rule not in STATE_RULES
                          and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
                          and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
@@ -898,10 +672,15 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
             return None
     cand = _Candidate(sub, rank, verdict, 0.0, tech_ok=tech_ok, port=port,
                       observed_technique=tech if tech_ok else contra_tech, observed_state=port.state)
+    # verify's state findings word the student's claim; a capture whose name claims no
+    # state (or another) is told what it shows and what the cell needed instead.
+    stated = any(c.state is state for c in sub.claims)
     explain = {s: (rule, sev, msg) for s, rule, sev, msg in port.explain}
-    if state in explain:
+    if state in explain and stated:
         rule, sev, msg = explain[state]
         findings = [_Finding(rule, sev, port, msg)] + findings
+    elif state in explain:
+        findings = [_state_not_shown(tech, state, port, rel, lang)] + findings
     missing = _unprobed(fr, pair, REGISTRY[tech].proto, ctx)
     if missing:
         findings.append(_unprobed_finding(sub, fr, pair, REGISTRY[tech].proto, missing, ctx))
@@ -921,6 +700,8 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     else:
         reasons.append(_say(f"why.technique.contradicted.{tech.value}", lang, frames=_frames(contradicted)))
     state_key = {"match": "ok", "overclaim": "loose", "reject": "reject"}.get(rel, "mismatch")
+    if not stated and state_key != "ok":
+        state_key = "loose.unclaimed" if state_key == "loose" else "mismatch.unclaimed"
     reasons.append(_say(f"why.state.{state_key}", lang, port=port_text, evidence=port.evidence, state=port.state,
                         claimed=state, points=_pts(state_pts)))
     charged = [(f.rule, f.penalty) for f in gfs if f.penalty]
@@ -929,6 +710,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     cand.reasons = reasons
     if not tech_ok:
         cand.problem = _say(f"problem.contradicted.{tech.value}", lang, file=ctx.names[sub.path])
+    elif rel != "match" and not stated:
+        key = "problem.loose.unclaimed" if rel == "overclaim" else "problem.state.unclaimed"
+        cand.problem = _say(key, lang, file=name, claimed=state, state=port.state, port=port_text)
     elif rel == "overclaim":
         cand.problem = _say("problem.loose", lang, file=ctx.names[sub.path], claimed=state, state=port.state)
     elif rel == "reject":
@@ -945,6 +729,19 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
                             rules=_say("list", lang).join(_say("penalty.item", lang, rule=r, points=_pts(p))
                                                           for r, p in charged))
     return cand
+
+
+def _state_not_shown(tech: Technique, cell: State, port: PortReading, rel: str, lang: str) -> "_Finding":
+    """A capture counted for a cell its name does not claim: what it shows, what the cell needed."""
+    from .verify import _textbook
+
+    common = dict(technique=tech, textbook=_textbook(tech), port=f"{port.port}/{port.proto}",
+                  evidence=port.evidence, state=port.state, cell=cell)
+    if rel == "overclaim":
+        msg = _say("finding.state-not-shown.loose", lang, why=T(f"why.{port.state.value}"), **common)
+    else:
+        msg = _say("finding.state-not-shown", lang, **common)
+    return _Finding(STATE_NOT_SHOWN, "warning", port, msg)
 
 
 def _wrong_technique(sub, fr, rank, spec, pair, findings, source, ctx) -> _Candidate:
@@ -1184,6 +981,11 @@ TEXTS = {
         zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
     "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
                              zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
+    "why.state.loose.unclaimed": _M(
+        en="state: {port}: {evidence}: only {state}; the cell needs {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.mismatch.unclaimed": _M(en="state: {port}: {evidence}: {state}; the cell needs {claimed} (+{points})",
+                                       zh="端口状态：{port}：{evidence}：{state}；这一项需要 {claimed}（+{points}）"),
     "why.state.reject": _M(
         en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
         zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
@@ -1210,6 +1012,10 @@ TEXTS = {
                               zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
     "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
                         zh="{file}：从“没有回应”得出 {claimed}：数据包只能说明 {state}"),
+    "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
+    "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
     "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
                          zh="{file}：用拒绝（reject）规则模拟被过滤的端口：读作 {state}"),
     "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
@@ -1245,6 +1051,20 @@ TEXTS = {
            "handed in by two students. Each student records their own scans; ask where it came from.",
         zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
            "每名学生应提交自己抓取的扫描；请核实来源。"),
+    "finding.state-not-shown": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which means {state}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "这意味着 {state}。"),
+    "finding.state-not-shown.loose": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which supports only {state}: {why}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "只能说明 {state}：{why}。"),
     "finding.port-not-probed": _M(
         en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
            "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
@@ -1274,6 +1094,5 @@ def _word(value, lang: str) -> str:
     return "" if value is None else str(value)
 
 
-__all__ = ["grade", "Gradebook", "StudentGrade", "CellGrade", "CaptureReport", "GradeFinding", "FileClaim",
-           "claim_from_name", "discover", "sniff", "packet_digest", "read_submission", "VERDICTS",
+__all__ = ["grade", "Gradebook", "StudentGrade", "CellGrade", "CaptureReport", "GradeFinding", "discover", "sniff", "packet_digest", "read_submission", "VERDICTS",
            "POOL_THRESHOLD"]

@@ -200,6 +200,7 @@ class Exchange:
     followups: tuple = ()
     stray: tuple = ()
     completed_handshake: bool = False  # the scanner ACKed a SYN/ACK: a real connect()
+    run: int = 0  # which run of this scanner against this target (sessions.py): 0, 1, ... by first probe
 
     @property
     def probe_flags(self) -> int:
@@ -300,6 +301,10 @@ class CaptureSummary:
     warnings: tuple = ()
     link_types: tuple = ()
     error: Optional[str] = None  # set when the file could not be read at all
+    # Ordinary traffic beside the scans (exchanges.py's not-a-probe rules; a client's
+    # own UDP conversations, scans.client_conversation): counted, never a scan session.
+    other_connections: int = 0
+    other_packets: int = 0
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,12 @@ from typing import Optional
 from .errors import InputError, UsageError
 from .model import State, Technique
 
-# Grade's own rule (verify's rules are listed in verify.RULES).
+# Grade's own rules (verify's rules are listed in verify.RULES). state-not-shown: a capture
+# counted for a cell whose state its name does not claim shows another state (verify's
+# state rules word a claim; this one words the cell).
 PORT_NOT_PROBED = "port-not-probed"
-GRADE_RULES = (PORT_NOT_PROBED,)
+STATE_NOT_SHOWN = "state-not-shown"
+GRADE_RULES = (PORT_NOT_PROBED, STATE_NOT_SHOWN)
 DUPLICATE_ACTIONS = ("flag", "zero")
 CELL_STATES = (State.OPEN, State.CLOSED, State.FILTERED)
 
@@ -60,7 +63,7 @@ ambiguous = 0.5    # share of the state points when the packets support the clai
 # required = false
 
 # Taken from the conformance points, once per rule per cell (never below 0).
-# Rule ids are verify's (docs/verify.md) and grade's own port-not-probed.
+# Rule ids are verify's (docs/verify.md) and grade's own port-not-probed, state-not-shown.
 # A rule not listed costs nothing.
 [penalties]
 "rst-port-mismatch" = 0.5          # the script's RST leaves from another source port
@@ -76,6 +79,7 @@ ambiguous = 0.5    # share of the state points when the packets support the clai
 "state-mismatch" = 0               # already costs the state points
 "state-overclaim" = 0              # already costs part of the state points (ambiguous)
 "state-underclaim" = 0
+"state-not-shown" = 0              # a capture not named for the state: already costs the state points
 "filter-simulated-as-reject" = 0   # already costs the state points
 "empty-capture" = 0                # no evidence: the cell earns nothing anyway
 "no-probe" = 0
@@ -259,16 +263,21 @@ def _names(value, key: str, parse, bad) -> tuple:
 
 
 def _technique(text: str) -> Optional[Technique]:
-    from .verify import TECHNIQUE_ALIASES, _norm_technique
+    from .claims import parse_technique
 
-    tech = TECHNIQUE_ALIASES.get(_norm_technique(text))
-    return tech if tech is not None and tech is not Technique.UNKNOWN else None
+    try:
+        return parse_technique(text)
+    except UsageError:
+        return None
 
 
 def _state(text: str) -> Optional[State]:
-    from .verify import STATE_ALIASES, _norm_state
+    from .claims import parse_state
 
-    state = STATE_ALIASES.get(_norm_state(text))
+    try:
+        state = parse_state(text)
+    except UsageError:
+        return None
     return state if state in CELL_STATES else None
 
 

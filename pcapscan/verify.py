@@ -25,16 +25,15 @@ Rules
 """
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import os
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from . import messages
 from .analysis import analyze, build_scans
+from .claims import Claim, load_expectations, parse_claim, read_name
 from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
@@ -56,226 +55,6 @@ _BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
 NMAP_WINDOWS = frozenset({1024, 2048, 3072, 4096})
 OS_OPTION_KINDS = frozenset({3, 4, 8})
 INVERSE = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS})
-
-
-# -- claims ---------------------------------------------------------------------
-
-# Technique names as students write them: "stealth", "TCP connect", "christmas", "-sS" ...
-# Keys are normalised by _norm_technique (lowercase, no separators, no "scan").
-TECHNIQUE_ALIASES = {
-    "syn": Technique.SYN, "stealth": Technique.SYN, "synstealth": Technique.SYN, "halfopen": Technique.SYN,
-    "half": Technique.SYN, "steal": Technique.SYN, "ss": Technique.SYN, "半开": Technique.SYN,
-    "隐蔽": Technique.SYN,
-    "connect": Technique.CONNECT, "fullopen": Technique.CONNECT, "full": Technique.CONNECT,
-    "st": Technique.CONNECT, "全连接": Technique.CONNECT,
-    "fin": Technique.FIN, "sf": Technique.FIN,
-    "xmas": Technique.XMAS, "christmas": Technique.XMAS, "xmass": Technique.XMAS, "sx": Technique.XMAS,
-    "圣诞树": Technique.XMAS,
-    "null": Technique.NULL, "sn": Technique.NULL,
-    "ack": Technique.ACK, "sa": Technique.ACK,
-    "window": Technique.WINDOW, "sw": Technique.WINDOW,
-    "maimon": Technique.MAIMON, "sm": Technique.MAIMON,
-    "udp": Technique.UDP, "su": Technique.UDP,
-}
-
-# State names, normalised by _norm_state (lowercase, separators and "or" removed).
-STATE_ALIASES = {
-    "open": State.OPEN, "opened": State.OPEN, "listening": State.OPEN, "listen": State.OPEN, "开放": State.OPEN,
-    "closed": State.CLOSED, "close": State.CLOSED, "关闭": State.CLOSED,
-    "filtered": State.FILTERED, "filter": State.FILTERED, "filterd": State.FILTERED, "filtred": State.FILTERED,
-    "过滤": State.FILTERED, "被过滤": State.FILTERED,
-    "unfiltered": State.UNFILTERED, "未过滤": State.UNFILTERED, "未被过滤": State.UNFILTERED,
-    "openfiltered": State.OPEN_FILTERED, "开放或被过滤": State.OPEN_FILTERED,
-    "closedfiltered": State.CLOSED_FILTERED, "closefiltered": State.CLOSED_FILTERED,
-    "关闭或被过滤": State.CLOSED_FILTERED,
-}
-
-
-def _norm_technique(text: str) -> str:
-    t = re.sub(r"[\s_\-./]+", "", text.strip().lower())
-    t = re.sub(r"(scan|扫描)$", "", t)
-    if t not in TECHNIQUE_ALIASES and t.startswith("tcp"):
-        t = t[3:]
-    return t
-
-
-def _norm_state(text: str) -> str:
-    t = text.strip().lower().replace(" or ", "|")
-    return re.sub(r"[\s_\-/|]+", "", t)
-
-
-def parse_technique(text: str) -> Technique:
-    tech = TECHNIQUE_ALIASES.get(_norm_technique(text))
-    if tech is None:
-        names = ", ".join(t.value for t in REGISTRY)
-        raise UsageError(f"unknown technique {text!r} (use {names}, or stealth, tcp connect, christmas)")
-    return tech
-
-
-def parse_state(text: str) -> State:
-    state = STATE_ALIASES.get(_norm_state(text))
-    if state is None:
-        names = ", ".join(s.value for s in State)
-        raise UsageError(f"unknown port state {text!r} (use {names})")
-    return state
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a capture is meant to show: a technique, a state, maybe a port."""
-
-    technique: Technique
-    state: State
-    port: Optional[int] = None
-    source: str = "--claim"  # where the claim came from, for the report
-
-    @property
-    def proto(self) -> str:
-        return REGISTRY[self.technique].proto
-
-    def __str__(self) -> str:
-        return f"{self.technique.value}:{self.state.value}" + (f":{self.port}" if self.port is not None else "")
-
-
-def parse_claim(text: str, source: str = "--claim") -> Claim:
-    """TECHNIQUE:STATE[:PORT], lenient about spellings ("stealth:OPEN:80")."""
-    parts = str(text).split(":")
-    if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
-        raise UsageError(f"bad claim {text!r}: expected TECHNIQUE:STATE[:PORT], e.g. syn:open:80")
-    port = None
-    if len(parts) == 3:
-        try:
-            port = int(parts[2])
-        except ValueError:
-            raise UsageError(f"bad port in claim {text!r}: {parts[2]!r} is not a number") from None
-        if not 0 <= port <= 65535:
-            raise UsageError(f"bad port in claim {text!r}: {port} is not in 0-65535")
-    return Claim(parse_technique(parts[0]), parse_state(parts[1]), port, source)
-
-
-def claim_from_name(path) -> Optional[Claim]:
-    """A claim read off a file name such as "stealth-open.pcap", "connect_CLOSED",
-    "syn_open_80": one technique word and one state word; None if either is missing."""
-    stem = Path(str(path)).name.split(".")[0]
-    tokens = [t for t in re.split(r"[^0-9A-Za-z|\u4e00-\u9fff]+", stem) if t]
-    tech = next((TECHNIQUE_ALIASES[_norm_technique(t)] for t in tokens if _norm_technique(t) in TECHNIQUE_ALIASES),
-                None)
-    state = next((STATE_ALIASES[_norm_state(t)] for t in tokens if _norm_state(t) in STATE_ALIASES), None)
-    port = next((int(t) for t in tokens if t.isdigit() and 0 < int(t) < 65536), None)
-    if tech is None or state is None:
-        return None
-    return Claim(tech, state, port, source="file name")
-
-
-@dataclass(frozen=True)
-class Expectations:
-    """Claims for many captures, from a TOML file. Two spellings:
-
-        [[capture]]
-        path = "lab/stealth-open.pcap"      # a path or a glob, relative to the TOML file
-        claims = ["syn:open:80"]
-
-        [claims]
-        "lab/*-closed.pcap" = ["syn:closed"]
-    """
-
-    source: str
-    entries: tuple  # ((absolute pattern, pattern as written, (Claim, ...)), ...)
-
-    def claims_for(self, capture: str) -> tuple:
-        """Claims of every entry whose pattern matches the capture's path (or,
-        for a pattern without a directory, its file name)."""
-        out = []
-        for pattern, written, claims in self.entries:
-            if self._matches(pattern, written, capture):
-                out.extend(claims)
-        return tuple(out)
-
-    def unmatched(self, captures) -> list:
-        """The glob patterns, as written, that match no file and none of `captures`:
-        most likely a typo, which would otherwise drop the pattern's claims unsaid."""
-        import glob
-
-        out = []
-        for pattern, written, _ in self.entries:
-            if any(c in pattern for c in "*?[") and not glob.glob(pattern) and not any(
-                    self._matches(pattern, written, c) for c in captures):
-                out.append(written)
-        return out
-
-    @staticmethod
-    def _matches(pattern: str, written: str, capture: str) -> bool:
-        path = os.path.abspath(capture)
-        return fnmatch.fnmatch(path, pattern) or ("/" not in written and
-                                                  fnmatch.fnmatch(os.path.basename(path), written))
-
-    def captures(self) -> list:
-        """The files the entries name, globs expanded, in file order (missing plain paths kept)."""
-        seen, out = set(), []
-        for pattern, written, _ in self.entries:
-            if any(c in pattern for c in "*?["):
-                import glob
-
-                found = sorted(glob.glob(pattern))
-            elif "/" in written or os.path.exists(pattern):
-                found = [pattern]
-            else:
-                found = []  # a bare file name matches captures anywhere; it names no file here
-            for f in found:
-                rel = os.path.relpath(f)
-                f = f if rel.startswith("..") else rel  # as the user would have typed it
-                if f not in seen:
-                    seen.add(f)
-                    out.append(f)
-        return out
-
-
-def load_expectations(path) -> Expectations:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise UsageError("--expect needs Python 3.11 (tomllib) or the tomli package") from None
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such expectations file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    base = os.path.dirname(os.path.abspath(path))
-    source = os.path.basename(str(path))
-    raw: list = []
-    for i, entry in enumerate(data.get("capture", [])):
-        if not isinstance(entry, dict) or "path" not in entry:
-            raise UsageError(f"{path}: [[capture]] entry {i + 1} has no path")
-        raw.append((entry["path"], entry.get("claims", entry.get("claim", []))))
-    for pattern, claims in data.get("claims", {}).items():
-        raw.append((pattern, claims))
-    unknown = set(data) - {"capture", "claims"}
-    if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (use [[capture]] or [claims])")
-    entries = []
-    for pattern, claims in raw:
-        if isinstance(claims, str):
-            claims = [claims]
-        parsed = tuple(_toml_claim(c, path, source) for c in claims)
-        entries.append((os.path.normpath(os.path.join(base, str(pattern))), str(pattern), parsed))
-    return Expectations(source=str(path), entries=tuple(entries))
-
-
-def _toml_claim(value, path, source) -> Claim:
-    if isinstance(value, dict):  # {technique = "syn", state = "open", port = 80}
-        text = f"{value.get('technique', '')}:{value.get('state', '')}"
-        if value.get("port") is not None:
-            text += f":{value['port']}"
-        value = text
-    try:
-        return parse_claim(str(value), source)
-    except UsageError as exc:
-        raise UsageError(f"{path}: {exc}") from None
 
 
 # -- what the rules look at ----------------------------------------------------
@@ -708,6 +487,8 @@ def relation(claimed: State, got: State, reason: Optional[Reason] = None) -> str
 def _claim_relations(case: ClaimCase) -> list:
     """[(PortCase, relation)] to report for a claim: none if some port bears the
     claim out exactly; the underclaims if that is the best there is; else all."""
+    if case.claim.state is None:  # a name that names a technique only: nothing to hold the state to
+        return []
     rels = [(pc, relation(case.claim.state, pc.result.state, pc.result.verdict.reason)) for pc in case.ports]
     kinds = {r for _, r in rels}
     if "match" in kinds:
@@ -893,8 +674,8 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         if expect is not None:
             capture_claims += expect.claims_for(summary.path)
         if claims_from_names and not capture_claims:
-            named = claim_from_name(summary.path)
-            if named is not None:
+            named = read_name(os.path.basename(summary.path))  # the file name: folders say where, not what
+            if not named.empty:
                 capture_claims.append(named)
         scans = [s for s in analysis.scans if s.capture == summary.path]
         case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
@@ -985,7 +766,21 @@ def _elsewhere(analysis: AnalysisResult, capture: str) -> tuple:
     return tuple(kinds)
 
 
+def _one_technique_each(claims: tuple, scans: list) -> tuple:
+    """Claims of one technique each: a claim of several ("xfn") split; a
+    name's claim of a state alone taken for each technique the capture shows."""
+    out = []
+    for c in claims:
+        if c.techniques:
+            out += c.split()
+        elif c.state is not None:
+            shown = dict.fromkeys(s.technique for s in scans if s.technique in REGISTRY)
+            out += [Claim(t, c.state, c.port, c.source) for t in shown]
+    return tuple(dict.fromkeys(out))
+
+
 def _capture_case(summary: CaptureSummary, scans: list, claims: tuple, read_flows: Callable) -> CaptureCase:
+    claims = _one_technique_each(claims, scans)
     if summary.error is not None or summary.packets == 0:
         return CaptureCase(summary, claims, (), (), tuple(scans))
     port_results = [(s, p) for s in scans for p in s.ports]
@@ -1076,5 +871,4 @@ def _loose_resets(flows: dict, results: list) -> dict:
     return out
 
 
-__all__ = ["verify", "verify_packets", "VerifyResult", "Finding", "Claim", "parse_claim", "claim_from_name",
-           "load_expectations", "Expectations", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]
+__all__ = ["verify", "verify_packets", "VerifyResult", "Finding", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]

@@ -202,9 +202,9 @@ def test_every_packet_twice_counts_the_same_duplicates(client, tmp_path):
 @needs_dask
 def test_dense_capture_beyond_the_duplicate_memory(client, tmp_path):
     """More packets within one duplicate window than the engine remembers: one partition."""
-    from pcapscan.exchanges import _RECENT_MAX
+    from pcapscan.exchanges import RECENT_MAX
 
-    n = _RECENT_MAX + 600
+    n = RECENT_MAX + 600
     recs = []
     for i in range(n):
         recs.append((1000.0 + i * 1e-7, pb.ether(pb.ipv4_tcp("198.18.0.1", "198.18.0.2", 40000 + i % 7, 1 + i % 60000,

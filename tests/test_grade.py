@@ -13,7 +13,7 @@ import gradeclass
 import pcapbuild as pb
 from pcapscan.cli import main
 from pcapscan.errors import InputError, UsageError
-from pcapscan.grade import Gradebook, claim_from_name, grade, packet_digest, sniff
+from pcapscan.grade import Gradebook, grade, packet_digest, sniff
 from pcapscan.model import State, Technique
 from pcapscan.report import grade_report
 from pcapscan.rubric import DEFAULT_RUBRIC_TOML, default_rubric, parse_rubric
@@ -31,47 +31,6 @@ def golden():
     if not (GOLDEN / "syn.pcap").exists():
         pytest.skip("captures/golden not made yet (scripts/make_golden.py)")
     return GOLDEN
-
-
-# -- claims read off names --------------------------------------------------------------
-
-@pytest.mark.parametrize("name, techniques, state, port", [
-    ("connect-open.pcap", (C,), OPEN, None),
-    ("connect_OPEN.pcap", (C,), OPEN, None),
-    ("tcpConnectScan-flitered.pcap", (C,), FILTERED, None),
-    ("TCP-FIN-filter.pcap", (F,), FILTERED, None),
-    ("syn_CLOSED.pcap", (S,), CLOSED, None),
-    ("steal_open.pcap", (S,), OPEN, None),
-    ("stealth-closd.pcapng", (S,), CLOSED, None),
-    ("half-open_closed.pcap", (S,), CLOSED, None),
-    ("nmap -sS open.pcap", (S,), OPEN, None),
-    ("xfn_filtered.pcap", (X, F, N), FILTERED, None),
-    ("xfn_close.pcap", (X, F, N), CLOSED, None),
-    ("xfn.pcap", (X, F, N), None, None),
-    ("Xmas_Tree_OPEN.pcap", (X,), OPEN, None),
-    ("christmas-opne.pcap", (X,), OPEN, None),
-    ("NULL_FILTERED.pcap", (N,), FILTERED, None),
-    ("tcp_connect_80.pcap", (C,), None, 80),
-    ("finscan_closed_8080.pcap", (F,), CLOSED, 8080),
-    ("udp_occupied.pcap", (U,), OPEN, None),
-    ("udp-close.cap", (U,), CLOSED, None),
-    ("connect_filterd.pcap", (C,), FILTERED, None),
-    ("conect_open.pcap", (C,), OPEN, None),
-    ("tcpsynscan_blocked.pcap", (S,), FILTERED, None),
-    ("半开扫描_关闭.pcap", (S,), CLOSED, None),
-    ("TCP连接扫描-开放.pcapng", (C,), OPEN, None),
-    ("xmas扫描_过滤.pcap", (X,), FILTERED, None),
-    ("syn/open/1.pcap", (S,), OPEN, None),  # folders fill in what the file name lacks
-    ("SYN scan/closd.pcap", (S,), CLOSED, None),
-    ("connect/run2_filtered.pcap", (C,), FILTERED, None),
-    ("syn-open-filtered.pcap", (S,), State.OPEN_FILTERED, None),
-    ("scanDump.pcap", (), None, None),
-    ("2022-report.pcap", (), None, None),  # a year alone is not a port claim
-    ("chap0x05/pcap/capture1.pcap", (), None, None),
-])
-def test_claims_are_read_leniently_off_names(name, techniques, state, port):
-    claim = claim_from_name(name)
-    assert (claim.techniques, claim.state, claim.port) == (techniques, state, port)
 
 
 # -- the rubric ---------------------------------------------------------------------------
@@ -187,12 +146,12 @@ def test_every_student_is_graded_on_every_cell(book):
     # "xfn": Xmas, FIN and NULL in one file; the one without a state is the open port's
     (ECHO, "xmas:closed", "ok", "xfn_close.pcap", ("xmas", "closed"), set()),
     (ECHO, "null:closed", "ok", "xfn_close.pcap", ("null", "closed"), set()),
-    (ECHO, "fin:open", "ambiguous", "xfn.pcap", ("fin", "open|filtered"), {"state-overclaim"}),
+    (ECHO, "fin:open", "ambiguous", "xfn.pcap", ("fin", "open|filtered"), {"state-not-shown"}),
     (ECHO, "null:filtered", "ambiguous", "xfn_filtered.pcap", ("null", "open|filtered"), {"state-overclaim"}),
     # one unlabelled capture holding every technique: each cell found in it
     (LEAF, "syn:filtered", "ok", "scanDump.pcap", ("syn", "filtered"), {"kernel-rst", "rst-out-of-window"}),
     (LEAF, "fin:closed", "ok", "scanDump.pcap", ("fin", "closed"), set()),
-    (LEAF, "null:filtered", "ambiguous", "scanDump.pcap", ("null", "open|filtered"), {"state-overclaim"}),
+    (LEAF, "null:filtered", "ambiguous", "scanDump.pcap", ("null", "open|filtered"), {"state-not-shown"}),
     (LEAF, "udp:closed", "ok", "scanDump.pcap", ("udp", "closed"), set()),
     # never handed in
     (BOM, "udp:closed", "missing", None, (None, None), set()),
@@ -256,7 +215,7 @@ def test_feedback_names_every_problem(book, tmp_path):
     for says in ["connect_OPEN.pcap: the handshake never completes: a SYN scan, not a connect scan",
                  "null_FILTERED.pcap: no NULL scan probe: it sends a SYN scan's probes",
                  "null_OPEN.pcap is empty (no packet)", "80/tcp never probed",
-                 "fin_OPEN.pcap: open from silence: the packets show only open|filtered",
+                 "fin_OPEN.pcap: open from silence: the packets show only open|filtered",  # named open: its claim
                  "`handshake-incomplete`", "`probe-flags-mismatch`", "`port-not-probed`", "`empty-capture`"]:
         assert says in bom, says
     csv_lines = (tmp_path / "gradebook.csv").read_text().splitlines()
@@ -272,6 +231,40 @@ def test_feedback_in_chinese():
     text = grade_report.render_feedback(zh.students[0], zh)
     assert "三次握手从未完成" in text and "是空的（没有数据包）" in text and "从未探测 80/tcp" in text
     assert "教材（TCP connect 扫描）" in text  # verify's explanation, in Chinese
+
+
+@pytest.mark.parametrize("lang, claim_words", [("en", ("claim", "from silence")), ("zh", ("声明", "没有回应"))])
+def test_feedback_invents_no_claim(lang, claim_words):
+    """A capture whose name claims no state (scanDump.pcap, xfn.pcap) is told what it shows
+    and what the cell needed; only a capture named for the cell's state hears of its claim."""
+    if not STUDENTS.is_dir():
+        pytest.skip(f"{STUDENTS} is absent")
+    book = grade(STUDENTS, lang=lang)
+    told = 0
+    for s in book.students:
+        names = {c.file: c.claim for c in s.captures}
+        for c in s.cells:
+            if not c.file or c.observed_state in (None, c.state):
+                continue  # nothing to say about the state
+            stated = names[c.file].endswith("× " + c.state) or ("× " + c.state + " ") in names[c.file]
+            rule_ids = {f.rule for f in c.findings}
+            if stated:
+                continue
+            told += 1
+            assert not rule_ids & {"state-overclaim", "state-mismatch", "state-underclaim",
+                                   "filter-simulated-as-reject"}, (s.id, c.key, c.file)
+            assert "state-not-shown" in rule_ids, (s.id, c.key, c.file)
+            texts = [c.problem] + [f.message for f in c.findings if f.rule == "state-not-shown"]
+            assert not any(w in t for t in texts for w in claim_words), (s.id, c.key, texts)
+    assert told == 11  # Leaf5323's scanDump.pcap (8 cells), echo-li-cuc's xfn.pcap (3)
+    leaf = next(s for s in book.students if s.id == LEAF)
+    xmas_open = next(c for c in leaf.cells if c.key == "xmas:open")
+    if lang == "en":
+        assert xmas_open.problem == "scanDump.pcap: 22/tcp shows only open|filtered; the cell needs open"
+    # a capture named for the state still hears of its claim
+    bom = next(s for s in book.students if s.id == BOM)
+    fin_open = next(c for c in bom.cells if c.key == "fin:open")
+    assert fin_open.file.endswith("fin_OPEN.pcap") and "state-overclaim" in {f.rule for f in fin_open.findings}
 
 
 # -- evidence first, claims.toml, duplicates, broken files ----------------------------------------

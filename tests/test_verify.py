@@ -7,11 +7,11 @@ import pytest
 
 import pcapbuild as pb
 from packets import ROUTER, SCANNER, TARGET, icmp_unreach, reply_to, tcp, udp
+from pcapscan.claims import load_expectations
 from pcapscan.errors import InputError, UsageError
 from pcapscan.messages import LANGS, MESSAGES
 from pcapscan.model import Packet, State, Technique
-from pcapscan.verify import (RULES, Claim, claim_from_name, load_expectations, parse_claim, relation, verify,
-                             verify_packets)
+from pcapscan.verify import RULES, relation, verify, verify_packets
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "captures" / "golden"
@@ -49,47 +49,7 @@ def raw_syn_open(dport=80):
 
 # -- claims ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("syn:open", Claim(Technique.SYN, State.OPEN)),
-    ("stealth:OPEN:80", Claim(Technique.SYN, State.OPEN, 80)),
-    ("TCP connect:closed", Claim(Technique.CONNECT, State.CLOSED)),
-    ("tcp-connect-scan:close:22", Claim(Technique.CONNECT, State.CLOSED, 22)),
-    ("christmas:open|filtered", Claim(Technique.XMAS, State.OPEN_FILTERED)),
-    ("xmas:open/filtered", Claim(Technique.XMAS, State.OPEN_FILTERED)),
-    ("-sS:filterd", Claim(Technique.SYN, State.FILTERED)),
-    ("udp:Open_Filtered:53", Claim(Technique.UDP, State.OPEN_FILTERED, 53)),
-    ("ack:unfiltered", Claim(Technique.ACK, State.UNFILTERED)),
-    ("null:closed|filtered", Claim(Technique.NULL, State.CLOSED_FILTERED)),
-])
-def test_claims_accept_the_names_students_use(text, expected):
-    assert parse_claim(text) == expected
-
-
-@pytest.mark.parametrize("text, says", [
-    ("syn", "expected TECHNIQUE:STATE"),
-    ("sin:open", "unknown technique"),
-    ("syn:half-open", "unknown port state"),
-    ("syn:open:http", "not a number"),
-    ("syn:open:70000", "not in 0-65535"),
-    ("syn:open:80:1", "expected TECHNIQUE:STATE"),
-])
-def test_bad_claims_are_usage_errors_that_say_why(text, says):
-    with pytest.raises(UsageError, match=says):
-        parse_claim(text)
-
-
-@pytest.mark.parametrize("name, claim", [
-    ("connect_OPEN.pcap", "connect:open"),
-    ("steal_filtered.pcap", "syn:filtered"),
-    ("connect_filterd.pcap", "connect:filtered"),
-    ("stealth-open-80.pcapng", "syn:open:80"),
-    ("xfn_close.pcap", None),  # "xfn" names no technique
-    ("udp_occupied.pcap", None),  # "occupied" names no state
-    ("scanDump.pcap", None),
-])
-def test_claims_read_off_file_names(name, claim):
-    got = claim_from_name(name)
-    assert (str(got) if got else None) == claim
+# (claim strings and file names: tests/test_claims.py)
 
 
 def test_expectations_in_both_toml_spellings_with_globs_relative_to_the_file(tmp_path):

@@ -19,12 +19,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import families
-from ..analysis import More, _merge_same_port, capture_summary
 from ..capture import ReadStats
-from .. import exchanges as _exchanges
-from ..exchanges import DUPLICATE_WINDOW, ReplayEngine, _Connection, probe_class
+from ..exchanges import DUPLICATE_WINDOW, RECENT_MAX, ReplayEngine, midstream, probe_class, shows_connection
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..pairing import QueryEngine
+from ..scans import More, capture_summary, merge_same_port, other_beside
+from ..sessions import flow_kinds, packet_columns, split_runs
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
@@ -36,7 +36,6 @@ REASONS = list(Reason)
 TECHS = list(Technique)
 _T = {t: i for i, t in enumerate(TECHS)}
 UDP_KIND = 64
-RECENT_MAX = getattr(_exchanges, "_RECENT_MAX", 1 << 62)
 # Sessions with at most this many bulk-classified exchanges are fingerprinted
 # on real Exchange objects; larger ones on columns (fastpath/fprint.py).
 FP_OBJECTS_MAX = 3000
@@ -189,11 +188,11 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     _debug("read")
     read_at = RecordReader(str(path), capinfo)
     try:
-        scans, duplicates, more = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                            forked=forked).run()
+        scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                                   forked=forked).run()
     finally:
         read_at.close()
-    return capture_summary(path, stats, duplicates), scans, more
+    return capture_summary(path, stats, duplicates, other), scans, more
 
 
 def _can_fork() -> bool:
@@ -456,6 +455,7 @@ class Assembler:
         self.read_at = read_at
         self.fp_objects_max = fp_objects_max
         self.text = table.addrs.text
+        self.run_of = None  # run (sessions.py) of each flow, once known
 
     # -- materializing simple flows ------------------------------------------------------
 
@@ -477,7 +477,8 @@ class Assembler:
             out.append(Exchange(
                 scanner=p.src, target=p.dst, proto=p.proto, port=p.dport, probes=(p,),
                 responses=(resp,) if resp is not None and ok else (),
-                stray=(resp,) if resp is not None and not ok else ()))
+                stray=(resp,) if resp is not None and not ok else (),
+                run=int(self.run_of[fids[j]]) if self.run_of is not None else 0))
         return out
 
     # -- the whole capture -------------------------------------------------------------------
@@ -506,10 +507,9 @@ class Assembler:
         key = t.key.a[fid]
         udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
         del key
-        n2 = (sst & N2) > 0
-        kind0 = t.probe["flags"].a[fid] & 0x3F
-        drop = n2 & ~udp & ((sst & ANS_DATA) > 0) & (kind0 != 0x02)  # carried data: ordinary traffic
-        del sst, udp, n2, kind0
+        drop = self._ordinary(fid, sst, udp)  # the engine's not-a-probe rules, once per shape
+        del sst, udp
+        self.other = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
         if drop.any():
             fid = fid[~drop]
         del drop
@@ -522,7 +522,7 @@ class Assembler:
         _debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
-        self.zombies = [t.addrs.id_of(z) for z in idle._zombies(query_exchanges)]
+        self.zombies = [t.addrs.id_of(z) for z in idle.zombie_hosts(query_exchanges)]
 
         def sort_out(i):
             lo, hi = blocks[i]
@@ -539,17 +539,13 @@ class Assembler:
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
         self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
-        rows = np.arange(len(self.s["fid"]))
-        if len(rows):
-            conns = []
-            for ex in self.exchanges_of(rows):
-                p = ex.probes[0]
-                conn = _Connection(kind=probe_class(p), probes=[p], responses=list(ex.responses) or (),
-                                   stray=list(ex.stray) or ())
-                conns.append(((p.proto, p.src, p.sport, p.dst, p.dport), conn))
-            engine._order = sorted(engine._order + conns, key=lambda kc: kc[1].probes[0].frame)
+        engine.adopt(self.exchanges_of(np.arange(len(self.s["fid"]))))
+        # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
+        engine_runs, self.run_of = self._runs(engine, kept_fids)
         duplicates = engine.stats.duplicates
-        exchanges = engine.exchanges()
+        other = engine.other_traffic()
+        other.add(*self.other)
+        exchanges = engine.exchanges(runs=engine_runs)
         ordinary = engine.ordinary_exchanges()
         del engine, queries
         # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
@@ -589,7 +585,7 @@ class Assembler:
         _debug("scans built")
         scans.sort(key=_first_frame)
         more = More(families.discoveries(self.capture, routed, scans), routed.probings)
-        return scans, duplicates, more
+        return scans, duplicates, more, other_beside(other, routed.probings)
 
     def _block(self, fid: np.ndarray, full: bool = True) -> dict:
         """The columns of simple flows `fid` (in frame order) the assembly reads."""
@@ -616,11 +612,53 @@ class Assembler:
             s["rwin"] = (st & ANS_WIN) > 0
         return s
 
+    def _ordinary(self, fid, sst, udp) -> np.ndarray:
+        """Which simple TCP flows are ordinary traffic, by the engine's own rules
+        (exchanges.midstream, exchanges.shows_connection) evaluated once per
+        distinct shape of the fields they read."""
+        t = self.t
+        tcp = np.nonzero(~udp)[0]
+        drop = np.zeros(len(fid), bool)
+        if not len(tcp):
+            return drop
+        f = fid[tcp]
+        n2 = (sst[tcp] & N2) > 0
+        cols = [t.probe["flags"].a[f] & 0x3F, t.probe["window"].a[f], t.probe["opt"].a[f],
+                np.where(n2, t.answer["flags"].a[f].astype(np.int16), -1), (sst[tcp] & ANS_DATA) > 0]
+        inv, nu = dense_ids(cols)
+        first = first_index(inv, nu)
+        shape_drop = np.zeros(nu, bool)
+        for u, row in enumerate(first.tolist()):
+            flags, window, opt, rflags, data = (int(c[row]) for c in cols)
+            shape_drop[u] = midstream(flags, window, t.options.tuples[opt]) or (
+                rflags >= 0 and shows_connection(flags, rflags, int(data)))
+        drop[tcp] = shape_drop[inv]
+        return drop
+
+    def _runs(self, engine, kept_fids: list):
+        """sessions.split_runs over every scan connection: the engine's
+        (returned as a list, in its order) and the bulk flows `kept_fids`
+        (returned as an array indexed by flow id)."""
+        t = self.t
+        firsts = [c.probes[0] for c in engine.probe_connections()]
+        e_cols = packet_columns(firsts, lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
+                                t.options.id_of)
+        fid = np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32)
+        udp = ((t.key.a[fid] >> np.uint64(32)) & np.uint64(1)).astype(bool)
+        p = t.probe
+        b_cols = (t.sessions(fid), flow_kinds(udp, p["flags"].a[fid]), np.where(udp, 0, p["window"].a[fid]),
+                  np.where(udp, t.options.id_of(()), p["opt"].a[fid]), p["ttl"].a[fid], p["ts"].a[fid])
+        runs = split_runs(*[np.concatenate([np.asarray(e, np.float64 if i == 5 else np.int64), b])
+                            for i, (e, b) in enumerate(zip(e_cols, b_cols))])
+        run_of = np.zeros(len(t.state.v), np.int32)
+        run_of[fid] = runs[len(firsts):]
+        return runs[:len(firsts)].tolist(), run_of
+
     def _engine_keys(self, engine) -> np.ndarray:
         """(session, udp, port) of every connection the engine follows."""
         t = self.t
         keys = set()
-        for key, _conn in engine._order:
+        for key in engine.flow_keys():
             proto, scanner, _sport, target, port = key
             if proto in ("tcp", "udp"):
                 keys.add((t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)), int(proto == "udp"), port))
@@ -628,12 +666,8 @@ class Assembler:
 
     def _icmp_times(self, query_exchanges) -> dict:
         t = self.t
-        times: dict = {}
-        for q in query_exchanges:
-            if q.proto in ("icmp", "icmp6"):
-                times.setdefault(t.session_of(t.addrs.id_of(q.scanner), t.addrs.id_of(q.target)), []).append(
-                    q.probes[0].ts)
-        return times
+        return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
+                for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
     def _aside(self) -> np.ndarray:
         """Simple flows of the block to replay with the engine: those sharing an
@@ -758,6 +792,7 @@ class Assembler:
         port = column(s["tport"], [ex.port for ex in py_ex], np.int32)
         opt = column(s["opt"], [t.options.id_of(ex.probes[0].options) for ex in py_ex], np.int32)
         kind = column(s["kind"], [_kind_code(ex) for ex in py_ex], np.int16)
+        run = column(self.run_of[s["fid"]], [ex.run for ex in py_ex], np.int32)
         # technique inference: the engine's exchanges one by one, simple ones by shape
         tech = np.empty(n, np.int8)
         beh = np.empty(n, bool)
@@ -788,7 +823,7 @@ class Assembler:
         smooth_from = np.full(len(tech), -1, np.int32)
         if len(cand) and len(ncand):
             both = np.r_[cand, ncand]
-            ids, nk = dense_ids([sp[both], opt[both]])
+            ids, nk = dense_ids([sp[both], opt[both], run[both]])
             fi = first_index(ids[:len(cand)], nk)  # first behavioural exchange of each key (len(cand): none)
             src_of = ids[len(cand):]
             hit = fi[src_of] < len(cand)
@@ -801,7 +836,7 @@ class Assembler:
             forced_mask = udp == (REGISTRY[forced].proto == "udp")
             tech[forced_mask] = _T[forced]
         flags_key = np.where(tech == _T[Technique.UNKNOWN], kind, -1).astype(np.int16)
-        ginv, ng = dense_ids([sp, tech, flags_key])
+        ginv, ng = dense_ids([sp, run, tech, flags_key])
         del flags_key
         gfirst = first_index(ginv, ng)
         scans = []
@@ -851,7 +886,7 @@ class Assembler:
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
         objs = [self._exchange(int(r)) for r in obj_rows]
-        merged = _merge_same_port(objs) if objs else []
+        merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
         simple = idx[~multi]  # rows of self.s, in exchange order
         # bulk classification, one real classification per shape

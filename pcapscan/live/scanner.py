@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
+from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
 from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
@@ -762,17 +763,6 @@ def _synthesized_exchanges(attempts: list[_Attempt]) -> tuple[list, int]:
 # --- the scan ---------------------------------------------------------------------
 
 
-def _parse_technique(technique) -> Technique:
-    try:
-        tech = Technique(str(getattr(technique, "value", technique)).lower())
-    except ValueError:
-        tech = None
-    if tech is None or tech is Technique.UNKNOWN:
-        names = ", ".join(t.value for t in Technique if t is not Technique.UNKNOWN)
-        raise UsageError(f"unknown technique {technique!r} (choose from {names})")
-    return tech
-
-
 def _has_cap_net_raw() -> bool:
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)).close()
@@ -794,7 +784,7 @@ def scan(target: str, ports, technique="syn", retries: int = 1, timeout: float =
     packet, PermissionProblem (a raw technique, or recording, without
     CAP_NET_RAW), UsageError (bad ports, target, technique or numbers).
     """
-    tech = _parse_technique(technique)
+    tech = parse_technique(technique)  # as every command reads technique names (claims.py)
     if retries < 0 or retries > 20:
         raise UsageError("--retries must be between 0 and 20")
     if not 0 < timeout <= 600:

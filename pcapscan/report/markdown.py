@@ -1,7 +1,8 @@
 """Markdown: the table output with GitHub pipe tables."""
 from tabulate import tabulate
 
-from .rows import HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, port_row, probing_line, scan_title
+from .rows import (HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, other_line, port_row,
+                   probing_line, scan_title)
 
 
 def render(result) -> str:
@@ -10,6 +11,8 @@ def render(result) -> str:
         out.append(f"## {c.path}")
         out.append("")
         out.append(capture_line(c)[len(c.path) + 2:])
+        if other_line(c):
+            out.append(f"- {other_line(c).strip()}")
         for w in c.warnings:
             out.append(f"- warning: {w}")
         out.append("")

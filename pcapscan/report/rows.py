@@ -60,6 +60,14 @@ def capture_facts(c, lang: str = "en") -> str:
     return label("comma", lang).join(parts)
 
 
+def other_line(c):
+    """The one line that sums a capture's ordinary traffic (never listed as scans), or None."""
+    if not c.other_connections:
+        return None
+    return (f"  other traffic: {c.other_packets} packets in {c.other_connections} connection(s): "
+            f"established connections, data, a client's own datagrams; not scan probes")
+
+
 def scan_title(scan) -> str:
     tech = scan.technique.value
     if scan.probe_flags is not None:

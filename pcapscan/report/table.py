@@ -5,7 +5,8 @@ from numbers import Integral
 from tabulate import tabulate
 
 from .collapse import hosts_and_hidden, not_shown_hosts_line, not_shown_line, rows_and_hidden
-from .rows import HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, port_row, probing_line, scan_title
+from .rows import (HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, other_line, port_row,
+                   probing_line, scan_title)
 
 HEADERS = ["port", "state", "reason", "ttl", "frames (probe -> response)"]
 
@@ -16,6 +17,8 @@ def render(result, fmt: str = "simple") -> str:
         if c.error:
             continue  # the CLI says it on stderr; stdout keeps the results
         out.append(capture_line(c))
+        if other_line(c):
+            out.append(other_line(c))
         scans = [s for s in result.scans if s.capture == c.path]
         discoveries = [d for d in getattr(result, "discoveries", ()) if d.capture == c.path]
         probings = [p for p in getattr(result, "probings", ()) if p.capture == c.path]

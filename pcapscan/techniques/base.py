@@ -217,3 +217,22 @@ def register(technique: Technique, proto: str, probe_flags: Optional[str], nmap_
 def classify(technique: Technique, ex: Exchange) -> Verdict:
     """The one entry point both the analyzer and the live scanner use."""
     return REGISTRY[Technique(technique)].classify(ex)
+
+
+# -- other names --------------------------------------------------------------------
+# What people call a technique besides its own name (Technique value) and its
+# nmap option (-sS): textbook words, Chinese, common misspellings. The one
+# vocabulary every command reads claims with (pcapscan/claims.py); words are
+# compared without case, separators, "tcp" or "scan".
+ALIASES: Mapping[Technique, tuple] = {
+    Technique.SYN: ("stealth", "stealthy", "steal", "syn stealth", "half-open", "half connect", "half",
+                    "半开", "半连接", "隐蔽", "秘密"),
+    Technique.CONNECT: ("tcp connect", "full connect", "full-open", "full", "conn", "connection", "connet",
+                        "全连接", "连接"),
+    Technique.XMAS: ("christmas", "christmas tree", "xmas tree", "x-mas", "xmass", "chrismas", "圣诞树", "圣诞"),
+    Technique.NULL: ("nul",),
+    Technique.SCTP_INIT: ("sctp init",),
+    Technique.SCTP_COOKIE_ECHO: ("sctp cookie echo", "cookie echo"),
+    Technique.IPPROTO: ("ip protocol", "ip proto"),
+    Technique.IDLE: ("zombie",),
+}

@@ -83,19 +83,27 @@ def recognise(capture: str, exchanges: list, queries: list, ordinary: list) -> t
         key = (ex.scanner, ex.target, ex.proto, ex.port)
         if key in scanned_first and scanned_first[key] < ex.probes[0].frame:
             data_ports[key].append(ex)
+    # A run of connect()s that also tried ports it could not connect to is a
+    # connect scan (nmap -sT after another tool's scan), not version
+    # detection: -sV connects only to ports a scan found open.
+    connect_scans = {(ex.scanner, ex.target, ex.run) for ex in rest
+                     if _os_connect(ex) and not ex.completed_handshake and ex.probes[0].flags & 0x12 == 0x02}
     kept = []
+    null_probed = set()  # ports that got a connect() without data: -sV's NULL probe
     for ex in rest:
         key = (ex.scanner, ex.target, ex.proto, ex.port)
-        connects = ex.proto == "tcp" and ex.completed_handshake and set(ex.probes[0].options) & OS_SYN_OPTION_KINDS
+        connects = ex.completed_handshake and _os_connect(ex)
         earlier_raw = key in raw_first and raw_first[key] < ex.probes[0].frame
         later_connect = key in data_ports and scanned_first[key] < ex.probes[0].frame
-        if connects and (earlier_raw or later_connect):
+        if connects and (earlier_raw or later_connect) and (ex.scanner, ex.target, ex.run) not in connect_scans:
             found[(ex.scanner, ex.target, VERSION)].append((f"connect {ex.port}/tcp", ex))
+            null_probed.add(key)
         else:
             kept.append(ex)
     for key, exs in data_ports.items():
-        for ex in exs:
-            found[(ex.scanner, ex.target, VERSION)].append((f"probe {ex.port}/{ex.proto}", ex))
+        if key in null_probed or _burst(exs):
+            for ex in exs:
+                found[(ex.scanner, ex.target, VERSION)].append((f"probe {ex.port}/{ex.proto}", ex))
     probings = []
     for (scanner, target, kind), named in found.items():
         frames = sorted(p.frame for _n, ex in named for p in ex.probes)
@@ -117,6 +125,23 @@ def recognise(capture: str, exchanges: list, queries: list, ordinary: list) -> t
                                 tool=identify(port_probes) if port_probes else None))
     probings.sort(key=lambda p: p.frames[0])
     return probings, kept, rest_q
+
+
+# nmap -sV opens its probes' connections to a port in parallel, within
+# milliseconds; a client's own request to a port it scanned before is one
+# connection. Data connections count as version detection when they come in
+# such a burst, or after a NULL probe (a connect() that sent nothing).
+VERSION_BURST = 1.0
+
+
+def _burst(exs) -> bool:
+    times = sorted(ex.probes[0].ts for ex in exs)
+    return any(b - a <= VERSION_BURST for a, b in zip(times, times[1:]))
+
+
+def _os_connect(ex) -> bool:
+    """A TCP exchange whose SYN an operating system's connect() built."""
+    return ex.proto == "tcp" and bool(set(ex.probes[0].options) & OS_SYN_OPTION_KINDS)
 
 
 _ORDER = ["SEQ1", "SEQ2", "SEQ3", "SEQ4", "SEQ5", "SEQ6", "IE1", "IE2", "U1", "ECN", "T2", "T3", "T4", "T5", "T6",

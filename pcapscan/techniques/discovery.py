@@ -75,13 +75,20 @@ def method_of(ex: Exchange) -> str:
     return f"{ex.proto}/{ex.port}"
 
 
+def icmp_ping_times(queries: Iterable[Exchange]) -> dict:
+    """(scanner, target) -> the times of every ICMP query sent to the target
+    (each run of nmap pings again: every probe counts, not only the first)."""
+    times: dict = defaultdict(list)
+    for q in queries:
+        if q.proto in ("icmp", "icmp6"):
+            times[(q.scanner, q.target)].extend(p.ts for p in q.probes)
+    return times
+
+
 def split_pings(exchanges: Iterable[Exchange], queries: Iterable[Exchange]) -> tuple[list, list]:
     """(ping exchanges among the TCP/UDP/SCTP ones, the rest), by the rules in the module docstring."""
     exchanges = list(exchanges)
-    icmp_times: dict = defaultdict(list)
-    for q in queries:
-        if q.proto in ("icmp", "icmp6"):
-            icmp_times[(q.scanner, q.target)].append(q.probes[0].ts)
+    icmp_times = icmp_ping_times(queries)
     pings, rest = [], []
     by_scanner: dict = defaultdict(list)
     for ex in exchanges:

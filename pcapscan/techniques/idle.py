@@ -54,7 +54,7 @@ IDLE = register(Technique.IDLE, "tcp", "S", "-sI", IDLE_TABLE,
                 "(ipid-change), not for closed or filtered ones (no-ipid-change).")
 
 
-def _zombies(queries: list) -> dict:
+def zombie_hosts(queries: list) -> dict:
     """zombie address -> (scanner, zombie port, [(probe, rst or None), ...]) from SYN/ACK probe exchanges."""
     found = {}
     for q in queries:
@@ -101,7 +101,7 @@ def _counts(spoofed: list, probes: list) -> list:
 
 def idle_scans(capture: str, exchanges: list, queries: list) -> tuple[list, list, list]:
     """(idle Scans, the exchanges they did not use, the query exchanges they did not use)."""
-    zombies = _zombies(queries)
+    zombies = zombie_hosts(queries)
     if not zombies:
         return [], list(exchanges), list(queries)
     spoofed: dict = defaultdict(list)

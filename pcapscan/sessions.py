@@ -1,0 +1,144 @@
+"""Scan sessions: one tool's run against one target (mechanism).
+
+A capture often holds several scans of one target: the student's scapy
+scan, then nmap's scan of the same ports, as the lab asks; or one tool run
+twice, minutes apart. Each must be its own session, with its own tool,
+technique and port verdicts: a port's verdict uses only its session's
+probes and answers.
+
+The split works on connection attempts (one row per first probe of a
+connection) and is written once, on columns, for both paths: the ordinary
+engine (exchanges.py) hands it its connections, the fast path
+(fastpath/scans.py) its flow columns plus the engine's connections.
+
+Within one scanner -> target pair and one probe kind (TCP flags, or UDP):
+
+1. A probe's *signature* is what a tool keeps fixed for a whole run:
+   `SIGNATURE_FIELDS`, the TCP window, the TCP options layout and the TTL
+   band (the initial TTL it was sent with, or nmap's random 37-59 range as
+   one band). scapy's defaults (window 8192, no options, TTL 64), nmap's raw
+   probes (window 1024, MSS, TTL 37-59) and an OS's connect() (its own
+   window and options, TTL 64) all differ.
+2. Probes of one signature form one run until a silence longer than
+   `RUN_GAP` seconds: the same tool started again.
+3. Runs of different signatures whose time spans overlap are one run: a
+   tool that varies a field per probe (older nmap versions pick one of four
+   windows) is still one run. Runs that follow each other stay apart.
+
+The result numbers runs per (pair, kind) in order of their first probe, so
+both paths give the same numbers.
+"""
+from __future__ import annotations
+
+# What a scanner keeps fixed for a run, and so what tells one run from the next.
+SIGNATURE_FIELDS = ("window", "options", "ttl_band")
+# A silence longer than this between two probes of one signature starts a new
+# run. Long enough for a scapy script's sr1(timeout=10) on a dropped port (and
+# a retry), short enough that running the same scan again a minute later is
+# a second session.
+RUN_GAP = 30.0
+# nmap's raw probes take a random TTL in this range (fingerprint.py tells the
+# tool; here it only keeps nmap's probes in one band).
+NMAP_TTL_BAND = (37, 59)
+_INITIAL_TTLS = (32, 64, 128, 255)
+
+
+def ttl_band(ttl):
+    """The band of each TTL (numpy array in, array out): 0 for nmap's random
+    range, else the initial TTL it was most likely sent with."""
+    import numpy as np
+
+    ttl = np.asarray(ttl, np.int64)
+    band = np.full(ttl.shape, 255, np.int64)
+    for initial in reversed(_INITIAL_TTLS):
+        band[ttl <= initial] = initial
+    lo, hi = NMAP_TTL_BAND
+    band[(ttl >= lo) & (ttl <= hi)] = 0
+    return band
+
+
+def split_runs(pair, kind, window, options, ttl, ts):
+    """The run number of each connection attempt, counted per (pair, kind)
+    from 0 in order of first probe.
+
+    pair, kind, options: integer codes (equal values mean equal things; any
+    numbering serves), window and ttl: the first probe's fields, ts: its time.
+    All are sequences of one length; returns an int64 numpy array."""
+    import numpy as np
+
+    pair = np.asarray(pair, np.int64)
+    n = len(pair)
+    if not n:
+        return np.zeros(0, np.int64)
+    kind = np.asarray(kind, np.int64)
+    ts = np.asarray(ts, np.float64)
+    # one integer per signature and per stream: window 16 bits, options code and TTL band below it
+    sig = (np.asarray(window, np.int64) << 40) | (np.asarray(options, np.int64) << 8) | ttl_band(ttl)
+    stream = (pair << 16) | kind
+    # 1-2: segments of one signature without a long silence
+    order = np.lexsort((ts, sig, stream))
+    s_stream, s_sig, s_ts = stream[order], sig[order], ts[order]
+    new = np.ones(n, bool)
+    new[1:] = (s_stream[1:] != s_stream[:-1]) | (s_sig[1:] != s_sig[:-1]) | (np.diff(s_ts) > RUN_GAP)
+    seg_sorted = np.cumsum(new) - 1
+    nseg = int(seg_sorted[-1]) + 1
+    seg_start = s_ts[new]
+    seg_end = np.maximum.reduceat(s_ts, np.nonzero(new)[0])
+    seg_stream = s_stream[new]
+    # 3: overlapping segments of a stream are one run
+    o = np.lexsort((seg_start, seg_stream))
+    st, en, ss = seg_start[o], seg_end[o], seg_stream[o]
+    first_of_stream = np.ones(nseg, bool)
+    first_of_stream[1:] = ss[1:] != ss[:-1]
+    run_new = np.ones(nseg, bool)
+    latest = -np.inf
+    starts, ends, firsts = st.tolist(), en.tolist(), first_of_stream.tolist()
+    for i in range(nseg):  # segments are few (a handful per pair): a plain loop
+        if firsts[i]:
+            latest = -np.inf
+        run_new[i] = firsts[i] or starts[i] > latest
+        latest = max(latest, ends[i])
+    run_global = np.cumsum(run_new) - 1
+    stream_first_run = np.maximum.accumulate(np.where(first_of_stream, run_global, 0))
+    seg_run = np.empty(nseg, np.int64)
+    seg_run[o] = run_global - stream_first_run
+    runs = np.empty(n, np.int64)
+    runs[order] = seg_run[seg_sorted]
+    return runs
+
+
+PROTO_CODES = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}
+
+
+def flow_kinds(udp, tcp_flags):
+    """packet_columns' kind for TCP and UDP flows given as columns (the fast path's way in)."""
+    import numpy as np
+
+    udp = np.asarray(udp, bool)
+    return np.where(udp, PROTO_CODES["udp"] << 8, np.asarray(tcp_flags, np.int64) & 0x3F)
+
+
+def packet_columns(probes, pair_of, options_of) -> tuple:
+    """split_runs' columns (pair, kind, window, options, ttl, ts) for
+    model.Packets, each the first probe of a connection attempt; pair_of(src,
+    dst) and options_of(kinds) give the caller's integer codes."""
+    cols = ([], [], [], [], [], [])
+    for p in probes:
+        tcp = p.proto == "tcp"
+        sub = p.flags & 0x3F if tcp else (p.chunk_type or 0) if p.proto == "sctp" else (
+            p.ip_proto if p.proto == "ip" else 0)
+        row = (pair_of(p.src, p.dst), (PROTO_CODES.get(p.proto, 3) << 8) | (sub & 0xFF),
+               p.window if tcp else 0, options_of(p.options if tcp else ()), p.ttl, p.ts)
+        for col, value in zip(cols, row):
+            col.append(value)
+    return cols
+
+
+def runs_of_probes(probes) -> list:
+    """split_runs for model.Packets, each the first probe of a connection
+    attempt (the ordinary engine's way in)."""
+    pairs: dict = {}
+    options: dict = {}
+    cols = packet_columns(probes, lambda src, dst: pairs.setdefault((src, dst), len(pairs)),
+                          lambda kinds: options.setdefault(kinds, len(options)))
+    return split_runs(*cols).tolist()
