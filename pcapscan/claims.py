@@ -8,7 +8,7 @@ state and a port, any of them possibly unknown. It is read from
     a technique name   parse_technique("half-open")      analyze -t, rubric technique lists
 
 with one vocabulary. Technique words come from the technique registry: each
-technique's own name, its nmap option (-sS) and its ALIASES
+technique's own name, its nmap option (-sS) and its spec's aliases and Chinese names
 (techniques/base.py). State words (nmap's six states, their spellings, typos,
 Chinese words) are defined here. A word is matched as written, or run
 together with others ("tcpsynscan"), or within one edit of a long technique
@@ -31,7 +31,6 @@ from typing import Optional
 from .errors import InputError, UsageError
 from .model import State, Technique
 from .techniques import REGISTRY
-from .techniques.base import ALIASES
 
 # -- the vocabulary -----------------------------------------------------------------------
 
@@ -88,7 +87,7 @@ class _Vocabulary:
             flag = spec.nmap_option.lstrip("-").lower()
             if len(flag) == 2:
                 self.nmap_flags[flag] = tech
-            for alias in ALIASES.get(tech, ()):
+            for alias in spec.aliases + spec.names_zh:
                 if re.search(f"[{_CJK}]", alias):
                     zh[alias] = ("tech", tech)
                     continue

@@ -15,9 +15,10 @@ import click
 
 from . import __version__
 from .errors import PcapscanError
+from .techniques import lab_techniques, live_techniques
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-TECHNIQUE_NAMES = ["syn", "connect", "fin", "xmas", "null", "ack", "window", "maimon", "udp"]
+TECHNIQUE_NAMES = [t.value for t in live_techniques()]  # the TCP/UDP port scans pcapscan also sends
 FORMATS = ["table", "json", "csv", "markdown", "nmap-xml"]
 
 
@@ -345,7 +346,7 @@ def lab_up(name, state_file, subnet, attacker, victim, gateway, gateway_addr, ve
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for the report, the captures and the ladders.")
 @click.option("--techniques", default=None,
-              help="Comma list [default: connect,syn,xmas,fin,null,udp,ack,window,maimon].")
+              help=f"Comma list [default: {','.join(t.value for t in lab_techniques())}].")
 @click.option("--nmap/--no-nmap", "use_nmap", default=True, show_default=True,
               help="Also scan with nmap, when it is installed.")
 @click.option("--timeout", type=float, default=1.0, show_default=True, help="pcapscan's per-probe timeout.")

@@ -31,9 +31,10 @@ from typing import Optional, Union
 from .analysis import analyze_capture, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
-from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, is_kernel_rst, options_text
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text
+from .kernel import is_kernel_rst, synacks
 from .messages import MESSAGES, T, render
-from .model import ACK, RST, SYN, Exchange, Packet, Scan, State, Technique
+from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
 from .techniques import REGISTRY, response_kind
 from .verify import WIDER
 
@@ -237,11 +238,10 @@ def port_order(order) -> str:
 
 
 def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
-    synacks = [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
     text = f"flags {pkt.flag_text}, window {pkt.window}, seq {pkt.seq}, TTL {pkt.ttl}"
     if ex.completed_handshake:
         sender = "kernel (connect)"
-    elif is_kernel_rst(pkt, synacks):
+    elif is_kernel_rst(pkt, synacks(ex)):
         sender = "kernel"
     else:
         sender = "tool"
@@ -456,6 +456,26 @@ def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int
     return max(range(len(scans)), key=lambda i: (sum(len(p.exchange.probes) for p in scans[i].ports), -i))
 
 
+def _size(scan) -> int:
+    return sum(len(p.exchange.probes) for p in scan.ports)
+
+
+def _two_scanners(scans: list) -> tuple:
+    """The sessions to compare in one capture: the two largest sessions of
+    different tools against the same target (the lab's question: the
+    student's scapy scan against nmap's), else the two largest."""
+    def tool(s):
+        return s.tool.name if s.tool is not None else "unknown"
+
+    pairs = [(i, j) for i in range(len(scans)) for j in range(i + 1, len(scans))
+             if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])]
+    if not pairs:
+        order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
+        return tuple(sorted(order[:2]))
+    return max(pairs, key=lambda ij: (min(_size(scans[ij[0]]), _size(scans[ij[1]])),
+                                      _size(scans[ij[0]]) + _size(scans[ij[1]]), -ij[0], -ij[1]))
+
+
 def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, session_a: Optional[int] = None,
             session_b: Optional[int] = None) -> Comparison:
     """Compare two captures (the largest session of each unless told), or,
@@ -468,8 +488,7 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
         if len(scans_a) < 2:
             raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
         if session_a is None and session_b is None:
-            sizes = sorted(range(len(scans_a)), key=lambda i: -sum(len(p.exchange.probes) for p in scans_a[i].ports))
-            ia, ib = sorted(sizes[:2])
+            ia, ib = _two_scanners(scans_a)
         else:
             ia = _pick(scans_a, session_a, capture_a, "--session-a") if session_a is not None else None
             ib = _pick(scans_a, session_b, capture_a, "--session-b") if session_b is not None else None
@@ -577,11 +596,13 @@ _MAIMON_TEXT = ("a Maimon probe (FIN/ACK) carries ACK, which RFC 793 has a liste
 
 
 def _textbook(technique: str) -> str:
+    """"FIN scan: RST means closed; ...": the technique's state table in the words verify uses, or ""."""
     try:
         spec = REGISTRY.get(Technique(technique))
     except ValueError:
         spec = None
-    return f"{technique} scan: {spec.textbook}" if spec is not None else ""
+    key = f"textbook.{spec.textbook_key}" if spec is not None else ""
+    return f"{spec.title}: {render(T(key), 'en')}" if key in MESSAGES else ""
 
 
 def _words(states) -> str:

@@ -400,12 +400,21 @@ def _reopens(conn: _Connection, pkt: Packet) -> bool:
 
 
 def _completed_handshake(conn: _Connection) -> bool:
-    """Did the scanner answer a SYN/ACK with the ACK that completes the handshake?"""
+    """Did the scanner answer a SYN/ACK with the ACK that completes the
+    handshake, in that order? Read in frame order: an ACK that comes after the
+    scanner's own RST (a scapy "connect" whose kernel reset the connection
+    first) reaches a connection that is gone, and the target answers it with
+    RST: no handshake was completed."""
     synacks = [r for r in conn.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
     if not synacks:
         return False
     wanted = {(r.seq + 1) % _MOD32 for r in synacks}
-    return any(f.flags & ACK and not f.flags & (SYN | RST) and f.ack in wanted for f in conn.followups)
+    for f in conn.followups:  # in frame order
+        if f.flags & RST:
+            return False
+        if f.flags & ACK and not f.flags & SYN and f.ack in wanted:
+            return True
+    return False
 
 
 def _merge(lists: Iterable[list]) -> tuple:

@@ -33,7 +33,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-from .model import ACK, RST, SYN, Exchange, Packet, flag_letters
+from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst
+from .model import ACK, RST, SYN, Exchange, flag_letters
 
 TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "unknown")
 
@@ -44,7 +45,6 @@ MIN_SCORE = 0.5
 FULL_WEIGHT = 6.0
 
 OPTION_NAMES = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack", 8: "TS", 19: "md5"}
-OS_SYN_OPTION_KINDS = frozenset({3, 4, 8})  # window scale, SACK permitted, timestamps
 INITIAL_TTLS = (32, 64, 128, 255)
 NMAP_TTL_RANGE = (37, 59)  # nmap: each raw probe's TTL is random in 37..59
 NMAP_WINDOWS = (1024, 2048, 3072, 4096)  # 7.x: 1024; older versions picked among these
@@ -529,14 +529,6 @@ def udp_empty(obs: Observed, _arg=None) -> Result:
     return False, f"UDP payload {_values([p.payload_len for p in udp], 3)} bytes"
 
 
-def is_kernel_rst(pkt: Packet, synacks: Iterable[Packet]) -> bool:
-    """A kernel's answer to a SYN/ACK it has no socket for: a bare RST, window
-    0, seq = the SYN/ACK's acknowledgment number (RFC 793)."""
-    if pkt.flags & 0x3F != RST or pkt.window != 0:
-        return False
-    return any(pkt.seq == s.ack and pkt.sport == s.dport and pkt.dport == s.sport for s in synacks)
-
-
 # -- signatures, as data -----------------------------------------------------------
 
 ANY = None
@@ -706,5 +698,5 @@ def observed_fields(obs: Observed) -> tuple:
     return tuple(out)
 
 
-__all__ = ["ToolGuess", "identify", "scores", "SIGNATURES", "TOOL_NAMES", "Observed", "is_kernel_rst",
+__all__ = ["ToolGuess", "identify", "scores", "SIGNATURES", "TOOL_NAMES", "Observed",
            "options_text", "initial_ttl"]

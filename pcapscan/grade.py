@@ -165,6 +165,9 @@ class Reading:
     ports: tuple  # PortReading
     findings: tuple  # verify.Finding
     attempted: bool = False  # the scanner ACKed a SYN/ACK (a handshake tried, completed or not)
+    # nmap's own scan in the same capture, when the student's scanner ran too (the lab asks for
+    # both): shown beside the student's verdict as the reference, never graded
+    reference: tuple = ()  # PortReading
 
 
 @dataclass(frozen=True)
@@ -237,8 +240,17 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     engine = ReplayEngine()
     for pkt in packets:
         engine.feed(pkt)
-    exchanges = engine.exchanges()
-    inferred = build_scans(path, exchanges)
+    every = engine.exchanges()
+    inferred = build_scans(path, every)
+    # The student's own scanner is graded; nmap's scan of the same ports in the same
+    # capture (sessions.py keeps them apart) is the reference shown beside it.
+    nmap_frames = {p.frame for s in inferred if s.tool is not None and s.tool.name == "nmap"
+                   for pr in s.ports for p in pr.exchange.probes}
+    reference = [ex for ex in every if ex.probes[0].frame in nmap_frames]
+    exchanges = [ex for ex in every if ex.probes[0].frame not in nmap_frames] or reference
+    if exchanges is reference:
+        reference = []  # nmap's capture alone: nmap's scan is what was handed in
+    inferred = [s for s in inferred if not reference or s.tool is None or s.tool.name != "nmap"]
     showings = tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
                      for s in inferred for p in s.ports)
     claimed_ports = {}
@@ -260,7 +272,10 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
                          and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
                          and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
         attempted = any(f.flags & ACK and not f.flags & (RST | SYN) for ex in fitting for f in ex.followups)
-        readings.append(Reading(tech, ports, findings, attempted))
+        theirs = [ex for ex in reference if fits(ex, tech) and (port is None or ex.port == port)]
+        ref = tuple(_port_reading(tech, pr, lang) for s in (build_scans(path, theirs, tech) if theirs else [])
+                    for pr in s.ports)
+        readings.append(Reading(tech, ports, findings, attempted, ref))
     return FileResult(path=path, packets=stats.packets, digest=digest, warnings=tuple(stats.warnings),
                       showings=showings, readings=tuple(readings))
 
@@ -704,6 +719,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
         state_key = "loose.unclaimed" if state_key == "loose" else "mismatch.unclaimed"
     reasons.append(_say(f"why.state.{state_key}", lang, port=port_text, evidence=port.evidence, state=port.state,
                         claimed=state, points=_pts(state_pts)))
+    ref = next((r for r in reading.reference if (r.proto, r.port) == (port.proto, port.port)), None)
+    if ref is not None:
+        reasons.append(_say("why.reference", lang, port=port_text, state=ref.state, evidence=ref.evidence))
     charged = [(f.rule, f.penalty) for f in gfs if f.penalty]
     for rule, penalty in charged:
         reasons.append(_say("why.penalty", lang, rule=rule, points=_pts(penalty)))
@@ -974,6 +992,8 @@ TEXTS = {
     "why.technique.wrong": _M(
         en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
         zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
+    "why.reference": _M(en="reference: nmap in the same capture saw {port} {state} ({evidence}); not graded",
+                        zh="参照：同一抓包中 nmap 的扫描看到 {port} 为 {state}（{evidence}）；不计分"),
     "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
                        zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
     "why.state.loose": _M(

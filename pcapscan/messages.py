@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import State, Technique
+from .techniques import REGISTRY
 
 LANGS = ("en", "zh")
 
@@ -179,19 +180,10 @@ STATE_WORDS = {
     },
 }
 
+# Techniques as reports name them: their specs' titles (pcapscan/techniques/).
 TECHNIQUE_WORDS = {
-    "en": {
-        Technique.SYN: "SYN scan", Technique.CONNECT: "TCP connect scan", Technique.FIN: "FIN scan",
-        Technique.XMAS: "Xmas scan", Technique.NULL: "NULL scan", Technique.ACK: "ACK scan",
-        Technique.WINDOW: "Window scan", Technique.MAIMON: "Maimon scan", Technique.UDP: "UDP scan",
-        Technique.UNKNOWN: "scan of unknown technique",
-    },
-    "zh": {
-        Technique.SYN: "SYN 扫描（半开扫描）", Technique.CONNECT: "TCP connect 扫描（全连接扫描）",
-        Technique.FIN: "FIN 扫描", Technique.XMAS: "Xmas 扫描", Technique.NULL: "NULL 扫描",
-        Technique.ACK: "ACK 扫描", Technique.WINDOW: "Window 扫描", Technique.MAIMON: "Maimon 扫描",
-        Technique.UDP: "UDP 扫描", Technique.UNKNOWN: "未知技术的扫描",
-    },
+    "en": {**{t: spec.title for t, spec in REGISTRY.items()}, Technique.UNKNOWN: "scan of unknown technique"},
+    "zh": {**{t: spec.title_zh for t, spec in REGISTRY.items()}, Technique.UNKNOWN: "未知技术的扫描"},
 }
 
 _M = dict  # a template: {"en": ..., "zh": ...}
@@ -289,6 +281,9 @@ MESSAGES: dict = {
     "after.late-ack": _M(
         en="its ACK in {frames} came after the kernel's RST had already closed the connection",
         zh="它在{frames}发送的 ACK 晚于内核的 RST，连接此时已被关闭"),
+    "after.target-rst": _M(
+        en="the target answered that ACK with RST in {frames}: it no longer knew the connection",
+        zh="目标在{frames}用 RST 回应了这个 ACK：它已不认识这个连接"),
     "after.other": _M(en="it sent {flags} in {frames}", zh="它在{frames}发送了 {flags}"),
     "after.nothing": _M(en="it sent nothing after the SYN/ACK", zh="收到 SYN/ACK 后它什么也没有发送"),
     # What is wrong with a reset (reset-flags).
@@ -488,7 +483,7 @@ LABELS = {
         "capture": "capture", "verdict": "verdict", "scanner": "scanner", "target": "target",
         "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
         "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
-        "inferred": "(inferred)",
+        "inferred": "(inferred)", "session": "session",
         "colon": ": ", "comma": ", ", "title.line": "{title}: {verdict} ({counts})", "capture.verdict": "{line}: {verdict}",
         "claims.line": "{claims}: {list}", "claim.item": "{claim} ({source})", "ladder.title": "{ladder} {port} ({what})",
         "capture.packets": "{n} packets", "capture.non-ip": "{n} not IP (ARP, ...)",
@@ -506,7 +501,7 @@ LABELS = {
         "capture": "抓包文件", "verdict": "结论", "scanner": "扫描方", "target": "目标",
         "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
         "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
-        "inferred": "（推断）",
+        "inferred": "（推断）", "session": "扫描会话",
         "colon": "：", "comma": "，", "title.line": "{title}：{verdict}（{counts}）", "capture.verdict": "{line}：{verdict}",
         "claims.line": "{claims}：{list}", "claim.item": "{claim}（{source}）", "ladder.title": "{ladder} {port}（{what}）",
         "capture.packets": "{n} 个数据包", "capture.non-ip": "其中 {n} 个不是 IP 数据包（ARP 等）",

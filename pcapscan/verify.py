@@ -37,6 +37,8 @@ from .claims import Claim, load_expectations, parse_claim, read_name
 from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
+from .fingerprint import NMAP_WINDOWS
+from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
                     Scan, State, Technique, flag_letters)
@@ -49,12 +51,8 @@ CONFORMS, VIOLATES = "conforms", "violates"
 
 _MOD32 = 1 << 32
 _BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
-# nmap's raw probes use one of these windows; an operating system's SYN
-# carries SACK/timestamp/window-scale options. Anything else was crafted by
-# a script (scapy's default window is 8192, with no options).
-NMAP_WINDOWS = frozenset({1024, 2048, 3072, 4096})
-OS_OPTION_KINDS = frozenset({3, 4, 8})
-INVERSE = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS})
+# The techniques that read RFC 793's inverse mapping (silence: open|filtered; RST: closed).
+INVERSE = frozenset(t for t, spec in REGISTRY.items() if spec.textbook_key == "inverse")
 
 
 # -- what the rules look at ----------------------------------------------------
@@ -152,25 +150,15 @@ def _probe_name(ex: Exchange) -> Text:
     return T("udp-datagram") if ex.proto == "udp" else _flags_name(ex.probe_flags)
 
 
-def _synacks(ex: Exchange) -> list:
-    return [r for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
-
-
-def _is_kernel_rst(pkt: Packet, synacks: list) -> bool:
-    """A bare RST, window 0, no payload, seq = a SYN/ACK's ack: what Linux sends for
-    a SYN/ACK that matches no socket (the raw-socket scanner's own kernel)."""
-    return (pkt.flags & _BASE_FLAGS == RST and pkt.window == 0 and not pkt.payload_len
-            and any(pkt.seq == sa.ack and pkt.sport == sa.dport for sa in synacks))
-
-
 def _crafted(scan: Scan, probe: Packet) -> bool:
     """Did a script (scapy) build this probe, rather than nmap or an operating
     system? The fingerprint of the scan says so when it is sure; otherwise the
-    probe itself: neither nmap's windows nor an OS's SYN options."""
+    probe itself: neither nmap's windows nor an OS's SYN options (scapy's
+    default window is 8192, with no options)."""
     tool = getattr(scan, "tool", None)
     if tool is not None and tool.confidence >= 0.5 and tool.name != "unknown":
         return tool.name == "scapy"
-    return probe.window not in NMAP_WINDOWS and not set(probe.options) & OS_OPTION_KINDS
+    return probe.window not in NMAP_WINDOWS and not set(probe.options) & OS_SYN_OPTION_KINDS
 
 
 def _answer_text(resp: Packet, target: str) -> Text:
@@ -202,8 +190,7 @@ def _port_text(proto: str, port: int) -> Text:
 
 
 def _textbook(tech: Technique) -> Text:
-    key = {Technique.FIN: "inverse", Technique.NULL: "inverse", Technique.XMAS: "inverse"}.get(tech, tech.value)
-    return T(f"textbook.{key}")
+    return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
 # -- port rules ----------------------------------------------------------------
@@ -218,9 +205,9 @@ def kernel_rst(pc: PortCase):
     connect scan it is told as part of handshake-incomplete instead."""
     if pc.technique is not Technique.SYN or pc.ex.proto != "tcp":
         return
-    synacks = _synacks(pc.ex)
+    synacks = synacks_of(pc.ex)
     for f in pc.ex.followups:
-        if _is_kernel_rst(f, synacks):
+        if is_kernel_rst(f, synacks):
             sa = next(s for s in synacks if s.ack == f.seq)
             yield Hit(INFO, T("kernel-rst", rst=Frames((f.frame,)), synack=Frames((sa.frame,)), seq=f.seq),
                       (sa.frame, f.frame), pc.where)
@@ -239,17 +226,20 @@ def handshake_incomplete(pc: PortCase):
     ex = pc.ex
     if pc.technique is not Technique.CONNECT or ex.proto != "tcp" or ex.completed_handshake:
         return
-    synacks = _synacks(ex)
+    synacks = synacks_of(ex)
     if not synacks:
         return
     sa = synacks[0]
     probe_ports = {p.sport for p in ex.probes}
     after, frames, kernel_reset = [], [sa.frame], False
-    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    # what the scanner sent after the SYN/ACK, up to its next probe: its own, or another
+    # session's (another tool's SYN to this port later in the capture)
+    next_probe = min((p.frame for p in pc.packets if p.src == ex.scanner and p.frame > sa.frame and p.proto == "tcp"
+                      and p.flags & (SYN | ACK | RST) == SYN), default=float("inf"))
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
-        if _is_kernel_rst(p, synacks):
+        if is_kernel_rst(p, synacks):
             after.append(T("after.kernel-rst", frames=f))
             kernel_reset = True
         elif p.flags & RST:
@@ -261,6 +251,11 @@ def handshake_incomplete(pc: PortCase):
                 after.append(T("after.bad-ack", frames=f, ack=p.ack, expected=expected))
             elif kernel_reset:
                 after.append(T("after.late-ack", frames=f))
+                gone = next((r for r in pc.packets if r.src == ex.target and r.frame > p.frame and r.proto == "tcp"
+                             and r.flags & RST and r.dport == p.sport), None)
+                if gone is not None:
+                    after.append(T("after.target-rst", frames=Frames((gone.frame,))))
+                    frames.append(gone.frame)
             else:
                 after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
         else:
@@ -280,7 +275,7 @@ def handshake_completed(pc: PortCase):
     scans)."""
     if pc.claim is None or pc.technique is not Technique.SYN or not pc.ex.completed_handshake:
         return
-    synacks = {(s.seq + 1) % _MOD32 for s in _synacks(pc.ex)}
+    synacks = {(s.seq + 1) % _MOD32 for s in synacks_of(pc.ex)}
     ack = next((f for f in pc.ex.followups if f.flags & ACK and not f.flags & (SYN | RST) and f.ack in synacks), None)
     frames = (ack.frame,) if ack else ()
     yield Hit(ERROR, T("handshake-completed", frames=Frames(frames)), frames, pc.where)
@@ -311,7 +306,7 @@ def rst_out_of_window(pc: PortCase):
     ex = pc.ex
     if ex.proto != "tcp":
         return
-    synacks = _synacks(ex)
+    synacks = synacks_of(ex)
     if not synacks:
         return
     valid = {sa.ack for sa in synacks}
@@ -613,6 +608,8 @@ class Finding:
     port: Optional[int]
     frames: tuple
     message: str
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) its frames belong to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -629,6 +626,8 @@ class CheckedPort:
     reason: str
     claim: str  # "" when checked against the inferred technique
     packets: tuple  # Packets in capture order
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) it belongs to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -715,20 +714,48 @@ def _result(cases: list, analysis: AnalysisResult, lang: str) -> VerifyResult:
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
             hits += [(h.capture, r.id, h) for h in r.check(cases)]
-    findings = _findings(hits, lang, [cc.capture for cc in cases])
+    sessions = session_of_frames(analysis.scans)
+    findings = _findings(hits, lang, [cc.capture for cc in cases], sessions)
     verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
-    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases),
+    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases, sessions),
                         claims=tuple((cc.capture, str(c), c.source) for cc in cases for c in cc.claims), lang=lang)
 
 
-def _findings(hits, lang: str, order: list) -> tuple:
+def session_of_frames(scans) -> dict:
+    """capture -> {frame: (session number, tool)}: which scan session (numbered
+    from 1 in each capture, in the order analyze lists them) each probe and
+    answer belongs to."""
+    out: dict = {}
+    count: dict = {}
+    for scan in scans:
+        n = count[scan.capture] = count.get(scan.capture, 0) + 1
+        tool = scan.tool.name if scan.tool is not None else ""
+        frames = out.setdefault(scan.capture, {})
+        for p in scan.ports:
+            ex = p.exchange
+            mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
+                list(p.verdict.probe_frames + p.verdict.response_frames)
+            for frame in mine:
+                frames.setdefault(frame, (n, tool))
+    return out
+
+
+def _session(sessions: dict, capture: str, frames) -> tuple:
+    """(session, tool) of the first of `frames` that belongs to a session, or (None, "")."""
+    mine = sessions.get(capture, {})
+    return next((mine[f] for f in frames if f in mine), (None, ""))
+
+
+def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     rank = {c: i for i, c in enumerate(order)}
     seen, out = set(), []
     for capture, rule_id, h in hits:
         scanner, target, proto, port = h.where or (None, None, None, None)
+        frames = tuple(sorted(set(h.frames)))
+        session, tool = _session(sessions, capture, frames) if h.where else (None, "")
         f = Finding(rule=rule_id, severity=h.severity, capture=capture, scanner=scanner, target=target,
-                    proto=proto, port=port, frames=tuple(sorted(set(h.frames))),
-                    message=messages.render(h.text, lang))
+                    proto=proto, port=port, frames=frames,
+                    message=messages.render(h.text, lang), session=session, tool=tool)
         if f not in seen:
             seen.add(f)
             out.append(f)
@@ -737,15 +764,18 @@ def _findings(hits, lang: str, order: list) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases) -> tuple:
+def _checked_ports(cases, sessions: dict) -> tuple:
     out = []
     for cc in cases:
-        for pc in sorted(cc.ports, key=lambda p: (p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
+        for pc in sorted(cc.ports, key=lambda p: (_session(sessions, cc.capture, (p.ex.probes[0].frame,))[0] or 0,
+                                                   p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
             v = pc.result.verdict
+            session, tool = _session(sessions, cc.capture, (pc.ex.probes[0].frame,))
             out.append(CheckedPort(capture=cc.capture, scanner=pc.ex.scanner, target=pc.ex.target,
                                    proto=pc.ex.proto, port=pc.ex.port, technique=pc.technique.value,
                                    state=v.state.value, reason=v.reason.value,
-                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets))
+                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
+                                   session=session, tool=tool))
     return tuple(out)
 
 
@@ -756,7 +786,7 @@ def fits(ex: Exchange, technique: Technique) -> bool:
     spec = REGISTRY[technique]
     if spec.proto != ex.proto:
         return False
-    return ex.proto == "udp" or probe_key(ex) == spec.probe_flags
+    return probe_key(ex) == spec.probe_class
 
 
 def _elsewhere(analysis: AnalysisResult, capture: str) -> tuple:

@@ -28,11 +28,9 @@ from pcapscan.live.netns import (  # noqa: E402
     GOLDEN_PLAN, LAB_NET4, LAB_NET6, SCANNER, Lab, LabError, PortPlan, in_lab_range, require_tools,
 )
 from pcapscan.errors import PcapscanError, SafetyRefusal  # noqa: E402
+from pcapscan.techniques import REGISTRY, live_techniques  # noqa: E402
 
-TECHNIQUES = {  # name -> nmap scan-type flag
-    "syn": "-sS", "connect": "-sT", "fin": "-sF", "xmas": "-sX", "null": "-sN",
-    "ack": "-sA", "window": "-sW", "maimon": "-sM", "udp": "-sU",
-}
+TECHNIQUES = {t.value: REGISTRY[t].nmap_option for t in live_techniques()}  # name -> nmap scan-type flag
 # Every technique against IPv4 ("syn") and IPv6 ("syn6").
 RUNS = list(TECHNIQUES) + [f"{t}6" for t in TECHNIQUES]
 DEFAULT_OUT = REPO / "captures" / "golden"

@@ -18,7 +18,9 @@ from pcapscan.grade import discover, grade
 from pcapscan.model import State, Technique
 from pcapscan.rubric import parse_rubric
 from pcapscan.techniques import REGISTRY
-from pcapscan.techniques.base import ALIASES
+from pcapscan.techniques import REGISTRY
+
+ALIASES = {t: spec.aliases + spec.names_zh for t, spec in REGISTRY.items()}
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "captures" / "golden"

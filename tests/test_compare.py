@@ -143,7 +143,7 @@ def test_syn_against_fin_is_consistent_not_a_disagreement():
     assert "Consistent, not a contradiction: B's open|filtered stands for open or filtered, and A's open" in open80
     assert "An open port ignores a TCP segment with only FIN set (RFC 793" in open80
     assert "the syn scan's answer (SYN/ACK (frame 6)) says open" in open80
-    assert "Textbook: fin scan: RST means closed; no answer means open|filtered" in open80
+    assert "Textbook: FIN scan: RST means closed; no answer means open|filtered" in open80
     assert "firewall rule" not in open80  # the old, wrong lesson
     assert "to the syn scan the same silence means filtered" in drop82
     text = render(c, "table")

@@ -405,3 +405,23 @@ def test_flow_keys_radix_order_is_the_stable_argsort():
             (rng.integers(0, 2, m).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 1 << 32, m).astype(np.uint64)
         keys[1::4] = keys[0::4][: len(keys[1::4])]  # repeated keys: their order must be kept
         assert (flows._stable_order(keys) == np.argsort(keys, kind="stable")).all()
+
+
+def test_bulk_shapes_split_on_the_fields_a_technique_declares(tmp_path, hard):
+    """An ACK scan whose RSTs differ only in window and TTL: read as a window
+    scan, the fast path's shapes (fastpath/shapes.py, from the spec's declared
+    fields) must tell window 0 from the rest, and give each port its own TTL."""
+    recs, t = [], 1.0
+    for port in range(1, 61):
+        recs.append((t, ether(ipv4_tcp(S, T, 40000, port, 0x10, seq=1000, ack=777, window=1024, options=b""))))
+        recs.append((t + 0.0005, ether(ipv4_tcp(T, S, port, 40000, 0x04, seq=777, ack=0, window=512 * (port % 2),
+                                                ttl=40 + port % 7))))
+        t += 0.001
+    path = tmp_path / "window.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    for technique in ("window", "ack"):
+        assert assert_same(path, hard, technique)
+    ports = json.loads(both(path, "window", **hard)[1])["scans"][0]["ports"]
+    assert {p["state"] for p in ports if p["port"] % 2} == {"open"}
+    assert {p["state"] for p in ports if not p["port"] % 2} == {"closed"}
+    assert len({p["reason_ttl"] for p in ports}) == 7

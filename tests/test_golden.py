@@ -12,6 +12,7 @@ import pytest
 
 from pcapscan.analysis import analyze
 from pcapscan.report import render
+from pcapscan.techniques import REGISTRY
 
 GOLDEN = Path(__file__).resolve().parents[1] / "captures" / "golden"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.xml"))
@@ -31,8 +32,7 @@ def technique_of(case: str) -> str:
     """The nmap -s option a golden file was made with, from its nmap args."""
     args = ET.parse(GOLDEN / f"{case}.xml").getroot().get("args")
     flag = next(a for a in args.split() if a.startswith("-s") and len(a) == 3)
-    return {"S": "syn", "T": "connect", "F": "fin", "X": "xmas", "N": "null", "A": "ack", "W": "window",
-            "M": "maimon", "U": "udp"}[flag[2]]
+    return next(t.value for t, spec in REGISTRY.items() if spec.nmap_option == flag)
 
 
 def test_golden_captures_exist():

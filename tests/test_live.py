@@ -25,6 +25,7 @@ from pcapscan.errors import PermissionProblem, UsageError
 from pcapscan.live import labrun, scanner
 from pcapscan.live.labrun import EXPECTED, STATES, port_of
 from pcapscan.model import ACK, RST, SYN, Technique
+from pcapscan.techniques import REGISTRY, live_techniques
 
 UNAVAILABLE = lab_unavailable()
 _skip_without_lab = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
@@ -34,7 +35,7 @@ def needs_lab(test):
     """Marked `lab` (pyproject's marker: `-m "not lab"` leaves these out) and
     skipped, with the reason, where root, `ip netns` or a tool is missing."""
     return pytest.mark.lab(_skip_without_lab(test))
-TECHNIQUES = ["connect", "syn", "fin", "xmas", "null", "ack", "window", "maimon", "udp"]
+TECHNIQUES = [t.value for t in live_techniques()]
 TIMEOUT = "0.5"
 
 
@@ -196,7 +197,7 @@ def _ports(proto):
 
 def _scan(seedlab, technique, *extra, prefix=()):
     lab, cfg = seedlab
-    proto = "udp" if technique == "udp" else "tcp"
+    proto = REGISTRY[Technique(technique)].proto
     return pcapscan_in(lab, "scanner", ["scan", cfg.victim, "-p", _ports(proto), "--technique", technique,
                                         "--timeout", TIMEOUT, *extra], prefix=prefix)
 
@@ -211,7 +212,7 @@ def test_live_scan_gives_the_expected_states_and_analyze_agrees(seedlab, techniq
     live = json.loads(p.stdout)
     [scan] = live["scans"]
     assert (scan["scanner"], scan["target"], scan["technique"]) == (cfg.attacker, cfg.victim, technique)
-    proto = "udp" if technique == "udp" else "tcp"
+    proto = REGISTRY[Technique(technique)].proto
     states = {pt["port"]: pt["state"] for pt in scan["ports"]}
     assert states == {port_of(proto, s): EXPECTED[technique][s] for s in STATES}
 

@@ -178,3 +178,31 @@ def test_syn_answered_with_rst_is_a_syn_scan_even_with_os_options():
 def test_unanswered_syn_falls_back_to_its_fingerprint(options, expected):
     tech, _, behavioural = infer_technique(one([tcp(1, "S", options=options)]))
     assert tech.value == expected and behavioural is False
+
+
+def test_every_spec_names_itself_once():
+    """Titles in both languages; nmap options, aliases and Chinese names each
+    belong to one technique (a claims reader can match any of them)."""
+    import re
+
+    from pcapscan.messages import MESSAGES
+
+    owner: dict = {}
+    for t, spec in REGISTRY.items():
+        assert spec.title and spec.title_zh, t
+        assert re.fullmatch(r"-s[A-Z]", spec.nmap_option), t
+        for word in (t.value, spec.nmap_letters, *spec.aliases, *spec.names_zh):
+            word = re.sub(r"[ _-]", "", word)  # as claims.py compares them
+            assert owner.setdefault(word, t) is t, f"{word!r} names both {owner[word]} and {t}"
+        assert all(re.fullmatch(r"[a-z][a-z -]*", a) for a in spec.aliases), t
+        assert all(re.fullmatch(r"[\u4e00-\u9fff]+", n) for n in spec.names_zh), t
+        if spec.live:
+            assert f"textbook.{spec.textbook_key}" in MESSAGES and f"probe.{t.value}" in MESSAGES, t
+
+
+def test_probe_classes_name_one_inferred_technique_each():
+    from pcapscan.techniques import PROBE_TECHNIQUES
+
+    inferred = [t for t, s in REGISTRY.items() if s.inferred]
+    assert sorted(PROBE_TECHNIQUES.values()) == sorted(inferred)
+    assert PROBE_TECHNIQUES["S"] is Technique.SYN and PROBE_TECHNIQUES["A"] is Technique.ACK

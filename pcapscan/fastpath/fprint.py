@@ -19,6 +19,7 @@ import functools
 import numpy as np
 
 from .. import fingerprint as F
+from ..kernel import OS_SYN_OPTION_KINDS, is_kernel_rst
 from ..model import ACK, RST, SYN, flag_letters
 from .columns import insertion_slots
 
@@ -392,7 +393,7 @@ def os_syn_options(obs: CObs, _arg=None):
         return None
     layout_id, share = _most_common_share(syns.opt)
     layout = obs.options[layout_id]
-    if share >= 0.9 and set(layout) & F.OS_SYN_OPTION_KINDS:
+    if share >= 0.9 and set(layout) & OS_SYN_OPTION_KINDS:
         return True, (f"SYN options {F.options_text(layout)}: an operating system's connect() "
                       f"(SACK/timestamps/window scale)")
     n_layouts = _set_len(syns.opt)
@@ -611,7 +612,7 @@ def masscan_ipid(obs: CObs, _arg=None):
 def masscan_rst(obs: CObs, _arg=None):
     if not obs.resp_synack:
         return None
-    own = [f for f in obs.followups if f.flags & RST and not F.is_kernel_rst(f, obs.synacks_py) and f.ttl >= 200]
+    own = [f for f in obs.followups if f.flags & RST and not is_kernel_rst(f, obs.synacks_py) and f.ttl >= 200]
     if own:
         f = own[0]
         return True, (f"its own RST after the SYN/ACK (frame {f.frame}): TTL {f.ttl}, window {f.window}, "

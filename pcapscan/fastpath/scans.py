@@ -28,6 +28,7 @@ from ..sessions import flow_kinds, packet_columns, split_runs
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
+from . import shapes
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 
@@ -895,8 +896,7 @@ class Assembler:
         rs = np.empty(m, np.int64)
         ttl = np.zeros(m, np.int64)
         if m:
-            ans = s["ans"][simple]
-            inv, nu = dense_ids([ans, np.where(ans, s["rflags"][simple], -1), np.where(ans, s["rwin"][simple], 0)])
+            inv, nu = shapes.shape_ids(spec, s, simple)
             first = first_index(inv, nu)
             reps = self.exchanges_of(simple[first])
             u_st = np.empty(nu, np.int64)
@@ -905,7 +905,7 @@ class Assembler:
             for u, ex in enumerate(reps):
                 v = spec.classify(ex)
                 keeps = False
-                if ex.responses:
+                if ex.responses and shapes.keeps_ttl(spec):  # did the answer decide (and so give its TTL)?
                     r = ex.responses[0]
                     v2 = spec.classify(replace(ex, responses=(replace(r, ttl=(r.ttl + 1) % 256),)))
                     keeps = v2.reason_ttl != v.reason_ttl

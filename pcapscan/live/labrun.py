@@ -63,6 +63,7 @@ from typing import Callable, Optional
 from .. import __version__
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..model import Technique, flag_letters
+from ..techniques import REGISTRY, base, lab_techniques
 from .netns import (LAB_NET4, NFT_TABLE, SCANNER, Lab, LabError, PortPlan, list_netns, missing_tools,
                     require_tools)
 
@@ -91,34 +92,31 @@ STATE_HOW = {
 _PLAN_KIND = {"open": "open", "closed": "closed", "filtered": "drop", "admin-prohibited": "admin",
               "port-unreachable": "unreach"}
 
-# Techniques in the report's row order: the seeds' six first.
-TECHNIQUES = ("connect", "syn", "xmas", "fin", "null", "udp", "ack", "window", "maimon")
-TITLES = {
-    "connect": "TCP connect (-sT)", "syn": "TCP stealth / SYN (-sS)", "xmas": "TCP Xmas (-sX)",
-    "fin": "TCP FIN (-sF)", "null": "TCP NULL (-sN)", "udp": "UDP (-sU)", "ack": "TCP ACK (-sA)",
-    "window": "TCP Window (-sW)", "maimon": "TCP Maimon (-sM)",
-}
-NMAP_FLAGS = {"syn": "-sS", "connect": "-sT", "fin": "-sF", "xmas": "-sX", "null": "-sN", "ack": "-sA",
-              "window": "-sW", "maimon": "-sM", "udp": "-sU"}
+# What the victim sends for each lab state besides "open" (what a listener
+# answers depends on the probe: techniques/ LabRow.listening_answer), in the
+# words of the techniques' state tables: nftables' verdicts, and for a closed
+# port the kernel's, by protocol.
+_FIREWALL_SENDS = {"filtered": base.NONE, "admin-prohibited": base.ICMP_UNREACH,
+                   "port-unreachable": base.ICMP_PORT_UNREACH}
+_CLOSED_SENDS = {"tcp": base.RST_, "udp": base.ICMP_PORT_UNREACH}
 
-_O, _C, _F, _U, _OF = "open", "closed", "filtered", "unfiltered", "open|filtered"
-# What each technique must conclude for each simulated state (nmap 7.93 on a
-# Linux target; the state tables of pcapscan/techniques/ applied to what the
-# victim's kernel and nftables send back). Linux resets an ACK-bearing probe
-# to a listening port with window 0, hence window and maimon read "closed"
-# on the open port; a connect() sees ICMP port-unreachable as ECONNREFUSED.
-EXPECTED = {
-    "connect": (_O, _C, _F, _F, _C),
-    "syn": (_O, _C, _F, _F, _F),
-    "xmas": (_OF, _C, _OF, _F, _F),
-    "fin": (_OF, _C, _OF, _F, _F),
-    "null": (_OF, _C, _OF, _F, _F),
-    "udp": (_O, _C, _OF, _F, _C),
-    "ack": (_U, _U, _F, _F, _F),
-    "window": (_C, _C, _F, _F, _F),
-    "maimon": (_C, _C, _OF, _F, _F),
-}
-EXPECTED = {t: dict(zip(STATES, row)) for t, row in EXPECTED.items()}
+
+def _expected(spec) -> dict:
+    """What each lab state should read (nmap 7.93 on a Linux target): the
+    technique's state table applied to what the victim sends. So Linux's
+    window-0 RST to an ACK-bearing probe on a listening port reads "closed"
+    to window and maimon, and a connect() sees ICMP port-unreachable as
+    ECONNREFUSED ("closed")."""
+    sends = {"open": spec.lab.listening_answer, "closed": _CLOSED_SENDS[spec.proto], **_FIREWALL_SENDS}
+    return {s: spec.table[kind][0].value for s, kind in sends.items()}
+
+
+# Techniques in the report's row order (the seeds' six first), their row
+# labels (the seeds' words and nmap's option) and nmap's option for each.
+_SPECS = {t.value: REGISTRY[t] for t in lab_techniques()}
+TECHNIQUES = tuple(_SPECS)
+TITLES = {t: f"{s.lab.title} ({s.nmap_option})" for t, s in _SPECS.items()}
+EXPECTED = {t: _expected(s) for t, s in _SPECS.items()}
 
 Log = Callable[[str], None]
 _PKG_ROOT = Path(__file__).resolve().parents[2]
@@ -624,7 +622,7 @@ def _pcapscan_argv(cfg: LabConfig, technique: str, ports: list, timeout: float, 
 def _nmap_argv(cfg: LabConfig, technique: str, ports: list, retries: int, xml_path: Path) -> list:
     if not ipaddress.ip_address(cfg.victim) in LAB_NET4:  # LabConfig already refuses this
         raise UsageError(f"refusing to scan {cfg.victim}: outside {LAB_NET4}")
-    return ["nmap", "-n", "-Pn", "--reason", "-T4", "--max-retries", str(retries), NMAP_FLAGS[technique],
+    return ["nmap", "-n", "-Pn", "--reason", "-T4", "--max-retries", str(retries), _SPECS[technique].nmap_option,
             "-p", ",".join(map(str, ports)), "-oX", str(xml_path), cfg.victim]
 
 
@@ -722,7 +720,7 @@ def _measure(lab: SeedLab, cfg: LabConfig, out: Path, scanner: str, technique: s
     else:
         said_path = runs / f"{stem}.xml"
         argv = _nmap_argv(cfg, technique, ports, retries, said_path)
-        _record_run(lab, pcap, argv, out, f"nmap {NMAP_FLAGS[technique]}", timeout=300)
+        _record_run(lab, pcap, argv, out, f"nmap {_SPECS[technique].nmap_option}", timeout=300)
         said = read_nmap_xml(said_path)
 
     from ..analysis import analyze_capture

@@ -60,21 +60,10 @@ from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
 from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
+from ..techniques import REGISTRY, live_techniques
 from . import safety
 
 Progress = Callable[[int, int], None]
-
-# TCP flags of each raw technique's probe (nmap's, as scapy letters).
-RAW_FLAGS = {
-    Technique.SYN: "S",
-    Technique.FIN: "F",
-    Technique.XMAS: "FPU",
-    Technique.NULL: "",
-    Technique.ACK: "A",
-    Technique.WINDOW: "A",
-    Technique.MAIMON: "FA",
-}
-
 
 def _ber_len(n: int) -> bytes:
     return bytes([n]) if n < 0x80 else bytes([0x81, n])
@@ -475,11 +464,12 @@ def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int
         ip = IPv6(src=src, dst=dst)
     else:
         ip = IP(src=src, dst=dst, id=ip_id)
-    if technique is Technique.UDP:
+    spec = REGISTRY[technique]
+    if spec.proto == "udp":
         payload = UDP_PAYLOADS.get(dport, b"")
         return bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)) if payload else bytes(
             ip / UDP(sport=sport, dport=dport))
-    flags = RAW_FLAGS[technique]
+    flags = spec.probe_flags
     # scapy's defaults otherwise (window 8192, no options), like the seeds' sr1(IP()/TCP()) probes
     return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0))
 
@@ -785,18 +775,21 @@ def scan(target: str, ports, technique="syn", retries: int = 1, timeout: float =
     CAP_NET_RAW), UsageError (bad ports, target, technique or numbers).
     """
     tech = parse_technique(technique)  # as every command reads technique names (claims.py)
+    if tech not in live_techniques():
+        names = ", ".join(t.value for t in live_techniques())
+        raise UsageError(f"pcapscan scan cannot send {tech.value} probes (it sends {names})")
     if retries < 0 or retries > 20:
         raise UsageError("--retries must be between 0 and 20")
     if not 0 < timeout <= 600:
         raise UsageError("--timeout must be a positive number of seconds (at most 600)")
     if rate is not None and not rate > 0:
         raise UsageError("--rate must be a positive number of probes per second")
-    proto = "udp" if tech is Technique.UDP else "tcp"
+    proto = REGISTRY[tech].proto
     port_list = parse_ports(ports, proto)
     # 1. policy, before any socket exists
     addrs = safety.check_targets([t for t in str(target).split(",") if t.strip()], allow_public, resolver)
     # 2. privileges
-    raw = tech is not Technique.CONNECT
+    raw = not REGISTRY[tech].os_connect
     can_sniff = _has_cap_net_raw()
     if (raw or record is not None) and not can_sniff:
         raise _need_raw(f"a {tech.value} scan" if raw else "recording (--record)")

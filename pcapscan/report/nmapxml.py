@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from functools import lru_cache
 
 from ..model import HostState, Technique
+from ..techniques import REGISTRY
 from .collapse import host_items, port_numbers
 
 XML_OUTPUT_VERSION = "1.05"
@@ -53,8 +54,12 @@ def service_name(proto: str, port: int) -> str:
 
 
 NMAP_PROTOCOLS = ("/usr/share/nmap/nmap-protocols", "/usr/local/share/nmap/nmap-protocols")
-# scaninfo protocol per technique (nmap's XML: -sO's "ports" are IP protocols)
-SCAN_PROTOCOL = {"udp": "udp", "sctpinit": "sctp", "sctpcookieecho": "sctp", "ipproto": "ip"}
+
+
+def _os_connect(technique: Technique) -> bool:
+    """Was the scan the OS's connect() (no raw packets: nmap shows no MAC address)?"""
+    spec = REGISTRY.get(technique)
+    return spec is not None and spec.os_connect
 
 
 @lru_cache(maxsize=1)
@@ -148,7 +153,8 @@ def render(result) -> str:
     for s in scans:
         if s.technique.value == "idle":
             continue  # nmap writes no <scaninfo> for an idle scan
-        proto = SCAN_PROTOCOL.get(s.technique.value, "tcp")
+        spec = REGISTRY.get(s.technique)
+        proto = spec.proto if spec else "tcp"  # scaninfo's protocol: -sO's "ports" are IP protocols
         seen_types.setdefault((s.technique.value, proto), set()).update(port_numbers(s.ports))
     for (tech, proto), ports in seen_types.items():
         ET.SubElement(root, "scaninfo", {"type": tech, "protocol": proto, "numservices": str(len(ports)),
@@ -172,7 +178,7 @@ def render(result) -> str:
                                             "endtime": str(int(max(s.last_ts for s in tscans)))})
         _status(host, statuses.get(target))
         _addresses(host, target, statuses.get(target),
-                   raw=any(s.technique is not Technique.CONNECT for s in tscans))
+                   raw=any(not _os_connect(s.technique) for s in tscans))
         ET.SubElement(host, "hostnames")
         ports_el = ET.SubElement(host, "ports")
         for item in host_items(tscans):  # one verdict per port; nmap's <extraports> for a state of >25 ports

@@ -63,6 +63,8 @@ def _counts(findings, lang) -> str:
 def _notes(findings, port) -> dict:
     notes: dict = {}
     for f in findings:
+        if f.session is not None and f.session != port.session:
+            continue  # another scan of the same port in the capture
         if (f.scanner, f.target, f.proto, f.port) == (port.scanner, port.target, port.proto, port.port) or (
                 f.port is None and f.proto == port.proto and f.scanner == port.scanner and f.target == port.target):
             for frame in f.frames:
@@ -75,15 +77,29 @@ def _ladder_ports(findings, ports, mode):
         return []
     if mode == "all" or len(ports) <= AUTO_ALL_PORTS:
         return ports
-    named = {(f.scanner, f.target, f.proto, f.port) for f in findings}
-    return [p for p in ports if (p.scanner, p.target, p.proto, p.port) in named]
+    named = {(f.scanner, f.target, f.proto, f.port, f.session) for f in findings}
+    return [p for p in ports if (p.scanner, p.target, p.proto, p.port, p.session) in named
+            or (p.scanner, p.target, p.proto, p.port, None) in named]
 
 
 def _port_rows(ports, lang):
     rows = [[p.scanner, p.target, p.technique, f"{p.port}/{p.proto}", p.state, p.reason,
              p.claim or label("inferred", lang)] for p in ports]
     headers = [label(k, lang) for k in ("scanner", "target", "technique", "port", "state", "reason", "claim")]
+    if _several_sessions(ports):  # the capture holds several scans: say which each row is
+        rows = [[_session_text(p)] + r for p, r in zip(ports, rows)]
+        headers = [label("session", lang)] + headers
     return headers, rows
+
+
+def _several_sessions(items) -> bool:
+    return len({x.session for x in items if x.session is not None}) > 1
+
+
+def _session_text(x) -> str:
+    if x.session is None:
+        return "-"
+    return f"{x.session} ({x.tool})" if x.tool else str(x.session)
 
 
 def _state_summary(ports) -> str:
@@ -161,10 +177,12 @@ def render_table(result, ladders: str = "auto") -> str:
         elif ports:
             out.append(f"  {len(ports)} {label('port', lang)}: {_state_summary(ports)}")
         out.append("")
+        several = _several_sessions(ports)
         for f in findings:
             sev = messages.severity_word(f.severity, lang)
             frames = messages.frames_text(f.frames, lang) if f.frames else ""
-            out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}  {frames}".rstrip())
+            session = f"  {label('session', lang)} {_session_text(f)}" if several and f.session is not None else ""
+            out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}{session}  {frames}".rstrip())
             out.append(_wrap(f.message, lang))
         if not findings and c.packets:
             out.append(f"  {label('no-findings', lang)}")
@@ -282,7 +300,8 @@ def render_html(result, ladders: str = "auto") -> str:
 
 def finding_dict(f) -> dict:
     return {"rule": f.rule, "severity": f.severity, "capture": f.capture, "scanner": f.scanner, "target": f.target,
-            "proto": f.proto, "port": f.port, "frames": list(f.frames), "message": f.message}
+            "proto": f.proto, "port": f.port, "frames": list(f.frames), "message": f.message,
+            "session": f.session, "tool": f.tool}
 
 
 def to_verify_dict(result) -> dict:

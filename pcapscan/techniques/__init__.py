@@ -1,32 +1,32 @@
 """Technique policy: one module per family, each with its probe shape and its
 state table, plus `infer_technique`, which names the technique an exchange's
 probes belong to. Importing this package registers every technique."""
+from ..kernel import OS_SYN_OPTION_KINDS
 from ..model import Exchange, Technique
 from . import ack, handshake, inverse, udp  # noqa: F401  (registration)
 from . import idle, ipproto, sctp  # noqa: F401  (registration: the families beyond TCP/UDP port scans)
 from .base import REGISTRY, TechniqueSpec, classify, response_kind
 
-# Base TCP flags of a probe (exchanges.probe_class) -> technique. "S" is
-# either syn or connect: decided by behaviour, then by fingerprint.
-PROBE_TECHNIQUES = {
-    "S": Technique.SYN,
-    "F": Technique.FIN,
-    "FPU": Technique.XMAS,
-    "": Technique.NULL,
-    "A": Technique.ACK,
-    "FA": Technique.MAIMON,
-    "udp": Technique.UDP,
-    "init": Technique.SCTP_INIT,  # SCTP, by the probe's first chunk
-    "cookie-echo": Technique.SCTP_COOKIE_ECHO,
-    "ip": Technique.IPPROTO,  # a bare IP header of some protocol (exchanges.py)
-}
+# Probe class (exchanges.probe_class) -> technique, for the techniques read
+# off their probe alone. "S" is either syn or connect: decided by
+# behaviour, then by fingerprint; "A" is ack unless --technique window.
+PROBE_TECHNIQUES = {spec.probe_class: t for t, spec in REGISTRY.items() if spec.inferred}
+
+
+def live_techniques() -> list:
+    """The techniques `pcapscan scan` sends (and `--technique` names), in Technique's order."""
+    return [t for t in Technique if t in REGISTRY and REGISTRY[t].live]
+
+
+def lab_techniques() -> list:
+    """The techniques of the lab's summary table (live/labrun.py), in its row order."""
+    return sorted((t for t, s in REGISTRY.items() if s.lab is not None), key=lambda t: REGISTRY[t].lab.row)
+
+
 # How infer_technique words the evidence for the probe classes that are not TCP flags.
 PROBE_LABELS = {"udp": "a UDP datagram", "init": "SCTP INIT chunks", "cookie-echo": "SCTP COOKIE-ECHO chunks",
                 "ip": "IP packets of one protocol each (one exchange per protocol number)"}
 
-# Options an operating system puts on the SYN of a connect(): window scale,
-# SACK permitted, timestamps. nmap's raw SYN carries MSS alone, scapy's none.
-OS_SYN_OPTION_KINDS = frozenset({3, 4, 8})
 
 
 def probe_key(ex: Exchange) -> str:
@@ -80,4 +80,4 @@ def fallback_spec(probe_flags: str) -> TechniqueSpec:
 
 
 __all__ = ["REGISTRY", "TechniqueSpec", "classify", "response_kind", "infer_technique", "fallback_spec",
-           "PROBE_TECHNIQUES"]
+           "PROBE_TECHNIQUES", "live_techniques", "lab_techniques"]

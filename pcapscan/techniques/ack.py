@@ -27,7 +27,8 @@ Window scan state table (nmap reference guide, "TCP Window scan")
     window scan of them reads every unfiltered port closed.
 """
 from ..model import Reason, State, Technique
-from .base import ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, RST_, register
+from .base import (CLOSED_MAY_CHANGE, FLAGS, ICMP, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, PROTO,
+                   RST_, TTL, WINDOW_NONZERO, LabRow, register)
 
 RST_NONZERO_WINDOW = "rst-window"  # window scan only: a RST whose window is not 0
 
@@ -53,9 +54,11 @@ def _window_refine(kind, resp, _ex):
     return RST_NONZERO_WINDOW if kind == RST_ and resp.window else kind
 
 
-ACK = register(Technique.ACK, "tcp", "A", "-sA", ACK_TABLE,
-               "RST means unfiltered (open or closed); no answer or ICMP unreachable means filtered.")
+ACK = register(Technique.ACK, "tcp", "A", "-sA", ACK_TABLE, reads={PROTO, FLAGS, ICMP, TTL},
+               later=CLOSED_MAY_CHANGE, title="ACK scan", title_zh="ACK 扫描", live=True,
+               lab=LabRow(6, "TCP ACK", RST_))
 
-WINDOW = register(Technique.WINDOW, "tcp", "A", "-sW", WINDOW_TABLE,
-                  "a RST with a non-zero window means open, window 0 closed; no answer means filtered.",
-                  refine=_window_refine)
+# Window probes are ACK probes: read so only when asked (--technique window).
+WINDOW = register(Technique.WINDOW, "tcp", "A", "-sW", WINDOW_TABLE, reads={PROTO, FLAGS, WINDOW_NONZERO, ICMP, TTL},
+                  later=CLOSED_MAY_CHANGE, title="Window scan", title_zh="Window 扫描", inferred=False, live=True,
+                  lab=LabRow(7, "TCP Window", RST_), refine=_window_refine)

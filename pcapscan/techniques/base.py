@@ -114,22 +114,21 @@ def response_kind(resp: Packet) -> Optional[str]:
     return ICMP_UNREACH
 
 
-# Techniques in which silence means open|filtered: nmap lets a later answer
-# override "open" in them, and never lets one turn "filtered" into "open".
-_SILENT_OPEN = frozenset({Technique.FIN, Technique.NULL, Technique.XMAS, Technique.MAIMON, Technique.UDP,
-                          Technique.IPPROTO})
-_CLOSED_MAY_CHANGE = frozenset({Technique.SYN, Technique.ACK, Technique.WINDOW, Technique.CONNECT,
-                                Technique.SCTP_INIT, Technique.SCTP_COOKIE_ECHO})
+# How nmap lets a second answer change the state the first one set
+# (ultrascan_port_pspec_update): each spec names its rule.
+SILENT_OPEN = "silent-open"  # silence means open|filtered: a later answer overrides "open", never turns "filtered" "open"
+CLOSED_MAY_CHANGE = "closed-may-change"  # "closed" gives way to a later answer that is not "filtered"
+FIRST_STAYS = "first-stays"  # neither: "open" and "closed" stay
 
 
-def later_answer_wins(technique: Technique, old: State, new: State) -> bool:
+def later_answer_wins(rule: str, old: State, new: State) -> bool:
     """nmap's rule (ultrascan_port_pspec_update) when a second answer arrives."""
     if old is State.OPEN:
-        return technique in _SILENT_OPEN
+        return rule == SILENT_OPEN
     if old is State.CLOSED:
-        return technique in _CLOSED_MAY_CHANGE and new is not State.FILTERED
+        return rule == CLOSED_MAY_CHANGE and new is not State.FILTERED
     if old is State.FILTERED:
-        return not (new is State.OPEN and technique in _SILENT_OPEN)
+        return not (new is State.OPEN and rule == SILENT_OPEN)
     if old is State.UNFILTERED:
         return new in (State.OPEN, State.CLOSED)
     return True
@@ -153,15 +152,15 @@ Row = tuple  # (State, Reason | None): None means "the ICMP error's own reason"
 Classifier = Callable[[Exchange], Verdict]
 
 
-def table_classifier(technique: Technique, table: Mapping[str, Row], refine: Optional[Callable] = None,
+def table_classifier(later: str, table: Mapping[str, Row], refine: Optional[Callable] = None,
                      reason_of: Callable = icmp_reason, keeps_ttl: bool = True,
                      kind_of: Optional[Callable] = None) -> Classifier:
     """A classifier that reads the answers the table has a row for.
 
     Answers without a row (an ICMP "fragmentation needed", a bare ACK) are
     passed over. The first answer sets the state; a later one may change it
-    only as `later_answer_wins` allows, but (as in nmap) always sets the
-    reason and TTL. With no meaningful answer the NONE row applies. `refine`
+    only as `later_answer_wins` allows under rule `later`, but (as in nmap)
+    always sets the reason and TTL. With no meaningful answer the NONE row applies. `refine`
     may rewrite (kind, response, exchange) into another row key; `kind_of`
     (response, exchange) replaces response_kind for tables in other words.
     """
@@ -177,7 +176,7 @@ def table_classifier(technique: Technique, table: Mapping[str, Row], refine: Opt
             if row is None:
                 continue
             new_state, new_reason = row
-            if state is None or later_answer_wins(technique, state, new_state):
+            if state is None or later_answer_wins(later, state, new_state):
                 state = new_state
             reason, ttl = new_reason or reason_of(resp), resp.ttl if keeps_ttl else 0
         if state is None:
@@ -189,27 +188,102 @@ def table_classifier(technique: Technique, table: Mapping[str, Row], refine: Opt
     return classify
 
 
+# -- what a classifier reads of a response ---------------------------------------------
+
+# The response fields a classifier may read, as TechniqueSpec.reads names
+# them. Which probe a response answers (exchanges.answers: ports, sequence
+# numbers, tags) is pairing, done before any classifier runs, and read by
+# every one. The fast path keys its bulk classification on the declared
+# fields (fastpath/shapes.py); tests/test_response_fields.py perturbs every
+# other field of real exchanges and shows that no verdict moves.
+PROTO = "proto"  # what answered: TCP, UDP, SCTP, ICMP or ICMPv6
+FLAGS = "flags"  # TCP flags
+WINDOW_NONZERO = "window!=0"  # whether the TCP window is 0 (its value says nothing more)
+ICMP = "icmp"  # ICMP/ICMPv6 type and code
+FROM_TARGET = "from-target"  # the target itself sent it, not a router on the way
+CHUNK = "chunk"  # SCTP: the first chunk's type
+TTL = "ttl"  # copied into the verdict as nmap's reason TTL; decides nothing
+RESPONSE_FIELDS = (PROTO, FLAGS, WINDOW_NONZERO, ICMP, FROM_TARGET, CHUNK, TTL)
+
+
+def response_fields(pkt: Packet, ex: Exchange) -> dict:
+    """The declared fields of a response, as its classifier sees them."""
+    return {PROTO: pkt.proto, FLAGS: pkt.flags, WINDOW_NONZERO: pkt.window != 0,
+            ICMP: (pkt.icmp_type, pkt.icmp_code), FROM_TARGET: pkt.src == ex.target, CHUNK: pkt.chunk_type,
+            TTL: pkt.ttl}
+
+
+@dataclass(frozen=True)
+class LabRow:
+    """A technique's row in the lab's summary table (live/labrun.py), where a
+    Linux victim has a port in each lab state. What each cell should read is
+    the technique's own table applied to what the victim sends: the lab knows
+    what its closed and firewalled ports send; the technique says what a
+    port with a listener answers its probe."""
+
+    row: int  # the row's place: the seeds' six techniques first
+    title: str  # the row's label, in the seeds' words ("TCP stealth / SYN"); the nmap option follows it
+    listening_answer: str  # what a Linux port with a listener answers the probe, in the table's words
+
+
 @dataclass(frozen=True)
 class TechniqueSpec:
-    """A technique: its probe, its state table, its classifier, its textbook line."""
+    """A technique, described once: everything else reads it from here.
+
+    Names: `title`/`title_zh` are how reports name it ("SYN scan", "SYN
+    扫描（半开扫描）"); `aliases` are the other English words people use for it
+    ("stealth", "half-open"; claims.py compares them without case, separators,
+    "tcp" or "scan"), besides its own value and nmap option letters ("ss");
+    `names_zh` the Chinese ones ("半开", "隐蔽"). claims.py matches all of them.
+    """
 
     technique: Technique
-    proto: str  # "tcp" or "udp"
-    probe_flags: Optional[str]  # scapy flag letters of the probe ("S", "FPU", "" ...), None for UDP
-    nmap_option: str
-    table: Mapping[str, Row]
+    proto: str  # "tcp", "udp", "sctp" or "ip"
+    probe_flags: Optional[str]  # scapy flag letters of the probe ("S", "FPU", "" ...); SCTP: the chunk; None for UDP, IP
+    nmap_option: str  # "-sS"
+    table: Mapping[str, Row]  # response kind -> (state, reason), documented in the technique's module
     classify: Classifier
-    textbook: str
+    reads: frozenset  # RESPONSE_FIELDS the classifier reads
+    later: str  # nmap's rule when a second answer comes: SILENT_OPEN, CLOSED_MAY_CHANGE or FIRST_STAYS
+    title: str
+    title_zh: str
+    aliases: tuple = ()
+    names_zh: tuple = ()
+    textbook_key: str = ""  # messages.py's "textbook.<key>": the state table in words
+    inferred: bool = True  # read from its probe alone; False: only by behaviour or --technique (connect, window, idle)
+    live: bool = False  # `pcapscan scan` sends it (and `--technique` offers it)
+    os_connect: bool = False  # the probe is the scanning OS's connect() (nmap -sT), not a crafted packet
+    lab: Optional[LabRow] = None  # its row in the lab's summary table (live/labrun.py); None: not in the lab
+
+    @property
+    def probe_class(self) -> str:
+        """exchanges.probe_class of its probes: the flag letters, "udp", the SCTP chunk, "ip"."""
+        return self.probe_flags if self.probe_flags is not None else self.proto
+
+    @property
+    def nmap_letters(self) -> str:
+        """Its nmap option without the dash, lowercase: "ss"."""
+        return self.nmap_option.lstrip("-").lower()
 
 
 REGISTRY: dict = {}
 
 
 def register(technique: Technique, proto: str, probe_flags: Optional[str], nmap_option: str,
-             table: Mapping[str, Row], textbook: str, **classifier_options) -> TechniqueSpec:
+             table: Mapping[str, Row], *, reads, title: str, title_zh: str, later: str, aliases=(), names_zh=(),
+             textbook_key: Optional[str] = None, inferred: bool = True, live: bool = False,
+             os_connect: bool = False, lab: Optional[LabRow] = None, **classifier_options) -> TechniqueSpec:
+    reads = frozenset(reads)
+    unknown = reads - set(RESPONSE_FIELDS)
+    if unknown:
+        raise ValueError(f"{technique}: no such response field {sorted(unknown)} (base.RESPONSE_FIELDS)")
+    if (TTL in reads) != classifier_options.get("keeps_ttl", True):
+        raise ValueError(f"{technique}: reads TTL exactly when its verdicts keep the answer's TTL")
     spec = TechniqueSpec(technique=technique, proto=proto, probe_flags=probe_flags, nmap_option=nmap_option,
-                         table=table, classify=table_classifier(technique, table, **classifier_options),
-                         textbook=textbook)
+                         table=table, classify=table_classifier(later, table, **classifier_options), reads=reads, later=later,
+                         title=title, title_zh=title_zh, aliases=tuple(aliases), names_zh=tuple(names_zh),
+                         textbook_key=textbook_key or technique.value, inferred=inferred, live=live,
+                         os_connect=os_connect, lab=lab)
     REGISTRY[technique] = spec
     return spec
 
@@ -217,22 +291,3 @@ def register(technique: Technique, proto: str, probe_flags: Optional[str], nmap_
 def classify(technique: Technique, ex: Exchange) -> Verdict:
     """The one entry point both the analyzer and the live scanner use."""
     return REGISTRY[Technique(technique)].classify(ex)
-
-
-# -- other names --------------------------------------------------------------------
-# What people call a technique besides its own name (Technique value) and its
-# nmap option (-sS): textbook words, Chinese, common misspellings. The one
-# vocabulary every command reads claims with (pcapscan/claims.py); words are
-# compared without case, separators, "tcp" or "scan".
-ALIASES: Mapping[Technique, tuple] = {
-    Technique.SYN: ("stealth", "stealthy", "steal", "syn stealth", "half-open", "half connect", "half",
-                    "半开", "半连接", "隐蔽", "秘密"),
-    Technique.CONNECT: ("tcp connect", "full connect", "full-open", "full", "conn", "connection", "connet",
-                        "全连接", "连接"),
-    Technique.XMAS: ("christmas", "christmas tree", "xmas tree", "x-mas", "xmass", "chrismas", "圣诞树", "圣诞"),
-    Technique.NULL: ("nul",),
-    Technique.SCTP_INIT: ("sctp init",),
-    Technique.SCTP_COOKIE_ECHO: ("sctp cookie echo", "cookie echo"),
-    Technique.IPPROTO: ("ip protocol", "ip proto"),
-    Technique.IDLE: ("zombie",),
-}

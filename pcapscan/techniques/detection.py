@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..fingerprint import NMAP_OS_PROBES, NMAP_U1_IP_ID, OS_SYN_OPTION_KINDS, identify
+from ..fingerprint import NMAP_OS_PROBES, NMAP_U1_IP_ID, identify
+from ..kernel import OS_SYN_OPTION_KINDS
 from ..model import Exchange, Probing
 
 U1_PAYLOAD = 300

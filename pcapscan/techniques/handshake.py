@@ -43,7 +43,8 @@ icmp_err_convert / icmpv6_err_convert, then nmap's handleConnectResult)
     The scanner completes the handshake with ACK, then closes (RST/ACK or FIN).
 """
 from ..model import Reason, State, Technique
-from .base import (ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, RST_, SYN_ACK, SYN_ONLY, register)
+from .base import (CLOSED_MAY_CHANGE, FLAGS, ICMP, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, PROTO,
+                   RST_, SYN_ACK, SYN_ONLY, TTL, LabRow, register)
 
 SYN_TABLE = {
     SYN_ACK: (State.OPEN, Reason.SYN_ACK),
@@ -81,12 +82,15 @@ def connect_reason(resp):
 
 
 SYN = register(
-    Technique.SYN, "tcp", "S", "-sS", SYN_TABLE,
-    "SYN/ACK means open, RST closed, silence or ICMP unreachable filtered; "
-    "the scanner resets instead of completing the handshake.")
+    Technique.SYN, "tcp", "S", "-sS", SYN_TABLE, reads={PROTO, FLAGS, ICMP, TTL}, later=CLOSED_MAY_CHANGE,
+    title="SYN scan", title_zh="SYN 扫描（半开扫描）",
+    aliases=("stealth", "syn stealth", "stealthy", "steal", "half-open", "half connect", "half"),
+    names_zh=("半开", "半连接", "隐蔽", "秘密"), live=True, lab=LabRow(1, "TCP stealth / SYN", SYN_ACK))
 
+# A SYN probe is read as SYN until the scanner's behaviour or its options say connect (techniques/__init__.py).
 CONNECT = register(
-    Technique.CONNECT, "tcp", "S", "-sT", CONNECT_TABLE,
-    "connect() completes the three-way handshake (SYN, SYN/ACK, ACK) on an open port; "
-    "RST means closed, silence filtered.",
+    Technique.CONNECT, "tcp", "S", "-sT", CONNECT_TABLE, reads={PROTO, FLAGS, ICMP}, later=CLOSED_MAY_CHANGE,
+    title="TCP connect scan", title_zh="TCP connect 扫描（全连接扫描）",
+    aliases=("tcp connect", "full connect", "full-open", "full", "conn", "connection", "connet"), names_zh=("全连接", "连接"),
+    inferred=False, live=True, os_connect=True, lab=LabRow(0, "TCP connect", SYN_ACK),
     reason_of=connect_reason, keeps_ttl=False)

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..model import PortResult, Reason, Scan, State, Technique, Verdict
-from .base import NONE, register
+from .base import FIRST_STAYS, NONE, register
 
 IPID_CHANGE_ = "ipid-change"
 MIN_ZOMBIE_PROBES = 2  # answered SYN/ACK probes before a host is taken for a zombie
@@ -49,9 +49,9 @@ IDLE_TABLE = {
 # Registered for its table and name; a single exchange cannot tell (the
 # zombie's IP IDs decide), so the registry's classifier says closed|filtered
 # and `idle_scans` below gives the real verdicts.
-IDLE = register(Technique.IDLE, "tcp", "S", "-sI", IDLE_TABLE,
-                "SYNs spoofed from a zombie; the zombie's IP ID grows by one more for every open port "
-                "(ipid-change), not for closed or filtered ones (no-ipid-change).")
+IDLE = register(Technique.IDLE, "tcp", "S", "-sI", IDLE_TABLE, reads=(), later=FIRST_STAYS, title="Idle scan",
+                title_zh="空闲扫描（idle 扫描）", inferred=False, keeps_ttl=False,
+                aliases=("zombie",))
 
 
 def zombie_hosts(queries: list) -> dict:

@@ -24,7 +24,8 @@ State table (nmap reference guide, "TCP FIN, NULL, and Xmas scans", "TCP Maimon 
     so on them every port reads closed (verify's rfc793-deviation).
 """
 from ..model import Reason, State, Technique
-from .base import ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, RST_, register
+from .base import (FLAGS, ICMP, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, PROTO, RST_, SILENT_OPEN, TTL,
+                   LabRow, register)
 
 INVERSE_TABLE = {
     RST_: (State.CLOSED, Reason.RESET),
@@ -34,10 +35,16 @@ INVERSE_TABLE = {
     NONE: (State.OPEN_FILTERED, Reason.NO_RESPONSE),
 }
 
-_INVERSE = "RST means closed; no answer means open|filtered; ICMP unreachable means filtered."
-
-FIN = register(Technique.FIN, "tcp", "F", "-sF", INVERSE_TABLE, _INVERSE)
-XMAS = register(Technique.XMAS, "tcp", "FPU", "-sX", INVERSE_TABLE, _INVERSE)
-NULL = register(Technique.NULL, "tcp", "", "-sN", INVERSE_TABLE, _INVERSE)
-MAIMON = register(Technique.MAIMON, "tcp", "FA", "-sM", INVERSE_TABLE,
-                  "RST means closed (most stacks also reset open ports); no answer means open|filtered.")
+# FIN, Xmas and NULL share one textbook (messages.py "textbook.inverse"): RFC 793's inverse mapping.
+_READS = {PROTO, FLAGS, ICMP, TTL}
+FIN = register(Technique.FIN, "tcp", "F", "-sF", INVERSE_TABLE, reads=_READS, later=SILENT_OPEN, title="FIN scan",
+               title_zh="FIN 扫描", textbook_key="inverse", live=True, lab=LabRow(3, "TCP FIN", NONE))
+XMAS = register(Technique.XMAS, "tcp", "FPU", "-sX", INVERSE_TABLE, reads=_READS, later=SILENT_OPEN,
+                title="Xmas scan", title_zh="Xmas 扫描", aliases=("christmas", "christmas tree", "xmas tree", "x-mas", "xmass", "chrismas"),
+                names_zh=("圣诞树", "圣诞"), textbook_key="inverse", live=True, lab=LabRow(2, "TCP Xmas", NONE))
+NULL = register(Technique.NULL, "tcp", "", "-sN", INVERSE_TABLE, reads=_READS, later=SILENT_OPEN, title="NULL scan",
+                title_zh="NULL 扫描", aliases=("nul",), textbook_key="inverse", live=True, 
+                lab=LabRow(4, "TCP NULL", NONE))
+# Linux, like most stacks, resets a FIN/ACK on a listening port too.
+MAIMON = register(Technique.MAIMON, "tcp", "FA", "-sM", INVERSE_TABLE, reads=_READS, later=SILENT_OPEN,
+                  title="Maimon scan", title_zh="Maimon 扫描", live=True, lab=LabRow(8, "TCP Maimon", RST_))

@@ -45,7 +45,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..model import Exchange, Reason, State, Technique, Verdict
-from .base import ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, REGISTRY, icmp_any_reason, register
+from .base import (FROM_TARGET, ICMP, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, PROTO, REGISTRY, SILENT_OPEN, TTL,
+                   icmp_any_reason, register)
 
 PROTO_RESPONSE_ = "proto-response"  # a packet of the probed protocol
 ICMP_ANY = "icmp-any"  # protocol 1: any ICMP message from the target
@@ -107,9 +108,9 @@ def _kind(resp, ex: Exchange):
     return PROTO_RESPONSE_
 
 
-_IPPROTO = register(Technique.IPPROTO, "ip", None, "-sO", IPPROTO_TABLE,
-                    "a packet of the probed protocol (or ICMP port unreachable) means open, ICMP protocol "
-                    "unreachable closed, other ICMP unreachables filtered, silence open|filtered.",
+_IPPROTO = register(Technique.IPPROTO, "ip", None, "-sO", IPPROTO_TABLE, reads={PROTO, ICMP, FROM_TARGET, TTL},
+                    later=SILENT_OPEN, title="IP protocol scan", title_zh="IP 协议扫描",
+                    aliases=("ip protocol", "ip proto"),
                     kind_of=_kind, reason_of=icmp_any_reason)
 
 

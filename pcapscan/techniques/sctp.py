@@ -34,7 +34,8 @@ COOKIE-ECHO scan state table
     INIT-ACK or any other chunk answering COOKIE-ECHO: passed over, as nmap does.
 """
 from ..model import Reason, State, Technique
-from .base import (ABORT_, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, INIT_ACK_, NONE, register)
+from .base import (ABORT_, CHUNK, CLOSED_MAY_CHANGE, ICMP, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH,
+                   INIT_ACK_, NONE, PROTO, TTL, register)
 
 INIT_TABLE = {
     INIT_ACK_: (State.OPEN, Reason.INIT_ACK),
@@ -53,10 +54,10 @@ COOKIE_ECHO_TABLE = {
     NONE: (State.OPEN_FILTERED, Reason.NO_RESPONSE),
 }
 
-SCTP_INIT = register(Technique.SCTP_INIT, "sctp", "init", "-sY", INIT_TABLE,
-                     "INIT-ACK means open, ABORT closed, silence or ICMP unreachable filtered; "
-                     "the scanner never sends the COOKIE-ECHO that would complete the association.")
+SCTP_INIT = register(Technique.SCTP_INIT, "sctp", "init", "-sY", INIT_TABLE, reads={PROTO, CHUNK, ICMP, TTL},
+                     later=CLOSED_MAY_CHANGE, title="SCTP INIT scan", title_zh="SCTP INIT 扫描",
+                     aliases=("sctp init",))
 
 SCTP_COOKIE_ECHO = register(Technique.SCTP_COOKIE_ECHO, "sctp", "cookie-echo", "-sZ", COOKIE_ECHO_TABLE,
-                            "an open port silently drops a COOKIE-ECHO it never issued, a closed port "
-                            "answers ABORT: silence means open|filtered.")
+                            reads={PROTO, CHUNK, ICMP, TTL}, later=CLOSED_MAY_CHANGE, title="SCTP COOKIE-ECHO scan",
+                            title_zh="SCTP COOKIE-ECHO 扫描", aliases=("sctp cookie echo", "cookie echo"))

@@ -22,7 +22,8 @@ State table (nmap reference guide, "UDP scan")
     open service that ignores an empty datagram, both look like.
 """
 from ..model import Reason, State, Technique
-from .base import ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, UDP_, register
+from .base import (FROM_TARGET, ICMP, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMP_UNREACH, NONE, PROTO, SILENT_OPEN,
+                   TTL, UDP_, LabRow, register)
 
 ICMP_PORT_UNREACH_ELSEWHERE = "icmp-port-unreach-elsewhere"  # from a router, not from the target
 
@@ -42,6 +43,7 @@ def _udp_refine(kind, resp, ex):
     return kind
 
 
-UDP = register(Technique.UDP, "udp", None, "-sU", UDP_TABLE,
-               "a UDP answer means open, ICMP port unreachable closed, other ICMP unreachables filtered, "
-               "silence open|filtered.", refine=_udp_refine)
+# The lab's listener answers every datagram (live/listener.py).
+UDP = register(Technique.UDP, "udp", None, "-sU", UDP_TABLE, reads={PROTO, ICMP, FROM_TARGET, TTL}, later=SILENT_OPEN,
+               title="UDP scan", title_zh="UDP 扫描", live=True, lab=LabRow(5, "UDP", UDP_),
+               refine=_udp_refine)
