@@ -87,7 +87,7 @@ def _port_rows(ports, lang):
              p.claim or label("inferred", lang)] for p in ports]
     headers = [label(k, lang) for k in ("scanner", "target", "technique", "port", "state", "reason", "claim")]
     if _several_sessions(ports):  # the capture holds several scans: say which each row is
-        rows = [[_session_text(p)] + r for p, r in zip(ports, rows)]
+        rows = [[_session_text(p, lang)] + r for p, r in zip(ports, rows)]
         headers = [label("session", lang)] + headers
     return headers, rows
 
@@ -96,10 +96,10 @@ def _several_sessions(items) -> bool:
     return len({x.session for x in items if x.session is not None}) > 1
 
 
-def _session_text(x) -> str:
+def _session_text(x, lang: str = "en") -> str:
     if x.session is None:
         return "-"
-    return f"{x.session} ({x.tool})" if x.tool else str(x.session)
+    return f"{x.session}{_paren(x.tool, lang)}" if x.tool else str(x.session)
 
 
 def _state_summary(ports) -> str:
@@ -181,7 +181,7 @@ def render_table(result, ladders: str = "auto") -> str:
         for f in findings:
             sev = messages.severity_word(f.severity, lang)
             frames = messages.frames_text(f.frames, lang) if f.frames else ""
-            session = f"  {label('session', lang)} {_session_text(f)}" if several and f.session is not None else ""
+            session = f"  {label('session', lang)} {_session_text(f, lang)}" if several and f.session is not None else ""
             out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}{session}  {frames}".rstrip())
             out.append(_wrap(f.message, lang))
         if not findings and c.packets:
