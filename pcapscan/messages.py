@@ -490,7 +490,7 @@ LABELS = {
         "capture.skipped": "{n} undecodable, skipped", "capture.duplicates": "{n} duplicates ignored",
         "capture.empty": "no packets", "capture.error": "error: {error}",
         "source.file name": "file name", "source.folder name": "folder name",
-        "frame": "frame", "time": "time", "more": "... {n} more packet(s)",
+        "frame": "frame", "time": "time", "more": "... {n} more packet(s)", "ports.summary": "{n} ports: {counts}",
     },
     "zh": {
         "title": "pcapscan 验证", "conforms": "符合教材", "violates": "不符合教材", "unreadable": "无法读取",
@@ -508,7 +508,8 @@ LABELS = {
         "capture.skipped": "{n} 个无法解码，已跳过", "capture.duplicates": "{n} 个重复数据包，已忽略",
         "capture.empty": "没有数据包", "capture.error": "错误：{error}",
         "source.file name": "文件名", "source.folder name": "文件夹名",
-        "frame": "帧", "time": "时间", "more": "……另有 {n} 个数据包",
+        "frame": "帧", "time": "时间", "more": "……另有 {n} 个数据包", "ports.summary": "{n} 个端口：{counts}",
+        "tool.unknown": "未知工具",
     },
 }
 

@@ -215,3 +215,19 @@ def test_fill_sets_the_seams_and_leaves_values_alone():
     assert fill("{file}：没有{t}的探测包", {"file": "扫描1\"a\".pcap", "t": "NULL 扫描"}, "zh") == \
         "扫描1\"a\".pcap：没有 NULL 扫描的探测包"
     assert fill("{a} \"b\"", {"a": "x"}, "en") == "x \"b\""  # English is left as written
+
+
+def test_verify_zh_of_a_capture_of_many_ports(shared_captures):
+    """Too many ports to list: one line of counts, in Chinese."""
+    out = run("verify", "--lang", "zh", str(shared_captures / "scans" / "AustinA+PortScanDetector__null-scan.pcap"))
+    assert "4000 个端口：2992 closed，1008 open|filtered" in out
+    assert english_left(out) == set()
+    assert misaligned_tables(out) == []
+
+
+def test_verify_zh_of_a_capture_of_several_sessions(shared_captures):
+    """A session column (its tool in Chinese parentheses) that lines up, findings named by session."""
+    out = run("verify", "--lang", "zh", str(shared_captures / "scans" / "AustinA+PortScanDetector__halfopen15.pcap"))
+    assert "扫描会话" in out and "2（nmap）" in out and "1（未知工具）" in out
+    assert english_left(out) == set()
+    assert misaligned_tables(out) == []

@@ -99,12 +99,15 @@ def _several_sessions(items) -> bool:
 def _session_text(x, lang: str = "en") -> str:
     if x.session is None:
         return "-"
-    return f"{x.session}{_paren(x.tool, lang)}" if x.tool else str(x.session)
+    tool = messages.LABELS[lang].get(f"tool.{x.tool}", x.tool)  # tools keep their names; "unknown" is a word
+    return f"{x.session}{_paren(tool, lang)}" if x.tool else str(x.session)
 
 
-def _state_summary(ports) -> str:
+def _state_summary(ports, lang: str = "en") -> str:
+    """"4000 ports: 2992 closed, 1008 open|filtered", when there are too many to list."""
     n = Counter(p.state for p in ports)
-    return ", ".join(f"{count} {state}" for state, count in n.most_common())
+    counts = label("comma", lang).join(f"{count} {state}" for state, count in n.most_common())
+    return label("ports.summary", lang, n=len(ports), counts=counts)
 
 
 # Chinese text may break between any two Chinese characters, but a Latin word,
@@ -175,7 +178,7 @@ def render_table(result, ladders: str = "auto") -> str:
             headers, rows = _port_rows(ports, lang)
             out.append(textwrap.indent(tabulate(rows, headers=headers, tablefmt="simple"), "  "))
         elif ports:
-            out.append(f"  {len(ports)} {label('port', lang)}: {_state_summary(ports)}")
+            out.append(f"  {_state_summary(ports, lang)}")
         out.append("")
         several = _several_sessions(ports)
         for f in findings:
@@ -224,7 +227,7 @@ def render_markdown(result, ladders: str = "auto") -> str:
             headers, rows = _port_rows(ports, lang)
             out += [tabulate([[_md_cell(x) for x in r] for r in rows], headers=headers, tablefmt="github"), ""]
         elif ports:
-            out += [f"{len(ports)} {label('port', lang)}: {_state_summary(ports)}", ""]
+            out += [_state_summary(ports, lang), ""]
         out += [f"### {label('findings', lang)}", ""]
         for f in findings:
             frames = _paren(messages.frames_text(f.frames, lang), lang) if f.frames else ""
@@ -279,7 +282,7 @@ def render_html(result, ladders: str = "auto") -> str:
         if ports and len(ports) <= MAX_PORT_ROWS:
             out.append(_html_table(*_port_rows(ports, lang)))
         elif ports:
-            out.append(f"<p>{len(ports)} {escape(label('port', lang))}: {escape(_state_summary(ports))}</p>")
+            out.append(f"<p>{escape(_state_summary(ports, lang))}</p>")
         out.append("<ul>")
         for f in findings:
             frames = escape(_paren(messages.frames_text(f.frames, lang), lang)) if f.frames else ""
