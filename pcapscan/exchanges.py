@@ -254,7 +254,8 @@ class ReplayEngine:
                     # capture: remember the flow as ordinary traffic, so its
                     # next bare ACK is not taken for an ACK-scan probe.
                     conn = self._conns[fwd] = _Connection(kind="?", carried_data=True, ignored=1)
-                    self._midflow.append(conn)
+                    if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
+                        self._midflow.append(conn)
                 return
             if _is_group_address(pkt.dst):
                 return

@@ -43,6 +43,7 @@ from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, 
 from .errors import InputError, PcapscanError, UsageError
 from .messages import Frames, T
 from .model import ACK, RST, SYN, Reason, State, Technique
+from .report.collapse import states_line
 from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
 
@@ -937,8 +938,7 @@ def _shows(fr: FileResult, pair, lang: str) -> str:
             by_tech[s.technique].append(s)
     parts = []
     for tech, shows in by_tech.items():
-        ports = _say("list", lang).join(f"{s.port}/{s.proto} {s.state.value}"
-                                        for s in sorted(shows, key=lambda s: (s.proto, s.port)))
+        ports = states_line(shows, comma=_say("list", lang), colon=_say("colon", lang))
         parts.append(_say("shows.item", lang, technique=tech, ports=ports))
     return _say("sep", lang).join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
 
@@ -975,6 +975,7 @@ TEXTS = {
     "unlabelled": _M(en="unlabelled", zh="未标注"),
     "sep": _M(en="; ", zh="；"),
     "list": _M(en=", ", zh="、"),
+    "colon": _M(en=": ", zh="："),
     "penalty.item": _M(en="{rule} (-{points})", zh="{rule}（-{points}）"),
     "shows.item": _M(en="{technique}: {ports}", zh="{technique}：{ports}"),
     "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),

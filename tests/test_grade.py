@@ -437,8 +437,10 @@ def test_cli_grades_the_real_class(tmp_path):
     assert r.exit_code == 1  # graded, and the grades name problems
     assert r.stdout.startswith("pcapscan grade: 3 student(s), 18 cells each, 72 points")
     assert f"{BOM}  39.5/72" in r.stdout and "null × filtered" in r.stdout
-    assert r.stderr == f"pcapscan: wrote {out}/gradebook.csv and 3 feedback file(s) in {out}\n"
-    assert sorted(p.name for p in out.iterdir()) == sorted(["gradebook.csv", f"{BOM}.md", f"{LEAF}.md", f"{ECHO}.md"])
+    assert r.stderr == (f"pcapscan: wrote {out}/gradebook.csv and 3 feedback file(s) in {out}\n"
+                        f"pcapscan: class page {out}/index.html\n")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["gradebook.csv", "index.html", *(f"{s}{ext}" for s in (BOM, LEAF, ECHO) for ext in (".md", ".html"))])
 
 
 def test_cli_json_on_stdout(tmp_path):

@@ -151,21 +151,31 @@ class Capture:
         self.linktype = 0
         self.divisor = 1_000_000
         self.record_layout = PCAP_RECORD
+        self.snaplen = 0
         # pcapng: per interface (linktype, timestamp divisor, timestamp offset, snaplen)
         self.interfaces: list = []
+        self.section_options = b""  # the current section header's options, as in the file
 
     def close(self) -> None:
         self.file.close()
         if self.raw is not None:
             self.raw.close()
 
-    def records(self, stats: ReadStats) -> Iterator[tuple]:
+    def records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         """Stream (linktype, ts, data) per packet record. Damage ends the
         stream with a warning in `stats`; only real I/O errors raise
-        (as errors.InputError)."""
+        (as errors.InputError).
+
+        `raw`: stream what a writer needs to copy the capture exactly instead
+        (capture/pcapng_writer.py): ("packet", interface id, raw timestamp,
+        original length, data, option bytes) per packet record, the raw
+        timestamp in its interface's units (pcap: seconds * divisor +
+        fraction); for pcapng also ("section", byte order, option bytes),
+        ("interface", byte order, body) and ("block", byte order, type, body)
+        for every other block, in file order."""
         reader = self._pcap_records if self.kind == "pcap" else self._pcapng_records
         try:
-            yield from reader(stats)
+            yield from reader(stats, raw)
         except _Stop as stop:
             stats.truncated = True
             stats.warnings.append(f"{stop}; {_covers(self.count)}")
@@ -200,7 +210,7 @@ class Capture:
 
     # -- pcap --
 
-    def _pcap_records(self, stats: ReadStats) -> Iterator[tuple]:
+    def _pcap_records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         read = self.file.read
         unpack = self.record_layout.order(self.byteorder).unpack
         hlen = self.record_layout.size
@@ -212,7 +222,7 @@ class Capture:
             try:
                 head = read(hlen)
                 if len(head) == hlen:
-                    sec, frac, incl, _orig = unpack(head)[:4]
+                    sec, frac, incl, orig = unpack(head)[:4]
                     if incl > MAX_RECORD_LEN:
                         raise _Stop(
                             f"record {n + 1} is corrupt (its header claims {incl} captured bytes, "
@@ -229,13 +239,16 @@ class Capture:
                 raise _Stop(f"record {n + 1} is truncated ({self._ends(hlen + len(data))})")
             n += 1
             self.count = n
-            yield linktype, sec + frac / divisor, data
+            if raw:
+                yield "packet", 0, sec * divisor + frac, orig, data, b""
+            else:
+                yield linktype, sec + frac / divisor, data
             if compressed and not n & 0xFF:
                 self._check_inflation()
 
     # -- pcapng --
 
-    def _pcapng_records(self, stats: ReadStats) -> Iterator[tuple]:
+    def _pcapng_records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         read = self.file.read
         size = self.size
         undeclared: dict = {}  # interface id (None: any other) -> [records, first record]
@@ -243,6 +256,8 @@ class Capture:
         blocks = 0
         n = 0
         try:
+            if raw:
+                yield "section", self.byteorder, self.section_options
             while True:  # one section per pass
                 order = self.byteorder
                 interfaces = self.interfaces
@@ -266,6 +281,8 @@ class Capture:
                         self._check_inflation()
                     if btype == _PCAPNG_SHB_TYPE:
                         self._section(head, block_at)
+                        if raw:
+                            yield "section", self.byteorder, self.section_options
                         break
                     is_packet = btype == _BT_EPB or btype == _BT_SPB or btype == _BT_PB
                     what = (
@@ -275,7 +292,7 @@ class Capture:
                     )
                     if blen < 12 or blen & 3:
                         raise _Stop(f"{what} is corrupt (impossible block length {blen})")
-                    if is_packet or btype == _BT_IDB:
+                    if is_packet or btype == _BT_IDB or raw:
                         limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
                         if blen > limit:
                             raise _Stop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
@@ -284,7 +301,7 @@ class Capture:
                             f"{what} is truncated or corrupt (block length {blen}, "
                             f"but {self._ends(size - block_at)})"
                         )
-                    if not is_packet and btype != _BT_IDB:
+                    if not is_packet and btype != _BT_IDB and not raw:
                         self._skip(blen - 8, what)
                         continue
                     rest = read(blen - 8)
@@ -298,31 +315,41 @@ class Capture:
                         if len(interfaces) >= MAX_INTERFACES:
                             raise _Stop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
                         interfaces.append(self._interface(rest, blen - 12, order))
+                        if raw:
+                            yield "interface", order, rest[: blen - 12]
+                        continue
+                    if not is_packet:  # raw: a block we do not read, copied as it is
+                        yield "block", order, btype, rest[: blen - 12]
                         continue
                     n += 1
                     if btype == _BT_EPB:
                         if blen < 12 + PCAPNG_EPB.size:
                             raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
-                        iface, high, low, incl, _orig = epb_s.unpack_from(rest)
+                        iface, high, low, incl, orig = epb_s.unpack_from(rest)
                         start = PCAPNG_EPB.size
                     elif btype == _BT_SPB:
                         if blen < 12 + PCAPNG_SPB.size:
                             raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
                         iface, high, low = 0, 0, 0
                         start = PCAPNG_SPB.size
-                        incl = min(PCAPNG_SPB.order(order).unpack_from(rest)[0], blen - 12 - start)
+                        orig = PCAPNG_SPB.order(order).unpack_from(rest)[0]
+                        incl = min(orig, blen - 12 - start)
                         if interfaces and interfaces[0][3]:
                             incl = min(incl, interfaces[0][3])
                     else:  # the obsolete Packet Block
                         if blen < 12 + PCAPNG_PB.size:
                             raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
-                        iface, _drops, high, low, incl, _orig = PCAPNG_PB.order(order).unpack_from(rest)
+                        iface, _drops, high, low, incl, orig = PCAPNG_PB.order(order).unpack_from(rest)
                         start = PCAPNG_PB.size
                     if start + incl > blen - 12:
                         raise _Stop(
                             f"{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)"
                         )
                     self.count = n
+                    if raw:  # options follow the packet, padded to 32 bits (none in a simple packet block)
+                        options = rest[start + ((incl + 3) & ~3) : blen - 12] if btype != _BT_SPB else b""
+                        yield "packet", iface, (high << 32) | low, orig, rest[start : start + incl], options
+                        continue
                     if iface >= len(interfaces):
                         if iface not in undeclared and len(undeclared) >= _MAX_UNDECLARED_NAMED:
                             iface = None  # so many undeclared ids: count the others together
@@ -367,7 +394,7 @@ class Capture:
             raise _Stop(f"an interface description block after record {self.count} is too short")
         linktype, _reserved, snaplen = PCAPNG_IDB.order(order).unpack_from(body)
         divisor, offset = 1_000_000, 0
-        for code, value in _options(body, PCAPNG_IDB.size, end, order):
+        for code, value in pcapng_options(body, PCAPNG_IDB.size, end, order):
             if code == _OPT_IF_TSRESOL and len(value) >= 1:
                 divisor = (2 if value[0] & 0x80 else 10) ** (value[0] & 0x7F)
             elif code == _OPT_IF_TSOFFSET and len(value) >= 8:
@@ -402,6 +429,7 @@ class Capture:
             raise _Stop(f"{where} has an unsupported pcapng version {major}.{minor}")
         self.byteorder = order
         self.interfaces = []
+        self.section_options = rest[PCAPNG_SHB.size - 4 : blen - 16]
 
 
 def _gzip_damage(exc: BaseException, good: int) -> str:
@@ -410,7 +438,7 @@ def _gzip_damage(exc: BaseException, good: int) -> str:
     return f"the gzip data is damaged after record {good} ({exc})"
 
 
-def _options(body: bytes, i: int, end: int, order: str):
+def pcapng_options(body: bytes, i: int, end: int, order: str):
     """(code, value) pairs of a pcapng options list in body[i:end]."""
     layout = PCAPNG_OPTION.order(order)
     while i + 4 <= end:
@@ -510,6 +538,7 @@ def _open_pcap(cap: Capture, start: bytes) -> None:
     cap.divisor = divisor
     cap.record_layout = layout
     cap.linktype = header["linktype"] & 0xFFFF  # upper bits: FCS length information
+    cap.snaplen = header["snaplen"]
 
 
 def _open_pcapng(cap: Capture) -> None:

@@ -227,13 +227,18 @@ def render_feedback(student, gradebook) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _finding_md(f, lang: str) -> str:
+def finding_where_cost(f, lang: str) -> tuple:
+    """(["80/tcp", "frames 6, 7"], "costs 0.5") of a GradeFinding, for every feedback format."""
     where = []
     if f.port is not None:
         where.append(f"{f.port}/{f.proto}" if f.proto else str(f.port))
     if f.frames:
         where.append(messages.frames_text(f.frames, lang))
-    cost = _l("penalty", lang, points=_n(f.penalty)) if f.penalty else _l("free", lang)
+    return where, _l("penalty", lang, points=_n(f.penalty)) if f.penalty else _l("free", lang)
+
+
+def _finding_md(f, lang: str) -> str:
+    where, cost = finding_where_cost(f, lang)
     where_text = _l("finding.where", lang, where=_l("where.sep", lang).join(where)) if where else ""
     return _l("finding.head", lang, severity=messages.severity_word(f.severity, lang), rule=f.rule,
               where=where_text, cost=cost, message=f.message)
