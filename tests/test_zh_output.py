@@ -14,6 +14,7 @@ from wcwidth import wcswidth
 
 from pcapscan.cli import main
 from pcapscan.model import Reason, State, Technique
+from pcapscan.rubric import default_rubric
 from pcapscan.verify import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,8 @@ nmap sS sT sF sX sN sU scapy sr1 RandShort haslayer getlayer type code None Attr
 Wireshark pcapscan verify analyze grade iptables REJECT DROP nft ufw reject drop deny tcp-reset
 Windows pcap pcapng tcp udp Xmas NULL Window Maimon syn fin xmas null maimon ack window
 """.split())
-TECHNICAL |= set(RULES) | {"port-not-probed", "duplicate-submission", "unreadable-capture", "claims-file"}
+TECHNICAL |= set(RULES) | {rule for rule, _points in default_rubric().penalties}
+TECHNICAL |= {"duplicate-submission", "unreadable-capture", "claims-file"}  # grade's own findings
 TECHNICAL |= {r.value for r in Reason} | {s.value for s in State} | {t.value for t in Technique}
 # nft's own syntax, quoted in the reset-flags explanation.
 PHRASES = ("reject with tcp-reset",)
@@ -231,3 +233,20 @@ def test_verify_zh_of_a_capture_of_several_sessions(shared_captures):
     assert "扫描会话" in out and "2（nmap）" in out and "1（未知工具）" in out
     assert english_left(out) == set()
     assert misaligned_tables(out) == []
+
+
+def test_grade_zh_html_pages_have_no_english_left(shared_captures, tmp_path):
+    import html
+
+    out = tmp_path / "grades"
+    r = CliRunner().invoke(main, ["grade", str(shared_captures / "students"), "-o", str(out), "--lang", "zh",
+                                  "-j", "1"])
+    assert r.exit_code in (0, 1), r.output
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) == 4  # index.html and one page per student
+    for page in pages:
+        text = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
+        text = re.sub(r"\+\d+\.\d+s\b", "", text)  # the ladders' times
+        assert english_left(text) == set(), page.name
+        assert "扫描方" in text or page.name == "index.html"  # the ladders' participants in Chinese

@@ -19,7 +19,7 @@ from .. import messages
 from ..errors import PcapscanError
 from . import ladder
 from .grade_report import LABELS as FEEDBACK_LABELS
-from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost
+from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost, rubric_name
 
 INDEX = "index.html"
 # cell background per verdict: green, amber, red, grey, pale orange
@@ -115,7 +115,7 @@ def render_index(gradebook, pages: list) -> str:
         rows.append("<tr>" + "".join(tds) + "</tr>")
     title = _l("index.title", lang)
     summary = _l("students", lang, students=len(gradebook.students), cells=len(gradebook.cells),
-                 max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name)
+                 max=_n(gradebook.rubric.max), rubric=rubric_name(gradebook))
     body = [f"<h1>{escape(title)}</h1>",
             f"<p>{escape(summary)} · {escape(_l('sort', lang))}</p>",
             _legend(lang),
@@ -142,7 +142,7 @@ class PortsOf:
         return self.seen[path]
 
 
-def _ladder(student, cell, ports_of: PortsOf) -> str:
+def _ladder(student, cell, ports_of: PortsOf, lang: str = "en") -> str:
     """The SVG ladder of the exchange a cell rests on, "" when there is none to draw."""
     if not cell.file or not cell.port or "/" not in cell.port:
         return ""
@@ -156,7 +156,7 @@ def _ladder(student, cell, ports_of: PortsOf) -> str:
     for f in cell.findings:
         for frame in f.frames:
             notes.setdefault(frame, []).append((f.rule, f.severity))
-    return ladder.svg(port.packets, port.scanner, port.target, notes)
+    return ladder.svg(port.packets, port.scanner, port.target, notes, ladder.headings(lang))
 
 
 def _finding_li(f, lang: str) -> str:
@@ -182,7 +182,7 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
     body = [f'<p><a href="{INDEX}">← {escape(_l("back", lang))}</a></p>', f"<h1>{escape(title)}</h1>",
             f"<p><b>{escape(score)}</b> · "
             + " · ".join(f'<span class="v-{v}">{student.count(v)} {escape(words[v])}</span>' for v in VERDICT_ORDER)
-            + "</p>", f"<p>{escape(_f('feedback.rubric', lang, rubric=gradebook.rubric.name))}</p>",
+            + "</p>", f"<p>{escape(_f('feedback.rubric', lang, rubric=rubric_name(gradebook)))}</p>",
             f"<h2>{escape(_f('fix', lang))}</h2>"]
     problems = [c for c in student.cells if c.problem]
     body.append("<ul>" + "".join(
@@ -201,7 +201,7 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
             body.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in c.reasons) + "</ul>")
         if c.findings:
             body.append("<ul>" + "".join(_finding_li(f, lang) for f in c.findings) + "</ul>")
-        drawing = _ladder(student, c, ports_of)
+        drawing = _ladder(student, c, ports_of, lang)
         caption = escape(_l("ladder", lang, port=c.port, file=c.file))
         if drawing in drawn:  # the same exchange, the same findings: drawn once, linked after
             body.append(f'<p><a href="#{drawn[drawing]}">{caption}</a></p>')

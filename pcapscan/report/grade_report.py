@@ -75,7 +75,7 @@ def _l(key: str, lang: str, **params) -> str:
     return LABELS[lang][key].format(**params)
 
 
-def _rubric_name(gradebook) -> str:
+def rubric_name(gradebook) -> str:
     name = gradebook.rubric.name
     return RUBRIC_NAMES_ZH.get(name, name) if gradebook.lang == "zh" else name
 
@@ -129,7 +129,7 @@ def render_table(gradebook) -> str:
     lang = gradebook.lang
     words = VERDICT_WORDS[lang]
     out = [_l("title", lang, students=len(gradebook.students), cells=len(gradebook.cells),
-              max=_n(gradebook.rubric.max), rubric=_rubric_name(gradebook)), ""]
+              max=_n(gradebook.rubric.max), rubric=rubric_name(gradebook)), ""]
     rows = [[s.id, f"{_n(s.points)}/{_n(s.max)}", *[s.count(v) for v in VERDICT_ORDER]]
             for s in gradebook.students]
     out.append(tabulate(rows, headers=[_l("student", lang), _l("points", lang), *[words[v] for v in VERDICT_ORDER]],
@@ -178,7 +178,7 @@ def render_feedback(student, gradebook) -> str:
     out = [f"# {_l('feedback.title', lang, id=student.id)}", "",
            _l("feedback.score", lang, points=_n(student.points), max=_n(student.max)) + " · " +
            " · ".join(f"{student.count(v)} {words[v]}" for v in VERDICT_ORDER), "",
-           _l("feedback.rubric", lang, rubric=_rubric_name(gradebook)), ""]
+           _l("feedback.rubric", lang, rubric=rubric_name(gradebook)), ""]
 
     out += [f"## {_l('fix', lang)}", ""]
     problems = [c for c in student.cells if c.problem]

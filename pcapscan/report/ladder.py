@@ -86,6 +86,13 @@ HEADINGS = {"frame": "frame", "time": "time", "scanner": "scanner", "target": "t
             "more": "... {n} more packet(s)"}
 
 
+def headings(lang: str) -> dict:
+    """HEADINGS in `lang`, from messages.LABELS (for the `headings` of text, mermaid, svg)."""
+    from ..messages import LABELS
+
+    return {k: LABELS[lang][k] for k in HEADINGS}
+
+
 def _pad(text: str, width: int, right: bool = False) -> str:
     """Pad to a display width: a Chinese heading takes two columns a character."""
     from wcwidth import wcswidth

@@ -151,10 +151,6 @@ def _ladder_what(p, lang: str) -> str:
     return f"{p.technique}{label('colon', lang)}{p.state}{label('comma', lang)}{p.reason}"
 
 
-def _ladder_headings(lang: str) -> dict:
-    return {k: messages.LABELS[lang][k] for k in ("frame", "time", "scanner", "target", "more")}
-
-
 def _where(f) -> str:
     return f"{f.port}/{f.proto}" if f.port is not None else (f.proto or "-")
 
@@ -194,7 +190,7 @@ def render_table(result, ladders: str = "auto") -> str:
             out.append("  " + label("ladder.title", lang, ladder=label("ladder", lang), port=f"{p.port}/{p.proto}",
                                     what=_ladder_what(p, lang)))
             out.append(textwrap.indent(ladder.text(p.packets, p.scanner, p.target, _notes(findings, p),
-                                                   headings=_ladder_headings(lang)), "  "))
+                                                   headings=ladder.headings(lang)), "  "))
         out.append("")
     return "\n".join(out)
 
@@ -241,7 +237,7 @@ def render_markdown(result, ladders: str = "auto") -> str:
             out += [f"### {label('ladders', lang)}", ""]
         for p in drawn:
             out += [f"#### {p.port}/{p.proto}{_paren(_md_cell(_ladder_what(p, lang)), lang)}", "", "```mermaid",
-                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p), _ladder_headings(lang)),
+                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p), ladder.headings(lang)),
                     "```", ""]
     return "\n".join(out)
 
@@ -294,7 +290,7 @@ def render_html(result, ladders: str = "auto") -> str:
         out.append("</ul>")
         for p in _ladder_ports(findings, ports, ladders):
             out.append(f"<h3>{escape(f'{p.port}/{p.proto}' + _paren(_ladder_what(p, lang), lang))}</h3>")
-            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p), _ladder_headings(lang)))
+            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p), ladder.headings(lang)))
     out.append("</body></html>\n")
     return "\n".join(out)
 
