@@ -250,3 +250,6 @@ def test_grade_zh_html_pages_have_no_english_left(shared_captures, tmp_path):
         text = re.sub(r"\+\d+\.\d+s\b", "", text)  # the ladders' times
         assert english_left(text) == set(), page.name
         assert "扫描方" in text or page.name == "index.html"  # the ladders' participants in Chinese
+        one_line = re.sub(r"\s*\n\s*", "", re.sub(r"\w+\(\w*\)", "", text))
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]|[^\s|] [（），。：；、]", one_line), \
+            page.name

@@ -87,7 +87,7 @@ def cell_anchor(key: str) -> str:
 
 def _legend(lang: str) -> str:
     words = VERDICT_WORDS[lang]
-    return (f'<p class="legend">{escape(_l("legend", lang))}: '
+    return (f'<p class="legend">{escape(_l("legend", lang) + _f("colon", lang))}'
             + "".join(f'<span class="v-{v}">{escape(words[v])}</span>' for v in VERDICT_ORDER) + "</p>")
 
 
@@ -161,8 +161,9 @@ def _ladder(student, cell, ports_of: PortsOf, lang: str = "en") -> str:
 
 def _finding_li(f, lang: str) -> str:
     where, cost = finding_where_cost(f, lang)
+    where_text = _f("finding.where", lang, where=_f("where.sep", lang).join(where)) if where else ""
     return (f"<li><b>{escape(messages.severity_word(f.severity, lang))}</b> <code>{escape(f.rule)}</code>"
-            + (f" ({escape(', '.join(where))})" if where else "") + f", {escape(cost)}: {escape(f.message)}</li>")
+            + escape(where_text + _f("comma", lang) + cost + _f("colon", lang) + f.message) + "</li>")
 
 
 def _table(headers: list, rows: list) -> str:
@@ -186,8 +187,9 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
             f"<h2>{escape(_f('fix', lang))}</h2>"]
     problems = [c for c in student.cells if c.problem]
     body.append("<ul>" + "".join(
-        f'<li><a href="#{cell_anchor(c.key)}"><b>{escape(c.technique)} × {escape(c.state)}</b></a> '
-        f"({escape(words[c.verdict])}, {_n(c.points)}/{_n(c.max)}): {escape(c.problem)}</li>" for c in problems)
+        f'<li><a href="#{cell_anchor(c.key)}"><b>{escape(c.technique)} × {escape(c.state)}</b></a>'
+        + escape(_f("paren", lang, text=f"{words[c.verdict]}{_f('comma', lang)}{_n(c.points)}/{_n(c.max)}")
+                 + _f("colon", lang) + c.problem) + "</li>" for c in problems)
         + "</ul>" if problems else f"<p>{escape(_f('none', lang))}</p>")
 
     body.append(f"<h2>{escape(_f('cells', lang))}</h2>")
@@ -195,7 +197,8 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
     for c in student.cells:
         shows = " ".join(x for x in (c.observed_technique, c.port, c.observed_state) if x) or "-"
         body.append(f'<h3 id="{cell_anchor(c.key)}"><span class="v-{c.verdict}">{escape(c.technique)} × '
-                    f"{escape(c.state)}: {escape(words[c.verdict])}, {_n(c.points)}/{_n(c.max)}</span></h3>")
+                    f"{escape(c.state + _f('colon', lang) + words[c.verdict] + _f('comma', lang))}"
+                    f"{_n(c.points)}/{_n(c.max)}</span></h3>")
         body.append(_table([_f("capture", lang), _f("shows", lang)], [[escape(c.file or "-"), escape(shows)]]))
         if c.reasons:
             body.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in c.reasons) + "</ul>")

@@ -37,7 +37,7 @@ LABELS = {
         "wrote": "wrote {csv} and {n} feedback file(s) in {dir}",
         "fix.item": "- **{cell}** ({verdict}, {points}): {problem}", "student.finding": "  {severity}: {rule}: {file}",
         "cell.heading": "### {cell}: {file}", "finding.head": "- **{severity}** `{rule}`{where}, {cost}: {message}",
-        "finding.where": " ({where})", "where.sep": ", ",
+        "finding.where": " ({where})", "where.sep": ", ", "colon": ": ", "comma": ", ", "paren": " ({text})",
     },
     "zh": {
         "title": "pcapscan 评分：{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
@@ -56,7 +56,7 @@ LABELS = {
         "wrote": "已写入 {csv} 和 {n} 个反馈文件（{dir}）",
         "fix.item": "- **{cell}**（{verdict}，{points}）：{problem}", "student.finding": "  {severity}：{rule}：{file}",
         "cell.heading": "### {cell}：{file}", "finding.head": "- **{severity}** `{rule}`{where}，{cost}：{message}",
-        "finding.where": "（{where}）", "where.sep": "，",
+        "finding.where": "（{where}）", "where.sep": "，", "colon": "：", "comma": "，", "paren": "（{text}）",
     },
 }
 VERDICT_WORDS = {
