@@ -665,7 +665,13 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         unmatched = expect.unmatched([]) if expect is not None else []
         raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
                                                    + " match no file" if unmatched else ""))
-    analysis = analyze(paths if single else path_list)
+    # A UDP technique the user names makes a client's own datagrams (socket.sendto)
+    # probes: they are then checked, not left out as other traffic (scans.client_conversation).
+    named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
+    if claims_from_names:
+        named += [read_name(os.path.basename(p)) for p in path_list]
+    udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
+    analysis = analyze(paths if single else path_list, technique=Technique.UDP if udp_named else None)
 
     cases = []
     for summary in analysis.captures:

@@ -155,3 +155,21 @@ def test_grade_grades_the_students_scanner_and_shows_nmap_as_reference(tmp_path)
     assert cells[("connect", "open")]["verdict"] == "mismatch"
     feedback = (tmp_path / "out" / "alice.md").read_text()
     assert "reference: nmap in the same capture saw 81/tcp closed" in feedback
+
+
+def test_a_named_udp_technique_makes_a_sockets_datagrams_probes(tmp_path):
+    """A student's UDP scan written with socket.sendto, answered by the service: other
+    traffic by default, read as probes once `-t udp` or a UDP claim names the technique."""
+    import pcapbuild as pb
+
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01"
+    path = tmp_path / "udp_open.pcap"
+    path.write_bytes(pb.pcap_bytes([pb.ether(pb.ipv4_udp("198.18.0.1", "198.18.0.2", 51234, 53, query, ip_id=4321)),
+                                    pb.ether(pb.ipv4_udp("198.18.0.2", "198.18.0.1", 53, 51234, query, ip_id=99))]))
+    assert "no scan probes found" in run("analyze", path).stdout
+    assert "53/udp  open" in run("analyze", path, "-t", "udp").stdout
+    checked = json.loads(run("verify", path, "--claim", "udp:open", "--format", "json").stdout)
+    assert checked["verdict"] == "conforms"
+    assert [s["technique"] for s in checked["analysis"]["scans"]] == ["udp"]
+    named = json.loads(run("verify", path, "--claims-from-names", "--format", "json").stdout)
+    assert named["verdict"] == "conforms" and named["analysis"]["scans"]
