@@ -31,7 +31,7 @@ from typing import Optional, Union
 from .analysis import analyze_capture, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
-from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text
+from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, values_text
 from .kernel import is_kernel_rst, synacks
 from .messages import MESSAGES, T, render
 from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
@@ -140,13 +140,6 @@ def _secs(t: float) -> str:
     return f"{t * 1e6:.0f} µs"
 
 
-def _values(values, limit: int = 4) -> str:
-    counts = Counter(values)
-    shown = [str(v) for v, _ in counts.most_common(limit)]
-    more = len(counts) - len(shown)
-    return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
-
-
 def ttl_pattern(probes) -> str:
     ttls = [p.ttl for p in probes]
     if not ttls:
@@ -192,22 +185,22 @@ def sport_pattern(side_first, retries) -> str:
     if len(side_first) >= 2 and n >= 0.8 * len(sports):
         text = f"one port for the scan ({base})"
         if retry_ports:
-            text += f", retries from {_values(retry_ports, 3)}"
+            text += f", retries from {values_text(retry_ports, 3)}"
         elif retries:
             text += ", retries from the same port"
         return text
     if len(side_first) == 1:
         text = f"{base}"
         if retries:
-            text += f", retries from {_values(retry_ports, 3)}" if retry_ports else ", retries from the same port"
+            text += f", retries from {values_text(retry_ports, 3)}" if retry_ports else ", retries from the same port"
         return text
     ordered = sorted(side_first, key=lambda p: p.frame)
     steps = [b.sport - a.sport for a, b in zip(ordered, ordered[1:])]
     if steps and sum(1 for s in steps if s == 1) >= 0.8 * len(steps):
         return f"incrementing by one from {ordered[0].sport}"
     if len(counts) == len(sports):
-        return f"a new port per probe ({_values(sports, 3)})"
-    return f"{len(counts)} ports ({_values(sports, 3)})"
+        return f"a new port per probe ({values_text(sports, 3)})"
+    return f"{len(counts)} ports ({values_text(sports, 3)})"
 
 
 def seq_pattern(first) -> str:
@@ -286,9 +279,9 @@ def describe(label: str, capture: str, scans: list, index: int) -> Side:
     f["duration"] = _secs(last - start)
     f["inter-probe gap"] = (f"median {_secs(statistics.median(gaps))} (min {_secs(min(gaps))}, "
                             f"max {_secs(max(gaps))})" if gaps else "-")
-    f["flags"] = _values([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
-    f["window"] = _values([p.window for p in tcp]) if tcp else "-"
-    f["TCP options"] = _values([_opts(p) for p in tcp], 3) if tcp else "-"
+    f["flags"] = values_text([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
+    f["window"] = values_text([p.window for p in tcp]) if tcp else "-"
+    f["TCP options"] = values_text([_opts(p) for p in tcp], 3) if tcp else "-"
     f["TTL"] = ttl_pattern(probes)
     f["IP ID"] = ipid_pattern(probes)
     f["source port"] = sport_pattern(first, retries)

@@ -145,7 +145,7 @@ def options_text(kinds: tuple) -> str:
     return ",".join(OPTION_NAMES.get(k, str(k)) for k in kinds) if kinds else "none"
 
 
-def _values(values: Iterable, limit: int = 4) -> str:
+def values_text(values: Iterable, limit: int = 4) -> str:
     """'1024' for one value, '37, 41, 52 (+3 more)' for many (most common first)."""
     counts = Counter(values)
     shown = [str(v) for v, _ in counts.most_common(limit)]
@@ -153,7 +153,7 @@ def _values(values: Iterable, limit: int = 4) -> str:
     return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
 
-def _every(n: int) -> str:
+def every_text(n: int) -> str:
     return "the only probe" if n == 1 else "both probes" if n == 2 else f"all {n} probes"
 
 
@@ -161,7 +161,7 @@ def initial_ttl(ttl: int) -> int:
     return next((t for t in INITIAL_TTLS if ttl <= t), 255)
 
 
-def _ttl_words(ttl: int) -> str:
+def ttl_words(ttl: int) -> str:
     start = initial_ttl(ttl)
     hops = start - ttl
     return f"TTL {ttl}" + (f" (initial {start}, {hops} hop{'s' if hops > 1 else ''} away)" if 0 < hops <= 16 else "")
@@ -195,16 +195,16 @@ def ttl_random_range(obs: Observed, rng: tuple) -> Result:
             text = (f"TTL varies per probe: {len(distinct)} values from {min(inside)} to {max(inside)} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
-                other = _values(set(ttls) - distinct, 2)
+                other = values_text(set(ttls) - distinct, 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
         if len(set(ttls)) == 1:
-            return False, f"TTL {ttls[0]} on {_every(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
-        return False, f"TTLs {_values(ttls)} (not nmap's random {lo}-{hi})"
+            return False, f"TTL {ttls[0]} on {every_text(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
+        return False, f"TTLs {values_text(ttls)} (not nmap's random {lo}-{hi})"
     if share == 1 and all(lo <= t <= hi for t in ttls):
-        return True, (f"TTL {_values(ttls)}: inside nmap's random range {lo}-{hi}, "
+        return True, (f"TTL {values_text(ttls)}: inside nmap's random range {lo}-{hi}, "
                       f"no operating system's initial TTL")
-    return False, f"TTL {_values(ttls)} (nmap's raw probes take a random TTL in {lo}-{hi})"
+    return False, f"TTL {values_text(ttls)} (nmap's raw probes take a random TTL in {lo}-{hi})"
 
 
 def ttl_constant(obs: Observed, initial: int) -> Result:
@@ -214,8 +214,8 @@ def ttl_constant(obs: Observed, initial: int) -> Result:
     if len(ttls) == 1:
         (ttl,) = ttls
         holds = initial_ttl(ttl) == initial and initial - ttl <= 16
-        return holds, f"{_ttl_words(ttl)} on {_every(len(obs.probes))}"
-    return False, f"TTL varies per probe ({_values(p.ttl for p in obs.probes)})"
+        return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}"
+    return False, f"TTL varies per probe ({values_text(p.ttl for p in obs.probes)})"
 
 
 def ttl_os_default(obs: Observed, _arg=None) -> Result:
@@ -225,8 +225,8 @@ def ttl_os_default(obs: Observed, _arg=None) -> Result:
     if len(ttls) == 1:
         (ttl,) = ttls
         holds = initial_ttl(ttl) in (64, 128, 255) and initial_ttl(ttl) - ttl <= 16
-        return holds, f"{_ttl_words(ttl)} on {_every(len(obs.probes))}, an operating system's default"
-    return False, f"TTL varies per probe ({_values(p.ttl for p in obs.probes)}): no kernel does that"
+        return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}, an operating system's default"
+    return False, f"TTL varies per probe ({values_text(p.ttl for p in obs.probes)}): no kernel does that"
 
 
 def window_in(obs: Observed, windows: tuple) -> Result:
@@ -235,7 +235,7 @@ def window_in(obs: Observed, windows: tuple) -> Result:
         return None
     seen = [p.window for p in tcp]
     holds = set(seen) <= set(windows)
-    return holds, f"TCP window {_values(seen)} on {_every(len(tcp)) if len(set(seen)) == 1 else 'the probes'}"
+    return holds, f"TCP window {values_text(seen)} on {every_text(len(tcp)) if len(set(seen)) == 1 else 'the probes'}"
 
 
 def window_os(obs: Observed, _arg=None) -> Result:
@@ -244,7 +244,7 @@ def window_os(obs: Observed, _arg=None) -> Result:
         return None
     seen = {p.window for p in syns}
     holds = len(seen) == 1 and next(iter(seen)) in OS_WINDOWS
-    return holds, f"SYN window {_values(p.window for p in syns)}" + (
+    return holds, f"SYN window {values_text(p.window for p in syns)}" + (
         ", a common operating-system window" if holds else "")
 
 
@@ -256,7 +256,7 @@ def syn_options(obs: Observed, kinds: tuple) -> Result:
     holds = seen == {tuple(kinds)}
     mss = {p.mss for p in syns if p.mss}
     what = options_text(next(iter(seen))) if len(seen) == 1 else "; ".join(sorted(options_text(s) for s in seen))
-    extra = f" (mss {_values(mss)})" if mss and holds else ""
+    extra = f" (mss {values_text(mss)})" if mss and holds else ""
     return holds, f"SYN options: {what}{extra}"
 
 
@@ -266,7 +266,7 @@ def no_options(obs: Observed, _arg=None) -> Result:
         return None
     with_opts = [p for p in tcp if p.options]
     if not with_opts:
-        return True, f"no TCP options on {_every(len(tcp))}"
+        return True, f"no TCP options on {every_text(len(tcp))}"
     return False, f"TCP options {options_text(with_opts[0].options)} on {len(with_opts)} of {len(tcp)} probes"
 
 
@@ -347,7 +347,7 @@ def one_sport_nearby_retries(obs: Observed, _arg=None) -> Result:
     ports = ", ".join(map(str, bases))
     if not bases or covered < 0.9:
         n = len({p.sport for p in first})
-        return False, f"{n} source ports for {len(first)} first tries ({_values([p.sport for p in first], 3)}): " \
+        return False, f"{n} source ports for {len(first)} first tries ({values_text([p.sport for p in first], 3)}): " \
                       f"nmap uses one per scan"
     text = f"source port {ports} for {round(covered * 100)}% of {len(first)} first tries"
     if len(bases) > 1:
@@ -355,7 +355,7 @@ def one_sport_nearby_retries(obs: Observed, _arg=None) -> Result:
     retry_ports = sorted({p.sport for p in obs.retries if p.sport not in bases})
     if retry_ports:
         near = [s for s in retry_ports if any(0 < s - b <= 64 for b in bases)]
-        text += f", retries from {_values(near or retry_ports, 3)}"
+        text += f", retries from {values_text(near or retry_ports, 3)}"
         if near:
             text += " (nearby ports: nmap's retry pattern)"
     return True, text
@@ -366,8 +366,8 @@ def one_sport(obs: Observed, _arg=None) -> Result:
         return None
     sports = {p.sport for p in obs.probes}
     if len(sports) == 1:
-        return True, f"source port {next(iter(sports))} on {_every(len(obs.probes))}"
-    return False, f"source ports {_values(p.sport for p in obs.probes)}"
+        return True, f"source port {next(iter(sports))} on {every_text(len(obs.probes))}"
+    return False, f"source ports {values_text(p.sport for p in obs.probes)}"
 
 
 def sport_is(obs: Observed, by_proto: dict) -> Result:
@@ -377,7 +377,7 @@ def sport_is(obs: Observed, by_proto: dict) -> Result:
     wanted = {p.proto: by_proto[p.proto] for p in first}
     holds = all(p.sport == wanted[p.proto] for p in first)
     want = " / ".join(f"{v} for {k.upper()}" for k, v in sorted(wanted.items()))
-    seen = _values([p.sport for p in first])
+    seen = values_text([p.sport for p in first])
     if holds:
         return True, f"source port {seen} on every first try: scapy's default ({want})"
     return False, f"source port {seen} (scapy's default is {want})"
@@ -392,7 +392,7 @@ def sport_incrementing(obs: Observed, _arg=None) -> Result:
     if share >= 0.8:
         first3 = ", ".join(str(p.sport) for p in probes[:3])
         return True, f"source port grows by one per probe ({first3}, ...)"
-    return False, f"source ports {_values([p.sport for p in probes], 3)} do not grow by one per probe"
+    return False, f"source ports {values_text([p.sport for p in probes], 3)} do not grow by one per probe"
 
 
 def sport_per_connection(obs: Observed, _arg=None) -> Result:
@@ -441,8 +441,8 @@ def seq_ack_zero(obs: Observed, _arg=None) -> Result:
         return None
     zero = [p for p in tcp if p.seq == 0 and p.ack == 0]
     if len(zero) == len(tcp):
-        return True, f"sequence number 0 and acknowledgment number 0 on {_every(len(tcp))}"
-    return False, f"sequence numbers {_values([p.seq for p in tcp], 3)}"
+        return True, f"sequence number 0 and acknowledgment number 0 on {every_text(len(tcp))}"
+    return False, f"sequence numbers {values_text([p.seq for p in tcp], 3)}"
 
 
 def ack_without_flag(obs: Observed, _arg=None) -> Result:
@@ -461,8 +461,8 @@ def ipid_is(obs: Observed, value: int) -> Result:
         return None
     ids = [p.ip_id for p in obs.probes]
     if all(i == value for i in ids):
-        return True, f"IP ID {value} on {_every(len(ids))}"
-    return False, f"IP ID {_values(ids, 3)}"
+        return True, f"IP ID {value} on {every_text(len(ids))}"
+    return False, f"IP ID {values_text(ids, 3)}"
 
 
 def masscan_ipid(obs: Observed, _arg=None) -> Result:
@@ -471,7 +471,7 @@ def masscan_ipid(obs: Observed, _arg=None) -> Result:
         return None
     fit = [p for p in firsts if p.ip_id == (int(ipaddress.ip_address(p.dst)) ^ p.dport ^ p.seq) & 0xFFFF]
     if len(fit) == len(firsts):
-        return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {_every(len(firsts))} "
+        return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {every_text(len(firsts))} "
                       f"(masscan's formula; e.g. IP ID {firsts[0].ip_id})")
     return False, "IP ID does not follow masscan's (address ^ port ^ seq) formula"
 
@@ -515,7 +515,7 @@ def udp_payload(obs: Observed, _arg=None) -> Result:
         return None
     loaded = [p for p in udp if p.payload_len]
     if len(loaded) == len(udp):
-        return True, f"every datagram carries application data ({_values([p.payload_len for p in udp], 3)} bytes)"
+        return True, f"every datagram carries application data ({values_text([p.payload_len for p in udp], 3)} bytes)"
     return False, f"{len(udp) - len(loaded)} of {len(udp)} datagrams are empty"
 
 
@@ -525,8 +525,8 @@ def udp_empty(obs: Observed, _arg=None) -> Result:
         return None
     empty = [p for p in udp if not p.payload_len]
     if len(empty) == len(udp):
-        return True, f"empty UDP datagrams ({_every(len(udp))})"
-    return False, f"UDP payload {_values([p.payload_len for p in udp], 3)} bytes"
+        return True, f"empty UDP datagrams ({every_text(len(udp))})"
+    return False, f"UDP payload {values_text([p.payload_len for p in udp], 3)} bytes"
 
 
 # -- signatures, as data -----------------------------------------------------------
@@ -676,24 +676,24 @@ def observed_fields(obs: Observed) -> tuple:
     probes = obs.probes
     out = []
     ttls = [p.ttl for p in probes]
-    out.append(f"TTL {ttls[0]} on {_every(len(ttls))}" if len(set(ttls)) == 1 else f"TTL varies: {_values(ttls)}")
+    out.append(f"TTL {ttls[0]} on {every_text(len(ttls))}" if len(set(ttls)) == 1 else f"TTL varies: {values_text(ttls)}")
     tcp = obs.tcp
     if tcp:
-        out.append(f"TCP window {_values(p.window for p in tcp)}")
-        out.append(f"TCP options {_values([options_text(p.options) for p in tcp], 3)}")
+        out.append(f"TCP window {values_text(p.window for p in tcp)}")
+        out.append(f"TCP options {values_text([options_text(p.options) for p in tcp], 3)}")
         firsts = [p for p in obs.first if p.proto == "tcp"]
         seqs = {p.seq for p in firsts}
         out.append(f"sequence number {next(iter(seqs))} on every first try" if len(seqs) == 1
                    else f"{len(seqs)} sequence numbers for {len(firsts)} first tries")
     udp = obs.udp
     if udp:
-        out.append(f"UDP payload {_values([p.payload_len for p in udp], 3)} bytes")
+        out.append(f"UDP payload {values_text([p.payload_len for p in udp], 3)} bytes")
     sports = [p.sport for p in probes]
-    out.append(f"source port {sports[0]} on {_every(len(sports))}" if len(set(sports)) == 1
-               else f"{len(set(sports))} source ports for {len(sports)} probes ({_values(sports, 3)})")
+    out.append(f"source port {sports[0]} on {every_text(len(sports))}" if len(set(sports)) == 1
+               else f"{len(set(sports))} source ports for {len(sports)} probes ({values_text(sports, 3)})")
     if obs.ip_version == 4:
         ids = [p.ip_id for p in probes]
-        out.append(f"IP ID {ids[0]} on {_every(len(ids))}" if len(set(ids)) == 1
+        out.append(f"IP ID {ids[0]} on {every_text(len(ids))}" if len(set(ids)) == 1
                    else f"IP ID {len(set(ids))} values for {len(ids)} probes")
     return tuple(out)
 

@@ -282,28 +282,28 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
 
 
 def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
-    from .verify import _evidence, _port_text, _textbook, relation
+    from .verify import answer_evidence, port_words, textbook_words, relation
 
     ex, v = pr.exchange, pr.verdict
     explain = []
     for claimed in CELL_STATES:
         rel = relation(claimed, v.state, v.reason)
-        common = dict(technique=tech, port=_port_text(pr.proto, pr.port), evidence=_evidence(pr, ex.target),
+        common = dict(technique=tech, port=port_words(pr.proto, pr.port), evidence=answer_evidence(pr, ex.target),
                       state=v.state)
         if rel == "match":
             continue
         if rel == "reject":
             text, rule = T("filter-simulated-as-reject", **common), "filter-simulated-as-reject"
         elif rel == "overclaim":
-            text = T("state-overclaim", textbook=_textbook(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
+            text = T("state-overclaim", textbook=textbook_words(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
                      **common)
             rule = "state-overclaim"
         else:
-            text, rule = T("state-mismatch", textbook=_textbook(tech), claimed=claimed, **common), "state-mismatch"
+            text, rule = T("state-mismatch", textbook=textbook_words(tech), claimed=claimed, **common), "state-mismatch"
         explain.append((claimed, rule, "error", messages.render(text, lang)))
     frames = tuple(sorted(set(v.probe_frames[:4] + v.response_frames[:4])))
     return PortReading(ex.scanner, ex.target, pr.proto, pr.port, v.state, v.reason, frames,
-                       messages.render(_evidence(pr, ex.target), lang), tuple(explain))
+                       messages.render(answer_evidence(pr, ex.target), lang), tuple(explain))
 
 
 # -- the gradebook ------------------------------------------------------------------------
@@ -752,9 +752,9 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
 
 def _state_not_shown(tech: Technique, cell: State, port: PortReading, rel: str, lang: str) -> "_Finding":
     """A capture counted for a cell its name does not claim: what it shows, what the cell needed."""
-    from .verify import _textbook
+    from .verify import textbook_words
 
-    common = dict(technique=tech, textbook=_textbook(tech), port=f"{port.port}/{port.proto}",
+    common = dict(technique=tech, textbook=textbook_words(tech), port=f"{port.port}/{port.proto}",
                   evidence=port.evidence, state=port.state, cell=cell)
     if rel == "overclaim":
         msg = _say("finding.state-not-shown.loose", lang, why=T(f"why.{port.state.value}"), **common)

@@ -173,7 +173,7 @@ def _answer_text(resp: Packet, target: str) -> Text:
     return T("icmp", **params)
 
 
-def _evidence(pc_result: PortResult, target: str) -> Text:
+def answer_evidence(pc_result: PortResult, target: str) -> Text:
     """What decided the verdict: the answer (or the silence), with frame numbers."""
     ex = pc_result.exchange
     decisive = [r for r in ex.responses if r.proto != "tcp" or r.flags & (RST | SYN)]
@@ -185,11 +185,11 @@ def _evidence(pc_result: PortResult, target: str) -> Text:
     return T("evidence.silence.retries" if len(ex.probes) > 1 else "evidence.silence", frames=frames)
 
 
-def _port_text(proto: str, port: int) -> Text:
+def port_words(proto: str, port: int) -> Text:
     return T("port", port=port, proto=proto)
 
 
-def _textbook(tech: Technique) -> Text:
+def textbook_words(tech: Technique) -> Text:
     return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
@@ -415,10 +415,10 @@ def no_probe(cc: CaptureCase):
         if not probed:
             yield Hit(ERROR, T("no-probe.any", claim=str(claim), packets=cc.summary.packets))
         elif claim.port is not None:
-            ports = [_port_text(proto, port) for proto, port in probed[:6]]
+            ports = [port_words(proto, port) for proto, port in probed[:6]]
             seen = T("seen.ports", ports=", ".join(f"{port}/{proto}" for proto, port in probed[:6])
                      + (" ..." if len(probed) > 6 else "")) if ports else T("seen.none")
-            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=_port_text(claim.proto, claim.port),
+            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=port_words(claim.proto, claim.port),
                                seen=seen), where=(None, None, claim.proto, claim.port))
 
 
@@ -440,7 +440,7 @@ def probe_flags_mismatch(cc: CaptureCase):
             ex = prs[0].exchange
             actual = infer_technique(ex)[0]
             frames = tuple(p.frame for pr in prs for p in pr.exchange.probes[:2])[:8]
-            where = T("where.port", port=_port_text(ex.proto, claim.port)) if claim.port is not None \
+            where = T("where.port", port=port_words(ex.proto, claim.port)) if claim.port is not None \
                 else T("where.any")
             yield Hit(ERROR, T("probe-flags-mismatch", technique=claim.technique,
                                expected=T(f"probe.{claim.technique.value}"), where=where,
@@ -499,8 +499,8 @@ def _state_hits(cc: CaptureCase, wanted: str, severity: str, key: str):
             if rel != wanted:
                 continue
             got = pc.result.state
-            params = dict(technique=pc.technique, textbook=_textbook(pc.technique),
-                          port=_port_text(pc.ex.proto, pc.ex.port), evidence=_evidence(pc.result, pc.ex.target),
+            params = dict(technique=pc.technique, textbook=textbook_words(pc.technique),
+                          port=port_words(pc.ex.proto, pc.ex.port), evidence=answer_evidence(pc.result, pc.ex.target),
                           state=got, claimed=case.claim.state)
             if rel == "overclaim":
                 params["why"] = T(f"why.{got.value}")
@@ -544,8 +544,8 @@ def filter_simulated_as_reject(cc: CaptureCase):
         for pc, rel in _claim_relations(case):
             if rel == "reject":
                 frames = tuple(sorted(pc.result.verdict.probe_frames[:2] + pc.result.verdict.response_frames[:2]))
-                yield Hit(ERROR, T("filter-simulated-as-reject", port=_port_text(pc.ex.proto, pc.ex.port),
-                                   evidence=_evidence(pc.result, pc.ex.target), technique=pc.technique,
+                yield Hit(ERROR, T("filter-simulated-as-reject", port=port_words(pc.ex.proto, pc.ex.port),
+                                   evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
     for pc in cc.ports:
         if pc.ex.proto != "tcp":
@@ -589,7 +589,7 @@ def rfc793_deviation(cases: list):
             if not opened:
                 continue
             yield Hit(WARNING, T("rfc793-deviation", target=pc.ex.target, probe_flags=_probe_name(pc.ex),
-                                 port=_port_text("tcp", pc.ex.port), frames=Frames((rst.frame,)),
+                                 port=port_words("tcp", pc.ex.port), frames=Frames((rst.frame,)),
                                  open_technique=syn_case.technique, open_capture=os.path.basename(syn_case.capture),
                                  open_frames=Frames((frame,)), technique=pc.technique),
                       (pc.ex.probes[0].frame, rst.frame), pc.where, cc.capture)

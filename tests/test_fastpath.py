@@ -37,9 +37,9 @@ def _json(summary, found, more) -> str:
 
 def both(path, technique=None, jit=False, **kw):
     """(ordinary JSON, fast JSON or None when the fast path declined)."""
-    from pcapscan.analysis import _parse_technique
+    from pcapscan.analysis import forced_technique
 
-    forced = _parse_technique(technique)
+    forced = forced_technique(technique)
     slow = _json(*analyze_capture_full(path, forced))
     try:
         fast = _json(*scans.analyze_capture_fast(path, forced, use_jit=jit, **kw))

@@ -262,7 +262,7 @@ def _values(values: np.ndarray, limit: int = 4, fmt=str) -> str:
 
 
 def _every(n: int) -> str:
-    return F._every(int(n))
+    return F.every_text(int(n))
 
 
 def _most_common_share(values: np.ndarray):
@@ -311,7 +311,7 @@ def ttl_random_range(obs: CObs, rng):
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
                 # a set's iteration order, as the original builds it
-                other = F._values(_as_set(col) - _as_set(inside), 2)
+                other = F.values_text(_as_set(col) - _as_set(inside), 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
         if len(_counts(col)[0]) == 1:
@@ -330,7 +330,7 @@ def ttl_constant(obs: CObs, initial):
     if len(ttls) == 1:
         ttl = int(ttls[0])
         holds = F.initial_ttl(ttl) == initial and initial - ttl <= 16
-        return holds, f"{F._ttl_words(ttl)} on {_every(len(obs.probes))}"
+        return holds, f"{F.ttl_words(ttl)} on {_every(len(obs.probes))}"
     return False, f"TTL varies per probe ({_values(obs.probes.ttl)})"
 
 
@@ -341,7 +341,7 @@ def ttl_os_default(obs: CObs, _arg=None):
     if len(ttls) == 1:
         ttl = int(ttls[0])
         holds = F.initial_ttl(ttl) in (64, 128, 255) and F.initial_ttl(ttl) - ttl <= 16
-        return holds, f"{F._ttl_words(ttl)} on {_every(len(obs.probes))}, an operating system's default"
+        return holds, f"{F.ttl_words(ttl)} on {_every(len(obs.probes))}, an operating system's default"
     return False, f"TTL varies per probe ({_values(obs.probes.ttl)}): no kernel does that"
 
 
@@ -371,7 +371,7 @@ def syn_options(obs: CObs, kinds):
     holds = set(seen) == {tuple(kinds)}
     mss = syns.mss[syns.mss > 0]  # `if p.mss`: 0 and None are left out
     what = F.options_text(seen[0]) if len(set(seen)) == 1 else "; ".join(sorted(F.options_text(s) for s in set(seen)))
-    extra = f" (mss {F._values(_as_set(syns.mss) - {-1, 0})})" if len(mss) and holds else ""
+    extra = f" (mss {F.values_text(_as_set(syns.mss) - {-1, 0})})" if len(mss) and holds else ""
     return holds, f"SYN options: {what}{extra}"
 
 
@@ -813,7 +813,7 @@ def identify_columns(asm, members, objs, simple):
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
     `simple` the rows of asm.s classified in bulk."""
     if not supported():
-        exs = [asm._exchange(int(r)) for r in members]
+        exs = [asm.exchange(int(r)) for r in members]
         return F.identify(exs)
     t, s = asm.t, asm.s
     fid = s["fid"][simple]
@@ -869,5 +869,5 @@ def identify_columns(asm, members, objs, simple):
     try:
         return identify_obs(obs)
     except _Fallback:
-        exs = [asm._exchange(int(r)) for r in members]
+        exs = [asm.exchange(int(r)) for r in members]
         return F.identify(exs)

@@ -448,6 +448,30 @@ def _read_forked(reader, stats, table, progress):
 
 
 class Assembler:
+    """The flow table (flows.FlowTable) -> scans, the fast path's analog of
+    scans.analyze_capture_full after the read. `run()` does it in five steps:
+
+    1. complex flows are replayed by exchanges.ReplayEngine, packet by packet;
+    2. simple flows (one probe, at most one packet back) are sorted into
+       blocks of whole address pairs; ordinary traffic among them is dropped
+       by the engine's own rules (exchanges.midstream, shows_connection);
+    3. the simple flows the engine must group itself (sharing a port with
+       another flow, or of a shape a routing policy may claim) go back to it
+       (ReplayEngine.adopt); then every scan connection, the engine's and the
+       bulk ones together, is split into runs (sessions.split_runs);
+    4. the routing policies (families.route) see the engine's exchanges and a
+       few representatives of each bulk session, with the spans of every run;
+    5. scans are built block by block, each distinct shape classified once by
+       the technique's real classifier (fastpath/shapes.py).
+
+    State between the steps lives on the instance: `t` the flow table, `s`
+    the columns of the block being worked on (_block: flow ids, pair session,
+    ports, probe kind, options, answer flags...), `run_of` each flow's run,
+    `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
+    `py_ex` and `why` (the exchange table of the block and evidence
+    sentences). Blocks may be built in a forked second process (_fork_map):
+    what a block needs is set before the fork."""
+
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False):
         self.forked = forked  # may fork a second process for half of the blocks
         self.t = table
@@ -886,7 +910,7 @@ class Assembler:
         scans.sort(key=lambda sc_: sc_[0])
         return [x[1] for x in scans]
 
-    def _exchange(self, row: int) -> Exchange:
+    def exchange(self, row: int) -> Exchange:
         if self.tab["is_py"][row]:
             return self.py_ex[int(self.tab["idx"][row])]
         return self.exchanges_of([int(self.tab["idx"][row])])[0]
@@ -904,7 +928,7 @@ class Assembler:
     def _raw_why(self, row: int) -> str:
         w = self.why.get(row)
         if w is None:
-            w = self.why[row] = infer_technique(self._exchange(row))[1]
+            w = self.why[row] = infer_technique(self.exchange(row))[1]
         return w
 
     def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
@@ -915,7 +939,7 @@ class Assembler:
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self._exchange(int(r)) for r in obj_rows]
+        objs = [self.exchange(int(r)) for r in obj_rows]
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
         simple = idx[~multi]  # rows of self.s, in exchange order
@@ -969,7 +993,7 @@ class Assembler:
     def _tool(self, members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self._exchange(int(r)) for r in rows]
+            exs = [self.exchange(int(r)) for r in rows]
             return identify(exs)
         from .fprint import identify_columns
 
