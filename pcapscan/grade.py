@@ -739,13 +739,14 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     elif rel != "match":
         cand.problem = _say("problem.state", lang, file=name, claimed=state, state=port.state, port=port_text)
     if missing:
-        ports_text = ", ".join(f"{p}/{REGISTRY[tech].proto}" for p in missing)
+        ports_text = _say("list", lang).join(f"{p}/{REGISTRY[tech].proto}" for p in missing)
         cand.problem = (cand.problem + _say("sep", lang) + _say("problem.unprobed.more", lang, ports=ports_text)
                         if cand.problem
                         else _say("problem.unprobed", lang, ports=ports_text, file=ctx.names[sub.path]))
     elif not cand.problem and charged:
         cand.problem = _say("problem.penalties", lang, file=ctx.names[sub.path],
-                            rules=", ".join(f"{r} (-{_pts(p)})" for r, p in charged))
+                            rules=_say("list", lang).join(_say("penalty.item", lang, rule=r, points=_pts(p))
+                                                          for r, p in charged))
     return cand
 
 
@@ -833,8 +834,9 @@ def _unprobed_finding(sub, fr, pair, proto, missing, ctx) -> _Finding:
     probed = sorted({s.port for s in fr.showings if (s.scanner, s.target) == pair and s.proto == proto})
     lab, n = ctx.lab_ports[proto]
     msg = _say("finding.port-not-probed", ctx.lang, proto=proto.upper(), n=n,
-               ports=", ".join(f"{p}/{proto}" for p in lab), missing=", ".join(f"{p}/{proto}" for p in missing),
-               probed=", ".join(f"{p}/{proto}" for p in probed), file=ctx.names[sub.path])
+               ports=_say("list", ctx.lang).join(f"{p}/{proto}" for p in lab),
+               missing=_say("list", ctx.lang).join(f"{p}/{proto}" for p in missing),
+               probed=_say("list", ctx.lang).join(f"{p}/{proto}" for p in probed), file=ctx.names[sub.path])
     return _Finding(PORT_NOT_PROBED, "warning", None, msg, proto=proto, port=missing[0])
 
 
@@ -911,7 +913,7 @@ def _capture_report(sub: Submission, fr: FileResult, spec_cells, used, ctx: _Ctx
         for proto in ("tcp", "udp"):
             missing = _unprobed(fr, pair, proto, ctx)
             if missing:
-                notes.append(_say("problem.unprobed", lang, ports=", ".join(f"{p}/{proto}" for p in missing),
+                notes.append(_say("problem.unprobed", lang, ports=_say("list", lang).join(f"{p}/{proto}" for p in missing),
                                   file=ctx.names[sub.path]))
         if not used:
             notes.append(_say("note.unused", lang))
@@ -936,13 +938,14 @@ def _shows(fr: FileResult, pair, lang: str) -> str:
             by_tech[s.technique].append(s)
     parts = []
     for tech, shows in by_tech.items():
-        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {states_line(shows)}")
-    return "; ".join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
+        ports = states_line(shows, comma=_say("list", lang), colon=_say("colon", lang))
+        parts.append(_say("shows.item", lang, technique=tech, ports=ports))
+    return _say("sep", lang).join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
 
 
 def _claim_text(claims: tuple, lang: str) -> str:
     texts = [c.text(lang) for c in claims if not c.empty or c.port is not None]
-    return "; ".join(texts) if texts else _say("unlabelled", lang)
+    return _say("sep", lang).join(texts) if texts else _say("unlabelled", lang)
 
 
 def _source_line(sub: Submission, rank: str, ctx: _Ctx) -> str:
@@ -971,6 +974,10 @@ _M = dict
 TEXTS = {
     "unlabelled": _M(en="unlabelled", zh="未标注"),
     "sep": _M(en="; ", zh="；"),
+    "list": _M(en=", ", zh="、"),
+    "colon": _M(en=": ", zh="："),
+    "penalty.item": _M(en="{rule} (-{points})", zh="{rule}（-{points}）"),
+    "shows.item": _M(en="{technique}: {ports}", zh="{technique}：{ports}"),
     "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),
     "src.toml": _M(en="{file} (claims.toml: {claim})", zh="{file}（claims.toml 声明 {claim}）"),
     "src.unlabelled": _M(en="{file} (unlabelled)", zh="{file}（未标注）"),
@@ -1005,7 +1012,7 @@ TEXTS = {
         zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
     "why.state.none": _M(en="state: no {technique} probe, so no state to read (+0)",
                          zh="端口状态：没有{technique}的探测包，无从判断端口状态（+0）"),
-    "why.penalty": _M(en="conformance: -{points} {rule}", zh="合规：-{points} {rule}"),
+    "why.penalty": _M(en="conformance: -{points} {rule}", zh="符合教材：扣 {points} 分（{rule}）"),
     "why.duplicate.zero": _M(en="0 points: the same packets as {others}", zh="0 分：与 {others} 的数据包完全相同"),
     "cell.missing": _M(en="no capture shows a {technique} against a port that is {state}",
                        zh="没有抓包显示对 {state} 端口的{technique}"),
@@ -1025,13 +1032,13 @@ TEXTS = {
     "problem.wrong-probe": _M(en="{file}: no {technique} probe: it sends a {actual}'s probes",
                               zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
     "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
-                        zh="{file}：从\"没有回应\"得出 {claimed}：数据包只能说明 {state}"),
+                        zh="{file}：从“没有回应”得出 {claimed}：数据包只能说明 {state}"),
     "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
                                   zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
     "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
                                   zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
     "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
-                         zh="{file}：用拒绝规则模拟过滤：读作 {state}"),
+                         zh="{file}：用拒绝（reject）规则模拟被过滤的端口：读作 {state}"),
     "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
                         zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
     "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),
@@ -1093,7 +1100,7 @@ for _key, _texts in TEXTS.items():
 
 
 def _say(key: str, lang: str, **params) -> str:
-    return TEXTS[key][lang].format(**{k: _word(v, lang) for k, v in params.items()})
+    return messages.fill(TEXTS[key][lang], {k: _word(v, lang) for k, v in params.items()}, lang)
 
 
 def _word(value, lang: str) -> str:

@@ -638,6 +638,7 @@ class VerifyResult:
     ports: tuple = ()  # CheckedPort, in capture then port order
     claims: tuple = ()  # (capture, claim text, source)
     lang: str = "en"
+    warnings: tuple = ()  # about the claims themselves (an --expect glob matching nothing), for the CLI's stderr
 
     @property
     def errors(self) -> tuple:
@@ -661,7 +662,9 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     if not path_list and expect is not None:
         path_list = expect.captures()
     if not path_list:
-        raise UsageError("no capture to verify")
+        unmatched = expect.unmatched([]) if expect is not None else []
+        raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
+                                                   + " match no file" if unmatched else ""))
     # A UDP technique the user names makes a client's own datagrams (socket.sendto)
     # probes: they are then checked, not left out as other traffic (scans.client_conversation).
     named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
@@ -682,7 +685,12 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         scans = [s for s in analysis.scans if s.capture == summary.path]
         case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    return _result(cases, analysis, lang)
+    result = _result(cases, analysis, lang)
+    if expect is not None:
+        unmatched = expect.unmatched([c.path for c in analysis.captures])
+        result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
+                                                f"were not checked" for pattern in unmatched))
+    return result
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
