@@ -468,6 +468,132 @@ MESSAGES: dict = {
            "AttributeError）。应在最外层判断 haslayer(ICMP)，并读取 getlayer(ICMP).type 和 .code。"),
 }
 
+# grade's words (pcapscan/grade.py): the feedback's sentences and the pieces it
+# joins them with, under "grade.*"; one catalogue with verify's above.
+MESSAGES.update({f"grade.{_key}": _texts for _key, _texts in {
+    "unlabelled": _M(en="unlabelled", zh="未标注"),
+    "sep": _M(en="; ", zh="；"),
+    "list": _M(en=", ", zh="、"),
+    "colon": _M(en=": ", zh="："),
+    "penalty.item": _M(en="{rule} (-{points})", zh="{rule}（-{points}）"),
+    "shows.item": _M(en="{technique}: {ports}", zh="{technique}：{ports}"),
+    "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),
+    "src.toml": _M(en="{file} (claims.toml: {claim})", zh="{file}（claims.toml 声明 {claim}）"),
+    "src.unlabelled": _M(en="{file} (unlabelled)", zh="{file}（未标注）"),
+    "why.technique.ok": _M(en="technique: holds {technique} probes (+{points})",
+                           zh="扫描技术：包含{technique}的探测包（+{points}）"),
+    "why.technique.contradicted.connect": _M(
+        en="technique: SYN probes, as a connect scan sends, but the handshake is never completed ({frames}): "
+           "this is a SYN scan (+0)",
+        zh="扫描技术：与 connect 扫描一样发送 SYN，但三次握手从未完成（{frames}）：这是 SYN 扫描（+0）"),
+    "why.technique.contradicted.syn": _M(
+        en="technique: the scanner completes the handshake ({frames}): this is a connect scan, not a SYN scan (+0)",
+        zh="扫描技术：扫描方完成了三次握手（{frames}）：这是 connect 扫描，不是 SYN 扫描（+0）"),
+    "why.technique.wrong": _M(
+        en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
+        zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
+    "why.reference": _M(en="reference: nmap in the same capture saw {port} {state} ({evidence}); not graded",
+                        zh="参照：同一抓包中 nmap 的扫描看到 {port} 为 {state}（{evidence}）；不计分"),
+    "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
+                       zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
+    "why.state.loose": _M(
+        en="state: {port}: {evidence}: only {state}, which cannot tell {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
+    "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
+                             zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
+    "why.state.loose.unclaimed": _M(
+        en="state: {port}: {evidence}: only {state}; the cell needs {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.mismatch.unclaimed": _M(en="state: {port}: {evidence}: {state}; the cell needs {claimed} (+{points})",
+                                       zh="端口状态：{port}：{evidence}：{state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.reject": _M(
+        en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
+        zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
+    "why.state.none": _M(en="state: no {technique} probe, so no state to read (+0)",
+                         zh="端口状态：没有{technique}的探测包，无从判断端口状态（+0）"),
+    "why.penalty": _M(en="conformance: -{points} {rule}", zh="符合教材：扣 {points} 分（{rule}）"),
+    "why.duplicate.zero": _M(en="0 points: the same packets as {others}", zh="0 分：与 {others} 的数据包完全相同"),
+    "cell.missing": _M(en="no capture shows a {technique} against a port that is {state}",
+                       zh="没有抓包显示对 {state} 端口的{technique}"),
+    "cell.no-evidence.empty": _M(en="{file} holds no packet: nothing was recorded",
+                                 zh="{file} 中没有任何数据包：什么也没有抓到"),
+    "cell.no-evidence.unreadable": _M(en="{file} cannot be read: {error}", zh="{file} 无法读取：{error}"),
+    "cell.no-evidence.noprobe": _M(en="{file} holds {packets} packets but no scan probe",
+                                   zh="{file} 有 {packets} 个数据包，但没有扫描探测包"),
+    "problem.missing": _M(en="no capture", zh="没有抓包"),
+    "problem.empty": _M(en="{file} is empty (no packet)", zh="{file} 是空的（没有数据包）"),
+    "problem.unreadable": _M(en="{file} cannot be read", zh="{file} 无法读取"),
+    "problem.noprobe": _M(en="{file} holds no scan probe", zh="{file} 中没有扫描探测包"),
+    "problem.contradicted.connect": _M(en="{file}: the handshake never completes: a SYN scan, not a connect scan",
+                                       zh="{file}：三次握手从未完成：这是 SYN 扫描，不是 connect 扫描"),
+    "problem.contradicted.syn": _M(en="{file}: the handshake is completed: a connect scan, not a SYN scan",
+                                   zh="{file}：完成了三次握手：这是 connect 扫描，不是 SYN 扫描"),
+    "problem.wrong-probe": _M(en="{file}: no {technique} probe: it sends a {actual}'s probes",
+                              zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
+    "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
+                        zh="{file}：从“没有回应”得出 {claimed}：数据包只能说明 {state}"),
+    "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
+    "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
+    "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
+                         zh="{file}：用拒绝（reject）规则模拟被过滤的端口：读作 {state}"),
+    "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
+                        zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
+    "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),
+    "problem.unprobed.more": _M(en="{ports} never probed", zh="从未探测 {ports}"),
+    "problem.penalties": _M(en="{file}: {rules}", zh="{file}：{rules}"),
+    "problem.duplicate": _M(en="{file} was also handed in by another student", zh="其他学生也提交了 {file}"),
+    "shows.unreadable": _M(en="nothing (unreadable)", zh="无（无法读取）"),
+    "shows.empty": _M(en="nothing (no packet)", zh="无（没有数据包）"),
+    "shows.noprobe": _M(en="no scan probe ({packets} packets)", zh="没有扫描探测包（{packets} 个数据包）"),
+    "note.unreadable": _M(en="unreadable: {error}", zh="无法读取：{error}"),
+    "note.empty": _M(en="empty: a file header and no packet", zh="空文件：只有文件头，没有数据包"),
+    "note.noprobe": _M(en="no scan probe among its {packets} packets", zh="{packets} 个数据包中没有扫描探测包"),
+    "note.unlabelled": _M(en="unlabelled: shows {shows}", zh="未标注：显示 {shows}"),
+    "note.mislabelled": _M(en="named {claim}, but shows {shows}", zh="文件名声明 {claim}，但显示的是 {shows}"),
+    "note.warning": _M(en="warning: {warning}", zh="警告：{warning}"),
+    "note.unused": _M(en="not used for any cell", zh="没有用于任何一项"),
+    "note.background": _M(en="not counted, other hosts' traffic: {what}", zh="不计入（其他主机的流量）：{what}"),
+    "note.other-pair": _M(
+        en="its scan goes {scanner} → {target}, not {main_scanner} → {main_target} as in the other captures",
+        zh="其扫描方向为 {scanner} → {target}，而不是其他抓包中的 {main_scanner} → {main_target}"),
+    "note.duplicate": _M(en="the same packets as {others}", zh="与 {others} 的数据包完全相同"),
+    "note.claims-file": _M(en="{error}; the file names are read instead", zh="{error}；改为从文件名读取声明"),
+    "finding.unreadable": _M(
+        en="The file has a capture's name but cannot be read as one: {error}. Likely cause: it was saved in "
+           "another format, cut short while copying, or is not a capture at all; export it again from Wireshark "
+           "as pcap or pcapng.",
+        zh="文件名像抓包文件，但无法作为抓包读取：{error}。可能的原因：以其他格式保存、复制时被截断，"
+           "或者根本不是抓包文件；请用 Wireshark 重新导出为 pcap 或 pcapng。"),
+    "finding.duplicate": _M(
+        en="{file} holds the same packets, record for record and to the microsecond, as {others}: one capture "
+           "handed in by two students. Each student records their own scans; ask where it came from.",
+        zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
+           "每名学生应提交自己抓取的扫描；请核实来源。"),
+    "finding.state-not-shown": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which means {state}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "这意味着 {state}。"),
+    "finding.state-not-shown.loose": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which supports only {state}: {why}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "只能说明 {state}：{why}。"),
+    "finding.port-not-probed": _M(
+        en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
+           "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
+           "nothing about that port. Likely cause: the script was pointed at another port for this run, or the "
+           "recording stopped before the probe was sent.",
+        zh="端口状态测试应当探测处于该状态的端口。该学生的 {n} 个 {proto} 抓包探测的是 {ports}，"
+           "但这个抓包从未探测 {missing}（它的探测包发往 {probed}），因此无法说明该端口的任何情况。"
+           "可能的原因：这次运行时脚本指向了其他端口，或者在发送探测包之前就停止了抓包。"),
+}.items()})
 # Every rule id has its template (possibly with variants "rule.variant").
 for _key, _texts in MESSAGES.items():
     assert set(_texts) == set(LANGS), _key
