@@ -25,7 +25,7 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
     Exchange); `jobs` > 1 (None: every core) analyzes captures in parallel;
     `progress(done, total, packets)` hears of bytes read (one capture) or
     captures done (several)."""
-    forced = _parse_technique(technique)
+    forced = forced_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
     if fast or jobs != 1:
@@ -80,7 +80,7 @@ def _fast_outcomes(paths, forced, fast, jobs, progress):
     return outcome
 
 
-def _parse_technique(technique) -> Optional[Technique]:
+def forced_technique(technique) -> Optional[Technique]:
     """The technique to force (analyze -t), read as every command reads technique names."""
     if technique is None or isinstance(technique, Technique):
         return technique

@@ -8,6 +8,7 @@ library exceptions become a one-line message and an exit status:
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -193,9 +194,35 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
                         claims_from_names=claims_from_names)
     emit(render_verify(result, fmt, ladders=ladders), output)
+    for warning in result.warnings:
+        click.echo(f"pcapscan: warning: {warning}", err=True)
     if say_capture_problems(result.analysis):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), metavar="OUT.pcapng",
+              help="The annotated capture (pcapng).")
+@click.option("--claim", "-c", "claims", multiple=True, metavar="TECHNIQUE:STATE[:PORT]",
+              help="What the capture should show, as verify's --claim. Repeatable.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the comments.")
+def annotate(capture, output, claims, lang):
+    """Write CAPTURE to OUT.pcapng with the analysis as packet comments.
+
+    Each probe and answer carries its verdict, each of verify's findings the
+    frames it names: open it in Wireshark and filter on frame.comment. The
+    packets, their timestamps and link types are kept exactly."""
+    from .report.annotate import write as write_annotated
+    from .verify import verify as run_verify
+
+    done = write_annotated(run_verify(capture, claims=claims, lang=lang), capture, output)
+    for w in done.warnings:
+        click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
+    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "
+               f"{done.findings} finding(s) of verify")
 
 
 # -- grading a class (docs/grade.md) ----------------------------------------------
@@ -217,11 +244,13 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
 def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_address):
     """Grade SUBMISSIONS (one folder per student) from the packets of their captures.
 
-    Writes DIR/gradebook.csv and DIR/<student>.md. Exit status 0 when every
+    Writes DIR/gradebook.csv, DIR/<student>.md and .html, and DIR/index.html
+    (the class at a glance). Exit status 0 when every
     student shows every cell and nothing is flagged, 1 when the grades name
     a problem, 2 for bad usage or input (no such folder, a bad rubric)."""
     from .grade import grade as run_grade
-    from .report import grade_report
+    from .report import grade_html, grade_report
+    from .verify import verify as run_verify
 
     if dask_address:
         from . import cluster
@@ -231,8 +260,10 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     else:
         book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
     paths = grade_report.write(book, out_dir)
+    index = grade_html.write(book, out_dir, paths[1:], ports_of=lambda path: run_verify(path).ports)
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
+    click.echo(f"pcapscan: {grade_html.wrote_line(book, index)}", err=True)
     sys.exit(EXIT_OK if book.clean else EXIT_FINDINGS)
 
 
@@ -398,10 +429,17 @@ def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
     from .report.compare_report import render as render_compare, svg
 
     result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b)
-    emit(render_compare(result, fmt), output)
-    if plot:
-        with open(plot, "w", encoding="utf-8") as fh:
-            fh.write(svg(result))
+    text, picture = render_compare(result, fmt), svg(result) if plot else None
+    # Open every output file before writing anything: a bad --plot path must not follow a printed report.
+    with contextlib.ExitStack() as files:
+        plot_fh = files.enter_context(open(plot, "w", encoding="utf-8")) if plot else None
+        out_fh = files.enter_context(open(output, "w", encoding="utf-8")) if output else None
+        if out_fh is not None:
+            out_fh.write(text)
+        else:
+            emit(text, None)
+        if plot_fh is not None:
+            plot_fh.write(picture)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,12 +51,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from .capture.containers import (
-    _FILE_BUFFER,
+    FILE_BUFFER,
     MAX_RECORD_LEN,
     Capture,
     ReadStats,
-    _packets,
-    _Stop,
+    decoded_packets,
+    ReadStop,
     open_capture,
 )
 from .capture.decode import LINKTYPE_NAMES
@@ -237,9 +237,9 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
     `--dask-split` passes SPLIT_MIN_BYTES). `partitions`:
     how many ways the packets of a split capture are dealt out (default:
     twice the workers)."""
-    from .analysis import _parse_technique, gather
+    from .analysis import forced_technique, gather
 
-    forced = _parse_technique(technique)
+    forced = forced_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
     parts = partitions or 2 * workers_of(client)
@@ -528,7 +528,7 @@ def _plan_pcapng(cap: Capture, chunk_records, chunk_bytes):
     state = (cap.byteorder, tuple(cap.interfaces))
     n = 0
     try:
-        for linktype, _ts, _data in cap._pcapng_records(stats):
+        for linktype, _ts, _data in cap.pcapng_records(stats):
             if linktype not in LINKTYPE_NAMES:
                 return None
             n += 1
@@ -537,7 +537,7 @@ def _plan_pcapng(cap: Capture, chunk_records, chunk_bytes):
                                     byteorder=state[0], interfaces=state[1]))
                 start, start_n = cap.pos, n
                 state = (cap.byteorder, tuple(cap.interfaces))
-    except _Stop:
+    except ReadStop:
         return None
     if stats.warnings:
         return None
@@ -563,7 +563,7 @@ class _ChunkCapture(Capture):
 def _open_chunk(path: str, header: Header, chunk: Chunk) -> Capture:
     from .capture.containers import PCAP_MODIFIED_RECORD, PCAP_RECORD
 
-    raw = open(path, "rb", buffering=_FILE_BUFFER)
+    raw = open(path, "rb", buffering=FILE_BUFFER)
     try:
         st = os.fstat(raw.fileno())
         if st.st_size != header.size or st.st_mtime_ns != header.mtime_ns:
@@ -632,7 +632,7 @@ def _extract_chunk(path: str, header: Header, chunk: Chunk, parts: int) -> list:
     q_at = _QUOTED_AT
     ts_list = []
     try:
-        for pkt in _packets(cap, stats, arp=True):
+        for pkt in decoded_packets(cap, stats, arp=True):
             a, b = partition_pair(pkt)
             key = (a, b) if a <= b else (b, a)
             p = where.get(key)

@@ -254,7 +254,8 @@ class ReplayEngine:
                     # capture: remember the flow as ordinary traffic, so its
                     # next bare ACK is not taken for an ACK-scan probe.
                     conn = self._conns[fwd] = _Connection(kind="?", carried_data=True, ignored=1)
-                    self._midflow.append(conn)
+                    if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
+                        self._midflow.append(conn)
                 return
             if _is_group_address(pkt.dst):
                 return
@@ -400,12 +401,21 @@ def _reopens(conn: _Connection, pkt: Packet) -> bool:
 
 
 def _completed_handshake(conn: _Connection) -> bool:
-    """Did the scanner answer a SYN/ACK with the ACK that completes the handshake?"""
+    """Did the scanner answer a SYN/ACK with the ACK that completes the
+    handshake, in that order? Read in frame order: an ACK that comes after the
+    scanner's own RST (a scapy "connect" whose kernel reset the connection
+    first) reaches a connection that is gone, and the target answers it with
+    RST: no handshake was completed."""
     synacks = [r for r in conn.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
     if not synacks:
         return False
     wanted = {(r.seq + 1) % _MOD32 for r in synacks}
-    return any(f.flags & ACK and not f.flags & (SYN | RST) and f.ack in wanted for f in conn.followups)
+    for f in conn.followups:  # in frame order
+        if f.flags & RST:
+            return False
+        if f.flags & ACK and not f.flags & SYN and f.ack in wanted:
+            return True
+    return False
 
 
 def _merge(lists: Iterable[list]) -> tuple:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .sessions import exchange_spans
 from .techniques import detection, discovery, idle, ipproto
 
 
@@ -30,11 +31,16 @@ class Routed:
     queries: list = field(default_factory=list)  # ARP, ND, ICMP query exchanges left for discovery
 
 
-def route(capture: str, exchanges, queries, ordinary) -> Routed:
-    probings, exchanges, queries = detection.recognise(capture, list(exchanges), list(queries), list(ordinary))
+def route(capture: str, exchanges, queries, ordinary, spans=None) -> Routed:
+    """`spans`: sessions.run_spans of every scan run (the fast path passes those of its bulk
+    flows too); by default computed from `exchanges`."""
+    exchanges = list(exchanges)
+    if spans is None:
+        spans = exchange_spans(exchanges)
+    probings, exchanges, queries = detection.recognise(capture, exchanges, list(queries), list(ordinary))
     idle_scans, exchanges, queries = idle.idle_scans(capture, exchanges, queries)
     protocols, exchanges, queries = ipproto.assemble(exchanges, queries)
-    pings, exchanges = discovery.split_pings(exchanges, queries)
+    pings, exchanges = discovery.split_pings(exchanges, queries, spans)
     return Routed(port_exchanges=exchanges + protocols, idle_scans=idle_scans, probings=probings, pings=pings,
                   queries=[q for q in queries if q.proto in ("arp", "nd", "icmp", "icmp6")])
 

@@ -429,8 +429,9 @@ def _values(values: np.ndarray, limit: int = 4) -> str:
     return _shown([str(v) for v in vals[:limit].tolist()], len(vals))
 
 
-def _listed(values: Iterable, limit: int = 4) -> str:
-    """_values of Python values (a set keeps its iteration order)."""
+def values_text(values: Iterable, limit: int = 4) -> str:
+    """_values of Python values: '1024' for one value, '37, 41, 52 (+3 more)' for many (most common
+    first; a set in its iteration order)."""
     counts = Counter(values)
     return _shown([str(v) for v, _ in counts.most_common(limit)], len(counts))
 
@@ -440,7 +441,7 @@ def _shown(shown: list, total: int) -> str:
     return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
 
-def _every(n: int) -> str:
+def every_text(n: int) -> str:
     n = int(n)
     return "the only probe" if n == 1 else "both probes" if n == 2 else f"all {n} probes"
 
@@ -449,7 +450,7 @@ def initial_ttl(ttl: int) -> int:
     return next((t for t in INITIAL_TTLS if ttl <= t), 255)
 
 
-def _ttl_words(ttl: int) -> str:
+def ttl_words(ttl: int) -> str:
     start = initial_ttl(ttl)
     hops = start - ttl
     return f"TTL {ttl}" + (f" (initial {start}, {hops} hop{'s' if hops > 1 else ''} away)" if 0 < hops <= 16 else "")
@@ -484,11 +485,11 @@ def ttl_random_range(obs: Observed, rng: tuple) -> Result:
             text = (f"TTL varies per probe: {distinct} values from {inside.min()} to {inside.max()} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
-                other = _listed(_as_set(col) - _as_set(inside), 2)
+                other = values_text(_as_set(col) - _as_set(inside), 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
         if _distinct(col) == 1:
-            return False, f"TTL {ttls[0]} on {_every(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
+            return False, f"TTL {ttls[0]} on {every_text(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
         return False, f"TTLs {_values(col)} (not nmap's random {lo}-{hi})"
     if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
         return True, (f"TTL {_values(col)}: inside nmap's random range {lo}-{hi}, "
@@ -502,7 +503,7 @@ def ttl_constant(obs: Observed, initial: int) -> Result:
     ttl = _one_ttl(obs)
     if ttl is not None:
         holds = initial_ttl(ttl) == initial and initial - ttl <= 16
-        return holds, f"{_ttl_words(ttl)} on {_every(len(obs.probes))}"
+        return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}"
     return False, f"TTL varies per probe ({_values(obs.probes.ttl)})"
 
 
@@ -512,7 +513,7 @@ def ttl_os_default(obs: Observed, _arg=None) -> Result:
     ttl = _one_ttl(obs)
     if ttl is not None:
         holds = initial_ttl(ttl) in (64, 128, 255) and initial_ttl(ttl) - ttl <= 16
-        return holds, f"{_ttl_words(ttl)} on {_every(len(obs.probes))}, an operating system's default"
+        return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}, an operating system's default"
     return False, f"TTL varies per probe ({_values(obs.probes.ttl)}): no kernel does that"
 
 
@@ -522,7 +523,7 @@ def window_in(obs: Observed, windows: tuple) -> Result:
         return None
     seen = tcp.window
     holds = bool(np.isin(_counts(seen)[0], np.array(windows)).all())
-    return holds, f"TCP window {_values(seen)} on {_every(len(tcp)) if _distinct(seen) == 1 else 'the probes'}"
+    return holds, f"TCP window {_values(seen)} on {every_text(len(tcp)) if _distinct(seen) == 1 else 'the probes'}"
 
 
 def window_os(obs: Observed, _arg=None) -> Result:
@@ -542,7 +543,7 @@ def syn_options(obs: Observed, kinds: tuple) -> Result:
     holds = seen == {tuple(kinds)}
     what = options_text(next(iter(seen))) if len(seen) == 1 else "; ".join(sorted(options_text(s) for s in seen))
     mss = syns.mss[syns.mss > 0]  # 0 and none left out
-    extra = f" (mss {_listed(set(_in_order(mss).tolist()))})" if len(mss) and holds else ""
+    extra = f" (mss {values_text(set(_in_order(mss).tolist()))})" if len(mss) and holds else ""
     return holds, f"SYN options: {what}{extra}"
 
 
@@ -552,7 +553,7 @@ def no_options(obs: Observed, _arg=None) -> Result:
         return None
     empty = np.array([not kinds for kinds in obs.options])[tcp.opt]
     if empty.all():
-        return True, f"no TCP options on {_every(len(tcp))}"
+        return True, f"no TCP options on {every_text(len(tcp))}"
     first = int(tcp.opt[~empty][0])
     return False, f"TCP options {options_text(obs.options[first])} on {int((~empty).sum())} of {len(tcp)} probes"
 
@@ -645,7 +646,7 @@ def one_sport(obs: Observed, _arg=None) -> Result:
         return None
     sports = _counts(obs.probes.sport)[0]
     if len(sports) == 1:
-        return True, f"source port {sports[0]} on {_every(len(obs.probes))}"
+        return True, f"source port {sports[0]} on {every_text(len(obs.probes))}"
     return False, f"source ports {_values(obs.probes.sport)}"
 
 
@@ -727,7 +728,7 @@ def seq_ack_zero(obs: Observed, _arg=None) -> Result:
     if not len(tcp):
         return None
     if ((tcp.seq == 0) & (tcp.ack == 0)).all():
-        return True, f"sequence number 0 and acknowledgment number 0 on {_every(len(tcp))}"
+        return True, f"sequence number 0 and acknowledgment number 0 on {every_text(len(tcp))}"
     return False, f"sequence numbers {_values(tcp.seq, 3)}"
 
 
@@ -747,7 +748,7 @@ def ipid_is(obs: Observed, value: int) -> Result:
         return None
     ids = obs.probes.ip_id
     if (ids == value).all():
-        return True, f"IP ID {value} on {_every(len(ids))}"
+        return True, f"IP ID {value} on {every_text(len(ids))}"
     return False, f"IP ID {_values(ids, 3)}"
 
 
@@ -758,7 +759,7 @@ def masscan_ipid(obs: Observed, _arg=None) -> Result:
     wide = lambda c: c.astype(np.int64, copy=False)  # noqa: E731
     want = (wide(firsts.dst16) ^ wide(firsts.dport) ^ wide(firsts.seq)) & 0xFFFF
     if (firsts.ip_id == want).all():
-        return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {_every(len(firsts))} "
+        return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {every_text(len(firsts))} "
                       f"(masscan's formula; e.g. IP ID {firsts.ip_id[0]})")
     return False, "IP ID does not follow masscan's (address ^ port ^ seq) formula"
 
@@ -812,7 +813,7 @@ def udp_empty(obs: Observed, _arg=None) -> Result:
     if not len(udp):
         return None
     if (udp.payload == 0).all():
-        return True, f"empty UDP datagrams ({_every(len(udp))})"
+        return True, f"empty UDP datagrams ({every_text(len(udp))})"
     return False, f"UDP payload {_values(udp.payload, 3)} bytes"
 
 
@@ -997,7 +998,7 @@ def observed_fields(obs: Observed) -> tuple:
     probes = obs.probes
     out = []
     ttls = probes.ttl
-    out.append(f"TTL {ttls[0]} on {_every(len(ttls))}" if _distinct(ttls) == 1 else f"TTL varies: {_values(ttls)}")
+    out.append(f"TTL {ttls[0]} on {every_text(len(ttls))}" if _distinct(ttls) == 1 else f"TTL varies: {_values(ttls)}")
     tcp = obs.tcp
     if len(tcp):
         out.append(f"TCP window {_values(tcp.window)}")
@@ -1011,11 +1012,11 @@ def observed_fields(obs: Observed) -> tuple:
     if len(udp):
         out.append(f"UDP payload {_values(udp.payload, 3)} bytes")
     sports = probes.sport
-    out.append(f"source port {sports[0]} on {_every(len(sports))}" if _distinct(sports) == 1
+    out.append(f"source port {sports[0]} on {every_text(len(sports))}" if _distinct(sports) == 1
                else f"{_distinct(sports)} source ports for {len(sports)} probes ({_values(sports, 3)})")
     if obs.ip_version == 4:
         ids = probes.ip_id
-        out.append(f"IP ID {ids[0]} on {_every(len(ids))}" if _distinct(ids) == 1
+        out.append(f"IP ID {ids[0]} on {every_text(len(ids))}" if _distinct(ids) == 1
                    else f"IP ID {_distinct(ids)} values for {len(ids)} probes")
     return tuple(out)
 

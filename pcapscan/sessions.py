@@ -118,6 +118,15 @@ def flow_kinds(udp, tcp_flags):
     return np.where(udp, PROTO_CODES["udp"] << 8, np.asarray(tcp_flags, np.int64) & 0x3F)
 
 
+def kind_of(p) -> int:
+    """The probe kind of a model.Packet as one integer: the protocol's code
+    (PROTO_CODES) and, below it, the TCP flags less ECE/CWR, the SCTP chunk
+    type or the IP protocol number (0 for UDP); flow_kinds for columns."""
+    sub = p.flags & 0x3F if p.proto == "tcp" else (p.chunk_type or 0) if p.proto == "sctp" else (
+        p.ip_proto if p.proto == "ip" else 0)
+    return (PROTO_CODES.get(p.proto, 3) << 8) | (sub & 0xFF)
+
+
 def packet_columns(probes, pair_of, options_of) -> tuple:
     """split_runs' columns (pair, kind, window, options, ttl, ts) for
     model.Packets, each the first probe of a connection attempt; pair_of(src,
@@ -125,10 +134,8 @@ def packet_columns(probes, pair_of, options_of) -> tuple:
     cols = ([], [], [], [], [], [])
     for p in probes:
         tcp = p.proto == "tcp"
-        sub = p.flags & 0x3F if tcp else (p.chunk_type or 0) if p.proto == "sctp" else (
-            p.ip_proto if p.proto == "ip" else 0)
-        row = (pair_of(p.src, p.dst), (PROTO_CODES.get(p.proto, 3) << 8) | (sub & 0xFF),
-               p.window if tcp else 0, options_of(p.options if tcp else ()), p.ttl, p.ts)
+        row = (pair_of(p.src, p.dst), kind_of(p), p.window if tcp else 0, options_of(p.options if tcp else ()),
+               p.ttl, p.ts)
         for col, value in zip(cols, row):
             col.append(value)
     return cols
@@ -142,3 +149,41 @@ def runs_of_probes(probes) -> list:
     cols = packet_columns(probes, lambda src, dst: pairs.setdefault((src, dst), len(pairs)),
                           lambda kinds: options.setdefault(kinds, len(options)))
     return split_runs(*cols).tolist()
+
+
+def run_spans(pair, kind, run, ts, port) -> dict:
+    """(pair, kind, run) -> (first ts, last ts, distinct ports) of each run,
+    from one row per exchange or flow (both paths build these columns)."""
+    import numpy as np
+
+    pair, kind, run = (np.asarray(c, np.int64) for c in (pair, kind, run))
+    if not len(pair):
+        return {}
+    ts, port = np.asarray(ts, np.float64), np.asarray(port, np.int64)
+    keys = np.stack([pair, kind, run], axis=1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    first = np.full(len(uniq), np.inf)
+    last = np.full(len(uniq), -np.inf)
+    np.minimum.at(first, inv, ts)
+    np.maximum.at(last, inv, ts)
+    ports = np.unique(np.stack([inv, port], axis=1), axis=0)[:, 0]
+    nports = np.bincount(ports, minlength=len(uniq))
+    return {tuple(int(x) for x in u): (float(f), float(la), int(n))
+            for u, f, la, n in zip(uniq, first, last, nports)}
+
+
+def exchange_spans(exchanges) -> dict:
+    """run_spans of model.Exchanges, keyed by ((scanner, target), kind, run):
+    the ordinary path's way in (the fast path builds the columns itself).
+    Each exchange counts with its first and its last probe."""
+    exchanges = list(exchanges)
+    pairs: dict = {}
+    cols = packet_columns((ex.probes[0] for ex in exchanges),
+                          lambda src, dst: pairs.setdefault((src, dst), len(pairs)), lambda _kinds: 0)
+    runs = [ex.run for ex in exchanges]
+    ports = [ex.port for ex in exchanges]
+    last = [ex.probes[-1].ts for ex in exchanges]
+    spans = run_spans(cols[0] * 2, cols[1] * 2, runs * 2, list(cols[5]) + last, ports * 2)
+    names = {v: k for k, v in pairs.items()}
+    return {(names[p], k, r): v for (p, k, r), v in spans.items()}

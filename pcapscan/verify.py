@@ -173,7 +173,7 @@ def _answer_text(resp: Packet, target: str) -> Text:
     return T("icmp", **params)
 
 
-def _evidence(pc_result: PortResult, target: str) -> Text:
+def answer_evidence(pc_result: PortResult, target: str) -> Text:
     """What decided the verdict: the answer (or the silence), with frame numbers."""
     ex = pc_result.exchange
     decisive = [r for r in ex.responses if r.proto != "tcp" or r.flags & (RST | SYN)]
@@ -185,11 +185,11 @@ def _evidence(pc_result: PortResult, target: str) -> Text:
     return T("evidence.silence.retries" if len(ex.probes) > 1 else "evidence.silence", frames=frames)
 
 
-def _port_text(proto: str, port: int) -> Text:
+def port_words(proto: str, port: int) -> Text:
     return T("port", port=port, proto=proto)
 
 
-def _textbook(tech: Technique) -> Text:
+def textbook_words(tech: Technique) -> Text:
     return T(f"textbook.{REGISTRY[tech].textbook_key}")
 
 
@@ -232,7 +232,10 @@ def handshake_incomplete(pc: PortCase):
     sa = synacks[0]
     probe_ports = {p.sport for p in ex.probes}
     after, frames, kernel_reset = [], [sa.frame], False
-    next_probe = min((p.frame for p in ex.probes if p.frame > sa.frame), default=float("inf"))
+    # what the scanner sent after the SYN/ACK, up to its next probe: its own, or another
+    # session's (another tool's SYN to this port later in the capture)
+    next_probe = min((p.frame for p in pc.packets if p.src == ex.scanner and p.frame > sa.frame and p.proto == "tcp"
+                      and p.flags & (SYN | ACK | RST) == SYN), default=float("inf"))
     later = [p for p in pc.packets if p.src == ex.scanner and sa.frame < p.frame < next_probe and p.proto == "tcp"]
     for p in later[:4]:
         f = Frames((p.frame,))
@@ -248,6 +251,11 @@ def handshake_incomplete(pc: PortCase):
                 after.append(T("after.bad-ack", frames=f, ack=p.ack, expected=expected))
             elif kernel_reset:
                 after.append(T("after.late-ack", frames=f))
+                gone = next((r for r in pc.packets if r.src == ex.target and r.frame > p.frame and r.proto == "tcp"
+                             and r.flags & RST and r.dport == p.sport), None)
+                if gone is not None:
+                    after.append(T("after.target-rst", frames=Frames((gone.frame,))))
+                    frames.append(gone.frame)
             else:
                 after.append(T("after.other", flags=_flags_name(p.flags), frames=f))
         else:
@@ -407,10 +415,10 @@ def no_probe(cc: CaptureCase):
         if not probed:
             yield Hit(ERROR, T("no-probe.any", claim=str(claim), packets=cc.summary.packets))
         elif claim.port is not None:
-            ports = [_port_text(proto, port) for proto, port in probed[:6]]
+            ports = [port_words(proto, port) for proto, port in probed[:6]]
             seen = T("seen.ports", ports=", ".join(f"{port}/{proto}" for proto, port in probed[:6])
                      + (" ..." if len(probed) > 6 else "")) if ports else T("seen.none")
-            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=_port_text(claim.proto, claim.port),
+            yield Hit(ERROR, T("no-probe.port", claim=str(claim), port=port_words(claim.proto, claim.port),
                                seen=seen), where=(None, None, claim.proto, claim.port))
 
 
@@ -432,7 +440,7 @@ def probe_flags_mismatch(cc: CaptureCase):
             ex = prs[0].exchange
             actual = infer_technique(ex)[0]
             frames = tuple(p.frame for pr in prs for p in pr.exchange.probes[:2])[:8]
-            where = T("where.port", port=_port_text(ex.proto, claim.port)) if claim.port is not None \
+            where = T("where.port", port=port_words(ex.proto, claim.port)) if claim.port is not None \
                 else T("where.any")
             yield Hit(ERROR, T("probe-flags-mismatch", technique=claim.technique,
                                expected=T(f"probe.{claim.technique.value}"), where=where,
@@ -491,8 +499,8 @@ def _state_hits(cc: CaptureCase, wanted: str, severity: str, key: str):
             if rel != wanted:
                 continue
             got = pc.result.state
-            params = dict(technique=pc.technique, textbook=_textbook(pc.technique),
-                          port=_port_text(pc.ex.proto, pc.ex.port), evidence=_evidence(pc.result, pc.ex.target),
+            params = dict(technique=pc.technique, textbook=textbook_words(pc.technique),
+                          port=port_words(pc.ex.proto, pc.ex.port), evidence=answer_evidence(pc.result, pc.ex.target),
                           state=got, claimed=case.claim.state)
             if rel == "overclaim":
                 params["why"] = T(f"why.{got.value}")
@@ -536,8 +544,8 @@ def filter_simulated_as_reject(cc: CaptureCase):
         for pc, rel in _claim_relations(case):
             if rel == "reject":
                 frames = tuple(sorted(pc.result.verdict.probe_frames[:2] + pc.result.verdict.response_frames[:2]))
-                yield Hit(ERROR, T("filter-simulated-as-reject", port=_port_text(pc.ex.proto, pc.ex.port),
-                                   evidence=_evidence(pc.result, pc.ex.target), technique=pc.technique,
+                yield Hit(ERROR, T("filter-simulated-as-reject", port=port_words(pc.ex.proto, pc.ex.port),
+                                   evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
     for pc in cc.ports:
         if pc.ex.proto != "tcp":
@@ -581,7 +589,7 @@ def rfc793_deviation(cases: list):
             if not opened:
                 continue
             yield Hit(WARNING, T("rfc793-deviation", target=pc.ex.target, probe_flags=_probe_name(pc.ex),
-                                 port=_port_text("tcp", pc.ex.port), frames=Frames((rst.frame,)),
+                                 port=port_words("tcp", pc.ex.port), frames=Frames((rst.frame,)),
                                  open_technique=syn_case.technique, open_capture=os.path.basename(syn_case.capture),
                                  open_frames=Frames((frame,)), technique=pc.technique),
                       (pc.ex.probes[0].frame, rst.frame), pc.where, cc.capture)
@@ -600,6 +608,8 @@ class Finding:
     port: Optional[int]
     frames: tuple
     message: str
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) its frames belong to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -616,6 +626,8 @@ class CheckedPort:
     reason: str
     claim: str  # "" when checked against the inferred technique
     packets: tuple  # Packets in capture order
+    session: Optional[int] = None  # the scan session (1, 2, ... in the capture) it belongs to
+    tool: str = ""  # the tool that sent that session
 
 
 @dataclass(frozen=True)
@@ -626,6 +638,7 @@ class VerifyResult:
     ports: tuple = ()  # CheckedPort, in capture then port order
     claims: tuple = ()  # (capture, claim text, source)
     lang: str = "en"
+    warnings: tuple = ()  # about the claims themselves (an --expect glob matching nothing), for the CLI's stderr
 
     @property
     def errors(self) -> tuple:
@@ -649,8 +662,16 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     if not path_list and expect is not None:
         path_list = expect.captures()
     if not path_list:
-        raise UsageError("no capture to verify")
-    analysis = analyze(paths if single else path_list)
+        unmatched = expect.unmatched([]) if expect is not None else []
+        raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
+                                                   + " match no file" if unmatched else ""))
+    # A UDP technique the user names makes a client's own datagrams (socket.sendto)
+    # probes: they are then checked, not left out as other traffic (scans.client_conversation).
+    named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
+    if claims_from_names:
+        named += [read_name(os.path.basename(p)) for p in path_list]
+    udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
+    analysis = analyze(paths if single else path_list, technique=Technique.UDP if udp_named else None)
 
     cases = []
     for summary in analysis.captures:
@@ -664,7 +685,12 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         scans = [s for s in analysis.scans if s.capture == summary.path]
         case = _capture_case(summary, scans, tuple(capture_claims), _file_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    return _result(cases, analysis, lang)
+    result = _result(cases, analysis, lang)
+    if expect is not None:
+        unmatched = expect.unmatched([c.path for c in analysis.captures])
+        result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
+                                                f"were not checked" for pattern in unmatched))
+    return result
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
@@ -694,20 +720,48 @@ def _result(cases: list, analysis: AnalysisResult, lang: str) -> VerifyResult:
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
             hits += [(h.capture, r.id, h) for h in r.check(cases)]
-    findings = _findings(hits, lang, [cc.capture for cc in cases])
+    sessions = session_of_frames(analysis.scans)
+    findings = _findings(hits, lang, [cc.capture for cc in cases], sessions)
     verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
-    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases),
+    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases, sessions),
                         claims=tuple((cc.capture, str(c), c.source) for cc in cases for c in cc.claims), lang=lang)
 
 
-def _findings(hits, lang: str, order: list) -> tuple:
+def session_of_frames(scans) -> dict:
+    """capture -> {frame: (session number, tool)}: which scan session (numbered
+    from 1 in each capture, in the order analyze lists them) each probe and
+    answer belongs to."""
+    out: dict = {}
+    count: dict = {}
+    for scan in scans:
+        n = count[scan.capture] = count.get(scan.capture, 0) + 1
+        tool = scan.tool.name if scan.tool is not None else ""
+        frames = out.setdefault(scan.capture, {})
+        for p in scan.ports:
+            ex = p.exchange
+            mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
+                list(p.verdict.probe_frames + p.verdict.response_frames)
+            for frame in mine:
+                frames.setdefault(frame, (n, tool))
+    return out
+
+
+def _session(sessions: dict, capture: str, frames) -> tuple:
+    """(session, tool) of the first of `frames` that belongs to a session, or (None, "")."""
+    mine = sessions.get(capture, {})
+    return next((mine[f] for f in frames if f in mine), (None, ""))
+
+
+def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     rank = {c: i for i, c in enumerate(order)}
     seen, out = set(), []
     for capture, rule_id, h in hits:
         scanner, target, proto, port = h.where or (None, None, None, None)
+        frames = tuple(sorted(set(h.frames)))
+        session, tool = _session(sessions, capture, frames) if h.where else (None, "")
         f = Finding(rule=rule_id, severity=h.severity, capture=capture, scanner=scanner, target=target,
-                    proto=proto, port=port, frames=tuple(sorted(set(h.frames))),
-                    message=messages.render(h.text, lang))
+                    proto=proto, port=port, frames=frames,
+                    message=messages.render(h.text, lang), session=session, tool=tool)
         if f not in seen:
             seen.add(f)
             out.append(f)
@@ -716,15 +770,18 @@ def _findings(hits, lang: str, order: list) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases) -> tuple:
+def _checked_ports(cases, sessions: dict) -> tuple:
     out = []
     for cc in cases:
-        for pc in sorted(cc.ports, key=lambda p: (p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
+        for pc in sorted(cc.ports, key=lambda p: (_session(sessions, cc.capture, (p.ex.probes[0].frame,))[0] or 0,
+                                                   p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
             v = pc.result.verdict
+            session, tool = _session(sessions, cc.capture, (pc.ex.probes[0].frame,))
             out.append(CheckedPort(capture=cc.capture, scanner=pc.ex.scanner, target=pc.ex.target,
                                    proto=pc.ex.proto, port=pc.ex.port, technique=pc.technique.value,
                                    state=v.state.value, reason=v.reason.value,
-                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets))
+                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
+                                   session=session, tool=tool))
     return tuple(out)
 
 

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 need=()
-for pair in nmap:nmap tcpdump:tcpdump ip:iproute2 nft:nftables ndiff:ndiff tshark:tshark hping3:hping3 masscan:masscan zmap:zmap; do
+for pair in nmap:nmap tcpdump:tcpdump ip:iproute2 nft:nftables ndiff:ndiff tshark:tshark hping3:hping3 masscan:masscan zmap:zmap \
+            chromium:chromium chromedriver:chromium-driver; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

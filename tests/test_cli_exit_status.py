@@ -26,6 +26,7 @@ BAD_INPUT = {
     "analyze": ["{tmp}/missing.pcap"],
     "verify": ["{tmp}/missing.pcap"],
     "compare": ["{tmp}/missing.pcap"],
+    "annotate": ["{tmp}/missing.pcap", "-o", "{tmp}/out"],
     "grade": ["{tmp}/no-such-class"],
     "scan": ["198.18.0.2", "-p", "70000"],
     "lab up": ["--subnet", "10.0.0.0/24", "--state", "{tmp}/state.json"],

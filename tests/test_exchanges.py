@@ -142,3 +142,32 @@ def test_dhcp_and_other_fixed_port_service_traffic_is_not_a_udp_scan():
     probe = udp(4, sport=53, dport=67)  # scapy's default source port
     exchanges, _stats = replay(renewal + ntp + [probe])
     assert [(ex.proto, ex.port, [p.frame for p in ex.probes]) for ex in exchanges] == [("udp", 67, [4])]
+
+
+# -- not a scan: established-connection traffic (exchanges.midstream, shows_connection) -----------
+
+def test_a_keep_alive_answered_by_ack_is_a_connection_not_an_ack_probe():
+    """A VM's HTTPS keep-alive (ACK with seq-1) answered by the server's ACK: an ACK
+    probe gets RST or nothing (RFC 793), so an ACK back shows a live connection."""
+    keep = tcp(1, "A", dport=443, seq=999, ack=77, window=501, options=())
+    back = tcp(2, "A", sport=443, dport=40000, src=TARGET, dst=SCANNER, seq=77, ack=1000, window=300, options=())
+    engine = ReplayEngine()
+    for p in (keep, back):
+        engine.feed(p)
+    assert engine.exchanges() == []
+    other = engine.other_traffic()
+    assert (other.connections, other.packets) == (1, 2)
+
+
+def test_a_late_ack_with_timestamps_is_mid_connection():
+    late = tcp(1, "A", dport=443, seq=5, ack=6, options=(1, 1, 8))
+    assert probe_class(late) is None
+    assert probe_class(tcp(1, "A", options=())) == "A"  # nmap's and scapy's ACK probes carry no options
+    t4 = tcp(1, "A", window=1024, options=(3, 1, 2, 8, 4))  # nmap OS detection's T4 keeps its shape
+    assert probe_class(t4) == "A"
+
+
+def test_an_ack_probe_answered_by_rst_stays_a_probe():
+    probe = tcp(1, "A", ack=4242, options=())
+    (ex,), _ = replay([probe, reply_to(2, probe, "R")])
+    assert ex.responses and ex.port == 80

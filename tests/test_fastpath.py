@@ -25,7 +25,7 @@ from pcapscan.report.stream import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "captures"
-OWN = sorted(p for d in ("golden", "tools", "seeds") for p in (ROOT / "captures" / d).rglob("*")
+OWN = sorted(p for d in ("golden", "tools", "seeds", "mixed") for p in (ROOT / "captures" / d).rglob("*")
              if p.suffix in (".pcap", ".pcapng", ".gz"))
 HAVE_NUMBA = walk.walkers(True)[2] is False
 
@@ -37,9 +37,9 @@ def _json(summary, found, more) -> str:
 
 def both(path, technique=None, jit=False, **kw):
     """(ordinary JSON, fast JSON or None when the fast path declined)."""
-    from pcapscan.analysis import _parse_technique
+    from pcapscan.analysis import forced_technique
 
-    forced = _parse_technique(technique)
+    forced = forced_technique(technique)
     slow = _json(*analyze_capture_full(path, forced))
     try:
         fast = _json(*scans.analyze_capture_fast(path, forced, use_jit=jit, **kw))
@@ -221,6 +221,18 @@ CASES = {
                                           (5.1, ether(ipv4_udp(S, T, 123, 123, b"n" * 48))),
                                           (5.2, ether(ipv4_udp(S, T, 53, 67)))],
     "backwards-time": lambda: list(reversed(big_scan())),
+    # scan sessions (sessions.py): scapy's scan of the same ports after nmap's, and nmap's
+    # scan run again after a long silence, each its own session in both paths
+    "two-tools-one-target": lambda: big_scan() + [
+        (t, ether(ipv4_tcp(S, T, 20, port, 0x02, seq=0, window=8192, ip_id=1)))
+        for t, port in ((8.0 + i * 0.01, p) for i, p in enumerate(range(1, 61)))],
+    "same-scan-again": lambda: big_scan() + big_scan(t0=100.0, sport=40123),
+    # established-connection traffic: a keep-alive (ACK, seq-1) answered by ACK, a late ACK with timestamps
+    "keep-alive-and-late-ack": lambda: big_scan() + [
+        (5.0, ether(ipv4_tcp(S, R, 51000, 443, 0x10, seq=999, ack=77, window=501))),
+        (5.001, ether(ipv4_tcp(R, S, 443, 51000, 0x10, seq=77, ack=1000, window=300))),
+        (5.1, ether(ipv4_tcp(S, R, 51002, 443, 0x10, seq=5, ack=6, window=501,
+                             options=b"\x01\x01\x08\x0a" + b"\x00" * 8)))],
     # an IPv6 address decode_frame reads (VLAN tag) before any the bulk decoder reads: with two
     # processes, the decoding child and the flow table number IPv6 addresses differently
     "v6-slow-first": lambda: [

@@ -230,7 +230,7 @@ def test_feedback_in_chinese():
     zh = grade(STUDENTS, lang="zh")
     text = grade_report.render_feedback(zh.students[0], zh)
     assert "三次握手从未完成" in text and "是空的（没有数据包）" in text and "从未探测 80/tcp" in text
-    assert "课本（TCP connect 扫描）" in text  # verify's explanation, in Chinese
+    assert "教材（TCP connect 扫描）" in text  # verify's explanation, in Chinese
 
 
 @pytest.mark.parametrize("lang, claim_words", [("en", ("claim", "from silence")), ("zh", ("声明", "没有回应"))])
@@ -437,8 +437,10 @@ def test_cli_grades_the_real_class(tmp_path):
     assert r.exit_code == 1  # graded, and the grades name problems
     assert r.stdout.startswith("pcapscan grade: 3 student(s), 18 cells each, 72 points")
     assert f"{BOM}  39.5/72" in r.stdout and "null × filtered" in r.stdout
-    assert r.stderr == f"pcapscan: wrote {out}/gradebook.csv and 3 feedback file(s) in {out}\n"
-    assert sorted(p.name for p in out.iterdir()) == sorted(["gradebook.csv", f"{BOM}.md", f"{LEAF}.md", f"{ECHO}.md"])
+    assert r.stderr == (f"pcapscan: wrote {out}/gradebook.csv and 3 feedback file(s) in {out}\n"
+                        f"pcapscan: class page {out}/index.html\n")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["gradebook.csv", "index.html", *(f"{s}{ext}" for s in (BOM, LEAF, ECHO) for ext in (".md", ".html"))])
 
 
 def test_cli_json_on_stdout(tmp_path):

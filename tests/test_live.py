@@ -24,7 +24,7 @@ from pcapscan.cli import main
 from pcapscan.errors import PermissionProblem, UsageError
 from pcapscan.fingerprint import PCAPSCAN_IP_ID, PCAPSCAN_WINDOW
 from pcapscan.live import labrun, scanner
-from pcapscan.live.labrun import EXPECTED, STATES, port_of
+from pcapscan.live.labmodel import EXPECTED, STATES, port_of
 from pcapscan.model import ACK, RST, SYN, Technique
 from pcapscan.techniques import REGISTRY, live_techniques
 

@@ -387,11 +387,21 @@ def _route(packets):
     return route("t.pcap", engine.exchanges(), [], engine.ordinary_exchanges())
 
 
-def test_a_data_connection_to_a_port_scanned_before_is_version_detection():
+def test_data_connections_to_a_port_scanned_before_are_version_detection():
+    """nmap -sV opens its probes' connections to a port in parallel, within milliseconds."""
+    raw = tcp(1, "S", sport=61000, dport=80)
+    routed = _route([raw, reply_to(2, raw, "SA", window=64240), tcp(3, "R", sport=61000, dport=80, seq=1001)]
+                    + _data_connection(10, 45000, 80) + _data_connection(14, 45002, 80))
+    assert [(p.kind, p.target, p.probes) for p in routed.probings] == \
+        [("version-detection", TARGET, ("probe 80/tcp x2",))]
+
+
+def test_a_clients_one_request_to_a_port_scanned_before_is_not_version_detection():
+    """The lab's client fetching the page nmap found open: ordinary traffic."""
     raw = tcp(1, "S", sport=61000, dport=80)
     routed = _route([raw, reply_to(2, raw, "SA", window=64240), tcp(3, "R", sport=61000, dport=80, seq=1001)]
                     + _data_connection(10, 45000, 80))
-    assert [(p.kind, p.target, p.probes) for p in routed.probings] == [("version-detection", TARGET, ("probe 80/tcp",))]
+    assert routed.probings == []
 
 
 def test_the_scanner_hosts_own_traffic_to_an_unscanned_host_is_not_version_detection():

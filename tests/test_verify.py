@@ -132,6 +132,23 @@ def test_an_ack_with_the_wrong_number_does_not_complete_the_handshake():
     assert "acknowledges 1056057888 instead of 7001" in f.message
 
 
+def test_an_ack_after_the_kernels_rst_completes_nothing():
+    """Read in packet order: the kernel's RST (frame 3) left before the script's
+    ACK (frame 4), so the target answers the late ACK with RST (frame 5). The
+    ACK's number is right, yet no handshake was completed."""
+    syn = scapy_syn(1)
+    sa = reply_to(2, syn, "SA", window=64240, seq=7000)
+    late_ack = tcp(4, "A", sport=40000, seq=1, ack=7001, window=8192, options=())
+    gone = tcp(5, "R", sport=80, dport=40000, src=TARGET, dst=SCANNER, seq=7001, window=0, options=())
+    result = verify_packets([syn, sa, kernel_rst(3, sa), late_ack, gone], claims=["connect:open"])
+    f = only(result, "handshake-incomplete")
+    assert f.frames == (2, 3, 4, 5) and result.verdict == "violates"
+    assert "after the kernel's RST" in f.message and "answered that ACK with RST in frame 5" in f.message
+    # the same packets with the ACK first are a completed handshake
+    in_order = [syn, sa, tcp(3, "A", sport=40000, seq=1, ack=7001, window=8192, options=()), kernel_rst(4, sa)]
+    assert "handshake-incomplete" not in rules_of(verify_packets(in_order, claims=["connect:open"]))
+
+
 def test_a_real_connect_conforms_and_is_not_a_syn_scan():
     syn = tcp(1, "S", seq=100, window=64240, options=OS_OPTIONS)
     sa = reply_to(2, syn, "SA", window=65160, seq=9000)

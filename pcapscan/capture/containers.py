@@ -33,7 +33,7 @@ MAX_PACKET_BLOCK_LEN = MAX_RECORD_LEN + 64 * 1024
 # Section header and interface description blocks: a few options at most.
 MAX_HEADER_BLOCK_LEN = 1024 * 1024
 _SKIP_CHUNK = 64 * 1024
-_FILE_BUFFER = 256 * 1024
+FILE_BUFFER = 256 * 1024
 
 # Unknown link type placeholder for records of an undeclared pcapng interface.
 UNDECLARED = -1
@@ -109,7 +109,7 @@ _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 1, 2, 3, 6
 _OPT_ENDOFOPT, _OPT_IF_TSRESOL, _OPT_IF_TSOFFSET = 0, 9, 14
 
 # Errors a damaged gzip stream raises from read(): not I/O errors.
-_GZIP_DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile)
+GZIP_DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass
@@ -125,11 +125,11 @@ class ReadStats:
     truncated: bool = False  # reading stopped early on damage (see warnings)
 
 
-class _Stop(Exception):
+class ReadStop(Exception):
     """Internal: the capture is damaged here; the message is the warning."""
 
 
-def _s(n: int) -> str:
+def plural_s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
@@ -151,24 +151,34 @@ class Capture:
         self.linktype = 0
         self.divisor = 1_000_000
         self.record_layout = PCAP_RECORD
+        self.snaplen = 0
         # pcapng: per interface (linktype, timestamp divisor, timestamp offset, snaplen)
         self.interfaces: list = []
+        self.section_options = b""  # the current section header's options, as in the file
 
     def close(self) -> None:
         self.file.close()
         if self.raw is not None:
             self.raw.close()
 
-    def records(self, stats: ReadStats) -> Iterator[tuple]:
+    def records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         """Stream (linktype, ts, data) per packet record. Damage ends the
         stream with a warning in `stats`; only real I/O errors raise
-        (as errors.InputError)."""
-        reader = self._pcap_records if self.kind == "pcap" else self._pcapng_records
+        (as errors.InputError).
+
+        `raw`: stream what a writer needs to copy the capture exactly instead
+        (capture/pcapng_writer.py): ("packet", interface id, raw timestamp,
+        original length, data, option bytes) per packet record, the raw
+        timestamp in its interface's units (pcap: seconds * divisor +
+        fraction); for pcapng also ("section", byte order, option bytes),
+        ("interface", byte order, body) and ("block", byte order, type, body)
+        for every other block, in file order."""
+        reader = self._pcap_records if self.kind == "pcap" else self.pcapng_records
         try:
-            yield from reader(stats)
-        except _Stop as stop:
+            yield from reader(stats, raw)
+        except ReadStop as stop:
             stats.truncated = True
-            stats.warnings.append(f"{stop}; {_covers(self.count)}")
+            stats.warnings.append(f"{stop}; {good_records_text(self.count)}")
         except OSError as exc:
             raise errors.InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         finally:
@@ -180,8 +190,8 @@ class Capture:
         """A bounded read, for headers (the record loops inline their reads)."""
         try:
             data = self.file.read(n)
-        except _GZIP_DAMAGE as exc:
-            raise _Stop(_gzip_damage(exc, self.count)) from None
+        except GZIP_DAMAGE as exc:
+            raise ReadStop(_gzip_damage(exc, self.count)) from None
         self.pos += len(data)
         return data
 
@@ -189,18 +199,18 @@ class Capture:
         """Stop a gzip bomb (see MAX_GZIP_RATIO); called every few records."""
         inflated, compressed = self.file.tell(), self.raw.tell()
         if inflated > _GZIP_RATIO_FROM and inflated > MAX_GZIP_RATIO * compressed:
-            raise _Stop(
+            raise ReadStop(
                 f"the gzip stream inflates to more than {MAX_GZIP_RATIO} times its size ({inflated} bytes "
                 f"from the first {compressed}): a decompression bomb, not a capture"
             )
 
     def _ends(self, got: int) -> str:
         where = "the gzip stream" if self.compressed else "the file"
-        return f"{where} ends {got} byte{_s(got)} into it"
+        return f"{where} ends {got} byte{plural_s(got)} into it"
 
     # -- pcap --
 
-    def _pcap_records(self, stats: ReadStats) -> Iterator[tuple]:
+    def _pcap_records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         read = self.file.read
         unpack = self.record_layout.order(self.byteorder).unpack
         hlen = self.record_layout.size
@@ -212,30 +222,33 @@ class Capture:
             try:
                 head = read(hlen)
                 if len(head) == hlen:
-                    sec, frac, incl, _orig = unpack(head)[:4]
+                    sec, frac, incl, orig = unpack(head)[:4]
                     if incl > MAX_RECORD_LEN:
-                        raise _Stop(
+                        raise ReadStop(
                             f"record {n + 1} is corrupt (its header claims {incl} captured bytes, "
                             f"more than the {MAX_RECORD_LEN} a capture record may hold)"
                         )
                     data = read(incl)
-            except _GZIP_DAMAGE as exc:
-                raise _Stop(_gzip_damage(exc, n)) from None
+            except GZIP_DAMAGE as exc:
+                raise ReadStop(_gzip_damage(exc, n)) from None
             if len(head) < hlen:
                 if head:
-                    raise _Stop(f"record {n + 1} is truncated ({self._ends(len(head))}, inside its header)")
+                    raise ReadStop(f"record {n + 1} is truncated ({self._ends(len(head))}, inside its header)")
                 return
             if len(data) < incl:
-                raise _Stop(f"record {n + 1} is truncated ({self._ends(hlen + len(data))})")
+                raise ReadStop(f"record {n + 1} is truncated ({self._ends(hlen + len(data))})")
             n += 1
             self.count = n
-            yield linktype, sec + frac / divisor, data
+            if raw:
+                yield "packet", 0, sec * divisor + frac, orig, data, b""
+            else:
+                yield linktype, sec + frac / divisor, data
             if compressed and not n & 0xFF:
                 self._check_inflation()
 
     # -- pcapng --
 
-    def _pcapng_records(self, stats: ReadStats) -> Iterator[tuple]:
+    def pcapng_records(self, stats: ReadStats, raw: bool = False) -> Iterator[tuple]:
         read = self.file.read
         size = self.size
         undeclared: dict = {}  # interface id (None: any other) -> [records, first record]
@@ -243,6 +256,8 @@ class Capture:
         blocks = 0
         n = 0
         try:
+            if raw:
+                yield "section", self.byteorder, self.section_options
             while True:  # one section per pass
                 order = self.byteorder
                 interfaces = self.interfaces
@@ -255,7 +270,7 @@ class Capture:
                     self.pos += len(head)
                     if len(head) < 8:
                         if head:
-                            raise _Stop(
+                            raise ReadStop(
                                 f"the capture is truncated after record {n} "
                                 f"({self._ends(len(head))}: a block header at byte {block_at})"
                             )
@@ -266,6 +281,8 @@ class Capture:
                         self._check_inflation()
                     if btype == _PCAPNG_SHB_TYPE:
                         self._section(head, block_at)
+                        if raw:
+                            yield "section", self.byteorder, self.section_options
                         break
                     is_packet = btype == _BT_EPB or btype == _BT_SPB or btype == _BT_PB
                     what = (
@@ -274,55 +291,65 @@ class Capture:
                         else f"the pcapng block at byte {block_at} (after record {n})"
                     )
                     if blen < 12 or blen & 3:
-                        raise _Stop(f"{what} is corrupt (impossible block length {blen})")
-                    if is_packet or btype == _BT_IDB:
+                        raise ReadStop(f"{what} is corrupt (impossible block length {blen})")
+                    if is_packet or btype == _BT_IDB or raw:
                         limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
                         if blen > limit:
-                            raise _Stop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
+                            raise ReadStop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
                     if size is not None and blen - 8 > size - self.pos:
-                        raise _Stop(
+                        raise ReadStop(
                             f"{what} is truncated or corrupt (block length {blen}, "
                             f"but {self._ends(size - block_at)})"
                         )
-                    if not is_packet and btype != _BT_IDB:
+                    if not is_packet and btype != _BT_IDB and not raw:
                         self._skip(blen - 8, what)
                         continue
                     rest = read(blen - 8)
                     self.pos += len(rest)
                     if len(rest) < blen - 8:
-                        raise _Stop(f"{what} is truncated ({self._ends(8 + len(rest))})")
+                        raise ReadStop(f"{what} is truncated ({self._ends(8 + len(rest))})")
                     trailer = u32_s.unpack_from(rest, blen - 12)[0]
                     if trailer != blen:
-                        raise _Stop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
+                        raise ReadStop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
                     if btype == _BT_IDB:
                         if len(interfaces) >= MAX_INTERFACES:
-                            raise _Stop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
-                        interfaces.append(self._interface(rest, blen - 12, order))
+                            raise ReadStop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
+                        interfaces.append(self.interface_block(rest, blen - 12, order))
+                        if raw:
+                            yield "interface", order, rest[: blen - 12]
+                        continue
+                    if not is_packet:  # raw: a block we do not read, copied as it is
+                        yield "block", order, btype, rest[: blen - 12]
                         continue
                     n += 1
                     if btype == _BT_EPB:
                         if blen < 12 + PCAPNG_EPB.size:
-                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
-                        iface, high, low, incl, _orig = epb_s.unpack_from(rest)
+                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
+                        iface, high, low, incl, orig = epb_s.unpack_from(rest)
                         start = PCAPNG_EPB.size
                     elif btype == _BT_SPB:
                         if blen < 12 + PCAPNG_SPB.size:
-                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
+                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
                         iface, high, low = 0, 0, 0
                         start = PCAPNG_SPB.size
-                        incl = min(PCAPNG_SPB.order(order).unpack_from(rest)[0], blen - 12 - start)
+                        orig = PCAPNG_SPB.order(order).unpack_from(rest)[0]
+                        incl = min(orig, blen - 12 - start)
                         if interfaces and interfaces[0][3]:
                             incl = min(incl, interfaces[0][3])
                     else:  # the obsolete Packet Block
                         if blen < 12 + PCAPNG_PB.size:
-                            raise _Stop(f"{what} is corrupt (block length {blen} is too short)")
-                        iface, _drops, high, low, incl, _orig = PCAPNG_PB.order(order).unpack_from(rest)
+                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
+                        iface, _drops, high, low, incl, orig = PCAPNG_PB.order(order).unpack_from(rest)
                         start = PCAPNG_PB.size
                     if start + incl > blen - 12:
-                        raise _Stop(
+                        raise ReadStop(
                             f"{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)"
                         )
                     self.count = n
+                    if raw:  # options follow the packet, padded to 32 bits (none in a simple packet block)
+                        options = rest[start + ((incl + 3) & ~3) : blen - 12] if btype != _BT_SPB else b""
+                        yield "packet", iface, (high << 32) | low, orig, rest[start : start + incl], options
+                        continue
                     if iface >= len(interfaces):
                         if iface not in undeclared and len(undeclared) >= _MAX_UNDECLARED_NAMED:
                             iface = None  # so many undeclared ids: count the others together
@@ -332,19 +359,19 @@ class Capture:
                         continue
                     linktype, divisor, offset, _snaplen = interfaces[iface]
                     yield linktype, ((high << 32) | low) / divisor + offset, rest[start : start + incl]
-        except _GZIP_DAMAGE as exc:
-            raise _Stop(_gzip_damage(exc, n)) from None
+        except GZIP_DAMAGE as exc:
+            raise ReadStop(_gzip_damage(exc, n)) from None
         finally:
             others = undeclared.pop(None, None)
             for iface, (records, first) in undeclared.items():
                 stats.warnings.append(
-                    f"{records} record{_s(records)} (first: record {first}) refer to interface {iface}, "
+                    f"{records} record{plural_s(records)} (first: record {first}) refer to interface {iface}, "
                     f"which no interface description block declares; skipped"
                 )
             if others is not None:
                 records, first = others
                 stats.warnings.append(
-                    f"{records} more record{_s(records)} (first: record {first}) refer to other interfaces "
+                    f"{records} more record{plural_s(records)} (first: record {first}) refer to other interfaces "
                     f"that no interface description block declares; skipped"
                 )
 
@@ -358,16 +385,16 @@ class Capture:
             got = len(read(min(left, _SKIP_CHUNK)))
             self.pos += got
             if got == 0:
-                raise _Stop(f"{what} is truncated ({self._ends(8 + count - left)})")
+                raise ReadStop(f"{what} is truncated ({self._ends(8 + count - left)})")
             left -= got
 
-    def _interface(self, body: bytes, end: int, order: str) -> tuple:
+    def interface_block(self, body: bytes, end: int, order: str) -> tuple:
         """(linktype, timestamp divisor, timestamp offset, snaplen) of an IDB."""
         if end < PCAPNG_IDB.size:
-            raise _Stop(f"an interface description block after record {self.count} is too short")
+            raise ReadStop(f"an interface description block after record {self.count} is too short")
         linktype, _reserved, snaplen = PCAPNG_IDB.order(order).unpack_from(body)
         divisor, offset = 1_000_000, 0
-        for code, value in _options(body, PCAPNG_IDB.size, end, order):
+        for code, value in pcapng_options(body, PCAPNG_IDB.size, end, order):
             if code == _OPT_IF_TSRESOL and len(value) >= 1:
                 divisor = (2 if value[0] & 0x80 else 10) ** (value[0] & 0x7F)
             elif code == _OPT_IF_TSOFFSET and len(value) >= 8:
@@ -385,7 +412,7 @@ class Capture:
         bom = self._read(4)
         order = _PCAPNG_BOM.get(bom)
         if order is None:
-            raise _Stop(f"{where} is corrupt (byte-order magic 0x{bom.hex()})")
+            raise ReadStop(f"{where} is corrupt (byte-order magic 0x{bom.hex()})")
         blen = PCAPNG_BLOCK_HEAD.order(order).unpack(head)[1]
         if (
             blen < 28
@@ -393,15 +420,16 @@ class Capture:
             or blen > MAX_HEADER_BLOCK_LEN
             or (self.size is not None and blen - 12 > self.size - self.pos)
         ):
-            raise _Stop(f"{where} has an impossible length {blen}")
+            raise ReadStop(f"{where} has an impossible length {blen}")
         rest = self._read(blen - 12)
         if len(rest) < blen - 12:
-            raise _Stop(f"{where} is truncated ({self._ends(12 + len(rest))})")
+            raise ReadStop(f"{where} is truncated ({self._ends(12 + len(rest))})")
         _bom, major, minor, _section_length = PCAPNG_SHB.order(order).unpack_from(bom + rest)
         if major != 1:
-            raise _Stop(f"{where} has an unsupported pcapng version {major}.{minor}")
+            raise ReadStop(f"{where} has an unsupported pcapng version {major}.{minor}")
         self.byteorder = order
         self.interfaces = []
+        self.section_options = rest[PCAPNG_SHB.size - 4 : blen - 16]
 
 
 def _gzip_damage(exc: BaseException, good: int) -> str:
@@ -410,7 +438,7 @@ def _gzip_damage(exc: BaseException, good: int) -> str:
     return f"the gzip data is damaged after record {good} ({exc})"
 
 
-def _options(body: bytes, i: int, end: int, order: str):
+def pcapng_options(body: bytes, i: int, end: int, order: str):
     """(code, value) pairs of a pcapng options list in body[i:end]."""
     layout = PCAPNG_OPTION.order(order)
     while i + 4 <= end:
@@ -422,7 +450,7 @@ def _options(body: bytes, i: int, end: int, order: str):
         i += 4 + ((size + 3) & ~3)
 
 
-def _covers(good: int) -> str:
+def good_records_text(good: int) -> str:
     if good == 0:
         return "no records could be read"
     if good == 1:
@@ -437,7 +465,7 @@ def open_capture(path) -> Capture:
     """Open and validate a capture; raise errors.* for anything unreadable."""
     path = os.fspath(path)
     try:
-        raw = open(path, "rb", buffering=_FILE_BUFFER)
+        raw = open(path, "rb", buffering=FILE_BUFFER)
     except FileNotFoundError:
         raise errors.CaptureNotFound(f"capture not found: {path}") from None
     except IsADirectoryError:
@@ -467,7 +495,7 @@ def _validate(path: str, raw) -> Capture:
         fileobj = gzip.GzipFile(fileobj=raw, mode="rb")
         try:
             start = fileobj.read(4)
-        except _GZIP_DAMAGE as exc:
+        except GZIP_DAMAGE as exc:
             raise errors.NotACapture(f"{path} is a damaged gzip file ({exc})") from None
         except OSError as exc:
             raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -487,7 +515,7 @@ def _validate(path: str, raw) -> Capture:
             _open_pcapng(cap)
         else:
             _open_pcap(cap, start)
-    except _Stop as stop:
+    except ReadStop as stop:
         raise errors.NotACapture(f"{path} is a damaged capture: {stop}") from None
     except OSError as exc:
         raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -502,7 +530,7 @@ def _open_pcap(cap: Capture, start: bytes) -> None:
     byteorder, divisor, layout = _PCAP_MAGICS[struct.unpack("<I", start)[0]]
     rest = cap._read(PCAP_FILE_HEADER.size - 4)
     if len(rest) < PCAP_FILE_HEADER.size - 4:
-        raise _Stop(f"its pcap file header is cut short ({4 + len(rest)} of {PCAP_FILE_HEADER.size} bytes)")
+        raise ReadStop(f"its pcap file header is cut short ({4 + len(rest)} of {PCAP_FILE_HEADER.size} bytes)")
     fields = PCAP_FILE_HEADER.order(byteorder).unpack(start + rest)
     header = dict(zip(PCAP_FILE_HEADER.names, fields))
     cap.kind = "pcap"
@@ -510,6 +538,7 @@ def _open_pcap(cap: Capture, start: bytes) -> None:
     cap.divisor = divisor
     cap.record_layout = layout
     cap.linktype = header["linktype"] & 0xFFFF  # upper bits: FCS length information
+    cap.snaplen = header["snaplen"]
 
 
 def _open_pcapng(cap: Capture) -> None:
@@ -517,7 +546,7 @@ def _open_pcapng(cap: Capture) -> None:
     cap.interfaces = []
     length = cap._read(4)
     if len(length) < 4:
-        raise _Stop("its pcapng section header is cut short")
+        raise ReadStop("its pcapng section header is cut short")
     cap._section(_PCAPNG_SHB_MAGIC + length, 0)
 
 
@@ -537,10 +566,10 @@ def read_packets(path, stats: Optional[ReadStats] = None, arp: bool = False) -> 
     cap = open_capture(path)
     if stats is None:
         stats = ReadStats(os.fspath(path))
-    return _packets(cap, stats, arp)
+    return decoded_packets(cap, stats, arp)
 
 
-def _packets(cap: Capture, stats: ReadStats, arp: bool = False) -> Iterator[Packet]:
+def decoded_packets(cap: Capture, stats: ReadStats, arp: bool = False) -> Iterator[Packet]:
     unknown: dict = {}  # unsupported link type -> records
     seen_linktypes: set = set()
     frame = 0

@@ -481,7 +481,7 @@ def _transport(buf, l4, end, l4_len, proto, frame, ts, src, dst, version, ttl, i
             options, mss = (), None
         else:
             opt_end = l4 + doff
-            options, mss = _tcp_options(buf, l4 + 20, opt_end if opt_end < end else end)
+            options, mss = tcp_options(buf, l4 + 20, opt_end if opt_end < end else end)
         payload = l4_len - doff
         return Packet(
             frame, ts, src, dst, "tcp", version, ttl, ip_id, length,
@@ -540,7 +540,7 @@ def _transport(buf, l4, end, l4_len, proto, frame, ts, src, dst, version, ttl, i
     return Packet(frame, ts, src, dst, "ip", version, ttl, ip_id, length, payload_len=max(0, l4_len), ip_proto=proto)
 
 
-def _tcp_options(buf: bytes, i: int, end: int):
+def tcp_options(buf: bytes, i: int, end: int):
     """Option kinds in wire order (NOP included; EOL included and ends the
     list) and the MSS value. Stops quietly at a malformed option."""
     kinds = []

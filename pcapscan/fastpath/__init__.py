@@ -49,7 +49,7 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
     """(CaptureSummary, [Scan], analysis.More) by the fast path when `fast`
     (True, or "auto" for big regular files), else by the ordinary one.
     `parallel`: the fast path may use a second process (every core on one capture)."""
-    from ..analysis import analyze_capture_full
+    from ..scans import analyze_capture_full
 
     if wants_fast(path, fast):
         try:

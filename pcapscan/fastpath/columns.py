@@ -22,7 +22,7 @@ from socket import AF_INET, AF_INET6, inet_ntop
 import numpy as np
 
 from ..capture import containers as C
-from ..capture.decode import LINKTYPE_NAMES, NOT_IP, _tcp_options, decode_arp, decode_frame, linktype_name
+from ..capture.decode import LINKTYPE_NAMES, NOT_IP, tcp_options, decode_arp, decode_frame, linktype_name
 from .walk import walkers
 
 CHUNK_BYTES = 4 << 20  # bytes read per chunk (8 MiB measured slower with two processes: their batches compete for the shared L3)
@@ -149,7 +149,7 @@ class Reader:
     def _read(self, n: int) -> bytes:
         try:
             return self.cap.file.read(n)
-        except C._GZIP_DAMAGE as exc:
+        except C.GZIP_DAMAGE as exc:
             raise NeedSlowPath(f"damaged gzip stream ({exc})") from None
 
     def batches(self):
@@ -211,15 +211,15 @@ class Reader:
                     where = "the gzip stream" if cap.compressed else "the file"
                     got = len(tail)
                     if got < hlen:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C._s(got)} into it, inside its header)"
+                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it, inside its header)"
                     else:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C._s(got)} into it)"
+                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it)"
                     self._stop(msg)
                 return
 
     def _stop(self, msg: str):
         self.stats.truncated = True
-        self.stats.warnings.append(f"{msg}; {C._covers(self.count)}")
+        self.stats.warnings.append(f"{msg}; {C.good_records_text(self.count)}")
 
     def _pcapng(self):
         cap = self.cap
@@ -261,8 +261,8 @@ class Reader:
                     if int.from_bytes(raw[pos + blen - 4:pos + blen], "big" if big else "little") != blen:
                         raise NeedSlowPath("a damaged pcapng interface block")
                     try:
-                        ifaces.append(cap._interface(raw[pos + 8:pos + blen], blen - 12, order))
-                    except C._Stop:
+                        ifaces.append(cap.interface_block(raw[pos + 8:pos + blen], blen - 12, order))
+                    except C.ReadStop:
                         raise NeedSlowPath("a damaged pcapng interface block") from None
                     pos += blen
                     continue
@@ -628,7 +628,7 @@ def _lane_transport(lane, options: OptionBook) -> dict:
             u_mss = np.empty(len(uniq), np.int64)
             for j, fr in enumerate(first.tolist()):
                 raw = block[fr].tobytes()
-                kinds, value = _tcp_options(raw, 1, 1 + int(block[fr][0]))
+                kinds, value = tcp_options(raw, 1, 1 + int(block[fr][0]))
                 u_opt[j] = options.id_of(kinds)
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
@@ -739,7 +739,7 @@ def _transport(buf, t, status, options: OptionBook):
 
 
 def _options(buf, start, stop, options: OptionBook):
-    """decode._tcp_options in bulk: layout ids and MSS (-1: none). Layouts
+    """decode.tcp_options in bulk: layout ids and MSS (-1: none). Layouts
     longer than 40 kinds (impossible in 40 bytes) fall back to the original."""
     m = len(start)
     i = start.copy()

@@ -96,7 +96,7 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def identify_columns(asm, members, objs, simple) -> F.ToolGuess:
+def identify_columns(asm, objs, simple) -> F.ToolGuess:
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
     `simple` the rows of asm.s classified in bulk."""
     t, s = asm.t, asm.s

@@ -24,7 +24,7 @@ from ..exchanges import DUPLICATE_WINDOW, RECENT_MAX, ReplayEngine, midstream, p
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
-from ..sessions import flow_kinds, packet_columns, split_runs
+from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
@@ -448,6 +448,30 @@ def _read_forked(reader, stats, table, progress):
 
 
 class Assembler:
+    """The flow table (flows.FlowTable) -> scans, the fast path's analog of
+    scans.analyze_capture_full after the read. `run()` does it in five steps:
+
+    1. complex flows are replayed by exchanges.ReplayEngine, packet by packet;
+    2. simple flows (one probe, at most one packet back) are sorted into
+       blocks of whole address pairs; ordinary traffic among them is dropped
+       by the engine's own rules (exchanges.midstream, shows_connection);
+    3. the simple flows the engine must group itself (sharing a port with
+       another flow, or of a shape a routing policy may claim) go back to it
+       (ReplayEngine.adopt); then every scan connection, the engine's and the
+       bulk ones together, is split into runs (sessions.split_runs);
+    4. the routing policies (families.route) see the engine's exchanges and a
+       few representatives of each bulk session, with the spans of every run;
+    5. scans are built block by block, each distinct shape classified once by
+       the technique's real classifier (fastpath/shapes.py).
+
+    State between the steps lives on the instance: `t` the flow table, `s`
+    the columns of the block being worked on (_block: flow ids, pair session,
+    ports, probe kind, options, answer flags...), `run_of` each flow's run,
+    `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
+    `py_ex` and `why` (the exchange table of the block and evidence
+    sentences). Blocks may be built in a forked second process (_fork_map):
+    what a block needs is set before the fork."""
+
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False):
         self.forked = forked  # may fork a second process for half of the blocks
         self.t = table
@@ -554,7 +578,8 @@ class Assembler:
         self.s = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
         rep_ex = self.exchanges_of(np.arange(len(self.s["fid"])))
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
-        routed = families.route(self.capture, combined, query_exchanges, ordinary)
+        routed = families.route(self.capture, combined, query_exchanges, ordinary,
+                                self._spans(exchanges, kept_fids))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
@@ -655,6 +680,31 @@ class Assembler:
         run_of[fid] = runs[len(firsts):]
         return runs[:len(firsts)].tolist(), run_of
 
+    def _spans(self, exchanges: list, kept_fids: list) -> dict:
+        """sessions.run_spans of every scan run, the engine's exchanges and the
+        bulk flows together, keyed as sessions.exchange_spans keys them."""
+        t = self.t
+        fid = np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32)
+        udp = ((t.key.a[fid] >> np.uint64(32)) & np.uint64(1)).astype(bool)
+        key = t.key.a[fid]
+        sdir = (t.state.a[fid] & SDIR) > 0
+        lo_p = ((key >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
+        hi_p = (key & np.uint64(0xFFFF)).astype(np.int64)
+        pair = np.r_[t.sessions(fid), [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
+                                       for ex in exchanges] * 2].astype(np.int64)
+        kinds = [kind_of(ex.probes[0]) for ex in exchanges]
+        kind = np.r_[flow_kinds(udp, t.probe["flags"].a[fid]), kinds * 2].astype(np.int64)
+        run = np.r_[self.run_of[fid], [ex.run for ex in exchanges] * 2].astype(np.int64)
+        ts = np.r_[t.probe["ts"].a[fid], [ex.probes[0].ts for ex in exchanges],
+                   [ex.probes[-1].ts for ex in exchanges]]
+        port = np.r_[np.where(sdir, lo_p, hi_p), [ex.port for ex in exchanges] * 2].astype(np.int64)
+        spans = run_spans(pair, kind, run, ts, port)
+        pairs = {p: None for p, _k, _r in spans}
+        scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
+        for p, sc, tg in zip(list(pairs), scanners.tolist(), targets.tolist()):
+            pairs[p] = (self.text(sc), self.text(tg))
+        return {(pairs[p], k, r): v for (p, k, r), v in spans.items()}
+
     def _engine_keys(self, engine) -> np.ndarray:
         """(session, udp, port) of every connection the engine follows."""
         t = self.t
@@ -700,6 +750,9 @@ class Assembler:
         pf = t.probe["flags"].a[fid]
         aside |= ~s["udp"] & (s["tport"] == ipproto.TCP_PROBE_PORT) & ((pf & 0x17) == 0x10)
         aside |= s["udp"] & (s["tport"] == ipproto.UDP_PROBE_PORT)
+        # nmap's default TCP pings, which may be timing pings inside another scan (techniques/discovery.py)
+        syn, ack = (s["kind"] & 0x02) > 0, (s["kind"] & 0x10) > 0
+        aside |= ~s["udp"] & ((syn & (s["tport"] == 443)) | (~syn & ack & (s["tport"] == 80)))  # method_of's test
         # idle scans: SYNs from a zombie (techniques/idle.py)
         if self.zombies:
             scanners, _targets = t.session_addrs(s["sp"])
@@ -857,7 +910,7 @@ class Assembler:
         scans.sort(key=lambda sc_: sc_[0])
         return [x[1] for x in scans]
 
-    def _exchange(self, row: int) -> Exchange:
+    def exchange(self, row: int) -> Exchange:
         if self.tab["is_py"][row]:
             return self.py_ex[int(self.tab["idx"][row])]
         return self.exchanges_of([int(self.tab["idx"][row])])[0]
@@ -875,7 +928,7 @@ class Assembler:
     def _raw_why(self, row: int) -> str:
         w = self.why.get(row)
         if w is None:
-            w = self.why[row] = infer_technique(self._exchange(row))[1]
+            w = self.why[row] = infer_technique(self.exchange(row))[1]
         return w
 
     def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
@@ -886,7 +939,7 @@ class Assembler:
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self._exchange(int(r)) for r in obj_rows]
+        objs = [self.exchange(int(r)) for r in obj_rows]
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
         simple = idx[~multi]  # rows of self.s, in exchange order
@@ -940,11 +993,11 @@ class Assembler:
     def _tool(self, members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self._exchange(int(r)) for r in rows]
+            exs = [self.exchange(int(r)) for r in rows]
             return identify(exs)
         from .fprint import identify_columns
 
-        return identify_columns(self, members, objs, simple)
+        return identify_columns(self, objs, simple)
 
 
 def _fork_map(fn, weights: list, enabled: bool) -> list:

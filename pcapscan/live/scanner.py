@@ -195,6 +195,37 @@ def source_for(addr) -> str:
         s.close()
 
 
+def gateway_for(addr) -> Optional[str]:
+    """The gateway the kernel routes `addr` through (`ip route get`: the kernel's
+    own answer, policy rules included, and no packet sent), or None when the
+    address is on a link of this namespace, local, or the lookup is impossible."""
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run(["ip", "-j", "route", "get", str(addr).split("%", 1)[0]], capture_output=True,
+                              text=True, timeout=5)
+        routes = json.loads(done.stdout) if done.returncode == 0 else []
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return routes[0].get("gateway") if routes else None
+
+
+def _lab_routes(addrs) -> list:
+    """[(address, gateway or None)] for the lab-range addresses among `addrs`, one
+    route lookup per /24 (IPv4) or /64 (IPv6): a block shares its route."""
+    gateways: dict = {}
+    out = []
+    for a in addrs:
+        if not any(a.version == n.version and a in n for n in safety.LAB_NETS):
+            continue
+        prefix = ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False)
+        if prefix not in gateways:
+            gateways[prefix] = gateway_for(a)
+        out.append((a, gateways[prefix]))
+    return out
+
+
 def _loopback_name() -> str:
     for _idx, name in socket.if_nameindex():
         try:
@@ -774,6 +805,9 @@ def scan(target: str, ports, technique="syn", retries: int = 1, timeout: float =
         iface = interface_for(a, src) if can_sniff else ""
         targets.append(_Target(a, str(a), src, iface))
     plan = _Plan(tech, targets, port_list, retries, timeout, rate, progress)
+    off_link = safety.off_link_warning(_lab_routes([t.addr for t in targets]))
+    if off_link:
+        plan.warnings.append(off_link)
     text_targets = {t.text for t in targets}
     label = str(record) if record is not None else f"live:{target}"
 

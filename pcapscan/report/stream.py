@@ -45,7 +45,7 @@ def write_json(result, fh) -> None:
     fh.write(text[pos:])
 
 
-def _port_text(scan, port) -> str:
+def port_words(scan, port) -> str:
     d = jsonfmt.scan_dict(replace(scan, ports=(port,)))["ports"][0]
     return "\n".join("        " + line for line in json.dumps(d, indent=2).split("\n"))
 
@@ -59,7 +59,7 @@ def _write_ports(scan, fh) -> None:
     table = hasattr(ports, "pframe") and hasattr(ports, "objects")
     if not table or not _template_fits(scan):
         for start in range(0, len(ports), CHUNK):
-            part = [_port_text(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
+            part = [port_words(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
             fh.write((",\n" if start else "") + ",\n".join(part))
         fh.write("\n      ]")
         return
@@ -89,7 +89,7 @@ def _write_ports(scan, fh) -> None:
                 texts[j] = tmpl % vals
         for i in ports.objects:
             if start <= i < stop:
-                texts[i - start] = _port_text(scan, ports.objects[i])
+                texts[i - start] = port_words(scan, ports.objects[i])
         fh.write((",\n" if start else "") + ",\n".join(texts))
     fh.write("\n      ]")
 
@@ -110,5 +110,5 @@ def _template_fits(scan) -> bool:
         tmpl = _PORT.format(proto=p.proto, state=states[ports.state[i]].value, reason=reasons[ports.reason[i]].value,
                             resp=_RESP[has])
         vals = (int(ports.port[i]), int(ports.ttl[i]), int(ports.pframe[i])) + ((int(ports.rframe[i]),) if has else ())
-        return tmpl % vals == _port_text(scan, p)
+        return tmpl % vals == port_words(scan, p)
     return True

@@ -49,12 +49,14 @@ from dataclasses import replace
 from typing import Iterable
 
 from ..model import ACK, RST, SYN, Discovery, Exchange, HostResult, HostState, Reason
+from ..sessions import exchange_spans, kind_of
 from .base import icmp_any_reason
 
 PING_SPECS = 4  # at most this many kinds of TCP/UDP/SCTP probe ...
 PING_TARGETS = 3  # ... sent to at least this many hosts, and nothing else: a ping sweep
 ICMP_COMPANION_WINDOW = 1.0  # s: nmap's default TCP pings this close to an ICMP ping of the same host
 DEFAULT_TCP_PINGS = frozenset(("tcp-syn/443", "tcp-ack/80"))  # nmap's default: -PE -PS443 -PA80 -PP
+TIMING_PING_SCAN_PORTS = 10  # a scan at least this wide that a lone SYN/443 or ACK/80 falls inside: a timing ping
 
 ICMP_METHODS = {("icmp", 8): "icmp-echo", ("icmp", 13): "icmp-timestamp", ("icmp", 17): "icmp-mask",
                 ("icmp6", 128): "icmp6-echo"}
@@ -85,10 +87,17 @@ def icmp_ping_times(queries: Iterable[Exchange]) -> dict:
     return times
 
 
-def split_pings(exchanges: Iterable[Exchange], queries: Iterable[Exchange]) -> tuple[list, list]:
-    """(ping exchanges among the TCP/UDP/SCTP ones, the rest), by the rules in the module docstring."""
+def split_pings(exchanges: Iterable[Exchange], queries: Iterable[Exchange], spans=None) -> tuple[list, list]:
+    """(ping exchanges among the TCP/UDP/SCTP ones, the rest), by the rules in the module docstring.
+    `spans`: sessions.run_spans of every scan run, keyed ((scanner, target), kind, run)
+    (families.route passes them); by default computed from `exchanges`."""
     exchanges = list(exchanges)
     icmp_times = icmp_ping_times(queries)
+    if spans is None:
+        spans = exchange_spans(exchanges)
+    by_pair: dict = defaultdict(list)
+    for (pair, kind, run), span in spans.items():
+        by_pair[pair].append((kind, run, *span))
     pings, rest = [], []
     by_scanner: dict = defaultdict(list)
     for ex in exchanges:
@@ -96,8 +105,12 @@ def split_pings(exchanges: Iterable[Exchange], queries: Iterable[Exchange]) -> t
             rest.append(ex)
             continue
         times = icmp_times.get((ex.scanner, ex.target)) if method_of(ex) in DEFAULT_TCP_PINGS else None
-        if times and all(any(abs(p.ts - t) <= ICMP_COMPANION_WINDOW for t in times) for p in ex.probes[:1]) \
-                and ex.probes[-1].ts <= max(times) + 10 * ICMP_COMPANION_WINDOW:
+        # the first probe beside an ICMP ping, and none far from every ICMP ping (a later
+        # probe of the port scan to the same port joined the exchange as a retry)
+        if times and any(abs(ex.probes[0].ts - t) <= ICMP_COMPANION_WINDOW for t in times) \
+                and all(min(abs(p.ts - t) for t in times) <= 10 * ICMP_COMPANION_WINDOW for p in ex.probes):
+            pings.append(ex)
+        elif method_of(ex) in DEFAULT_TCP_PINGS and _timing_ping(ex, by_pair[(ex.scanner, ex.target)]):
             pings.append(ex)
         else:
             by_scanner[ex.scanner].append(ex)
@@ -112,6 +125,20 @@ def split_pings(exchanges: Iterable[Exchange], queries: Iterable[Exchange]) -> t
         else:
             rest.extend(exs)
     return pings, rest
+
+
+def _timing_ping(ex: Exchange, runs: list) -> bool:
+    """nmap's timing pings (scan_engine.cc, sendPingProbe): during a long scan
+    nmap probes the host now and then with a probe that got an answer before,
+    a SYN/443 or ACK/80 alone in its run, inside the time span of a scan of
+    another kind (a UDP scan, say) of many ports to the same host."""
+    kind = kind_of(ex.probes[0])
+    own = next((r for r in runs if r[0] == kind and r[1] == ex.run), None)
+    if own is None or own[4] != 1:
+        return False
+    t0, t1 = ex.probes[0].ts, ex.probes[-1].ts
+    return any(k != kind and n >= TIMING_PING_SCAN_PORTS and first <= t0 and t1 <= last
+               for k, _run, first, last, n in runs)
 
 
 def _sent_by_nmap(exs) -> bool:

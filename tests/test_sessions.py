@@ -1,0 +1,175 @@
+"""Scan sessions (pcapscan/sessions.py): one tool's run against one target.
+
+The split on tiny columns, then the lab captures made the course's way
+(captures/mixed, scripts/make_mixed_captures.py): the seeds' scapy scan and
+then nmap's scan of the same ports in one capture, and nmap -sS, -sF, -sU in
+a row with a client's own traffic between. nmap's session must equal nmap's
+own -oX of that run, port for port; the scapy session must read as the
+textbook (nmap's golden scan of the same lab plan) says."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from test_golden import nmap_ports
+from pcapscan.analysis import analyze
+from pcapscan.cli import main
+from pcapscan.sessions import RUN_GAP, split_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+MIXED = ROOT / "captures" / "mixed"
+GOLDEN = ROOT / "captures" / "golden"
+SCAPY_WINDOW, NMAP_WINDOW = 8192, 1024
+
+
+# -- the split, on columns ----------------------------------------------------------------------
+
+def runs(rows):
+    """rows: (pair, window, options, ttl, ts) of probes of one kind."""
+    cols = list(zip(*rows))
+    return split_runs(cols[0], [2] * len(rows), cols[1], cols[2], cols[3], cols[4]).tolist()
+
+
+def test_a_new_signature_after_the_last_probe_is_a_new_run():
+    scapy = [(0, SCAPY_WINDOW, 0, 64, t) for t in (0.0, 10.0, 20.0)]
+    nmap = [(0, NMAP_WINDOW, 1, ttl, t) for ttl, t in ((44, 22.0), (51, 22.001), (37, 23.1))]
+    assert runs(scapy + nmap) == [0, 0, 0, 1, 1, 1]
+
+
+def test_nmaps_random_ttl_is_one_band_and_another_pair_its_own_count():
+    rows = [(0, NMAP_WINDOW, 1, ttl, t / 100) for t, ttl in enumerate(range(37, 60))] + [(1, NMAP_WINDOW, 1, 50, 0.5)]
+    assert runs(rows) == [0] * 23 + [0]
+
+
+def test_a_long_silence_starts_the_same_scan_again():
+    rows = [(0, SCAPY_WINDOW, 0, 64, 0.0), (0, SCAPY_WINDOW, 0, 64, RUN_GAP - 1),
+            (0, SCAPY_WINDOW, 0, 64, 2 * RUN_GAP + 5)]
+    assert runs(rows) == [0, 0, 1]
+
+
+def test_interleaved_signatures_are_one_run():
+    """A tool that varies a field per probe (older nmap: one of four windows) is still one run."""
+    rows = [(0, w, 1, 50, i * 0.01) for i, w in enumerate([1024, 2048, 3072, 4096] * 5)]
+    assert set(runs(rows)) == {0}
+
+
+def test_runs_are_numbered_by_first_probe_whatever_the_row_order():
+    rows = [(0, NMAP_WINDOW, 1, 50, 40.0), (0, SCAPY_WINDOW, 0, 64, 1.0), (0, NMAP_WINDOW, 1, 50, 40.5)]
+    assert runs(rows) == [1, 0, 1]
+
+
+# -- the course's lab: scapy, then nmap, in one capture --------------------------------------------
+
+MIXED_CASES = {  # capture -> (the scapy session's technique, nmap's technique, golden textbook capture)
+    "mixed-syn": ("syn", "syn", "syn"),
+    "mixed-connect": ("syn", "connect", "syn"),  # the seed's "connect" never completes the handshake
+    "mixed-xmas": ("xmas", "xmas", "xmas"),
+    "mixed-fin": ("fin", "fin", "fin"),
+    "mixed-null": ("null", "null", "null"),
+    "mixed-udp": ("udp", "udp", "udp"),
+}
+
+
+def verdicts(scan):
+    return {(p.proto, p.port): (p.state.value, p.verdict.reason.value, p.verdict.reason_ttl) for p in scan.ports}
+
+
+@pytest.mark.parametrize("name", sorted(MIXED_CASES))
+def test_scapy_then_nmap_are_two_sessions_each_read_right(name):
+    scapy_tech, nmap_tech, textbook = MIXED_CASES[name]
+    result = analyze(MIXED / f"{name}.pcap")
+    assert [s.technique.value for s in result.scans] == [scapy_tech, nmap_tech]
+    scapy, nmap = result.scans
+    assert scapy.tool.name == "scapy"
+    assert nmap.tool.name == ("os-connect" if nmap_tech == "connect" else "nmap")  # -sT is the OS's connect()
+    assert verdicts(nmap) == nmap_ports(MIXED / f"{name}.1.xml")
+    # the scapy probes read as the textbook says: nmap's golden scan of the same lab plan
+    assert {k: v[:2] for k, v in verdicts(scapy).items()} == \
+        {k: v[:2] for k, v in nmap_ports(GOLDEN / f"{textbook}.xml").items()}
+    # no port of one session holds a frame of the other
+    last_scapy = max(f for p in scapy.ports for f in p.verdict.probe_frames + p.verdict.response_frames)
+    first_nmap = min(f for p in nmap.ports for f in p.verdict.probe_frames)
+    assert last_scapy < first_nmap
+    assert not result.probings  # nmap -sT's connect() is a connect scan, not version detection
+
+
+def test_nmap_runs_in_a_row_with_a_clients_traffic_between():
+    result = analyze(MIXED / "nmap-series.pcap")
+    assert [s.technique.value for s in result.scans] == ["syn", "fin", "udp"]
+    for n, scan in enumerate(result.scans, 1):
+        assert scan.tool.name == "nmap"
+        assert verdicts(scan) == nmap_ports(MIXED / f"nmap-series.{n}.xml")
+    assert not result.probings  # the client's HTTP request to the port nmap scanned is not -sV
+    c = result.captures[0]
+    assert c.other_connections == 3 and c.other_packets > 10  # two HTTP connections, one UDP question
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_fast_path_splits_the_same_sessions(fast):
+    for path in sorted(MIXED.glob("*.pcap")):
+        result = analyze(path, fast=fast)
+        assert len(result.scans) >= 2, path
+
+
+# -- the commands on a mixed capture ---------------------------------------------------------------
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_analyze_lists_each_run_and_the_other_traffic():
+    r = run("analyze", MIXED / "nmap-series.pcap")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("198.18.0.1 -> 198.18.0.2:") == 3
+    assert "other traffic: " in r.stdout and "in 3 connection(s)" in r.stdout
+    doc = json.loads(run("analyze", MIXED / "nmap-series.pcap", "--format", "json").stdout)
+    assert doc["captures"][0]["other"]["connections"] == 3
+
+
+def test_verify_reports_per_session():
+    r = run("verify", MIXED / "mixed-xmas.pcap", "--claim", "xmas:open:80", "--format", "json")
+    findings = [f for f in json.loads(r.stdout)["findings"] if f["rule"] == "state-overclaim"]
+    assert sorted((f["session"], f["tool"]) for f in findings) == [(1, "scapy"), (2, "nmap")]
+    table = run("verify", MIXED / "mixed-xmas.pcap", "--claim", "xmas:open:80").stdout
+    assert "session 1 (scapy)" in table and "session 2 (nmap)" in table
+
+
+def test_compare_one_capture_puts_the_students_scan_beside_nmaps():
+    r = run("compare", MIXED / "mixed-udp.pcap", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert (doc["a"]["tool"]["name"], doc["b"]["tool"]["name"]) == ("scapy", "nmap")
+
+
+def test_grade_grades_the_students_scanner_and_shows_nmap_as_reference(tmp_path):
+    alice = tmp_path / "class" / "alice"
+    alice.mkdir(parents=True)
+    shutil.copy(MIXED / "mixed-connect.pcap", alice / "connect_open.pcap")
+    shutil.copy(MIXED / "mixed-xmas.pcap", alice / "xmas_closed.pcap")
+    r = run("grade", tmp_path / "class", "-o", tmp_path / "out", "--format", "json")
+    doc = json.loads(r.stdout)
+    cells = {(c["technique"], c["state"]): c for c in doc["students"][0]["cells"]}
+    # the scapy "connect" never completed the handshake: nmap's -sT in the same file earns it nothing
+    assert cells[("connect", "open")]["verdict"] == "mismatch"
+    feedback = (tmp_path / "out" / "alice.md").read_text()
+    assert "reference: nmap in the same capture saw 81/tcp closed" in feedback
+
+
+def test_a_named_udp_technique_makes_a_sockets_datagrams_probes(tmp_path):
+    """A student's UDP scan written with socket.sendto, answered by the service: other
+    traffic by default, read as probes once `-t udp` or a UDP claim names the technique."""
+    import pcapbuild as pb
+
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01"
+    path = tmp_path / "udp_open.pcap"
+    path.write_bytes(pb.pcap_bytes([pb.ether(pb.ipv4_udp("198.18.0.1", "198.18.0.2", 51234, 53, query, ip_id=4321)),
+                                    pb.ether(pb.ipv4_udp("198.18.0.2", "198.18.0.1", 53, 51234, query, ip_id=99))]))
+    assert "no scan probes found" in run("analyze", path).stdout
+    assert "53/udp  open" in run("analyze", path, "-t", "udp").stdout
+    checked = json.loads(run("verify", path, "--claim", "udp:open", "--format", "json").stdout)
+    assert checked["verdict"] == "conforms"
+    assert [s["technique"] for s in checked["analysis"]["scans"]] == ["udp"]
+    named = json.loads(run("verify", path, "--claims-from-names", "--format", "json").stdout)
+    assert named["verdict"] == "conforms" and named["analysis"]["scans"]
