@@ -443,17 +443,30 @@ class Expectations:
         """Claims of every entry whose pattern matches the capture's path (or,
         for a pattern without a directory, its file name); None when no entry
         names it (an entry may name it with no claim: an empty tuple)."""
-        path = os.path.abspath(capture)
         hit, out = False, []
         for pattern, written, claims in self.entries:
-            if fnmatch.fnmatch(path, pattern) or ("/" not in written
-                                                  and fnmatch.fnmatch(os.path.basename(path), written)):
+            if self._matches(pattern, written, capture):
                 hit = True
                 out.extend(claims)
         return tuple(out) if hit else None
 
+    @staticmethod
+    def _matches(pattern: str, written: str, capture: str) -> bool:
+        path = os.path.abspath(capture)
+        return fnmatch.fnmatch(path, pattern) or ("/" not in written
+                                                  and fnmatch.fnmatch(os.path.basename(path), written))
+
     def claims_for(self, capture: str) -> tuple:
         return self.match(capture) or ()
+
+    def unmatched(self, captures) -> list:
+        """The glob patterns, as written, that match no file and none of `captures`:
+        most likely a typo, which would otherwise drop the pattern's claims unsaid."""
+        import glob
+
+        return [written for pattern, written, _ in self.entries
+                if any(c in pattern for c in "*?[") and not glob.glob(pattern)
+                and not any(self._matches(pattern, written, c) for c in captures)]
 
     def captures(self) -> list:
         """The files the entries name, globs expanded, in file order (missing plain paths kept)."""

@@ -8,6 +8,7 @@ library exceptions become a one-line message and an exit status:
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -264,6 +265,8 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     finally:
         bar.close()
     emit(render_verify(result, fmt, ladders=ladders), output)
+    for warning in result.warnings:
+        click.echo(f"pcapscan: warning: {warning}", err=True)
     if say_capture_problems(result.analysis):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
@@ -501,10 +504,17 @@ def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
         result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b, progress=bar)
     finally:
         bar.close()
-    emit(render_compare(result, fmt), output)
-    if plot:
-        with open(plot, "w", encoding="utf-8") as fh:
-            fh.write(svg(result))
+    text, picture = render_compare(result, fmt), svg(result) if plot else None
+    # Open every output file before writing anything: a bad --plot path must not follow a printed report.
+    with contextlib.ExitStack() as files:
+        plot_fh = files.enter_context(open(plot, "w", encoding="utf-8")) if plot else None
+        out_fh = files.enter_context(open(output, "w", encoding="utf-8")) if output else None
+        if out_fh is not None:
+            out_fh.write(text)
+        else:
+            emit(text, None)
+        if plot_fh is not None:
+            plot_fh.write(picture)
 
 
 if __name__ == "__main__":  # pragma: no cover

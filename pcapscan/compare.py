@@ -33,9 +33,11 @@ from .errors import InputError, UsageError
 from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, values_text
 from .kernel import is_kernel_rst, synacks
-from .model import ACK, RST, Exchange, Packet, Scan
+from .messages import MESSAGES, T, render
+from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
 from .progress import report
-from .techniques import response_kind
+from .techniques import REGISTRY, response_kind
+from .verify import WIDER
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -366,6 +368,25 @@ class FieldRow:
         return self.a == self.b
 
 
+# How two states of one port stand to each other. A wide state stands for
+# several (verify.WIDER: open|filtered is open or filtered); two readings that
+# can both be true of one port are consistent, not a disagreement.
+SAME, CONSISTENT, DISAGREE, ONE_SIDED = "same", "consistent", "disagree", "one-sided"
+
+
+def _stands_for(state: str) -> frozenset:
+    s = State(state)
+    return WIDER.get(s, frozenset({s}))
+
+
+def state_relation(a: str, b: str) -> str:
+    """SAME, CONSISTENT (some port state gives both readings: open against
+    open|filtered) or DISAGREE (none does: open against closed)."""
+    if a == b:
+        return SAME
+    return CONSISTENT if _stands_for(a) & _stands_for(b) else DISAGREE
+
+
 @dataclass(frozen=True)
 class PortRow:
     proto: str
@@ -379,8 +400,13 @@ class PortRow:
         return self.a is not None and self.b is not None
 
     @property
+    def relation(self) -> str:
+        return state_relation(self.a.state, self.b.state) if self.shared else ONE_SIDED
+
+    @property
     def agree(self) -> bool:
-        return self.shared and self.a.state == self.b.state
+        """The same state on both sides."""
+        return self.relation == SAME
 
 
 @dataclass(frozen=True)
@@ -393,8 +419,14 @@ class Comparison:
 
     @property
     def disagreements(self) -> tuple:
-        """Ports both scans probed and read differently."""
-        return tuple(r for r in self.ports if r.shared and not r.agree)
+        """Ports both scans probed and read in contradiction (open against closed)."""
+        return tuple(r for r in self.ports if r.relation == DISAGREE)
+
+    @property
+    def consistent(self) -> tuple:
+        """Ports read differently but compatibly: one technique's wide state
+        (open|filtered) holds the other's narrower one (open)."""
+        return tuple(r for r in self.ports if r.relation == CONSISTENT)
 
     @property
     def one_sided(self) -> tuple:
@@ -530,6 +562,8 @@ def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> str:
         only, p = ("A", pa) if pb is None else ("B", pb)
         return f"only {only} probed {p.port}/{p.proto} ({p.state}, {p.reason})."
     what = f"{_saw('A', pa)}; {_saw('B', pb)}."
+    if state_relation(pa.state, pb.state) == CONSISTENT:
+        return f"{what} {_why_consistent(pa, pb)}"
     ka, kb = _kinds(pa), _kinds(pb)
     if ka == kb and ka:
         words = " and ".join(RESPONSE_WORDS.get(k, k) for k in ka)
@@ -544,14 +578,8 @@ def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> str:
     if bool(ka) != bool(kb):
         got, silent = (("A", pa), ("B", pb)) if ka else (("B", pb), ("A", pa))
         (gl, gp), (sl, sp) = got, silent
-        if gp.proto == "udp" and (max(gp.payloads or (0,)) > 0) != (max(sp.payloads or (0,)) > 0):
-            loaded = gp if max(gp.payloads or (0,)) else sp
-            ll = gl if loaded is gp else sl
-            el = sl if loaded is gp else gl
-            cause = (f"{ll}'s datagram carried {max(loaded.payloads)} bytes of payload and {el}'s was empty: "
-                     f"a UDP service answers only a request it understands")
-            if loaded is gp:
-                cause += f" (nmap sends such payloads to well-known ports)" if gp.port in NMAP_UDP_PAYLOAD_PORTS else ""
+        cause = _payload_cause(gl, gp, sl, sp)
+        if cause:
             return f"{what} {cause}."
         if sp.probes < gp.probes:
             return (f"{what} {sl} sent fewer probes ({sp.probes} against {gp.probes}): without retransmissions "
@@ -560,9 +588,97 @@ def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> str:
                 f"fields, rate limiting, or loss.")
     if pa.technique != pb.technique:
         return (f"{what} The two techniques ask different questions ({pa.technique} vs {pb.technique}), "
-                f"and the target answered each differently.")
+                f"and the target answered each differently.{_rfc793_deviation(pa, pb)}")
     return (f"{what} The target answered the two scans differently: its state changed between them, or a "
             f"firewall treats the probes differently (TTL, window, options, source port).")
+
+
+def _payload_cause(gl: str, gp: PortSide, sl: str, sp: PortSide) -> str:
+    """Why a UDP port answered side gl (gp) and not side sl (sp), when only one
+    of them carried a payload; "" otherwise."""
+    if gp.proto != "udp" or (max(gp.payloads or (0,)) > 0) == (max(sp.payloads or (0,)) > 0):
+        return ""
+    loaded = gp if max(gp.payloads or (0,)) else sp
+    ll, el = (gl, sl) if loaded is gp else (sl, gl)
+    cause = (f"{ll}'s datagram carried {max(loaded.payloads)} bytes of payload and {el}'s was empty: "
+             f"a UDP service answers only a request it understands")
+    if loaded is gp and gp.port in NMAP_UDP_PAYLOAD_PORTS:
+        cause += " (nmap sends such payloads to well-known ports)"
+    return cause
+
+
+# Techniques whose probe carries none of SYN, RST, ACK: RFC 793 (page 65)
+# has an open (LISTEN) port drop it, so only a closed port answers.
+_RFC793_SILENT = frozenset({"fin", "xmas", "null"})
+_RFC793_TEXT = ("RFC 793, page 65: a segment without SYN, RST or ACK that reaches a listening port is dropped; "
+                "only a closed port answers RST")
+# Maimon's FIN/ACK carries ACK, which RFC 793 has a listening port reset;
+# BSD-derived stacks drop it instead (Uriel Maimon, Phrack 49).
+_MAIMON_TEXT = ("a Maimon probe (FIN/ACK) carries ACK, which RFC 793 has a listening port answer with RST; "
+                "only BSD-derived stacks drop it on an open port (Uriel Maimon's observation)")
+
+
+def _textbook(technique: str) -> str:
+    """"FIN scan: RST means closed; ...": the technique's state table in the words verify uses, or ""."""
+    try:
+        spec = REGISTRY.get(Technique(technique))
+    except ValueError:
+        spec = None
+    key = f"textbook.{spec.textbook_key}" if spec is not None else ""
+    return f"{spec.title}: {render(T(key), 'en')}" if key in MESSAGES else ""
+
+
+def _words(states) -> str:
+    return " or ".join(s.value for s in State if s in states)  # in nmap's order: open, closed, filtered
+
+
+def _why_consistent(pa: PortSide, pb: PortSide) -> str:
+    """Why two different readings of one port are both right (state_relation
+    CONSISTENT), from the two techniques' textbook lines."""
+    common = _stands_for(pa.state) & _stands_for(pb.state)
+    (nl, narrow), (wl, wide) = sorted((("A", pa), ("B", pb)), key=lambda lp: len(_stands_for(lp[1].state)))
+    books = [b for b in dict.fromkeys((_textbook(wide.technique), _textbook(narrow.technique))) if b]
+    book = ("Textbook: " + " ".join(b if b.endswith(".") else b + "." for b in books)) if books else ""
+    if len(_stands_for(narrow.state)) > 1:  # two wide states: together they narrow it down
+        return (f"Consistent, not a contradiction: {nl}'s {narrow.state} stands for "
+                f"{_words(_stands_for(narrow.state))} and {wl}'s {wide.state} for {_words(_stands_for(wide.state))}; "
+                f"together they say {_words(common)}. {book}").rstrip()
+    out = [f"Consistent, not a contradiction: {wl}'s {wide.state} stands for {_words(_stands_for(wide.state))}, "
+           f"and {nl}'s {narrow.state} is one of them."]
+    said = (f"the {narrow.technique} scan's answer ({narrow.answer_text}) says {narrow.state}" if narrow.answers
+            else f"to the {narrow.technique} scan the same silence means {narrow.state}")
+    if narrow.state == "open" and wide.technique in _RFC793_SILENT:
+        probe = render(T(f"probe.{wide.technique}"), "en")
+        out.append(f"An open port ignores {probe} ({_RFC793_TEXT}), so {wide.state} is what the "
+                   f"{wide.technique} scan must show for it; {said}.")
+    elif narrow.state == "open" and wide.technique == "maimon":
+        out.append(f"The target dropped the probe as an open port of a BSD-derived stack does ({_MAIMON_TEXT}), "
+                   f"so {wide.state} is what the maimon scan shows for it; {said}.")
+    elif narrow.state == "open" and wide.technique == "udp":
+        cause = _payload_cause(nl, narrow, wl, wide) if narrow.answers and not wide.answers else ""
+        out.append(f"{cause[0].upper()}{cause[1:]}; silence from an open UDP port reads {wide.state}, and {said}."
+                   if cause else f"An open UDP port answers only a request its service understands, so its "
+                                 f"silence reads {wide.state}; {said}.")
+    elif f"why.{wide.state}" in MESSAGES:
+        out.append(f"To the {wide.technique} scan {render(T(f'why.{wide.state}'), 'en')}, while {said}.")
+    if book:
+        out.append(book)
+    return " ".join(out)
+
+
+def _rfc793_deviation(pa: PortSide, pb: PortSide) -> str:
+    """An open port read closed by a FIN/NULL/Xmas or Maimon scan: why."""
+    for opened, reset in ((pa, pb), (pb, pa)):
+        if opened.state != "open" or reset.state != "closed":
+            continue
+        if reset.technique in _RFC793_SILENT:
+            return (f" {_RFC793_TEXT[0].upper()}{_RFC793_TEXT[1:]}: a stack that resets an open port too departs "
+                    f"from it (Windows and some embedded stacks reset every port; `pcapscan verify` names this "
+                    f"rfc793-deviation). Trust the {opened.technique} scan.")
+        if reset.technique == "maimon":
+            return (f" Most stacks reset an open port too: {_MAIMON_TEXT}. On this target the maimon scan cannot "
+                    f"tell open from closed; trust the {opened.technique} scan.")
+    return ""
 
 
 def notes(a: Side, b: Side) -> list:
@@ -616,13 +732,20 @@ def notes(a: Side, b: Side) -> list:
     out.append(f"Timing: A took {a.fields['duration']} (gaps {a.fields['inter-probe gap']}); "
                f"B took {b.fields['duration']} (gaps {b.fields['inter-probe gap']}).")
     shared = set(a.ports) & set(b.ports)
-    n_dis = sum(1 for key in shared if a.ports[key].state != b.ports[key].state)
+    relations = Counter(state_relation(a.ports[key].state, b.ports[key].state) for key in shared)
+    n_dis, n_fit = relations[DISAGREE], relations[CONSISTENT]
     n_one = len(set(a.ports) ^ set(b.ports))
-    if not n_dis:
-        out.append("The two scans agree on the state of every port both probed." if shared
-                   else "The two scans probed no port in common.")
+    fit = (f"; {n_fit} port(s) read differently but consistently (one technique's wide state holds the other's "
+           f"narrower one): see the consistent readings" if n_fit else "")
+    if not shared:
+        out.append("The two scans probed no port in common.")
+    elif not n_dis and not n_fit:
+        out.append("The two scans agree on the state of every port both probed.")
+    elif not n_dis:
+        out.append(f"The two scans contradict each other on no port{fit}.")
     else:
-        out.append(f"The scans disagree on {n_dis} of the {len(shared)} port(s) both probed: see the disagreements.")
+        out.append(f"The scans disagree on {n_dis} of the {len(shared)} port(s) both probed: see the "
+                   f"disagreements{fit}.")
     if n_one:
         out.append(f"{n_one} port(s) were probed by only one of the scans.")
     return out
@@ -634,4 +757,4 @@ def _first_evidence(s: Side) -> str:
 
 
 __all__ = ["compare", "Comparison", "Side", "PortSide", "PortRow", "FieldRow", "RstInfo", "FIELDS", "explain",
-           "describe", "build"]
+           "describe", "build", "state_relation", "SAME", "CONSISTENT", "DISAGREE", "ONE_SIDED"]

@@ -13,7 +13,8 @@ IP ID 54321; scapy, left to its defaults, source port 20 (TCP) or 53 (UDP),
 window 8192, sequence number 0 and IP ID 1; hping3 window 512, a non-zero
 acknowledgment number without the ACK flag and a source port that grows by
 one per packet; unicornscan (its default profile) TTL 255, window 4128 and
-MSS alone.
+MSS alone; pcapscan's own scanner marks its raw probes with IP ID and window
+0x7063 ("pc").
 
 Each tool is a `Signature`: a list of `Clue`s, declared as data below. A
 clue is a test of one field with a weight; the test says whether the session
@@ -28,15 +29,18 @@ it; the sentences against it come too, marked "against:".
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
+import numpy as np
+
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst
 from .model import ACK, RST, SYN, Exchange, flag_letters
 
-TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "unknown")
+TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "pcapscan", "unknown")
 
 # A signature needs this much clue weight behind it to name a tool at all,
 # and its confidence reaches its score only from FULL_WEIGHT on.
@@ -72,6 +76,11 @@ NMAP_UDP_PAYLOAD_PORTS = frozenset(
     + list(range(27910, 27915)) + list(range(27960, 27965)) + list(range(30720, 30725))
     + list(range(32768, 65536)))  # ONCRPC to every high port
 SCAPY_SPORT = {"tcp": 20, "udp": 53}
+# pcapscan's own raw probes (`pcapscan scan`, live/scanner.py) carry this IP ID (IPv4) and TCP window,
+# "pc" in ASCII, so that pcapscan tells its own traffic from a scapy script's (whose defaults it
+# otherwise keeps: TTL 64, no TCP options).
+PCAPSCAN_IP_ID = 0x7063
+PCAPSCAN_WINDOW = 0x7063
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,52 +99,321 @@ class ToolGuess:
         return f"{self.name} ({self.confidence:.2f})"
 
 
-# -- what the probes show -----------------------------------------------------
+# -- what the probes show: columns ------------------------------------------------------
+#
+# The clues read a session's probes as numpy columns, one per field, so that one
+# implementation serves a session of five exchanges (built here from Exchange
+# objects: Observed.of) and one of millions of probes (built by the fast path
+# from its own tables: fastpath/fprint.py). Columns may keep narrow integer types
+# (uint8 TTLs, uint16 ports...); a clue widens them where its arithmetic could overflow.
+
+FIELDS = (
+    "frame",  # capture frame number: the columns are in frame order
+    "tcp", "udp",  # the probe's protocol (neither: SCTP, another IP protocol)
+    "ttl", "ip_id", "window", "flags", "seq", "ack", "sport", "dport",
+    "opt",  # the TCP option layout's id in Observed.options
+    "mss",  # the MSS option's value; -1 without one
+    "payload",  # TCP/UDP payload bytes
+    "dst16",  # the destination address's low 16 bits (masscan's IP ID formula)
+    "ex",  # the exchange the probe belongs to: 0..n-1
+)
 
 
-@dataclass(frozen=True)
+class Cols:
+    """Columns (FIELDS) of one group of packets, sorted by frame. `base` maps
+    a field to its column, `idx` (None: all) selects and orders its rows; a
+    field is gathered the first time a clue reads it."""
+
+    def __init__(self, base=None, idx=None, **cols):
+        if base is None:
+            base = {k: np.asarray(cols[k]) for k in FIELDS}
+            frame = base["frame"]
+            idx = None if _is_sorted(frame) else np.argsort(frame, kind="stable")
+        self._base = base
+        self._idx = idx
+        self._n = len(base["frame"]) if idx is None else len(idx)
+
+    def __getattr__(self, name):
+        if name not in FIELDS:
+            raise AttributeError(name)
+        col = self._base[name]
+        if self._idx is not None:
+            col = col[self._idx]
+        self.__dict__[name] = col
+        return col
+
+    def __len__(self):
+        return self._n
+
+    def take(self, mask) -> "Cols":
+        """The rows where mask holds; the same mask again (several clues take
+        the TCP first tries, say) gives the same Cols, whose gathered columns
+        and their counts (_counts) are then shared."""
+        mask = np.asarray(mask, bool)
+        if mask.all():  # every row (the TCP probes of an all-TCP scan): these very columns
+            return self
+        memo = self.__dict__.setdefault("_takes", {})
+        key = np.packbits(mask).tobytes()
+        got = memo.get(key)
+        if got is None:
+            sel = np.nonzero(mask)[0]
+            idx = sel if self._idx is None else self._idx[sel]
+            got = memo[key] = Cols(self._base, idx)
+        return got
+
+
+def _is_sorted(a: np.ndarray) -> bool:
+    return len(a) < 2 or bool((a[1:] >= a[:-1]).all())
+
+
+def _address_low16(text: str) -> int:
+    return int(ipaddress.ip_address(text)) & 0xFFFF
+
+
+def packet_columns(pkts: list, ex_ids: list, option_id: Callable[[tuple], int]) -> dict:
+    """The FIELDS columns of Packets (`ex_ids`: each one's exchange; `option_id`: a layout's id)."""
+    if not pkts:
+        return {k: np.zeros(0, bool if k in ("tcp", "udp") else np.int64) for k in FIELDS}
+    low16: dict = {}
+    layouts: dict = {}
+    for p in pkts:
+        if p.dst not in low16:
+            low16[p.dst] = _address_low16(p.dst)
+        if p.options not in layouts:
+            layouts[p.options] = option_id(p.options)
+    i64 = np.int64
+    return {
+        "frame": np.array([p.frame for p in pkts], i64),
+        "tcp": np.array([p.proto == "tcp" for p in pkts], bool),
+        "udp": np.array([p.proto == "udp" for p in pkts], bool),
+        "ttl": np.array([p.ttl for p in pkts], i64),
+        "ip_id": np.array([p.ip_id for p in pkts], i64),
+        "window": np.array([p.window for p in pkts], i64),
+        "flags": np.array([p.flags for p in pkts], i64),
+        "seq": np.array([p.seq for p in pkts], i64),
+        "ack": np.array([p.ack for p in pkts], i64),
+        "sport": np.array([p.sport for p in pkts], i64),
+        "dport": np.array([p.dport for p in pkts], i64),
+        "opt": np.array([layouts[p.options] for p in pkts], i64),
+        "mss": np.array([-1 if p.mss is None else p.mss for p in pkts], i64),
+        "payload": np.array([p.payload_len for p in pkts], i64),
+        "dst16": np.array([low16[p.dst] for p in pkts], i64),
+        "ex": np.asarray(ex_ids, i64),
+    }
+
+
+def is_synack(p) -> bool:
+    return p.proto == "tcp" and bool(p.flags & SYN) and bool(p.flags & ACK)
+
+
+@dataclass
+class ExchangePackets:
+    """The packets of Exchange objects sorted out for Observed: every probe
+    (with its exchange's number, from `first_id` on), which of them are first
+    tries and which retries, and the few packets clues read one by one."""
+
+    probes: list
+    ids: list  # per probe: its exchange's number
+    first: list  # rows of probes: each exchange's first try
+    retries: list  # rows of probes: the others
+    followups: list  # in frame order
+    synacks: list
+    completed: list  # per exchange
+
+    @classmethod
+    def of(cls, exchanges: Iterable[Exchange], first_id: int = 0) -> "ExchangePackets":
+        probes, ids, first, retries, followups, synacks, completed = [], [], [], [], [], [], []
+        for j, ex in enumerate((ex for ex in exchanges if ex.probes), first_id):
+            n = len(probes)
+            first.append(n)
+            retries += range(n + 1, n + len(ex.probes))
+            probes += ex.probes
+            ids += [j] * len(ex.probes)
+            followups += ex.followups
+            synacks += [r for r in ex.responses if is_synack(r)]
+            completed.append(ex.completed_handshake)
+        followups.sort(key=lambda p: p.frame)
+        return cls(probes, ids, first, retries, followups, synacks, completed)
+
+    def columns(self, option_id: Callable[[tuple], int]) -> list:
+        """The FIELDS columns of probes, first tries and retries."""
+        every = packet_columns(self.probes, self.ids, option_id)
+        first, retries = np.array(self.first, np.int64), np.array(self.retries, np.int64)
+        return [every, {k: v[first] for k, v in every.items()}, {k: v[retries] for k, v in every.items()}]
+
+    def earliest(self):
+        """The first probe (in frame order), or None."""
+        return min(self.probes, key=lambda p: p.frame) if self.probes else None
+
+
 class Observed:
-    """A session's packets, sorted out once for every clue."""
+    """A session's packets, sorted out once for every clue: its probes, each
+    exchange's first try and its retries as columns (Cols); the few packets
+    two clues read one by one (what the scanner sent after an answer, the
+    SYN/ACKs that may explain it) as Packets."""
 
-    exchanges: tuple
-    probes: tuple  # every probe, in capture order
-    first: tuple  # each exchange's first try, in capture order
-    retries: tuple
-    followups: tuple
-    responses: tuple
-    ip_version: int
+    def __init__(self, probes: Cols, first: Cols, retries: Cols, followups: list, synacks: list,
+                 n_synacks: int, completed: np.ndarray, options: list, ip_version: int):
+        self.probes, self.first, self.retries = probes, first, retries
+        self.followups = followups  # Packets the scanner sent after an answer, in frame order
+        self.synacks = synacks  # the SYN/ACK Packets those may answer (a kernel's RST)
+        self.n_synacks = n_synacks  # SYN/ACK answers in the session
+        self.completed = completed  # per exchange: the scanner completed the handshake
+        self.options = options  # option layout id -> tuple of kinds
+        self.ip_version = ip_version  # of the first probe
+        self.tcp = probes.take(probes.tcp)
+        self.udp = probes.take(probes.udp)
+        self.syns = self.tcp.take((self.tcp.flags & SYN) > 0)
+        self.clues: dict = {}  # a clue several signatures share is read once
 
     @classmethod
     def of(cls, exchanges: Iterable[Exchange]) -> "Observed":
-        exs = tuple(ex for ex in exchanges if ex.probes)
-        probes = tuple(sorted((p for ex in exs for p in ex.probes), key=lambda p: p.frame))
-        first = tuple(sorted((ex.probes[0] for ex in exs), key=lambda p: p.frame))
-        retries = tuple(sorted((p for ex in exs for p in ex.probes[1:]), key=lambda p: p.frame))
-        followups = tuple(sorted((p for ex in exs for p in ex.followups), key=lambda p: p.frame))
-        responses = tuple(sorted((p for ex in exs for p in ex.responses), key=lambda p: p.frame))
-        version = probes[0].ip_version if probes else 4
-        return cls(exs, probes, first, retries, followups, responses, version)
+        pk = ExchangePackets.of(exchanges)
+        option_ids = {(): 0}
+        cols = [Cols(**c) for c in pk.columns(lambda kinds: option_ids.setdefault(kinds, len(option_ids)))]
+        earliest = pk.earliest()
+        return cls(*cols, pk.followups, pk.synacks, len(pk.synacks), np.array(pk.completed, bool), list(option_ids),
+                   earliest.ip_version if earliest else 4)
 
-    @property
-    def tcp(self) -> tuple:
-        return tuple(p for p in self.probes if p.proto == "tcp")
-
-    @property
-    def udp(self) -> tuple:
-        return tuple(p for p in self.probes if p.proto == "udp")
-
-    @property
-    def syns(self) -> tuple:
-        return tuple(p for p in self.probes if p.proto == "tcp" and p.flags & SYN)
-
-    @property
-    def protos(self) -> frozenset:
-        return frozenset(p.proto for p in self.probes)
-
-    @property
+    @functools.cached_property
     def kinds(self) -> frozenset:
         """Probe kinds: TCP flag letters ("S", "F", "FPU", "", "A", ...) or "udp"."""
-        return frozenset("udp" if p.proto == "udp" else flag_letters(p.flags & 0x3F) for p in self.first)
+        f = self.first
+        out = {"udp"} if f.udp.any() else set()
+        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & 0x3F)).tolist():  # counted, not sorted
+            out.add(flag_letters(v))
+        return frozenset(out)
+
+    @functools.cached_property
+    def os_probe_exchanges(self) -> np.ndarray:
+        """Per exchange: one of its TCP probes has the window and options of an nmap OS-detection probe."""
+        out = np.zeros(len(self.completed), bool)
+        ids = {kinds: i for i, kinds in enumerate(self.options)}
+        ref = [w * (1 << 20) + ids[kinds] for w, kinds in NMAP_OS_PROBES if kinds in ids]
+        tcp = self.tcp
+        if ref and len(tcp):
+            hit = np.isin(tcp.window.astype(np.int64) * (1 << 20) + tcp.opt, np.array(ref, np.int64))
+            out[tcp.ex[hit]] = True
+        return out
+
+    @functools.cached_property
+    def without_os_probes(self) -> "Observed":
+        """The session less nmap's OS-detection probes, whose windows and options are their own."""
+        os_ex = self.os_probe_exchanges
+        if not os_ex.any():
+            return self
+        keep = ~os_ex
+        sel = lambda c: c.take(keep[c.ex])  # noqa: E731
+        return Observed(sel(self.probes), sel(self.first), sel(self.retries), self.followups, self.synacks,
+                        self.n_synacks, self.completed, self.options, self.ip_version)
+
+
+# -- counting, as collections.Counter does -----------------------------------------------
+#
+# Sentences list values most common first, ties in order of first appearance
+# (Counter.most_common). The columns of one session are counted once (_counts).
+
+_COUNTED: dict = {}  # id(column) -> (column, counts), while one session is read
+
+
+def _counts(values: np.ndarray):
+    """(values most common first, ties by first appearance; their counts)."""
+    got = _COUNTED.get(id(values))
+    if got is not None and got[0] is values:
+        return got[1]
+    res = _count(values)
+    _COUNTED[id(values)] = (values, res)
+    return res
+
+
+def _by_count_then_first(first: np.ndarray, cnt: np.ndarray, n: int) -> np.ndarray:
+    """np.lexsort((first, -cnt)) for distinct first rows below n, without a comparison
+    sort: a counting sort by first row, then a stable radix sort by count."""
+    slot = np.full(n, -1, np.int64)
+    slot[first] = np.arange(len(first))
+    by_first = slot[slot >= 0]
+    c = cnt[by_first]
+    top = int(c.max())
+    key = (top - c).astype(np.uint16) if top < (1 << 16) else -c
+    return by_first[np.argsort(key, kind="stable")]
+
+
+def _count(values: np.ndarray):
+    n = len(values)
+    if not n:
+        return values[:0], np.zeros(0, np.int64)
+    # most columns of a scan hold one value on most rows (a constant TTL, window,
+    # sequence number, source port...): that of the first row, counted by one
+    # comparison, the few others counted apart. It appears first, so it goes
+    # before the others of the same count.
+    other = values != values[0]
+    m = int(np.count_nonzero(other))
+    if m <= n // 2:
+        u, c = _count(values[other])
+        at = int(np.count_nonzero(c > n - m))  # c is non-increasing
+        return (np.concatenate([u[:at], values[:1], u[at:]]),
+                np.concatenate([c[:at], np.array([n - m], np.int64), c[at:]]))
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < (1 << 17):  # small numbers: counted, not sorted
+        cnt = np.bincount(values, minlength=hi + 1)
+        first = np.full(hi + 1, n, np.int64)
+        rows = np.arange(n)
+        np.minimum.at(first, values, rows)
+        # the distinct values in order of first appearance, read off the column itself
+        uniq = values[first[values] == rows]
+        c = cnt[uniq]
+        top = int(c.max())
+        if top != int(c.min()):  # a stable sort by count (radix, on narrow keys) keeps ties by first
+            key = (top - c).astype(np.uint8 if top < (1 << 8) else np.uint16) if top < (1 << 16) else -c
+            order = np.argsort(key, kind="stable")
+            uniq, c = uniq[order], c[order]
+        return uniq, c
+    uniq, first, cnt = np.unique(values, return_index=True, return_counts=True)
+    order = _by_count_then_first(first, cnt, n)
+    return uniq[order], cnt[order]
+
+
+def _in_order(values: np.ndarray) -> np.ndarray:
+    """The distinct values in order of first appearance."""
+    n = len(values)
+    if n < 64:
+        return np.array(list(dict.fromkeys(values.tolist())), values.dtype)
+    other = values != values[0]  # the first row's value on most rows: the others apart (see _count)
+    m = int(np.count_nonzero(other))
+    if m <= n // 2:
+        return np.concatenate([values[:1], _in_order(values[other])])
+    uniq, first = np.unique(values, return_index=True)
+    return uniq[np.argsort(first, kind="stable")]
+
+
+def _as_set(values: np.ndarray) -> set:
+    """set(values.tolist()), built from the distinct values in order of first
+    appearance: the same table, so the same iteration order, for less work."""
+    return set(values.tolist() if len(values) < 64 else _in_order(values).tolist())
+
+
+def _distinct(values: np.ndarray) -> int:
+    return len(_counts(values)[0])
+
+
+def _most_common_share(values: np.ndarray) -> tuple:
+    if not len(values):
+        return None, 0.0
+    vals, cnt = _counts(values)
+    return vals[0].item(), int(cnt[0]) / len(values)
+
+
+def _bases(values: np.ndarray, share: float = 0.1, most: int = 3) -> tuple:
+    """The few values (at most `most`, each on >= `share` of `values`) that
+    most of `values` take, and the share they cover: one per run of a tool
+    that keeps a value for a whole scan, when a session holds several runs."""
+    vals, cnt = _counts(values)
+    if len(values) < 10:  # too few to tell several runs from no pattern: one value must do
+        most = 1
+    top = list(zip(vals[:most].tolist(), cnt[:most].tolist()))
+    bases = [v for v, c in top if c >= share * len(values)]
+    covered = sum(c for v, c in top if v in bases) / len(values) if len(values) else 0.0
+    return bases, covered
 
 
 # -- wording helpers --------------------------------------------------------------
@@ -145,15 +423,26 @@ def options_text(kinds: tuple) -> str:
     return ",".join(OPTION_NAMES.get(k, str(k)) for k in kinds) if kinds else "none"
 
 
-def values_text(values: Iterable, limit: int = 4) -> str:
+def _values(values: np.ndarray, limit: int = 4) -> str:
     """'1024' for one value, '37, 41, 52 (+3 more)' for many (most common first)."""
+    vals, _ = _counts(values)
+    return _shown([str(v) for v in vals[:limit].tolist()], len(vals))
+
+
+def values_text(values: Iterable, limit: int = 4) -> str:
+    """_values of Python values: '1024' for one value, '37, 41, 52 (+3 more)' for many (most common
+    first; a set in its iteration order)."""
     counts = Counter(values)
-    shown = [str(v) for v, _ in counts.most_common(limit)]
-    more = len(counts) - len(shown)
+    return _shown([str(v) for v, _ in counts.most_common(limit)], len(counts))
+
+
+def _shown(shown: list, total: int) -> str:
+    more = total - len(shown)
     return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
 
 def every_text(n: int) -> str:
+    n = int(n)
     return "the only probe" if n == 1 else "both probes" if n == 2 else f"all {n} probes"
 
 
@@ -167,11 +456,10 @@ def ttl_words(ttl: int) -> str:
     return f"TTL {ttl}" + (f" (initial {start}, {hops} hop{'s' if hops > 1 else ''} away)" if 0 < hops <= 16 else "")
 
 
-def _most_common_share(values: list) -> tuple:
-    if not values:
-        return None, 0.0
-    value, count = Counter(values).most_common(1)[0]
-    return value, count / len(values)
+def _one_ttl(obs: "Observed"):
+    """The TTL of every probe, or None when it varies."""
+    ttls = _counts(obs.probes.ttl)[0]
+    return int(ttls[0]) if len(ttls) == 1 else None
 
 
 # -- clue tests: (Observed, arg) -> None (cannot tell) or (holds, sentence) ------------
@@ -180,114 +468,123 @@ Result = Optional[tuple]
 
 
 def ttl_random_range(obs: Observed, rng: tuple) -> Result:
-    if obs.ip_version != 4 or not obs.probes:
+    if obs.ip_version != 4 or not len(obs.probes):
         return None
     lo, hi = rng
-    ttls = [p.ttl for p in obs.probes]
+    col = obs.probes.ttl  # counted and shown as itself (its counts shared with the other TTL clues)
+    ttls = col.astype(np.int64, copy=False)
     # Captured up to 16 hops away the range slides down; other traffic of the
     # same host may share the session, so most probes, not all, must fit.
-    base = max(ttls, key=lambda t: (lo - 16 <= t <= hi, t)) if ttls else 0
-    inside = [t for t in ttls if lo - 16 <= t <= hi and abs(t - base) <= hi - lo]
+    win = (ttls >= lo - 16) & (ttls <= hi)
+    base = int(ttls[win].max()) if win.any() else int(ttls.max())  # the highest inside, else the highest
+    inside = ttls[win & (np.abs(ttls - base) <= hi - lo)]
     share = len(inside) / len(ttls)
-    distinct = set(inside)
+    distinct = int(np.count_nonzero(np.bincount(inside)))  # TTLs are below 256: counted, not sorted
     if len(obs.first) >= 3:
-        if len(distinct) >= 2 and share >= 0.9:
-            text = (f"TTL varies per probe: {len(distinct)} values from {min(inside)} to {max(inside)} "
+        if distinct >= 2 and share >= 0.9:
+            text = (f"TTL varies per probe: {distinct} values from {inside.min()} to {inside.max()} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
-                other = values_text(set(ttls) - distinct, 2)
+                other = values_text(_as_set(col) - _as_set(inside), 2)
                 text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
             return True, text
-        if len(set(ttls)) == 1:
+        if _distinct(col) == 1:
             return False, f"TTL {ttls[0]} on {every_text(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
-        return False, f"TTLs {values_text(ttls)} (not nmap's random {lo}-{hi})"
-    if share == 1 and all(lo <= t <= hi for t in ttls):
-        return True, (f"TTL {values_text(ttls)}: inside nmap's random range {lo}-{hi}, "
+        return False, f"TTLs {_values(col)} (not nmap's random {lo}-{hi})"
+    if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
+        return True, (f"TTL {_values(col)}: inside nmap's random range {lo}-{hi}, "
                       f"no operating system's initial TTL")
-    return False, f"TTL {values_text(ttls)} (nmap's raw probes take a random TTL in {lo}-{hi})"
+    return False, f"TTL {_values(col)} (nmap's raw probes take a random TTL in {lo}-{hi})"
 
 
 def ttl_constant(obs: Observed, initial: int) -> Result:
-    if not obs.probes:
+    if not len(obs.probes):
         return None
-    ttls = {p.ttl for p in obs.probes}
-    if len(ttls) == 1:
-        (ttl,) = ttls
+    ttl = _one_ttl(obs)
+    if ttl is not None:
         holds = initial_ttl(ttl) == initial and initial - ttl <= 16
         return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}"
-    return False, f"TTL varies per probe ({values_text(p.ttl for p in obs.probes)})"
+    return False, f"TTL varies per probe ({_values(obs.probes.ttl)})"
 
 
 def ttl_os_default(obs: Observed, _arg=None) -> Result:
-    if not obs.probes:
+    if not len(obs.probes):
         return None
-    ttls = {p.ttl for p in obs.probes}
-    if len(ttls) == 1:
-        (ttl,) = ttls
+    ttl = _one_ttl(obs)
+    if ttl is not None:
         holds = initial_ttl(ttl) in (64, 128, 255) and initial_ttl(ttl) - ttl <= 16
         return holds, f"{ttl_words(ttl)} on {every_text(len(obs.probes))}, an operating system's default"
-    return False, f"TTL varies per probe ({values_text(p.ttl for p in obs.probes)}): no kernel does that"
+    return False, f"TTL varies per probe ({_values(obs.probes.ttl)}): no kernel does that"
 
 
 def window_in(obs: Observed, windows: tuple) -> Result:
     tcp = obs.tcp
-    if not tcp:
+    if not len(tcp):
         return None
-    seen = [p.window for p in tcp]
-    holds = set(seen) <= set(windows)
-    return holds, f"TCP window {values_text(seen)} on {every_text(len(tcp)) if len(set(seen)) == 1 else 'the probes'}"
+    seen = tcp.window
+    holds = bool(np.isin(_counts(seen)[0], np.array(windows)).all())
+    return holds, f"TCP window {_values(seen)} on {every_text(len(tcp)) if _distinct(seen) == 1 else 'the probes'}"
 
 
 def window_os(obs: Observed, _arg=None) -> Result:
     syns = obs.syns
-    if not syns:
+    if not len(syns):
         return None
-    seen = {p.window for p in syns}
-    holds = len(seen) == 1 and next(iter(seen)) in OS_WINDOWS
-    return holds, f"SYN window {values_text(p.window for p in syns)}" + (
-        ", a common operating-system window" if holds else "")
+    seen = _counts(syns.window)[0]
+    holds = len(seen) == 1 and int(seen[0]) in OS_WINDOWS
+    return holds, f"SYN window {_values(syns.window)}" + (", a common operating-system window" if holds else "")
 
 
 def syn_options(obs: Observed, kinds: tuple) -> Result:
     syns = obs.syns
-    if not syns:
+    if not len(syns):
         return None
-    seen = {p.options for p in syns}
+    seen = {obs.options[i] for i in _counts(syns.opt)[0].tolist()}
     holds = seen == {tuple(kinds)}
-    mss = {p.mss for p in syns if p.mss}
     what = options_text(next(iter(seen))) if len(seen) == 1 else "; ".join(sorted(options_text(s) for s in seen))
-    extra = f" (mss {values_text(mss)})" if mss and holds else ""
+    mss = syns.mss[syns.mss > 0]  # 0 and none left out
+    extra = f" (mss {values_text(set(_in_order(mss).tolist()))})" if len(mss) and holds else ""
     return holds, f"SYN options: {what}{extra}"
 
 
 def no_options(obs: Observed, _arg=None) -> Result:
     tcp = obs.tcp
-    if not tcp:
+    if not len(tcp):
         return None
-    with_opts = [p for p in tcp if p.options]
-    if not with_opts:
+    empty = np.array([not kinds for kinds in obs.options])[tcp.opt]
+    if empty.all():
         return True, f"no TCP options on {every_text(len(tcp))}"
-    return False, f"TCP options {options_text(with_opts[0].options)} on {len(with_opts)} of {len(tcp)} probes"
+    first = int(tcp.opt[~empty][0])
+    return False, f"TCP options {options_text(obs.options[first])} on {int((~empty).sum())} of {len(tcp)} probes"
 
 
 def os_syn_options(obs: Observed, _arg=None) -> Result:
     syns = obs.syns
-    if not syns:
+    if not len(syns):
         return None
-    layout, share = _most_common_share([p.options for p in syns])
+    layout_id, share = _most_common_share(syns.opt)
+    layout = obs.options[layout_id]
     if share >= 0.9 and set(layout) & OS_SYN_OPTION_KINDS:
         return True, (f"SYN options {options_text(layout)}: an operating system's connect() "
                       f"(SACK/timestamps/window scale)")
-    if len({p.options for p in syns}) > 1:
-        return False, (f"SYN options vary per probe ({len({p.options for p in syns})} layouts): "
-                       f"a kernel puts the same options on every SYN")
+    layouts = _distinct(syns.opt)
+    if layouts > 1:
+        return False, f"SYN options vary per probe ({layouts} layouts): a kernel puts the same options on every SYN"
     return False, f"SYN options {options_text(layout)}: no SACK/timestamps/window scale"
 
 
 def nmap_os_probes(obs: Observed, _arg=None) -> Result:
     """A bonus clue: only counted when it holds."""
-    hits = {NMAP_OS_PROBES[(p.window, p.options)] for p in obs.tcp if (p.window, p.options) in NMAP_OS_PROBES}
-    if any(p.ip_id == NMAP_U1_IP_ID and p.payload_len == 300 for p in obs.udp):
+    hits = set()
+    tcp = obs.tcp
+    if len(tcp):
+        keys, _ = _counts(tcp.window.astype(np.int64) * 65536 + tcp.opt)
+        for w, o in zip((keys // 65536).tolist(), (keys % 65536).tolist()):
+            name = NMAP_OS_PROBES.get((w, obs.options[o]))
+            if name is not None:
+                hits.add(name)
+    u = obs.udp
+    if len(u) and ((u.ip_id == NMAP_U1_IP_ID) & (u.payload == 300)).any():
         hits.add("U1")
     if not hits:
         return None
@@ -295,68 +592,51 @@ def nmap_os_probes(obs: Observed, _arg=None) -> Result:
                   f"(e.g. SEQ1: window 1, options wscale,nop,mss,TS,sackOK; U1: 300 bytes, IP ID 0x1042)")
 
 
-def _without_os_probes(obs: Observed) -> Observed:
-    """The session less nmap's OS-detection probes, whose windows and options are their own."""
-    keep = [ex for ex in obs.exchanges if not any(
-        (p.window, p.options) in NMAP_OS_PROBES for p in ex.probes if p.proto == "tcp")]
-    return obs if len(keep) == len(obs.exchanges) else Observed.of(keep)
-
-
 def nmap_window(obs: Observed, windows: tuple) -> Result:
-    return window_in(_without_os_probes(obs), windows)
+    return window_in(obs.without_os_probes, windows)
 
 
 def nmap_syn_options(obs: Observed, kinds: tuple) -> Result:
-    return syn_options(_without_os_probes(obs), kinds)
+    return syn_options(obs.without_os_probes, kinds)
 
 
 def ipid_varies(obs: Observed, _arg=None) -> Result:
     """A kernel never repeats a non-zero IP ID on packet after packet."""
     if obs.ip_version != 4 or len(obs.probes) < 2:
         return None
-    ids = [p.ip_id for p in obs.probes]
+    ids = obs.probes.ip_id
     value, share = _most_common_share(ids)
     if share >= 0.8 and value != 0:
         return False, f"IP ID {value} on {round(share * 100)}% of {len(ids)} probes: no kernel repeats an IP ID"
-    return True, f"IP ID {'0 (DF set)' if value == 0 and share >= 0.8 else f'{len(set(ids))} values'} " \
+    return True, f"IP ID {'0 (DF set)' if value == 0 and share >= 0.8 else f'{_distinct(ids)} values'} " \
                  f"for {len(ids)} packets"
-
-
-def _bases(values: list, share: float = 0.1, most: int = 3) -> tuple:
-    """The few values (at most `most`, each on >= `share` of `values`) that
-    most of `values` take, and the share they cover: one per run of a tool
-    that keeps a value for a whole scan, when a session holds several runs."""
-    counts = Counter(values)
-    if len(values) < 10:  # too few to tell several runs from no pattern: one value must do
-        most = 1
-    bases = [v for v, c in counts.most_common(most) if c >= share * len(values)]
-    covered = sum(counts[v] for v in bases) / len(values) if values else 0.0
-    return bases, covered
 
 
 def one_sport_nearby_retries(obs: Observed, _arg=None) -> Result:
     first = obs.first
     if len(first) < 2:
-        if first and obs.retries:
-            base = first[0].sport
-            near = [p.sport for p in obs.retries if 0 < p.sport - base <= 64]
-            if near:
+        if len(first) and len(obs.retries):
+            base = int(first.sport[0])
+            d = obs.retries.sport.astype(np.int64, copy=False) - base
+            near = obs.retries.sport[(d > 0) & (d <= 64)]
+            if len(near):
                 return True, f"source port {base}, retry from the nearby port {near[0]} (nmap's retry pattern)"
         return None
-    bases, covered = _bases([p.sport for p in first])
-    ports = ", ".join(map(str, bases))
+    sports = first.sport
+    bases, covered = _bases(sports)
     if not bases or covered < 0.9:
-        n = len({p.sport for p in first})
-        return False, f"{n} source ports for {len(first)} first tries ({values_text([p.sport for p in first], 3)}): " \
+        return False, f"{_distinct(sports)} source ports for {len(first)} first tries ({_values(sports, 3)}): " \
                       f"nmap uses one per scan"
-    text = f"source port {ports} for {round(covered * 100)}% of {len(first)} first tries"
+    text = f"source port {', '.join(map(str, bases))} for {round(covered * 100)}% of {len(first)} first tries"
     if len(bases) > 1:
         text += f" (one per scan run: {len(bases)} runs)"
-    retry_ports = sorted({p.sport for p in obs.retries if p.sport not in bases})
-    if retry_ports:
-        near = [s for s in retry_ports if any(0 < s - b <= 64 for b in bases)]
-        text += f", retries from {values_text(near or retry_ports, 3)}"
-        if near:
+    retried = np.sort(_counts(obs.retries.sport.astype(np.int64, copy=False))[0])
+    retry_ports = retried[~np.isin(retried, np.array(bases, np.int64))]
+    if len(retry_ports):
+        d = retry_ports[:, None] - np.array(bases, np.int64)[None, :]
+        near = retry_ports[((d > 0) & (d <= 64)).any(axis=1)]
+        text += f", retries from {_values(near if len(near) else retry_ports, 3)}"
+        if len(near):
             text += " (nearby ports: nmap's retry pattern)"
     return True, text
 
@@ -364,20 +644,25 @@ def one_sport_nearby_retries(obs: Observed, _arg=None) -> Result:
 def one_sport(obs: Observed, _arg=None) -> Result:
     if len(obs.probes) < 2:
         return None
-    sports = {p.sport for p in obs.probes}
+    sports = _counts(obs.probes.sport)[0]
     if len(sports) == 1:
-        return True, f"source port {next(iter(sports))} on {every_text(len(obs.probes))}"
-    return False, f"source ports {values_text(p.sport for p in obs.probes)}"
+        return True, f"source port {sports[0]} on {every_text(len(obs.probes))}"
+    return False, f"source ports {_values(obs.probes.sport)}"
 
 
 def sport_is(obs: Observed, by_proto: dict) -> Result:
-    first = [p for p in obs.first if p.proto in by_proto]
-    if not first:
+    f = obs.first
+    sel = np.zeros(len(f), bool)
+    for proto in ("tcp", "udp"):
+        if proto in by_proto:
+            sel |= getattr(f, proto)
+    first = f.take(sel)
+    if not len(first):
         return None
-    wanted = {p.proto: by_proto[p.proto] for p in first}
-    holds = all(p.sport == wanted[p.proto] for p in first)
-    want = " / ".join(f"{v} for {k.upper()}" for k, v in sorted(wanted.items()))
-    seen = values_text([p.sport for p in first])
+    present = [proto for proto in ("tcp", "udp") if getattr(first, proto).any()]
+    want = " / ".join(f"{by_proto[proto]} for {proto.upper()}" for proto in present)
+    holds = bool((first.sport == np.where(first.udp, by_proto.get("udp", -1), by_proto.get("tcp", -1))).all())
+    seen = _values(first.sport)
     if holds:
         return True, f"source port {seen} on every first try: scapy's default ({want})"
     return False, f"source port {seen} (scapy's default is {want})"
@@ -387,100 +672,102 @@ def sport_incrementing(obs: Observed, _arg=None) -> Result:
     probes = obs.probes
     if len(probes) < 3:
         return None
-    steps = [b.sport - a.sport for a, b in zip(probes, probes[1:])]
-    share = sum(1 for s in steps if s == 1) / len(steps)
+    sp = probes.sport.astype(np.int64, copy=False)
+    share = int((np.diff(sp) == 1).sum()) / (len(sp) - 1)
     if share >= 0.8:
-        first3 = ", ".join(str(p.sport) for p in probes[:3])
-        return True, f"source port grows by one per probe ({first3}, ...)"
-    return False, f"source ports {values_text([p.sport for p in probes], 3)} do not grow by one per probe"
+        return True, f"source port grows by one per probe ({', '.join(map(str, sp[:3].tolist()))}, ...)"
+    return False, f"source ports {_values(probes.sport, 3)} do not grow by one per probe"
 
 
 def sport_per_connection(obs: Observed, _arg=None) -> Result:
     """A kernel: a new ephemeral port per connect(), retransmissions on the same port."""
     first = obs.first
     if len(first) >= 2:
-        distinct = len({p.sport for p in first})
-        holds = distinct >= 0.9 * len(first) and all(p.sport >= 1024 for p in first)
+        distinct = _distinct(first.sport)
+        holds = distinct >= 0.9 * len(first) and bool((first.sport >= 1024).all())
         return holds, (f"{distinct} source ports for {len(first)} connections"
                        + (" (a new ephemeral port per connect())" if holds else ""))
-    if first and obs.retries:
-        same = all(p.sport == first[0].sport for p in obs.retries)
-        return same, (f"retransmissions from the same source port {first[0].sport}, as a kernel does" if same
-                      else f"retransmissions from other source ports than {first[0].sport}")
+    if len(first) and len(obs.retries):
+        same = bool((obs.retries.sport == first.sport[0]).all())
+        return same, (f"retransmissions from the same source port {first.sport[0]}, as a kernel does" if same
+                      else f"retransmissions from other source ports than {first.sport[0]}")
     return None
 
 
 def same_first_seq(obs: Observed, _arg=None) -> Result:
-    firsts = [p for p in obs.first if p.proto == "tcp"]
+    firsts = obs.first.take(obs.first.tcp)
     if len(firsts) < 2:
         return None
-    keys = [(p.ack if p.flags & ACK else p.seq) for p in firsts]
-    field = "acknowledgment number" if all(p.flags & ACK for p in firsts) else "sequence number"
+    has_ack = (firsts.flags & ACK) > 0
+    if has_ack.all() or not has_ack.any():  # one column: itself, its counts shared with other clues
+        keys = firsts.ack if has_ack.all() else firsts.seq
+    else:
+        keys = np.where(has_ack, firsts.ack, firsts.seq)
+    field = "acknowledgment number" if has_ack.all() else "sequence number"
     bases, covered = _bases(keys)
     if bases and covered >= 0.8 and 0 not in bases:
-        value = ", ".join(map(str, bases))
-        return True, (f"{field} {value} on {round(covered * 100)}% of {len(firsts)} first tries "
-                      f"(one per scan, as nmap does)")
+        return True, (f"{field} {', '.join(map(str, bases))} on {round(covered * 100)}% of {len(firsts)} first "
+                      f"tries (one per scan, as nmap does)")
     if bases == [0]:
         return False, f"{field} 0 on the first tries"
-    return False, f"{field}s differ per probe ({len(set(keys))} values for {len(firsts)} first tries)"
+    return False, f"{field}s differ per probe ({_distinct(keys)} values for {len(firsts)} first tries)"
 
 
 def seq_random(obs: Observed, _arg=None) -> Result:
-    firsts = [p for p in obs.first if p.proto == "tcp" and not p.flags & ACK]
+    f = obs.first
+    firsts = f.take(f.tcp & ((f.flags & ACK) == 0))
     if len(firsts) < 2:
         return None
-    distinct = len({p.seq for p in firsts})
-    holds = distinct == len(firsts) and 0 not in {p.seq for p in firsts}
+    distinct = _distinct(firsts.seq)
+    holds = distinct == len(firsts) and not (firsts.seq == 0).any()
     return holds, f"{distinct} sequence numbers for {len(firsts)} first tries" + (" (new per probe)" if holds else "")
 
 
 def seq_ack_zero(obs: Observed, _arg=None) -> Result:
     tcp = obs.tcp
-    if not tcp:
+    if not len(tcp):
         return None
-    zero = [p for p in tcp if p.seq == 0 and p.ack == 0]
-    if len(zero) == len(tcp):
+    if ((tcp.seq == 0) & (tcp.ack == 0)).all():
         return True, f"sequence number 0 and acknowledgment number 0 on {every_text(len(tcp))}"
-    return False, f"sequence numbers {values_text([p.seq for p in tcp], 3)}"
+    return False, f"sequence numbers {_values(tcp.seq, 3)}"
 
 
 def ack_without_flag(obs: Observed, _arg=None) -> Result:
-    noack = [p for p in obs.tcp if not p.flags & ACK]
-    if not noack:
+    noack = obs.tcp.take((obs.tcp.flags & ACK) == 0)
+    if not len(noack):
         return None
-    odd = [p for p in noack if p.ack != 0]
+    odd = noack.ack[noack.ack != 0]
     if len(odd) >= 0.8 * len(noack):
         return True, (f"acknowledgment number non-zero without the ACK flag on {len(odd)} of {len(noack)} probes "
-                      f"(e.g. {odd[0].ack})")
+                      f"(e.g. {odd[0]})")
     return False, "acknowledgment number 0 on probes without the ACK flag"
 
 
 def ipid_is(obs: Observed, value: int) -> Result:
-    if obs.ip_version != 4 or not obs.probes:
+    if obs.ip_version != 4 or not len(obs.probes):
         return None
-    ids = [p.ip_id for p in obs.probes]
-    if all(i == value for i in ids):
+    ids = obs.probes.ip_id
+    if (ids == value).all():
         return True, f"IP ID {value} on {every_text(len(ids))}"
-    return False, f"IP ID {values_text(ids, 3)}"
+    return False, f"IP ID {_values(ids, 3)}"
 
 
 def masscan_ipid(obs: Observed, _arg=None) -> Result:
-    firsts = [p for p in obs.first if p.proto == "tcp"]
-    if obs.ip_version != 4 or not firsts:
+    firsts = obs.first.take(obs.first.tcp)
+    if obs.ip_version != 4 or not len(firsts):
         return None
-    fit = [p for p in firsts if p.ip_id == (int(ipaddress.ip_address(p.dst)) ^ p.dport ^ p.seq) & 0xFFFF]
-    if len(fit) == len(firsts):
+    wide = lambda c: c.astype(np.int64, copy=False)  # noqa: E731
+    want = (wide(firsts.dst16) ^ wide(firsts.dport) ^ wide(firsts.seq)) & 0xFFFF
+    if (firsts.ip_id == want).all():
         return True, (f"IP ID = (destination address ^ port ^ sequence number) & 0xffff on {every_text(len(firsts))} "
-                      f"(masscan's formula; e.g. IP ID {firsts[0].ip_id})")
+                      f"(masscan's formula; e.g. IP ID {firsts.ip_id[0]})")
     return False, "IP ID does not follow masscan's (address ^ port ^ seq) formula"
 
 
 def masscan_rst(obs: Observed, _arg=None) -> Result:
-    synacks = [r for r in obs.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
-    if not synacks:
+    if not obs.n_synacks:
         return None
-    own = [f for f in obs.followups if f.flags & RST and not is_kernel_rst(f, synacks) and f.ttl >= 200]
+    own = [f for f in obs.followups if f.flags & RST and not is_kernel_rst(f, obs.synacks) and f.ttl >= 200]
     if own:
         f = own[0]
         return True, (f"its own RST after the SYN/ACK (frame {f.frame}): TTL {f.ttl}, window {f.window}, "
@@ -489,44 +776,45 @@ def masscan_rst(obs: Observed, _arg=None) -> Result:
 
 
 def handshake_completed(obs: Observed, _arg=None) -> Result:
-    synacks = [r for ex in obs.exchanges for r in ex.responses if r.proto == "tcp" and r.flags & SYN and r.flags & ACK]
-    if not synacks:
+    if not obs.n_synacks:
         return None
-    done = [ex for ex in obs.exchanges if ex.completed_handshake]
+    done = int(obs.completed.sum())
     if done:
-        return True, f"the handshake was completed (ACK) on {len(done)} port(s), as connect() does"
+        return True, f"the handshake was completed (ACK) on {done} port(s), as connect() does"
     return False, "SYN/ACKs were never acknowledged: no connect() behind the SYNs"
 
 
 def udp_known_payloads(obs: Observed, _arg=None) -> Result:
-    udp = [p for p in obs.first if p.proto == "udp"]
-    loaded = [p for p in udp if p.payload_len]
-    if not loaded or len(loaded) == len(udp):
+    udp = obs.first.take(obs.first.udp)
+    loaded = udp.take(udp.payload > 0)
+    if not len(loaded) or len(loaded) == len(udp):
         return None
-    holds = all(p.dport in NMAP_UDP_PAYLOAD_PORTS for p in loaded)
-    where = ", ".join(f"{p.dport}: {p.payload_len} bytes" for p in loaded[:3])
+    holds = bool(np.isin(loaded.dport, _NMAP_UDP_PAYLOAD_PORTS).all())
+    where = ", ".join(f"{p}: {n} bytes" for p, n in zip(loaded.dport[:3].tolist(), loaded.payload[:3].tolist()))
     return holds, (f"UDP payload only to well-known service ports ({where}), empty datagrams elsewhere" if holds
                    else f"UDP payload to ports without a known service ({where})")
 
 
+_NMAP_UDP_PAYLOAD_PORTS = np.array(sorted(NMAP_UDP_PAYLOAD_PORTS), np.int64)
+
+
 def udp_payload(obs: Observed, _arg=None) -> Result:
     udp = obs.udp
-    if not udp:
+    if not len(udp):
         return None
-    loaded = [p for p in udp if p.payload_len]
-    if len(loaded) == len(udp):
-        return True, f"every datagram carries application data ({values_text([p.payload_len for p in udp], 3)} bytes)"
-    return False, f"{len(udp) - len(loaded)} of {len(udp)} datagrams are empty"
+    loaded = int((udp.payload > 0).sum())
+    if loaded == len(udp):
+        return True, f"every datagram carries application data ({_values(udp.payload, 3)} bytes)"
+    return False, f"{len(udp) - loaded} of {len(udp)} datagrams are empty"
 
 
 def udp_empty(obs: Observed, _arg=None) -> Result:
     udp = obs.udp
-    if not udp:
+    if not len(udp):
         return None
-    empty = [p for p in udp if not p.payload_len]
-    if len(empty) == len(udp):
+    if (udp.payload == 0).all():
         return True, f"empty UDP datagrams ({every_text(len(udp))})"
-    return False, f"UDP payload {values_text([p.payload_len for p in udp], 3)} bytes"
+    return False, f"UDP payload {_values(udp.payload, 3)} bytes"
 
 
 # -- signatures, as data -----------------------------------------------------------
@@ -607,6 +895,16 @@ SIGNATURES = (
         Clue(window_in, (4128,), 3),
         Clue(syn_options, (2,), 1),
     )),
+    # Its marks weigh more than all its other clues together: without them (IPv6 UDP has
+    # neither) or against them, the rest never names pcapscan.
+    Signature("pcapscan", (
+        Clue(ipid_is, PCAPSCAN_IP_ID, 6),
+        Clue(window_in, (PCAPSCAN_WINDOW,), 6),
+        Clue(one_sport, None, 1),  # one reserved source port for the scan, retries included
+        Clue(seq_random, None, 1),
+        Clue(no_options, None, 1),
+        Clue(ttl_constant, 64, 1),
+    )),
 )
 
 
@@ -620,13 +918,20 @@ class Score:
     against: tuple  # sentences that do not
 
 
+def _read(clue: Clue, obs: Observed) -> Result:
+    key = (clue.test, type(clue.arg), repr(clue.arg))
+    if key not in obs.clues:
+        obs.clues[key] = clue.test(obs, clue.arg)
+    return obs.clues[key]
+
+
 def score(sig: Signature, obs: Observed) -> Optional[Score]:
     if sig.kinds is not None and not obs.kinds <= sig.kinds:
         return None
     got = told = 0.0
     support, against = [], []
     for clue in sig.clues:
-        res = clue.test(obs, clue.arg)
+        res = _read(clue, obs)
         if res is None:
             continue
         holds, sentence = res
@@ -644,22 +949,39 @@ def score(sig: Signature, obs: Observed) -> Optional[Score]:
     return Score(sig.name, ratio, got, confidence, tuple(support), tuple(against))
 
 
-def scores(exchanges: Iterable[Exchange]) -> list[Score]:
-    """Every applicable signature's score, best first."""
-    obs = Observed.of(exchanges)
+def _ranked(obs: Observed) -> list:
     out = [s for s in (score(sig, obs) for sig in SIGNATURES) if s is not None]
     out.sort(key=lambda s: (s.confidence, s.weight), reverse=True)
     return out
 
 
+def scores(exchanges: Iterable[Exchange]) -> list[Score]:
+    """Every applicable signature's score, best first."""
+    _COUNTED.clear()
+    try:
+        return _ranked(Observed.of(exchanges))
+    finally:
+        _COUNTED.clear()
+
+
 def identify(exchanges: Iterable[Exchange]) -> ToolGuess:
     """The most likely tool behind one scan session's exchanges, with evidence."""
-    exchanges = tuple(exchanges)
-    obs = Observed.of(exchanges)
-    if not obs.probes:
+    return identify_observed(Observed.of(exchanges))
+
+
+def identify_observed(obs: Observed) -> ToolGuess:
+    """identify, for a session already in columns (the fast path builds them from its own tables)."""
+    _COUNTED.clear()
+    try:
+        return _identify(obs)
+    finally:
+        _COUNTED.clear()
+
+
+def _identify(obs: Observed) -> ToolGuess:
+    if not len(obs.probes):
         return ToolGuess("unknown", 0.0, ("no probes to read",))
-    ranked = [s for s in (score(sig, obs) for sig in SIGNATURES) if s is not None]
-    ranked.sort(key=lambda s: (s.confidence, s.weight), reverse=True)
+    ranked = _ranked(obs)
     fit = [s for s in ranked if s.weight >= MIN_WEIGHT and s.score >= MIN_SCORE]
     if fit:
         best = fit[0]
@@ -675,28 +997,29 @@ def observed_fields(obs: Observed) -> tuple:
     """What the probes show, field by field, for a session no signature fits."""
     probes = obs.probes
     out = []
-    ttls = [p.ttl for p in probes]
-    out.append(f"TTL {ttls[0]} on {every_text(len(ttls))}" if len(set(ttls)) == 1 else f"TTL varies: {values_text(ttls)}")
+    ttls = probes.ttl
+    out.append(f"TTL {ttls[0]} on {every_text(len(ttls))}" if _distinct(ttls) == 1 else f"TTL varies: {_values(ttls)}")
     tcp = obs.tcp
-    if tcp:
-        out.append(f"TCP window {values_text(p.window for p in tcp)}")
-        out.append(f"TCP options {values_text([options_text(p.options) for p in tcp], 3)}")
-        firsts = [p for p in obs.first if p.proto == "tcp"]
-        seqs = {p.seq for p in firsts}
-        out.append(f"sequence number {next(iter(seqs))} on every first try" if len(seqs) == 1
+    if len(tcp):
+        out.append(f"TCP window {_values(tcp.window)}")
+        layouts = _counts(tcp.opt)[0]  # one text per layout: counted by id
+        out.append("TCP options " + _shown([options_text(obs.options[o]) for o in layouts[:3].tolist()], len(layouts)))
+        firsts = obs.first.take(obs.first.tcp)
+        seqs = _counts(firsts.seq)[0]
+        out.append(f"sequence number {seqs[0]} on every first try" if len(seqs) == 1
                    else f"{len(seqs)} sequence numbers for {len(firsts)} first tries")
     udp = obs.udp
-    if udp:
-        out.append(f"UDP payload {values_text([p.payload_len for p in udp], 3)} bytes")
-    sports = [p.sport for p in probes]
-    out.append(f"source port {sports[0]} on {every_text(len(sports))}" if len(set(sports)) == 1
-               else f"{len(set(sports))} source ports for {len(sports)} probes ({values_text(sports, 3)})")
+    if len(udp):
+        out.append(f"UDP payload {_values(udp.payload, 3)} bytes")
+    sports = probes.sport
+    out.append(f"source port {sports[0]} on {every_text(len(sports))}" if _distinct(sports) == 1
+               else f"{_distinct(sports)} source ports for {len(sports)} probes ({_values(sports, 3)})")
     if obs.ip_version == 4:
-        ids = [p.ip_id for p in probes]
-        out.append(f"IP ID {ids[0]} on {every_text(len(ids))}" if len(set(ids)) == 1
-                   else f"IP ID {len(set(ids))} values for {len(ids)} probes")
+        ids = probes.ip_id
+        out.append(f"IP ID {ids[0]} on {every_text(len(ids))}" if _distinct(ids) == 1
+                   else f"IP ID {_distinct(ids)} values for {len(ids)} probes")
     return tuple(out)
 
 
-__all__ = ["ToolGuess", "identify", "scores", "SIGNATURES", "TOOL_NAMES", "Observed",
-           "options_text", "initial_ttl"]
+__all__ = ["ToolGuess", "identify", "identify_observed", "scores", "SIGNATURES", "TOOL_NAMES", "Observed", "Cols",
+           "FIELDS", "ExchangePackets", "packet_columns", "options_text", "initial_ttl"]

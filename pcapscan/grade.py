@@ -23,12 +23,13 @@ does show is reported. Candidates rank by verdict (ok, ambiguous, mismatch,
 no-evidence), then by how the capture is named (for this cell, for this
 technique or state only, unlabelled, for another cell).
 
-The per-file work (read_submission) is a top-level function: it runs in a
-process pool for classes larger than POOL_THRESHOLD files.
+Finding and reading the captures is submissions.py (the per-file work,
+read_submission, runs in a process pool for classes larger than
+POOL_THRESHOLD files); the results are gradebook.py's; grade's sentences are
+in messages.py (keys "grade.*").
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections import Counter, defaultdict
@@ -37,366 +38,23 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from . import messages
-from .capture import ReadStats, read_packets
-from .capture.containers import open_capture
-from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, read_name
-from .errors import InputError, PcapscanError, UsageError
+from .errors import InputError, UsageError
 from .messages import Frames, T
-from .model import ACK, RST, SYN, Reason, State, Technique
+from .model import State, Technique
 from .report.collapse import states_line
-from .rubric import CELL_STATES, PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
+from .rubric import PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
+from .gradebook import (AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE, OK, VERDICTS, CaptureReport, CellGrade,  # noqa: F401
+                        GradeFinding, Gradebook, StudentGrade)
+from .submissions import (CLAIMS_FILE, FileResult, PortReading, Submission, discover, packet_digest,  # noqa: F401
+                          read_submission, sniff)
 
-OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE = "ok", "ambiguous", "mismatch", "missing", "no-evidence"
-VERDICTS = (OK, AMBIGUOUS, MISMATCH, MISSING, NO_EVIDENCE)
 POOL_THRESHOLD = 64  # fewer files than this are read in this process: a pool's start-up would cost more
-CLAIMS_FILE = "claims.toml"
-# verify's rules whose findings depend on the claimed state: grade words the state itself, per cell.
-STATE_RULES = ("state-mismatch", "state-overclaim", "state-underclaim")
-CLAIM_RULES = ("empty-capture", "no-probe", "probe-flags-mismatch")
 # A finding that shows the scanner is not doing the technique it is read as.
 CONTRADICTIONS = {Technique.CONNECT: ("handshake-incomplete", Technique.SYN),
                   Technique.SYN: ("handshake-completed", Technique.CONNECT)}
 # Traffic that is a host's own business, not a scan: DNS, NTP, DHCP, NetBIOS, SSDP, mDNS, LLMNR.
 SERVICE_UDP_PORTS = frozenset({53, 67, 68, 123, 137, 138, 1900, 5353, 5355})
-
-
-# -- finding the captures -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Submission:
-    """One capture file of a student (or a file that should have been one)."""
-
-    path: str  # absolute
-    rel: str  # relative to the student's folder, with "/"
-    claims: tuple  # claims.Claim, ...: empty when nothing can be read off the name
-
-
-def sniff(path) -> Optional[str]:
-    """"pcap", "pcapng", "gzip" (of either) by the first bytes, or None."""
-    try:
-        with open(path, "rb") as fh:
-            start = fh.read(4)
-            if start[:2] == b"\x1f\x8b":
-                import gzip
-
-                fh.seek(0)
-                try:
-                    inner = gzip.GzipFile(fileobj=fh).read(4)
-                except (OSError, EOFError):
-                    return None
-                return "gzip" if _magic(inner) else None
-    except OSError:
-        return None
-    return _magic(start)
-
-
-def _magic(start: bytes) -> Optional[str]:
-    if len(start) < 4:
-        return None
-    if start == b"\x0a\x0d\x0d\x0a":
-        return "pcapng"
-    if int.from_bytes(start, "little") in (0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1, 0xA1B2CD34, 0x34CDB2A1):
-        return "pcap"
-    return None
-
-
-def discover(student_dir) -> tuple:
-    """(submissions, notes): every capture inside the folder, found by content
-    (or by a capture's extension, so that a broken one is reported), with its
-    claims; notes are (rule, message-key, params) of problems met on the way
-    (a claims.toml that cannot be used)."""
-    root = Path(student_dir)
-    found, tomls = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = Path(dirpath) / name
-            if name.lower() == CLAIMS_FILE:
-                tomls.append(full)
-                continue
-            if not full.is_file():
-                continue
-            if sniff(full) is not None or name.lower().endswith(CAPTURE_EXTENSIONS):
-                found.append(full)
-    notes = []
-    entries = []  # of every usable claims.toml
-    for toml in tomls:
-        try:
-            entries += list(load_expectations(str(toml), source=CLAIMS_FILE).entries)
-        except PcapscanError as exc:
-            notes.append(("claims-file", str(exc)))
-    overrides = Expectations(CLAIMS_FILE, tuple(entries))
-    subs = []
-    for full in found:
-        rel = full.relative_to(root).as_posix()
-        claims = overrides.match(str(full))
-        if claims is None:
-            named = read_name(rel)  # the file name, then the folders inside the student's folder
-            claims = () if named.empty and named.port is None else (named,)
-        subs.append(Submission(path=str(full), rel=rel, claims=claims))
-    return tuple(subs), tuple(notes)
-
-
-# -- the per-file work (runs in worker processes) -----------------------------------------
-
-@dataclass(frozen=True)
-class PortReading:
-    """One exchange (scanner -> target port) read as one technique."""
-
-    scanner: str
-    target: str
-    proto: str
-    port: int
-    state: State
-    reason: Reason
-    frames: tuple  # probe and response frames of the verdict
-    evidence: str  # what decided it, in words ("RST/ACK in frame 6")
-    explain: tuple = ()  # ((cell state, rule id, severity, message), ...) for cell states this port does not show
-
-
-@dataclass(frozen=True)
-class Reading:
-    """A capture read as one technique: its exchanges whose probes fit, and
-    verify's findings about them (the state rules left out: grade words those)."""
-
-    technique: Technique
-    ports: tuple  # PortReading
-    findings: tuple  # verify.Finding
-    attempted: bool = False  # the scanner ACKed a SYN/ACK (a handshake tried, completed or not)
-    # nmap's own scan in the same capture, when the student's scanner ran too (the lab asks for
-    # both): shown beside the student's verdict as the reference, never graded
-    reference: tuple = ()  # PortReading
-
-
-@dataclass(frozen=True)
-class Showing:
-    """What the analyzer itself infers, exchange by exchange."""
-
-    technique: Technique
-    scanner: str
-    target: str
-    proto: str
-    port: int
-    state: State
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: str
-    packets: int = 0
-    error: Optional[str] = None
-    digest: Optional[str] = None  # sha256 of the packet records (timestamps and bytes), None when there are none
-    warnings: tuple = ()
-    showings: tuple = ()  # Showing
-    readings: tuple = ()  # Reading
-
-    def reading(self, technique: Technique) -> Optional[Reading]:
-        return next((r for r in self.readings if r.technique is technique), None)
-
-
-def packet_digest(path) -> tuple:
-    """(sha256 hex of the packet records, record count). The same packets give
-    the same digest whatever the container: pcap or pcapng, compressed or
-    not, micro- or nanosecond timestamps (rounded to the microsecond)."""
-    h = hashlib.sha256()
-    count = 0
-    stats = ReadStats(str(path))
-    for linktype, ts, data in open_capture(path).records(stats):
-        count += 1
-        h.update(linktype.to_bytes(4, "little", signed=False) if isinstance(linktype, int) and linktype >= 0
-                 else b"\xff\xff\xff\xff")
-        h.update(round(ts * 1_000_000).to_bytes(9, "little", signed=True))
-        h.update(len(data).to_bytes(4, "little"))
-        h.update(data)
-    return (h.hexdigest() if count else None), count
-
-
-def read_submission(task: tuple) -> FileResult:
-    """The per-file work: read one capture as every technique of `techniques`
-    its probes fit, and as every claimed technique. task = (path, techniques
-    (values), claimed ((technique value, port or None), ...), lang). Never
-    raises for a bad capture: the error is in the result."""
-    path, technique_values, claimed, lang = task
-    try:
-        return _read(path, technique_values, claimed, lang)
-    except PcapscanError as exc:
-        return FileResult(path=path, error=str(exc))
-    except (OSError, MemoryError, RecursionError) as exc:
-        return FileResult(path=path, error=f"cannot read {path}: {exc}")
-
-
-def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
-    from .analysis import build_scans
-    from .exchanges import ReplayEngine
-    from .verify import fits, verify_packets
-
-    digest, _ = packet_digest(path)
-    stats = ReadStats(path)
-    packets = list(read_packets(path, stats))
-    if stats.packets == 0:
-        return FileResult(path=path, packets=0, warnings=tuple(stats.warnings))
-    engine = ReplayEngine()
-    for pkt in packets:
-        engine.feed(pkt)
-    every = engine.exchanges()
-    inferred = build_scans(path, every)
-    # The student's own scanner is graded; nmap's scan of the same ports in the same
-    # capture (sessions.py keeps them apart) is the reference shown beside it.
-    nmap_frames = {p.frame for s in inferred if s.tool is not None and s.tool.name == "nmap"
-                   for pr in s.ports for p in pr.exchange.probes}
-    reference = [ex for ex in every if ex.probes[0].frame in nmap_frames]
-    exchanges = [ex for ex in every if ex.probes[0].frame not in nmap_frames] or reference
-    if exchanges is reference:
-        reference = []  # nmap's capture alone: nmap's scan is what was handed in
-    inferred = [s for s in inferred if not reference or s.tool is None or s.tool.name != "nmap"]
-    showings = tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
-                     for s in inferred for p in s.ports)
-    claimed_ports = {}
-    for value, port in claimed:
-        claimed_ports.setdefault(Technique(value), port)
-    wanted = [Technique(v) for v in technique_values]
-    wanted = [t for t in wanted if t in claimed_ports or any(fits(ex, t) for ex in exchanges)]
-    wanted += [t for t in claimed_ports if t not in wanted]
-    readings = []
-    for tech in wanted:
-        port = claimed_ports.get(tech)
-        fitting = [ex for ex in exchanges if fits(ex, tech) and (port is None or ex.port == port)]
-        scans = build_scans(path, fitting, tech) if fitting else []
-        ports = tuple(_port_reading(tech, pr, lang) for s in scans for pr in s.ports)
-        mine = {p.frame for ex in fitting for p in ex.probes + ex.responses + ex.followups + ex.stray}
-        # claimed as the technique alone: the state is the cell's business, worded per cell below
-        result = verify_packets(packets, claims=[Claim(tech, None, port, "grade")], capture=path, lang=lang)
-        findings = tuple(f for f in result.findings if f.rule not in STATE_RULES
-                         and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
-                         and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
-        attempted = any(f.flags & ACK and not f.flags & (RST | SYN) for ex in fitting for f in ex.followups)
-        theirs = [ex for ex in reference if fits(ex, tech) and (port is None or ex.port == port)]
-        ref = tuple(_port_reading(tech, pr, lang) for s in (build_scans(path, theirs, tech) if theirs else [])
-                    for pr in s.ports)
-        readings.append(Reading(tech, ports, findings, attempted, ref))
-    return FileResult(path=path, packets=stats.packets, digest=digest, warnings=tuple(stats.warnings),
-                      showings=showings, readings=tuple(readings))
-
-
-def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
-    from .verify import answer_evidence, port_words, textbook_words, relation
-
-    ex, v = pr.exchange, pr.verdict
-    explain = []
-    for claimed in CELL_STATES:
-        rel = relation(claimed, v.state, v.reason)
-        common = dict(technique=tech, port=port_words(pr.proto, pr.port), evidence=answer_evidence(pr, ex.target),
-                      state=v.state)
-        if rel == "match":
-            continue
-        if rel == "reject":
-            text, rule = T("filter-simulated-as-reject", **common), "filter-simulated-as-reject"
-        elif rel == "overclaim":
-            text = T("state-overclaim", textbook=textbook_words(tech), claimed=claimed, why=T(f"why.{v.state.value}"),
-                     **common)
-            rule = "state-overclaim"
-        else:
-            text, rule = T("state-mismatch", textbook=textbook_words(tech), claimed=claimed, **common), "state-mismatch"
-        explain.append((claimed, rule, "error", messages.render(text, lang)))
-    frames = tuple(sorted(set(v.probe_frames[:4] + v.response_frames[:4])))
-    return PortReading(ex.scanner, ex.target, pr.proto, pr.port, v.state, v.reason, frames,
-                       messages.render(answer_evidence(pr, ex.target), lang), tuple(explain))
-
-
-# -- the gradebook ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GradeFinding:
-    """A finding as a student's feedback shows it: verify's (or grade's own)
-    rule, severity and explanation, where, and what it cost."""
-
-    rule: str
-    severity: str
-    message: str
-    file: Optional[str] = None  # relative to the student's folder
-    proto: Optional[str] = None
-    port: Optional[int] = None
-    frames: tuple = ()
-    penalty: float = 0.0
-
-
-@dataclass(frozen=True)
-class CellGrade:
-    technique: str
-    state: str
-    verdict: str  # ok, ambiguous, mismatch, missing, no-evidence
-    points: float
-    max: float
-    file: Optional[str] = None
-    claim: str = ""  # how the file is named, as grade read it ("unlabelled" when it says nothing)
-    observed_technique: Optional[str] = None
-    observed_state: Optional[str] = None
-    port: Optional[str] = None  # "80/tcp": the exchange the verdict rests on
-    reasons: tuple = ()  # short lines: where the evidence is, technique, state, what cost points
-    problem: str = ""  # one short line for the summary, "" when the cell is ok and costs nothing
-    findings: tuple = ()  # GradeFinding
-
-    @property
-    def key(self) -> str:
-        return f"{self.technique}:{self.state}"
-
-
-@dataclass(frozen=True)
-class CaptureReport:
-    file: str
-    claim: str  # "connect × open", "xmas/fin/null × closed", "unlabelled"
-    claim_source: str
-    shows: str
-    packets: int
-    used_for: tuple  # cell keys
-    notes: tuple  # short lines
-    digest: Optional[str] = None
-    error: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class StudentGrade:
-    id: str
-    path: str
-    points: float
-    max: float
-    cells: tuple  # CellGrade, in rubric order
-    captures: tuple  # CaptureReport
-    findings: tuple = ()  # student-level GradeFindings: duplicates, unreadable files, claims.toml
-
-    def count(self, verdict: str) -> int:
-        return sum(1 for c in self.cells if c.verdict == verdict)
-
-    @property
-    def problems(self) -> tuple:
-        return tuple(c for c in self.cells if c.problem)
-
-    @property
-    def clean(self) -> bool:
-        return all(c.verdict == OK and not c.problem for c in self.cells) and not any(
-            f.severity in ("error", "warning") for f in self.findings)
-
-
-@dataclass(frozen=True)
-class Gradebook:
-    submissions: str
-    rubric: Rubric
-    lang: str
-    students: tuple  # StudentGrade, by id
-    files: int = 0  # capture files read
-    jobs: int = 1  # worker processes used (1: none)
-
-    @property
-    def cells(self) -> tuple:
-        return tuple(c.key for c in self.rubric.cells)
-
-    @property
-    def clean(self) -> bool:
-        """True when every student shows every cell, ok, and nothing is flagged."""
-        return all(s.clean for s in self.students)
 
 
 # -- grade --------------------------------------------------------------------------------
@@ -739,13 +397,14 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
     elif rel != "match":
         cand.problem = _say("problem.state", lang, file=name, claimed=state, state=port.state, port=port_text)
     if missing:
-        ports_text = ", ".join(f"{p}/{REGISTRY[tech].proto}" for p in missing)
+        ports_text = _say("list", lang).join(f"{p}/{REGISTRY[tech].proto}" for p in missing)
         cand.problem = (cand.problem + _say("sep", lang) + _say("problem.unprobed.more", lang, ports=ports_text)
                         if cand.problem
                         else _say("problem.unprobed", lang, ports=ports_text, file=ctx.names[sub.path]))
     elif not cand.problem and charged:
         cand.problem = _say("problem.penalties", lang, file=ctx.names[sub.path],
-                            rules=", ".join(f"{r} (-{_pts(p)})" for r, p in charged))
+                            rules=_say("list", lang).join(_say("penalty.item", lang, rule=r, points=_pts(p))
+                                                          for r, p in charged))
     return cand
 
 
@@ -833,8 +492,9 @@ def _unprobed_finding(sub, fr, pair, proto, missing, ctx) -> _Finding:
     probed = sorted({s.port for s in fr.showings if (s.scanner, s.target) == pair and s.proto == proto})
     lab, n = ctx.lab_ports[proto]
     msg = _say("finding.port-not-probed", ctx.lang, proto=proto.upper(), n=n,
-               ports=", ".join(f"{p}/{proto}" for p in lab), missing=", ".join(f"{p}/{proto}" for p in missing),
-               probed=", ".join(f"{p}/{proto}" for p in probed), file=ctx.names[sub.path])
+               ports=_say("list", ctx.lang).join(f"{p}/{proto}" for p in lab),
+               missing=_say("list", ctx.lang).join(f"{p}/{proto}" for p in missing),
+               probed=_say("list", ctx.lang).join(f"{p}/{proto}" for p in probed), file=ctx.names[sub.path])
     return _Finding(PORT_NOT_PROBED, "warning", None, msg, proto=proto, port=missing[0])
 
 
@@ -911,7 +571,7 @@ def _capture_report(sub: Submission, fr: FileResult, spec_cells, used, ctx: _Ctx
         for proto in ("tcp", "udp"):
             missing = _unprobed(fr, pair, proto, ctx)
             if missing:
-                notes.append(_say("problem.unprobed", lang, ports=", ".join(f"{p}/{proto}" for p in missing),
+                notes.append(_say("problem.unprobed", lang, ports=_say("list", lang).join(f"{p}/{proto}" for p in missing),
                                   file=ctx.names[sub.path]))
         if not used:
             notes.append(_say("note.unused", lang))
@@ -936,13 +596,14 @@ def _shows(fr: FileResult, pair, lang: str) -> str:
             by_tech[s.technique].append(s)
     parts = []
     for tech, shows in by_tech.items():
-        parts.append(f"{messages.TECHNIQUE_WORDS[lang][tech]}: {states_line(shows)}")
-    return "; ".join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
+        ports = states_line(shows, comma=_say("list", lang), colon=_say("colon", lang))
+        parts.append(_say("shows.item", lang, technique=tech, ports=ports))
+    return _say("sep", lang).join(parts) if parts else _say("shows.noprobe", lang, packets=fr.packets)
 
 
 def _claim_text(claims: tuple, lang: str) -> str:
     texts = [c.text(lang) for c in claims if not c.empty or c.port is not None]
-    return "; ".join(texts) if texts else _say("unlabelled", lang)
+    return _say("sep", lang).join(texts) if texts else _say("unlabelled", lang)
 
 
 def _source_line(sub: Submission, rank: str, ctx: _Ctx) -> str:
@@ -967,145 +628,10 @@ def _pts(x: float) -> str:
 
 # -- words ---------------------------------------------------------------------------------
 
-_M = dict
-TEXTS = {
-    "unlabelled": _M(en="unlabelled", zh="未标注"),
-    "sep": _M(en="; ", zh="；"),
-    "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),
-    "src.toml": _M(en="{file} (claims.toml: {claim})", zh="{file}（claims.toml 声明 {claim}）"),
-    "src.unlabelled": _M(en="{file} (unlabelled)", zh="{file}（未标注）"),
-    "why.technique.ok": _M(en="technique: holds {technique} probes (+{points})",
-                           zh="扫描技术：包含{technique}的探测包（+{points}）"),
-    "why.technique.contradicted.connect": _M(
-        en="technique: SYN probes, as a connect scan sends, but the handshake is never completed ({frames}): "
-           "this is a SYN scan (+0)",
-        zh="扫描技术：与 connect 扫描一样发送 SYN，但三次握手从未完成（{frames}）：这是 SYN 扫描（+0）"),
-    "why.technique.contradicted.syn": _M(
-        en="technique: the scanner completes the handshake ({frames}): this is a connect scan, not a SYN scan (+0)",
-        zh="扫描技术：扫描方完成了三次握手（{frames}）：这是 connect 扫描，不是 SYN 扫描（+0）"),
-    "why.technique.wrong": _M(
-        en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
-        zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
-    "why.reference": _M(en="reference: nmap in the same capture saw {port} {state} ({evidence}); not graded",
-                        zh="参照：同一抓包中 nmap 的扫描看到 {port} 为 {state}（{evidence}）；不计分"),
-    "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
-                       zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
-    "why.state.loose": _M(
-        en="state: {port}: {evidence}: only {state}, which cannot tell {claimed} (+{points})",
-        zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
-    "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
-                             zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
-    "why.state.loose.unclaimed": _M(
-        en="state: {port}: {evidence}: only {state}; the cell needs {claimed} (+{points})",
-        zh="端口状态：{port}：{evidence}：只能说明 {state}；这一项需要 {claimed}（+{points}）"),
-    "why.state.mismatch.unclaimed": _M(en="state: {port}: {evidence}: {state}; the cell needs {claimed} (+{points})",
-                                       zh="端口状态：{port}：{evidence}：{state}；这一项需要 {claimed}（+{points}）"),
-    "why.state.reject": _M(
-        en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
-        zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
-    "why.state.none": _M(en="state: no {technique} probe, so no state to read (+0)",
-                         zh="端口状态：没有{technique}的探测包，无从判断端口状态（+0）"),
-    "why.penalty": _M(en="conformance: -{points} {rule}", zh="合规：-{points} {rule}"),
-    "why.duplicate.zero": _M(en="0 points: the same packets as {others}", zh="0 分：与 {others} 的数据包完全相同"),
-    "cell.missing": _M(en="no capture shows a {technique} against a port that is {state}",
-                       zh="没有抓包显示对 {state} 端口的{technique}"),
-    "cell.no-evidence.empty": _M(en="{file} holds no packet: nothing was recorded",
-                                 zh="{file} 中没有任何数据包：什么也没有抓到"),
-    "cell.no-evidence.unreadable": _M(en="{file} cannot be read: {error}", zh="{file} 无法读取：{error}"),
-    "cell.no-evidence.noprobe": _M(en="{file} holds {packets} packets but no scan probe",
-                                   zh="{file} 有 {packets} 个数据包，但没有扫描探测包"),
-    "problem.missing": _M(en="no capture", zh="没有抓包"),
-    "problem.empty": _M(en="{file} is empty (no packet)", zh="{file} 是空的（没有数据包）"),
-    "problem.unreadable": _M(en="{file} cannot be read", zh="{file} 无法读取"),
-    "problem.noprobe": _M(en="{file} holds no scan probe", zh="{file} 中没有扫描探测包"),
-    "problem.contradicted.connect": _M(en="{file}: the handshake never completes: a SYN scan, not a connect scan",
-                                       zh="{file}：三次握手从未完成：这是 SYN 扫描，不是 connect 扫描"),
-    "problem.contradicted.syn": _M(en="{file}: the handshake is completed: a connect scan, not a SYN scan",
-                                   zh="{file}：完成了三次握手：这是 connect 扫描，不是 SYN 扫描"),
-    "problem.wrong-probe": _M(en="{file}: no {technique} probe: it sends a {actual}'s probes",
-                              zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
-    "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
-                        zh="{file}：从\"没有回应\"得出 {claimed}：数据包只能说明 {state}"),
-    "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
-                                  zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
-    "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
-                                  zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
-    "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
-                         zh="{file}：用拒绝规则模拟过滤：读作 {state}"),
-    "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
-                        zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
-    "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),
-    "problem.unprobed.more": _M(en="{ports} never probed", zh="从未探测 {ports}"),
-    "problem.penalties": _M(en="{file}: {rules}", zh="{file}：{rules}"),
-    "problem.duplicate": _M(en="{file} was also handed in by another student", zh="其他学生也提交了 {file}"),
-    "shows.unreadable": _M(en="nothing (unreadable)", zh="无（无法读取）"),
-    "shows.empty": _M(en="nothing (no packet)", zh="无（没有数据包）"),
-    "shows.noprobe": _M(en="no scan probe ({packets} packets)", zh="没有扫描探测包（{packets} 个数据包）"),
-    "note.unreadable": _M(en="unreadable: {error}", zh="无法读取：{error}"),
-    "note.empty": _M(en="empty: a file header and no packet", zh="空文件：只有文件头，没有数据包"),
-    "note.noprobe": _M(en="no scan probe among its {packets} packets", zh="{packets} 个数据包中没有扫描探测包"),
-    "note.unlabelled": _M(en="unlabelled: shows {shows}", zh="未标注：显示 {shows}"),
-    "note.mislabelled": _M(en="named {claim}, but shows {shows}", zh="文件名声明 {claim}，但显示的是 {shows}"),
-    "note.warning": _M(en="warning: {warning}", zh="警告：{warning}"),
-    "note.unused": _M(en="not used for any cell", zh="没有用于任何一项"),
-    "note.background": _M(en="not counted, other hosts' traffic: {what}", zh="不计入（其他主机的流量）：{what}"),
-    "note.other-pair": _M(
-        en="its scan goes {scanner} → {target}, not {main_scanner} → {main_target} as in the other captures",
-        zh="其扫描方向为 {scanner} → {target}，而不是其他抓包中的 {main_scanner} → {main_target}"),
-    "note.duplicate": _M(en="the same packets as {others}", zh="与 {others} 的数据包完全相同"),
-    "note.claims-file": _M(en="{error}; the file names are read instead", zh="{error}；改为从文件名读取声明"),
-    "finding.unreadable": _M(
-        en="The file has a capture's name but cannot be read as one: {error}. Likely cause: it was saved in "
-           "another format, cut short while copying, or is not a capture at all; export it again from Wireshark "
-           "as pcap or pcapng.",
-        zh="文件名像抓包文件，但无法作为抓包读取：{error}。可能的原因：以其他格式保存、复制时被截断，"
-           "或者根本不是抓包文件；请用 Wireshark 重新导出为 pcap 或 pcapng。"),
-    "finding.duplicate": _M(
-        en="{file} holds the same packets, record for record and to the microsecond, as {others}: one capture "
-           "handed in by two students. Each student records their own scans; ask where it came from.",
-        zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
-           "每名学生应提交自己抓取的扫描；请核实来源。"),
-    "finding.state-not-shown": _M(
-        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
-           "shows. Textbook ({technique}): {textbook} For {port} the capture "
-           "shows {evidence}, which means {state}.",
-        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
-           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
-           "这意味着 {state}。"),
-    "finding.state-not-shown.loose": _M(
-        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
-           "shows. Textbook ({technique}): {textbook} For {port} the capture "
-           "shows {evidence}, which supports only {state}: {why}.",
-        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
-           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
-           "只能说明 {state}：{why}。"),
-    "finding.port-not-probed": _M(
-        en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
-           "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
-           "nothing about that port. Likely cause: the script was pointed at another port for this run, or the "
-           "recording stopped before the probe was sent.",
-        zh="端口状态测试应当探测处于该状态的端口。该学生的 {n} 个 {proto} 抓包探测的是 {ports}，"
-           "但这个抓包从未探测 {missing}（它的探测包发往 {probed}），因此无法说明该端口的任何情况。"
-           "可能的原因：这次运行时脚本指向了其他端口，或者在发送探测包之前就停止了抓包。"),
-}
-for _key, _texts in TEXTS.items():
-    assert set(_texts) == set(messages.LANGS), _key
-
 
 def _say(key: str, lang: str, **params) -> str:
-    return TEXTS[key][lang].format(**{k: _word(v, lang) for k, v in params.items()})
-
-
-def _word(value, lang: str) -> str:
-    if isinstance(value, messages.Text):
-        return messages.render(value, lang)
-    if isinstance(value, State):
-        return messages.STATE_WORDS[lang][value]
-    if isinstance(value, Technique):
-        return messages.TECHNIQUE_WORDS[lang][value]
-    if isinstance(value, Frames):
-        return messages.frames_text(value.numbers, lang)
-    return "" if value is None else str(value)
+    """One of grade's sentences (messages.py, keys "grade.*") in `lang`."""
+    return messages.render(T(f"grade.{key}", **{k: "" if v is None else v for k, v in params.items()}), lang)
 
 
 __all__ = ["grade", "Gradebook", "StudentGrade", "CellGrade", "CaptureReport", "GradeFinding", "discover", "sniff", "packet_digest", "read_submission", "VERDICTS",

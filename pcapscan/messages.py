@@ -58,9 +58,71 @@ def _freeze(value: Any) -> Any:
 
 
 def render(text: Text, lang: str = "en") -> str:
-    template = MESSAGES[text.key][lang]
     values = {name: _resolve(value, lang) for name, value in text.params}
-    return template.format(**values)
+    return fill(MESSAGES[text.key][lang], values, lang)
+
+
+def fill(template: str, values: dict, lang: str) -> str:
+    """template.format(**values); in Chinese, typeset as one convention: a
+    space between Chinese and Latin words or numbers, none between Chinese
+    characters or next to full-width punctuation, “” for quotes. Only the
+    template's own words and the seams are touched, never a value (a file
+    name keeps its spelling)."""
+    if lang != "zh":
+        return template.format(**values)
+    import string
+
+    out = ""
+    for literal, name, spec, conv in string.Formatter().parse(template):
+        out = _seam(out, _typeset(literal)) if literal else out
+        if name is not None:
+            value = format(values[name], spec or "")
+            out = _seam(out, value)
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+# Full-width punctuation: no space is wanted beside it.
+_FULL_PUNCT = set("，。；：、！？（）“”‘’《》【】「」…—")
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch in "`%")
+
+
+def _tight(a: str, b: str) -> bool:
+    """No space belongs between a and b: two Chinese characters, or full-width punctuation on either side."""
+    return a in _FULL_PUNCT or b in _FULL_PUNCT or (_is_cjk(a) and _is_cjk(b))
+
+
+def _seam(left: str, right: str) -> str:
+    """Join two pieces of Chinese text: a space between a Chinese character and
+    a Latin word, none between Chinese characters or beside full-width
+    punctuation."""
+    if not left or not right:
+        return left + right
+    if left[-1] == " " and len(left) > 1 and right[0] != " " and _tight(left[-2], right[0]):
+        return left[:-1] + right
+    if right[0] == " " and len(right) > 1 and left[-1] != " " and _tight(left[-1], right[1]):
+        return left + right[1:]
+    a, b = left[-1], right[0]
+    if (_is_cjk(a) and (_latin(b) or b in "(\"")) or ((_latin(a) or a in ")\"") and _is_cjk(b)):
+        return left + " " + right
+    return left + right
+
+
+def _typeset(text: str) -> str:
+    """A piece of Chinese template text in the one convention (see fill)."""
+    import re
+
+    text = re.sub(r'"([^"\n]*)"', "“\\1”", text)  # "吞掉" -> “吞掉”
+    out = ""
+    for ch in text:
+        out = _seam(out, ch)
+    return out
 
 
 def _resolve(value: Any, lang: str) -> str:
@@ -265,7 +327,7 @@ MESSAGES: dict = {
     "no-probe.elsewhere": _M(
         en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
            "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",
-        zh="这个抓包有 {packets} 个数据包，没有端口扫描，只有{found}：verify 只对照教科书检查端口扫描，"
+        zh="这个抓包有 {packets} 个数据包，没有端口扫描，只有{found}：verify 只对照教材检查端口扫描，"
            "这里没有可检查的内容。`pcapscan analyze` 会显示抓包中的结果。"),
     "family.host-discovery": _M(en="host discovery", zh="主机发现"),
     "family.os-detection": _M(en="OS detection probes", zh="操作系统探测"),
@@ -282,7 +344,7 @@ MESSAGES: dict = {
            "flags (NULL), ACK (ACK and Window scans), FIN/ACK (Maimon). The probes in {frames} carry {got}, which "
            "fits none of them, so no state table applies; pcapscan read their answers like a {fallback}. Likely "
            "cause: a typo in the flags= argument (scapy's flag letters are F S R P A U E C).",
-        zh="课本中每种扫描技术的探测包都是固定的：SYN（SYN 扫描和 connect 扫描）、FIN、FIN/PSH/URG（Xmas）、"
+        zh="教材中每种扫描技术的探测包都是固定的：SYN（SYN 扫描和 connect 扫描）、FIN、FIN/PSH/URG（Xmas）、"
            "无标志位（NULL）、ACK（ACK 和 Window 扫描）、FIN/ACK（Maimon）。{frames}的探测包携带的是 {got}，"
            "不符合其中任何一种，没有状态表可以套用；pcapscan 按{fallback}的方式解读了它的回应。可能的原因：flags= "
            "参数写错了（scapy 的标志字母为 F S R P A U E C）。"),
@@ -291,16 +353,16 @@ MESSAGES: dict = {
            "the claimed {claimed}. Likely cause: the port was not in the state the lab meant to simulate when the "
            "capture was taken (a service still running or already stopped, a firewall rule not loaded), or the "
            "state was read off the wrong packet.",
-        zh="课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，这意味着 {state}，而不是声明的 "
+        zh="教材（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，这意味着 {state}，而不是声明的 "
            "{claimed}。可能的原因：抓包时端口并不处于实验想要模拟的状态（服务仍在运行或已经停止、"
            "防火墙规则没有生效），或者从错误的数据包得出了结论。"),
     "state-overclaim": _M(
         en="Textbook ({technique}): {textbook} For {port} the capture shows {evidence}, which supports only "
            "{state}: {why}. The claim {claimed} says more than the packets can. Likely cause: a single state was "
            "concluded from silence (as the seeds' summary table does); report {state}.",
-        zh="课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，只能说明 {state}：{why}。声明 "
-           "{claimed} 超出了数据包所能证明的范围。可能的原因：从\"没有回应\"推断出了单一状态（"
-           "种子文档的实验总结表格就是这样做的）；应报告 {state}。"),
+        zh="教材（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，只能说明 {state}：{why}。声明 "
+           "{claimed} 超出了数据包所能证明的范围。可能的原因：从“没有回应”推断出了单一状态（"
+           "实验指导中的实验总结表格就是这样做的）；应报告 {state}。"),
     "state-underclaim": _M(
         en="For {port} the capture shows {evidence}, which means {state}; the claim {claimed} is true but less "
            "precise than the evidence.",
@@ -311,7 +373,7 @@ MESSAGES: dict = {
            "reads as {state}, exactly like a closed port. Likely cause: the lab's firewall rule rejects (iptables "
            "REJECT, nft reject, ufw reject: ICMP port unreachable or a TCP reset) instead of dropping; to simulate "
            "a filtered port, drop the probes (iptables DROP, nft drop, ufw deny) or reject with admin-prohibited.",
-        zh="课本：被过滤的端口是指探测包被防火墙\"吞掉\"的端口：没有回应，或收到 ICMP 不可达错误。{port} "
+        zh="教材：被过滤的端口是指探测包被防火墙“吞掉”的端口：没有回应，或收到 ICMP 不可达错误。{port} "
            "本应处于被过滤状态，但目标回应了{evidence}，{technique}会把它读作 {state}，与关闭的端口完全一样。"
            "可能的原因：实验的防火墙规则使用了拒绝（iptables REJECT、nft reject、ufw reject：回复 ICMP 端口不可达或 "
            "TCP RST），而不是丢弃；要模拟被过滤的端口，应丢弃探测包（iptables DROP、nft drop、ufw deny），或以 "
@@ -331,10 +393,10 @@ MESSAGES: dict = {
            "socket (scapy's sr1) rather than connect(); the scanner's kernel knows no such connection and resets "
            "it, and a RST/ACK (\"AR\") is an abort, not the third step of the handshake. What the capture shows is a "
            "SYN (half-open) scan; use socket.connect() or nmap -sT for a connect scan.",
-        zh="课本（TCP connect 扫描）：扫描方像 connect() 那样完成三次握手（SYN、SYN/ACK、ACK），然后关闭连接。"
+        zh="教材（TCP connect 扫描）：扫描方像 connect() 那样完成三次握手（SYN、SYN/ACK、ACK），然后关闭连接。"
            "目标在{synack}回复了 SYN/ACK，但扫描方从未发送完成握手的 ACK：{after}。可能的原因："
            "探测包是通过原始套接字（scapy 的 sr1）而不是 connect() 发出的；扫描机内核中没有这个连接，于是将其复位；"
-           "而 RST/ACK（\"AR\"）是中止连接，并不是握手的第三步。抓包中实际是 SYN（半开）扫描；要做 connect 扫描，"
+           "而 RST/ACK（“AR”）是中止连接，并不是握手的第三步。抓包中实际是 SYN（半开）扫描；要做 connect 扫描，"
            "请使用 socket.connect() 或 nmap -sT。"),
     "handshake-completed": _M(
         en="Textbook (SYN scan, also called stealth or half-open scan): after a SYN/ACK the scanner resets instead "
@@ -342,17 +404,17 @@ MESSAGES: dict = {
            "handshake with the ACK in {frames}: this is a connect scan. Likely cause: the tool used connect() (nmap "
            "-sT, socket.connect()), or the report confuses the two scans, as the seeds' summary table does "
            "(\"完整的三次握手\" for both).",
-        zh="课本（SYN 扫描，又称隐蔽扫描或半开扫描）：收到 SYN/ACK 后扫描方发送 RST，而不是完成握手，"
+        zh="教材（SYN 扫描，又称隐蔽扫描或半开扫描）：收到 SYN/ACK 后扫描方发送 RST，而不是完成握手，"
            "因此从不建立连接。此处扫描方在{frames}用 ACK 完成了三次握手：这是 connect 扫描。可能的原因：工具使用了 "
            "connect()（nmap -sT、socket.connect()），或者报告混淆了这两种扫描，"
-           "就像种子文档实验总结表格把两者都写成\"完整的三次握手\"一样。"),
+           "就像实验指导的实验总结表格把两者都写成“完整的三次握手”一样。"),
     "kernel-rst": _M(
         en="Textbook (SYN scan): the scanner resets the half-open connection after the SYN/ACK. The RST in {rst} is "
            "bare, has window 0 and sequence number {seq}, the acknowledgment of the SYN/ACK in {synack}: the "
            "scanner's own kernel sent it, because the SYN came from a raw socket and the kernel knows no such "
            "connection. This is how nmap -sS and scapy scans look; nothing to fix.",
-        zh="课本（SYN 扫描）：扫描方收到 SYN/ACK 后复位半开连接。{rst}的 RST 不带 ACK、窗口为 0、序号为 {seq}，"
-           "即{synack} SYN/ACK 的确认号：它是扫描机自己的内核发出的，因为 SYN 来自原始套接字，内核中没有这个连接。"
+        zh="教材（SYN 扫描）：扫描方收到 SYN/ACK 后复位半开连接。{rst}的 RST 不带 ACK、窗口为 0、序号为 {seq}，"
+           "即{synack}中 SYN/ACK 的确认号：它是扫描机自己的内核发出的，因为 SYN 来自原始套接字，内核中没有这个连接。"
            "nmap -sS 和 scapy 扫描都是这样，无需修改。"),
     "rst-port-mismatch": _M(
         en="A scanner that aborts a connection sends its RST from the connection's own source port, so the target "
@@ -399,13 +461,139 @@ MESSAGES: dict = {
            "haslayer(TCP) branch (an ICMP error has no TCP layer, so the check is never reached) or reads "
            "getlayer(TCP).type (None, so AttributeError). Test haslayer(ICMP) at the top level and read "
            "getlayer(ICMP).type and .code.",
-        zh="课本：探测包收到 ICMP 不可达错误（类型 3，代码 1、2、3、9、10 或 13）表示 filtered。"
+        zh="教材：探测包收到 ICMP 不可达错误（类型 3，代码 1、2、3、9、10 或 13）表示 filtered。"
            "{frames}的{icmp}回应了{probe}的 {probe_flags} 探测包：端口状态为 {state}。"
-           "照种子文档示例代码写的脚本永远不会报告这一点：它把 ICMP 判断嵌套在 haslayer(TCP) 分支里（ICMP "
+           "照实验指导示例代码写的脚本永远不会报告这一点：它把 ICMP 判断嵌套在 haslayer(TCP) 分支里（ICMP "
            "错误报文没有 TCP 层，这段判断永远执行不到），或者读取 getlayer(TCP).type（结果为 None，抛出 "
            "AttributeError）。应在最外层判断 haslayer(ICMP)，并读取 getlayer(ICMP).type 和 .code。"),
 }
 
+# grade's words (pcapscan/grade.py): the feedback's sentences and the pieces it
+# joins them with, under "grade.*"; one catalogue with verify's above.
+MESSAGES.update({f"grade.{_key}": _texts for _key, _texts in {
+    "unlabelled": _M(en="unlabelled", zh="未标注"),
+    "sep": _M(en="; ", zh="；"),
+    "list": _M(en=", ", zh="、"),
+    "colon": _M(en=": ", zh="："),
+    "penalty.item": _M(en="{rule} (-{points})", zh="{rule}（-{points}）"),
+    "shows.item": _M(en="{technique}: {ports}", zh="{technique}：{ports}"),
+    "src.named": _M(en="{file} (named {claim})", zh="{file}（文件名声明 {claim}）"),
+    "src.toml": _M(en="{file} (claims.toml: {claim})", zh="{file}（claims.toml 声明 {claim}）"),
+    "src.unlabelled": _M(en="{file} (unlabelled)", zh="{file}（未标注）"),
+    "why.technique.ok": _M(en="technique: holds {technique} probes (+{points})",
+                           zh="扫描技术：包含{technique}的探测包（+{points}）"),
+    "why.technique.contradicted.connect": _M(
+        en="technique: SYN probes, as a connect scan sends, but the handshake is never completed ({frames}): "
+           "this is a SYN scan (+0)",
+        zh="扫描技术：与 connect 扫描一样发送 SYN，但三次握手从未完成（{frames}）：这是 SYN 扫描（+0）"),
+    "why.technique.contradicted.syn": _M(
+        en="technique: the scanner completes the handshake ({frames}): this is a connect scan, not a SYN scan (+0)",
+        zh="扫描技术：扫描方完成了三次握手（{frames}）：这是 connect 扫描，不是 SYN 扫描（+0）"),
+    "why.technique.wrong": _M(
+        en="technique: no {technique} probe ({expected}); the capture shows {shows} (+0)",
+        zh="扫描技术：没有{technique}的探测包（{expected}）；抓包显示的是 {shows}（+0）"),
+    "why.reference": _M(en="reference: nmap in the same capture saw {port} {state} ({evidence}); not graded",
+                        zh="参照：同一抓包中 nmap 的扫描看到 {port} 为 {state}（{evidence}）；不计分"),
+    "why.state.ok": _M(en="state: {port}: {evidence}: {state} (+{points})",
+                       zh="端口状态：{port}：{evidence}：{state}（+{points}）"),
+    "why.state.loose": _M(
+        en="state: {port}: {evidence}: only {state}, which cannot tell {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}，无法确定是 {claimed}（+{points}）"),
+    "why.state.mismatch": _M(en="state: {port}: {evidence}: {state}, not {claimed} (+{points})",
+                             zh="端口状态：{port}：{evidence}：{state}，而不是 {claimed}（+{points}）"),
+    "why.state.loose.unclaimed": _M(
+        en="state: {port}: {evidence}: only {state}; the cell needs {claimed} (+{points})",
+        zh="端口状态：{port}：{evidence}：只能说明 {state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.mismatch.unclaimed": _M(en="state: {port}: {evidence}: {state}; the cell needs {claimed} (+{points})",
+                                       zh="端口状态：{port}：{evidence}：{state}；这一项需要 {claimed}（+{points}）"),
+    "why.state.reject": _M(
+        en="state: {port}: {evidence}: {state}: the firewall rejects instead of dropping (+{points})",
+        zh="端口状态：{port}：{evidence}：{state}：防火墙使用了拒绝而不是丢弃（+{points}）"),
+    "why.state.none": _M(en="state: no {technique} probe, so no state to read (+0)",
+                         zh="端口状态：没有{technique}的探测包，无从判断端口状态（+0）"),
+    "why.penalty": _M(en="conformance: -{points} {rule}", zh="符合教材：扣 {points} 分（{rule}）"),
+    "why.duplicate.zero": _M(en="0 points: the same packets as {others}", zh="0 分：与 {others} 的数据包完全相同"),
+    "cell.missing": _M(en="no capture shows a {technique} against a port that is {state}",
+                       zh="没有抓包显示对 {state} 端口的{technique}"),
+    "cell.no-evidence.empty": _M(en="{file} holds no packet: nothing was recorded",
+                                 zh="{file} 中没有任何数据包：什么也没有抓到"),
+    "cell.no-evidence.unreadable": _M(en="{file} cannot be read: {error}", zh="{file} 无法读取：{error}"),
+    "cell.no-evidence.noprobe": _M(en="{file} holds {packets} packets but no scan probe",
+                                   zh="{file} 有 {packets} 个数据包，但没有扫描探测包"),
+    "problem.missing": _M(en="no capture", zh="没有抓包"),
+    "problem.empty": _M(en="{file} is empty (no packet)", zh="{file} 是空的（没有数据包）"),
+    "problem.unreadable": _M(en="{file} cannot be read", zh="{file} 无法读取"),
+    "problem.noprobe": _M(en="{file} holds no scan probe", zh="{file} 中没有扫描探测包"),
+    "problem.contradicted.connect": _M(en="{file}: the handshake never completes: a SYN scan, not a connect scan",
+                                       zh="{file}：三次握手从未完成：这是 SYN 扫描，不是 connect 扫描"),
+    "problem.contradicted.syn": _M(en="{file}: the handshake is completed: a connect scan, not a SYN scan",
+                                   zh="{file}：完成了三次握手：这是 connect 扫描，不是 SYN 扫描"),
+    "problem.wrong-probe": _M(en="{file}: no {technique} probe: it sends a {actual}'s probes",
+                              zh="{file}：没有{technique}的探测包：发送的是{actual}的探测包"),
+    "problem.loose": _M(en="{file}: {claimed} from silence: the packets show only {state}",
+                        zh="{file}：从“没有回应”得出 {claimed}：数据包只能说明 {state}"),
+    "problem.loose.unclaimed": _M(en="{file}: {port} shows only {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 只能说明 {state}；这一项需要 {claimed}"),
+    "problem.state.unclaimed": _M(en="{file}: {port} shows {state}; the cell needs {claimed}",
+                                  zh="{file}：{port} 显示 {state}；这一项需要 {claimed}"),
+    "problem.reject": _M(en="{file}: filtered simulated with a reject rule: reads {state}",
+                         zh="{file}：用拒绝（reject）规则模拟被过滤的端口：读作 {state}"),
+    "problem.state": _M(en="{file}: {port} shows {state}, not {claimed}",
+                        zh="{file}：{port} 显示 {state}，而不是 {claimed}"),
+    "problem.unprobed": _M(en="{file}: {ports} never probed", zh="{file}：从未探测 {ports}"),
+    "problem.unprobed.more": _M(en="{ports} never probed", zh="从未探测 {ports}"),
+    "problem.penalties": _M(en="{file}: {rules}", zh="{file}：{rules}"),
+    "problem.duplicate": _M(en="{file} was also handed in by another student", zh="其他学生也提交了 {file}"),
+    "shows.unreadable": _M(en="nothing (unreadable)", zh="无（无法读取）"),
+    "shows.empty": _M(en="nothing (no packet)", zh="无（没有数据包）"),
+    "shows.noprobe": _M(en="no scan probe ({packets} packets)", zh="没有扫描探测包（{packets} 个数据包）"),
+    "note.unreadable": _M(en="unreadable: {error}", zh="无法读取：{error}"),
+    "note.empty": _M(en="empty: a file header and no packet", zh="空文件：只有文件头，没有数据包"),
+    "note.noprobe": _M(en="no scan probe among its {packets} packets", zh="{packets} 个数据包中没有扫描探测包"),
+    "note.unlabelled": _M(en="unlabelled: shows {shows}", zh="未标注：显示 {shows}"),
+    "note.mislabelled": _M(en="named {claim}, but shows {shows}", zh="文件名声明 {claim}，但显示的是 {shows}"),
+    "note.warning": _M(en="warning: {warning}", zh="警告：{warning}"),
+    "note.unused": _M(en="not used for any cell", zh="没有用于任何一项"),
+    "note.background": _M(en="not counted, other hosts' traffic: {what}", zh="不计入（其他主机的流量）：{what}"),
+    "note.other-pair": _M(
+        en="its scan goes {scanner} → {target}, not {main_scanner} → {main_target} as in the other captures",
+        zh="其扫描方向为 {scanner} → {target}，而不是其他抓包中的 {main_scanner} → {main_target}"),
+    "note.duplicate": _M(en="the same packets as {others}", zh="与 {others} 的数据包完全相同"),
+    "note.claims-file": _M(en="{error}; the file names are read instead", zh="{error}；改为从文件名读取声明"),
+    "finding.unreadable": _M(
+        en="The file has a capture's name but cannot be read as one: {error}. Likely cause: it was saved in "
+           "another format, cut short while copying, or is not a capture at all; export it again from Wireshark "
+           "as pcap or pcapng.",
+        zh="文件名像抓包文件，但无法作为抓包读取：{error}。可能的原因：以其他格式保存、复制时被截断，"
+           "或者根本不是抓包文件；请用 Wireshark 重新导出为 pcap 或 pcapng。"),
+    "finding.duplicate": _M(
+        en="{file} holds the same packets, record for record and to the microsecond, as {others}: one capture "
+           "handed in by two students. Each student records their own scans; ask where it came from.",
+        zh="{file} 与 {others} 的数据包逐条相同（时间戳精确到微秒）：两名学生提交了同一个抓包。"
+           "每名学生应提交自己抓取的扫描；请核实来源。"),
+    "finding.state-not-shown": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which means {state}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "这意味着 {state}。"),
+    "finding.state-not-shown.loose": _M(
+        en="The cell {technique} × {cell} needs a port whose packets show {cell}; this capture is counted for what it "
+           "shows. Textbook ({technique}): {textbook} For {port} the capture "
+           "shows {evidence}, which supports only {state}: {why}.",
+        zh="{technique} × {cell} 这一项需要数据包显示为 {cell} 的端口；这个抓包按它实际显示的内容计分。"
+           "课本（{technique}）：{textbook}对于 {port}，抓包显示的是{evidence}，"
+           "只能说明 {state}：{why}。"),
+    "finding.port-not-probed": _M(
+        en="A test of a port state shows the port that is in that state. {n} of this student's {proto} captures "
+           "probe {ports}, but this capture never probes {missing} (its probes go to {probed}), so it shows "
+           "nothing about that port. Likely cause: the script was pointed at another port for this run, or the "
+           "recording stopped before the probe was sent.",
+        zh="端口状态测试应当探测处于该状态的端口。该学生的 {n} 个 {proto} 抓包探测的是 {ports}，"
+           "但这个抓包从未探测 {missing}（它的探测包发往 {probed}），因此无法说明该端口的任何情况。"
+           "可能的原因：这次运行时脚本指向了其他端口，或者在发送探测包之前就停止了抓包。"),
+}.items()})
 # Every rule id has its template (possibly with variants "rule.variant").
 for _key, _texts in MESSAGES.items():
     assert set(_texts) == set(LANGS), _key
@@ -422,19 +610,34 @@ LABELS = {
         "technique": "technique", "port": "port", "state": "state", "reason": "reason", "claim": "claim",
         "severity": "severity", "rule": "rule", "frames": "frames", "message": "explanation",
         "inferred": "(inferred)", "session": "session",
+        "colon": ": ", "comma": ", ", "title.line": "{title}: {verdict} ({counts})", "capture.verdict": "{line}: {verdict}",
+        "claims.line": "{claims}: {list}", "claim.item": "{claim} ({source})", "ladder.title": "{ladder} {port} ({what})",
+        "capture.packets": "{n} packets", "capture.non-ip": "{n} not IP (ARP, ...)",
+        "capture.skipped": "{n} undecodable, skipped", "capture.duplicates": "{n} duplicates ignored",
+        "capture.empty": "no packets", "capture.error": "error: {error}",
+        "source.file name": "file name", "source.folder name": "folder name",
+        "frame": "frame", "time": "time", "more": "... {n} more packet(s)", "ports.summary": "{n} ports: {counts}",
         "summary": "{rule} on {ports} port(s) of {sessions} session(s): the first {shown} above, "
                    "{more} more in --format json",
     },
     "zh": {
-        "title": "pcapscan 验证", "conforms": "符合课本", "violates": "不符合课本", "unreadable": "无法读取",
+        "title": "pcapscan 验证", "conforms": "符合教材", "violates": "不符合教材", "unreadable": "无法读取",
         "counts": "{errors} 个错误，{warnings} 个警告，{infos} 个提示",
-        "claims": "声明", "no-claim": "没有声明：按推断出的扫描技术对照课本检查每个扫描",
-        "findings": "发现的问题", "no-findings": "没有发现问题", "ladders": "交互图（梯形图）",
-        "ladder": "交互图", "packets": "个数据包", "no-exchanges": "没有探测/回应交互",
+        "claims": "声明", "no-claim": "没有声明：按推断出的扫描技术对照教材检查每个扫描",
+        "findings": "发现的问题", "no-findings": "没有发现问题", "ladders": "时序图",
+        "ladder": "时序图", "packets": "个数据包", "no-exchanges": "没有探测/回应交互",
         "capture": "抓包文件", "verdict": "结论", "scanner": "扫描方", "target": "目标",
         "technique": "扫描技术", "port": "端口", "state": "状态", "reason": "原因", "claim": "声明",
         "severity": "级别", "rule": "规则", "frames": "帧", "message": "说明",
         "inferred": "（推断）", "session": "扫描会话",
+        "colon": "：", "comma": "，", "title.line": "{title}：{verdict}（{counts}）", "capture.verdict": "{line}：{verdict}",
+        "claims.line": "{claims}：{list}", "claim.item": "{claim}（{source}）", "ladder.title": "{ladder} {port}（{what}）",
+        "capture.packets": "{n} 个数据包", "capture.non-ip": "其中 {n} 个不是 IP 数据包（ARP 等）",
+        "capture.skipped": "{n} 个无法解码，已跳过", "capture.duplicates": "{n} 个重复数据包，已忽略",
+        "capture.empty": "没有数据包", "capture.error": "错误：{error}",
+        "source.file name": "文件名", "source.folder name": "文件夹名",
+        "frame": "帧", "time": "时间", "more": "……另有 {n} 个数据包", "ports.summary": "{n} 个端口：{counts}",
+        "tool.unknown": "未知工具",
         "summary": "{rule}：{sessions} 个扫描会话中的 {ports} 个端口；上面列出前 {shown} 个，其余 {more} 个见 --format json",
     },
 }

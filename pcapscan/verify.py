@@ -639,6 +639,7 @@ class VerifyResult:
     ports: tuple = ()  # CheckedPort, in capture then port order
     claims: tuple = ()  # (capture, claim text, source)
     lang: str = "en"
+    warnings: tuple = ()  # about the claims themselves (an --expect glob matching nothing), for the CLI's stderr
 
     @property
     def errors(self) -> tuple:
@@ -663,7 +664,9 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     if not path_list and expect is not None:
         path_list = expect.captures()
     if not path_list:
-        raise UsageError("no capture to verify")
+        unmatched = expect.unmatched([]) if expect is not None else []
+        raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
+                                                   + " match no file" if unmatched else ""))
     # A UDP technique the user names makes a client's own datagrams (socket.sendto)
     # probes: they are then checked, not left out as other traffic (scans.client_conversation).
     named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
@@ -690,7 +693,12 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         scans = [s for s in analysis.scans if s.capture == summary.path]
         case = _capture_case(summary, scans, tuple(capture_claims), read_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    return _result(cases, analysis, lang, progress)
+    result = _result(cases, analysis, lang, progress)
+    if expect is not None:
+        unmatched = expect.unmatched([c.path for c in analysis.captures])
+        result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
+                                                f"were not checked" for pattern in unmatched))
+    return result
 
 
 def _whole_analysis(analysis: AnalysisResult, progress=None) -> tuple:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Record the same small target scanned by different tools (nmap, scapy,
-hping3, masscan, zmap), inside a throwaway two-namespace lab, for pcapscan's
+hping3, masscan, zmap, pcapscan's own scanner), inside a throwaway two-namespace lab, for pcapscan's
 fingerprint and compare tests.
 
     sudo python3 scripts/make_tool_captures.py                 # all runs -> captures/tools/
@@ -154,6 +154,13 @@ def _scapy(name: str, source: str) -> tuple:
             lambda c: f"python3 <script {name}.py in make_tool_captures.py>")
 
 
+def _pcapscan(technique: str, ports: str) -> tuple:
+    """pcapscan's own live scanner, from this checkout (PYTHONPATH), as `pcapscan scan` runs it."""
+    return (lambda c: ["env", f"PYTHONPATH={REPO}", sys.executable, "-m", "pcapscan.cli", "scan", c.dst, "-p", ports,
+                       "--technique", technique, "--timeout", "0.5"],
+            lambda c: f"pcapscan scan {c.dst} -p {ports} --technique {technique} --timeout 0.5")
+
+
 def _masscan(ports: str) -> Callable[[Context], list[str]]:
     return lambda c: ["masscan", c.dst, "-p", ports, "--rate", "20", "--wait", "2", *c.adapter()]
 
@@ -202,6 +209,11 @@ _add("zmap-syn", "zmap", "zmap tcp_synscan, ports 80 and 81 (one zmap run per po
 _add("zmap-udp", "zmap", "zmap udp module, port 53 and 54 (one zmap run per port)",
      _zmap_two(["-M", "udp", "--probe-args=text:pcapscan"], (53, 54)))
 
+_add("pcapscan-syn", "pcapscan", "pcapscan's live SYN scan (scapy-built probes, raw socket)",
+     *_pcapscan("syn", TCP_PORTS), wait=1.0)
+_add("pcapscan-udp", "pcapscan", "pcapscan's live UDP scan (payloads for known ports)",
+     *_pcapscan("udp", UDP_PORTS), wait=1.0)
+
 RUN_NAMES = [r.name for r in RUNS]
 
 
@@ -230,7 +242,7 @@ def do_run(lab: Lab, run: Run, out: Path, ctx: Context) -> dict:
         raise SafetyRefusal(f"refusing to scan {ctx.dst}")
     argv = run.argv(ctx)
     tool = argv[0] if argv[0] != "sh" else run.tool
-    if run.tool != "scapy" and shutil.which(tool) is None:
+    if run.tool not in ("scapy", "pcapscan") and shutil.which(tool) is None:
         print(f"[{run.name}] skipped: {tool} is not installed (apt-get install {PACKAGES.get(tool, tool)})")
         return {"run": run, "status": f"skipped: {tool} not installed"}
     print(f"[{run.name}] {run.shown(ctx)}", flush=True)

@@ -230,3 +230,41 @@ def test_real_captures_background_conversations_are_left_out():
             [(s.scanner, s.target, s.technique) for s in every if not client_conversation(s)], name
     udp = analyze(str(SHARED / names[1])).scans
     assert [s.technique.value for s in udp] == ["udp"] and len(udp[0].ports) > 2  # the real UDP scan stays
+
+
+def test_a_sweeps_down_hosts_and_a_fully_collapsed_scan_are_summed_up(shared_captures):
+    """nmap lists the hosts that are up: 254 "down" rows of a ping sweep before
+    the scan are one line, and a scan whose every port is collapsed prints
+    its "Not shown" line without an empty table header under it."""
+    scans = shared_captures / "scans"
+    r = run(str(scans / "AustinA+PortScanDetector__full-scan.pcap"))
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert "  Not shown: 254 down hosts (no-response)" in lines
+    assert not [line for line in lines if "  down  " in line]
+    assert any(line.startswith("192.168.56.101  up       arp-response") for line in lines)
+    assert "1 up, 254 down" in r.stdout  # the title still counts them
+    r = run(str(scans / "AustinA+PortScanDetector__null-scan.pcap"))
+    lines = r.stdout.splitlines()
+    at = lines.index("  Not shown: 1000 open|filtered tcp ports (no-response)")
+    assert lines[at + 1] == ""  # no "port state reason ..." header over nothing
+    assert lines.count("  Not shown: 251 down hosts (no-response)") == 1
+    # JSON keeps every host
+    d = json.loads(run(str(scans / "AustinA+PortScanDetector__full-scan.pcap"), "-f", "json").stdout)
+    assert sum(h["state"] == "down" for h in d["hosts"]) == 254
+
+
+def test_down_hosts_are_listed_below_the_collapse_threshold():
+    from types import SimpleNamespace as NS
+
+    from pcapscan.report.collapse import COLLAPSE_MIN, hosts_and_hidden, not_shown_hosts_line
+
+    def host(i, state, reason):
+        return NS(address=f"198.18.0.{i}", state=NS(value=state), reason=NS(value=reason))
+
+    few = [host(1, "up", "arp-response")] + [host(i, "down", "no-response") for i in range(2, COLLAPSE_MIN + 1)]
+    assert hosts_and_hidden(few) == (few, {})
+    many = few + [host(99, "down", "host-unreach")]
+    shown, hidden = hosts_and_hidden(many)
+    assert [h.address for h in shown] == ["198.18.0.1"] and hidden == {"no-response": 25, "host-unreach": 1}
+    assert not_shown_hosts_line(hidden) == "Not shown: 26 down hosts (25 no-response, 1 host-unreach)"

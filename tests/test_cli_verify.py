@@ -133,7 +133,7 @@ def test_html_draws_svg_ladders(tmp_path):
 def test_ladders_none_and_table_in_chinese():
     r = run(CONNECT, "-c", "stealth:open:80", "--ladders", "none", "--lang", "zh")
     assert r.exit_code == 1
-    assert "交互图" not in r.stdout and "错误" in r.stdout and "不符合课本" in r.stdout
+    assert "时序图" not in r.stdout and "错误" in r.stdout and "不符合教材" in r.stdout
 
 
 def test_claims_from_file_names(tmp_path):
@@ -145,3 +145,25 @@ def test_claims_from_file_names(tmp_path):
     empty.write_bytes(pb.pcap_bytes([]))
     r = run(str(empty), "--claims-from-names")
     assert r.exit_code == 1 and "empty-capture" in r.stdout
+
+
+def test_expect_glob_matching_nothing_is_named_on_stderr(tmp_path):
+    """A typo in an --expect glob would drop its claims unsaid: the pattern is named."""
+    golden = GOLDEN.as_posix()
+    toml = tmp_path / "expect.toml"
+    toml.write_text(f'[claims]\n"{golden}/sny*.pcap" = "syn:open:80"\n"{golden}/syn.pcap" = "syn:open:80"\n')
+    r = run("--expect", str(toml))
+    assert r.exit_code == 0, r.output
+    assert r.stderr == f"pcapscan: warning: {toml}: '{golden}/sny*.pcap' matches no capture; its claims were not " \
+                       "checked\n"
+    assert "syn:open:80" in r.stdout
+    # a glob that matches a capture given on the command line (not on disk) is no typo
+    toml.write_text('[claims]\n"s?n.pcap" = "syn:open:80"\n"*.pcapng" = "syn:open:80"\n')
+    r = run(SYN, "--expect", str(toml))
+    assert r.exit_code == 0 and r.stderr == f"pcapscan: warning: {toml}: '*.pcapng' matches no capture; its claims " \
+                                            "were not checked\n"
+    # nothing at all to verify: the usage error names the patterns
+    toml.write_text('[claims]\n"nothing-here-*.pcap" = "syn:open"\n')
+    r = run("--expect", str(toml))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "no capture to verify" in r.stderr and "'nothing-here-*.pcap' match no file" in r.stderr

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcapscan.cli import main
-from pcapscan.compare import FIELDS, PortSide, compare, explain
+from pcapscan.compare import CONSISTENT, DISAGREE, FIELDS, SAME, PortSide, compare, explain, state_relation
 from pcapscan.errors import InputError, UsageError
 from pcapscan.report.compare_report import render, svg
 
@@ -124,6 +124,67 @@ def test_same_answers_read_by_two_techniques():
     assert "disagree on 1 of the 5 port(s)" in " ".join(c.notes)
 
 
+@pytest.mark.parametrize("a, b, relation", [
+    ("open", "open", SAME), ("open", "open|filtered", CONSISTENT), ("filtered", "open|filtered", CONSISTENT),
+    ("open", "unfiltered", CONSISTENT), ("closed", "unfiltered", CONSISTENT), ("closed", "closed|filtered", CONSISTENT),
+    ("open|filtered", "unfiltered", CONSISTENT), ("open", "closed", DISAGREE), ("closed", "open|filtered", DISAGREE),
+    ("filtered", "unfiltered", DISAGREE), ("open", "filtered", DISAGREE), ("filtered", "closed", DISAGREE)])
+def test_state_relation(a, b, relation):
+    assert state_relation(a, b) == state_relation(b, a) == relation
+
+
+def test_syn_against_fin_is_consistent_not_a_disagreement():
+    # the golden target: 80 open, 81 closed, 82 dropped, 83 admin-prohibited, 84 port-unreachable
+    c = compare(g("syn.pcap"), g("fin.pcap"))
+    assert not c.disagreements
+    assert [(r.port, r.a.state, r.b.state) for r in c.consistent] == [(80, "open", "open|filtered"),
+                                                                      (82, "filtered", "open|filtered")]
+    open80, drop82 = (r.explanation for r in c.consistent)
+    assert "Consistent, not a contradiction: B's open|filtered stands for open or filtered, and A's open" in open80
+    assert "An open port ignores a TCP segment with only FIN set (RFC 793" in open80
+    assert "the syn scan's answer (SYN/ACK (frame 6)) says open" in open80
+    assert "Textbook: FIN scan: RST means closed; no answer means open|filtered" in open80
+    assert "firewall rule" not in open80  # the old, wrong lesson
+    assert "to the syn scan the same silence means filtered" in drop82
+    text = render(c, "table")
+    assert "Consistent readings:" in text and "Disagreements:" not in text
+    assert "80/tcp  open (syn-ack); 1 probe(s)" in text and text.count(" consistent\n") == 2
+    assert "contradict each other on no port; 2 port(s) read differently but consistently" in " ".join(c.notes)
+    assert "## Consistent readings" in render(c, "markdown")
+    d = json.loads(render(c, "json"))
+    assert [p["port"] for p in d["consistent"]] == [80, 82] and d["disagreements"] == []
+    assert {p["port"]: p["relation"] for p in d["ports"]} == {80: "consistent", 81: "same", 82: "consistent",
+                                                              83: "same", 84: "same"}
+
+
+@pytest.mark.parametrize("inverse", ["null.pcap", "xmas.pcap"])
+def test_null_and_xmas_against_syn_are_consistent(inverse):
+    c = compare(g(inverse), g("syn.pcap"))
+    assert not c.disagreements and [r.port for r in c.consistent] == [80, 82]
+    assert "RFC 793" in c.consistent[0].explanation
+
+
+def test_ack_scan_unfiltered_is_consistent_with_open_and_closed():
+    c = compare(g("syn.pcap"), g("ack.pcap"))
+    assert not c.disagreements
+    assert [(r.port, r.a.state, r.b.state) for r in c.consistent] == [(80, "open", "unfiltered"),
+                                                                      (81, "closed", "unfiltered")]
+    assert "answers an ACK probe with RST whether the port is open or closed" in c.consistent[0].explanation
+    # two wide states narrow each other down: FIN's silence and ACK's RST leave only open
+    c = compare(g("fin.pcap"), g("ack.pcap"))
+    row = next(r for r in c.consistent if r.port == 80)
+    assert "together they say open" in row.explanation
+
+
+def test_maimon_against_syn_still_disagrees_and_says_why():
+    # Linux resets a FIN/ACK on an open port, as RFC 793 says of any ACK-bearing segment: a contradiction
+    c = compare(g("maimon.pcap"), g("syn.pcap"))
+    (row,) = c.disagreements
+    assert (row.port, row.a.state, row.b.state) == (80, "closed", "open")
+    assert "BSD-derived stacks" in row.explanation and "trust the syn scan" in row.explanation
+    assert [r.port for r in c.consistent] == [82]
+
+
 def test_ports_probed_by_one_scan_only():
     c = compare(t("masscan-syn.pcap"), t("zmap-syn.pcap"))
     assert [r.port for r in c.one_sided] == [82, 83, 84]
@@ -142,8 +203,12 @@ def test_silence_against_an_answer_is_explained():
     a = _side(53, "udp", "open", "udp-response", 1, answers=(("udp", 7),), payloads=(12,))
     b = _side(53, "udp", "open|filtered", "no-response", 1, payloads=(0,))
     text = explain(a, b)
+    assert "Consistent, not a contradiction" in text  # open|filtered holds open
     assert "A's datagram carried 12 bytes of payload and B's was empty" in text
     assert "nmap sends such payloads to well-known ports" in text
+    # a contradiction (open against filtered) explained by the payload too
+    text = explain(a, _side(53, "udp", "filtered", "no-response", 1, payloads=(0,)))
+    assert "Consistent" not in text and "A's datagram carried 12 bytes of payload" in text
     # one try against two: silence after a single probe
     a = _side(82, "tcp", "filtered", "no-response", 1, technique="syn")
     b = _side(82, "tcp", "closed", "reset", 2, answers=(("rst", 9),), technique="syn")
@@ -193,7 +258,7 @@ def test_cli_markdown_and_json():
     r = run(g("connect.pcap"), t("scapy-seeds-connect.pcap"), "--format", "json")
     assert r.exit_code == 0 and r.stderr == ""
     d = json.loads(r.stdout)
-    assert set(d) == {"a", "b", "fields", "ports", "disagreements", "only_one", "notes"}
+    assert set(d) == {"a", "b", "fields", "ports", "disagreements", "consistent", "only_one", "notes"}
     assert d["a"]["tool"]["name"] == "os-connect" and d["b"]["tool"]["name"] == "scapy"
     assert d["disagreements"][0]["port"] == 84 and d["disagreements"][0]["explanation"]
     port80 = next(p for p in d["ports"] if p["port"] == 80)
@@ -220,6 +285,15 @@ def test_svg_caps_rows_on_big_scans(shared_captures):
     ET.fromstring(text)
     assert "more port(s) not drawn" in text
     assert len(render(c, "table")) > 0
+
+
+def test_cli_bad_plot_path_prints_nothing(tmp_path):
+    r = run(g("syn.pcap"), g("fin.pcap"), "--plot", str(tmp_path / "no" / "such" / "dir" / "t.svg"))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("pcapscan: ") and "t.svg" in r.stderr and r.stderr.count("\n") == 1
+    out = tmp_path / "cmp.txt"
+    r = run(g("syn.pcap"), g("fin.pcap"), "-o", str(out), "--plot", str(tmp_path / "missing" / "t.svg"))
+    assert r.exit_code == 2 and r.stdout == "" and not (out.exists() and out.read_text())
 
 
 def test_cli_errors():

@@ -3,6 +3,8 @@ tools' own captures and nmap's golden ones), the third-party and student
 captures pinned to what their packets show, and the rule that a name always
 comes with the fields that support it."""
 import json
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,18 @@ from click.testing import CliRunner
 from pcapscan.analysis import analyze_capture, analyze_capture_full  # noqa: F401
 from pcapscan.cli import main
 from pcapscan.exchanges import replay
+from pcapscan.fastpath import scans as fast_scans
+from pcapscan.fastpath.columns import NeedSlowPath
 from pcapscan.fingerprint import TOOL_NAMES, ToolGuess, identify
+from pcapscan.model import Technique
+from pcapscan.techniques import REGISTRY, live_techniques
 
 import packets as pk
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "captures" / "tools"
 GOLDEN = ROOT / "captures" / "golden"
+OWN_CAPTURES = sorted(p for p in (ROOT / "captures").rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
 
 # captures/tools/<file> -> the tool that made it (captures/tools/README.md)
 TOOL_CAPTURES = {
@@ -27,6 +34,7 @@ TOOL_CAPTURES = {
     "hping3-syn.pcap": "hping3", "hping3-udp.pcap": "hping3",
     "masscan-syn.pcap": "masscan", "masscan-udp.pcap": "masscan",
     "zmap-syn.pcap": "zmap", "zmap-udp.pcap": "zmap",
+    "pcapscan-syn.pcap": "pcapscan", "pcapscan-udp.pcap": "pcapscan",
 }
 
 # Third-party captures (shared/captures/scans): the tool behind the largest
@@ -221,3 +229,88 @@ def test_analyze_json_and_table_carry_the_tool():
     assert r.exit_code == 0 and "  tool: nmap (1.00)" in r.stdout
     r = CliRunner().invoke(main, ["analyze", "-f", "markdown", str(TOOLS / "zmap-syn.pcap")])
     assert r.exit_code == 0 and "Tool: zmap (1.00)." in r.stdout
+
+
+def tools_both_ways(path):
+    """Every session's ToolGuess from columns built of its Exchange objects (the
+    ordinary path) and from columns built of the fast path's flow tables (every
+    session, however small: fp_objects_max=0); None when the fast path declines."""
+    _summary, slow, _more = analyze_capture_full(path)
+    try:
+        _summary, fast, _more = fast_scans.analyze_capture_fast(path, None, fp_objects_max=0)
+    except NeedSlowPath:
+        return None
+    tools = lambda scans: [((s.scanner, s.target, s.technique, s.first_ts), s.tool) for s in scans]  # noqa: E731
+    return tools(slow), tools(fast)
+
+
+@pytest.mark.parametrize("path", OWN_CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_exchange_and_flow_table_columns_give_the_same_guess(path):
+    both = tools_both_ways(path)
+    if both is None:
+        pytest.skip("the fast path declines this capture")
+    slow, fast = both
+    assert fast == slow  # name, confidence and every evidence sentence
+
+
+def test_exchange_and_flow_table_columns_agree_on_shared_captures(shared_captures):
+    files = sorted(p for p in shared_captures.rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
+    compared = 0
+    for path in files:
+        both = tools_both_ways(path)
+        if both is not None:
+            slow, fast = both
+            assert fast == slow, path.name
+            compared += len(slow)
+    assert compared >= 100
+
+
+def pcapscan_probes(technique: Technique, dst: str) -> list:
+    """The probes `pcapscan scan` sends (live/scanner.build_probe), one per port, as the capture shows them."""
+    from pcapscan.capture.decode import LINKTYPE_RAW, decode_frame
+    from pcapscan.live import scanner
+
+    src = "2001:2::1" if ":" in dst else "198.18.0.1"
+    rnd = random.Random(7)
+    ports = range(53, 58) if technique is Technique.UDP else range(80, 85)
+    return [decode_frame(LINKTYPE_RAW, scanner.build_probe(technique, src, dst, 45678, port, rnd.getrandbits(32),
+                                                           rnd.getrandbits(32)), i, i * 0.1)
+            for i, port in enumerate(ports, 1)]
+
+
+RAW_LIVE = [t for t in live_techniques() if not REGISTRY[t].os_connect]
+
+
+@pytest.mark.parametrize("dst", ["198.18.0.2", "2001:2::2"])
+@pytest.mark.parametrize("technique", RAW_LIVE, ids=lambda t: t.value)
+def test_pcapscan_names_its_own_raw_probes(technique, dst):
+    exchanges, _ = replay(pcapscan_probes(technique, dst))
+    guess = identify(exchanges)
+    if technique is Technique.UDP and ":" in dst:
+        # neither mark can be told (IPv6 has no IP ID, UDP no window): the rest never names pcapscan
+        assert guess.name != "pcapscan", guess
+    else:
+        assert (guess.name, guess.confidence) == ("pcapscan", 1.0), guess
+        mark = "IP ID 28771" if technique is Technique.UDP else "TCP window 28771"
+        assert any(e.startswith(mark) for e in guess.evidence), guess
+
+
+@pytest.mark.parametrize("technique", [Technique.SYN, Technique.UDP], ids=lambda t: t.value)
+def test_pcapscan_without_its_mark_is_not_pcapscan(technique):
+    """pcapscan's probes as they were before the mark (a random IP ID, scapy's window 8192): what a
+    scapy script with a fixed source port and random sequence numbers sends too."""
+    rnd = random.Random(3)
+    probes = [replace(p, ip_id=rnd.getrandbits(16), window=8192 if p.proto == "tcp" else 0)
+              for p in pcapscan_probes(technique, "198.18.0.2")]
+    exchanges, _ = replay(probes)
+    assert identify(exchanges).name != "pcapscan"
+
+
+def test_only_pcapscan_captures_are_named_pcapscan(shared_captures):
+    files = OWN_CAPTURES + sorted(p for p in shared_captures.rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
+    named = set()
+    for path in files:
+        _summary, scans, more = analyze_capture_full(path)
+        if any(s.tool is not None and s.tool.name == "pcapscan" for s in (*scans, *more.probings)):
+            named.add(path.name)
+    assert named == {"pcapscan-syn.pcap", "pcapscan-udp.pcap"}

@@ -230,7 +230,7 @@ def test_feedback_in_chinese():
     zh = grade(STUDENTS, lang="zh")
     text = grade_report.render_feedback(zh.students[0], zh)
     assert "三次握手从未完成" in text and "是空的（没有数据包）" in text and "从未探测 80/tcp" in text
-    assert "课本（TCP connect 扫描）" in text  # verify's explanation, in Chinese
+    assert "教材（TCP connect 扫描）" in text  # verify's explanation, in Chinese
 
 
 @pytest.mark.parametrize("lang, claim_words", [("en", ("claim", "from silence")), ("zh", ("声明", "没有回应"))])

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 from livelab import alive, env, host_links, lab_unavailable, netns_pids, unique_name
 from pcapscan.cli import main
 from pcapscan.errors import UsageError
-from pcapscan.live import labrun, netns
-from pcapscan.live.labrun import EXPECTED, STATES, TECHNIQUES, TITLES, LabConfig
+from pcapscan.live import labmodel, labrun, netns
+from pcapscan.live.labmodel import EXPECTED, STATES, TECHNIQUES, TITLES
+from pcapscan.live.labrun import LabConfig
 from pcapscan.live.netns import list_netns
 
 UNAVAILABLE = lab_unavailable()
@@ -161,7 +162,7 @@ def summary_table(md: str, scanner: str) -> dict:
     lines = md.split(heading, 1)[1].split("\n## ", 1)[0].strip().splitlines()
     header = [c.strip() for c in re.split(r"(?<!\\)\|", lines[0])[1:-1]]
     assert header[0] == "扫描方式/端口状态"
-    assert [h.split("<br>")[0] for h in header[1:]] == [labrun.STATE_TITLES[s] for s in STATES]
+    assert [h.split("<br>")[0] for h in header[1:]] == [labmodel.STATE_TITLES[s] for s in STATES]
     out = {}
     for line in lines[2:]:
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]

@@ -22,8 +22,9 @@ from pcapscan.analysis import build_scans
 from pcapscan.capture import read_packets
 from pcapscan.cli import main
 from pcapscan.errors import PermissionProblem, UsageError
+from pcapscan.fingerprint import PCAPSCAN_IP_ID, PCAPSCAN_WINDOW
 from pcapscan.live import labrun, scanner
-from pcapscan.live.labrun import EXPECTED, STATES, port_of
+from pcapscan.live.labmodel import EXPECTED, STATES, port_of
 from pcapscan.model import ACK, RST, SYN, Technique
 from pcapscan.techniques import REGISTRY, live_techniques
 
@@ -92,23 +93,26 @@ def test_raw_probes_have_the_techniques_flags(tech, flags):
     from pcapscan.capture.decode import LINKTYPE_RAW, decode_frame
     from pcapscan.model import flag_letters
 
-    data = scanner.build_probe(Technique(tech), "198.18.0.1", "198.18.0.2", 40000, 80, 1234, 5678, 7)
+    data = scanner.build_probe(Technique(tech), "198.18.0.1", "198.18.0.2", 40000, 80, 1234, 5678)
     pkt = decode_frame(LINKTYPE_RAW, data, 1, 0.0)
     assert (pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.seq) == ("198.18.0.1", "198.18.0.2", 40000, 80, 1234)
     assert flag_letters(pkt.flags) == flags and pkt.ack == (5678 if "A" in flags else 0)
+    # pcapscan's mark, by which fingerprint.py tells its probes from a scapy script's
+    assert (pkt.ip_id, pkt.window, pkt.options, pkt.ttl) == (PCAPSCAN_IP_ID, PCAPSCAN_WINDOW, (), 64)
     v6 = decode_frame(LINKTYPE_RAW, scanner.build_probe(Technique(tech), "2001:2::1", "2001:2::2", 40000, 80, 1,
-                                                        2, 0), 1, 0.0)
-    assert v6.ip_version == 6 and flag_letters(v6.flags) == flags
+                                                        2), 1, 0.0)
+    assert v6.ip_version == 6 and flag_letters(v6.flags) == flags and v6.window == PCAPSCAN_WINDOW
 
 
 def test_udp_probe_carries_the_payload():
     from pcapscan.capture.decode import LINKTYPE_RAW, decode_frame
 
     pkt = decode_frame(LINKTYPE_RAW, scanner.build_probe(Technique.UDP, "198.18.0.1", "198.18.0.2", 40000, 53, 0,
-                                                         0, 1), 1, 0.0)
+                                                         0), 1, 0.0)
     assert pkt.proto == "udp" and pkt.payload_len == len(scanner.UDP_PAYLOADS[53])
+    assert pkt.ip_id == PCAPSCAN_IP_ID
     empty = decode_frame(LINKTYPE_RAW, scanner.build_probe(Technique.UDP, "198.18.0.1", "198.18.0.2", 40000, 54,
-                                                           0, 0, 1), 1, 0.0)
+                                                           0, 0), 1, 0.0)
     assert empty.payload_len == 0
 
 
@@ -118,7 +122,7 @@ def test_tracker_marks_a_probe_answered_only_by_a_real_answer():
 
     tr = scanner._Tracker("tcp", 40000, {"198.18.0.2"})
     probe = decode_frame(LINKTYPE_RAW, scanner.build_probe(Technique.SYN, "198.18.0.1", "198.18.0.2", 40000, 80,
-                                                           1000, 0, 1), 1, 0.0)
+                                                           1000, 0), 1, 0.0)
     tr.sent(("198.18.0.2", 80), probe)
     wrong = Packet(2, 0.1, "198.18.0.2", "198.18.0.1", "tcp", sport=80, dport=40000, flags=SYN | ACK, ack=5)
     tr.observe(wrong)

@@ -195,3 +195,76 @@ def test_cli_refuses_a_hostname_resolving_to_a_public_address(monkeypatch):
     r = _run(["scan", "mixed.example", "-p", "53", "--technique", "udp"])
     assert r.exit_code == 2 and r.stdout == ""
     assert "resolves to 8.8.4.4" in r.stderr
+
+
+# -- a lab address reached through a gateway ----------------------------------------
+
+
+def test_off_link_warning_names_lab_addresses_behind_a_gateway():
+    a = ipaddress.ip_address
+    assert safety.off_link_warning([(a("198.18.0.2"), None)]) is None  # on-link: the lab
+    assert safety.off_link_warning([(a("10.0.0.2"), "10.0.0.1")]) is None  # not a lab address
+    one = safety.off_link_warning([(a("198.18.0.2"), "192.0.2.1")])
+    assert one.startswith("198.18.0.2 is in the lab's range but not on a link of this host or namespace: the route "
+                          "goes through the gateway 192.0.2.1") and "ip netns exec" in one
+    two = safety.off_link_warning([(a("198.19.0.1"), "192.0.2.1"), (a("2001:2::5"), "fe80::1")])
+    assert two.startswith("198.19.0.1 and 1 more address(es) of the lab's range are not on a link")
+
+
+@pytest.fixture
+def routed_netns():
+    """A namespace of our own, `ip route get` its only view: 10.203.0.0/24 and
+    198.18.200.0/24 on links, everything else through the gateway 10.203.0.2
+    (which does not exist: nothing leaves the namespace)."""
+    import os
+    import subprocess
+
+    from livelab import lab_unavailable
+
+    why = lab_unavailable(("ip",))
+    if why:
+        pytest.skip(why)
+    ns = f"pcsgw{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "add", "gwa", "type", "veth", "peer", "name", "gwb"],
+                    ["addr", "add", "10.203.0.1/24", "dev", "gwa"], ["addr", "add", "198.18.200.1/24", "dev", "gwb"],
+                    ["link", "set", "gwa", "up"], ["link", "set", "gwb", "up"], ["link", "set", "lo", "up"],
+                    ["route", "add", "default", "via", "10.203.0.2"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_gateway_for_is_the_kernels_route(routed_netns):
+    import subprocess
+    import sys
+
+    from livelab import env
+
+    code = ("import ipaddress; from pcapscan.live.scanner import gateway_for as g; "
+            "print([g(ipaddress.ip_address(a)) for a in ('198.19.5.5', '198.18.200.7', '10.203.0.9', '127.0.0.1')])")
+    out = subprocess.run(["ip", "netns", "exec", routed_netns, sys.executable, "-c", code], capture_output=True,
+                         text=True, env=env(), check=True).stdout
+    assert out.strip() == "['10.203.0.2', None, None, None]"
+
+
+def test_scan_warns_when_a_lab_address_goes_out_through_a_gateway(routed_netns):
+    """The connect probes go toward the gateway, which is nowhere: inside our namespace."""
+    import subprocess
+    import sys
+
+    from livelab import env
+
+    def scan(target):
+        return subprocess.run(["ip", "netns", "exec", routed_netns, sys.executable, "-m", "pcapscan.cli", "scan",
+                               target, "-p", "80", "-t", "connect", "--timeout", "0.2", "--retries", "0"],
+                              capture_output=True, text=True, env=env(), timeout=60)
+
+    r = scan("198.19.5.5")
+    assert r.returncode == 0, r.stderr
+    assert ("pcapscan: warning: live:198.19.5.5: 198.19.5.5 is in the lab's range but not on a link of this host "
+            "or namespace: the route goes through the gateway 10.203.0.2") in r.stderr
+    r = scan("198.18.200.7")  # on a link of the namespace: no warning
+    assert "gateway" not in r.stderr

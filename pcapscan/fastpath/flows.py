@@ -108,6 +108,20 @@ ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags"
 
 
 class FlowTable:
+    """Every TCP/UDP flow of a capture as columns, fed batch by batch.
+
+    A flow is keyed by its canonical 64-bit key (keys(): address pair id, UDP
+    bit, both ports, lower endpoint first) and gets a flow id in order of
+    first appearance. Per flow it keeps the state bits (COMPLEX, SDIR, N1, N2,
+    PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN: what the first two packets were), the
+    first packet whole (PROBE_COLS: it becomes a model.Packet again when
+    needed) and what the classifiers read of the second (ANSWER_COLS). A flow
+    with a third packet, a packet the bulk decoder could not read, or an
+    ICMP error quoting it is COMPLEX: its packets are kept in `complex_pkts`
+    and replayed by the ordinary engine (Assembler step 1). Address pairs are
+    numbered too (pair_id); sessions() gives each flow's (pair, direction)
+    number, which scans group by."""
+
     def __init__(self, addrs: AddressBook, options: OptionBook):
         self.addrs = addrs
         self.options = options

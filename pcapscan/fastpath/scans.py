@@ -439,6 +439,30 @@ def _read_forked(reader, stats, table, progress):
 
 
 class Assembler:
+    """The flow table (flows.FlowTable) -> scans, the fast path's analog of
+    scans.analyze_capture_full after the read. `run()` does it in five steps:
+
+    1. complex flows are replayed by exchanges.ReplayEngine, packet by packet;
+    2. simple flows (one probe, at most one packet back) are sorted into
+       blocks of whole address pairs; ordinary traffic among them is dropped
+       by the engine's own rules (exchanges.midstream, shows_connection);
+    3. the simple flows the engine must group itself (sharing a port with
+       another flow, or of a shape a routing policy may claim) go back to it
+       (ReplayEngine.adopt); then every scan connection, the engine's and the
+       bulk ones together, is split into runs (sessions.split_runs);
+    4. the routing policies (families.route) see the engine's exchanges and a
+       few representatives of each bulk session, with the spans of every run;
+    5. scans are built block by block, each distinct shape classified once by
+       the technique's real classifier (fastpath/shapes.py).
+
+    State between the steps lives on the instance: `t` the flow table, `s`
+    the columns of the block being worked on (_block: flow ids, pair session,
+    ports, probe kind, options, answer flags...), `run_of` each flow's run,
+    `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
+    `py_ex` and `why` (the exchange table of the block and evidence
+    sentences). Blocks may be built in a forked second process (_fork_map):
+    what a block needs is set before the fork."""
+
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False,
                  progress: Optional[Callable] = None):
         self.forked = forked  # may fork a second process for half of the blocks
@@ -971,7 +995,7 @@ class Assembler:
             return identify(exs)
         from .fprint import identify_columns
 
-        return identify_columns(self, members, objs, simple)
+        return identify_columns(self, objs, simple)
 
 
 def _fork_map(fn, weights: list, enabled: bool, progress: Optional[Callable] = None, phase: str = "") -> list:

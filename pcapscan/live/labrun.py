@@ -44,7 +44,6 @@ OUT/report.html and OUT/report.json.
 from __future__ import annotations
 
 import contextlib
-import html
 import ipaddress
 import json
 import os
@@ -56,15 +55,16 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .. import __version__
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..model import Technique, flag_letters
-from ..techniques import REGISTRY, base, lab_techniques
-from .netns import (LAB_NET4, NFT_TABLE, SCANNER, Lab, LabError, PortPlan, list_netns, missing_tools,
+from ..techniques import REGISTRY
+from ..report.lab_report import write_reports
+from .labmodel import EXPECTED, PLAN, STATE_HOW, STATES, TECHNIQUES, Cell, Report, port_of, ports_of  # noqa: F401
+from .netns import (LAB_NET4, NFT_TABLE, SCANNER, Lab, LabError, list_netns, missing_tools,
                     require_tools)
 
 DEFAULT_NAME = "pcslab"
@@ -72,51 +72,6 @@ DEFAULT_STATE = "/run/pcapscan-lab.json"
 STATE_ENV = "PCAPSCAN_LAB_STATE"
 DEFAULT_SUBNET = "198.18.0.0/24"
 STATE_VERSION = 1
-
-# The lab's port states, in the report's column order.
-STATES = ("open", "closed", "filtered", "admin-prohibited", "port-unreachable")
-STATE_TITLES = {
-    "open": "开放 open",
-    "closed": "关闭 closed",
-    "filtered": "过滤 filtered (drop)",
-    "admin-prohibited": "reject admin-prohibited",
-    "port-unreachable": "reject port-unreachable",
-}
-STATE_HOW = {
-    "open": "listener (TCP accepts and closes; UDP answers every datagram)",
-    "closed": "nothing listens (the kernel answers RST / ICMP port unreachable)",
-    "filtered": "nftables `drop` (what the seeds' `ufw deny` does)",
-    "admin-prohibited": "nftables `reject with icmpx type admin-prohibited`",
-    "port-unreachable": "nftables `reject with icmpx type port-unreachable` (reads as closed)",
-}
-_PLAN_KIND = {"open": "open", "closed": "closed", "filtered": "drop", "admin-prohibited": "admin",
-              "port-unreachable": "unreach"}
-
-# What the victim sends for each lab state besides "open" (what a listener
-# answers depends on the probe: techniques/ LabRow.listening_answer), in the
-# words of the techniques' state tables: nftables' verdicts, and for a closed
-# port the kernel's, by protocol.
-_FIREWALL_SENDS = {"filtered": base.NONE, "admin-prohibited": base.ICMP_UNREACH,
-                   "port-unreachable": base.ICMP_PORT_UNREACH}
-_CLOSED_SENDS = {"tcp": base.RST_, "udp": base.ICMP_PORT_UNREACH}
-
-
-def _expected(spec) -> dict:
-    """What each lab state should read (nmap 7.93 on a Linux target): the
-    technique's state table applied to what the victim sends. So Linux's
-    window-0 RST to an ACK-bearing probe on a listening port reads "closed"
-    to window and maimon, and a connect() sees ICMP port-unreachable as
-    ECONNREFUSED ("closed")."""
-    sends = {"open": spec.lab.listening_answer, "closed": _CLOSED_SENDS[spec.proto], **_FIREWALL_SENDS}
-    return {s: spec.table[kind][0].value for s, kind in sends.items()}
-
-
-# Techniques in the report's row order (the seeds' six first), their row
-# labels (the seeds' words and nmap's option) and nmap's option for each.
-_SPECS = {t.value: REGISTRY[t] for t in lab_techniques()}
-TECHNIQUES = tuple(_SPECS)
-TITLES = {t: f"{s.lab.title} ({s.nmap_option})" for t, s in _SPECS.items()}
-EXPECTED = {t: _expected(s) for t, s in _SPECS.items()}
 
 Log = Callable[[str], None]
 _PKG_ROOT = Path(__file__).resolve().parents[2]
@@ -178,17 +133,6 @@ class LabConfig:
     def namespaces(self) -> list:
         ns = [f"{self.name}-attacker", f"{self.name}-victim"]
         return ns + ([f"{self.name}-gateway"] if self.gateway else [])
-
-
-PLAN = PortPlan()  # 80-84/tcp, 53-57/udp: the golden captures' plan
-
-
-def port_of(proto: str, state: str, plan: PortPlan = PLAN) -> int:
-    return getattr(plan, f"{proto}_{_PLAN_KIND[state]}")[0]
-
-
-def ports_of(proto: str, plan: PortPlan = PLAN) -> list:
-    return [port_of(proto, s, plan) for s in STATES]
 
 
 # -- the topology ---------------------------------------------------------------------
@@ -454,81 +398,6 @@ def _no_interrupts():
 # -- one measured cell of the summary table ---------------------------------------------
 
 
-@dataclass
-class Cell:
-    scanner: str  # "pcapscan" or "nmap"
-    technique: str
-    state: str  # the lab state
-    proto: str
-    port: int
-    expected: str
-    measured: Optional[str] = None  # pcapscan's analysis of the recorded capture
-    reason: str = ""
-    said: Optional[str] = None  # what the scanner itself printed (pcapscan JSON / nmap XML)
-    said_reason: str = ""
-    capture: str = ""  # the cell's own capture, relative to the report
-    run_capture: str = ""  # the whole run's capture
-    frames: str = ""  # the frames in the run's capture
-    traffic: list = field(default_factory=list)  # ["→S", "←SA", "→R"]
-    probe: str = ""  # the first probe's shape
-    findings: list = field(default_factory=list)  # [{"severity", "rule", "message"}]
-    verify_note: str = ""  # why there are no findings, when verify did not run
-    ladder_text: str = ""
-    ladder_svg: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.measured == self.expected and (self.said is None or self.said == self.measured)
-
-    @property
-    def anchor(self) -> str:
-        return f"{self.scanner}-{self.technique}-{self.state}"
-
-    @property
-    def traffic_text(self) -> str:
-        return " ".join(self.traffic) if self.traffic else "(nothing)"
-
-    @property
-    def traffic_shape(self) -> str:
-        """The traffic without sizes, for comparing scanners."""
-        return " ".join(re.sub(r"\(.*?\)", "", t) for t in self.traffic)
-
-
-@dataclass
-class Report:
-    out_dir: Path
-    config: LabConfig
-    techniques: list
-    scanners: list
-    cells: dict  # (scanner, technique, state) -> Cell
-    nmap_version: str = ""
-    notes: list = field(default_factory=list)
-    seconds: float = 0.0
-    timeout: float = 1.0
-
-    @property
-    def all_expected(self) -> bool:
-        return all(c.ok for c in self.cells.values())
-
-    def cell(self, scanner, technique, state) -> Optional[Cell]:
-        return self.cells.get((scanner, technique, state))
-
-    def summary_text(self) -> str:
-        out = []
-        for scanner in self.scanners:
-            out.append(f"{scanner}:")
-            w = max(len(t) for t in self.techniques)
-            out.append("  " + " " * w + "  " + "  ".join(f"{s[:16]:<16}" for s in STATES))
-            for t in self.techniques:
-                cells = [self.cell(scanner, t, s) for s in STATES]
-                out.append(f"  {t:<{w}}  " + "  ".join(
-                    f"{((c.measured or '-') + ('' if c.ok else ' ✗')):<16}" for c in cells))
-        bad = [c for c in self.cells.values() if not c.ok]
-        out.append(f"{len(self.cells) - len(bad)}/{len(self.cells)} cells as the lab configured; "
-                   f"report: {self.out_dir / 'report.md'}")
-        return "\n".join(out)
-
-
 # -- captures: cutting one port out of a run --------------------------------------------
 
 
@@ -622,7 +491,7 @@ def _pcapscan_argv(cfg: LabConfig, technique: str, ports: list, timeout: float, 
 def _nmap_argv(cfg: LabConfig, technique: str, ports: list, retries: int, xml_path: Path) -> list:
     if not ipaddress.ip_address(cfg.victim) in LAB_NET4:  # LabConfig already refuses this
         raise UsageError(f"refusing to scan {cfg.victim}: outside {LAB_NET4}")
-    return ["nmap", "-n", "-Pn", "--reason", "-T4", "--max-retries", str(retries), _SPECS[technique].nmap_option,
+    return ["nmap", "-n", "-Pn", "--reason", "-T4", "--max-retries", str(retries), REGISTRY[Technique(technique)].nmap_option,
             "-p", ",".join(map(str, ports)), "-oX", str(xml_path), cfg.victim]
 
 
@@ -720,7 +589,7 @@ def _measure(lab: SeedLab, cfg: LabConfig, out: Path, scanner: str, technique: s
     else:
         said_path = runs / f"{stem}.xml"
         argv = _nmap_argv(cfg, technique, ports, retries, said_path)
-        _record_run(lab, pcap, argv, out, f"nmap {_SPECS[technique].nmap_option}", timeout=300)
+        _record_run(lab, pcap, argv, out, f"nmap {REGISTRY[Technique(technique)].nmap_option}", timeout=300)
         said = read_nmap_xml(said_path)
 
     from ..analysis import analyze_capture
@@ -821,249 +690,3 @@ def run(out_dir, cfg: Optional[LabConfig] = None, state_file=None, techniques=No
                     seconds=time.monotonic() - t0, timeout=timeout)
     write_reports(report)
     return report
-
-
-# -- the report ------------------------------------------------------------------------------
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _verdict(c: Cell) -> str:
-    if c.measured is None:
-        return "no exchange in the capture"
-    return f"{c.measured} ({c.reason})"
-
-
-def _findings_word(c: Cell) -> str:
-    if c.verify_note and not c.findings:
-        return "not verified"
-    errors = [f for f in c.findings if f["severity"] == "error"]
-    if not c.findings:
-        return "no findings"
-    rules = ", ".join(dict.fromkeys(f["rule"] for f in c.findings))
-    return f"{len(c.findings)} finding(s){' (' + str(len(errors)) + ' error)' if errors else ''}: {rules}"
-
-
-def _said_text(c: Cell) -> str:
-    if c.said is None:
-        return ""
-    return "" if (c.said, c.said_reason) == (c.measured, c.reason) else f"{c.scanner} said {c.said} ({c.said_reason})"
-
-
-def _summary_md(report: Report, scanner: str) -> list:
-    head = "| 扫描方式/端口状态 | " + " | ".join(
-        f"{STATE_TITLES[s]}<br>{port_of('tcp', s)}/tcp, {port_of('udp', s)}/udp" for s in STATES) + " |"
-    rows = [head, "|---" * (len(STATES) + 1) + "|"]
-    for t in report.techniques:
-        cells = []
-        for s in STATES:
-            c = report.cell(scanner, t, s)
-            mark = "✓" if c.ok else f"✗ expected {c.expected}"
-            said = _said_text(c)
-            cells.append(f"{mark} **{_md(c.measured or '-')}** {_md(c.reason)}<br>`{_md(c.traffic_text)}`<br>"
-                         f"[pcap]({c.capture}) · [ladder](#{c.anchor}) · {_md(_findings_word(c))}"
-                         + (f"<br>{_md(said)}" if said else ""))
-        rows.append(f"| {TITLES[t]} | " + " | ".join(cells) + " |")
-    return rows
-
-
-def _differences(report: Report) -> tuple:
-    """(verdict rows, traffic rows, probe rows) where pcapscan and nmap differ."""
-    verdicts, traffics, probes = [], [], []
-    if "nmap" not in report.scanners:
-        return verdicts, traffics, probes
-    for t in report.techniques:
-        first = {}
-        for s in STATES:
-            a, b = report.cell("pcapscan", t, s), report.cell("nmap", t, s)
-            if (a.measured, a.reason) != (b.measured, b.reason) or (b.said and (b.said, b.said_reason) != (b.measured, b.reason)):
-                verdicts.append((t, s, a, b))
-            if a.traffic_shape != b.traffic_shape:
-                traffics.append((t, s, a, b))
-            first.setdefault("pcapscan", a.probe)
-            first.setdefault("nmap", b.probe)
-        if first.get("pcapscan") != first.get("nmap"):
-            probes.append((t, first.get("pcapscan", ""), first.get("nmap", "")))
-    return verdicts, traffics, probes
-
-
-def render_markdown(report: Report) -> str:
-    cfg = report.config
-    out = ["# pcapscan lab report: every scan technique against every port state", "",
-           f"pcapscan {__version__}" + (f", nmap {report.nmap_version}" if report.nmap_version else "")
-           + f", {time.strftime('%Y-%m-%d %H:%M')}, {report.seconds:.0f} s. "
-           + ("Every cell is as the lab configured." if report.all_expected
-              else f"**{sum(not c.ok for c in report.cells.values())} cell(s) differ from what the lab configured.**"),
-           ""]
-    out += [f"- {n}" for n in report.notes] + ([""] if report.notes else [])
-    out += ["## 实验环境 Lab", "",
-            "Network namespaces on one machine, joined by veth pairs"
-            + (" to a bridge in the gateway's namespace (one LAN, as in the seeds)" if cfg.gateway else "") + "; "
-            f"addresses from {cfg.subnet} (RFC 2544 benchmarking, never routed); no default route anywhere.", "",
-            "| host | address | namespace |", "|---|---|---|",
-            f"| attacker (scanner) | {cfg.attacker}/{cfg.prefixlen} | `{cfg.namespaces[0]}` |",
-            f"| victim (target) | {cfg.victim}/{cfg.prefixlen} | `{cfg.namespaces[1]}` |"]
-    if cfg.gateway:
-        out.append(f"| gateway | {cfg.gateway_addr}/{cfg.prefixlen} | `{cfg.namespaces[2]}` |")
-    out += ["", "## 端口状态模拟 Port states", "", "| state | TCP | UDP | how the victim does it |", "|---|---|---|---|"]
-    out += [f"| {STATE_TITLES[s]} | {port_of('tcp', s)} | {port_of('udp', s)} | {_md(STATE_HOW[s])} |" for s in STATES]
-    out += ["", "Scanners: pcapscan's own (`pcapscan scan`, probes crafted with scapy, connect through the OS) "
-            f"with `--timeout {report.timeout}`" + (" and nmap `-n -Pn --reason -T4`" if "nmap" in report.scanners
-                                                            else "") + ", each run recorded with tcpdump on the "
-            "attacker's veth. Each cell: ✓ when the verdict pcapscan reads from the capture is the one the "
-            "configured state must give (and the scanner itself said the same), the packets of that port "
-            "(→ attacker to victim, ← back), its own capture, its ladder diagram and what `pcapscan verify` "
-            "found claiming the configured state.", ""]
-    names = {"pcapscan": "pcapscan's scanner (scapy)", "nmap": "nmap"}
-    for scanner in report.scanners:
-        out += [f"## 实验总结 Summary: {names[scanner]}", ""] + _summary_md(report, scanner) + [""]
-    verdicts, traffics, probes = _differences(report)
-    if "nmap" in report.scanners:
-        out += ["## Where pcapscan's scanner and nmap differ", ""]
-        out += ["### Verdicts", ""]
-        if verdicts:
-            out += ["| technique | state | pcapscan | nmap (capture) | nmap said |", "|---|---|---|---|---|"]
-            out += [f"| {TITLES[t]} | {s} | {_md(_verdict(a))} | {_md(_verdict(b))} | "
-                    f"{_md((b.said or '-') + (' (' + b.said_reason + ')' if b.said_reason else ''))} |"
-                    for t, s, a, b in verdicts]
-        else:
-            out.append("None: both scanners reached the same state and reason on every port.")
-        out += ["", "### Traffic", ""]
-        if traffics:
-            out += ["| technique | state | pcapscan | nmap |", "|---|---|---|---|"]
-            out += [f"| {TITLES[t]} | {s} | `{_md(a.traffic_text)}` | `{_md(b.traffic_text)}` |"
-                    for t, s, a, b in traffics]
-        else:
-            out.append("None: the same packets went both ways for every port.")
-        out += ["", "### Probes", ""]
-        if probes:
-            out += ["| technique | pcapscan's probe | nmap's probe |", "|---|---|---|"]
-            out += [f"| {TITLES[t]} | {_md(a)} | {_md(b)} |" for t, a, b in probes]
-        else:
-            out.append("The probes are built alike.")
-        out.append("")
-    out += ["## Details", ""]
-    for scanner in report.scanners:
-        for t in report.techniques:
-            for s in STATES:
-                c = report.cell(scanner, t, s)
-                out += [f'<a id="{c.anchor}"></a>', "",
-                        f"### {scanner} · {TITLES[t]} · {s} ({c.port}/{c.proto})", "",
-                        f"- verdict: **{_verdict(c)}**, expected {c.expected} {'✓' if c.ok else '✗'}"
-                        + (f"; {_said_text(c)}" if _said_text(c) else ""),
-                        f"- capture: [{c.capture}]({c.capture}) (frames {c.frames or '-'} of "
-                        f"[{c.run_capture}]({c.run_capture}))",
-                        f"- probe: {c.probe or '-'}"]
-                if c.findings:
-                    out += [f"- {f['severity']} `{f['rule']}`: {_md(f['message'])}" for f in c.findings]
-                else:
-                    out.append(f"- findings: none" + (f" ({c.verify_note})" if c.verify_note else ""))
-                out += ["", "```", c.ladder_text or "(no packets)", "```", ""]
-    return "\n".join(out) + "\n"
-
-
-_CSS = """body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;vertical-align:top;
-font-size:13px}th{background:#eee}.ok{background:#eefaee}.bad{background:#fbeaea}code{font-size:12px}
-pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}"""
-
-
-def render_html(report: Report) -> str:
-    e = html.escape
-    cfg = report.config
-    parts = ["<!DOCTYPE html><html lang=\"zh\"><head><meta charset=\"utf-8\">",
-             "<title>pcapscan lab report</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>pcapscan lab report: every scan technique against every port state</h1>",
-             f"<p>pcapscan {e(__version__)}" + (f", nmap {e(report.nmap_version)}" if report.nmap_version else "")
-             + f", {e(time.strftime('%Y-%m-%d %H:%M'))}, {report.seconds:.0f} s. "
-             + ("Every cell is as the lab configured." if report.all_expected else
-                f"<b>{sum(not c.ok for c in report.cells.values())} cell(s) differ from what the lab configured.</b>")
-             + "</p>"]
-    parts += [f"<p>{e(n)}</p>" for n in report.notes]
-    hosts = [("attacker (scanner)", cfg.attacker, cfg.namespaces[0]), ("victim (target)", cfg.victim, cfg.namespaces[1])]
-    if cfg.gateway:
-        hosts.append(("gateway", cfg.gateway_addr, cfg.namespaces[2]))
-    parts.append("<h2>实验环境 Lab</h2><table><tr><th>host</th><th>address</th><th>namespace</th></tr>" + "".join(
-        f"<tr><td>{e(h)}</td><td>{e(a)}/{cfg.prefixlen}</td><td><code>{e(n)}</code></td></tr>" for h, a, n in hosts)
-        + "</table>")
-    parts.append("<h2>端口状态模拟 Port states</h2><table><tr><th>state</th><th>TCP</th><th>UDP</th><th>how</th></tr>"
-                 + "".join(f"<tr><td>{e(STATE_TITLES[s])}</td><td>{port_of('tcp', s)}</td><td>{port_of('udp', s)}"
-                           f"</td><td>{e(STATE_HOW[s])}</td></tr>" for s in STATES) + "</table>")
-    names = {"pcapscan": "pcapscan's scanner (scapy)", "nmap": "nmap"}
-    for scanner in report.scanners:
-        rows = ["<tr><th>扫描方式/端口状态</th>" + "".join(
-            f"<th>{e(STATE_TITLES[s])}<br>{port_of('tcp', s)}/tcp, {port_of('udp', s)}/udp</th>" for s in STATES)
-            + "</tr>"]
-        for t in report.techniques:
-            tds = []
-            for s in STATES:
-                c = report.cell(scanner, t, s)
-                mark = "✓" if c.ok else f"✗ expected {e(c.expected)}"
-                said = _said_text(c)
-                tds.append(f'<td class="{"ok" if c.ok else "bad"}">{mark} <b>{e(c.measured or "-")}</b> '
-                           f'{e(c.reason)}<br><code>{e(c.traffic_text)}</code><br>'
-                           f'<a href="{e(c.capture)}">pcap</a> · <a href="#{e(c.anchor)}">ladder</a> · '
-                           f'{e(_findings_word(c))}' + (f"<br>{e(said)}" if said else "") + "</td>")
-            rows.append(f"<tr><th>{e(TITLES[t])}</th>{''.join(tds)}</tr>")
-        parts.append(f"<h2>实验总结 Summary: {e(names[scanner])}</h2><table>{''.join(rows)}</table>")
-    verdicts, traffics, probes = _differences(report)
-    if "nmap" in report.scanners:
-        parts.append("<h2>Where pcapscan's scanner and nmap differ</h2><h3>Verdicts</h3>")
-        if verdicts:
-            parts.append("<table><tr><th>technique</th><th>state</th><th>pcapscan</th><th>nmap (capture)</th>"
-                         "<th>nmap said</th></tr>" + "".join(
-                             f"<tr><td>{e(TITLES[t])}</td><td>{e(s)}</td><td>{e(_verdict(a))}</td>"
-                             f"<td>{e(_verdict(b))}</td><td>{e(b.said or '-')} {e(b.said_reason)}</td></tr>"
-                             for t, s, a, b in verdicts) + "</table>")
-        else:
-            parts.append("<p>None: both scanners reached the same state and reason on every port.</p>")
-        parts.append("<h3>Traffic</h3>")
-        if traffics:
-            parts.append("<table><tr><th>technique</th><th>state</th><th>pcapscan</th><th>nmap</th></tr>" + "".join(
-                f"<tr><td>{e(TITLES[t])}</td><td>{e(s)}</td><td><code>{e(a.traffic_text)}</code></td>"
-                f"<td><code>{e(b.traffic_text)}</code></td></tr>" for t, s, a, b in traffics) + "</table>")
-        else:
-            parts.append("<p>None: the same packets went both ways for every port.</p>")
-        parts.append("<h3>Probes</h3>")
-        if probes:
-            parts.append("<table><tr><th>technique</th><th>pcapscan's probe</th><th>nmap's probe</th></tr>" + "".join(
-                f"<tr><td>{e(TITLES[t])}</td><td>{e(a)}</td><td>{e(b)}</td></tr>" for t, a, b in probes) + "</table>")
-        else:
-            parts.append("<p>The probes are built alike.</p>")
-    parts.append("<h2>Details</h2>")
-    for scanner in report.scanners:
-        for t in report.techniques:
-            for s in STATES:
-                c = report.cell(scanner, t, s)
-                items = [f"verdict: <b>{e(_verdict(c))}</b>, expected {e(c.expected)} {'✓' if c.ok else '✗'}"
-                         + (f"; {e(_said_text(c))}" if _said_text(c) else ""),
-                         f'capture: <a href="{e(c.capture)}">{e(c.capture)}</a> (frames {e(c.frames or "-")} of '
-                         f'<a href="{e(c.run_capture)}">{e(c.run_capture)}</a>)', f"probe: {e(c.probe or '-')}"]
-                items += [f"{e(f['severity'])} <code>{e(f['rule'])}</code>: {e(f['message'])}" for f in c.findings]
-                if not c.findings:
-                    items.append("findings: none" + (f" ({e(c.verify_note)})" if c.verify_note else ""))
-                drawing = c.ladder_svg or f"<pre>{e(c.ladder_text or '(no packets)')}</pre>"
-                parts.append(f'<h3 id="{e(c.anchor)}">{e(scanner)} · {e(TITLES[t])} · {e(s)} ({c.port}/{c.proto})</h3>'
-                             + "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" + drawing)
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def report_dict(report: Report) -> dict:
-    cfg = report.config
-    return {
-        "lab": asdict(cfg), "techniques": report.techniques, "scanners": report.scanners, "states": list(STATES),
-        "nmap_version": report.nmap_version, "all_expected": report.all_expected, "notes": report.notes,
-        "cells": [{k: v for k, v in asdict(c).items() if k not in ("ladder_text", "ladder_svg")} | {"ok": c.ok}
-                  for c in report.cells.values()],
-    }
-
-
-def write_reports(report: Report) -> None:
-    out = report.out_dir
-    (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    (out / "report.html").write_text(render_html(report), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")

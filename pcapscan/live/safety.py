@@ -199,6 +199,30 @@ def _expand(spec: str, first: Address, last: Address, net: Optional[Network]) ->
     return [cls(i) for i in range(int(first), int(last) + 1)]
 
 
+# The lab's ranges (live/labrun.py builds its namespaces in 198.18.0.0/15): an
+# address there is meant to be a host on a link of the scanner's namespace.
+LAB_NETS = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"))
+
+
+def off_link_warning(routes) -> Optional[str]:
+    """A warning for lab addresses the kernel routes through a gateway, or None.
+
+    `routes` is [(address, gateway or None)]. Outside the lab's namespace a
+    lab address is no host on any link: its probes go out the default route
+    and whatever answers (the gateway, the network beyond) reads as the
+    target's ports."""
+    off = [(a, gw) for a, gw in routes if gw is not None and any(
+        _plain(a).version == n.version and _plain(a) in n for n in LAB_NETS)]
+    if not off:
+        return None
+    addr, gw = off[0]
+    which = (f"{addr} is in the lab's range but not" if len(off) == 1 else
+             f"{addr} and {len(off) - 1} more address(es) of the lab's range are not")
+    return (f"{which} on a link of this host or namespace: the route goes through the gateway {gw}, so "
+            f"answers may come from the gateway or beyond it, not from a lab target; run the scan inside the "
+            f"lab's namespace (ip netns exec NAME pcapscan scan ...)")
+
+
 def check_targets(specs: Iterable[str], allow_public: bool = False,
                   resolver: Optional[Resolver] = None) -> List[Address]:
     """check_target over several specs (comma-separated on the command line), de-duplicated in order."""

@@ -18,7 +18,9 @@ How a scan runs
    temporary file.
 4. Probes: raw ones are built with scapy (crafting only) and sent through
    raw IP sockets (the kernel routes them and resolves the neighbour),
-   from one source port that a bound socket reserves for the scan. UDP
+   from one source port that a bound socket reserves for the scan. They
+   carry pcapscan's mark, IP ID and TCP window 0x7063 (fingerprint.py), so
+   that a recording names pcapscan as their tool. UDP
    probes carry a protocol payload for well-known services (UDP_PAYLOADS)
    so that open services answer, as nmap's do.
 5. Retries are sent only for probes still unanswered after the per-probe
@@ -59,6 +61,7 @@ from typing import Callable, Iterable, Optional, Union
 from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
+from ..fingerprint import PCAPSCAN_IP_ID, PCAPSCAN_WINDOW
 from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
 from ..techniques import REGISTRY, live_techniques
 from . import safety
@@ -190,6 +193,37 @@ def source_for(addr) -> str:
         raise UsageError(f"cannot reach {addr}: {exc.strerror or exc} (no route from this host or namespace)") from None
     finally:
         s.close()
+
+
+def gateway_for(addr) -> Optional[str]:
+    """The gateway the kernel routes `addr` through (`ip route get`: the kernel's
+    own answer, policy rules included, and no packet sent), or None when the
+    address is on a link of this namespace, local, or the lookup is impossible."""
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run(["ip", "-j", "route", "get", str(addr).split("%", 1)[0]], capture_output=True,
+                              text=True, timeout=5)
+        routes = json.loads(done.stdout) if done.returncode == 0 else []
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return routes[0].get("gateway") if routes else None
+
+
+def _lab_routes(addrs) -> list:
+    """[(address, gateway or None)] for the lab-range addresses among `addrs`, one
+    route lookup per /24 (IPv4) or /64 (IPv6): a block shares its route."""
+    gateways: dict = {}
+    out = []
+    for a in addrs:
+        if not any(a.version == n.version and a in n for n in safety.LAB_NETS):
+            continue
+        prefix = ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False)
+        if prefix not in gateways:
+            gateways[prefix] = gateway_for(a)
+        out.append((a, gateways[prefix]))
+    return out
 
 
 def _loopback_name() -> str:
@@ -421,9 +455,10 @@ class _Tracker:
 # --- probes -----------------------------------------------------------------------
 
 
-def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int, seq: int, ack: int,
-                ip_id: int) -> bytes:
-    """The bytes of one raw probe (IP header included), crafted with scapy."""
+def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int, seq: int, ack: int) -> bytes:
+    """The bytes of one raw probe (IP header included), crafted with scapy and
+    marked as pcapscan's: IP ID and TCP window PCAPSCAN_IP_ID / PCAPSCAN_WINDOW
+    (fingerprint.py names the tool from them)."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.packet import Raw
 
@@ -432,15 +467,16 @@ def build_probe(technique: Technique, src: str, dst: str, sport: int, dport: int
 
         ip = IPv6(src=src, dst=dst)
     else:
-        ip = IP(src=src, dst=dst, id=ip_id)
+        ip = IP(src=src, dst=dst, id=PCAPSCAN_IP_ID)
     spec = REGISTRY[technique]
     if spec.proto == "udp":
         payload = UDP_PAYLOADS.get(dport, b"")
         return bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload)) if payload else bytes(
             ip / UDP(sport=sport, dport=dport))
     flags = spec.probe_flags
-    # scapy's defaults otherwise (window 8192, no options), like the seeds' sr1(IP()/TCP()) probes
-    return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0))
+    # scapy's defaults otherwise (no options, TTL 64), like the seeds' sr1(IP()/TCP()) probes
+    return bytes(ip / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0,
+                          window=PCAPSCAN_WINDOW))
 
 
 def _reserve_port(kind: int, families: set[int]) -> tuple[int, list]:
@@ -563,7 +599,7 @@ def _raw_loop(plan: _Plan, tracker: _Tracker, sport: int) -> None:
                 key = queue.popleft()
                 t = by_key[key]
                 seq, ack = seqs[key]
-                data = build_probe(plan.technique, t.src, t.text, sport, key[1], seq, ack, rnd.getrandbits(16))
+                data = build_probe(plan.technique, t.src, t.text, sport, key[1], seq, ack)
                 probe = decode_frame(LINKTYPE_RAW, data, 0, time.time())
                 tracker.sent(key, probe)
                 try:
@@ -769,6 +805,9 @@ def scan(target: str, ports, technique="syn", retries: int = 1, timeout: float =
         iface = interface_for(a, src) if can_sniff else ""
         targets.append(_Target(a, str(a), src, iface))
     plan = _Plan(tech, targets, port_list, retries, timeout, rate, progress)
+    off_link = safety.off_link_warning(_lab_routes([t.addr for t in targets]))
+    if off_link:
+        plan.warnings.append(off_link)
     text_targets = {t.text for t in targets}
     label = str(record) if record is not None else f"live:{target}"
 

@@ -106,6 +106,23 @@ def not_shown_line(hidden: dict) -> str:
     return "Not shown: " + ", ".join(parts)
 
 
+def hosts_and_hidden(hosts):
+    """(hosts to list, {reason: count} of the hidden ones): like nmap, which
+    lists the hosts that are up, a sweep's down hosts are summed up once more
+    than COLLAPSE_MIN of them would fill the table."""
+    down = [h for h in hosts if h.state.value == "down"]
+    if len(down) < COLLAPSE_MIN:
+        return list(hosts), {}
+    return [h for h in hosts if h.state.value != "down"], dict(Counter(h.reason.value for h in down).most_common())
+
+
+def not_shown_hosts_line(hidden: dict) -> str:
+    """ "Not shown: 254 down hosts (no-response)", in the words of not_shown_line."""
+    total = sum(hidden.values())
+    why = next(iter(hidden)) if len(hidden) == 1 else ", ".join(f"{n} {r}" for r, n in hidden.items())
+    return f"Not shown: {total} down hosts ({why})"
+
+
 def ports_attr(ports) -> str:
     """1-21,23-79,81: nmap's ranges of port numbers."""
     import numpy as np
@@ -213,25 +230,26 @@ def _omitted(s, p) -> str:
             f" omitted: nmap XML keeps one verdict per port ")
 
 
-def states_line(ports) -> str:
+def states_line(ports, comma: str = ", ", colon: str = ": ") -> str:
     """One line for a list of ports, as grade's feedback names what a capture
     shows: each port with its state ("80/tcp open, 81/tcp closed"), unless a
     state has more than COLLAPSE_MIN - 1 ports; then that state is counted and
     the others listed ("996 closed, 4 open|filtered: 22, 80, 443, 8200").
-    Works on anything with .port, .proto and .state (PortResult, grade's Showing)."""
+    Works on anything with .port, .proto and .state (PortResult, grade's Showing);
+    `comma` and `colon` are the language's ("、" and "：" in Chinese)."""
     ports = sorted(ports, key=lambda p: (p.proto, p.port))
     counts = state_counts(ports)
     hidden = hidden_states(counts)
     if not hidden:
-        return ", ".join(f"{p.port}/{p.proto} {p.state.value}" for p in ports)
+        return comma.join(f"{p.port}/{p.proto} {p.state.value}" for p in ports)
     one_proto = len({p.proto for p in ports}) == 1
     shown = sorted((s for s in counts if s not in hidden), key=lambda s: (-counts[s], -STATE_NUMBER.get(s, 0)))
     parts = [f"{counts[s]} {s}" for s in hidden]
     for state in shown:
         mine = [p for p in ports if p.state.value == state]
         if one_proto:
-            listed = ports_attr([p.port for p in mine]).replace(",", ", ")
+            listed = ports_attr([p.port for p in mine]).replace(",", comma)
         else:
-            listed = ", ".join(f"{p.port}/{p.proto}" for p in mine)
-        parts.append(f"{counts[state]} {state}: {listed}")
-    return ", ".join(parts)
+            listed = comma.join(f"{p.port}/{p.proto}" for p in mine)
+        parts.append(f"{counts[state]} {state}{colon}{listed}")
+    return comma.join(parts)

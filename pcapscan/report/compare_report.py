@@ -55,10 +55,13 @@ def to_dict(c) -> dict:
     return {
         "a": _side_dict(c.a), "b": _side_dict(c.b),
         "fields": [{"field": f.name, "a": f.a, "b": f.b, "same": f.same} for f in c.fields],
-        "ports": [{"proto": r.proto, "port": r.port, "agree": r.agree, "a": _port_dict(r.a), "b": _port_dict(r.b),
+        "ports": [{"proto": r.proto, "port": r.port, "agree": r.agree, "relation": r.relation,
+                   "a": _port_dict(r.a), "b": _port_dict(r.b),
                    **({"explanation": r.explanation} if r.explanation else {})} for r in c.ports],
         "disagreements": [{"proto": r.proto, "port": r.port, "a": r.a.state, "b": r.b.state,
                            "explanation": r.explanation} for r in c.disagreements],
+        "consistent": [{"proto": r.proto, "port": r.port, "a": r.a.state, "b": r.b.state,
+                        "explanation": r.explanation} for r in c.consistent],
         "only_one": [{"proto": r.proto, "port": r.port, "side": "a" if r.a is not None else "b",
                       "state": (r.a or r.b).state} for r in c.one_sided],
         "notes": list(c.notes),
@@ -79,9 +82,15 @@ def _field_rows(c, mark: str):
     return [[(mark if not f.same else "") + f.name, f.a, f.b] for f in c.fields]
 
 
+# The "agree" column: the same state, two readings both true of one port, a contradiction, one side only.
+AGREE_WORDS = {"same": "yes", "consistent": "consistent", "disagree": "NO", "one-sided": "-"}
+# Explained ports, by section, in this order.
+SECTIONS = (("disagreements", "Disagreements"), ("consistent", "Consistent readings"),
+            ("one_sided", "Ports probed by one scan only"))
+
+
 def _port_rows(c):
-    return [[f"{r.port}/{r.proto}", _cell(r.a), _cell(r.b), "yes" if r.agree else ("-" if not r.shared else "NO")]
-            for r in c.ports]
+    return [[f"{r.port}/{r.proto}", _cell(r.a), _cell(r.b), AGREE_WORDS[r.relation]] for r in c.ports]
 
 
 def _table(c) -> str:
@@ -91,11 +100,10 @@ def _table(c) -> str:
     out.append("(* the two scans differ)")
     out.append("")
     out.append(tabulate(_port_rows(c), headers=["port", "A", "B", "agree"], tablefmt="simple"))
-    if c.disagreements or c.one_sided:
-        out.append("")
-        out.append("Disagreements:" if c.disagreements else "Ports probed by one scan only:")
-        for r in c.disagreements + c.one_sided:
-            out.append(f"  {r.port}/{r.proto}: {r.explanation}")
+    for attr, heading in SECTIONS:
+        if getattr(c, attr):
+            out += ["", f"{heading}:"]
+            out += [f"  {r.port}/{r.proto}: {r.explanation}" for r in getattr(c, attr)]
     out.append("")
     out.append("Notes:")
     out += [f"  - {n}" for n in c.notes]
@@ -115,9 +123,10 @@ def _markdown(c) -> str:
     out += ["", "## Ports", ""]
     out.append(tabulate([[_md(x) for x in row] for row in _port_rows(c)], headers=["port", "A", "B", "agree"],
                         tablefmt="github"))
-    if c.disagreements or c.one_sided:
-        out += ["", "## Disagreements", ""]
-        out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in c.disagreements + c.one_sided]
+    for attr, heading in SECTIONS:
+        if getattr(c, attr):
+            out += ["", f"## {heading}", ""]
+            out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in getattr(c, attr)]
     out += ["", "## Notes", ""]
     out += [f"- {_md(n)}" for n in c.notes]
     out.append("")
@@ -163,7 +172,7 @@ def _plot_ports(c) -> list:
     keys = sorted(set(c.a.ports) | set(c.b.ports))
     if len(keys) <= MAX_ROWS:
         return keys
-    first = [r for r in c.disagreements + c.one_sided][:MAX_ROWS]
+    first = [r for r in c.disagreements + c.consistent + c.one_sided][:MAX_ROWS]
     chosen = [(r.proto, r.port) for r in first]
     for key in list(c.a.order) + list(c.b.order):
         if len(chosen) >= MAX_ROWS:

@@ -19,7 +19,7 @@ from .. import messages
 from ..errors import PcapscanError
 from . import ladder
 from .grade_report import LABELS as FEEDBACK_LABELS
-from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost
+from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost, rubric_name
 
 INDEX = "index.html"
 # cell background per verdict: green, amber, red, grey, pale orange
@@ -87,7 +87,7 @@ def cell_anchor(key: str) -> str:
 
 def _legend(lang: str) -> str:
     words = VERDICT_WORDS[lang]
-    return (f'<p class="legend">{escape(_l("legend", lang))}: '
+    return (f'<p class="legend">{escape(_l("legend", lang) + _f("colon", lang))}'
             + "".join(f'<span class="v-{v}">{escape(words[v])}</span>' for v in VERDICT_ORDER) + "</p>")
 
 
@@ -115,7 +115,7 @@ def render_index(gradebook, pages: list) -> str:
         rows.append("<tr>" + "".join(tds) + "</tr>")
     title = _l("index.title", lang)
     summary = _l("students", lang, students=len(gradebook.students), cells=len(gradebook.cells),
-                 max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name)
+                 max=_n(gradebook.rubric.max), rubric=rubric_name(gradebook))
     body = [f"<h1>{escape(title)}</h1>",
             f"<p>{escape(summary)} · {escape(_l('sort', lang))}</p>",
             _legend(lang),
@@ -142,7 +142,7 @@ class PortsOf:
         return self.seen[path]
 
 
-def _ladder(student, cell, ports_of: PortsOf) -> str:
+def _ladder(student, cell, ports_of: PortsOf, lang: str = "en") -> str:
     """The SVG ladder of the exchange a cell rests on, "" when there is none to draw."""
     if not cell.file or not cell.port or "/" not in cell.port:
         return ""
@@ -156,13 +156,14 @@ def _ladder(student, cell, ports_of: PortsOf) -> str:
     for f in cell.findings:
         for frame in f.frames:
             notes.setdefault(frame, []).append((f.rule, f.severity))
-    return ladder.svg(port.packets, port.scanner, port.target, notes)
+    return ladder.svg(port.packets, port.scanner, port.target, notes, ladder.headings(lang))
 
 
 def _finding_li(f, lang: str) -> str:
     where, cost = finding_where_cost(f, lang)
+    where_text = _f("finding.where", lang, where=_f("where.sep", lang).join(where)) if where else ""
     return (f"<li><b>{escape(messages.severity_word(f.severity, lang))}</b> <code>{escape(f.rule)}</code>"
-            + (f" ({escape(', '.join(where))})" if where else "") + f", {escape(cost)}: {escape(f.message)}</li>")
+            + escape(where_text + _f("comma", lang) + cost + _f("colon", lang) + f.message) + "</li>")
 
 
 def _table(headers: list, rows: list) -> str:
@@ -182,12 +183,13 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
     body = [f'<p><a href="{INDEX}">← {escape(_l("back", lang))}</a></p>', f"<h1>{escape(title)}</h1>",
             f"<p><b>{escape(score)}</b> · "
             + " · ".join(f'<span class="v-{v}">{student.count(v)} {escape(words[v])}</span>' for v in VERDICT_ORDER)
-            + "</p>", f"<p>{escape(_f('feedback.rubric', lang, rubric=gradebook.rubric.name))}</p>",
+            + "</p>", f"<p>{escape(_f('feedback.rubric', lang, rubric=rubric_name(gradebook)))}</p>",
             f"<h2>{escape(_f('fix', lang))}</h2>"]
     problems = [c for c in student.cells if c.problem]
     body.append("<ul>" + "".join(
-        f'<li><a href="#{cell_anchor(c.key)}"><b>{escape(c.technique)} × {escape(c.state)}</b></a> '
-        f"({escape(words[c.verdict])}, {_n(c.points)}/{_n(c.max)}): {escape(c.problem)}</li>" for c in problems)
+        f'<li><a href="#{cell_anchor(c.key)}"><b>{escape(c.technique)} × {escape(c.state)}</b></a>'
+        + escape(_f("paren", lang, text=f"{words[c.verdict]}{_f('comma', lang)}{_n(c.points)}/{_n(c.max)}")
+                 + _f("colon", lang) + c.problem) + "</li>" for c in problems)
         + "</ul>" if problems else f"<p>{escape(_f('none', lang))}</p>")
 
     body.append(f"<h2>{escape(_f('cells', lang))}</h2>")
@@ -195,13 +197,14 @@ def render_feedback(student, gradebook, ports_of: PortsOf = None) -> str:
     for c in student.cells:
         shows = " ".join(x for x in (c.observed_technique, c.port, c.observed_state) if x) or "-"
         body.append(f'<h3 id="{cell_anchor(c.key)}"><span class="v-{c.verdict}">{escape(c.technique)} × '
-                    f"{escape(c.state)}: {escape(words[c.verdict])}, {_n(c.points)}/{_n(c.max)}</span></h3>")
+                    f"{escape(c.state + _f('colon', lang) + words[c.verdict] + _f('comma', lang))}"
+                    f"{_n(c.points)}/{_n(c.max)}</span></h3>")
         body.append(_table([_f("capture", lang), _f("shows", lang)], [[escape(c.file or "-"), escape(shows)]]))
         if c.reasons:
             body.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in c.reasons) + "</ul>")
         if c.findings:
             body.append("<ul>" + "".join(_finding_li(f, lang) for f in c.findings) + "</ul>")
-        drawing = _ladder(student, c, ports_of)
+        drawing = _ladder(student, c, ports_of, lang)
         caption = escape(_l("ladder", lang, port=c.port, file=c.file))
         if drawing in drawn:  # the same exchange, the same findings: drawn once, linked after
             body.append(f'<p><a href="#{drawn[drawing]}">{caption}</a></p>')

@@ -35,15 +35,18 @@ LABELS = {
         "reasons": "why", "named": "named", "used": "used for", "notes": "notes", "none.used": "-",
         "no-findings": "No finding.", "penalty": "costs {points}", "free": "costs nothing",
         "wrote": "wrote {csv} and {n} feedback file(s) in {dir}",
+        "fix.item": "- **{cell}** ({verdict}, {points}): {problem}", "student.finding": "  {severity}: {rule}: {file}",
+        "cell.heading": "### {cell}: {file}", "finding.head": "- **{severity}** `{rule}`{where}, {cost}: {message}",
+        "finding.where": " ({where})", "where.sep": ", ", "colon": ": ", "comma": ", ", "paren": " ({text})",
     },
     "zh": {
         "title": "pcapscan 评分：{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
         "student": "学生", "points": "得分", "problems": "需要改正", "none": "没有需要改正的地方",
         "feedback.title": "端口扫描实验：{id}",
         "feedback.score": "**{points} / {max} 分**",
-        "feedback.rubric": "由 `pcapscan grade` 根据抓包中的数据包评分，评分标准\"{rubric}\"。每一项（扫描技术 × "
+        "feedback.rubric": "由 `pcapscan grade` 根据抓包中的数据包评分，评分标准“{rubric}”。每一项（扫描技术 × "
                            "端口状态）分三部分得分：扫描技术（抓包包含该技术的探测包且行为一致）、"
-                           "端口状态（数据包能证明该状态）、与课本的符合程度（每违反一条规则扣相应的分）。"
+                           "端口状态（数据包能证明该状态）、与教材的符合程度（每违反一条规则扣相应的分）。"
                            "帧号与 Wireshark 一致。",
         "fix": "需要改正的地方", "cells": "各项得分", "captures": "抓包文件", "findings": "发现的问题",
         "submission": "关于提交",
@@ -51,6 +54,9 @@ LABELS = {
         "reasons": "原因", "named": "文件名声明", "used": "用于", "notes": "备注", "none.used": "-",
         "no-findings": "没有发现问题。", "penalty": "扣 {points} 分", "free": "不扣分",
         "wrote": "已写入 {csv} 和 {n} 个反馈文件（{dir}）",
+        "fix.item": "- **{cell}**（{verdict}，{points}）：{problem}", "student.finding": "  {severity}：{rule}：{file}",
+        "cell.heading": "### {cell}：{file}", "finding.head": "- **{severity}** `{rule}`{where}，{cost}：{message}",
+        "finding.where": "（{where}）", "where.sep": "，", "colon": "：", "comma": "，", "paren": "（{text}）",
     },
 }
 VERDICT_WORDS = {
@@ -61,8 +67,17 @@ VERDICT_WORDS = {
 VERDICT_ORDER = ("ok", "ambiguous", "mismatch", "missing", "no-evidence")
 
 
+# The default rubric's name (rubric.py), as a Chinese report names it; a rubric of one's own keeps its name.
+RUBRIC_NAMES_ZH = {"port scanning with scapy (the seeds' lab)": "用 scapy 编写端口扫描器"}
+
+
 def _l(key: str, lang: str, **params) -> str:
     return LABELS[lang][key].format(**params)
+
+
+def rubric_name(gradebook) -> str:
+    name = gradebook.rubric.name
+    return RUBRIC_NAMES_ZH.get(name, name) if gradebook.lang == "zh" else name
 
 
 def _n(x: float) -> str:
@@ -114,7 +129,7 @@ def render_table(gradebook) -> str:
     lang = gradebook.lang
     words = VERDICT_WORDS[lang]
     out = [_l("title", lang, students=len(gradebook.students), cells=len(gradebook.cells),
-              max=_n(gradebook.rubric.max), rubric=gradebook.rubric.name), ""]
+              max=_n(gradebook.rubric.max), rubric=rubric_name(gradebook)), ""]
     rows = [[s.id, f"{_n(s.points)}/{_n(s.max)}", *[s.count(v) for v in VERDICT_ORDER]]
             for s in gradebook.students]
     out.append(tabulate(rows, headers=[_l("student", lang), _l("points", lang), *[words[v] for v in VERDICT_ORDER]],
@@ -123,12 +138,13 @@ def render_table(gradebook) -> str:
         out += ["", f"{s.id}  {_n(s.points)}/{_n(s.max)}"]
         problems = [[f"{c.technique} × {c.state}", words[c.verdict], f"{_n(c.points)}/{_n(c.max)}", c.problem]
                     for c in s.cells if c.problem]
-        if problems:
-            width = max(len(p[0]) for p in problems)
-            vwidth = max(len(p[1]) for p in problems)
-            out += [f"  {p[0]:<{width}}  {p[1]:<{vwidth}}  {p[2]:>7}  {p[3]}" for p in problems]
+        if problems:  # tabulate pads by display width (wcwidth): a Chinese character takes two columns
+            table = tabulate(problems, tablefmt="plain", colalign=("left", "left", "right", "left"),
+                             disable_numparse=True)
+            out += ["  " + line for line in table.splitlines()]
         for f in s.findings:
-            out.append(f"  {messages.severity_word(f.severity, lang)}: {f.rule}: {f.file or ''}")
+            out.append(_l("student.finding", lang, severity=messages.severity_word(f.severity, lang), rule=f.rule,
+                          file=f.file or "").rstrip("：: "))
         if not problems and not s.findings:
             out.append("  " + _l("none", lang))
     return "\n".join(out) + "\n"
@@ -162,13 +178,13 @@ def render_feedback(student, gradebook) -> str:
     out = [f"# {_l('feedback.title', lang, id=student.id)}", "",
            _l("feedback.score", lang, points=_n(student.points), max=_n(student.max)) + " · " +
            " · ".join(f"{student.count(v)} {words[v]}" for v in VERDICT_ORDER), "",
-           _l("feedback.rubric", lang, rubric=gradebook.rubric.name), ""]
+           _l("feedback.rubric", lang, rubric=rubric_name(gradebook)), ""]
 
     out += [f"## {_l('fix', lang)}", ""]
     problems = [c for c in student.cells if c.problem]
     if problems:
-        out += [f"- **{c.technique} × {c.state}** ({words[c.verdict]}, {_n(c.points)}/{_n(c.max)}): {c.problem}"
-                for c in problems]
+        out += [_l("fix.item", lang, cell=f"{c.technique} × {c.state}", verdict=words[c.verdict],
+                   points=f"{_n(c.points)}/{_n(c.max)}", problem=c.problem) for c in problems]
     else:
         out.append(_l("none", lang))
     out.append("")
@@ -203,7 +219,7 @@ def render_feedback(student, gradebook) -> str:
         if not c.findings:
             continue
         any_cell = True
-        out += [f"### {c.technique} × {c.state}: {c.file}", ""]
+        out += [_l("cell.heading", lang, cell=f"{c.technique} × {c.state}", file=c.file), ""]
         out += [_finding_md(f, lang) for f in c.findings]
         out.append("")
     if not any_cell and not student.findings:
@@ -223,10 +239,9 @@ def finding_where_cost(f, lang: str) -> tuple:
 
 def _finding_md(f, lang: str) -> str:
     where, cost = finding_where_cost(f, lang)
-    head = f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}`"
-    if where:
-        head += " (" + ", ".join(where) + ")"
-    return f"{head}, {cost}: {f.message}"
+    where_text = _l("finding.where", lang, where=_l("where.sep", lang).join(where)) if where else ""
+    return _l("finding.head", lang, severity=messages.severity_word(f.severity, lang), rule=f.rule,
+              where=where_text, cost=cost, message=f.message)
 
 
 def feedback_name(student_id: str) -> str:

@@ -48,7 +48,7 @@ def packet_label(pkt: Packet, scanner: str) -> str:
             parts.append(f"len={pkt.payload_len}")
         return " ".join(parts)
     if pkt.proto == "udp":
-        return f"UDP {pkt.payload_len} bytes"
+        return f"UDP len={pkt.payload_len}"  # in the words of the TCP labels (seq=, win=): no language
     v6 = pkt.proto == "icmp6"
     text = f"{'ICMPv6' if v6 else 'ICMP'} {pkt.icmp_type}/{pkt.icmp_code}"
     name = (_ICMP6_NAMES if v6 else _ICMP4_NAMES).get((pkt.icmp_type, pkt.icmp_code))
@@ -82,16 +82,39 @@ def rows(packets: Iterable[Packet], scanner: str, notes: Optional[Mapping[int, l
     return out
 
 
-def text(packets, scanner: str, target: str, notes=None, width: int = 46) -> str:
+HEADINGS = {"frame": "frame", "time": "time", "scanner": "scanner", "target": "target",
+            "more": "... {n} more packet(s)"}
+
+
+def headings(lang: str) -> dict:
+    """HEADINGS in `lang`, from messages.LABELS (for the `headings` of text, mermaid, svg)."""
+    from ..messages import LABELS
+
+    return {k: LABELS[lang][k] for k in HEADINGS}
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """Pad to a display width: a Chinese heading takes two columns a character."""
+    from wcwidth import wcswidth
+
+    gap = " " * max(0, width - wcswidth(text))
+    return gap + text if right else text + gap
+
+
+def text(packets, scanner: str, target: str, notes=None, width: int = 46, headings=None) -> str:
     """An ASCII ladder:
 
          frame     time  scanner 198.18.0.1          target 198.18.0.2
              5   +0.000  40000 --- S seq=0 -------------> 80
              6   +0.001  40000 <-- SA seq=5000 ack=1 ---- 80
+
+    `headings` words the header row in another language (the keys of HEADINGS).
     """
+    h = {**HEADINGS, **(headings or {})}
     arrows = rows(packets, scanner, notes)
     shown, more = arrows[:MAX_ARROWS], len(arrows) - MAX_ARROWS
-    head = f"{'frame':>7} {'time':>8}  {('scanner ' + scanner):<{width + 6}} target {target}"
+    head = (f"{_pad(h['frame'], 7, True)} {_pad(h['time'], 8, True)}  "
+            f"{_pad(h['scanner'] + ' ' + scanner, width + 6)} {h['target']} {target}")
     lines = [head]
     for a in shown:
         body = f" {a.label} "
@@ -102,7 +125,7 @@ def text(packets, scanner: str, target: str, notes=None, width: int = 46) -> str
         note = f"  [{a.note}]" if a.note else ""
         lines.append(f"{a.frame:>7} {'+%.3f' % a.dt:>8}  {a.sport:>5} {arrow} {a.dport:<5}{note}".rstrip())
     if more > 0:
-        lines.append(f"{'':>7} {'':>8}  ... {more} more packet(s)")
+        lines.append(f"{'':>7} {'':>8}  " + h["more"].format(n=more))
     return "\n".join(lines)
 
 
@@ -111,9 +134,11 @@ def _mermaid_text(s: str) -> str:
     return s.replace(";", ",").replace("#", "no. ")
 
 
-def mermaid(packets, scanner: str, target: str, notes=None) -> str:
+def mermaid(packets, scanner: str, target: str, notes=None, headings=None) -> str:
+    h = {**HEADINGS, **(headings or {})}
     arrows = rows(packets, scanner, notes)
-    lines = ["sequenceDiagram", f"    participant S as scanner {scanner}", f"    participant T as target {target}"]
+    lines = ["sequenceDiagram", f"    participant S as {h['scanner']} {scanner}",
+             f"    participant T as {h['target']} {target}"]
     for a in arrows[:MAX_ARROWS]:
         ports = f"{a.sport}→{a.dport}" if a.rightward else f"{a.dport}→{a.sport}"
         ports = ports if a.sport else ""
@@ -123,15 +148,16 @@ def mermaid(packets, scanner: str, target: str, notes=None) -> str:
             lines.append(f"    Note {'left of S' if a.rightward else 'right of T'}: {_mermaid_text(a.note)}")
     more = len(arrows) - MAX_ARROWS
     if more > 0:
-        lines.append(f"    Note over S,T: ... {more} more packet(s)")
+        lines.append(f"    Note over S,T: {_mermaid_text(h['more'].format(n=more))}")
     return "\n".join(lines)
 
 
 _COLORS = {"error": "#c0392b", "warning": "#d68910", "info": "#2e86c1", "": "#333333"}
 
 
-def svg(packets, scanner: str, target: str, notes=None) -> str:
+def svg(packets, scanner: str, target: str, notes=None, headings=None) -> str:
     """A self-contained SVG ladder (no script, no external style)."""
+    h = {**HEADINGS, **(headings or {})}
     arrows = rows(packets, scanner, notes)
     shown, more = arrows[:MAX_ARROWS], len(arrows) - MAX_ARROWS
     left, right, top, step = 150, 530, 48, 34
@@ -143,8 +169,8 @@ def svg(packets, scanner: str, target: str, notes=None) -> str:
                f'<marker id="a{i}" markerWidth="10" markerHeight="8" refX="9" refY="4" orient="auto">'
                f'<path d="M0,0 L10,4 L0,8 z" fill="{c}"/></marker>' for i, c in enumerate(_COLORS.values())) +
            "</defs>",
-           f'<text x="{left}" y="16" text-anchor="middle" font-weight="bold">scanner {escape(scanner)}</text>',
-           f'<text x="{right}" y="16" text-anchor="middle" font-weight="bold">target {escape(target)}</text>',
+           f'<text x="{left}" y="16" text-anchor="middle" font-weight="bold">{escape(h["scanner"])} {escape(scanner)}</text>',
+           f'<text x="{right}" y="16" text-anchor="middle" font-weight="bold">{escape(h["target"])} {escape(target)}</text>',
            f'<line x1="{left}" y1="24" x2="{left}" y2="{height - 8}" stroke="#999"/>',
            f'<line x1="{right}" y1="24" x2="{right}" y2="{height - 8}" stroke="#999"/>']
     marker = {sev: i for i, sev in enumerate(_COLORS)}
@@ -164,6 +190,6 @@ def svg(packets, scanner: str, target: str, notes=None) -> str:
             out.append(f'<text x="{right + 50}" y="{y + 4}" fill="{color}">{escape(a.note)}</text>')
     if more > 0:
         out.append(f'<text x="{(left + right) // 2}" y="{top + len(shown) * step}" text-anchor="middle" '
-                   f'fill="#666">... {more} more packet(s)</text>')
+                   f'fill="#666">{escape(h["more"].format(n=more))}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -40,19 +40,29 @@ def frames_text(row: dict, limit: int = 6) -> str:
     return f"{short(row['probe_frames'])} -> {short(row['response_frames'])}"
 
 
-def capture_line(c) -> str:
+def capture_line(c, lang: str = "en") -> str:
+    """"path: 15 packets, 4 not IP (ARP, ...)", in the language asked."""
+    from ..messages import label
+
+    return f"{c.path}{label('colon', lang)}{capture_facts(c, lang)}"
+
+
+def capture_facts(c, lang: str = "en") -> str:
+    """capture_line without the path."""
+    from ..messages import label
+
     if c.error:
-        return f"{c.path}: error: {c.error}"
+        return label("capture.error", lang, error=c.error)
     if c.packets == 0:
-        return f"{c.path}: no packets"
-    parts = [f"{c.packets} packets"]
+        return label("capture.empty", lang)
+    parts = [label("capture.packets", lang, n=c.packets)]
     if c.non_ip:
-        parts.append(f"{c.non_ip} not IP (ARP, ...)")
+        parts.append(label("capture.non-ip", lang, n=c.non_ip))
     if c.skipped:
-        parts.append(f"{c.skipped} undecodable, skipped")
+        parts.append(label("capture.skipped", lang, n=c.skipped))
     if c.duplicates:
-        parts.append(f"{c.duplicates} duplicates ignored")
-    return f"{c.path}: " + ", ".join(parts)
+        parts.append(label("capture.duplicates", lang, n=c.duplicates))
+    return label("comma", lang).join(parts)
 
 
 def other_line(c):

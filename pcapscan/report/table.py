@@ -4,7 +4,7 @@ from numbers import Integral
 
 from tabulate import tabulate
 
-from .collapse import not_shown_line, rows_and_hidden
+from .collapse import hosts_and_hidden, not_shown_hosts_line, not_shown_line, rows_and_hidden
 from .rows import (HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, other_line, port_row,
                    probing_line, scan_title)
 
@@ -27,7 +27,11 @@ def render(result, fmt: str = "simple") -> str:
         for d in discoveries:
             out.append("")
             out.append(discovery_title(d))
-            out.append(tabulate([host_row(h) for h in d.hosts], headers=HOST_HEADERS, tablefmt=fmt))
+            shown, hidden = hosts_and_hidden(d.hosts)  # a sweep's down hosts, summed up as nmap does
+            if hidden:
+                out.append(f"  {not_shown_hosts_line(hidden)}")
+            if shown:  # no table of headers alone
+                out.append(tabulate([host_row(h) for h in shown], headers=HOST_HEADERS, tablefmt=fmt))
         for p in probings:
             out.append("")
             out.append(probing_line(p))
@@ -48,7 +52,8 @@ def render(result, fmt: str = "simple") -> str:
                 r = port_row(scan, p)
                 rows.append([f"{r['port']}/{r['proto']}", r["state"], r["reason"], r["reason_ttl"] or "-",
                              frames_text(r)])
-            out.append(_port_table(rows, fmt))
+            if rows:  # every port collapsed: the "Not shown" line says it all
+                out.append(_port_table(rows, fmt))
         out.append("")
     return "\n".join(out)
 

@@ -10,18 +10,19 @@ names, and every port of a capture with at most AUTO_ALL_PORTS of them;
 from __future__ import annotations
 
 import json
+import re
 import textwrap
-import unicodedata
 from collections import Counter
 from html import escape
 
 from tabulate import tabulate
+from wcwidth import wcswidth
 
 from .. import messages
 from ..messages import label
 from . import ladder
 from .jsonfmt import to_dict
-from .rows import capture_line
+from .rows import capture_facts, capture_line
 
 FORMATS = ("table", "markdown", "html", "json")
 LADDER_MODES = ("auto", "all", "none")
@@ -119,7 +120,7 @@ def _port_rows(ports, lang):
              p.claim or label("inferred", lang)] for p in ports]
     headers = [label(k, lang) for k in ("scanner", "target", "technique", "port", "state", "reason", "claim")]
     if _several_sessions(ports):  # the capture holds several scans: say which each row is
-        rows = [[_session_text(p)] + r for p, r in zip(ports, rows)]
+        rows = [[_session_text(p, lang)] + r for p, r in zip(ports, rows)]
         headers = [label("session", lang)] + headers
     return headers, rows
 
@@ -128,35 +129,59 @@ def _several_sessions(items) -> bool:
     return len({x.session for x in items if x.session is not None}) > 1
 
 
-def _session_text(x) -> str:
+def _session_text(x, lang: str = "en") -> str:
     if x.session is None:
         return "-"
-    return f"{x.session} ({x.tool})" if x.tool else str(x.session)
+    tool = messages.LABELS[lang].get(f"tool.{x.tool}", x.tool)  # tools keep their names; "unknown" is a word
+    return f"{x.session}{_paren(tool, lang)}" if x.tool else str(x.session)
 
 
-def _state_summary(ports) -> str:
+def _state_summary(ports, lang: str = "en") -> str:
+    """"4000 ports: 2992 closed, 1008 open|filtered", when there are too many to list."""
     n = Counter(p.state for p in ports)
-    return ", ".join(f"{count} {state}" for state, count in n.most_common())
+    counts = label("comma", lang).join(f"{count} {state}" for state, count in n.most_common())
+    return label("ports.summary", lang, n=len(ports), counts=counts)
+
+
+# Chinese text may break between any two Chinese characters, but a Latin word,
+# number, file name or flag (a run of other characters) is never split, and no
+# line starts with closing punctuation.
+_TOKENS = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef“”‘’…—]|[^\s\u3000-\u303f\u3400-\u9fff\uff00-\uffef“”‘’…—]+|\s+")
+_NO_LINE_START = set("，。；：、！？）」”’…)")
+_NO_LINE_END = set("（「“‘(")
 
 
 def _wrap(text: str, lang: str, indent: str = "      ", width: int = 100) -> str:
     """Wrap for a terminal: by words in English; by display columns in Chinese
-    (a CJK character is two columns wide, and lines may break between any two
-    characters, but not before closing punctuation)."""
+    (a Chinese character is two columns wide: wcwidth)."""
     if lang != "zh":
         return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
-    lines, cur, cols = [], "", 0
-    for ch in text:
-        w = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-        if cols + w > width - len(indent) and ch not in "，。；：、）)」":
-            lines.append(cur.rstrip())
-            cur, cols = "", 0
-            if ch == " ":
-                continue
-        cur += ch
-        cols += w
+    room = width - len(indent)
+    lines, cur = [], ""
+    for tok in _TOKENS.findall(text):
+        if cur and wcswidth(cur + tok) > room and not tok.isspace() and tok[0] not in _NO_LINE_START:
+            carry = cur[-1] if cur[-1] in _NO_LINE_END else ""  # an opening bracket goes with what it opens
+            lines.append(cur[:len(cur) - len(carry)].rstrip())
+            cur = carry
+        if cur or not tok.isspace():
+            cur += tok
     lines.append(cur.rstrip())
     return "\n".join(indent + line for line in lines)
+
+
+def _claim_list(claims, lang: str, quote: str = "") -> str:
+    """claim (source), ...: a source is a file name (intended.toml) or says where the claim came from."""
+    return label("comma", lang).join(
+        label("claim.item", lang, claim=f"{quote}{t}{quote}", source=messages.LABELS[lang].get(f"source.{s}", s))
+        for t, s in claims)
+
+
+def _paren(text: str, lang: str) -> str:
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+def _ladder_what(p, lang: str) -> str:
+    return f"{p.technique}{label('colon', lang)}{p.state}{label('comma', lang)}{p.reason}"
 
 
 def _where(f) -> str:
@@ -169,25 +194,27 @@ def render_table(result, ladders: str = "auto") -> str:
     lang = result.lang
     if not _captures(result):
         return ""
-    out = [f"{label('title', lang)}: {label(result.verdict, lang)} ({_counts(result.findings, lang)})", ""]
+    out = [label("title.line", lang, title=label("title", lang), verdict=label(result.verdict, lang),
+                 counts=_counts(result.findings, lang)), ""]
     for c, findings, ports, claims in _captures(result):
-        out.append(f"{capture_line(c)}: {label(_capture_verdict(c, findings), lang)}")
+        out.append(label("capture.verdict", lang, line=capture_line(c, lang),
+                         verdict=label(_capture_verdict(c, findings), lang)))
         if claims:
-            out.append(f"  {label('claims', lang)}: " + ", ".join(f"{t} ({s})" for t, s in claims))
+            out.append("  " + label("claims.line", lang, claims=label("claims", lang), list=_claim_list(claims, lang)))
         elif c.packets:
             out.append(f"  {label('no-claim', lang)}")
         if ports and len(ports) <= MAX_PORT_ROWS:
             headers, rows = _port_rows(ports, lang)
             out.append(textwrap.indent(tabulate(rows, headers=headers, tablefmt="simple"), "  "))
         elif ports:
-            out.append(f"  {len(ports)} {label('port', lang)}: {_state_summary(ports)}")
+            out.append(f"  {_state_summary(ports, lang)}")
         out.append("")
         several = _several_sessions(ports)
         shown, summaries = _shown(findings)
         for f in shown:
             sev = messages.severity_word(f.severity, lang)
             frames = messages.frames_text(f.frames, lang) if f.frames else ""
-            session = f"  {label('session', lang)} {_session_text(f)}" if several and f.session is not None else ""
+            session = f"  {label('session', lang)} {_session_text(f, lang)}" if several and f.session is not None else ""
             out.append(f"  {sev.upper() if lang == 'en' else sev}  {f.rule}  {_where(f)}{session}  {frames}".rstrip())
             out.append(_wrap(f.message, lang))
         for sm in summaries:
@@ -197,8 +224,10 @@ def render_table(result, ladders: str = "auto") -> str:
             out.append(f"  {label('no-findings', lang)}")
         for p in _ladder_ports(shown, ports, ladders):
             out.append("")
-            out.append(f"  {label('ladder', lang)} {p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})")
-            out.append(textwrap.indent(ladder.text(p.packets, p.scanner, p.target, _notes(findings, p)), "  "))
+            out.append("  " + label("ladder.title", lang, ladder=label("ladder", lang), port=f"{p.port}/{p.proto}",
+                                    what=_ladder_what(p, lang)))
+            out.append(textwrap.indent(ladder.text(p.packets, p.scanner, p.target, _notes(findings, p),
+                                                   headings=ladder.headings(lang)), "  "))
         out.append("")
     return "\n".join(out)
 
@@ -213,28 +242,31 @@ def render_markdown(result, ladders: str = "auto") -> str:
     lang = result.lang
     if not _captures(result):
         return ""
-    out = [f"# {label('title', lang)}: {label(result.verdict, lang)}", "", _counts(result.findings, lang), ""]
+    out = [f"# {label('title', lang)}{label('colon', lang)}{label(result.verdict, lang)}", "",
+           _counts(result.findings, lang), ""]
     summary = [[_md_cell(c.path), label(_capture_verdict(c, fs), lang), _md_cell(_counts(fs, lang))]
                for c, fs, _, _ in _captures(result)]
     out += [tabulate(summary, headers=[label("capture", lang), label("verdict", lang), label("findings", lang)],
                      tablefmt="github"), ""]
     for c, findings, ports, claims in _captures(result):
         out += [f"## {c.path}", "",
-                f"{capture_line(c).split(': ', 1)[1]}: **{label(_capture_verdict(c, findings), lang)}**", ""]
+                label("capture.verdict", lang, line=capture_facts(c, lang),
+                      verdict=f"**{label(_capture_verdict(c, findings), lang)}**"), ""]
         if claims:
-            out += [f"{label('claims', lang)}: " + ", ".join(f"`{t}` ({s})" for t, s in claims), ""]
+            out += [label("claims.line", lang, claims=label("claims", lang), list=_claim_list(claims, lang, "`")), ""]
         elif c.packets:
             out += [label("no-claim", lang), ""]
         if ports and len(ports) <= MAX_PORT_ROWS:
             headers, rows = _port_rows(ports, lang)
             out += [tabulate([[_md_cell(x) for x in r] for r in rows], headers=headers, tablefmt="github"), ""]
         elif ports:
-            out += [f"{len(ports)} {label('port', lang)}: {_state_summary(ports)}", ""]
+            out += [_state_summary(ports, lang), ""]
         out += [f"### {label('findings', lang)}", ""]
         shown, summaries = _shown(findings)
         for f in shown:
-            frames = f" ({messages.frames_text(f.frames, lang)})" if f.frames else ""
-            out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}: {f.message}")
+            frames = _paren(messages.frames_text(f.frames, lang), lang) if f.frames else ""
+            out.append(f"- **{messages.severity_word(f.severity, lang)}** `{f.rule}` {_where(f)}{frames}"
+                       f"{label('colon', lang)}{f.message}")
         for sm in summaries:
             out.append(f"- **{messages.severity_word(sm[1], lang)}** {_md_cell(_summary_text(sm, lang))}")
         if not findings:
@@ -244,8 +276,9 @@ def render_markdown(result, ladders: str = "auto") -> str:
         if drawn:
             out += [f"### {label('ladders', lang)}", ""]
         for p in drawn:
-            out += [f"#### {p.port}/{p.proto} ({p.technique}: {_md_cell(p.state)}, {p.reason})", "", "```mermaid",
-                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p)), "```", ""]
+            out += [f"#### {p.port}/{p.proto}{_paren(_md_cell(_ladder_what(p, lang)), lang)}", "", "```mermaid",
+                    ladder.mermaid(p.packets, p.scanner, p.target, _notes(findings, p), ladder.headings(lang)),
+                    "```", ""]
     return "\n".join(out)
 
 
@@ -267,30 +300,32 @@ def render_html(result, ladders: str = "auto") -> str:
     lang = result.lang
     if not _captures(result):
         return ""
-    title = f"{label('title', lang)}: {label(result.verdict, lang)}"
+    title = f"{label('title', lang)}{label('colon', lang)}{label(result.verdict, lang)}"
     out = [f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>{escape(title)}</title>'
            f"<style>{_CSS}</style></head><body>",
-           f'<h1>{escape(label("title", lang))}: <span class="{result.verdict}">{escape(label(result.verdict, lang))}'
+           f'<h1>{escape(label("title", lang) + label("colon", lang))}<span class="{result.verdict}">'
+           f'{escape(label(result.verdict, lang))}'
            f"</span></h1><p>{escape(_counts(result.findings, lang))}</p>"]
     for c, findings, ports, claims in _captures(result):
         verdict = _capture_verdict(c, findings)
-        out.append(f'<h2>{escape(c.path)}</h2><p>{escape(capture_line(c).split(": ", 1)[1])}: '
+        out.append(f'<h2>{escape(c.path)}</h2><p>{escape(capture_facts(c, lang) + label("colon", lang))}'
                    f'<b class="{verdict}">{escape(label(verdict, lang))}</b></p>')
         if claims:
-            out.append(f"<p>{escape(label('claims', lang))}: "
-                       + ", ".join(f"<code>{escape(t)}</code> ({escape(s)})" for t, s in claims) + "</p>")
+            out.append(f"<p>{escape(label('claims', lang) + label('colon', lang))}"
+                       + escape(_claim_list(claims, lang)) + "</p>")
         elif c.packets:
             out.append(f"<p>{escape(label('no-claim', lang))}</p>")
         if ports and len(ports) <= MAX_PORT_ROWS:
             out.append(_html_table(*_port_rows(ports, lang)))
         elif ports:
-            out.append(f"<p>{len(ports)} {escape(label('port', lang))}: {escape(_state_summary(ports))}</p>")
+            out.append(f"<p>{escape(_state_summary(ports, lang))}</p>")
         out.append("<ul>")
         shown, summaries = _shown(findings)
         for f in shown:
-            frames = f" ({escape(messages.frames_text(f.frames, lang))})" if f.frames else ""
+            frames = escape(_paren(messages.frames_text(f.frames, lang), lang)) if f.frames else ""
             out.append(f'<li><b class="{f.severity}">{escape(messages.severity_word(f.severity, lang))}</b> '
-                       f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}: {escape(f.message)}</li>")
+                       f"<code>{escape(f.rule)}</code> {escape(_where(f))}{frames}"
+                       f"{escape(label('colon', lang))}{escape(f.message)}</li>")
         for sm in summaries:
             out.append(f'<li><b class="{sm[1]}">{escape(messages.severity_word(sm[1], lang))}</b> '
                        f"{escape(_summary_text(sm, lang))}</li>")
@@ -298,8 +333,8 @@ def render_html(result, ladders: str = "auto") -> str:
             out.append(f"<li>{escape(label('no-findings', lang))}</li>")
         out.append("</ul>")
         for p in _ladder_ports(shown, ports, ladders):
-            out.append(f"<h3>{escape(f'{p.port}/{p.proto} ({p.technique}: {p.state}, {p.reason})')}</h3>")
-            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p)))
+            out.append(f"<h3>{escape(f'{p.port}/{p.proto}' + _paren(_ladder_what(p, lang), lang))}</h3>")
+            out.append(ladder.svg(p.packets, p.scanner, p.target, _notes(findings, p), ladder.headings(lang)))
     out.append("</body></html>\n")
     return "\n".join(out)
 

@@ -1,0 +1,255 @@
+"""`--lang zh` read as a student of the course reads it: the Chinese output of
+verify (table, ladders, Markdown) and grade (terminal table, feedback files)
+holds no English but technical tokens (flags, rule ids, nmap's state and
+reason words, addresses, file names, tool and function names), and its tables
+line up in display width (a Chinese character takes two terminal columns:
+wcwidth.wcswidth). Chinese and Latin words are set apart by a space, quotes
+are “”, and lines never split a Latin word or a file name."""
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from wcwidth import wcswidth
+
+from pcapscan.cli import main
+from pcapscan.model import Reason, State, Technique
+from pcapscan.rubric import default_rubric
+from pcapscan.verify import RULES
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "captures" / "seeds"
+
+# Tokens that stay as they are in Chinese: protocol fields and flags, tools,
+# commands and the Python names the seeds' code uses.
+TECHNICAL = set("""
+SYN ACK RST FIN PSH URG TCP UDP ICMP ICMPv6 IP IPv4 IPv6 ARP RFC SEG SEQ LEN ECONNREFUSED LISTEN
+S SA R RA AR F FA FPU PA A none seq ack win len
+nmap sS sT sF sX sN sU scapy sr1 RandShort haslayer getlayer type code None AttributeError socket connect flags
+Wireshark pcapscan verify analyze grade iptables REJECT DROP nft ufw reject drop deny tcp-reset
+Windows pcap pcapng tcp udp Xmas NULL Window Maimon syn fin xmas null maimon ack window
+""".split())
+TECHNICAL |= set(RULES) | {rule for rule, _points in default_rubric().penalties}
+TECHNICAL |= {"duplicate-submission", "unreadable-capture", "claims-file"}  # grade's own findings
+TECHNICAL |= {r.value for r in Reason} | {s.value for s in State} | {t.value for t in Technique}
+# nft's own syntax, quoted in the reset-flags explanation.
+PHRASES = ("reject with tcp-reset",)
+# Mermaid's keywords in a Markdown ladder, and Markdown's line break.
+MARKUP = re.compile(r"^\s*(sequenceDiagram|participant \w as|Note (left of|right of|over) \S+:|S->>T:|T-->>S:)|<br>|```mermaid")
+
+
+def english_left(text: str) -> set:
+    """ASCII words of `text` that are neither technical tokens nor part of a
+    file name, path, claim or address."""
+    left = set()
+    for line in text.splitlines():
+        line = MARKUP.sub(" ", line)
+        for phrase in PHRASES:
+            line = line.replace(phrase, " ")
+        line = re.sub(r"\S*[/\\]\S*|\S+\.(pcap|pcapng|toml|md|csv|gz)\b|`[^`]*`|\S+:\S+:\S+", " ", line)
+        line = re.sub(r"\S*(ns-public|scanDump|xfn|steal_|udp_occupied)\S*", " ", line)  # student names, files
+        for word in re.findall(r"[A-Za-z][A-Za-z0-9_\-']*", line):
+            if word.strip("-'") not in TECHNICAL:
+                left.add(word)
+    return left
+
+
+def display_segments(line: str) -> list:
+    """[(start column, end column, character)] in terminal columns."""
+    out, col = [], 0
+    for ch in line:
+        w = max(wcswidth(ch), 0)
+        out.append((col, col + w, ch))
+        col += w
+    return out
+
+
+def misaligned_tables(text: str) -> list:
+    """Lines of tabulate "simple" tables whose cells cross a column gap, in
+    display columns: every table's dash line gives its columns."""
+    bad = []
+    lines = text.splitlines()
+    for i, dashes in enumerate(lines):
+        if not re.fullmatch(r"\s*-+(  -+)+", dashes):
+            continue
+        indent = len(dashes) - len(dashes.lstrip())
+        gaps = {c for c, ch in enumerate(dashes.rstrip()) if ch == " " and c >= indent}
+        block = [lines[i - 1]]
+        for row in lines[i + 1:]:
+            if not row.strip():
+                break
+            block.append(row)
+        for row in block:
+            for start, end, ch in display_segments(row):
+                if ch != " " and any(start <= g < end for g in gaps):
+                    bad.append(row)
+                    break
+    return bad
+
+
+def run(*args):
+    r = CliRunner().invoke(main, list(args))
+    assert r.exit_code in (0, 1), r.output
+    return r.stdout
+
+
+def test_helpers_catch_what_they_should():
+    assert english_left("captures/seeds/seed000-syn.pcap：19 packets，第 3 帧的 SYN 探测包") == {"packets"}
+    assert english_left("课本（TCP connect 扫描）：syn:open:80（intended.toml）") == set()
+    # a table padded by characters instead of display columns
+    table = "学生  得分\n------  ----\nabc     1/2\n"
+    assert misaligned_tables(table) == ["学生  得分"]
+    assert misaligned_tables("学生      得分\n--------  ----\nabcdefgh  1/2\n") == []
+
+
+@pytest.fixture(scope="module")
+def verify_zh():
+    seeds = sorted(str(p) for p in SEEDS.glob("*.pcap"))
+    table = run("verify", "--lang", "zh", "--ladders", "all", "--expect", str(SEEDS / "intended.toml"), *seeds)
+    markdown = run("verify", "--lang", "zh", "-f", "markdown", "--expect", str(SEEDS / "intended.toml"), *seeds)
+    return table, markdown
+
+
+def test_verify_zh_has_no_english_left(verify_zh):
+    table, markdown = verify_zh
+    assert "教材" in table and "时序图" in table and "课本" not in table
+    assert english_left(table) == set()
+    assert english_left(markdown) == set()
+
+
+def test_verify_zh_tables_and_ladders_line_up(verify_zh):
+    table, _ = verify_zh
+    assert table.count("扫描方      目标") >= 10  # the port tables are there, headers padded by display width
+    assert misaligned_tables(table) == []
+    # ladders: the target heading sits over the target's ports
+    lines = table.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.lstrip().startswith("帧")]
+    assert heads
+    for i in heads:
+        col = wcswidth(lines[i][:lines[i].index("目标")])
+        for row in lines[i + 1:]:
+            if "-> " not in row:
+                break
+            assert wcswidth(row[:row.index("-> ") + 3]) == col, (lines[i], row)
+
+
+def test_verify_zh_typesetting(verify_zh):
+    table, markdown = verify_zh
+    for text in (table, markdown):
+        assert '"' not in re.sub(r"`[^`]*`", "", text.replace("\\\"", ""))  # quotes are “”
+        assert "“吞掉”" in text
+        # a space between Chinese and Latin words, none between Chinese characters
+        assert not re.search(r"[\u4e00-\u9fff][A-Za-z]|[A-Za-z][\u4e00-\u9fff]", text)
+        assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text))
+        assert not re.search(r"[^\s|] [（），。：；、]|[（），。：；、] [^\s|]", text)  # (| parts Markdown cells)
+
+
+def unsplit(message: str, lines: list) -> bool:
+    """True when `lines` wrap `message` only at spaces or beside a Chinese
+    character: no Latin word, number or file name is cut in two."""
+    p = 0
+    for a, b in zip(lines, lines[1:] + [None]):
+        if not message.startswith(a, p):
+            return False
+        p += len(a)
+        if b is None:
+            return p == len(message)
+        if message[p:p + 1] == " ":
+            p += 1
+        elif a[-1].isascii() and a[-1].isalnum() and b[0].isascii() and b[0].isalnum():
+            return False
+    return True
+
+
+def test_verify_zh_wraps_between_words(verify_zh):
+    table, _ = verify_zh
+    seeds = sorted(str(p) for p in SEEDS.glob("*.pcap"))
+    import json
+
+    messages = [f["message"] for f in json.loads(run("verify", "--lang", "zh", "-f", "json", "--expect",
+                                                     str(SEEDS / "intended.toml"), *seeds))["findings"]]
+    blocks, cur = [], None
+    for line in table.splitlines():
+        if line.startswith("      ") and not line.startswith("       "):
+            if cur is None:
+                cur = []
+                blocks.append(cur)
+            cur.append(line[6:])
+        else:
+            cur = None
+    assert len(blocks) == len(messages) > 30
+    for block, message in zip(blocks, messages):
+        assert unsplit(message, block), block
+    assert not unsplit("iptables DROP", ["iptabl", "es DROP"]) and unsplit("教材：被过滤", ["教材：", "被过滤"])
+
+
+def test_grade_zh_has_no_english_left_and_lines_up(shared_captures, tmp_path):
+    out = tmp_path / "grades"
+    r = CliRunner().invoke(main, ["grade", str(shared_captures / "students"), "-o", str(out), "--lang", "zh",
+                                  "-j", "1"])
+    assert r.exit_code in (0, 1), r.output
+    assert english_left(r.stdout) == set()
+    assert "评分标准：用 scapy 编写端口扫描器" in r.stdout
+    assert misaligned_tables(r.stdout) == []
+    # each student's cells: the points column ends in the same display column on every row
+    for block in r.stdout.split("\n\n")[2:]:
+        rows = [line for line in block.splitlines()[1:] if " × " in line]
+        ends = {wcswidth(line[:m.end()]) for line in rows for m in [re.search(r"\d+(\.\d+)?/\d+", line)]}
+        assert len(ends) <= 1, rows
+    for md in out.glob("*.md"):
+        text = md.read_text(encoding="utf-8")
+        assert english_left(text) == set(), md.name
+        assert "\"" not in re.sub(r"`[^`]*`", "", text)
+        assert not re.search(r"[\u4e00-\u9fff][A-Za-z]|[A-Za-z][\u4e00-\u9fff]", text)
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text)), \
+            md.name
+
+
+def test_fill_sets_the_seams_and_leaves_values_alone():
+    from pcapscan.messages import fill
+
+    assert fill("包含{t}的探测包", {"t": "SYN 扫描（半开扫描）"}, "zh") == "包含 SYN 扫描（半开扫描）的探测包"
+    assert fill("声明 {c} 超出，从\"没有回应\"推断", {"c": "open（开放）"}, "zh") == "声明 open（开放）超出，从“没有回应”推断"
+    assert fill("{f}的 {p} 探测包", {"f": "第 9 帧", "p": "无标志位"}, "zh") == "第 9 帧的无标志位探测包"
+    assert fill("{f}的 {p} 探测包", {"f": "第 9 帧", "p": "SA"}, "zh") == "第 9 帧的 SA 探测包"
+    # a value keeps its spelling: a student's file name is not typeset
+    assert fill("{file}：没有{t}的探测包", {"file": "扫描1\"a\".pcap", "t": "NULL 扫描"}, "zh") == \
+        "扫描1\"a\".pcap：没有 NULL 扫描的探测包"
+    assert fill("{a} \"b\"", {"a": "x"}, "en") == "x \"b\""  # English is left as written
+
+
+def test_verify_zh_of_a_capture_of_many_ports(shared_captures):
+    """Too many ports to list: one line of counts, in Chinese."""
+    out = run("verify", "--lang", "zh", str(shared_captures / "scans" / "AustinA+PortScanDetector__null-scan.pcap"))
+    assert "4000 个端口：2992 closed，1008 open|filtered" in out
+    assert english_left(out) == set()
+    assert misaligned_tables(out) == []
+
+
+def test_verify_zh_of_a_capture_of_several_sessions(shared_captures):
+    """A session column (its tool in Chinese parentheses) that lines up, findings named by session."""
+    out = run("verify", "--lang", "zh", str(shared_captures / "scans" / "AustinA+PortScanDetector__halfopen15.pcap"))
+    assert "扫描会话" in out and "2（nmap）" in out and "1（未知工具）" in out
+    assert english_left(out) == set()
+    assert misaligned_tables(out) == []
+
+
+def test_grade_zh_html_pages_have_no_english_left(shared_captures, tmp_path):
+    import html
+
+    out = tmp_path / "grades"
+    r = CliRunner().invoke(main, ["grade", str(shared_captures / "students"), "-o", str(out), "--lang", "zh",
+                                  "-j", "1"])
+    assert r.exit_code in (0, 1), r.output
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) == 4  # index.html and one page per student
+    for page in pages:
+        text = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
+        text = re.sub(r"\+\d+\.\d+s\b", "", text)  # the ladders' times
+        assert english_left(text) == set(), page.name
+        assert "扫描方" in text or page.name == "index.html"  # the ladders' participants in Chinese
+        one_line = re.sub(r"\s*\n\s*", "", re.sub(r"\w+\(\w*\)", "", text))
+        assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]|[^\s|] [（），。：；、]", one_line), \
+            page.name
