@@ -131,8 +131,8 @@ class ProgressBar:
         bar = "#" * fill + "-" * (self.WIDTH - fill)
         if self.phase == "captures":
             info = f"{self.done} of {self.total} captures"
-        elif self.phase == "reading":
-            info = f"{self.count:,} packets, {self.count / spent:,.0f}/s"
+        elif self.phase in ("reading", "rereading"):
+            info = f"{self.count:,} packets" + (f", {self.count / spent:,.0f}/s" if spent >= 0.5 else "")
         else:
             info = f"{self.done:,} of {self.total:,} {unit}"
         if 0 < share < 1 and spent >= 1:

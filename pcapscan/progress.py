@@ -24,7 +24,7 @@ PHASES = {
     "assembling": ("assembling", "flows"),  # flows sorted into scan sessions
     "fingerprinting": ("classifying, fingerprinting", "flows"),  # each session's ports and tool
     "classifying": ("classifying", "exchanges"),  # the ordinary path: every exchange's technique and state
-    "rereading": ("reading again", "bytes"),  # verify: every packet of the probed ports, for the rules
+    "rereading": ("reading again", "bytes"),  # the packets of some sessions: verify's rules, compare's exchanges
     "checking": ("checking", "rules"),  # verify: the textbook's rules, each over every port
     "comparing": ("comparing", "sessions"),  # compare: the two sessions side by side
     "writing": ("writing", "ports"),  # the rendering, to its file

@@ -188,3 +188,33 @@ def test_verify_and_compare_report_their_phases(tmp_path, monkeypatch):
     rec = Recorder()
     compare(path, path, progress=rec)
     assert rec.phases() == ["reading", "classifying", "reading", "classifying", "comparing"]
+
+
+def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeypatch):
+    """Through the fast path, then the sessions made whole (fastpath.subset): each phase named."""
+    from pcapscan.compare import compare
+    from pcapscan.verify import verify
+
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    path = two_sessions(tmp_path)
+    rec = Recorder()
+    verify(path, progress=rec)
+    assert rec.phases() == ["reading", "pairing", "assembling", "fingerprinting", "rereading", "pairing",
+                            "classifying", "checking"]
+    assert rec.of("rereading")[-1][:2] == (path.stat().st_size, path.stat().st_size)
+    rec = Recorder()
+    compare(path, path, progress=rec)
+    once = ["reading", "pairing", "assembling", "fingerprinting"]
+    assert rec.phases() == once + once + ["rereading", "pairing", "classifying", "rereading", "pairing",
+                                          "classifying", "comparing"]
+
+
+def test_bar_tells_no_rate_before_half_a_second(monkeypatch):
+    out = io.StringIO()
+    bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40)
+    monkeypatch.setattr(bar, "MIN_SECONDS", 0)
+    bar(0, 0, 5, "fingerprinting")
+    bar(10, 100, 57_902, "rereading")
+    bar.close()
+    frame = frames_of(out.getvalue())[-1]
+    assert frame.startswith("reading again [") and frame.endswith("57,902 packets"), frame

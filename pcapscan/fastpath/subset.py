@@ -48,7 +48,7 @@ def packets_between(path, pairs: Iterable[tuple], progress: Optional[Callable] =
         got.sort(key=lambda p: p.frame)
         out += got
         if progress is not None and len(batch.off):
-            progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "reading")
+            progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
     return stats, out
 
 
