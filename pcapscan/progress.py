@@ -22,6 +22,7 @@ PHASES = {
     "reading": ("reading", "bytes"),  # the capture's records, decoded (the fast path's flow table too)
     "pairing": ("pairing", "packets"),  # probes and answers, through the replay engine
     "assembling": ("assembling", "flows"),  # flows sorted into scan sessions
+    "routing": ("grouping, routing", "exchanges"),  # the fast path: the engine's groups, the routing policies
     "fingerprinting": ("classifying, fingerprinting", "flows"),  # each session's ports and tool
     "classifying": ("classifying", "exchanges"),  # the ordinary path: every exchange's technique and state
     "rereading": ("reading again", "bytes"),  # the packets of some sessions: verify's rules, compare's exchanges

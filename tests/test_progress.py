@@ -54,11 +54,12 @@ def test_fast_path_reports_every_phase(tmp_path, hard, parallel):  # noqa: F811
     path = two_sessions(tmp_path)
     rec = Recorder()
     scans.analyze_capture_fast(path, use_jit=False, progress=rec, parallel=parallel, **hard)
-    assert rec.phases() == ["reading", "pairing", "assembling", "fingerprinting"]
+    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting"]
     for phase in ("reading", "pairing", "assembling", "fingerprinting"):
         assert_phase_runs_to_its_end(rec, phase)
     assert rec.of("reading")[-1][1] == path.stat().st_size
-    assert rec.of("reading")[-1][2] == len(big_scan(ports=range(1, 300))) + len(big_scan(t0=9.0, ports=range(1, 200))) + 6
+    packets = len(big_scan(ports=range(1, 300))) + len(big_scan(t0=9.0, ports=range(1, 200))) + 6
+    assert rec.of("reading")[-1][2] == packets
     assert len(rec.of("assembling")) >= 3  # one report per block of sessions, as they are done
 
 
@@ -168,7 +169,8 @@ def test_cli_analyze_on_a_terminal_shows_every_phase(tmp_path, monkeypatch):
             label = f.split(" [")[0].split(":")[0]
             if not labels or labels[-1] != label:
                 labels.append(label)
-        assert labels == ["reading", "pairing", "assembling", "classifying, fingerprinting", "writing"], labels
+        assert labels == ["reading", "pairing", "assembling", "grouping, routing", "classifying, fingerprinting",
+                          "writing"], labels
         # a phase at 100% is followed by the next phase's line (or the end), never left standing
         for a, b in zip(frames, frames[1:]):
             if "100%" in a:
@@ -199,12 +201,12 @@ def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeyp
     path = two_sessions(tmp_path)
     rec = Recorder()
     verify(path, progress=rec)
-    assert rec.phases() == ["reading", "pairing", "assembling", "fingerprinting", "rereading", "pairing",
+    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting", "rereading", "pairing",
                             "classifying", "checking"]
     assert rec.of("rereading")[-1][:2] == (path.stat().st_size, path.stat().st_size)
     rec = Recorder()
     compare(path, path, progress=rec)
-    once = ["reading", "pairing", "assembling", "fingerprinting"]
+    once = ["reading", "pairing", "assembling", "routing", "fingerprinting"]
     assert rec.phases() == once + once + ["rereading", "pairing", "classifying", "rereading", "pairing",
                                           "classifying", "comparing"]
 

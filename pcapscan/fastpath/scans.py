@@ -28,7 +28,7 @@ from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_run
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
-from ..progress import EVERY, Ticker
+from ..progress import EVERY, Ticker, report
 from . import shapes
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
@@ -558,6 +558,7 @@ class Assembler:
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
         del fid, order, done
         _debug("simple flows sorted out")
+        report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
         self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
@@ -603,7 +604,8 @@ class Assembler:
                  for sc in part]
         self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
-        if rest:
+        if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
+            report(self.progress, "fingerprinting", 0, 0, len(rest))
             scans += self.build(rest)
         scans += list(routed.idle_scans)
         _debug("scans built")
