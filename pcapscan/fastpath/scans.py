@@ -605,7 +605,7 @@ class Assembler:
         self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
-            report(self.progress, "fingerprinting", 0, 0, len(rest))
+            report(self.progress, "fingerprinting")
             scans += self.build(rest)
         scans += list(routed.idle_scans)
         _debug("scans built")
