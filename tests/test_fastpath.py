@@ -552,3 +552,12 @@ def test_bulk_shapes_split_on_the_fields_a_technique_declares(tmp_path, hard):
     assert {p["state"] for p in ports if p["port"] % 2} == {"open"}
     assert {p["state"] for p in ports if not p["port"] % 2} == {"closed"}
     assert len({p["reason_ttl"] for p in ports}) == 7
+
+
+def test_markdown_collapses_big_states_like_the_table(tmp_path):
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan()))
+    for result in (analyze(path), analyze(path, fast=True)):
+        md = render(result, "markdown")
+        assert "Not shown: 58 closed tcp ports (reset)." in md
+        assert "| 22/tcp" in md and "| 50/tcp" in md and "| 5/tcp" not in md

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .rows import is_port_table
+
 COLLAPSE_MIN = 26  # nmap hides a state with more than 25 ports
 # nmap's state numbers (portlist.h): the tie-break, higher first
 STATE_NUMBER = {"closed": 1, "open": 2, "filtered": 3, "unfiltered": 6, "open|filtered": 7, "closed|filtered": 8}
 
 
-def _is_table(ports) -> bool:
-    return hasattr(ports, "pframe") and hasattr(ports, "objects")
-
-
 def state_counts(ports) -> Counter:
     """state text -> number of ports."""
-    if _is_table(ports):
+    if is_port_table(ports):
         from ..model import State
 
         states = list(State)
@@ -47,7 +45,7 @@ def rows_and_hidden(ports):
     shown = []
     if not order:
         return list(ports), {}
-    if _is_table(ports):
+    if is_port_table(ports):
         import numpy as np
 
         from ..model import Reason, State
@@ -141,7 +139,7 @@ _PROTO_CODE = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}
 
 def port_numbers(ports):
     """The port numbers of a scan's ports (columns need no PortResult each)."""
-    if _is_table(ports):
+    if is_port_table(ports):
         return ports.port.tolist()
     return [p.port for p in ports]
 
@@ -159,7 +157,7 @@ def host_items(tscans) -> list:
     for s in tscans:
         tech = s.technique.value
         ports = s.ports
-        if not _is_table(ports):
+        if not is_port_table(ports):
             for p in ports:
                 key = _PROTO_CODE.get(p.proto, 4) * 65536 + p.port
                 if key in written:

@@ -1,6 +1,7 @@
 """Markdown: the table output with GitHub pipe tables."""
 from tabulate import tabulate
 
+from .collapse import not_shown_line, rows_and_hidden
 from .rows import (HOST_HEADERS, capture_line, discovery_title, frames_text, host_row, other_line, port_row,
                    probing_line, scan_title)
 
@@ -36,10 +37,15 @@ def render(result) -> str:
             if scan.tool is not None:
                 out.append(f"Tool: {scan.tool.name} ({scan.tool.confidence:.2f}).")
                 out.append("")
+            shown, hidden = rows_and_hidden(scan.ports)  # nmap's "Not shown: ..." for big states, as the table
+            if hidden:
+                out.append(f"{not_shown_line(hidden)}.".replace("|", "\\|"))
+                out.append("")
             rows = [[f"{r['port']}/{r['proto']}", r["state"].replace("|", "\\|"), r["reason"],
                      r["reason_ttl"] or "-", frames_text(r)]
-                    for r in (port_row(scan, p) for p in scan.ports)]
-            out.append(tabulate(rows, headers=["port", "state", "reason", "ttl", "frames (probe -> response)"],
-                                tablefmt="github"))
-            out.append("")
+                    for r in (port_row(scan, p) for p in shown)]
+            if rows:
+                out.append(tabulate(rows, headers=["port", "state", "reason", "ttl", "frames (probe -> response)"],
+                                    tablefmt="github"))
+                out.append("")
     return "\n".join(out)
