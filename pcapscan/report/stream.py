@@ -18,11 +18,11 @@ _PORT = ('        {{\n          "proto": "{proto}",\n          "port": %d,\n    
 _RESP = ("[]", "[\n            %d\n          ]")
 
 
-def write(result, fmt: str, fh) -> None:
+def write(result, fmt: str, fh, lang: str = "en") -> None:
     if fmt == "json":
         write_json(result, fh)
     else:
-        fh.write(render(result, fmt))
+        fh.write(render(result, fmt, lang))
 
 
 def write_json(result, fh) -> None:
