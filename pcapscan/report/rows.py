@@ -137,13 +137,13 @@ def probing_line(p, lang: str = "en") -> str:
     from ..messages import T, render
 
     tool = render(T("analyze.probing.tool", tool=tool_text(p.tool, lang)), lang) if p.tool is not None else ""
-    probes = p.probes if lang == "en" else [_probe_name(n, lang) for n in p.probes]
+    probes = p.probes if lang == "en" else [_probe_name_zh(n) for n in p.probes]
     return render(T("analyze.probing", scanner=p.scanner, target=p.target, kind=T(f"analyze.kind.{p.kind}"),
                     probes=("、" if lang == "zh" else ", ").join(probes), tool=tool), lang)
 
 
-def _probe_name(name: str, lang: str) -> str:
+def _probe_name_zh(name: str) -> str:
     """detection.py's probe names in Chinese: "probe 80/tcp x2" -> "服务探测 80/tcp ×2"; the
     connect() calls and nmap's OS probe names (SEQ1, T2, ...) stay as they are."""
-    name = name.replace(" x", " ×") if lang == "zh" else name
-    return "服务探测" + name[len("probe"):] if lang == "zh" and name.startswith("probe ") else name
+    name = name.replace(" x", " ×")
+    return "服务探测" + name[len("probe"):] if name.startswith("probe ") else name
