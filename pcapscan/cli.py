@@ -190,7 +190,9 @@ def main():
 @click.option("--dask-split", is_flag=True,
               help="With --dask: split captures of 64 MiB or more into chunks read by several workers "
                    "(same results; by default each capture is one task, which was quicker wherever measured).")
-def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split):
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the table and markdown reports (json, csv, nmap-xml stay English).")
+def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, lang):
     """Reconstruct, per port, what a scanner concluded from CAPTURE(s).
 
     Reads pcap and pcapng, gzip-compressed or not. Exit status 2 if a capture
@@ -219,12 +221,12 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split):
     try:
         if output:
             with open(output, "w", encoding="utf-8") as fh:
-                write(result, fmt, fh, progress=bar)
+                write(result, fmt, fh, lang, progress=bar)
         else:
             # the bar would tear a terminal's output; writing to a pipe or a file, it goes on
             if bar is not None and sys.stdout.isatty():
                 bar.close()
-            write(result, fmt, sys.stdout, progress=bar)
+            write(result, fmt, sys.stdout, lang, progress=bar)
             sys.stdout.flush()
     finally:
         if bar is not None:

@@ -1,4 +1,4 @@
-"""The words of `pcapscan verify`, in English and Chinese, as data.
+"""The words of `pcapscan verify`, `grade` and `analyze`, in English and Chinese, as data.
 
 Rules (verify.py) never build sentences: they name a template and its
 parameters with `T(key, **params)`. `render(text, lang)` fills the template
@@ -20,27 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .model import State, Technique
+from .model import State, Technique, Text
 from .techniques import REGISTRY
 
 LANGS = ("en", "zh")
 
 
-@dataclass(frozen=True)
-class Text:
-    """A template key and its parameters, rendered later in some language."""
-
-    key: str
-    params: tuple = ()  # sorted (name, value) pairs, so Texts compare and hash
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return dict(self.params).get(name, default)
-
-
 def T(key: str, **params: Any) -> Text:  # noqa: N802  (reads like a function call in rules)
     if key not in MESSAGES:
         raise KeyError(f"no message template {key!r}")
-    return Text(key, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+    return Text.of(key, **params)
 
 
 @dataclass(frozen=True)
@@ -53,11 +42,9 @@ class Frames:
         object.__setattr__(self, "numbers", tuple(sorted(set(self.numbers))))
 
 
-def _freeze(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def render(text: Text, lang: str = "en") -> str:
+    if isinstance(text, str):  # words that have no template (yet): as they were written
+        return text
     values = {name: _resolve(value, lang) for name, value in text.params}
     return fill(MESSAGES[text.key][lang], values, lang)
 
@@ -594,6 +581,83 @@ MESSAGES.update({f"grade.{_key}": _texts for _key, _texts in {
            "但这个抓包从未探测 {missing}（它的探测包发往 {probed}），因此无法说明该端口的任何情况。"
            "可能的原因：这次运行时脚本指向了其他端口，或者在发送探测包之前就停止了抓包。"),
 }.items()})
+# analyze's words: why a scan session is read as its technique (techniques/,
+# scans.py, fastpath/scans.py say it with these keys; JSON keeps the English),
+# what version/OS detection and host discovery showed, and the report's own lines.
+MESSAGES.update({
+    "inferred.handshake": _M(en="the scanner completed the handshake with ACK (frame {frame})",
+                             zh="扫描方用 ACK 完成了三次握手（第 {frame} 帧）"),
+    "inferred.syn.reset": _M(
+        en="the scanner reset it (frame {rst}) after the SYN/ACK (frame {synack}) instead of completing the handshake",
+        zh="扫描方收到 SYN/ACK（第 {synack} 帧）后用 RST 复位了连接（第 {rst} 帧），没有完成三次握手"),
+    "inferred.syn.silent": _M(
+        en="the scanner did not answer it after the SYN/ACK (frame {synack}) instead of completing the handshake",
+        zh="扫描方收到 SYN/ACK（第 {synack} 帧）后没有回应，没有完成三次握手"),
+    "inferred.syn.os-options": _M(
+        en="the SYN carries an operating system's options (SACK/timestamps/window scale), as connect() sends",
+        zh="SYN 带有操作系统的选项（SACK、时间戳、窗口扩大），与 connect() 发出的 SYN 一样"),
+    "inferred.syn.mss-only": _M(en="the SYN carries MSS only, like nmap's raw SYN: a raw-socket probe",
+                                zh="SYN 只带 MSS 选项，与 nmap 的原始 SYN 一样：这是原始套接字发出的探测包"),
+    "inferred.syn.no-options": _M(en="the SYN carries no options, like scapy's: a raw-socket probe",
+                                  zh="SYN 不带任何选项，与 scapy 发出的一样：这是原始套接字发出的探测包"),
+    "inferred.syn.no-sack": _M(en="the SYN carries no SACK/timestamp options: a raw-socket probe",
+                               zh="SYN 不带 SACK 和时间戳选项：这是原始套接字发出的探测包"),
+    "inferred.ipproto": _M(en="IP protocol probes (nmap -sO): one exchange per protocol number",
+                           zh="IP 协议探测包（nmap -sO）：每个协议号一次探测/回应交互"),
+    "inferred.unknown": _M(en="probe flags {flags} fit no technique", zh="探测包的标志位 {flags} 不符合任何扫描技术"),
+    "inferred.probes": _M(en="probes are {what}", zh="探测包是{what}"),
+    "inferred.smoothed": _M(en="{why} on another port of this session", zh="在本扫描会话的另一个端口上，{why}"),
+    "inferred.forced": _M(en="forced by --technique {technique} ({why})",
+                          zh="由 `--technique {technique}` 指定（{why}）"),
+    "inferred.live": _M(en="live {technique} scan by pcapscan; {why}", zh="pcapscan 实时发起的 {technique} 扫描；{why}"),
+    "inferred.idle": _M(
+        en="SYNs to {target} spoofed from zombie {zombie} (source port {sport}); the zombie's IP IDs read by "
+           "{probes} SYN/ACK probe(s) from {scanner} to port {zport} ({answered} answered with RST)",
+        zh="发往 {target} 的 SYN 伪造了僵尸主机 {zombie} 的源地址（源端口 {sport}）；{scanner} 向僵尸主机的 "
+           "{zport} 端口发送了 {probes} 个 SYN/ACK 探测包，读取它的 IP ID（{answered} 个收到 RST 回应）"),
+    "probes.udp": _M(en="a UDP datagram", zh="UDP 数据报"),
+    "probes.init": _M(en="SCTP INIT chunks", zh="SCTP INIT 块"),
+    "probes.cookie-echo": _M(en="SCTP COOKIE-ECHO chunks", zh="SCTP COOKIE-ECHO 块"),
+    "probes.ip": _M(en="IP packets of one protocol each (one exchange per protocol number)",
+                    zh="每个只承载一种协议的 IP 数据包（每个协议号一次探测/回应交互）"),
+    "probes.flags": _M(en="TCP flags {flags}", zh="TCP 标志位为 {flags} 的报文"),
+    "probes.no-flags": _M(en="TCP flags none", zh="不带任何标志位的 TCP 报文"),
+    "probing.os": _M(
+        en="nmap OS-detection probes ({names}): their windows, TCP option layouts, ICMP codes and UDP payload are "
+           "nmap's own",
+        zh="nmap 的操作系统探测包（{names}）：其窗口、TCP 选项布局、ICMP 代码和 UDP 载荷都是 nmap 特有的"),
+    "probing.version": _M(
+        en="{n} connection(s) after the port scan: the scanner's own TCP stack connecting to ports already scanned, "
+           "sending service probes",
+        zh="端口扫描之后的 {n} 个连接：扫描方自己的 TCP 协议栈连接已扫描过的端口，发送服务探测包"),
+    "discovery.evidence": _M(en="{n} address(es) probed with {methods}: {up} up, {down} down",
+                             zh="用 {methods} 探测了 {n} 个地址：{up} 个在线，{down} 个离线"),
+    # the report's own lines (report/table.py, markdown.py, rows.py, collapse.py)
+    "analyze.other": _M(
+        en="other traffic: {packets} packets in {connections} connection(s): established connections, data, "
+           "a client's own datagrams; not scan probes",
+        zh="其他流量：{connections} 个连接中的 {packets} 个数据包，包括已建立的连接、数据和客户端自己的数据报；"
+           "不是扫描探测包"),
+    "analyze.scan-title": _M(en="{scanner} -> {target}: {technique} scan, {n} port(s)",
+                             zh="{scanner} -> {target}：{technique}，{n} 个端口"),
+    "analyze.scan-title.unknown": _M(en="{scanner} -> {target}: unknown (probe flags {flags}) scan, {n} port(s)",
+                                     zh="{scanner} -> {target}：未知技术的扫描（探测包标志位 {flags}），{n} 个端口"),
+    "analyze.discovery-title": _M(
+        en="{scanner}: host discovery ({methods}), {n} address(es), {up} up, {down} down",
+        zh="{scanner}：主机发现（{methods}），{n} 个地址，{up} 个在线，{down} 个离线"),
+    "analyze.probing": _M(en="{scanner} -> {target}: {kind} ({probes}), not a port scan{tool}",
+                          zh="{scanner} -> {target}：{kind}（{probes}），不是端口扫描{tool}"),
+    "analyze.probing.tool": _M(en="; tool: {tool}", zh="；扫描工具：{tool}"),
+    "analyze.kind.version-detection": _M(en="version-detection", zh="服务版本探测"),
+    "analyze.kind.os-detection": _M(en="os-detection", zh="操作系统探测"),
+    "analyze.tool": _M(en="{name} ({confidence})", zh="{name}（置信度 {confidence}）"),
+    "analyze.not-shown": _M(en="Not shown: {parts}", zh="未列出：{parts}"),
+    "analyze.not-shown.ports": _M(en="{n} {state} {proto} ports ({why})", zh="{n} 个 {state} 的 {proto} 端口（{why}）"),
+    "analyze.not-shown.protocols": _M(en="{n} {state} protocols ({why})", zh="{n} 个 {state} 的协议（{why}）"),
+    "analyze.not-shown.hosts": _M(en="{n} down hosts ({why})", zh="{n} 个 down（离线）主机（{why}）"),
+    "analyze.counted": _M(en="{n} {reason}", zh="{n} 个 {reason}"),
+})
+
 # Every rule id has its template (possibly with variants "rule.variant").
 for _key, _texts in MESSAGES.items():
     assert set(_texts) == set(LANGS), _key
@@ -619,6 +683,12 @@ LABELS = {
         "frame": "frame", "time": "time", "more": "... {n} more packet(s)", "ports.summary": "{n} ports: {counts}",
         "summary": "{rule} on {ports} port(s) of {sessions} session(s): the first {shown} above, "
                    "{more} more in --format json",
+        "analyze.title": "pcapscan analysis", "analyze.no-probes": "no scan probes found",
+        "analyze.technique": "technique", "analyze.Technique": "Technique", "analyze.evidence": "evidence",
+        "analyze.zombie": "zombie", "analyze.Zombie": "Zombie", "analyze.tool": "tool", "analyze.Tool": "Tool",
+        "analyze.warning": "warning", "analyze.stop": ".",
+        "analyze.host": "host", "analyze.ttl": "ttl", "analyze.decided-by": "decided by",
+        "analyze.frames": "frames (probe -> response)", "tool.unknown": "unknown",
     },
     "zh": {
         "title": "pcapscan 验证", "conforms": "符合教材", "violates": "不符合教材", "unreadable": "无法读取",
@@ -639,6 +709,12 @@ LABELS = {
         "frame": "帧", "time": "时间", "more": "……另有 {n} 个数据包", "ports.summary": "{n} 个端口：{counts}",
         "tool.unknown": "未知工具",
         "summary": "{rule}：{sessions} 个扫描会话中的 {ports} 个端口；上面列出前 {shown} 个，其余 {more} 个见 --format json",
+        "analyze.title": "pcapscan 分析", "analyze.no-probes": "没有发现扫描探测包",
+        "analyze.technique": "扫描技术", "analyze.Technique": "扫描技术", "analyze.evidence": "依据",
+        "analyze.zombie": "僵尸主机", "analyze.Zombie": "僵尸主机", "analyze.tool": "扫描工具", "analyze.Tool": "扫描工具",
+        "analyze.warning": "警告", "analyze.stop": "。",
+        "analyze.host": "主机", "analyze.ttl": "TTL", "analyze.decided-by": "判定依据",
+        "analyze.frames": "帧（探测包 -> 回应）",
     },
 }
 

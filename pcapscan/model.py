@@ -230,6 +230,24 @@ class PortResult:
         return self.verdict.state
 
 
+@dataclass(frozen=True)
+class Text:
+    """Words to be rendered later in some language: a template key of
+    messages.py's catalogue and its parameters. Policy code (techniques/,
+    scans.py) says why with a Text and never writes English itself; the
+    reports render it (messages.render) in the language asked."""
+
+    key: str
+    params: tuple = ()  # sorted (name, value) pairs, so Texts compare and hash
+
+    @classmethod
+    def of(cls, key: str, **params) -> "Text":
+        return cls(key, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
+
+    def get(self, name: str, default=None):
+        return dict(self.params).get(name, default)
+
+
 @dataclass(frozen=True, slots=True)
 class Scan:
     """One scan session: one scanner, one target, one technique."""
@@ -240,7 +258,7 @@ class Scan:
     technique: Technique
     ports: tuple  # tuple[PortResult, ...], sorted by (proto, port)
     probe_flags: Optional[str] = None  # the flag letters, when technique is UNKNOWN
-    technique_evidence: str = ""  # why this technique was inferred
+    technique_evidence: object = ""  # a Text: why this technique was inferred (JSON: its English)
     first_ts: float = 0.0
     last_ts: float = 0.0
     tool: Optional[object] = None  # fingerprint.ToolGuess: the tool that most likely sent the probes
@@ -269,7 +287,7 @@ class Discovery:
     scanner: str
     hosts: tuple  # tuple[HostResult, ...], in address order
     methods: tuple = ()  # the kinds of probe sent: ("arp",), ("icmp-echo", "tcp-syn/443", ...)
-    evidence: str = ""
+    evidence: object = ""  # a Text
     first_ts: float = 0.0
     last_ts: float = 0.0
 
@@ -285,7 +303,7 @@ class Probing:
     kind: str  # "version-detection" or "os-detection"
     probes: tuple  # names of the probes seen: "connect 80/tcp", "SEQ1", "T2", "IE1", "U1" ...
     frames: tuple  # the scanner's frames
-    evidence: str = ""
+    evidence: object = ""  # a Text
     first_ts: float = 0.0
     last_ts: float = 0.0
     tool: Optional[object] = None  # fingerprint.ToolGuess from its TCP/UDP probes, as for a Scan

@@ -13,7 +13,7 @@ from typing import Iterable, Optional, Union
 from .capture import ReadStats, read_packets
 from .exchanges import OtherTraffic, ReplayEngine
 from .fingerprint import identify
-from .model import CaptureSummary, Exchange, PortResult, Reason, Scan, Technique
+from .model import CaptureSummary, Exchange, PortResult, Reason, Scan, Technique, Text
 from .pairing import QueryEngine
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 
@@ -122,7 +122,7 @@ def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Te
     for ex, tech, why, _behavioural in inferred:
         flags = probe_key(ex) if tech is Technique.UNKNOWN else None
         if forced is not None and REGISTRY[forced].proto == ex.proto:
-            why = f"forced by --technique {forced.value} ({why})"
+            why = Text.of("inferred.forced", technique=forced.value, why=why)
             tech, flags = forced, None
         key = (ex.scanner, ex.target, tech, flags, ex.run)
         groups[key].append(ex)
@@ -156,7 +156,7 @@ def _smooth_syn_sessions(inferred):
         if not behavioural and tech in (Technique.SYN, Technique.CONNECT):
             seen = decided.get((ex.scanner, ex.target, ex.probes[0].options, ex.run))
             if seen is not None:
-                tech, why = seen[0], f"{seen[1]} on another port of this session"
+                tech, why = seen[0], Text.of("inferred.smoothed", why=seen[1])
         out.append((ex, tech, why, behavioural))
     return out
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pcapscan import messages
 from pcapscan.analysis import analyze
 from pcapscan.report import render
 
@@ -87,7 +88,8 @@ def test_ping_sweep_is_one_session_over_many_targets():
 def test_idle_scan_names_its_zombie():
     (scan,) = analyze(MORE / "idle.pcap").scans
     assert scan.zombie == "198.18.0.4:80" and scan.scanner == "198.18.0.1"
-    assert "spoofed from zombie 198.18.0.4" in scan.technique_evidence
+    assert "spoofed from zombie 198.18.0.4" in messages.render(scan.technique_evidence, "en")
+    assert "伪造了僵尸主机 198.18.0.4" in messages.render(scan.technique_evidence, "zh")
 
 
 @pytest.mark.parametrize("case", ["os", "os6"])

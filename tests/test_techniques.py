@@ -2,6 +2,7 @@
 import pytest
 
 from pcapscan.exchanges import replay
+from pcapscan.messages import render
 from pcapscan.model import State, Technique
 from pcapscan.techniques import REGISTRY, classify, infer_technique
 
@@ -164,7 +165,8 @@ def test_connect_is_told_from_syn_by_the_completing_ack():
     synack = reply_to(2, probe, "SA", seq=9000)
     done = tcp(3, "A", seq=probe.seq + 1, ack=9001)
     tech, why, behavioural = infer_technique(one([probe, synack, done, tcp(4, "RA", seq=1001, ack=9001)]))
-    assert (tech, behavioural) == (Technique.CONNECT, True) and "frame 3" in why
+    assert (tech, behavioural) == (Technique.CONNECT, True) and "frame 3" in render(why, "en")
+    assert "第 3 帧" in render(why, "zh")
 
 
 def test_syn_answered_with_rst_is_a_syn_scan_even_with_os_options():

@@ -1,5 +1,6 @@
 """`--lang zh` read as a student of the course reads it: the Chinese output of
-verify (table, ladders, Markdown) and grade (terminal table, feedback files)
+verify (table, ladders, Markdown), grade (terminal table, feedback files) and
+analyze (table, Markdown)
 holds no English but technical tokens (flags, rule ids, nmap's state and
 reason words, addresses, file names, tool and function names), and its tables
 line up in display width (a Chinese character takes two terminal columns:
@@ -13,7 +14,9 @@ from click.testing import CliRunner
 from wcwidth import wcswidth
 
 from pcapscan.cli import main
-from pcapscan.model import Reason, State, Technique
+from pcapscan.fingerprint import NMAP_OS_PROBES, TOOL_NAMES
+from pcapscan.model import HostState, Reason, State, Technique
+from pcapscan.techniques.discovery import ICMP_METHODS
 from pcapscan.rubric import default_rubric
 from pcapscan.verify import RULES
 
@@ -32,6 +35,11 @@ Windows pcap pcapng tcp udp Xmas NULL Window Maimon syn fin xmas null maimon ack
 TECHNICAL |= set(RULES) | {rule for rule, _points in default_rubric().penalties}
 TECHNICAL |= {"duplicate-submission", "unreadable-capture", "claims-file"}  # grade's own findings
 TECHNICAL |= {r.value for r in Reason} | {s.value for s in State} | {t.value for t in Technique}
+# analyze's: tools, host discovery's methods and nmap's host states, nmap's OS
+# probe names, protocol and option names.
+TECHNICAL |= set(TOOL_NAMES) | set(ICMP_METHODS.values()) | {"arp", "nd"} | {h.value for h in HostState}
+TECHNICAL |= set(NMAP_OS_PROBES.values()) | {"IE1", "IE2", "U1"}
+TECHNICAL |= set("TTL ID SACK MSS SCTP INIT COOKIE-ECHO sO".split())
 # nft's own syntax, quoted in the reset-flags explanation.
 PHRASES = ("reject with tcp-reset",)
 # Mermaid's keywords in a Markdown ladder, and Markdown's line break.
@@ -253,3 +261,102 @@ def test_grade_zh_html_pages_have_no_english_left(shared_captures, tmp_path):
         one_line = re.sub(r"\s*\n\s*", "", re.sub(r"\w+\(\w*\)", "", text))
         assert not re.search(r"[\u4e00-\u9fff][():;,]|[):;,] ?[\u4e00-\u9fff]|[^\s|] [（），。：；、]", one_line), \
             page.name
+
+
+# -- analyze ---------------------------------------------------------------
+
+GOLDEN = ROOT / "captures" / "golden"
+
+
+def analyze_captures(shared: Path) -> dict:
+    return {
+        "golden": sorted(str(p) for p in [*GOLDEN.glob("*.pcap"), *(GOLDEN / "more").glob("*.pcap")]),
+        "mixed": sorted(str(p) for p in (ROOT / "captures" / "mixed").glob("*.pcap")),
+        "students": sorted(str(p) for p in (shared / "students").rglob("*.pcap*")),
+    }
+
+
+@pytest.fixture(scope="module")
+def analyze_zh():
+    """{(set, format): stdout} of analyze --lang zh, and the same in English."""
+    from conftest import SHARED_CAPTURES
+
+    if not SHARED_CAPTURES.is_dir():
+        pytest.skip(f"{SHARED_CAPTURES} is absent")
+    out = {}
+    for name, files in analyze_captures(SHARED_CAPTURES).items():
+        assert files, name
+        for fmt in ("table", "markdown"):
+            out[name, fmt] = run("analyze", "--lang", "zh", "-f", fmt, "-j", "1", *files)
+            out[name, fmt, "en"] = run("analyze", "-f", fmt, "-j", "1", *files)
+    return out
+
+
+def test_analyze_zh_has_no_english_left(analyze_zh):
+    for key, text in analyze_zh.items():
+        if key[-1] == "en":
+            assert english_left(text), key  # the helper sees the English report's words
+            continue
+        assert english_left(text) == set(), key
+        assert "扫描技术：" in text and "端口" in text, key
+    golden = analyze_zh["golden", "table"]
+    assert "198.18.0.1 -> 198.18.0.2：SYN 扫描（半开扫描），5 个端口" in golden
+    assert "扫描方收到 SYN/ACK（第 6 帧）后用 RST 复位了连接（第 7 帧），没有完成三次握手" in golden
+    assert "主机发现（arp）" in golden and "操作系统探测（SEQ1" in golden and "服务版本探测（" in golden
+    assert "伪造了僵尸主机 198.18.0.4" in golden and "僵尸主机：198.18.0.4:80" in golden
+    assert "扫描工具：nmap（置信度 1.00）" in golden
+    # nmap's state and reason tokens stay as nmap prints them
+    assert re.search(r"80/tcp\s+open\s+syn-ack\s+64", golden)
+    students = analyze_zh["students", "table"]
+    assert "扫描工具：scapy" in students and "没有数据包" in students
+
+
+def test_analyze_zh_says_what_english_says(analyze_zh):
+    """Every English line has its Chinese line: the same scans, ports and frames, in the same order."""
+    for name in ("golden", "mixed", "students"):
+        zh, en = analyze_zh[name, "table"], analyze_zh[name, "table", "en"]
+        assert len(zh.splitlines()) == len(en.splitlines()), name
+        for zh_line, en_line in zip(zh.splitlines(), en.splitlines()):  # a sentence may name them in its own order
+            assert sorted(re.findall(r"\d+", zh_line)) == sorted(re.findall(r"\d+", en_line)), (zh_line, en_line)
+
+
+def test_analyze_zh_tables_line_up(analyze_zh):
+    for key, text in analyze_zh.items():
+        assert misaligned_tables(text) == [], key
+    assert "端口    状态" in analyze_zh["golden", "table"]
+
+
+def test_analyze_zh_typesetting(analyze_zh):
+    for key, text in analyze_zh.items():
+        if key[-1] == "en":
+            continue
+        text = re.sub(r"`[^`]*`", "", text)
+        assert not re.search(r"[\u4e00-\u9fff][A-Za-z0-9]|[A-Za-z0-9][\u4e00-\u9fff]", text), key
+        assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text), key
+        assert not re.search(r"[\u4e00-\u9fff][():;,.]|[):;,] ?[\u4e00-\u9fff]", re.sub(r"\w+\(\w*\)", "", text)), key
+        assert not re.search(r"[^\s|] [（），。：；、]|[（），。：；、] [^\s|]", text), key
+
+
+def test_analyze_zh_of_big_scans_collapses_in_chinese(shared_captures):
+    """nmap's "Not shown" line, other traffic and the fast path's evidence, in Chinese."""
+    scans = sorted(str(p) for p in (shared_captures / "scans").iterdir())
+    out = run("analyze", "--lang", "zh", "-j", "1", *scans)
+    assert re.search(r"未列出：\d+ 个 closed 的 tcp 端口（reset）", out)
+    assert "其他流量：" in out and "在本扫描会话的另一个端口上，" in out
+    assert english_left(out) == set()
+    assert misaligned_tables(out) == []
+
+
+def test_analyze_machine_formats_stay_english(tmp_path):
+    import json
+
+    syn = str(GOLDEN / "syn.pcap")
+    for fmt in ("json", "csv", "nmap-xml"):
+        assert run("analyze", "--lang", "zh", "-f", fmt, syn) == run("analyze", "-f", fmt, syn), fmt
+    (scan,) = json.loads(run("analyze", "--lang", "zh", "-f", "json", syn))["scans"]
+    assert scan["technique_evidence"] == ("the scanner reset it (frame 7) after the SYN/ACK (frame 6) instead of "
+                                          "completing the handshake")
+    forced = json.loads(run("analyze", "--lang", "zh", "-t", "window", "-f", "json", syn))["scans"][0]
+    assert forced["technique_evidence"].startswith("forced by --technique window (the scanner reset it")
+    zh = run("analyze", "--lang", "zh", "-t", "window", syn)
+    assert "扫描技术：由 `--technique window` 指定（扫描方收到 SYN/ACK" in zh

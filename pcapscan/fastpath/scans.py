@@ -26,7 +26,7 @@ from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
 from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
-from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Verdict, flag_letters
+from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import EVERY, Ticker, report
 from . import shapes
@@ -850,7 +850,7 @@ class Assembler:
         # technique inference: the engine's exchanges one by one, simple ones by shape
         tech = np.empty(n, np.int8)
         beh = np.empty(n, bool)
-        why: dict = {}  # table row -> evidence sentence, where computed
+        why: dict = {}  # table row -> evidence (a Text), where computed
         for j, ex in enumerate(py_ex):
             tt, w, b = infer_technique(ex)
             r = int(py_rows[j])
@@ -915,17 +915,17 @@ class Assembler:
             return self.py_ex[int(self.tab["idx"][row])]
         return self.exchanges_of([int(self.tab["idx"][row])])[0]
 
-    def _why(self, row: int, smooth_from, forced_mask) -> str:
+    def _why(self, row: int, smooth_from, forced_mask) -> Text:
         src = int(smooth_from[row])
         if src >= 0:
-            base = self._raw_why(src) + " on another port of this session"
+            base = Text.of("inferred.smoothed", why=self._raw_why(src))
         else:
             base = self._raw_why(row)
         if forced_mask[row]:
-            return f"forced by --technique {self.forced.value} ({base})"
+            return Text.of("inferred.forced", technique=self.forced.value, why=base)
         return base
 
-    def _raw_why(self, row: int) -> str:
+    def _raw_why(self, row: int) -> Text:
         w = self.why.get(row)
         if w is None:
             w = self.why[row] = infer_technique(self.exchange(row))[1]

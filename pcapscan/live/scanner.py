@@ -62,7 +62,7 @@ from ..claims import parse_technique
 from ..errors import PcapscanError, PermissionProblem, UsageError
 from ..exchanges import ReplayEngine, answers
 from ..fingerprint import PCAPSCAN_IP_ID, PCAPSCAN_WINDOW
-from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique)
+from ..model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Packet, Quoted, Technique, Text)
 from ..techniques import REGISTRY, live_techniques
 from . import safety
 
@@ -875,10 +875,10 @@ def _result(summary: CaptureSummary, scans, tech: Technique, targets: set, sourc
         if not kept:
             continue
         why = s.technique_evidence
-        prefix = f"forced by --technique {tech.value} ("
-        if why.startswith(prefix) and why.endswith(")"):
-            why = why[len(prefix):-1]
-        out.append(replace(s, capture=label, ports=kept, technique_evidence=f"live {tech.value} scan by pcapscan; {why}"))
+        if isinstance(why, Text) and why.key == "inferred.forced":
+            why = why.get("why")
+        out.append(replace(s, capture=label, ports=kept,
+                           technique_evidence=Text.of("inferred.live", technique=tech.value, why=why)))
     seen = {(s.target, p.port) for s in out for p in s.ports}
     missing = len(targets) * len(want) - len(seen)
     warnings = list(summary.warnings) + list(warnings)

@@ -11,5 +11,12 @@ RENDERERS = {
 FORMATS = tuple(RENDERERS)
 
 
-def render(result, fmt: str = "table") -> str:
+# The formats people read, worded in English or Chinese (--lang); the machine
+# formats (json, csv, nmap-xml) are English whatever the language.
+WORDED = {"table": lambda result, lang: table.render(result, lang=lang), "markdown": markdown.render}
+
+
+def render(result, fmt: str = "table", lang: str = "en") -> str:
+    if fmt in WORDED:
+        return WORDED[fmt](result, lang)
     return RENDERERS[fmt](result)

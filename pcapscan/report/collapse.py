@@ -89,8 +89,11 @@ def extra_reasons(items) -> list:
     return out
 
 
-def not_shown_line(hidden: dict) -> str:
-    """ "Not shown: 65530 closed tcp ports (reset), ..." as nmap's text output says it."""
+def not_shown_line(hidden: dict, lang: str = "en") -> str:
+    """ "Not shown: 65530 closed tcp ports (reset), ..." as nmap's text output says it
+    (in Chinese the same facts, nmap's state and reason words kept)."""
+    from ..messages import T, label, render
+
     parts = []
     for state, items in hidden.items():
         for proto in ("tcp", "udp", "sctp", "ip"):
@@ -98,10 +101,17 @@ def not_shown_line(hidden: dict) -> str:
             if not mine:
                 continue
             total = sum(n for n, _r in mine)
-            why = mine[0][1] if len(mine) == 1 else ", ".join(f"{n} {r}" for n, r in mine)
-            what = "protocols" if proto == "ip" else f"{proto} ports"
-            parts.append(f"{total} {state} {what} ({why})")
-    return "Not shown: " + ", ".join(parts)
+            why = mine[0][1] if len(mine) == 1 else _counted(mine, lang)
+            what = "analyze.not-shown.protocols" if proto == "ip" else "analyze.not-shown.ports"
+            parts.append(render(T(what, n=total, state=state, proto=proto, why=why), lang))
+    return render(T("analyze.not-shown", parts=label("comma", lang).join(parts)), lang)
+
+
+def _counted(pairs, lang: str) -> str:
+    """ "12 reset, 3 no-response" from [(count, reason)]."""
+    from ..messages import T, label, render
+
+    return label("comma", lang).join(render(T("analyze.counted", n=n, reason=r), lang) for n, r in pairs)
 
 
 def hosts_and_hidden(hosts):
@@ -114,11 +124,13 @@ def hosts_and_hidden(hosts):
     return [h for h in hosts if h.state.value != "down"], dict(Counter(h.reason.value for h in down).most_common())
 
 
-def not_shown_hosts_line(hidden: dict) -> str:
+def not_shown_hosts_line(hidden: dict, lang: str = "en") -> str:
     """ "Not shown: 254 down hosts (no-response)", in the words of not_shown_line."""
+    from ..messages import T, render
+
     total = sum(hidden.values())
-    why = next(iter(hidden)) if len(hidden) == 1 else ", ".join(f"{n} {r}" for r, n in hidden.items())
-    return f"Not shown: {total} down hosts ({why})"
+    why = next(iter(hidden)) if len(hidden) == 1 else _counted([(n, r) for r, n in hidden.items()], lang)
+    return render(T("analyze.not-shown", parts=T("analyze.not-shown.hosts", n=total, why=why)), lang)
 
 
 def ports_attr(ports) -> str:

@@ -1,6 +1,8 @@
 """JSON: {"captures": [...], "scans": [{..., "ports": [...]}]} (shape documented in docs/formats.md)."""
 import json
 
+from ..messages import render as words
+
 
 def capture_dict(c) -> dict:
     d = {"path": c.path, "packets": c.packets, "skipped": c.skipped, "non_ip": c.non_ip, "duplicates": c.duplicates,
@@ -21,7 +23,7 @@ def scan_dict(scan) -> dict:
             "response_frames": list(v.response_frames), "retries": max(0, len(v.probe_frames) - 1),
         })
     d = {"capture": scan.capture, "scanner": scan.scanner, "target": scan.target,
-         "technique": scan.technique.value, "technique_evidence": scan.technique_evidence,
+         "technique": scan.technique.value, "technique_evidence": words(scan.technique_evidence, "en"),
          "start": scan.first_ts, "end": scan.last_ts, "ports": ports}
     if scan.probe_flags is not None:
         d["probe_flags"] = scan.probe_flags
@@ -46,7 +48,7 @@ def host_dicts(result) -> list:
 
 def probing_dict(p) -> dict:
     d = {"capture": p.capture, "scanner": p.scanner, "target": p.target, "kind": p.kind, "probes": list(p.probes),
-         "frames": list(p.frames), "evidence": p.evidence, "start": p.first_ts, "end": p.last_ts}
+         "frames": list(p.frames), "evidence": words(p.evidence, "en"), "start": p.first_ts, "end": p.last_ts}
     if p.tool is not None:
         d["tool"] = {"name": p.tool.name, "confidence": p.tool.confidence, "evidence": list(p.tool.evidence)}
     return d
@@ -57,7 +59,7 @@ def to_dict(result) -> dict:
            "scans": [scan_dict(s) for s in result.scans],
            "hosts": host_dicts(result),
            "discovery": [{"capture": d.capture, "scanner": d.scanner, "methods": list(d.methods),
-                          "evidence": d.evidence, "start": d.first_ts, "end": d.last_ts,
+                          "evidence": words(d.evidence, "en"), "start": d.first_ts, "end": d.last_ts,
                           "hosts": [h.address for h in d.hosts]} for d in getattr(result, "discoveries", ())],
            "probings": [probing_dict(p) for p in getattr(result, "probings", ())]}
     if result.errors:

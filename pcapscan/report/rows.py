@@ -65,19 +65,40 @@ def capture_facts(c, lang: str = "en") -> str:
     return label("comma", lang).join(parts)
 
 
-def other_line(c):
+def other_line(c, lang: str = "en"):
     """The one line that sums a capture's ordinary traffic (never listed as scans), or None."""
+    from ..messages import T, render
+
     if not c.other_connections:
         return None
-    return (f"  other traffic: {c.other_packets} packets in {c.other_connections} connection(s): "
-            f"established connections, data, a client's own datagrams; not scan probes")
+    return "  " + render(T("analyze.other", packets=c.other_packets, connections=c.other_connections), lang)
 
 
-def scan_title(scan) -> str:
-    tech = scan.technique.value
+def scan_title(scan, lang: str = "en") -> str:
+    """ "198.18.0.1 -> 198.18.0.2: syn scan, 5 port(s)" (in Chinese the technique's Chinese title)."""
+    from ..messages import TECHNIQUE_WORDS, T, render
+
+    where = dict(scanner=scan.scanner, target=scan.target, n=len(scan.ports))
     if scan.probe_flags is not None:
-        tech += f" (probe flags {scan.probe_flags or 'none'})"
-    return f"{scan.scanner} -> {scan.target}: {tech} scan, {len(scan.ports)} port(s)"
+        return render(T("analyze.scan-title.unknown", flags=scan.probe_flags or "none", **where), lang)
+    tech = scan.technique.value if lang == "en" else TECHNIQUE_WORDS[lang][scan.technique]
+    return render(T("analyze.scan-title", technique=tech, **where), lang)
+
+
+def tool_text(tool, lang: str = "en") -> str:
+    """ "nmap (0.95)": a fingerprint.ToolGuess, its name kept ("unknown" is a word)."""
+    from ..messages import LABELS, T, render
+
+    name = LABELS[lang].get(f"tool.{tool.name}", tool.name)
+    return render(T("analyze.tool", name=name, confidence=f"{tool.confidence:.2f}"), lang)
+
+
+def port_headers(lang: str = "en") -> list:
+    from ..messages import label
+
+    if lang == "en":  # as they always read
+        return ["port", "state", "reason", "ttl", "frames (probe -> response)"]
+    return [label(k, lang) for k in ("port", "state", "reason", "analyze.ttl", "analyze.frames")]
 
 
 # -- host discovery and version/OS detection (techniques/discovery.py, detection.py) ----------
@@ -100,12 +121,34 @@ def host_row(h) -> list:
 HOST_HEADERS = ["host", "state", "reason", "ttl", "decided by", "frames (probe -> response)"]
 
 
-def discovery_title(d) -> str:
+def host_headers(lang: str = "en") -> list:
+    from ..messages import label
+
+    if lang == "en":
+        return HOST_HEADERS
+    return [label(k, lang) for k in ("analyze.host", "state", "reason", "analyze.ttl", "analyze.decided-by",
+                                     "analyze.frames")]
+
+
+def discovery_title(d, lang: str = "en") -> str:
+    from ..messages import T, render
+
     up = sum(h.state.value == "up" for h in d.hosts)
-    return (f"{d.scanner}: host discovery ({', '.join(d.methods)}), {len(d.hosts)} address(es), "
-            f"{up} up, {len(d.hosts) - up} down")
+    return render(T("analyze.discovery-title", scanner=d.scanner, methods=", ".join(d.methods), n=len(d.hosts),
+                    up=up, down=len(d.hosts) - up), lang)
 
 
-def probing_line(p) -> str:
-    tool = f"; tool: {p.tool.name} ({p.tool.confidence:.2f})" if p.tool is not None else ""
-    return f"{p.scanner} -> {p.target}: {p.kind} ({', '.join(p.probes)}), not a port scan{tool}"
+def probing_line(p, lang: str = "en") -> str:
+    from ..messages import T, render
+
+    tool = render(T("analyze.probing.tool", tool=tool_text(p.tool, lang)), lang) if p.tool is not None else ""
+    probes = p.probes if lang == "en" else [_probe_name_zh(n) for n in p.probes]
+    return render(T("analyze.probing", scanner=p.scanner, target=p.target, kind=T(f"analyze.kind.{p.kind}"),
+                    probes=("、" if lang == "zh" else ", ").join(probes), tool=tool), lang)
+
+
+def _probe_name_zh(name: str) -> str:
+    """detection.py's probe names in Chinese: "probe 80/tcp x2" -> "服务探测 80/tcp ×2"; the
+    connect() calls and nmap's OS probe names (SEQ1, T2, ...) stay as they are."""
+    name = name.replace(" x", " ×")
+    return "服务探测" + name[len("probe"):] if name.startswith("probe ") else name

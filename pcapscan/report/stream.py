@@ -20,16 +20,16 @@ _PORT = ('        {{\n          "proto": "{proto}",\n          "port": %d,\n    
 _RESP = ("[]", "[\n            %d\n          ]")
 
 
-def write(result, fmt: str, fh, progress=None) -> None:
-    """`result` rendered as `fmt` to `fh`; JSON and CSV port by port, with
-    `progress` (pcapscan/progress.py) hearing of the ports written."""
+def write(result, fmt: str, fh, lang: str = "en", progress=None) -> None:
+    """`result` rendered as `fmt` (table and markdown in `lang`) to `fh`; JSON and CSV
+    port by port, with `progress` (pcapscan/progress.py) hearing of the ports written."""
     if fmt == "json":
         write_json(result, fh, progress)
     elif fmt == "csv":
         csvfmt.write(result, fh, progress)
     else:
         report(progress, "writing")
-        fh.write(render(result, fmt))
+        fh.write(render(result, fmt, lang))
 
 
 def write_json(result, fh, progress=None) -> None:

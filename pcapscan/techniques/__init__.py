@@ -2,7 +2,7 @@
 state table, plus `infer_technique`, which names the technique an exchange's
 probes belong to. Importing this package registers every technique."""
 from ..kernel import OS_SYN_OPTION_KINDS
-from ..model import Exchange, Technique
+from ..model import Exchange, Technique, Text
 from . import ack, handshake, inverse, udp  # noqa: F401  (registration)
 from . import idle, ipproto, sctp  # noqa: F401  (registration: the families beyond TCP/UDP port scans)
 from .base import REGISTRY, TechniqueSpec, classify, response_kind
@@ -23,9 +23,9 @@ def lab_techniques() -> list:
     return sorted((t for t, s in REGISTRY.items() if s.lab is not None), key=lambda t: REGISTRY[t].lab.row)
 
 
-# How infer_technique words the evidence for the probe classes that are not TCP flags.
-PROBE_LABELS = {"udp": "a UDP datagram", "init": "SCTP INIT chunks", "cookie-echo": "SCTP COOKIE-ECHO chunks",
-                "ip": "IP packets of one protocol each (one exchange per protocol number)"}
+# How infer_technique words the evidence for the probe classes that are not TCP
+# flags: messages.py's templates (the evidence is a Text, rendered per language).
+PROBE_WORDS = {"udp": "probes.udp", "init": "probes.init", "cookie-echo": "probes.cookie-echo", "ip": "probes.ip"}
 
 
 
@@ -40,37 +40,41 @@ def probe_key(ex: Exchange) -> str:
 def syn_evidence(ex: Exchange):
     """(technique, evidence, behavioural) for an exchange of SYN probes.
 
-    behavioural is True when the scanner's own reaction to a SYN/ACK decided
-    it, False when only the SYN's fingerprint did.
+    evidence is a Text (messages.py "inferred.*"); behavioural is True when
+    the scanner's own reaction to a SYN/ACK decided it, False when only the
+    SYN's fingerprint did.
     """
     if ex.completed_handshake:
         ack = next(f for f in ex.followups if f.flags == 0x10 or (f.flags & 0x10 and not f.flags & 0x06))
-        return Technique.CONNECT, f"the scanner completed the handshake with ACK (frame {ack.frame})", True
+        return Technique.CONNECT, Text.of("inferred.handshake", frame=ack.frame), True
     synack = next((r for r in ex.responses if r.proto == "tcp" and r.flags & 0x12 == 0x12), None)
     if synack is not None:
         rst = next((f for f in ex.followups if f.flags & 0x04), None)
-        how = f"reset it (frame {rst.frame})" if rst else "did not answer it"
-        return Technique.SYN, f"the scanner {how} after the SYN/ACK (frame {synack.frame}) instead of completing the handshake", True
+        if rst is not None:
+            return Technique.SYN, Text.of("inferred.syn.reset", rst=rst.frame, synack=synack.frame), True
+        return Technique.SYN, Text.of("inferred.syn.silent", synack=synack.frame), True
     opts = set(ex.probes[0].options)
     if opts & OS_SYN_OPTION_KINDS:
-        return Technique.CONNECT, "the SYN carries an operating system's options (SACK/timestamps/window scale), as connect() sends", False
-    what = "MSS only, like nmap's raw SYN" if ex.probes[0].options == (2,) else (
-        "no options, like scapy's" if not ex.probes[0].options else "no SACK/timestamp options")
-    return Technique.SYN, f"the SYN carries {what}: a raw-socket probe", False
+        return Technique.CONNECT, Text.of("inferred.syn.os-options"), False
+    what = "mss-only" if ex.probes[0].options == (2,) else ("no-options" if not ex.probes[0].options else "no-sack")
+    return Technique.SYN, Text.of(f"inferred.syn.{what}"), False
 
 
 def infer_technique(ex: Exchange):
-    """(technique, evidence, behavioural) for any exchange."""
+    """(technique, evidence, behavioural) for any exchange; evidence is a Text."""
     if ex.proto == "ip":  # ipproto.assemble gathered it: one exchange per protocol number
-        return Technique.IPPROTO, "IP protocol probes (nmap -sO): one exchange per protocol number", True
+        return Technique.IPPROTO, Text.of("inferred.ipproto"), True
     key = probe_key(ex)
     if key == "S":
         return syn_evidence(ex)
     tech = PROBE_TECHNIQUES.get(key)
     if tech is None:
-        return Technique.UNKNOWN, f"probe flags {key or 'none'} fit no technique", True
-    label = PROBE_LABELS.get(key) or f"TCP flags {key or 'none'}"
-    return tech, f"probes are {label}", True
+        return Technique.UNKNOWN, Text.of("inferred.unknown", flags=key or "none"), True
+    if key in PROBE_WORDS:
+        what = Text.of(PROBE_WORDS[key])
+    else:
+        what = Text.of("probes.flags", flags=key) if key else Text.of("probes.no-flags")
+    return tech, Text.of("inferred.probes", what=what), True
 
 
 def fallback_spec(probe_flags: str) -> TechniqueSpec:

@@ -32,7 +32,7 @@ from collections import defaultdict
 
 from ..fingerprint import NMAP_OS_PROBES, NMAP_U1_IP_ID, identify
 from ..kernel import OS_SYN_OPTION_KINDS
-from ..model import Exchange, Probing
+from ..model import Exchange, Probing, Text
 
 U1_PAYLOAD = 300
 IE1_CODE = 9
@@ -114,11 +114,9 @@ def recognise(capture: str, exchanges: list, queries: list, ordinary: list) -> t
         for n, ex in named:
             counts[n] += 1 if kind == VERSION else len(ex.probes)
         if kind == OS:
-            evidence = (f"nmap OS-detection probes ({', '.join(names)}): their windows, TCP option layouts, "
-                        f"ICMP codes and UDP payload are nmap's own")
+            evidence = Text.of("probing.os", names=", ".join(names))
         else:
-            evidence = (f"{sum(counts.values())} connection(s) after the port scan: the scanner's own TCP stack "
-                        f"connecting to ports already scanned, sending service probes")
+            evidence = Text.of("probing.version", n=sum(counts.values()))
         port_probes = [ex for _n, ex in named if ex.proto in ("tcp", "udp")]
         probings.append(Probing(capture=capture, scanner=scanner, target=target, kind=kind,
                                 probes=tuple(f"{n} x{counts[n]}" if counts[n] > 1 else n for n in names),

@@ -48,7 +48,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Iterable
 
-from ..model import ACK, RST, SYN, Discovery, Exchange, HostResult, HostState, Reason
+from ..model import ACK, RST, SYN, Discovery, Exchange, HostResult, HostState, Reason, Text
 from ..sessions import exchange_spans, kind_of
 from .base import icmp_any_reason
 
@@ -239,8 +239,8 @@ def discover(capture: str, pings: list, queries: list, scanners: set) -> list[Di
             methods.update(method_of(ex) for ex in (exs or res))
             frames.extend(p for ex in (exs or res) for p in ex.probes)
         up = sum(h.state is HostState.UP for h in hosts)
-        evidence = (f"{len(hosts)} address(es) probed with {', '.join(sorted(methods))}: "
-                    f"{up} up, {len(hosts) - up} down")
+        evidence = Text.of("discovery.evidence", n=len(hosts), methods=", ".join(sorted(methods)), up=up,
+                           down=len(hosts) - up)
         out.append(Discovery(capture=capture, scanner=scanner, hosts=tuple(hosts), methods=tuple(sorted(methods)),
                              evidence=evidence, first_ts=min(p.ts for p in frames),
                              last_ts=max(p.ts for p in frames)))

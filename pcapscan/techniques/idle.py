@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..model import PortResult, Reason, Scan, State, Technique, Verdict
+from ..model import PortResult, Reason, Scan, State, Technique, Text, Verdict
 from .base import FIRST_STAYS, NONE, register
 
 IPID_CHANGE_ = "ipid-change"
@@ -133,9 +133,8 @@ def idle_scans(capture: str, exchanges: list, queries: list) -> tuple[list, list
             verdict = Verdict(state=state, reason=reason, reason_ttl=0, probe_frames=frames, response_frames=read)
             results.append(PortResult(proto="tcp", port=port, verdict=verdict, exchange=port_exs[0]))
         answered = sum(1 for _p, r in probes if r is not None)
-        evidence = (f"SYNs to {target} spoofed from zombie {zombie} (source port {syns[0].sport}); the zombie's "
-                    f"IP IDs read by {len(probes)} SYN/ACK probe(s) from {scanner} to port {zport} "
-                    f"({answered} answered with RST)")
+        evidence = Text.of("inferred.idle", target=target, zombie=zombie, sport=syns[0].sport, probes=len(probes),
+                           scanner=scanner, zport=zport, answered=answered)
         scans.append(Scan(capture=capture, scanner=scanner, target=target, technique=Technique.IDLE,
                           ports=tuple(results), technique_evidence=evidence, first_ts=syns[0].ts,
                           last_ts=syns[-1].ts, zombie=f"{zombie}:{zport}"))
