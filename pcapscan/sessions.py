@@ -153,24 +153,34 @@ def runs_of_probes(probes) -> list:
 
 def run_spans(pair, kind, run, ts, port) -> dict:
     """(pair, kind, run) -> (first ts, last ts, distinct ports) of each run,
-    from one row per exchange or flow (both paths build these columns)."""
+    from one row per exchange or flow (both paths build these columns).
+    Sorting-based: a million flows take a few sorts of one integer key."""
     import numpy as np
 
-    pair, kind, run = (np.asarray(c, np.int64) for c in (pair, kind, run))
+    pair, kind, run, port = (np.asarray(c, np.int64) for c in (pair, kind, run, port))
     if not len(pair):
         return {}
-    ts, port = np.asarray(ts, np.float64), np.asarray(port, np.int64)
-    keys = np.stack([pair, kind, run], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    first = np.full(len(uniq), np.inf)
-    last = np.full(len(uniq), -np.inf)
-    np.minimum.at(first, inv, ts)
-    np.maximum.at(last, inv, ts)
-    ports = np.unique(np.stack([inv, port], axis=1), axis=0)[:, 0]
-    nports = np.bincount(ports, minlength=len(uniq))
-    return {tuple(int(x) for x in u): (float(f), float(la), int(n))
-            for u, f, la, n in zip(uniq, first, last, nports)}
+    ts = np.asarray(ts, np.float64)
+    if int(run.max()) < (1 << 16) and int(pair.max()) < (1 << 37) and int(kind.max()) < (1 << 10):
+        key = (pair << 26) | (kind << 16) | run
+        order = np.argsort(key, kind="stable")
+        k = key[order]
+        new = np.r_[True, k[1:] != k[:-1]]
+        keys = [(int(x >> 26), int((x >> 16) & 0x3FF), int(x & 0xFFFF)) for x in k[new].tolist()]
+    else:  # wider than one integer key holds: sort the columns themselves
+        order = np.lexsort((run, kind, pair))
+        cols = [c[order] for c in (pair, kind, run)]
+        new = np.r_[True, (cols[0][1:] != cols[0][:-1]) | (cols[1][1:] != cols[1][:-1]) | (cols[2][1:] != cols[2][:-1])]
+        keys = list(zip(*(c[new].tolist() for c in cols)))
+    start = np.flatnonzero(new)
+    t = ts[order]
+    first, last = np.minimum.reduceat(t, start), np.maximum.reduceat(t, start)
+    group = np.cumsum(new) - 1
+    combos = np.sort(group * (1 << 17) + port[order])  # (group, port), each counted once below
+    distinct = combos[np.r_[True, combos[1:] != combos[:-1]]]
+    nports = np.bincount(distinct >> 17, minlength=len(start))
+    return {key: (float(f), float(la), int(n)) for key, f, la, n in zip(keys, first.tolist(), last.tolist(),
+                                                                          nports.tolist())}
 
 
 def exchange_spans(exchanges) -> dict:

@@ -173,3 +173,13 @@ def test_a_named_udp_technique_makes_a_sockets_datagrams_probes(tmp_path):
     assert [s["technique"] for s in checked["analysis"]["scans"]] == ["udp"]
     named = json.loads(run("verify", path, "--claims-from-names", "--format", "json").stdout)
     assert named["verdict"] == "conforms" and named["analysis"]["scans"]
+
+
+def test_run_spans_one_integer_key_and_the_wide_fallback_agree():
+    from pcapscan.sessions import run_spans
+
+    rows = [(5, 2, 0, 1.0, 80), (5, 2, 0, 3.0, 81), (5, 2, 0, 2.0, 80), (5, 2, 1, 50.0, 80), (7, 256, 0, 9.0, 53)]
+    narrow = run_spans(*zip(*rows))
+    assert narrow == {(5, 2, 0): (1.0, 3.0, 2), (5, 2, 1): (50.0, 50.0, 1), (7, 256, 0): (9.0, 9.0, 1)}
+    wide = run_spans(*zip(*[(p, k, r + (1 << 16), t, port) for p, k, r, t, port in rows]))
+    assert {(p, k, r - (1 << 16)): v for (p, k, r), v in wide.items()} == narrow
