@@ -58,7 +58,7 @@ INVERSE = frozenset(t for t, spec in REGISTRY.items() if spec.textbook_key == "i
 
 # -- what the rules look at ----------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortCase:
     """One exchange (scanner -> target port) under the technique it is checked as."""
 
@@ -104,7 +104,7 @@ class CaptureCase:
         return self.summary.path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """What a rule found: severity, message (a Text), frames, where (or None)."""
 
@@ -121,16 +121,51 @@ class Rule:
     scope: str  # "port", "capture" or "set"
     check: Callable
     doc: str
+    needs: frozenset = frozenset()  # port rules: parts (PORT_PARTS) without any of which the rule finds nothing
 
 
 RULES: dict = {}
 
+# What a port case may show beside its probes and their plain answers, named for
+# the port rules' `needs`. Most ports of a big scan show none of them (a probe and
+# its RST/ACK, or silence), and skip every rule that needs one: the rules run on
+# the few ports that can break them, not once per port each.
+PORT_PARTS = frozenset({"followups", "loose-resets", "synack", "icmp", "completed-handshake"})
 
-def rule(rule_id: str, scope: str):
-    """Register a rule function under a stable id."""
+
+def _port_parts(pc: PortCase) -> frozenset:
+    """The PORT_PARTS present in a port case."""
+    ex = pc.result.exchange
+    parts = []
+    if ex.followups:
+        parts.append("followups")
+    if pc.loose_resets:
+        parts.append("loose-resets")
+    if ex.completed_handshake:
+        parts.append("completed-handshake")
+    for r in ex.responses:
+        if r.proto == "tcp":
+            if r.flags & SYN and r.flags & ACK:
+                parts.append("synack")
+        elif r.proto in ("icmp", "icmp6"):
+            parts.append("icmp")
+    return frozenset(parts) if parts else _NO_PARTS
+
+
+_NO_PARTS = frozenset()
+
+
+def rule(rule_id: str, scope: str, needs: Iterable = ()):
+    """Register a rule function under a stable id. `needs` (port rules): the
+    PORT_PARTS a port case must all show for the rule to find anything there;
+    the rule is not run on the others (tests/test_verify_parts.py holds every
+    rule to it on real and synthetic captures)."""
+    needs = frozenset(needs)
+    if needs - PORT_PARTS or (needs and scope != "port"):
+        raise ValueError(f"rule {rule_id}: needs {sorted(needs)} (port rules only, of {sorted(PORT_PARTS)})")
 
     def register(fn):
-        RULES[rule_id] = Rule(rule_id, scope, fn, inspect.cleandoc(fn.__doc__ or ""))
+        RULES[rule_id] = Rule(rule_id, scope, fn, inspect.cleandoc(fn.__doc__ or ""), needs)
         return fn
 
     return register
@@ -196,7 +231,7 @@ def textbook_words(tech: Technique) -> Text:
 
 # -- port rules ----------------------------------------------------------------
 
-@rule("kernel-rst", "port")
+@rule("kernel-rst", "port", needs={"followups", "synack"})
 def kernel_rst(pc: PortCase):
     """The textbook SYN scan resets the half-open connection after a SYN/ACK.
     When the SYN came from a raw socket (nmap -sS, scapy), the scanner's own
@@ -215,7 +250,7 @@ def kernel_rst(pc: PortCase):
             return
 
 
-@rule("handshake-incomplete", "port")
+@rule("handshake-incomplete", "port", needs={"synack"})
 def handshake_incomplete(pc: PortCase):
     """A TCP connect scan (nmap -sT) completes the three-way handshake: SYN,
     SYN/ACK, then the scanner's ACK. Fires on an exchange checked as a connect
@@ -267,7 +302,7 @@ def handshake_incomplete(pc: PortCase):
     yield Hit(ERROR, T("handshake-incomplete", synack=Frames((sa.frame,)), after=after), tuple(frames), pc.where)
 
 
-@rule("handshake-completed", "port")
+@rule("handshake-completed", "port", needs={"completed-handshake"})
 def handshake_completed(pc: PortCase):
     """A SYN ("stealth", half-open) scan never completes the handshake: the
     scanner answers a SYN/ACK with RST. Fires when an exchange claimed as a
@@ -282,7 +317,7 @@ def handshake_completed(pc: PortCase):
     yield Hit(ERROR, T("handshake-completed", frames=Frames(frames)), frames, pc.where)
 
 
-@rule("rst-port-mismatch", "port")
+@rule("rst-port-mismatch", "port", needs={"loose-resets"})
 def rst_port_mismatch(pc: PortCase):
     """A scanner that aborts a connection sends its RST (or RST/ACK) from the
     connection's source port (RFC 793: a reset belongs to a connection).
@@ -296,7 +331,7 @@ def rst_port_mismatch(pc: PortCase):
                   (pc.ex.probes[0].frame, r.frame), pc.where)
 
 
-@rule("rst-out-of-window", "port")
+@rule("rst-out-of-window", "port", needs={"synack", "followups"})
 def rst_out_of_window(pc: PortCase):
     """RFC 793 (and RFC 5961) accept a RST only if its sequence number is the
     one the receiver expects: after a SYN/ACK, the SYN/ACK's acknowledgment.
@@ -358,7 +393,7 @@ def reset_flags(pc: PortCase):
                       (probe.frame, r.frame), pc.where)
 
 
-@rule("icmp-ignored", "port")
+@rule("icmp-ignored", "port", needs={"icmp"})
 def icmp_ignored(pc: PortCase):
     """The textbook reads an ICMP unreachable error (type 3, codes 1, 2, 3, 9,
     10, 13) answering a TCP probe as filtered. The seeds' demo code never
@@ -570,10 +605,16 @@ def rfc793_deviation(cases: list):
     Each SYN/connect answer is evidence for its moment (SYN/ACK: open, RST:
     closed) and the one nearest in time is used, so a port the lab opened
     and closed between runs is not mistaken for a deviation."""
+    # Only the ports an inverse probe found closed can deviate: their evidence alone is gathered.
+    wanted = {(pc.ex.target, pc.ex.port) for cc in cases for pc in cc.ports
+              if pc.technique in INVERSE and pc.result.state is State.CLOSED}
+    if not wanted:
+        return
     evidence: dict = {}  # (target, port) -> [(ts, open?, PortCase, frame)]
     for cc in cases:
         for pc in cc.ports:
-            if pc.technique in (Technique.SYN, Technique.CONNECT) and pc.ex.proto == "tcp":
+            if pc.technique in (Technique.SYN, Technique.CONNECT) and pc.ex.proto == "tcp" \
+                    and (pc.ex.target, pc.ex.port) in wanted:
                 for r in pc.ex.responses:
                     if r.proto == "tcp" and r.flags & (SYN | RST):
                         opened = bool(r.flags & SYN)
@@ -598,7 +639,7 @@ def rfc793_deviation(cases: list):
 
 # -- the result ------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
     severity: str
@@ -613,7 +654,7 @@ class Finding:
     tool: str = ""  # the tool that sent that session
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckedPort:
     """A renderer-neutral view of one checked exchange, for ladder diagrams."""
 
@@ -747,10 +788,13 @@ def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: st
 def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> VerifyResult:
     hits = []  # (capture, rule id, Hit)
     tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
+    parts = [[_port_parts(pc) for pc in cc.ports] for cc in cases]  # once per port, for every port rule
     for i, r in enumerate(RULES.values()):
         tick(i)
         if r.scope == "port":
-            hits += [(cc.capture, r.id, h) for cc in cases for pc in cc.ports for h in r.check(pc)]
+            needs = r.needs
+            hits += [(cc.capture, r.id, h) for cc, shown in zip(cases, parts) for pc, has in zip(cc.ports, shown)
+                     if needs <= has for h in r.check(pc)]
         elif r.scope == "capture":
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
@@ -809,13 +853,21 @@ def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
 def _checked_ports(cases, sessions: dict) -> tuple:
     out = []
     for cc in cases:
-        for pc in sorted(cc.ports, key=lambda p: (_session(sessions, cc.capture, (p.ex.probes[0].frame,))[0] or 0,
-                                                   p.ex.proto, p.ex.port, p.ex.probes[0].frame)):
+        mine = sessions.get(cc.capture, {})
+        keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
+        for pc in cc.ports:
+            ex = pc.result.exchange
+            first = ex.probes[0].frame
+            session_tool = mine.get(first, (None, ""))
+            keyed.append(((session_tool[0] or 0, ex.proto, ex.port, first), session_tool, pc))
+        keyed.sort(key=lambda k: k[0])
+        for _key, (session, tool), pc in keyed:
             v = pc.result.verdict
-            session, tool = _session(sessions, cc.capture, (pc.ex.probes[0].frame,))
-            out.append(CheckedPort(capture=cc.capture, scanner=pc.ex.scanner, target=pc.ex.target,
-                                   proto=pc.ex.proto, port=pc.ex.port, technique=pc.technique.value,
-                                   state=v.state.value, reason=v.reason.value,
+            ex = pc.result.exchange
+            # _value_: the member's value, read directly (Enum's .value property costs a call per read)
+            out.append(CheckedPort(capture=cc.capture, scanner=ex.scanner, target=ex.target,
+                                   proto=ex.proto, port=ex.port, technique=pc.scan.technique._value_,
+                                   state=v.state._value_, reason=v.reason._value_,
                                    claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
                                    session=session, tool=tool))
     return tuple(out)
