@@ -61,6 +61,7 @@ from .capture.containers import (
 )
 from .capture.decode import LINKTYPE_NAMES
 from .errors import InputError, PcapscanError, UsageError
+from .gcpause import no_cyclic_gc
 from .exchanges import OtherTraffic, ICMP_ERROR_TYPES, RECENT_MAX, DUPLICATE_WINDOW
 from .model import AnalysisResult, CaptureSummary, Exchange, Packet, Quoted
 
@@ -70,20 +71,6 @@ CONNECT_TIMEOUT = "10s"  # to reach a scheduler
 RETRIES = 2  # a task that raised is run again this many times (a lost worker's tasks are rerun anyway)
 _SCAN_BLOCK = 8 << 20  # the header pass reads this much at a time
 _WINDOW = DUPLICATE_WINDOW * 1.01  # a margin over the engine's own comparison of float timestamps
-
-
-@contextmanager
-def _no_gc():
-    """No cyclic garbage collection while millions of acyclic tuples, Packets
-    and Exchanges are built (full collections would rescan them again and
-    again: a third of the time); one collection at the end."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class ClusterError(PcapscanError):
@@ -243,7 +230,7 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
     parts = partitions or 2 * workers_of(client)
-    with _no_gc():
+    with no_cyclic_gc():
         outcomes = _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts,
                                  progress, log)
         gc.freeze()  # what the run built lives on as the result: no collection needs to walk it again
@@ -610,7 +597,7 @@ def extract_chunk(path: str, header: Header, chunk: Chunk, parts: int) -> list:
     Bytes, not lists: a worker's memory manager measures bytes exactly and
     moves them for free, where it would overestimate millions of small tuples
     many times over and spill them to disk."""
-    with _no_gc():
+    with no_cyclic_gc():
         meta, *pieces = _extract_chunk(path, header, chunk, parts)
         return [meta, *(pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL) for piece in pieces)]
 
@@ -687,7 +674,7 @@ def replay_partition(pieces: list, interleaved: bool):
 
     engine = ReplayEngine()
     queries = QueryEngine(engine)
-    with _no_gc():
+    with no_cyclic_gc():
         if interleaved:
             rows = heapq.merge(*(pickle.loads(piece) for piece in pieces), key=operator.itemgetter(0))
         else:

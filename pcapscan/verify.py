@@ -38,6 +38,7 @@ from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
 from .fingerprint import NMAP_WINDOWS
+from .gcpause import no_cyclic_gc
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
@@ -696,6 +697,11 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     `expectations`: a TOML path or an Expectations; with no paths, the
     captures it names are verified. `progress` (pcapscan/progress.py)
     hears of reading, classifying, reading again and checking."""
+    with no_cyclic_gc():  # millions of per-port objects on a big capture (gcpause.py)
+        return _verify(paths, claims, expectations, lang, claims_from_names, progress)
+
+
+def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, progress) -> VerifyResult:
     if lang not in messages.LANGS:
         raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
     claims = tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims)

