@@ -25,6 +25,7 @@ Rules
 """
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import re
@@ -724,6 +725,7 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
     # big captures by the fast path, their sessions then made whole (fastpath.subset)
     analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
                        jobs=None if single else 1)
+    gc.collect()  # the fast path's columns left in cycles, freed while the heap is still small (GC is paused)
     analysis, read_flows = _whole_analysis(analysis, progress)
     if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
