@@ -479,12 +479,16 @@ def _size(scan) -> int:
 def _two_scanners(scans: list) -> tuple:
     """The sessions to compare in one capture: the two largest sessions of
     different tools against the same target (the lab's question: the
-    student's scapy scan against nmap's), else the two largest."""
+    student's scapy scan against nmap's), each at least a quarter the size of
+    the largest session; else the two largest."""
     def tool(s):
         return s.tool.name if s.tool is not None else "unknown"
 
+    largest = max(_size(s) for s in scans)
+    # both sides a real scan: a tool's stray connection or two beside a big scan is no comparison
     pairs = [(i, j) for i in range(len(scans)) for j in range(i + 1, len(scans))
-             if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])]
+             if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])
+             and 4 * min(_size(scans[i]), _size(scans[j])) >= largest]
     if not pairs:
         order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
         return tuple(sorted(order[:2]))

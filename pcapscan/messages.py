@@ -719,5 +719,93 @@ LABELS = {
 }
 
 
+# The reports' own words, under a prefix each: annotate's packet comments
+# (report/annotate.py), grade's feedback (report/grade_report.py) and its
+# HTML pages (report/grade_html.py).
+_REPORT_LABELS = {
+    "annotate": {
+        "en": {
+            "probe": "probe {port} ({how}): {state}, {reason}",
+            "probe.answered": "probe {port} ({how}): {state}, {reason} in {frames}",
+            "answer": "answer {port} ({how}): {state}, {reason} to the probe in {frames}",
+            "followup": "follow-up {port} ({how}): what the scanner sent after the answer in {frames}",
+            "host.probe": "host discovery {address} ({method}): {state}, {reason}",
+            "host.probe.answered": "host discovery {address} ({method}): {state}, {reason} in {frames}",
+            "host.answer": "answer from {address} ({method}): {state}, {reason} to the probe in {frames}",
+            "probing": "{kind} probe, {scanner} -> {target}",
+            "version-detection": "version detection", "os-detection": "OS detection",
+            "finding": "{rule}: {message}", "sep": ", ",
+        },
+        "zh": {
+            "probe": "探测 {port}（{how}）：{state}，{reason}",
+            "probe.answered": "探测 {port}（{how}）：{state}，{reason}，应答见{frames}",
+            "answer": "应答 {port}（{how}）：{state}，{reason}，探测包见{frames}",
+            "followup": "后续 {port}（{how}）：扫描器收到{frames}的应答后发出的包",
+            "host.probe": "主机发现 {address}（{method}）：{state}，{reason}",
+            "host.probe.answered": "主机发现 {address}（{method}）：{state}，{reason}，应答见{frames}",
+            "host.answer": "来自 {address} 的应答（{method}）：{state}，{reason}，探测包见{frames}",
+            "probing": "{kind}探测包，{scanner} -> {target}",
+            "version-detection": "版本探测", "os-detection": "操作系统探测",
+            "finding": "{rule}：{message}", "sep": "，",
+        },
+    },
+    "grade-report": {
+        "en": {
+            "title": "pcapscan grade: {students} student(s), {cells} cells each, {max} points (rubric: {rubric})",
+            "student": "student", "points": "points", "problems": "to fix", "none": "nothing to fix",
+            "feedback.title": "Port scanning lab: {id}",
+            "feedback.score": "**{points} / {max} points**",
+            "feedback.rubric": "Graded by `pcapscan grade` from the packets of your captures, rubric \"{rubric}\". "
+                               "Each cell (technique × port state) earns points for the technique (the capture holds "
+                               "its probes and behaves as it), for the state (the packets support it) and for "
+                               "conformance to the textbook (minus a penalty per rule broken). Frame numbers are "
+                               "Wireshark's.",
+            "fix": "What to fix", "cells": "Cells", "captures": "Captures", "findings": "Findings",
+            "submission": "About the submission",
+            "technique": "technique", "state": "state", "capture": "capture", "shows": "shows", "verdict": "verdict",
+            "reasons": "why", "named": "named", "used": "used for", "notes": "notes", "none.used": "-",
+            "no-findings": "No finding.", "penalty": "costs {points}", "free": "costs nothing",
+            "wrote": "wrote {csv} and {n} feedback file(s) in {dir}",
+            "fix.item": "- **{cell}** ({verdict}, {points}): {problem}", "student.finding": "  {severity}: {rule}: {file}",
+            "cell.heading": "### {cell}: {file}", "finding.head": "- **{severity}** `{rule}`{where}, {cost}: {message}",
+            "finding.where": " ({where})", "where.sep": ", ", "colon": ": ", "comma": ", ", "paren": " ({text})",
+        },
+        "zh": {
+            "title": "pcapscan 评分：{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
+            "student": "学生", "points": "得分", "problems": "需要改正", "none": "没有需要改正的地方",
+            "feedback.title": "端口扫描实验：{id}",
+            "feedback.score": "**{points} / {max} 分**",
+            "feedback.rubric": "由 `pcapscan grade` 根据抓包中的数据包评分，评分标准“{rubric}”。每一项（扫描技术 × "
+                               "端口状态）分三部分得分：扫描技术（抓包包含该技术的探测包且行为一致）、"
+                               "端口状态（数据包能证明该状态）、与教材的符合程度（每违反一条规则扣相应的分）。"
+                               "帧号与 Wireshark 一致。",
+            "fix": "需要改正的地方", "cells": "各项得分", "captures": "抓包文件", "findings": "发现的问题",
+            "submission": "关于提交",
+            "technique": "扫描技术", "state": "端口状态", "capture": "抓包", "shows": "抓包显示", "verdict": "结论",
+            "reasons": "原因", "named": "文件名声明", "used": "用于", "notes": "备注", "none.used": "-",
+            "no-findings": "没有发现问题。", "penalty": "扣 {points} 分", "free": "不扣分",
+            "wrote": "已写入 {csv} 和 {n} 个反馈文件（{dir}）",
+            "fix.item": "- **{cell}**（{verdict}，{points}）：{problem}", "student.finding": "  {severity}：{rule}：{file}",
+            "cell.heading": "### {cell}：{file}", "finding.head": "- **{severity}** `{rule}`{where}，{cost}：{message}",
+            "finding.where": "（{where}）", "where.sep": "，", "colon": "：", "comma": "，", "paren": "（{text}）",
+        },
+    },
+    "grade-html": {
+        "en": {"index.title": "Port scanning lab: the class", "legend": "Colours", "back": "the class",
+               "sort": "click a header to sort", "ladder": "ladder of {port} in {file}",
+               "students": "{students} student(s), {cells} cells each, {max} points (rubric: {rubric})",
+               "wrote": "class page {path}"},
+        "zh": {"index.title": "端口扫描实验：全班", "legend": "颜色", "back": "全班",
+               "sort": "点击表头排序", "ladder": "{file} 中 {port} 的时序图",
+               "students": "{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
+               "wrote": "全班页面 {path}"},
+    },
+}
+for _prefix, _labels in _REPORT_LABELS.items():
+    assert set(_labels) == set(LANGS), _prefix
+    for _lang, _words in _labels.items():
+        LABELS[_lang].update({f"{_prefix}.{k}": v for k, v in _words.items()})
+
+
 def label(key: str, lang: str = "en", **params) -> str:
     return LABELS[lang][key].format(**params)

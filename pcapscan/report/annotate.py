@@ -19,36 +19,10 @@ from typing import Optional
 from .. import messages
 from ..capture.pcapng_writer import write_pcapng
 
-LABELS = {
-    "en": {
-        "probe": "probe {port} ({how}): {state}, {reason}",
-        "probe.answered": "probe {port} ({how}): {state}, {reason} in {frames}",
-        "answer": "answer {port} ({how}): {state}, {reason} to the probe in {frames}",
-        "followup": "follow-up {port} ({how}): what the scanner sent after the answer in {frames}",
-        "host.probe": "host discovery {address} ({method}): {state}, {reason}",
-        "host.probe.answered": "host discovery {address} ({method}): {state}, {reason} in {frames}",
-        "host.answer": "answer from {address} ({method}): {state}, {reason} to the probe in {frames}",
-        "probing": "{kind} probe, {scanner} -> {target}",
-        "version-detection": "version detection", "os-detection": "OS detection",
-        "finding": "{rule}: {message}", "sep": ", ",
-    },
-    "zh": {
-        "probe": "探测 {port}（{how}）：{state}，{reason}",
-        "probe.answered": "探测 {port}（{how}）：{state}，{reason}，应答见{frames}",
-        "answer": "应答 {port}（{how}）：{state}，{reason}，探测包见{frames}",
-        "followup": "后续 {port}（{how}）：扫描器收到{frames}的应答后发出的包",
-        "host.probe": "主机发现 {address}（{method}）：{state}，{reason}",
-        "host.probe.answered": "主机发现 {address}（{method}）：{state}，{reason}，应答见{frames}",
-        "host.answer": "来自 {address} 的应答（{method}）：{state}，{reason}，探测包见{frames}",
-        "probing": "{kind}探测包，{scanner} -> {target}",
-        "version-detection": "版本探测", "os-detection": "操作系统探测",
-        "finding": "{rule}：{message}", "sep": "，",
-    },
-}
 
 
 def _l(key: str, lang: str, **params) -> str:
-    return LABELS[lang][key].format(**params)
+    return messages.label(f"annotate.{key}", lang, **params)
 
 
 @dataclass(frozen=True)
@@ -105,7 +79,7 @@ def comments(result, lang: str = "en") -> dict:
             else:
                 add(h.probe_frames, _l("host.probe", lang, **words))
     for pr in analysis.probings:
-        kind = LABELS[lang].get(pr.kind, pr.kind)
+        kind = messages.LABELS[lang].get(f"annotate.{pr.kind}", pr.kind)
         add(pr.frames, _l("probing", lang, kind=kind, scanner=pr.scanner, target=pr.target))
     for f in result.findings:
         add(f.frames, _l("finding", lang, rule=f.rule, message=f.message))

@@ -18,7 +18,6 @@ from html import escape
 from .. import messages
 from ..errors import PcapscanError
 from . import ladder
-from .grade_report import LABELS as FEEDBACK_LABELS
 from .grade_report import VERDICT_ORDER, VERDICT_WORDS, finding_where_cost, rubric_name
 
 INDEX = "index.html"
@@ -26,16 +25,6 @@ INDEX = "index.html"
 COLORS = {"ok": "#a9dfbf", "ambiguous": "#f9e79f", "mismatch": "#f1948a", "missing": "#d5d8dc",
           "no-evidence": "#f8c471"}
 
-LABELS = {
-    "en": {"index.title": "Port scanning lab: the class", "legend": "Colours", "back": "the class",
-           "sort": "click a header to sort", "ladder": "ladder of {port} in {file}",
-           "students": "{students} student(s), {cells} cells each, {max} points (rubric: {rubric})",
-           "wrote": "class page {path}"},
-    "zh": {"index.title": "端口扫描实验：全班", "legend": "颜色", "back": "全班",
-           "sort": "点击表头排序", "ladder": "{file} 中 {port} 的时序图",
-           "students": "{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
-           "wrote": "全班页面 {path}"},
-}
 
 _CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}
@@ -63,11 +52,11 @@ _SORT_JS = """document.querySelectorAll("th.sortable").forEach(function(th){
 
 
 def _l(key: str, lang: str, **params) -> str:
-    return LABELS[lang][key].format(**params)
+    return messages.label(f"grade-html.{key}", lang, **params)
 
 
 def _f(key: str, lang: str, **params) -> str:
-    return FEEDBACK_LABELS[lang][key].format(**params)
+    return messages.label(f"grade-report.{key}", lang, **params)
 
 
 def _n(x: float) -> str:

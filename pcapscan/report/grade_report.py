@@ -18,47 +18,6 @@ from .. import messages
 
 FORMATS = ("table", "json")
 
-LABELS = {
-    "en": {
-        "title": "pcapscan grade: {students} student(s), {cells} cells each, {max} points (rubric: {rubric})",
-        "student": "student", "points": "points", "problems": "to fix", "none": "nothing to fix",
-        "feedback.title": "Port scanning lab: {id}",
-        "feedback.score": "**{points} / {max} points**",
-        "feedback.rubric": "Graded by `pcapscan grade` from the packets of your captures, rubric \"{rubric}\". "
-                           "Each cell (technique × port state) earns points for the technique (the capture holds "
-                           "its probes and behaves as it), for the state (the packets support it) and for "
-                           "conformance to the textbook (minus a penalty per rule broken). Frame numbers are "
-                           "Wireshark's.",
-        "fix": "What to fix", "cells": "Cells", "captures": "Captures", "findings": "Findings",
-        "submission": "About the submission",
-        "technique": "technique", "state": "state", "capture": "capture", "shows": "shows", "verdict": "verdict",
-        "reasons": "why", "named": "named", "used": "used for", "notes": "notes", "none.used": "-",
-        "no-findings": "No finding.", "penalty": "costs {points}", "free": "costs nothing",
-        "wrote": "wrote {csv} and {n} feedback file(s) in {dir}",
-        "fix.item": "- **{cell}** ({verdict}, {points}): {problem}", "student.finding": "  {severity}: {rule}: {file}",
-        "cell.heading": "### {cell}: {file}", "finding.head": "- **{severity}** `{rule}`{where}, {cost}: {message}",
-        "finding.where": " ({where})", "where.sep": ", ", "colon": ": ", "comma": ", ", "paren": " ({text})",
-    },
-    "zh": {
-        "title": "pcapscan 评分：{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
-        "student": "学生", "points": "得分", "problems": "需要改正", "none": "没有需要改正的地方",
-        "feedback.title": "端口扫描实验：{id}",
-        "feedback.score": "**{points} / {max} 分**",
-        "feedback.rubric": "由 `pcapscan grade` 根据抓包中的数据包评分，评分标准“{rubric}”。每一项（扫描技术 × "
-                           "端口状态）分三部分得分：扫描技术（抓包包含该技术的探测包且行为一致）、"
-                           "端口状态（数据包能证明该状态）、与教材的符合程度（每违反一条规则扣相应的分）。"
-                           "帧号与 Wireshark 一致。",
-        "fix": "需要改正的地方", "cells": "各项得分", "captures": "抓包文件", "findings": "发现的问题",
-        "submission": "关于提交",
-        "technique": "扫描技术", "state": "端口状态", "capture": "抓包", "shows": "抓包显示", "verdict": "结论",
-        "reasons": "原因", "named": "文件名声明", "used": "用于", "notes": "备注", "none.used": "-",
-        "no-findings": "没有发现问题。", "penalty": "扣 {points} 分", "free": "不扣分",
-        "wrote": "已写入 {csv} 和 {n} 个反馈文件（{dir}）",
-        "fix.item": "- **{cell}**（{verdict}，{points}）：{problem}", "student.finding": "  {severity}：{rule}：{file}",
-        "cell.heading": "### {cell}：{file}", "finding.head": "- **{severity}** `{rule}`{where}，{cost}：{message}",
-        "finding.where": "（{where}）", "where.sep": "，", "colon": "：", "comma": "，", "paren": "（{text}）",
-    },
-}
 VERDICT_WORDS = {
     "en": {"ok": "ok", "ambiguous": "ambiguous", "mismatch": "mismatch", "missing": "missing",
            "no-evidence": "no evidence"},
@@ -72,7 +31,7 @@ RUBRIC_NAMES_ZH = {"port scanning with scapy (the seeds' lab)": "用 scapy 编�
 
 
 def _l(key: str, lang: str, **params) -> str:
-    return LABELS[lang][key].format(**params)
+    return messages.label(f"grade-report.{key}", lang, **params)
 
 
 def rubric_name(gradebook) -> str:
