@@ -63,7 +63,7 @@ from .capture.decode import LINKTYPE_NAMES
 from .errors import InputError, PcapscanError, UsageError
 from .gcpause import no_cyclic_gc
 from .exchanges import OtherTraffic, ICMP_ERROR_TYPES, RECENT_MAX, DUPLICATE_WINDOW
-from .model import AnalysisResult, CaptureSummary, Exchange, Packet, Quoted
+from .model import AnalysisResult, Exchange, Packet, Quoted
 
 SPLIT_MIN_BYTES = 64 << 20  # with --dask-split, captures this big or bigger are split into chunks
 CHUNK_BYTES = 32 << 20  # bytes of records per chunk

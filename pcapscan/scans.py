@@ -13,7 +13,7 @@ from typing import Iterable, Optional, Union
 from .capture import ReadStats, read_packets
 from .exchanges import OtherTraffic, ReplayEngine
 from .fingerprint import identify
-from .model import CaptureSummary, Exchange, PortResult, Reason, Scan, Technique, Text
+from .model import CaptureSummary, Exchange, PortResult, Scan, Technique, Text
 from .pairing import QueryEngine
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 
@@ -59,8 +59,6 @@ class More:
 def analyze_capture_full(path: PathLike, forced: Optional[Technique] = None,
                          progress=None) -> tuple[CaptureSummary, list[Scan], More]:
     """`progress` (pcapscan/progress.py) hears of reading and pairing, then of classifying."""
-    from . import families
-
     stats = ReadStats(str(path))
     engine = ReplayEngine()
     queries = QueryEngine(engine)  # ARP, ND, ICMP queries, zombie probes (pairing.py)

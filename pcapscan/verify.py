@@ -28,7 +28,6 @@ from __future__ import annotations
 import gc
 import inspect
 import os
-import re
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Optional
 
