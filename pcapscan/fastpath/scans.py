@@ -564,7 +564,8 @@ class Assembler:
         self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
         engine.adopt(self.exchanges_of(np.arange(len(self.s["fid"]))))
         # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
-        engine_runs, self.run_of = self._runs(engine, kept_fids)
+        bulk = self._block(np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32), full=False)
+        engine_runs, self.run_of = self._runs(engine, bulk)
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
         other.add(*self.other)
@@ -577,7 +578,8 @@ class Assembler:
         rep_ex = self.exchanges_of(np.arange(len(self.s["fid"])))
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, kept_fids))
+                                self._spans(exchanges, bulk))
+        del bulk
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
@@ -661,43 +663,37 @@ class Assembler:
         drop[tcp] = shape_drop[inv]
         return drop
 
-    def _runs(self, engine, kept_fids: list):
+    def _runs(self, engine, bulk: dict):
         """sessions.split_runs over every scan connection: the engine's
-        (returned as a list, in its order) and the bulk flows `kept_fids`
-        (returned as an array indexed by flow id)."""
+        (returned as a list, in its order) and the bulk flows (`bulk`: their
+        _block columns; returned as an array indexed by flow id)."""
         t = self.t
         firsts = [c.probes[0] for c in engine.probe_connections()]
         e_cols = packet_columns(firsts, lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
                                 t.options.id_of)
-        fid = np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32)
-        udp = ((t.key.a[fid] >> np.uint64(32)) & np.uint64(1)).astype(bool)
-        p = t.probe
-        b_cols = (t.sessions(fid), flow_kinds(udp, p["flags"].a[fid]), np.where(udp, 0, p["window"].a[fid]),
-                  np.where(udp, t.options.id_of(()), p["opt"].a[fid]), p["ttl"].a[fid], p["ts"].a[fid])
+        fid, udp, p = bulk["fid"], bulk["udp"], t.probe
+        b_cols = (bulk["sp"], flow_kinds(udp, p["flags"].a[fid]), np.where(udp, 0, p["window"].a[fid]),
+                  np.where(udp, t.options.id_of(()), bulk["opt"]), p["ttl"].a[fid], p["ts"].a[fid])
         runs = split_runs(*[np.concatenate([np.asarray(e, np.float64 if i == 5 else np.int64), b])
                             for i, (e, b) in enumerate(zip(e_cols, b_cols))])
         run_of = np.zeros(len(t.state.v), np.int32)
         run_of[fid] = runs[len(firsts):]
         return runs[:len(firsts)].tolist(), run_of
 
-    def _spans(self, exchanges: list, kept_fids: list) -> dict:
+    def _spans(self, exchanges: list, bulk: dict) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
-        bulk flows together, keyed as sessions.exchange_spans keys them."""
+        bulk flows (their _block columns) together, keyed as
+        sessions.exchange_spans keys them."""
         t = self.t
-        fid = np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32)
-        udp = ((t.key.a[fid] >> np.uint64(32)) & np.uint64(1)).astype(bool)
-        key = t.key.a[fid]
-        sdir = (t.state.a[fid] & SDIR) > 0
-        lo_p = ((key >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
-        hi_p = (key & np.uint64(0xFFFF)).astype(np.int64)
-        pair = np.r_[t.sessions(fid), [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
-                                       for ex in exchanges] * 2].astype(np.int64)
+        fid = bulk["fid"]
+        pair = np.r_[bulk["sp"], [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
+                                  for ex in exchanges] * 2].astype(np.int64)
         kinds = [kind_of(ex.probes[0]) for ex in exchanges]
-        kind = np.r_[flow_kinds(udp, t.probe["flags"].a[fid]), kinds * 2].astype(np.int64)
+        kind = np.r_[flow_kinds(bulk["udp"], t.probe["flags"].a[fid]), kinds * 2].astype(np.int64)
         run = np.r_[self.run_of[fid], [ex.run for ex in exchanges] * 2].astype(np.int64)
         ts = np.r_[t.probe["ts"].a[fid], [ex.probes[0].ts for ex in exchanges],
                    [ex.probes[-1].ts for ex in exchanges]]
-        port = np.r_[np.where(sdir, lo_p, hi_p), [ex.port for ex in exchanges] * 2].astype(np.int64)
+        port = np.r_[bulk["tport"], [ex.port for ex in exchanges] * 2].astype(np.int64)
         spans = run_spans(pair, kind, run, ts, port)
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
