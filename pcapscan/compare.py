@@ -22,16 +22,19 @@ socket is the kernel's too.
 """
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional, Union
 
 from .analysis import analyze_capture_full, client_conversation
 from .errors import InputError, UsageError
 from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, values_text
+from .gcpause import no_cyclic_gc
 from .kernel import is_kernel_rst, synacks
 from .messages import MESSAGES, T, render
 from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
@@ -374,11 +377,13 @@ class FieldRow:
 SAME, CONSISTENT, DISAGREE, ONE_SIDED = "same", "consistent", "disagree", "one-sided"
 
 
+@lru_cache(maxsize=None)  # a few states, asked of every port again and again
 def _stands_for(state: str) -> frozenset:
     s = State(state)
     return WIDER.get(s, frozenset({s}))
 
 
+@lru_cache(maxsize=None)
 def state_relation(a: str, b: str) -> str:
     """SAME, CONSISTENT (some port state gives both readings: open against
     open|filtered) or DISAGREE (none does: open against closed)."""
@@ -442,6 +447,7 @@ def _load(path: PathLike, progress=None) -> tuple:
 
     summary, scans, _more = analyze_capture_auto(path, fast="auto", progress=progress,
                                                  parallel=(os.cpu_count() or 1) > 1)
+    gc.collect()  # the fast path's columns left in cycles, freed while the heap is small (GC is paused)
     scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
         raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
@@ -502,6 +508,11 @@ def compare(capture_a: PathLike, capture_b: Optional[PathLike] = None, *, sessio
     with one capture, two of its sessions (the two largest unless told).
     Sessions are numbered from 1 in the order `pcapscan analyze` lists them.
     `progress` (pcapscan/progress.py) hears of reading each capture."""
+    with no_cyclic_gc():  # two sessions' Packets, Exchanges and PortSides: 100,000s of objects (gcpause.py)
+        return _compare(capture_a, capture_b, session_a, session_b, progress)
+
+
+def _compare(capture_a, capture_b, session_a, session_b, progress) -> Comparison:
     summary_a, scans_a = _load(capture_a, progress)
     warnings = list(summary_a.warnings)
     if capture_b is None:

@@ -308,3 +308,20 @@ def test_cli_errors():
     assert r.exit_code == 2 and r.stdout == ""
     r = run(t("nmap-syn.pcap"), t("scapy-syn.pcap"), "-f", "csv")
     assert r.exit_code == 2 and r.stdout == ""
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [["80/tcp", "open (syn-ack); 1 probe(s)", "-", "yes"]],
+    [["80/tcp", "open (syn-ack); 1 probe(s)", "open|filtered (no-response); 2 probe(s), retries +1.00s", "consistent"],
+     ["65535/udp", "-", "closed (port-unreach); 1 probe(s)", "-"], ["7/tcp", "x", "y", "NO"]],
+    [["1/tcp", "a", "b", "yes"], ["22/tcp", "a long cell, wider than its header", "", "-"]],
+])
+def test_the_port_table_is_tabulates_simple_table(rows):
+    """compare writes its port table itself (tabulate takes seconds on 65,535 ports): the same text."""
+    from tabulate import tabulate
+
+    from pcapscan.report.compare_report import simple_table
+
+    headers = ["port", "A", "B", "agree"]
+    assert simple_table(rows, headers) == tabulate(rows, headers=headers, tablefmt="simple")
