@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -137,7 +138,7 @@ class Reading:
     reference: tuple = ()  # PortReading
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per port of every session: 100,000s in a big capture
 class Showing:
     """What the analyzer itself infers, exchange by exchange."""
 
@@ -194,68 +195,299 @@ def read_submission(task: tuple) -> FileResult:
         return FileResult(path=path, error=f"cannot read {path}: {exc}")
 
 
+# A big capture's sessions are made whole this many ports at a time (their
+# packets read again, fastpath.subset): grade's memory is bounded by those
+# sessions, not by the capture.
+GROUP_PORTS = 250_000
+MAX_PAIRS = 256  # more (scanner, target) pairs than this: the ordinary path
+
+
 def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
-    from .analysis import build_scans
     from .exchanges import ReplayEngine
-    from .verify import fits, verify_packets
+    from .verify import verify_packets
 
     digest, _ = packet_digest(path)
-    stats = ReadStats(path)
-    packets = list(read_packets(path, stats))
-    if stats.packets == 0:
-        return FileResult(path=path, packets=0, warnings=tuple(stats.warnings))
-    engine = ReplayEngine()
-    for pkt in packets:
-        engine.feed(pkt)
-    every = engine.exchanges()
-    inferred = build_scans(path, every)
-    # The student's own scanner is graded; nmap's scan of the same ports in the same
-    # capture (sessions.py keeps them apart) is the reference shown beside it.
-    nmap_frames = {p.frame for s in inferred if s.tool is not None and s.tool.name == "nmap"
-                   for pr in s.ports for p in pr.exchange.probes}
-    reference = [ex for ex in every if ex.probes[0].frame in nmap_frames]
-    exchanges = [ex for ex in every if ex.probes[0].frame not in nmap_frames] or reference
-    if exchanges is reference:
-        reference = []  # nmap's capture alone: nmap's scan is what was handed in
-    inferred = [s for s in inferred if not reference or s.tool is None or s.tool.name != "nmap"]
-    showings = tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
-                     for s in inferred for p in s.ports)
     claimed_ports = {}
     for value, port in claimed:
         claimed_ports.setdefault(Technique(value), port)
+    techs = tuple(dict.fromkeys([Technique(v) for v in technique_values] + list(claimed_ports)))
+    big = _read_big(path, techs, claimed_ports)
+    refs = None
+    if big is not None:
+        count, warnings, parts, refs = big
+
+        def findings_of(claim):
+            from .verify import verify
+
+            return verify(path, claims=[claim], lang=lang).findings
+    else:
+        stats = ReadStats(path)
+        packets = list(read_packets(path, stats))
+        if stats.packets == 0:
+            return FileResult(path=path, packets=0, warnings=tuple(stats.warnings))
+        engine = ReplayEngine()
+        for pkt in packets:
+            engine.feed(pkt)
+        parts = [_part(path, engine.exchanges(), techs, claimed_ports)]
+        del engine
+        count, warnings = stats.packets, stats.warnings
+
+        def findings_of(claim):
+            return verify_packets(packets, claims=[claim], capture=path, lang=lang).findings
+    return _result(path, digest, count, warnings, parts, technique_values, claimed_ports, findings_of, lang, refs)
+
+
+@dataclass
+class _Part:
+    """What some whole scan sessions of a capture show (all of a small
+    capture's; a group of a big one's), ready for either reading of nmap's
+    scan: graded when nothing else was handed in, else the reference beside
+    the student's own scanner ("own"). Sides: "own", "nmap"."""
+
+    own: bool  # exchanges not of nmap's scan are among them
+    scans: list  # (order, nmap's?, (Showing, ...)) per session, order = its first probe's frame
+    fits: dict  # side -> {Technique}: techniques some exchange's probes fit
+    ports: dict  # (side, Technique) -> [(order, [_Facts, ...])] the session's ports read as that technique
+    frames: dict  # (side, Technique) -> frames of the exchanges that fit (a set; a numpy array once compacted)
+    attempted: dict  # (side, Technique) -> the scanner ACKed a SYN/ACK
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """One port read as one technique: what its PortReading is worded from."""
+
+    scanner: str
+    target: str
+    proto: str
+    port: int
+    verdict: object  # model.Verdict
+    evidence: object  # model.Text: verify.answer_evidence
+
+
+def _nmap(scan) -> bool:
+    return scan.tool is not None and scan.tool.name == "nmap"
+
+
+def _order(scan) -> int:
+    return min(p.exchange.probes[0].frame for p in scan.ports)  # as build_scans orders its sessions
+
+
+def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
+    from .analysis import build_scans
+    from .verify import answer_evidence, fits
+
+    inferred = build_scans(path, every)
+    # The student's own scanner is graded; nmap's scan of the same ports in the same
+    # capture (sessions.py keeps them apart) is the reference shown beside it.
+    nmap_frames = {p.frame for s in inferred if _nmap(s) for pr in s.ports for p in pr.exchange.probes}
+    sides = {"own": [], "nmap": []}
+    for ex in every:
+        sides["nmap" if ex.probes[0].frame in nmap_frames else "own"].append(ex)
+    scans = [(_order(s), _nmap(s), tuple(Showing(s.technique, s.scanner, s.target, p.proto, p.port, p.state)
+                                          for p in s.ports)) for s in inferred]
+    part = _Part(own=bool(sides["own"]), scans=scans, fits={"own": set(), "nmap": set()}, ports={}, frames={},
+                 attempted={})
+    for side, exchanges in sides.items():
+        for tech in techs:
+            port = claimed_ports.get(tech)
+            fit = [ex for ex in exchanges if fits(ex, tech)]
+            if fit:
+                part.fits[side].add(tech)
+            fitting = [ex for ex in fit if port is None or ex.port == port]
+            read = build_scans(path, fitting, tech) if fitting else []
+            part.ports[side, tech] = [(_order(s), [_Facts(pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port,
+                                                         pr.verdict, answer_evidence(pr, pr.exchange.target))
+                                                  for pr in s.ports]) for s in read]
+            part.frames[side, tech] = {p.frame for ex in fitting
+                                       for p in ex.probes + ex.responses + ex.followups + ex.stray}
+            part.attempted[side, tech] = any(f.flags & ACK and not f.flags & (RST | SYN)
+                                             for ex in fitting for f in ex.followups)
+    return part
+
+
+def _result(path: str, digest, count: int, warnings, parts: list, technique_values, claimed_ports: dict,
+            findings_of, lang: str, refs: Optional[dict] = None) -> FileResult:
+    """The FileResult of a capture from its parts; `findings_of(claim)`:
+    verify's findings; `refs`: a big capture's nmap ports (_first_of_each),
+    else the parts hold them whole."""
+    own = any(p.own for p in parts)
+    graded, reference = ("own", "nmap") if own else ("nmap", None)  # nmap's capture alone: nmap's scan is graded
+    scans = sorted((s for p in parts for s in p.scans), key=lambda s: s[0])
+    showings = tuple(sh for _order, nmap, shows in scans if not (own and nmap) for sh in shows)
     wanted = [Technique(v) for v in technique_values]
-    wanted = [t for t in wanted if t in claimed_ports or any(fits(ex, t) for ex in exchanges)]
+    wanted = [t for t in wanted if t in claimed_ports or any(t in p.fits[graded] for p in parts)]
     wanted += [t for t in claimed_ports if t not in wanted]
     readings = []
     for tech in wanted:
         port = claimed_ports.get(tech)
-        fitting = [ex for ex in exchanges if fits(ex, tech) and (port is None or ex.port == port)]
-        scans = build_scans(path, fitting, tech) if fitting else []
-        ports = tuple(_port_reading(tech, pr, lang) for s in scans for pr in s.ports)
-        mine = {p.frame for ex in fitting for p in ex.probes + ex.responses + ex.followups + ex.stray}
-        # claimed as the technique alone: the state is the cell's business, worded per cell below
-        result = verify_packets(packets, claims=[Claim(tech, None, port, "grade")], capture=path, lang=lang)
-        findings = tuple(f for f in result.findings if f.rule not in STATE_RULES
+        facts = _in_order(parts, graded, tech)
+        ports = tuple(_port_reading(tech, f, lang) for f in facts)
+        # claimed as the technique alone: the state is the cell's business, worded per cell in grade
+        found = findings_of(Claim(tech, None, port, "grade"))
+        touching = _touching(found, [p.frames[graded, tech] for p in parts])
+        findings = tuple(f for i, f in enumerate(found) if f.rule not in STATE_RULES
                          and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")
-                         and ((f.rule in CLAIM_RULES and f.severity == "error") or set(f.frames) & mine))
-        attempted = any(f.flags & ACK and not f.flags & (RST | SYN) for ex in fitting for f in ex.followups)
-        theirs = [ex for ex in reference if fits(ex, tech) and (port is None or ex.port == port)]
-        ref = tuple(_port_reading(tech, pr, lang) for s in (build_scans(path, theirs, tech) if theirs else [])
-                    for pr in s.ports)
+                         and ((f.rule in CLAIM_RULES and f.severity == "error") or i in touching))
+        attempted = any(p.attempted[graded, tech] for p in parts)
+        if not reference:
+            theirs = []
+        elif refs is None:
+            theirs = _in_order(parts, reference, tech)
+        else:  # grade shows the first reading of a port beside it, and only of the ports it can choose
+            first = refs.get(tech, {})
+            theirs = [f for _order, f in sorted(first[f.proto, f.port] for f in facts if (f.proto, f.port) in first)]
+        ref = tuple(_port_reading(tech, f, lang) for f in theirs)
         readings.append(Reading(tech, ports, findings, attempted, ref))
-    return FileResult(path=path, packets=stats.packets, digest=digest, warnings=tuple(stats.warnings),
-                      showings=showings, readings=tuple(readings))
+    return FileResult(path=path, packets=count, digest=digest, warnings=tuple(warnings), showings=showings,
+                      readings=tuple(readings))
 
 
-def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
-    from .verify import answer_evidence, port_words, textbook_words, relation
+def _in_order(parts: list, side: str, tech: Technique) -> list:
+    """The _Facts of every part's sessions read as `tech`, sessions in capture order."""
+    sessions = sorted((s for p in parts for s in p.ports.get((side, tech), ())), key=lambda s: s[0])
+    return [f for _order, facts in sessions for f in facts]
 
-    ex, v = pr.exchange, pr.verdict
+
+def _touching(findings, frame_sets: list) -> set:
+    """Indexes of the findings that name a frame of `frame_sets` (sets, or
+    numpy arrays of a big capture's parts)."""
+    if not findings or not frame_sets:
+        return set()
+    if all(isinstance(s, (set, frozenset)) for s in frame_sets):
+        mine = set().union(*frame_sets)
+        return {i for i, f in enumerate(findings) if set(f.frames) & mine}
+    import numpy as np
+
+    mine = np.concatenate([np.asarray(sorted(s) if isinstance(s, (set, frozenset)) else s, np.int64)
+                           for s in frame_sets])
+    named = np.fromiter((n for f in findings for n in f.frames), np.int64)
+    owner = np.repeat(np.arange(len(findings)), [len(f.frames) for f in findings])
+    return set(owner[np.isin(named, mine)].tolist())
+
+
+def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
+    """(packets, warnings, [_Part]) of a big capture read through the fast
+    path, its sessions made whole a group at a time (GROUP_PORTS) from the
+    packets between their addresses (fastpath.subset), each group's ports
+    kept only as far as grade can use them (_compact); None for a capture
+    the fast path does not take, or whose sessions do not come out as the
+    fast path read them (then the ordinary path reads it whole)."""
+    from .fastpath import wants_fast
+
+    if not wants_fast(path, "auto"):
+        return None
+    try:
+        from .fastpath import analyze_capture_auto
+        from .fastpath.subset import packets_between
+    except ImportError:  # no numpy
+        return None
+    from .exchanges import ReplayEngine
+    from .gcpause import no_cyclic_gc
+
+    summary, scans, more = analyze_capture_auto(path, fast="auto")
+    if summary.packets == 0 or all(p.exchange is not None for s in scans for p in s.ports):
+        return None  # read packet by packet already (the fast path stepped aside): the ordinary path
+    size = Counter()  # (scanner, target) -> ports of its sessions
+    for s in scans:
+        size[s.scanner, s.target] += len(s.ports)
+    for probing in more.probings:
+        size[probing.scanner, probing.target] += 1
+    for d in more.discoveries:
+        for h in d.hosts:
+            size[d.scanner, h.address] += 1
+    if len(size) > MAX_PAIRS:
+        return None  # a sweep of many hosts: each group's reading compares its pairs one by one
+    fast = {}  # (scanner, target) -> {(proto, port, state)} the fast path read
+    for s in scans:
+        fast.setdefault((s.scanner, s.target), set()).update((p.proto, p.port, p.state) for p in s.ports)
+    del scans, more
+    groups, group, n = [], [], 0
+    for pair, ports in sorted(size.items(), key=lambda kv: -kv[1]):
+        if group and n + ports > GROUP_PORTS:
+            groups.append(group)
+            group, n = [], 0
+        group.append(pair)
+        n += ports
+    groups.append(group)
+    parts, refs = [], {}
+    with no_cyclic_gc():  # a group's Packets and Exchanges: 100,000s of objects (gcpause.py)
+        for group in groups:
+            _stats, packets = packets_between(path, group)
+            engine = ReplayEngine()
+            for pkt in packets:
+                engine.feed(pkt)
+            del packets
+            part = _part(path, engine.exchanges(), techs, claimed_ports)
+            del engine
+            shown = {}
+            for _order, _nmap, shows in part.scans:
+                for sh in shows:
+                    shown.setdefault((sh.scanner, sh.target), set()).add((sh.proto, sh.port, sh.state))
+            if any(not fast[pair] <= shown.get(pair, set()) for pair in group if pair in fast):
+                return None  # not as the fast path read them: the ordinary path, whole
+            _first_of_each(part, refs)
+            parts.append(_compact(part))
+    return summary.packets, summary.warnings, parts, refs
+
+
+def _first_of_each(part: _Part, refs: dict) -> None:
+    """Into refs (Technique -> (proto, port) -> (order, _Facts)): the first
+    reading of each port of nmap's scans, of this part and the parts before."""
+    for (side, tech), sessions in part.ports.items():
+        if side != "nmap":
+            continue
+        first = refs.setdefault(tech, {})
+        for order, facts in sessions:
+            for f in facts:
+                key = (f.proto, f.port)
+                if key not in first or order < first[key][0]:
+                    first[key] = (order, f)
+
+
+def _compact(part: _Part) -> _Part:
+    """The part with only the ports grade can choose of each side's readings:
+    grade picks a port of a reading by its scanner and target, state, reason
+    and what the analyzer showed of that port (its Showings), then by the
+    lowest port number, the first in order (grade._candidate); so of the ports
+    alike in all of those, only the first with the lowest number is kept. The
+    frames become one numpy array."""
+    import numpy as np
+
+    shows = {}  # (scanner, target, proto, port) -> ((nmap's?, technique, state), ...)
+    for _order, nmap, showings in part.scans:
+        for sh in showings:
+            key = (sh.scanner, sh.target, sh.proto, sh.port)
+            shows[key] = shows.get(key, ()) + ((nmap, sh.technique, sh.state),)
+    ports = {}
+    for key, sessions in part.ports.items():
+        best = {}  # class -> (port, position)
+        flat = [f for _order, facts in sessions for f in facts]
+        for i, f in enumerate(flat):
+            cls = (f.scanner, f.target, f.proto, f.verdict.state, f.verdict.reason,
+                   shows.get((f.scanner, f.target, f.proto, f.port), ()))
+            if cls not in best or f.port < best[cls][0]:
+                best[cls] = (f.port, i)
+        keep = {i for _port, i in best.values()}
+        out, i = [], 0
+        for order, facts in sessions:
+            kept = [f for j, f in enumerate(facts, i) if j in keep]
+            i += len(facts)
+            if kept:
+                out.append((order, kept))
+        ports[key] = out
+    frames = {key: np.fromiter(sorted(s), np.int64, len(s)) for key, s in part.frames.items()}
+    return _Part(own=part.own, scans=part.scans, fits=part.fits, ports=ports, frames=frames,
+                 attempted=part.attempted)
+
+
+def _port_reading(tech: Technique, f: _Facts, lang: str) -> PortReading:
+    from .verify import port_words, textbook_words, relation
+
+    v = f.verdict
     explain = []
     for claimed in CELL_STATES:
         rel = relation(claimed, v.state, v.reason)
-        common = dict(technique=tech, port=port_words(pr.proto, pr.port), evidence=answer_evidence(pr, ex.target),
-                      state=v.state)
+        common = dict(technique=tech, port=port_words(f.proto, f.port), evidence=f.evidence, state=v.state)
         if rel == "match":
             continue
         if rel == "reject":
@@ -268,5 +500,5 @@ def _port_reading(tech: Technique, pr, lang: str) -> PortReading:
             text, rule = T("state-mismatch", textbook=textbook_words(tech), claimed=claimed, **common), "state-mismatch"
         explain.append((claimed, rule, "error", messages.render(text, lang)))
     frames = tuple(sorted(set(v.probe_frames[:4] + v.response_frames[:4])))
-    return PortReading(ex.scanner, ex.target, pr.proto, pr.port, v.state, v.reason, frames,
-                       messages.render(answer_evidence(pr, ex.target), lang), tuple(explain))
+    return PortReading(f.scanner, f.target, f.proto, f.port, v.state, v.reason, frames,
+                       messages.render(f.evidence, lang), tuple(explain))

@@ -1,0 +1,111 @@
+"""grade on big captures: a capture the fast path takes is read through it,
+its sessions made whole a group of sessions at a time (submissions.GROUP_PORTS,
+fastpath.subset) and only the ports grade can choose kept: the same
+gradebook as the ordinary path, which reads every packet into memory."""
+from pathlib import Path
+
+import pytest
+
+from pcapbuild import ether, ipv4_tcp, pcap_bytes
+from test_fastpath import CASES, S, T, big_scan
+
+from pcapscan import fastpath, submissions
+from pcapscan.fastpath import subset
+from pcapscan.grade import grade
+from pcapscan.model import Technique
+from pcapscan.report.grade_report import render_json
+
+STUDENTS = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / "students"
+S2 = "198.18.0.7"  # a second scanner: its sessions another pair, so another group when groups are small
+
+
+def both(monkeypatch, root, group_ports):
+    """(ordinary gradebook, big-capture gradebook, the groups of (scanner, target) pairs read again)."""
+    ordinary = grade(root, jobs=1)
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)  # every capture big
+    monkeypatch.setattr(submissions, "GROUP_PORTS", group_ports)
+    groups = []
+    real = subset.packets_between
+
+    def spy(path, pairs, *a, **k):
+        groups.append(sorted(pairs))
+        return real(path, pairs, *a, **k)
+
+    monkeypatch.setattr(subset, "packets_between", spy)
+    fast = grade(root, jobs=1)
+    monkeypatch.undo()
+    return ordinary, fast, groups
+
+
+def second_scanner(ports, t0=0.5, sport=41000):
+    """A SYN scan of `ports` from S2 (RST/ACK from every port)."""
+    from pcapbuild import MSS_1460
+
+    recs = []
+    for i, port in enumerate(ports):
+        t = t0 + i * 0.002
+        recs.append((t, ether(ipv4_tcp(S2, T, sport, port, 0x02, seq=1000, window=1024, ttl=44, options=MSS_1460))))
+        recs.append((t + 0.001, ether(ipv4_tcp(T, S2, port, sport, 0x14, seq=0, ack=1001))))
+    return recs
+
+
+def crafted_class(root: Path) -> Path:
+    """Two students: SYN scans of 600 ports (two scanners), nmap's scan beside a
+    scapy one, and the fast path's crafted cases (retries, ICMP errors, UDP,
+    duplicates, strays, ordinary traffic, VLAN and IPv6, DHCP and NTP)."""
+    files = {
+        "ann/syn_open.pcap": big_scan(ports=range(1, 600), open_ports=(22, 80, 443)) + CASES["icmp-unreachable"]()[-4:],
+        "ann/syn_closed.pcap": CASES["same-scan-again"](),
+        "ann/connect_filtered.pcap": CASES["retry-other-sport"](),
+        "ann/two-tools.pcap": CASES["two-tools-one-target"](),
+        "ann/udp_open.pcap": CASES["udp"](),
+        "bob/steal/open.pcap": [],
+        "bob/unlabelled.pcap": CASES["duplicates"]() + CASES["stray"]()[-2:],
+        "bob/syn_filtered.pcap": CASES["ordinary-traffic"]() + CASES["vlan-and-v6"]()[-4:],
+        "bob/xmas_closed.pcap": CASES["dhcp-and-ntp"](),
+    }
+    scans = big_scan(ports=range(1, 300), open_ports=(80,))
+    files["bob/steal/open.pcap"] = sorted(scans + second_scanner(range(1, 300)) + [
+        (20.0, ether(ipv4_tcp(S, T, 20, 80, 0x02, seq=0, window=8192, ip_id=1))),
+        (20.001, ether(ipv4_tcp(T, S, 80, 20, 0x12, seq=5, ack=1, window=64240)))], key=lambda r: r[0])
+    for rel, recs in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pcap_bytes(recs))
+    return root
+
+
+@pytest.mark.parametrize("group_ports", [1, 250_000], ids=["a-group-per-pair", "one-group"])
+def test_crafted_big_captures_grade_the_same(monkeypatch, tmp_path, group_ports):
+    root = crafted_class(tmp_path / "class")
+    ordinary, fast, groups = both(monkeypatch, root, group_ports)
+    assert groups, "no capture took the big path"
+    if group_ports == 1:  # the two scanners of bob/steal/open.pcap made whole apart
+        assert [(S, T)] in groups and [(S2, T)] in groups
+    assert render_json(fast) == render_json(ordinary)
+    assert fast == ordinary
+    assert {f.rule for s in fast.students for c in s.cells for f in c.findings} >= {"reset-flags", "handshake-incomplete"}
+
+
+def test_real_students_grade_the_same_through_the_big_path(monkeypatch):
+    if not STUDENTS.is_dir():
+        pytest.skip(f"{STUDENTS} is absent (the shared captures live beside the checkout)")
+    ordinary, fast, groups = both(monkeypatch, STUDENTS, 1)
+    assert len(groups) > 10
+    assert fast == ordinary
+
+
+def test_a_big_capture_keeps_only_the_ports_grade_can_choose(monkeypatch, tmp_path):
+    """600 ports of one scan: the ordinary reading keeps each port, the big one
+    the first of each kind grade chooses from (closed, open: one each here)."""
+    path = tmp_path / "syn.pcap"
+    path.write_bytes(pcap_bytes(big_scan(ports=range(1, 601), open_ports=(22, 80, 443))))
+    task = (str(path), ("syn",), (), "en")
+    ordinary = submissions.read_submission(task).reading(Technique.SYN)
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    big = submissions.read_submission(task)
+    reading = big.reading(Technique.SYN)
+    assert len(ordinary.ports) == 600
+    assert [(p.port, p.state.value) for p in reading.ports] == [(1, "closed"), (22, "open")]
+    assert len(big.showings) == 600  # what the capture shows stays whole
+    assert reading.findings == ordinary.findings
