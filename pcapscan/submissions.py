@@ -247,7 +247,7 @@ class _Part:
     own: bool  # exchanges not of nmap's scan are among them
     scans: list  # (order, nmap's?, (Showing, ...)) per session, order = its first probe's frame
     fits: dict  # side -> {Technique}: techniques some exchange's probes fit
-    ports: dict  # (side, Technique) -> [(order, [_Facts, ...])] the session's ports read as that technique
+    ports: dict  # (side, Technique) -> [(order, [PortResult or _Facts, ...])] a session's ports read as that technique
     frames: dict  # (side, Technique) -> frames of the exchanges that fit (a set; a numpy array once compacted)
     attempted: dict  # (side, Technique) -> the scanner ACKed a SYN/ACK
 
@@ -274,7 +274,8 @@ def _order(scan) -> int:
 
 def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
     from .analysis import build_scans
-    from .verify import answer_evidence, fits
+    from .techniques import probe_key
+    from .verify import fits
 
     inferred = build_scans(path, every)
     # The student's own scanner is graded; nmap's scan of the same ports in the same
@@ -288,21 +289,34 @@ def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
     part = _Part(own=bool(sides["own"]), scans=scans, fits={"own": set(), "nmap": set()}, ports={}, frames={},
                  attempted={})
     for side, exchanges in sides.items():
+        # verify.fits reads an exchange's protocol and probe class: asked once per kind of probe
+        kinds = [(ex.proto, probe_key(ex)) for ex in exchanges]
+        first = {}
+        for kind, ex in zip(kinds, exchanges):
+            first.setdefault(kind, ex)
         for tech in techs:
             port = claimed_ports.get(tech)
-            fit = [ex for ex in exchanges if fits(ex, tech)]
+            fit = {kind for kind, ex in first.items() if fits(ex, tech)}
             if fit:
                 part.fits[side].add(tech)
-            fitting = [ex for ex in fit if port is None or ex.port == port]
+            fitting = [ex for kind, ex in zip(kinds, exchanges) if kind in fit and (port is None or ex.port == port)]
             read = build_scans(path, fitting, tech) if fitting else []
-            part.ports[side, tech] = [(_order(s), [_Facts(pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port,
-                                                         pr.verdict, answer_evidence(pr, pr.exchange.target))
-                                                  for pr in s.ports]) for s in read]
+            part.ports[side, tech] = [(_order(s), list(s.ports)) for s in read]
             part.frames[side, tech] = {p.frame for ex in fitting
                                        for p in ex.probes + ex.responses + ex.followups + ex.stray}
             part.attempted[side, tech] = any(f.flags & ACK and not f.flags & (RST | SYN)
                                              for ex in fitting for f in ex.followups)
     return part
+
+
+def _facts(pr) -> _Facts:
+    """What a PortReading is worded from, of a PortResult (its Exchange left behind)."""
+    from .verify import answer_evidence
+
+    if isinstance(pr, _Facts):
+        return pr
+    ex = pr.exchange
+    return _Facts(ex.scanner, ex.target, pr.proto, pr.port, pr.verdict, answer_evidence(pr, ex.target))
 
 
 def _result(path: str, digest, count: int, warnings, parts: list, technique_values, claimed_ports: dict,
@@ -335,7 +349,8 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
             theirs = _in_order(parts, reference, tech)
         else:  # grade shows the first reading of a port beside it, and only of the ports it can choose
             first = refs.get(tech, {})
-            theirs = [f for _order, f in sorted(first[f.proto, f.port] for f in facts if (f.proto, f.port) in first)]
+            theirs = [pr for _order, pr in sorted((first[f.proto, f.port] for f in facts if (f.proto, f.port) in first),
+                                                  key=lambda op: op[0])]
         ref = tuple(_port_reading(tech, f, lang) for f in theirs)
         readings.append(Reading(tech, ports, findings, attempted, ref))
     return FileResult(path=path, packets=count, digest=digest, warnings=tuple(warnings), showings=showings,
@@ -431,17 +446,18 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
 
 
 def _first_of_each(part: _Part, refs: dict) -> None:
-    """Into refs (Technique -> (proto, port) -> (order, _Facts)): the first
-    reading of each port of nmap's scans, of this part and the parts before."""
+    """Into refs (Technique -> (proto, port) -> (order, PortResult)): the
+    first reading of each port of nmap's scans, of this part and the parts
+    before (at most one per port: the reference grade may show beside a port)."""
     for (side, tech), sessions in part.ports.items():
         if side != "nmap":
             continue
         first = refs.setdefault(tech, {})
-        for order, facts in sessions:
-            for f in facts:
-                key = (f.proto, f.port)
+        for order, results in sessions:
+            for pr in results:
+                key = (pr.proto, pr.port)
                 if key not in first or order < first[key][0]:
-                    first[key] = (order, f)
+                    first[key] = (order, pr)
 
 
 def _compact(part: _Part) -> _Part:
@@ -461,28 +477,27 @@ def _compact(part: _Part) -> _Part:
     ports = {}
     for key, sessions in part.ports.items():
         best = {}  # class -> (port, position)
-        flat = [f for _order, facts in sessions for f in facts]
-        for i, f in enumerate(flat):
-            cls = (f.scanner, f.target, f.proto, f.verdict.state, f.verdict.reason,
-                   shows.get((f.scanner, f.target, f.proto, f.port), ()))
-            if cls not in best or f.port < best[cls][0]:
-                best[cls] = (f.port, i)
-        keep = {i for _port, i in best.values()}
-        out, i = [], 0
-        for order, facts in sessions:
-            kept = [f for j, f in enumerate(facts, i) if j in keep]
-            i += len(facts)
-            if kept:
-                out.append((order, kept))
-        ports[key] = out
+        flat = [(order, pr) for order, results in sessions for pr in results]
+        for i, (order, pr) in enumerate(flat):
+            pair = (pr.exchange.scanner, pr.exchange.target)
+            cls = (*pair, pr.proto, pr.verdict.state, pr.verdict.reason, shows.get((*pair, pr.proto, pr.port), ()))
+            if cls not in best or pr.port < best[cls][0]:
+                best[cls] = (pr.port, i)
+        kept = {}
+        for i in sorted(i for _port, i in best.values()):
+            order, pr = flat[i]
+            kept.setdefault(order, []).append(_facts(pr))
+        ports[key] = list(kept.items())
     frames = {key: np.fromiter(sorted(s), np.int64, len(s)) for key, s in part.frames.items()}
     return _Part(own=part.own, scans=part.scans, fits=part.fits, ports=ports, frames=frames,
                  attempted=part.attempted)
 
 
-def _port_reading(tech: Technique, f: _Facts, lang: str) -> PortReading:
+def _port_reading(tech: Technique, f, lang: str) -> PortReading:
+    """A PortResult or _Facts, worded."""
     from .verify import port_words, textbook_words, relation
 
+    f = _facts(f)
     v = f.verdict
     explain = []
     for claimed in CELL_STATES:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from html import escape
+from typing import Optional
 
 from .. import messages
 from ..errors import PcapscanError
@@ -116,28 +117,39 @@ class PortsOf:
     """Where ladders get their packets: `ports_of(path)` gives the CheckedPorts
     (verify.py) of a capture, asked once per capture; () when it cannot be read."""
 
-    def __init__(self, ports_of=None):
+    def __init__(self, ports_of=None, wanted: Optional[dict] = None):
         self.ports_of = ports_of
+        self.wanted = wanted  # path -> {(proto, port number text)} that ladders draw; None: every port kept
         self.seen: dict = {}
 
     def __call__(self, path: str) -> tuple:
         if self.ports_of is None:
             return ()
         if path not in self.seen:
-            try:
-                self.seen[path] = tuple(self.ports_of(path))
+            keep = None if self.wanted is None else self.wanted.get(path, set())
+            try:  # only what a ladder draws is kept: a big capture has 100,000s of checked ports
+                self.seen[path] = tuple(p for p in self.ports_of(path)
+                                        if keep is None or (p.proto, str(p.port)) in keep)
             except PcapscanError:
                 self.seen[path] = ()
         return self.seen[path]
 
 
+def _cell_port(student, cell) -> Optional[tuple]:
+    """(capture path, proto, port number text) of the exchange a cell rests on, or None."""
+    if not cell.file or not cell.port or "/" not in cell.port:
+        return None
+    number, proto = cell.port.split("/", 1)
+    return os.path.join(student.path, cell.file), proto, number
+
+
 def _ladder(student, cell, ports_of: PortsOf, lang: str = "en") -> str:
     """The SVG ladder of the exchange a cell rests on, "" when there is none to draw."""
-    if not cell.file or not cell.port or "/" not in cell.port:
+    where = _cell_port(student, cell)
+    if where is None:
         return ""
-    number, proto = cell.port.split("/", 1)
-    ports = [p for p in ports_of(os.path.join(student.path, cell.file))
-             if p.proto == proto and str(p.port) == number]
+    path, proto, number = where
+    ports = [p for p in ports_of(path) if p.proto == proto and str(p.port) == number]
     if not ports:
         return ""
     port = next((p for p in ports if p.technique == cell.observed_technique), ports[0])
@@ -224,7 +236,11 @@ def write(gradebook, out_dir, feedback_paths: list, ports_of=None) -> str:
             page, n = f"{os.path.splitext(os.path.basename(p))[0]}-{n}.html", n + 1
         taken.add(page.lower())
         pages.append(page)
-    ports_of = PortsOf(ports_of)
+    wanted: dict = {}
+    for s in gradebook.students:
+        for where in filter(None, (_cell_port(s, c) for c in s.cells)):
+            wanted.setdefault(where[0], set()).add(where[1:])
+    ports_of = PortsOf(ports_of, wanted)
     for s, page in zip(gradebook.students, pages):
         with open(os.path.join(out_dir, page), "w", encoding="utf-8") as fh:
             fh.write(render_feedback(s, gradebook, ports_of))
