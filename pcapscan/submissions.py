@@ -6,6 +6,7 @@ student's own scanner apart from nmap's scan in the same file (sessions.py).
 Mechanism for grade.py's policy; nothing here grades or prints."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections import Counter
@@ -198,7 +199,7 @@ def read_submission(task: tuple) -> FileResult:
 # A big capture's sessions are made whole this many ports at a time (their
 # packets read again, fastpath.subset): grade's memory is bounded by those
 # sessions, not by the capture.
-GROUP_PORTS = 250_000
+GROUP_PORTS = 140_000
 MAX_PAIRS = 256  # more (scanner, target) pairs than this: the ordinary path
 
 
@@ -442,6 +443,8 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
                 return None  # not as the fast path read them: the ordinary path, whole
             _first_of_each(part, refs)
             parts.append(_compact(part))
+            del part
+            gc.collect()  # the group's engine and exchanges hold cycles: freed before the next group is read
     return summary.packets, summary.warnings, parts, refs
 
 
