@@ -200,3 +200,22 @@ def test_chinese_pages_and_names_that_are_markup(tmp_path):
     assert bob not in index and "&lt;img src=x onerror=alert(1)&gt;bob" in index
     [page] = [p for p in out.glob("*.html") if p.name != "index.html"]
     assert f'href="{page.name}"' in index and bob not in page.read_text()
+
+
+def test_ladders_keep_only_the_ports_their_cells_draw():
+    """A big capture has 100,000s of checked ports: the feedback pages keep, of
+    each capture, only the ports a cell's ladder draws (and ask verify once)."""
+    from types import SimpleNamespace
+
+    from pcapscan.report.grade_html import PortsOf
+
+    asked = []
+
+    def ports_of(path):
+        asked.append(path)
+        return [SimpleNamespace(proto=proto, port=port) for proto in ("tcp", "udp") for port in range(1, 1001)]
+
+    ports = PortsOf(ports_of, {"a.pcap": {("tcp", "80"), ("udp", "53")}})
+    assert [(p.proto, p.port) for p in ports("a.pcap")] == [("tcp", 80), ("udp", 53)]
+    assert ports("b.pcap") == () and ports("a.pcap") and asked == ["a.pcap", "b.pcap"]
+    assert len(PortsOf(ports_of)("a.pcap")) == 2000  # no cells named: every port, as before
