@@ -332,6 +332,8 @@ def _candidate(sub: Submission, fr: FileResult, spec, ctx: _Ctx) -> Optional[_Ca
             return None
     definite = {(s.proto, s.port): s.state for s in fr.showings
                 if (s.scanner, s.target) == pair and s.technique in CONTRADICTIONS}
+    # A big capture's readings keep only the ports this choice can make (submissions._compact):
+    # it may read a port's pair, state, reason and showings, then its number, nothing else.
     port = min(ports, key=lambda p: (_REL_RANK[relation(state, p.state, p.reason)],
                                      definite.get((p.proto, p.port)) is not state, p.port))
     rel = relation(state, port.state, port.reason)
