@@ -279,6 +279,37 @@ def _verdicts(text: str, path) -> dict:
     return d
 
 
+def _damaged(kind: str) -> bytes:
+    """A SYN scan's pcap cut or spoiled near its end the ways the record walk must notice."""
+    whole = pcap_bytes(big_scan())
+    ends, at = [], 24
+    while at < len(whole):  # where each record ends
+        at += 16 + int.from_bytes(whole[at + 8:at + 12], "little")
+        ends.append(at)
+    last = ends[-2]  # where the last record starts
+    if kind == "cut-in-header":
+        return whole[:last + 7]
+    if kind == "cut-in-data":
+        return whole[:last + 30]
+    spoiled = bytearray(whole)  # record 100 claims more bytes than any record may hold
+    spoiled[ends[98] + 8:ends[98] + 12] = (1 << 20).to_bytes(4, "little")
+    return bytes(spoiled)
+
+
+@pytest.mark.parametrize("kind", ["cut-in-header", "cut-in-data", "corrupt-length"])
+def test_damaged_pcap_warns_as_the_ordinary_reader(kind, tmp_path, hard):
+    """The fast reader walks pcap records by the ordinary reader's rules and
+    says the same words when one is impossible or cut short."""
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(_damaged(kind))
+    slow, fast = both(path, **hard)
+    assert fast == slow
+    words = {"cut-in-header": "is truncated (the file ends 7 bytes into it, inside its header)",
+             "cut-in-data": "is truncated (the file ends 30 bytes into it)",
+             "corrupt-length": "record 100 is corrupt (its header claims 1048576 captured bytes"}[kind]
+    assert words in fast
+
+
 def _copies_either_side(recs, back=1.0):
     """Every record seen twice (a capture on "any"), the copy 1 us later; one
     record of another flow stamped 1 s back sits between some originals and

@@ -160,9 +160,7 @@ class Reader:
                 yield from self._pcapng()
         finally:
             self.close()
-        for linktype, records in sorted(self.unknown.items()):
-            self.stats.warnings.append(
-                f"link type {linktype} is not supported; {records} record{'s' if records != 1 else ''} skipped")
+        self.stats.warnings.extend(C.unsupported_link_type_warnings(self.unknown))
 
     def _note_linktypes(self, linktypes):
         for lt in linktypes:
@@ -200,26 +198,19 @@ class Reader:
                     yield self._batch(buf, raw, base, off, incl, lt, ts)
                 pos = new_pos
                 if status == 1:
-                    self._stop(f"record {self.count + 1} is corrupt (its header claims {bad} captured bytes, "
-                               f"more than the {C.MAX_RECORD_LEN} a capture record may hold)")
+                    self._stop(C.corrupt_record_text(self.count + 1, bad))
                     return
                 if n < MAX_RECORDS:
                     break
             tail = raw[pos:]
             if eof:
                 if tail:
-                    where = "the gzip stream" if cap.compressed else "the file"
-                    got = len(tail)
-                    if got < hlen:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it, inside its header)"
-                    else:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it)"
-                    self._stop(msg)
+                    self._stop(C.truncated_record_text(self.count + 1, cap.ends(len(tail)), len(tail) < hlen))
                 return
 
     def _stop(self, msg: str):
         self.stats.truncated = True
-        self.stats.warnings.append(f"{msg}; {C.good_records_text(self.count)}")
+        self.stats.warnings.append(C.damage_warning(msg, self.count))
 
     def _pcapng(self):
         cap = self.cap
@@ -248,20 +239,22 @@ class Reader:
                 if status == 1:
                     raise NeedSlowPath("a damaged pcapng block")
                 if status == 2:
-                    if pos + 8 > len(raw):
+                    head = C.PCAPNG_BLOCK_HEAD.size
+                    if pos + head > len(raw):
                         break
-                    btype = int.from_bytes(raw[pos:pos + 4], "big" if big else "little")
-                    blen = int.from_bytes(raw[pos + 4:pos + 8], "big" if big else "little")
-                    if btype != 1:  # SHB, SPB, PB, or an undeclared interface
+                    btype, blen = C.PCAPNG_BLOCK_HEAD.order(order).unpack_from(raw, pos)
+                    if btype != C.BT_IDB:  # SHB, SPB, PB, or an undeclared interface
                         raise NeedSlowPath("a pcapng block the fast reader leaves to the ordinary one")
-                    if blen < 12 or blen & 3 or blen > C.MAX_HEADER_BLOCK_LEN:
+                    if C.impossible_block_length(blen) or blen > C.MAX_HEADER_BLOCK_LEN:
                         raise NeedSlowPath("a damaged pcapng interface block")
                     if pos + blen > len(raw):
                         break
                     if int.from_bytes(raw[pos + blen - 4:pos + blen], "big" if big else "little") != blen:
                         raise NeedSlowPath("a damaged pcapng interface block")
+                    if len(ifaces) >= C.MAX_INTERFACES:  # the ordinary reader stops there with a warning
+                        raise NeedSlowPath("too many pcapng interface blocks")
                     try:
-                        ifaces.append(cap.interface_block(raw[pos + 8:pos + blen], blen - 12, order))
+                        ifaces.append(cap.interface_block(raw[pos + head:pos + blen], blen - C.PCAPNG_MIN_BLOCK, order))
                     except C.ReadStop:
                         raise NeedSlowPath("a damaged pcapng interface block") from None
                     pos += blen

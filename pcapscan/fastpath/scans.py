@@ -128,12 +128,14 @@ class RecordReader:
         return self.fh.read(n)
 
     def __call__(self, offset: int):
-        import struct
+        from ..capture.containers import PCAP_TIMES, PCAPNG_EPB
 
         if self.kind == "pcap":
-            sec, frac, incl = struct.unpack(self.order + "III", self._at(offset - self.hlen, 12))
+            sec, frac, incl = PCAP_TIMES.order(self.order).unpack(self._at(offset - self.hlen, PCAP_TIMES.size))
             return self.linktype, sec + frac / self.divisor, self._at(offset, incl)
-        iface, high, low, incl = struct.unpack(self.order + "IIII", self._at(offset - 20, 16))
+        # an enhanced packet block's fields end where its packet starts
+        iface, high, low, incl, _orig = PCAPNG_EPB.order(self.order).unpack(self._at(offset - PCAPNG_EPB.size,
+                                                                                     PCAPNG_EPB.size))
         linktype, divisor, toff, _snaplen = self.interfaces[iface]
         return linktype, ((high << 32) | low) / divisor + toff, self._at(offset, incl)
 
