@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from .fingerprint import NMAP_OS_PROBES
-from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
+from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters, seg_len
 
 _MOD32 = 1 << 32
 # UDP services whose client and server ports are both fixed by the protocol:
@@ -101,13 +101,20 @@ def probe_class(pkt: Packet) -> Optional[str]:
     if pkt.proto != "tcp":
         return None
     base = pkt.flags & _TCP_BASE_FLAGS
-    if base & RST or (base & SYN and base & ACK):
+    if never_probes(base, pkt.payload_len):
         return None
-    if pkt.payload_len and not base & SYN:
-        return None  # data in the middle of a connection we joined late
     if midstream(base, pkt.window, pkt.options):
         return None
     return flag_letters(base)
+
+
+def never_probes(flags, payload_len):
+    """A TCP segment that cannot open an exchange whatever else it carries:
+    a RST or a SYN/ACK (answers whose question we did not see), or data
+    without SYN (the middle of a connection we joined late). On numbers or
+    on numpy columns alike: the fast path evaluates it on its flow columns."""
+    base = flags & _TCP_BASE_FLAGS
+    return ((base & RST) != 0) | (((base & SYN) != 0) & ((base & ACK) != 0)) | ((payload_len > 0) & ((base & SYN) == 0))
 
 
 def midstream(flags: int, window: int, options: tuple) -> bool:
@@ -145,10 +152,20 @@ def answers(probe: Packet, resp: Packet) -> bool:
     if resp.quoted is not None:
         q = resp.quoted
         return q.seq is None or q.seq == probe.seq
-    if probe.flags & ACK and not probe.flags & SYN:
-        # RFC 793: a RST answering a segment that carries ACK takes its seq from SEG.ACK.
-        return bool(resp.flags & RST) and resp.seq == probe.ack
-    return bool(resp.flags & ACK) and resp.ack == (probe.seq + probe.seg_len) % _MOD32
+    return bool(tcp_answers(probe.flags, probe.seq, probe.ack, probe.payload_len, resp.flags, resp.seq, resp.ack))
+
+
+def tcp_answers(probe_flags, probe_seq, probe_ack, probe_payload, resp_flags, resp_seq, resp_ack):
+    """The exact test for a TCP segment of the target's on a probe's own flow,
+    as RFC 793 has a peer answer: a RST to a probe that carries ACK (and no
+    SYN) takes its seq from the probe's ack; any other answer must carry ACK
+    and acknowledge the probe's seq plus its segment length. On numbers or on
+    numpy columns alike: `answers` asks it per packet, the fast path's flow
+    table (fastpath/flows.py) once per batch of answers."""
+    acks = ((probe_flags & ACK) != 0) & ((probe_flags & SYN) == 0)
+    by_ack = ((resp_flags & RST) != 0) & (resp_seq == probe_ack)
+    by_seq = ((resp_flags & ACK) != 0) & (resp_ack == (probe_seq + seg_len(probe_flags, probe_payload)) % _MOD32)
+    return (acks & by_ack) | ((acks ^ True) & by_seq)
 
 
 @dataclass(slots=True)

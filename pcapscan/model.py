@@ -175,7 +175,13 @@ class Packet:
     @property
     def seg_len(self) -> int:
         """TCP sequence space the segment consumes (SYN and FIN count one each)."""
-        return self.payload_len + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
+        return seg_len(self.flags, self.payload_len)
+
+
+def seg_len(flags, payload_len):
+    """TCP sequence space a segment consumes (SYN and FIN count one each), on
+    numbers or on numpy columns alike (the fast path's)."""
+    return payload_len + ((flags & SYN) != 0) + ((flags & FIN) != 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exchanges import SERVICE_PORT_PAIRS
+from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, never_probes, tcp_answers
 from ..model import Packet
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
 
 # flow state bits
 COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
 
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
-_ICMP_ERRORS = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 _SERVICE_KEYS = np.array(sorted(a << 16 | b for a, b in SERVICE_PORT_PAIRS), np.int64)
 
 
@@ -315,12 +313,9 @@ class FlowTable:
         i0 = np.nonzero((g == 0) & ~was_complex)[0]
         if len(i0):
             f0 = fid[i0]
-            flags = d.flags[i0]
-            base = flags & 0x3F
             tcp = ~d.udp[i0]
-            bad_tcp = ((base & _RST) > 0) | (((base & _SYN) > 0) & ((base & _ACK) > 0)) | \
-                ((d.payload[i0] > 0) & ((base & _SYN) == 0))
-            ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0]) & ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0]) & \
+                ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
@@ -345,17 +340,11 @@ class FlowTable:
                 ans["fileoff"].a[fa] = d.fileoff[a]
                 ans["ttl"].a[fa] = d.ttl[a]
                 ans["flags"].a[fa] = d.flags[a]
-                pf = self.probe["flags"].a[fa].astype(np.int64)
-                pseq = self.probe["seq"].a[fa].astype(np.int64)
-                pack = self.probe["ack"].a[fa].astype(np.int64)
-                ppay = self.probe["payload"].a[fa].astype(np.int64)
-                rf = d.flags[a]
+                probe = {k: self.probe[k].a[fa].astype(np.int64) for k in ("flags", "seq", "ack", "payload")}
                 udp = d.udp[a]
-                ack_probe = ((pf & _ACK) > 0) & ((pf & _SYN) == 0)
-                seg = ppay + ((pf & _SYN) > 0) + ((pf & _FIN) > 0)
-                ok_ack = ((rf & _RST) > 0) & (d.seq[a] == pack)
-                ok_syn = ((rf & _ACK) > 0) & (d.ack[a] == (pseq + seg) % (1 << 32))
-                answers = udp | np.where(ack_probe, ok_ack, ok_syn)
+                # a UDP probe's flow answered at all is answered (exchanges.answers); TCP: the exact test
+                answers = udp | tcp_answers(probe["flags"], probe["seq"], probe["ack"], probe["payload"],
+                                            d.flags[a], d.seq[a], d.ack[a])
                 data = ~udp & (d.payload[a] > 0)
                 bits = N2 | np.where(answers, ANS_OK, 0) | np.where(data, ANS_DATA, 0) | \
                     np.where(d.window[a] > 0, ANS_WIN, 0)
@@ -374,7 +363,7 @@ class FlowTable:
             if proto in ("tcp", "udp"):
                 fid = self._flow_of(proto, pkt.src, pkt.sport, pkt.dst, pkt.dport, create=True)
                 self.state.a[fid] |= COMPLEX
-            elif proto in _ICMP_ERRORS and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERRORS[proto]:
+            elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
                 q = pkt.quoted
                 if q.proto in ("tcp", "udp"):
                     fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=False)
