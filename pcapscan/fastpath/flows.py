@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, never_probes, tcp_answers
+from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
 
@@ -138,6 +139,10 @@ class FlowTable:
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
         self.v6_group: dict = {}
+        # One batch's working state, from lookup through _feed_fast to _materialize_unstored (see feed):
+        self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
+        self._fid = None  # the flow id of each packet of the batch
+        self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
 
     def reserve(self, flows: int) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
@@ -281,6 +286,9 @@ class FlowTable:
     # -- one batch -----------------------------------------------------------------------
 
     def feed(self, d: Decoded, slow: list) -> None:
+        """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
+        the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
+        then the rows of COMPLEX flows the columns do not hold, as Packets for the engine."""
         if d is not None and len(d.frame):
             self._feed_fast(d)
         if slow:
@@ -408,17 +416,9 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        text = self.addrs.text
-        opts = self.options.tuples
-        p = {k: c.a[fids].tolist() for k, c in self.probe.items()}
-        out = []
-        for i, (src, sport, dst, dport, u) in enumerate(zip(s.tolist(), sp.tolist(), t.tolist(), tp.tolist(),
-                                                            udp.tolist())):
-            out.append(make_packet(p["frame"][i], p["ts"][i], text(src), text(dst), u, 6 if src >= V6_BASE else 4,
-                                   p["ttl"][i], p["ip_id"][i], p["length"][i], sport, dport, p["flags"][i],
-                                   p["seq"][i], p["ack"][i], p["window"][i], opts[p["opt"][i]], p["mss"][i],
-                                   p["payload"][i]))
-        return out
+        cols = {k: c.a[fids].tolist() for k, c in self.probe.items()}
+        cols.update(src=s.tolist(), sport=sp.tolist(), dst=t.tolist(), dport=tp.tolist(), udp=udp.tolist())
+        return make_packets(cols, self.addrs, self.options)
 
     def answer_packets(self, fids: np.ndarray, records) -> list:
         """The second packet of each flow, decoded again from the capture
@@ -438,23 +438,31 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
+    return make_packets({k: getattr(d, k)[rows].tolist() for k in ROW_FIELDS}, addrs, options)
+
+
+# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
+# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
+ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
+              "window", "opt", "mss", "payload")
+
+
+def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
+    """Packets of rows of named columns (ROW_FIELDS -> equal-length lists):
+    what decode_frame makes of the same TCP or UDP packet."""
     text = addrs.text
-    opts = options.tuples
+    layouts = options.tuples
     out = []
-    cols = [getattr(d, k)[rows].tolist() for k in
-            ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq",
-             "ack", "window", "opt", "mss", "payload")]
     for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
-         payload) in zip(*cols):
-        out.append(make_packet(frame, ts, text(src), text(dst), udp, 6 if src >= V6_BASE else 4, ttl, ip_id,
-                               length, sport, dport, flags, seq, ack, window, opts[opt], mss, payload))
+         payload) in zip(*(cols[k] for k in ROW_FIELDS)):
+        version = 6 if src >= V6_BASE else 4
+        if udp:
+            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="udp", ip_version=version,
+                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, payload_len=payload,
+                              ip_proto=P_UDP))
+        else:
+            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="tcp", ip_version=version,
+                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, flags=flags, seq=seq,
+                              ack=ack, window=window, options=layouts[opt], mss=None if mss < 0 else mss,
+                              payload_len=payload, ip_proto=P_TCP))
     return out
-
-
-def make_packet(frame, ts, src, dst, udp, version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
-                options, mss, payload) -> Packet:
-    if udp:
-        return Packet(frame, ts, src, dst, "udp", version, ttl, ip_id, length, sport, dport,
-                      payload_len=payload, ip_proto=17)
-    return Packet(frame, ts, src, dst, "tcp", version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
-                  options, None if mss < 0 else mss, payload, None, None, None, 6)
