@@ -17,7 +17,7 @@ from pcapbuild import MSS_1460, ether, ipv4_icmp_unreach, ipv4_tcp, ipv4_udp, ip
 
 from pcapscan import fastpath
 from pcapscan.analysis import analyze, analyze_capture_full
-from pcapscan.fastpath import columns, flows, scans, walk
+from pcapscan.fastpath import columns, flows, scans, walk, workers
 from pcapscan.fastpath.columns import NeedSlowPath
 from pcapscan.model import AnalysisResult
 from pcapscan.report import jsonfmt, render
@@ -411,7 +411,7 @@ def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
             _os._exit(3)
         return pid
 
-    monkeypatch.setattr(scans.os, "fork", fork)
+    monkeypatch.setattr(workers.os, "fork", fork)
     assert assert_same(path, dict(hard, parallel=True))
 
 

@@ -11,7 +11,6 @@ the smoothing of SYN sessions) is computed on that exchange itself.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Callable, Optional
@@ -30,8 +29,10 @@ from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Text, 
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import EVERY, Ticker, report
 from . import shapes
-from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
+from .feed import RecordReader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
+from .workers import ChildFailed, can_fork, debug, fork_map, tame_malloc
 
 STATES = list(State)
 REASONS = list(Reason)
@@ -80,91 +81,6 @@ class PortTable(Sequence):
             yield self[i]
 
 
-def _debug(what: str, _t=[None]) -> None:
-    """PCAPSCAN_FAST_DEBUG=1: phase times and peak memory on stderr."""
-    if not os.environ.get("PCAPSCAN_FAST_DEBUG"):
-        return
-    import resource
-    import sys
-    import time
-
-    now = time.monotonic()
-    if _t[0] is None:
-        _t[0] = now
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"fastpath: {now - _t[0]:7.2f}s  cpu {ru.ru_utime + ru.ru_stime:7.2f}s  peak {ru.ru_maxrss / 1024:6.0f} MiB"
-          f"  {what}", file=sys.stderr)
-
-
-class RecordReader:
-    """Records of a capture again, by the stream offset of their data
-    (decompressed offsets for gzip): (link type, timestamp, data), the
-    timestamp computed as the ordinary reader computes it."""
-
-    def __init__(self, path: str, cap):
-        self.path = path
-        self.fh = None
-        self.kind = cap.kind
-        self.order = "<" if cap.byteorder == "<" else ">"
-        self.hlen = cap.hlen
-        self.divisor = cap.divisor
-        self.linktype = cap.linktype
-        self.interfaces = list(cap.interfaces)
-
-    def _at(self, offset: int, n: int) -> bytes:
-        if self.fh is not None and self.pid != os.getpid():  # a forked child: its own file offset
-            self.fh = None
-        if self.fh is None:
-            self.pid = os.getpid()
-            raw = open(self.path, "rb")
-            if raw.read(2) == b"\x1f\x8b":
-                import gzip
-
-                raw.seek(0)
-                self.fh = gzip.GzipFile(fileobj=raw, mode="rb")
-            else:
-                self.fh = raw
-        self.fh.seek(offset)
-        return self.fh.read(n)
-
-    def __call__(self, offset: int):
-        from ..capture.containers import PCAP_TIMES, PCAPNG_EPB
-
-        if self.kind == "pcap":
-            sec, frac, incl = PCAP_TIMES.order(self.order).unpack(self._at(offset - self.hlen, PCAP_TIMES.size))
-            return self.linktype, sec + frac / self.divisor, self._at(offset, incl)
-        # an enhanced packet block's fields end where its packet starts
-        iface, high, low, incl, _orig = PCAPNG_EPB.order(self.order).unpack(self._at(offset - PCAPNG_EPB.size,
-                                                                                     PCAPNG_EPB.size))
-        linktype, divisor, toff, _snaplen = self.interfaces[iface]
-        return linktype, ((high << 32) | low) / divisor + toff, self._at(offset, incl)
-
-    def close(self):
-        if self.fh is not None:
-            self.fh.close()
-
-
-CHILD_MMAP_THRESHOLD = 64 << 20  # the decoding child's (see _tame_malloc)
-
-
-def _tame_malloc(threshold: int = 1 << 20) -> None:
-    """glibc raises its mmap threshold as big blocks are freed, after which
-    freed arrays stay in the heap and the process keeps their memory: fix
-    the threshold, so arrays above 1 MiB go back to the system when freed.
-    The decoding child (_read_forked) takes a higher one: its arrays live
-    one batch each, so the heap they come from stays one batch big, and
-    reusing it spares the page faults of a fresh mapping per array."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
-        if threshold > 1 << 20:
-            libc.mallopt(-1, threshold)  # M_TRIM_THRESHOLD: the batch's heap is kept, not given back each time
-    except (OSError, AttributeError):
-        pass
-
-
 def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Optional[Callable] = None,
                          use_jit: bool = True, fp_objects_max: int = FP_OBJECTS_MAX,
                          chunk_bytes: Optional[int] = None, parallel: bool = False):
@@ -173,271 +89,30 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     `parallel`: use a second process (os.fork) where that pays: one decodes
     the capture while this one keys the flows, then both assemble half of
     the scan sessions each (docs/performance.md). Same results either way."""
-    _tame_malloc()
-    _debug("start")
+    tame_malloc()
+    debug("start")
     stats = ReadStats(str(path))
     addrs, options = AddressBook(), OptionBook()
     table = FlowTable(addrs, options)
     kw = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
     reader = Reader(path, stats, use_jit=use_jit, **kw)
-    forked = parallel and _can_fork()
+    forked = parallel and can_fork()
     if forked:
         try:
-            capinfo, stats = _read_forked(reader, stats, table, progress)
-        except _ChildFailed:
+            info, stats = read_forked(reader, stats, table, progress)
+        except ChildFailed:
             return analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, False)
     else:
-        _read_here(reader, stats, table, progress)
-        capinfo = _capinfo(reader.cap)
-    _debug("read")
-    read_at = RecordReader(str(path), capinfo)
+        read_here(reader, stats, table, progress)
+        info = capinfo(reader.cap)
+    debug("read")
+    read_at = RecordReader(str(path), info)
     try:
         scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
                                                    forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
-
-
-def _can_fork() -> bool:
-    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
-
-
-def _capinfo(cap):
-    """What RecordReader needs of a capture (after reading: pcapng interfaces grow)."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(kind=cap.kind, byteorder=cap.byteorder, hlen=cap.record_layout.size,
-                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces))
-
-
-def _decoded(reader, stats, addrs, options):
-    """(Decoded, slow Packets, batch) per batch of the capture. Timestamps
-    may go backwards: the engine tells a copy by its own flow's packets
-    (a window in time and in frames, exchanges._is_duplicate), so flows
-    replay apart from each other whatever the clock did."""
-    for batch in reader.batches():
-        dec, slow, _ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
-        yield dec, slow, batch
-
-
-def _batch_end(batch) -> int:
-    return batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0
-
-
-def _reserve(table, size: int, packets: int, done: int) -> None:
-    """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
-    if packets and done and size:
-        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32))
-
-
-def _read_here(reader, stats, table, progress) -> None:
-    size = reader.cap.size
-    for dec, slow, batch in _decoded(reader, stats, table.addrs, table.options):
-        if stats.packets == len(batch.off):
-            _reserve(table, size, stats.packets, _batch_end(batch))
-        table.feed(dec, slow)
-        if progress is not None:
-            progress(_batch_end(batch), size, stats.packets, "reading")
-
-
-# Decoded columns sent between processes in the narrowest type that holds every value a
-# decoder gives them (the flow table reads them the same in either type).
-_NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
-           "dport": np.uint16, "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "window": np.uint16,
-           "mss": np.int32, "payload": np.uint32}
-
-
-def _narrow(dec):
-    if dec is None or not len(dec.frame):
-        return dec
-    dec.incl = dec.lt = None  # the flow table does not read them
-    if dec.frame[-1] >= 1 << 32:
-        return dec  # (the flow table declines 2**32 records and more itself)
-    for k, t in _NARROW.items():
-        setattr(dec, k, getattr(dec, k).astype(t, copy=False))
-    return dec
-
-
-def _pipe():
-    """(read fd, write fd) of a pipe with a big buffer where the system allows it."""
-    r, w = os.pipe()
-    try:
-        import fcntl
-
-        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
-    except (OSError, ImportError):
-        pass
-    return r, w
-
-
-def _fork_child(send) -> tuple:
-    """Fork a child that runs send(tx), sending its results on a pipe, and
-    exits; here, (its pid, the pipe's read end). A NeedSlowPath or any other
-    failure in the child reaches this process as ("slow", why) or ("error",
-    exc) (an exception that will not pickle, as its repr)."""
-    rx, tx = _pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 0
-        try:
-            os.close(rx)
-            try:
-                send(tx)
-            except NeedSlowPath as exc:
-                _send(tx, ("slow", str(exc)))
-            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
-                try:
-                    _send(tx, ("error", exc))
-                except BaseException:  # noqa: BLE001
-                    _send(tx, ("error", RuntimeError(repr(exc))))
-            os.close(tx)
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(tx)
-    return pid, rx
-
-
-def _send(fd: int, obj) -> None:
-    """obj pickled to a pipe, numpy arrays as their own bytes (pickle protocol 5
-    out-of-band buffers): no copy on either side beyond the pipe's own."""
-    import pickle
-    import struct
-
-    bufs = []
-    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
-    raws = [memoryview(head)] + [b.raw() for b in bufs]
-    sizes = [r.nbytes for r in raws]
-    for part in [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes)] + raws:
-        view = memoryview(part).cast("B")
-        while len(view):
-            view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, n: int):
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = os.readv(fd, [view[got:]])
-        if k == 0:
-            raise EOFError
-        got += k
-    return buf
-
-
-def _recv(fd: int):
-    """What _send sent (EOFError when the writer closed the pipe first)."""
-    import pickle
-    import struct
-
-    k = struct.unpack("<I", _read_exact(fd, 4))[0]
-    sizes = struct.unpack(f"<{k}Q", _read_exact(fd, 8 * k))
-    head = _read_exact(fd, sizes[0])
-    return pickle.loads(head, buffers=[_read_exact(fd, n) for n in sizes[1:]])
-
-
-class _ChildFailed(Exception):
-    """The decoding process died without a word: the capture is read again in this one."""
-
-
-def _read_forked(reader, stats, table, progress):
-    """Decode in a forked child, key flows here, batch by batch over a pipe.
-    The child has its own address and option books: their new entries come
-    with each batch and are mapped to this process's ids (which the flow
-    table may have extended meanwhile, from packets decode_frame read)."""
-    size = reader.cap.size
-
-    def decode_and_send(tx):  # in the child
-        _tame_malloc(CHILD_MMAP_THRESHOLD)
-        addrs, options = AddressBook(), OptionBook()
-        n_opt, n_v6 = 1, 0
-        for dec, slow, batch in _decoded(reader, stats, addrs, options):
-            new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
-            n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
-        _send(tx, ("end", stats, _capinfo(reader.cap)))
-
-    pid, rx = _fork_child(decode_and_send)
-    addrs, options = table.addrs, table.options
-    v6_map = np.zeros(0, np.int64)
-    opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
-    first = True
-    import queue
-    import threading
-
-    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
-    inbox: queue.Queue = queue.Queue(maxsize=3)
-
-    def receive():
-        while True:
-            try:
-                msg = _recv(rx)
-            except (EOFError, OSError):
-                inbox.put(None)
-                return
-            inbox.put(msg)
-            if msg[0] != "batch":
-                return
-
-    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
-    receiver.start()
-    try:
-        while True:
-            msg = inbox.get()
-            if msg is None:
-                raise _ChildFailed("the decoding process ended early")
-            if msg[0] == "batch":
-                _, dec, slow, new_opt, new_v6, prog = msg
-                if new_opt:
-                    opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
-                if new_v6:
-                    v6_map = np.r_[v6_map, [addrs.id_of_raw(b) for b in new_v6]]
-                if dec is not None:
-                    if len(opt_map) > 1 and (opt_map != np.arange(len(opt_map))).any():
-                        dec.opt = opt_map[dec.opt].astype(np.int32)
-                    if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
-                        for col in ("src", "dst"):
-                            c = getattr(dec, col)
-                            six = c >= V6_BASE
-                            if six.any():
-                                c = c.copy()
-                                c[six] = v6_map[c[six] - V6_BASE]
-                                setattr(dec, col, c)
-                if first:
-                    _reserve(table, size, prog[2], prog[0])
-                    first = False
-                table.feed(dec, slow)
-                if progress is not None:
-                    progress(*prog, "reading")
-            elif msg[0] == "end":
-                _, stats, capinfo = msg
-                return capinfo, stats
-            elif msg[0] == "slow":
-                raise NeedSlowPath(msg[1])
-            else:
-                raise msg[1]
-    finally:
-        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
-            import signal
-
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            while receiver.is_alive():
-                try:
-                    inbox.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-        os.close(rx)
-        reader.close()
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 class Assembler:
@@ -462,7 +137,7 @@ class Assembler:
     ports, probe kind, options, answer flags...), `run_of` each flow's run,
     `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
     `py_ex` and `why` (the exchange table of the block and evidence
-    sentences). Blocks may be built in a forked second process (_fork_map):
+    sentences). Blocks may be built in a forked second process (workers.fork_map):
     what a block needs is set before the fork."""
 
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False,
@@ -523,7 +198,7 @@ class Assembler:
         tick.end()
         t.complex_pkts = pk = None
         query_exchanges = queries.exchanges()
-        _debug("complex flows replayed")
+        debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
         fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0].astype(np.int32)
@@ -543,7 +218,7 @@ class Assembler:
         # with a second process, a block per session or so: the two halves come out even
         blocks = _blocks(sess[order], max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
         del sess
-        _debug("simple flows in sessions")
+        debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
         self.zombies = [t.addrs.id_of(z) for z in idle.zombie_hosts(query_exchanges)]
@@ -556,10 +231,10 @@ class Assembler:
             self.s = {k: v[~aside] for k, v in self.s.items()}
             return out + [self.s["fid"], self.s["fid"][self._representatives()]]
 
-        done = _fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
+        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
         del fid, order, done
-        _debug("simple flows sorted out")
+        debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
@@ -587,7 +262,7 @@ class Assembler:
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
         del combined, rep_ex, exchanges
-        _debug("routed")
+        debug("routed")
         # 5. scans, block by block; the engine's exchanges go with the block of their session
         by_sess: dict = {}
         for ex in kept:
@@ -603,7 +278,7 @@ class Assembler:
             self.s = self._block(kept_fids[i])
             return self.build(mine_of[i])
 
-        scans = [sc for part in _fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
+        scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
                                           self.progress, "fingerprinting")
                  for sc in part]
         self.s = self._block(np.zeros(0, np.int32))
@@ -612,7 +287,7 @@ class Assembler:
             report(self.progress, "fingerprinting")
             scans += self.build(rest)
         scans += list(routed.idle_scans)
-        _debug("scans built")
+        debug("scans built")
         scans.sort(key=_first_frame)
         more = More(families.discoveries(self.capture, routed, scans), routed.probings)
         return scans, duplicates, more, other_beside(other, routed.probings)
@@ -996,78 +671,6 @@ class Assembler:
         from .fprint import identify_columns
 
         return identify_columns(self, objs, simple)
-
-
-def _fork_map(fn, weights: list, enabled: bool, progress: Optional[Callable] = None, phase: str = "") -> list:
-    """[fn(i) for i in range(len(weights))], shared with a forked child (which
-    sees this process's state as it is now, and whose changes to it are lost:
-    fn must return all it does). Both take the next item, heaviest first, from
-    a shared counter until none is left, so that a process slowed down (the
-    machine is shared) simply does fewer. Without a child (not enabled, one
-    item, the child lost), all here. `progress` hears of the weight done in
-    both processes, as `phase`."""
-    n = len(weights)
-    total = int(sum(weights))
-    tick = Ticker(progress, phase, total, seconds=0.0)
-    if not enabled or n < 2:
-        out, done = [], 0
-        for i in range(n):
-            out.append(fn(i))
-            done += int(weights[i])
-            tick(done, i + 1)
-        tick.end(n)
-        return out
-    import multiprocessing
-    import select
-
-    order = sorted(range(n), key=lambda j: -weights[j])
-    ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("l", 0)  # shared memory and a lock; no helper process
-    finished = ctx.Array("l", 2)  # weight done, items done: by both processes
-
-    def take():
-        with counter.get_lock():
-            k = counter.value
-            counter.value = k + 1
-        return order[k] if k < n else None
-
-    def work(out: dict, report_here: bool) -> dict:
-        while True:
-            i = take()
-            if i is None:
-                return out
-            out[i] = fn(i)
-            with finished.get_lock():
-                finished[0] += int(weights[i])
-                finished[1] += 1
-                done, items = finished[0], finished[1]
-            if report_here:
-                tick(done, items)
-
-    pid, rx = _fork_child(lambda tx: _send(tx, ("ok", work({}, False))))
-    try:
-        results = work({}, True)
-        _debug(f"fork_map: own share done ({len(results)} of {n} items)")
-        while progress is not None and not select.select([rx], [], [], 0.2)[0]:
-            tick(finished[0], finished[1])  # the child's items, as it finishes them
-        try:
-            msg = _recv(rx)
-        except EOFError:  # the child died: whatever it took, here
-            msg = ("ok", {i: fn(i) for i in range(n) if i not in results})
-    finally:
-        os.close(rx)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    _debug("fork_map: child's share received")
-    if msg[0] == "slow":
-        raise NeedSlowPath(msg[1])
-    if msg[0] == "error":
-        raise msg[1]
-    results.update(msg[1])
-    tick.end(n)
-    return [results[i] for i in range(n)]
 
 
 def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
