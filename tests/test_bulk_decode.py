@@ -51,7 +51,8 @@ def _bulk(path, chunk_bytes):
 
 
 def _differences(a, b) -> dict:
-    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)}
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+            if getattr(a, f.name) != getattr(b, f.name)}
 
 
 def test_suite_has_captures_to_decode():

@@ -550,7 +550,8 @@ def _lane(b: Batch, status):
     # of the rows then pass (no copy of a subset)
     at, buf = off[cand], b.buf
     et = D.ETH.at("type")
-    pre = (buf[at + et] == D.ETH_TYPE_IP >> 8) & (buf[at + et + 1] == D.ETH_TYPE_IP & 0xFF) & (buf[at + _L3] == _LANE_VHL)
+    pre = (buf[at + et] == D.ETH_TYPE_IP >> 8) & (buf[at + et + 1] == D.ETH_TYPE_IP & 0xFF)
+    pre &= buf[at + _L3] == _LANE_VHL
     pre &= np.isin(buf[at + _L3 + _V4("p")], D.BULK_PROTOS)
     if not pre.all():
         cand = cand[pre]

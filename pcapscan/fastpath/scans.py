@@ -12,7 +12,7 @@ the smoothing of SYN sessions) is computed on that exchange itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -132,13 +132,15 @@ class Assembler:
     5. scans are built block by block, each distinct shape classified once by
        the technique's real classifier (fastpath/shapes.py).
 
-    State between the steps lives on the instance: `t` the flow table, `s`
-    the columns of the block being worked on (_block: flow ids, pair session,
-    ports, probe kind, options, answer flags...), `run_of` each flow's run,
-    `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
-    `py_ex` and `why` (the exchange table of the block and evidence
-    sentences). Blocks may be built in a forked second process (workers.fork_map):
-    what a block needs is set before the fork."""
+    What holds for the whole capture lives on the instance, set once: `t`
+    the flow table; after step 2 `engine_keys`, `times` and `zombies` (what
+    the engine's exchanges tell about the simple flows), after step 3
+    `run_of` (each flow's run). What belongs to one block of simple flows is
+    passed explicitly: its columns (`cols`, made by _block: flow ids, pair
+    session, ports, probe kind, options, answer flags...) and, while its
+    scans are built, its exchange table (`tab`, a BlockTable). Blocks may be
+    built in a forked second process (workers.fork_map): what a block needs
+    is set before the fork."""
 
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False,
                  progress: Optional[Callable] = None):
@@ -150,16 +152,17 @@ class Assembler:
         self.read_at = read_at
         self.fp_objects_max = fp_objects_max
         self.text = table.addrs.text
-        self.run_of = None  # run (sessions.py) of each flow, once known
+        self.run_of = None  # run (sessions.py) of each flow, once known (step 3)
+        # what the engine's exchanges tell of the simple flows (step 2)
+        self.engine_keys = self.times = self.zombies = None
 
     # -- materializing simple flows ------------------------------------------------------
 
-    def exchanges_of(self, rows) -> list:
-        """Real Exchanges for simple rows (indexes into self.s arrays)."""
+    def exchanges_of(self, s: dict, rows) -> list:
+        """Real Exchanges for simple rows (indexes into the block's columns `s`)."""
         rows = np.asarray(rows, np.int64)
         if not len(rows):
             return []
-        s = self.s
         fids = s["fid"][rows]
         probes = self.t.probe_packets(fids)
         has2 = s["n2"][rows]
@@ -208,7 +211,7 @@ class Assembler:
         del key
         drop = self._ordinary(fid, sst, udp)  # the engine's not-a-probe rules, once per shape
         del sst, udp
-        self.other = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
+        dropped = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
         if drop.any():
             fid = fid[~drop]
         del drop
@@ -225,11 +228,11 @@ class Assembler:
 
         def sort_out(i):
             lo, hi = blocks[i]
-            self.s = self._block(np.sort(fid[order[lo:hi]]))
-            aside = self._aside()
-            out = [self.s["fid"][aside]]
-            self.s = {k: v[~aside] for k, v in self.s.items()}
-            return out + [self.s["fid"], self.s["fid"][self._representatives()]]
+            cols = self._block(np.sort(fid[order[lo:hi]]))
+            aside = self._aside(cols)
+            out = [cols["fid"][aside]]
+            cols = {k: v[~aside] for k, v in cols.items()}
+            return out + [cols["fid"], cols["fid"][self._representatives(cols)]]
 
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
@@ -238,21 +241,22 @@ class Assembler:
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
-        self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
-        engine.adopt(self.exchanges_of(np.arange(len(self.s["fid"]))))
+        cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
+        engine.adopt(self.exchanges_of(cols, np.arange(len(cols["fid"]))))
         # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
         bulk = self._block(np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32), full=False)
         engine_runs, self.run_of = self._runs(engine, bulk)
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
-        other.add(*self.other)
+        other.add(*dropped)
         exchanges = engine.exchanges(runs=engine_runs)
         ordinary = engine.ordinary_exchanges()
         del engine, queries
         # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
         # session beside them for context; none of those may leave the port scans
-        self.s = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
-        rep_ex = self.exchanges_of(np.arange(len(self.s["fid"])))
+        cols = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
+        rep_ex = self.exchanges_of(cols, np.arange(len(cols["fid"])))
+        del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
                                 self._spans(exchanges, bulk))
@@ -275,17 +279,15 @@ class Assembler:
             mine_of.append(mine)
 
         def build(i):
-            self.s = self._block(kept_fids[i])
-            return self.build(mine_of[i])
+            return self.build(self._block(kept_fids[i]), mine_of[i])
 
         scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
                                           self.progress, "fingerprinting")
                  for sc in part]
-        self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
             report(self.progress, "fingerprinting")
-            scans += self.build(rest)
+            scans += self.build(self._block(np.zeros(0, np.int32)), rest)
         scans += list(routed.idle_scans)
         debug("scans built")
         scans.sort(key=_first_frame)
@@ -393,10 +395,10 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self) -> np.ndarray:
-        """Simple flows of the block to replay with the engine: those sharing an
+    def _aside(self, s: dict) -> np.ndarray:
+        """Simple flows of the block (its columns `s`) to replay with the engine: those sharing an
         exchange or a port with another flow, and those a routing policy might claim."""
-        s, t = self.s, self.t
+        t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
         if not n:
@@ -444,12 +446,11 @@ class Assembler:
                 aside[sel[near <= discovery.ICMP_COMPANION_WINDOW + 1e-3]] = True
         return aside
 
-    def _representatives(self) -> np.ndarray:
+    def _representatives(self, s: dict) -> np.ndarray:
         """Bulk exchanges shown to the routing policies beside the engine's: per
         (scanner, target), the first exchange of each distinct probe (proto,
         port, method), up to REPS of them. A ping sweep is thus shown whole,
-        a port scan by its first few ports."""
-        s = self.s
+        a port scan by its first few ports. `s`: the block's columns."""
         if not len(s["fid"]):
             return np.zeros(0, np.int64)
         # a big session's first REPS distinct probes lie in its first rows (a port scan's
@@ -460,20 +461,20 @@ class Assembler:
         for u in big.tolist():
             in_session = s["sp"] == u
             rows = np.nonzero(in_session)[0]
-            got = self._representatives_of(rows[:self.REPS_PREFIX])
+            got = self._representatives_of(s, rows[:self.REPS_PREFIX])
             if len(got) >= REPS:
                 parts.append(got)
                 rest &= ~in_session
-        parts.append(self._representatives_of(np.nonzero(rest)[0]))
+        parts.append(self._representatives_of(s, np.nonzero(rest)[0]))
         return np.sort(np.concatenate(parts))
 
     REPS_PREFIX = 4 * REPS  # rows of a big session read first for its representatives
 
-    def _representatives_of(self, rows: np.ndarray) -> np.ndarray:
-        """_representatives among `rows` (ascending rows of self.s)."""
+    def _representatives_of(self, cols: dict, rows: np.ndarray) -> np.ndarray:
+        """_representatives among `rows` (ascending rows of the block's columns)."""
         if not len(rows):
             return rows
-        s = {k: self.s[k][rows] for k in ("sp", "udp", "tport", "kind")}
+        s = {k: cols[k][rows] for k in ("sp", "udp", "tport", "kind")}
         method = np.where(s["udp"], 0, np.where((s["kind"] & 0x02) > 0, 1, np.where((s["kind"] & 0x10) > 0, 2, 3)))
         ids, n = dense_ids([s["sp"], s["udp"], s["tport"], method])
         first = np.sort(first_index(ids, n))
@@ -488,8 +489,10 @@ class Assembler:
 
     # -- build_scans, in bulk -------------------------------------------------------------------
 
-    def build(self, py_ex: list) -> list:
-        s, t = self.s, self.t
+    def build(self, s: dict, py_ex: list) -> list:
+        """The scans of one block: its simple flows (columns `s`) and the engine's exchanges
+        `py_ex` of the same sessions, as scans.build_scans would make them."""
+        t = self.t
         forced = self.forced
         n_s = len(s["fid"])
         n_p = len(py_ex)
@@ -532,7 +535,7 @@ class Assembler:
             synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
             inv, nu = dense_ids([s["kind"], s["opt"], synack])
             first = first_index(inv, nu)
-            reps = self.exchanges_of(first)
+            reps = self.exchanges_of(s, first)
             u_tech = np.empty(nu, np.int8)
             u_beh = np.empty(nu, bool)
             for u, ex in enumerate(reps):
@@ -540,9 +543,7 @@ class Assembler:
                 u_tech[u], u_beh[u] = _T[tt], b
             tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
             del inv, synack
-        self.tab = {"is_py": is_py, "idx": idx}
-        self.py_ex = py_ex
-        self.why = why
+        tab = BlockTable(s, is_py, idx, py_ex, why)
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
@@ -574,48 +575,49 @@ class Assembler:
             first = int(members[0])
             tt = TECHS[int(tech[first])]
             flags = kind_letters(int(kind[first])) if tt is Technique.UNKNOWN else None
-            evidence = self._why(first, smooth_from, forced_mask)
+            evidence = self._why(tab, first, smooth_from, forced_mask)
             spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
             scanner, target = t.session_addrs(sp[first:first + 1])
-            scan = self._scan(members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
+            scan = self._scan(tab, members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
             scan.ports.first_frame = int(ofr[first])
             scans.append((int(ofr[first]), scan))
         scans.sort(key=lambda sc_: sc_[0])
         return [x[1] for x in scans]
 
-    def exchange(self, row: int) -> Exchange:
-        if self.tab["is_py"][row]:
-            return self.py_ex[int(self.tab["idx"][row])]
-        return self.exchanges_of([int(self.tab["idx"][row])])[0]
+    def exchange(self, tab: "BlockTable", row: int) -> Exchange:
+        """The Exchange of a row of the block's exchange table."""
+        if tab.is_py[row]:
+            return tab.py_ex[int(tab.idx[row])]
+        return self.exchanges_of(tab.cols, [int(tab.idx[row])])[0]
 
-    def _why(self, row: int, smooth_from, forced_mask) -> Text:
+    def _why(self, tab: "BlockTable", row: int, smooth_from, forced_mask) -> Text:
         src = int(smooth_from[row])
         if src >= 0:
-            base = Text.of("inferred.smoothed", why=self._raw_why(src))
+            base = Text.of("inferred.smoothed", why=self._raw_why(tab, src))
         else:
-            base = self._raw_why(row)
+            base = self._raw_why(tab, row)
         if forced_mask[row]:
             return Text.of("inferred.forced", technique=self.forced.value, why=base)
         return base
 
-    def _raw_why(self, row: int) -> Text:
-        w = self.why.get(row)
+    def _raw_why(self, tab: "BlockTable", row: int) -> Text:
+        w = tab.why.get(row)
         if w is None:
-            w = self.why[row] = infer_technique(self.exchange(row))[1]
+            w = tab.why[row] = infer_technique(self.exchange(tab, row))[1]
         return w
 
-    def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
-        is_py = self.tab["is_py"][members]
-        idx = self.tab["idx"][members]
-        s = self.s
+    def _scan(self, tab: "BlockTable", members, tech, flags, evidence, spec, scanner, target, udp, port):
+        is_py = tab.is_py[members]
+        idx = tab.idx[members]
+        s = tab.cols
         # ports probed by more than one exchange of the session: merged by the real code
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self.exchange(int(r)) for r in obj_rows]
+        objs = [self.exchange(tab, int(r)) for r in obj_rows]
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
-        simple = idx[~multi]  # rows of self.s, in exchange order
+        simple = idx[~multi]  # rows of the block's columns, in exchange order
         # bulk classification, one real classification per shape
         m = len(simple)
         st = np.empty(m, np.int64)
@@ -624,7 +626,7 @@ class Assembler:
         if m:
             inv, nu = shapes.shape_ids(spec, s, simple)
             first = first_index(inv, nu)
-            reps = self.exchanges_of(simple[first])
+            reps = self.exchanges_of(s, simple[first])
             u_st = np.empty(nu, np.int64)
             u_rs = np.empty(nu, np.int64)
             u_keep = np.zeros(nu, bool)
@@ -658,19 +660,34 @@ class Assembler:
         ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
         for ex in objs:
             ts += [p.ts for p in ex.probes]
-        tool = self._tool(members, objs, simple)
+        tool = self._tool(tab, members, objs, simple)
         return Scan(capture=self.capture, scanner=self.text(scanner), target=self.text(target), technique=tech,
                     ports=ports, probe_flags=flags, technique_evidence=evidence, first_ts=min(ts), last_ts=max(ts),
                     tool=tool)
 
-    def _tool(self, members, objs, simple):
+    def _tool(self, tab: "BlockTable", members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self.exchange(int(r)) for r in rows]
+            exs = [self.exchange(tab, int(r)) for r in rows]
             return identify(exs)
         from .fprint import identify_columns
 
-        return identify_columns(self, objs, simple)
+        return identify_columns(self.t, tab.cols, objs, simple)
+
+
+@dataclass
+class BlockTable:
+    """The exchange table of one block while its scans are built (Assembler.build):
+    every exchange of the block in exchange order, a simple flow (a row of the block's
+    columns `cols`) or one of the engine's (`py_ex`); `is_py` tells which, `idx` is
+    the row in `cols` or the index in `py_ex`; `why` the evidence (a Text) per table
+    row, computed as it is first asked for."""
+
+    cols: dict
+    is_py: np.ndarray
+    idx: np.ndarray
+    py_ex: list
+    why: dict
 
 
 def _blocks(sorted_sessions: np.ndarray, size: int) -> list:

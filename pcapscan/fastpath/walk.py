@@ -17,7 +17,8 @@ from ..capture import containers as C
 # Where a record header's fields are, and what makes a record impossible: the reader's
 # own rules (capture/containers.py), as plain ints and functions the compiled loops take in.
 _SEC, _FRAC, _INCL = C.PCAP_TS_SEC_AT, C.PCAP_TS_FRAC_AT, C.PCAP_INCL_AT
-_EPB_IFACE, _EPB_HIGH, _EPB_LOW, _EPB_INCL = (C.EPB_AT[k] for k in ("interface_id", "ts_high", "ts_low", "captured_len"))
+_EPB_IFACE, _EPB_HIGH, _EPB_LOW, _EPB_INCL = (C.EPB_AT[k]
+                                              for k in ("interface_id", "ts_high", "ts_low", "captured_len"))
 _EPB_DATA, _EPB_MIN, _EPB_START = C.EPB_DATA_AT, C.EPB_MIN_BLOCK, C.PCAPNG_EPB.size
 _impossible_block_length = C.impossible_block_length  # compiled along with the walkers (see walkers())
 _packet_overflows_block = C.packet_overflows_block
