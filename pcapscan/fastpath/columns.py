@@ -4,14 +4,17 @@ replay engine reads.
 
 The common shapes (Ethernet, Linux cooked v1/v2, loopback, raw IP; IPv4,
 IPv6 without extension headers; TCP and UDP) are decoded here, following
-capture/decode.py field for field. Every other record (ICMP, fragments, VLAN
-tags, IPv6 extension headers, MPLS...) is marked SLOW and decoded one by one
-by `decode_frame` itself, so nothing unusual is ever decoded twice over.
+capture/decode.py field for field: its header declarations give every
+offset, its rules (next_layer, family_version, BULK_PROTOS) which records
+are read here. Every other record (ICMP, fragments, VLAN tags, IPv6
+extension headers, MPLS...) is marked SLOW and decoded one by one by
+`decode_frame` itself, so nothing unusual is ever decoded twice over. The
+record walk follows capture/containers.py's per-record rules and words.
 
 Anything this reader does not reproduce exactly (a damaged pcapng, a gzip
 stream cut short, a new pcapng section, undeclared interfaces) raises
 NeedSlowPath: the caller analyzes the capture with the ordinary reader
-instead. Timestamps out of order are no reason to (scans._decoded).
+instead. Timestamps out of order are no reason to (feed._decoded).
 """
 from __future__ import annotations
 
