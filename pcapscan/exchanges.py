@@ -281,7 +281,7 @@ class ReplayEngine:
                     if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
                         self._midflow.append(conn)
                 return
-            if _is_group_address(pkt.dst):
+            if is_group_address(pkt.dst):
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
@@ -451,7 +451,7 @@ def _merge(lists: Iterable[list]) -> tuple:
     return tuple(out)
 
 
-def _is_group_address(addr: str) -> bool:
+def is_group_address(addr: str) -> bool:
     """Multicast and broadcast destinations are announcements, not scan targets."""
     if ":" in addr:
         return addr.lower().startswith("ff")

@@ -78,3 +78,16 @@ def test_the_pairs_cover_both_decisions():
         probe, resp = _packets(i, pf, seq, ack, 0, rf, ack if seq_right else 7, seq + 1 if ack_right else 9)
         seen.add((pf, answers(probe, resp)))
     assert seen == {(0x02, True), (0x02, False), (0x10, True), (0x10, False)}
+
+
+def test_flow_table_tells_group_addresses_as_the_engine():
+    """A probe to a multicast or broadcast address is no probe on either path (exchanges.is_group_address)."""
+    from pcapscan.exchanges import is_group_address
+
+    addrs = AddressBook()
+    table = FlowTable(addrs, OptionBook())
+    texts = ["198.18.0.2", "224.0.0.251", "239.255.255.250", "198.18.0.255", "255.255.255.255", "240.0.0.1",
+             "ff02::1", "fe80::1", "2001:db8::ff"]
+    ids = np.array([addrs.id_of(a) for a in texts * 2], np.int64)
+    assert table._group_dst(ids).tolist() == [is_group_address(a) for a in texts * 2]
+    assert sum(is_group_address(a) for a in texts) == 5

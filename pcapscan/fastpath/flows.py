@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, never_probes, tcp_answers
+from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, never_probes, tcp_answers
 from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
@@ -138,7 +138,7 @@ class FlowTable:
         self.probe = {k: Grow(t) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
-        self.v6_group: dict = {}
+        self._group: dict = {}  # address id -> is a group address (see _group_dst)
         # One batch's working state, from lookup through _feed_fast to _materialize_unstored (see feed):
         self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
         self._fid = None  # the flow id of each packet of the batch
@@ -274,14 +274,16 @@ class FlowTable:
         self.rids = np.zeros(0, np.int32)
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
-        v4 = dst < V6_BASE
-        first = (dst >> 24) & 0xFF
-        out = v4 & (((first >= 224) & (first <= 239)) | (dst == 0xFFFFFFFF) | ((dst & 0xFF) == 255))
-        if (~v4).any():
-            raw = self.addrs.v6_raw
-            look = np.array([raw[i][0] == 0xFF for i in range(len(raw))], bool)
-            out[~v4] = look[(dst[~v4] - V6_BASE)]
-        return out
+        """exchanges.is_group_address of destination address ids, asked once per distinct address."""
+        uniq, inv = np.unique(dst, return_inverse=True)
+        known = self._group
+        look = np.empty(len(uniq), bool)
+        for j, a in enumerate(uniq.tolist()):
+            got = known.get(a)
+            if got is None:
+                got = known[a] = is_group_address(self.addrs.text(a))
+            look[j] = got
+        return look[inv.ravel()]
 
     # -- one batch -----------------------------------------------------------------------
 
