@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from .fingerprint import NMAP_OS_PROBES
-from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters, seg_len
+from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, Packet, flag_letters, seg_len
 
 _MOD32 = 1 << 32
 # UDP services whose client and server ports are both fixed by the protocol:
@@ -43,7 +43,6 @@ _MOD32 = 1 << 32
 # (nmap, masscan, zmap at random; scapy 53), so such a datagram is the host's
 # own service traffic (a DHCP renewal during a student's lab), not a probe.
 SERVICE_PORT_PAIRS = frozenset(((68, 67), (67, 68), (546, 547), (547, 546), (123, 123), (137, 137), (138, 138)))
-_TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion marks, not probe shape
 
 # Two copies of one packet closer together than this are one packet seen twice
 # (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
@@ -100,7 +99,7 @@ def probe_class(pkt: Packet) -> Optional[str]:
         return "ip" if pkt.payload_len <= IP_PROBE_MAX_PAYLOAD else None
     if pkt.proto != "tcp":
         return None
-    base = pkt.flags & _TCP_BASE_FLAGS
+    base = pkt.flags & TCP_BASE_FLAGS
     if never_probes(base, pkt.payload_len):
         return None
     if midstream(base, pkt.window, pkt.options):
@@ -113,7 +112,7 @@ def never_probes(flags, payload_len):
     a RST or a SYN/ACK (answers whose question we did not see), or data
     without SYN (the middle of a connection we joined late). On numbers or
     on numpy columns alike: the fast path evaluates it on its flow columns."""
-    base = flags & _TCP_BASE_FLAGS
+    base = flags & TCP_BASE_FLAGS
     return ((base & RST) != 0) | (((base & SYN) != 0) & ((base & ACK) != 0)) | ((payload_len > 0) & ((base & SYN) == 0))
 
 
@@ -132,7 +131,7 @@ def shows_connection(probe_flags: int, answer_flags: int, answer_payload: int) -
     no bare SYN opened; or anything but a RST to a probe without SYN: RFC 793
     has a port without a connection answer those with RST or not at all, so
     an ACK back (a keep-alive answered) means a connection exists."""
-    base = probe_flags & _TCP_BASE_FLAGS
+    base = probe_flags & TCP_BASE_FLAGS
     return bool((answer_payload and base != SYN) or (not base & SYN and not answer_flags & RST))
 
 

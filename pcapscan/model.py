@@ -102,6 +102,7 @@ class HostState(str, Enum):
 
 # TCP flag bits, as on the wire.
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # what a segment is; ECE/CWR are congestion marks
 _FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "A"), (URG, "U"), (ECE, "E"), (CWR, "C"))
 
 

@@ -25,7 +25,7 @@ from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
 from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
-from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
+from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import EVERY, Ticker, report
 from . import shapes
@@ -307,7 +307,7 @@ class Assembler:
         ans = n2 & ((st & ANS_OK) > 0)
         s = {"fid": fid, "sp": t.sessions(fid), "sport": np.where(sdir, hi_p, lo_p),
              "tport": np.where(sdir, lo_p, hi_p), "udp": udp,
-             "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & 0x3F).astype(np.uint8),
+             "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & TCP_BASE_FLAGS).astype(np.uint8),
              "opt": t.probe["opt"].a[fid], "n2": n2, "ans": ans}
         if full:
             a = t.answer
@@ -330,7 +330,7 @@ class Assembler:
             return drop
         f = fid[tcp]
         n2 = (sst[tcp] & N2) > 0
-        cols = [t.probe["flags"].a[f] & 0x3F, t.probe["window"].a[f], t.probe["opt"].a[f],
+        cols = [t.probe["flags"].a[f] & TCP_BASE_FLAGS, t.probe["window"].a[f], t.probe["opt"].a[f],
                 np.where(n2, t.answer["flags"].a[f].astype(np.int16), -1), (sst[tcp] & ANS_DATA) > 0]
         inv, nu = dense_ids(cols)
         first = first_index(inv, nu)
