@@ -153,6 +153,17 @@ def packet_overflows_block(start, incl, blen) -> bool:
     return start + incl > blen - PCAPNG_MIN_BLOCK
 
 
+def pcap_time(sec, frac, divisor):
+    """A pcap record's timestamp in seconds; on numbers or on float64 columns alike."""
+    return sec + frac / divisor
+
+
+def pcapng_time(ticks, divisor, offset):
+    """A pcapng packet's timestamp in seconds from its interface's ticks
+    (if_tsresol's divisor, if_tsoffset's seconds); on numbers or columns alike."""
+    return ticks / divisor + offset
+
+
 def corrupt_record_text(number: int, incl: int) -> str:
     return (f"record {number} is corrupt (its header claims {incl} captured bytes, "
             f"more than the {MAX_RECORD_LEN} a capture record may hold)")
@@ -303,7 +314,7 @@ class Capture:
             if raw:
                 yield "packet", 0, sec * divisor + frac, orig, data, b""
             else:
-                yield linktype, sec + frac / divisor, data
+                yield linktype, pcap_time(sec, frac, divisor), data
             if compressed and not n & 0xFF:
                 self._check_inflation()
 
@@ -419,7 +430,7 @@ class Capture:
                         yield UNDECLARED, 0.0, b""
                         continue
                     linktype, divisor, offset, _snaplen = interfaces[iface]
-                    yield linktype, ((high << 32) | low) / divisor + offset, rest[start : start + incl]
+                    yield linktype, pcapng_time((high << 32) | low, divisor, offset), rest[start : start + incl]
         except GZIP_DAMAGE as exc:
             raise ReadStop(_gzip_damage(exc, n)) from None
         finally:

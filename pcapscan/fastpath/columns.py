@@ -197,7 +197,7 @@ class Reader:
                 n, new_pos, status, bad = self.walk_pcap(src, pos, hlen, big, C.MAX_RECORD_LEN, *out)
                 if n:
                     off, incl, sec, frac = (a[:n].copy() for a in out)
-                    ts = sec.astype(np.float64) + frac.astype(np.float64) / divisor
+                    ts = C.pcap_time(sec.astype(np.float64), frac.astype(np.float64), divisor)
                     lt = np.full(n, linktype, np.int32)
                     yield self._batch(buf, raw, base, off, incl, lt, ts)
                 pos = new_pos
@@ -282,9 +282,10 @@ class Reader:
         if exact:
             div = np.array(divs, np.float64)[iface.astype(np.int64)]
             ofs = np.array(offs, np.float64)[iface.astype(np.int64)]
-            ts = ticks.astype(np.float64) / div + ofs
+            ts = C.pcapng_time(ticks.astype(np.float64), div, ofs)
         else:  # nanosecond ticks past 2**53: Python's exact int / int, record by record
-            ts = np.array([t / divs[i] + offs[i] for t, i in zip(ticks.tolist(), iface.tolist())], np.float64)
+            ts = np.array([C.pcapng_time(t, divs[i], offs[i]) for t, i in zip(ticks.tolist(), iface.tolist())],
+                          np.float64)
         return lt, ts
 
     def _batch(self, buf, raw, base, off, incl, lt, ts) -> Batch:

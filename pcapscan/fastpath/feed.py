@@ -45,16 +45,16 @@ class RecordReader:
         return self.fh.read(n)
 
     def __call__(self, offset: int):
-        from ..capture.containers import PCAP_TIMES, PCAPNG_EPB
+        from ..capture.containers import PCAP_TIMES, PCAPNG_EPB, pcap_time, pcapng_time
 
         if self.kind == "pcap":
             sec, frac, incl = PCAP_TIMES.order(self.order).unpack(self._at(offset - self.hlen, PCAP_TIMES.size))
-            return self.linktype, sec + frac / self.divisor, self._at(offset, incl)
+            return self.linktype, pcap_time(sec, frac, self.divisor), self._at(offset, incl)
         # an enhanced packet block's fields end where its packet starts
         iface, high, low, incl, _orig = PCAPNG_EPB.order(self.order).unpack(self._at(offset - PCAPNG_EPB.size,
                                                                                      PCAPNG_EPB.size))
         linktype, divisor, toff, _snaplen = self.interfaces[iface]
-        return linktype, ((high << 32) | low) / divisor + toff, self._at(offset, incl)
+        return linktype, pcapng_time((high << 32) | low, divisor, toff), self._at(offset, incl)
 
     def close(self):
         if self.fh is not None:
