@@ -415,6 +415,20 @@ def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
     assert assert_same(path, dict(hard, parallel=True))
 
 
+def test_two_processes_read_in_the_child(tmp_path, hard, monkeypatch):
+    """With a second process the capture is decoded there (no quiet fallback to one process)."""
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
+
+    def read_here(*args):
+        raise AssertionError("read in this process")
+
+    monkeypatch.setattr(scans, "read_here", read_here)
+    assert assert_same(path, dict(hard, parallel=True))
+    with pytest.raises(AssertionError, match="read in this process"):
+        scans.analyze_capture_fast(path, use_jit=False, parallel=False)
+
+
 def test_two_processes_when_this_one_fails_first(tmp_path, monkeypatch):
     """An error while keying flows stops the decoding child; the error is raised, nothing hangs."""
     path = tmp_path / "scan.pcap"
