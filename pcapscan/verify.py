@@ -136,6 +136,8 @@ PORT_PARTS = frozenset({"followups", "loose-resets", "synack", "icmp", "complete
 
 def _port_parts(pc: PortCase) -> frozenset:
     """The PORT_PARTS present in a port case."""
+    if isinstance(pc, BulkPortCase):
+        return pc.parts
     ex = pc.result.exchange
     parts = []
     if ex.followups:
@@ -437,7 +439,7 @@ def no_probe(cc: CaptureCase):
     another family (host discovery, OS or version detection)."""
     if cc.summary.error is not None or cc.summary.packets == 0:
         return
-    probed = sorted({(p.proto, p.port) for s in cc.inferred for p in s.ports})
+    probed = sorted(_probed(cc.inferred))
     if not cc.claims:
         if not probed and cc.elsewhere:  # a ping sweep, say: nothing of a port scan to hold to its textbook
             yield Hit(INFO, T("no-probe.elsewhere", packets=cc.summary.packets,
@@ -585,7 +587,7 @@ def filter_simulated_as_reject(cc: CaptureCase):
                                    evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
     for pc in cc.ports:
-        if pc.ex.proto != "tcp":
+        if "icmp" not in _port_parts(pc) or pc.ex.proto != "tcp":  # no ICMP answer: no unreachable
             continue
         if pc.claim is not None and pc.claim.state is State.FILTERED and pc.result.state is State.CLOSED:
             continue  # told above, as an error
@@ -721,15 +723,11 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
         named += [read_name(os.path.basename(p)) for p in path_list]
     udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
     forced = Technique.UDP if udp_named else None
-    # big captures by the fast path, their sessions then made whole (fastpath.subset)
+    # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
     analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
                        jobs=None if single else 1)
     gc.collect()  # the fast path's columns left in cycles, freed while the heap is still small (GC is paused)
-    analysis, read_flows = _whole_analysis(analysis, progress)
-    if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
-        analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
-
-    cases = []
+    claims_of = {}
     for summary in analysis.captures:
         capture_claims = list(claims)
         if expect is not None:
@@ -738,8 +736,18 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
             named = read_name(os.path.basename(summary.path))  # the file name: folders say where, not what
             if not named.empty:
                 capture_claims.append(named)
+        claims_of[summary.path] = tuple(capture_claims)
+    analysis, read_flows, shaped = _whole_analysis(analysis, progress, {p for p, c in claims_of.items() if not c})
+    if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
+        analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
+
+    cases = []
+    for summary in analysis.captures:
         scans = [s for s in analysis.scans if s.capture == summary.path]
-        case = _capture_case(summary, scans, tuple(capture_claims), read_flows)
+        if summary.path in shaped:
+            case = shaped.pop(summary.path).capture_case(summary, scans)
+        else:
+            case = _capture_case(summary, scans, claims_of[summary.path], read_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
     result = _result(cases, analysis, lang, progress)
     if expect is not None:
@@ -749,29 +757,38 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
     return result
 
 
-def _whole_analysis(analysis: AnalysisResult, progress=None) -> tuple:
-    """(analysis with every port's Exchange, read_flows(path, keys)): a big
-    capture's sessions made whole from the packets between their addresses,
-    read once (fastpath.subset.whole_sessions), which then also give the
-    rules their flows; other captures' flows read again as ever.
-    (None, read_flows) where a session does not come out whole."""
+def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset()) -> tuple:
+    """(analysis with every port's Exchange, read_flows(path, keys), {path:
+    _Shapes}): a big capture without claims checked by shape (_Shapes: its
+    bulk ports keep no Exchange); another big capture's sessions made whole
+    from the packets between their addresses, read once
+    (fastpath.subset.whole_sessions), which then also give the rules their
+    flows; other captures' flows read again as ever. (None, read_flows, {})
+    where a session does not come out whole."""
     from .fastpath.subset import NotWhole, whole_sessions
 
-    scans, packets_of = list(analysis.scans), {}
+    scans, packets_of, shaped = list(analysis.scans), {}, {}
     for c in analysis.captures:
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
-        if c.error is None and any(p.exchange is None for i in at for p in scans[i].ports):
+        if c.error is not None or not any(_bulk_rows(scans[i]) for i in at):
+            continue
+        if c.path in unclaimed:
             try:
-                scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
+                shaped[c.path] = _Shapes(c.path, [scans[i] for i in at], progress)
+                continue
             except NotWhole:
-                return None, lambda p, k: _file_flows(p, k, progress)
+                pass  # made whole, below
+        try:
+            scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
+        except NotWhole:
+            return None, lambda p, k: _file_flows(p, k, progress), {}
 
     def read_flows(path, keys):
         if path in packets_of:
             return _flows(packets_of.pop(path), keys)
         return _file_flows(path, keys, progress)
 
-    return replace(analysis, scans=tuple(scans)), read_flows
+    return replace(analysis, scans=tuple(scans)), read_flows, shaped
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
@@ -795,13 +812,15 @@ def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: st
 def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> VerifyResult:
     hits = []  # (capture, rule id, Hit)
     tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
-    parts = [[_port_parts(pc) for pc in cc.ports] for cc in cases]  # once per port, for every port rule
+    # every port rule found nothing on a BulkPortCase's shape: the rules run on the others
+    real = [[pc for pc in cc.ports if not isinstance(pc, BulkPortCase)] for cc in cases]
+    parts = [[_port_parts(pc) for pc in pcs] for pcs in real]  # once per port, for every port rule
     for i, r in enumerate(RULES.values()):
         tick(i)
         if r.scope == "port":
             needs = r.needs
-            hits += [(cc.capture, r.id, h) for cc, shown in zip(cases, parts) for pc, has in zip(cc.ports, shown)
-                     if needs <= has for h in r.check(pc)]
+            hits += [(cc.capture, r.id, h) for cc, pcs, shown in zip(cases, real, parts)
+                     for pc, has in zip(pcs, shown) if needs <= has for h in r.check(pc)]
         elif r.scope == "capture":
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
@@ -824,7 +843,17 @@ def session_of_frames(scans) -> dict:
         n = count[scan.capture] = count.get(scan.capture, 0) + 1
         tool = scan.tool.name if scan.tool is not None else ""
         frames = out.setdefault(scan.capture, {})
-        for p in scan.ports:
+        ports = scan.ports
+        rows = _bulk_rows(scan)
+        if rows:  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
+            import numpy as np
+
+            at = np.array(rows, np.int64)
+            rf = ports.rframe[at]
+            for frame in ports.pframe[at].tolist() + rf[rf >= 0].tolist():
+                frames.setdefault(frame, (n, tool))
+            ports = ports.objects.values()
+        for p in ports:
             ex = p.exchange
             mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
                 list(p.verdict.probe_frames + p.verdict.response_frames)
@@ -863,12 +892,23 @@ def _checked_ports(cases, sessions: dict) -> tuple:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
         for pc in cc.ports:
+            if isinstance(pc, BulkPortCase):
+                first = pc.first_frame
+                session_tool = mine.get(first, (None, ""))
+                keyed.append(((session_tool[0] or 0, pc.proto, pc.port, first), session_tool, pc))
+                continue
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
             keyed.append(((session_tool[0] or 0, ex.proto, ex.port, first), session_tool, pc))
         keyed.sort(key=lambda k: k[0])
+        states, reasons = list(State), list(Reason)
         for _key, (session, tool), pc in keyed:
+            if isinstance(pc, BulkPortCase):
+                ports = pc.scan.ports
+                out.append(BulkCheckedPort(pc, states[ports.state[pc.row]]._value_,
+                                           reasons[ports.reason[pc.row]]._value_, session, tool))
+                continue
             v = pc.result.verdict
             ex = pc.result.exchange
             # _value_: the member's value, read directly (Enum's .value property costs a call per read)
@@ -1000,6 +1040,256 @@ def _loose_resets(flows: dict, results: list) -> dict:
                 before = [p for p in mine if p.frame < pkt.frame]
                 if before:
                     out.setdefault(key, []).append((before[-1], pkt))
+    return out
+
+
+# -- big captures: ports classified in bulk, checked by their shape -----------------
+
+# What no port rule reads of a packet but to name it (its frame, a number in a
+# message): two ports classified in bulk (a probe, and nothing or one packet back)
+# whose packets are alike in every other field, and whose sequence numbers
+# relate alike (each compared with the others and with 0 by their difference,
+# up to SEQ_NEAR either way: rules compare them by small offsets, RFC 793's
+# SEG.SEQ + SEG.LEN, never by value), break the same port rules. So each port
+# rule runs once per shape, on a real representative; a shape where one finds
+# anything has all its ports checked one by one
+# (tests/test_verify_shapes.py holds every rule to it).
+IDENTITY_FIELDS = frozenset({"frame", "ts", "ttl", "ip_id", "sport", "dport", "seq", "ack"})
+SEQ_FIELDS = ("seq", "ack")
+SEQ_NEAR = 1 << 17
+
+
+class BulkPortCase:
+    """The PortCase of a port the fast path classified in bulk and no port
+    rule finds anything on (its shape's representative showed it). Its
+    packets and Exchange are read again only when a capture or set rule
+    asks for them (`case`)."""
+
+    __slots__ = ("capture", "scan", "row", "parts", "_shapes", "_case")
+    claim = None
+    loose_resets = ()
+
+    def __init__(self, capture: str, scan: Scan, row: int, parts: frozenset, shapes):
+        self.capture, self.scan, self.row, self.parts, self._shapes, self._case = \
+            capture, scan, row, parts, shapes, None
+
+    @property
+    def case(self) -> PortCase:
+        if self._case is None:
+            self._case = self._shapes.port_case(self.scan, self.row)
+        return self._case
+
+    @property
+    def result(self) -> PortResult:
+        return self.case.result
+
+    @property
+    def packets(self) -> tuple:
+        return self.case.packets
+
+    @property
+    def ex(self) -> Exchange:
+        return self.case.result.exchange
+
+    @property
+    def technique(self) -> Technique:
+        return self.scan.technique
+
+    @property
+    def proto(self) -> str:
+        return "udp" if self.scan.ports.udp[self.row] else "tcp"
+
+    @property
+    def port(self) -> int:
+        return int(self.scan.ports.port[self.row])
+
+    @property
+    def first_frame(self) -> int:
+        return int(self.scan.ports.pframe[self.row])
+
+    @property
+    def where(self) -> tuple:
+        return (self.scan.scanner, self.scan.target, self.proto, self.port)
+
+
+class BulkCheckedPort:
+    """A CheckedPort of a BulkPortCase: the same fields, its packets read when asked."""
+
+    __slots__ = ("capture", "scanner", "target", "proto", "port", "technique", "state", "reason", "claim",
+                 "session", "tool", "_pc")
+
+    def __init__(self, pc: BulkPortCase, state: str, reason: str, session, tool: str):
+        scan = pc.scan
+        self.capture, self.scanner, self.target, self.proto, self.port = \
+            pc.capture, scan.scanner, scan.target, pc.proto, pc.port
+        self.technique, self.state, self.reason, self.claim = scan.technique._value_, state, reason, ""
+        self.session, self.tool, self._pc = session, tool, pc
+
+    @property
+    def packets(self) -> tuple:
+        return self._pc.packets
+
+
+def _bulk_rows(scan) -> list:
+    """Rows of a fast-path scan's ports (PortTable) classified in bulk: no Exchange."""
+    ports = scan.ports
+    objects = getattr(ports, "objects", None)
+    if objects is None or len(objects) == len(ports):
+        return []
+    return [i for i in range(len(ports)) if i not in objects]
+
+
+class _Shapes:
+    """A big capture's port cases without making every session whole: the
+    packets between each session's scanner and target read once as columns
+    (fastpath.subset.Between); the engine's ports (PortTable objects) get
+    their packets and loose resets as ever; the ports classified in bulk
+    are checked by shape (IDENTITY_FIELDS). NotWhole where a bulk port's
+    packets are not its one probe and at most one answer, or a
+    representative does not replay as its verdict names it."""
+
+    def __init__(self, path: str, scans: list, progress=None):
+        import numpy as np
+
+        from .fastpath.subset import Between, NotWhole, pair_shapes
+        from .progress import Ticker
+
+        self.path = path
+        pairs = {(s.scanner, s.target) for s in scans}
+        if any(a == b or (b, a) in pairs for a, b in pairs):
+            raise NotWhole("a target scans its scanner")  # _flows would key some packets the other way
+        self.between = b = Between(path, pairs, progress)
+        self.rows = {}  # id(scan) -> (first row, second row) per port of its table
+        bulk = {id(s): _bulk_rows(s) for s in scans}
+        if any(s.technique is Technique.UNKNOWN for s in scans if bulk[id(s)]):
+            raise NotWhole("a bulk scan of unknown technique")  # probe-flags-mismatch reads all of its ports
+        keyed: dict = {}
+        for s in scans:
+            if (s.scanner, s.target) not in keyed:
+                rows, keys = b.port_keys(s.scanner, s.target)
+                order = np.argsort(keys, kind="stable")  # a key's rows in frame order
+                keyed[(s.scanner, s.target)] = (rows[order], keys[order])
+        # the engine's ports: their packets (_flows) and loose resets, from those rows and the slow records
+        real = [(s, p) for s in scans for p in (s.ports.objects.values() if hasattr(s.ports, "objects") else s.ports)]
+        real_keys = {(p.exchange.scanner, p.exchange.target, p.proto, p.port) for _s, p in real}
+        pick = []
+        for pair, (rows, keys) in keyed.items():
+            codes = [int(p == "udp") * 65536 + port for sc, tg, p, port in real_keys if (sc, tg) == pair]
+            if codes:
+                pick.append(rows[np.isin(keys, np.array(codes, np.int64))])
+        pkts = b.packets(np.sort(np.concatenate(pick))) if pick else []
+        pkts = sorted(pkts + b.slow, key=lambda p: p.frame)
+        self.flows = _flows(pkts, real_keys)
+        self.loose = _loose_resets(self.flows, [p for _s, p in real])
+        del pkts
+        bulk_keys = {(s.scanner, s.target, "udp" if s.ports.udp[i] else "tcp", int(s.ports.port[i]))
+                     for s in scans for i in bulk[id(s)]} if b.slow else set()
+        if any(_flows(b.slow, bulk_keys).values()):
+            raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
+        self.cases = {}  # id(scan) -> {row: PortCase or BulkPortCase} of its bulk rows
+        tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
+        done = 0
+        for s in scans:
+            rows_b = np.array(bulk[id(s)], np.int64)
+            if not len(rows_b):
+                continue
+            pt = s.ports
+            rows, keys = keyed[(s.scanner, s.target)]
+            code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
+            lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
+            count = hi - lo
+            first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
+            second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
+            frame = b.cols.frame
+            rframe = pt.rframe[rows_b]
+            target = b.addrs.id_of(s.target)
+            ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
+                ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
+                ((count == 1) | (b.cols.src[second] == target))
+            if not ok.all():
+                raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
+            firsts = np.full(len(pt), -1, np.int64)
+            seconds = np.full(len(pt), -1, np.int64)
+            firsts[rows_b], seconds[rows_b] = first, second
+            self.rows[id(s)] = (firsts, seconds)
+            extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
+            ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            cases = self.cases[id(s)] = {}
+            reps = {}
+            for j, u in enumerate(ids.tolist()):
+                if u not in reps:
+                    reps[u] = self._checked(s, int(rows_b[j]))
+            for j, (row, u) in enumerate(zip(rows_b.tolist(), ids.tolist())):
+                rep_pc, rep_parts, rep_clean = reps[u]
+                if not rep_clean:
+                    cases[row] = self.port_case(s, row)
+                else:
+                    cases[row] = BulkPortCase(path, s, row, rep_parts, self)
+            done += len(rows_b)
+            tick(done)
+        tick.end()
+
+    def _checked(self, scan, row: int) -> tuple:
+        """(PortCase, its parts, whether no port rule finds anything on it)."""
+        pc = self.port_case(scan, row)
+        parts = _port_parts(pc)
+        clean = not any(True for r in RULES.values() if r.scope == "port" and r.needs <= parts for _h in r.check(pc))
+        return pc, parts, clean
+
+    def port_case(self, scan, row: int) -> PortCase:
+        """The real PortCase of a bulk port: its packets replayed by the engine."""
+        from .fastpath.subset import NotWhole
+        from .scans import merge_same_port
+
+        firsts, seconds = self.rows[id(scan)]
+        rows = [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
+        pkts = self.between.packets(rows)
+        engine = ReplayEngine()
+        for p in pkts:
+            engine.feed(p)
+        merged = merge_same_port(engine.exchanges())
+        pr = scan.ports[row]
+        if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(pr.verdict.probe_frames) \
+                or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
+            raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
+        result = PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0])
+        key = (scan.scanner, scan.target, pr.proto, pr.port)
+        flows = _flows(pkts, {key})
+        loose = _loose_resets(flows, [result])
+        mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
+        return PortCase(self.path, scan, result, None, tuple(flows[key]), mine)
+
+    def capture_case(self, summary: CaptureSummary, scans: list) -> CaptureCase:
+        """The CaptureCase of the capture (no claims: a claim reads every port's exchange)."""
+        ports = []
+        for s in scans:
+            objects = getattr(s.ports, "objects", None)
+            bulk = self.cases.get(id(s), {})
+            for i in range(len(s.ports)):
+                pr = objects.get(i) if objects is not None else s.ports[i]
+                if pr is None:
+                    ports.append(bulk[i])
+                    continue
+                key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
+                mine = tuple(r for r in self.loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
+                ports.append(PortCase(summary.path, s, pr, None, tuple(self.flows.get(key, ())),
+                                      tuple(r[1] for r in mine)))
+        return CaptureCase(summary, (), (), tuple(ports), tuple(scans))
+
+
+def _probed(scans) -> set:
+    """(proto, port) of every port of the scans; a fast-path scan's bulk rows read off its columns."""
+    out = set()
+    for s in scans:
+        ports = s.ports
+        objects = getattr(ports, "objects", None)
+        if objects is None:
+            out.update((p.proto, p.port) for p in ports)
+            continue
+        rows = _bulk_rows(s)
+        udp, port = ports.udp.tolist(), ports.port.tolist()
+        out.update(("udp" if udp[i] else "tcp", port[i]) for i in rows)
+        out.update((p.proto, p.port) for p in objects.values())
     return out
 
 

@@ -12,44 +12,113 @@ out as the ordinary path builds it.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Callable, Iterable, Optional
 
 import numpy as np
 
 from ..capture import ReadStats
-from .columns import AddressBook, OptionBook, Reader, decode_batch
+from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
 from .flows import packets_from_rows
+
+
+# the columns of Decoded a Packet is made of (flows.packets_from_rows), kept for the rows between the pairs
+_KEPT = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
+         "window", "opt", "mss", "payload")
+
+
+class Between:
+    """The packets between some (address, address) pairs of a capture, either
+    way, read once: the bulk decoder's rows as columns (`cols`, frame order),
+    the records only decode_frame reads as Packets (`slow`: ICMP errors either
+    address sends or receives, and the rest between the pairs). Packets of
+    rows are made when asked (packets())."""
+
+    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None):
+        self.stats = stats = ReadStats(str(path))
+        self.addrs, self.options = addrs, options = AddressBook(), OptionBook()
+        pairs = list(pairs)
+        texts = {a for pair in pairs for a in pair}
+        want = [(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs]  # a few: compared one by one
+        text_pairs = {frozenset(p) for p in pairs}
+        reader = Reader(path, stats, use_jit=False)
+        size = reader.cap.size or 0
+        parts = {k: [] for k in _KEPT}
+        self.slow = []
+        for batch in reader.batches():
+            dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+            if dec is not None and len(dec.frame):
+                hit = np.zeros(len(dec.frame), bool)
+                for a, b in want:
+                    hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
+                rows = np.nonzero(hit)[0]
+                if len(rows):
+                    for k in _KEPT:
+                        parts[k].append(getattr(dec, k)[rows])
+            self.slow += [pkt for pkt in slow if frozenset((pkt.src, pkt.dst)) in text_pairs or (
+                pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))]
+            if progress is not None and len(batch.off):
+                progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
+        self.cols = SimpleNamespace(**{k: np.concatenate(v) if v else np.zeros(0, np.int64)
+                                       for k, v in parts.items()})
+
+    def __len__(self) -> int:
+        return len(self.cols.frame)
+
+    def packets(self, rows=None) -> list:
+        """Packets of `rows` (in their order); None: of every row and slow record, in frame order."""
+        if rows is not None:
+            return packets_from_rows(self.cols, np.asarray(rows, np.int64), self.addrs, self.options)
+        out = packets_from_rows(self.cols, np.arange(len(self)), self.addrs, self.options) + self.slow
+        out.sort(key=lambda p: p.frame)
+        return out
+
+    def port_keys(self, scanner: str, target: str) -> tuple:
+        """(rows, keys) of the rows between `scanner` and `target`: each keyed
+        udp * 65536 + the target's port (the destination port of what the
+        scanner sends, the source port of what the target sends), as
+        verify._flows keys them when `target` scans no port of `scanner`."""
+        c = self.cols
+        s, t = self.addrs.id_of(scanner), self.addrs.id_of(target)
+        out_ = (c.src == s) & (c.dst == t)
+        back = (c.src == t) & (c.dst == s)
+        rows = np.nonzero(out_ | back)[0]
+        port = np.where(out_[rows], c.dport[rows], c.sport[rows]).astype(np.int64)
+        return rows, c.udp[rows].astype(np.int64) * 65536 + port
+
+
+def pair_shapes(cols, first: np.ndarray, second: np.ndarray, extra: list, identity, seq_fields, near: int) -> tuple:
+    """(ids, n): equal ids for pairs of rows of `cols` (`second` -1: none)
+    that are alike in every column but the `identity` ones, and in `extra`
+    (per pair); the `seq_fields` of both rows (and 0) compared only by their
+    differences modulo 2**32, and those only up to `near` either way (farther
+    is "far"). See verify.IDENTITY_FIELDS for why that is the key."""
+    has = second >= 0
+    s = np.where(has, second, 0)
+    key = list(extra) + [has]
+    for name in _KEPT:
+        if name in identity or name in ("src", "dst"):
+            continue
+        col = getattr(cols, name)
+        key += [col[first], np.where(has, col[s], -1)]
+    key += [np.where(has, cols.src[s] == cols.src[first], False), np.where(has, cols.sport[s] == cols.dport[first], False),
+            np.where(has, cols.dport[s] == cols.sport[first], False)]
+    seqs = [getattr(cols, f)[first].astype(np.int64) for f in seq_fields] + \
+        [np.where(has, getattr(cols, f)[s].astype(np.int64), 0) for f in seq_fields] + [np.zeros(len(first), np.int64)]
+    far = 1 << 33
+    for i in range(len(seqs)):
+        for j in range(i + 1, len(seqs)):
+            d = (seqs[i] - seqs[j]) % (1 << 32)
+            d = np.where(d >= 1 << 31, d - (1 << 32), d)
+            key.append(np.where(np.abs(d) <= near, d, far))
+    return dense_ids(key)
 
 
 def packets_between(path, pairs: Iterable[tuple], progress: Optional[Callable] = None) -> tuple:
     """(ReadStats, [Packet] in frame order) of the packets between each
     (address, address) pair, either way."""
-    stats = ReadStats(str(path))
-    addrs, options = AddressBook(), OptionBook()
-    texts = {a for pair in pairs for a in pair}
-    want = [(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs]  # a few: compared one by one
-    text_pairs = {frozenset(p) for p in pairs}
-    reader = Reader(path, stats, use_jit=False)
-    size = reader.cap.size or 0
-    out = []
-    for batch in reader.batches():
-        dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
-        got = []
-        if dec is not None and len(dec.frame):
-            hit = np.zeros(len(dec.frame), bool)
-            for a, b in want:
-                hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
-            rows = np.nonzero(hit)[0]
-            got = packets_from_rows(dec, rows, addrs, options) if len(rows) else []
-        for pkt in slow:
-            if frozenset((pkt.src, pkt.dst)) in text_pairs or (pkt.quoted is not None and (
-                    pkt.src in texts or pkt.dst in texts)):
-                got.append(pkt)
-        got.sort(key=lambda p: p.frame)
-        out += got
-        if progress is not None and len(batch.off):
-            progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
-    return stats, out
+    got = Between(path, pairs, progress)
+    return got.stats, got.packets()
 
 
 class NotWhole(Exception):
