@@ -29,7 +29,7 @@ import gc
 import inspect
 import os
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 from . import messages
 from .analysis import analyze, build_scans
@@ -770,7 +770,7 @@ def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset
     scans, packets_of, shaped = list(analysis.scans), {}, {}
     for c in analysis.captures:
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
-        if c.error is not None or not any(_bulk_rows(scans[i]) for i in at):
+        if c.error is not None or not any(len(_bulk_rows(scans[i])) for i in at):
             continue
         if c.path in unclaimed:
             try:
@@ -845,13 +845,14 @@ def session_of_frames(scans) -> dict:
         frames = out.setdefault(scan.capture, {})
         ports = scan.ports
         rows = _bulk_rows(scan)
-        if rows:  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
+        if len(rows):  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
             import numpy as np
 
-            at = np.array(rows, np.int64)
-            rf = ports.rframe[at]
-            for frame in ports.pframe[at].tolist() + rf[rf >= 0].tolist():
-                frames.setdefault(frame, (n, tool))
+            rf = ports.rframe[rows]
+            new = dict.fromkeys(ports.pframe[rows].tolist() + rf[rf >= 0].tolist(), (n, tool))
+            for frame in new.keys() & frames.keys():  # an earlier session's frame stays its own
+                del new[frame]
+            frames.update(new)
             ports = ports.objects.values()
         for p in ports:
             ex = p.exchange
@@ -886,28 +887,30 @@ def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases, sessions: dict) -> tuple:
+def _checked_ports(cases, sessions: dict):
+    """The CheckedPorts of every case, in capture then (session, proto, port,
+    first probe) order: a tuple, or a CheckedPorts where ports were checked by shape."""
     out = []
+    shaped = False
     for cc in cases:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
+        bulk = []
         for pc in cc.ports:
             if isinstance(pc, BulkPortCase):
-                first = pc.first_frame
-                session_tool = mine.get(first, (None, ""))
-                keyed.append(((session_tool[0] or 0, pc.proto, pc.port, first), session_tool, pc))
+                bulk.append(pc)
                 continue
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
             keyed.append(((session_tool[0] or 0, ex.proto, ex.port, first), session_tool, pc))
+        if bulk:
+            shaped = True
+            keyed += _bulk_keyed(bulk, mine)
         keyed.sort(key=lambda k: k[0])
-        states, reasons = list(State), list(Reason)
         for _key, (session, tool), pc in keyed:
-            if isinstance(pc, BulkPortCase):
-                ports = pc.scan.ports
-                out.append(BulkCheckedPort(pc, states[ports.state[pc.row]]._value_,
-                                           reasons[ports.reason[pc.row]]._value_, session, tool))
+            if type(pc) is tuple:  # a BulkPortCase's (case, proto, port, state, reason): made when read
+                out.append(pc + (session, tool))
                 continue
             v = pc.result.verdict
             ex = pc.result.exchange
@@ -917,7 +920,74 @@ def _checked_ports(cases, sessions: dict) -> tuple:
                                    state=v.state._value_, reason=v.reason._value_,
                                    claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
                                    session=session, tool=tool))
-    return tuple(out)
+    return CheckedPorts(out) if shaped else tuple(out)
+
+
+def _bulk_keyed(bulk: list, mine: dict) -> list:
+    """_checked_ports' entries of BulkPortCases, read off their scans' columns."""
+    import numpy as np
+
+    states, reasons = [s._value_ for s in State], [r._value_ for r in Reason]
+    out, at = [], 0
+    while at < len(bulk):
+        scan = bulk[at].scan
+        end = at
+        while end < len(bulk) and bulk[end].scan is scan:
+            end += 1
+        pcs = bulk[at:end]
+        rows = np.array([pc.row for pc in pcs], np.int64)
+        t = scan.ports
+        firsts, ports = t.pframe[rows].tolist(), t.port[rows].tolist()
+        protos = ["udp" if u else "tcp" for u in t.udp[rows].tolist()]
+        st = [states[x] for x in t.state[rows].tolist()]
+        rs = [reasons[x] for x in t.reason[rows].tolist()]
+        none = (None, "")
+        out += [((session_tool[0] or 0, proto, port, first), session_tool, (pc, proto, port, state, reason))
+                for pc, proto, port, first, state, reason, session_tool
+                in zip(pcs, protos, ports, firsts, st, rs, [mine.get(f, none) for f in firsts])]
+        at = end
+    return out
+
+
+class CheckedPorts(Sequence):
+    """VerifyResult.ports where ports were checked by shape: each a
+    CheckedPort, or a BulkCheckedPort made when read; `of(capture)` and
+    `column(name)` read them without making them (verify_report)."""
+
+    _AT = {"proto": 1, "port": 2, "state": 3, "reason": 4, "session": 5, "tool": 6}
+
+    def __init__(self, entries: list):
+        self._e = entries
+
+    def __len__(self) -> int:
+        return len(self._e)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        e = self._e[i]
+        return BulkCheckedPort(*e) if type(e) is tuple else e
+
+    def of(self, capture: str) -> "CheckedPorts":
+        return CheckedPorts([e for e in self._e if (e[0].capture if type(e) is tuple else e.capture) == capture])
+
+    def column(self, name: str) -> list:
+        at = self._AT.get(name)
+        out = []
+        for e in self._e:
+            if type(e) is not tuple:
+                out.append(getattr(e, name))
+            elif at is not None:
+                out.append(e[at])
+            elif name == "capture":
+                out.append(e[0].capture)
+            elif name in ("scanner", "target"):
+                out.append(getattr(e[0].scan, name))
+            elif name == "technique":
+                out.append(e[0].scan.technique._value_)
+            else:
+                out.append(getattr(BulkCheckedPort(*e), name))
+        return out
 
 
 # -- building the cases (reading the capture again for what pairing leaves out) ----
@@ -986,21 +1056,21 @@ def _flows(packets: Iterable[Packet], keys: set) -> dict:
     """Every packet between a scanner and a target port, any source port,
     both ways, plus the ICMP errors quoting them: what the ladder draws and
     what pairing leaves out (a RST from another source port)."""
-    out: dict = {k: [] for k in keys}
+    out: dict = {}  # only the keys with packets
     if not keys:
         return out
     for pkt in packets:
         if pkt.proto in ("tcp", "udp"):
             k = (pkt.src, pkt.dst, pkt.proto, pkt.dport)
-            if k not in out:
+            if k not in keys:
                 k = (pkt.dst, pkt.src, pkt.proto, pkt.sport)
-            if k in out:
-                out[k].append(pkt)
+            if k in keys:
+                out.setdefault(k, []).append(pkt)
         elif pkt.quoted is not None:
             q = pkt.quoted
             k = (q.src, q.dst, q.proto, q.dport)
-            if k in out and pkt.dst == q.src:
-                out[k].append(pkt)
+            if k in keys and pkt.dst == q.src:
+                out.setdefault(k, []).append(pkt)
     return out
 
 
@@ -1118,10 +1188,10 @@ class BulkCheckedPort:
     __slots__ = ("capture", "scanner", "target", "proto", "port", "technique", "state", "reason", "claim",
                  "session", "tool", "_pc")
 
-    def __init__(self, pc: BulkPortCase, state: str, reason: str, session, tool: str):
+    def __init__(self, pc: BulkPortCase, proto: str, port: int, state: str, reason: str, session, tool: str):
         scan = pc.scan
         self.capture, self.scanner, self.target, self.proto, self.port = \
-            pc.capture, scan.scanner, scan.target, pc.proto, pc.port
+            pc.capture, scan.scanner, scan.target, proto, port
         self.technique, self.state, self.reason, self.claim = scan.technique._value_, state, reason, ""
         self.session, self.tool, self._pc = session, tool, pc
 
@@ -1130,13 +1200,17 @@ class BulkCheckedPort:
         return self._pc.packets
 
 
-def _bulk_rows(scan) -> list:
-    """Rows of a fast-path scan's ports (PortTable) classified in bulk: no Exchange."""
+def _bulk_rows(scan):
+    """Rows of a fast-path scan's ports (PortTable) classified in bulk (no Exchange), as an array; () if none."""
     ports = scan.ports
     objects = getattr(ports, "objects", None)
     if objects is None or len(objects) == len(ports):
-        return []
-    return [i for i in range(len(ports)) if i not in objects]
+        return ()
+    import numpy as np
+
+    bulk = np.ones(len(ports), bool)
+    bulk[list(objects)] = False
+    return np.nonzero(bulk)[0]
 
 
 class _Shapes:
@@ -1161,7 +1235,7 @@ class _Shapes:
         self.between = b = Between(path, pairs, progress)
         self.rows = {}  # id(scan) -> (first row, second row) per port of its table
         bulk = {id(s): _bulk_rows(s) for s in scans}
-        if any(s.technique is Technique.UNKNOWN for s in scans if bulk[id(s)]):
+        if any(s.technique is Technique.UNKNOWN for s in scans if len(bulk[id(s)])):
             raise NotWhole("a bulk scan of unknown technique")  # probe-flags-mismatch reads all of its ports
         keyed: dict = {}
         for s in scans:
@@ -1190,7 +1264,7 @@ class _Shapes:
         tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
         done = 0
         for s in scans:
-            rows_b = np.array(bulk[id(s)], np.int64)
+            rows_b = np.asarray(bulk[id(s)], np.int64)
             if not len(rows_b):
                 continue
             pt = s.ports
@@ -1257,7 +1331,7 @@ class _Shapes:
         flows = _flows(pkts, {key})
         loose = _loose_resets(flows, [result])
         mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
-        return PortCase(self.path, scan, result, None, tuple(flows[key]), mine)
+        return PortCase(self.path, scan, result, None, tuple(flows.get(key, ())), mine)
 
     def capture_case(self, summary: CaptureSummary, scans: list) -> CaptureCase:
         """The CaptureCase of the capture (no claims: a claim reads every port's exchange)."""
@@ -1287,8 +1361,8 @@ def _probed(scans) -> set:
             out.update((p.proto, p.port) for p in ports)
             continue
         rows = _bulk_rows(s)
-        udp, port = ports.udp.tolist(), ports.port.tolist()
-        out.update(("udp" if udp[i] else "tcp", port[i]) for i in rows)
+        if len(rows):
+            out.update(zip(["udp" if u else "tcp" for u in ports.udp[rows].tolist()], ports.port[rows].tolist()))
         out.update((p.proto, p.port) for p in objects.values())
     return out
 

@@ -45,10 +45,22 @@ def _captures(result):
         if c.error:
             continue
         findings = [f for f in result.findings if f.capture == c.path]
-        ports = [p for p in result.ports if p.capture == c.path]
+        ports = _ports_of(result.ports, c.path)
         claims = [(text, source) for path, text, source in result.claims if path == c.path]
         out.append((c, findings, ports, claims))
     return out
+
+
+def _ports_of(ports, capture: str):
+    """The checked ports of one capture. A big capture's (verify.CheckedPorts) are
+    made only when read: its `of` and `column` read them without making them."""
+    of = getattr(ports, "of", None)
+    return of(capture) if of is not None else [p for p in ports if p.capture == capture]
+
+
+def _column(items, name: str) -> list:
+    column = getattr(items, "column", None)
+    return column(name) if column is not None else [getattr(x, name) for x in items]
 
 
 def _capture_verdict(c, findings) -> str:
@@ -111,8 +123,9 @@ def _ladder_ports(findings, ports, mode):
     if mode == "all" or len(ports) <= AUTO_ALL_PORTS:
         return ports
     named = {(f.scanner, f.target, f.proto, f.port, f.session) for f in findings}
-    return [p for p in ports if (p.scanner, p.target, p.proto, p.port, p.session) in named
-            or (p.scanner, p.target, p.proto, p.port, None) in named]
+    keys = zip(*[_column(ports, k) for k in ("scanner", "target", "proto", "port", "session")])
+    return [ports[i] for i, (scanner, target, proto, port, session) in enumerate(keys)
+            if (scanner, target, proto, port, session) in named or (scanner, target, proto, port, None) in named]
 
 
 def _port_rows(ports, lang):
@@ -126,7 +139,7 @@ def _port_rows(ports, lang):
 
 
 def _several_sessions(items) -> bool:
-    return len({x.session for x in items if x.session is not None}) > 1
+    return len({session for session in _column(items, "session") if session is not None}) > 1
 
 
 def _session_text(x, lang: str = "en") -> str:
@@ -138,7 +151,7 @@ def _session_text(x, lang: str = "en") -> str:
 
 def _state_summary(ports, lang: str = "en") -> str:
     """"4000 ports: 2992 closed, 1008 open|filtered", when there are too many to list."""
-    n = Counter(p.state for p in ports)
+    n = Counter(_column(ports, "state"))
     counts = label("comma", lang).join(f"{count} {state}" for state, count in n.most_common())
     return label("ports.summary", lang, n=len(ports), counts=counts)
 
