@@ -25,6 +25,7 @@ Rules
 """
 from __future__ import annotations
 
+import bisect
 import gc
 import inspect
 import os
@@ -890,103 +891,176 @@ def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
 def _checked_ports(cases, sessions: dict):
     """The CheckedPorts of every case, in capture then (session, proto, port,
     first probe) order: a tuple, or a CheckedPorts where ports were checked by shape."""
-    out = []
-    shaped = False
+    out, bulk = [], []
     for cc in cases:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
-        bulk = []
+        shaped = []
         for pc in cc.ports:
             if isinstance(pc, BulkPortCase):
-                bulk.append(pc)
+                shaped.append(pc)
                 continue
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
             keyed.append(((session_tool[0] or 0, ex.proto, ex.port, first), session_tool, pc))
-        if bulk:
-            shaped = True
-            keyed += _bulk_keyed(bulk, mine)
-        keyed.sort(key=lambda k: k[0])
-        for _key, (session, tool), pc in keyed:
-            if type(pc) is tuple:  # a BulkPortCase's (case, proto, port, state, reason): made when read
-                out.append(pc + (session, tool))
-                continue
-            v = pc.result.verdict
-            ex = pc.result.exchange
-            # _value_: the member's value, read directly (Enum's .value property costs a call per read)
-            out.append(CheckedPort(capture=cc.capture, scanner=ex.scanner, target=ex.target,
-                                   proto=ex.proto, port=ex.port, technique=pc.scan.technique._value_,
-                                   state=v.state._value_, reason=v.reason._value_,
-                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
-                                   session=session, tool=tool))
-    return CheckedPorts(out) if shaped else tuple(out)
+        if not shaped:
+            keyed.sort(key=lambda k: k[0])
+            out += [_checked_port(cc.capture, pc, session, tool) for _key, (session, tool), pc in keyed]
+            continue
+        bulk.append((len(out), _BulkChecked(shaped, mine, [(k, _checked_port(cc.capture, pc, *st))
+                                                           for k, st, pc in keyed])))
+    return CheckedPorts(out, bulk) if bulk else tuple(out)
 
 
-def _bulk_keyed(bulk: list, mine: dict) -> list:
-    """_checked_ports' entries of BulkPortCases, read off their scans' columns."""
-    import numpy as np
+def _checked_port(capture: str, pc: PortCase, session, tool: str) -> CheckedPort:
+    v = pc.result.verdict
+    ex = pc.result.exchange
+    # _value_: the member's value, read directly (Enum's .value property costs a call per read)
+    return CheckedPort(capture=capture, scanner=ex.scanner, target=ex.target, proto=ex.proto, port=ex.port,
+                       technique=pc.scan.technique._value_, state=v.state._value_, reason=v.reason._value_,
+                       claim=str(pc.claim) if pc.claim else "", packets=pc.packets, session=session, tool=tool)
 
-    states, reasons = [s._value_ for s in State], [r._value_ for r in Reason]
-    out, at = [], 0
-    while at < len(bulk):
-        scan = bulk[at].scan
-        end = at
-        while end < len(bulk) and bulk[end].scan is scan:
-            end += 1
-        pcs = bulk[at:end]
-        rows = np.array([pc.row for pc in pcs], np.int64)
-        t = scan.ports
-        firsts, ports = t.pframe[rows].tolist(), t.port[rows].tolist()
-        protos = ["udp" if u else "tcp" for u in t.udp[rows].tolist()]
-        st = [states[x] for x in t.state[rows].tolist()]
-        rs = [reasons[x] for x in t.reason[rows].tolist()]
+
+class _BulkChecked:
+    """One capture's checked ports where some were checked by shape: in
+    _checked_ports' order, as columns; the CheckedPorts of the others
+    (`real`) and BulkCheckedPorts made when read."""
+
+    def __init__(self, shaped: list, mine: dict, real: list):
+        import numpy as np
+
+        self.capture = shaped[0].capture
+        self.pcs = shaped
+        self.real = [cp for _k, cp in real]
+        scans, rows, at = [], [], 0
+        while at < len(shaped):  # BulkPortCases come scan by scan
+            scan, end = shaped[at].scan, at
+            while end < len(shaped) and shaped[end].scan is scan:
+                end += 1
+            scans.append((scan, at, end))
+            rows.append(np.array([pc.row for pc in shaped[at:end]], np.int64))
+            at = end
+        col = {k: np.concatenate([getattr(s.ports, k)[r] for (s, _a, _e), r in zip(scans, rows)])
+               for k in ("udp", "port", "pframe", "state", "reason")}
+        self.scan_of = np.concatenate([np.full(e - a, i, np.int32) for i, (_s, a, e) in enumerate(scans)])
+        self.scans = [s for s, _a, _e in scans]
+        tools = {}
         none = (None, "")
-        out += [((session_tool[0] or 0, proto, port, first), session_tool, (pc, proto, port, state, reason))
-                for pc, proto, port, first, state, reason, session_tool
-                in zip(pcs, protos, ports, firsts, st, rs, [mine.get(f, none) for f in firsts])]
-        at = end
-    return out
+        st = [mine.get(f, none) for f in col["pframe"].tolist()]
+        session = np.array([-1 if x[0] is None else x[0] for x in st], np.int64)
+        tool = np.array([tools.setdefault(x[1], len(tools)) for x in st], np.int32)
+        self.tools = list(tools)
+        # sorted as _checked_ports sorts: (session or 0, proto, port, first probe frame), stably
+        protos = sorted({"udp", "tcp"} | {k[1] for k, _cp in real})
+        rank = {p: i for i, p in enumerate(protos)}
+        n_r = len(real)
+        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)],
+                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int64),
+                      np.where(col["udp"], rank["udp"], rank["tcp"])],
+                np.r_[np.array([k[2] for k, _cp in real], np.int64), col["port"].astype(np.int64)],
+                np.r_[np.array([k[3] for k, _cp in real], np.int64), col["pframe"].astype(np.int64)]]
+        order = np.lexsort(keys[::-1])
+        self.order = order  # entry -> index: < n_r a real one, else n_r + bulk index
+        self.n_real = n_r
+        self.col, self.session, self.tool = col, session, tool
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def get(self, i: int):
+        j = int(self.order[i]) - self.n_real
+        if j < 0:
+            return self.real[j + self.n_real]
+        states, reasons = list(State), list(Reason)
+        c = self.col
+        session = int(self.session[j])
+        return BulkCheckedPort(self.pcs[j], "udp" if c["udp"][j] else "tcp", int(c["port"][j]),
+                               states[c["state"][j]]._value_, reasons[c["reason"][j]]._value_,
+                               None if session < 0 else session, self.tools[self.tool[j]])
+
+    def column(self, name: str) -> list:
+        import numpy as np
+
+        j = self.order - self.n_real
+        bulk = j >= 0
+        jb = j[bulk]
+        c = self.col
+        if name == "proto":
+            values = np.where(c["udp"][jb], "udp", "tcp").tolist()
+        elif name in ("port", "state", "reason"):
+            values = c[name][jb].tolist()
+            if name != "port":
+                words = [m._value_ for m in (State if name == "state" else Reason)]
+                values = [words[v] for v in values]
+        elif name == "session":
+            values = [None if v < 0 else v for v in self.session[jb].tolist()]
+        elif name == "tool":
+            values = [self.tools[v] for v in self.tool[jb].tolist()]
+        elif name == "capture":
+            values = [self.capture] * len(jb)
+        elif name in ("scanner", "target", "technique"):
+            per = [s.technique._value_ if name == "technique" else getattr(s, name) for s in self.scans]
+            values = [per[v] for v in self.scan_of[jb].tolist()]
+        elif name == "claim":
+            values = [""] * len(jb)
+        else:
+            values = [getattr(self.get(int(i)), name) for i in np.nonzero(bulk)[0].tolist()]
+        if not len(jb) == len(j):
+            out = [None] * len(j)
+            it = iter(values)
+            for i, (b, k) in enumerate(zip(bulk.tolist(), j.tolist())):
+                out[i] = next(it) if b else getattr(self.real[k + self.n_real], name)
+            return out
+        return values
 
 
 class CheckedPorts(Sequence):
-    """VerifyResult.ports where ports were checked by shape: each a
-    CheckedPort, or a BulkCheckedPort made when read; `of(capture)` and
-    `column(name)` read them without making them (verify_report)."""
+    """VerifyResult.ports where ports were checked by shape: CheckedPorts,
+    and BulkCheckedPorts made when read; `of(capture)` and `column(name)`
+    read them without making them (verify_report)."""
 
-    _AT = {"proto": 1, "port": 2, "state": 3, "reason": 4, "session": 5, "tool": 6}
-
-    def __init__(self, entries: list):
-        self._e = entries
+    def __init__(self, plain: list, bulk: list):
+        # parts in order: runs of plain CheckedPorts and each big capture's _BulkChecked
+        self.parts, at = [], 0
+        for pos, b in bulk:
+            if pos > at:
+                self.parts.append(plain[at:pos])
+            self.parts.append(b)
+            at = pos
+        if at < len(plain):
+            self.parts.append(plain[at:])
+        self.starts = []
+        n = 0
+        for p in self.parts:
+            self.starts.append(n)
+            n += len(p)
+        self.n = n
 
     def __len__(self) -> int:
-        return len(self._e)
+        return self.n
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        e = self._e[i]
-        return BulkCheckedPort(*e) if type(e) is tuple else e
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        k = bisect.bisect_right(self.starts, i) - 1
+        part = self.parts[k]
+        return part.get(i - self.starts[k]) if isinstance(part, _BulkChecked) else part[i - self.starts[k]]
 
-    def of(self, capture: str) -> "CheckedPorts":
-        return CheckedPorts([e for e in self._e if (e[0].capture if type(e) is tuple else e.capture) == capture])
+    def of(self, capture: str):
+        mine = [p for p in self.parts if isinstance(p, _BulkChecked) and p.capture == capture]
+        if mine:
+            return CheckedPorts([], [(0, mine[0])])
+        return [cp for p in self.parts if not isinstance(p, _BulkChecked) for cp in p if cp.capture == capture]
 
     def column(self, name: str) -> list:
-        at = self._AT.get(name)
         out = []
-        for e in self._e:
-            if type(e) is not tuple:
-                out.append(getattr(e, name))
-            elif at is not None:
-                out.append(e[at])
-            elif name == "capture":
-                out.append(e[0].capture)
-            elif name in ("scanner", "target"):
-                out.append(getattr(e[0].scan, name))
-            elif name == "technique":
-                out.append(e[0].scan.technique._value_)
-            else:
-                out.append(getattr(BulkCheckedPort(*e), name))
+        for p in self.parts:
+            out += p.column(name) if isinstance(p, _BulkChecked) else [getattr(cp, name) for cp in p]
         return out
 
 
@@ -1213,6 +1287,35 @@ def _bulk_rows(scan):
     return np.nonzero(bulk)[0]
 
 
+class _BulkKeys:
+    """The (scanner, target, proto, port) keys of bulk ports, as _flows asks
+    for them (`key in keys`), read off the scans' columns."""
+
+    def __init__(self, scans: list, bulk: dict):
+        import numpy as np
+
+        self.codes: dict = {}
+        for s in scans:
+            rows = bulk[id(s)]
+            if len(rows):
+                code = s.ports.udp[rows].astype(np.int64) * 65536 + s.ports.port[rows]
+                self.codes[(s.scanner, s.target)] = np.sort(np.r_[self.codes.get((s.scanner, s.target), []), code])
+
+    def __bool__(self) -> bool:
+        return bool(self.codes)
+
+    def __contains__(self, key) -> bool:
+        import numpy as np
+
+        scanner, target, proto, port = key
+        codes = self.codes.get((scanner, target))
+        if codes is None or proto not in ("tcp", "udp"):
+            return False
+        code = (proto == "udp") * 65536 + port
+        at = int(np.searchsorted(codes, code))
+        return at < len(codes) and int(codes[at]) == code
+
+
 class _Shapes:
     """A big capture's port cases without making every session whole: the
     packets between each session's scanner and target read once as columns
@@ -1256,9 +1359,7 @@ class _Shapes:
         self.flows = _flows(pkts, real_keys)
         self.loose = _loose_resets(self.flows, [p for _s, p in real])
         del pkts
-        bulk_keys = {(s.scanner, s.target, "udp" if s.ports.udp[i] else "tcp", int(s.ports.port[i]))
-                     for s in scans for i in bulk[id(s)]} if b.slow else set()
-        if any(_flows(b.slow, bulk_keys).values()):
+        if _flows(b.slow, _BulkKeys(scans, bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         self.cases = {}  # id(scan) -> {row: PortCase or BulkPortCase} of its bulk rows
         tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))

@@ -22,9 +22,16 @@ from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
 from .flows import packets_from_rows
 
 
-# the columns of Decoded a Packet is made of (flows.packets_from_rows), kept for the rows between the pairs
-_KEPT = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
-         "window", "opt", "mss", "payload")
+class NotWhole(Exception):
+    """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
+
+
+# the columns of Decoded a Packet is made of (flows.packets_from_rows), kept for the rows between the
+# pairs in types as narrow as their values (decode_batch's are int64)
+_KEPT = {"frame": np.uint32, "ts": np.float64, "src": np.int64, "dst": np.int64, "udp": bool, "ttl": np.uint8,
+         "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16, "dport": np.uint16, "flags": np.uint16,
+         "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.int32, "mss": np.int32,
+         "payload": np.uint32}
 
 
 class Between:
@@ -53,14 +60,17 @@ class Between:
                     hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
                 rows = np.nonzero(hit)[0]
                 if len(rows):
-                    for k in _KEPT:
-                        parts[k].append(getattr(dec, k)[rows])
+                    if dec.frame[-1] >= 1 << 32:
+                        raise NotWhole("more than 2**32 records")
+                    for k, dtype in _KEPT.items():
+                        parts[k].append(getattr(dec, k)[rows].astype(dtype))
             self.slow += [pkt for pkt in slow if frozenset((pkt.src, pkt.dst)) in text_pairs or (
                 pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))]
             if progress is not None and len(batch.off):
                 progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
-        self.cols = SimpleNamespace(**{k: np.concatenate(v) if v else np.zeros(0, np.int64)
+        self.cols = SimpleNamespace(**{k: np.concatenate(v) if v else np.zeros(0, _KEPT[k])
                                        for k, v in parts.items()})
+        del parts
 
     def __len__(self) -> int:
         return len(self.cols.frame)
@@ -119,10 +129,6 @@ def packets_between(path, pairs: Iterable[tuple], progress: Optional[Callable] =
     (address, address) pair, either way."""
     got = Between(path, pairs, progress)
     return got.stats, got.packets()
-
-
-class NotWhole(Exception):
-    """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
 
 
 def whole_sessions(path, scans: list, indexes: Iterable[int], progress: Optional[Callable] = None,

@@ -123,8 +123,10 @@ def _ladder_ports(findings, ports, mode):
     if mode == "all" or len(ports) <= AUTO_ALL_PORTS:
         return ports
     named = {(f.scanner, f.target, f.proto, f.port, f.session) for f in findings}
-    keys = zip(*[_column(ports, k) for k in ("scanner", "target", "proto", "port", "session")])
-    return [ports[i] for i, (scanner, target, proto, port, session) in enumerate(keys)
+    numbers = {key[3] for key in named}
+    at = [i for i, port in enumerate(_column(ports, "port")) if port in numbers]  # the few a finding may name
+    keys = [_column([ports[i] for i in at], k) for k in ("scanner", "target", "proto", "port", "session")]
+    return [ports[i] for i, (scanner, target, proto, port, session) in zip(at, zip(*keys))
             if (scanner, target, proto, port, session) in named or (scanner, target, proto, port, None) in named]
 
 
