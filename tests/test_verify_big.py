@@ -10,6 +10,7 @@ from pcapbuild import pcap_bytes
 from test_fastpath import CASES, OUT_OF_ORDER, big_scan
 
 from pcapscan import fastpath
+from pcapscan import verify as verify_mod
 from pcapscan.fastpath import subset
 from pcapscan.report.verify_report import render
 from pcapscan.verify import verify
@@ -20,20 +21,30 @@ OWN = sorted(p for d in ("golden", "tools", "seeds") for p in (ROOT / "captures"
 
 
 def both(monkeypatch, path, **kw):
-    ordinary = render(verify(str(path), **kw), "json")
+    """(ordinary JSON and table, fast ones, how the fast path's bulk ports were
+    checked: "shapes", "whole" or "")."""
+    result = verify(str(path), **kw)
+    ordinary = render(result, "json") + render(result, "table")
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
     made = []
-    real = subset.whole_sessions
+    real_whole, real_shapes = subset.whole_sessions, verify_mod._Shapes
 
     def whole(*a, **k):
-        out = real(*a, **k)
-        made.append(1)
+        out = real_whole(*a, **k)
+        made.append("whole")
+        return out
+
+    def shapes(*a, **k):
+        out = real_shapes(*a, **k)
+        made.append("shapes")
         return out
 
     monkeypatch.setattr(subset, "whole_sessions", whole)
-    fast = render(verify(str(path), **kw), "json")
+    monkeypatch.setattr(verify_mod, "_Shapes", shapes)
+    result = verify(str(path), **kw)
+    fast = _no_fallback_note(render(result, "json")) + render(result, "table")
     monkeypatch.undo()
-    return ordinary, _no_fallback_note(fast), bool(made)
+    return ordinary, fast, made[0] if made else ""
 
 
 def _no_fallback_note(text: str) -> str:
@@ -56,7 +67,8 @@ def test_crafted_captures_verify_the_same(monkeypatch, tmp_path, case):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path)
-    assert made or case == "duplicates"  # bulk ports made whole (every flow of "duplicates" is the engine's)
+    # bulk ports checked by shape (every flow of "duplicates" is the engine's)
+    assert made == "shapes" or case == "duplicates"
     assert fast == ordinary
 
 
@@ -66,4 +78,5 @@ def test_out_of_order_and_claims(monkeypatch, tmp_path):
     path.write_bytes(pcap_bytes(moved + big_scan(t0=200.0, sport=41000, ports=range(1, 30))))
     for kw in ({}, {"claims": ["syn:closed"]}, {"claims": ["syn:open:22"]}):
         ordinary, fast, made = both(monkeypatch, path, **kw)
-        assert made and fast == ordinary
+        assert made == ("whole" if kw else "shapes")  # a claim reads every port's exchange: made whole
+        assert fast == ordinary
