@@ -1,6 +1,7 @@
 """verify on big captures: the fast path's sessions made whole from the
 packets between their addresses (fastpath.subset), read once for the rules'
 flows too. The same findings, ports and JSON as the ordinary path's."""
+import io
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from test_fastpath import CASES, OUT_OF_ORDER, big_scan
 from pcapscan import fastpath
 from pcapscan import verify as verify_mod
 from pcapscan.fastpath import subset
-from pcapscan.report.verify_report import render
+from pcapscan.report.verify_report import render, write_json
 from pcapscan.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,10 @@ def both(monkeypatch, path, **kw):
     monkeypatch.setattr(subset, "whole_sessions", whole)
     monkeypatch.setattr(verify_mod, "_Shapes", shapes)
     result = verify(str(path), **kw)
-    fast = _no_fallback_note(render(result, "json")) + render(result, "table")
+    streamed = io.StringIO()
+    write_json(result, streamed)
+    assert streamed.getvalue() == render(result, "json")  # the CLI's JSON, written piece by piece
+    fast = _no_fallback_note(streamed.getvalue()) + render(result, "table")
     monkeypatch.undo()
     return ordinary, fast, made[0] if made else ""
 

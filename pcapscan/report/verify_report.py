@@ -373,3 +373,51 @@ def to_verify_dict(result) -> dict:
 
 def render_json(result) -> str:
     return json.dumps(to_verify_dict(result), indent=2, ensure_ascii=False) + "\n"
+
+
+_ANALYSIS_MARK = "\x00pcapscan-analysis\x00"
+
+
+def write_json(result, fh, progress=None) -> None:
+    """render_json's very text, written piece by piece: the analysis (every
+    port of every scan) streamed as analyze's JSON is (report/stream.py),
+    indented one level deeper, never held whole."""
+    from dataclasses import replace
+
+    from . import stream
+
+    analysis = result.analysis
+    light = replace(analysis, scans=tuple(replace(s, ports=()) for s in analysis.scans))
+    if json.dumps(to_dict(light)) != json.dumps(to_dict(light), ensure_ascii=False):
+        fh.write(render_json(result))  # analyze's JSON escapes what verify's writes as it is
+        return
+    d = to_verify_dict(replace(result, analysis=light))
+    d["analysis"] = _ANALYSIS_MARK
+    text = json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+    at = text.index(json.dumps(_ANALYSIS_MARK))
+    fh.write(text[:at])
+    nested = _Nested(fh)
+    stream.write_json(analysis, nested, progress)
+    nested.close()
+    fh.write(text[at + len(json.dumps(_ANALYSIS_MARK)):])
+
+
+class _Nested:
+    """A JSON text written one level deeper (json.dumps' indent 2), its final newline dropped."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.pending = False
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self.pending:
+            self.fh.write("\n  ")
+        self.pending = text.endswith("\n")
+        if self.pending:
+            text = text[:-1]
+        self.fh.write(text.replace("\n", "\n  "))
+
+    def close(self) -> None:
+        self.pending = False
