@@ -110,6 +110,8 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
                     text = port_words(scan, ports.objects[start + j])
                     if texts is None:
                         texts = [text]
+                    elif sel is None:  # the whole chunk the engine's ports
+                        texts.append(text)
                     else:
                         texts[j] = text
                 continue
