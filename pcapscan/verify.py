@@ -1362,6 +1362,7 @@ class _Shapes:
         if _flows(b.slow, _BulkKeys(scans, bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         self.cases = {}  # id(scan) -> {row: PortCase or BulkPortCase} of its bulk rows
+        self.shapes = []  # (scan, its bulk rows, their shape ids)
         tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
         done = 0
         for s in scans:
@@ -1389,6 +1390,7 @@ class _Shapes:
             self.rows[id(s)] = (firsts, seconds)
             extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            self.shapes.append((s, rows_b, ids))
             cases = self.cases[id(s)] = {}
             reps = {}
             for j, u in enumerate(ids.tolist()):
