@@ -30,6 +30,7 @@ import gc
 import inspect
 import os
 from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from typing import Callable, Iterable, Optional, Sequence
 
 from . import messages
@@ -837,31 +838,112 @@ def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> 
 def session_of_frames(scans) -> dict:
     """capture -> {frame: (session number, tool)}: which scan session (numbered
     from 1 in each capture, in the order analyze lists them) each probe and
-    answer belongs to."""
+    answer belongs to (the first session that names a frame keeps it)."""
     out: dict = {}
     count: dict = {}
     for scan in scans:
         n = count[scan.capture] = count.get(scan.capture, 0) + 1
         tool = scan.tool.name if scan.tool is not None else ""
-        frames = out.setdefault(scan.capture, {})
+        frames = out.get(scan.capture)
+        if frames is None:
+            frames = out[scan.capture] = FrameSessions()
         ports = scan.ports
         rows = _bulk_rows(scan)
         if len(rows):  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
-            import numpy as np
-
             rf = ports.rframe[rows]
-            new = dict.fromkeys(ports.pframe[rows].tolist() + rf[rf >= 0].tolist(), (n, tool))
-            for frame in new.keys() & frames.keys():  # an earlier session's frame stays its own
-                del new[frame]
-            frames.update(new)
+            frames.add_bulk(n, tool, ports.pframe[rows], rf[rf >= 0])
             ports = ports.objects.values()
+        own = frames.own
         for p in ports:
             ex = p.exchange
             mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
                 list(p.verdict.probe_frames + p.verdict.response_frames)
             for frame in mine:
-                frames.setdefault(frame, (n, tool))
+                own.setdefault(frame, (n, tool))
     return out
+
+
+class FrameSessions(Mapping):
+    """frame -> (session number, tool) of one capture: a dict of the frames of
+    exchanges, and the frames of bulk rows as sorted columns (a big capture's
+    millions of frames never a dict)."""
+
+    def __init__(self):
+        self.own: dict = {}
+        self.bulk: list = []  # (session number, tool, frames)
+        self._sorted = None
+
+    def add_bulk(self, n: int, tool: str, *frames) -> None:
+        import numpy as np
+
+        self.bulk.append((n, tool, np.concatenate([np.asarray(f, np.int64) for f in frames])))
+        self._sorted = None
+
+    def _columns(self):
+        import numpy as np
+
+        if self._sorted is None:
+            frames = np.concatenate([f for _n, _t, f in self.bulk]) if self.bulk else np.zeros(0, np.int64)
+            ns = np.concatenate([np.full(len(f), n, np.int64) for n, _t, f in self.bulk]) if self.bulk \
+                else np.zeros(0, np.int64)
+            order = np.lexsort((ns, frames))  # by frame, the first session first
+            frames, ns = frames[order], ns[order]
+            first = np.r_[True, frames[1:] != frames[:-1]] if len(frames) else np.zeros(0, bool)
+            self._sorted = (frames[first], ns[first], {n: t for n, t, _f in self.bulk})
+        return self._sorted
+
+    def _bulk_get(self, frame):
+        import numpy as np
+
+        frames, ns, tools = self._columns()
+        at = int(np.searchsorted(frames, frame))
+        if at < len(frames) and int(frames[at]) == frame:
+            n = int(ns[at])
+            return (n, tools[n])
+        return None
+
+    def __getitem__(self, frame):
+        got = self.own.get(frame)
+        if self.bulk:
+            other = self._bulk_get(frame)
+            if other is not None and (got is None or other[0] < got[0]):
+                got = other
+        if got is None:
+            raise KeyError(frame)
+        return got
+
+    def __contains__(self, frame) -> bool:
+        return frame in self.own or (bool(self.bulk) and self._bulk_get(frame) is not None)
+
+    def __iter__(self):
+        keys = dict.fromkeys(self.own)
+        if self.bulk:
+            keys.update(dict.fromkeys(self._columns()[0].tolist()))
+        return iter(keys)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def many(self, frames) -> tuple:
+        """(session numbers, -1 for none; {session number: tool}) of an array of frames."""
+        import numpy as np
+
+        frames = np.asarray(frames, np.int64)
+        bf, bn, tools = self._columns()
+        tools = dict(tools)
+        if len(bf):
+            at = np.minimum(np.searchsorted(bf, frames), len(bf) - 1)
+            n = np.where(bf[at] == frames, bn[at], -1)
+        else:
+            n = np.full(len(frames), -1, np.int64)
+        if self.own:
+            keys = np.array(list(self.own), np.int64)
+            for i in np.nonzero(np.isin(frames, keys))[0].tolist():
+                n_own, tool = self.own[int(frames[i])]
+                if n[i] < 0 or n_own < n[i]:
+                    n[i] = n_own
+                    tools[n_own] = tool
+        return n, tools
 
 
 def _session(sessions: dict, capture: str, frames) -> tuple:
@@ -945,11 +1027,16 @@ class _BulkChecked:
                for k in ("udp", "port", "pframe", "state", "reason")}
         self.scan_of = np.concatenate([np.full(e - a, i, np.int32) for i, (_s, a, e) in enumerate(scans)])
         self.scans = [s for s, _a, _e in scans]
-        tools = {}
-        none = (None, "")
-        st = [mine.get(f, none) for f in col["pframe"].tolist()]
-        session = np.array([-1 if x[0] is None else x[0] for x in st], np.int64)
-        tool = np.array([tools.setdefault(x[1], len(tools)) for x in st], np.int32)
+        if not isinstance(mine, FrameSessions):
+            plain, mine = mine, FrameSessions()
+            mine.own.update(plain)
+        session, tool_of = mine.many(col["pframe"])
+        tools = {"": 0}
+        code = {n: tools.setdefault(t, len(tools)) for n, t in tool_of.items()}
+        lut = np.zeros(max(code, default=0) + 2, np.int32)
+        for n, c in code.items():
+            lut[n] = c
+        tool = lut[session]  # session -1: the last slot, tool ""
         self.tools = list(tools)
         # sorted as _checked_ports sorts: (session or 0, proto, port, first probe frame), stably
         protos = sorted({"udp", "tcp"} | {k[1] for k, _cp in real})
