@@ -40,7 +40,7 @@ from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
 from .fingerprint import NMAP_WINDOWS
-from .gcpause import no_cyclic_gc
+from .gcpause import cyclic_gc, no_cyclic_gc
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
@@ -726,9 +726,10 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
     udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
     forced = Technique.UDP if udp_named else None
     # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
-    analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
-                       jobs=None if single else 1)
-    gc.collect()  # the fast path's columns left in cycles, freed while the heap is still small (GC is paused)
+    with cyclic_gc():  # the fast path leaves its columns in cycles: freed as it goes, while the heap is small
+        analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
+                           jobs=None if single else 1)
+        gc.collect()
     claims_of = {}
     for summary in analysis.captures:
         capture_claims = list(claims)
@@ -815,7 +816,7 @@ def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> 
     hits = []  # (capture, rule id, Hit)
     tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
     # every port rule found nothing on a BulkPortCase's shape: the rules run on the others
-    real = [[pc for pc in cc.ports if not isinstance(pc, BulkPortCase)] for cc in cases]
+    real = [cc.ports.real() if isinstance(cc.ports, _CasePorts) else cc.ports for cc in cases]
     parts = [[_port_parts(pc) for pc in pcs] for pcs in real]  # once per port, for every port rule
     for i, r in enumerate(RULES.values()):
         tick(i)
@@ -977,11 +978,8 @@ def _checked_ports(cases, sessions: dict):
     for cc in cases:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
-        shaped = []
-        for pc in cc.ports:
-            if isinstance(pc, BulkPortCase):
-                shaped.append(pc)
-                continue
+        shaped = cc.ports.bulk() if isinstance(cc.ports, _CasePorts) else []
+        for pc in (cc.ports.real() if shaped else cc.ports):
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
@@ -990,8 +988,8 @@ def _checked_ports(cases, sessions: dict):
             keyed.sort(key=lambda k: k[0])
             out += [_checked_port(cc.capture, pc, session, tool) for _key, (session, tool), pc in keyed]
             continue
-        bulk.append((len(out), _BulkChecked(shaped, mine, [(k, _checked_port(cc.capture, pc, *st))
-                                                           for k, st, pc in keyed])))
+        bulk.append((len(out), _BulkChecked(cc.capture, shaped, mine, [(k, _checked_port(cc.capture, pc, *st))
+                                                                       for k, st, pc in keyed])))
     return CheckedPorts(out, bulk) if bulk else tuple(out)
 
 
@@ -1009,24 +1007,18 @@ class _BulkChecked:
     _checked_ports' order, as columns; the CheckedPorts of the others
     (`real`) and BulkCheckedPorts made when read."""
 
-    def __init__(self, shaped: list, mine: dict, real: list):
+    def __init__(self, capture: str, shaped: list, mine: dict, real: list):
         import numpy as np
 
-        self.capture = shaped[0].capture
-        self.pcs = shaped
+        self.capture = capture
         self.real = [cp for _k, cp in real]
-        scans, rows, at = [], [], 0
-        while at < len(shaped):  # BulkPortCases come scan by scan
-            scan, end = shaped[at].scan, at
-            while end < len(shaped) and shaped[end].scan is scan:
-                end += 1
-            scans.append((scan, at, end))
-            rows.append(np.array([pc.row for pc in shaped[at:end]], np.int64))
-            at = end
-        col = {k: np.concatenate([getattr(s.ports, k)[r] for (s, _a, _e), r in zip(scans, rows)])
+        self.scans = [scan for scan, _rows, _k, _clean in shaped]
+        self.clean = [clean for _scan, _rows, _k, clean in shaped]
+        self.rows = np.concatenate([rows for _scan, rows, _k, _clean in shaped])
+        self.shape = np.concatenate([k for _scan, _rows, k, _clean in shaped])
+        col = {k: np.concatenate([getattr(scan.ports, k)[rows] for scan, rows, _k, _clean in shaped])
                for k in ("udp", "port", "pframe", "state", "reason")}
-        self.scan_of = np.concatenate([np.full(e - a, i, np.int32) for i, (_s, a, e) in enumerate(scans)])
-        self.scans = [s for s, _a, _e in scans]
+        self.scan_of = np.concatenate([np.full(len(rows), i, np.int32) for i, (_s, rows, _k, _c) in enumerate(shaped)])
         if not isinstance(mine, FrameSessions):
             plain, mine = mine, FrameSessions()
             mine.own.update(plain)
@@ -1062,7 +1054,8 @@ class _BulkChecked:
         states, reasons = list(State), list(Reason)
         c = self.col
         session = int(self.session[j])
-        return BulkCheckedPort(self.pcs[j], "udp" if c["udp"][j] else "tcp", int(c["port"][j]),
+        pc = BulkPortCase(self.clean[self.scan_of[j]][self.shape[j]], int(self.rows[j]))
+        return BulkCheckedPort(pc, "udp" if c["udp"][j] else "tcp", int(c["port"][j]),
                                states[c["state"][j]]._value_, reasons[c["reason"][j]]._value_,
                                None if session < 0 else session, self.tools[self.tool[j]])
 
@@ -1294,21 +1287,31 @@ class BulkPortCase:
     """The PortCase of a port the fast path classified in bulk and no port
     rule finds anything on (its shape's representative showed it). Its
     packets and Exchange are read again only when a capture or set rule
-    asks for them (`case`)."""
+    asks for them (`case`). Millions of them: two slots, the rest shared
+    by the ports of its scan and shape (`_ShapeOf`)."""
 
-    __slots__ = ("capture", "scan", "row", "parts", "_shapes", "_case")
+    __slots__ = ("shape", "row")
     claim = None
     loose_resets = ()
 
-    def __init__(self, capture: str, scan: Scan, row: int, parts: frozenset, shapes):
-        self.capture, self.scan, self.row, self.parts, self._shapes, self._case = \
-            capture, scan, row, parts, shapes, None
+    def __init__(self, shape, row: int):
+        self.shape, self.row = shape, row
+
+    @property
+    def capture(self) -> str:
+        return self.shape.capture
+
+    @property
+    def scan(self) -> Scan:
+        return self.shape.scan
+
+    @property
+    def parts(self) -> frozenset:
+        return self.shape.parts
 
     @property
     def case(self) -> PortCase:
-        if self._case is None:
-            self._case = self._shapes.port_case(self.scan, self.row)
-        return self._case
+        return self.shape.shapes.made_case(self.shape.scan, self.row)
 
     @property
     def result(self) -> PortResult:
@@ -1403,6 +1406,16 @@ class _BulkKeys:
         return at < len(codes) and int(codes[at]) == code
 
 
+@dataclass(frozen=True)
+class _ShapeOf:
+    """What the BulkPortCases of one scan and shape share."""
+
+    capture: str
+    scan: Scan
+    parts: frozenset
+    shapes: "_Shapes"
+
+
 class _Shapes:
     """A big capture's port cases without making every session whole: the
     packets between each session's scanner and target read once as columns
@@ -1415,6 +1428,7 @@ class _Shapes:
     def __init__(self, path: str, scans: list, progress=None):
         import numpy as np
 
+        from .fastpath.columns import first_index
         from .fastpath.subset import Between, NotWhole, pair_shapes
         from .progress import Ticker
 
@@ -1448,8 +1462,9 @@ class _Shapes:
         del pkts
         if _flows(b.slow, _BulkKeys(scans, bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
-        self.cases = {}  # id(scan) -> {row: PortCase or BulkPortCase} of its bulk rows
+        self.cases = {}  # id(scan) -> (each row's shape: -1 for none, [_ShapeOf], {row: PortCase of a bulk row})
         self.shapes = []  # (scan, its bulk rows, their shape ids)
+        self.made = {}  # (id(scan), row) -> the PortCase of a BulkPortCase, once asked for
         tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
         done = 0
         for s in scans:
@@ -1478,20 +1493,30 @@ class _Shapes:
             extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             self.shapes.append((s, rows_b, ids))
-            cases = self.cases[id(s)] = {}
-            reps = {}
-            for j, u in enumerate(ids.tolist()):
-                if u not in reps:
-                    reps[u] = self._checked(s, int(rows_b[j]))
-            for j, (row, u) in enumerate(zip(rows_b.tolist(), ids.tolist())):
-                rep_pc, rep_parts, rep_clean = reps[u]
-                if not rep_clean:
-                    cases[row] = self.port_case(s, row)
-                else:
-                    cases[row] = BulkPortCase(path, s, row, rep_parts, self)
+            # each row's shape among the scan's clean ones (-1: a PortCase of its own, in `real`)
+            shape_of = np.full(len(pt), -1, np.int32)
+            clean, real = [], {}
+            u_shape = np.full(n, -1, np.int32)
+            for u, j in enumerate(first_index(ids, n).tolist()):
+                _pc, parts, ok = self._checked(s, int(rows_b[j]))
+                if ok:
+                    u_shape[u] = len(clean)
+                    clean.append(_ShapeOf(path, s, parts, self))
+            shape_of[rows_b] = u_shape[ids]
+            for row in rows_b[u_shape[ids] < 0].tolist():  # a representative found something: one by one
+                real[row] = self.port_case(s, row)
+            self.cases[id(s)] = (shape_of, clean, real)
             done += len(rows_b)
             tick(done)
         tick.end()
+
+    def made_case(self, scan, row: int) -> PortCase:
+        """port_case, made once."""
+        key = (id(scan), row)
+        got = self.made.get(key)
+        if got is None:
+            got = self.made[key] = self.port_case(scan, row)
+        return got
 
     def _checked(self, scan, row: int) -> tuple:
         """(PortCase, its parts, whether no port rule finds anything on it)."""
@@ -1523,22 +1548,77 @@ class _Shapes:
         mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
         return PortCase(self.path, scan, result, None, tuple(flows.get(key, ())), mine)
 
+    def case_of(self, scan, row: int):
+        """The PortCase or BulkPortCase of a bulk row."""
+        shape_of, clean, real = self.cases[id(scan)]
+        k = int(shape_of[row])
+        return real[row] if k < 0 else BulkPortCase(clean[k], row)
+
     def capture_case(self, summary: CaptureSummary, scans: list) -> CaptureCase:
         """The CaptureCase of the capture (no claims: a claim reads every port's exchange)."""
-        ports = []
+        import numpy as np
+
+        parts = []
         for s in scans:
             objects = getattr(s.ports, "objects", None)
-            bulk = self.cases.get(id(s), {})
-            for i in range(len(s.ports)):
-                pr = objects.get(i) if objects is not None else s.ports[i]
-                if pr is None:
-                    ports.append(bulk[i])
-                    continue
+            shape_of, clean, real = self.cases.get(id(s), (np.full(len(s.ports), -1, np.int32), [], {}))
+            real = dict(real)
+            for i, pr in (objects.items() if objects is not None else enumerate(s.ports)):
                 key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
                 mine = tuple(r for r in self.loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
-                ports.append(PortCase(summary.path, s, pr, None, tuple(self.flows.get(key, ())),
-                                      tuple(r[1] for r in mine)))
-        return CaptureCase(summary, (), (), tuple(ports), tuple(scans))
+                real[i] = PortCase(summary.path, s, pr, None, tuple(self.flows.get(key, ())), tuple(r[1] for r in mine))
+            parts.append((s, shape_of, clean, real))
+        return CaptureCase(summary, (), (), _CasePorts(parts), tuple(scans))
+
+
+class _CasePorts(Sequence):
+    """CaptureCase.ports of a capture checked by shape, scan by scan in port
+    order: PortCases, and BulkPortCases made as they are read (millions:
+    kept as each row's shape, never as objects)."""
+
+    def __init__(self, parts: list):
+        self.parts = parts  # (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
+        self.starts, n = [], 0
+        for p in parts:
+            self.starts.append(n)
+            n += len(p[1])
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        for _scan, shape_of, clean, real in self.parts:
+            for row, k in enumerate(shape_of.tolist()):
+                yield real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        at = bisect.bisect_right(self.starts, i) - 1
+        _scan, shape_of, clean, real = self.parts[at]
+        row = i - self.starts[at]
+        k = int(shape_of[row])
+        return real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    def real(self) -> list:
+        """The PortCases (not BulkPortCases), in order."""
+        return [real[row] for _s, _shape_of, _clean, real in self.parts for row in sorted(real)]
+
+    def bulk(self) -> list:
+        """(scan, rows, their shapes, [_ShapeOf]) of the BulkPortCases, scan by scan."""
+        import numpy as np
+
+        out = []
+        for scan, shape_of, clean, _real in self.parts:
+            rows = np.nonzero(shape_of >= 0)[0]
+            if len(rows):
+                out.append((scan, rows, shape_of[rows], clean))
+        return out
 
 
 def _probed(scans) -> set:

@@ -102,7 +102,7 @@ def _assert_shapes_hold(shapes) -> tuple:
                     n_shapes += 1
                     n_found += bool(got)
                 assert got == rep_of[u], (scan.scanner, row)
-                case = sh.cases[id(scan)][row]
+                case = sh.case_of(scan, row)
                 assert isinstance(case, BulkPortCase) == (not got)  # found anything: checked one by one
                 n_bulk += isinstance(case, BulkPortCase)
     return n_shapes, n_found, n_bulk

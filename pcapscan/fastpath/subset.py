@@ -50,7 +50,11 @@ class Between:
         text_pairs = {frozenset(p) for p in pairs}
         reader = Reader(path, stats, use_jit=False)
         size = reader.cap.size or 0
-        parts = {k: [] for k in _KEPT}
+        # room for every record the file could hold (a pcap record of IPv4 and UDP, raw: 44 bytes): pages
+        # never written cost nothing, and the rows are written in place, batch by batch, never joined
+        room = size // 44 + 1 if size else 1 << 16
+        cols = {k: np.zeros(room, dtype) for k, dtype in _KEPT.items()}
+        n = 0
         self.slow = []
         for batch in reader.batches():
             dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
@@ -62,15 +66,19 @@ class Between:
                 if len(rows):
                     if dec.frame[-1] >= 1 << 32:
                         raise NotWhole("more than 2**32 records")
-                    for k, dtype in _KEPT.items():
-                        parts[k].append(getattr(dec, k)[rows].astype(dtype))
+                    if n + len(rows) > room:  # a file that grew as it was read: twice the room
+                        room = 2 * (n + len(rows))
+                        for k, col in cols.items():
+                            cols[k] = np.zeros(room, col.dtype)
+                            cols[k][:n] = col[:n]
+                    for k in _KEPT:
+                        cols[k][n:n + len(rows)] = getattr(dec, k)[rows]
+                    n += len(rows)
             self.slow += [pkt for pkt in slow if frozenset((pkt.src, pkt.dst)) in text_pairs or (
                 pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))]
             if progress is not None and len(batch.off):
                 progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
-        self.cols = SimpleNamespace(**{k: np.concatenate(v) if v else np.zeros(0, _KEPT[k])
-                                       for k, v in parts.items()})
-        del parts
+        self.cols = SimpleNamespace(**{k: col[:n] for k, col in cols.items()})
 
     def __len__(self) -> int:
         return len(self.cols.frame)
