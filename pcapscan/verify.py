@@ -1059,6 +1059,17 @@ class _BulkChecked:
                                states[c["state"][j]]._value_, reasons[c["reason"][j]]._value_,
                                None if session < 0 else session, self.tools[self.tool[j]])
 
+    def rows_where_port(self, values) -> list:
+        import numpy as np
+
+        j = self.order - self.n_real
+        bulk = j >= 0
+        port = np.full(len(j), -1, np.int64)
+        port[bulk] = self.col["port"][j[bulk]]
+        for i in np.nonzero(~bulk)[0].tolist():
+            port[i] = self.real[int(j[i]) + self.n_real].port
+        return np.nonzero(np.isin(port, np.array(sorted(values), np.int64)))[0].tolist()
+
     def column(self, name: str) -> list:
         import numpy as np
 
@@ -1136,6 +1147,18 @@ class CheckedPorts(Sequence):
         if mine:
             return CheckedPorts([], [(0, mine[0])])
         return [cp for p in self.parts if not isinstance(p, _BulkChecked) for cp in p if cp.capture == capture]
+
+    def rows_where(self, name: str, values) -> list:
+        """The indexes of the ports whose `name` is one of `values` (ports: read off the columns)."""
+        out = []
+        for start, p in zip(self.starts, self.parts):
+            if isinstance(p, _BulkChecked) and name == "port":
+                out += [start + i for i in p.rows_where_port(values)]
+            else:
+                values = set(values)
+                out += [start + i for i, v in enumerate(p.column(name) if isinstance(p, _BulkChecked)
+                                                        else [getattr(cp, name) for cp in p]) if v in values]
+        return out
 
     def column(self, name: str) -> list:
         out = []

@@ -124,7 +124,9 @@ def _ladder_ports(findings, ports, mode):
         return ports
     named = {(f.scanner, f.target, f.proto, f.port, f.session) for f in findings}
     numbers = {key[3] for key in named}
-    at = [i for i, port in enumerate(_column(ports, "port")) if port in numbers]  # the few a finding may name
+    rows_where = getattr(ports, "rows_where", None)  # verify.CheckedPorts: read off its columns
+    at = rows_where("port", numbers) if rows_where is not None else \
+        [i for i, port in enumerate(_column(ports, "port")) if port in numbers]  # the few a finding may name
     keys = [_column([ports[i] for i in at], k) for k in ("scanner", "target", "proto", "port", "session")]
     return [ports[i] for i, (scanner, target, proto, port, session) in zip(at, zip(*keys))
             if (scanner, target, proto, port, session) in named or (scanner, target, proto, port, None) in named]
