@@ -1106,26 +1106,14 @@ class _BulkChecked:
         return values
 
 
-class CheckedPorts(Sequence):
-    """VerifyResult.ports where ports were checked by shape: CheckedPorts,
-    and BulkCheckedPorts made when read; `of(capture)` and `column(name)`
-    read them without making them (verify_report)."""
+class _Parts(Sequence):
+    """A sequence made of parts laid end to end, each `_item(part, i)` read."""
 
-    def __init__(self, plain: list, bulk: list):
-        # parts in order: runs of plain CheckedPorts and each big capture's _BulkChecked
-        self.parts, at = [], 0
-        for pos, b in bulk:
-            if pos > at:
-                self.parts.append(plain[at:pos])
-            self.parts.append(b)
-            at = pos
-        if at < len(plain):
-            self.parts.append(plain[at:])
-        self.starts = []
-        n = 0
-        for p in self.parts:
+    def __init__(self, parts: list, lengths: list):
+        self.parts, self.starts, n = parts, [], 0
+        for length in lengths:
             self.starts.append(n)
-            n += len(p)
+            n += length
         self.n = n
 
     def __len__(self) -> int:
@@ -1139,8 +1127,29 @@ class CheckedPorts(Sequence):
         if not 0 <= i < self.n:
             raise IndexError(i)
         k = bisect.bisect_right(self.starts, i) - 1
-        part = self.parts[k]
-        return part.get(i - self.starts[k]) if isinstance(part, _BulkChecked) else part[i - self.starts[k]]
+        return self._item(self.parts[k], i - self.starts[k])
+
+
+class CheckedPorts(_Parts):
+    """VerifyResult.ports where ports were checked by shape: CheckedPorts,
+    and BulkCheckedPorts made when read; `of(capture)` and `column(name)`
+    read them without making them (verify_report)."""
+
+    def __init__(self, plain: list, bulk: list):
+        # parts in order: runs of plain CheckedPorts and each big capture's _BulkChecked
+        parts, at = [], 0
+        for pos, b in bulk:
+            if pos > at:
+                parts.append(plain[at:pos])
+            parts.append(b)
+            at = pos
+        if at < len(plain):
+            parts.append(plain[at:])
+        super().__init__(parts, [len(p) for p in parts])
+
+    @staticmethod
+    def _item(part, i: int):
+        return part.get(i) if isinstance(part, _BulkChecked) else part[i]
 
     def of(self, capture: str):
         mine = [p for p in self.parts if isinstance(p, _BulkChecked) and p.capture == capture]
@@ -1321,36 +1330,19 @@ class BulkPortCase:
         self.shape, self.row = shape, row
 
     @property
-    def capture(self) -> str:
-        return self.shape.capture
-
-    @property
-    def scan(self) -> Scan:
-        return self.shape.scan
-
-    @property
-    def parts(self) -> frozenset:
-        return self.shape.parts
-
-    @property
     def case(self) -> PortCase:
         return self.shape.shapes.made_case(self.shape.scan, self.row)
 
-    @property
-    def result(self) -> PortResult:
-        return self.case.result
-
-    @property
-    def packets(self) -> tuple:
-        return self.case.packets
-
-    @property
-    def ex(self) -> Exchange:
-        return self.case.result.exchange
+    def __getattr__(self, name: str):
+        if name in ("capture", "scan", "parts"):  # its shape's
+            return getattr(self.shape, name)
+        if name in ("shape", "row"):
+            raise AttributeError(name)
+        return getattr(self.case, name)  # result, packets, ex ...: the PortCase's, made when asked
 
     @property
     def technique(self) -> Technique:
-        return self.scan.technique
+        return self.shape.scan.technique
 
     @property
     def proto(self) -> str:
@@ -1594,37 +1586,22 @@ class _Shapes:
         return CaptureCase(summary, (), (), _CasePorts(parts), tuple(scans))
 
 
-class _CasePorts(Sequence):
+class _CasePorts(_Parts):
     """CaptureCase.ports of a capture checked by shape, scan by scan in port
     order: PortCases, and BulkPortCases made as they are read (millions:
     kept as each row's shape, never as objects)."""
 
     def __init__(self, parts: list):
-        self.parts = parts  # (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
-        self.starts, n = [], 0
-        for p in parts:
-            self.starts.append(n)
-            n += len(p[1])
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
+        super().__init__(parts, [len(p[1]) for p in parts])  # (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
 
     def __iter__(self):
         for _scan, shape_of, clean, real in self.parts:
             for row, k in enumerate(shape_of.tolist()):
                 yield real[row] if k < 0 else BulkPortCase(clean[k], row)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += self.n
-        if not 0 <= i < self.n:
-            raise IndexError(i)
-        at = bisect.bisect_right(self.starts, i) - 1
-        _scan, shape_of, clean, real = self.parts[at]
-        row = i - self.starts[at]
+    @staticmethod
+    def _item(part, row: int):
+        _scan, shape_of, clean, real = part
         k = int(shape_of[row])
         return real[row] if k < 0 else BulkPortCase(clean[k], row)
 

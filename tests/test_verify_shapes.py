@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pcapbuild import ether, ipv4_tcp, pcap_bytes
-from test_fastpath import CASES, R, S, T, back, big_scan, syn
+from test_fastpath import CASES, R, T, back, big_scan, syn
 from test_verify_big import both
 
 from pcapscan import fastpath
