@@ -1592,7 +1592,8 @@ class _CasePorts(_Parts):
     kept as each row's shape, never as objects)."""
 
     def __init__(self, parts: list):
-        super().__init__(parts, [len(p[1]) for p in parts])  # (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
+        # parts: (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
+        super().__init__(parts, [len(p[1]) for p in parts])
 
     def __iter__(self):
         for _scan, shape_of, clean, real in self.parts:

@@ -119,8 +119,8 @@ def pair_shapes(cols, first: np.ndarray, second: np.ndarray, extra: list, identi
             continue
         col = getattr(cols, name)
         key += [col[first], np.where(has, col[s], -1)]
-    key += [np.where(has, cols.src[s] == cols.src[first], False), np.where(has, cols.sport[s] == cols.dport[first], False),
-            np.where(has, cols.dport[s] == cols.sport[first], False)]
+    key += [np.where(has, getattr(cols, a)[s] == getattr(cols, b)[first], False)
+            for a, b in (("src", "src"), ("sport", "dport"), ("dport", "sport"))]
     seqs = [getattr(cols, f)[first].astype(np.int64) for f in seq_fields] + \
         [np.where(has, getattr(cols, f)[s].astype(np.int64), 0) for f in seq_fields] + [np.zeros(len(first), np.int64)]
     far = 1 << 33
