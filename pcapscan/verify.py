@@ -138,8 +138,8 @@ PORT_PARTS = frozenset({"followups", "loose-resets", "synack", "icmp", "complete
 
 def _port_parts(pc: PortCase) -> frozenset:
     """The PORT_PARTS present in a port case."""
-    if isinstance(pc, BulkPortCase):
-        return pc.parts
+    if type(pc) is BulkPortCase:
+        return pc.shape.parts
     ex = pc.result.exchange
     parts = []
     if ex.followups:
@@ -1633,7 +1633,10 @@ def _probed(scans) -> set:
             continue
         rows = _bulk_rows(s)
         if len(rows):
-            out.update(zip(["udp" if u else "tcp" for u in ports.udp[rows].tolist()], ports.port[rows].tolist()))
+            import numpy as np
+
+            code = np.unique(ports.udp[rows].astype(np.int64) * 65536 + ports.port[rows])
+            out.update(zip(["udp" if c >= 65536 else "tcp" for c in code.tolist()], (code % 65536).tolist()))
         out.update((p.proto, p.port) for p in objects.values())
     return out
 
