@@ -19,19 +19,20 @@ import numpy as np
 
 from ..capture import ReadStats
 from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
-from .flows import packets_from_rows
+from .flows import ROW_FIELDS, packets_from_rows
 
 
 class NotWhole(Exception):
     """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
 
 
-# the columns of Decoded a Packet is made of (flows.packets_from_rows), kept for the rows between the
-# pairs in types as narrow as their values (decode_batch's are int64)
-_KEPT = {"frame": np.uint32, "ts": np.float64, "src": np.int64, "dst": np.int64, "udp": bool, "ttl": np.uint8,
-         "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16, "dport": np.uint16, "flags": np.uint16,
-         "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.int32, "mss": np.int32,
-         "payload": np.uint32}
+# the columns a Packet is made of (flows.ROW_FIELDS), kept for the rows between the pairs in types as
+# narrow as their values (decode_batch's are int64)
+_NARROW = {"frame": np.uint32, "ts": np.float64, "src": np.int64, "dst": np.int64, "udp": bool, "ttl": np.uint8,
+           "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16, "dport": np.uint16, "flags": np.uint16,
+           "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.int32, "mss": np.int32,
+           "payload": np.uint32}
+_KEPT = {k: _NARROW[k] for k in ROW_FIELDS}
 
 
 class Between:
