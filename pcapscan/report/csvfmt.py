@@ -3,6 +3,7 @@ import csv
 import io
 
 from .rows import host_statuses, is_port_table, port_row
+from .rowtext import rows_text, write_bytes
 
 COLUMNS = ["capture", "scanner", "target", "technique", "proto", "port", "state", "reason", "reason_ttl",
            "probe_frames", "response_frames", "host_state", "host_reason"]
@@ -70,7 +71,7 @@ _NUM = "\x00"  # a number's place in a row template (csv never quotes it)
 def _write_table(scan, host: tuple, writer, fh, tick) -> None:
     """The rows of a column table: the engine's own ports (objects) as any
     port, the bulk ones from a template per (proto, state, reason, answered)
-    that csv itself wrote, so quoting is csv's."""
+    that csv itself wrote, so quoting is csv's (report/rowtext.py)."""
     import numpy as np
 
     from ..model import Reason, State
@@ -79,59 +80,41 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
     states, reasons = list(State), list(Reason)
     line = io.StringIO()
     row_writer = csv.writer(line, lineterminator="\n")
-    templates: dict = {}
 
-    def template(udp: int, st: int, rs: int, has: int) -> str:
-        key = (udp, st, rs, has)
-        got = templates.get(key)
-        if got is None:
-            line.seek(0)
-            line.truncate()
-            row_writer.writerow([scan.capture, scan.scanner, scan.target, scan.technique.value,
-                                 "udp" if udp else "tcp", _NUM, states[st].value, reasons[rs].value, _NUM, _NUM,
-                                 _NUM if has else "", *host])
-            got = templates[key] = line.getvalue().replace("%", "%%").replace(_NUM, "%d")
-        return got
+    def row_text(cells) -> str:
+        line.seek(0)
+        line.truncate()
+        row_writer.writerow(cells)
+        return line.getvalue()
 
+    templates: list = []
+    shape_of: dict = {}  # shape key -> template index
     n = len(ports)
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
-        rows = np.arange(start, stop)
-        has = ports.rframe[rows] >= 0
-        key = ((ports.udp[rows].astype(np.int64) * 2 + has) * 256 + ports.state[rows]) * 256 + ports.reason[rows]
-        own = [i - start for i in ports.objects if start <= i < stop]
-        if own:
-            key[own] = -1  # the engine's ports: rows of their own
-        uniq = np.unique(key).tolist()
-        if len(uniq) == 1 and uniq[0] >= 0:  # one shape in the whole chunk (most of a port scan)
-            rest, rs = divmod(uniq[0], 256)
-            rest, st = divmod(rest, 256)
-            udp, answered = divmod(rest, 2)
-            cols = [ports.port[rows].tolist(), ports.ttl[rows].tolist(), ports.pframe[rows].tolist()]
-            if answered:
-                cols.append(ports.rframe[rows].tolist())
-            fh.write("".join(map(template(udp, st, rs, answered).__mod__, zip(*cols))))
-            tick(stop)
-            continue
-        texts = [None] * (stop - start)
-        for k in uniq:
-            sel = np.nonzero(key == k)[0]
-            if k < 0:
-                for j in sel.tolist():
-                    line.seek(0)
-                    line.truncate()
-                    row_writer.writerow(_cells(port_row(scan, ports.objects[start + j]), host))
-                    texts[j] = line.getvalue()
-                continue
-            rest, rs = divmod(k, 256)
-            rest, st = divmod(rest, 256)
-            udp, answered = divmod(rest, 2)
-            tmpl = template(udp, st, rs, answered)
-            r = rows[sel]
-            cols = [ports.port[r].tolist(), ports.ttl[r].tolist(), ports.pframe[r].tolist()]
-            if answered:
-                cols.append(ports.rframe[r].tolist())
-            for j, vals in zip(sel.tolist(), zip(*cols)):
-                texts[j] = tmpl % vals
-        fh.write("".join(texts))
+        has = ports.rframe[start:stop] >= 0
+        key = ((ports.udp[start:stop].astype(np.int64) * 2 + has) * 256 + ports.state[start:stop]) * 256 \
+            + ports.reason[start:stop]
+        own = [i - start for i in ports.objects if start <= i < stop]  # the engine's ports: rows of their own
+        key[own] = -1
+        for k in np.unique(key).tolist():
+            if k >= 0 and k not in shape_of:
+                rest, rs = divmod(k, 256)
+                rest, st = divmod(rest, 256)
+                udp, answered = divmod(rest, 2)
+                text = row_text([scan.capture, scan.scanner, scan.target, scan.technique.value,
+                                 "udp" if udp else "tcp", _NUM, states[st].value, reasons[rs].value, _NUM, _NUM,
+                                 _NUM if answered else "", *host])
+                shape_of[k] = len(templates)
+                templates.append(tuple(piece.encode() for piece in text.split(_NUM)))
+        which = np.zeros(len(key), np.int64)
+        if shape_of:
+            uniq = np.array(sorted(shape_of), np.int64)
+            lut = np.array([shape_of[k] for k in uniq.tolist()], np.int64)
+            which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
+        extra = [row_text(_cells(port_row(scan, ports.objects[start + j]), host)).encode() for j in own]
+        which[own] = -1 - np.arange(len(own))
+        write_bytes(fh, rows_text(templates, which, (ports.port[start:stop], ports.ttl[start:stop],
+                                                     ports.pframe[start:stop], ports.rframe[start:stop]),
+                                  b"", extra))
         tick(stop)

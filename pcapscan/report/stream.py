@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..progress import Ticker, report
 from . import csvfmt, jsonfmt, render
 from .rows import is_port_table
+from .rowtext import rows_text, write_bytes
 
 CHUNK = 100_000  # ports formatted per write
 _MARK = "\x00pcapscan-ports-{}\x00"
@@ -92,41 +93,36 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
     from ..model import Reason, State
 
     states, reasons = list(State), list(Reason)
+    templates: list = []
+    shape_of: dict = {}  # shape key -> template index
     n = len(ports)
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
-        rows = np.arange(start, stop)
-        key = (ports.udp[rows].astype(np.int64) * 2 + (ports.rframe[rows] >= 0)) * 65536 \
-            + ports.state[rows].astype(np.int64) * 256 + ports.reason[rows]
-        own = [i - start for i in ports.objects if start <= i < stop]
-        if own:
-            key[own] = -1  # the engine's ports: their own text
-        uniq = np.unique(key).tolist()
-        texts = None if len(uniq) == 1 else [None] * (stop - start)
-        for k in uniq:
-            sel = np.nonzero(key == k)[0] if texts is not None else None
-            if k < 0:
-                for j in (sel.tolist() if sel is not None else range(stop - start)):
-                    text = port_words(scan, ports.objects[start + j])
-                    if texts is None:
-                        texts = [text]
-                    else:
-                        texts[j] = text
-                continue
-            udp, has = divmod(k // 65536, 2)
-            st, rs = divmod(k % 65536, 256)
-            tmpl = _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
-                                resp=_RESP[has])
-            r = rows if sel is None else rows[sel]
-            cols = [ports.port[r].tolist(), ports.ttl[r].tolist(), ports.pframe[r].tolist()]
-            if has:
-                cols.append(ports.rframe[r].tolist())
-            if texts is None:  # one shape in the whole chunk (most of a port scan): formatted in one go
-                texts = list(map(tmpl.__mod__, zip(*cols)))
-            else:
-                for j, vals in zip(sel.tolist(), zip(*cols)):
-                    texts[j] = tmpl % vals
-        fh.write((",\n" if start else "") + ",\n".join(texts))
+        has = ports.rframe[start:stop] >= 0
+        key = (ports.udp[start:stop].astype(np.int64) * 2 + has) * 65536 \
+            + ports.state[start:stop].astype(np.int64) * 256 + ports.reason[start:stop]
+        own = [i - start for i in ports.objects if start <= i < stop]  # the engine's ports: their own text
+        key[own] = -1
+        for k in np.unique(key).tolist():
+            if k >= 0 and k not in shape_of:
+                udp, answered = divmod(k // 65536, 2)
+                st, rs = divmod(k % 65536, 256)
+                text = _PORT.format(proto="udp" if udp else "tcp", state=states[st].value,
+                                    reason=reasons[rs].value, resp=_RESP[answered])
+                shape_of[k] = len(templates)
+                templates.append(tuple(piece.encode() for piece in text.split("%d")))
+        which = np.zeros(len(key), np.int64)
+        if shape_of:
+            uniq = np.array(sorted(shape_of), np.int64)
+            lut = np.array([shape_of[k] for k in uniq.tolist()], np.int64)
+            which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
+        extra = [port_words(scan, ports.objects[start + j]).encode() for j in own]
+        which[own] = -1 - np.arange(len(own))
+        if start:
+            write_bytes(fh, b",\n")
+        write_bytes(fh, rows_text(templates, which, (ports.port[start:stop], ports.ttl[start:stop],
+                                                     ports.pframe[start:stop], ports.rframe[start:stop]),
+                                  b",\n", extra))
         tick(stop - start)
     fh.write("\n      ]")
 

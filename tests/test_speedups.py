@@ -1,0 +1,45 @@
+"""The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
+twins give the same results: rows of text (report/rowtext.py) and the flow
+table's key -> flow id map (fastpath/flows.py)."""
+import numpy as np
+import pytest
+
+from pcapscan import speedups
+from pcapscan.report import rowtext
+
+native = speedups.compiled()
+needs_native = pytest.mark.skipif(native is None, reason="pcapscan.cnative is not built (no C compiler or "
+                                                         "Python headers at `pip install`)")
+
+
+def test_pure_environment_turns_the_compiled_helpers_off(monkeypatch):
+    monkeypatch.setenv("PCAPSCAN_PURE", "1")
+    assert speedups.compiled() is None
+
+
+def test_rows_text_by_hand():
+    templates = [(b"<", b"|", b">"), (b"none",), (b"100%", b"")]
+    which = np.array([0, 1, -1, 2, 0, -2], np.int64)
+    cols = (np.array([7, 0, 0, -5, 12345678901234, 1]), np.array([8, 0, 0, 0, -1, 2]))
+    want = b"<7|8>,none,EXTRA \xe6\x89\xab,100%-5,<12345678901234|-1>,x"
+    assert rowtext.rows_text_py(templates, which, cols, b",", [b"EXTRA \xe6\x89\xab", b"x"]) == want
+    assert rowtext.rows_text(templates, which, cols, b",", [b"EXTRA \xe6\x89\xab", b"x"]) == want
+    assert rowtext.rows_text(templates, np.zeros(0, np.int64), (np.zeros(0), np.zeros(0)), b",") == b""
+
+
+@needs_native
+def test_compiled_rows_text_is_the_python_one():
+    rng = np.random.default_rng(3)
+    for n, shapes in ((1, 1), (50, 3), (5000, 5)):
+        templates = [tuple(bytes(rng.integers(32, 127, rng.integers(0, 6)).astype(np.uint8)) for _ in range(k + 1))
+                     for k in rng.integers(0, 4, shapes).tolist()]
+        extra = [b"row %d" % i for i in range(7)]
+        which = rng.integers(-len(extra), shapes, n).astype(np.int64)
+        cols = tuple(rng.integers(-(1 << 62), 1 << 62, n) for _ in range(3))
+        for sep in (b"", b",\n"):
+            want = rowtext.rows_text_py(templates, which, cols, sep, extra)
+            assert native.format_rows(tuple(templates), which, cols, sep, tuple(extra)) == want
+    with pytest.raises(IndexError):
+        native.format_rows(((b"a",),), np.array([1], np.int64), (), b"", ())
+    with pytest.raises(ValueError):
+        native.format_rows(((b"a", b"b"),), np.array([0, 0], np.int64), (np.zeros(1, np.int64),), b"", ())
