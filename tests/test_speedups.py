@@ -43,3 +43,43 @@ def test_compiled_rows_text_is_the_python_one():
         native.format_rows(((b"a",),), np.array([1], np.int64), (), b"", ())
     with pytest.raises(ValueError):
         native.format_rows(((b"a", b"b"),), np.array([0, 0], np.int64), (np.zeros(1, np.int64),), b"", ())
+
+
+def _table(monkeypatch, pure: bool):
+    from pcapscan.fastpath.columns import AddressBook, OptionBook
+    from pcapscan.fastpath.flows import FlowTable
+
+    if pure:
+        monkeypatch.setenv("PCAPSCAN_PURE", "1")
+    else:
+        monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
+    table = FlowTable(AddressBook(), OptionBook())
+    assert (table.index is None) == pure
+    return table
+
+
+@needs_native
+def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
+    """Batches of keys, many seen before, repeated within a batch, past the
+    pure levels' merge and the hash map's growth: the same flow ids (in order
+    of first appearance), the same rank within the batch (counted to 2), the
+    same -1 for unknown keys when nothing may be made."""
+    from pcapscan.fastpath import flows
+
+    monkeypatch.setattr(flows, "RECENT_MIN", 1 << 12)
+    rng = np.random.default_rng(5)
+    tables = [_table(monkeypatch, pure) for pure in (False, True)]
+    universe = (rng.integers(0, 1 << 20, 300_000).astype(np.uint64) << np.uint64(34)) | \
+        rng.integers(0, 1 << 33, 300_000).astype(np.uint64)
+    for size in (1, 10, 5000, 70_000, 70_000, 150_000, 3):
+        keys = universe[rng.integers(0, min(len(universe), 40 * size), size)]
+        got = []
+        for table in tables:
+            fid = table.lookup(keys)
+            got.append((fid, np.minimum(table._batch_rank(fid), 2), table.n, table.key.v.copy()))
+        (f1, r1, n1, k1), (f2, r2, n2, k2) = got
+        assert (f1 == f2).all() and (r1 == r2).all() and n1 == n2 and (k1 == k2).all()
+        assert (k1[f1] == keys).all()
+    probe = np.r_[universe[:50], np.array([(1 << 63) + 12345], np.uint64)]
+    a, b = (table.lookup(probe, create=False) for table in tables)
+    assert (a == b).all() and a[-1] == -1 and tables[0].n == tables[1].n

@@ -187,6 +187,7 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     else:
         _read_here(reader, stats, table, progress)
         capinfo = _capinfo(reader.cap)
+    table.done_reading()
     _debug("read")
     read_at = RecordReader(str(path), capinfo)
     try:
