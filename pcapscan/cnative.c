@@ -7,6 +7,8 @@
  *       rows of text from integer columns: report/rowtext.py's rows_text.
  *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
  *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
+ *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac)
+ *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
  *
  * Arrays come in through the buffer protocol (no numpy headers needed).
  */
@@ -144,6 +146,82 @@ done:
     PyBuffer_Release(&wv);
     for (int j = 0; j < got; j++)
         PyBuffer_Release(&cv[j]);
+    return result;
+}
+
+/* -- walk_pcap ------------------------------------------------------------------------- */
+
+static inline uint32_t rd_u32(const uint8_t *p, int big) {
+    return big ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
+               : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
+}
+
+/* walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac) -> (count, pos, status, bad):
+ * fastpath/walk.py's walk_pcap (the plain loop), compiled. */
+static PyObject *walk_pcap(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *o_off, *o_incl, *o_sec, *o_frac;
+    Py_ssize_t pos, hlen;
+    int big;
+    long long maxlen;
+    if (!PyArg_ParseTuple(args, "OnnpLOOOO", &buf_o, &pos, &hlen, &big, &maxlen, &o_off, &o_incl, &o_sec, &o_frac))
+        return NULL;
+    Py_buffer bv, v_off, v_incl, v_sec, v_frac;
+    if (PyObject_GetBuffer(buf_o, &bv, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_buf(o_off, &v_off, 8, 1, "out_off") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_incl, &v_incl, 8, 1, "out_incl") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_sec, &v_sec, 4, 1, "out_sec") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_frac, &v_frac, 4, 1, "out_frac") < 0)
+        goto done;
+    got++;
+    Py_ssize_t cap = v_off.len / 8;
+    if (v_incl.len / 8 < cap || v_sec.len / 4 < cap || v_frac.len / 4 < cap || pos < 0 || hlen < 12) {
+        PyErr_SetString(PyExc_ValueError, "walk_pcap: output arrays of different lengths");
+        goto done;
+    }
+    const uint8_t *buf = bv.buf;
+    Py_ssize_t end = bv.len, n = 0;
+    int64_t *off = v_off.buf, *incl_out = v_incl.buf;
+    uint32_t *sec = v_sec.buf, *frac = v_frac.buf;
+    int status = 0;
+    long long bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (n < cap && pos + hlen <= end) {
+        uint32_t incl = rd_u32(buf + pos + 8, big);
+        if ((long long)incl > maxlen) {
+            status = 1;
+            bad = incl;
+            break;
+        }
+        if (pos + hlen + (Py_ssize_t)incl > end)
+            break;
+        off[n] = pos + hlen;
+        incl_out[n] = incl;
+        sec[n] = rd_u32(buf + pos, big);
+        frac[n] = rd_u32(buf + pos + 4, big);
+        n++;
+        pos += hlen + incl;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nniL", n, pos, status, bad);
+done:
+    PyBuffer_Release(&bv);
+    if (got > 0)
+        PyBuffer_Release(&v_off);
+    if (got > 1)
+        PyBuffer_Release(&v_incl);
+    if (got > 2)
+        PyBuffer_Release(&v_sec);
+    if (got > 3)
+        PyBuffer_Release(&v_frac);
     return result;
 }
 
@@ -343,6 +421,8 @@ static PyTypeObject FlowIndexType = {
 static PyMethodDef module_methods[] = {
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(templates, which, cols, sep, extra) -> bytes (see report/rowtext.py)"},
+    {"walk_pcap", walk_pcap, METH_VARARGS,
+     "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac) -> (n, pos, status, bad)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -83,3 +83,36 @@ def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
     probe = np.r_[universe[:50], np.array([(1 << 63) + 12345], np.uint64)]
     a, b = (table.lookup(probe, create=False) for table in tables)
     assert (a == b).all() and a[-1] == -1 and tables[0].n == tables[1].n
+
+
+@needs_native
+@pytest.mark.parametrize("big", [False, True])
+def test_compiled_pcap_walk_is_the_loop(big):
+    """Records of both byte orders and the 24-byte header (a1b2cd34), a record cut
+    by the buffer's end, a corrupt length, output arrays smaller than the records:
+    the compiled walk stops where the reference loop does, with the same rows."""
+    from pcapscan.fastpath import walk
+
+    rng = np.random.default_rng(9 + big)
+    order = ">" if big else "<"
+    for hlen in (16, 24):
+        recs = []
+        for i in range(300):
+            data = bytes(rng.integers(0, 256, int(rng.integers(0, 90))).astype(np.uint8))
+            head = np.array([1_700_000_000 + i, i * 7, len(data), len(data) + 3], order + "u4").tobytes()
+            recs.append(head + bytes(hlen - 16) + data)
+        whole = b"".join(recs)
+        bad = bytearray(whole)
+        at = sum(len(r) for r in recs[:200]) + 8
+        bad[at:at + 4] = np.array([70_000], order + "u4").tobytes()
+        for buf, cap, start in ((whole, 1000, 0), (whole[:-5], 1000, 0), (bytes(bad), 1000, 0), (whole, 50, 0),
+                                (whole, 1000, len(recs[0])), (b"", 10, 0), (whole[:10], 10, 0)):
+            outs = []
+            for fn in (native.walk_pcap, walk.walk_pcap):
+                out = [np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.uint32),
+                       np.zeros(cap, np.uint32)]
+                src = buf if fn is native.walk_pcap else np.frombuffer(buf, np.uint8)
+                res = fn(src, start, hlen, big, 65535, *out)
+                outs.append((tuple(int(x) for x in res), [a[:res[0]].tolist() for a in out]))
+            assert outs[0] == outs[1]
+        assert outs[0][0][0] == 0

@@ -358,6 +358,7 @@ def _read_forked(reader, stats, table, progress):
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
             _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         _send(tx, ("end", stats, _capinfo(reader.cap)))
+        _debug("decoding child: read and sent")
 
     pid, rx = _fork_child(decode_and_send)
     addrs, options = table.addrs, table.options

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..speedups import compiled
+
 # Status codes returned by the walkers.
 OK = 0  # stopped at the end of the buffer (or the output arrays are full)
 CORRUPT = 1  # a record/block header that cannot be right: the caller decides
@@ -229,9 +231,13 @@ _compiled = None
 
 
 def walkers(use_jit: bool = True):
-    """(walk_pcap, walk_pcapng, wants_bytes): compiled with numba when it is
-    installed and `use_jit`, else the pure-Python loops (which take bytes)."""
+    """(walk_pcap, walk_pcapng, wants_bytes): the pcap walker compiled in
+    pcapscan.cnative where it is built (speedups.py); else compiled with numba
+    when it is installed and `use_jit`; else the pure-Python loops (which take bytes)."""
     global _compiled
+    native = compiled()
+    if native is not None:
+        return native.walk_pcap, _walk_pcapng_py, True
     if use_jit:
         if _compiled is None:
             try:
