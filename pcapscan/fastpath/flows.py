@@ -145,9 +145,12 @@ class FlowTable:
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
         self.v6_group: dict = {}
 
-    def reserve(self, flows: int) -> None:
+    def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
-        and the columns need not grow (copied) again and again."""
+        and the columns need not grow (copied) again and again. Answers' offsets
+        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB."""
+        if stream_bytes is not None and stream_bytes < 1 << 32 and self.n == 0:
+            self.answer["fileoff"] = Grow(np.uint32)
         for g in (self.key, self.state, *self.probe.values(), *self.answer.values()):
             if flows > len(g.a):
                 new = np.zeros(flows, g.a.dtype) if g.fill == 0 else np.full(flows, g.fill, g.a.dtype)

@@ -227,7 +227,7 @@ def _batch_end(batch) -> int:
 def _reserve(table, size: int, packets: int, done: int) -> None:
     """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
     if packets and done and size:
-        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32))
+        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32), size)
 
 
 def _read_here(reader, stats, table, progress) -> None:
@@ -1006,7 +1006,7 @@ class Assembler:
         st = np.r_[st, pad][o].astype(np.uint8)
         rs = np.r_[rs, pad][o].astype(np.uint8)
         ttl = np.r_[ttl, pad][o].astype(np.uint8)
-        pframe = np.r_[s["pframe"][simple], pad][o]
+        pframe = np.r_[s["pframe"][simple], pad][o].astype(np.uint32)  # frames < 2**32 (flows.py)
         rframe = np.r_[s["rframe"][simple], pad][o]
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
