@@ -3,7 +3,7 @@ import csv
 import io
 
 from .rows import host_statuses, is_port_table, port_row
-from .rowtext import rows_text, write_bytes
+from .rowtext import PortRows, write_bytes
 
 COLUMNS = ["capture", "scanner", "target", "technique", "proto", "port", "state", "reason", "reason_ttl",
            "probe_frames", "response_frames", "host_state", "host_reason"]
@@ -72,11 +72,8 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
     """The rows of a column table: the engine's own ports (objects) as any
     port, the bulk ones from a template per (proto, state, reason, answered)
     that csv itself wrote, so quoting is csv's (report/rowtext.py)."""
-    import numpy as np
-
     from ..model import Reason, State
 
-    ports = scan.ports
     states, reasons = list(State), list(Reason)
     line = io.StringIO()
     row_writer = csv.writer(line, lineterminator="\n")
@@ -87,34 +84,12 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
         row_writer.writerow(cells)
         return line.getvalue()
 
-    templates: list = []
-    shape_of: dict = {}  # shape key -> template index
-    n = len(ports)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        has = ports.rframe[start:stop] >= 0
-        key = ((ports.udp[start:stop].astype(np.int64) * 2 + has) * 256 + ports.state[start:stop]) * 256 \
-            + ports.reason[start:stop]
-        own = [i - start for i in ports.objects if start <= i < stop]  # the engine's ports: rows of their own
-        key[own] = -1
-        for k in np.unique(key).tolist():
-            if k >= 0 and k not in shape_of:
-                rest, rs = divmod(k, 256)
-                rest, st = divmod(rest, 256)
-                udp, answered = divmod(rest, 2)
-                text = row_text([scan.capture, scan.scanner, scan.target, scan.technique.value,
-                                 "udp" if udp else "tcp", _NUM, states[st].value, reasons[rs].value, _NUM, _NUM,
-                                 _NUM if answered else "", *host])
-                shape_of[k] = len(templates)
-                templates.append(tuple(piece.encode() for piece in text.split(_NUM)))
-        which = np.zeros(len(key), np.int64)
-        if shape_of:
-            uniq = np.array(sorted(shape_of), np.int64)
-            lut = np.array([shape_of[k] for k in uniq.tolist()], np.int64)
-            which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
-        extra = [row_text(_cells(port_row(scan, ports.objects[start + j]), host)).encode() for j in own]
-        which[own] = -1 - np.arange(len(own))
-        write_bytes(fh, rows_text(templates, which, (ports.port[start:stop], ports.ttl[start:stop],
-                                                     ports.pframe[start:stop], ports.rframe[start:stop]),
-                                  b"", extra))
+    def template(udp, st, rs, answered):
+        return row_text([scan.capture, scan.scanner, scan.target, scan.technique.value, "udp" if udp else "tcp", _NUM,
+                         states[st].value, reasons[rs].value, _NUM, _NUM, _NUM if answered else "", *host]).split(_NUM)
+
+    rows = PortRows(scan.ports, template, lambda port: row_text(_cells(port_row(scan, port), host)))
+    for start in range(0, len(scan.ports), CHUNK):
+        stop = min(start + CHUNK, len(scan.ports))
+        write_bytes(fh, rows.text(start, stop))
         tick(stop)

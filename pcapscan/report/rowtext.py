@@ -48,6 +48,47 @@ def rows_text_py(templates, which, cols, sep: bytes = b"", extra=()) -> bytes:
     return sep.join(texts)
 
 
+class PortRows:
+    """The rows of a fast-path scan's ports (a column table, fastpath/scans.py
+    PortTable), chunk by chunk: a row classified in bulk by the template of
+    its shape, `template(udp, state index, reason index, answered)` (str
+    pieces around its values: port, reason TTL, probe frame, and response
+    frame when answered), made once per shape; a row the engine built (in
+    `objects`) by `own_text(port)`."""
+
+    def __init__(self, ports, template, own_text, sep: bytes = b""):
+        self.ports, self.template, self.own_text, self.sep = ports, template, own_text, sep
+        self.templates: list = []
+        self.shape_of: dict = {}  # shape key -> template index
+
+    def text(self, start: int, stop: int) -> bytes:
+        """Rows start..stop-1, joined by `sep`, as UTF-8."""
+        import numpy as np
+
+        p = self.ports
+        has = p.rframe[start:stop] >= 0
+        key = ((p.udp[start:stop].astype(np.int64) * 2 + has) * 256 + p.state[start:stop]) * 256 \
+            + p.reason[start:stop]
+        own = [i - start for i in p.objects if start <= i < stop]
+        key[own] = -1
+        for k in np.unique(key).tolist():
+            if k >= 0 and k not in self.shape_of:
+                rest, rs = divmod(k, 256)
+                udp, st = divmod(rest, 256)
+                udp, answered = divmod(udp, 2)
+                self.shape_of[k] = len(self.templates)
+                self.templates.append(tuple(piece.encode() for piece in self.template(udp, st, rs, answered)))
+        which = np.zeros(len(key), np.int64)
+        if self.shape_of:
+            uniq = np.array(sorted(self.shape_of), np.int64)
+            lut = np.array([self.shape_of[k] for k in uniq.tolist()], np.int64)
+            which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
+        extra = [self.own_text(p.objects[start + j]).encode() for j in own]
+        which[own] = -1 - np.arange(len(own))
+        return rows_text(self.templates, which, (p.port[start:stop], p.ttl[start:stop], p.pframe[start:stop],
+                                                 p.rframe[start:stop]), self.sep, extra)
+
+
 def write_bytes(fh, data: bytes) -> None:
     """UTF-8 `data` to the text stream `fh`: to its byte buffer where it has
     one and writes UTF-8 (after what it holds), else as text."""

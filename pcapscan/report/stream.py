@@ -9,7 +9,7 @@ from dataclasses import replace
 from ..progress import Ticker, report
 from . import csvfmt, jsonfmt, render
 from .rows import is_port_table
-from .rowtext import rows_text, write_bytes
+from .rowtext import PortRows, write_bytes
 
 CHUNK = 100_000  # ports formatted per write
 _MARK = "\x00pcapscan-ports-{}\x00"
@@ -81,67 +81,40 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
         fh.write("[]")
         return
     fh.write("[\n")
-    if not is_port_table(ports) or not _template_fits(scan):
+    rows = _port_rows(scan) if is_port_table(ports) else None
+    if rows is None or not _template_fits(scan, rows):
         for start in range(0, len(ports), CHUNK):
             part = [port_words(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
             fh.write((",\n" if start else "") + ",\n".join(part))
             tick(len(part))
         fh.write("\n      ]")
         return
-    import numpy as np
-
-    from ..model import Reason, State
-
-    states, reasons = list(State), list(Reason)
-    templates: list = []
-    shape_of: dict = {}  # shape key -> template index
-    n = len(ports)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        has = ports.rframe[start:stop] >= 0
-        key = (ports.udp[start:stop].astype(np.int64) * 2 + has) * 65536 \
-            + ports.state[start:stop].astype(np.int64) * 256 + ports.reason[start:stop]
-        own = [i - start for i in ports.objects if start <= i < stop]  # the engine's ports: their own text
-        key[own] = -1
-        for k in np.unique(key).tolist():
-            if k >= 0 and k not in shape_of:
-                udp, answered = divmod(k // 65536, 2)
-                st, rs = divmod(k % 65536, 256)
-                text = _PORT.format(proto="udp" if udp else "tcp", state=states[st].value,
-                                    reason=reasons[rs].value, resp=_RESP[answered])
-                shape_of[k] = len(templates)
-                templates.append(tuple(piece.encode() for piece in text.split("%d")))
-        which = np.zeros(len(key), np.int64)
-        if shape_of:
-            uniq = np.array(sorted(shape_of), np.int64)
-            lut = np.array([shape_of[k] for k in uniq.tolist()], np.int64)
-            which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
-        extra = [port_words(scan, ports.objects[start + j]).encode() for j in own]
-        which[own] = -1 - np.arange(len(own))
+    for start in range(0, len(ports), CHUNK):
+        stop = min(start + CHUNK, len(ports))
         if start:
             write_bytes(fh, b",\n")
-        write_bytes(fh, rows_text(templates, which, (ports.port[start:stop], ports.ttl[start:stop],
-                                                     ports.pframe[start:stop], ports.rframe[start:stop]),
-                                  b",\n", extra))
+        write_bytes(fh, rows.text(start, stop))
         tick(stop - start)
     fh.write("\n      ]")
 
 
-def _template_fits(scan) -> bool:
+def _port_rows(scan) -> PortRows:
+    """A column table's ports in JSON, by one template (_PORT) per shape."""
+    from ..model import Reason, State
+
+    states, reasons = list(State), list(Reason)
+
+    def template(udp, st, rs, answered):
+        return _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
+                            resp=_RESP[answered]).split("%d")
+
+    return PortRows(scan.ports, template, lambda port: port_words(scan, port), b",\n")
+
+
+def _template_fits(scan, rows: PortRows) -> bool:
     """Does the template write what jsonfmt writes? Checked on the scan's first bulk row."""
     ports = scan.ports
     for i in range(len(ports)):
-        if i in ports.objects:
-            continue
-        p = ports[i]
-        import numpy as np  # noqa: F401
-
-        from ..model import Reason, State
-
-        states, reasons = list(State), list(Reason)
-        has = int(ports.rframe[i] >= 0)
-        tmpl = _PORT.format(proto=p.proto, state=states[ports.state[i]].value, reason=reasons[ports.reason[i]].value,
-                            resp=_RESP[has])
-        vals = (int(ports.port[i]), int(ports.ttl[i]), int(ports.pframe[i])) + ((int(ports.rframe[i]),) if has else ())
-        return tmpl % vals == port_words(scan, p)
+        if i not in ports.objects:
+            return rows.text(i, i + 1).decode() == port_words(scan, ports[i])
     return True
