@@ -195,8 +195,9 @@ def read_submission(task: tuple) -> FileResult:
 
 
 def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
-    from .analysis import build_scans
+    from .analysis import build_scans, client_conversation
     from .exchanges import ReplayEngine
+    from .techniques import REGISTRY
     from .verify import fits, verify_packets
 
     digest, _ = packet_digest(path)
@@ -209,12 +210,18 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
         engine.feed(pkt)
     every = engine.exchanges()
     inferred = build_scans(path, every)
+    # A client's own datagrams (DNS, NTP... from the OS's sockets) are other traffic, as analyze
+    # counts them, unless the file claims a UDP technique (a scanner built on socket.sendto):
+    # never the student's scan (still shown, so the feedback names them as not counted).
+    udp_claim = next((t for t in (Technique(v) for v, _ in claimed) if REGISTRY[t].proto == "udp"), None)
+    talk = {p.frame for s in inferred if client_conversation(s, udp_claim) for pr in s.ports for p in pr.exchange.probes}
     # The student's own scanner is graded; nmap's scan of the same ports in the same
     # capture (sessions.py keeps them apart) is the reference shown beside it.
     nmap_frames = {p.frame for s in inferred if s.tool is not None and s.tool.name == "nmap"
                    for pr in s.ports for p in pr.exchange.probes}
     reference = [ex for ex in every if ex.probes[0].frame in nmap_frames]
-    exchanges = [ex for ex in every if ex.probes[0].frame not in nmap_frames] or reference
+    aside = nmap_frames | talk
+    exchanges = [ex for ex in every if ex.probes[0].frame not in aside] or reference
     if exchanges is reference:
         reference = []  # nmap's capture alone: nmap's scan is what was handed in
     inferred = [s for s in inferred if not reference or s.tool is None or s.tool.name != "nmap"]

@@ -203,6 +203,20 @@ def test_background_traffic_is_not_evidence(book):
     assert cell(book, ECHO, "udp:open").file.endswith("udp_occupied.pcap")  # not the NTP reply
 
 
+def test_a_clients_datagram_is_not_the_students_scan(tmp_path):
+    # nmap's -sS, -sF and -sU of one target with a client's HTTP request and UDP question between
+    # them (captures/mixed): the client's datagram is other traffic, as analyze counts it, not a
+    # "UDP scan" that would push nmap's scans aside as a mere reference
+    d = tmp_path / "class" / "bob"
+    d.mkdir(parents=True)
+    shutil.copy(ROOT / "captures" / "mixed" / "nmap-series.pcap", d / "syn_scan.pcap")
+    bob = grade(tmp_path / "class").students[0]
+    cells = {c.key: c for c in bob.cells}
+    assert [cells[k].verdict for k in ("syn:open", "syn:closed", "syn:filtered")] == ["ok"] * 3
+    assert (cells["syn:open"].port, cells["udp:closed"].port) == ("80/tcp", "54/udp")
+    assert not any("UDP" in r for c in bob.cells if c.technique == "syn" for r in c.reasons)
+
+
 def test_empty_files_are_not_duplicates(book):
     # BloodyOrangeMan's three header-only files are byte-identical: nothing was recorded, nothing copied
     assert all(f.rule != "duplicate-submission" for s in book.students for f in s.findings)
