@@ -276,6 +276,10 @@ class FlowTable:
 
     def _lookup_native(self, keys: np.ndarray, create: bool) -> np.ndarray:
         m, n0 = len(keys), self.n
+        if n0 + m >= (1 << 31) - 1:  # flow ids are int32 (the sorted levels' too)
+            from .columns import NeedSlowPath
+
+            raise NeedSlowPath("more than 2**31 flows")
         if create:
             self.key.resize(n0 + m)  # room for every key being new; cut to the flows made below
         fid = np.empty(m, np.int64)
