@@ -566,3 +566,17 @@ def test_markdown_collapses_big_states_like_the_table(tmp_path):
         md = render(result, "markdown")
         assert "Not shown: 58 closed tcp ports (reset)." in md
         assert "| 22/tcp" in md and "| 50/tcp" in md and "| 5/tcp" not in md
+
+
+@pytest.mark.parametrize("name", ["golden/udp.pcap", "mixed/mixed-syn.pcap", "golden/more/os.pcap"])
+def test_streamed_json_of_scans_whose_ports_are_all_the_engines(name):
+    """A fast-path scan whose every port the engine built (retries, several
+    probes a port): its JSON streamed from the column table is the rendered
+    one (the writer once failed with an IndexError on such a chunk)."""
+    import io
+
+    result = analyze(ROOT / "captures" / name, fast=True)
+    assert any(len(s.ports) and len(s.ports.objects) == len(s.ports) for s in result.scans)
+    out = io.StringIO()
+    write_json(result, out)
+    assert out.getvalue() == jsonfmt.render(result)
