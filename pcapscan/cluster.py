@@ -53,6 +53,7 @@ from dataclasses import dataclass, fields
 from .capture.containers import (
     FILE_BUFFER,
     MAX_RECORD_LEN,
+    PCAP_INCL_AT,
     Capture,
     ReadStats,
     decoded_packets,
@@ -484,7 +485,7 @@ def _plan_pcap(cap: Capture, chunk_records, chunk_bytes):
             i = 0
         limit = len(buf) - hlen
         while i <= limit:
-            incl = incl_of(buf, i + 8)[0]
+            incl = incl_of(buf, i + PCAP_INCL_AT)[0]
             if incl > MAX_RECORD_LEN:
                 return None
             nxt = i + hlen + incl

@@ -7,7 +7,7 @@
  *       rows of text from integer columns: report/rowtext.py's rows_text.
  *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
  *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
- *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac)
+ *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
  *
  * Arrays come in through the buffer protocol (no numpy headers needed).
@@ -156,14 +156,16 @@ static inline uint32_t rd_u32(const uint8_t *p, int big) {
                : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
 }
 
-/* walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac) -> (count, pos, status, bad):
- * fastpath/walk.py's walk_pcap (the plain loop), compiled. */
+/* walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
+ *   -> (count, pos, status, bad): fastpath/walk.py's walk_pcap (the plain loop), compiled; where a record
+ *   header's fields are comes from the caller (capture/containers.py says it). */
 static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     PyObject *buf_o, *o_off, *o_incl, *o_sec, *o_frac;
-    Py_ssize_t pos, hlen;
+    Py_ssize_t pos, hlen, sec_at, frac_at, incl_at;
     int big;
     long long maxlen;
-    if (!PyArg_ParseTuple(args, "OnnpLOOOO", &buf_o, &pos, &hlen, &big, &maxlen, &o_off, &o_incl, &o_sec, &o_frac))
+    if (!PyArg_ParseTuple(args, "OnnpLOOOOnnn", &buf_o, &pos, &hlen, &big, &maxlen, &o_off, &o_incl, &o_sec, &o_frac,
+                          &sec_at, &frac_at, &incl_at))
         return NULL;
     Py_buffer bv, v_off, v_incl, v_sec, v_frac;
     if (PyObject_GetBuffer(buf_o, &bv, PyBUF_SIMPLE) < 0)
@@ -183,8 +185,9 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         goto done;
     got++;
     Py_ssize_t cap = v_off.len / 8;
-    if (v_incl.len / 8 < cap || v_sec.len / 4 < cap || v_frac.len / 4 < cap || pos < 0 || hlen < 12) {
-        PyErr_SetString(PyExc_ValueError, "walk_pcap: output arrays of different lengths");
+    if (v_incl.len / 8 < cap || v_sec.len / 4 < cap || v_frac.len / 4 < cap || pos < 0 || sec_at < 0 ||
+        frac_at < 0 || incl_at < 0 || sec_at + 4 > hlen || frac_at + 4 > hlen || incl_at + 4 > hlen) {
+        PyErr_SetString(PyExc_ValueError, "walk_pcap: output arrays of different lengths, or fields outside the header");
         goto done;
     }
     const uint8_t *buf = bv.buf;
@@ -195,7 +198,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     long long bad = 0;
     Py_BEGIN_ALLOW_THREADS
     while (n < cap && pos + hlen <= end) {
-        uint32_t incl = rd_u32(buf + pos + 8, big);
+        uint32_t incl = rd_u32(buf + pos + incl_at, big);
         if ((long long)incl > maxlen) {
             status = 1;
             bad = incl;
@@ -205,8 +208,8 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
             break;
         off[n] = pos + hlen;
         incl_out[n] = incl;
-        sec[n] = rd_u32(buf + pos, big);
-        frac[n] = rd_u32(buf + pos + 4, big);
+        sec[n] = rd_u32(buf + pos + sec_at, big);
+        frac[n] = rd_u32(buf + pos + frac_at, big);
         n++;
         pos += hlen + incl;
     }
@@ -422,7 +425,8 @@ static PyMethodDef module_methods[] = {
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(templates, which, cols, sep, extra) -> bytes (see report/rowtext.py)"},
     {"walk_pcap", walk_pcap, METH_VARARGS,
-     "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac) -> (n, pos, status, bad)"},
+     "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
+     " -> (n, pos, status, bad)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from .fingerprint import NMAP_OS_PROBES
-from .model import ACK, FIN, PSH, RST, SYN, URG, Exchange, Packet, flag_letters
+from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, Packet, flag_letters, seg_len
 
 _MOD32 = 1 << 32
 # UDP services whose client and server ports are both fixed by the protocol:
@@ -43,7 +43,6 @@ _MOD32 = 1 << 32
 # (nmap, masscan, zmap at random; scapy 53), so such a datagram is the host's
 # own service traffic (a DHCP renewal during a student's lab), not a probe.
 SERVICE_PORT_PAIRS = frozenset(((68, 67), (67, 68), (546, 547), (547, 546), (123, 123), (137, 137), (138, 138)))
-_TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # ECE/CWR are congestion marks, not probe shape
 
 # Two copies of one packet closer together than this are one packet seen twice
 # (capture on "any", a bridge, a mirror port). Real retransmissions, by nmap
@@ -100,14 +99,21 @@ def probe_class(pkt: Packet) -> Optional[str]:
         return "ip" if pkt.payload_len <= IP_PROBE_MAX_PAYLOAD else None
     if pkt.proto != "tcp":
         return None
-    base = pkt.flags & _TCP_BASE_FLAGS
-    if base & RST or (base & SYN and base & ACK):
+    base = pkt.flags & TCP_BASE_FLAGS
+    if never_probes(base, pkt.payload_len):
         return None
-    if pkt.payload_len and not base & SYN:
-        return None  # data in the middle of a connection we joined late
     if midstream(base, pkt.window, pkt.options):
         return None
     return flag_letters(base)
+
+
+def never_probes(flags, payload_len):
+    """A TCP segment that cannot open an exchange whatever else it carries:
+    a RST or a SYN/ACK (answers whose question we did not see), or data
+    without SYN (the middle of a connection we joined late). On numbers or
+    on numpy columns alike: the fast path evaluates it on its flow columns."""
+    base = flags & TCP_BASE_FLAGS
+    return ((base & RST) != 0) | (((base & SYN) != 0) & ((base & ACK) != 0)) | ((payload_len > 0) & ((base & SYN) == 0))
 
 
 def midstream(flags: int, window: int, options: tuple) -> bool:
@@ -125,7 +131,7 @@ def shows_connection(probe_flags: int, answer_flags: int, answer_payload: int) -
     no bare SYN opened; or anything but a RST to a probe without SYN: RFC 793
     has a port without a connection answer those with RST or not at all, so
     an ACK back (a keep-alive answered) means a connection exists."""
-    base = probe_flags & _TCP_BASE_FLAGS
+    base = probe_flags & TCP_BASE_FLAGS
     return bool((answer_payload and base != SYN) or (not base & SYN and not answer_flags & RST))
 
 
@@ -145,10 +151,20 @@ def answers(probe: Packet, resp: Packet) -> bool:
     if resp.quoted is not None:
         q = resp.quoted
         return q.seq is None or q.seq == probe.seq
-    if probe.flags & ACK and not probe.flags & SYN:
-        # RFC 793: a RST answering a segment that carries ACK takes its seq from SEG.ACK.
-        return bool(resp.flags & RST) and resp.seq == probe.ack
-    return bool(resp.flags & ACK) and resp.ack == (probe.seq + probe.seg_len) % _MOD32
+    return bool(tcp_answers(probe.flags, probe.seq, probe.ack, probe.payload_len, resp.flags, resp.seq, resp.ack))
+
+
+def tcp_answers(probe_flags, probe_seq, probe_ack, probe_payload, resp_flags, resp_seq, resp_ack):
+    """The exact test for a TCP segment of the target's on a probe's own flow,
+    as RFC 793 has a peer answer: a RST to a probe that carries ACK (and no
+    SYN) takes its seq from the probe's ack; any other answer must carry ACK
+    and acknowledge the probe's seq plus its segment length. On numbers or on
+    numpy columns alike: `answers` asks it per packet, the fast path's flow
+    table (fastpath/flows.py) once per batch of answers."""
+    acks = ((probe_flags & ACK) != 0) & ((probe_flags & SYN) == 0)
+    by_ack = ((resp_flags & RST) != 0) & (resp_seq == probe_ack)
+    by_seq = ((resp_flags & ACK) != 0) & (resp_ack == (probe_seq + seg_len(probe_flags, probe_payload)) % _MOD32)
+    return (acks & by_ack) | ((acks ^ True) & by_seq)
 
 
 @dataclass(slots=True)
@@ -264,7 +280,7 @@ class ReplayEngine:
                     if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
                         self._midflow.append(conn)
                 return
-            if _is_group_address(pkt.dst):
+            if is_group_address(pkt.dst):
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
@@ -434,7 +450,7 @@ def _merge(lists: Iterable[list]) -> tuple:
     return tuple(out)
 
 
-def _is_group_address(addr: str) -> bool:
+def is_group_address(addr: str) -> bool:
     """Multicast and broadcast destinations are announcements, not scan targets."""
     if ":" in addr:
         return addr.lower().startswith("ff")

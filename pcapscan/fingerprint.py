@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst
-from .model import ACK, RST, SYN, Exchange, flag_letters
+from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, flag_letters
 
 TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "pcapscan", "unknown")
 
@@ -280,7 +280,7 @@ class Observed:
         """Probe kinds: TCP flag letters ("S", "F", "FPU", "", "A", ...) or "udp"."""
         f = self.first
         out = {"udp"} if f.udp.any() else set()
-        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & 0x3F)).tolist():  # counted, not sorted
+        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & TCP_BASE_FLAGS)).tolist():  # counted, not sorted
             out.add(flag_letters(v))
         return frozenset(out)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .model import ACK, RST, SYN, Exchange, Packet
+from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, Packet
 
-_BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks, not what a packet is
 # Options an operating system puts on the SYN of a connect(): window scale,
 # SACK permitted, timestamps. nmap's raw SYN carries MSS alone, scapy's none.
 OS_SYN_OPTION_KINDS = frozenset({3, 4, 8})
@@ -30,6 +29,6 @@ def is_kernel_rst(pkt: Packet, answered: Iterable[Packet]) -> bool:
     payload, from the port the SYN/ACK went to and to the port it came from,
     with seq = the SYN/ACK's acknowledgment number (RFC 793: a reset for a
     segment that carries ACK takes its seq from SEG.ACK)."""
-    if pkt.flags & _BASE_FLAGS != RST or pkt.window != 0 or pkt.payload_len:
+    if pkt.flags & TCP_BASE_FLAGS != RST or pkt.window != 0 or pkt.payload_len:
         return False
     return any(pkt.seq == sa.ack and pkt.sport == sa.dport and pkt.dport == sa.sport for sa in answered)

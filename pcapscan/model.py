@@ -102,6 +102,7 @@ class HostState(str, Enum):
 
 # TCP flag bits, as on the wire.
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # what a segment is; ECE/CWR are congestion marks
 _FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "A"), (URG, "U"), (ECE, "E"), (CWR, "C"))
 
 
@@ -175,7 +176,13 @@ class Packet:
     @property
     def seg_len(self) -> int:
         """TCP sequence space the segment consumes (SYN and FIN count one each)."""
-        return self.payload_len + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
+        return seg_len(self.flags, self.payload_len)
+
+
+def seg_len(flags, payload_len):
+    """TCP sequence space a segment consumes (SYN and FIN count one each), on
+    numbers or on numpy columns alike (the fast path's)."""
+    return payload_len + ((flags & SYN) != 0) + ((flags & FIN) != 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ both paths give the same numbers.
 """
 from __future__ import annotations
 
+from .model import TCP_BASE_FLAGS
+
 # What a scanner keeps fixed for a run, and so what tells one run from the next.
 SIGNATURE_FIELDS = ("window", "options", "ttl_band")
 # A silence longer than this between two probes of one signature starts a new
@@ -115,14 +117,14 @@ def flow_kinds(udp, tcp_flags):
     import numpy as np
 
     udp = np.asarray(udp, bool)
-    return np.where(udp, PROTO_CODES["udp"] << 8, np.asarray(tcp_flags, np.int64) & 0x3F)
+    return np.where(udp, PROTO_CODES["udp"] << 8, np.asarray(tcp_flags, np.int64) & TCP_BASE_FLAGS)
 
 
 def kind_of(p) -> int:
     """The probe kind of a model.Packet as one integer: the protocol's code
     (PROTO_CODES) and, below it, the TCP flags less ECE/CWR, the SCTP chunk
     type or the IP protocol number (0 for UDP); flow_kinds for columns."""
-    sub = p.flags & 0x3F if p.proto == "tcp" else (p.chunk_type or 0) if p.proto == "sctp" else (
+    sub = p.flags & TCP_BASE_FLAGS if p.proto == "tcp" else (p.chunk_type or 0) if p.proto == "sctp" else (
         p.ip_proto if p.proto == "ip" else 0)
     return (PROTO_CODES.get(p.proto, 3) << 8) | (sub & 0xFF)
 

@@ -17,7 +17,7 @@ from pcapbuild import MSS_1460, ether, ipv4_icmp_unreach, ipv4_tcp, ipv4_udp, ip
 
 from pcapscan import fastpath
 from pcapscan.analysis import analyze, analyze_capture_full
-from pcapscan.fastpath import columns, flows, scans, walk
+from pcapscan.fastpath import columns, flows, scans, walk, workers
 from pcapscan.fastpath.columns import NeedSlowPath
 from pcapscan.model import AnalysisResult
 from pcapscan.report import jsonfmt, render
@@ -279,6 +279,37 @@ def _verdicts(text: str, path) -> dict:
     return d
 
 
+def _damaged(kind: str) -> bytes:
+    """A SYN scan's pcap cut or spoiled near its end the ways the record walk must notice."""
+    whole = pcap_bytes(big_scan())
+    ends, at = [], 24
+    while at < len(whole):  # where each record ends
+        at += 16 + int.from_bytes(whole[at + 8:at + 12], "little")
+        ends.append(at)
+    last = ends[-2]  # where the last record starts
+    if kind == "cut-in-header":
+        return whole[:last + 7]
+    if kind == "cut-in-data":
+        return whole[:last + 30]
+    spoiled = bytearray(whole)  # record 100 claims more bytes than any record may hold
+    spoiled[ends[98] + 8:ends[98] + 12] = (1 << 20).to_bytes(4, "little")
+    return bytes(spoiled)
+
+
+@pytest.mark.parametrize("kind", ["cut-in-header", "cut-in-data", "corrupt-length"])
+def test_damaged_pcap_warns_as_the_ordinary_reader(kind, tmp_path, hard):
+    """The fast reader walks pcap records by the ordinary reader's rules and
+    says the same words when one is impossible or cut short."""
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(_damaged(kind))
+    slow, fast = both(path, **hard)
+    assert fast == slow
+    words = {"cut-in-header": "is truncated (the file ends 7 bytes into it, inside its header)",
+             "cut-in-data": "is truncated (the file ends 30 bytes into it)",
+             "corrupt-length": "record 100 is corrupt (its header claims 1048576 captured bytes"}[kind]
+    assert words in fast
+
+
 def _copies_either_side(recs, back=1.0):
     """Every record seen twice (a capture on "any"), the copy 1 us later; one
     record of another flow stamped 1 s back sits between some originals and
@@ -380,8 +411,22 @@ def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
             _os._exit(3)
         return pid
 
-    monkeypatch.setattr(scans.os, "fork", fork)
+    monkeypatch.setattr(workers.os, "fork", fork)
     assert assert_same(path, dict(hard, parallel=True))
+
+
+def test_two_processes_read_in_the_child(tmp_path, hard, monkeypatch):
+    """With a second process the capture is decoded there (no quiet fallback to one process)."""
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
+
+    def read_here(*args):
+        raise AssertionError("read in this process")
+
+    monkeypatch.setattr(scans, "read_here", read_here)
+    assert assert_same(path, dict(hard, parallel=True))
+    with pytest.raises(AssertionError, match="read in this process"):
+        scans.analyze_capture_fast(path, use_jit=False, parallel=False)
 
 
 def test_two_processes_when_this_one_fails_first(tmp_path, monkeypatch):

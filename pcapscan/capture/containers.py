@@ -63,6 +63,14 @@ class Layout:
         self.le = struct.Struct("<" + self.format)
         self.be = struct.Struct(">" + self.format)
         self.size = self.le.size
+        at, self.offsets = 0, {}
+        for name, fmt in fields:
+            self.offsets[name] = at
+            at += struct.calcsize("<" + fmt)
+
+    def at(self, name: str) -> int:
+        """The byte offset of a field in the header."""
+        return self.offsets[name]
 
     def order(self, byteorder: str) -> struct.Struct:
         return self.le if byteorder == "<" else self.be
@@ -102,14 +110,80 @@ _PCAP_MAGICS = {
     0x34CDB2A1: (">", 1_000_000, PCAP_MODIFIED_RECORD),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-_PCAPNG_SHB_TYPE = 0x0A0D0D0A  # a palindrome: the same in both byte orders
+PCAPNG_SHB_TYPE = 0x0A0D0D0A  # a palindrome: the same in both byte orders
 _PCAPNG_SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
-_BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 1, 2, 3, 6
+# pcapng block types: interface description, packet (obsolete), simple packet, enhanced packet
+BT_IDB, BT_PB, BT_SPB, BT_EPB = 1, 2, 3, 6
 _OPT_ENDOFOPT, _OPT_IF_TSRESOL, _OPT_IF_TSOFFSET = 0, 9, 14
 
 # Errors a damaged gzip stream raises from read(): not I/O errors.
 GZIP_DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+# --- the per-record rules, stated once ----------------------------------------
+# Every walk of the records reads these: this reader's loops, the fast path's
+# bulk walk (fastpath/walk.py) and its reading again by offset
+# (fastpath/scans.RecordReader), cluster's chunk planner. Where a record
+# header's fields are, what makes a record impossible, and the words for it.
+
+# pcap: both record layouts (plain, Kuznetsov's) start with these fields.
+PCAP_TS_SEC_AT = PCAP_RECORD.at("ts_sec")
+PCAP_TS_FRAC_AT = PCAP_RECORD.at("ts_frac")
+PCAP_INCL_AT = PCAP_RECORD.at("incl_len")
+if (PCAP_MODIFIED_RECORD.at("ts_usec"), PCAP_MODIFIED_RECORD.at("incl_len")) != (PCAP_TS_FRAC_AT, PCAP_INCL_AT):
+    raise ImportError("the pcap record layouts disagree on where their common fields are")
+PCAP_TIMES = Layout(("ts_sec", "I"), ("ts_frac", "I"), ("incl_len", "I"))  # what a record walk reads of a header
+
+# pcapng: a block is its head (type, length), a body, and its length again.
+PCAPNG_MIN_BLOCK = PCAPNG_BLOCK_HEAD.size + _U32.size
+# An enhanced packet block's fields, as offsets from the block's start; its packet follows them.
+EPB_AT = {name: PCAPNG_BLOCK_HEAD.size + at for name, at in PCAPNG_EPB.offsets.items()}
+EPB_DATA_AT = PCAPNG_BLOCK_HEAD.size + PCAPNG_EPB.size
+EPB_MIN_BLOCK = PCAPNG_MIN_BLOCK + PCAPNG_EPB.size
+
+
+def impossible_block_length(blen) -> bool:
+    """A pcapng block length no block can have (shorter than its head and trailer, not 32-bit aligned)."""
+    return blen < PCAPNG_MIN_BLOCK or (blen & 3) != 0
+
+
+def packet_overflows_block(start, incl, blen) -> bool:
+    """Do `incl` captured bytes from `start` (of the block's body) run past the block's trailer?"""
+    return start + incl > blen - PCAPNG_MIN_BLOCK
+
+
+def pcap_time(sec, frac, divisor):
+    """A pcap record's timestamp in seconds; on numbers or on float64 columns alike."""
+    return sec + frac / divisor
+
+
+def pcapng_time(ticks, divisor, offset):
+    """A pcapng packet's timestamp in seconds from its interface's ticks
+    (if_tsresol's divisor, if_tsoffset's seconds); on numbers or columns alike."""
+    return ticks / divisor + offset
+
+
+def corrupt_record_text(number: int, incl: int) -> str:
+    return (f"record {number} is corrupt (its header claims {incl} captured bytes, "
+            f"more than the {MAX_RECORD_LEN} a capture record may hold)")
+
+
+def truncated_record_text(number: int, ends: str, inside_header: bool = False) -> str:
+    """`ends`: Capture.ends(...), where the stream ends."""
+    return f"record {number} is truncated ({ends}, inside its header)" if inside_header else \
+        f"record {number} is truncated ({ends})"
+
+
+def damage_warning(message: str, good: int) -> str:
+    """The warning of damage that ends a capture after `good` records."""
+    return f"{message}; {good_records_text(good)}"
+
+
+def unsupported_link_type_warnings(unknown: dict) -> list:
+    """The warnings for records of link types we do not decode (link type -> records)."""
+    return [f"link type {linktype} is not supported; {records} record{plural_s(records)} skipped"
+            for linktype, records in sorted(unknown.items())]
 
 
 @dataclass
@@ -178,7 +252,7 @@ class Capture:
             yield from reader(stats, raw)
         except ReadStop as stop:
             stats.truncated = True
-            stats.warnings.append(f"{stop}; {good_records_text(self.count)}")
+            stats.warnings.append(damage_warning(str(stop), self.count))
         except OSError as exc:
             raise errors.InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         finally:
@@ -204,7 +278,8 @@ class Capture:
                 f"from the first {compressed}): a decompression bomb, not a capture"
             )
 
-    def _ends(self, got: int) -> str:
+    def ends(self, got: int) -> str:
+        """Where the stream ends, `got` bytes into what was being read."""
         where = "the gzip stream" if self.compressed else "the file"
         return f"{where} ends {got} byte{plural_s(got)} into it"
 
@@ -224,25 +299,22 @@ class Capture:
                 if len(head) == hlen:
                     sec, frac, incl, orig = unpack(head)[:4]
                     if incl > MAX_RECORD_LEN:
-                        raise ReadStop(
-                            f"record {n + 1} is corrupt (its header claims {incl} captured bytes, "
-                            f"more than the {MAX_RECORD_LEN} a capture record may hold)"
-                        )
+                        raise ReadStop(corrupt_record_text(n + 1, incl))
                     data = read(incl)
             except GZIP_DAMAGE as exc:
                 raise ReadStop(_gzip_damage(exc, n)) from None
             if len(head) < hlen:
                 if head:
-                    raise ReadStop(f"record {n + 1} is truncated ({self._ends(len(head))}, inside its header)")
+                    raise ReadStop(truncated_record_text(n + 1, self.ends(len(head)), inside_header=True))
                 return
             if len(data) < incl:
-                raise ReadStop(f"record {n + 1} is truncated ({self._ends(hlen + len(data))})")
+                raise ReadStop(truncated_record_text(n + 1, self.ends(hlen + len(data))))
             n += 1
             self.count = n
             if raw:
                 yield "packet", 0, sec * divisor + frac, orig, data, b""
             else:
-                yield linktype, sec + frac / divisor, data
+                yield linktype, pcap_time(sec, frac, divisor), data
             if compressed and not n & 0xFF:
                 self._check_inflation()
 
@@ -272,82 +344,82 @@ class Capture:
                         if head:
                             raise ReadStop(
                                 f"the capture is truncated after record {n} "
-                                f"({self._ends(len(head))}: a block header at byte {block_at})"
+                                f"({self.ends(len(head))}: a block header at byte {block_at})"
                             )
                         return
                     btype, blen = head_s.unpack(head)
                     blocks += 1
                     if compressed and not blocks & 0xFF:
                         self._check_inflation()
-                    if btype == _PCAPNG_SHB_TYPE:
+                    if btype == PCAPNG_SHB_TYPE:
                         self._section(head, block_at)
                         if raw:
                             yield "section", self.byteorder, self.section_options
                         break
-                    is_packet = btype == _BT_EPB or btype == _BT_SPB or btype == _BT_PB
+                    is_packet = btype == BT_EPB or btype == BT_SPB or btype == BT_PB
                     what = (
                         f"record {n + 1} (pcapng block at byte {block_at})"
                         if is_packet
                         else f"the pcapng block at byte {block_at} (after record {n})"
                     )
-                    if blen < 12 or blen & 3:
+                    if impossible_block_length(blen):
                         raise ReadStop(f"{what} is corrupt (impossible block length {blen})")
-                    if is_packet or btype == _BT_IDB or raw:
+                    if is_packet or btype == BT_IDB or raw:
                         limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
                         if blen > limit:
                             raise ReadStop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
                     if size is not None and blen - 8 > size - self.pos:
                         raise ReadStop(
                             f"{what} is truncated or corrupt (block length {blen}, "
-                            f"but {self._ends(size - block_at)})"
+                            f"but {self.ends(size - block_at)})"
                         )
-                    if not is_packet and btype != _BT_IDB and not raw:
+                    if not is_packet and btype != BT_IDB and not raw:
                         self._skip(blen - 8, what)
                         continue
                     rest = read(blen - 8)
                     self.pos += len(rest)
                     if len(rest) < blen - 8:
-                        raise ReadStop(f"{what} is truncated ({self._ends(8 + len(rest))})")
-                    trailer = u32_s.unpack_from(rest, blen - 12)[0]
+                        raise ReadStop(f"{what} is truncated ({self.ends(8 + len(rest))})")
+                    trailer = u32_s.unpack_from(rest, blen - PCAPNG_MIN_BLOCK)[0]
                     if trailer != blen:
                         raise ReadStop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
-                    if btype == _BT_IDB:
+                    if btype == BT_IDB:
                         if len(interfaces) >= MAX_INTERFACES:
                             raise ReadStop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
-                        interfaces.append(self.interface_block(rest, blen - 12, order))
+                        interfaces.append(self.interface_block(rest, blen - PCAPNG_MIN_BLOCK, order))
                         if raw:
-                            yield "interface", order, rest[: blen - 12]
+                            yield "interface", order, rest[: blen - PCAPNG_MIN_BLOCK]
                         continue
                     if not is_packet:  # raw: a block we do not read, copied as it is
-                        yield "block", order, btype, rest[: blen - 12]
+                        yield "block", order, btype, rest[: blen - PCAPNG_MIN_BLOCK]
                         continue
                     n += 1
-                    if btype == _BT_EPB:
-                        if blen < 12 + PCAPNG_EPB.size:
+                    if btype == BT_EPB:
+                        if blen < EPB_MIN_BLOCK:
                             raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
                         iface, high, low, incl, orig = epb_s.unpack_from(rest)
                         start = PCAPNG_EPB.size
-                    elif btype == _BT_SPB:
-                        if blen < 12 + PCAPNG_SPB.size:
+                    elif btype == BT_SPB:
+                        if blen < PCAPNG_MIN_BLOCK + PCAPNG_SPB.size:
                             raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
                         iface, high, low = 0, 0, 0
                         start = PCAPNG_SPB.size
                         orig = PCAPNG_SPB.order(order).unpack_from(rest)[0]
-                        incl = min(orig, blen - 12 - start)
+                        incl = min(orig, blen - PCAPNG_MIN_BLOCK - start)
                         if interfaces and interfaces[0][3]:
                             incl = min(incl, interfaces[0][3])
                     else:  # the obsolete Packet Block
-                        if blen < 12 + PCAPNG_PB.size:
+                        if blen < PCAPNG_MIN_BLOCK + PCAPNG_PB.size:
                             raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
                         iface, _drops, high, low, incl, orig = PCAPNG_PB.order(order).unpack_from(rest)
                         start = PCAPNG_PB.size
-                    if start + incl > blen - 12:
+                    if packet_overflows_block(start, incl, blen):
                         raise ReadStop(
                             f"{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)"
                         )
                     self.count = n
                     if raw:  # options follow the packet, padded to 32 bits (none in a simple packet block)
-                        options = rest[start + ((incl + 3) & ~3) : blen - 12] if btype != _BT_SPB else b""
+                        options = rest[start + ((incl + 3) & ~3) : blen - PCAPNG_MIN_BLOCK] if btype != BT_SPB else b""
                         yield "packet", iface, (high << 32) | low, orig, rest[start : start + incl], options
                         continue
                     if iface >= len(interfaces):
@@ -358,7 +430,7 @@ class Capture:
                         yield UNDECLARED, 0.0, b""
                         continue
                     linktype, divisor, offset, _snaplen = interfaces[iface]
-                    yield linktype, ((high << 32) | low) / divisor + offset, rest[start : start + incl]
+                    yield linktype, pcapng_time((high << 32) | low, divisor, offset), rest[start : start + incl]
         except GZIP_DAMAGE as exc:
             raise ReadStop(_gzip_damage(exc, n)) from None
         finally:
@@ -385,7 +457,7 @@ class Capture:
             got = len(read(min(left, _SKIP_CHUNK)))
             self.pos += got
             if got == 0:
-                raise ReadStop(f"{what} is truncated ({self._ends(8 + count - left)})")
+                raise ReadStop(f"{what} is truncated ({self.ends(8 + count - left)})")
             left -= got
 
     def interface_block(self, body: bytes, end: int, order: str) -> tuple:
@@ -423,7 +495,7 @@ class Capture:
             raise ReadStop(f"{where} has an impossible length {blen}")
         rest = self._read(blen - 12)
         if len(rest) < blen - 12:
-            raise ReadStop(f"{where} is truncated ({self._ends(12 + len(rest))})")
+            raise ReadStop(f"{where} is truncated ({self.ends(12 + len(rest))})")
         _bom, major, minor, _section_length = PCAPNG_SHB.order(order).unpack_from(bom + rest)
         if major != 1:
             raise ReadStop(f"{where} has an unsupported pcapng version {major}.{minor}")
@@ -607,7 +679,4 @@ def decoded_packets(cap: Capture, stats: ReadStats, arp: bool = False, progress=
             else:
                 yield pkt
     finally:
-        for linktype, records in sorted(unknown.items()):
-            stats.warnings.append(
-                f"link type {linktype} is not supported; {records} record{'s' if records != 1 else ''} skipped"
-            )
+        stats.warnings.extend(unsupported_link_type_warnings(unknown))

@@ -37,7 +37,7 @@ import dpkt.udp
 
 from ..model import Packet, Quoted
 
-__all__ = ["decode_frame", "decode_arp", "LINKTYPE_NAMES", "linktype_name"]
+__all__ = ["decode_frame", "decode_arp", "LINKTYPE_NAMES", "linktype_name", "next_layer", "family_version"]
 
 # --- link types -------------------------------------------------------------
 
@@ -73,18 +73,48 @@ def linktype_name(linktype: int) -> str:
 
 # --- header layouts, as dpkt declares them ----------------------------------
 
-_IP4 = struct.Struct(dpkt.ip.IP.__hdr_fmt__)  # >BBHHHBBH4s4s, 20 bytes
-_IP6 = struct.Struct(dpkt.ip6.IP6.__hdr_fmt__)  # >IHBB16s16s, 40 bytes
-_TCP = struct.Struct(dpkt.tcp.TCP.__hdr_fmt__)  # >HHIIHHHH, 20 bytes
-_UDP = struct.Struct(dpkt.udp.UDP.__hdr_fmt__)  # >HHHH, 8 bytes
+
+class Header:
+    """A header as dpkt declares it (`__hdr__`): each field's offset and
+    struct format, its size, and a compiled struct of the whole. The fast
+    path's bulk decoder (fastpath/columns.py) derives its numpy layouts from
+    these too."""
+
+    def __init__(self, cls):
+        self.struct = struct.Struct(cls.__hdr_fmt__)
+        self.size = self.struct.size
+        self.fields: dict = {}  # name -> (offset, struct format)
+        at = 0
+        for name, fmt, _default in cls.__hdr__:
+            self.fields[name] = (at, fmt)
+            at += struct.calcsize(">" + fmt)
+
+    def at(self, name: str) -> int:
+        return self.fields[name][0]
+
+
+ETH = Header(dpkt.ethernet.Ethernet)  # dst, src, type: 14 bytes
+SLL = Header(dpkt.sll.SLL)  # 16 bytes, the ethertype in its last 2
+SLL2 = Header(dpkt.sll2.SLL2)  # 20 bytes, the ethertype in its first 2
+IP4 = Header(dpkt.ip.IP)  # _v_hl, tos, len, id, _flags_offset, ttl, p, sum, src, dst: 20 bytes
+IP6 = Header(dpkt.ip6.IP6)  # _v_fc_flow, plen, nxt, hlim, src, dst: 40 bytes
+TCP = Header(dpkt.tcp.TCP)  # sport, dport, seq, ack, _off_flags, win, sum, urp: 20 bytes
+UDP = Header(dpkt.udp.UDP)  # sport, dport, ulen, sum: 8 bytes
+LOOPBACK_HDR_LEN = 4  # the address family, a 32-bit word
+
+_IP4 = IP4.struct
+_IP6 = IP6.struct
+_TCP = TCP.struct
+_UDP = UDP.struct
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _PORTS = struct.Struct(">HH")
 _PORTS_SEQ = struct.Struct(">HHI")
 
-_ETH_HDR_LEN = dpkt.ethernet.ETH_HDR_LEN  # 14
-_SLL_HDR_LEN = dpkt.sll.SLL.__hdr_len__  # 16, protocol in its last 2 bytes
-_SLL2_HDR_LEN = dpkt.sll2.SLL2.__hdr_len__  # 20, protocol in its first 2 bytes
+_ETH_HDR_LEN = ETH.size
+_SLL_HDR_LEN = SLL.size
+_SLL2_HDR_LEN = SLL2.size
+_ETH_TYPE_AT, _SLL_TYPE_AT, _SLL2_TYPE_AT = ETH.at("type"), SLL.at("ethtype"), SLL2.at("ethtype")
 _VLAN_TAG_LEN = dpkt.ethernet.VLANtag8021Q.__hdr_len__  # 4
 _MAX_VLAN_TAGS = 16
 
@@ -110,6 +140,7 @@ _DPKT_ETHERTYPES = frozenset(
 # Address families in loopback headers (tcpdump's LINKTYPE_NULL page).
 _AF_INET_BSD = 2
 _AF_INET6_BSD = frozenset((24, 28, 30))  # NetBSD/OpenBSD, FreeBSD, Darwin
+
 
 P_ICMP = dpkt.ip.IP_PROTO_ICMP  # 1
 P_TCP = dpkt.ip.IP_PROTO_TCP  # 6
@@ -153,6 +184,51 @@ _ND_ADVERTISEMENT = 136
 
 _QUOTED_PROTO_NAMES = {P_TCP: "tcp", P_UDP: "udp", P_ICMP: "icmp", P_ICMP6: "icmp6", P_SCTP: "sctp"}
 
+# --- what follows a link header: the rules both decoders read ----------------
+# decode_frame follows them packet by packet; the fast path's bulk decoder
+# evaluates them once per distinct type field of a batch and hands every
+# record they send to VLAN or UNWRAP to decode_frame.
+
+VLAN = "vlan"  # VLAN tags: the ethertype again after each
+UNWRAP = "unwrap"  # an encapsulation dpkt unwraps: MPLS, PPPoE, an 802.3 length (LLC/SNAP, Cisco ISL)
+ETH_MAX_LENGTH_FIELD = 1500  # a type field this small is an 802.3 length
+
+
+def next_layer(etype: int, unwrap: bool):
+    """What an ethertype leads to: 4 or 6 (IP of that version), VLAN,
+    UNWRAP (only where `unwrap`: Ethernet's own type field), or NOT_IP."""
+    if etype == ETH_TYPE_IP:
+        return 4
+    if etype == ETH_TYPE_IP6:
+        return 6
+    if etype in _VLAN_TPIDS:
+        return VLAN
+    if unwrap and (etype in _DPKT_ETHERTYPES or etype <= ETH_MAX_LENGTH_FIELD):
+        return UNWRAP
+    return NOT_IP
+
+
+def loopback_family(word_le: int) -> int:
+    """A BSD loopback header's address family from its 4 bytes read
+    little-endian: it is in the capturing host's byte order, either."""
+    return word_le if word_le <= 0xFFFF else int.from_bytes(word_le.to_bytes(4, "little"), "big")
+
+
+def family_version(af: int):
+    """4 or 6 for a loopback header's address family, else NOT_IP."""
+    if af == _AF_INET_BSD:
+        return 4
+    if af in _AF_INET6_BSD:
+        return 6
+    return NOT_IP
+
+
+# IP payloads the bulk decoder reads itself: TCP and UDP, not a later fragment,
+# after an IPv6 header with no extension headers. ICMP (its quotes), SCTP, other
+# protocols, fragments and extension headers go through decode_frame.
+BULK_PROTOS = (P_TCP, P_UDP)
+IP4_OFFSET_MASK = dpkt.ip.IP_OFFMASK  # the fragment offset in _flags_offset: nonzero in a later fragment
+
 # --- address text, cached (scans involve few addresses; share the strings) ---
 
 _NAME_CACHE_MAX = 1 << 16
@@ -193,68 +269,54 @@ NOT_IP = _NotIP()
 # --- link layers: each returns (ip_version, buffer, offset) or None ----------
 
 
-def _ethertype(data: bytes, etype: int, off: int):
-    """Resolve an ethertype at `off`, stepping over any VLAN tags."""
+def _ethertype(data: bytes, etype: int, off: int, unwrap: bool = False):
+    """Resolve an ethertype at `off`, stepping over any VLAN tags (next_layer's rules)."""
     tags = 0
-    while etype in _VLAN_TPIDS:
+    nxt = next_layer(etype, unwrap)
+    while nxt is VLAN:
         tags += 1
         if tags > _MAX_VLAN_TAGS:
             return None
         etype = (data[off + 2] << 8) | data[off + 3]
         off += _VLAN_TAG_LEN
-    if etype == ETH_TYPE_IP:
-        return 4, data, off
-    if etype == ETH_TYPE_IP6:
-        return 6, data, off
-    return NOT_IP
+        nxt = next_layer(etype, False)
+    if nxt is UNWRAP:
+        return _via_dpkt(dpkt.ethernet.Ethernet, data)
+    if nxt is NOT_IP:
+        return NOT_IP  # ARP, LLDP, ...
+    return nxt, data, off
 
 
 def _link_ethernet(data: bytes):
-    etype = (data[12] << 8) | data[13]
-    if etype == ETH_TYPE_IP:
-        return 4, data, _ETH_HDR_LEN
-    if etype == ETH_TYPE_IP6:
-        return 6, data, _ETH_HDR_LEN
-    if etype in _VLAN_TPIDS:
-        return _ethertype(data, etype, _ETH_HDR_LEN)
-    if etype in _DPKT_ETHERTYPES or etype <= 1500:
-        # MPLS, PPPoE, 802.3 length field (LLC/SNAP, Cisco ISL): let dpkt unwrap.
-        return _via_dpkt(dpkt.ethernet.Ethernet, data)
-    return NOT_IP  # ARP, LLDP, ...
+    return _ethertype(data, (data[_ETH_TYPE_AT] << 8) | data[_ETH_TYPE_AT + 1], _ETH_HDR_LEN, unwrap=True)
 
 
 def _link_sll(data: bytes):
     if len(data) < _SLL_HDR_LEN:
         return None
-    return _ethertype(data, (data[14] << 8) | data[15], _SLL_HDR_LEN)
+    return _ethertype(data, (data[_SLL_TYPE_AT] << 8) | data[_SLL_TYPE_AT + 1], _SLL_HDR_LEN)
 
 
 def _link_sll2(data: bytes):
     if len(data) < _SLL2_HDR_LEN:
         return None
-    return _ethertype(data, (data[0] << 8) | data[1], _SLL2_HDR_LEN)
+    return _ethertype(data, (data[_SLL2_TYPE_AT] << 8) | data[_SLL2_TYPE_AT + 1], _SLL2_HDR_LEN)
 
 
 def _family(af: int, data: bytes):
-    if af == _AF_INET_BSD:
-        return 4, data, 4
-    if af in _AF_INET6_BSD:
-        return 6, data, 4
-    return NOT_IP
+    version = family_version(af)
+    return NOT_IP if version is NOT_IP else (version, data, LOOPBACK_HDR_LEN)
 
 
 def _link_null(data: bytes):
     # Host byte order of the machine that captured: accept either.
-    if len(data) < 4:
+    if len(data) < LOOPBACK_HDR_LEN:
         return None
-    af = int.from_bytes(data[:4], "little")
-    if af > 0xFFFF:
-        af = int.from_bytes(data[:4], "big")
-    return _family(af, data)
+    return _family(loopback_family(int.from_bytes(data[:4], "little")), data)
 
 
 def _link_loop(data: bytes):
-    if len(data) < 4:
+    if len(data) < LOOPBACK_HDR_LEN:
         return None
     return _family(int.from_bytes(data[:4], "big"), data)
 
@@ -315,11 +377,11 @@ _ARP_ETH_IP = struct.Struct(">HHBBH6s4s6s4s")  # RFC 826 for Ethernet/IPv4: 28 b
 def _arp_offset(linktype: int, data: bytes) -> Optional[int]:
     """Where the ARP message starts in a frame, or None when it is no ARP."""
     if linktype == LINKTYPE_ETHERNET:
-        etype, off = (data[12] << 8) | data[13], _ETH_HDR_LEN
+        etype, off = (data[_ETH_TYPE_AT] << 8) | data[_ETH_TYPE_AT + 1], _ETH_HDR_LEN
     elif linktype == LINKTYPE_LINUX_SLL:
-        etype, off = (data[14] << 8) | data[15], _SLL_HDR_LEN
+        etype, off = (data[_SLL_TYPE_AT] << 8) | data[_SLL_TYPE_AT + 1], _SLL_HDR_LEN
     elif linktype == LINKTYPE_LINUX_SLL2:
-        etype, off = (data[0] << 8) | data[1], _SLL2_HDR_LEN
+        etype, off = (data[_SLL2_TYPE_AT] << 8) | data[_SLL2_TYPE_AT + 1], _SLL2_HDR_LEN
     else:
         return None
     tags = 0
@@ -408,7 +470,7 @@ def _ipv4(buf: bytes, off: int, frame: int, ts: float) -> Optional[Packet]:
         end = captured
     src = _names4.get(src) or _ntop4(src)
     dst = _names4.get(dst) or _ntop4(dst)
-    if frag & 0x1FFF:  # a later fragment: no transport header here
+    if frag & IP4_OFFSET_MASK:  # a later fragment: no transport header here
         return Packet(frame, ts, src, dst, "ip", 4, ttl, ip_id, total, ip_proto=proto)
     return _transport(buf, l4, end, total - ihl, proto, frame, ts, src, dst, 4, ttl, ip_id, total)
 
@@ -587,7 +649,7 @@ def _quote_v4(buf: bytes, i: int, end: int) -> Optional[Quoted]:
         return None
     src = _ntop4(buf[i + 12 : i + 16])
     dst = _ntop4(buf[i + 16 : i + 20])
-    fragment = bool(_U16.unpack_from(buf, i + 6)[0] & 0x1FFF)
+    fragment = bool(_U16.unpack_from(buf, i + IP4.at("_flags_offset"))[0] & IP4_OFFSET_MASK)
     return _quoted_l4(buf, i + ihl, end, buf[i + 9], src, dst, fragment)
 
 

@@ -4,14 +4,17 @@ replay engine reads.
 
 The common shapes (Ethernet, Linux cooked v1/v2, loopback, raw IP; IPv4,
 IPv6 without extension headers; TCP and UDP) are decoded here, following
-capture/decode.py field for field. Every other record (ICMP, fragments, VLAN
-tags, IPv6 extension headers, MPLS...) is marked SLOW and decoded one by one
-by `decode_frame` itself, so nothing unusual is ever decoded twice over.
+capture/decode.py field for field: its header declarations give every
+offset, its rules (next_layer, family_version, BULK_PROTOS) which records
+are read here. Every other record (ICMP, fragments, VLAN tags, IPv6
+extension headers, MPLS...) is marked SLOW and decoded one by one by
+`decode_frame` itself, so nothing unusual is ever decoded twice over. The
+record walk follows capture/containers.py's per-record rules and words.
 
 Anything this reader does not reproduce exactly (a damaged pcapng, a gzip
 stream cut short, a new pcapng section, undeclared interfaces) raises
 NeedSlowPath: the caller analyzes the capture with the ordinary reader
-instead. Timestamps out of order are no reason to (scans._decoded).
+instead. Timestamps out of order are no reason to (feed._decoded).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from socket import AF_INET, AF_INET6, inet_ntop
 import numpy as np
 
 from ..capture import containers as C
+from ..capture import decode as D
 from ..capture.decode import LINKTYPE_NAMES, NOT_IP, tcp_options, decode_arp, decode_frame, linktype_name
 from .walk import walkers
 
@@ -160,9 +164,7 @@ class Reader:
                 yield from self._pcapng()
         finally:
             self.close()
-        for linktype, records in sorted(self.unknown.items()):
-            self.stats.warnings.append(
-                f"link type {linktype} is not supported; {records} record{'s' if records != 1 else ''} skipped")
+        self.stats.warnings.extend(C.unsupported_link_type_warnings(self.unknown))
 
     def _note_linktypes(self, linktypes):
         for lt in linktypes:
@@ -195,31 +197,24 @@ class Reader:
                 n, new_pos, status, bad = self.walk_pcap(src, pos, hlen, big, C.MAX_RECORD_LEN, *out)
                 if n:
                     off, incl, sec, frac = (a[:n].copy() for a in out)
-                    ts = sec.astype(np.float64) + frac.astype(np.float64) / divisor
+                    ts = C.pcap_time(sec.astype(np.float64), frac.astype(np.float64), divisor)
                     lt = np.full(n, linktype, np.int32)
                     yield self._batch(buf, raw, base, off, incl, lt, ts)
                 pos = new_pos
                 if status == 1:
-                    self._stop(f"record {self.count + 1} is corrupt (its header claims {bad} captured bytes, "
-                               f"more than the {C.MAX_RECORD_LEN} a capture record may hold)")
+                    self._stop(C.corrupt_record_text(self.count + 1, bad))
                     return
                 if n < MAX_RECORDS:
                     break
             tail = raw[pos:]
             if eof:
                 if tail:
-                    where = "the gzip stream" if cap.compressed else "the file"
-                    got = len(tail)
-                    if got < hlen:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it, inside its header)"
-                    else:
-                        msg = f"record {self.count + 1} is truncated ({where} ends {got} byte{C.plural_s(got)} into it)"
-                    self._stop(msg)
+                    self._stop(C.truncated_record_text(self.count + 1, cap.ends(len(tail)), len(tail) < hlen))
                 return
 
     def _stop(self, msg: str):
         self.stats.truncated = True
-        self.stats.warnings.append(f"{msg}; {C.good_records_text(self.count)}")
+        self.stats.warnings.append(C.damage_warning(msg, self.count))
 
     def _pcapng(self):
         cap = self.cap
@@ -248,20 +243,22 @@ class Reader:
                 if status == 1:
                     raise NeedSlowPath("a damaged pcapng block")
                 if status == 2:
-                    if pos + 8 > len(raw):
+                    head = C.PCAPNG_BLOCK_HEAD.size
+                    if pos + head > len(raw):
                         break
-                    btype = int.from_bytes(raw[pos:pos + 4], "big" if big else "little")
-                    blen = int.from_bytes(raw[pos + 4:pos + 8], "big" if big else "little")
-                    if btype != 1:  # SHB, SPB, PB, or an undeclared interface
+                    btype, blen = C.PCAPNG_BLOCK_HEAD.order(order).unpack_from(raw, pos)
+                    if btype != C.BT_IDB:  # SHB, SPB, PB, or an undeclared interface
                         raise NeedSlowPath("a pcapng block the fast reader leaves to the ordinary one")
-                    if blen < 12 or blen & 3 or blen > C.MAX_HEADER_BLOCK_LEN:
+                    if C.impossible_block_length(blen) or blen > C.MAX_HEADER_BLOCK_LEN:
                         raise NeedSlowPath("a damaged pcapng interface block")
                     if pos + blen > len(raw):
                         break
                     if int.from_bytes(raw[pos + blen - 4:pos + blen], "big" if big else "little") != blen:
                         raise NeedSlowPath("a damaged pcapng interface block")
+                    if len(ifaces) >= C.MAX_INTERFACES:  # the ordinary reader stops there with a warning
+                        raise NeedSlowPath("too many pcapng interface blocks")
                     try:
-                        ifaces.append(cap.interface_block(raw[pos + 8:pos + blen], blen - 12, order))
+                        ifaces.append(cap.interface_block(raw[pos + head:pos + blen], blen - C.PCAPNG_MIN_BLOCK, order))
                     except C.ReadStop:
                         raise NeedSlowPath("a damaged pcapng interface block") from None
                     pos += blen
@@ -285,9 +282,10 @@ class Reader:
         if exact:
             div = np.array(divs, np.float64)[iface.astype(np.int64)]
             ofs = np.array(offs, np.float64)[iface.astype(np.int64)]
-            ts = ticks.astype(np.float64) / div + ofs
+            ts = C.pcapng_time(ticks.astype(np.float64), div, ofs)
         else:  # nanosecond ticks past 2**53: Python's exact int / int, record by record
-            ts = np.array([t / divs[i] + offs[i] for t, i in zip(ticks.tolist(), iface.tolist())], np.float64)
+            ts = np.array([C.pcapng_time(t, divs[i], offs[i]) for t, i in zip(ticks.tolist(), iface.tolist())],
+                          np.float64)
         return lt, ts
 
     def _batch(self, buf, raw, base, off, incl, lt, ts) -> Batch:
@@ -300,8 +298,29 @@ class Reader:
 
 # --- bulk decoding ---------------------------------------------------------------------------
 
-_ETH, _SLL, _SLL2, _NULL, _LOOP, _IPV4, _IPV6 = 1, 113, 276, 0, 108, 228, 229
-_RAW = (12, 14, 101)
+# Every offset, header length and "which records are read here" rule below is capture/decode.py's:
+# its dpkt header declarations (D.ETH, D.IP4, D.TCP...) and its routing rules (D.next_layer,
+# D.family_version, D.BULK_PROTOS), evaluated here on columns.
+_ETH, _SLL, _SLL2, _NULL, _LOOP = D.LINKTYPE_ETHERNET, D.LINKTYPE_LINUX_SLL, D.LINKTYPE_LINUX_SLL2, D.LINKTYPE_NULL, \
+    D.LINKTYPE_LOOP
+_IPV4, _IPV6 = D.LINKTYPE_IPV4, D.LINKTYPE_IPV6
+_RAW = (D.LINKTYPE_RAW_BSD12, D.LINKTYPE_RAW_BSD14, D.LINKTYPE_RAW)
+_V4, _V6, _T, _U = D.IP4.at, D.IP6.at, D.TCP.at, D.UDP.at  # field offsets in each header
+
+
+def _routed(values: np.ndarray, rule) -> tuple:
+    """(IP version per record, 0 for none; status per record) of the records' link type field
+    values by `rule` (value -> 4, 6, NOT_IP, or another layer decode_frame reads: SLOW),
+    evaluated once per distinct value."""
+    uniq, inv = np.unique(values, return_inverse=True)
+    ver, status = np.zeros(len(uniq), np.int8), np.full(len(uniq), SLOW, np.int8)
+    for j, v in enumerate(uniq.tolist()):
+        nxt = rule(v)
+        if nxt is NOT_IP:
+            status[j] = NONIP
+        elif nxt == 4 or nxt == 6:
+            ver[j], status[j] = nxt, FAST
+    return ver[inv.ravel()], status[inv.ravel()]
 
 
 def _be16(buf, i):
@@ -361,47 +380,22 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
             if linktype != C.UNDECLARED:
                 unknown[linktype] = unknown.get(linktype, 0) + len(sel)
             continue  # BAD: skipped
-        if linktype == _ETH:
-            ok = incl[sel] >= 14
-            s = sel[ok]
-            et = _be16(buf, off[s] + 12)
-            v4, v6 = et == 0x0800, et == 0x86DD
-            ver[s[v4]], ver[s[v6]] = 4, 6
-            l3[s] = off[s] + 14
-            status[s[v4 | v6]] = FAST
-            other = ~(v4 | v6)
-            # VLAN, MPLS, PPPoE, 802.3 lengths: decode_frame; any other ethertype carries no IP
-            special = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100) | (et == 0x9200) | (et == 0x8847) \
-                | (et == 0x8848) | (et == 0x8864) | (et <= 1500)
-            status[s[other & special]] = SLOW
-            status[s[other & ~special]] = NONIP
-        elif linktype in (_SLL, _SLL2):
-            hl, at = (16, 14) if linktype == _SLL else (20, 0)
-            ok = incl[sel] >= hl
-            s = sel[ok]
-            et = _be16(buf, off[s] + at)
-            v4, v6 = et == 0x0800, et == 0x86DD
-            ver[s[v4]], ver[s[v6]] = 4, 6
-            l3[s] = off[s] + hl
-            status[s[v4 | v6]] = FAST
-            vlan = (et == 0x8100) | (et == 0x88A8) | (et == 0x9100) | (et == 0x9200)
-            status[s[vlan]] = SLOW
-            status[s[~(v4 | v6 | vlan)]] = NONIP
+        if linktype in (_ETH, _SLL, _SLL2):
+            hdr = {_ETH: D.ETH, _SLL: D.SLL, _SLL2: D.SLL2}[linktype]
+            s = sel[incl[sel] >= hdr.size]
+            at = hdr.at("type" if linktype == _ETH else "ethtype")
+            unwrap = linktype == _ETH  # MPLS, PPPoE, 802.3: decode_frame (SLOW)
+            ver[s], status[s] = _routed(_be16(buf, off[s] + at), lambda et: D.next_layer(et, unwrap))
+            l3[s] = off[s] + hdr.size
         elif linktype in (_NULL, _LOOP):
-            ok = incl[sel] >= 4
-            s = sel[ok]
-            if linktype == _NULL:
-                af = _le32(buf, off[s])
-                big = af > 0xFFFF
-                af = np.where(big, _be32(buf, off[s]), af)
+            s = sel[incl[sel] >= D.LOOPBACK_HDR_LEN]
+            if linktype == _NULL:  # in the capturing host's byte order: read little-endian, then decided
+                rule = lambda word: D.family_version(D.loopback_family(word))  # noqa: E731
+                word = _le32(buf, off[s])
             else:
-                af = _be32(buf, off[s])
-            v4 = af == 2
-            v6 = (af == 24) | (af == 28) | (af == 30)
-            ver[s[v4]], ver[s[v6]] = 4, 6
-            l3[s] = off[s] + 4
-            status[s[v4 | v6]] = FAST
-            status[s[~(v4 | v6)]] = NONIP
+                rule, word = D.family_version, _be32(buf, off[s])
+            ver[s], status[s] = _routed(word, rule)
+            l3[s] = off[s] + D.LOOPBACK_HDR_LEN
         elif linktype in _RAW:
             ok = incl[sel] >= 1
             s = sel[ok]
@@ -485,18 +479,41 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
 
 
 LANE_MAX_LAYOUTS = 4096  # distinct option bytes parsed one by one; more are parsed in bulk
-LANE_WIDTH = 96  # Ethernet 14 + IPv4 20 + TCP 20 + 40 bytes of options, and a little more
+# The common shape: Ethernet, a 20-byte IPv4 header (no options), TCP or UDP.
+_L3 = D.ETH.size  # where its IPv4 header starts
+_L4 = _L3 + D.IP4.size  # ... and its TCP or UDP header
+_OPT = _L4 + D.TCP.size  # ... and TCP's options
+_LANE_VHL = (4 << 4) | (D.IP4.size >> 2)  # IPv4, a 20-byte header
+MAX_TCP_OPTIONS = 40  # bytes: a TCP header is at most 60
+LANE_WIDTH = _OPT + MAX_TCP_OPTIONS + 2  # 96, and a little more
+
+_NP_FORMATS = {"B": "u1", "H": ">u2", "I": ">u4", "4s": ">u4"}  # struct format -> numpy (addresses as integers)
 
 
-# The fields of the common shape's first LANE_WIDTH bytes (Ethernet, a 20-byte IPv4 header, TCP or
-# UDP), read straight from the gathered rows; fields overlap where TCP and UDP differ.
-_LANE = np.dtype({
-    "names": ["eth", "vhl", "total", "ip_id", "frag", "ttl", "proto", "src", "dst", "sport", "dport", "seq",
-              "ack", "doff", "flags", "window", "ulen"],
-    "formats": [">u2", "u1", ">u2", ">u2", ">u2", "u1", "u1", ">u4", ">u4", ">u2", ">u2", ">u4", ">u4", "u1", "u1",
-                ">u2", ">u2"],
-    "offsets": [12, 14, 16, 18, 20, 22, 23, 26, 30, 34, 36, 38, 42, 46, 47, 48, 38],
-    "itemsize": 96})
+def _lane_field(name, hdr, field, at, byte=None):
+    """(name, numpy format, offset in the row) of a header field of the common shape; `byte`:
+    one byte of it (TCP's data offset and flags share a 16-bit field)."""
+    offset, fmt = hdr.fields[field]
+    if byte is not None:
+        return name, "u1", at + offset + byte
+    return name, _NP_FORMATS[fmt], at + offset
+
+
+# The fields of the common shape's first LANE_WIDTH bytes, read straight from the gathered rows;
+# fields overlap where TCP and UDP differ.
+_LANE_FIELDS = [
+    _lane_field("eth", D.ETH, "type", 0),
+    *(_lane_field(name, D.IP4, field, _L3) for name, field in (
+        ("vhl", "_v_hl"), ("total", "len"), ("ip_id", "id"), ("frag", "_flags_offset"), ("ttl", "ttl"),
+        ("proto", "p"), ("src", "src"), ("dst", "dst"))),
+    *(_lane_field(name, D.TCP, field, _L4) for name, field in (
+        ("sport", "sport"), ("dport", "dport"), ("seq", "seq"), ("ack", "ack"), ("window", "win"))),
+    _lane_field("doff", D.TCP, "_off_flags", _L4, byte=0),
+    _lane_field("flags", D.TCP, "_off_flags", _L4, byte=1),
+    _lane_field("ulen", D.UDP, "ulen", _L4),
+]
+_LANE = np.dtype({"names": [f[0] for f in _LANE_FIELDS], "formats": [f[1] for f in _LANE_FIELDS],
+                  "offsets": [f[2] for f in _LANE_FIELDS], "itemsize": LANE_WIDTH})
 
 
 def gather_rows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
@@ -530,33 +547,34 @@ def _lane(b: Batch, status):
     TCP or UDP whose header fits. They become FAST here; the others are left
     (BAD) for the general decoding below."""
     off, incl = b.off, b.incl
-    cand = np.nonzero((b.linktype == _ETH) & (incl >= 42))[0]
+    cand = np.nonzero((b.linktype == _ETH) & (incl >= _L4 + D.UDP.size))[0]
     if not len(cand):
         return None
     # the bytes that rule most other records out (ARP, IPv6, ICMP, IP options), read first: the rest
     # of the rows then pass (no copy of a subset)
     at, buf = off[cand], b.buf
-    pre = (buf[at + 12] == 8) & (buf[at + 13] == 0) & (buf[at + 14] == 0x45)
-    proto = buf[at + 23]
-    pre &= (proto == 6) | (proto == 17)
+    et = D.ETH.at("type")
+    pre = (buf[at + et] == D.ETH_TYPE_IP >> 8) & (buf[at + et + 1] == D.ETH_TYPE_IP & 0xFF)
+    pre &= buf[at + _L3] == _LANE_VHL
+    pre &= np.isin(buf[at + _L3 + _V4("p")], D.BULK_PROTOS)
     if not pre.all():
         cand = cand[pre]
         if not len(cand):
             return None
     m = gather_rows(b.buf, off[cand], LANE_WIDTH)
     f = m.view(_LANE).ravel()
-    ok = (f["eth"] == 0x0800) & (f["vhl"] == 0x45) & ((f["frag"] & 0x1FFF) == 0)
+    ok = (f["eth"] == D.ETH_TYPE_IP) & (f["vhl"] == _LANE_VHL) & ((f["frag"] & D.IP4_OFFSET_MASK) == 0)
     proto = f["proto"]
-    tcp = proto == 6
-    ok &= tcp | (proto == 17)
-    cap = incl[cand] - 14
+    tcp = proto == D.P_TCP
+    ok &= np.isin(proto, D.BULK_PROTOS)
+    cap = incl[cand] - _L3
     total = f["total"].astype(np.int64)
     total = np.where(total == 0, cap, total)
-    ok &= total >= 20
-    end = np.minimum(total, cap) + 14  # relative to the record
-    ok &= np.where(tcp, end >= 54, end >= 42)
+    ok &= total >= D.IP4.size
+    end = np.minimum(total, cap) + _L3  # relative to the record
+    ok &= np.where(tcp, end >= _L4 + D.TCP.size, end >= _L4 + D.UDP.size)
     doff = (f["doff"] >> 4).astype(np.int64) << 2
-    ok &= ~tcp | (doff >= 20)
+    ok &= ~tcp | (doff >= D.TCP.size)
     rows = None  # the rows of m taken (None: all)
     if ok.all():
         idx = cand
@@ -588,7 +606,7 @@ def _lane_transport(lane, options: OptionBook) -> dict:
     else:
         f = {k: whole[k][rows] for k in _LANE.names}
     n = len(tcp)
-    l4_len = total - 20
+    l4_len = total - D.IP4.size
     i64 = np.int64
     zero = np.zeros(n, i64)
     if tcp.all():
@@ -596,18 +614,19 @@ def _lane_transport(lane, options: OptionBook) -> dict:
     else:
         seq, ack, window, flags = (np.where(tcp, f[k].astype(i64), zero) for k in ("seq", "ack", "window", "flags"))
     ulen = f["ulen"].astype(i64)
-    udp_pay = np.where((ulen >= 8) & (ulen - 8 < l4_len - 8), ulen - 8, l4_len - 8)
+    udp_pay = _udp_payload(ulen, l4_len)
     payload = np.maximum(np.where(tcp, l4_len - doff, udp_pay), 0)
     opt = np.zeros(n, np.int32)
     mss = np.full(n, -1, np.int64)
-    wo = np.nonzero(tcp & (doff > 20))[0]
+    wo = np.nonzero(tcp & (doff > D.TCP.size))[0]
     if len(wo):
-        olen = np.minimum(doff[wo] + 34, end[wo]) - 54  # option bytes inside the capture
-        v41 = np.dtype((np.void, 41))
+        olen = np.minimum(doff[wo] + _L4, end[wo]) - _OPT  # option bytes inside the capture
+        width = MAX_TCP_OPTIONS + 1  # their length, then the bytes
+        v41 = np.dtype((np.void, width))
         mrows = np.arange(len(m))[rows][wo]
-        block = np.ndarray((len(m),), v41, m, 53, (LANE_WIDTH,))[mrows].view(np.uint8).reshape(len(wo), 41)
+        block = np.ndarray((len(m),), v41, m, _OPT - 1, (LANE_WIDTH,))[mrows].view(np.uint8).reshape(len(wo), width)
         block[:, 0] = olen
-        block *= np.arange(41)[None, :] <= olen[:, None]
+        block *= np.arange(width)[None, :] <= olen[:, None]
         flat = block.view(v41).ravel()
         # np.unique(flat, return_index=True, return_inverse=True), sorting only the rows
         # unlike the first (a scan's probes share one layout)
@@ -633,8 +652,8 @@ def _lane_transport(lane, options: OptionBook) -> dict:
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
         else:  # many layouts (timestamps differ per packet): parsed in bulk
-            opt[wo], mss[wo] = _options(take_rows(m, mrows).ravel(), np.arange(len(wo)) * LANE_WIDTH + 54,
-                                        np.arange(len(wo)) * LANE_WIDTH + 54 + olen, options)
+            opt[wo], mss[wo] = _options(take_rows(m, mrows).ravel(), np.arange(len(wo)) * LANE_WIDTH + _OPT,
+                                        np.arange(len(wo)) * LANE_WIDTH + _OPT + olen, options)
     return {"idx": lane["idx"], "src": f["src"].astype(i64), "dst": f["dst"].astype(i64), "udp": ~tcp,
             "ttl": f["ttl"].copy(), "ip_id": f["ip_id"].astype(i64), "length": total, "sport": f["sport"].astype(i64),
             "dport": f["dport"].astype(i64), "flags": flags, "seq": seq, "ack": ack, "window": window, "opt": opt,
@@ -643,72 +662,72 @@ def _lane_transport(lane, options: OptionBook) -> dict:
 
 def _ipv4(buf, idx, l3, end_rec, status):
     cap = end_rec - l3
-    ok = cap >= 20
+    ok = cap >= D.IP4.size
     bad = idx[~ok]
     status[bad] = BAD
     idx, l3, end_rec, cap = idx[ok], l3[ok], end_rec[ok], cap[ok]
-    vhl = buf[l3].astype(np.int64)
+    vhl = buf[l3 + _V4("_v_hl")].astype(np.int64)
     ihl = (vhl & 0x0F) << 2
-    total = _be16(buf, l3 + 2)
-    ok = ((vhl >> 4) == 4) & (ihl >= 20) & (l3 + ihl <= end_rec)
+    total = _be16(buf, l3 + _V4("len"))
+    ok = ((vhl >> 4) == 4) & (ihl >= D.IP4.size) & (l3 + ihl <= end_rec)
     total = np.where(total == 0, cap, total)
     ok &= total >= ihl
     status[idx[~ok]] = BAD
     idx, l3, end_rec, cap, ihl, total = idx[ok], l3[ok], end_rec[ok], cap[ok], ihl[ok], total[ok]
-    frag = _be16(buf, l3 + 6) & 0x1FFF
-    proto = buf[l3 + 9]
-    fast = (frag == 0) & ((proto == 6) | (proto == 17))
+    frag = _be16(buf, l3 + _V4("_flags_offset")) & D.IP4_OFFSET_MASK
+    proto = buf[l3 + _V4("p")]
+    fast = (frag == 0) & np.isin(proto, D.BULK_PROTOS)
     status[idx[~fast]] = SLOW
     idx, l3, end_rec, ihl, total, proto = idx[fast], l3[fast], end_rec[fast], ihl[fast], total[fast], proto[fast]
     return {
         "idx": idx, "l4": l3 + ihl, "end": np.minimum(l3 + total, end_rec), "l4_len": total - ihl,
-        "proto": proto, "ttl": buf[l3 + 8], "ip_id": _be16(buf, l3 + 4), "length": total,
-        "src": _be32(buf, l3 + 12), "dst": _be32(buf, l3 + 16),
+        "proto": proto, "ttl": buf[l3 + _V4("ttl")], "ip_id": _be16(buf, l3 + _V4("id")), "length": total,
+        "src": _be32(buf, l3 + _V4("src")), "dst": _be32(buf, l3 + _V4("dst")),
     }
 
 
 def _ipv6(buf, idx, l3, end_rec, status, addrs: AddressBook):
     cap = end_rec - l3
-    ok = cap >= 40
+    ok = cap >= D.IP6.size
     status[idx[~ok]] = BAD
     idx, l3, end_rec = idx[ok], l3[ok], end_rec[ok]
     ok = (buf[l3] >> 4) == 6
     status[idx[~ok]] = BAD
     idx, l3, end_rec = idx[ok], l3[ok], end_rec[ok]
-    plen = _be16(buf, l3 + 4)
-    l4 = l3 + 40
+    plen = _be16(buf, l3 + _V6("plen"))
+    l4 = l3 + D.IP6.size
     plen = np.where(plen == 0, end_rec - l4, plen)
-    nxt = buf[l3 + 6]
-    fast = (nxt == 6) | (nxt == 17)
+    nxt = buf[l3 + _V6("nxt")]
+    fast = np.isin(nxt, D.BULK_PROTOS)  # extension headers: decode_frame
     status[idx[~fast]] = SLOW
     idx, l3, end_rec, plen, l4, nxt = idx[fast], l3[fast], end_rec[fast], plen[fast], l4[fast], nxt[fast]
     if not len(idx):
         return None
-    rows_s = buf[l3[:, None] + 8 + np.arange(16)]
-    rows_d = buf[l3[:, None] + 24 + np.arange(16)]
+    rows_s = buf[l3[:, None] + _V6("src") + np.arange(16)]
+    rows_d = buf[l3[:, None] + _V6("dst") + np.arange(16)]
     return {
         "idx": idx, "l4": l4, "end": np.minimum(l4 + plen, end_rec), "l4_len": plen,
-        "proto": nxt, "ttl": buf[l3 + 7], "ip_id": np.zeros(len(idx), np.int64), "length": plen + 40,
+        "proto": nxt, "ttl": buf[l3 + _V6("hlim")], "ip_id": np.zeros(len(idx), np.int64), "length": plen + D.IP6.size,
         "src": addrs.v6_ids(rows_s), "dst": addrs.v6_ids(rows_d),
     }
 
 
 def _transport(buf, t, status, options: OptionBook):
     idx, l4, end, l4_len, proto = t["idx"], t["l4"], t["end"], t["l4_len"], t["proto"]
-    tcp = proto == 6
-    need = np.where(tcp, 20, 8)
+    tcp = proto == D.P_TCP
+    need = np.where(tcp, D.TCP.size, D.UDP.size)
     ok = l4 + need <= end
     off_flags = np.zeros(len(idx), np.int64)
     safe = np.where(ok & tcp, l4, 0)
-    off_flags[ok & tcp] = _be16(buf, safe[ok & tcp] + 12)
+    off_flags[ok & tcp] = _be16(buf, safe[ok & tcp] + _T("_off_flags"))
     doff = (off_flags >> 12) << 2
-    ok &= ~tcp | (doff >= 20)
+    ok &= ~tcp | (doff >= D.TCP.size)
     status[idx[~ok]] = BAD
     keep = np.nonzero(ok)[0]
     idx, l4, end, l4_len, tcp, doff, off_flags = idx[keep], l4[keep], end[keep], l4_len[keep], tcp[keep], doff[keep], off_flags[keep]
     m = len(idx)
-    sport = _be16(buf, l4)
-    dport = _be16(buf, l4 + 2)
+    sport = _be16(buf, l4 + _T("sport"))
+    dport = _be16(buf, l4 + _T("dport"))
     ti = np.nonzero(tcp)[0]
     ui = np.nonzero(~tcp)[0]
     seq = np.zeros(m, np.int64)
@@ -720,22 +739,25 @@ def _transport(buf, t, status, options: OptionBook):
     payload = np.zeros(m, np.int64)
     if len(ti):
         p = l4[ti]
-        seq[ti] = _be32(buf, p + 4)
-        ack[ti] = _be32(buf, p + 8)
-        window[ti] = _be16(buf, p + 14)
+        seq[ti] = _be32(buf, p + _T("seq"))
+        ack[ti] = _be32(buf, p + _T("ack"))
+        window[ti] = _be16(buf, p + _T("win"))
         flags[ti] = off_flags[ti] & 0xFF
         payload[ti] = np.maximum(l4_len[ti] - doff[ti], 0)
-        wo = ti[doff[ti] > 20]
+        wo = ti[doff[ti] > D.TCP.size]
         if len(wo):
-            opt[wo], mss[wo] = _options(buf, l4[wo] + 20, np.minimum(l4[wo] + doff[wo], end[wo]), options)
+            opt[wo], mss[wo] = _options(buf, l4[wo] + D.TCP.size, np.minimum(l4[wo] + doff[wo], end[wo]), options)
     if len(ui):
-        ulen = _be16(buf, l4[ui] + 4)
-        avail = l4_len[ui] - 8
-        pl = np.where((ulen >= 8) & (ulen - 8 < avail), ulen - 8, avail)
-        payload[ui] = np.maximum(pl, 0)
+        payload[ui] = np.maximum(_udp_payload(_be16(buf, l4[ui] + _U("ulen")), l4_len[ui]), 0)
     return {"idx": idx, "src": t["src"][keep], "dst": t["dst"][keep], "udp": ~tcp, "ttl": t["ttl"][keep],
             "ip_id": t["ip_id"][keep], "length": t["length"][keep], "sport": sport, "dport": dport, "flags": flags,
             "seq": seq, "ack": ack, "window": window, "opt": opt, "mss": mss, "payload": payload}
+
+
+def _udp_payload(ulen, l4_len):
+    """decode_frame's UDP payload length: the header's length where it is possible, else what the IP header leaves."""
+    avail = l4_len - D.UDP.size
+    return np.where((ulen >= D.UDP.size) & (ulen - D.UDP.size < avail), ulen - D.UDP.size, avail)
 
 
 def _options(buf, start, stop, options: OptionBook):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exchanges import SERVICE_PORT_PAIRS
+from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, never_probes, tcp_answers
+from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from ..speedups import compiled
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
@@ -23,8 +24,6 @@ from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first
 # flow state bits
 COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
 
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
-_ICMP_ERRORS = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 _SERVICE_KEYS = np.array(sorted(a << 16 | b for a, b in SERVICE_PORT_PAIRS), np.int64)
 
 
@@ -143,7 +142,11 @@ class FlowTable:
         self.probe = {k: Grow(t) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
-        self.v6_group: dict = {}
+        self._group: dict = {}  # address id -> is a group address (see _group_dst)
+        # One batch's working state, from lookup through _feed_fast to _materialize_unstored (see feed):
+        self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
+        self._fid = None  # the flow id of each packet of the batch
+        self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
 
     def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
@@ -321,18 +324,23 @@ class FlowTable:
         self.rids = np.zeros(0, np.int32)
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
-        v4 = dst < V6_BASE
-        first = (dst >> 24) & 0xFF
-        out = v4 & (((first >= 224) & (first <= 239)) | (dst == 0xFFFFFFFF) | ((dst & 0xFF) == 255))
-        if (~v4).any():
-            raw = self.addrs.v6_raw
-            look = np.array([raw[i][0] == 0xFF for i in range(len(raw))], bool)
-            out[~v4] = look[(dst[~v4] - V6_BASE)]
-        return out
+        """exchanges.is_group_address of destination address ids, asked once per distinct address."""
+        uniq, inv = np.unique(dst, return_inverse=True)
+        known = self._group
+        look = np.empty(len(uniq), bool)
+        for j, a in enumerate(uniq.tolist()):
+            got = known.get(a)
+            if got is None:
+                got = known[a] = is_group_address(self.addrs.text(a))
+            look[j] = got
+        return look[inv.ravel()]
 
     # -- one batch -----------------------------------------------------------------------
 
     def feed(self, d: Decoded, slow: list) -> None:
+        """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
+        the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
+        then the rows of COMPLEX flows the columns do not hold, as Packets for the engine."""
         if d is not None and len(d.frame):
             self._feed_fast(d)
         if slow:
@@ -360,12 +368,9 @@ class FlowTable:
         i0 = np.nonzero((g == 0) & ~was_complex)[0]
         if len(i0):
             f0 = fid[i0]
-            flags = d.flags[i0]
-            base = flags & 0x3F
             tcp = ~d.udp[i0]
-            bad_tcp = ((base & _RST) > 0) | (((base & _SYN) > 0) & ((base & _ACK) > 0)) | \
-                ((d.payload[i0] > 0) & ((base & _SYN) == 0))
-            ok = ~(tcp & bad_tcp) & ~self._group_dst(d.dst[i0]) & ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0]) & \
+                ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
@@ -390,17 +395,11 @@ class FlowTable:
                 ans["fileoff"].a[fa] = d.fileoff[a]
                 ans["ttl"].a[fa] = d.ttl[a]
                 ans["flags"].a[fa] = d.flags[a]
-                pf = self.probe["flags"].a[fa].astype(np.int64)
-                pseq = self.probe["seq"].a[fa].astype(np.int64)
-                pack = self.probe["ack"].a[fa].astype(np.int64)
-                ppay = self.probe["payload"].a[fa].astype(np.int64)
-                rf = d.flags[a]
+                probe = {k: self.probe[k].a[fa].astype(np.int64) for k in ("flags", "seq", "ack", "payload")}
                 udp = d.udp[a]
-                ack_probe = ((pf & _ACK) > 0) & ((pf & _SYN) == 0)
-                seg = ppay + ((pf & _SYN) > 0) + ((pf & _FIN) > 0)
-                ok_ack = ((rf & _RST) > 0) & (d.seq[a] == pack)
-                ok_syn = ((rf & _ACK) > 0) & (d.ack[a] == (pseq + seg) % (1 << 32))
-                answers = udp | np.where(ack_probe, ok_ack, ok_syn)
+                # a UDP probe's flow answered at all is answered (exchanges.answers); TCP: the exact test
+                answers = udp | tcp_answers(probe["flags"], probe["seq"], probe["ack"], probe["payload"],
+                                            d.flags[a], d.seq[a], d.ack[a])
                 data = ~udp & (d.payload[a] > 0)
                 bits = N2 | np.where(answers, ANS_OK, 0) | np.where(data, ANS_DATA, 0) | \
                     np.where(d.window[a] > 0, ANS_WIN, 0)
@@ -419,7 +418,7 @@ class FlowTable:
             if proto in ("tcp", "udp"):
                 fid = self._flow_of(proto, pkt.src, pkt.sport, pkt.dst, pkt.dport, create=True)
                 self.state.a[fid] |= COMPLEX
-            elif proto in _ICMP_ERRORS and pkt.quoted is not None and pkt.icmp_type in _ICMP_ERRORS[proto]:
+            elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
                 q = pkt.quoted
                 if q.proto in ("tcp", "udp"):
                     fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=False)
@@ -464,17 +463,9 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        text = self.addrs.text
-        opts = self.options.tuples
-        p = {k: c.a[fids].tolist() for k, c in self.probe.items()}
-        out = []
-        for i, (src, sport, dst, dport, u) in enumerate(zip(s.tolist(), sp.tolist(), t.tolist(), tp.tolist(),
-                                                            udp.tolist())):
-            out.append(make_packet(p["frame"][i], p["ts"][i], text(src), text(dst), u, 6 if src >= V6_BASE else 4,
-                                   p["ttl"][i], p["ip_id"][i], p["length"][i], sport, dport, p["flags"][i],
-                                   p["seq"][i], p["ack"][i], p["window"][i], opts[p["opt"][i]], p["mss"][i],
-                                   p["payload"][i]))
-        return out
+        cols = {k: c.a[fids].tolist() for k, c in self.probe.items()}
+        cols.update(src=s.tolist(), sport=sp.tolist(), dst=t.tolist(), dport=tp.tolist(), udp=udp.tolist())
+        return make_packets(cols, self.addrs, self.options)
 
     def answer_packets(self, fids: np.ndarray, records) -> list:
         """The second packet of each flow, decoded again from the capture
@@ -494,23 +485,31 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
+    return make_packets({k: getattr(d, k)[rows].tolist() for k in ROW_FIELDS}, addrs, options)
+
+
+# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
+# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
+ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
+              "window", "opt", "mss", "payload")
+
+
+def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
+    """Packets of rows of named columns (ROW_FIELDS -> equal-length lists):
+    what decode_frame makes of the same TCP or UDP packet."""
     text = addrs.text
-    opts = options.tuples
+    layouts = options.tuples
     out = []
-    cols = [getattr(d, k)[rows].tolist() for k in
-            ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq",
-             "ack", "window", "opt", "mss", "payload")]
     for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
-         payload) in zip(*cols):
-        out.append(make_packet(frame, ts, text(src), text(dst), udp, 6 if src >= V6_BASE else 4, ttl, ip_id,
-                               length, sport, dport, flags, seq, ack, window, opts[opt], mss, payload))
+         payload) in zip(*(cols[k] for k in ROW_FIELDS)):
+        version = 6 if src >= V6_BASE else 4
+        if udp:
+            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="udp", ip_version=version,
+                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, payload_len=payload,
+                              ip_proto=P_UDP))
+        else:
+            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="tcp", ip_version=version,
+                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, flags=flags, seq=seq,
+                              ack=ack, window=window, options=layouts[opt], mss=None if mss < 0 else mss,
+                              payload_len=payload, ip_proto=P_TCP))
     return out
-
-
-def make_packet(frame, ts, src, dst, udp, version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
-                options, mss, payload) -> Packet:
-    if udp:
-        return Packet(frame, ts, src, dst, "udp", version, ttl, ip_id, length, sport, dport,
-                      payload_len=payload, ip_proto=17)
-    return Packet(frame, ts, src, dst, "tcp", version, ttl, ip_id, length, sport, dport, flags, seq, ack, window,
-                  options, None if mss < 0 else mss, payload, None, None, None, 6)

@@ -96,10 +96,10 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def identify_columns(asm, objs, simple) -> F.ToolGuess:
+def identify_columns(t, s: dict, objs, simple) -> F.ToolGuess:
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
-    `simple` the rows of asm.s classified in bulk."""
-    t, s = asm.t, asm.s
+    `simple` the rows of its block's columns `s` (scans.Assembler._block) classified
+    in bulk; `t` the flow table."""
     fid = s["fid"][simple]
     p = t.probe
     n_b = len(fid)

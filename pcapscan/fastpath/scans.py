@@ -11,9 +11,8 @@ the smoothing of SYN sessions) is computed on that exchange itself.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -26,12 +25,14 @@ from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
 from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
-from ..model import Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
+from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import EVERY, Ticker, report
 from . import shapes
-from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, Reader, decode_batch, dense_ids, first_index
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
+from .feed import RecordReader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
+from .workers import ChildFailed, can_fork, debug, fork_map, tame_malloc
 
 STATES = list(State)
 REASONS = list(Reason)
@@ -80,89 +81,6 @@ class PortTable(Sequence):
             yield self[i]
 
 
-def _debug(what: str, _t=[None]) -> None:
-    """PCAPSCAN_FAST_DEBUG=1: phase times and peak memory on stderr."""
-    if not os.environ.get("PCAPSCAN_FAST_DEBUG"):
-        return
-    import resource
-    import sys
-    import time
-
-    now = time.monotonic()
-    if _t[0] is None:
-        _t[0] = now
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"fastpath: {now - _t[0]:7.2f}s  cpu {ru.ru_utime + ru.ru_stime:7.2f}s  peak {ru.ru_maxrss / 1024:6.0f} MiB"
-          f"  {what}", file=sys.stderr)
-
-
-class RecordReader:
-    """Records of a capture again, by the stream offset of their data
-    (decompressed offsets for gzip): (link type, timestamp, data), the
-    timestamp computed as the ordinary reader computes it."""
-
-    def __init__(self, path: str, cap):
-        self.path = path
-        self.fh = None
-        self.kind = cap.kind
-        self.order = "<" if cap.byteorder == "<" else ">"
-        self.hlen = cap.hlen
-        self.divisor = cap.divisor
-        self.linktype = cap.linktype
-        self.interfaces = list(cap.interfaces)
-
-    def _at(self, offset: int, n: int) -> bytes:
-        if self.fh is not None and self.pid != os.getpid():  # a forked child: its own file offset
-            self.fh = None
-        if self.fh is None:
-            self.pid = os.getpid()
-            raw = open(self.path, "rb")
-            if raw.read(2) == b"\x1f\x8b":
-                import gzip
-
-                raw.seek(0)
-                self.fh = gzip.GzipFile(fileobj=raw, mode="rb")
-            else:
-                self.fh = raw
-        self.fh.seek(offset)
-        return self.fh.read(n)
-
-    def __call__(self, offset: int):
-        import struct
-
-        if self.kind == "pcap":
-            sec, frac, incl = struct.unpack(self.order + "III", self._at(offset - self.hlen, 12))
-            return self.linktype, sec + frac / self.divisor, self._at(offset, incl)
-        iface, high, low, incl = struct.unpack(self.order + "IIII", self._at(offset - 20, 16))
-        linktype, divisor, toff, _snaplen = self.interfaces[iface]
-        return linktype, ((high << 32) | low) / divisor + toff, self._at(offset, incl)
-
-    def close(self):
-        if self.fh is not None:
-            self.fh.close()
-
-
-CHILD_MMAP_THRESHOLD = 64 << 20  # the decoding child's (see _tame_malloc)
-
-
-def _tame_malloc(threshold: int = 1 << 20) -> None:
-    """glibc raises its mmap threshold as big blocks are freed, after which
-    freed arrays stay in the heap and the process keeps their memory: fix
-    the threshold, so arrays above 1 MiB go back to the system when freed.
-    The decoding child (_read_forked) takes a higher one: its arrays live
-    one batch each, so the heap they come from stays one batch big, and
-    reusing it spares the page faults of a fresh mapping per array."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
-        if threshold > 1 << 20:
-            libc.mallopt(-1, threshold)  # M_TRIM_THRESHOLD: the batch's heap is kept, not given back each time
-    except (OSError, AttributeError):
-        pass
-
-
 def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Optional[Callable] = None,
                          use_jit: bool = True, fp_objects_max: int = FP_OBJECTS_MAX,
                          chunk_bytes: Optional[int] = None, parallel: bool = False):
@@ -171,273 +89,31 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     `parallel`: use a second process (os.fork) where that pays: one decodes
     the capture while this one keys the flows, then both assemble half of
     the scan sessions each (docs/performance.md). Same results either way."""
-    _tame_malloc()
-    _debug("start")
+    tame_malloc()
+    debug("start")
     stats = ReadStats(str(path))
     addrs, options = AddressBook(), OptionBook()
     table = FlowTable(addrs, options)
     kw = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
     reader = Reader(path, stats, use_jit=use_jit, **kw)
-    forked = parallel and _can_fork()
+    forked = parallel and can_fork()
     if forked:
         try:
-            capinfo, stats = _read_forked(reader, stats, table, progress)
-        except _ChildFailed:
+            info, stats = read_forked(reader, stats, table, progress)
+        except ChildFailed:
             return analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, False)
     else:
-        _read_here(reader, stats, table, progress)
-        capinfo = _capinfo(reader.cap)
+        read_here(reader, stats, table, progress)
+        info = capinfo(reader.cap)
     table.done_reading()
-    _debug("read")
-    read_at = RecordReader(str(path), capinfo)
+    debug("read")
+    read_at = RecordReader(str(path), info)
     try:
         scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
                                                    forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
-
-
-def _can_fork() -> bool:
-    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
-
-
-def _capinfo(cap):
-    """What RecordReader needs of a capture (after reading: pcapng interfaces grow)."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(kind=cap.kind, byteorder=cap.byteorder, hlen=cap.record_layout.size,
-                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces))
-
-
-def _decoded(reader, stats, addrs, options):
-    """(Decoded, slow Packets, batch) per batch of the capture. Timestamps
-    may go backwards: the engine tells a copy by its own flow's packets
-    (a window in time and in frames, exchanges._is_duplicate), so flows
-    replay apart from each other whatever the clock did."""
-    for batch in reader.batches():
-        dec, slow, _ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
-        yield dec, slow, batch
-
-
-def _batch_end(batch) -> int:
-    return batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0
-
-
-def _reserve(table, size: int, packets: int, done: int) -> None:
-    """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
-    if packets and done and size:
-        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32), size)
-
-
-def _read_here(reader, stats, table, progress) -> None:
-    size = reader.cap.size
-    for dec, slow, batch in _decoded(reader, stats, table.addrs, table.options):
-        if stats.packets == len(batch.off):
-            _reserve(table, size, stats.packets, _batch_end(batch))
-        table.feed(dec, slow)
-        if progress is not None:
-            progress(_batch_end(batch), size, stats.packets, "reading")
-
-
-# Decoded columns sent between processes in the narrowest type that holds every value a
-# decoder gives them (the flow table reads them the same in either type).
-_NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
-           "dport": np.uint16, "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "window": np.uint16,
-           "mss": np.int32, "payload": np.uint32}
-
-
-def _narrow(dec):
-    if dec is None or not len(dec.frame):
-        return dec
-    dec.incl = dec.lt = None  # the flow table does not read them
-    if dec.frame[-1] >= 1 << 32:
-        return dec  # (the flow table declines 2**32 records and more itself)
-    for k, t in _NARROW.items():
-        setattr(dec, k, getattr(dec, k).astype(t, copy=False))
-    return dec
-
-
-def _pipe():
-    """(read fd, write fd) of a pipe with a big buffer where the system allows it."""
-    r, w = os.pipe()
-    try:
-        import fcntl
-
-        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
-    except (OSError, ImportError):
-        pass
-    return r, w
-
-
-def _fork_child(send) -> tuple:
-    """Fork a child that runs send(tx), sending its results on a pipe, and
-    exits; here, (its pid, the pipe's read end). A NeedSlowPath or any other
-    failure in the child reaches this process as ("slow", why) or ("error",
-    exc) (an exception that will not pickle, as its repr)."""
-    rx, tx = _pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 0
-        try:
-            os.close(rx)
-            try:
-                send(tx)
-            except NeedSlowPath as exc:
-                _send(tx, ("slow", str(exc)))
-            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
-                try:
-                    _send(tx, ("error", exc))
-                except BaseException:  # noqa: BLE001
-                    _send(tx, ("error", RuntimeError(repr(exc))))
-            os.close(tx)
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(tx)
-    return pid, rx
-
-
-def _send(fd: int, obj) -> None:
-    """obj pickled to a pipe, numpy arrays as their own bytes (pickle protocol 5
-    out-of-band buffers): no copy on either side beyond the pipe's own."""
-    import pickle
-    import struct
-
-    bufs = []
-    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
-    raws = [memoryview(head)] + [b.raw() for b in bufs]
-    sizes = [r.nbytes for r in raws]
-    for part in [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes)] + raws:
-        view = memoryview(part).cast("B")
-        while len(view):
-            view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, n: int):
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = os.readv(fd, [view[got:]])
-        if k == 0:
-            raise EOFError
-        got += k
-    return buf
-
-
-def _recv(fd: int):
-    """What _send sent (EOFError when the writer closed the pipe first)."""
-    import pickle
-    import struct
-
-    k = struct.unpack("<I", _read_exact(fd, 4))[0]
-    sizes = struct.unpack(f"<{k}Q", _read_exact(fd, 8 * k))
-    head = _read_exact(fd, sizes[0])
-    return pickle.loads(head, buffers=[_read_exact(fd, n) for n in sizes[1:]])
-
-
-class _ChildFailed(Exception):
-    """The decoding process died without a word: the capture is read again in this one."""
-
-
-def _read_forked(reader, stats, table, progress):
-    """Decode in a forked child, key flows here, batch by batch over a pipe.
-    The child has its own address and option books: their new entries come
-    with each batch and are mapped to this process's ids (which the flow
-    table may have extended meanwhile, from packets decode_frame read)."""
-    size = reader.cap.size
-
-    def decode_and_send(tx):  # in the child
-        _tame_malloc(CHILD_MMAP_THRESHOLD)
-        addrs, options = AddressBook(), OptionBook()
-        n_opt, n_v6 = 1, 0
-        for dec, slow, batch in _decoded(reader, stats, addrs, options):
-            new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
-            n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            _send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
-        _send(tx, ("end", stats, _capinfo(reader.cap)))
-        _debug("decoding child: read and sent")
-
-    pid, rx = _fork_child(decode_and_send)
-    addrs, options = table.addrs, table.options
-    v6_map = np.zeros(0, np.int64)
-    opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
-    first = True
-    import queue
-    import threading
-
-    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
-    inbox: queue.Queue = queue.Queue(maxsize=3)
-
-    def receive():
-        while True:
-            try:
-                msg = _recv(rx)
-            except (EOFError, OSError):
-                inbox.put(None)
-                return
-            inbox.put(msg)
-            if msg[0] != "batch":
-                return
-
-    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
-    receiver.start()
-    try:
-        while True:
-            msg = inbox.get()
-            if msg is None:
-                raise _ChildFailed("the decoding process ended early")
-            if msg[0] == "batch":
-                _, dec, slow, new_opt, new_v6, prog = msg
-                if new_opt:
-                    opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
-                if new_v6:
-                    v6_map = np.r_[v6_map, [addrs.id_of_raw(b) for b in new_v6]]
-                if dec is not None:
-                    if len(opt_map) > 1 and (opt_map != np.arange(len(opt_map))).any():
-                        dec.opt = opt_map[dec.opt].astype(np.int32)
-                    if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
-                        for col in ("src", "dst"):
-                            c = getattr(dec, col)
-                            six = c >= V6_BASE
-                            if six.any():
-                                c = c.copy()
-                                c[six] = v6_map[c[six] - V6_BASE]
-                                setattr(dec, col, c)
-                if first:
-                    _reserve(table, size, prog[2], prog[0])
-                    first = False
-                table.feed(dec, slow)
-                if progress is not None:
-                    progress(*prog, "reading")
-            elif msg[0] == "end":
-                _, stats, capinfo = msg
-                return capinfo, stats
-            elif msg[0] == "slow":
-                raise NeedSlowPath(msg[1])
-            else:
-                raise msg[1]
-    finally:
-        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
-            import signal
-
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            while receiver.is_alive():
-                try:
-                    inbox.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-        os.close(rx)
-        reader.close()
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 class Assembler:
@@ -457,13 +133,15 @@ class Assembler:
     5. scans are built block by block, each distinct shape classified once by
        the technique's real classifier (fastpath/shapes.py).
 
-    State between the steps lives on the instance: `t` the flow table, `s`
-    the columns of the block being worked on (_block: flow ids, pair session,
-    ports, probe kind, options, answer flags...), `run_of` each flow's run,
-    `other` the ordinary traffic dropped in bulk, and for step 5 `tab`,
-    `py_ex` and `why` (the exchange table of the block and evidence
-    sentences). Blocks may be built in a forked second process (_fork_map):
-    what a block needs is set before the fork."""
+    What holds for the whole capture lives on the instance, set once: `t`
+    the flow table; after step 2 `engine_keys`, `times` and `zombies` (what
+    the engine's exchanges tell about the simple flows), after step 3
+    `run_of` (each flow's run). What belongs to one block of simple flows is
+    passed explicitly: its columns (`cols`, made by _block: flow ids, pair
+    session, ports, probe kind, options, answer flags...) and, while its
+    scans are built, its exchange table (`tab`, a BlockTable). Blocks may be
+    built in a forked second process (workers.fork_map): what a block needs
+    is set before the fork."""
 
     def __init__(self, table: FlowTable, capture: str, forced, read_at, fp_objects_max: int, forked: bool = False,
                  progress: Optional[Callable] = None):
@@ -475,16 +153,17 @@ class Assembler:
         self.read_at = read_at
         self.fp_objects_max = fp_objects_max
         self.text = table.addrs.text
-        self.run_of = None  # run (sessions.py) of each flow, once known
+        self.run_of = None  # run (sessions.py) of each flow, once known (step 3)
+        # what the engine's exchanges tell of the simple flows (step 2)
+        self.engine_keys = self.times = self.zombies = None
 
     # -- materializing simple flows ------------------------------------------------------
 
-    def exchanges_of(self, rows) -> list:
-        """Real Exchanges for simple rows (indexes into self.s arrays)."""
+    def exchanges_of(self, s: dict, rows) -> list:
+        """Real Exchanges for simple rows (indexes into the block's columns `s`)."""
         rows = np.asarray(rows, np.int64)
         if not len(rows):
             return []
-        s = self.s
         fids = s["fid"][rows]
         probes = self.t.probe_packets(fids)
         has2 = s["n2"][rows]
@@ -523,7 +202,7 @@ class Assembler:
         tick.end()
         t.complex_pkts = pk = None
         query_exchanges = queries.exchanges()
-        _debug("complex flows replayed")
+        debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
         fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0].astype(np.int32)
@@ -536,7 +215,7 @@ class Assembler:
             drop[lo:lo + BLOCK_ROWS] = self._ordinary(fid[lo:lo + BLOCK_ROWS], sst[lo:lo + BLOCK_ROWS],
                                                       udp[lo:lo + BLOCK_ROWS])
         del sst, udp
-        self.other = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
+        dropped = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
         if drop.any():
             fid = fid[~drop]
         del drop
@@ -546,40 +225,41 @@ class Assembler:
         # with a second process, a block per session or so: the two halves come out even
         blocks = _blocks(sess[order], max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
         del sess
-        _debug("simple flows in sessions")
+        debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
         self.zombies = [t.addrs.id_of(z) for z in idle.zombie_hosts(query_exchanges)]
 
         def sort_out(i):
             lo, hi = blocks[i]
-            self.s = self._block(np.sort(fid[order[lo:hi]]))
-            aside = self._aside()
-            out = [self.s["fid"][aside]]
-            self.s = {k: v[~aside] for k, v in self.s.items()}
-            return out + [self.s["fid"], self.s["fid"][self._representatives()]]
+            cols = self._block(np.sort(fid[order[lo:hi]]))
+            aside = self._aside(cols)
+            out = [cols["fid"][aside]]
+            cols = {k: v[~aside] for k, v in cols.items()}
+            return out + [cols["fid"], cols["fid"][self._representatives(cols)]]
 
-        done = _fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
+        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
         del fid, order, done
-        _debug("simple flows sorted out")
+        debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
-        self.s = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
-        engine.adopt(self.exchanges_of(np.arange(len(self.s["fid"]))))
+        cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
+        engine.adopt(self.exchanges_of(cols, np.arange(len(cols["fid"]))))
         # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
         engine_runs, self.run_of = self._runs(engine, kept_fids)
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
-        other.add(*self.other)
+        other.add(*dropped)
         exchanges = engine.exchanges(runs=engine_runs)
         ordinary = engine.ordinary_exchanges()
         del engine, queries
         # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
         # session beside them for context; none of those may leave the port scans
-        self.s = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
-        rep_ex = self.exchanges_of(np.arange(len(self.s["fid"])))
+        cols = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
+        rep_ex = self.exchanges_of(cols, np.arange(len(cols["fid"])))
+        del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
                                 self._spans(exchanges, kept_fids))
@@ -588,7 +268,7 @@ class Assembler:
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
         del combined, rep_ex, exchanges
-        _debug("routed")
+        debug("routed")
         # 5. scans, block by block; the engine's exchanges go with the block of their session
         by_sess: dict = {}
         for ex in kept:
@@ -601,19 +281,17 @@ class Assembler:
             mine_of.append(mine)
 
         def build(i):
-            self.s = self._block(kept_fids[i])
-            return self.build(mine_of[i])
+            return self.build(self._block(kept_fids[i]), mine_of[i])
 
-        scans = [sc for part in _fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
+        scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
                                           self.progress, "fingerprinting")
                  for sc in part]
-        self.s = self._block(np.zeros(0, np.int32))
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
             report(self.progress, "fingerprinting")
-            scans += self.build(rest)
+            scans += self.build(self._block(np.zeros(0, np.int32)), rest)
         scans += list(routed.idle_scans)
-        _debug("scans built")
+        debug("scans built")
         scans.sort(key=_first_frame)
         more = More(families.discoveries(self.capture, routed, scans), routed.probings)
         return scans, duplicates, more, other_beside(other, routed.probings)
@@ -631,7 +309,7 @@ class Assembler:
         ans = n2 & ((st & ANS_OK) > 0)
         s = {"fid": fid, "sp": t.sessions(fid), "sport": np.where(sdir, hi_p, lo_p),
              "tport": np.where(sdir, lo_p, hi_p), "udp": udp,
-             "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & 0x3F).astype(np.uint8),
+             "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & TCP_BASE_FLAGS).astype(np.uint8),
              "opt": t.probe["opt"].a[fid], "n2": n2, "ans": ans}
         if full:
             a = t.answer
@@ -654,7 +332,7 @@ class Assembler:
             return drop
         f = fid[tcp]
         n2 = (sst[tcp] & N2) > 0
-        cols = [t.probe["flags"].a[f] & 0x3F, t.probe["window"].a[f], t.probe["opt"].a[f],
+        cols = [t.probe["flags"].a[f] & TCP_BASE_FLAGS, t.probe["window"].a[f], t.probe["opt"].a[f],
                 np.where(n2, t.answer["flags"].a[f].astype(np.int16), -1), (sst[tcp] & ANS_DATA) > 0]
         inv, nu = dense_ids(cols)
         first = first_index(inv, nu)
@@ -751,10 +429,10 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self) -> np.ndarray:
-        """Simple flows of the block to replay with the engine: those sharing an
+    def _aside(self, s: dict) -> np.ndarray:
+        """Simple flows of the block (its columns `s`) to replay with the engine: those sharing an
         exchange or a port with another flow, and those a routing policy might claim."""
-        s, t = self.s, self.t
+        t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
         if not n:
@@ -802,12 +480,11 @@ class Assembler:
                 aside[sel[near <= discovery.ICMP_COMPANION_WINDOW + 1e-3]] = True
         return aside
 
-    def _representatives(self) -> np.ndarray:
+    def _representatives(self, s: dict) -> np.ndarray:
         """Bulk exchanges shown to the routing policies beside the engine's: per
         (scanner, target), the first exchange of each distinct probe (proto,
         port, method), up to REPS of them. A ping sweep is thus shown whole,
-        a port scan by its first few ports."""
-        s = self.s
+        a port scan by its first few ports. `s`: the block's columns."""
         if not len(s["fid"]):
             return np.zeros(0, np.int64)
         # a big session's first REPS distinct probes lie in its first rows (a port scan's
@@ -818,20 +495,20 @@ class Assembler:
         for u in big.tolist():
             in_session = s["sp"] == u
             rows = np.nonzero(in_session)[0]
-            got = self._representatives_of(rows[:self.REPS_PREFIX])
+            got = self._representatives_of(s, rows[:self.REPS_PREFIX])
             if len(got) >= REPS:
                 parts.append(got)
                 rest &= ~in_session
-        parts.append(self._representatives_of(np.nonzero(rest)[0]))
+        parts.append(self._representatives_of(s, np.nonzero(rest)[0]))
         return np.sort(np.concatenate(parts))
 
     REPS_PREFIX = 4 * REPS  # rows of a big session read first for its representatives
 
-    def _representatives_of(self, rows: np.ndarray) -> np.ndarray:
-        """_representatives among `rows` (ascending rows of self.s)."""
+    def _representatives_of(self, cols: dict, rows: np.ndarray) -> np.ndarray:
+        """_representatives among `rows` (ascending rows of the block's columns)."""
         if not len(rows):
             return rows
-        s = {k: self.s[k][rows] for k in ("sp", "udp", "tport", "kind")}
+        s = {k: cols[k][rows] for k in ("sp", "udp", "tport", "kind")}
         method = np.where(s["udp"], 0, np.where((s["kind"] & 0x02) > 0, 1, np.where((s["kind"] & 0x10) > 0, 2, 3)))
         ids, n = dense_ids([s["sp"], s["udp"], s["tport"], method])
         first = np.sort(first_index(ids, n))
@@ -846,8 +523,10 @@ class Assembler:
 
     # -- build_scans, in bulk -------------------------------------------------------------------
 
-    def build(self, py_ex: list) -> list:
-        s, t = self.s, self.t
+    def build(self, s: dict, py_ex: list) -> list:
+        """The scans of one block: its simple flows (columns `s`) and the engine's exchanges
+        `py_ex` of the same sessions, as scans.build_scans would make them."""
+        t = self.t
         forced = self.forced
         n_s = len(s["fid"])
         n_p = len(py_ex)
@@ -890,7 +569,7 @@ class Assembler:
             synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
             inv, nu = dense_ids([s["kind"], s["opt"], synack])
             first = first_index(inv, nu)
-            reps = self.exchanges_of(first)
+            reps = self.exchanges_of(s, first)
             u_tech = np.empty(nu, np.int8)
             u_beh = np.empty(nu, bool)
             for u, ex in enumerate(reps):
@@ -898,9 +577,7 @@ class Assembler:
                 u_tech[u], u_beh[u] = _T[tt], b
             tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
             del inv, synack
-        self.tab = {"is_py": is_py, "idx": idx}
-        self.py_ex = py_ex
-        self.why = why
+        tab = BlockTable(s, is_py, idx, py_ex, why)
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
@@ -932,48 +609,49 @@ class Assembler:
             first = int(members[0])
             tt = TECHS[int(tech[first])]
             flags = kind_letters(int(kind[first])) if tt is Technique.UNKNOWN else None
-            evidence = self._why(first, smooth_from, forced_mask)
+            evidence = self._why(tab, first, smooth_from, forced_mask)
             spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
             scanner, target = t.session_addrs(sp[first:first + 1])
-            scan = self._scan(members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
+            scan = self._scan(tab, members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
             scan.ports.first_frame = int(ofr[first])
             scans.append((int(ofr[first]), scan))
         scans.sort(key=lambda sc_: sc_[0])
         return [x[1] for x in scans]
 
-    def exchange(self, row: int) -> Exchange:
-        if self.tab["is_py"][row]:
-            return self.py_ex[int(self.tab["idx"][row])]
-        return self.exchanges_of([int(self.tab["idx"][row])])[0]
+    def exchange(self, tab: "BlockTable", row: int) -> Exchange:
+        """The Exchange of a row of the block's exchange table."""
+        if tab.is_py[row]:
+            return tab.py_ex[int(tab.idx[row])]
+        return self.exchanges_of(tab.cols, [int(tab.idx[row])])[0]
 
-    def _why(self, row: int, smooth_from, forced_mask) -> Text:
+    def _why(self, tab: "BlockTable", row: int, smooth_from, forced_mask) -> Text:
         src = int(smooth_from[row])
         if src >= 0:
-            base = Text.of("inferred.smoothed", why=self._raw_why(src))
+            base = Text.of("inferred.smoothed", why=self._raw_why(tab, src))
         else:
-            base = self._raw_why(row)
+            base = self._raw_why(tab, row)
         if forced_mask[row]:
             return Text.of("inferred.forced", technique=self.forced.value, why=base)
         return base
 
-    def _raw_why(self, row: int) -> Text:
-        w = self.why.get(row)
+    def _raw_why(self, tab: "BlockTable", row: int) -> Text:
+        w = tab.why.get(row)
         if w is None:
-            w = self.why[row] = infer_technique(self.exchange(row))[1]
+            w = tab.why[row] = infer_technique(self.exchange(tab, row))[1]
         return w
 
-    def _scan(self, members, tech, flags, evidence, spec, scanner, target, udp, port):
-        is_py = self.tab["is_py"][members]
-        idx = self.tab["idx"][members]
-        s = self.s
+    def _scan(self, tab: "BlockTable", members, tech, flags, evidence, spec, scanner, target, udp, port):
+        is_py = tab.is_py[members]
+        idx = tab.idx[members]
+        s = tab.cols
         # ports probed by more than one exchange of the session: merged by the real code
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self.exchange(int(r)) for r in obj_rows]
+        objs = [self.exchange(tab, int(r)) for r in obj_rows]
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
-        simple = idx[~multi]  # rows of self.s, in exchange order
+        simple = idx[~multi]  # rows of the block's columns, in exchange order
         # bulk classification, one real classification per shape
         m = len(simple)
         st = np.empty(m, np.int64)
@@ -982,7 +660,7 @@ class Assembler:
         if m:
             inv, nu = shapes.shape_ids(spec, s, simple)
             first = first_index(inv, nu)
-            reps = self.exchanges_of(simple[first])
+            reps = self.exchanges_of(s, simple[first])
             u_st = np.empty(nu, np.int64)
             u_rs = np.empty(nu, np.int64)
             u_keep = np.zeros(nu, bool)
@@ -1016,91 +694,34 @@ class Assembler:
         ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
         for ex in objs:
             ts += [p.ts for p in ex.probes]
-        tool = self._tool(members, objs, simple)
+        tool = self._tool(tab, members, objs, simple)
         return Scan(capture=self.capture, scanner=self.text(scanner), target=self.text(target), technique=tech,
                     ports=ports, probe_flags=flags, technique_evidence=evidence, first_ts=min(ts), last_ts=max(ts),
                     tool=tool)
 
-    def _tool(self, members, objs, simple):
+    def _tool(self, tab: "BlockTable", members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self.exchange(int(r)) for r in rows]
+            exs = [self.exchange(tab, int(r)) for r in rows]
             return identify(exs)
         from .fprint import identify_columns
 
-        return identify_columns(self, objs, simple)
+        return identify_columns(self.t, tab.cols, objs, simple)
 
 
-def _fork_map(fn, weights: list, enabled: bool, progress: Optional[Callable] = None, phase: str = "") -> list:
-    """[fn(i) for i in range(len(weights))], shared with a forked child (which
-    sees this process's state as it is now, and whose changes to it are lost:
-    fn must return all it does). Both take the next item, heaviest first, from
-    a shared counter until none is left, so that a process slowed down (the
-    machine is shared) simply does fewer. Without a child (not enabled, one
-    item, the child lost), all here. `progress` hears of the weight done in
-    both processes, as `phase`."""
-    n = len(weights)
-    total = int(sum(weights))
-    tick = Ticker(progress, phase, total, seconds=0.0)
-    if not enabled or n < 2:
-        out, done = [], 0
-        for i in range(n):
-            out.append(fn(i))
-            done += int(weights[i])
-            tick(done, i + 1)
-        tick.end(n)
-        return out
-    import multiprocessing
-    import select
+@dataclass
+class BlockTable:
+    """The exchange table of one block while its scans are built (Assembler.build):
+    every exchange of the block in exchange order, a simple flow (a row of the block's
+    columns `cols`) or one of the engine's (`py_ex`); `is_py` tells which, `idx` is
+    the row in `cols` or the index in `py_ex`; `why` the evidence (a Text) per table
+    row, computed as it is first asked for."""
 
-    order = sorted(range(n), key=lambda j: -weights[j])
-    ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("l", 0)  # shared memory and a lock; no helper process
-    finished = ctx.Array("l", 2)  # weight done, items done: by both processes
-
-    def take():
-        with counter.get_lock():
-            k = counter.value
-            counter.value = k + 1
-        return order[k] if k < n else None
-
-    def work(out: dict, report_here: bool) -> dict:
-        while True:
-            i = take()
-            if i is None:
-                return out
-            out[i] = fn(i)
-            with finished.get_lock():
-                finished[0] += int(weights[i])
-                finished[1] += 1
-                done, items = finished[0], finished[1]
-            if report_here:
-                tick(done, items)
-
-    pid, rx = _fork_child(lambda tx: _send(tx, ("ok", work({}, False))))
-    try:
-        results = work({}, True)
-        _debug(f"fork_map: own share done ({len(results)} of {n} items)")
-        while progress is not None and not select.select([rx], [], [], 0.2)[0]:
-            tick(finished[0], finished[1])  # the child's items, as it finishes them
-        try:
-            msg = _recv(rx)
-        except EOFError:  # the child died: whatever it took, here
-            msg = ("ok", {i: fn(i) for i in range(n) if i not in results})
-    finally:
-        os.close(rx)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    _debug("fork_map: child's share received")
-    if msg[0] == "slow":
-        raise NeedSlowPath(msg[1])
-    if msg[0] == "error":
-        raise msg[1]
-    results.update(msg[1])
-    tick.end(n)
-    return [results[i] for i in range(n)]
+    cols: dict
+    is_py: np.ndarray
+    idx: np.ndarray
+    py_ex: list
+    why: dict
 
 
 def _blocks(sorted_sessions: np.ndarray, size: int) -> list:

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..capture import containers as C
 from ..speedups import compiled
+
+# Where a record header's fields are, and what makes a record impossible: the reader's
+# own rules (capture/containers.py), as plain ints and functions the compiled loops take in.
+_SEC, _FRAC, _INCL = C.PCAP_TS_SEC_AT, C.PCAP_TS_FRAC_AT, C.PCAP_INCL_AT
+_EPB_IFACE, _EPB_HIGH, _EPB_LOW, _EPB_INCL = (C.EPB_AT[k]
+                                              for k in ("interface_id", "ts_high", "ts_low", "captured_len"))
+_EPB_DATA, _EPB_MIN, _EPB_START = C.EPB_DATA_AT, C.EPB_MIN_BLOCK, C.PCAPNG_EPB.size
+_impossible_block_length = C.impossible_block_length  # compiled along with the walkers (see walkers())
+_packet_overflows_block = C.packet_overflows_block
 
 # Status codes returned by the walkers.
 OK = 0  # stopped at the end of the buffer (or the output arrays are full)
 CORRUPT = 1  # a record/block header that cannot be right: the caller decides
 SPECIAL = 2  # a pcapng block the caller must read itself (SHB, IDB, SPB, PB, undeclared interface)
 
-_BT_SHB, _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 0x0A0D0D0A, 1, 2, 3, 6
+_BT_SHB, _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = C.PCAPNG_SHB_TYPE, C.BT_IDB, C.BT_PB, C.BT_SPB, C.BT_EPB
 
 
 def _u32(buf, i, big):
@@ -34,9 +44,9 @@ def walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac)
     end = len(buf)
     cap = len(out_off)
     while n < cap and pos + hlen <= end:
-        sec = _u32(buf, pos, big)
-        frac = _u32(buf, pos + 4, big)
-        incl = _u32(buf, pos + 8, big)
+        sec = _u32(buf, pos + _SEC, big)
+        frac = _u32(buf, pos + _FRAC, big)
+        incl = _u32(buf, pos + _INCL, big)
         if incl > maxlen:
             return n, pos, 1, incl
         if pos + hlen + incl > end:
@@ -61,7 +71,7 @@ def walk_pcapng(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_iface,
         blen = _u32(buf, pos + 4, big)
         if btype == _BT_SHB or btype == _BT_IDB or btype == _BT_SPB or btype == _BT_PB:
             return n, pos, 2
-        if blen < 12 or blen & 3:
+        if _impossible_block_length(blen):
             return n, pos, 1
         if btype == _BT_EPB and blen > maxblock:
             return n, pos, 1
@@ -70,19 +80,19 @@ def walk_pcapng(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_iface,
         if btype != _BT_EPB:
             pos += blen
             continue
-        if _u32(buf, pos + blen - 4, big) != blen or blen < 32:
+        if _u32(buf, pos + blen - 4, big) != blen or blen < _EPB_MIN:
             return n, pos, 1
-        iface = _u32(buf, pos + 8, big)
-        incl = _u32(buf, pos + 20, big)
-        if 20 + incl > blen - 12:
+        iface = _u32(buf, pos + _EPB_IFACE, big)
+        incl = _u32(buf, pos + _EPB_INCL, big)
+        if _packet_overflows_block(_EPB_START, incl, blen):
             return n, pos, 1
         if iface >= n_ifaces:
             return n, pos, 2
-        out_off[n] = pos + 28
+        out_off[n] = pos + _EPB_DATA
         out_incl[n] = incl
         out_iface[n] = iface
-        out_high[n] = _u32(buf, pos + 12, big)
-        out_low[n] = _u32(buf, pos + 16, big)
+        out_high[n] = _u32(buf, pos + _EPB_HIGH, big)
+        out_low[n] = _u32(buf, pos + _EPB_LOW, big)
         n += 1
         pos += blen
     return n, pos, 0
@@ -101,7 +111,7 @@ def _loop_pcap(buf, pos, end, hlen, unpack, maxlen, starts):
     app = starts.append
     limit = end - hlen
     while pos <= limit:
-        incl = unpack(buf, pos + 8)[0]
+        incl = unpack(buf, pos + _INCL)[0]
         if incl > maxlen:
             return pos, 1, incl
         nxt = pos + hlen + incl
@@ -124,7 +134,7 @@ def _chain(view, pos, end, hlen, big, maxlen):
     limit = end - hlen
     top = 0 if big else 3
     cand = np.flatnonzero(view[pos + top:limit + top + 1] == view[pos + top]) + pos
-    at = (cand + 8)[:, None] + np.arange(4)
+    at = (cand + _INCL)[:, None] + np.arange(4)
     inc = view[at].astype(np.int64)
     incl = (inc[:, 0] << 24 | inc[:, 1] << 16 | inc[:, 2] << 8 | inc[:, 3]) if big else \
         (inc[:, 3] << 24 | inc[:, 2] << 16 | inc[:, 1] << 8 | inc[:, 0])
@@ -176,12 +186,14 @@ def _walk_pcap_py(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_f
         at = at[:cap]
         status = 0
     if n:
+        width = C.PCAP_TIMES.size  # the header fields read, as rows of 32-bit words
         dt = np.dtype(">u4" if big else "<u4")
-        hdr = np.ndarray((len(view) - 11,), np.dtype((np.void, 12)), view, 0, (1,))[at].view(dt).reshape(n, 3)
+        hdr = np.ndarray((len(view) - width + 1,), np.dtype((np.void, width)), view, 0, (1,))[at].view(dt)
+        hdr = hdr.reshape(n, width // 4)
         out_off[:n] = at + hlen
-        out_sec[:n] = hdr[:, 0]
-        out_frac[:n] = hdr[:, 1]
-        out_incl[:n] = hdr[:, 2]
+        out_sec[:n] = hdr[:, _SEC // 4]
+        out_frac[:n] = hdr[:, _FRAC // 4]
+        out_incl[:n] = hdr[:, _INCL // 4]
     return n, pos, status, bad
 
 
@@ -189,7 +201,7 @@ def _walk_pcapng_py(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_if
     import struct
 
     u32 = struct.Struct((">" if big else "<") + "I").unpack_from
-    epb = struct.Struct((">" if big else "<") + "IIII").unpack_from
+    epb = C.PCAPNG_EPB.order(">" if big else "<").unpack_from
     n = 0
     end = len(buf)
     cap = len(out_off)
@@ -200,7 +212,7 @@ def _walk_pcapng_py(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_if
         if btype in (_BT_SHB, _BT_IDB, _BT_SPB, _BT_PB):
             status = 2
             break
-        if blen < 12 or blen & 3 or (btype == _BT_EPB and blen > maxblock):
+        if C.impossible_block_length(blen) or (btype == _BT_EPB and blen > maxblock):
             status = 1
             break
         if pos + blen > end:
@@ -208,17 +220,17 @@ def _walk_pcapng_py(buf, pos, big, n_ifaces, maxblock, out_off, out_incl, out_if
         if btype != _BT_EPB:
             pos += blen
             continue
-        if u32(buf, pos + blen - 4)[0] != blen or blen < 32:
+        if u32(buf, pos + blen - 4)[0] != blen or blen < _EPB_MIN:
             status = 1
             break
-        iface, high, low, incl = epb(buf, pos + 8)
-        if 20 + incl > blen - 12:
+        iface, high, low, incl, _orig = epb(buf, pos + C.PCAPNG_BLOCK_HEAD.size)
+        if C.packet_overflows_block(_EPB_START, incl, blen):
             status = 1
             break
         if iface >= n_ifaces:
             status = 2
             break
-        rows.append((pos + 28, incl, iface, high, low))
+        rows.append((pos + _EPB_DATA, incl, iface, high, low))
         n += 1
         pos += blen
     if rows:
@@ -232,12 +244,18 @@ _compiled = None
 
 def walkers(use_jit: bool = True):
     """(walk_pcap, walk_pcapng, wants_bytes): the pcap walker compiled in
-    pcapscan.cnative where it is built (speedups.py); else compiled with numba
-    when it is installed and `use_jit`; else the pure-Python loops (which take bytes)."""
+    pcapscan.cnative where it is built (speedups.py), reading the header
+    fields where containers.py says they are; else compiled with numba when
+    it is installed and `use_jit`; else the pure-Python loops (which take bytes)."""
     global _compiled
     native = compiled()
     if native is not None:
-        return native.walk_pcap, _walk_pcapng_py, True
+        walk = native.walk_pcap
+
+        def walk_pcap_native(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
+            return walk(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, _SEC, _FRAC, _INCL)
+
+        return walk_pcap_native, _walk_pcapng_py, True
     if use_jit:
         if _compiled is None:
             try:
@@ -248,6 +266,8 @@ def walkers(use_jit: bool = True):
                 jit = numba.njit(cache=True, nogil=True)
                 g = globals()
                 g["_u32"] = jit(_u32)
+                g["_impossible_block_length"] = jit(C.impossible_block_length)
+                g["_packet_overflows_block"] = jit(C.packet_overflows_block)
                 _compiled = (jit(walk_pcap), jit(walk_pcapng))
         if _compiled:
             return _compiled[0], _compiled[1], False

@@ -1,0 +1,215 @@
+"""The capture into the flow table, batch by batch: read and decoded here
+(read_here), or decoded in a forked child while this process keys the flows
+(read_forked, over fastpath/workers.py's pipe); and the records read again
+by their offset afterwards (RecordReader).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
+from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, send, tame_malloc
+
+
+class RecordReader:
+    """Records of a capture again, by the stream offset of their data
+    (decompressed offsets for gzip): (link type, timestamp, data), the
+    timestamp computed as the ordinary reader computes it."""
+
+    def __init__(self, path: str, cap):
+        self.path = path
+        self.fh = None
+        self.kind = cap.kind
+        self.order = "<" if cap.byteorder == "<" else ">"
+        self.hlen = cap.hlen
+        self.divisor = cap.divisor
+        self.linktype = cap.linktype
+        self.interfaces = list(cap.interfaces)
+
+    def _at(self, offset: int, n: int) -> bytes:
+        if self.fh is not None and self.pid != os.getpid():  # a forked child: its own file offset
+            self.fh = None
+        if self.fh is None:
+            self.pid = os.getpid()
+            raw = open(self.path, "rb")
+            if raw.read(2) == b"\x1f\x8b":
+                import gzip
+
+                raw.seek(0)
+                self.fh = gzip.GzipFile(fileobj=raw, mode="rb")
+            else:
+                self.fh = raw
+        self.fh.seek(offset)
+        return self.fh.read(n)
+
+    def __call__(self, offset: int):
+        from ..capture.containers import PCAP_TIMES, PCAPNG_EPB, pcap_time, pcapng_time
+
+        if self.kind == "pcap":
+            sec, frac, incl = PCAP_TIMES.order(self.order).unpack(self._at(offset - self.hlen, PCAP_TIMES.size))
+            return self.linktype, pcap_time(sec, frac, self.divisor), self._at(offset, incl)
+        # an enhanced packet block's fields end where its packet starts
+        iface, high, low, incl, _orig = PCAPNG_EPB.order(self.order).unpack(self._at(offset - PCAPNG_EPB.size,
+                                                                                     PCAPNG_EPB.size))
+        linktype, divisor, toff, _snaplen = self.interfaces[iface]
+        return linktype, pcapng_time((high << 32) | low, divisor, toff), self._at(offset, incl)
+
+    def close(self):
+        if self.fh is not None:
+            self.fh.close()
+
+
+def capinfo(cap):
+    """What RecordReader needs of a capture (after reading: pcapng interfaces grow)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(kind=cap.kind, byteorder=cap.byteorder, hlen=cap.record_layout.size,
+                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces))
+
+
+def _decoded(reader, stats, addrs, options):
+    """(Decoded, slow Packets, batch) per batch of the capture. Timestamps
+    may go backwards: the engine tells a copy by its own flow's packets
+    (a window in time and in frames, exchanges._is_duplicate), so flows
+    replay apart from each other whatever the clock did."""
+    for batch in reader.batches():
+        dec, slow, _ip_ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+        yield dec, slow, batch
+
+
+def _batch_end(batch) -> int:
+    return batch.base + int(batch.off[-1] + batch.incl[-1]) if len(batch.off) else 0
+
+
+def _reserve(table, size: int, packets: int, done: int) -> None:
+    """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
+    if packets and done and size:
+        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32), size)
+
+
+def read_here(reader, stats, table, progress) -> None:
+    size = reader.cap.size
+    for dec, slow, batch in _decoded(reader, stats, table.addrs, table.options):
+        if stats.packets == len(batch.off):
+            _reserve(table, size, stats.packets, _batch_end(batch))
+        table.feed(dec, slow)
+        if progress is not None:
+            progress(_batch_end(batch), size, stats.packets, "reading")
+
+
+# Decoded columns sent between processes in the narrowest type that holds every value a
+# decoder gives them (the flow table reads them the same in either type).
+_NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16,
+           "dport": np.uint16, "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "window": np.uint16,
+           "mss": np.int32, "payload": np.uint32}
+
+
+def _narrow(dec):
+    if dec is None or not len(dec.frame):
+        return dec
+    dec.incl = dec.lt = None  # the flow table does not read them
+    if dec.frame[-1] >= 1 << 32:
+        return dec  # (the flow table declines 2**32 records and more itself)
+    for k, t in _NARROW.items():
+        setattr(dec, k, getattr(dec, k).astype(t, copy=False))
+    return dec
+
+
+def read_forked(reader, stats, table, progress):
+    """Decode in a forked child, key flows here, batch by batch over a pipe.
+    The child has its own address and option books: their new entries come
+    with each batch and are mapped to this process's ids (which the flow
+    table may have extended meanwhile, from packets decode_frame read)."""
+    size = reader.cap.size
+
+    def decode_and_send(tx):  # in the child
+        tame_malloc(CHILD_MMAP_THRESHOLD)
+        addrs, options = AddressBook(), OptionBook()
+        n_opt, n_v6 = 1, 0
+        for dec, slow, batch in _decoded(reader, stats, addrs, options):
+            new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
+            n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
+            send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
+        send(tx, ("end", stats, capinfo(reader.cap)))
+        debug("decoding child: read and sent")
+
+    pid, rx = fork_child(decode_and_send)
+    addrs, options = table.addrs, table.options
+    v6_map = np.zeros(0, np.int64)
+    opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
+    first = True
+    import queue
+    import threading
+
+    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
+    inbox: queue.Queue = queue.Queue(maxsize=3)
+
+    def receive():
+        while True:
+            try:
+                msg = recv(rx)
+            except (EOFError, OSError):
+                inbox.put(None)
+                return
+            inbox.put(msg)
+            if msg[0] != "batch":
+                return
+
+    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
+    receiver.start()
+    try:
+        while True:
+            msg = inbox.get()
+            if msg is None:
+                raise ChildFailed("the decoding process ended early")
+            if msg[0] == "batch":
+                _, dec, slow, new_opt, new_v6, prog = msg
+                if new_opt:
+                    opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
+                if new_v6:
+                    v6_map = np.r_[v6_map, [addrs.id_of_raw(b) for b in new_v6]]
+                if dec is not None:
+                    if len(opt_map) > 1 and (opt_map != np.arange(len(opt_map))).any():
+                        dec.opt = opt_map[dec.opt].astype(np.int32)
+                    if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
+                        for col in ("src", "dst"):
+                            c = getattr(dec, col)
+                            six = c >= V6_BASE
+                            if six.any():
+                                c = c.copy()
+                                c[six] = v6_map[c[six] - V6_BASE]
+                                setattr(dec, col, c)
+                if first:
+                    _reserve(table, size, prog[2], prog[0])
+                    first = False
+                table.feed(dec, slow)
+                if progress is not None:
+                    progress(*prog, "reading")
+            elif msg[0] == "end":
+                _, stats, info = msg
+                return info, stats
+            elif msg[0] == "slow":
+                raise NeedSlowPath(msg[1])
+            else:
+                raise msg[1]
+    finally:
+        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
+            import signal
+
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            while receiver.is_alive():
+                try:
+                    inbox.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        os.close(rx)
+        reader.close()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass

@@ -1,0 +1,214 @@
+"""Two processes for one capture: the fast path's fork and pipe plumbing.
+
+Mechanism only: a forked child that sends its results over a pipe
+(fork_child, send, recv: pickle protocol 5, numpy arrays as their own bytes),
+a map shared with a forked child (fork_map), and the memory settings either
+process takes (tame_malloc). What runs in the child is the callers' business:
+fastpath/feed.py decodes the capture there, fastpath/scans.py assembles half
+of the scan sessions. A child that fails tells its parent (("slow", why) for
+a NeedSlowPath, ("error", exc) for anything else); one that dies without a
+word is ChildFailed, or its share is done again here (fork_map).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+from ..progress import Ticker
+from .columns import NeedSlowPath
+
+CHILD_MMAP_THRESHOLD = 64 << 20  # the decoding child's (see tame_malloc)
+
+
+def debug(what: str, _t=[None]) -> None:
+    """PCAPSCAN_FAST_DEBUG=1: phase times and peak memory on stderr."""
+    if not os.environ.get("PCAPSCAN_FAST_DEBUG"):
+        return
+    import resource
+    import sys
+    import time
+
+    now = time.monotonic()
+    if _t[0] is None:
+        _t[0] = now
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"fastpath: {now - _t[0]:7.2f}s  cpu {ru.ru_utime + ru.ru_stime:7.2f}s  peak {ru.ru_maxrss / 1024:6.0f} MiB"
+          f"  {what}", file=sys.stderr)
+
+
+def tame_malloc(threshold: int = 1 << 20) -> None:
+    """glibc raises its mmap threshold as big blocks are freed, after which
+    freed arrays stay in the heap and the process keeps their memory: fix
+    the threshold, so arrays above 1 MiB go back to the system when freed.
+    The decoding child (read_forked) takes a higher one: its arrays live
+    one batch each, so the heap they come from stays one batch big, and
+    reusing it spares the page faults of a fresh mapping per array."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+        if threshold > 1 << 20:
+            libc.mallopt(-1, threshold)  # M_TRIM_THRESHOLD: the batch's heap is kept, not given back each time
+    except (OSError, AttributeError):
+        pass
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+
+
+def _pipe():
+    """(read fd, write fd) of a pipe with a big buffer where the system allows it."""
+    r, w = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except (OSError, ImportError):
+        pass
+    return r, w
+
+
+def fork_child(work) -> tuple:
+    """Fork a child that runs work(tx), sending its results on a pipe, and
+    exits; here, (its pid, the pipe's read end). A NeedSlowPath or any other
+    failure in the child reaches this process as ("slow", why) or ("error",
+    exc) (an exception that will not pickle, as its repr)."""
+    rx, tx = _pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            os.close(rx)
+            try:
+                work(tx)
+            except NeedSlowPath as exc:
+                send(tx, ("slow", str(exc)))
+            except BaseException as exc:  # noqa: BLE001 - any failure: told to the parent
+                try:
+                    send(tx, ("error", exc))
+                except BaseException:  # noqa: BLE001
+                    send(tx, ("error", RuntimeError(repr(exc))))
+            os.close(tx)
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(tx)
+    return pid, rx
+
+
+def send(fd: int, obj) -> None:
+    """obj pickled to a pipe, numpy arrays as their own bytes (pickle protocol 5
+    out-of-band buffers): no copy on either side beyond the pipe's own."""
+    import pickle
+    import struct
+
+    bufs = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+    raws = [memoryview(head)] + [b.raw() for b in bufs]
+    sizes = [r.nbytes for r in raws]
+    for part in [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes)] + raws:
+        view = memoryview(part).cast("B")
+        while len(view):
+            view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            raise EOFError
+        got += k
+    return buf
+
+
+def recv(fd: int):
+    """What _send sent (EOFError when the writer closed the pipe first)."""
+    import pickle
+    import struct
+
+    k = struct.unpack("<I", _read_exact(fd, 4))[0]
+    sizes = struct.unpack(f"<{k}Q", _read_exact(fd, 8 * k))
+    head = _read_exact(fd, sizes[0])
+    return pickle.loads(head, buffers=[_read_exact(fd, n) for n in sizes[1:]])
+
+
+class ChildFailed(Exception):
+    """A child died without a word (the caller does its work again in this process)."""
+
+
+def fork_map(fn, weights: list, enabled: bool, progress: Optional[Callable] = None, phase: str = "") -> list:
+    """[fn(i) for i in range(len(weights))], shared with a forked child (which
+    sees this process's state as it is now, and whose changes to it are lost:
+    fn must return all it does). Both take the next item, heaviest first, from
+    a shared counter until none is left, so that a process slowed down (the
+    machine is shared) simply does fewer. Without a child (not enabled, one
+    item, the child lost), all here. `progress` hears of the weight done in
+    both processes, as `phase`."""
+    n = len(weights)
+    total = int(sum(weights))
+    tick = Ticker(progress, phase, total, seconds=0.0)
+    if not enabled or n < 2:
+        out, done = [], 0
+        for i in range(n):
+            out.append(fn(i))
+            done += int(weights[i])
+            tick(done, i + 1)
+        tick.end(n)
+        return out
+    import multiprocessing
+    import select
+
+    order = sorted(range(n), key=lambda j: -weights[j])
+    ctx = multiprocessing.get_context("fork")
+    counter = ctx.Value("l", 0)  # shared memory and a lock; no helper process
+    finished = ctx.Array("l", 2)  # weight done, items done: by both processes
+
+    def take():
+        with counter.get_lock():
+            k = counter.value
+            counter.value = k + 1
+        return order[k] if k < n else None
+
+    def work(out: dict, report_here: bool) -> dict:
+        while True:
+            i = take()
+            if i is None:
+                return out
+            out[i] = fn(i)
+            with finished.get_lock():
+                finished[0] += int(weights[i])
+                finished[1] += 1
+                done, items = finished[0], finished[1]
+            if report_here:
+                tick(done, items)
+
+    pid, rx = fork_child(lambda tx: send(tx, ("ok", work({}, False))))
+    try:
+        results = work({}, True)
+        debug(f"fork_map: own share done ({len(results)} of {n} items)")
+        while progress is not None and not select.select([rx], [], [], 0.2)[0]:
+            tick(finished[0], finished[1])  # the child's items, as it finishes them
+        try:
+            msg = recv(rx)
+        except EOFError:  # the child died: whatever it took, here
+            msg = ("ok", {i: fn(i) for i in range(n) if i not in results})
+    finally:
+        os.close(rx)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    debug("fork_map: child's share received")
+    if msg[0] == "slow":
+        raise NeedSlowPath(msg[1])
+    if msg[0] == "error":
+        raise msg[1]
+    results.update(msg[1])
+    tick.end(n)
+    return [results[i] for i in range(n)]
