@@ -190,8 +190,12 @@ def run(args) -> str:
         cmds = {"table": py + ["analyze", str(base), "-o", str(tmp / "o.txt")],
                 "json": py + ["analyze", str(base), "-f", "json", "-o", str(tmp / "o.json")],
                 "csv": py + ["analyze", str(base), "-f", "csv", "-o", str(tmp / "o.csv")]}
+        # the pure Python/numpy twins of the compiled helpers (pcapscan/speedups.py)
+        pure = ["env", "PCAPSCAN_PURE=1"] + py
+        cmds["json, pure Python"] = pure + ["analyze", str(base), "-f", "json", "-o", str(tmp / "p.json")]
         if before:
-            cmds["csv, before"] = before + ["analyze", str(base), "-f", "csv", "-o", str(tmp / "b.csv")]
+            for fmt in ("table", "json", "csv"):
+                cmds[f"{fmt}, before"] = before + ["analyze", str(base), "-f", fmt, "-o", str(tmp / f"b.{fmt}")]
         if shutil.which("tshark"):
             cmds["tshark"] = ["tshark", "-r", str(base), "-T", "fields", "-e", "ip.src", "-e", "ip.dst",
                               "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.flags"]

@@ -266,7 +266,17 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
                             claims_from_names=claims_from_names, progress=bar)
     finally:
         bar.close()
-    emit(render_verify(result, fmt, ladders=ladders), output)
+    if fmt == "json":  # streamed: the ports of a big capture are never one text
+        from .report.verify_report import write_json
+
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                write_json(result, fh)
+        else:
+            write_json(result, sys.stdout)
+            sys.stdout.flush()
+    else:
+        emit(render_verify(result, fmt, ladders=ladders), output)
     for warning in result.warnings:
         click.echo(f"pcapscan: warning: {warning}", err=True)
     if say_capture_problems(result.analysis):

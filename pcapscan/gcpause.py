@@ -22,3 +22,16 @@ def no_cyclic_gc():
     finally:
         if was:
             gc.enable()
+
+
+@contextmanager
+def cyclic_gc():
+    """Cyclic collection inside the block (within a no_cyclic_gc one: work that leaves
+    cycles behind, such as the fast path's reading); as it was after."""
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was:
+            gc.disable()

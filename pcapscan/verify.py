@@ -25,11 +25,13 @@ Rules
 """
 from __future__ import annotations
 
+import bisect
 import gc
 import inspect
 import os
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Optional
+from collections.abc import Mapping
+from typing import Callable, Iterable, Optional, Sequence
 
 from . import messages
 from .analysis import analyze, build_scans
@@ -38,7 +40,7 @@ from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
 from .exchanges import ReplayEngine
 from .fingerprint import NMAP_WINDOWS
-from .gcpause import no_cyclic_gc
+from .gcpause import cyclic_gc, no_cyclic_gc
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
@@ -136,6 +138,8 @@ PORT_PARTS = frozenset({"followups", "loose-resets", "synack", "icmp", "complete
 
 def _port_parts(pc: PortCase) -> frozenset:
     """The PORT_PARTS present in a port case."""
+    if type(pc) is BulkPortCase:
+        return pc.shape.parts
     ex = pc.result.exchange
     parts = []
     if ex.followups:
@@ -437,7 +441,7 @@ def no_probe(cc: CaptureCase):
     another family (host discovery, OS or version detection)."""
     if cc.summary.error is not None or cc.summary.packets == 0:
         return
-    probed = sorted({(p.proto, p.port) for s in cc.inferred for p in s.ports})
+    probed = sorted(_probed(cc.inferred))
     if not cc.claims:
         if not probed and cc.elsewhere:  # a ping sweep, say: nothing of a port scan to hold to its textbook
             yield Hit(INFO, T("no-probe.elsewhere", packets=cc.summary.packets,
@@ -585,7 +589,7 @@ def filter_simulated_as_reject(cc: CaptureCase):
                                    evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
     for pc in cc.ports:
-        if pc.ex.proto != "tcp":
+        if "icmp" not in _port_parts(pc) or pc.ex.proto != "tcp":  # no ICMP answer: no unreachable
             continue
         if pc.claim is not None and pc.claim.state is State.FILTERED and pc.result.state is State.CLOSED:
             continue  # told above, as an error
@@ -721,15 +725,12 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
         named += [read_name(os.path.basename(p)) for p in path_list]
     udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
     forced = Technique.UDP if udp_named else None
-    # big captures by the fast path, their sessions then made whole (fastpath.subset)
-    analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
-                       jobs=None if single else 1)
-    gc.collect()  # the fast path's columns left in cycles, freed while the heap is still small (GC is paused)
-    analysis, read_flows = _whole_analysis(analysis, progress)
-    if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
-        analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
-
-    cases = []
+    # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
+    with cyclic_gc():  # the fast path leaves its columns in cycles: freed as it goes, while the heap is small
+        analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
+                           jobs=None if single else 1)
+        gc.collect()
+    claims_of = {}
     for summary in analysis.captures:
         capture_claims = list(claims)
         if expect is not None:
@@ -738,8 +739,18 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
             named = read_name(os.path.basename(summary.path))  # the file name: folders say where, not what
             if not named.empty:
                 capture_claims.append(named)
+        claims_of[summary.path] = tuple(capture_claims)
+    analysis, read_flows, shaped = _whole_analysis(analysis, progress, {p for p, c in claims_of.items() if not c})
+    if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
+        analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
+
+    cases = []
+    for summary in analysis.captures:
         scans = [s for s in analysis.scans if s.capture == summary.path]
-        case = _capture_case(summary, scans, tuple(capture_claims), read_flows)
+        if summary.path in shaped:
+            case = shaped.pop(summary.path).capture_case(summary, scans)
+        else:
+            case = _capture_case(summary, scans, claims_of[summary.path], read_flows)
         cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
     result = _result(cases, analysis, lang, progress)
     if expect is not None:
@@ -749,29 +760,38 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
     return result
 
 
-def _whole_analysis(analysis: AnalysisResult, progress=None) -> tuple:
-    """(analysis with every port's Exchange, read_flows(path, keys)): a big
-    capture's sessions made whole from the packets between their addresses,
-    read once (fastpath.subset.whole_sessions), which then also give the
-    rules their flows; other captures' flows read again as ever.
-    (None, read_flows) where a session does not come out whole."""
+def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset()) -> tuple:
+    """(analysis with every port's Exchange, read_flows(path, keys), {path:
+    _Shapes}): a big capture without claims checked by shape (_Shapes: its
+    bulk ports keep no Exchange); another big capture's sessions made whole
+    from the packets between their addresses, read once
+    (fastpath.subset.whole_sessions), which then also give the rules their
+    flows; other captures' flows read again as ever. (None, read_flows, {})
+    where a session does not come out whole."""
     from .fastpath.subset import NotWhole, whole_sessions
 
-    scans, packets_of = list(analysis.scans), {}
+    scans, packets_of, shaped = list(analysis.scans), {}, {}
     for c in analysis.captures:
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
-        if c.error is None and any(p.exchange is None for i in at for p in scans[i].ports):
+        if c.error is not None or not any(len(_bulk_rows(scans[i])) for i in at):
+            continue
+        if c.path in unclaimed:
             try:
-                scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
+                shaped[c.path] = _Shapes(c.path, [scans[i] for i in at], progress)
+                continue
             except NotWhole:
-                return None, lambda p, k: _file_flows(p, k, progress)
+                pass  # made whole, below
+        try:
+            scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
+        except NotWhole:
+            return None, lambda p, k: _file_flows(p, k, progress), {}
 
     def read_flows(path, keys):
         if path in packets_of:
             return _flows(packets_of.pop(path), keys)
         return _file_flows(path, keys, progress)
 
-    return replace(analysis, scans=tuple(scans)), read_flows
+    return replace(analysis, scans=tuple(scans)), read_flows, shaped
 
 
 def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: str = "<packets>",
@@ -795,13 +815,15 @@ def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: st
 def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> VerifyResult:
     hits = []  # (capture, rule id, Hit)
     tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
-    parts = [[_port_parts(pc) for pc in cc.ports] for cc in cases]  # once per port, for every port rule
+    # every port rule found nothing on a BulkPortCase's shape: the rules run on the others
+    real = [cc.ports.real() if isinstance(cc.ports, _CasePorts) else cc.ports for cc in cases]
+    parts = [[_port_parts(pc) for pc in pcs] for pcs in real]  # once per port, for every port rule
     for i, r in enumerate(RULES.values()):
         tick(i)
         if r.scope == "port":
             needs = r.needs
-            hits += [(cc.capture, r.id, h) for cc, shown in zip(cases, parts) for pc, has in zip(cc.ports, shown)
-                     if needs <= has for h in r.check(pc)]
+            hits += [(cc.capture, r.id, h) for cc, pcs, shown in zip(cases, real, parts)
+                     for pc, has in zip(pcs, shown) if needs <= has for h in r.check(pc)]
         elif r.scope == "capture":
             hits += [(cc.capture, r.id, h) for cc in cases for h in r.check(cc)]
         else:
@@ -817,20 +839,112 @@ def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> 
 def session_of_frames(scans) -> dict:
     """capture -> {frame: (session number, tool)}: which scan session (numbered
     from 1 in each capture, in the order analyze lists them) each probe and
-    answer belongs to."""
+    answer belongs to (the first session that names a frame keeps it)."""
     out: dict = {}
     count: dict = {}
     for scan in scans:
         n = count[scan.capture] = count.get(scan.capture, 0) + 1
         tool = scan.tool.name if scan.tool is not None else ""
-        frames = out.setdefault(scan.capture, {})
-        for p in scan.ports:
+        frames = out.get(scan.capture)
+        if frames is None:
+            frames = out[scan.capture] = FrameSessions()
+        ports = scan.ports
+        rows = _bulk_rows(scan)
+        if len(rows):  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
+            rf = ports.rframe[rows]
+            frames.add_bulk(n, tool, ports.pframe[rows], rf[rf >= 0])
+            ports = ports.objects.values()
+        own = frames.own
+        for p in ports:
             ex = p.exchange
             mine = [q.frame for q in ex.probes + ex.responses + ex.followups] if ex is not None else \
                 list(p.verdict.probe_frames + p.verdict.response_frames)
             for frame in mine:
-                frames.setdefault(frame, (n, tool))
+                own.setdefault(frame, (n, tool))
     return out
+
+
+class FrameSessions(Mapping):
+    """frame -> (session number, tool) of one capture: a dict of the frames of
+    exchanges, and the frames of bulk rows as sorted columns (a big capture's
+    millions of frames never a dict)."""
+
+    def __init__(self):
+        self.own: dict = {}
+        self.bulk: list = []  # (session number, tool, frames)
+        self._sorted = None
+
+    def add_bulk(self, n: int, tool: str, *frames) -> None:
+        import numpy as np
+
+        self.bulk.append((n, tool, np.concatenate([np.asarray(f, np.int64) for f in frames])))
+        self._sorted = None
+
+    def _columns(self):
+        import numpy as np
+
+        if self._sorted is None:
+            frames = np.concatenate([f for _n, _t, f in self.bulk]) if self.bulk else np.zeros(0, np.int64)
+            ns = np.concatenate([np.full(len(f), n, np.int64) for n, _t, f in self.bulk]) if self.bulk \
+                else np.zeros(0, np.int64)
+            order = np.lexsort((ns, frames))  # by frame, the first session first
+            frames, ns = frames[order], ns[order]
+            first = np.r_[True, frames[1:] != frames[:-1]] if len(frames) else np.zeros(0, bool)
+            self._sorted = (frames[first], ns[first], {n: t for n, t, _f in self.bulk})
+        return self._sorted
+
+    def _bulk_get(self, frame):
+        import numpy as np
+
+        frames, ns, tools = self._columns()
+        at = int(np.searchsorted(frames, frame))
+        if at < len(frames) and int(frames[at]) == frame:
+            n = int(ns[at])
+            return (n, tools[n])
+        return None
+
+    def __getitem__(self, frame):
+        got = self.own.get(frame)
+        if self.bulk:
+            other = self._bulk_get(frame)
+            if other is not None and (got is None or other[0] < got[0]):
+                got = other
+        if got is None:
+            raise KeyError(frame)
+        return got
+
+    def __contains__(self, frame) -> bool:
+        return frame in self.own or (bool(self.bulk) and self._bulk_get(frame) is not None)
+
+    def __iter__(self):
+        keys = dict.fromkeys(self.own)
+        if self.bulk:
+            keys.update(dict.fromkeys(self._columns()[0].tolist()))
+        return iter(keys)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def many(self, frames) -> tuple:
+        """(session numbers, -1 for none; {session number: tool}) of an array of frames."""
+        import numpy as np
+
+        frames = np.asarray(frames, np.int64)
+        bf, bn, tools = self._columns()
+        tools = dict(tools)
+        if len(bf):
+            at = np.minimum(np.searchsorted(bf, frames), len(bf) - 1)
+            n = np.where(bf[at] == frames, bn[at], -1)
+        else:
+            n = np.full(len(frames), -1, np.int64)
+        if self.own:
+            keys = np.array(list(self.own), np.int64)
+            for i in np.nonzero(np.isin(frames, keys))[0].tolist():
+                n_own, tool = self.own[int(frames[i])]
+                if n[i] < 0 or n_own < n[i]:
+                    n[i] = n_own
+                    tools[n_own] = tool
+        return n, tools
 
 
 def _session(sessions: dict, capture: str, frames) -> tuple:
@@ -857,27 +971,209 @@ def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases, sessions: dict) -> tuple:
-    out = []
+def _checked_ports(cases, sessions: dict):
+    """The CheckedPorts of every case, in capture then (session, proto, port,
+    first probe) order: a tuple, or a CheckedPorts where ports were checked by shape."""
+    out, bulk = [], []
     for cc in cases:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
-        for pc in cc.ports:
+        shaped = cc.ports.bulk() if isinstance(cc.ports, _CasePorts) else []
+        for pc in (cc.ports.real() if shaped else cc.ports):
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
             keyed.append(((session_tool[0] or 0, ex.proto, ex.port, first), session_tool, pc))
-        keyed.sort(key=lambda k: k[0])
-        for _key, (session, tool), pc in keyed:
-            v = pc.result.verdict
-            ex = pc.result.exchange
-            # _value_: the member's value, read directly (Enum's .value property costs a call per read)
-            out.append(CheckedPort(capture=cc.capture, scanner=ex.scanner, target=ex.target,
-                                   proto=ex.proto, port=ex.port, technique=pc.scan.technique._value_,
-                                   state=v.state._value_, reason=v.reason._value_,
-                                   claim=str(pc.claim) if pc.claim else "", packets=pc.packets,
-                                   session=session, tool=tool))
-    return tuple(out)
+        if not shaped:
+            keyed.sort(key=lambda k: k[0])
+            out += [_checked_port(cc.capture, pc, session, tool) for _key, (session, tool), pc in keyed]
+            continue
+        bulk.append((len(out), _BulkChecked(cc.capture, shaped, mine, [(k, _checked_port(cc.capture, pc, *st))
+                                                                       for k, st, pc in keyed])))
+    return CheckedPorts(out, bulk) if bulk else tuple(out)
+
+
+def _checked_port(capture: str, pc: PortCase, session, tool: str) -> CheckedPort:
+    v = pc.result.verdict
+    ex = pc.result.exchange
+    # _value_: the member's value, read directly (Enum's .value property costs a call per read)
+    return CheckedPort(capture=capture, scanner=ex.scanner, target=ex.target, proto=ex.proto, port=ex.port,
+                       technique=pc.scan.technique._value_, state=v.state._value_, reason=v.reason._value_,
+                       claim=str(pc.claim) if pc.claim else "", packets=pc.packets, session=session, tool=tool)
+
+
+class _BulkChecked:
+    """One capture's checked ports where some were checked by shape: in
+    _checked_ports' order, as columns; the CheckedPorts of the others
+    (`real`) and BulkCheckedPorts made when read."""
+
+    def __init__(self, capture: str, shaped: list, mine: dict, real: list):
+        import numpy as np
+
+        self.capture = capture
+        self.real = [cp for _k, cp in real]
+        self.scans = [scan for scan, _rows, _k, _clean in shaped]
+        self.clean = [clean for _scan, _rows, _k, clean in shaped]
+        self.rows = np.concatenate([rows for _scan, rows, _k, _clean in shaped])
+        self.shape = np.concatenate([k for _scan, _rows, k, _clean in shaped])
+        col = {k: np.concatenate([getattr(scan.ports, k)[rows] for scan, rows, _k, _clean in shaped])
+               for k in ("udp", "port", "pframe", "state", "reason")}
+        self.scan_of = np.concatenate([np.full(len(rows), i, np.int32) for i, (_s, rows, _k, _c) in enumerate(shaped)])
+        if not isinstance(mine, FrameSessions):
+            plain, mine = mine, FrameSessions()
+            mine.own.update(plain)
+        session, tool_of = mine.many(col["pframe"])
+        tools = {"": 0}
+        code = {n: tools.setdefault(t, len(tools)) for n, t in tool_of.items()}
+        lut = np.zeros(max(code, default=0) + 2, np.int32)
+        for n, c in code.items():
+            lut[n] = c
+        tool = lut[session]  # session -1: the last slot, tool ""
+        self.tools = list(tools)
+        # sorted as _checked_ports sorts: (session or 0, proto, port, first probe frame), stably
+        protos = sorted({"udp", "tcp"} | {k[1] for k, _cp in real})
+        rank = {p: i for i, p in enumerate(protos)}
+        n_r = len(real)
+        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)],
+                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int64),
+                      np.where(col["udp"], rank["udp"], rank["tcp"])],
+                np.r_[np.array([k[2] for k, _cp in real], np.int64), col["port"].astype(np.int64)],
+                np.r_[np.array([k[3] for k, _cp in real], np.int64), col["pframe"].astype(np.int64)]]
+        order = np.lexsort(keys[::-1])
+        self.order = order  # entry -> index: < n_r a real one, else n_r + bulk index
+        self.n_real = n_r
+        self.col, self.session, self.tool = col, session, tool
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def get(self, i: int):
+        j = int(self.order[i]) - self.n_real
+        if j < 0:
+            return self.real[j + self.n_real]
+        states, reasons = list(State), list(Reason)
+        c = self.col
+        session = int(self.session[j])
+        pc = BulkPortCase(self.clean[self.scan_of[j]][self.shape[j]], int(self.rows[j]))
+        return BulkCheckedPort(pc, "udp" if c["udp"][j] else "tcp", int(c["port"][j]),
+                               states[c["state"][j]]._value_, reasons[c["reason"][j]]._value_,
+                               None if session < 0 else session, self.tools[self.tool[j]])
+
+    def rows_where_port(self, values) -> list:
+        import numpy as np
+
+        j = self.order - self.n_real
+        bulk = j >= 0
+        port = np.full(len(j), -1, np.int64)
+        port[bulk] = self.col["port"][j[bulk]]
+        for i in np.nonzero(~bulk)[0].tolist():
+            port[i] = self.real[int(j[i]) + self.n_real].port
+        return np.nonzero(np.isin(port, np.array(sorted(values), np.int64)))[0].tolist()
+
+    def column(self, name: str) -> list:
+        import numpy as np
+
+        j = self.order - self.n_real
+        bulk = j >= 0
+        jb = j[bulk]
+        c = self.col
+        if name == "proto":
+            values = np.where(c["udp"][jb], "udp", "tcp").tolist()
+        elif name in ("port", "state", "reason"):
+            values = c[name][jb].tolist()
+            if name != "port":
+                words = [m._value_ for m in (State if name == "state" else Reason)]
+                values = [words[v] for v in values]
+        elif name == "session":
+            values = [None if v < 0 else v for v in self.session[jb].tolist()]
+        elif name == "tool":
+            values = [self.tools[v] for v in self.tool[jb].tolist()]
+        elif name == "capture":
+            values = [self.capture] * len(jb)
+        elif name in ("scanner", "target", "technique"):
+            per = [s.technique._value_ if name == "technique" else getattr(s, name) for s in self.scans]
+            values = [per[v] for v in self.scan_of[jb].tolist()]
+        elif name == "claim":
+            values = [""] * len(jb)
+        else:
+            values = [getattr(self.get(int(i)), name) for i in np.nonzero(bulk)[0].tolist()]
+        if not len(jb) == len(j):
+            out = [None] * len(j)
+            it = iter(values)
+            for i, (b, k) in enumerate(zip(bulk.tolist(), j.tolist())):
+                out[i] = next(it) if b else getattr(self.real[k + self.n_real], name)
+            return out
+        return values
+
+
+class _Parts(Sequence):
+    """A sequence made of parts laid end to end, each `_item(part, i)` read."""
+
+    def __init__(self, parts: list, lengths: list):
+        self.parts, self.starts, n = parts, [], 0
+        for length in lengths:
+            self.starts.append(n)
+            n += length
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        k = bisect.bisect_right(self.starts, i) - 1
+        return self._item(self.parts[k], i - self.starts[k])
+
+
+class CheckedPorts(_Parts):
+    """VerifyResult.ports where ports were checked by shape: CheckedPorts,
+    and BulkCheckedPorts made when read; `of(capture)` and `column(name)`
+    read them without making them (verify_report)."""
+
+    def __init__(self, plain: list, bulk: list):
+        # parts in order: runs of plain CheckedPorts and each big capture's _BulkChecked
+        parts, at = [], 0
+        for pos, b in bulk:
+            if pos > at:
+                parts.append(plain[at:pos])
+            parts.append(b)
+            at = pos
+        if at < len(plain):
+            parts.append(plain[at:])
+        super().__init__(parts, [len(p) for p in parts])
+
+    @staticmethod
+    def _item(part, i: int):
+        return part.get(i) if isinstance(part, _BulkChecked) else part[i]
+
+    def of(self, capture: str):
+        mine = [p for p in self.parts if isinstance(p, _BulkChecked) and p.capture == capture]
+        if mine:
+            return CheckedPorts([], [(0, mine[0])])
+        return [cp for p in self.parts if not isinstance(p, _BulkChecked) for cp in p if cp.capture == capture]
+
+    def rows_where(self, name: str, values) -> list:
+        """The indexes of the ports whose `name` is one of `values` (ports: read off the columns)."""
+        out = []
+        for start, p in zip(self.starts, self.parts):
+            if isinstance(p, _BulkChecked) and name == "port":
+                out += [start + i for i in p.rows_where_port(values)]
+            else:
+                values = set(values)
+                out += [start + i for i, v in enumerate(p.column(name) if isinstance(p, _BulkChecked)
+                                                        else [getattr(cp, name) for cp in p]) if v in values]
+        return out
+
+    def column(self, name: str) -> list:
+        out = []
+        for p in self.parts:
+            out += p.column(name) if isinstance(p, _BulkChecked) else [getattr(cp, name) for cp in p]
+        return out
 
 
 # -- building the cases (reading the capture again for what pairing leaves out) ----
@@ -946,21 +1242,21 @@ def _flows(packets: Iterable[Packet], keys: set) -> dict:
     """Every packet between a scanner and a target port, any source port,
     both ways, plus the ICMP errors quoting them: what the ladder draws and
     what pairing leaves out (a RST from another source port)."""
-    out: dict = {k: [] for k in keys}
+    out: dict = {}  # only the keys with packets
     if not keys:
         return out
     for pkt in packets:
         if pkt.proto in ("tcp", "udp"):
             k = (pkt.src, pkt.dst, pkt.proto, pkt.dport)
-            if k not in out:
+            if k not in keys:
                 k = (pkt.dst, pkt.src, pkt.proto, pkt.sport)
-            if k in out:
-                out[k].append(pkt)
+            if k in keys:
+                out.setdefault(k, []).append(pkt)
         elif pkt.quoted is not None:
             q = pkt.quoted
             k = (q.src, q.dst, q.proto, q.dport)
-            if k in out and pkt.dst == q.src:
-                out[k].append(pkt)
+            if k in keys and pkt.dst == q.src:
+                out.setdefault(k, []).append(pkt)
     return out
 
 
@@ -1000,6 +1296,348 @@ def _loose_resets(flows: dict, results: list) -> dict:
                 before = [p for p in mine if p.frame < pkt.frame]
                 if before:
                     out.setdefault(key, []).append((before[-1], pkt))
+    return out
+
+
+# -- big captures: ports classified in bulk, checked by their shape -----------------
+
+# What no port rule reads of a packet but to name it (its frame, a number in a
+# message): two ports classified in bulk (a probe, and nothing or one packet back)
+# whose packets are alike in every other field, and whose sequence numbers
+# relate alike (each compared with the others and with 0 by their difference,
+# up to SEQ_NEAR either way: rules compare them by small offsets, RFC 793's
+# SEG.SEQ + SEG.LEN, never by value), break the same port rules. So each port
+# rule runs once per shape, on a real representative; a shape where one finds
+# anything has all its ports checked one by one
+# (tests/test_verify_shapes.py holds every rule to it).
+IDENTITY_FIELDS = frozenset({"frame", "ts", "ttl", "ip_id", "sport", "dport", "seq", "ack"})
+SEQ_FIELDS = ("seq", "ack")
+SEQ_NEAR = 1 << 17
+
+
+class BulkPortCase:
+    """The PortCase of a port the fast path classified in bulk and no port
+    rule finds anything on (its shape's representative showed it). Its
+    packets and Exchange are read again only when a capture or set rule
+    asks for them (`case`). Millions of them: two slots, the rest shared
+    by the ports of its scan and shape (`_ShapeOf`)."""
+
+    __slots__ = ("shape", "row")
+    claim = None
+    loose_resets = ()
+
+    def __init__(self, shape, row: int):
+        self.shape, self.row = shape, row
+
+    @property
+    def case(self) -> PortCase:
+        return self.shape.shapes.made_case(self.shape.scan, self.row)
+
+    def __getattr__(self, name: str):
+        if name in ("capture", "scan", "parts"):  # its shape's
+            return getattr(self.shape, name)
+        if name in ("shape", "row"):
+            raise AttributeError(name)
+        return getattr(self.case, name)  # result, packets, ex ...: the PortCase's, made when asked
+
+    @property
+    def technique(self) -> Technique:
+        return self.shape.scan.technique
+
+    @property
+    def proto(self) -> str:
+        return "udp" if self.scan.ports.udp[self.row] else "tcp"
+
+    @property
+    def port(self) -> int:
+        return int(self.scan.ports.port[self.row])
+
+    @property
+    def first_frame(self) -> int:
+        return int(self.scan.ports.pframe[self.row])
+
+    @property
+    def where(self) -> tuple:
+        return (self.scan.scanner, self.scan.target, self.proto, self.port)
+
+
+class BulkCheckedPort:
+    """A CheckedPort of a BulkPortCase: the same fields, its packets read when asked."""
+
+    __slots__ = ("capture", "scanner", "target", "proto", "port", "technique", "state", "reason", "claim",
+                 "session", "tool", "_pc")
+
+    def __init__(self, pc: BulkPortCase, proto: str, port: int, state: str, reason: str, session, tool: str):
+        scan = pc.scan
+        self.capture, self.scanner, self.target, self.proto, self.port = \
+            pc.capture, scan.scanner, scan.target, proto, port
+        self.technique, self.state, self.reason, self.claim = scan.technique._value_, state, reason, ""
+        self.session, self.tool, self._pc = session, tool, pc
+
+    @property
+    def packets(self) -> tuple:
+        return self._pc.packets
+
+
+def _bulk_rows(scan):
+    """Rows of a fast-path scan's ports (PortTable) classified in bulk (no Exchange), as an array; () if none."""
+    ports = scan.ports
+    objects = getattr(ports, "objects", None)
+    if objects is None or len(objects) == len(ports):
+        return ()
+    import numpy as np
+
+    bulk = np.ones(len(ports), bool)
+    bulk[list(objects)] = False
+    return np.nonzero(bulk)[0]
+
+
+class _BulkKeys:
+    """The (scanner, target, proto, port) keys of bulk ports, as _flows asks
+    for them (`key in keys`), read off the scans' columns."""
+
+    def __init__(self, scans: list, bulk: dict):
+        import numpy as np
+
+        self.codes: dict = {}
+        for s in scans:
+            rows = bulk[id(s)]
+            if len(rows):
+                code = s.ports.udp[rows].astype(np.int64) * 65536 + s.ports.port[rows]
+                self.codes[(s.scanner, s.target)] = np.sort(np.r_[self.codes.get((s.scanner, s.target), []), code])
+
+    def __bool__(self) -> bool:
+        return bool(self.codes)
+
+    def __contains__(self, key) -> bool:
+        import numpy as np
+
+        scanner, target, proto, port = key
+        codes = self.codes.get((scanner, target))
+        if codes is None or proto not in ("tcp", "udp"):
+            return False
+        code = (proto == "udp") * 65536 + port
+        at = int(np.searchsorted(codes, code))
+        return at < len(codes) and int(codes[at]) == code
+
+
+@dataclass(frozen=True)
+class _ShapeOf:
+    """What the BulkPortCases of one scan and shape share."""
+
+    capture: str
+    scan: Scan
+    parts: frozenset
+    shapes: "_Shapes"
+
+
+class _Shapes:
+    """A big capture's port cases without making every session whole: the
+    packets between each session's scanner and target read once as columns
+    (fastpath.subset.Between); the engine's ports (PortTable objects) get
+    their packets and loose resets as ever; the ports classified in bulk
+    are checked by shape (IDENTITY_FIELDS). NotWhole where a bulk port's
+    packets are not its one probe and at most one answer, or a
+    representative does not replay as its verdict names it."""
+
+    def __init__(self, path: str, scans: list, progress=None):
+        import numpy as np
+
+        from .fastpath.columns import first_index
+        from .fastpath.subset import Between, NotWhole, pair_shapes
+        from .progress import Ticker
+
+        self.path = path
+        pairs = {(s.scanner, s.target) for s in scans}
+        if any(a == b or (b, a) in pairs for a, b in pairs):
+            raise NotWhole("a target scans its scanner")  # _flows would key some packets the other way
+        self.between = b = Between(path, pairs, progress)
+        self.rows = {}  # id(scan) -> (first row, second row) per port of its table
+        bulk = {id(s): _bulk_rows(s) for s in scans}
+        if any(s.technique is Technique.UNKNOWN for s in scans if len(bulk[id(s)])):
+            raise NotWhole("a bulk scan of unknown technique")  # probe-flags-mismatch reads all of its ports
+        keyed: dict = {}
+        for s in scans:
+            if (s.scanner, s.target) not in keyed:
+                rows, keys = b.port_keys(s.scanner, s.target)
+                order = np.argsort(keys, kind="stable")  # a key's rows in frame order
+                keyed[(s.scanner, s.target)] = (rows[order], keys[order])
+        # the engine's ports: their packets (_flows) and loose resets, from those rows and the slow records
+        real = [(s, p) for s in scans for p in (s.ports.objects.values() if hasattr(s.ports, "objects") else s.ports)]
+        real_keys = {(p.exchange.scanner, p.exchange.target, p.proto, p.port) for _s, p in real}
+        pick = []
+        for pair, (rows, keys) in keyed.items():
+            codes = [int(p == "udp") * 65536 + port for sc, tg, p, port in real_keys if (sc, tg) == pair]
+            if codes:
+                pick.append(rows[np.isin(keys, np.array(codes, np.int64))])
+        pkts = b.packets(np.sort(np.concatenate(pick))) if pick else []
+        pkts = sorted(pkts + b.slow, key=lambda p: p.frame)
+        self.flows = _flows(pkts, real_keys)
+        self.loose = _loose_resets(self.flows, [p for _s, p in real])
+        del pkts
+        if _flows(b.slow, _BulkKeys(scans, bulk)):
+            raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
+        self.cases = {}  # id(scan) -> (each row's shape: -1 for none, [_ShapeOf], {row: PortCase of a bulk row})
+        self.shapes = []  # (scan, its bulk rows, their shape ids)
+        self.made = {}  # (id(scan), row) -> the PortCase of a BulkPortCase, once asked for
+        tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
+        done = 0
+        for s in scans:
+            rows_b = np.asarray(bulk[id(s)], np.int64)
+            if not len(rows_b):
+                continue
+            pt = s.ports
+            rows, keys = keyed[(s.scanner, s.target)]
+            code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
+            lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
+            count = hi - lo
+            first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
+            second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
+            frame = b.cols.frame
+            rframe = pt.rframe[rows_b]
+            target = b.addrs.id_of(s.target)
+            ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
+                ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
+                ((count == 1) | (b.cols.src[second] == target))
+            if not ok.all():
+                raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
+            firsts = np.full(len(pt), -1, np.int64)
+            seconds = np.full(len(pt), -1, np.int64)
+            firsts[rows_b], seconds[rows_b] = first, second
+            self.rows[id(s)] = (firsts, seconds)
+            extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
+            ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            self.shapes.append((s, rows_b, ids))
+            # each row's shape among the scan's clean ones (-1: a PortCase of its own, in `real`)
+            shape_of = np.full(len(pt), -1, np.int32)
+            clean, real = [], {}
+            u_shape = np.full(n, -1, np.int32)
+            for u, j in enumerate(first_index(ids, n).tolist()):
+                _pc, parts, ok = self._checked(s, int(rows_b[j]))
+                if ok:
+                    u_shape[u] = len(clean)
+                    clean.append(_ShapeOf(path, s, parts, self))
+            shape_of[rows_b] = u_shape[ids]
+            for row in rows_b[u_shape[ids] < 0].tolist():  # a representative found something: one by one
+                real[row] = self.port_case(s, row)
+            self.cases[id(s)] = (shape_of, clean, real)
+            done += len(rows_b)
+            tick(done)
+        tick.end()
+
+    def made_case(self, scan, row: int) -> PortCase:
+        """port_case, made once."""
+        key = (id(scan), row)
+        got = self.made.get(key)
+        if got is None:
+            got = self.made[key] = self.port_case(scan, row)
+        return got
+
+    def _checked(self, scan, row: int) -> tuple:
+        """(PortCase, its parts, whether no port rule finds anything on it)."""
+        pc = self.port_case(scan, row)
+        parts = _port_parts(pc)
+        clean = not any(True for r in RULES.values() if r.scope == "port" and r.needs <= parts for _h in r.check(pc))
+        return pc, parts, clean
+
+    def port_case(self, scan, row: int) -> PortCase:
+        """The real PortCase of a bulk port: its packets replayed by the engine."""
+        from .fastpath.subset import NotWhole
+        from .scans import merge_same_port
+
+        firsts, seconds = self.rows[id(scan)]
+        rows = [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
+        pkts = self.between.packets(rows)
+        engine = ReplayEngine()
+        for p in pkts:
+            engine.feed(p)
+        merged = merge_same_port(engine.exchanges())
+        pr = scan.ports[row]
+        if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(pr.verdict.probe_frames) \
+                or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
+            raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
+        result = PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0])
+        key = (scan.scanner, scan.target, pr.proto, pr.port)
+        flows = _flows(pkts, {key})
+        loose = _loose_resets(flows, [result])
+        mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
+        return PortCase(self.path, scan, result, None, tuple(flows.get(key, ())), mine)
+
+    def case_of(self, scan, row: int):
+        """The PortCase or BulkPortCase of a bulk row."""
+        shape_of, clean, real = self.cases[id(scan)]
+        k = int(shape_of[row])
+        return real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    def capture_case(self, summary: CaptureSummary, scans: list) -> CaptureCase:
+        """The CaptureCase of the capture (no claims: a claim reads every port's exchange)."""
+        import numpy as np
+
+        parts = []
+        for s in scans:
+            objects = getattr(s.ports, "objects", None)
+            shape_of, clean, real = self.cases.get(id(s), (np.full(len(s.ports), -1, np.int32), [], {}))
+            real = dict(real)
+            for i, pr in (objects.items() if objects is not None else enumerate(s.ports)):
+                key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
+                mine = tuple(r for r in self.loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
+                real[i] = PortCase(summary.path, s, pr, None, tuple(self.flows.get(key, ())), tuple(r[1] for r in mine))
+            parts.append((s, shape_of, clean, real))
+        return CaptureCase(summary, (), (), _CasePorts(parts), tuple(scans))
+
+
+class _CasePorts(_Parts):
+    """CaptureCase.ports of a capture checked by shape, scan by scan in port
+    order: PortCases, and BulkPortCases made as they are read (millions:
+    kept as each row's shape, never as objects)."""
+
+    def __init__(self, parts: list):
+        # parts: (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
+        super().__init__(parts, [len(p[1]) for p in parts])
+
+    def __iter__(self):
+        for _scan, shape_of, clean, real in self.parts:
+            for row, k in enumerate(shape_of.tolist()):
+                yield real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    @staticmethod
+    def _item(part, row: int):
+        _scan, shape_of, clean, real = part
+        k = int(shape_of[row])
+        return real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    def real(self) -> list:
+        """The PortCases (not BulkPortCases), in order."""
+        return [real[row] for _s, _shape_of, _clean, real in self.parts for row in sorted(real)]
+
+    def bulk(self) -> list:
+        """(scan, rows, their shapes, [_ShapeOf]) of the BulkPortCases, scan by scan."""
+        import numpy as np
+
+        out = []
+        for scan, shape_of, clean, _real in self.parts:
+            rows = np.nonzero(shape_of >= 0)[0]
+            if len(rows):
+                out.append((scan, rows, shape_of[rows], clean))
+        return out
+
+
+def _probed(scans) -> set:
+    """(proto, port) of every port of the scans; a fast-path scan's bulk rows read off its columns."""
+    out = set()
+    for s in scans:
+        ports = s.ports
+        objects = getattr(ports, "objects", None)
+        if objects is None:
+            out.update((p.proto, p.port) for p in ports)
+            continue
+        rows = _bulk_rows(s)
+        if len(rows):
+            import numpy as np
+
+            code = np.unique(ports.udp[rows].astype(np.int64) * 65536 + ports.port[rows])
+            out.update(zip(["udp" if c >= 65536 else "tcp" for c in code.tolist()], (code % 65536).tolist()))
+        out.update((p.proto, p.port) for p in objects.values())
     return out
 
 

@@ -193,7 +193,8 @@ def test_verify_and_compare_report_their_phases(tmp_path, monkeypatch):
 
 
 def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeypatch):
-    """Through the fast path, then the sessions made whole (fastpath.subset): each phase named."""
+    """Through the fast path, then verify's bulk ports checked by shape and compare's sessions made
+    whole (fastpath.subset): each phase named."""
     from pcapscan.compare import compare
     from pcapscan.verify import verify
 
@@ -201,8 +202,7 @@ def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeyp
     path = two_sessions(tmp_path)
     rec = Recorder()
     verify(path, progress=rec)
-    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting", "rereading", "pairing",
-                            "classifying", "checking"]
+    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting", "rereading", "checking"]
     assert rec.of("rereading")[-1][:2] == (path.stat().st_size, path.stat().st_size)
     rec = Recorder()
     compare(path, path, progress=rec)

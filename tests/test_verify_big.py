@@ -1,6 +1,7 @@
 """verify on big captures: the fast path's sessions made whole from the
 packets between their addresses (fastpath.subset), read once for the rules'
 flows too. The same findings, ports and JSON as the ordinary path's."""
+import io
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from pcapbuild import pcap_bytes
 from test_fastpath import CASES, OUT_OF_ORDER, big_scan
 
 from pcapscan import fastpath
+from pcapscan import verify as verify_mod
 from pcapscan.fastpath import subset
-from pcapscan.report.verify_report import render
+from pcapscan.report.verify_report import render, write_json
 from pcapscan.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,20 +22,33 @@ OWN = sorted(p for d in ("golden", "tools", "seeds") for p in (ROOT / "captures"
 
 
 def both(monkeypatch, path, **kw):
-    ordinary = render(verify(str(path), **kw), "json")
+    """(ordinary JSON and table, fast ones, how the fast path's bulk ports were
+    checked: "shapes", "whole" or "")."""
+    result = verify(str(path), **kw)
+    ordinary = render(result, "json") + render(result, "table")
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
     made = []
-    real = subset.whole_sessions
+    real_whole, real_shapes = subset.whole_sessions, verify_mod._Shapes
 
     def whole(*a, **k):
-        out = real(*a, **k)
-        made.append(1)
+        out = real_whole(*a, **k)
+        made.append("whole")
+        return out
+
+    def shapes(*a, **k):
+        out = real_shapes(*a, **k)
+        made.append("shapes")
         return out
 
     monkeypatch.setattr(subset, "whole_sessions", whole)
-    fast = render(verify(str(path), **kw), "json")
+    monkeypatch.setattr(verify_mod, "_Shapes", shapes)
+    result = verify(str(path), **kw)
+    streamed = io.StringIO()
+    write_json(result, streamed)
+    assert streamed.getvalue() == render(result, "json")  # the CLI's JSON, written piece by piece
+    fast = _no_fallback_note(streamed.getvalue()) + render(result, "table")
     monkeypatch.undo()
-    return ordinary, _no_fallback_note(fast), bool(made)
+    return ordinary, fast, made[0] if made else ""
 
 
 def _no_fallback_note(text: str) -> str:
@@ -50,13 +65,15 @@ def test_own_captures_verify_the_same_through_the_fast_path(monkeypatch, path):
     assert fast == ordinary
 
 
-@pytest.mark.parametrize("case", ["plain", "retry-other-sport", "icmp-unreachable", "duplicates", "stray",
-                                  "ordinary-traffic", "udp", "vlan-and-v6"])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_crafted_captures_verify_the_same(monkeypatch, tmp_path, case):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path)
-    assert made or case == "duplicates"  # bulk ports made whole (every flow of "duplicates" is the engine's)
+    # bulk ports checked by shape; where a bulk port's packets are not its own (an ICMP error before
+    # the probe, a port probed again), made whole; no bulk port at all ("duplicates": the engine's)
+    assert made == {"dhcp-and-ntp": "whole", "icmp-before-probe": "whole"}.get(case, "shapes") \
+        or case in ("backwards-time", "duplicates", "same-scan-again", "two-tools-one-target")
     assert fast == ordinary
 
 
@@ -66,4 +83,5 @@ def test_out_of_order_and_claims(monkeypatch, tmp_path):
     path.write_bytes(pcap_bytes(moved + big_scan(t0=200.0, sport=41000, ports=range(1, 30))))
     for kw in ({}, {"claims": ["syn:closed"]}, {"claims": ["syn:open:22"]}):
         ordinary, fast, made = both(monkeypatch, path, **kw)
-        assert made and fast == ordinary
+        assert made == ("whole" if kw else "shapes")  # a claim reads every port's exchange: made whole
+        assert fast == ordinary

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
-from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, fork_child, recv, send, tame_malloc
+from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, send, tame_malloc
 
 
 class RecordReader:
@@ -86,7 +86,7 @@ def _batch_end(batch) -> int:
 def _reserve(table, size: int, packets: int, done: int) -> None:
     """Room in the flow table for a flow per packet of the capture, by the first batch's record size."""
     if packets and done and size:
-        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32))
+        table.reserve(min(int(size / (done / packets) * 1.05) + 1024, 1 << 32), size)
 
 
 def read_here(reader, stats, table, progress) -> None:
@@ -133,6 +133,7 @@ def read_forked(reader, stats, table, progress):
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
             send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         send(tx, ("end", stats, capinfo(reader.cap)))
+        debug("decoding child: read and sent")
 
     pid, rx = fork_child(decode_and_send)
     addrs, options = table.addrs, table.options

@@ -18,6 +18,7 @@ import numpy as np
 from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, never_probes, tcp_answers
 from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
+from ..speedups import compiled
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
 
 # flow state bits
@@ -127,11 +128,14 @@ class FlowTable:
         self.pairs: dict = {}  # (lo address id, hi address id) -> pair id
         self.pair_lo = Grow(np.int64)
         self.pair_hi = Grow(np.int64)
+        native = compiled()
+        self.index = native.FlowIndex() if native is not None else None  # else two sorted levels:
         self.skeys = np.zeros(0, np.uint64)  # sorted keys
         self.sids = np.zeros(0, np.int32)  # flow id of each sorted key
         self.rkeys = np.zeros(0, np.uint64)  # the recent level (see lookup)
         self.rids = np.zeros(0, np.int32)
-        self.bloom = np.zeros(1 << BLOOM_BITS, np.uint8)
+        self.bloom = np.zeros(1 << BLOOM_BITS if self.index is None else 0, np.uint8)
+        self._rank = None
         self.n = 0
         self.key = Grow(np.uint64)
         self.state = Grow(np.uint8)
@@ -144,9 +148,12 @@ class FlowTable:
         self._fid = None  # the flow id of each packet of the batch
         self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
 
-    def reserve(self, flows: int) -> None:
+    def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
-        and the columns need not grow (copied) again and again."""
+        and the columns need not grow (copied) again and again. Answers' offsets
+        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB."""
+        if stream_bytes is not None and stream_bytes < 1 << 32 and self.n == 0:
+            self.answer["fileoff"] = Grow(np.uint32)
         for g in (self.key, self.state, *self.probe.values(), *self.answer.values()):
             if flows > len(g.a):
                 new = np.zeros(flows, g.a.dtype) if g.fill == 0 else np.full(flows, g.fill, g.a.dtype)
@@ -220,7 +227,11 @@ class FlowTable:
         Two sorted levels: the recent keys (small, where a scan's answers find
         their probes) and the old ones, merged together now and then; a byte
         map of key hashes tells most new keys absent from the old level
-        without a search."""
+        without a search. Compiled (cnative.FlowIndex, where built): one hash
+        map of flow ids, the same ids."""
+        if self.index is not None:
+            return self._lookup_native(keys, create)
+        self._rank = None
         m = len(keys)
         order = _stable_order(keys)  # searched in sorted order: far fewer cache misses
         ks = keys[order]
@@ -266,6 +277,45 @@ class FlowTable:
             self._merge()
         return fid
 
+    def _lookup_native(self, keys: np.ndarray, create: bool) -> np.ndarray:
+        m, n0 = len(keys), self.n
+        if n0 + m >= (1 << 31) - 1:  # flow ids are int32 (the sorted levels' too)
+            from .columns import NeedSlowPath
+
+            raise NeedSlowPath("more than 2**31 flows")
+        if create:
+            self.key.resize(n0 + m)  # room for every key being new; cut to the flows made below
+        fid = np.empty(m, np.int64)
+        self._rank = np.empty(m, np.uint8)
+        n = self.index.lookup(np.ascontiguousarray(keys, np.uint64), self.key.a, n0, create, fid, self._rank)
+        self.key.resize(n)
+        if n > n0:
+            self.n = n
+            for g in (self.state, *self.probe.values(), *self.answer.values()):
+                g.resize(n)
+            self.state.a[n0:n] = 0
+        return fid
+
+    def _batch_rank(self, fid: np.ndarray) -> np.ndarray:
+        """For each packet of the batch just looked up, how many earlier packets
+        of the batch its flow had (the compiled lookup counts up to 2, all _feed_fast tells apart)."""
+        if self._rank is not None:
+            return self._rank
+        m = len(fid)
+        order = self._order  # by key, stably: packets of a flow together, in capture order
+        sf = fid[order]
+        grp_start = np.maximum.accumulate(np.where(np.r_[True, sf[1:] != sf[:-1]], np.arange(m), 0))
+        rank = np.empty(m, np.int64)
+        rank[order] = np.arange(m) - grp_start
+        return rank
+
+    def done_reading(self) -> None:
+        """No more lookups: the key index goes (12 bytes a flow and more)."""
+        self.index = None
+        self.skeys, self.sids = np.zeros(0, np.uint64), np.zeros(0, np.int32)
+        self.rkeys, self.rids = np.zeros(0, np.uint64), np.zeros(0, np.int32)
+        self.bloom = np.zeros(0, np.uint8)
+
     def _merge(self) -> None:
         """The recent level into the old one."""
         self.skeys, self.sids = _merged(self.skeys, self.sids, self.rkeys, self.rids)
@@ -306,12 +356,7 @@ class FlowTable:
         key, dirb = self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
         fid = self.lookup(key)
         m = len(fid)
-        order = self._order  # by key, stably: packets of a flow together, in capture order
-        sf = fid[order]
-        # rank of each packet among its flow's packets in this batch
-        grp_start = np.maximum.accumulate(np.where(np.r_[True, sf[1:] != sf[:-1]], np.arange(m), 0))
-        rank = np.empty(m, np.int64)
-        rank[order] = np.arange(m) - grp_start
+        rank = self._batch_rank(fid)  # of each packet among its flow's packets in this batch
         st = self.state.a
         sf = st[fid]
         prior = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0)

@@ -105,6 +105,7 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     else:
         read_here(reader, stats, table, progress)
         info = capinfo(reader.cap)
+    table.done_reading()
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
@@ -209,7 +210,10 @@ class Assembler:
         key = t.key.a[fid]
         udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
         del key
-        drop = self._ordinary(fid, sst, udp)  # the engine's not-a-probe rules, once per shape
+        drop = np.zeros(len(fid), bool)  # the engine's not-a-probe rules, once per shape (and part)
+        for lo in range(0, len(fid), BLOCK_ROWS):
+            drop[lo:lo + BLOCK_ROWS] = self._ordinary(fid[lo:lo + BLOCK_ROWS], sst[lo:lo + BLOCK_ROWS],
+                                                      udp[lo:lo + BLOCK_ROWS])
         del sst, udp
         dropped = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
         if drop.any():
@@ -244,8 +248,7 @@ class Assembler:
         cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
         engine.adopt(self.exchanges_of(cols, np.arange(len(cols["fid"]))))
         # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
-        bulk = self._block(np.concatenate(kept_fids) if kept_fids else np.zeros(0, np.int32), full=False)
-        engine_runs, self.run_of = self._runs(engine, bulk)
+        engine_runs, self.run_of = self._runs(engine, kept_fids)
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
         other.add(*dropped)
@@ -259,8 +262,7 @@ class Assembler:
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, bulk))
-        del bulk
+                                self._spans(exchanges, kept_fids))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
@@ -342,43 +344,75 @@ class Assembler:
         drop[tcp] = shape_drop[inv]
         return drop
 
-    def _runs(self, engine, bulk: dict):
+    def _runs(self, engine, parts: list):
         """sessions.split_runs over every scan connection: the engine's
-        (returned as a list, in its order) and the bulk flows (`bulk`: their
-        _block columns; returned as an array indexed by flow id)."""
+        (returned as a list, in its order) and the bulk flows (returned as an
+        array indexed by flow id). Run part by part (`parts`: flow ids of
+        whole sessions each, the bulk blocks; the engine's connections go with
+        their session's): split_runs numbers runs per session and probe kind,
+        so the numbers are those of one call, in memory bounded by a part."""
         t = self.t
         firsts = [c.probes[0] for c in engine.probe_connections()]
         e_cols = packet_columns(firsts, lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
                                 t.options.id_of)
-        fid, udp, p = bulk["fid"], bulk["udp"], t.probe
-        b_cols = (bulk["sp"], flow_kinds(udp, p["flags"].a[fid]), np.where(udp, 0, p["window"].a[fid]),
-                  np.where(udp, t.options.id_of(()), bulk["opt"]), p["ttl"].a[fid], p["ts"].a[fid])
-        runs = split_runs(*[np.concatenate([np.asarray(e, np.float64 if i == 5 else np.int64), b])
-                            for i, (e, b) in enumerate(zip(e_cols, b_cols))])
+        e_cols = [np.asarray(e, np.float64 if i == 5 else np.int64) for i, e in enumerate(e_cols)]
+        p = t.probe
+        e_runs = np.zeros(len(firsts), np.int64)
         run_of = np.zeros(len(t.state.v), np.int32)
-        run_of[fid] = runs[len(firsts):]
-        return runs[:len(firsts)].tolist(), run_of
+        for e_rows, b in self._with_their_sessions(e_cols[0], parts):
+            f, u = b["fid"], b["udp"]
+            b_cols = (b["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
+                      np.where(u, t.options.id_of(()), b["opt"]), p["ttl"].a[f], p["ts"].a[f])
+            runs = split_runs(*[np.concatenate([e[e_rows], c]) for e, c in zip(e_cols, b_cols)])
+            e_runs[e_rows] = runs[:len(e_rows)]
+            run_of[f] = runs[len(e_rows):]
+        return e_runs.tolist(), run_of
 
-    def _spans(self, exchanges: list, bulk: dict) -> dict:
+    def _spans(self, exchanges: list, parts: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
-        bulk flows (their _block columns) together, keyed as
-        sessions.exchange_spans keys them."""
+        bulk flows together, keyed as sessions.exchange_spans keys them; part
+        by part as _runs (a run is one session's), in the order of one call."""
         t = self.t
-        fid = bulk["fid"]
-        pair = np.r_[bulk["sp"], [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
-                                  for ex in exchanges] * 2].astype(np.int64)
-        kinds = [kind_of(ex.probes[0]) for ex in exchanges]
-        kind = np.r_[flow_kinds(bulk["udp"], t.probe["flags"].a[fid]), kinds * 2].astype(np.int64)
-        run = np.r_[self.run_of[fid], [ex.run for ex in exchanges] * 2].astype(np.int64)
-        ts = np.r_[t.probe["ts"].a[fid], [ex.probes[0].ts for ex in exchanges],
-                   [ex.probes[-1].ts for ex in exchanges]]
-        port = np.r_[bulk["tport"], [ex.port for ex in exchanges] * 2].astype(np.int64)
-        spans = run_spans(pair, kind, run, ts, port)
+        e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
+                           for ex in exchanges], np.int64)
+        e_kind = np.array([kind_of(ex.probes[0]) for ex in exchanges], np.int64)
+        e_run = np.array([ex.run for ex in exchanges], np.int64)
+        e_first = np.array([ex.probes[0].ts for ex in exchanges], np.float64)
+        e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
+        e_port = np.array([ex.port for ex in exchanges], np.int64)
+        spans: dict = {}
+        for e, b in self._with_their_sessions(e_pair, parts):
+            f = b["fid"]
+            spans.update(run_spans(
+                np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
+                np.r_[flow_kinds(b["udp"], t.probe["flags"].a[f]), e_kind[e], e_kind[e]].astype(np.int64),
+                np.r_[self.run_of[f], e_run[e], e_run[e]].astype(np.int64),
+                np.r_[t.probe["ts"].a[f], e_first[e], e_last[e]],
+                np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64)))
+        spans = dict(sorted(spans.items()))
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
         for p, sc, tg in zip(list(pairs), scanners.tolist(), targets.tolist()):
             pairs[p] = (self.text(sc), self.text(tg))
         return {(pairs[p], k, r): v for (p, k, r), v in spans.items()}
+
+    def _with_their_sessions(self, e_sess: np.ndarray, parts: list):
+        """(rows of e_sess, _block columns of the part) for each part (flow ids
+        of whole sessions): the rows of e_sess in the part's sessions, in their
+        order; then those of sessions no part holds, with an empty part."""
+        order = np.argsort(e_sess, kind="stable")
+        ordered = e_sess[order]
+        left = np.ones(len(e_sess), bool)
+        for fids in parts:
+            b = self._block(fids, full=False)
+            sess = np.unique(b["sp"])
+            at, to = np.searchsorted(ordered, sess, "left"), np.searchsorted(ordered, sess, "right")
+            rows = np.sort(np.concatenate([order[a:z] for a, z in zip(at.tolist(), to.tolist()) if z > a]
+                                          or [np.zeros(0, np.int64)]))
+            left[rows] = False
+            yield rows, b
+        if left.any() or not parts:
+            yield np.nonzero(left)[0], self._block(np.zeros(0, np.int32), full=False)
 
     def _engine_keys(self, engine) -> np.ndarray:
         """(session, udp, port) of every connection the engine follows."""
@@ -650,7 +684,7 @@ class Assembler:
         st = np.r_[st, pad][o].astype(np.uint8)
         rs = np.r_[rs, pad][o].astype(np.uint8)
         ttl = np.r_[ttl, pad][o].astype(np.uint8)
-        pframe = np.r_[s["pframe"][simple], pad][o]
+        pframe = np.r_[s["pframe"][simple], pad][o].astype(np.uint32)  # frames < 2**32 (flows.py)
         rframe = np.r_[s["rframe"][simple], pad][o]
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))

@@ -12,48 +12,132 @@ out as the ordinary path builds it.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Callable, Iterable, Optional
 
 import numpy as np
 
 from ..capture import ReadStats
-from .columns import AddressBook, OptionBook, Reader, decode_batch
-from .flows import packets_from_rows
+from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
+from .flows import ROW_FIELDS, packets_from_rows
+
+
+class NotWhole(Exception):
+    """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
+
+
+# the columns a Packet is made of (flows.ROW_FIELDS), kept for the rows between the pairs in types as
+# narrow as their values (decode_batch's are int64)
+_NARROW = {"frame": np.uint32, "ts": np.float64, "src": np.int64, "dst": np.int64, "udp": bool, "ttl": np.uint8,
+           "ip_id": np.uint16, "length": np.uint32, "sport": np.uint16, "dport": np.uint16, "flags": np.uint16,
+           "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.int32, "mss": np.int32,
+           "payload": np.uint32}
+_KEPT = {k: _NARROW[k] for k in ROW_FIELDS}
+
+
+class Between:
+    """The packets between some (address, address) pairs of a capture, either
+    way, read once: the bulk decoder's rows as columns (`cols`, frame order),
+    the records only decode_frame reads as Packets (`slow`: ICMP errors either
+    address sends or receives, and the rest between the pairs). Packets of
+    rows are made when asked (packets())."""
+
+    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None):
+        self.stats = stats = ReadStats(str(path))
+        self.addrs, self.options = addrs, options = AddressBook(), OptionBook()
+        pairs = list(pairs)
+        texts = {a for pair in pairs for a in pair}
+        want = [(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs]  # a few: compared one by one
+        text_pairs = {frozenset(p) for p in pairs}
+        reader = Reader(path, stats, use_jit=False)
+        size = reader.cap.size or 0
+        # room for every record the file could hold (a pcap record of IPv4 and UDP, raw: 44 bytes): pages
+        # never written cost nothing, and the rows are written in place, batch by batch, never joined
+        room = size // 44 + 1 if size else 1 << 16
+        cols = {k: np.zeros(room, dtype) for k, dtype in _KEPT.items()}
+        n = 0
+        self.slow = []
+        for batch in reader.batches():
+            dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+            if dec is not None and len(dec.frame):
+                hit = np.zeros(len(dec.frame), bool)
+                for a, b in want:
+                    hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
+                rows = np.nonzero(hit)[0]
+                if len(rows):
+                    if dec.frame[-1] >= 1 << 32:
+                        raise NotWhole("more than 2**32 records")
+                    if n + len(rows) > room:  # a file that grew as it was read: twice the room
+                        room = 2 * (n + len(rows))
+                        for k, col in cols.items():
+                            cols[k] = np.zeros(room, col.dtype)
+                            cols[k][:n] = col[:n]
+                    for k in _KEPT:
+                        cols[k][n:n + len(rows)] = getattr(dec, k)[rows]
+                    n += len(rows)
+            self.slow += [pkt for pkt in slow if frozenset((pkt.src, pkt.dst)) in text_pairs or (
+                pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))]
+            if progress is not None and len(batch.off):
+                progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
+        self.cols = SimpleNamespace(**{k: col[:n] for k, col in cols.items()})
+
+    def __len__(self) -> int:
+        return len(self.cols.frame)
+
+    def packets(self, rows=None) -> list:
+        """Packets of `rows` (in their order); None: of every row and slow record, in frame order."""
+        if rows is not None:
+            return packets_from_rows(self.cols, np.asarray(rows, np.int64), self.addrs, self.options)
+        out = packets_from_rows(self.cols, np.arange(len(self)), self.addrs, self.options) + self.slow
+        out.sort(key=lambda p: p.frame)
+        return out
+
+    def port_keys(self, scanner: str, target: str) -> tuple:
+        """(rows, keys) of the rows between `scanner` and `target`: each keyed
+        udp * 65536 + the target's port (the destination port of what the
+        scanner sends, the source port of what the target sends), as
+        verify._flows keys them when `target` scans no port of `scanner`."""
+        c = self.cols
+        s, t = self.addrs.id_of(scanner), self.addrs.id_of(target)
+        out_ = (c.src == s) & (c.dst == t)
+        back = (c.src == t) & (c.dst == s)
+        rows = np.nonzero(out_ | back)[0]
+        port = np.where(out_[rows], c.dport[rows], c.sport[rows]).astype(np.int64)
+        return rows, c.udp[rows].astype(np.int64) * 65536 + port
+
+
+def pair_shapes(cols, first: np.ndarray, second: np.ndarray, extra: list, identity, seq_fields, near: int) -> tuple:
+    """(ids, n): equal ids for pairs of rows of `cols` (`second` -1: none)
+    that are alike in every column but the `identity` ones, and in `extra`
+    (per pair); the `seq_fields` of both rows (and 0) compared only by their
+    differences modulo 2**32, and those only up to `near` either way (farther
+    is "far"). See verify.IDENTITY_FIELDS for why that is the key."""
+    has = second >= 0
+    s = np.where(has, second, 0)
+    key = list(extra) + [has]
+    for name in _KEPT:
+        if name in identity or name in ("src", "dst"):
+            continue
+        col = getattr(cols, name)
+        key += [col[first], np.where(has, col[s], -1)]
+    key += [np.where(has, getattr(cols, a)[s] == getattr(cols, b)[first], False)
+            for a, b in (("src", "src"), ("sport", "dport"), ("dport", "sport"))]
+    seqs = [getattr(cols, f)[first].astype(np.int64) for f in seq_fields] + \
+        [np.where(has, getattr(cols, f)[s].astype(np.int64), 0) for f in seq_fields] + [np.zeros(len(first), np.int64)]
+    far = 1 << 33
+    for i in range(len(seqs)):
+        for j in range(i + 1, len(seqs)):
+            d = (seqs[i] - seqs[j]) % (1 << 32)
+            d = np.where(d >= 1 << 31, d - (1 << 32), d)
+            key.append(np.where(np.abs(d) <= near, d, far))
+    return dense_ids(key)
 
 
 def packets_between(path, pairs: Iterable[tuple], progress: Optional[Callable] = None) -> tuple:
     """(ReadStats, [Packet] in frame order) of the packets between each
     (address, address) pair, either way."""
-    stats = ReadStats(str(path))
-    addrs, options = AddressBook(), OptionBook()
-    texts = {a for pair in pairs for a in pair}
-    want = [(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs]  # a few: compared one by one
-    text_pairs = {frozenset(p) for p in pairs}
-    reader = Reader(path, stats, use_jit=False)
-    size = reader.cap.size or 0
-    out = []
-    for batch in reader.batches():
-        dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
-        got = []
-        if dec is not None and len(dec.frame):
-            hit = np.zeros(len(dec.frame), bool)
-            for a, b in want:
-                hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
-            rows = np.nonzero(hit)[0]
-            got = packets_from_rows(dec, rows, addrs, options) if len(rows) else []
-        for pkt in slow:
-            if frozenset((pkt.src, pkt.dst)) in text_pairs or (pkt.quoted is not None and (
-                    pkt.src in texts or pkt.dst in texts)):
-                got.append(pkt)
-        got.sort(key=lambda p: p.frame)
-        out += got
-        if progress is not None and len(batch.off):
-            progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
-    return stats, out
-
-
-class NotWhole(Exception):
-    """A session whose exchanges the packets between its addresses do not rebuild as its verdicts name them."""
+    got = Between(path, pairs, progress)
+    return got.stats, got.packets()
 
 
 def whole_sessions(path, scans: list, indexes: Iterable[int], progress: Optional[Callable] = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..capture import containers as C
+from ..speedups import compiled
 
 # Where a record header's fields are, and what makes a record impossible: the reader's
 # own rules (capture/containers.py), as plain ints and functions the compiled loops take in.
@@ -242,9 +243,19 @@ _compiled = None
 
 
 def walkers(use_jit: bool = True):
-    """(walk_pcap, walk_pcapng, wants_bytes): compiled with numba when it is
-    installed and `use_jit`, else the pure-Python loops (which take bytes)."""
+    """(walk_pcap, walk_pcapng, wants_bytes): the pcap walker compiled in
+    pcapscan.cnative where it is built (speedups.py), reading the header
+    fields where containers.py says they are; else compiled with numba when
+    it is installed and `use_jit`; else the pure-Python loops (which take bytes)."""
     global _compiled
+    native = compiled()
+    if native is not None:
+        walk = native.walk_pcap
+
+        def walk_pcap_native(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac):
+            return walk(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, _SEC, _FRAC, _INCL)
+
+        return walk_pcap_native, _walk_pcapng_py, True
     if use_jit:
         if _compiled is None:
             try:

@@ -3,6 +3,7 @@ import csv
 import io
 
 from .rows import host_statuses, is_port_table, port_row
+from .rowtext import PortRows, write_bytes
 
 COLUMNS = ["capture", "scanner", "target", "technique", "proto", "port", "state", "reason", "reason_ttl",
            "probe_frames", "response_frames", "host_state", "host_reason"]
@@ -70,68 +71,25 @@ _NUM = "\x00"  # a number's place in a row template (csv never quotes it)
 def _write_table(scan, host: tuple, writer, fh, tick) -> None:
     """The rows of a column table: the engine's own ports (objects) as any
     port, the bulk ones from a template per (proto, state, reason, answered)
-    that csv itself wrote, so quoting is csv's."""
-    import numpy as np
-
+    that csv itself wrote, so quoting is csv's (report/rowtext.py)."""
     from ..model import Reason, State
 
-    ports = scan.ports
     states, reasons = list(State), list(Reason)
     line = io.StringIO()
     row_writer = csv.writer(line, lineterminator="\n")
-    templates: dict = {}
 
-    def template(udp: int, st: int, rs: int, has: int) -> str:
-        key = (udp, st, rs, has)
-        got = templates.get(key)
-        if got is None:
-            line.seek(0)
-            line.truncate()
-            row_writer.writerow([scan.capture, scan.scanner, scan.target, scan.technique.value,
-                                 "udp" if udp else "tcp", _NUM, states[st].value, reasons[rs].value, _NUM, _NUM,
-                                 _NUM if has else "", *host])
-            got = templates[key] = line.getvalue().replace("%", "%%").replace(_NUM, "%d")
-        return got
+    def row_text(cells) -> str:
+        line.seek(0)
+        line.truncate()
+        row_writer.writerow(cells)
+        return line.getvalue()
 
-    n = len(ports)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        rows = np.arange(start, stop)
-        has = ports.rframe[rows] >= 0
-        key = ((ports.udp[rows].astype(np.int64) * 2 + has) * 256 + ports.state[rows]) * 256 + ports.reason[rows]
-        own = [i - start for i in ports.objects if start <= i < stop]
-        if own:
-            key[own] = -1  # the engine's ports: rows of their own
-        uniq = np.unique(key).tolist()
-        if len(uniq) == 1 and uniq[0] >= 0:  # one shape in the whole chunk (most of a port scan)
-            rest, rs = divmod(uniq[0], 256)
-            rest, st = divmod(rest, 256)
-            udp, answered = divmod(rest, 2)
-            cols = [ports.port[rows].tolist(), ports.ttl[rows].tolist(), ports.pframe[rows].tolist()]
-            if answered:
-                cols.append(ports.rframe[rows].tolist())
-            fh.write("".join(map(template(udp, st, rs, answered).__mod__, zip(*cols))))
-            tick(stop)
-            continue
-        texts = [None] * (stop - start)
-        for k in uniq:
-            sel = np.nonzero(key == k)[0]
-            if k < 0:
-                for j in sel.tolist():
-                    line.seek(0)
-                    line.truncate()
-                    row_writer.writerow(_cells(port_row(scan, ports.objects[start + j]), host))
-                    texts[j] = line.getvalue()
-                continue
-            rest, rs = divmod(k, 256)
-            rest, st = divmod(rest, 256)
-            udp, answered = divmod(rest, 2)
-            tmpl = template(udp, st, rs, answered)
-            r = rows[sel]
-            cols = [ports.port[r].tolist(), ports.ttl[r].tolist(), ports.pframe[r].tolist()]
-            if answered:
-                cols.append(ports.rframe[r].tolist())
-            for j, vals in zip(sel.tolist(), zip(*cols)):
-                texts[j] = tmpl % vals
-        fh.write("".join(texts))
+    def template(udp, st, rs, answered):
+        return row_text([scan.capture, scan.scanner, scan.target, scan.technique.value, "udp" if udp else "tcp", _NUM,
+                         states[st].value, reasons[rs].value, _NUM, _NUM, _NUM if answered else "", *host]).split(_NUM)
+
+    rows = PortRows(scan.ports, template, lambda port: row_text(_cells(port_row(scan, port), host)))
+    for start in range(0, len(scan.ports), CHUNK):
+        stop = min(start + CHUNK, len(scan.ports))
+        write_bytes(fh, rows.text(start, stop))
         tick(stop)

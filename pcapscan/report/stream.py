@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..progress import Ticker, report
 from . import csvfmt, jsonfmt, render
 from .rows import is_port_table
+from .rowtext import PortRows, write_bytes
 
 CHUNK = 100_000  # ports formatted per write
 _MARK = "\x00pcapscan-ports-{}\x00"
@@ -80,72 +81,40 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
         fh.write("[]")
         return
     fh.write("[\n")
-    if not is_port_table(ports) or not _template_fits(scan):
+    rows = _port_rows(scan) if is_port_table(ports) else None
+    if rows is None or not _template_fits(scan, rows):
         for start in range(0, len(ports), CHUNK):
             part = [port_words(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
             fh.write((",\n" if start else "") + ",\n".join(part))
             tick(len(part))
         fh.write("\n      ]")
         return
-    import numpy as np
-
-    from ..model import Reason, State
-
-    states, reasons = list(State), list(Reason)
-    n = len(ports)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        rows = np.arange(start, stop)
-        key = (ports.udp[rows].astype(np.int64) * 2 + (ports.rframe[rows] >= 0)) * 65536 \
-            + ports.state[rows].astype(np.int64) * 256 + ports.reason[rows]
-        own = [i - start for i in ports.objects if start <= i < stop]
-        if own:
-            key[own] = -1  # the engine's ports: their own text
-        uniq = np.unique(key).tolist()
-        texts = None if len(uniq) == 1 else [None] * (stop - start)
-        for k in uniq:
-            sel = np.nonzero(key == k)[0] if texts is not None else None
-            if k < 0:
-                for j in (sel.tolist() if sel is not None else range(stop - start)):
-                    text = port_words(scan, ports.objects[start + j])
-                    if texts is None:
-                        texts = [text]
-                    else:
-                        texts[j] = text
-                continue
-            udp, has = divmod(k // 65536, 2)
-            st, rs = divmod(k % 65536, 256)
-            tmpl = _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
-                                resp=_RESP[has])
-            r = rows if sel is None else rows[sel]
-            cols = [ports.port[r].tolist(), ports.ttl[r].tolist(), ports.pframe[r].tolist()]
-            if has:
-                cols.append(ports.rframe[r].tolist())
-            if texts is None:  # one shape in the whole chunk (most of a port scan): formatted in one go
-                texts = list(map(tmpl.__mod__, zip(*cols)))
-            else:
-                for j, vals in zip(sel.tolist(), zip(*cols)):
-                    texts[j] = tmpl % vals
-        fh.write((",\n" if start else "") + ",\n".join(texts))
+    for start in range(0, len(ports), CHUNK):
+        stop = min(start + CHUNK, len(ports))
+        if start:
+            write_bytes(fh, b",\n")
+        write_bytes(fh, rows.text(start, stop))
         tick(stop - start)
     fh.write("\n      ]")
 
 
-def _template_fits(scan) -> bool:
+def _port_rows(scan) -> PortRows:
+    """A column table's ports in JSON, by one template (_PORT) per shape."""
+    from ..model import Reason, State
+
+    states, reasons = list(State), list(Reason)
+
+    def template(udp, st, rs, answered):
+        return _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
+                            resp=_RESP[answered]).split("%d")
+
+    return PortRows(scan.ports, template, lambda port: port_words(scan, port), b",\n")
+
+
+def _template_fits(scan, rows: PortRows) -> bool:
     """Does the template write what jsonfmt writes? Checked on the scan's first bulk row."""
     ports = scan.ports
     for i in range(len(ports)):
-        if i in ports.objects:
-            continue
-        p = ports[i]
-        import numpy as np  # noqa: F401
-
-        from ..model import Reason, State
-
-        states, reasons = list(State), list(Reason)
-        has = int(ports.rframe[i] >= 0)
-        tmpl = _PORT.format(proto=p.proto, state=states[ports.state[i]].value, reason=reasons[ports.reason[i]].value,
-                            resp=_RESP[has])
-        vals = (int(ports.port[i]), int(ports.ttl[i]), int(ports.pframe[i])) + ((int(ports.rframe[i]),) if has else ())
-        return tmpl % vals == port_words(scan, p)
+        if i not in ports.objects:
+            return rows.text(i, i + 1).decode() == port_words(scan, ports[i])
     return True

@@ -45,10 +45,22 @@ def _captures(result):
         if c.error:
             continue
         findings = [f for f in result.findings if f.capture == c.path]
-        ports = [p for p in result.ports if p.capture == c.path]
+        ports = _ports_of(result.ports, c.path)
         claims = [(text, source) for path, text, source in result.claims if path == c.path]
         out.append((c, findings, ports, claims))
     return out
+
+
+def _ports_of(ports, capture: str):
+    """The checked ports of one capture. A big capture's (verify.CheckedPorts) are
+    made only when read: its `of` and `column` read them without making them."""
+    of = getattr(ports, "of", None)
+    return of(capture) if of is not None else [p for p in ports if p.capture == capture]
+
+
+def _column(items, name: str) -> list:
+    column = getattr(items, "column", None)
+    return column(name) if column is not None else [getattr(x, name) for x in items]
 
 
 def _capture_verdict(c, findings) -> str:
@@ -111,8 +123,13 @@ def _ladder_ports(findings, ports, mode):
     if mode == "all" or len(ports) <= AUTO_ALL_PORTS:
         return ports
     named = {(f.scanner, f.target, f.proto, f.port, f.session) for f in findings}
-    return [p for p in ports if (p.scanner, p.target, p.proto, p.port, p.session) in named
-            or (p.scanner, p.target, p.proto, p.port, None) in named]
+    numbers = {key[3] for key in named}
+    rows_where = getattr(ports, "rows_where", None)  # verify.CheckedPorts: read off its columns
+    at = rows_where("port", numbers) if rows_where is not None else \
+        [i for i, port in enumerate(_column(ports, "port")) if port in numbers]  # the few a finding may name
+    keys = [_column([ports[i] for i in at], k) for k in ("scanner", "target", "proto", "port", "session")]
+    return [ports[i] for i, (scanner, target, proto, port, session) in zip(at, zip(*keys))
+            if (scanner, target, proto, port, session) in named or (scanner, target, proto, port, None) in named]
 
 
 def _port_rows(ports, lang):
@@ -126,7 +143,7 @@ def _port_rows(ports, lang):
 
 
 def _several_sessions(items) -> bool:
-    return len({x.session for x in items if x.session is not None}) > 1
+    return len({session for session in _column(items, "session") if session is not None}) > 1
 
 
 def _session_text(x, lang: str = "en") -> str:
@@ -138,7 +155,7 @@ def _session_text(x, lang: str = "en") -> str:
 
 def _state_summary(ports, lang: str = "en") -> str:
     """"4000 ports: 2992 closed, 1008 open|filtered", when there are too many to list."""
-    n = Counter(p.state for p in ports)
+    n = Counter(_column(ports, "state"))
     counts = label("comma", lang).join(f"{count} {state}" for state, count in n.most_common())
     return label("ports.summary", lang, n=len(ports), counts=counts)
 
@@ -358,3 +375,51 @@ def to_verify_dict(result) -> dict:
 
 def render_json(result) -> str:
     return json.dumps(to_verify_dict(result), indent=2, ensure_ascii=False) + "\n"
+
+
+_ANALYSIS_MARK = "\x00pcapscan-analysis\x00"
+
+
+def write_json(result, fh, progress=None) -> None:
+    """render_json's very text, written piece by piece: the analysis (every
+    port of every scan) streamed as analyze's JSON is (report/stream.py),
+    indented one level deeper, never held whole."""
+    from dataclasses import replace
+
+    from . import stream
+
+    analysis = result.analysis
+    light = replace(analysis, scans=tuple(replace(s, ports=()) for s in analysis.scans))
+    if json.dumps(to_dict(light)) != json.dumps(to_dict(light), ensure_ascii=False):
+        fh.write(render_json(result))  # analyze's JSON escapes what verify's writes as it is
+        return
+    d = to_verify_dict(replace(result, analysis=light))
+    d["analysis"] = _ANALYSIS_MARK
+    text = json.dumps(d, indent=2, ensure_ascii=False) + "\n"
+    at = text.index(json.dumps(_ANALYSIS_MARK))
+    fh.write(text[:at])
+    nested = _Nested(fh)
+    stream.write_json(analysis, nested, progress)
+    nested.close()
+    fh.write(text[at + len(json.dumps(_ANALYSIS_MARK)):])
+
+
+class _Nested:
+    """A JSON text written one level deeper (json.dumps' indent 2), its final newline dropped."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.pending = False
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self.pending:
+            self.fh.write("\n  ")
+        self.pending = text.endswith("\n")
+        if self.pending:
+            text = text[:-1]
+        self.fh.write(text.replace("\n", "\n  "))
+
+    def close(self) -> None:
+        self.pending = False

@@ -1,0 +1,448 @@
+/* pcapscan.cnative: compiled helpers of two hot loops, built by `pip install .`
+ * when a C compiler and Python's headers are there (setup.py: optional). Each has a
+ * pure Python/numpy twin giving the same result (pcapscan/speedups.py says which
+ * runs; tests/test_speedups.py holds them to each other):
+ *
+ *   format_rows(templates, which, cols, sep, extra) -> bytes
+ *       rows of text from integer columns: report/rowtext.py's rows_text.
+ *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
+ *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
+ *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
+ *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
+ *
+ * Arrays come in through the buffer protocol (no numpy headers needed).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    if (view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: items of %zd bytes expected", what, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* -- format_rows ----------------------------------------------------------------------- */
+
+static inline char *put_int(char *out, int64_t v) {
+    char tmp[24];
+    int i = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *out++ = '-';
+    while (i)
+        *out++ = tmp[--i];
+    return out;
+}
+
+#define MAX_COLS 16
+#define MAX_TEMPLATES 4096
+
+static PyObject *format_rows(PyObject *self, PyObject *args) {
+    PyObject *templates, *which_obj, *cols, *sep_obj, *extra;
+    if (!PyArg_ParseTuple(args, "O!OO!SO!", &PyTuple_Type, &templates, &which_obj, &PyTuple_Type, &cols, &sep_obj,
+                          &PyTuple_Type, &extra))
+        return NULL;
+    Py_ssize_t nt = PyTuple_GET_SIZE(templates), nc = PyTuple_GET_SIZE(cols), ne = PyTuple_GET_SIZE(extra);
+    if (nc > MAX_COLS || nt > MAX_TEMPLATES) {
+        PyErr_SetString(PyExc_ValueError, "format_rows: too many columns or templates");
+        return NULL;
+    }
+    Py_ssize_t fixed[MAX_TEMPLATES];
+    int nval[MAX_TEMPLATES];
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *tp = PyTuple_GET_ITEM(templates, t);
+        if (!PyTuple_Check(tp) || PyTuple_GET_SIZE(tp) < 1 || PyTuple_GET_SIZE(tp) - 1 > nc) {
+            PyErr_SetString(PyExc_ValueError, "format_rows: a template is a tuple of 1 + (values) bytes");
+            return NULL;
+        }
+        nval[t] = (int)PyTuple_GET_SIZE(tp) - 1;
+        fixed[t] = 0;
+        for (Py_ssize_t j = 0; j <= nval[t]; j++) {
+            PyObject *piece = PyTuple_GET_ITEM(tp, j);
+            if (!PyBytes_Check(piece)) {
+                PyErr_SetString(PyExc_TypeError, "format_rows: template pieces are bytes");
+                return NULL;
+            }
+            fixed[t] += PyBytes_GET_SIZE(piece);
+        }
+    }
+    for (Py_ssize_t j = 0; j < ne; j++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(extra, j))) {
+            PyErr_SetString(PyExc_TypeError, "format_rows: extra rows are bytes");
+            return NULL;
+        }
+    Py_buffer wv, cv[MAX_COLS];
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_buf(which_obj, &wv, 8, 0, "which") < 0)
+        return NULL;
+    Py_ssize_t n = wv.len / 8;
+    for (; got < nc; got++) {
+        if (get_buf(PyTuple_GET_ITEM(cols, got), &cv[got], 8, 0, "cols") < 0)
+            goto done;
+        if (cv[got].len / 8 != n) {
+            PyErr_SetString(PyExc_ValueError, "format_rows: columns of another length than which");
+            got++;
+            goto done;
+        }
+    }
+    const int64_t *which = (const int64_t *)wv.buf;
+    Py_ssize_t seplen = PyBytes_GET_SIZE(sep_obj);
+    const char *sep = PyBytes_AS_STRING(sep_obj);
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t w = which[i];
+        if (w >= 0 && w < nt)
+            size += fixed[w] + 20 * nval[w];
+        else if (w < 0 && -w - 1 < ne)
+            size += PyBytes_GET_SIZE(PyTuple_GET_ITEM(extra, -w - 1));
+        else {
+            PyErr_SetString(PyExc_IndexError, "format_rows: a row names no template nor extra row");
+            goto done;
+        }
+        if (i)
+            size += seplen;
+    }
+    result = PyBytes_FromStringAndSize(NULL, size);
+    if (!result)
+        goto done;
+    char *out = PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(out, sep, seplen);
+            out += seplen;
+        }
+        int64_t w = which[i];
+        if (w < 0) {
+            PyObject *b = PyTuple_GET_ITEM(extra, -w - 1);
+            memcpy(out, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+            out += PyBytes_GET_SIZE(b);
+            continue;
+        }
+        PyObject *tp = PyTuple_GET_ITEM(templates, w);
+        for (int j = 0;; j++) {
+            PyObject *piece = PyTuple_GET_ITEM(tp, j);
+            memcpy(out, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece));
+            out += PyBytes_GET_SIZE(piece);
+            if (j == nval[w])
+                break;
+            out = put_int(out, ((const int64_t *)cv[j].buf)[i]);
+        }
+    }
+    if (_PyBytes_Resize(&result, out - PyBytes_AS_STRING(result)) < 0)
+        result = NULL;
+done:
+    PyBuffer_Release(&wv);
+    for (int j = 0; j < got; j++)
+        PyBuffer_Release(&cv[j]);
+    return result;
+}
+
+/* -- walk_pcap ------------------------------------------------------------------------- */
+
+static inline uint32_t rd_u32(const uint8_t *p, int big) {
+    return big ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
+               : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
+}
+
+/* walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
+ *   -> (count, pos, status, bad): fastpath/walk.py's walk_pcap (the plain loop), compiled; where a record
+ *   header's fields are comes from the caller (capture/containers.py says it). */
+static PyObject *walk_pcap(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *o_off, *o_incl, *o_sec, *o_frac;
+    Py_ssize_t pos, hlen, sec_at, frac_at, incl_at;
+    int big;
+    long long maxlen;
+    if (!PyArg_ParseTuple(args, "OnnpLOOOOnnn", &buf_o, &pos, &hlen, &big, &maxlen, &o_off, &o_incl, &o_sec, &o_frac,
+                          &sec_at, &frac_at, &incl_at))
+        return NULL;
+    Py_buffer bv, v_off, v_incl, v_sec, v_frac;
+    if (PyObject_GetBuffer(buf_o, &bv, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_buf(o_off, &v_off, 8, 1, "out_off") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_incl, &v_incl, 8, 1, "out_incl") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_sec, &v_sec, 4, 1, "out_sec") < 0)
+        goto done;
+    got++;
+    if (get_buf(o_frac, &v_frac, 4, 1, "out_frac") < 0)
+        goto done;
+    got++;
+    Py_ssize_t cap = v_off.len / 8;
+    if (v_incl.len / 8 < cap || v_sec.len / 4 < cap || v_frac.len / 4 < cap || pos < 0 || sec_at < 0 ||
+        frac_at < 0 || incl_at < 0 || sec_at + 4 > hlen || frac_at + 4 > hlen || incl_at + 4 > hlen) {
+        PyErr_SetString(PyExc_ValueError, "walk_pcap: output arrays of different lengths, or fields outside the header");
+        goto done;
+    }
+    const uint8_t *buf = bv.buf;
+    Py_ssize_t end = bv.len, n = 0;
+    int64_t *off = v_off.buf, *incl_out = v_incl.buf;
+    uint32_t *sec = v_sec.buf, *frac = v_frac.buf;
+    int status = 0;
+    long long bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (n < cap && pos + hlen <= end) {
+        uint32_t incl = rd_u32(buf + pos + incl_at, big);
+        if ((long long)incl > maxlen) {
+            status = 1;
+            bad = incl;
+            break;
+        }
+        if (pos + hlen + (Py_ssize_t)incl > end)
+            break;
+        off[n] = pos + hlen;
+        incl_out[n] = incl;
+        sec[n] = rd_u32(buf + pos + sec_at, big);
+        frac[n] = rd_u32(buf + pos + frac_at, big);
+        n++;
+        pos += hlen + incl;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nniL", n, pos, status, bad);
+done:
+    PyBuffer_Release(&bv);
+    if (got > 0)
+        PyBuffer_Release(&v_off);
+    if (got > 1)
+        PyBuffer_Release(&v_incl);
+    if (got > 2)
+        PyBuffer_Release(&v_sec);
+    if (got > 3)
+        PyBuffer_Release(&v_frac);
+    return result;
+}
+
+/* -- FlowIndex ------------------------------------------------------------------------- */
+
+/* An open-addressing hash map of 64-bit flow keys to flow ids. A slot holds a flow id
+ * only (4 bytes); the key itself is the flow table's own key column, read at the id:
+ * no second copy of the keys. Linear probing, at most MAX_LOAD full. */
+typedef struct {
+    PyObject_HEAD
+    int32_t *slots; /* -1: empty */
+    uint64_t mask;
+    int bits;
+    Py_ssize_t used;
+} FlowIndex;
+
+#define MAX_LOAD_NUM 7
+#define MAX_LOAD_DEN 10
+
+static inline uint64_t slot_of(uint64_t key, int bits) {
+    return (key * 0x9E3779B97F4A7C15ULL) >> (64 - bits);
+}
+
+static int flowindex_grow(FlowIndex *self, Py_ssize_t want, const uint64_t *keycol) {
+    int bits = self->bits ? self->bits : 16;
+    while ((double)want * MAX_LOAD_DEN > (double)((uint64_t)1 << bits) * MAX_LOAD_NUM)
+        bits++;
+    if (bits == self->bits)
+        return 0;
+    uint64_t cap = (uint64_t)1 << bits, mask = cap - 1;
+    int32_t *slots = PyMem_RawMalloc(cap * sizeof(int32_t));
+    if (!slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(slots, 0xFF, cap * sizeof(int32_t));
+    if (self->slots) {
+        for (uint64_t s = 0; s <= self->mask; s++) {
+            int32_t id = self->slots[s];
+            if (id < 0)
+                continue;
+            uint64_t h = slot_of(keycol[id], bits);
+            while (slots[h] >= 0)
+                h = (h + 1) & mask;
+            slots[h] = id;
+        }
+        PyMem_RawFree(self->slots);
+    }
+    self->slots = slots;
+    self->mask = mask;
+    self->bits = bits;
+    return 0;
+}
+
+static void flowindex_dealloc(FlowIndex *self) {
+    PyMem_RawFree(self->slots);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* lookup(keys, keycol, n, create, fid, rank) -> new n
+ *   keys: uint64[m]; keycol: uint64[>= n + m when create] (the flow table's key column,
+ *   keys of flows 0..n-1; new flows' keys are written at n, n+1, ...); fid: int64[m] out
+ *   (-1: unknown, when not create); rank: uint8[m] out or None: how many earlier keys of
+ *   this call were the same flow, counted up to 2 (2: two or more). New flows are numbered
+ *   in order of first appearance. */
+static PyObject *flowindex_lookup(FlowIndex *self, PyObject *args) {
+    PyObject *keys_o, *keycol_o, *fid_o, *rank_o;
+    Py_ssize_t n;
+    int create;
+    if (!PyArg_ParseTuple(args, "OOnpOO", &keys_o, &keycol_o, &n, &create, &fid_o, &rank_o))
+        return NULL;
+    Py_buffer kv, cv, fv, rv;
+    int has_rank = rank_o != Py_None;
+    if (get_buf(keys_o, &kv, 8, 0, "keys") < 0)
+        return NULL;
+    if (get_buf(keycol_o, &cv, 8, 1, "keycol") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (get_buf(fid_o, &fv, 8, 1, "fid") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&cv);
+        return NULL;
+    }
+    if (has_rank && get_buf(rank_o, &rv, 1, 1, "rank") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&cv);
+        PyBuffer_Release(&fv);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t m = kv.len / 8;
+    const uint64_t *keys = kv.buf;
+    uint64_t *keycol = cv.buf;
+    int64_t *fid = fv.buf;
+    uint8_t *rank = has_rank ? rv.buf : NULL;
+    int32_t *seen = NULL; /* this call's flows: a small map of flow id -> slot in cnt */
+    uint8_t *cnt = NULL;
+    uint64_t smask = 0;
+    if (fv.len / 8 != m || (has_rank && rv.len != m) || n < 0 || cv.len / 8 < n + (create ? m : 0) ||
+        n + m >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "FlowIndex.lookup: arrays of the wrong length");
+        goto done;
+    }
+    if (flowindex_grow(self, n + (create ? m : 0) + 1, keycol) < 0)
+        goto done;
+    if (has_rank) {
+        uint64_t cap = 1024;
+        while (cap < 2 * (uint64_t)m)
+            cap <<= 1;
+        smask = cap - 1;
+        seen = PyMem_RawMalloc(cap * sizeof(int32_t));
+        cnt = PyMem_RawMalloc(cap);
+        if (!seen || !cnt) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memset(seen, 0xFF, cap * sizeof(int32_t));
+    }
+    Py_BEGIN_ALLOW_THREADS
+    int32_t *slots = self->slots;
+    uint64_t mask = self->mask;
+    int bits = self->bits;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        uint64_t key = keys[i];
+        uint64_t h = slot_of(key, bits);
+        int32_t id;
+        for (;;) {
+            id = slots[h];
+            if (id < 0 || keycol[id] == key)
+                break;
+            h = (h + 1) & mask;
+        }
+        if (id < 0 && create) {
+            id = (int32_t)n++;
+            keycol[id] = key;
+            slots[h] = id;
+        }
+        fid[i] = id;
+        if (rank) {
+            if (id < 0) {
+                rank[i] = 0;
+                continue;
+            }
+            uint64_t g = ((uint64_t)id * 0x9E3779B97F4A7C15ULL) & smask;
+            while (seen[g] >= 0 && seen[g] != id)
+                g = (g + 1) & smask;
+            if (seen[g] < 0) {
+                seen[g] = id;
+                cnt[g] = 0;
+            }
+            rank[i] = cnt[g];
+            if (cnt[g] < 2)
+                cnt[g]++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    self->used = n;
+    result = PyLong_FromSsize_t(n);
+done:
+    PyMem_RawFree(seen);
+    PyMem_RawFree(cnt);
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&cv);
+    PyBuffer_Release(&fv);
+    if (has_rank)
+        PyBuffer_Release(&rv);
+    return result;
+}
+
+static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
+    return PyLong_FromUnsignedLongLong(self->slots ? (self->mask + 1) * sizeof(int32_t) : 0);
+}
+
+static PyMethodDef flowindex_methods[] = {
+    {"lookup", (PyCFunction)flowindex_lookup, METH_VARARGS,
+     "lookup(keys, keycol, n, create, fid, rank) -> n: flow ids of keys (see cnative.c)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef flowindex_getset[] = {
+    {"nbytes", (getter)flowindex_nbytes, NULL, "bytes of the slots", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject FlowIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pcapscan.cnative.FlowIndex",
+    .tp_basicsize = sizeof(FlowIndex),
+    .tp_dealloc = (destructor)flowindex_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "64-bit flow keys -> flow ids, numbered in order of first appearance",
+    .tp_methods = flowindex_methods,
+    .tp_getset = flowindex_getset,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef module_methods[] = {
+    {"format_rows", format_rows, METH_VARARGS,
+     "format_rows(templates, which, cols, sep, extra) -> bytes (see report/rowtext.py)"},
+    {"walk_pcap", walk_pcap, METH_VARARGS,
+     "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
+     " -> (n, pos, status, bad)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "pcapscan.cnative", NULL, -1, module_methods};
+
+PyMODINIT_FUNC PyInit_cnative(void) {
+    if (PyType_Ready(&FlowIndexType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&FlowIndexType);
+    if (PyModule_AddObject(m, "FlowIndex", (PyObject *)&FlowIndexType) < 0) {
+        Py_DECREF(&FlowIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
