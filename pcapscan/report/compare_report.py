@@ -8,16 +8,19 @@ from xml.sax.saxutils import escape
 
 from tabulate import tabulate
 
+from ..gcpause import no_cyclic_gc
+
 FORMATS = ("table", "markdown", "json")
 WRAP = 48  # column width for the field table in terminal and markdown output
 
 
 def render(comparison, fmt: str = "table") -> str:
-    if fmt == "json":
-        return json.dumps(to_dict(comparison), indent=2, ensure_ascii=False) + "\n"
-    if fmt == "markdown":
-        return _markdown(comparison)
-    return _table(comparison)
+    with no_cyclic_gc():  # a row per port, beside the two sessions' Exchanges: full collections walk them all
+        if fmt == "json":
+            return json.dumps(to_dict(comparison), indent=2, ensure_ascii=False) + "\n"
+        if fmt == "markdown":
+            return _markdown(comparison)
+        return _table(comparison)
 
 
 # -- json ------------------------------------------------------------------------------
