@@ -44,7 +44,7 @@ from .gcpause import cyclic_gc, no_cyclic_gc
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
 from .messages import Frames, T, Text
 from .model import (ACK, RST, SYN, AnalysisResult, CaptureSummary, Exchange, Packet, PortResult, Reason,
-                    Scan, State, Technique, flag_letters)
+                    Scan, State, TCP_BASE_FLAGS, Technique, flag_letters)
 from .progress import Ticker
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 from .techniques.base import icmp_reason
@@ -54,7 +54,6 @@ SEVERITIES = (ERROR, WARNING, INFO)
 CONFORMS, VIOLATES = "conforms", "violates"
 
 _MOD32 = 1 << 32
-_BASE_FLAGS = 0x3F  # FIN..URG: ECE/CWR are congestion marks
 # The techniques that read RFC 793's inverse mapping (silence: open|filtered; RST: closed).
 INVERSE = frozenset(t for t, spec in REGISTRY.items() if spec.textbook_key == "inverse")
 
@@ -179,7 +178,7 @@ def rule(rule_id: str, scope: str, needs: Iterable = ()):
 # -- small readings of packets ---------------------------------------------------
 
 def _flags_name(flags: int) -> Text:
-    letters = flag_letters(flags & _BASE_FLAGS)
+    letters = flag_letters(flags & TCP_BASE_FLAGS)
     if not letters:
         return T("flags.none")
     names = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG"}
