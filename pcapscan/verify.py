@@ -701,13 +701,37 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     captures it names are verified. `progress` (pcapscan/progress.py)
     hears of reading, classifying, reading again and checking."""
     with no_cyclic_gc():  # millions of per-port objects on a big capture (gcpause.py)
-        return _verify(paths, claims, expectations, lang, claims_from_names, progress)
+        return _verify(paths, [claims], expectations, lang, claims_from_names, progress)[0]
 
 
-def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, progress) -> VerifyResult:
+def verify_each(path, claim_sets: Iterable, lang: str = "en", progress=None) -> tuple:
+    """(verify(path, claims=claims, lang=lang) for each claims of
+    `claim_sets`): the same results, the capture read and analysed once for
+    all of them, not once each (grade asks for one claim per technique, and
+    for none to draw its ladders)."""
+    sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
+    out: list = [None] * len(sets)
+    together: dict = {}  # a UDP technique named changes the analysis itself (_forced): those sets apart
+    for i, claims in enumerate(sets):
+        together.setdefault(_forced(claims), []).append(i)
+    with no_cyclic_gc():
+        for indexes in together.values():
+            for i, result in zip(indexes, _verify(path, [sets[i] for i in indexes], None, lang, False, progress)):
+                out[i] = result
+    return tuple(out)
+
+
+def _forced(named) -> Optional[Technique]:
+    """The technique analyze is told: a UDP technique the user names makes a
+    client's own datagrams (socket.sendto) probes: they are then checked, not
+    left out as other traffic (scans.client_conversation)."""
+    return Technique.UDP if any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques) else None
+
+
+def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names: bool, progress) -> list:
     if lang not in messages.LANGS:
         raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
-    claims = tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims)
+    claim_sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
     expect = load_expectations(expectations) if isinstance(expectations, (str, os.PathLike)) else expectations
     single = isinstance(paths, (str, os.PathLike))
     path_list = [paths] if single else list(dict.fromkeys(str(p) for p in paths))
@@ -717,56 +741,60 @@ def _verify(paths, claims, expectations, lang: str, claims_from_names: bool, pro
         unmatched = expect.unmatched([]) if expect is not None else []
         raise UsageError("no capture to verify" + (f": in {expect.source}, " + ", ".join(map(repr, unmatched))
                                                    + " match no file" if unmatched else ""))
-    # A UDP technique the user names makes a client's own datagrams (socket.sendto)
-    # probes: they are then checked, not left out as other traffic (scans.client_conversation).
-    named = list(claims) + [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
+    named = [c for claims in claim_sets for c in claims]
+    named += [c for p in path_list for c in (expect.claims_for(p) if expect is not None else ())]
     if claims_from_names:
         named += [read_name(os.path.basename(p)) for p in path_list]
-    udp_named = any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques)
-    forced = Technique.UDP if udp_named else None
+    forced = _forced(named)
     # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
     with cyclic_gc():  # the fast path leaves its columns in cycles: freed as it goes, while the heap is small
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
                            jobs=None if single else 1)
         gc.collect()
-    claims_of = {}
-    for summary in analysis.captures:
-        capture_claims = list(claims)
-        if expect is not None:
-            capture_claims += expect.claims_for(summary.path)
-        if claims_from_names and not capture_claims:
-            named = read_name(os.path.basename(summary.path))  # the file name: folders say where, not what
-            if not named.empty:
-                capture_claims.append(named)
-        claims_of[summary.path] = tuple(capture_claims)
-    analysis, read_flows, shaped = _whole_analysis(analysis, progress, {p for p, c in claims_of.items() if not c})
+    claims_of_sets = []  # per claim set: {capture: claims}
+    for claims in claim_sets:
+        claims_of = {}
+        for summary in analysis.captures:
+            capture_claims = list(claims)
+            if expect is not None:
+                capture_claims += expect.claims_for(summary.path)
+            if claims_from_names and not capture_claims:
+                name = read_name(os.path.basename(summary.path))  # the file name: folders say where, not what
+                if not name.empty:
+                    capture_claims.append(name)
+            claims_of[summary.path] = tuple(capture_claims)
+        claims_of_sets.append(claims_of)
+    analysis, read_flows, shaped = _whole_analysis(analysis, progress, claims_of_sets)
     if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
 
-    cases = []
-    for summary in analysis.captures:
-        scans = [s for s in analysis.scans if s.capture == summary.path]
-        if summary.path in shaped:
-            case = shaped.pop(summary.path).capture_case(summary, scans)
-        else:
-            case = _capture_case(summary, scans, claims_of[summary.path], read_flows)
-        cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-    result = _result(cases, analysis, lang, progress)
-    if expect is not None:
-        unmatched = expect.unmatched([c.path for c in analysis.captures])
-        result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
-                                                f"were not checked" for pattern in unmatched))
-    return result
+    results = []
+    for k, claims_of in enumerate(claims_of_sets):
+        cases = []
+        for summary in analysis.captures:
+            scans = [s for s in analysis.scans if s.capture == summary.path]
+            if summary.path in shaped:
+                case = shaped[summary.path][k]
+            else:
+                case = _capture_case(summary, scans, claims_of[summary.path], read_flows)
+            cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
+        result = _result(cases, analysis, lang, progress)
+        if expect is not None:
+            unmatched = expect.unmatched([c.path for c in analysis.captures])
+            result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
+                                                    f"were not checked" for pattern in unmatched))
+        results.append(result)
+    return results
 
 
-def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset()) -> tuple:
+def _whole_analysis(analysis: AnalysisResult, progress=None, claims_of_sets=({},)) -> tuple:
     """(analysis with every port's Exchange, read_flows(path, keys), {path:
-    _Shapes}): a big capture without claims checked by shape (_Shapes: its
-    bulk ports keep no Exchange); another big capture's sessions made whole
-    from the packets between their addresses, read once
-    (fastpath.subset.whole_sessions), which then also give the rules their
-    flows; other captures' flows read again as ever. (None, read_flows, {})
-    where a session does not come out whole."""
+    [CaptureCase per claim set]}): a big capture checked by shape (_Shapes:
+    its bulk ports keep no Exchange) under each set of claims; another big
+    capture's sessions made whole from the packets between their addresses,
+    read once (fastpath.subset.whole_sessions), which then also give the
+    rules their flows; other captures' flows read again as ever. (None,
+    read_flows, {}) where a session does not come out whole."""
     from .fastpath.subset import NotWhole, whole_sessions
 
     scans, packets_of, shaped = list(analysis.scans), {}, {}
@@ -774,20 +802,23 @@ def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
         if c.error is not None or not any(len(_bulk_rows(scans[i])) for i in at):
             continue
-        if c.path in unclaimed:
-            try:
-                shaped[c.path] = _Shapes(c.path, [scans[i] for i in at], progress)
-                continue
-            except NotWhole:
-                pass  # made whole, below
+        try:
+            mine = [scans[i] for i in at]
+            shapes = _Shapes(c.path, mine, progress)
+            shaped[c.path] = [shapes.capture_case(c, mine, claims_of.get(c.path, ())) for claims_of in claims_of_sets]
+            continue
+        except NotWhole:
+            pass  # made whole, below
         try:
             scans, packets_of[c.path] = whole_sessions(c.path, scans, at, progress, keep_packets=True)
         except NotWhole:
             return None, lambda p, k: _file_flows(p, k, progress), {}
+    uses = {path: len(claims_of_sets) for path in packets_of}
 
     def read_flows(path, keys):
         if path in packets_of:
-            return _flows(packets_of.pop(path), keys)
+            uses[path] -= 1
+            return _flows(packets_of.pop(path) if not uses[path] else packets_of[path], keys)
         return _file_flows(path, keys, progress)
 
     return replace(analysis, scans=tuple(scans)), read_flows, shaped
@@ -1067,7 +1098,8 @@ class _BulkChecked:
         port[bulk] = self.col["port"][j[bulk]]
         for i in np.nonzero(~bulk)[0].tolist():
             port[i] = self.real[int(j[i]) + self.n_real].port
-        return np.nonzero(np.isin(port, np.array(sorted(values), np.int64)))[0].tolist()
+        numbers = np.array(sorted(v for v in values if v is not None), np.int64)  # a capture rule's: no port
+        return np.nonzero(np.isin(port, numbers))[0].tolist()
 
     def column(self, name: str) -> list:
         import numpy as np
@@ -1093,7 +1125,8 @@ class _BulkChecked:
             per = [s.technique._value_ if name == "technique" else getattr(s, name) for s in self.scans]
             values = [per[v] for v in self.scan_of[jb].tolist()]
         elif name == "claim":
-            values = [""] * len(jb)
+            per = [str(clean[0].claim) if clean and clean[0].claim else "" for clean in self.clean]
+            values = [per[v] for v in self.scan_of[jb].tolist()]
         else:
             values = [getattr(self.get(int(i)), name) for i in np.nonzero(bulk)[0].tolist()]
         if not len(jb) == len(j):
@@ -1322,7 +1355,6 @@ class BulkPortCase:
     by the ports of its scan and shape (`_ShapeOf`)."""
 
     __slots__ = ("shape", "row")
-    claim = None
     loose_resets = ()
 
     def __init__(self, shape, row: int):
@@ -1330,7 +1362,11 @@ class BulkPortCase:
 
     @property
     def case(self) -> PortCase:
-        return self.shape.shapes.made_case(self.shape.scan, self.row)
+        return self.shape.shapes.made_case(self.shape, self.row)
+
+    @property
+    def claim(self) -> Optional[Claim]:
+        return self.shape.claim
 
     def __getattr__(self, name: str):
         if name in ("capture", "scan", "parts"):  # its shape's
@@ -1370,7 +1406,8 @@ class BulkCheckedPort:
         scan = pc.scan
         self.capture, self.scanner, self.target, self.proto, self.port = \
             pc.capture, scan.scanner, scan.target, proto, port
-        self.technique, self.state, self.reason, self.claim = scan.technique._value_, state, reason, ""
+        self.technique, self.state, self.reason = scan.technique._value_, state, reason
+        self.claim = str(pc.claim) if pc.claim else ""
         self.session, self.tool, self._pc = session, tool, pc
 
     @property
@@ -1422,12 +1459,16 @@ class _BulkKeys:
 
 @dataclass(frozen=True)
 class _ShapeOf:
-    """What the BulkPortCases of one scan and shape share."""
+    """What the BulkPortCases of one scan and shape share: the scan they are
+    read as (`scan`: the fast path's `source`, or a claim's reading of it)
+    and the claim they are checked under."""
 
     capture: str
     scan: Scan
     parts: frozenset
     shapes: "_Shapes"
+    source: Optional[Scan] = None  # the fast path's scan whose rows they are (None: `scan`)
+    claim: Optional[Claim] = None
 
 
 class _Shapes:
@@ -1435,9 +1476,11 @@ class _Shapes:
     packets between each session's scanner and target read once as columns
     (fastpath.subset.Between); the engine's ports (PortTable objects) get
     their packets and loose resets as ever; the ports classified in bulk
-    are checked by shape (IDENTITY_FIELDS). NotWhole where a bulk port's
-    packets are not its one probe and at most one answer, or a
-    representative does not replay as its verdict names it."""
+    are checked by shape (IDENTITY_FIELDS), under no claim or under a
+    claim (capture_case). NotWhole where a bulk port's packets are not its
+    one probe and at most one answer, or a representative does not replay
+    as its verdict names it, or a claim would read a session otherwise than
+    as the fast path's scans cut it (_claimed)."""
 
     def __init__(self, path: str, scans: list, progress=None):
         import numpy as np
@@ -1478,7 +1521,9 @@ class _Shapes:
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         self.cases = {}  # id(scan) -> (each row's shape: -1 for none, [_ShapeOf], {row: PortCase of a bulk row})
         self.shapes = []  # (scan, its bulk rows, their shape ids)
-        self.made = {}  # (id(scan), row) -> the PortCase of a BulkPortCase, once asked for
+        self.groups = {}  # id(scan) -> (its bulk rows, their shape ids, each shape's representative row)
+        self.made = {}  # (id(scan read as), row, claim) -> the PortCase of a BulkPortCase, once asked for
+        self.readings = {}  # (id(scan), claim) -> _reading's, once made
         tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
         done = 0
         for s in scans:
@@ -1507,40 +1552,50 @@ class _Shapes:
             extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             self.shapes.append((s, rows_b, ids))
-            # each row's shape among the scan's clean ones (-1: a PortCase of its own, in `real`)
-            shape_of = np.full(len(pt), -1, np.int32)
-            clean, real = [], {}
-            u_shape = np.full(n, -1, np.int32)
-            for u, j in enumerate(first_index(ids, n).tolist()):
-                _pc, parts, ok = self._checked(s, int(rows_b[j]))
-                if ok:
-                    u_shape[u] = len(clean)
-                    clean.append(_ShapeOf(path, s, parts, self))
-            shape_of[rows_b] = u_shape[ids]
-            for row in rows_b[u_shape[ids] < 0].tolist():  # a representative found something: one by one
-                real[row] = self.port_case(s, row)
-            self.cases[id(s)] = (shape_of, clean, real)
+            self.groups[id(s)] = (rows_b, ids, rows_b[first_index(ids, n)])
+            self.cases[id(s)] = self._reading(s, s, None)
             done += len(rows_b)
             tick(done)
         tick.end()
 
-    def made_case(self, scan, row: int) -> PortCase:
-        """port_case, made once."""
-        key = (id(scan), row)
-        got = self.made.get(key)
-        if got is None:
-            got = self.made[key] = self.port_case(scan, row)
+    def _reading(self, source, scan, claim) -> tuple:
+        """(each row's shape among the clean ones, -1 for none; [_ShapeOf];
+        {row: PortCase}) of the bulk rows of `source` read as `scan` under
+        `claim`: every port rule run once per shape, on its representative;
+        the rows of a shape where one finds anything made PortCases one by one."""
+        import numpy as np
+
+        key = (id(scan), claim)
+        if key in self.readings:
+            return self.readings[key]
+        rows_b, ids, reps = self.groups[id(source)]
+        shape_of = np.full(len(source.ports), -1, np.int32)
+        clean, real = [], {}
+        u_shape = np.full(len(reps), -1, np.int32)
+        for u, row in enumerate(reps.tolist()):
+            pc = self.port_case(source, row, scan, claim)
+            parts = _port_parts(pc)
+            if not any(True for r in RULES.values() if r.scope == "port" and r.needs <= parts for _h in r.check(pc)):
+                u_shape[u] = len(clean)
+                clean.append(_ShapeOf(self.path, scan, parts, self, source, claim))
+        shape_of[rows_b] = u_shape[ids]
+        for row in rows_b[u_shape[ids] < 0].tolist():  # a representative found something: one by one
+            real[row] = self.port_case(source, row, scan, claim)
+        self.readings[key] = got = (shape_of, clean, real)
         return got
 
-    def _checked(self, scan, row: int) -> tuple:
-        """(PortCase, its parts, whether no port rule finds anything on it)."""
-        pc = self.port_case(scan, row)
-        parts = _port_parts(pc)
-        clean = not any(True for r in RULES.values() if r.scope == "port" and r.needs <= parts for _h in r.check(pc))
-        return pc, parts, clean
+    def made_case(self, shape: _ShapeOf, row: int) -> PortCase:
+        """port_case of a BulkPortCase, made once."""
+        key = (id(shape.scan), row, shape.claim)
+        got = self.made.get(key)
+        if got is None:
+            got = self.made[key] = self.port_case(shape.source or shape.scan, row, shape.scan, shape.claim)
+        return got
 
-    def port_case(self, scan, row: int) -> PortCase:
-        """The real PortCase of a bulk port: its packets replayed by the engine."""
+    def port_case(self, scan, row: int, read_as=None, claim=None) -> PortCase:
+        """The real PortCase of a bulk port of `scan`: its packets replayed by
+        the engine; under a claim, read as the claim's scan `read_as` (its
+        technique's table classifies it, as build_scans' forced technique does)."""
         from .fastpath.subset import NotWhole
         from .scans import merge_same_port
 
@@ -1555,12 +1610,14 @@ class _Shapes:
         if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(pr.verdict.probe_frames) \
                 or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
             raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
-        result = PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0])
+        read_as = read_as or scan
+        verdict = pr.verdict if read_as.technique is scan.technique else REGISTRY[read_as.technique].classify(merged[0])
+        result = PortResult(proto=pr.proto, port=pr.port, verdict=verdict, exchange=merged[0])
         key = (scan.scanner, scan.target, pr.proto, pr.port)
         flows = _flows(pkts, {key})
         loose = _loose_resets(flows, [result])
         mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
-        return PortCase(self.path, scan, result, None, tuple(flows.get(key, ())), mine)
+        return PortCase(self.path, read_as, result, claim, tuple(flows.get(key, ())), mine)
 
     def case_of(self, scan, row: int):
         """The PortCase or BulkPortCase of a bulk row."""
@@ -1568,57 +1625,246 @@ class _Shapes:
         k = int(shape_of[row])
         return real[row] if k < 0 else BulkPortCase(clean[k], row)
 
-    def capture_case(self, summary: CaptureSummary, scans: list) -> CaptureCase:
-        """The CaptureCase of the capture (no claims: a claim reads every port's exchange)."""
+    def _engine_case(self, summary: CaptureSummary, scan, pr, claim=None) -> PortCase:
+        """The PortCase of a port the engine built (its Exchange at hand)."""
+        key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
+        mine = tuple(r for r in self.loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
+        return PortCase(summary.path, scan, pr, claim, tuple(self.flows.get(key, ())), tuple(r[1] for r in mine))
+
+    def _part(self, summary: CaptureSummary, s, rows=None) -> tuple:
+        """A _CasePorts part: the rows (all: None) of scan `s` under no claim."""
         import numpy as np
 
-        parts = []
-        for s in scans:
-            objects = getattr(s.ports, "objects", None)
-            shape_of, clean, real = self.cases.get(id(s), (np.full(len(s.ports), -1, np.int32), [], {}))
+        objects = getattr(s.ports, "objects", None)
+        shape_of, clean, real = self.cases.get(id(s), (np.full(len(s.ports), -1, np.int32), [], {}))
+        real = dict(real)
+        for i, pr in (objects.items() if objects is not None else enumerate(s.ports)):
+            real[i] = self._engine_case(summary, s, pr)
+        return (s, np.arange(len(s.ports)) if rows is None else rows, shape_of, clean, real)
+
+    def capture_case(self, summary: CaptureSummary, scans: list, claims: tuple = ()) -> CaptureCase:
+        """The CaptureCase of the capture under `claims` (as _capture_case
+        makes it of whole sessions)."""
+        import numpy as np
+
+        claims = _one_technique_each(claims, scans)
+        covered = {id(s): np.zeros(len(s.ports), bool) for s in scans}
+        claim_cases, claimed = [], []
+        for claim in claims:
+            pcs, others = self._claimed(summary, scans, claim, covered)
+            claim_cases.append(ClaimCase(summary.path, claim, pcs, others))
+            claimed += pcs.parts
+        parts = claimed + [self._part(summary, s, np.nonzero(~covered[id(s)])[0]) for s in scans]
+        return CaptureCase(summary, claims, tuple(claim_cases), _CasePorts(parts), tuple(scans))
+
+    def _fit(self, s, tech: Technique):
+        """Each row of scan `s`: do its probes fit `tech` (verify.fits)? A bulk
+        row's probe is its shape's (the probe's flags and protocol are in the key)."""
+        import numpy as np
+
+        out = np.zeros(len(s.ports), bool)
+        objects = getattr(s.ports, "objects", None)
+        for i, pr in (objects.items() if objects is not None else enumerate(s.ports)):
+            out[i] = fits(pr.exchange, tech)
+        if id(s) in self.groups:
+            rows_b, ids, reps = self.groups[id(s)]
+            fit_u = np.array([fits(self.port_case(s, row).result.exchange, tech) for row in reps.tolist()], bool)
+            out[rows_b] = fit_u[ids]
+        return out
+
+    def _claimed(self, summary: CaptureSummary, scans: list, claim: Claim, covered: dict) -> tuple:
+        """(the claim's port cases as a _CasePorts, the candidates whose probes
+        do not fit: a _Others) as _capture_case reads them: the fitting
+        exchanges (of the claimed port, or all) read again as the claimed
+        technique by build_scans. A claimed port's few exchanges are made and
+        read so, exactly. A claim of every port reads a whole fast-path scan
+        as the technique (its tool, ports and order stay; each bulk shape is
+        classified once: a classifier reads no field outside the shape key)
+        where build_scans would group that scan's exchanges alone: so every
+        port of a scan with bulk rows must fit or none, and no two scans
+        with bulk rows of one scanner and target, told apart only by their
+        techniques, may fit (build_scans' forced technique would merge their
+        runs: a scan keeps no run number); else NotWhole."""
+        import numpy as np
+
+        from .fastpath.subset import NotWhole
+
+        tech = claim.technique
+        others = []
+        if claim.port is None and claim.state is not None:
+            # the state rules hold every claimed port's verdict and evidence (its Exchange) to the claim
+            raise NotWhole("a claimed state of every port")
+        if claim.port is not None:
+            fitting, packets = [], {}
+            for s in scans:
+                port = _port_column(s)
+                fit = self._fit(s, tech) & (port == claim.port)
+                for row in np.nonzero(port == claim.port)[0].tolist():
+                    pr = s.ports[row]
+                    if pr.exchange is None:  # a bulk row: its one probe and answer replayed
+                        pc = self.port_case(s, row)
+                        pr = pc.result
+                        packets[pc.where] = (pc.packets, pc.loose_resets)
+                    (fitting if fit[row] else others).append(pr)
+                covered[id(s)] |= fit
+            read = build_scans(summary.path, [pr.exchange for pr in fitting], tech) if fitting else []
+            pcs = []
+            for c in read:
+                for pr in c.ports:
+                    ex = pr.exchange
+                    key = (ex.scanner, ex.target, pr.proto, pr.port)
+                    if key in packets:
+                        pkts, loose = packets[key]
+                        pcs.append(PortCase(summary.path, c, pr, claim, tuple(pkts), tuple(loose)))
+                    else:
+                        pcs.append(self._engine_case(summary, c, pr, claim))
+            return _CasePorts([pcs] if pcs else []), _Others([others])
+        fit = {id(s): self._fit(s, tech) for s in scans}
+        fitting = [s for s in scans if fit[id(s)].any()]
+        for s in fitting:
+            if id(s) in self.groups and not fit[id(s)].all():
+                raise NotWhole(f"a claim of {tech.value} fits some ports of a session, not all")
+        bulky = [s for s in fitting if id(s) in self.groups]
+        for s in bulky:
+            if any(o is not s and (o.scanner, o.target) == (s.scanner, s.target) and o.technique is not s.technique
+                   for o in fitting):
+                raise NotWhole(f"two sessions of {s.scanner} -> {s.target} read as one {tech.value} scan")
+        engine = [s for s in fitting if id(s) not in self.groups]
+        read = build_scans(summary.path, [pr.exchange for s in engine for pr, f in zip(s.ports, fit[id(s)].tolist())
+                                          if f], tech) if engine else []
+        ordered = [(_first_frame(c), [self._engine_case(summary, c, pr, claim) for pr in c.ports]) for c in read]
+        for s in bulky:
+            c = self._read_as(s, tech)
+            shape_of, clean, real = self._reading(s, c, claim)
             real = dict(real)
-            for i, pr in (objects.items() if objects is not None else enumerate(s.ports)):
-                key = (pr.exchange.scanner, pr.exchange.target, pr.proto, pr.port)
-                mine = tuple(r for r in self.loose.get(key, ()) if id(r[0]) in _probe_ids(pr.exchange))
-                real[i] = PortCase(summary.path, s, pr, None, tuple(self.flows.get(key, ())), tuple(r[1] for r in mine))
-            parts.append((s, shape_of, clean, real))
-        return CaptureCase(summary, (), (), _CasePorts(parts), tuple(scans))
+            for i, pr in c.ports.objects.items():
+                real[i] = self._engine_case(summary, c, pr, claim)
+            ordered.append((_first_frame(s), (c, np.arange(len(s.ports)), shape_of, clean, real)))
+        ordered.sort(key=lambda o: o[0])  # as build_scans orders its sessions
+        for s in fitting:
+            covered[id(s)] |= fit[id(s)]
+        others = [(s, self._part(summary, s, np.nonzero(~fit[id(s)])[0])) for s in scans if not fit[id(s)].all()]
+        return _CasePorts([part for _first, part in ordered]), _Others(others, self)
+
+    def _read_as(self, s, tech: Technique):
+        """Scan `s` with bulk rows read as `tech`, as build_scans' forced
+        technique reads its exchanges: each engine port classified by tech's
+        table, each bulk shape once (its representative), its rows given that
+        state and reason (and the answer's TTL where the verdict keeps one)."""
+        import numpy as np
+
+        from .fastpath.scans import REASONS, STATES, PortTable
+
+        if tech is s.technique:
+            return s
+        spec = REGISTRY[tech]
+        pt = s.ports
+        rows_b, ids, reps = self.groups[id(s)]
+        _firsts, seconds = self.rows[id(s)]
+        verdicts = [spec.classify(self.port_case(s, row).result.exchange) for row in reps.tolist()]
+        state, reason, ttl = pt.state.copy(), pt.reason.copy(), pt.ttl.copy()
+        state[rows_b] = np.array([STATES.index(v.state) for v in verdicts], state.dtype)[ids]
+        reason[rows_b] = np.array([REASONS.index(v.reason) for v in verdicts], reason.dtype)[ids]
+        keeps = np.array([v.reason_ttl != 0 for v in verdicts], bool)[ids]
+        answer = seconds[rows_b]
+        ttl[rows_b] = np.where(keeps & (answer >= 0), self.between.cols.ttl[np.maximum(answer, 0)], 0)
+        objects = {i: replace(pr, verdict=spec.classify(pr.exchange)) for i, pr in pt.objects.items()}
+        table = PortTable(pt.udp, pt.port, state, reason, ttl, pt.pframe, pt.rframe, objects)
+        return replace(s, technique=tech, ports=table,
+                       technique_evidence=Text.of("inferred.forced", technique=tech.value, why=s.technique_evidence))
+
+
+def _port_column(s):
+    """The port numbers of a scan's rows, as an array."""
+    import numpy as np
+
+    port = getattr(s.ports, "port", None)
+    return np.asarray(port if port is not None else [pr.port for pr in s.ports], np.int64)
+
+
+def _first_frame(s) -> int:
+    """A scan's first probe frame (build_scans orders sessions by it)."""
+    objects = getattr(s.ports, "objects", None)
+    if objects is None:
+        return min(p.exchange.probes[0].frame for p in s.ports)
+    rows = _bulk_rows(s)
+    firsts = [p.exchange.probes[0].frame for p in objects.values()]
+    if len(rows):
+        firsts.append(int(s.ports.pframe[rows].min()))
+    return min(firsts)
 
 
 class _CasePorts(_Parts):
-    """CaptureCase.ports of a capture checked by shape, scan by scan in port
-    order: PortCases, and BulkPortCases made as they are read (millions:
-    kept as each row's shape, never as objects)."""
+    """CaptureCase.ports of a capture checked by shape: PortCases, and
+    BulkPortCases made as they are read (millions: kept as each row's
+    shape, never as objects)."""
 
     def __init__(self, parts: list):
-        # parts: (scan, each row's shape or -1, [_ShapeOf], {row: PortCase})
-        super().__init__(parts, [len(p[1]) for p in parts])
+        # parts: [PortCase, ...], or (scan, its rows in order, each row's shape or -1, [_ShapeOf], {row: PortCase})
+        super().__init__(parts, [len(p) if isinstance(p, list) else len(p[1]) for p in parts])
 
     def __iter__(self):
-        for _scan, shape_of, clean, real in self.parts:
-            for row, k in enumerate(shape_of.tolist()):
+        for p in self.parts:
+            if isinstance(p, list):
+                yield from p
+                continue
+            _scan, rows, shape_of, clean, real = p
+            for row, k in zip(rows.tolist(), shape_of[rows].tolist()):
                 yield real[row] if k < 0 else BulkPortCase(clean[k], row)
 
     @staticmethod
-    def _item(part, row: int):
-        _scan, shape_of, clean, real = part
+    def _item(part, i: int):
+        if isinstance(part, list):
+            return part[i]
+        _scan, rows, shape_of, clean, real = part
+        row = int(rows[i])
         k = int(shape_of[row])
         return real[row] if k < 0 else BulkPortCase(clean[k], row)
 
     def real(self) -> list:
         """The PortCases (not BulkPortCases), in order."""
-        return [real[row] for _s, _shape_of, _clean, real in self.parts for row in sorted(real)]
-
-    def bulk(self) -> list:
-        """(scan, rows, their shapes, [_ShapeOf]) of the BulkPortCases, scan by scan."""
         import numpy as np
 
         out = []
-        for scan, shape_of, clean, _real in self.parts:
-            rows = np.nonzero(shape_of >= 0)[0]
+        for p in self.parts:
+            if isinstance(p, list):
+                out += p
+                continue
+            _scan, rows, _shape_of, _clean, real = p
+            keys = np.array(sorted(real), np.int64)
+            out += [real[row] for row in keys[np.isin(keys, rows)].tolist()]
+        return out
+
+    def bulk(self) -> list:
+        """(scan, rows, their shapes, [_ShapeOf]) of the BulkPortCases, scan by scan."""
+        out = []
+        for p in self.parts:
+            if isinstance(p, list):
+                continue
+            scan, rows, shape_of, clean, _real = p
+            rows = rows[shape_of[rows] >= 0]
             if len(rows):
                 out.append((scan, rows, shape_of[rows], clean))
         return out
+
+
+class _Others(_Parts):
+    """ClaimCase.others of a capture checked by shape: the PortResults whose
+    probes do not fit the claim, each with its Exchange, made when read (only
+    probe-flags-mismatch reads them, and only where no port fits)."""
+
+    def __init__(self, parts: list, shapes: Optional[_Shapes] = None):
+        # parts: [PortResult, ...], or (scan, a _CasePorts part of its rows under no claim)
+        self.shapes = shapes
+        super().__init__(parts, [len(p) if isinstance(p, list) else len(p[1][1]) for p in parts])
+
+    def _item(self, part, i: int):
+        if isinstance(part, list):
+            return part[i]
+        scan, (_s, rows, _shape_of, _clean, real) = part
+        row = int(rows[i])
+        pc = real.get(row)
+        return pc.result if pc is not None else self.shapes.port_case(scan, row).result
 
 
 def _probed(scans) -> set:
@@ -1640,4 +1886,4 @@ def _probed(scans) -> set:
     return out
 
 
-__all__ = ["verify", "verify_packets", "VerifyResult", "Finding", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]
+__all__ = ["verify", "verify_each", "verify_packets", "VerifyResult", "Finding", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]

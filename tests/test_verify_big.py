@@ -11,6 +11,8 @@ from pcapbuild import pcap_bytes
 from test_fastpath import CASES, OUT_OF_ORDER, big_scan
 
 from pcapscan import fastpath
+from pcapscan.claims import Claim
+from pcapscan.model import Technique
 from pcapscan import verify as verify_mod
 from pcapscan.fastpath import subset
 from pcapscan.report.verify_report import render, write_json
@@ -48,7 +50,7 @@ def both(monkeypatch, path, **kw):
     assert streamed.getvalue() == render(result, "json")  # the CLI's JSON, written piece by piece
     fast = _no_fallback_note(streamed.getvalue()) + render(result, "table")
     monkeypatch.undo()
-    return ordinary, fast, made[0] if made else ""
+    return ordinary, fast, made[-1] if made else ""  # the shapes tried, then whole: "whole"
 
 
 def _no_fallback_note(text: str) -> str:
@@ -83,5 +85,47 @@ def test_out_of_order_and_claims(monkeypatch, tmp_path):
     path.write_bytes(pcap_bytes(moved + big_scan(t0=200.0, sport=41000, ports=range(1, 30))))
     for kw in ({}, {"claims": ["syn:closed"]}, {"claims": ["syn:open:22"]}):
         ordinary, fast, made = both(monkeypatch, path, **kw)
-        assert made == ("whole" if kw else "shapes")  # a claim reads every port's exchange: made whole
+        # a claimed state of every port reads every port's exchange: made whole; a port's, by shape
+        assert made == ("whole" if kw == {"claims": ["syn:closed"]} else "shapes")
         assert fast == ordinary
+
+
+# A claim of a technique alone (grade's): the claimed technique's table and rules read the ports
+# that fit; the others as inferred. Connect on a SYN scan: every SYN/ACK a handshake-incomplete.
+TECHNIQUE_CLAIMS = ("syn", "connect", "xmas", "syn+connect", "connect@80", "connect@22", "fin@7", "udp", "null")
+
+
+def technique_claims(text: str) -> list:
+    """"connect@80" -> [the claim grade makes of a file named for connect, port 80]."""
+    out = []
+    for one in text.split("+"):
+        tech, _, port = one.partition("@")
+        out.append(Claim(Technique(tech), None, int(port) if port else None, "grade"))
+    return out
+
+
+@pytest.mark.parametrize("claims", TECHNIQUE_CLAIMS)
+@pytest.mark.parametrize("case", ["plain", "two-tools-one-target", "udp", "retry-other-sport", "stray"])
+def test_technique_claims_verify_the_same_by_shape(monkeypatch, tmp_path, case, claims):
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    ordinary, fast, made = both(monkeypatch, path, claims=technique_claims(claims))
+    assert fast == ordinary
+    if case in ("plain", "udp"):
+        assert made == "shapes"
+    if case == "plain" and claims == "connect":
+        assert ordinary.count('"rule": "handshake-incomplete"') >= 2
+
+
+def test_verify_each_is_verify_of_each(monkeypatch, tmp_path):
+    from pcapscan.verify import verify_each
+
+    path = tmp_path / "plain.pcap"
+    path.write_bytes(pcap_bytes(CASES["plain"]() + CASES["udp"]()[-6:]))
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    sets = [technique_claims("syn"), technique_claims("connect"), [], technique_claims("udp"), ["xmas:closed"],
+            technique_claims("connect@22")]
+    each = verify_each(str(path), sets)
+    for claims, got in zip(sets, each):
+        assert render(got, "json") == render(verify(str(path), claims=claims), "json")
+    assert render(each[0], "json") != render(each[1], "json")
