@@ -343,7 +343,9 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     else:
         book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
     paths = grade_report.write(book, out_dir)
-    index = grade_html.write(book, out_dir, paths[1:], ports_of=lambda path: run_verify(path).ports)
+    # a big capture's ladders from the ports grade kept of its own verify reading; a small one read again
+    index = grade_html.write(book, out_dir, paths[1:],
+                             ports_of=lambda path: book.ladders[path] if path in book.ladders else run_verify(path).ports)
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
     click.echo(f"pcapscan: {grade_html.wrote_line(book, index)}", err=True)

@@ -112,8 +112,10 @@ def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = 
                 owners[digest].append((sid, sub.rel))
     students = tuple(_grade_student(sid, root / sid, found[sid][0], found[sid][1], results, owners, rubric, lang)
                      for sid in ids)
+    ladders = {os.path.join(str(root / sid), sub.rel): results[sub.path].checked
+               for sid in ids for sub in found[sid][0] if results[sub.path].checked is not None}
     return Gradebook(submissions=str(submissions_dir), rubric=rubric, lang=lang, students=students,
-                     files=len(tasks), jobs=workers)
+                     files=len(tasks), jobs=workers, ladders=ladders)
 
 
 def _workers(jobs: Optional[int], files: int) -> int:

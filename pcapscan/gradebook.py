@@ -3,7 +3,7 @@ capture's report, a student's grade, the class's gradebook (frozen
 dataclasses, rendered by report/grade_report.py and report/grade_html.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .rubric import Rubric
@@ -94,6 +94,9 @@ class Gradebook:
     students: tuple  # StudentGrade, by id
     files: int = 0  # capture files read
     jobs: int = 1  # worker processes used (1: none)
+    # capture path (student folder joined with the file) -> the verify.CheckedPorts grade kept of a big
+    # capture (submissions.FileResult.checked): its ladders are drawn from them, the capture not read again
+    ladders: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def cells(self) -> tuple:

@@ -10,7 +10,7 @@ import gc
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -160,6 +160,9 @@ class FileResult:
     warnings: tuple = ()
     showings: tuple = ()  # Showing
     readings: tuple = ()  # Reading
+    # a big capture's verify.CheckedPorts (no claim) at the ports its readings show, from grade's own
+    # verify reading: the ladders drawn of them need no reading of it again; None: not kept
+    checked: Optional[tuple] = None
 
     def reading(self, technique: Technique) -> Optional[Reading]:
         return next((r for r in self.readings if r.technique is technique), None)
@@ -216,11 +219,25 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
+        bare = []  # verify's checked ports without a claim: what the ladders draw
 
-        def findings_of(claim):
-            from .verify import verify
+        def findings_of(claims):
+            from .verify import verify_each
 
-            return verify(path, claims=[claim], lang=lang).findings
+            # one reading of the capture for every claim and for none (the ladders): its ports checked by
+            # shape (verify._Shapes), not a verify each
+            *claimed, unclaimed = verify_each(path, [[c] for c in claims] + [[]], lang=lang)
+            bare.append(unclaimed.ports)
+            return [r.findings for r in claimed]
+
+        result = _result(path, digest, count, warnings, parts, technique_values, claimed_ports, findings_of, lang,
+                         refs)
+        if bare:
+            from .verify import checked_at
+
+            keys = {(p.proto, p.port) for r in result.readings for p in r.ports}
+            result = replace(result, checked=checked_at(bare[0], keys))
+        return result
     else:
         stats = ReadStats(path)
         packets = list(read_packets(path, stats))
@@ -233,8 +250,8 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
         del engine
         count, warnings = stats.packets, stats.warnings
 
-        def findings_of(claim):
-            return verify_packets(packets, claims=[claim], capture=path, lang=lang).findings
+        def findings_of(claims):
+            return [verify_packets(packets, claims=[c], capture=path, lang=lang).findings for c in claims]
     return _result(path, digest, count, warnings, parts, technique_values, claimed_ports, findings_of, lang, refs)
 
 
@@ -331,8 +348,8 @@ def _facts(pr) -> _Facts:
 
 def _result(path: str, digest, count: int, warnings, parts: list, technique_values, claimed_ports: dict,
             findings_of, lang: str, refs: Optional[dict] = None) -> FileResult:
-    """The FileResult of a capture from its parts; `findings_of(claim)`:
-    verify's findings; `refs`: a big capture's nmap ports (_first_of_each),
+    """The FileResult of a capture from its parts; `findings_of(claims)`:
+    verify's findings under each claim; `refs`: a big capture's nmap ports (_first_of_each),
     else the parts hold them whole."""
     own = any(p.own for p in parts)
     graded, reference = ("own", "nmap") if own else ("nmap", None)  # nmap's capture alone: nmap's scan is graded
@@ -342,12 +359,11 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     wanted = [t for t in wanted if t in claimed_ports or any(t in p.fits[graded] for p in parts)]
     wanted += [t for t in claimed_ports if t not in wanted]
     readings = []
-    for tech in wanted:
-        port = claimed_ports.get(tech)
+    # claimed as the technique alone: the state is the cell's business, worded per cell in grade
+    found_of = findings_of([Claim(tech, None, claimed_ports.get(tech), "grade") for tech in wanted]) if wanted else []
+    for tech, found in zip(wanted, found_of):
         facts = _in_order(parts, graded, tech)
         ports = tuple(_port_reading(tech, f, lang) for f in facts)
-        # claimed as the technique alone: the state is the cell's business, worded per cell in grade
-        found = findings_of(Claim(tech, None, port, "grade"))
         touching = _touching(found, [p.frames[graded, tech] for p in parts])
         findings = tuple(f for i, f in enumerate(found) if f.rule not in STATE_RULES
                          and not (f.rule == "filter-simulated-as-reject" and f.severity == "error")

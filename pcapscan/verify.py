@@ -1208,6 +1208,22 @@ class CheckedPorts(_Parts):
         return out
 
 
+def checked_at(ports, keys) -> tuple:
+    """The CheckedPorts of `ports` (VerifyResult.ports) at the (proto, port)
+    `keys`, in order, as plain CheckedPorts (their packets read): a few of a
+    big capture's, to keep or send elsewhere."""
+    keys = set(keys)
+    rows_where = getattr(ports, "rows_where", None)  # CheckedPorts: found off its columns
+    at = rows_where("port", {port for _proto, port in keys}) if rows_where is not None else range(len(ports))
+    out = []
+    for i in at:
+        p = ports[i]
+        if (p.proto, p.port) in keys:
+            out.append(p if type(p) is CheckedPort else
+                       CheckedPort(**{name: getattr(p, name) for name in CheckedPort.__dataclass_fields__}))
+    return tuple(out)
+
+
 # -- building the cases (reading the capture again for what pairing leaves out) ----
 
 def fits(ex: Exchange, technique: Technique) -> bool:
@@ -1886,4 +1902,4 @@ def _probed(scans) -> set:
     return out
 
 
-__all__ = ["verify", "verify_each", "verify_packets", "VerifyResult", "Finding", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]
+__all__ = ["verify", "verify_each", "verify_packets", "checked_at", "VerifyResult", "Finding", "RULES", "SEVERITIES", "CheckedPort", "relation", "fits"]

@@ -10,6 +10,7 @@ from pcapbuild import ether, ipv4_tcp, pcap_bytes
 from test_fastpath import CASES, S, T, big_scan
 
 from pcapscan import fastpath, submissions
+from pcapscan import verify as verify_mod
 from pcapscan.fastpath import subset
 from pcapscan.grade import grade
 from pcapscan.model import Technique
@@ -32,8 +33,23 @@ def both(monkeypatch, root, group_ports):
         return real(path, pairs, *a, **k)
 
     monkeypatch.setattr(subset, "packets_between", spy)
+    checked = []  # (capture, how verify checked its bulk ports, the claims of each reading)
+    real_each, real_whole = verify_mod.verify_each, subset.whole_sessions
+
+    def each(path, claim_sets, *a, **k):
+        checked.append((Path(path).name, [], [tuple(str(c) for c in cs) for cs in claim_sets]))
+        return real_each(path, claim_sets, *a, **k)
+
+    def whole(*a, **k):
+        if checked:
+            checked[-1][1].append("whole")
+        return real_whole(*a, **k)
+
+    monkeypatch.setattr(verify_mod, "verify_each", each)
+    monkeypatch.setattr(subset, "whole_sessions", whole)
     fast = grade(root, jobs=1)
     monkeypatch.undo()
+    both.checked = checked
     return ordinary, fast, groups
 
 
@@ -85,6 +101,13 @@ def test_crafted_big_captures_grade_the_same(monkeypatch, tmp_path, group_ports)
     assert render_json(fast) == render_json(ordinary)
     assert fast == ordinary
     assert {f.rule for s in fast.students for c in s.cells for f in c.findings} >= {"reset-flags", "handshake-incomplete"}
+    # one verify reading per big capture for every technique, its bulk ports checked by shape under each
+    # claim: a claimed reading that judged otherwise than the ordinary path would change the gradebook
+    by_file = {name: (how, sets) for name, how, sets in both.checked}
+    assert len(by_file) == len(both.checked)
+    how, sets = by_file["syn_open.pcap"]
+    assert how == [] and sets == [("connect",), ("syn",), ()]  # () for the ladders
+    assert by_file["connect_filtered.pcap"][0] == []
 
 
 def test_real_students_grade_the_same_through_the_big_path(monkeypatch):
@@ -109,3 +132,33 @@ def test_a_big_capture_keeps_only_the_ports_grade_can_choose(monkeypatch, tmp_pa
     assert [(p.port, p.state.value) for p in reading.ports] == [(1, "closed"), (22, "open")]
     assert len(big.showings) == 600  # what the capture shows stays whole
     assert reading.findings == ordinary.findings
+
+
+def test_the_class_pages_are_the_same_and_big_captures_are_not_read_again_for_ladders(monkeypatch, tmp_path):
+    """pcapscan grade writes the same gradebook, feedback and HTML pages (ladders
+    included) either way; a big capture's ladders come from grade's own verify
+    reading (Gradebook.ladders), not from a verify of it again."""
+    from click.testing import CliRunner
+
+    from pcapscan.cli import main
+
+    root = crafted_class(tmp_path / "class")
+
+    def run(out):
+        result = CliRunner().invoke(main, ["grade", str(root), "-o", str(out), "-j", "1"])
+        assert result.exit_code in (0, 1), result.output
+        return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+    ordinary = run(tmp_path / "ordinary")
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    again = []
+    real_verify = verify_mod.verify
+    monkeypatch.setattr(verify_mod, "verify", lambda path, *a, **k: again.append(Path(path).name) or
+                        real_verify(path, *a, **k))
+    big = run(tmp_path / "big")
+    monkeypatch.undo()
+    assert set(big) == set(ordinary) and "index.html" in big
+    for name in ordinary:
+        assert big[name] == ordinary[name], name
+    assert b"<svg" in big["ann.html"] and b"<svg" in big["bob.html"]
+    assert "syn_open.pcap" not in again and "open.pcap" not in again
