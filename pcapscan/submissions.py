@@ -327,13 +327,27 @@ def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
             if fit:
                 part.fits[side].add(tech)
             fitting = [ex for kind, ex in zip(kinds, exchanges) if kind in fit and (port is None or ex.port == port)]
-            read = build_scans(path, fitting, tech) if fitting else []
+            read = (_as_inferred(inferred, fitting, tech) or build_scans(path, fitting, tech)) if fitting else []
             part.ports[side, tech] = [(_order(s), list(s.ports)) for s in read]
             part.frames[side, tech] = {p.frame for ex in fitting
                                        for p in ex.probes + ex.responses + ex.followups + ex.stray}
             part.attempted[side, tech] = any(f.flags & ACK and not f.flags & (RST | SYN)
                                              for ex in fitting for f in ex.followups)
     return part
+
+
+def _as_inferred(inferred: list, fitting: list, tech: Technique) -> Optional[list]:
+    """build_scans(path, fitting, tech) without building it again, or None:
+    where the exchanges that fit are just those of whole inferred sessions
+    of `tech`, reading them as `tech` groups them by the same (scanner,
+    target, run) and classifies them by the same table: those sessions are
+    the reading (only their technique_evidence, which grade never reads,
+    would say "forced")."""
+    wanted = {p.frame for ex in fitting for p in ex.probes}
+    read = [s for s in inferred if s.technique is tech
+            and all(p.frame in wanted for pr in s.ports for p in pr.exchange.probes)]
+    got = {p.frame for s in read for pr in s.ports for p in pr.exchange.probes}
+    return read if read and got == wanted else None
 
 
 def _facts(pr) -> _Facts:
