@@ -10,7 +10,7 @@ import gc
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -219,25 +219,20 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
-        bare = []  # verify's checked ports without a claim: what the ladders draw
 
-        def findings_of(claims):
-            from .verify import verify_each
+        def findings_of(claims, shown):
+            from .verify import checked_at, verify_each
 
-            # one reading of the capture for every claim and for none (the ladders): its ports checked by
-            # shape (verify._Shapes), not a verify each
-            *claimed, unclaimed = verify_each(path, [[c] for c in claims] + [[]], lang=lang)
-            bare.append(unclaimed.ports)
-            return [r.findings for r in claimed]
-
-        result = _result(path, digest, count, warnings, parts, technique_values, claimed_ports, findings_of, lang,
-                         refs)
-        if bare:
-            from .verify import checked_at
-
-            keys = {(p.proto, p.port) for r in result.readings for p in r.ports}
-            result = replace(result, checked=checked_at(bare[0], keys))
-        return result
+            # one reading of the capture for none (the ladders) and every claim: its ports checked by shape
+            # (verify._Shapes), not a verify each; each result dropped once read
+            found, checked = [], None
+            for i, result in enumerate(verify_each(path, [[]] + [[c] for c in claims], lang=lang)):
+                if i:
+                    found.append(result.findings)
+                else:
+                    checked = checked_at(result.ports, shown)  # what the ladders of these ports draw
+                del result
+            return found, checked
     else:
         stats = ReadStats(path)
         packets = list(read_packets(path, stats))
@@ -250,8 +245,8 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
         del engine
         count, warnings = stats.packets, stats.warnings
 
-        def findings_of(claims):
-            return [verify_packets(packets, claims=[c], capture=path, lang=lang).findings for c in claims]
+        def findings_of(claims, _shown):
+            return [verify_packets(packets, claims=[c], capture=path, lang=lang).findings for c in claims], None
     return _result(path, digest, count, warnings, parts, technique_values, claimed_ports, findings_of, lang, refs)
 
 
@@ -362,8 +357,9 @@ def _facts(pr) -> _Facts:
 
 def _result(path: str, digest, count: int, warnings, parts: list, technique_values, claimed_ports: dict,
             findings_of, lang: str, refs: Optional[dict] = None) -> FileResult:
-    """The FileResult of a capture from its parts; `findings_of(claims)`:
-    verify's findings under each claim; `refs`: a big capture's nmap ports (_first_of_each),
+    """The FileResult of a capture from its parts; `findings_of(claims,
+    shown)`: (verify's findings under each claim, the checked ports at the
+    (proto, port)s `shown` the ladders may draw, or None); `refs`: a big capture's nmap ports (_first_of_each),
     else the parts hold them whole."""
     own = any(p.own for p in parts)
     graded, reference = ("own", "nmap") if own else ("nmap", None)  # nmap's capture alone: nmap's scan is graded
@@ -373,10 +369,13 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     wanted = [t for t in wanted if t in claimed_ports or any(t in p.fits[graded] for p in parts)]
     wanted += [t for t in claimed_ports if t not in wanted]
     readings = []
+    facts_of = {tech: _in_order(parts, graded, tech) for tech in wanted}
+    shown = {(f.proto, f.port) for facts in facts_of.values() for f in facts}
     # claimed as the technique alone: the state is the cell's business, worded per cell in grade
-    found_of = findings_of([Claim(tech, None, claimed_ports.get(tech), "grade") for tech in wanted]) if wanted else []
+    found_of, checked = findings_of([Claim(tech, None, claimed_ports.get(tech), "grade") for tech in wanted],
+                                    shown) if wanted else ([], None)
     for tech, found in zip(wanted, found_of):
-        facts = _in_order(parts, graded, tech)
+        facts = facts_of[tech]
         ports = tuple(_port_reading(tech, f, lang) for f in facts)
         touching = _touching(found, [p.frames[graded, tech] for p in parts])
         findings = tuple(f for i, f in enumerate(found) if f.rule not in STATE_RULES
@@ -394,7 +393,7 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
         ref = tuple(_port_reading(tech, f, lang) for f in theirs)
         readings.append(Reading(tech, ports, findings, attempted, ref))
     return FileResult(path=path, packets=count, digest=digest, warnings=tuple(warnings), showings=showings,
-                      readings=tuple(readings))
+                      readings=tuple(readings), checked=checked)
 
 
 def _in_order(parts: list, side: str, tech: Technique) -> list:

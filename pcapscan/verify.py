@@ -701,24 +701,26 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
     captures it names are verified. `progress` (pcapscan/progress.py)
     hears of reading, classifying, reading again and checking."""
     with no_cyclic_gc():  # millions of per-port objects on a big capture (gcpause.py)
-        return _verify(paths, [claims], expectations, lang, claims_from_names, progress)[0]
+        return next(_verify(paths, [claims], expectations, lang, claims_from_names, progress))
 
 
-def verify_each(path, claim_sets: Iterable, lang: str = "en", progress=None) -> tuple:
-    """(verify(path, claims=claims, lang=lang) for each claims of
-    `claim_sets`): the same results, the capture read and analysed once for
-    all of them, not once each (grade asks for one claim per technique, and
-    for none to draw its ladders)."""
+def verify_each(path, claim_sets: Iterable, lang: str = "en", progress=None):
+    """Yield verify(path, claims=claims, lang=lang) for each claims of
+    `claim_sets`, in order: the same results, the capture read and analysed
+    once for a run of them, not once each (grade asks for one claim per
+    technique, and for none to draw its ladders), and each result made only
+    when the one before is taken (a big capture's checked ports are many).
+    A UDP technique named changes the analysis itself (_forced): a run ends
+    where a set names one and the set before does not, or the other way."""
     sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
-    out: list = [None] * len(sets)
-    together: dict = {}  # a UDP technique named changes the analysis itself (_forced): those sets apart
-    for i, claims in enumerate(sets):
-        together.setdefault(_forced(claims), []).append(i)
     with no_cyclic_gc():
-        for indexes in together.values():
-            for i, result in zip(indexes, _verify(path, [sets[i] for i in indexes], None, lang, False, progress)):
-                out[i] = result
-    return tuple(out)
+        at = 0
+        while at < len(sets):
+            end = at + 1
+            while end < len(sets) and _forced(sets[end]) == _forced(sets[at]):
+                end += 1
+            yield from _verify(path, sets[at:end], None, lang, False, progress)
+            at = end
 
 
 def _forced(named) -> Optional[Technique]:
@@ -728,7 +730,8 @@ def _forced(named) -> Optional[Technique]:
     return Technique.UDP if any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques) else None
 
 
-def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names: bool, progress) -> list:
+def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names: bool, progress):
+    """Yield the VerifyResult of each set of claims (the capture read and analysed once)."""
     if lang not in messages.LANGS:
         raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
     claim_sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
@@ -768,7 +771,6 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
     if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
 
-    results = []
     for k, claims_of in enumerate(claims_of_sets):
         cases = []
         for summary in analysis.captures:
@@ -783,8 +785,10 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
             unmatched = expect.unmatched([c.path for c in analysis.captures])
             result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
                                                     f"were not checked" for pattern in unmatched))
-        results.append(result)
-    return results
+        for capture in shaped:
+            shaped[capture][k] = None  # this set's cases done with: freed while the next set's result is made
+        yield result
+        del result, cases
 
 
 def _whole_analysis(analysis: AnalysisResult, progress=None, claims_of_sets=({},)) -> tuple:

@@ -125,7 +125,7 @@ def test_verify_each_is_verify_of_each(monkeypatch, tmp_path):
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
     sets = [technique_claims("syn"), technique_claims("connect"), [], technique_claims("udp"), ["xmas:closed"],
             technique_claims("connect@22")]
-    each = verify_each(str(path), sets)
+    each = list(verify_each(str(path), sets))
     for claims, got in zip(sets, each):
         assert render(got, "json") == render(verify(str(path), claims=claims), "json")
     assert render(each[0], "json") != render(each[1], "json")
