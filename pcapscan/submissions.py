@@ -10,7 +10,7 @@ import gc
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +20,7 @@ from .capture.containers import open_capture
 from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, read_name
 from .errors import PcapscanError
 from .messages import T
-from .model import ACK, RST, SYN, Reason, State, Technique
+from .model import ACK, RST, SYN, PortResult, Reason, State, Technique
 from .rubric import CELL_STATES
 
 CLAIMS_FILE = "claims.toml"
@@ -332,17 +332,29 @@ def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
 
 
 def _as_inferred(inferred: list, fitting: list, tech: Technique) -> Optional[list]:
-    """build_scans(path, fitting, tech) without building it again, or None:
-    where the exchanges that fit are just those of whole inferred sessions
-    of `tech`, reading them as `tech` groups them by the same (scanner,
-    target, run) and classifies them by the same table: those sessions are
-    the reading (only their technique_evidence, which grade never reads,
-    would say "forced")."""
+    """build_scans(path, fitting, tech) without grouping the exchanges
+    again, or None: where the exchanges that fit are just those of whole
+    inferred sessions, no two of one scanner, target and run, reading them as
+    `tech` groups them as those sessions (build_scans' forced technique keys
+    a session by scanner, target and run): each session is the reading, its
+    ports classified by tech's table where it was read as another (its
+    technique_evidence, which grade never reads, worded from the session's)."""
+    from .messages import Text
+    from .techniques import REGISTRY
+
     wanted = {p.frame for ex in fitting for p in ex.probes}
-    read = [s for s in inferred if s.technique is tech
-            and all(p.frame in wanted for pr in s.ports for p in pr.exchange.probes)]
+    read = [s for s in inferred if all(p.frame in wanted for pr in s.ports for p in pr.exchange.probes)]
     got = {p.frame for s in read for pr in s.ports for p in pr.exchange.probes}
-    return read if read and got == wanted else None
+    runs = {(s.scanner, s.target, s.ports[0].exchange.run) for s in read}
+    if not read or got != wanted or len(runs) != len(read):
+        return None
+    spec = REGISTRY[tech]
+    return [s if s.technique is tech else
+            replace(s, technique=tech, probe_flags=None,
+                    technique_evidence=Text.of("inferred.forced", technique=tech.value, why=s.technique_evidence),
+                    ports=tuple(PortResult(pr.proto, pr.port, spec.classify(pr.exchange), pr.exchange)
+                                for pr in s.ports))
+            for s in read]
 
 
 def _facts(pr) -> _Facts:

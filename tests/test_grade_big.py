@@ -162,3 +162,31 @@ def test_the_class_pages_are_the_same_and_big_captures_are_not_read_again_for_la
         assert big[name] == ordinary[name], name
     assert b"<svg" in big["ann.html"] and b"<svg" in big["bob.html"]
     assert "syn_open.pcap" not in again and "open.pcap" not in again
+
+
+def test_a_reading_of_whole_sessions_is_build_scans_reading(monkeypatch, tmp_path):
+    """submissions._as_inferred (a technique's reading of whole inferred
+    sessions, not grouped again) gives what build_scans' forced technique
+    gives, on the crafted class and the real students: the same sessions,
+    ports, verdicts and tools; sessions of another technique reclassified."""
+    from pcapscan.analysis import build_scans
+
+    real = submissions._as_inferred
+    seen = {"same": 0, "reclassified": 0}
+
+    def held(inferred, fitting, tech):
+        got = real(inferred, fitting, tech)
+        if got is not None:
+            want = build_scans("x", fitting, tech)
+            assert [(s.scanner, s.target, s.technique, s.tool, s.first_ts, s.last_ts, s.probe_flags, s.ports)
+                    for s in got] == [(s.scanner, s.target, s.technique, s.tool, s.first_ts, s.last_ts,
+                                       s.probe_flags, s.ports) for s in want]
+            for s in got:
+                seen["same" if any(s is x for x in inferred) else "reclassified"] += 1
+        return got
+
+    monkeypatch.setattr(submissions, "_as_inferred", held)
+    grade(crafted_class(tmp_path / "class"), jobs=1)
+    if STUDENTS.is_dir():
+        grade(STUDENTS, jobs=1)
+    assert seen["same"] >= 10 and seen["reclassified"] >= 10
