@@ -208,6 +208,7 @@ MAX_PAIRS = 256  # more (scanner, target) pairs than this: the ordinary path
 
 def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     from .exchanges import ReplayEngine
+    from .fastpath.workers import trim_malloc
     from .verify import verify_packets
 
     digest, _ = packet_digest(path)
@@ -219,6 +220,9 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
+        del big
+        refs = _needed(refs, parts)  # the rest freed here, and its memory given back before verify reads
+        trim_malloc()
 
         def findings_of(claims, shown):
             from .verify import checked_at, verify_each
@@ -448,6 +452,7 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
     except ImportError:  # no numpy
         return None
     from .exchanges import ReplayEngine
+    from .fastpath.workers import trim_malloc
     from .gcpause import no_cyclic_gc
 
     summary, scans, more = analyze_capture_auto(path, fast="auto")
@@ -465,7 +470,7 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
         return None  # a sweep of many hosts: each group's reading compares its pairs one by one
     fast = {}  # (scanner, target) -> {(proto, port, state)} the fast path read
     for s in scans:
-        fast.setdefault((s.scanner, s.target), set()).update((p.proto, p.port, p.state) for p in s.ports)
+        fast.setdefault((s.scanner, s.target), set()).update(_port_states(s))
     del scans, more
     groups, group, n = [], [], 0
     for pair, ports in sorted(size.items(), key=lambda kv: -kv[1]):
@@ -495,7 +500,36 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
             parts.append(_compact(part))
             del part
             gc.collect()  # the group's engine and exchanges hold cycles: freed before the next group is read
+            trim_malloc()  # and their memory given back: the next group's, then verify's, not on top of it
     return summary.packets, summary.warnings, parts, refs
+
+
+def _port_states(scan) -> list:
+    """(proto, port, state) of every port of a scan; a fast-path scan's bulk rows read off its columns."""
+    ports = scan.ports
+    objects = getattr(ports, "objects", None)
+    if objects is None:
+        return [(p.proto, p.port, p.state) for p in ports]
+    from .fastpath.scans import STATES
+
+    states = [STATES[i] for i in ports.state.tolist()]
+    out = [("udp" if udp else "tcp", port, state) for udp, port, state in zip(ports.udp.tolist(), ports.port.tolist(),
+                                                                            states)]
+    for i, p in objects.items():
+        out[i] = (p.proto, p.port, p.state)
+    return out
+
+
+def _needed(refs: dict, parts: list) -> dict:
+    """Of refs (_first_of_each), what _result can look up: nmap's readings
+    of the ports the student's own scanner kept (none when nmap's scan is
+    all there is, and graded itself): dropped before verify reads the
+    capture, not held through it."""
+    if not any(p.own for p in parts):
+        return {}
+    shown = {(f.proto, f.port) for p in parts for (side, _tech), sessions in p.ports.items() if side == "own"
+             for _order, facts in sessions for f in facts}
+    return {tech: {key: got for key, got in first.items() if key in shown} for tech, first in refs.items()}
 
 
 def _first_of_each(part: _Part, refs: dict) -> None:

@@ -54,6 +54,18 @@ def tame_malloc(threshold: int = 1 << 20) -> None:
         pass
 
 
+def trim_malloc() -> None:
+    """Give the heap's free pages back to the system (glibc malloc_trim):
+    after a phase that freed many small objects, whose arenas glibc keeps,
+    so that the next phase's peak does not come on top of them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def can_fork() -> bool:
     return hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
 
