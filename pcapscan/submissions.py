@@ -200,8 +200,8 @@ def read_submission(task: tuple) -> FileResult:
 
 
 # A big capture's sessions are made whole this many ports at a time (their
-# packets read again, fastpath.subset): grade's memory is bounded by those
-# sessions, not by the capture. (bench-1.3m's class: 690 MiB at 140,000, 530
+# packets, read once for all as columns by fastpath.subset.Between, made
+# Packets and replayed): grade's memory is bounded by those sessions, not by the capture. (bench-1.3m's class: 690 MiB at 140,000, 530
 # at 70,000 or 40,000, where nmap's readings kept for reference are the rest.)
 GROUP_PORTS = 70_000
 MAX_PAIRS = 256  # more (scanner, target) pairs than this: the ordinary path
@@ -449,7 +449,7 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
         return None
     try:
         from .fastpath import analyze_capture_auto
-        from .fastpath.subset import packets_between
+        from .fastpath.subset import Between, NotWhole
     except ImportError:  # no numpy
         return None
     from .exchanges import ReplayEngine
@@ -482,9 +482,13 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
         n += ports
     groups.append(group)
     parts, refs = [], {}
+    try:
+        between = Between(path, [pair for group in groups for pair in group])  # read once, as columns, for all groups
+    except NotWhole:  # more records than its frame numbers hold
+        return None
     with no_cyclic_gc():  # a group's Packets and Exchanges: 100,000s of objects (gcpause.py)
         for group in groups:
-            _stats, packets = packets_between(path, group)
+            packets = between.between(group)
             engine = ReplayEngine()
             for pkt in packets:
                 engine.feed(pkt)

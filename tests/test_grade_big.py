@@ -21,18 +21,18 @@ S2 = "198.18.0.7"  # a second scanner: its sessions another pair, so another gro
 
 
 def both(monkeypatch, root, group_ports):
-    """(ordinary gradebook, big-capture gradebook, the groups of (scanner, target) pairs read again)."""
+    """(ordinary gradebook, big-capture gradebook, the groups of (scanner, target) pairs made whole)."""
     ordinary = grade(root, jobs=1)
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)  # every capture big
     monkeypatch.setattr(submissions, "GROUP_PORTS", group_ports)
     groups = []
-    real = subset.packets_between
+    real = subset.Between.between
 
-    def spy(path, pairs, *a, **k):
+    def spy(self, pairs):
         groups.append(sorted(pairs))
-        return real(path, pairs, *a, **k)
+        return real(self, pairs)
 
-    monkeypatch.setattr(subset, "packets_between", spy)
+    monkeypatch.setattr(subset.Between, "between", spy)
     checked = []  # (capture, how verify checked its bulk ports, the claims of each reading)
     real_each, real_whole = verify_mod.verify_each, subset.whole_sessions
 

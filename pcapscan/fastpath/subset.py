@@ -75,8 +75,7 @@ class Between:
                     for k in _KEPT:
                         cols[k][n:n + len(rows)] = getattr(dec, k)[rows]
                     n += len(rows)
-            self.slow += [pkt for pkt in slow if frozenset((pkt.src, pkt.dst)) in text_pairs or (
-                pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))]
+            self.slow += [pkt for pkt in slow if _slow_between(pkt, texts, text_pairs)]
             if progress is not None and len(batch.off):
                 progress(batch.base + int(batch.off[-1] + batch.incl[-1]), size, stats.packets, "rereading")
         self.cols = SimpleNamespace(**{k: col[:n] for k, col in cols.items()})
@@ -92,6 +91,20 @@ class Between:
         out.sort(key=lambda p: p.frame)
         return out
 
+    def between(self, pairs: Iterable[tuple]) -> list:
+        """[Packet] in frame order between some of the pairs read (either
+        way): what packets_between(path, pairs) reads, without reading again."""
+        c = self.cols
+        pairs = list(pairs)
+        hit = np.zeros(len(c.frame), bool)
+        for a, b in pairs:
+            ia, ib = self.addrs.id_of(a), self.addrs.id_of(b)
+            hit |= ((c.src == ia) & (c.dst == ib)) | ((c.src == ib) & (c.dst == ia))
+        texts, text_pairs = {a for pair in pairs for a in pair}, {frozenset(p) for p in pairs}
+        out = self.packets(np.nonzero(hit)[0]) + [pkt for pkt in self.slow if _slow_between(pkt, texts, text_pairs)]
+        out.sort(key=lambda p: p.frame)
+        return out
+
     def port_keys(self, scanner: str, target: str) -> tuple:
         """(rows, keys) of the rows between `scanner` and `target`: each keyed
         udp * 65536 + the target's port (the destination port of what the
@@ -104,6 +117,13 @@ class Between:
         rows = np.nonzero(out_ | back)[0]
         port = np.where(out_[rows], c.dport[rows], c.sport[rows]).astype(np.int64)
         return rows, c.udp[rows].astype(np.int64) * 65536 + port
+
+
+def _slow_between(pkt, texts: set, text_pairs: set) -> bool:
+    """Is a record decode_frame read (not the bulk decoder) one of the pairs'
+    (either way), or an ICMP error one of their addresses sends or receives?"""
+    return frozenset((pkt.src, pkt.dst)) in text_pairs or (
+        pkt.quoted is not None and (pkt.src in texts or pkt.dst in texts))
 
 
 def pair_shapes(cols, first: np.ndarray, second: np.ndarray, extra: list, identity, seq_fields, near: int) -> tuple:
