@@ -542,9 +542,9 @@ class _Shape:
 class _Shaped:
     """The ports some sessions of a big capture had classified in bulk,
     described without making the sessions whole (issue 17): the packets
-    between each session's scanner and target read again as columns, each
-    bulk port found there as its own probe row and at most one answer row
-    (fastpath.subset.BulkPorts), the ports grouped by the shape of those two
+    between each session's scanner and target read again as columns (only
+    the frames the bulk ports span), each bulk port found there as its own
+    probe row and at most one answer row (fastpath.subset.BulkPorts), the ports grouped by the shape of those two
     rows (fastpath.subset.pair_shapes: alike in every field but
     verify.IDENTITY_FIELDS, which describe reads of every port from its own
     columns), and one representative of each shape replayed by the engine:
@@ -560,7 +560,7 @@ class _Shaped:
         from .fastpath.columns import first_index
         from .fastpath.subset import BulkPorts, pair_shapes
 
-        self.bulk = bp = BulkPorts(path, scans, progress)
+        self.bulk = bp = BulkPorts(path, scans, progress, own_frames=True)
         report(progress, "classifying")
         self.sessions = {}  # id(scan) -> _ShapedSession
         for s in scans:

@@ -165,3 +165,37 @@ def test_a_target_scanning_its_scanner_sends_compare_to_the_whole_sessions(monke
     monkeypatch.setattr(subset, "whole_sessions", counted)
     assert _every_format(compare(str(path))) == ordinary
     assert whole
+
+
+def test_only_the_frames_the_compared_sessions_span_are_read_again(monkeypatch, tmp_path):
+    """Three scans one after the other, the first and the last from the same
+    scanner (other ports); comparing the first two, or the last two, reads
+    again only the records from the first bulk probe to the last bulk answer
+    of those two (BulkPorts own_frames): the other session's packets between
+    the same addresses are not among them; the same output."""
+    from pcapbuild import ether, ipv4_tcp
+
+    recs = []
+    for k, (scanner, window, ports) in enumerate((("198.18.0.1", 1024, range(1, 160)),
+                                                  ("198.18.0.7", 2048, range(1, 160)),
+                                                  ("198.18.0.1", 4096, range(200, 359)))):
+        for i, port in enumerate(ports):
+            t = 10.0 + 100 * k + i * 0.002
+            recs.append((t, ether(ipv4_tcp(scanner, "198.18.0.2", 40000 + k, port, 0x02, seq=100, window=window))))
+            recs.append((t + 0.001, ether(ipv4_tcp("198.18.0.2", scanner, port, 40000 + k, 0x14, ack=101))))
+    path = tmp_path / "three.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    for a, b in ((1, 2), (2, 3)):
+        ordinary = _every_format(compare(str(path), session_a=a, session_b=b))
+        monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+        shaped = []
+        real_shaped = compare_module._Shaped
+
+        def counted(*args, **kw):
+            shaped.append(real_shaped(*args, **kw))
+            return shaped[-1]
+
+        monkeypatch.setattr(compare_module, "_Shaped", counted)
+        assert _every_format(compare(str(path), session_a=a, session_b=b)) == ordinary
+        assert len(shaped[0].bulk.between) == 2 * 2 * 159  # the two sessions' probes and answers only
+        monkeypatch.undo()

@@ -40,9 +40,12 @@ class Between:
     way, read once: the bulk decoder's rows as columns (`cols`, frame order),
     the records only decode_frame reads as Packets (`slow`: ICMP errors either
     address sends or receives, and the rest between the pairs). Packets of
-    rows are made when asked (packets())."""
+    rows are made when asked (packets()). With `frames` (first, last), only
+    the records of those frames are decoded and kept, and reading stops
+    after the last."""
 
-    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None):
+    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None,
+                 frames: Optional[tuple] = None):
         self.stats = stats = ReadStats(str(path))
         self.addrs, self.options = addrs, options = AddressBook(), OptionBook()
         pairs = list(pairs)
@@ -57,8 +60,18 @@ class Between:
         cols = {k: np.zeros(room, dtype) for k, dtype in _KEPT.items()}
         n = 0
         self.slow = []
+        lo, hi = frames if frames is not None else (0, float("inf"))
         for batch in reader.batches():
+            if batch.frame0 > hi:
+                break
+            if batch.frame0 + len(batch.off) <= lo:
+                continue
             dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+            if frames is not None and dec is not None:
+                at = (dec.frame >= lo) & (dec.frame <= hi)
+                if not at.all():
+                    dec = SimpleNamespace(**{k: getattr(dec, k)[at] for k in _KEPT})
+                slow = [pkt for pkt in slow if lo <= pkt.frame <= hi]
             if dec is not None and len(dec.frame):
                 hit = np.zeros(len(dec.frame), bool)
                 for a, b in want:
@@ -151,16 +164,29 @@ class BulkPorts:
     NotWhole where a bulk port's packets are not its one probe and at most
     one answer (a port probed again, a copy, an ICMP error or a record the
     bulk decoder left quoting it, a target that scans its scanner), or a
-    row does not replay as its verdict names it (`replayed`)."""
+    row does not replay as its verdict names it (`replayed`).
 
-    def __init__(self, path, scans: list, progress: Optional[Callable] = None):
+    `own_frames`: read only the frames from the first bulk probe to the last
+    bulk probe or answer, for a caller that reads nothing of a bulk port but
+    its own probe and answer (compare), not the packets around it (verify's
+    rules do): that no other packet anywhere in the capture shares their flow
+    (a copy, a retry from the same port, an ICMP error quoting them) the fast
+    path saw when it classified them in bulk, and the checks above then hold
+    within those frames."""
+
+    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False):
         from ..exchanges import port_flows
 
         pairs = {(s.scanner, s.target) for s in scans}
         if any(a == b or (b, a) in pairs for a, b in pairs):
             raise NotWhole("a target scans its scanner")  # port_flows would key some packets the other way
-        self.between = b = Between(path, pairs, progress)
         self.bulk = {id(s): bulk_rows(s) for s in scans}  # id(scan) -> its bulk rows
+        frames = None
+        if own_frames:
+            bulk = [(s.ports.pframe[r], s.ports.rframe[r]) for s in scans for r in [self.bulk[id(s)]] if len(r)]
+            frames = (min(int(p.min()) for p, _r in bulk), max(int(max(p.max(), r.max())) for p, r in bulk)) \
+                if bulk else None
+        self.between = b = Between(path, pairs, progress, frames)
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
         self._keyed: dict = {}
         if port_flows(b.slow, BulkKeys(scans, self.bulk)):
