@@ -64,9 +64,8 @@ class Between:
         for batch in reader.batches():
             if batch.frame0 > hi:
                 break
-            if batch.frame0 + len(batch.off) <= lo:
-                continue
-            dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+            dec, slow, _ts = (None, [], None) if batch.frame0 + len(batch.off) <= lo else \
+                decode_batch(batch, addrs, options, stats, reader.unknown)  # before the frames: walked only
             if frames is not None and dec is not None:
                 at = (dec.frame >= lo) & (dec.frame <= hi)
                 if not at.all():
