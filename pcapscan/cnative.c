@@ -434,6 +434,7 @@ typedef struct {
 } FlowIndex;
 
 #define MAX_LOAD_NUM 7
+#define PREFETCH 16
 #define MAX_LOAD_DEN 10
 
 static inline uint64_t slot_of(uint64_t key, int bits) {
@@ -541,6 +542,16 @@ static PyObject *flowindex_lookup(FlowIndex *self, PyObject *args) {
     uint64_t mask = self->mask;
     int bits = self->bits;
     for (Py_ssize_t i = 0; i < m; i++) {
+        /* the slot of a key PREFETCH keys ahead, and the key column at the id its slot held
+         * PREFETCH / 2 keys ahead, asked of memory before they are needed (a hint only: an id
+         * read early may be moved by a later insertion, and is never used but to prefetch) */
+        if (i + PREFETCH < m)
+            __builtin_prefetch(&slots[slot_of(keys[i + PREFETCH], bits)]);
+        if (i + PREFETCH / 2 < m) {
+            int32_t early = slots[slot_of(keys[i + PREFETCH / 2], bits)];
+            if (early >= 0)
+                __builtin_prefetch(&keycol[early]);
+        }
         uint64_t key = keys[i];
         uint64_t h = slot_of(key, bits);
         int32_t id;
@@ -587,6 +598,26 @@ done:
     return result;
 }
 
+/* reserve(n, keycol): room for n flows without growing again (keycol: the key column, keys of
+ * the flows the index holds) */
+static PyObject *flowindex_reserve(FlowIndex *self, PyObject *args) {
+    PyObject *keycol_o;
+    Py_ssize_t want;
+    if (!PyArg_ParseTuple(args, "nO", &want, &keycol_o))
+        return NULL;
+    Py_buffer cv;
+    if (get_buf(keycol_o, &cv, 8, 0, "keycol") < 0)
+        return NULL;
+    int bad = want < 0 || cv.len / 8 < self->used;
+    if (bad)
+        PyErr_SetString(PyExc_ValueError, "FlowIndex.reserve: a key column shorter than the flows held");
+    int err = bad ? -1 : flowindex_grow(self, want, cv.buf);
+    PyBuffer_Release(&cv);
+    if (err < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
     return PyLong_FromUnsignedLongLong(self->slots ? (self->mask + 1) * sizeof(int32_t) : 0);
 }
@@ -594,6 +625,7 @@ static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
 static PyMethodDef flowindex_methods[] = {
     {"lookup", (PyCFunction)flowindex_lookup, METH_VARARGS,
      "lookup(keys, keycol, n, create, fid, rank) -> n: flow ids of keys (see cnative.c)"},
+    {"reserve", (PyCFunction)flowindex_reserve, METH_VARARGS, "reserve(n, keycol): room for n flows"},
     {NULL, NULL, 0, NULL},
 };
 

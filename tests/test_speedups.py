@@ -69,7 +69,8 @@ def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
 
     monkeypatch.setattr(flows, "RECENT_MIN", 1 << 12)
     rng = np.random.default_rng(5)
-    tables = [_table(monkeypatch, pure) for pure in (False, True)]
+    tables = [_table(monkeypatch, pure) for pure in (False, True, False)]
+    tables[2].reserve(1_000_000)  # room made at once (the slots a third full at most): the same ids
     universe = (rng.integers(0, 1 << 20, 300_000).astype(np.uint64) << np.uint64(34)) | \
         rng.integers(0, 1 << 33, 300_000).astype(np.uint64)
     for size in (1, 10, 5000, 70_000, 70_000, 150_000, 3):
@@ -78,12 +79,14 @@ def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
         for table in tables:
             fid = table.lookup(keys)
             got.append((fid, np.minimum(table._batch_rank(fid), 2), table.n, table.key.v.copy()))
-        (f1, r1, n1, k1), (f2, r2, n2, k2) = got
-        assert (f1 == f2).all() and (r1 == r2).all() and n1 == n2 and (k1 == k2).all()
+        (f1, r1, n1, k1) = got[0]
+        for f2, r2, n2, k2 in got[1:]:
+            assert (f1 == f2).all() and (r1 == r2).all() and n1 == n2 and (k1 == k2).all()
         assert (k1[f1] == keys).all()
     probe = np.r_[universe[:50], np.array([(1 << 63) + 12345], np.uint64)]
-    a, b = (table.lookup(probe, create=False) for table in tables)
-    assert (a == b).all() and a[-1] == -1 and tables[0].n == tables[1].n
+    a, b, c = (table.lookup(probe, create=False) for table in tables)
+    assert (a == b).all() and (a == c).all() and a[-1] == -1 and tables[0].n == tables[1].n == tables[2].n
+    assert tables[2].index.nbytes > tables[0].index.nbytes
 
 
 @needs_native

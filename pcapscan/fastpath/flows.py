@@ -34,6 +34,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
 
 RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+INDEX_RESERVE_MAX = 1 << 23  # flows the compiled index makes room for at once, at most (64 MiB of slots)
 
 
 def _hash(keys: np.ndarray) -> np.ndarray:
@@ -151,7 +152,9 @@ class FlowTable:
     def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
         and the columns need not grow (copied) again and again. Answers' offsets
-        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB."""
+        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB. The
+        compiled key index takes its room too (at most INDEX_RESERVE_MAX flows):
+        slots it would otherwise fill up to 70% before rehashing every key."""
         if stream_bytes is not None and stream_bytes < 1 << 32 and self.n == 0:
             self.answer["fileoff"] = Grow(np.uint32)
         for g in (self.key, self.state, *self.probe.values(), *self.answer.values()):
@@ -159,6 +162,8 @@ class FlowTable:
                 new = np.zeros(flows, g.a.dtype) if g.fill == 0 else np.full(flows, g.fill, g.a.dtype)
                 new[: g.n] = g.a[: g.n]
                 g.a = new
+        if self.index is not None:  # sized once: growing rehashes every key, and a sparser map probes less
+            self.index.reserve(min(flows, INDEX_RESERVE_MAX), self.key.a)
 
     # -- keys --------------------------------------------------------------------------
 
