@@ -75,14 +75,35 @@ def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np
 
 
 class Grow:
-    """A growable column."""
+    """A growable column. One that starts `narrow` (a narrower type than its
+    `dtype`) takes its full type once a value does not fit (put)."""
 
-    __slots__ = ("a", "n", "fill")
+    __slots__ = ("a", "n", "fill", "wide", "written")
 
-    def __init__(self, dtype, fill=0):
-        self.a = np.full(1024, fill, dtype)
+    def __init__(self, dtype, fill=0, narrow=None):
+        self.a = np.full(1024, fill, narrow or dtype)
         self.n = 0
         self.fill = fill
+        self.wide = np.dtype(dtype)
+        self.written = False  # a value other than zero (see put)
+
+    def put(self, at, values: np.ndarray) -> None:
+        """self.a[at] = values, in the full type first where they do not fit
+        the narrow one. Zeros are not written into a zeroed column that has
+        held nothing else: its pages stay untouched, which costs no memory
+        (a probe column a scan never sets, such as a SYN's ack or payload)."""
+        if not self.written:
+            if self.fill == 0 and not values.any():
+                return
+            self.written = True
+        a = self.a
+        if a.dtype != self.wide and len(values) and not np.can_cast(values.dtype, a.dtype):
+            info = np.iinfo(a.dtype)
+            if int(values.min()) < info.min or int(values.max()) > info.max:
+                wide = np.zeros(len(a), self.wide) if self.fill == 0 else np.full(len(a), self.fill, self.wide)
+                wide[: self.n] = a[: self.n]
+                self.a = a = wide
+        a[at] = values
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
@@ -106,6 +127,8 @@ PROBE_COLS = {"frame": np.uint32, "ts": np.float64, "ttl": np.uint8, "flags": np
               "length": np.uint32, "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.uint16,
               "mss": np.int32, "payload": np.uint32}
 ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags": np.uint8}
+# ... kept narrower while every value fits (Grow.put): an IP length, a payload, an MSS rarely need more
+PROBE_NARROW = {"length": np.uint16, "payload": np.uint16, "mss": np.int16}
 
 
 class FlowTable:
@@ -140,7 +163,7 @@ class FlowTable:
         self.n = 0
         self.key = Grow(np.uint64)
         self.state = Grow(np.uint8)
-        self.probe = {k: Grow(t) for k, t in PROBE_COLS.items()}
+        self.probe = {k: Grow(t, narrow=PROBE_NARROW.get(k)) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
         self._group: dict = {}  # address id -> is a group address (see _group_dst)
@@ -381,7 +404,7 @@ class FlowTable:
             lo, hi = int(f0[0]), int(f0[-1]) + 1
             at = slice(lo, hi) if hi - lo == len(f0) and (np.diff(f0) == 1).all() else f0
             for k, col in self.probe.items():
-                col.a[at] = getattr(d, k)[i0]
+                col.put(at, getattr(d, k)[i0])
             bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
             st[f0] |= bits.astype(np.uint8)
             self._stored[i0] = True
