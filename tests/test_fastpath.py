@@ -578,6 +578,25 @@ def test_flow_columns_start_narrow_widen_when_needed_and_skip_zeros_exactly():
     assert table.probe["ack"].v.tolist() == [0] * n and table.probe["mss"].v.tolist() == [-1] * n
 
 
+def test_address_pairs_numbered_by_runs_as_by_every_row():
+    """Pair ids from the runs' first rows: the ones numbering every row gives (new pairs of a
+    batch in sorted order after the known ones), on runs long and short and on IPv6 ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(13)
+    table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+    known: dict = {}
+    for m, run in ((1, 1), (0, 1), (5000, 500), (5000, 1), (3000, 7), (4000, 50)):
+        lo = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] * 1000 + 7
+        hi = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] + columns.V6_BASE * (rng.random() < 0.3)
+        inv, nu = columns.dense_ids([lo, hi]) if m else (np.zeros(0, np.int64), 0)
+        first = columns.first_index(inv, nu)
+        for a, b in zip(lo[first].tolist(), hi[first].tolist()):  # every row's numbering
+            known.setdefault((a, b), len(known))
+        want = np.array([known[(a, b)] for a, b in zip(lo.tolist(), hi.tolist())], np.int64)
+        assert table._pair_ids(lo, hi).tolist() == want.tolist()
+
+
 def test_flow_keys_radix_order_is_the_stable_argsort():
     import numpy as np
 

@@ -191,6 +191,12 @@ class FlowTable:
     # -- keys --------------------------------------------------------------------------
 
     def _pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        # a batch's rows come in runs of one address pair (a scan's probes and answers): the
+        # distinct pairs are those of the runs' first rows, numbered by the same sort
+        head = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]) if len(lo) else \
+            np.zeros(0, np.int64)
+        runs = np.diff(np.r_[head, len(lo)])
+        lo, hi = lo[head], hi[head]
         inv, nu = dense_ids([lo, hi])
         first = first_index(inv, nu)
         ids = np.empty(nu, np.int64)
@@ -206,7 +212,7 @@ class FlowTable:
                 self.pair_hi.resize(got + 1)
                 self.pair_lo.a[got], self.pair_hi.a[got] = a, b
             ids[i] = got
-        return ids[inv]
+        return np.repeat(ids[inv], runs)
 
     def pair_id(self, a: int, b: int) -> int:
         """The pair id of two address ids (lo, hi), made if new."""
