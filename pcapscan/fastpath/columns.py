@@ -291,10 +291,17 @@ class Reader:
 
     def _batch(self, buf, raw, base, off, incl, lt, ts) -> Batch:
         b = Batch(buf=buf, raw=raw, base=base, frame0=self.count + 1, off=off, incl=incl, linktype=lt, ts=ts)
-        self._note_linktypes(np.unique(lt).tolist())
+        self._note_linktypes(distinct(lt))
         self.count += len(off)
         self.stats.packets += len(off)
         return b
+
+
+def distinct(values: np.ndarray) -> list:
+    """np.unique(values).tolist(), without a sort where every value is the first (a pcap's link type)."""
+    if len(values) and (values == values[0]).all():
+        return [values[0].item()]
+    return np.unique(values).tolist()
 
 
 # --- bulk decoding ---------------------------------------------------------------------------
@@ -375,7 +382,7 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     end_rec = off + incl
     lane = _lane(b, status)  # Ethernet, IPv4 without options, TCP or UDP: read from a matrix of headers
     # -- link layers --
-    for linktype in np.unique(lt).tolist():
+    for linktype in distinct(lt):
         sel = np.nonzero((lt == linktype) & (status == BAD))[0]
         if linktype not in LINKTYPE_NAMES:
             if linktype != C.UNDECLARED:
@@ -473,7 +480,12 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     ip_ts = b.ts[fed]
     if dec is not None:
         fi = dec.pop("idx")
-        fast = Decoded(frame=b.frame0 + fi, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
+        if len(fi) == n:  # every record (fi is 0..n-1): the batch's own columns
+            fi = slice(None)
+            frame = np.arange(b.frame0, b.frame0 + n)
+        else:
+            frame = b.frame0 + fi
+        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
     else:
         fast = None
     return fast, slow, ip_ts
@@ -486,6 +498,7 @@ _L4 = _L3 + D.IP4.size  # ... and its TCP or UDP header
 _OPT = _L4 + D.TCP.size  # ... and TCP's options
 _LANE_VHL = (4 << 4) | (D.IP4.size >> 2)  # IPv4, a 20-byte header
 MAX_TCP_OPTIONS = 40  # bytes: a TCP header is at most 60
+OPTION_ROW = -(-(MAX_TCP_OPTIONS + 1) // 8) * 8  # the options' length byte and bytes, in whole 64-bit words
 LANE_WIDTH = _OPT + MAX_TCP_OPTIONS + 2  # 96, and a little more
 
 _NP_FORMATS = {"B": "u1", "H": ">u2", "I": ">u4", "4s": ">u4"}  # struct format -> numpy (addresses as integers)
@@ -641,15 +654,22 @@ def _lane_options(lane: dict, b: Batch, options: OptionBook) -> dict:
     if len(wo):
         at = b.off[lane["idx"][wo]]
         olen = olen[wo].astype(np.int64)
-        width = MAX_TCP_OPTIONS + 1  # their length, then the bytes
-        v41 = np.dtype((np.void, width))
+        width = OPTION_ROW  # their length, then the bytes (then zeros: whole 64-bit words)
         block = gather_rows(b.buf, at + _OPT - 1, width)
         block[:, 0] = olen
-        block *= np.arange(width)[None, :] <= olen[:, None]
-        flat = block.view(v41).ravel()
+        # the bytes past the options: zeros, by slices (few lengths, 0 to 40: counted, not sorted)
+        lengths = np.flatnonzero(np.bincount(olen, minlength=width)).tolist()
+        block[:, lengths[-1] + 1:] = 0
+        for u in lengths[:-1]:
+            block[olen == u, u + 1:lengths[-1] + 1] = 0
+        flat = block.view(np.dtype((np.void, width))).ravel()
         # np.unique(flat, return_index=True, return_inverse=True), sorting only the rows
-        # unlike the first (a scan's probes share one layout)
-        rest = np.nonzero(flat != flat[0])[0]
+        # unlike the first (a scan's probes share one layout), compared as 64-bit words
+        words = block.view(np.uint64)
+        differ = words[:, 0] != words[0, 0]
+        for j in range(1, words.shape[1]):
+            differ |= words[:, j] != words[0, j]
+        rest = np.flatnonzero(differ)
         if not len(rest):
             uniq, first, inv = flat[:1], np.zeros(1, np.int64), np.zeros(len(flat), np.int64)
         else:
