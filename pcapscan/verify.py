@@ -806,7 +806,12 @@ def _whole_analysis(analysis: AnalysisResult, progress=None, claims_of_sets=({},
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
         if c.error is not None or not any(len(bulk_rows(scans[i])) for i in at):
             continue
+        # a claimed state of every port: whole (_Shapes._claimed says why), not tried by shape first
+        whole = any(claim.state is not None and claim.port is None
+                    for claims_of in claims_of_sets for claim in claims_of.get(c.path, ()))
         try:
+            if whole:
+                raise NotWhole("a claimed state of every port")
             mine = [scans[i] for i in at]
             shapes = _Shapes(c.path, mine, progress)
             shaped[c.path] = [shapes.capture_case(c, mine, claims_of.get(c.path, ())) for claims_of in claims_of_sets]
