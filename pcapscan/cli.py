@@ -301,7 +301,15 @@ def annotate(capture, output, claims, lang):
     from .report.annotate import write as write_annotated
     from .verify import verify as run_verify
 
-    done = write_annotated(run_verify(capture, claims=claims, lang=lang), capture, output)
+    from .progress import report
+
+    bar = ProgressBar(1, size=_size(capture))
+    try:
+        result = run_verify(capture, claims=claims, lang=lang, progress=bar)
+        report(bar, "writing")  # comments worded and the copy written: as long as verify on a big capture
+        done = write_annotated(result, capture, output)
+    finally:
+        bar.close()
     for w in done.warnings:
         click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
     click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "

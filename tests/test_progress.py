@@ -219,3 +219,22 @@ def test_bar_tells_no_rate_before_half_a_second(monkeypatch):
     bar.close()
     frame = frames_of(out.getvalue())[-1]
     assert frame.startswith("reading again [") and frame.endswith("57,902 packets"), frame
+
+
+def test_cli_annotate_on_a_terminal_shows_verify_then_writing(tmp_path, monkeypatch):
+    """annotate runs verify, then words the comments and writes the copy: both named on the bar."""
+    path = two_sessions(tmp_path)
+    monkeypatch.setattr(containers, "PROGRESS_EVERY", 64)
+    monkeypatch.setattr(cli.ProgressBar, "MIN_BYTES", 0)
+    monkeypatch.setattr(cli.ProgressBar, "MIN_SECONDS", 0)
+    real = cli.ProgressBar
+    monkeypatch.setattr(cli, "ProgressBar", lambda *a, **k: real(*a, tty=True, **k))
+    res = CliRunner().invoke(cli.main, ["annotate", str(path), "-o", str(tmp_path / "out.pcapng")])
+    assert res.exit_code == 0, res.stderr
+    labels = []
+    for f in frames_of(res.stderr):
+        label = f.split(" [")[0].split(":")[0]
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    assert labels[0] == "reading" and labels[-1] == "writing" and "checking" in labels, labels
+    assert res.stderr.endswith("\r\x1b[K")  # the bar is gone before the summary line
