@@ -223,8 +223,10 @@ class Assembler:
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
         # with a second process, a block per session or so: the two halves come out even
-        blocks = _blocks(sess[order], max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
-        del sess
+        ordered = sess[order]
+        blocks = _blocks(ordered, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
+        block_sessions = [_distinct_sorted(ordered[lo:hi]) for lo, hi in blocks]
+        del sess, ordered
         debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
@@ -236,10 +238,14 @@ class Assembler:
             aside = self._aside(cols)
             out = [cols["fid"][aside]]
             cols = {k: v[~aside] for k, v in cols.items()}
-            return out + [cols["fid"], cols["fid"][self._representatives(cols)]]
+            bs = block_sessions[i]  # those that keep a flow
+            present = np.zeros(len(bs), bool)
+            present[np.searchsorted(bs, cols["sp"])] = True
+            return out + [cols["fid"], cols["fid"][self._representatives(cols)], bs[present]]
 
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
         aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
+        kept_sessions = [d[3] for d in done]  # the sessions of each part of kept_fids, ascending
         del fid, order, done
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
@@ -248,7 +254,7 @@ class Assembler:
         cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
         engine.adopt(self.exchanges_of(cols, np.arange(len(cols["fid"]))))
         # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
-        engine_runs, self.run_of = self._runs(engine, kept_fids)
+        engine_runs, self.run_of = self._runs(engine, kept_fids, kept_sessions)
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
         other.add(*dropped)
@@ -262,7 +268,7 @@ class Assembler:
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, kept_fids))
+                                self._spans(exchanges, kept_fids, kept_sessions))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
@@ -274,9 +280,9 @@ class Assembler:
         for ex in kept:
             by_sess.setdefault(t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)), []).append(ex)
         mine_of = []
-        for fids in kept_fids:
+        for sessions in kept_sessions:
             mine = []
-            for sp_ in np.unique(t.sessions(fids)).tolist():
+            for sp_ in sessions.tolist():
                 mine += by_sess.pop(sp_, [])
             mine_of.append(mine)
 
@@ -344,7 +350,7 @@ class Assembler:
         drop[tcp] = shape_drop[inv]
         return drop
 
-    def _runs(self, engine, parts: list):
+    def _runs(self, engine, parts: list, part_sessions: list):
         """sessions.split_runs over every scan connection: the engine's
         (returned as a list, in its order) and the bulk flows (returned as an
         array indexed by flow id). Run part by part (`parts`: flow ids of
@@ -359,7 +365,7 @@ class Assembler:
         p = t.probe
         e_runs = np.zeros(len(firsts), np.int64)
         run_of = np.zeros(len(t.state.v), np.int32)
-        for e_rows, b in self._with_their_sessions(e_cols[0], parts):
+        for e_rows, b in self._with_their_sessions(e_cols[0], parts, part_sessions):
             f, u = b["fid"], b["udp"]
             b_cols = (b["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
                       np.where(u, t.options.id_of(()), b["opt"]), p["ttl"].a[f], p["ts"].a[f])
@@ -368,7 +374,7 @@ class Assembler:
             run_of[f] = runs[len(e_rows):]
         return e_runs.tolist(), run_of
 
-    def _spans(self, exchanges: list, parts: list) -> dict:
+    def _spans(self, exchanges: list, parts: list, part_sessions: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
         bulk flows together, keyed as sessions.exchange_spans keys them; part
         by part as _runs (a run is one session's), in the order of one call."""
@@ -381,7 +387,7 @@ class Assembler:
         e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
         e_port = np.array([ex.port for ex in exchanges], np.int64)
         spans: dict = {}
-        for e, b in self._with_their_sessions(e_pair, parts):
+        for e, b in self._with_their_sessions(e_pair, parts, part_sessions):
             f = b["fid"]
             spans.update(run_spans(
                 np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
@@ -396,16 +402,16 @@ class Assembler:
             pairs[p] = (self.text(sc), self.text(tg))
         return {(pairs[p], k, r): v for (p, k, r), v in spans.items()}
 
-    def _with_their_sessions(self, e_sess: np.ndarray, parts: list):
+    def _with_their_sessions(self, e_sess: np.ndarray, parts: list, part_sessions: list):
         """(rows of e_sess, _block columns of the part) for each part (flow ids
-        of whole sessions): the rows of e_sess in the part's sessions, in their
-        order; then those of sessions no part holds, with an empty part."""
+        of whole sessions; `part_sessions`: their sessions, ascending): the rows
+        of e_sess in the part's sessions, in their order; then those of
+        sessions no part holds, with an empty part."""
         order = np.argsort(e_sess, kind="stable")
         ordered = e_sess[order]
         left = np.ones(len(e_sess), bool)
-        for fids in parts:
+        for fids, sess in zip(parts, part_sessions):
             b = self._block(fids, full=False)
-            sess = np.unique(b["sp"])
             at, to = np.searchsorted(ordered, sess, "left"), np.searchsorted(ordered, sess, "right")
             rows = np.sort(np.concatenate([order[a:z] for a, z in zip(at.tolist(), to.tolist()) if z > a]
                                           or [np.zeros(0, np.int64)]))
@@ -678,7 +684,7 @@ class Assembler:
         n_o = len(results)
         t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
         t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
-        o = np.lexsort((t_port, t_udp))
+        o = _port_order(t_udp, t_port)
         t_udp, t_port = t_udp[o], t_port[o]
         pad = np.zeros(n_o, np.int64)
         st = np.r_[st, pad][o].astype(np.uint8)
@@ -738,6 +744,13 @@ def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
     return out
 
 
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """np.unique of values already in ascending order."""
+    if not len(values):
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
+
+
 def _first_frame(scan) -> int:
     ports = scan.ports
     if isinstance(ports, PortTable):
@@ -758,6 +771,22 @@ def _kind_code(ex: Exchange) -> int:
     if k is None:
         return -2
     return UDP_KIND if k == "udp" else _letters_code(k)
+
+
+def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """np.lexsort((port, udp)): TCP ports, then UDP ports, ascending. A scan's
+    (proto, port) keys are distinct (a port probed by several exchanges is
+    merged into one row), so each key's row is placed by counting, in O(n)
+    instead of a comparison sort; should keys repeat, the lexsort itself."""
+    n = len(port)
+    if n >= 4096:
+        key = udp.astype(np.int64) << 16 | port
+        slot = np.full(1 << 17, -1, np.int64)
+        slot[key] = np.arange(n)
+        order = slot[slot >= 0]
+        if len(order) == n:
+            return order
+    return np.lexsort((port, udp))
 
 
 def _shared(cols) -> np.ndarray:
