@@ -209,19 +209,6 @@ class Assembler:
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
         fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0].astype(np.int32)
-        sst = st[fid]
-        key = t.key.a[fid]
-        udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
-        del key
-        drop = np.zeros(len(fid), bool)  # the engine's not-a-probe rules, once per shape (and part)
-        for lo in range(0, len(fid), BLOCK_ROWS):
-            drop[lo:lo + BLOCK_ROWS] = self._ordinary(fid[lo:lo + BLOCK_ROWS], sst[lo:lo + BLOCK_ROWS],
-                                                      udp[lo:lo + BLOCK_ROWS])
-        del sst, udp
-        dropped = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
-        if drop.any():
-            fid = fid[~drop]
-        del drop
         sess = t.sessions(fid).astype(np.int32)
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
@@ -242,27 +229,36 @@ class Assembler:
         def sort_out(i):
             lo, hi = blocks[i]
             cols = self._block(np.sort(fid[order[lo:hi]]))
+            # ordinary traffic among them: dropped by the engine's not-a-probe rules, once per shape
+            drop = self._ordinary(cols["fid"], st[cols["fid"]], cols["udp"])
+            dropped = (int(drop.sum()), int(drop.sum() + cols["n2"][drop].sum()))  # probes, and their answers
+            if dropped[0]:
+                cols = {k: v[~drop] for k, v in cols.items()}
+            del drop
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
             aside = self._aside(cols)
-            out = [cols["fid"][aside], runs[aside]]
+            out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
+                   "conn_runs": conn_runs, "dropped": dropped}
             cols = {k: v[~aside] for k, v in cols.items()}
-            bs = block_sessions[i]  # those that keep a flow
+            bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
-            return out + [cols["fid"], runs[~aside], cols["fid"][self._representatives(cols)], bs[present],
-                          conn_rows, conn_runs]
+            return dict(out, kept=cols["fid"], kept_runs=runs[~aside], reps=cols["fid"][self._representatives(cols)],
+                        sessions=bs[present])  # the sessions that keep a flow
 
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
-        aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[2] for d in done], [d[4] for d in done]
-        kept_sessions = [d[5] for d in done]  # the sessions of each part of kept_fids, ascending
+        aside_fids, kept_fids = [d["aside"] for d in done], [d["kept"] for d in done]
+        rep_fids = [d["reps"] for d in done]
+        kept_sessions = [d["sessions"] for d in done]  # the sessions of each part of kept_fids, ascending
         self.run_of = np.zeros(len(st), np.int32)
         conn_runs = np.zeros(len(connections), np.int64)
         left = np.ones(len(connections), bool)  # connections of sessions without simple flows
         for d in done:
-            self.run_of[d[0]], self.run_of[d[2]] = d[1], d[3]
-            conn_runs[d[6]], left[d[6]] = d[7], False
+            self.run_of[d["aside"]], self.run_of[d["kept"]] = d["aside_runs"], d["kept_runs"]
+            conn_runs[d["conn_rows"]], left[d["conn_rows"]] = d["conn_runs"], False
         left = np.nonzero(left)[0]
         conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
+        dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
         del fid, order, done, left
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
