@@ -9,6 +9,9 @@
  *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
  *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
+ *   dense_ids(packed, ids, limit) -> n
+ *       equal values get equal ids, numbered in ascending value order, by hashing (-1
+ *       past `limit` distinct values): fastpath/columns.py's dense_ids.
  *
  * Arrays come in through the buffer protocol (no numpy headers needed).
  */
@@ -421,9 +424,124 @@ static PyTypeObject FlowIndexType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* -- dense_ids ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t value;
+    int64_t id;
+} ValueId;
+
+static int by_value(const void *a, const void *b) {
+    int64_t x = ((const ValueId *)a)->value, y = ((const ValueId *)b)->value;
+    return (x > y) - (x < y);
+}
+
+/* dense_ids(packed, ids, limit) -> n: packed int64[m]; ids int64[m] out: the rank of each
+ * value among the distinct values (np.unique(packed, return_inverse=True)'s inverse), n of
+ * them; -1 (ids undefined) as soon as there are more than `limit`: hashing pays where the
+ * distinct values are few, sorting (the caller's way) where they are many. Open
+ * addressing over the distinct values (at most half full), ids numbered first in order
+ * of appearance, then renumbered by one sort of the distinct values only. */
+static PyObject *dense_ids(PyObject *self, PyObject *args) {
+    PyObject *packed_o, *ids_o;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "OOn", &packed_o, &ids_o, &limit))
+        return NULL;
+    Py_buffer pv, iv;
+    if (get_buf(packed_o, &pv, 8, 0, "dense_ids packed") < 0)
+        return NULL;
+    if (get_buf(ids_o, &iv, 8, 1, "dense_ids ids") < 0) {
+        PyBuffer_Release(&pv);
+        return NULL;
+    }
+    Py_ssize_t m = pv.len / 8;
+    const int64_t *packed = pv.buf;
+    int64_t *ids = iv.buf;
+    int64_t *slots = NULL, *rank = NULL;
+    ValueId *uniq = NULL;
+    Py_ssize_t n = 0, ucap = 1024;
+    int bits = 11;
+    PyObject *result = NULL;
+    if (iv.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "dense_ids: ids and packed differ in length");
+        goto done;
+    }
+    slots = PyMem_RawMalloc(((size_t)1 << bits) * sizeof(int64_t));
+    uniq = PyMem_RawMalloc(ucap * sizeof(ValueId));
+    if (!slots || !uniq) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(slots, 0xFF, ((size_t)1 << bits) * sizeof(int64_t));
+    uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int64_t v = packed[i];
+        uint64_t h = slot_of((uint64_t)v, bits);
+        int64_t id;
+        while ((id = slots[h]) >= 0 && uniq[id].value != v)
+            h = (h + 1) & mask;
+        if (id < 0) {
+            if (n == limit) {
+                result = PyLong_FromLong(-1);
+                goto done;
+            }
+            if (n == ucap) {
+                ValueId *more = PyMem_RawRealloc(uniq, 2 * ucap * sizeof(ValueId));
+                if (!more) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                uniq = more;
+                ucap *= 2;
+            }
+            id = n++;
+            uniq[id].value = v;
+            uniq[id].id = id;
+            slots[h] = id;
+            if ((uint64_t)n * 2 > mask) { /* more than half full: twice the slots */
+                bits++;
+                mask = ((uint64_t)1 << bits) - 1;
+                int64_t *more = PyMem_RawRealloc(slots, ((size_t)1 << bits) * sizeof(int64_t));
+                if (!more) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                slots = more;
+                memset(slots, 0xFF, ((size_t)1 << bits) * sizeof(int64_t));
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    uint64_t g = slot_of((uint64_t)uniq[j].value, bits);
+                    while (slots[g] >= 0)
+                        g = (g + 1) & mask;
+                    slots[g] = j;
+                }
+            }
+        }
+        ids[i] = id;
+    }
+    qsort(uniq, (size_t)n, sizeof(ValueId), by_value);
+    rank = PyMem_RawMalloc((n ? n : 1) * sizeof(int64_t));
+    if (!rank) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++)
+        rank[uniq[r].id] = r;
+    for (Py_ssize_t i = 0; i < m; i++)
+        ids[i] = rank[ids[i]];
+    result = PyLong_FromSsize_t(n);
+done:
+    PyMem_RawFree(slots);
+    PyMem_RawFree(uniq);
+    PyMem_RawFree(rank);
+    PyBuffer_Release(&pv);
+    PyBuffer_Release(&iv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(templates, which, cols, sep, extra) -> bytes (see report/rowtext.py)"},
+    {"dense_ids", dense_ids, METH_VARARGS, "dense_ids(packed, ids, limit) -> n or -1 (see fastpath/columns.py)"},
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
      " -> (n, pos, status, bad)"},
