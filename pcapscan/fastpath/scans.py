@@ -236,7 +236,7 @@ class Assembler:
                 cols = {k: v[~drop] for k, v in cols.items()}
             del drop
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
-            aside = self._aside(cols)
+            aside = self._aside(cols, block_sessions[i])
             out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
                    "conn_runs": conn_runs, "dropped": dropped}
             cols = {k: v[~aside] for k, v in cols.items()}
@@ -449,9 +449,9 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self, s: dict) -> np.ndarray:
-        """Simple flows of the block (its columns `s`) to replay with the engine: those sharing an
-        exchange or a port with another flow, and those a routing policy might claim."""
+    def _aside(self, s: dict, sessions: np.ndarray) -> np.ndarray:
+        """Simple flows of the block (its columns `s`, of `sessions`) to replay with the engine: those
+        sharing an exchange or a port with another flow, and those a routing policy might claim."""
         t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
@@ -462,7 +462,7 @@ class Assembler:
         cols = [s["sp"], s["udp"], s["tport"]]
         extra = self.engine_keys
         if len(extra):
-            extra = extra[np.isin(extra[:, 0], np.unique(s["sp"]))]
+            extra = extra[np.isin(extra[:, 0], sessions)]
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
         aside |= _shared(cols)[:n]
         fid = s["fid"]
