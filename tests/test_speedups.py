@@ -36,13 +36,20 @@ def test_compiled_rows_text_is_the_python_one():
         extra = [b"row %d" % i for i in range(7)]
         which = rng.integers(-len(extra), shapes, n).astype(np.int64)
         cols = tuple(rng.integers(-(1 << 62), 1 << 62, n) for _ in range(3))
+        scratch = bytearray(b"old rows")  # written over from its start, grown as needed, reused
         for sep in (b"", b",\n"):
             want = rowtext.rows_text_py(templates, which, cols, sep, extra)
             assert native.format_rows(tuple(templates), which, cols, sep, tuple(extra)) == want
+            n = native.format_rows(tuple(templates), which, cols, sep, tuple(extra), scratch)
+            assert bytes(scratch[:n]) == want and len(scratch) >= n
+            with rowtext.rows_text(templates, which, cols, sep, extra, scratch) as view:
+                assert view.tobytes() == want
     with pytest.raises(IndexError):
         native.format_rows(((b"a",),), np.array([1], np.int64), (), b"", ())
     with pytest.raises(ValueError):
         native.format_rows(((b"a", b"b"),), np.array([0, 0], np.int64), (np.zeros(1, np.int64),), b"", ())
+    with pytest.raises(TypeError):  # rows go into a bytearray, which can grow
+        native.format_rows(((b"a",),), np.array([0], np.int64), (), b"", (), memoryview(bytearray(8)))
 
 
 def _table(monkeypatch, pure: bool):
