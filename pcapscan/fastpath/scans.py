@@ -396,9 +396,8 @@ class Assembler:
         """sessions.run_spans of every scan run, the engine's exchanges and the
         bulk flows together, keyed as sessions.exchange_spans keys them; part
         by part (`parts`: flow ids of whole sessions, `part_sessions` their
-        sessions, ascending; the engine's exchanges go with their session's),
-        in both processes where there are two: a run is one session's, so the
-        spans are those of one call."""
+        sessions, ascending; the engine's exchanges go with their session's):
+        a run is one session's, so the spans are those of one call."""
         t = self.t
         e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
                            for ex in exchanges], np.int64)
@@ -425,8 +424,8 @@ class Assembler:
                 np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64))
 
         spans: dict = {}
-        for got in fork_map(part_spans, [len(f) + len(e) for f, e in items], self.forked):
-            spans.update(got)
+        for i in range(len(items)):  # here: forking a second process for them costs more than it saves
+            spans.update(part_spans(i))
         spans = dict(sorted(spans.items()))
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
