@@ -811,6 +811,9 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
 
 
 def _shared(cols) -> np.ndarray:
+    """Rows whose values (one per column) another row has too."""
+    if len(cols) == 1 and len(cols[0]) and 0 <= int(cols[0].min()) and int(cols[0].max()) < (1 << 20):
+        return np.bincount(cols[0])[cols[0]] > 1  # a scan's (proto, port) keys: counted as they are
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)
