@@ -1,4 +1,4 @@
-/* pcapscan.cnative: compiled helpers of two hot loops, built by `pip install .`
+/* pcapscan.cnative: compiled helpers of hot loops, built by `pip install .`
  * when a C compiler and Python's headers are there (setup.py: optional). Each has a
  * pure Python/numpy twin giving the same result (pcapscan/speedups.py says which
  * runs; tests/test_speedups.py holds them to each other):

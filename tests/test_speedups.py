@@ -1,6 +1,7 @@
 """The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
-twins give the same results: rows of text (report/rowtext.py) and the flow
-table's key -> flow id map (fastpath/flows.py)."""
+twins give the same results: rows of text (report/rowtext.py), the flow
+table's key -> flow id map (fastpath/flows.py), the pcap record walk
+(fastpath/walk.py) and dense ids (fastpath/columns.py)."""
 import numpy as np
 import pytest
 
