@@ -9,6 +9,9 @@
  *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
  *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
+ *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count
+ *       the bulk decoder's common shape (Ethernet, IPv4 without options, TCP or UDP):
+ *       fastpath/columns.py's _lane_py.
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
@@ -253,6 +256,195 @@ done:
     return result;
 }
 
+/* -- lane_decode ----------------------------------------------------------------------- */
+
+/* The fields lane_decode reads, in the order of the `fields` argument: (offset in the record,
+ * size in bytes), every one of them from fastpath/columns.py's _LANE layout (itself read from
+ * capture/decode.py's header declarations). */
+enum { F_ETH, F_VHL, F_TOTAL, F_IPID, F_FRAG, F_TTL, F_PROTO, F_SRC, F_DST, F_SPORT, F_DPORT, F_SEQ, F_ACK, F_WIN,
+       F_DOFF, F_FLAGS, F_ULEN, N_FIELDS };
+/* ... and the rules, in the order of the `rules` argument (columns.py's _LANE_RULES). */
+enum { R_ETH_LT, R_L3, R_L4, R_IP4, R_TCP, R_UDP, R_VHL, R_ETH_IP, R_OFFMASK, R_PTCP, R_FAST, R_WIDTH, N_RULES };
+/* ... and the output columns (columns.py's _LANE_OUT). */
+enum { O_IDX, O_SRC, O_DST, O_UDP, O_TTL, O_IPID, O_LEN, O_SPORT, O_DPORT, O_FLAGS, O_SEQ, O_ACK, O_WIN, O_PAY, O_DOFF,
+       O_OLEN, N_OUTS };
+static const Py_ssize_t out_size[N_OUTS] = {8, 8, 8, 1, 1, 2, 4, 2, 2, 1, 4, 4, 2, 4, 1, 1};
+
+static inline uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
+    const uint8_t *p = r + f[0];
+    switch (f[1]) {
+    case 1:
+        return p[0];
+    case 2:
+        return (uint32_t)p[0] << 8 | p[1];
+    default:
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    }
+}
+
+/* lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> k
+ *   off, incl: int64[n]; linktype: int32[n]; status: int8[n], set to rules[R_FAST] for the records
+ *   of the common shape; outs: N_OUTS arrays of at least n items (their item sizes: out_size),
+ *   their first k rows written, one per such record, in record order. A record's bytes past
+ *   the buffer's end read as zeros (columns.gather_rows). */
+static PyObject *lane_decode(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *off_o, *incl_o, *lt_o, *st_o, *fields_o, *rules_o, *outs_o;
+    Py_buffer bulk;
+    if (!PyArg_ParseTuple(args, "OOOOOO!O!y*O!", &buf_o, &off_o, &incl_o, &lt_o, &st_o, &PyTuple_Type, &fields_o,
+                          &PyTuple_Type, &rules_o, &bulk, &PyTuple_Type, &outs_o))
+        return NULL;
+    Py_ssize_t fld[N_FIELDS][2];
+    long long rule[N_RULES];
+    uint8_t is_bulk[256] = {0};
+    for (Py_ssize_t j = 0; j < bulk.len; j++)
+        is_bulk[((const uint8_t *)bulk.buf)[j]] = 1;
+    PyBuffer_Release(&bulk);
+    if (PyTuple_GET_SIZE(fields_o) != N_FIELDS || PyTuple_GET_SIZE(rules_o) != N_RULES ||
+        PyTuple_GET_SIZE(outs_o) != N_OUTS) {
+        PyErr_SetString(PyExc_ValueError, "lane_decode: wrong number of fields, rules or outputs");
+        return NULL;
+    }
+    for (int j = 0; j < N_RULES; j++) {
+        rule[j] = PyLong_AsLongLong(PyTuple_GET_ITEM(rules_o, j));
+        if (rule[j] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (rule[R_WIDTH] < 1 || rule[R_WIDTH] > 256) {
+        PyErr_SetString(PyExc_ValueError, "lane_decode: a row of 1 to 256 bytes");
+        return NULL;
+    }
+    for (int j = 0; j < N_FIELDS; j++) {
+        PyObject *f = PyTuple_GET_ITEM(fields_o, j);
+        if (!PyArg_ParseTuple(f, "nn", &fld[j][0], &fld[j][1]))
+            return NULL;
+        if (fld[j][0] < 0 || (fld[j][1] != 1 && fld[j][1] != 2 && fld[j][1] != 4) ||
+            fld[j][0] + fld[j][1] > rule[R_WIDTH]) {
+            PyErr_SetString(PyExc_ValueError, "lane_decode: a field outside the row, or not of 1, 2 or 4 bytes");
+            return NULL;
+        }
+    }
+    Py_buffer bv, ov, iv, lv, sv, outv[N_OUTS];
+    int got = 0, nout = 0;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(buf_o, &bv, PyBUF_SIMPLE) < 0)
+        return NULL;
+    got++;
+    if (get_buf(off_o, &ov, 8, 0, "off") < 0)
+        goto done;
+    got++;
+    if (get_buf(incl_o, &iv, 8, 0, "incl") < 0)
+        goto done;
+    got++;
+    if (get_buf(lt_o, &lv, 4, 0, "linktype") < 0)
+        goto done;
+    got++;
+    if (get_buf(st_o, &sv, 1, 1, "status") < 0)
+        goto done;
+    got++;
+    Py_ssize_t n = ov.len / 8;
+    if (iv.len / 8 != n || lv.len / 4 != n || sv.len != n) {
+        PyErr_SetString(PyExc_ValueError, "lane_decode: off, incl, linktype and status of different lengths");
+        goto done;
+    }
+    for (; nout < N_OUTS; nout++) {
+        if (get_buf(PyTuple_GET_ITEM(outs_o, nout), &outv[nout], out_size[nout], 1, "outs") < 0)
+            goto done;
+        if (outv[nout].len / out_size[nout] < n) {
+            PyErr_SetString(PyExc_ValueError, "lane_decode: an output shorter than the records");
+            nout++;
+            goto done;
+        }
+    }
+    const uint8_t *buf = bv.buf;
+    Py_ssize_t blen = bv.len, k = 0;
+    const int64_t *off = ov.buf, *incl = iv.buf;
+    const int32_t *lt = lv.buf;
+    int8_t *status = sv.buf;
+    int64_t *o_idx = outv[O_IDX].buf, *o_src = outv[O_SRC].buf, *o_dst = outv[O_DST].buf;
+    uint8_t *o_udp = outv[O_UDP].buf, *o_ttl = outv[O_TTL].buf, *o_flags = outv[O_FLAGS].buf,
+            *o_doff = outv[O_DOFF].buf, *o_olen = outv[O_OLEN].buf;
+    uint16_t *o_ipid = outv[O_IPID].buf, *o_sport = outv[O_SPORT].buf, *o_dport = outv[O_DPORT].buf,
+             *o_win = outv[O_WIN].buf;
+    uint32_t *o_len = outv[O_LEN].buf, *o_seq = outv[O_SEQ].buf, *o_ack = outv[O_ACK].buf, *o_pay = outv[O_PAY].buf;
+    const long long l3 = rule[R_L3], l4 = rule[R_L4], ip4 = rule[R_IP4], tcph = rule[R_TCP], udph = rule[R_UDP];
+    const Py_ssize_t width = (Py_ssize_t)rule[R_WIDTH];
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t tmp[256];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (lt[i] != rule[R_ETH_LT] || incl[i] < l4 + udph)
+            continue;
+        Py_ssize_t o = off[i];
+        if (o < 0 || o > blen)
+            continue;
+        const uint8_t *r = buf + o;
+        if (o + width > blen) { /* the rows past the buffer's end: zeros, as gather_rows gives them */
+            memset(tmp, 0, width);
+            memcpy(tmp, buf + o, blen - o);
+            r = tmp;
+        }
+        if (rd_be(r, fld[F_ETH]) != rule[R_ETH_IP] || rd_be(r, fld[F_VHL]) != rule[R_VHL] ||
+            !is_bulk[rd_be(r, fld[F_PROTO]) & 0xFF] || (rd_be(r, fld[F_FRAG]) & rule[R_OFFMASK]))
+            continue;
+        int tcp = rd_be(r, fld[F_PROTO]) == rule[R_PTCP];
+        long long cap = incl[i] - l3, total = rd_be(r, fld[F_TOTAL]);
+        if (total == 0)
+            total = cap;
+        if (total < ip4)
+            continue;
+        long long end = (total < cap ? total : cap) + l3;
+        if (end < l4 + (tcp ? tcph : udph))
+            continue;
+        long long doff = (long long)(rd_be(r, fld[F_DOFF]) >> 4) << 2;
+        if (tcp && doff < tcph)
+            continue;
+        status[i] = (int8_t)rule[R_FAST];
+        long long l4_len = total - ip4, pay;
+        o_idx[k] = i;
+        o_src[k] = rd_be(r, fld[F_SRC]);
+        o_dst[k] = rd_be(r, fld[F_DST]);
+        o_udp[k] = !tcp;
+        o_ttl[k] = (uint8_t)rd_be(r, fld[F_TTL]);
+        o_ipid[k] = (uint16_t)rd_be(r, fld[F_IPID]);
+        o_len[k] = (uint32_t)total;
+        o_sport[k] = (uint16_t)rd_be(r, fld[F_SPORT]);
+        o_dport[k] = (uint16_t)rd_be(r, fld[F_DPORT]);
+        if (tcp) {
+            o_flags[k] = (uint8_t)rd_be(r, fld[F_FLAGS]);
+            o_seq[k] = rd_be(r, fld[F_SEQ]);
+            o_ack[k] = rd_be(r, fld[F_ACK]);
+            o_win[k] = (uint16_t)rd_be(r, fld[F_WIN]);
+            pay = l4_len - doff;
+            long long opt_end = doff + l4 < end ? doff + l4 : end;
+            o_olen[k] = doff > tcph ? (uint8_t)(opt_end - (l4 + tcph)) : 0;
+        } else {
+            o_flags[k] = 0;
+            o_seq[k] = o_ack[k] = 0;
+            o_win[k] = 0;
+            long long ulen = rd_be(r, fld[F_ULEN]), avail = l4_len - udph;
+            pay = ulen >= udph && ulen - udph < avail ? ulen - udph : avail;
+            o_olen[k] = 0;
+        }
+        o_doff[k] = (uint8_t)doff;
+        o_pay[k] = (uint32_t)(pay > 0 ? pay : 0);
+        k++;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(k);
+done:
+    for (int j = 0; j < nout; j++)
+        PyBuffer_Release(&outv[j]);
+    if (got > 4)
+        PyBuffer_Release(&sv);
+    if (got > 3)
+        PyBuffer_Release(&lv);
+    if (got > 2)
+        PyBuffer_Release(&iv);
+    if (got > 1)
+        PyBuffer_Release(&ov);
+    PyBuffer_Release(&bv);
+    return result;
+}
+
 /* -- FlowIndex ------------------------------------------------------------------------- */
 
 /* An open-addressing hash map of 64-bit flow keys to flow ids. A slot holds a flow id
@@ -267,6 +459,7 @@ typedef struct {
 } FlowIndex;
 
 #define MAX_LOAD_NUM 7
+#define PREFETCH 16
 #define MAX_LOAD_DEN 10
 
 static inline uint64_t slot_of(uint64_t key, int bits) {
@@ -374,6 +567,16 @@ static PyObject *flowindex_lookup(FlowIndex *self, PyObject *args) {
     uint64_t mask = self->mask;
     int bits = self->bits;
     for (Py_ssize_t i = 0; i < m; i++) {
+        /* the slot of a key PREFETCH keys ahead, and the key column at the id its slot held
+         * PREFETCH / 2 keys ahead, asked of memory before they are needed (a hint only: an id
+         * read early may be moved by a later insertion, and is never used but to prefetch) */
+        if (i + PREFETCH < m)
+            __builtin_prefetch(&slots[slot_of(keys[i + PREFETCH], bits)]);
+        if (i + PREFETCH / 2 < m) {
+            int32_t early = slots[slot_of(keys[i + PREFETCH / 2], bits)];
+            if (early >= 0)
+                __builtin_prefetch(&keycol[early]);
+        }
         uint64_t key = keys[i];
         uint64_t h = slot_of(key, bits);
         int32_t id;
@@ -420,6 +623,26 @@ done:
     return result;
 }
 
+/* reserve(n, keycol): room for n flows without growing again (keycol: the key column, keys of
+ * the flows the index holds) */
+static PyObject *flowindex_reserve(FlowIndex *self, PyObject *args) {
+    PyObject *keycol_o;
+    Py_ssize_t want;
+    if (!PyArg_ParseTuple(args, "nO", &want, &keycol_o))
+        return NULL;
+    Py_buffer cv;
+    if (get_buf(keycol_o, &cv, 8, 0, "keycol") < 0)
+        return NULL;
+    int bad = want < 0 || cv.len / 8 < self->used;
+    if (bad)
+        PyErr_SetString(PyExc_ValueError, "FlowIndex.reserve: a key column shorter than the flows held");
+    int err = bad ? -1 : flowindex_grow(self, want, cv.buf);
+    PyBuffer_Release(&cv);
+    if (err < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
     return PyLong_FromUnsignedLongLong(self->slots ? (self->mask + 1) * sizeof(int32_t) : 0);
 }
@@ -427,6 +650,7 @@ static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
 static PyMethodDef flowindex_methods[] = {
     {"lookup", (PyCFunction)flowindex_lookup, METH_VARARGS,
      "lookup(keys, keycol, n, create, fid, rank) -> n: flow ids of keys (see cnative.c)"},
+    {"reserve", (PyCFunction)flowindex_reserve, METH_VARARGS, "reserve(n, keycol): room for n flows"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -568,6 +792,8 @@ static PyMethodDef module_methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
      " -> (n, pos, status, bad)"},
+    {"lane_decode", lane_decode, METH_VARARGS,
+     "lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> count (see cnative.c)"},
     {NULL, NULL, 0, NULL},
 };
 

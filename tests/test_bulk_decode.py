@@ -61,11 +61,16 @@ def test_suite_has_captures_to_decode():
     assert len([p for p in CAPTURES if ROOT in p.parents]) >= 40
 
 
-@pytest.mark.parametrize("lane", [True, False], ids=["with-lane", "general-only"])
+LANES = ["with-lane", "pure-lane", "general-only"]
+
+
+@pytest.mark.parametrize("lane", LANES)
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_bulk_decoder_gives_decode_frames_packets(path, lane, monkeypatch):
-    if not lane:  # every record through the general bulk decoder, not the common shape's matrix
+    if lane == "general-only":  # every record through the general bulk decoder, not the common shape's
         monkeypatch.setattr(columns, "_lane", lambda b, status: None)
+    elif lane == "pure-lane":  # the common shape by numpy, not by pcapscan.cnative (where built)
+        monkeypatch.setenv("PCAPSCAN_PURE", "1")
     want, want_stats = _ordinary(path)
     try:
         bulk, slow, stats = _bulk(path, chunk_bytes=4096)
@@ -131,7 +136,7 @@ def _crafted():
     }
 
 
-@pytest.mark.parametrize("lane", [True, False], ids=["with-lane", "general-only"])
+@pytest.mark.parametrize("lane", LANES)
 @pytest.mark.parametrize("name", sorted(_crafted()))
 def test_bulk_decoder_on_every_link_layer_and_odd_shape(name, lane, tmp_path, monkeypatch):
     path = tmp_path / (name + (".pcapng" if name.startswith("pcapng") else ".pcap"))

@@ -541,6 +541,62 @@ def test_gather_rows_reads_past_the_buffer_end_as_zeros():
             assert [bytes(r) for r in got] == want
 
 
+def test_flow_columns_start_narrow_widen_when_needed_and_skip_zeros_exactly():
+    """A probe column kept narrow takes its full type (values kept) when a value does not fit;
+    zeros not written into a column that held only zeros read back as zeros all the same."""
+    import numpy as np
+
+    g = flows.Grow(np.uint32, narrow=np.uint16)
+    g.resize(6)
+    g.put(slice(0, 3), np.array([1, 2, 65535], np.uint32))
+    assert g.a.dtype == np.uint16
+    g.put(np.array([3, 4]), np.array([65536, 7], np.int64))
+    assert g.a.dtype == np.uint32 and g.v.tolist() == [1, 2, 65535, 65536, 7, 0]
+    m = flows.Grow(np.int32, narrow=np.int16)
+    m.resize(3)
+    m.put(slice(0, 3), np.array([-1, 1460, 40000], np.int64))
+    assert m.v.tolist() == [-1, 1460, 40000] and m.a.dtype == np.int32
+    z = flows.Grow(np.uint32)
+    z.resize(5)
+    z.put(slice(0, 2), np.zeros(2, np.uint32))
+    assert not z.written
+    z.put(slice(2, 4), np.array([0, 9], np.uint32))
+    z.put(np.array([4]), np.zeros(1, np.uint32))
+    assert z.written and z.v.tolist() == [0, 0, 0, 9, 0]
+    # the table: IP lengths past 65535 (an IPv6 jumbo-sized record length) keep their value
+    table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+    n = 4
+    d = columns.Decoded(frame=np.arange(1, n + 1), ts=np.arange(n, dtype=float), fileoff=np.arange(n) * 100,
+                        incl=np.full(n, 60), lt=np.ones(n, np.int32), src=np.array([1, 1, 1, 1]),
+                        dst=np.array([2, 2, 2, 2]), udp=np.zeros(n, bool), ttl=np.full(n, 64, np.uint8),
+                        ip_id=np.arange(n), length=np.array([44, 70000, 44, 44]), sport=np.array([5, 6, 7, 8]),
+                        dport=np.array([80, 81, 82, 83]), flags=np.full(n, 2), seq=np.arange(n) + 10,
+                        ack=np.zeros(n, np.int64), window=np.full(n, 1024), opt=np.zeros(n, np.int32),
+                        mss=np.full(n, -1), payload=np.zeros(n, np.int64))
+    table.feed(d, [])
+    assert table.probe["length"].v.tolist() == [44, 70000, 44, 44]
+    assert table.probe["ack"].v.tolist() == [0] * n and table.probe["mss"].v.tolist() == [-1] * n
+
+
+def test_address_pairs_numbered_by_runs_as_by_every_row():
+    """Pair ids from the runs' first rows: the ones numbering every row gives (new pairs of a
+    batch in sorted order after the known ones), on runs long and short and on IPv6 ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(13)
+    table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+    known: dict = {}
+    for m, run in ((1, 1), (0, 1), (5000, 500), (5000, 1), (3000, 7), (4000, 50)):
+        lo = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] * 1000 + 7
+        hi = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] + columns.V6_BASE * (rng.random() < 0.3)
+        inv, nu = columns.dense_ids([lo, hi]) if m else (np.zeros(0, np.int64), 0)
+        first = columns.first_index(inv, nu)
+        for a, b in zip(lo[first].tolist(), hi[first].tolist()):  # every row's numbering
+            known.setdefault((a, b), len(known))
+        want = np.array([known[(a, b)] for a, b in zip(lo.tolist(), hi.tolist())], np.int64)
+        assert table._pair_ids(lo, hi).tolist() == want.tolist()
+
+
 def test_flow_keys_radix_order_is_the_stable_argsort():
     import numpy as np
 

@@ -1,7 +1,7 @@
 """The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
 twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
-(fastpath/walk.py) and dense ids (fastpath/columns.py)."""
+(fastpath/walk.py), the bulk decoder's common shape and dense ids (fastpath/columns.py)."""
 import numpy as np
 import pytest
 
@@ -76,7 +76,8 @@ def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
 
     monkeypatch.setattr(flows, "RECENT_MIN", 1 << 12)
     rng = np.random.default_rng(5)
-    tables = [_table(monkeypatch, pure) for pure in (False, True)]
+    tables = [_table(monkeypatch, pure) for pure in (False, True, False)]
+    tables[2].reserve(1_000_000)  # room made at once (the slots a third full at most): the same ids
     universe = (rng.integers(0, 1 << 20, 300_000).astype(np.uint64) << np.uint64(34)) | \
         rng.integers(0, 1 << 33, 300_000).astype(np.uint64)
     for size in (1, 10, 5000, 70_000, 70_000, 150_000, 3):
@@ -85,12 +86,14 @@ def test_compiled_flow_index_gives_the_python_ids_and_ranks(monkeypatch):
         for table in tables:
             fid = table.lookup(keys)
             got.append((fid, np.minimum(table._batch_rank(fid), 2), table.n, table.key.v.copy()))
-        (f1, r1, n1, k1), (f2, r2, n2, k2) = got
-        assert (f1 == f2).all() and (r1 == r2).all() and n1 == n2 and (k1 == k2).all()
+        (f1, r1, n1, k1) = got[0]
+        for f2, r2, n2, k2 in got[1:]:
+            assert (f1 == f2).all() and (r1 == r2).all() and n1 == n2 and (k1 == k2).all()
         assert (k1[f1] == keys).all()
     probe = np.r_[universe[:50], np.array([(1 << 63) + 12345], np.uint64)]
-    a, b = (table.lookup(probe, create=False) for table in tables)
-    assert (a == b).all() and a[-1] == -1 and tables[0].n == tables[1].n
+    a, b, c = (table.lookup(probe, create=False) for table in tables)
+    assert (a == b).all() and (a == c).all() and a[-1] == -1 and tables[0].n == tables[1].n == tables[2].n
+    assert tables[2].index.nbytes > tables[0].index.nbytes
 
 
 @needs_native
@@ -162,3 +165,60 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
         native.dense_ids(np.zeros(3, np.int64), np.zeros(2, np.int64), 10)
     with pytest.raises(TypeError):
         native.dense_ids(np.zeros(3, np.int32), np.zeros(3, np.int64), 10)
+
+
+def _lane_batch(rng):
+    """A Batch of Ethernet records of the common shape and of every way to miss it (other
+    ethertypes, IP options, fragments, ICMP, data offsets below 5, total lengths of 0 or past
+    the capture, records cut inside IP or TCP, TCP options cut short), with random bytes
+    mutated, other link types among them, the last record at the buffer's very end."""
+    import pcapbuild as pb
+
+    from pcapscan.fastpath import columns
+
+    S, T = "198.18.0.1", "198.18.0.2"
+    shapes = [pb.ipv4_tcp(S, T, 40000, 80, 0x02, seq=7, window=1024, options=pb.MSS_1460),
+              pb.ipv4_tcp(T, S, 80, 40000, 0x12, seq=9, ack=8, window=64240, payload=b"hi"),
+              pb.ipv4_tcp(S, T, 1, 2, 0x29, options=b"\x01\x01\x08\x0a" + bytes(8) + b"\x03\x03\x07"),
+              pb.ipv4_udp(S, T, 53, 161, b"x" * 30), pb.ipv4(S, T, 17, pb.udp_header(53, 162, b"abc", length=3)),
+              pb.ipv4(S, T, 17, pb.udp_header(53, 163, b"abc", length=900)),
+              pb.ipv4(S, T, 6, pb.tcp_header(40000, 82, 0x02, data_offset=4)),
+              pb.ipv4(S, T, 6, pb.tcp_header(40000, 83, 0x02), ihl=6, options=b"\x01\x01\x01\x01"),
+              pb.ipv4(S, T, 6, pb.tcp_header(40000, 84, 0x02), total_length=0),
+              pb.ipv4(S, T, 6, pb.tcp_header(40000, 85, 0x02) + b"pad", total_length=44),
+              pb.ipv4(S, T, 6, pb.tcp_header(40000, 86, 0x02, options=pb.MSS_1460 * 3), total_length=48),
+              pb.ipv4(S, T, 6, b"\x00" * 16, frag_offset=3), pb.ipv4_icmp_unreach(T, S, 3, bytes(28)),
+              pb.ipv6_tcp("2001:db8::1", "2001:db8::2", 1, 2, 0x02)]
+    recs, lts = [], []
+    for _ in range(400):
+        rec = bytearray(pb.ether(shapes[int(rng.integers(len(shapes)))]))
+        for _ in range(int(rng.integers(0, 3))):  # a byte of the headers at random
+            rec[int(rng.integers(0, min(len(rec), 70)))] = int(rng.integers(0, 256))
+        cut = int(rng.integers(30, len(rec) + 1)) if rng.random() < 0.2 else len(rec)
+        recs.append(bytes(rec[:cut]))
+        lts.append(1 if rng.random() < 0.9 else 113)
+    buf = b"".join(recs)
+    off = np.cumsum([0] + [len(r) for r in recs[:-1]]).astype(np.int64)
+    incl = np.array([len(r) for r in recs], np.int64)
+    return columns.Batch(buf=np.frombuffer(buf, np.uint8), raw=buf, base=0, frame0=1, off=off, incl=incl,
+                         linktype=np.array(lts, np.int32), ts=np.zeros(len(recs)))
+
+
+@needs_native
+def test_compiled_lane_decode_is_the_numpy_one():
+    """The same records of the common shape, the same columns (values; the compiled
+    ones in narrower types) and the same option layouts, on mutated and cut records."""
+    from pcapscan.fastpath import columns
+
+    for seed in range(6):
+        batch = _lane_batch(np.random.default_rng(seed))
+        got = []
+        for fn in (columns._lane, columns._lane_py):
+            status = np.full(len(batch.off), columns.BAD, np.int8)
+            options = columns.OptionBook()
+            lane = fn(batch, status)
+            cols = columns._lane_options(lane, batch, options) if lane is not None else {}
+            got.append((status, {k: v.tolist() for k, v in cols.items()}, options.tuples))
+        (s1, c1, o1), (s2, c2, o2) = got
+        assert (s1 == s2).all() and c1 == c2 and o1 == o2
+        assert (s1 == columns.FAST).sum() > 100 and (s1 != columns.FAST).sum() > 50

@@ -291,10 +291,17 @@ class Reader:
 
     def _batch(self, buf, raw, base, off, incl, lt, ts) -> Batch:
         b = Batch(buf=buf, raw=raw, base=base, frame0=self.count + 1, off=off, incl=incl, linktype=lt, ts=ts)
-        self._note_linktypes(np.unique(lt).tolist())
+        self._note_linktypes(distinct(lt))
         self.count += len(off)
         self.stats.packets += len(off)
         return b
+
+
+def distinct(values: np.ndarray) -> list:
+    """np.unique(values).tolist(), without a sort where every value is the first (a pcap's link type)."""
+    if len(values) and (values == values[0]).all():
+        return [values[0].item()]
+    return np.unique(values).tolist()
 
 
 # --- bulk decoding ---------------------------------------------------------------------------
@@ -375,7 +382,7 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     end_rec = off + incl
     lane = _lane(b, status)  # Ethernet, IPv4 without options, TCP or UDP: read from a matrix of headers
     # -- link layers --
-    for linktype in np.unique(lt).tolist():
+    for linktype in distinct(lt):
         sel = np.nonzero((lt == linktype) & (status == BAD))[0]
         if linktype not in LINKTYPE_NAMES:
             if linktype != C.UNDECLARED:
@@ -420,7 +427,7 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     # transport for both
     parts = [c for c in cols if c is not None]
     if lane is not None:
-        parts.append(_lane_transport(lane, options))
+        parts.append(_lane_options(lane, b, options))
     generic = [c for c in parts if "sport" not in c]
     done = [c for c in parts if "sport" in c]
     if generic:
@@ -473,7 +480,12 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
     ip_ts = b.ts[fed]
     if dec is not None:
         fi = dec.pop("idx")
-        fast = Decoded(frame=b.frame0 + fi, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
+        if len(fi) == n:  # every record (fi is 0..n-1): the batch's own columns
+            fi = slice(None)
+            frame = np.arange(b.frame0, b.frame0 + n)
+        else:
+            frame = b.frame0 + fi
+        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
     else:
         fast = None
     return fast, slow, ip_ts
@@ -486,6 +498,7 @@ _L4 = _L3 + D.IP4.size  # ... and its TCP or UDP header
 _OPT = _L4 + D.TCP.size  # ... and TCP's options
 _LANE_VHL = (4 << 4) | (D.IP4.size >> 2)  # IPv4, a 20-byte header
 MAX_TCP_OPTIONS = 40  # bytes: a TCP header is at most 60
+OPTION_ROW = -(-(MAX_TCP_OPTIONS + 1) // 8) * 8  # the options' length byte and bytes, in whole 64-bit words
 LANE_WIDTH = _OPT + MAX_TCP_OPTIONS + 2  # 96, and a little more
 
 _NP_FORMATS = {"B": "u1", "H": ">u2", "I": ">u4", "4s": ">u4"}  # struct format -> numpy (addresses as integers)
@@ -536,17 +549,43 @@ def gather_rows(buf: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def take_rows(m: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """m[rows] of a C-contiguous uint8 matrix, a memcpy per row (not per byte)."""
-    width = m.shape[1]
-    return m.view(np.dtype((np.void, width))).ravel()[rows].view(np.uint8).reshape(len(rows), width)
+# What lane_decode (pcapscan/cnative.c) is told, derived from the declarations above: each field's
+# (offset in the row, size), the rules of the common shape, and the columns it writes.
+_LANE_SIZES = {"u1": 1, ">u2": 2, ">u4": 4}
+_LANE_ORDER = ("eth", "vhl", "total", "ip_id", "frag", "ttl", "proto", "src", "dst", "sport", "dport", "seq", "ack",
+               "window", "doff", "flags", "ulen")
+_LANE_AT = tuple((off, _LANE_SIZES[fmt]) for off, fmt in ((f[2], f[1]) for f in sorted(
+    _LANE_FIELDS, key=lambda f: _LANE_ORDER.index(f[0]))))
+_LANE_RULES = (_ETH, _L3, _L4, D.IP4.size, D.TCP.size, D.UDP.size, _LANE_VHL, D.ETH_TYPE_IP, D.IP4_OFFSET_MASK,
+               D.P_TCP, FAST, LANE_WIDTH)
+# the lane's columns: Decoded's (in the types the decoding child sends them: feed._NARROW), then
+# the TCP data offset and the option bytes inside the capture, which _lane_options reads
+_LANE_OUT = {"idx": np.int64, "src": np.int64, "dst": np.int64, "udp": np.bool_, "ttl": np.uint8, "ip_id": np.uint16,
+             "length": np.uint32, "sport": np.uint16, "dport": np.uint16, "flags": np.uint8, "seq": np.uint32,
+             "ack": np.uint32, "window": np.uint16, "payload": np.uint32, "doff": np.uint8, "olen": np.uint8}
 
 
 def _lane(b: Batch, status):
+    """The records of the common shape (see _lane_py), compiled where
+    pcapscan.cnative is built: the same columns, in narrower types."""
+    native = compiled()
+    if native is None:
+        return _lane_py(b, status)
+    n = len(b.off)
+    out = {k: np.empty(n, t) for k, t in _LANE_OUT.items()}
+    k = native.lane_decode(b.buf, b.off, b.incl, b.linktype, status, _LANE_AT, _LANE_RULES, bytes(D.BULK_PROTOS),
+                           tuple(out.values()))
+    if not k:
+        return None
+    return {name: col[:k] for name, col in out.items()}
+
+
+def _lane_py(b: Batch, status):
     """The records of the common shape, decoded from one matrix of their first
     LANE_WIDTH bytes: Ethernet, IPv4 with a 20-byte header, not a fragment,
     TCP or UDP whose header fits. They become FAST here; the others are left
-    (BAD) for the general decoding below."""
+    (BAD) for the general decoding below. Their columns (_LANE_OUT's, in
+    int64 mostly), the options aside (_lane_options)."""
     off, incl = b.off, b.incl
     cand = np.nonzero((b.linktype == _ETH) & (incl >= _L4 + D.UDP.size))[0]
     if not len(cand):
@@ -563,7 +602,8 @@ def _lane(b: Batch, status):
         if not len(cand):
             return None
     m = gather_rows(b.buf, off[cand], LANE_WIDTH)
-    f = m.view(_LANE).ravel()
+    whole = m.view(_LANE).ravel()
+    f = whole
     ok = (f["eth"] == D.ETH_TYPE_IP) & (f["vhl"] == _LANE_VHL) & ((f["frag"] & D.IP4_OFFSET_MASK) == 0)
     proto = f["proto"]
     tcp = proto == D.P_TCP
@@ -576,7 +616,6 @@ def _lane(b: Batch, status):
     ok &= np.where(tcp, end >= _L4 + D.TCP.size, end >= _L4 + D.UDP.size)
     doff = (f["doff"] >> 4).astype(np.int64) << 2
     ok &= ~tcp | (doff >= D.TCP.size)
-    rows = None  # the rows of m taken (None: all)
     if ok.all():
         idx = cand
     else:
@@ -585,27 +624,8 @@ def _lane(b: Batch, status):
             return None
         total, end, tcp, doff = total[rows], end[rows], tcp[rows], doff[rows]
         idx = cand[rows]
-    status[idx] = FAST
-    return {"m": m, "rows": rows, "idx": idx, "total": total, "end": end, "tcp": tcp, "doff": doff, "off": off[idx]}
-
-
-def _col16(m, at):
-    return (m[:, at].astype(np.int64) << 8) | m[:, at + 1]
-
-
-def _col32(m, at):
-    return ((m[:, at].astype(np.int64) << 24) | (m[:, at + 1].astype(np.int64) << 16)
-            | (m[:, at + 2].astype(np.int64) << 8) | m[:, at + 3])
-
-
-def _lane_transport(lane, options: OptionBook) -> dict:
-    m, rows, tcp, total, end, doff = lane["m"], lane["rows"], lane["tcp"], lane["total"], lane["end"], lane["doff"]
-    whole = m.view(_LANE).ravel()
-    if rows is None:
-        f = whole
-        rows = slice(None)
-    else:
         f = {k: whole[k][rows] for k in _LANE.names}
+    status[idx] = FAST
     n = len(tcp)
     l4_len = total - D.IP4.size
     i64 = np.int64
@@ -614,33 +634,51 @@ def _lane_transport(lane, options: OptionBook) -> dict:
         seq, ack, window, flags = (f[k].astype(i64) for k in ("seq", "ack", "window", "flags"))
     else:
         seq, ack, window, flags = (np.where(tcp, f[k].astype(i64), zero) for k in ("seq", "ack", "window", "flags"))
-    ulen = f["ulen"].astype(i64)
-    udp_pay = _udp_payload(ulen, l4_len)
+    udp_pay = _udp_payload(f["ulen"].astype(i64), l4_len)
     payload = np.maximum(np.where(tcp, l4_len - doff, udp_pay), 0)
+    olen = np.where(tcp & (doff > D.TCP.size), np.minimum(doff + _L4, end) - _OPT, 0)  # option bytes inside the capture
+    return {"idx": idx, "src": f["src"].astype(i64), "dst": f["dst"].astype(i64), "udp": ~tcp, "ttl": f["ttl"].copy(),
+            "ip_id": f["ip_id"].astype(i64), "length": total, "sport": f["sport"].astype(i64),
+            "dport": f["dport"].astype(i64), "flags": flags, "seq": seq, "ack": ack, "window": window,
+            "payload": payload, "doff": doff, "olen": olen}
+
+
+def _lane_options(lane: dict, b: Batch, options: OptionBook) -> dict:
+    """The lane's columns (_lane) with its TCP options read: layout ids and MSS."""
+    doff, olen = lane.pop("doff"), lane.pop("olen")
+    tcp = ~lane["udp"]
+    n = len(tcp)
     opt = np.zeros(n, np.int32)
     mss = np.full(n, -1, np.int64)
     wo = np.nonzero(tcp & (doff > D.TCP.size))[0]
     if len(wo):
-        olen = np.minimum(doff[wo] + _L4, end[wo]) - _OPT  # option bytes inside the capture
-        width = MAX_TCP_OPTIONS + 1  # their length, then the bytes
-        v41 = np.dtype((np.void, width))
-        mrows = np.arange(len(m))[rows][wo]
-        block = np.ndarray((len(m),), v41, m, _OPT - 1, (LANE_WIDTH,))[mrows].view(np.uint8).reshape(len(wo), width)
+        at = b.off[lane["idx"][wo]]
+        olen = olen[wo].astype(np.int64)
+        width = OPTION_ROW  # their length, then the bytes (then zeros: whole 64-bit words)
+        block = gather_rows(b.buf, at + _OPT - 1, width)
         block[:, 0] = olen
-        block *= np.arange(width)[None, :] <= olen[:, None]
-        flat = block.view(v41).ravel()
+        # the bytes past the options: zeros, by slices (few lengths, 0 to 40: counted, not sorted)
+        lengths = np.flatnonzero(np.bincount(olen, minlength=width)).tolist()
+        block[:, lengths[-1] + 1:] = 0
+        for u in lengths[:-1]:
+            block[olen == u, u + 1:lengths[-1] + 1] = 0
+        flat = block.view(np.dtype((np.void, width))).ravel()
         # np.unique(flat, return_index=True, return_inverse=True), sorting only the rows
-        # unlike the first (a scan's probes share one layout)
-        rest = np.nonzero(flat != flat[0])[0]
+        # unlike the first (a scan's probes share one layout), compared as 64-bit words
+        words = block.view(np.uint64)
+        differ = words[:, 0] != words[0, 0]
+        for j in range(1, words.shape[1]):
+            differ |= words[:, j] != words[0, j]
+        rest = np.flatnonzero(differ)
         if not len(rest):
             uniq, first, inv = flat[:1], np.zeros(1, np.int64), np.zeros(len(flat), np.int64)
         else:
             u_r, f_r, i_r = np.unique(flat[rest], return_index=True, return_inverse=True)
             cand_rows = np.r_[0, rest[f_r]]
-            uniq, at = np.unique(flat[cand_rows], return_index=True)
-            first = cand_rows[at]
+            uniq, at_u = np.unique(flat[cand_rows], return_index=True)
+            first = cand_rows[at_u]
             where = np.empty(len(cand_rows), np.int64)
-            where[at] = np.arange(len(uniq))
+            where[at_u] = np.arange(len(uniq))
             inv = np.full(len(flat), where[0], np.int64)
             inv[rest] = where[1 + i_r.ravel()]
         if len(uniq) <= LANE_MAX_LAYOUTS:
@@ -653,12 +691,9 @@ def _lane_transport(lane, options: OptionBook) -> dict:
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
         else:  # many layouts (timestamps differ per packet): parsed in bulk
-            opt[wo], mss[wo] = _options(take_rows(m, mrows).ravel(), np.arange(len(wo)) * LANE_WIDTH + _OPT,
-                                        np.arange(len(wo)) * LANE_WIDTH + _OPT + olen, options)
-    return {"idx": lane["idx"], "src": f["src"].astype(i64), "dst": f["dst"].astype(i64), "udp": ~tcp,
-            "ttl": f["ttl"].copy(), "ip_id": f["ip_id"].astype(i64), "length": total, "sport": f["sport"].astype(i64),
-            "dport": f["dport"].astype(i64), "flags": flags, "seq": seq, "ack": ack, "window": window, "opt": opt,
-            "mss": mss, "payload": payload}
+            opt[wo], mss[wo] = _options(b.buf, at + _OPT, at + _OPT + olen, options)
+    lane["opt"], lane["mss"] = opt, mss
+    return lane
 
 
 def _ipv4(buf, idx, l3, end_rec, status):

@@ -34,6 +34,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
 
 RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+INDEX_RESERVE_MAX = 1 << 23  # flows the compiled index makes room for at once, at most (64 MiB of slots)
 
 
 def _hash(keys: np.ndarray) -> np.ndarray:
@@ -74,14 +75,35 @@ def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np
 
 
 class Grow:
-    """A growable column."""
+    """A growable column. One that starts `narrow` (a narrower type than its
+    `dtype`) takes its full type once a value does not fit (put)."""
 
-    __slots__ = ("a", "n", "fill")
+    __slots__ = ("a", "n", "fill", "wide", "written")
 
-    def __init__(self, dtype, fill=0):
-        self.a = np.full(1024, fill, dtype)
+    def __init__(self, dtype, fill=0, narrow=None):
+        self.a = np.full(1024, fill, narrow or dtype)
         self.n = 0
         self.fill = fill
+        self.wide = np.dtype(dtype)
+        self.written = False  # a value other than zero (see put)
+
+    def put(self, at, values: np.ndarray) -> None:
+        """self.a[at] = values, in the full type first where they do not fit
+        the narrow one. Zeros are not written into a zeroed column that has
+        held nothing else: its pages stay untouched, which costs no memory
+        (a probe column a scan never sets, such as a SYN's ack or payload)."""
+        if not self.written:
+            if self.fill == 0 and not values.any():
+                return
+            self.written = True
+        a = self.a
+        if a.dtype != self.wide and len(values) and not np.can_cast(values.dtype, a.dtype):
+            info = np.iinfo(a.dtype)
+            if int(values.min()) < info.min or int(values.max()) > info.max:
+                wide = np.zeros(len(a), self.wide) if self.fill == 0 else np.full(len(a), self.fill, self.wide)
+                wide[: self.n] = a[: self.n]
+                self.a = a = wide
+        a[at] = values
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
@@ -105,6 +127,8 @@ PROBE_COLS = {"frame": np.uint32, "ts": np.float64, "ttl": np.uint8, "flags": np
               "length": np.uint32, "seq": np.uint32, "ack": np.uint32, "window": np.uint16, "opt": np.uint16,
               "mss": np.int32, "payload": np.uint32}
 ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags": np.uint8}
+# ... kept narrower while every value fits (Grow.put): an IP length, a payload, an MSS rarely need more
+PROBE_NARROW = {"length": np.uint16, "payload": np.uint16, "mss": np.int16}
 
 
 class FlowTable:
@@ -139,7 +163,7 @@ class FlowTable:
         self.n = 0
         self.key = Grow(np.uint64)
         self.state = Grow(np.uint8)
-        self.probe = {k: Grow(t) for k, t in PROBE_COLS.items()}
+        self.probe = {k: Grow(t, narrow=PROBE_NARROW.get(k)) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
         self._group: dict = {}  # address id -> is a group address (see _group_dst)
@@ -151,7 +175,9 @@ class FlowTable:
     def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
         """Room for this many flows: zeroed pages cost no memory until written,
         and the columns need not grow (copied) again and again. Answers' offsets
-        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB."""
+        take 4 bytes, not 8, in a stream of `stream_bytes` below 4 GiB. The
+        compiled key index takes its room too (at most INDEX_RESERVE_MAX flows):
+        slots it would otherwise fill up to 70% before rehashing every key."""
         if stream_bytes is not None and stream_bytes < 1 << 32 and self.n == 0:
             self.answer["fileoff"] = Grow(np.uint32)
         for g in (self.key, self.state, *self.probe.values(), *self.answer.values()):
@@ -159,10 +185,18 @@ class FlowTable:
                 new = np.zeros(flows, g.a.dtype) if g.fill == 0 else np.full(flows, g.fill, g.a.dtype)
                 new[: g.n] = g.a[: g.n]
                 g.a = new
+        if self.index is not None:  # sized once: growing rehashes every key, and a sparser map probes less
+            self.index.reserve(min(flows, INDEX_RESERVE_MAX), self.key.a)
 
     # -- keys --------------------------------------------------------------------------
 
     def _pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        # a batch's rows come in runs of one address pair (a scan's probes and answers): the
+        # distinct pairs are those of the runs' first rows, numbered by the same sort
+        head = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]) if len(lo) else \
+            np.zeros(0, np.int64)
+        runs = np.diff(np.r_[head, len(lo)])
+        lo, hi = lo[head], hi[head]
         inv, nu = dense_ids([lo, hi])
         first = first_index(inv, nu)
         ids = np.empty(nu, np.int64)
@@ -178,7 +212,7 @@ class FlowTable:
                 self.pair_hi.resize(got + 1)
                 self.pair_lo.a[got], self.pair_hi.a[got] = a, b
             ids[i] = got
-        return ids[inv]
+        return np.repeat(ids[inv], runs)
 
     def pair_id(self, a: int, b: int) -> int:
         """The pair id of two address ids (lo, hi), made if new."""
@@ -376,7 +410,7 @@ class FlowTable:
             lo, hi = int(f0[0]), int(f0[-1]) + 1
             at = slice(lo, hi) if hi - lo == len(f0) and (np.diff(f0) == 1).all() else f0
             for k, col in self.probe.items():
-                col.a[at] = getattr(d, k)[i0]
+                col.put(at, getattr(d, k)[i0])
             bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
             st[f0] |= bits.astype(np.uint8)
             self._stored[i0] = True

@@ -705,6 +705,8 @@ class Assembler:
         ttl = np.r_[ttl, pad][o].astype(np.uint8)
         pframe = np.r_[s["pframe"][simple], pad][o].astype(np.uint32)  # frames < 2**32 (flows.py)
         rframe = np.r_[s["rframe"][simple], pad][o]
+        if not len(rframe) or int(rframe.max()) < 1 << 31:  # 4 bytes a port, -1 where unanswered
+            rframe = rframe.astype(np.int32)
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
         objects = {int(back[m + j]): r for j, r in enumerate(results)}
