@@ -236,6 +236,7 @@ class Assembler:
                 cols = {k: v[~drop] for k, v in cols.items()}
             del drop
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
+            runs = runs.astype(np.int32)  # as run_of keeps them
             aside = self._aside(cols, block_sessions[i])
             out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
                    "conn_runs": conn_runs, "dropped": dropped}
