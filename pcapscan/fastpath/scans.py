@@ -21,6 +21,7 @@ from .. import families
 from ..capture import ReadStats
 from ..exchanges import ReplayEngine, midstream, probe_class, shows_connection
 from ..fingerprint import NMAP_OS_PROBES, identify
+from ..gcpause import no_cyclic_gc, young_cyclic_gc
 from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
 from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
@@ -109,8 +110,9 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
-        scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                                   forked=forked, progress=progress).run()
+        with no_cyclic_gc():  # an engine's Packets and Exchanges: millions of objects on a big capture (gcpause.py)
+            scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                                       forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
@@ -281,7 +283,8 @@ class Assembler:
             mine_of.append(mine)
 
         def build(i):
-            return self.build(self._block(kept_fids[i]), mine_of[i])
+            with young_cyclic_gc():  # fingerprinting leaves cycles (its columns): freed as it goes
+                return self.build(self._block(kept_fids[i]), mine_of[i])
 
         scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
                                           self.progress, "fingerprinting")
@@ -289,7 +292,8 @@ class Assembler:
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
             report(self.progress, "fingerprinting")
-            scans += self.build(self._block(np.zeros(0, np.int32)), rest)
+            with young_cyclic_gc():
+                scans += self.build(self._block(np.zeros(0, np.int32)), rest)
         scans += list(routed.idle_scans)
         debug("scans built")
         scans.sort(key=_first_frame)
