@@ -42,12 +42,15 @@ def young_cyclic_gc():
     """Cyclic collection inside the block of what the block makes only: what
     exists already is frozen (gc.freeze), so no collection walks it again
     (an engine's millions of Packets while a big capture's scans are built
-    from them); unfrozen after, unless something froze objects before."""
+    from them). The cycles the block left behind are collected as it ends
+    (the frozen objects are not walked); unfrozen after, unless something
+    froze objects before."""
     frozen = gc.get_freeze_count()
     gc.freeze()
     try:
         with cyclic_gc():
             yield
     finally:
+        gc.collect()
         if not frozen:
             gc.unfreeze()

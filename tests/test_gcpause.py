@@ -32,6 +32,10 @@ def test_young_cyclic_gc_frees_new_cycles_and_leaves_old_objects_unfrozen():
             del young
             gc.collect()
             assert ref() is None  # a cycle made inside is collected
+            last = Node()
+            last_ref = weakref.ref(last)
+            del last  # garbage as the block ends: collected then, not left to a paused collector
+        assert last_ref() is None
         assert not gc.isenabled()
         assert gc.get_freeze_count() == 0
     assert gc.is_tracked(old)

@@ -90,6 +90,11 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     `parallel`: use a second process (os.fork) where that pays: one decodes
     the capture while this one keys the flows, then both assemble half of
     the scan sessions each (docs/performance.md). Same results either way."""
+    with no_cyclic_gc():  # the Packets and Exchanges of complex flows: millions of objects on a big capture (gcpause.py)
+        return _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, parallel)
+
+
+def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, parallel):
     tame_malloc()
     debug("start")
     stats = ReadStats(str(path))
@@ -110,9 +115,8 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
-        with no_cyclic_gc():  # an engine's Packets and Exchanges: millions of objects on a big capture (gcpause.py)
-            scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                                       forked=forked, progress=progress).run()
+        scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                                   forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
