@@ -1,9 +1,9 @@
-/* pcapscan.cnative: compiled helpers of four hot loops, built by `pip install .`
+/* pcapscan.cnative: compiled helpers of hot loops, built by `pip install .`
  * when a C compiler and Python's headers are there (setup.py: optional). Each has a
  * pure Python/numpy twin giving the same result (pcapscan/speedups.py says which
  * runs; tests/test_speedups.py holds them to each other):
  *
- *   format_rows(templates, which, cols, sep, extra) -> bytes
+ *   format_rows(templates, which, cols, sep, extra[, out]) -> bytes, or into `out`: its length
  *       rows of text from integer columns: report/rowtext.py's rows_text.
  *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
  *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
@@ -12,6 +12,9 @@
  *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count
  *       the bulk decoder's common shape (Ethernet, IPv4 without options, TCP or UDP):
  *       fastpath/columns.py's _lane_py.
+ *   dense_ids(packed, ids, limit) -> n
+ *       equal values get equal ids, numbered in ascending value order, by hashing (-1
+ *       past `limit` distinct values): fastpath/columns.py's dense_ids.
  *
  * Arrays come in through the buffer protocol (no numpy headers needed).
  */
@@ -51,10 +54,14 @@ static inline char *put_int(char *out, int64_t v) {
 #define MAX_COLS 16
 #define MAX_TEMPLATES 4096
 
+/* format_rows(templates, which, cols, sep, extra[, out]): the rows as a new bytes object;
+ * with `out` (a bytearray, grown to the size it takes), written at its start instead: the
+ * number of bytes written. A buffer reused from call to call spares the page faults of a
+ * fresh block of tens of megabytes per call. */
 static PyObject *format_rows(PyObject *self, PyObject *args) {
-    PyObject *templates, *which_obj, *cols, *sep_obj, *extra;
-    if (!PyArg_ParseTuple(args, "O!OO!SO!", &PyTuple_Type, &templates, &which_obj, &PyTuple_Type, &cols, &sep_obj,
-                          &PyTuple_Type, &extra))
+    PyObject *templates, *which_obj, *cols, *sep_obj, *extra, *out_obj = NULL;
+    if (!PyArg_ParseTuple(args, "O!OO!SO!|O", &PyTuple_Type, &templates, &which_obj, &PyTuple_Type, &cols, &sep_obj,
+                          &PyTuple_Type, &extra, &out_obj))
         return NULL;
     Py_ssize_t nt = PyTuple_GET_SIZE(templates), nc = PyTuple_GET_SIZE(cols), ne = PyTuple_GET_SIZE(extra);
     if (nc > MAX_COLS || nt > MAX_TEMPLATES) {
@@ -85,8 +92,8 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_TypeError, "format_rows: extra rows are bytes");
             return NULL;
         }
-    Py_buffer wv, cv[MAX_COLS];
-    int got = 0;
+    Py_buffer wv, cv[MAX_COLS], ov;
+    int got = 0, has_out = 0;
     PyObject *result = NULL;
     if (get_buf(which_obj, &wv, 8, 0, "which") < 0)
         return NULL;
@@ -117,10 +124,24 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
         if (i)
             size += seplen;
     }
-    result = PyBytes_FromStringAndSize(NULL, size);
-    if (!result)
-        goto done;
-    char *out = PyBytes_AS_STRING(result);
+    char *out, *start;
+    if (out_obj != NULL && out_obj != Py_None) {
+        if (!PyByteArray_Check(out_obj)) {
+            PyErr_SetString(PyExc_TypeError, "format_rows: out is a bytearray");
+            goto done;
+        }
+        if (PyByteArray_GET_SIZE(out_obj) < size && PyByteArray_Resize(out_obj, size) < 0)
+            goto done;
+        if (get_buf(out_obj, &ov, 1, 1, "out") < 0)
+            goto done;
+        has_out = 1;
+        out = start = ov.buf;
+    } else {
+        result = PyBytes_FromStringAndSize(NULL, size);
+        if (!result)
+            goto done;
+        out = start = PyBytes_AS_STRING(result);
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i) {
             memcpy(out, sep, seplen);
@@ -143,9 +164,13 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
             out = put_int(out, ((const int64_t *)cv[j].buf)[i]);
         }
     }
-    if (_PyBytes_Resize(&result, out - PyBytes_AS_STRING(result)) < 0)
+    if (has_out)
+        result = PyLong_FromSsize_t(out - start);
+    else if (_PyBytes_Resize(&result, out - start) < 0)
         result = NULL;
 done:
+    if (has_out)
+        PyBuffer_Release(&ov);
     PyBuffer_Release(&wv);
     for (int j = 0; j < got; j++)
         PyBuffer_Release(&cv[j]);
@@ -645,9 +670,125 @@ static PyTypeObject FlowIndexType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* -- dense_ids ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t value;
+    int64_t id;
+} ValueId;
+
+static int by_value(const void *a, const void *b) {
+    int64_t x = ((const ValueId *)a)->value, y = ((const ValueId *)b)->value;
+    return (x > y) - (x < y);
+}
+
+/* dense_ids(packed, ids, limit) -> n: packed int64[m]; ids int64[m] out: the rank of each
+ * value among the distinct values (np.unique(packed, return_inverse=True)'s inverse), n of
+ * them; -1 (ids undefined) as soon as there are more than `limit`: hashing pays where the
+ * distinct values are few, sorting (the caller's way) where they are many. Open
+ * addressing over the distinct values (at most half full), ids numbered first in order
+ * of appearance, then renumbered by one sort of the distinct values only. */
+static PyObject *dense_ids(PyObject *self, PyObject *args) {
+    PyObject *packed_o, *ids_o;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "OOn", &packed_o, &ids_o, &limit))
+        return NULL;
+    Py_buffer pv, iv;
+    if (get_buf(packed_o, &pv, 8, 0, "dense_ids packed") < 0)
+        return NULL;
+    if (get_buf(ids_o, &iv, 8, 1, "dense_ids ids") < 0) {
+        PyBuffer_Release(&pv);
+        return NULL;
+    }
+    Py_ssize_t m = pv.len / 8;
+    const int64_t *packed = pv.buf;
+    int64_t *ids = iv.buf;
+    int64_t *slots = NULL, *rank = NULL;
+    ValueId *uniq = NULL;
+    Py_ssize_t n = 0, ucap = 1024;
+    int bits = 11;
+    PyObject *result = NULL;
+    if (iv.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "dense_ids: ids and packed differ in length");
+        goto done;
+    }
+    slots = PyMem_RawMalloc(((size_t)1 << bits) * sizeof(int64_t));
+    uniq = PyMem_RawMalloc(ucap * sizeof(ValueId));
+    if (!slots || !uniq) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(slots, 0xFF, ((size_t)1 << bits) * sizeof(int64_t));
+    uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int64_t v = packed[i];
+        uint64_t h = slot_of((uint64_t)v, bits);
+        int64_t id;
+        while ((id = slots[h]) >= 0 && uniq[id].value != v)
+            h = (h + 1) & mask;
+        if (id < 0) {
+            if (n == limit) {
+                result = PyLong_FromLong(-1);
+                goto done;
+            }
+            if (n == ucap) {
+                ValueId *more = PyMem_RawRealloc(uniq, 2 * ucap * sizeof(ValueId));
+                if (!more) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                uniq = more;
+                ucap *= 2;
+            }
+            id = n++;
+            uniq[id].value = v;
+            uniq[id].id = id;
+            slots[h] = id;
+            if ((uint64_t)n * 2 > mask) { /* more than half full: twice the slots */
+                bits++;
+                mask = ((uint64_t)1 << bits) - 1;
+                int64_t *more = PyMem_RawRealloc(slots, ((size_t)1 << bits) * sizeof(int64_t));
+                if (!more) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                slots = more;
+                memset(slots, 0xFF, ((size_t)1 << bits) * sizeof(int64_t));
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    uint64_t g = slot_of((uint64_t)uniq[j].value, bits);
+                    while (slots[g] >= 0)
+                        g = (g + 1) & mask;
+                    slots[g] = j;
+                }
+            }
+        }
+        ids[i] = id;
+    }
+    qsort(uniq, (size_t)n, sizeof(ValueId), by_value);
+    rank = PyMem_RawMalloc((n ? n : 1) * sizeof(int64_t));
+    if (!rank) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++)
+        rank[uniq[r].id] = r;
+    for (Py_ssize_t i = 0; i < m; i++)
+        ids[i] = rank[ids[i]];
+    result = PyLong_FromSsize_t(n);
+done:
+    PyMem_RawFree(slots);
+    PyMem_RawFree(uniq);
+    PyMem_RawFree(rank);
+    PyBuffer_Release(&pv);
+    PyBuffer_Release(&iv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"format_rows", format_rows, METH_VARARGS,
-     "format_rows(templates, which, cols, sep, extra) -> bytes (see report/rowtext.py)"},
+     "format_rows(templates, which, cols, sep, extra[, out]) -> bytes, or the length written into out "
+     "(see report/rowtext.py)"},
+    {"dense_ids", dense_ids, METH_VARARGS, "dense_ids(packed, ids, limit) -> n or -1 (see fastpath/columns.py)"},
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
      " -> (n, pos, status, bad)"},

@@ -28,7 +28,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from .analysis import analyze_capture_full, client_conversation
 from .errors import InputError, UsageError
@@ -40,7 +40,7 @@ from .messages import MESSAGES, T, render
 from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
 from .progress import report
 from .techniques import REGISTRY, response_kind
-from .verify import WIDER
+from .verify import IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR, WIDER
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -81,7 +81,8 @@ class PortSide:
     payloads: tuple  # UDP payload bytes per probe
     handshake: bool
     rsts: tuple  # RstInfo
-    exchange: Exchange = field(repr=False, compare=False)
+    exchange: Optional[Exchange] = field(repr=False, compare=False)  # None: a port described by its shape
+    first_frame: int = field(default=0, repr=False, compare=False)  # its first probe's
 
     @property
     def key(self) -> tuple:
@@ -123,6 +124,11 @@ class Side:
     gaps: tuple  # seconds between consecutive first tries
     rsts: tuple
     udp_payloads: dict  # port -> the distinct payload sizes sent to it
+    remake: Optional[Callable] = field(default=None, repr=False, compare=False)  # PortSide -> its Exchange
+
+    def exchange(self, p: PortSide) -> Exchange:
+        """The Exchange of one of its ports (one described by its shape replayed when asked)."""
+        return p.exchange if p.exchange is not None or self.remake is None else self.remake(p)
 
     @property
     def title(self) -> str:
@@ -144,8 +150,8 @@ def _secs(t: float) -> str:
     return f"{t * 1e6:.0f} µs"
 
 
-def ttl_pattern(probes) -> str:
-    ttls = [p.ttl for p in probes]
+def ttl_pattern(ttls: list) -> str:
+    """The probes' TTLs (in frame order), in words."""
     if not ttls:
         return "-"
     distinct = sorted(set(ttls))
@@ -155,17 +161,16 @@ def ttl_pattern(probes) -> str:
     return f"varies per probe: {len(distinct)} values, {distinct[0]}-{distinct[-1]}"
 
 
-def ipid_pattern(probes) -> str:
-    if not probes:
+def ipid_pattern(ip_version: int, ids: list, masscan: list) -> str:
+    """The probes' IP IDs (in frame order), in words; `masscan`: per probe, whether it is a TCP
+    probe whose IP ID is masscan's (destination ^ port ^ seq) & 0xffff."""
+    if not ids:
         return "-"
-    if probes[0].ip_version == 6:
+    if ip_version == 6:
         return "none (IPv6 has no IP ID)"
-    ids = [p.ip_id for p in probes]
     if len(set(ids)) == 1:
         return f"{ids[0]} on every probe"
-    tcp = [p for p in probes if p.proto == "tcp"]
-    if tcp and len(tcp) == len(probes) and all(
-            p.ip_id == (_addr_int(p.dst) ^ p.dport ^ p.seq) & 0xFFFF for p in tcp):
+    if all(masscan):
         return "(destination ^ port ^ seq) & 0xffff: masscan's"
     steps = [(b - a) % 65536 for a, b in zip(ids, ids[1:])]
     if steps and sum(1 for s in steps if 0 < s <= 16) >= 0.8 * len(steps):
@@ -173,51 +178,51 @@ def ipid_pattern(probes) -> str:
     return f"random ({len(set(ids))} values for {len(ids)} probes)"
 
 
+@lru_cache(maxsize=None)  # a session's one target, asked of every probe
 def _addr_int(addr: str) -> int:
     import ipaddress
 
     return int(ipaddress.ip_address(addr))
 
 
-def sport_pattern(side_first, retries) -> str:
-    if not side_first:
+def sport_pattern(sports: list, retry_sports: list) -> str:
+    """The source ports of the first tries and of the retransmissions (each in frame order), in words."""
+    if not sports:
         return "-"
-    sports = [p.sport for p in side_first]
     counts = Counter(sports)
     base, n = counts.most_common(1)[0]
-    retry_ports = sorted({p.sport for p in retries} - {base})
-    if len(side_first) >= 2 and n >= 0.8 * len(sports):
+    retry_ports = sorted(set(retry_sports) - {base})
+    if len(sports) >= 2 and n >= 0.8 * len(sports):
         text = f"one port for the scan ({base})"
         if retry_ports:
             text += f", retries from {values_text(retry_ports, 3)}"
-        elif retries:
+        elif retry_sports:
             text += ", retries from the same port"
         return text
-    if len(side_first) == 1:
+    if len(sports) == 1:
         text = f"{base}"
-        if retries:
+        if retry_sports:
             text += f", retries from {values_text(retry_ports, 3)}" if retry_ports else ", retries from the same port"
         return text
-    ordered = sorted(side_first, key=lambda p: p.frame)
-    steps = [b.sport - a.sport for a, b in zip(ordered, ordered[1:])]
+    steps = [b - a for a, b in zip(sports, sports[1:])]
     if steps and sum(1 for s in steps if s == 1) >= 0.8 * len(steps):
-        return f"incrementing by one from {ordered[0].sport}"
+        return f"incrementing by one from {sports[0]}"
     if len(counts) == len(sports):
         return f"a new port per probe ({values_text(sports, 3)})"
     return f"{len(counts)} ports ({values_text(sports, 3)})"
 
 
-def seq_pattern(first) -> str:
-    tcp = [p for p in first if p.proto == "tcp"]
-    if not tcp:
+def seq_pattern(tcp_first: list) -> str:
+    """The (flags, seq, ack) of the TCP first tries (in frame order), in words."""
+    if not tcp_first:
         return "-"
-    uses_ack = all(p.flags & ACK for p in tcp)
-    keys = [(p.ack if uses_ack else p.seq) for p in tcp]
+    uses_ack = all(flags & ACK for flags, _seq, _ack in tcp_first)
+    keys = [(ack if uses_ack else seq) for _flags, seq, ack in tcp_first]
     word = "ack" if uses_ack else "seq"
     value, n = Counter(keys).most_common(1)[0]
-    if len(tcp) >= 2 and n >= 0.8 * len(tcp):
+    if len(tcp_first) >= 2 and n >= 0.8 * len(tcp_first):
         return f"{word} {value} on every first try" if value else f"{word} 0 on every probe"
-    if len(tcp) == 1:
+    if len(tcp_first) == 1:
         return f"{word} {keys[0]}"
     return f"new per probe ({len(set(keys))} values)"
 
@@ -245,51 +250,87 @@ def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
     return RstInfo(frame=pkt.frame, proto=ex.proto, port=ex.port, sender=sender, text=text)
 
 
-def describe(label: str, capture: str, scans: list, index: int) -> Side:
-    """A Side for session `index` (0-based) of a capture's scans."""
+# What describe reads of each probe, one column each (_probe_rows, _Shaped.probe_rows).
+PROBE_COLUMNS = ("frame", "ts", "proto", "kind", "window", "opts", "ttl", "ip_id", "masscan", "sport", "seq", "ack",
+                 "flags", "first", "retry", "ip_version")
+
+
+def _probe_rows(ex: Exchange) -> list:
+    """A row of PROBE_COLUMNS per probe of an exchange."""
+    retries = {id(p) for p in _retries(ex)}
+    rows = []
+    for i, p in enumerate(ex.probes):
+        tcp = p.proto == "tcp"
+        rows.append((p.frame, p.ts, p.proto, probe_class(p) or p.flag_text, p.window, _opts(p) if tcp else None,
+                     p.ttl, p.ip_id, tcp and p.ip_id == (_addr_int(p.dst) ^ p.dport ^ p.seq) & 0xFFFF, p.sport,
+                     p.seq, p.ack, p.flags, i == 0, id(p) in retries, p.ip_version))
+    return rows
+
+
+def _port_side(pr, technique: str, start: float) -> PortSide:
+    """The PortSide of a port with its Exchange."""
+    ex = pr.exchange
+    port_rsts = tuple(classify_rst(f, ex) for f in ex.followups if f.proto == "tcp" and f.flags & RST)
+    answers = tuple((response_kind(r) or r.proto, r.frame) for r in ex.responses)
+    return PortSide(proto=pr.proto, port=pr.port, technique=technique, state=pr.state.value,
+                    reason=pr.verdict.reason.value, probes=len(ex.probes),
+                    retry_offsets=tuple(p.ts - ex.probes[0].ts for p in _retries(ex)), start=ex.probes[0].ts - start,
+                    answers=answers, payloads=tuple(p.payload_len for p in ex.probes if p.proto == "udp"),
+                    handshake=ex.completed_handshake, rsts=port_rsts, exchange=ex, first_frame=ex.probes[0].frame)
+
+
+def describe(label: str, capture: str, scans: list, index: int, shaped: "Optional[_Shaped]" = None) -> Side:
+    """A Side for session `index` (0-based) of a capture's scans. Every port
+    with an Exchange is described from it; with `shaped`, the ports the fast
+    path classified in bulk are described by their shape (_Shaped)."""
     scan = scans[index]
-    exchanges = [pr.exchange for pr in scan.ports]
-    probes = sorted((p for ex in exchanges for p in ex.probes), key=lambda p: p.frame)
-    first = sorted((ex.probes[0] for ex in exchanges), key=lambda p: p.frame)
-    retries = sorted((p for ex in exchanges for p in _retries(ex)), key=lambda p: p.frame)
-    start = probes[0].ts if probes else 0.0
-    last = max([p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups] or [start])
-    ports, rsts = {}, []
-    for pr in scan.ports:
-        ex = pr.exchange
-        port_rsts = tuple(classify_rst(f, ex) for f in ex.followups if f.proto == "tcp" and f.flags & RST)
-        rsts.extend(port_rsts)
-        answers = tuple((response_kind(r) or r.proto, r.frame) for r in ex.responses)
-        ports[(pr.proto, pr.port)] = PortSide(
-            proto=pr.proto, port=pr.port, technique=scan.technique.value, state=pr.state.value,
-            reason=pr.verdict.reason.value, probes=len(ex.probes),
-            retry_offsets=tuple(p.ts - ex.probes[0].ts for p in _retries(ex)), start=ex.probes[0].ts - start,
-            answers=answers, payloads=tuple(p.payload_len for p in ex.probes if p.proto == "udp"),
-            handshake=ex.completed_handshake, rsts=port_rsts, exchange=ex)
-    order = tuple(sorted(ports, key=lambda k: ports[k].exchange.probes[0].frame))
-    gaps = tuple(b.ts - a.ts for a, b in zip(first, first[1:]))
-    tcp = [p for p in probes if p.proto == "tcp"]
-    udp_payloads = {}
-    for ex in exchanges:
-        if ex.proto == "udp":
-            udp_payloads[ex.port] = tuple(sorted({p.payload_len for p in ex.probes}))
+    bulk = shaped.session(scan) if shaped is not None else None
+    real = bulk.real if bulk is not None else list(enumerate(scan.ports))  # (row, PortResult with Exchange)
+    exchanges = [pr.exchange for _row, pr in real]
+    rows = [r for ex in exchanges for r in _probe_rows(ex)]
+    if bulk is not None:
+        rows += bulk.probe_rows()
+    rows.sort(key=lambda r: r[0])
+    col = dict(zip(PROBE_COLUMNS, zip(*rows))) if rows else {k: () for k in PROBE_COLUMNS}
+    start = col["ts"][0] if rows else 0.0
+    ends = [p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups]
+    if bulk is not None:
+        ends += bulk.ends()
+    last = max(ends or [start])
+    technique = scan.technique.value
+    sides = {row: _port_side(pr, technique, start) for row, pr in real}
+    if bulk is not None:
+        sides.update(bulk.port_sides(technique, start))
+    ports, rsts, udp_payloads = {}, [], {}
+    for row in sorted(sides):
+        ps = sides[row]
+        ports[(ps.proto, ps.port)] = ps
+        rsts.extend(ps.rsts)
+        if ps.proto == "udp":
+            udp_payloads[ps.port] = tuple(sorted(set(ps.payloads)))
+    order = tuple(sorted(ports, key=lambda k: ports[k].first_frame))
+    first = [i for i, f in enumerate(col["first"]) if f]
+    retries = [i for i, r in enumerate(col["retry"]) if r]
+    tcp = [i for i, proto in enumerate(col["proto"]) if proto == "tcp"]
+    gaps = tuple(col["ts"][b] - col["ts"][a] for a, b in zip(first, first[1:]))
     tool = scan.tool
     f = {}
     f["tool"] = f"{tool.name} ({tool.confidence:.2f})" if tool is not None else "-"
     f["technique"] = scan.technique.value + (f" (flags {scan.probe_flags or 'none'})" if scan.probe_flags is not None
                                              else "")
-    f["probes"] = f"{len(probes)} to {len(ports)} port(s)"
+    f["probes"] = f"{len(rows)} to {len(ports)} port(s)"
     f["retransmissions"] = _retransmission_text(ports)
     f["duration"] = _secs(last - start)
     f["inter-probe gap"] = (f"median {_secs(statistics.median(gaps))} (min {_secs(min(gaps))}, "
                             f"max {_secs(max(gaps))})" if gaps else "-")
-    f["flags"] = values_text([probe_class(p) or p.flag_text for p in probes]) if probes else "-"
-    f["window"] = values_text([p.window for p in tcp]) if tcp else "-"
-    f["TCP options"] = values_text([_opts(p) for p in tcp], 3) if tcp else "-"
-    f["TTL"] = ttl_pattern(probes)
-    f["IP ID"] = ipid_pattern(probes)
-    f["source port"] = sport_pattern(first, retries)
-    f["sequence number"] = seq_pattern(first)
+    f["flags"] = values_text(col["kind"]) if rows else "-"
+    f["window"] = values_text([col["window"][i] for i in tcp]) if tcp else "-"
+    f["TCP options"] = values_text([col["opts"][i] for i in tcp], 3) if tcp else "-"
+    f["TTL"] = ttl_pattern(list(col["ttl"]))
+    f["IP ID"] = ipid_pattern(col["ip_version"][0] if rows else 0, list(col["ip_id"]), list(col["masscan"]))
+    f["source port"] = sport_pattern([col["sport"][i] for i in first], [col["sport"][i] for i in retries])
+    f["sequence number"] = seq_pattern([(col["flags"][i], col["seq"][i], col["ack"][i]) for i in first
+                                        if col["proto"][i] == "tcp"])
     f["UDP payload"] = _payload_text(udp_payloads)
     f["handshake"] = _handshake_text(ports)
     f["RST sent by"] = _rst_text(rsts)
@@ -298,8 +339,9 @@ def describe(label: str, capture: str, scans: list, index: int) -> Side:
     return Side(label=label, capture=capture, session=index + 1, sessions=len(scans), scan=scan,
                 tool=tool.name if tool else "unknown", tool_confidence=tool.confidence if tool else 0.0,
                 tool_evidence=tuple(tool.evidence) if tool else (), fields=f, ports=ports, order=order,
-                start=start, duration=last - start, probe_count=len(probes), retransmissions=len(retries),
-                gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads)
+                start=start, duration=last - start, probe_count=len(rows), retransmissions=len(retries),
+                gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads,
+                remake=bulk.exchange if bulk is not None else None)
 
 
 def _retries(ex: Exchange) -> list:
@@ -469,6 +511,149 @@ def _whole(path: PathLike, scans: list, indexes: list, progress=None) -> list:
         return [s for s in every if not client_conversation(s)]
 
 
+def _prepare(path: PathLike, scans: list, indexes: list, progress=None) -> tuple:
+    """(scans, _Shaped or None): the sessions at `indexes` ready to describe:
+    their ports classified in bulk by their shape (_Shaped), or, where that
+    does not hold, the sessions made whole (_whole)."""
+    from .fastpath.subset import NotWhole, bulk_rows
+
+    if not any(len(bulk_rows(scans[i])) for i in indexes):
+        return scans, None
+    try:
+        return scans, _Shaped(path, [scans[i] for i in indexes], progress)
+    except NotWhole:
+        return _whole(path, scans, indexes, progress), None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the representative of a shape says of every port of that shape."""
+
+    kind: str  # the probe's, as describe words it
+    opts: Optional[str]  # the probe's TCP options, as describe words them
+    ip_version: int
+    answer: Optional[str]  # the kind of its answer; None: no answer
+    state: str
+    reason: str
+    probes: int
+    handshake: bool
+
+
+class _Shaped:
+    """The ports some sessions of a big capture had classified in bulk,
+    described without making the sessions whole (issue 17): the packets
+    between each session's scanner and target read again as columns (only
+    the frames the bulk ports span), each bulk port found there as its own
+    probe row and at most one answer row (fastpath.subset.BulkPorts), the ports grouped by the shape of those two
+    rows (fastpath.subset.pair_shapes: alike in every field but
+    verify.IDENTITY_FIELDS, which describe reads of every port from its own
+    columns), and one representative of each shape replayed by the engine:
+    what describe makes of its exchange (the probe's kind and options, the
+    answer's kind, state and reason) holds for every port of its shape. A
+    shape whose representative is more than its probe and its answer (a
+    retry, a follow-up, a handshake) has each of its ports replayed instead.
+    NotWhole (BulkPorts) where the rows are not each port's own."""
+
+    def __init__(self, path: PathLike, scans: list, progress=None):
+        import numpy as np
+
+        from .fastpath.columns import first_index
+        from .fastpath.subset import BulkPorts, pair_shapes
+
+        self.bulk = bp = BulkPorts(path, scans, progress, own_frames=True)
+        report(progress, "classifying")
+        self.sessions = {}  # id(scan) -> _ShapedSession
+        for s in scans:
+            rows_b, first, second = bp.pairs(s)
+            if not len(rows_b):
+                continue
+            pt = s.ports
+            rframe = pt.rframe[rows_b]
+            ids, n = pair_shapes(bp.between.cols, first, second, [pt.state[rows_b], pt.reason[rows_b], rframe >= 0],
+                                 IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            shapes = [_shape_of(bp.replayed(s, int(rows_b[j]))[0]) for j in first_index(ids, n).tolist()]
+            plain = np.array([sh is not None for sh in shapes], bool)[ids]
+            real = dict(pt.objects)  # the engine's ports, and those of shapes that are not a probe and its answer
+            real.update((row, bp.replayed(s, row)[0]) for row in rows_b[~plain].tolist())
+            self.sessions[id(s)] = _ShapedSession(self, s, sorted(real.items()), rows_b[plain], first[plain],
+                                                  second[plain], ids[plain], shapes)
+
+    def session(self, scan) -> "Optional[_ShapedSession]":
+        return self.sessions.get(id(scan))
+
+
+def _shape_of(rep) -> Optional[_Shape]:
+    """The _Shape a representative's PortResult stands for; None where its
+    exchange is more than one probe and the answer its verdict names."""
+    ex = rep.exchange
+    if len(ex.probes) != 1 or ex.followups or ex.completed_handshake \
+            or tuple(r.frame for r in ex.responses) != tuple(rep.verdict.response_frames):
+        return None
+    p = ex.probes[0]
+    return _Shape(kind=probe_class(p) or p.flag_text, opts=_opts(p) if p.proto == "tcp" else None,
+                  ip_version=p.ip_version, answer=(response_kind(ex.responses[0]) or ex.responses[0].proto)
+                  if ex.responses else None, state=rep.state.value, reason=rep.verdict.reason.value,
+                  probes=len(ex.probes), handshake=ex.completed_handshake)
+
+
+class _ShapedSession:
+    """One session of a _Shaped: its ports with an Exchange (`real`: (row,
+    PortResult)), and its bulk ports described by shape: each one's values
+    read off the columns of its probe and answer rows."""
+
+    def __init__(self, shaped: _Shaped, scan, real: list, rows, first, second, ids, shapes: list):
+        self.shaped, self.scan, self.real = shaped, scan, real
+        self.rows, self.first, self.second, self.ids, self.shapes = rows, first, second, ids, shapes
+        self._row_of = None
+
+    def probe_rows(self) -> list:
+        """A row of PROBE_COLUMNS per bulk port's probe."""
+        import numpy as np
+
+        c, first, shapes = self.shaped.bulk.between.cols, self.first, self.shapes
+        ids = self.ids.tolist()
+        udp = self.scan.ports.udp[self.rows]
+        ip_id, dport, seq = (getattr(c, k)[first].astype(np.int64) for k in ("ip_id", "dport", "seq"))
+        # masscan's IP ID, (destination ^ port ^ seq) & 0xffff, of a TCP probe; the destination is the target
+        target = _addr_int(self.scan.target) & 0xFFFF
+        masscan = (~udp & (ip_id == (target ^ dport ^ seq) & 0xFFFF)).tolist()
+        n = len(ids)
+        return list(zip(c.frame[first].tolist(), c.ts[first].tolist(), ["udp" if u else "tcp" for u in udp.tolist()],
+                        [shapes[u].kind for u in ids], c.window[first].tolist(), [shapes[u].opts for u in ids],
+                        c.ttl[first].tolist(), ip_id.tolist(), masscan, c.sport[first].tolist(), seq.tolist(),
+                        c.ack[first].tolist(), c.flags[first].tolist(), [True] * n, [False] * n,
+                        [shapes[u].ip_version for u in ids]))
+
+    def ends(self) -> list:
+        """The times of the bulk ports' probes and answers."""
+        ts = self.shaped.bulk.between.cols.ts
+        answered = self.scan.ports.rframe[self.rows] >= 0
+        return ts[self.first].tolist() + ts[self.second[answered]].tolist()
+
+    def port_sides(self, technique: str, start: float) -> dict:
+        """row -> PortSide of every bulk port."""
+        c, pt, rows = self.shaped.bulk.between.cols, self.scan.ports, self.rows
+        out = {}
+        for row, u, frame, ts, rf, port, udp, payload in zip(
+                rows.tolist(), self.ids.tolist(), c.frame[self.first].tolist(), c.ts[self.first].tolist(),
+                pt.rframe[rows].tolist(), pt.port[rows].tolist(), pt.udp[rows].tolist(),
+                c.payload[self.first].tolist()):
+            sh = self.shapes[u]
+            out[row] = PortSide(proto="udp" if udp else "tcp", port=port, technique=technique, state=sh.state,
+                                reason=sh.reason, probes=sh.probes, retry_offsets=(), start=ts - start,
+                                answers=((sh.answer, rf),) if rf >= 0 else (), payloads=(payload,) if udp else (),
+                                handshake=sh.handshake, rsts=(), exchange=None, first_frame=frame)
+        return out
+
+    def exchange(self, p: PortSide) -> Exchange:
+        """The Exchange of a bulk port, its two rows replayed (the timeline plot draws a few)."""
+        if self._row_of is None:
+            pt = self.scan.ports
+            self._row_of = {("udp" if u else "tcp", port): row for row, u, port in
+                            zip(self.rows.tolist(), pt.udp[self.rows].tolist(), pt.port[self.rows].tolist())}
+        return self.shaped.bulk.replayed(self.scan, self._row_of[p.key])[0].exchange
+
+
 def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int:
     if session is not None:
         if not 1 <= session <= len(scans):
@@ -536,13 +721,14 @@ def _compare(capture_a, capture_b, session_a, session_b, progress) -> Comparison
         ia = _pick(scans_a, session_a, capture_a, "--session-a")
         ib = _pick(scans_b, session_b, capture_b, "--session-b")
     if capture_b is None:
-        scans_a = scans_b = _whole(capture_a, scans_a, [ia, ib], progress)
+        scans_a, shaped_a = _prepare(capture_a, scans_a, [ia, ib], progress)
+        scans_b, shaped_b = scans_a, shaped_a
     else:
-        scans_a = _whole(capture_a, scans_a, [ia], progress)
-        scans_b = _whole(capture_b, scans_b, [ib], progress)
+        scans_a, shaped_a = _prepare(capture_a, scans_a, [ia], progress)
+        scans_b, shaped_b = _prepare(capture_b, scans_b, [ib], progress)
     report(progress, "comparing")
-    a = describe("A", str(capture_a), scans_a, ia)
-    b = describe("B", str(path_b), scans_b, ib)
+    a = describe("A", str(capture_a), scans_a, ia, shaped_a)
+    b = describe("B", str(path_b), scans_b, ib, shaped_b)
     return build(a, b)
 
 

@@ -463,3 +463,28 @@ def replay(packets: Iterable[Packet]) -> tuple[list[Exchange], EngineStats]:
     for pkt in packets:
         engine.feed(pkt)
     return engine.exchanges(), engine.stats
+
+
+def port_flows(packets: Iterable[Packet], keys) -> dict:
+    """(scanner, target, proto, port) -> [Packet]: every packet between a
+    scanner and a target port, any source port, both ways, plus the ICMP
+    errors quoting them, for the keys in `keys` (anything with `in`): what
+    verify's ladder draws and what pairing leaves out (a RST from another
+    source port), and what tells a port the fast path classified in bulk
+    from one with more packets than its own (fastpath.subset.BulkPorts)."""
+    out: dict = {}  # only the keys with packets
+    if not keys:
+        return out
+    for pkt in packets:
+        if pkt.proto in ("tcp", "udp"):
+            k = (pkt.src, pkt.dst, pkt.proto, pkt.dport)
+            if k not in keys:
+                k = (pkt.dst, pkt.src, pkt.proto, pkt.sport)
+            if k in keys:
+                out.setdefault(k, []).append(pkt)
+        elif pkt.quoted is not None:
+            q = pkt.quoted
+            k = (q.src, q.dst, q.proto, q.dport)
+            if k in keys and pkt.dst == q.src:
+                out.setdefault(k, []).append(pkt)
+    return out

@@ -606,7 +606,7 @@ MESSAGES.update({
                            zh="IP 协议探测包（nmap -sO）：每个协议号一次探测/回应交互"),
     "inferred.unknown": _M(en="probe flags {flags} fit no technique", zh="探测包的标志位 {flags} 不符合任何扫描技术"),
     "inferred.probes": _M(en="probes are {what}", zh="探测包是{what}"),
-    "inferred.smoothed": _M(en="{why} on another port of this session", zh="在本扫描会话的另一个端口上，{why}"),
+    "inferred.smoothed": _M(en="seen on another port of this session: {why}", zh="在本扫描会话的另一个端口上，{why}"),
     "inferred.forced": _M(en="forced by --technique {technique} ({why})",
                           zh="由 `--technique {technique}` 指定（{why}）"),
     "inferred.live": _M(en="live {technique} scan by pcapscan; {why}", zh="pcapscan 实时发起的 {technique} 扫描；{why}"),

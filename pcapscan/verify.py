@@ -38,7 +38,7 @@ from .analysis import analyze, build_scans
 from .claims import Claim, load_expectations, parse_claim, read_name
 from .capture import ReadStats, read_packets
 from .errors import InputError, UsageError
-from .exchanges import ReplayEngine
+from .exchanges import ReplayEngine, port_flows as _flows  # the one keying of packets to ports
 from .fingerprint import NMAP_WINDOWS
 from .gcpause import cyclic_gc, no_cyclic_gc
 from .kernel import OS_SYN_OPTION_KINDS, is_kernel_rst, synacks as synacks_of
@@ -767,12 +767,12 @@ def _whole_analysis(analysis: AnalysisResult, progress=None, unclaimed=frozenset
     (fastpath.subset.whole_sessions), which then also give the rules their
     flows; other captures' flows read again as ever. (None, read_flows, {})
     where a session does not come out whole."""
-    from .fastpath.subset import NotWhole, whole_sessions
+    from .fastpath.subset import NotWhole, bulk_rows, whole_sessions
 
     scans, packets_of, shaped = list(analysis.scans), {}, {}
     for c in analysis.captures:
         at = [i for i, s in enumerate(scans) if s.capture == c.path]
-        if c.error is not None or not any(len(_bulk_rows(scans[i])) for i in at):
+        if c.error is not None or not any(len(bulk_rows(scans[i])) for i in at):
             continue
         if c.path in unclaimed:
             try:
@@ -839,6 +839,8 @@ def session_of_frames(scans) -> dict:
     """capture -> {frame: (session number, tool)}: which scan session (numbered
     from 1 in each capture, in the order analyze lists them) each probe and
     answer belongs to (the first session that names a frame keeps it)."""
+    from .fastpath.subset import bulk_rows
+
     out: dict = {}
     count: dict = {}
     for scan in scans:
@@ -848,7 +850,7 @@ def session_of_frames(scans) -> dict:
         if frames is None:
             frames = out[scan.capture] = FrameSessions()
         ports = scan.ports
-        rows = _bulk_rows(scan)
+        rows = bulk_rows(scan)
         if len(rows):  # a fast-path scan's bulk rows: their frames off the columns (no Exchange)
             rf = ports.rframe[rows]
             frames.add_bulk(n, tool, ports.pframe[rows], rf[rf >= 0])
@@ -1237,28 +1239,6 @@ def _probe_ids(ex: Exchange) -> set:
     return {id(p) for p in ex.probes}
 
 
-def _flows(packets: Iterable[Packet], keys: set) -> dict:
-    """Every packet between a scanner and a target port, any source port,
-    both ways, plus the ICMP errors quoting them: what the ladder draws and
-    what pairing leaves out (a RST from another source port)."""
-    out: dict = {}  # only the keys with packets
-    if not keys:
-        return out
-    for pkt in packets:
-        if pkt.proto in ("tcp", "udp"):
-            k = (pkt.src, pkt.dst, pkt.proto, pkt.dport)
-            if k not in keys:
-                k = (pkt.dst, pkt.src, pkt.proto, pkt.sport)
-            if k in keys:
-                out.setdefault(k, []).append(pkt)
-        elif pkt.quoted is not None:
-            q = pkt.quoted
-            k = (q.src, q.dst, q.proto, q.dport)
-            if k in keys and pkt.dst == q.src:
-                out.setdefault(k, []).append(pkt)
-    return out
-
-
 def _file_flows(path: str, keys: set, progress=None) -> dict:
     """_flows of a capture file, read a second time: the analysis kept only
     the exchanges, and a scan capture is small next to the cost of keeping it all."""
@@ -1378,48 +1358,6 @@ class BulkCheckedPort:
         return self._pc.packets
 
 
-def _bulk_rows(scan):
-    """Rows of a fast-path scan's ports (PortTable) classified in bulk (no Exchange), as an array; () if none."""
-    ports = scan.ports
-    objects = getattr(ports, "objects", None)
-    if objects is None or len(objects) == len(ports):
-        return ()
-    import numpy as np
-
-    bulk = np.ones(len(ports), bool)
-    bulk[list(objects)] = False
-    return np.nonzero(bulk)[0]
-
-
-class _BulkKeys:
-    """The (scanner, target, proto, port) keys of bulk ports, as _flows asks
-    for them (`key in keys`), read off the scans' columns."""
-
-    def __init__(self, scans: list, bulk: dict):
-        import numpy as np
-
-        self.codes: dict = {}
-        for s in scans:
-            rows = bulk[id(s)]
-            if len(rows):
-                code = s.ports.udp[rows].astype(np.int64) * 65536 + s.ports.port[rows]
-                self.codes[(s.scanner, s.target)] = np.sort(np.r_[self.codes.get((s.scanner, s.target), []), code])
-
-    def __bool__(self) -> bool:
-        return bool(self.codes)
-
-    def __contains__(self, key) -> bool:
-        import numpy as np
-
-        scanner, target, proto, port = key
-        codes = self.codes.get((scanner, target))
-        if codes is None or proto not in ("tcp", "udp"):
-            return False
-        code = (proto == "udp") * 65536 + port
-        at = int(np.searchsorted(codes, code))
-        return at < len(codes) and int(codes[at]) == code
-
-
 @dataclass(frozen=True)
 class _ShapeOf:
     """What the BulkPortCases of one scan and shape share."""
@@ -1443,29 +1381,20 @@ class _Shapes:
         import numpy as np
 
         from .fastpath.columns import first_index
-        from .fastpath.subset import Between, NotWhole, pair_shapes
+        from .fastpath.subset import BulkPorts, NotWhole, bulk_rows, pair_shapes
         from .progress import Ticker
 
         self.path = path
-        pairs = {(s.scanner, s.target) for s in scans}
-        if any(a == b or (b, a) in pairs for a, b in pairs):
-            raise NotWhole("a target scans its scanner")  # _flows would key some packets the other way
-        self.between = b = Between(path, pairs, progress)
-        self.rows = {}  # id(scan) -> (first row, second row) per port of its table
-        bulk = {id(s): _bulk_rows(s) for s in scans}
-        if any(s.technique is Technique.UNKNOWN for s in scans if len(bulk[id(s)])):
+        if any(s.technique is Technique.UNKNOWN for s in scans if len(bulk_rows(s))):
             raise NotWhole("a bulk scan of unknown technique")  # probe-flags-mismatch reads all of its ports
-        keyed: dict = {}
-        for s in scans:
-            if (s.scanner, s.target) not in keyed:
-                rows, keys = b.port_keys(s.scanner, s.target)
-                order = np.argsort(keys, kind="stable")  # a key's rows in frame order
-                keyed[(s.scanner, s.target)] = (rows[order], keys[order])
+        self.bulk_ports = bp = BulkPorts(path, scans, progress)  # each bulk port's own probe and answer rows
+        self.between = b = bp.between
         # the engine's ports: their packets (_flows) and loose resets, from those rows and the slow records
         real = [(s, p) for s in scans for p in (s.ports.objects.values() if hasattr(s.ports, "objects") else s.ports)]
         real_keys = {(p.exchange.scanner, p.exchange.target, p.proto, p.port) for _s, p in real}
         pick = []
-        for pair, (rows, keys) in keyed.items():
+        for pair in {(s.scanner, s.target) for s in scans}:
+            rows, keys = bp.keyed(*pair)
             codes = [int(p == "udp") * 65536 + port for sc, tg, p, port in real_keys if (sc, tg) == pair]
             if codes:
                 pick.append(rows[np.isin(keys, np.array(codes, np.int64))])
@@ -1474,37 +1403,17 @@ class _Shapes:
         self.flows = _flows(pkts, real_keys)
         self.loose = _loose_resets(self.flows, [p for _s, p in real])
         del pkts
-        if _flows(b.slow, _BulkKeys(scans, bulk)):
-            raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         self.cases = {}  # id(scan) -> (each row's shape: -1 for none, [_ShapeOf], {row: PortCase of a bulk row})
         self.shapes = []  # (scan, its bulk rows, their shape ids)
         self.made = {}  # (id(scan), row) -> the PortCase of a BulkPortCase, once asked for
-        tick = Ticker(progress, "checking", sum(len(r) for r in bulk.values()))
+        tick = Ticker(progress, "checking", sum(len(r) for r in bp.bulk.values()))
         done = 0
         for s in scans:
-            rows_b = np.asarray(bulk[id(s)], np.int64)
+            rows_b, first, second = bp.pairs(s)
             if not len(rows_b):
                 continue
             pt = s.ports
-            rows, keys = keyed[(s.scanner, s.target)]
-            code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
-            lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
-            count = hi - lo
-            first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
-            second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
-            frame = b.cols.frame
-            rframe = pt.rframe[rows_b]
-            target = b.addrs.id_of(s.target)
-            ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
-                ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
-                ((count == 1) | (b.cols.src[second] == target))
-            if not ok.all():
-                raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
-            firsts = np.full(len(pt), -1, np.int64)
-            seconds = np.full(len(pt), -1, np.int64)
-            firsts[rows_b], seconds[rows_b] = first, second
-            self.rows[id(s)] = (firsts, seconds)
-            extra = [pt.state[rows_b], pt.reason[rows_b], rframe >= 0]
+            extra = [pt.state[rows_b], pt.reason[rows_b], pt.rframe[rows_b] >= 0]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             self.shapes.append((s, rows_b, ids))
             # each row's shape among the scan's clean ones (-1: a PortCase of its own, in `real`)
@@ -1541,22 +1450,8 @@ class _Shapes:
 
     def port_case(self, scan, row: int) -> PortCase:
         """The real PortCase of a bulk port: its packets replayed by the engine."""
-        from .fastpath.subset import NotWhole
-        from .scans import merge_same_port
-
-        firsts, seconds = self.rows[id(scan)]
-        rows = [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
-        pkts = self.between.packets(rows)
-        engine = ReplayEngine()
-        for p in pkts:
-            engine.feed(p)
-        merged = merge_same_port(engine.exchanges())
-        pr = scan.ports[row]
-        if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(pr.verdict.probe_frames) \
-                or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
-            raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
-        result = PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0])
-        key = (scan.scanner, scan.target, pr.proto, pr.port)
+        result, pkts = self.bulk_ports.replayed(scan, row)
+        key = (scan.scanner, scan.target, result.proto, result.port)
         flows = _flows(pkts, {key})
         loose = _loose_resets(flows, [result])
         mine = tuple(r[1] for r in loose.get(key, ()) if id(r[0]) in _probe_ids(result.exchange))
@@ -1630,7 +1525,9 @@ def _probed(scans) -> set:
         if objects is None:
             out.update((p.proto, p.port) for p in ports)
             continue
-        rows = _bulk_rows(s)
+        from .fastpath.subset import bulk_rows
+
+        rows = bulk_rows(s)
         if len(rows):
             import numpy as np
 

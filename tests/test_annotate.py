@@ -4,7 +4,9 @@ Wireshark's `frame.comment`, and the packets, their timestamps, interfaces
 and link types are the input's, exactly."""
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import struct
 import subprocess
 from pathlib import Path
@@ -199,3 +201,15 @@ def test_not_a_capture_is_one_line_and_writes_nothing(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "is not a pcap or pcapng capture" in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [src]
+
+
+def test_the_output_file_gets_the_permissions_of_any_new_file(tmp_path):
+    # written through a temporary file (mkstemp makes it 0600): once in place it must be readable
+    # by whom the umask lets read a new file, as `tcpdump -w` or `editcap` would leave it
+    out = tmp_path / "syn.pcapng"
+    old = os.umask(0o022)
+    try:
+        assert annotate(GOLDEN / "syn.pcap", "-o", out).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644

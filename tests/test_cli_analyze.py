@@ -160,6 +160,20 @@ def test_the_analyze_path_never_imports_scapy():
     assert out.split() == ["0", "False"]
 
 
+def test_analyze_leaves_its_objects_to_the_os_at_exit():
+    """analyze freezes the objects still alive once the interpreter exits (its last
+    collection would walk them all), once however often it ran, and not before: a
+    longer-lived process keeps its GC."""
+    code = ("import atexit, gc; from click.testing import CliRunner; from pcapscan.cli import main; "
+            "calls = []; freeze = gc.freeze; gc.freeze = lambda: (calls.append(1), freeze())[1]; "
+            "atexit.register(lambda: print('at exit', len(calls), gc.get_freeze_count() > 0)); "  # runs last: LIFO
+            f"r = CliRunner().invoke(main, ['analyze', {SYN!r}]); "
+            f"r = CliRunner().invoke(main, ['analyze', '-f', 'json', {SYN!r}]); "
+            "print(r.exit_code, 'now', len(calls), gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "now", "0", "False", "at", "exit", "1", "True"]
+
+
 def test_port_table_aligns_like_tabulate_guessing():
     """report.table tells tabulate its column types (for speed): the text must be
     what tabulate's own guessing gives, for numeric, mixed and numpy TTLs."""

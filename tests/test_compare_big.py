@@ -1,6 +1,9 @@
-"""compare on big captures: the sessions listed by the fast path, the two
-compared made whole from the packets between their addresses
-(fastpath.subset): the same comparison as the ordinary path gives."""
+"""compare on big captures: the sessions listed by the fast path, the ports
+it classified in bulk described by their shape, the engine's from their
+exchanges (compare._Shaped, on fastpath.subset.BulkPorts), or, where that
+does not hold, the two sessions made whole from the packets between their
+addresses (fastpath.subset.whole_sessions): the same comparison as the
+ordinary path gives, every format."""
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,8 @@ from test_fastpath import big_scan, moved_back
 from pcapscan import compare as compare_module
 from pcapscan import fastpath
 from pcapscan.compare import compare
-from pcapscan.report.compare_report import render
+from pcapscan.fastpath import subset
+from pcapscan.report.compare_report import render, svg
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "captures" / "tools"
@@ -53,3 +57,145 @@ def test_two_sessions_of_one_big_capture(monkeypatch, tmp_path):
     ordinary, fast = both(monkeypatch, str(path))
     assert fast == ordinary
     assert '"retransmissions"' in fast
+
+
+def _every_format(comparison) -> str:
+    return "".join(render(comparison, fmt) for fmt in ("table", "markdown", "json")) + svg(comparison)
+
+
+def varied_sessions(path):
+    """A SYN scan whose ports classified in bulk differ in every field compare
+    reads (TTL, IP ID, window, options, source port, sequence number, the
+    answer's kind and fields, none), some open ports answered SYN/ACK and RST,
+    and a UDP scan of the same target from another scanner, datagrams with
+    and without payload, some answered."""
+    from pcapbuild import ether, ipv4_tcp, ipv4_udp, pcap_bytes
+
+    scanner, udp_scanner, target = "198.18.0.1", "198.18.0.9", "198.18.0.2"
+    mss = b"\x02\x04\x05\xb4"
+    recs, t = [], 1.0
+    for port in range(1, 241):
+        sport, seq = 40000 + port % 3, 1000 + 7919 * port
+        recs.append((t, ether(ipv4_tcp(scanner, target, sport, port, 0x02, seq=seq, ttl=40 + port % 5,
+                                       ip_id=port * 13 % 65536, window=(1024, 2048, 4096)[port % 3],
+                                       options=mss if port % 4 else b""))))
+        t += 0.001
+        answer = port % 6
+        if answer == 0:
+            pass  # filtered: no answer
+        elif answer == 1 and port < 60:  # open: SYN/ACK and the kernel's RST (the engine's port)
+            recs.append((t, ether(ipv4_tcp(target, scanner, port, sport, 0x12, seq=5000, ack=seq + 1,
+                                           window=64240))))
+            recs.append((t + 0.0001, ether(ipv4_tcp(scanner, target, sport, port, 0x04, seq=seq + 1))))
+        else:  # closed: RST/ACK, its TTL and IP ID varied
+            recs.append((t, ether(ipv4_tcp(target, scanner, port, sport, 0x14, seq=0, ack=seq + 1,
+                                           ttl=60 + port % 2, ip_id=port))))
+        t += 0.001
+    for port in range(1, 121):
+        recs.append((t, ether(ipv4_udp(udp_scanner, target, 50000, port, payload=b"x" * (port % 3 * 8),
+                                       ip_id=port))))
+        t += 0.001
+        if port % 4 == 1:
+            recs.append((t, ether(ipv4_udp(target, udp_scanner, port, 50000, payload=b"answer"))))
+        t += 0.001
+    path.write_bytes(pcap_bytes(recs))
+    return path
+
+
+def test_bulk_ports_described_by_shape_as_the_ordinary_path_describes_them(monkeypatch, tmp_path):
+    """Every format the same as the ordinary path's, through the shape route (not
+    whole_sessions); and, every port put in one shape, the description differs: one
+    representative does not describe this capture's ports, so the test sees a wrong one."""
+    path = varied_sessions(tmp_path / "varied.pcap")
+    ordinary = _every_format(compare(str(path)))
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+
+    def made_whole(*_a, **_k):
+        raise AssertionError("the sessions were made whole: the shape route did not hold")
+
+    monkeypatch.setattr(subset, "whole_sessions", made_whole)
+    shaped = []
+    real_shaped = compare_module._Shaped
+
+    def counted(*a, **k):
+        got = real_shaped(*a, **k)
+        shaped.append(got)
+        return got
+
+    monkeypatch.setattr(compare_module, "_Shaped", counted)
+    fast = _every_format(compare(str(path)))
+    assert fast == ordinary
+    assert len(shaped) == 1
+    sessions = list(shaped[0].sessions.values())
+    assert sum(len(s.rows) for s in sessions) > 250  # most ports by shape
+    assert sum(len(s.shapes) for s in sessions) > 10  # of many shapes
+    assert '"kind": "syn-ack"' in fast and '"kind": "rst"' in fast and '"kind": "udp"' in fast
+
+    def one_shape(cols, first, *_a, **_k):
+        import numpy as np
+
+        return np.zeros(len(first), np.int64), 1
+
+    monkeypatch.setattr(subset, "pair_shapes", one_shape)
+    assert _every_format(compare(str(path))) != ordinary
+
+
+def test_a_target_scanning_its_scanner_sends_compare_to_the_whole_sessions(monkeypatch, tmp_path):
+    """Two scans between the same two hosts, each way: a packet between them
+    could belong to a port of either, so the shape route steps aside
+    (NotWhole) and the sessions are made whole; the same output."""
+    from pcapbuild import ether, ipv4_tcp
+
+    back_scan = []
+    for i, port in enumerate(range(1, 150)):
+        t = 60.0 + i * 0.002
+        back_scan.append((t, ether(ipv4_tcp("198.18.0.2", "198.18.0.1", 52000, port, 0x02, seq=77, window=2048))))
+        back_scan.append((t + 0.001, ether(ipv4_tcp("198.18.0.1", "198.18.0.2", port, 52000, 0x14, ack=78))))
+    path = tmp_path / "both-ways.pcap"
+    path.write_bytes(pcap_bytes(big_scan(t0=10.0, ports=range(1, 200)) + back_scan))
+    ordinary = _every_format(compare(str(path)))
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    whole = []
+    real_whole = subset.whole_sessions
+
+    def counted(*a, **k):
+        whole.append(1)
+        return real_whole(*a, **k)
+
+    monkeypatch.setattr(subset, "whole_sessions", counted)
+    assert _every_format(compare(str(path))) == ordinary
+    assert whole
+
+
+def test_only_the_frames_the_compared_sessions_span_are_read_again(monkeypatch, tmp_path):
+    """Three scans one after the other, the first and the last from the same
+    scanner (other ports); comparing the first two, or the last two, reads
+    again only the records from the first bulk probe to the last bulk answer
+    of those two (BulkPorts own_frames): the other session's packets between
+    the same addresses are not among them; the same output."""
+    from pcapbuild import ether, ipv4_tcp
+
+    recs = []
+    for k, (scanner, window, ports) in enumerate((("198.18.0.1", 1024, range(1, 160)),
+                                                  ("198.18.0.7", 2048, range(1, 160)),
+                                                  ("198.18.0.1", 4096, range(200, 359)))):
+        for i, port in enumerate(ports):
+            t = 10.0 + 100 * k + i * 0.002
+            recs.append((t, ether(ipv4_tcp(scanner, "198.18.0.2", 40000 + k, port, 0x02, seq=100, window=window))))
+            recs.append((t + 0.001, ether(ipv4_tcp("198.18.0.2", scanner, port, 40000 + k, 0x14, ack=101))))
+    path = tmp_path / "three.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    for a, b in ((1, 2), (2, 3)):
+        ordinary = _every_format(compare(str(path), session_a=a, session_b=b))
+        monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+        shaped = []
+        real_shaped = compare_module._Shaped
+
+        def counted(*args, **kw):
+            shaped.append(real_shaped(*args, **kw))
+            return shaped[-1]
+
+        monkeypatch.setattr(compare_module, "_Shaped", counted)
+        assert _every_format(compare(str(path), session_a=a, session_b=b)) == ordinary
+        assert len(shaped[0].bulk.between) == 2 * 2 * 159  # the two sessions' probes and answers only
+        monkeypatch.undo()

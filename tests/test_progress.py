@@ -109,6 +109,24 @@ def frames_of(text: str) -> list:
     return [f for f in re.split(r"\r\x1b\[K", text) if f]
 
 
+def phase_labels(frames) -> list:
+    """The phases a redrawn line named, in order, each once per run."""
+    labels = []
+    for f in frames:
+        label = f.split(" [")[0].split(":")[0]
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    return labels
+
+
+def on_a_terminal(monkeypatch) -> None:
+    """The CLI's bar drawn as on a terminal, from the first byte and the first moment."""
+    monkeypatch.setattr(cli.ProgressBar, "MIN_BYTES", 0)
+    monkeypatch.setattr(cli.ProgressBar, "MIN_SECONDS", 0)
+    real = cli.ProgressBar
+    monkeypatch.setattr(cli, "ProgressBar", lambda *a, **k: real(*a, tty=True, **k))
+
+
 def test_bar_names_each_phase_and_moves_on(monkeypatch):
     out = io.StringIO()
     bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40)
@@ -155,20 +173,13 @@ def test_cli_analyze_on_a_terminal_shows_every_phase(tmp_path, monkeypatch):
     """The command as a user runs it, stderr a (fake) terminal, the fast path taken."""
     path = two_sessions(tmp_path)
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
-    monkeypatch.setattr(cli.ProgressBar, "MIN_BYTES", 0)
-    monkeypatch.setattr(cli.ProgressBar, "MIN_SECONDS", 0)
-    real = cli.ProgressBar
-    monkeypatch.setattr(cli, "ProgressBar", lambda *a, **k: real(*a, tty=True, **k))
+    on_a_terminal(monkeypatch)
     for fmt in ("json", "table"):
         res = CliRunner().invoke(cli.main, ["analyze", str(path), "-f", fmt, "-o",
                                                             str(tmp_path / f"out.{fmt}")])
         assert res.exit_code == 0, res.stderr
         frames = frames_of(res.stderr)
-        labels = []
-        for f in frames:
-            label = f.split(" [")[0].split(":")[0]
-            if not labels or labels[-1] != label:
-                labels.append(label)
+        labels = phase_labels(frames)
         assert labels == ["reading", "pairing", "assembling", "grouping, routing", "classifying, fingerprinting",
                           "writing"], labels
         # a phase at 100% is followed by the next phase's line (or the end), never left standing
@@ -193,8 +204,8 @@ def test_verify_and_compare_report_their_phases(tmp_path, monkeypatch):
 
 
 def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeypatch):
-    """Through the fast path, then verify's bulk ports checked by shape and compare's sessions made
-    whole (fastpath.subset): each phase named."""
+    """Through the fast path, then verify's bulk ports checked and compare's described by shape
+    (fastpath.subset): each phase named."""
     from pcapscan.compare import compare
     from pcapscan.verify import verify
 
@@ -207,8 +218,7 @@ def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeyp
     rec = Recorder()
     compare(path, path, progress=rec)
     once = ["reading", "pairing", "assembling", "routing", "fingerprinting"]
-    assert rec.phases() == once + once + ["rereading", "pairing", "classifying", "rereading", "pairing",
-                                          "classifying", "comparing"]
+    assert rec.phases() == once + once + ["rereading", "classifying", "rereading", "classifying", "comparing"]
 
 
 def test_bar_tells_no_rate_before_half_a_second(monkeypatch):
@@ -220,3 +230,15 @@ def test_bar_tells_no_rate_before_half_a_second(monkeypatch):
     bar.close()
     frame = frames_of(out.getvalue())[-1]
     assert frame.startswith("reading again [") and frame.endswith("57,902 packets"), frame
+
+
+def test_cli_annotate_on_a_terminal_shows_verify_then_writing(tmp_path, monkeypatch):
+    """annotate runs verify, then words the comments and writes the copy: both named on the bar."""
+    path = two_sessions(tmp_path)
+    monkeypatch.setattr(containers, "PROGRESS_EVERY", 64)
+    on_a_terminal(monkeypatch)
+    res = CliRunner().invoke(cli.main, ["annotate", str(path), "-o", str(tmp_path / "out.pcapng")])
+    assert res.exit_code == 0, res.stderr
+    labels = phase_labels(frames_of(res.stderr))
+    assert labels[0] == "reading" and labels[-1] == "writing" and "checking" in labels, labels
+    assert res.stderr.endswith("\r\x1b[K")  # the bar is gone before the summary line

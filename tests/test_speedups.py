@@ -1,7 +1,7 @@
 """The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
 twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
-(fastpath/walk.py) and the bulk decoder's common shape (fastpath/columns.py)."""
+(fastpath/walk.py), the bulk decoder's common shape and dense ids (fastpath/columns.py)."""
 import numpy as np
 import pytest
 
@@ -37,13 +37,20 @@ def test_compiled_rows_text_is_the_python_one():
         extra = [b"row %d" % i for i in range(7)]
         which = rng.integers(-len(extra), shapes, n).astype(np.int64)
         cols = tuple(rng.integers(-(1 << 62), 1 << 62, n) for _ in range(3))
+        scratch = bytearray(b"old rows")  # written over from its start, grown as needed, reused
         for sep in (b"", b",\n"):
             want = rowtext.rows_text_py(templates, which, cols, sep, extra)
             assert native.format_rows(tuple(templates), which, cols, sep, tuple(extra)) == want
+            n = native.format_rows(tuple(templates), which, cols, sep, tuple(extra), scratch)
+            assert bytes(scratch[:n]) == want and len(scratch) >= n
+            with rowtext.rows_text(templates, which, cols, sep, extra, scratch) as view:
+                assert view.tobytes() == want
     with pytest.raises(IndexError):
         native.format_rows(((b"a",),), np.array([1], np.int64), (), b"", ())
     with pytest.raises(ValueError):
         native.format_rows(((b"a", b"b"),), np.array([0, 0], np.int64), (np.zeros(1, np.int64),), b"", ())
+    with pytest.raises(TypeError):  # rows go into a bytearray, which can grow
+        native.format_rows(((b"a",),), np.array([0], np.int64), (), b"", (), memoryview(bytearray(8)))
 
 
 def _table(monkeypatch, pure: bool):
@@ -121,6 +128,43 @@ def test_compiled_pcap_walk_is_the_loop(big):
                 outs.append((tuple(int(x) for x in res), [a[:res[0]].tolist() for a in out]))
             assert outs[0] == outs[1]
         assert outs[0][0][0] == 0
+
+
+@needs_native
+def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
+    """fastpath/columns.dense_ids hashes where the distinct rows are few: the ids
+    are those of the counting or sorting twin, on every path (one column or
+    several, narrow or wide types, negative values, few or many distinct rows)."""
+    from pcapscan.fastpath.columns import dense_ids
+
+    rng = np.random.default_rng(5)
+
+    def both(cols):
+        monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
+        got = dense_ids(cols)
+        monkeypatch.setenv("PCAPSCAN_PURE", "1")
+        want = dense_ids(cols)
+        assert got[1] == want[1] and got[0].dtype == want[0].dtype and (got[0] == want[0]).all()
+        return got
+
+    for m in (1, 7, 5000, 200_000):
+        for distinct in (1, 3, 700, m):
+            pick = rng.integers(0, distinct, m)
+            wide = (rng.integers(-(1 << 40), 1 << 40, distinct) * 7919)[pick]
+            ids, n = both([wide])
+            assert n == len(np.unique(wide)) and (np.unique(wide)[ids] == wide).all()
+            both([rng.integers(0, 2, m).astype(bool), wide % 65536, (wide >> 20).astype(np.int32)])
+            both([(wide % 251).astype(np.uint8), (wide % 40000).astype(np.uint16), (wide % 3 - 1).astype(np.int16)])
+            both([wide.astype(np.uint64), (wide % 7).astype(np.uint32)])
+    # the helper alone: past `limit` distinct values it answers -1
+    out = np.empty(5, np.int64)
+    assert native.dense_ids(np.array([5, -3, 5, 9, -3], np.int64), out, 10) == 3 and out.tolist() == [1, 0, 1, 2, 0]
+    assert native.dense_ids(np.array([5, -3, 5, 9, -3], np.int64), out, 2) == -1
+    assert native.dense_ids(np.zeros(0, np.int64), np.zeros(0, np.int64), 1) == 0
+    with pytest.raises(ValueError):
+        native.dense_ids(np.zeros(3, np.int64), np.zeros(2, np.int64), 10)
+    with pytest.raises(TypeError):
+        native.dense_ids(np.zeros(3, np.int32), np.zeros(3, np.int64), 10)
 
 
 def _lane_batch(rng):

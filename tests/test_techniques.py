@@ -208,3 +208,19 @@ def test_probe_classes_name_one_inferred_technique_each():
     inferred = [t for t, s in REGISTRY.items() if s.inferred]
     assert sorted(PROBE_TECHNIQUES.values()) == sorted(inferred)
     assert PROBE_TECHNIQUES["S"] is Technique.SYN and PROBE_TECHNIQUES["A"] is Technique.ACK
+
+
+def test_a_closed_ports_technique_names_the_other_port_it_was_read_from():
+    # a closed port first, then an open one (SYN, SYN/ACK, RST): the session's evidence is the
+    # closed port's, read off port 80's reset; it must say so before the frames, not leave
+    # "on another port" to read as where the handshake should have completed
+    from pcapscan.scans import build_scans
+
+    syn81, syn80 = tcp(1, "S", sport=40001, dport=81), tcp(3, "S", dport=80)
+    pkts = [syn81, reply_to(2, syn81, "RA"), syn80, reply_to(4, syn80, "SA"),
+            tcp(5, "R", dport=80, seq=1001, window=0, options=())]
+    (scan,) = build_scans("t.pcap", replay(pkts)[0])
+    assert scan.technique is Technique.SYN
+    assert render(scan.technique_evidence, "en") == (
+        "seen on another port of this session: the scanner reset it (frame 5) after the SYN/ACK (frame 4) "
+        "instead of completing the handshake")

@@ -20,6 +20,7 @@ which the reader skips) is left out, with a warning.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import tempfile
 from typing import Mapping, Optional, Sequence
@@ -92,6 +93,7 @@ def write_pcapng(path, out, comments: Optional[Mapping[int, Sequence[str]]] = No
     try:
         with os.fdopen(fd, "wb") as fh:
             _copy(cap, fh, comments, stats, application)
+        os.chmod(tmp, _new_file_mode(out))
         os.replace(tmp, out)
     except BaseException:
         cap.close()
@@ -99,6 +101,17 @@ def write_pcapng(path, out, comments: Optional[Mapping[int, Sequence[str]]] = No
             os.unlink(tmp)
         raise
     return stats
+
+
+def _new_file_mode(out) -> int:
+    """The mode `out` would have if opened for writing: its own if it exists,
+    else 0666 less the umask (mkstemp's file is 0600, for no reader but us)."""
+    try:
+        return stat.S_IMODE(os.stat(out).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _copy(cap, fh, comments, stats: ReadStats, application: str) -> None:

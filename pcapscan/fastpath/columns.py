@@ -853,13 +853,15 @@ def _options(buf, start, stop, options: OptionBook):
 
 def dense_ids(cols) -> tuple:
     """(ids, n): equal rows of the int columns get equal ids, numbered in sorted
-    row order; by packing the columns into one int64 when their ranges allow,
-    else by a lexicographic sort."""
-    cols = [np.asarray(c).astype(np.int64, copy=False) for c in cols]
+    row order; by packing the columns into one int64 when their ranges allow
+    (then hashed by the compiled helper where the distinct values are few,
+    else counted or sorted), else by a lexicographic sort."""
+    cols = [np.asarray(c) for c in cols]
+    cols = [c.astype(np.int64) if c.dtype == np.uint64 else c for c in cols]  # in-place sums below take the rest
     m = len(cols[0]) if cols else 0
     if m == 0:
         return np.zeros(0, np.int64), 0
-    packed = np.zeros(m, np.int64)
+    packed = None
     span = 1
     ok = True
     for c in cols:
@@ -868,15 +870,27 @@ def dense_ids(cols) -> tuple:
         if span * width >= (1 << 62):
             ok = False
             break
-        packed = packed * width + (c - lo)
+        if packed is None:
+            packed = c.astype(np.int64)
+        else:  # packed * width + (c - lo), in place: no temporary column
+            packed *= width
+            packed += c
+        packed -= lo
         span *= width
     if ok:
+        native = compiled()
+        if native is not None and span > (1 << 16):
+            ids = np.empty(m, np.int64)
+            n = native.dense_ids(packed, ids, max(4096, m >> 3))
+            if n >= 0:
+                return ids, n
         if span <= max(4 * m, 1 << 20):  # a small range: counted, not sorted
             present = np.bincount(packed, minlength=span) > 0
             mapping = np.cumsum(present) - 1
             return mapping[packed], int(mapping[-1]) + 1
         uniq, inv = np.unique(packed, return_inverse=True)
         return inv.ravel().astype(np.int64), len(uniq)
+    cols = [c.astype(np.int64, copy=False) for c in cols]
     order = np.lexsort(cols[::-1])
     diff = np.zeros(m, bool)
     diff[0] = True

@@ -91,6 +91,8 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
     """The low 16 bits of the addresses of AddressBook ids (IPv4: the id itself)."""
     out = ids & 0xFFFF
     v6 = ids >= V6_BASE
+    if not v6.any():  # np.unique would import numpy.ma (see report/rowtext.py) for nothing
+        return out
     for u in np.unique(ids[v6]).tolist():
         out[ids == u] = int.from_bytes(addrs.v6_raw[u - V6_BASE][-2:], "big")
     return out

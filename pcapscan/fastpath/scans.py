@@ -130,19 +130,21 @@ class Assembler:
     2. simple flows (one probe, at most one packet back) are sorted into
        blocks of whole address pairs; ordinary traffic among them is dropped
        by the engine's own rules (exchanges.midstream, shows_connection);
+       every scan connection, the engine's and the bulk ones together, is
+       split into runs (sessions.split_runs), block by block;
     3. the simple flows the engine must group itself (sharing a port with
        another flow, or of a shape a routing policy may claim) go back to it
-       (ReplayEngine.adopt); then every scan connection, the engine's and the
-       bulk ones together, is split into runs (sessions.split_runs);
+       (ReplayEngine.adopt), with their runs;
     4. the routing policies (families.route) see the engine's exchanges and a
        few representatives of each bulk session, with the spans of every run;
     5. scans are built block by block, each distinct shape classified once by
        the technique's real classifier (fastpath/shapes.py).
 
     What holds for the whole capture lives on the instance, set once: `t`
-    the flow table; after step 2 `engine_keys`, `times` and `zombies` (what
-    the engine's exchanges tell about the simple flows), after step 3
-    `run_of` (each flow's run). What belongs to one block of simple flows is
+    the flow table; in step 2 `engine_keys`, `times` and `zombies` (what
+    the engine's exchanges tell about the simple flows) and `conn_cols` (the
+    engine's connections as split_runs reads them), after it `run_of` (each
+    flow's run). What belongs to one block of simple flows is
     passed explicitly: its columns (`cols`, made by _block: flow ids, pair
     session, ports, probe kind, options, answer flags...) and, while its
     scans are built, its exchange table (`tab`, a BlockTable). Blocks may be
@@ -159,7 +161,8 @@ class Assembler:
         self.read_at = read_at
         self.fp_objects_max = fp_objects_max
         self.text = table.addrs.text
-        self.run_of = None  # run (sessions.py) of each flow, once known (step 3)
+        self.run_of = None  # run (sessions.py) of each flow, once known (step 2)
+        self.conn_cols = None  # split_runs' columns of the engine's connections, during step 2
         # what the engine's exchanges tell of the simple flows (step 2)
         self.engine_keys = self.times = self.zombies = None
 
@@ -211,50 +214,72 @@ class Assembler:
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
-        fid = np.nonzero(((st & COMPLEX) == 0) & ((st & N1) > 0))[0].astype(np.int32)
-        sst = st[fid]
-        key = t.key.a[fid]
-        udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
-        del key
-        drop = np.zeros(len(fid), bool)  # the engine's not-a-probe rules, once per shape (and part)
-        for lo in range(0, len(fid), BLOCK_ROWS):
-            drop[lo:lo + BLOCK_ROWS] = self._ordinary(fid[lo:lo + BLOCK_ROWS], sst[lo:lo + BLOCK_ROWS],
-                                                      udp[lo:lo + BLOCK_ROWS])
-        del sst, udp
-        dropped = (int(drop.sum()), int(drop.sum() + ((st[fid[drop]] & N2) > 0).sum()))  # one probe, its answer
-        if drop.any():
-            fid = fid[~drop]
-        del drop
+        fid = np.flatnonzero((st & (COMPLEX | N1)) == N1).astype(np.int32)  # simple, with a probe: one pass
         sess = t.sessions(fid).astype(np.int32)
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
         # with a second process, a block per session or so: the two halves come out even
-        blocks = _blocks(sess[order], max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
-        del sess
+        ordered = sess[order]
+        blocks = _blocks(ordered, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
+        block_sessions = [_distinct_sorted(ordered[lo:hi]) for lo, hi in blocks]
+        del sess, ordered
         debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
         self.zombies = [t.addrs.id_of(z) for z in idle.zombie_hosts(query_exchanges)]
+        # runs (sessions.py) over every scan connection, the engine's and the bulk ones together:
+        # split block by block (a run is one session's) with the engine's connections of the block
+        connections = engine.probe_connections()
+        self.conn_cols = self._connection_columns(connections)
 
         def sort_out(i):
             lo, hi = blocks[i]
             cols = self._block(np.sort(fid[order[lo:hi]]))
-            aside = self._aside(cols)
-            out = [cols["fid"][aside]]
+            # ordinary traffic among them: dropped by the engine's not-a-probe rules, once per shape
+            drop = self._ordinary(cols["fid"], st[cols["fid"]], cols["udp"])
+            dropped = (int(drop.sum()), int(drop.sum() + cols["n2"][drop].sum()))  # probes, and their answers
+            if dropped[0]:
+                cols = {k: v[~drop] for k, v in cols.items()}
+            del drop
+            conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
+            runs = runs.astype(np.int32)  # as run_of keeps them
+            aside = self._aside(cols, block_sessions[i])
+            out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
+                   "conn_runs": conn_runs, "dropped": dropped}
             cols = {k: v[~aside] for k, v in cols.items()}
-            return out + [cols["fid"], cols["fid"][self._representatives(cols)]]
+            bs = block_sessions[i]
+            present = np.zeros(len(bs), bool)
+            present[np.searchsorted(bs, cols["sp"])] = True
+            return dict(out, kept=cols["fid"], kept_runs=runs[~aside], reps=cols["fid"][self._representatives(cols)],
+                        sessions=bs[present])  # the sessions that keep a flow
 
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
-        aside_fids, kept_fids, rep_fids = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
-        del fid, order, done
+        aside_fids, kept_fids = [d["aside"] for d in done], [d["kept"] for d in done]
+        rep_fids = [d["reps"] for d in done]
+        kept_sessions = [d["sessions"] for d in done]  # the sessions of each part of kept_fids, ascending
+        self.run_of = np.zeros(len(st), np.int32)
+        conn_runs = np.zeros(len(connections), np.int64)
+        left = np.ones(len(connections), bool)  # connections of sessions without simple flows
+        for d in done:
+            self.run_of[d["aside"]], self.run_of[d["kept"]] = d["aside_runs"], d["kept_runs"]
+            conn_runs[d["conn_rows"]], left[d["conn_rows"]] = d["conn_runs"], False
+        left = np.nonzero(left)[0]
+        conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
+        dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
+        del fid, order, done, left
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
         cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
-        engine.adopt(self.exchanges_of(cols, np.arange(len(cols["fid"]))))
-        # runs (sessions.py) over every scan connection, the engine's and the bulk ones together
-        engine_runs, self.run_of = self._runs(engine, kept_fids)
+        adopted = self.exchanges_of(cols, np.arange(len(cols["fid"])))  # each with its flow's run
+        engine.adopt(adopted)
+        run_by = {id(c): r for c, r in zip(connections, conn_runs.tolist())}
+        run_by.update((id(ex.probes[0]), ex.run) for ex in adopted)  # an adopted connection: its probe
+        engine_runs = [run_by[id(c)] if id(c) in run_by else run_by[id(c.probes[0])]
+                       for c in engine.probe_connections()]
+        del connections, adopted, run_by, cols
+        self.conn_cols = None
         duplicates = engine.stats.duplicates
         other = engine.other_traffic()
         other.add(*dropped)
@@ -268,7 +293,7 @@ class Assembler:
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, kept_fids))
+                                self._spans(exchanges, kept_fids, kept_sessions))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
@@ -280,9 +305,9 @@ class Assembler:
         for ex in kept:
             by_sess.setdefault(t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)), []).append(ex)
         mine_of = []
-        for fids in kept_fids:
+        for sessions in kept_sessions:
             mine = []
-            for sp_ in np.unique(t.sessions(fids)).tolist():
+            for sp_ in sessions.tolist():
                 mine += by_sess.pop(sp_, [])
             mine_of.append(mine)
 
@@ -352,34 +377,36 @@ class Assembler:
         drop[tcp] = shape_drop[inv]
         return drop
 
-    def _runs(self, engine, parts: list):
-        """sessions.split_runs over every scan connection: the engine's
-        (returned as a list, in its order) and the bulk flows (returned as an
-        array indexed by flow id). Run part by part (`parts`: flow ids of
-        whole sessions each, the bulk blocks; the engine's connections go with
-        their session's): split_runs numbers runs per session and probe kind,
-        so the numbers are those of one call, in memory bounded by a part."""
+    def _connection_columns(self, connections: list) -> list:
+        """sessions.split_runs' columns of the engine's connections (their first probes)."""
         t = self.t
-        firsts = [c.probes[0] for c in engine.probe_connections()]
-        e_cols = packet_columns(firsts, lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
-                                t.options.id_of)
-        e_cols = [np.asarray(e, np.float64 if i == 5 else np.int64) for i, e in enumerate(e_cols)]
-        p = t.probe
-        e_runs = np.zeros(len(firsts), np.int64)
-        run_of = np.zeros(len(t.state.v), np.int32)
-        for e_rows, b in self._with_their_sessions(e_cols[0], parts):
-            f, u = b["fid"], b["udp"]
-            b_cols = (b["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
-                      np.where(u, t.options.id_of(()), b["opt"]), p["ttl"].a[f], p["ts"].a[f])
-            runs = split_runs(*[np.concatenate([e[e_rows], c]) for e, c in zip(e_cols, b_cols)])
-            e_runs[e_rows] = runs[:len(e_rows)]
-            run_of[f] = runs[len(e_rows):]
-        return e_runs.tolist(), run_of
+        cols = packet_columns([c.probes[0] for c in connections],
+                              lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
+                              t.options.id_of)
+        return [np.asarray(c, np.float64 if i == 5 else np.int64) for i, c in enumerate(cols)]
 
-    def _spans(self, exchanges: list, parts: list) -> dict:
+    def _block_runs(self, s: dict, sessions: np.ndarray):
+        """sessions.split_runs over a block's flows (its columns `s`) and the engine's
+        connections of its sessions (ascending `sessions`): (those connections' rows
+        in self.conn_cols, their runs, the runs of the block's rows). split_runs numbers
+        runs per session and probe kind from what each row holds, not from where it
+        stands: the numbers are those of one call over every connection, in memory
+        bounded by a block."""
+        t = self.t
+        p = t.probe
+        rows = _rows_in(self.conn_cols[0], sessions)
+        f, u = s["fid"], s["udp"]
+        b_cols = (s["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
+                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], s["pts"])
+        runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
+        return rows, runs[:len(rows)], runs[len(rows):]
+
+    def _spans(self, exchanges: list, parts: list, part_sessions: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
         bulk flows together, keyed as sessions.exchange_spans keys them; part
-        by part as _runs (a run is one session's), in the order of one call."""
+        by part (`parts`: flow ids of whole sessions, `part_sessions` their
+        sessions, ascending; the engine's exchanges go with their session's):
+        a run is one session's, so the spans are those of one call."""
         t = self.t
         e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
                            for ex in exchanges], np.int64)
@@ -388,39 +415,32 @@ class Assembler:
         e_first = np.array([ex.probes[0].ts for ex in exchanges], np.float64)
         e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
         e_port = np.array([ex.port for ex in exchanges], np.int64)
-        spans: dict = {}
-        for e, b in self._with_their_sessions(e_pair, parts):
-            f = b["fid"]
-            spans.update(run_spans(
+        items = [(fids, _rows_in(e_pair, sess)) for fids, sess in zip(parts, part_sessions)]
+        left = np.ones(len(e_pair), bool)  # exchanges of sessions no part holds: with an empty part
+        for _fids, e in items:
+            left[e] = False
+        if left.any() or not parts:
+            items.append((np.zeros(0, np.int32), np.nonzero(left)[0]))
+
+        def part_spans(i):
+            fids, e = items[i]
+            b = self._block(fids, full=False)
+            return run_spans(
                 np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
-                np.r_[flow_kinds(b["udp"], t.probe["flags"].a[f]), e_kind[e], e_kind[e]].astype(np.int64),
-                np.r_[self.run_of[f], e_run[e], e_run[e]].astype(np.int64),
-                np.r_[t.probe["ts"].a[f], e_first[e], e_last[e]],
-                np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64)))
+                np.r_[flow_kinds(b["udp"], t.probe["flags"].a[fids]), e_kind[e], e_kind[e]].astype(np.int64),
+                np.r_[self.run_of[fids], e_run[e], e_run[e]].astype(np.int64),
+                np.r_[t.probe["ts"].a[fids], e_first[e], e_last[e]],
+                np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64))
+
+        spans: dict = {}
+        for i in range(len(items)):  # here: forking a second process for them costs more than it saves
+            spans.update(part_spans(i))
         spans = dict(sorted(spans.items()))
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
         for p, sc, tg in zip(list(pairs), scanners.tolist(), targets.tolist()):
             pairs[p] = (self.text(sc), self.text(tg))
         return {(pairs[p], k, r): v for (p, k, r), v in spans.items()}
-
-    def _with_their_sessions(self, e_sess: np.ndarray, parts: list):
-        """(rows of e_sess, _block columns of the part) for each part (flow ids
-        of whole sessions): the rows of e_sess in the part's sessions, in their
-        order; then those of sessions no part holds, with an empty part."""
-        order = np.argsort(e_sess, kind="stable")
-        ordered = e_sess[order]
-        left = np.ones(len(e_sess), bool)
-        for fids in parts:
-            b = self._block(fids, full=False)
-            sess = np.unique(b["sp"])
-            at, to = np.searchsorted(ordered, sess, "left"), np.searchsorted(ordered, sess, "right")
-            rows = np.sort(np.concatenate([order[a:z] for a, z in zip(at.tolist(), to.tolist()) if z > a]
-                                          or [np.zeros(0, np.int64)]))
-            left[rows] = False
-            yield rows, b
-        if left.any() or not parts:
-            yield np.nonzero(left)[0], self._block(np.zeros(0, np.int32), full=False)
 
     def _engine_keys(self, engine) -> np.ndarray:
         """(session, udp, port) of every connection the engine follows."""
@@ -437,9 +457,9 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self, s: dict) -> np.ndarray:
-        """Simple flows of the block (its columns `s`) to replay with the engine: those sharing an
-        exchange or a port with another flow, and those a routing policy might claim."""
+    def _aside(self, s: dict, sessions: np.ndarray) -> np.ndarray:
+        """Simple flows of the block (its columns `s`, of `sessions`) to replay with the engine: those
+        sharing an exchange or a port with another flow, and those a routing policy might claim."""
         t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
@@ -450,7 +470,7 @@ class Assembler:
         cols = [s["sp"], s["udp"], s["tport"]]
         extra = self.engine_keys
         if len(extra):
-            extra = extra[np.isin(extra[:, 0], np.unique(s["sp"]))]
+            extra = extra[np.isin(extra[:, 0], sessions)]
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
         aside |= _shared(cols)[:n]
         fid = s["fid"]
@@ -686,7 +706,7 @@ class Assembler:
         n_o = len(results)
         t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
         t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
-        o = np.lexsort((t_port, t_udp))
+        o = _port_order(t_udp, t_port)
         t_udp, t_port = t_udp[o], t_port[o]
         pad = np.zeros(n_o, np.int64)
         st = np.r_[st, pad][o].astype(np.uint8)
@@ -748,6 +768,21 @@ def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
     return out
 
 
+def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The rows of `values` whose value is one of `wanted` (ascending), in row order."""
+    if not len(values) or not len(wanted):
+        return np.zeros(0, np.int64)
+    at = np.searchsorted(wanted, values)
+    return np.nonzero(wanted[np.minimum(at, len(wanted) - 1)] == values)[0]
+
+
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """np.unique of values already in ascending order."""
+    if not len(values):
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
+
+
 def _first_frame(scan) -> int:
     ports = scan.ports
     if isinstance(ports, PortTable):
@@ -770,7 +805,26 @@ def _kind_code(ex: Exchange) -> int:
     return UDP_KIND if k == "udp" else _letters_code(k)
 
 
+def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """np.lexsort((port, udp)): TCP ports, then UDP ports, ascending. A scan's
+    (proto, port) keys are distinct (a port probed by several exchanges is
+    merged into one row), so each key's row is placed by counting, in O(n)
+    instead of a comparison sort; should keys repeat, the lexsort itself."""
+    n = len(port)
+    if n >= 4096:
+        key = udp.astype(np.int64) << 16 | port
+        slot = np.full(1 << 17, -1, np.int64)
+        slot[key] = np.arange(n)
+        order = slot[slot >= 0]
+        if len(order) == n:
+            return order
+    return np.lexsort((port, udp))
+
+
 def _shared(cols) -> np.ndarray:
+    """Rows whose values (one per column) another row has too."""
+    if len(cols) == 1 and len(cols[0]) and 0 <= int(cols[0].min()) and int(cols[0].max()) < (1 << 20):
+        return np.bincount(cols[0])[cols[0]] > 1  # a scan's (proto, port) keys: counted as they are
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)

@@ -40,9 +40,12 @@ class Between:
     way, read once: the bulk decoder's rows as columns (`cols`, frame order),
     the records only decode_frame reads as Packets (`slow`: ICMP errors either
     address sends or receives, and the rest between the pairs). Packets of
-    rows are made when asked (packets())."""
+    rows are made when asked (packets()). With `frames` (first, last), only
+    the records of those frames are decoded and kept, and reading stops
+    after the last."""
 
-    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None):
+    def __init__(self, path, pairs: Iterable[tuple], progress: Optional[Callable] = None,
+                 frames: Optional[tuple] = None):
         self.stats = stats = ReadStats(str(path))
         self.addrs, self.options = addrs, options = AddressBook(), OptionBook()
         pairs = list(pairs)
@@ -57,8 +60,17 @@ class Between:
         cols = {k: np.zeros(room, dtype) for k, dtype in _KEPT.items()}
         n = 0
         self.slow = []
+        lo, hi = frames if frames is not None else (0, float("inf"))
         for batch in reader.batches():
-            dec, slow, _ts = decode_batch(batch, addrs, options, stats, reader.unknown)
+            if batch.frame0 > hi:
+                break
+            dec, slow, _ts = (None, [], None) if batch.frame0 + len(batch.off) <= lo else \
+                decode_batch(batch, addrs, options, stats, reader.unknown)  # before the frames: walked only
+            if frames is not None and dec is not None:
+                at = (dec.frame >= lo) & (dec.frame <= hi)
+                if not at.all():
+                    dec = SimpleNamespace(**{k: getattr(dec, k)[at] for k in _KEPT})
+                slow = [pkt for pkt in slow if lo <= pkt.frame <= hi]
             if dec is not None and len(dec.frame):
                 hit = np.zeros(len(dec.frame), bool)
                 for a, b in want:
@@ -96,7 +108,7 @@ class Between:
         """(rows, keys) of the rows between `scanner` and `target`: each keyed
         udp * 65536 + the target's port (the destination port of what the
         scanner sends, the source port of what the target sends), as
-        verify._flows keys them when `target` scans no port of `scanner`."""
+        exchanges.port_flows keys them when `target` scans no port of `scanner`."""
         c = self.cols
         s, t = self.addrs.id_of(scanner), self.addrs.id_of(target)
         out_ = (c.src == s) & (c.dst == t)
@@ -104,6 +116,142 @@ class Between:
         rows = np.nonzero(out_ | back)[0]
         port = np.where(out_[rows], c.dport[rows], c.sport[rows]).astype(np.int64)
         return rows, c.udp[rows].astype(np.int64) * 65536 + port
+
+
+def bulk_rows(scan):
+    """Rows of a fast-path scan's ports (PortTable) classified in bulk (no Exchange), as an array; () if none."""
+    ports = scan.ports
+    objects = getattr(ports, "objects", None)
+    if objects is None or len(objects) == len(ports):
+        return ()
+    bulk = np.ones(len(ports), bool)
+    bulk[list(objects)] = False
+    return np.nonzero(bulk)[0]
+
+
+class BulkKeys:
+    """The (scanner, target, proto, port) keys of bulk ports, as
+    exchanges.port_flows asks for them (`key in keys`), read off the scans'
+    columns."""
+
+    def __init__(self, scans: list, bulk: dict):
+        self.codes: dict = {}
+        for s in scans:
+            rows = bulk[id(s)]
+            if len(rows):
+                code = s.ports.udp[rows].astype(np.int64) * 65536 + s.ports.port[rows]
+                self.codes[(s.scanner, s.target)] = np.sort(np.r_[self.codes.get((s.scanner, s.target), []), code])
+
+    def __bool__(self) -> bool:
+        return bool(self.codes)
+
+    def __contains__(self, key) -> bool:
+        scanner, target, proto, port = key
+        codes = self.codes.get((scanner, target))
+        if codes is None or proto not in ("tcp", "udp"):
+            return False
+        code = (proto == "udp") * 65536 + port
+        at = int(np.searchsorted(codes, code))
+        return at < len(codes) and int(codes[at]) == code
+
+
+class BulkPorts:
+    """The ports some fast-path scans classified in bulk, each found among
+    the packets between its scanner and target (a Between, read once) as
+    its own probe row and at most one answer row, without making any
+    session whole: verify checks them by shape, compare describes them so.
+    NotWhole where a bulk port's packets are not its one probe and at most
+    one answer (a port probed again, a copy, an ICMP error or a record the
+    bulk decoder left quoting it, a target that scans its scanner), or a
+    row does not replay as its verdict names it (`replayed`).
+
+    `own_frames`: read only the frames from the first bulk probe to the last
+    bulk probe or answer, for a caller that reads nothing of a bulk port but
+    its own probe and answer (compare), not the packets around it (verify's
+    rules do): that no other packet anywhere in the capture shares their flow
+    (a copy, a retry from the same port, an ICMP error quoting them) the fast
+    path saw when it classified them in bulk, and the checks above then hold
+    within those frames."""
+
+    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False):
+        from ..exchanges import port_flows
+
+        pairs = {(s.scanner, s.target) for s in scans}
+        if any(a == b or (b, a) in pairs for a, b in pairs):
+            raise NotWhole("a target scans its scanner")  # port_flows would key some packets the other way
+        self.bulk = {id(s): bulk_rows(s) for s in scans}  # id(scan) -> its bulk rows
+        frames = None
+        if own_frames:
+            bulk = [(s.ports.pframe[r], s.ports.rframe[r]) for s in scans for r in [self.bulk[id(s)]] if len(r)]
+            frames = (min(int(p.min()) for p, _r in bulk), max(int(max(p.max(), r.max())) for p, r in bulk)) \
+                if bulk else None
+        self.between = b = Between(path, pairs, progress, frames)
+        self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
+        self._keyed: dict = {}
+        if port_flows(b.slow, BulkKeys(scans, self.bulk)):
+            raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
+        for s in scans:
+            self._own_rows(s)
+
+    def keyed(self, scanner: str, target: str) -> tuple:
+        """(rows, keys) of Between.port_keys, sorted by key, each key's rows in frame order."""
+        got = self._keyed.get((scanner, target))
+        if got is None:
+            rows, keys = self.between.port_keys(scanner, target)
+            order = np.argsort(keys, kind="stable")
+            got = self._keyed[(scanner, target)] = (rows[order], keys[order])
+        return got
+
+    def _own_rows(self, s) -> None:
+        rows_b = np.asarray(self.bulk[id(s)], np.int64)
+        if not len(rows_b):
+            return
+        b, pt = self.between, s.ports
+        rows, keys = self.keyed(s.scanner, s.target)
+        code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
+        lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
+        count = hi - lo
+        first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
+        second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
+        frame = b.cols.frame
+        rframe = pt.rframe[rows_b]
+        target = b.addrs.id_of(s.target)
+        ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
+            ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
+            ((count == 1) | (b.cols.src[second] == target))
+        if not ok.all():
+            raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
+        firsts = np.full(len(pt), -1, np.int64)
+        seconds = np.full(len(pt), -1, np.int64)
+        firsts[rows_b], seconds[rows_b] = first, second
+        self.rows[id(s)] = (firsts, seconds)
+
+    def pairs(self, scan) -> tuple:
+        """(bulk rows, their probe rows, their answer rows or -1) of `scan`, rows of between.cols."""
+        rows_b = np.asarray(self.bulk[id(scan)], np.int64)
+        if not len(rows_b):
+            return rows_b, rows_b, rows_b
+        firsts, seconds = self.rows[id(scan)]
+        return rows_b, firsts[rows_b], seconds[rows_b]
+
+    def replayed(self, scan, row: int) -> tuple:
+        """(PortResult, its packets) of bulk row `row` of `scan`: its probe and
+        answer replayed by the engine, held to the frames and port its verdict names."""
+        from ..exchanges import ReplayEngine
+        from ..model import PortResult
+        from ..scans import merge_same_port
+
+        firsts, seconds = self.rows[id(scan)]
+        pkts = self.between.packets([r for r in (int(firsts[row]), int(seconds[row])) if r >= 0])
+        engine = ReplayEngine()
+        for p in pkts:
+            engine.feed(p)
+        merged = merge_same_port(engine.exchanges())
+        pr = scan.ports[row]
+        if len(merged) != 1 or tuple(p.frame for p in merged[0].probes) != tuple(pr.verdict.probe_frames) \
+                or (merged[0].proto, merged[0].port) != (pr.proto, pr.port):
+            raise NotWhole(f"{pr.port}/{pr.proto} of {scan.scanner} -> {scan.target}")
+        return PortResult(proto=pr.proto, port=pr.port, verdict=pr.verdict, exchange=merged[0]), pkts
 
 
 def pair_shapes(cols, first: np.ndarray, second: np.ndarray, extra: list, identity, seq_fields, near: int) -> tuple:

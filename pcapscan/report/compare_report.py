@@ -234,7 +234,7 @@ def _panel(side, rows, y0, span, step, plot_w) -> list:
         if p is None:
             out.append(f'<text x="{LEFT + 6}" y="{y + 4:.1f}" fill="#999">not probed</text>')
             continue
-        ex = p.exchange
+        ex = side.exchange(p)  # a port described by its shape: replayed now
         if i:
             out.append(f'<line x1="{LEFT}" y1="{y - ROW_H / 2:.1f}" x2="{LEFT + plot_w}" y2="{y - ROW_H / 2:.1f}" '
                        f'stroke="#eee"/>')

@@ -3,7 +3,7 @@ import csv
 import io
 
 from .rows import host_statuses, is_port_table, port_row
-from .rowtext import PortRows, write_bytes
+from .rowtext import PortRows
 
 COLUMNS = ["capture", "scanner", "target", "technique", "proto", "port", "state", "reason", "reason_ttl",
            "probe_frames", "response_frames", "host_state", "host_reason"]
@@ -33,13 +33,14 @@ def write(result, fh, progress=None) -> None:
     scanned = set()
     tick = Ticker(progress, "writing", sum(len(s.ports) for s in result.scans), seconds=0.0)
     done = 0
+    scratch = bytearray()  # the column tables' rows are formatted into it in turn (rowtext.rows_text)
     for scan in result.scans:
         h = statuses.get((scan.capture, scan.target))
         host = (h.state.value, h.reason.value) if h else ("up", "user-set")
         if len(scan.ports):
             scanned.add((scan.capture, scan.target))
         if is_port_table(scan.ports):
-            _write_table(scan, host, writer, fh, lambda n: tick(done + n))
+            _write_table(scan, host, writer, fh, lambda n: tick(done + n), scratch)
         else:
             for port in scan.ports:
                 writer.writerow(_cells(port_row(scan, port), host))
@@ -68,7 +69,7 @@ def _cells(row: dict, host: tuple) -> list:
 _NUM = "\x00"  # a number's place in a row template (csv never quotes it)
 
 
-def _write_table(scan, host: tuple, writer, fh, tick) -> None:
+def _write_table(scan, host: tuple, writer, fh, tick, scratch: bytearray | None = None) -> None:
     """The rows of a column table: the engine's own ports (objects) as any
     port, the bulk ones from a template per (proto, state, reason, answered)
     that csv itself wrote, so quoting is csv's (report/rowtext.py)."""
@@ -88,8 +89,8 @@ def _write_table(scan, host: tuple, writer, fh, tick) -> None:
         return row_text([scan.capture, scan.scanner, scan.target, scan.technique.value, "udp" if udp else "tcp", _NUM,
                          states[st].value, reasons[rs].value, _NUM, _NUM, _NUM if answered else "", *host]).split(_NUM)
 
-    rows = PortRows(scan.ports, template, lambda port: row_text(_cells(port_row(scan, port), host)))
+    rows = PortRows(scan.ports, template, lambda port: row_text(_cells(port_row(scan, port), host)), scratch=scratch)
     for start in range(0, len(scan.ports), CHUNK):
         stop = min(start + CHUNK, len(scan.ports))
-        write_bytes(fh, rows.text(start, stop))
+        rows.write(fh, start, stop)
         tick(stop)

@@ -45,11 +45,12 @@ def write_json(result, fh, progress=None) -> None:
     text = json.dumps(skeleton, indent=2) + "\n"
     pos = 0
     tick = PortTicker(progress, scans)
+    scratch = bytearray()  # every scan's rows are formatted into it in turn
     for i, scan in enumerate(scans):
         mark = json.dumps(_MARK.format(i))
         at = text.index(mark, pos)
         fh.write(text[pos:at])
-        _write_ports(scan, fh, tick)
+        _write_ports(scan, fh, tick, scratch)
         pos = at + len(mark)
     fh.write(text[pos:])
     tick.end()
@@ -75,13 +76,13 @@ def port_words(scan, port) -> str:
     return "\n".join("        " + line for line in json.dumps(d, indent=2).split("\n"))
 
 
-def _write_ports(scan, fh, tick=lambda n: None) -> None:
+def _write_ports(scan, fh, tick=lambda n: None, scratch: bytearray | None = None) -> None:
     ports = scan.ports
     if not len(ports):
         fh.write("[]")
         return
     fh.write("[\n")
-    rows = _port_rows(scan) if is_port_table(ports) else None
+    rows = _port_rows(scan, scratch) if is_port_table(ports) else None
     if rows is None or not _template_fits(scan, rows):
         for start in range(0, len(ports), CHUNK):
             part = [port_words(scan, ports[i]) for i in range(start, min(start + CHUNK, len(ports)))]
@@ -93,12 +94,12 @@ def _write_ports(scan, fh, tick=lambda n: None) -> None:
         stop = min(start + CHUNK, len(ports))
         if start:
             write_bytes(fh, b",\n")
-        write_bytes(fh, rows.text(start, stop))
+        rows.write(fh, start, stop)
         tick(stop - start)
     fh.write("\n      ]")
 
 
-def _port_rows(scan) -> PortRows:
+def _port_rows(scan, scratch: bytearray | None = None) -> PortRows:
     """A column table's ports in JSON, by one template (_PORT) per shape."""
     from ..model import Reason, State
 
@@ -108,7 +109,7 @@ def _port_rows(scan) -> PortRows:
         return _PORT.format(proto="udp" if udp else "tcp", state=states[st].value, reason=reasons[rs].value,
                             resp=_RESP[answered]).split("%d")
 
-    return PortRows(scan.ports, template, lambda port: port_words(scan, port), b",\n")
+    return PortRows(scan.ports, template, lambda port: port_words(scan, port), b",\n", scratch)
 
 
 def _template_fits(scan, rows: PortRows) -> bool:
