@@ -106,9 +106,16 @@ TCP_BASE_FLAGS = FIN | SYN | RST | PSH | ACK | URG  # what a segment is; ECE/CWR
 _FLAG_LETTERS = ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "A"), (URG, "U"), (ECE, "E"), (CWR, "C"))
 
 
+def _letters(flags: int) -> str:
+    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+
+
+_LETTERS_OF = tuple(_letters(f) for f in range(256))  # every byte's letters, made once
+
+
 def flag_letters(flags: int) -> str:
     """scapy-style flag letters: 0x12 -> 'SA', 0x29 -> 'FPU', 0 -> '' (shown as 'none' by renderers)."""
-    return "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
+    return _LETTERS_OF[flags & 0xFF]
 
 
 @dataclass(frozen=True, slots=True)

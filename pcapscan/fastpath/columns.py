@@ -63,6 +63,7 @@ class AddressBook:
         self.v6: dict = {}  # 16 bytes -> id
         self.v6_raw: list = []
         self._text: dict = {}
+        self._ids: dict = {}  # text -> id, of the texts asked for
 
     def v6_ids(self, rows: np.ndarray) -> np.ndarray:
         """ids of an (n, 16) uint8 array of IPv6 addresses."""
@@ -89,6 +90,12 @@ class AddressBook:
         return got
 
     def id_of(self, text: str) -> int:
+        got = self._ids.get(text)
+        if got is None:
+            got = self._ids[text] = self._id_of(text)
+        return got
+
+    def _id_of(self, text: str) -> int:
         if ":" in text:
             from socket import inet_pton
 

@@ -13,6 +13,8 @@ fragments and anything decode_frame had to read.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, never_probes, tcp_answers
@@ -497,8 +499,9 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        cols = {k: c.a[fids].tolist() for k, c in self.probe.items()}
-        cols.update(src=s.tolist(), sport=sp.tolist(), dst=t.tolist(), dport=tp.tolist(), udp=udp.tolist())
+        cols = {k: listed(c.a[fids]) for k, c in self.probe.items()}
+        cols.update(src=s.tolist(), sport=listed(sp.astype(np.uint16)), dst=t.tolist(),
+                    dport=listed(tp.astype(np.uint16)), udp=udp.tolist())
         return make_packets(cols, self.addrs, self.options)
 
     def answer_packets(self, fids: np.ndarray, records) -> list:
@@ -519,7 +522,21 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
-    return make_packets({k: getattr(d, k)[rows].tolist() for k in ROW_FIELDS}, addrs, options)
+    return make_packets({k: listed(getattr(d, k)[rows]) for k in ROW_FIELDS}, addrs, options)
+
+
+@functools.cache
+def _ints16() -> np.ndarray:
+    return np.arange(1 << 16).astype(object)
+
+
+def listed(values: np.ndarray) -> list:
+    """values.tolist(), where a 16-bit column (ports, IP id, window) gives one
+    shared int object per value instead of one per packet: the engine holds
+    every complex flow's Packets, and these values repeat from packet to packet."""
+    if values.dtype == np.uint16:
+        return _ints16()[values].tolist()
+    return values.tolist()
 
 
 # A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
@@ -532,17 +549,18 @@ def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of named columns (ROW_FIELDS -> equal-length lists):
     what decode_frame makes of the same TCP or UDP packet."""
     text = addrs.text
+    names = {a: text(a) for a in set(cols["src"]).union(cols["dst"])}  # each address's text, made once
     layouts = options.tuples
     out = []
     for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
          payload) in zip(*(cols[k] for k in ROW_FIELDS)):
         version = 6 if src >= V6_BASE else 4
         if udp:
-            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="udp", ip_version=version,
+            out.append(Packet(frame=frame, ts=ts, src=names[src], dst=names[dst], proto="udp", ip_version=version,
                               ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, payload_len=payload,
                               ip_proto=P_UDP))
         else:
-            out.append(Packet(frame=frame, ts=ts, src=text(src), dst=text(dst), proto="tcp", ip_version=version,
+            out.append(Packet(frame=frame, ts=ts, src=names[src], dst=names[dst], proto="tcp", ip_version=version,
                               ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, flags=flags, seq=seq,
                               ack=ack, window=window, options=layouts[opt], mss=None if mss < 0 else mss,
                               payload_len=payload, ip_proto=P_TCP))

@@ -21,6 +21,7 @@ from .. import families
 from ..capture import ReadStats
 from ..exchanges import ReplayEngine, midstream, probe_class, shows_connection
 from ..fingerprint import NMAP_OS_PROBES, identify
+from ..gcpause import no_cyclic_gc, young_cyclic_gc
 from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
 from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
@@ -89,6 +90,11 @@ def analyze_capture_fast(path, forced: Optional[Technique] = None, progress: Opt
     `parallel`: use a second process (os.fork) where that pays: one decodes
     the capture while this one keys the flows, then both assemble half of
     the scan sessions each (docs/performance.md). Same results either way."""
+    with no_cyclic_gc():  # the Packets and Exchanges of complex flows: millions of objects on a big capture (gcpause.py)
+        return _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, parallel)
+
+
+def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk_bytes, parallel):
     tame_malloc()
     debug("start")
     stats = ReadStats(str(path))
@@ -306,7 +312,8 @@ class Assembler:
             mine_of.append(mine)
 
         def build(i):
-            return self.build(self._block(kept_fids[i]), mine_of[i])
+            with young_cyclic_gc():  # fingerprinting leaves cycles (its columns): freed as it goes
+                return self.build(self._block(kept_fids[i]), mine_of[i])
 
         scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
                                           self.progress, "fingerprinting")
@@ -314,7 +321,8 @@ class Assembler:
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
             report(self.progress, "fingerprinting")
-            scans += self.build(self._block(np.zeros(0, np.int32)), rest)
+            with young_cyclic_gc():
+                scans += self.build(self._block(np.zeros(0, np.int32)), rest)
         scans += list(routed.idle_scans)
         debug("scans built")
         scans.sort(key=_first_frame)
