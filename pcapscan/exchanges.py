@@ -55,6 +55,14 @@ DUPLICATE_WINDOW = 0.010
 # packet is a copy depends only on the packets with its own fields, so flows
 # replay apart from each other (the fast path, Dask partitions) alike.
 RECENT_MAX = 16384
+# An answer written to the capture before its probe (several NIC queues, a
+# capture on "any", files merged by concatenation: the timestamps say the
+# probe came first, the records do not) waits this many frames for it: a
+# RST or an ICMP error whose flow no probe has opened yet is kept, and the
+# probe it answers (exactly, and stamped no later than it) takes it when it
+# comes. Counted in frames, like RECENT_MAX, so each flow's pairing is its
+# own business and flows replayed apart (the fast path) pair alike.
+EARLY_ANSWER_FRAMES = RECENT_MAX
 
 ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 
@@ -228,6 +236,8 @@ class ReplayEngine:
         self._recent: dict = {}  # duplicate-detection key -> (frame of its last copy, ts of the first)
         self._recent_q: deque = deque()  # (frame, key), in frame order
         self._midflow: list = []  # connections first seen in the middle: ordinary traffic from the start
+        self._early: dict = {}  # flow key of a probe not seen yet -> [its answers seen first (RST, ICMP error)]
+        self._early_q: deque = deque()  # (frame, flow key) of those answers, in frame order
         self.stats = EngineStats()
 
     # -- mechanism -------------------------------------------------------------
@@ -255,10 +265,40 @@ class ReplayEngine:
         q.append((pkt.frame, key))
         return False
 
+    def _keep_early(self, key: tuple, pkt: Packet) -> None:
+        """An answer whose probe (flow `key`) has not been seen: kept for EARLY_ANSWER_FRAMES frames."""
+        kept = self._early.get(key)
+        if kept is None:
+            kept = self._early[key] = deque()
+        kept.append(pkt)  # in frame order, as the queue: the oldest of a key goes first
+        self._early_q.append((pkt.frame, key))
+
+    def _forget_early(self, before: int) -> None:
+        """Answers kept since before frame `before` will meet no probe: what they would have been."""
+        q = self._early_q
+        while q and q[0][0] < before:
+            frame, key = q.popleft()
+            kept = self._early.get(key)
+            if not kept or kept[0].frame != frame:
+                continue  # a probe took it already
+            self.stats.orphan_answers += kept.popleft().quoted is not None
+            if not kept:
+                del self._early[key]
+
+    def _answered_early(self, conn: _Connection, key: tuple, probe: Packet) -> None:
+        """A new probe's answers written before it (see EARLY_ANSWER_FRAMES)."""
+        for ans in self._early.pop(key, ()):
+            if ans.ts >= probe.ts and answers(probe, ans):
+                self._from_target(conn, ans)
+            else:
+                self.stats.orphan_answers += ans.quoted is not None
+
     def feed(self, pkt: Packet) -> None:
         if self._is_duplicate(pkt):
             self.stats.duplicates += 1
             return
+        if self._early_q:
+            self._forget_early(pkt.frame - EARLY_ANSWER_FRAMES)
         proto = pkt.proto
         if proto in FLOW_PROTOS:
             fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport) if proto != "ip" else flow_key(pkt)
@@ -272,7 +312,9 @@ class ReplayEngine:
                 return
             kind = probe_class(pkt)
             if kind is None:
-                if proto == "tcp" and not pkt.flags & RST:
+                if proto == "tcp" and pkt.flags & RST:
+                    self._keep_early((proto, fwd[3], fwd[4], fwd[1], fwd[2]), pkt)
+                elif proto == "tcp":
                     # A SYN/ACK or data of a connection that began before the
                     # capture: remember the flow as ordinary traffic, so its
                     # next bare ACK is not taken for an ACK-scan probe.
@@ -285,10 +327,13 @@ class ReplayEngine:
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
             self._order.append((fwd, conn))
+            if fwd in self._early:
+                self._answered_early(conn, fwd, pkt)
         elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
-            conn = self._conns.get(quoted_key(pkt.quoted))
+            key = quoted_key(pkt.quoted)
+            conn = self._conns.get(key)
             if conn is None:
-                self.stats.orphan_answers += 1
+                self._keep_early(key, pkt)
                 return
             self._from_target(conn, pkt)
 
@@ -381,6 +426,7 @@ class ReplayEngine:
 
         `runs`: the run (sessions.py) of each of probe_connections(); by
         default split here from those connections alone."""
+        self._forget_early(float("inf"))  # answers still waiting: no probe came
         conns = [(key, conn) for key, conn in self._order if not conn.carried_data]
         self.stats.ordinary += len(self._order) - len(conns)
         if runs is None:
