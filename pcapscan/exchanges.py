@@ -58,9 +58,11 @@ RECENT_MAX = 16384
 # An answer written to the capture before its probe (several NIC queues, a
 # capture on "any", files merged by concatenation: the timestamps say the
 # probe came first, the records do not) waits this many frames for it: a
-# RST or an ICMP error whose flow no probe has opened yet is kept, and the
-# probe it answers (exactly, and stamped no later than it) takes it when it
-# comes. Counted in frames, like RECENT_MAX, so each flow's pairing is its
+# RST, a SYN/ACK or an ICMP error whose flow no probe has opened yet is
+# kept, and the probe it answers (exactly, and stamped no later than it)
+# takes it when it comes. A kept SYN/ACK that no probe takes becomes what
+# it always was (a connection that began before the capture) as soon as
+# another packet of its flow comes, or when it is forgotten. Counted in frames, like RECENT_MAX, so each flow's pairing is its
 # own business and flows replayed apart (the fast path) pair alike.
 EARLY_ANSWER_FRAMES = RECENT_MAX
 
@@ -238,6 +240,8 @@ class ReplayEngine:
         self._midflow: list = []  # connections first seen in the middle: ordinary traffic from the start
         self._early: dict = {}  # flow key of a probe not seen yet -> [its answers seen first (RST, ICMP error)]
         self._early_q: deque = deque()  # (frame, flow key) of those answers, in frame order
+        self._early_synacks: set = set()  # flow keys among them holding a SYN/ACK
+        self._paired_early: set = set()  # frames of SYN/ACKs a probe written after them took
         self.stats = EngineStats()
 
     # -- mechanism -------------------------------------------------------------
@@ -267,6 +271,8 @@ class ReplayEngine:
 
     def _keep_early(self, key: tuple, pkt: Packet) -> None:
         """An answer whose probe (flow `key`) has not been seen: kept for EARLY_ANSWER_FRAMES frames."""
+        if _synack(pkt):
+            self._early_synacks.add(key)
         kept = self._early.get(key)
         if kept is None:
             kept = self._early[key] = deque()
@@ -281,14 +287,43 @@ class ReplayEngine:
             kept = self._early.get(key)
             if not kept or kept[0].frame != frame:
                 continue  # a probe took it already
+            if _synack(kept[0]):
+                self._synacks_before_capture(key)
+                continue
             self.stats.orphan_answers += kept.popleft().quoted is not None
             if not kept:
                 del self._early[key]
 
+    def _synacks_before_capture(self, key: tuple) -> None:
+        """The kept SYN/ACKs of flow `key` answer no probe: a connection that
+        began before the capture, followed as ordinary traffic from here on."""
+        self._early_synacks.discard(key)
+        kept = self._early.pop(key, ())
+        synacks = [p for p in kept if _synack(p)]
+        rest = deque(p for p in kept if not _synack(p))
+        if rest:
+            self._early[key] = rest
+        own = (key[0], key[3], key[4], key[1], key[2])  # the SYN/ACK's own direction
+        if own not in self._conns:
+            self._conns[own] = _Connection(kind="?", carried_data=True, ignored=len(synacks))
+
+    def _takes_early_synack(self, key: tuple, pkt: Packet) -> bool:
+        """Is scanner packet `pkt` the probe a kept SYN/ACK of its flow answers?"""
+        return probe_class(pkt) is not None and any(
+            _synack(a) and a.ts >= pkt.ts and answers(pkt, a) for a in self._early[key])
+
+    def answered_early(self, pkt: Packet) -> bool:
+        """Did a probe written after this SYN/ACK take it (see EARLY_ANSWER_FRAMES)? Then it is
+        no idle scan's zombie probe (pairing.QueryEngine), though no SYN was seen before it."""
+        return pkt.frame in self._paired_early
+
     def _answered_early(self, conn: _Connection, key: tuple, probe: Packet) -> None:
         """A new probe's answers written before it (see EARLY_ANSWER_FRAMES)."""
+        self._early_synacks.discard(key)
         for ans in self._early.pop(key, ()):
             if ans.ts >= probe.ts and answers(probe, ans):
+                if _synack(ans):
+                    self._paired_early.add(ans.frame)
                 self._from_target(conn, ans)
             else:
                 self.stats.orphan_answers += ans.quoted is not None
@@ -302,6 +337,12 @@ class ReplayEngine:
         proto = pkt.proto
         if proto in FLOW_PROTOS:
             fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport) if proto != "ip" else flow_key(pkt)
+            if self._early_synacks:  # a SYN/ACK kept for its probe: is this it, or another packet?
+                rev = (proto, fwd[3], fwd[4], fwd[1], fwd[2])
+                if rev in self._early_synacks:
+                    self._synacks_before_capture(rev)
+                elif fwd in self._early_synacks and not self._takes_early_synack(fwd, pkt):
+                    self._synacks_before_capture(fwd)
             conn = self._conns.get(fwd)
             if conn is not None and not _reopens(conn, pkt):
                 self._from_scanner(conn, pkt)
@@ -312,15 +353,15 @@ class ReplayEngine:
                 return
             kind = probe_class(pkt)
             if kind is None:
-                if proto == "tcp" and pkt.flags & RST:
+                if proto == "tcp" and pkt.flags & (RST | SYN):
+                    # a RST or SYN/ACK: an answer whose probe may be written after it
                     self._keep_early((proto, fwd[3], fwd[4], fwd[1], fwd[2]), pkt)
                 elif proto == "tcp":
-                    # A SYN/ACK or data of a connection that began before the
-                    # capture: remember the flow as ordinary traffic, so its
-                    # next bare ACK is not taken for an ACK-scan probe.
+                    # Data of a connection that began before the capture:
+                    # remember the flow as ordinary traffic, so its next
+                    # bare ACK is not taken for an ACK-scan probe.
                     conn = self._conns[fwd] = _Connection(kind="?", carried_data=True, ignored=1)
-                    if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
-                        self._midflow.append(conn)
+                    self._midflow.append(conn)
                 return
             if is_group_address(pkt.dst):
                 return
@@ -452,6 +493,10 @@ class ReplayEngine:
                 stray=_merge(c.stray for c in conns), run=run,
             ))
         return result
+
+
+def _synack(pkt: Packet) -> bool:
+    return pkt.proto == "tcp" and pkt.flags & (SYN | RST) == SYN
 
 
 def _reopens(conn: _Connection, pkt: Packet) -> bool:
