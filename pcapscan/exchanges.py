@@ -55,6 +55,16 @@ DUPLICATE_WINDOW = 0.010
 # packet is a copy depends only on the packets with its own fields, so flows
 # replay apart from each other (the fast path, Dask partitions) alike.
 RECENT_MAX = 16384
+# An answer written to the capture before its probe (several NIC queues, a
+# capture on "any", files merged by concatenation: the timestamps say the
+# probe came first, the records do not) waits this many frames for it: a
+# RST, a SYN/ACK or an ICMP error whose flow no probe has opened yet is
+# kept, and the probe it answers (exactly, and stamped no later than it)
+# takes it when it comes. A kept SYN/ACK that no probe takes becomes what
+# it always was (a connection that began before the capture) as soon as
+# another packet of its flow comes, or when it is forgotten. Counted in frames, like RECENT_MAX, so each flow's pairing is its
+# own business and flows replayed apart (the fast path) pair alike.
+EARLY_ANSWER_FRAMES = RECENT_MAX
 
 ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
 
@@ -228,6 +238,10 @@ class ReplayEngine:
         self._recent: dict = {}  # duplicate-detection key -> (frame of its last copy, ts of the first)
         self._recent_q: deque = deque()  # (frame, key), in frame order
         self._midflow: list = []  # connections first seen in the middle: ordinary traffic from the start
+        self._early: dict = {}  # flow key of a probe not seen yet -> [its answers seen first (RST, ICMP error)]
+        self._early_q: deque = deque()  # (frame, flow key) of those answers, in frame order
+        self._early_synacks: set = set()  # flow keys among them holding a SYN/ACK
+        self._paired_early: set = set()  # frames of SYN/ACKs a probe written after them took
         self.stats = EngineStats()
 
     # -- mechanism -------------------------------------------------------------
@@ -255,13 +269,80 @@ class ReplayEngine:
         q.append((pkt.frame, key))
         return False
 
+    def _keep_early(self, key: tuple, pkt: Packet) -> None:
+        """An answer whose probe (flow `key`) has not been seen: kept for EARLY_ANSWER_FRAMES frames."""
+        if _synack(pkt):
+            self._early_synacks.add(key)
+        kept = self._early.get(key)
+        if kept is None:
+            kept = self._early[key] = deque()
+        kept.append(pkt)  # in frame order, as the queue: the oldest of a key goes first
+        self._early_q.append((pkt.frame, key))
+
+    def _forget_early(self, before: int) -> None:
+        """Answers kept since before frame `before` will meet no probe: what they would have been."""
+        q = self._early_q
+        while q and q[0][0] < before:
+            frame, key = q.popleft()
+            kept = self._early.get(key)
+            if not kept or kept[0].frame != frame:
+                continue  # a probe took it already
+            if _synack(kept[0]):
+                self._synacks_before_capture(key)
+                continue
+            self.stats.orphan_answers += kept.popleft().quoted is not None
+            if not kept:
+                del self._early[key]
+
+    def _synacks_before_capture(self, key: tuple) -> None:
+        """The kept SYN/ACKs of flow `key` answer no probe: a connection that
+        began before the capture, followed as ordinary traffic from here on."""
+        self._early_synacks.discard(key)
+        kept = self._early.pop(key, ())
+        synacks = [p for p in kept if _synack(p)]
+        rest = deque(p for p in kept if not _synack(p))
+        if rest:
+            self._early[key] = rest
+        own = (key[0], key[3], key[4], key[1], key[2])  # the SYN/ACK's own direction
+        if own not in self._conns:
+            self._conns[own] = _Connection(kind="?", carried_data=True, ignored=len(synacks))
+
+    def _takes_early_synack(self, key: tuple, pkt: Packet) -> bool:
+        """Is scanner packet `pkt` the probe a kept SYN/ACK of its flow answers?"""
+        return probe_class(pkt) is not None and any(
+            _synack(a) and a.ts >= pkt.ts and answers(pkt, a) for a in self._early[key])
+
+    def answered_early(self, pkt: Packet) -> bool:
+        """Did a probe written after this SYN/ACK take it (see EARLY_ANSWER_FRAMES)? Then it is
+        no idle scan's zombie probe (pairing.QueryEngine), though no SYN was seen before it."""
+        return pkt.frame in self._paired_early
+
+    def _answered_early(self, conn: _Connection, key: tuple, probe: Packet) -> None:
+        """A new probe's answers written before it (see EARLY_ANSWER_FRAMES)."""
+        self._early_synacks.discard(key)
+        for ans in self._early.pop(key, ()):
+            if ans.ts >= probe.ts and answers(probe, ans):
+                if _synack(ans):
+                    self._paired_early.add(ans.frame)
+                self._from_target(conn, ans)
+            else:
+                self.stats.orphan_answers += ans.quoted is not None
+
     def feed(self, pkt: Packet) -> None:
         if self._is_duplicate(pkt):
             self.stats.duplicates += 1
             return
+        if self._early_q:
+            self._forget_early(pkt.frame - EARLY_ANSWER_FRAMES)
         proto = pkt.proto
         if proto in FLOW_PROTOS:
             fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport) if proto != "ip" else flow_key(pkt)
+            if self._early_synacks:  # a SYN/ACK kept for its probe: is this it, or another packet?
+                rev = (proto, fwd[3], fwd[4], fwd[1], fwd[2])
+                if rev in self._early_synacks:
+                    self._synacks_before_capture(rev)
+                elif fwd in self._early_synacks and not self._takes_early_synack(fwd, pkt):
+                    self._synacks_before_capture(fwd)
             conn = self._conns.get(fwd)
             if conn is not None and not _reopens(conn, pkt):
                 self._from_scanner(conn, pkt)
@@ -272,23 +353,28 @@ class ReplayEngine:
                 return
             kind = probe_class(pkt)
             if kind is None:
-                if proto == "tcp" and not pkt.flags & RST:
-                    # A SYN/ACK or data of a connection that began before the
-                    # capture: remember the flow as ordinary traffic, so its
-                    # next bare ACK is not taken for an ACK-scan probe.
+                if proto == "tcp" and pkt.flags & (RST | SYN):
+                    # a RST or SYN/ACK: an answer whose probe may be written after it
+                    self._keep_early((proto, fwd[3], fwd[4], fwd[1], fwd[2]), pkt)
+                elif proto == "tcp":
+                    # Data of a connection that began before the capture:
+                    # remember the flow as ordinary traffic, so its next
+                    # bare ACK is not taken for an ACK-scan probe.
                     conn = self._conns[fwd] = _Connection(kind="?", carried_data=True, ignored=1)
-                    if not pkt.flags & SYN:  # a SYN/ACK is an answer (or an idle scan's zombie probe)
-                        self._midflow.append(conn)
+                    self._midflow.append(conn)
                 return
             if is_group_address(pkt.dst):
                 return
             conn = _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
             self._order.append((fwd, conn))
+            if fwd in self._early:
+                self._answered_early(conn, fwd, pkt)
         elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
-            conn = self._conns.get(quoted_key(pkt.quoted))
+            key = quoted_key(pkt.quoted)
+            conn = self._conns.get(key)
             if conn is None:
-                self.stats.orphan_answers += 1
+                self._keep_early(key, pkt)
                 return
             self._from_target(conn, pkt)
 
@@ -381,6 +467,7 @@ class ReplayEngine:
 
         `runs`: the run (sessions.py) of each of probe_connections(); by
         default split here from those connections alone."""
+        self._forget_early(float("inf"))  # answers still waiting: no probe came
         conns = [(key, conn) for key, conn in self._order if not conn.carried_data]
         self.stats.ordinary += len(self._order) - len(conns)
         if runs is None:
@@ -406,6 +493,10 @@ class ReplayEngine:
                 stray=_merge(c.stray for c in conns), run=run,
             ))
         return result
+
+
+def _synack(pkt: Packet) -> bool:
+    return pkt.proto == "tcp" and pkt.flags & (SYN | RST) == SYN
 
 
 def _reopens(conn: _Connection, pkt: Packet) -> bool:

@@ -131,6 +131,8 @@ class QueryEngine:
     def exchanges(self) -> list[Exchange]:
         out = []
         for gkey, grp in self._groups.items():
+            if gkey[0] == "tcp" and self._flows is not None:  # a SYN/ACK a later-written SYN took
+                grp.probes = [p for p in grp.probes if not self._flows.answered_early(p)]
             if not grp.probes:
                 continue
             proto, scanner, target = gkey[0], gkey[1], gkey[2]

@@ -171,3 +171,29 @@ def test_an_ack_probe_answered_by_rst_stays_a_probe():
     probe = tcp(1, "A", ack=4242, options=())
     (ex,), _ = replay([probe, reply_to(2, probe, "R")])
     assert ex.responses and ex.port == 80
+
+
+def test_a_rst_written_before_its_probe_but_stamped_after_answers_it():
+    """Several NIC queues or a capture on "any": the answer's record comes
+    first, its timestamp after the probe's. The probe takes it when it comes."""
+    probe = tcp(2, "S", ts=1.0)
+    rst = replace(reply_to(1, probe, "RA"), ts=1.0005)
+    (ex,), _ = replay([rst, probe])
+    assert [r.frame for r in ex.responses] == [1] and ex.stray == ()
+
+
+def test_an_icmp_error_written_before_its_probe_answers_it_and_a_stale_one_stays_an_orphan():
+    probe = udp(3, dport=55, ts=1.0)
+    early = replace(icmp_unreach(2, 3, probe), ts=1.0002)
+    stale = replace(icmp_unreach(1, 3, probe), ts=0.5)  # stamped before the probe: not its answer
+    (ex,), stats = replay([stale, early, probe])
+    assert [r.frame for r in ex.responses] == [2] and stats.orphan_answers == 1
+
+
+def test_an_early_answer_waits_a_bounded_number_of_frames():
+    from pcapscan.exchanges import EARLY_ANSWER_FRAMES
+
+    probe = tcp(EARLY_ANSWER_FRAMES + 5, "S", ts=1.0)
+    rst = replace(reply_to(1, probe, "RA"), ts=1.0005)
+    (ex,), _ = replay([rst, probe])
+    assert ex.responses == ()  # too far back in the file: forgotten, as a RST without a probe always was

@@ -335,6 +335,71 @@ OUT_OF_ORDER = {  # (records in time order, the same records with some timestamp
 }
 
 
+def answers_written_first(recs, every=7):
+    """The same records, every open port's SYN/ACK and each `every`-th closed
+    port's RST/ACK (or ICMP error) written just before its probe, every
+    record keeping its own timestamp: what several NIC queues or a capture
+    on "any" do to record order."""
+    out = list(recs)
+    for i in range(len(out) - 1):
+        probe, answer = out[i][1], out[i + 1][1]
+        if probe[23] != 6 or probe[47] != 0x02:  # a SYN from the scanner ...
+            continue
+        synack = answer[23] == 6 and answer[47] == 0x12
+        if synack or (i % every == 0 and ((answer[23] == 6 and answer[47] == 0x14) or answer[23] == 1)):
+            out[i], out[i + 1] = out[i + 1], out[i]  # ... and its answer, written first
+    return out
+
+
+WRITTEN_FIRST = {
+    "rst-before-syn": lambda: big_scan(ports=range(1, 300), open_ports=(22, 80)),
+    "icmp-before-probe-stamped-after": lambda: CASES["icmp-unreachable"](),
+    "reused-port": lambda: CASES["reused-port"](),
+    "scapy-fixed-sport": lambda: CASES["scapy-fixed-sport"](),
+}
+
+
+def _states(text: str) -> dict:
+    """(scanner, target, port) -> (state, reason, reason_ttl) of an analyze JSON."""
+    d = json.loads(text)
+    return {(s["scanner"], s["target"], p["proto"], p["port"]): (p["state"], p["reason"], p["reason_ttl"])
+            for s in d["scans"] for p in s["ports"]}
+
+
+@pytest.mark.parametrize("case", sorted(WRITTEN_FIRST))
+def test_answers_written_before_their_probes_keep_the_sorted_verdicts(case, tmp_path, hard):
+    """An answer recorded before its probe but stamped after it is the probe's
+    answer (exchanges.EARLY_ANSWER_FRAMES): every port says what it says when
+    the records are in time order, on both paths."""
+    recs = WRITTEN_FIRST[case]()
+    swapped = answers_written_first(recs)
+    assert swapped != recs
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_order, written_first = tmp_path / "a" / "scan.pcap", tmp_path / "b" / "scan.pcap"
+    in_order.write_bytes(pcap_bytes(recs))
+    written_first.write_bytes(pcap_bytes(swapped))
+    want = _states(_json(*analyze_capture_full(in_order)))
+    slow, fast = both(written_first, **hard)
+    assert fast is not None and fast == slow
+    assert _states(slow) == want
+    assert {"closed", "open"} <= {state for state, _r, _t in want.values()}
+
+
+def test_an_answer_stamped_before_the_probe_it_is_written_before_is_not_its_answer(tmp_path, hard):
+    """Written first and stamped first too: a reply to something the capture
+    does not hold, not to the probe that follows (the port stays unanswered)."""
+    recs = big_scan(ports=range(1, 40), open_ports=())
+    swapped = answers_written_first(recs, every=1)
+    moved = [(ts - 0.5 if data[23] == 6 and data[47] == 0x14 else ts, data) for ts, data in swapped]
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(moved))
+    slow, fast = both(path, **hard)
+    assert fast == slow
+    states = _states(slow)
+    assert states and all(state == "filtered" for state, _r, _t in states.values())
+
+
 @pytest.mark.parametrize("case", sorted(OUT_OF_ORDER))
 def test_out_of_order_timestamps_take_the_fast_path_with_the_sorted_verdicts(case, tmp_path, hard):
     """Up to 2% of the timestamps a few seconds back, the records where they

@@ -457,9 +457,10 @@ class FlowTable:
             elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
                 q = pkt.quoted
                 if q.proto in ("tcp", "udp"):
-                    fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=False)
-                    if fid >= 0 and (not st.a[fid] & N1 or self.probe["frame"].a[fid] < pkt.frame):
-                        st.a[fid] |= COMPLEX
+                    # its flow goes to the engine even when the probe is not seen yet: the
+                    # engine pairs an error written before its probe (exchanges.EARLY_ANSWER_FRAMES)
+                    fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=True)
+                    st.a[fid] |= COMPLEX
             self.complex_pkts.append(pkt)
 
     def _flow_of(self, proto, src, sport, dst, dport, create):

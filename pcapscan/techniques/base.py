@@ -137,15 +137,22 @@ def later_answer_wins(rule: str, old: State, new: State) -> bool:
 def answered_once(ex: Exchange):
     """Responses in capture order, each paired with the newest earlier probe
     it answers that no earlier response took: nmap counts one answer per
-    probe (a SYN/ACK the target retransmits answers nothing new)."""
+    probe (a SYN/ACK the target retransmits answers nothing new). An answer
+    written before its probe but stamped after it (the replay engine kept it
+    for the probe: exchanges.EARLY_ANSWER_FRAMES) answers the first such
+    probe when no earlier one takes it."""
     taken = set()
+    probes = ex.probes
     for resp in ex.responses:
-        for i in range(len(ex.probes) - 1, -1, -1):
-            probe = ex.probes[i]
-            if i not in taken and probe.frame < resp.frame and answers(probe, resp):
-                taken.add(i)
-                yield resp
-                break
+        pick = next((i for i in range(len(probes) - 1, -1, -1)
+                     if i not in taken and probes[i].frame < resp.frame and answers(probes[i], resp)), None)
+        if pick is None:
+            pick = next((i for i, probe in enumerate(probes)
+                         if i not in taken and probe.frame > resp.frame and probe.ts <= resp.ts
+                         and answers(probe, resp)), None)
+        if pick is not None:
+            taken.add(pick)
+            yield resp
 
 
 Row = tuple  # (State, Reason | None): None means "the ICMP error's own reason"
