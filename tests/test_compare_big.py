@@ -199,3 +199,47 @@ def test_only_the_frames_the_compared_sessions_span_are_read_again(monkeypatch, 
         assert _every_format(compare(str(path), session_a=a, session_b=b)) == ordinary
         assert len(shaped[0].bulk.between) == 2 * 2 * 159  # the two sessions' probes and answers only
         monkeypatch.undo()
+
+
+def test_ports_read_alike_are_summed_up_in_text_and_kept_in_json(tmp_path):
+    """Two -p- scans that agree on thousands of closed ports: the table and
+    markdown list the ports that matter and sum up the rest, as analyze does
+    after nmap; JSON keeps every port."""
+    from pcapbuild import MSS_1460, ether, ipv4_tcp
+    from test_fastpath import S, T
+
+    ports = range(1, 121)
+    recs = big_scan(t0=10.0, ports=ports, open_ports=(22,))
+    b, t = "198.18.0.9", 50.0
+    for port in list(ports) + [5000 + i for i in range(30)]:  # B probes 30 ports A does not
+        recs.append((t, ether(ipv4_tcp(b, T, 41000, port, 0x02, seq=7, options=MSS_1460))))
+        flags, seq, ack = (0x12, 900, 8) if port == 22 else (0x14, 0, 8)
+        recs.append((t + 0.0005, ether(ipv4_tcp(T, b, port, 41000, flags, seq=seq, ack=ack))))
+        t += 0.001
+    path = tmp_path / "two.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    c = compare(str(path), session_a=1, session_b=2)
+    table, md, js = render(c, "table"), render(c, "markdown"), render(c, "json")
+    want = ("Not shown: 119 tcp ports both scans read as closed (reset); 1 probe(s); "
+            "30 tcp ports only B probed, read as closed (reset); 1 probe(s) (every port in --format json)")
+    assert want in table and want in md
+    listed = [line for line in table.splitlines() if line.split()[:1] and line.split()[0].endswith("/tcp")]
+    assert [line.split()[0] for line in listed] == ["22/tcp"]  # the one port not read as the many are
+    assert '30 more, summed up in "Not shown" above' in table
+    assert js.count('"port":') >= 150 and S in js
+
+
+def test_a_few_ports_are_all_listed(tmp_path):
+    """Under COLLAPSE_MIN ports read one way, every port has its row."""
+    from pcapbuild import MSS_1460, ether, ipv4_tcp
+    from test_fastpath import T
+
+    recs = big_scan(t0=10.0, ports=range(1, 11), open_ports=())
+    for i, port in enumerate(range(1, 11)):
+        recs.append((50.0 + i, ether(ipv4_tcp("198.18.0.9", T, 41000, port, 0x02, seq=7, options=MSS_1460))))
+        recs.append((50.0 + i + 0.0005, ether(ipv4_tcp(T, "198.18.0.9", port, 41000, 0x14, seq=0, ack=8))))
+    path = tmp_path / "two.pcap"
+    path.write_bytes(pcap_bytes(recs))
+    table = render(compare(str(path), session_a=1, session_b=2), "table")
+    assert "Not shown" not in table
+    assert sum(1 for line in table.splitlines() if line.split()[:1] and line.split()[0].endswith("/tcp")) == 10

@@ -4,11 +4,13 @@ happens here (compare.py does it)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from xml.sax.saxutils import escape
 
 from tabulate import tabulate
 
 from ..gcpause import no_cyclic_gc
+from .collapse import COLLAPSE_MIN
 
 FORMATS = ("table", "markdown", "json")
 WRAP = 48  # column width for the field table in terminal and markdown output
@@ -92,8 +94,43 @@ SECTIONS = (("disagreements", "Disagreements"), ("consistent", "Consistent readi
             ("one_sided", "Ports probed by one scan only"))
 
 
+# Relations whose ports may be summed up: nothing to explain port by port.
+SUMMED = ("same", "one-sided")
+
+
 def _port_rows(c):
-    return [[f"{r.port}/{r.proto}", _cell(r.a), _cell(r.b), AGREE_WORDS[r.relation]] for r in c.ports]
+    """(rows to list, "Not shown: ..." or None, the PortRows summed up). As
+    analyze does after nmap (report/collapse.py), ports read alike (both scans
+    the same way, or one scan only) are summed up once more than COLLAPSE_MIN
+    of them read one way: two -p- scans that agree on 64,000 closed ports list
+    the few that matter. --format json keeps every port."""
+    cells = [(r, _cell(r.a), _cell(r.b)) for r in c.ports]
+    alike = Counter((r.relation, r.proto, a, b) for r, a, b in cells if r.relation in SUMMED)
+    hidden = {k: n for k, n in alike.items() if n >= COLLAPSE_MIN}
+    rows, summed = [], set()
+    for r, a, b in cells:
+        if r.relation in SUMMED and (r.relation, r.proto, a, b) in hidden:
+            summed.add(id(r))
+        else:
+            rows.append([f"{r.port}/{r.proto}", a, b, AGREE_WORDS[r.relation]])
+    if not hidden:
+        return rows, None, summed
+    parts = []
+    for (relation, proto, a, b), n in sorted(hidden.items(), key=lambda kv: -kv[1]):
+        if relation == "one-sided":
+            parts.append(f"{n} {proto} ports only A probed, read as {a}" if b == "-" else
+                         f"{n} {proto} ports only B probed, read as {b}")
+        else:
+            parts.append(f"{n} {proto} ports both scans read as {a}" if a == b else
+                         f"{n} {proto} ports A reads as {a} and B as {b}")
+    return rows, "Not shown: " + "; ".join(parts) + " (every port in --format json)", summed
+
+
+def _section(c, attr: str, summed: set) -> tuple:
+    """(the section's PortRows to explain one by one, how many are summed up in "Not shown")."""
+    rows = getattr(c, attr)
+    mine = [r for r in rows if id(r) not in summed]
+    return mine, len(rows) - len(mine)
 
 
 def simple_table(rows: list, headers: list) -> str:
@@ -115,13 +152,20 @@ def _table(c) -> str:
     out = [c.a.title, c.b.title, ""]
     out.append(tabulate(_field_rows(c, "* "), headers=["field", "A", "B"], tablefmt="simple",
                         maxcolwidths=[None, WRAP, WRAP]))
-    out.append("(* the two scans differ)")
+    if any(not f.same for f in c.fields):
+        out.append("(* the two scans differ)")
     out.append("")
-    out.append(simple_table(_port_rows(c), ["port", "A", "B", "agree"]))
+    rows, not_shown, summed = _port_rows(c)
+    if not_shown:
+        out += [not_shown, ""]
+    out.append(simple_table(rows, ["port", "A", "B", "agree"]))
     for attr, heading in SECTIONS:
-        if getattr(c, attr):
+        mine, more = _section(c, attr, summed)
+        if mine or more:
             out += ["", f"{heading}:"]
-            out += [f"  {r.port}/{r.proto}: {r.explanation}" for r in getattr(c, attr)]
+            out += [f"  {r.port}/{r.proto}: {r.explanation}" for r in mine]
+            if more:
+                out.append(f"  {more} more, summed up in \"Not shown\" above")
     out.append("")
     out.append("Notes:")
     out += [f"  - {n}" for n in c.notes]
@@ -139,12 +183,18 @@ def _markdown(c) -> str:
     rows = [[_md(n), _md(a), _md(b)] for n, a, b in _field_rows(c, "**≠** ")]
     out.append(tabulate(rows, headers=["field", "A", "B"], tablefmt="github"))
     out += ["", "## Ports", ""]
-    out.append(tabulate([[_md(x) for x in row] for row in _port_rows(c)], headers=["port", "A", "B", "agree"],
+    rows, not_shown, summed = _port_rows(c)
+    if not_shown:
+        out += [_md(not_shown), ""]
+    out.append(tabulate([[_md(x) for x in row] for row in rows], headers=["port", "A", "B", "agree"],
                         tablefmt="github", disable_numparse=True))  # every cell is text: no number to look for
     for attr, heading in SECTIONS:
-        if getattr(c, attr):
+        mine, more = _section(c, attr, summed)
+        if mine or more:
             out += ["", f"## {heading}", ""]
-            out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in getattr(c, attr)]
+            out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in mine]
+            if more:
+                out.append(f"- {more} more, summed up in \"Not shown\" above")
     out += ["", "## Notes", ""]
     out += [f"- {_md(n)}" for n in c.notes]
     out.append("")
