@@ -60,10 +60,11 @@ RECENT_MAX = 16384
 # probe came first, the records do not) waits this many frames for it: a
 # RST, a SYN/ACK or an ICMP error whose flow no probe has opened yet is
 # kept, and the probe it answers (exactly, and stamped no later than it)
-# takes it when it comes. A kept SYN/ACK that no probe takes becomes what
-# it always was (a connection that began before the capture) as soon as
-# another packet of its flow comes, or when it is forgotten. Counted in frames, like RECENT_MAX, so each flow's pairing is its
-# own business and flows replayed apart (the fast path) pair alike.
+# takes it when it comes (answers_from_before). A kept SYN/ACK that no
+# probe takes becomes what it always was (a connection that began before
+# the capture) as soon as another packet of its flow comes, or when it is
+# forgotten. Counted in frames, like RECENT_MAX, so each flow's pairing is
+# its own business and flows replayed apart (the fast path) pair alike.
 EARLY_ANSWER_FRAMES = RECENT_MAX
 
 ICMP_ERROR_TYPES = {"icmp": {3, 4, 5, 11, 12}, "icmp6": {1, 2, 3, 4}}
@@ -162,6 +163,17 @@ def answers(probe: Packet, resp: Packet) -> bool:
         q = resp.quoted
         return q.seq is None or q.seq == probe.seq
     return bool(tcp_answers(probe.flags, probe.seq, probe.ack, probe.payload_len, resp.flags, resp.seq, resp.ack))
+
+
+def answers_from_before(probe: Packet, resp: Packet) -> bool:
+    """Does `resp`, written to the capture before `probe` but stamped no
+    earlier, answer it (see EARLY_ANSWER_FRAMES)?"""
+    return resp.frame < probe.frame and resp.ts >= probe.ts and answers(probe, resp)
+
+
+def reversed_key(key: tuple) -> tuple:
+    """The flow key (proto, src, sport, dst, dport) of the other direction."""
+    return (key[0], key[3], key[4], key[1], key[2])
 
 
 def tcp_answers(probe_flags, probe_seq, probe_ack, probe_payload, resp_flags, resp_seq, resp_ack):
@@ -303,14 +315,14 @@ class ReplayEngine:
         rest = deque(p for p in kept if not _synack(p))
         if rest:
             self._early[key] = rest
-        own = (key[0], key[3], key[4], key[1], key[2])  # the SYN/ACK's own direction
+        own = reversed_key(key)  # the SYN/ACK's own direction
         if own not in self._conns:
             self._conns[own] = _Connection(kind="?", carried_data=True, ignored=len(synacks))
 
     def _takes_early_synack(self, key: tuple, pkt: Packet) -> bool:
         """Is scanner packet `pkt` the probe a kept SYN/ACK of its flow answers?"""
         return probe_class(pkt) is not None and any(
-            _synack(a) and a.ts >= pkt.ts and answers(pkt, a) for a in self._early[key])
+            _synack(a) and answers_from_before(pkt, a) for a in self._early[key])
 
     def answered_early(self, pkt: Packet) -> bool:
         """Did a probe written after this SYN/ACK take it (see EARLY_ANSWER_FRAMES)? Then it is
@@ -321,7 +333,7 @@ class ReplayEngine:
         """A new probe's answers written before it (see EARLY_ANSWER_FRAMES)."""
         self._early_synacks.discard(key)
         for ans in self._early.pop(key, ()):
-            if ans.ts >= probe.ts and answers(probe, ans):
+            if answers_from_before(probe, ans):
                 if _synack(ans):
                     self._paired_early.add(ans.frame)
                 self._from_target(conn, ans)
@@ -338,7 +350,7 @@ class ReplayEngine:
         if proto in FLOW_PROTOS:
             fwd = (proto, pkt.src, pkt.sport, pkt.dst, pkt.dport) if proto != "ip" else flow_key(pkt)
             if self._early_synacks:  # a SYN/ACK kept for its probe: is this it, or another packet?
-                rev = (proto, fwd[3], fwd[4], fwd[1], fwd[2])
+                rev = reversed_key(fwd)
                 if rev in self._early_synacks:
                     self._synacks_before_capture(rev)
                 elif fwd in self._early_synacks and not self._takes_early_synack(fwd, pkt):
@@ -347,7 +359,7 @@ class ReplayEngine:
             if conn is not None and not _reopens(conn, pkt):
                 self._from_scanner(conn, pkt)
                 return
-            back = self._conns.get((proto, fwd[3], fwd[4], fwd[1], fwd[2])) if conn is None else None
+            back = self._conns.get(reversed_key(fwd)) if conn is None else None
             if back is not None:
                 self._from_target(back, pkt)
                 return
@@ -355,7 +367,7 @@ class ReplayEngine:
             if kind is None:
                 if proto == "tcp" and pkt.flags & (RST | SYN):
                     # a RST or SYN/ACK: an answer whose probe may be written after it
-                    self._keep_early((proto, fwd[3], fwd[4], fwd[1], fwd[2]), pkt)
+                    self._keep_early(reversed_key(fwd), pkt)
                 elif proto == "tcp":
                     # Data of a connection that began before the capture:
                     # remember the flow as ordinary traffic, so its next

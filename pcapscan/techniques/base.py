@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
-from ..exchanges import answers
+from ..exchanges import answers, answers_from_before
 from ..model import ACK, RST, SYN, Exchange, Packet, Reason, State, Technique, Verdict
 
 # Response kinds: the words the state tables are written in.
@@ -148,8 +148,7 @@ def answered_once(ex: Exchange):
                      if i not in taken and probes[i].frame < resp.frame and answers(probes[i], resp)), None)
         if pick is None:
             pick = next((i for i, probe in enumerate(probes)
-                         if i not in taken and probe.frame > resp.frame and probe.ts <= resp.ts
-                         and answers(probe, resp)), None)
+                         if i not in taken and answers_from_before(probe, resp)), None)
         if pick is not None:
             taken.add(pick)
             yield resp
