@@ -33,7 +33,7 @@ from . import shapes
 from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
 from .feed import RecordReader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
-from .workers import ChildFailed, can_fork, debug, fork_map, tame_malloc
+from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
 
 STATES = list(State)
 REASONS = list(Reason)
@@ -115,8 +115,9 @@ def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
-        scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                                   forked=forked, progress=progress).run()
+        with roomy_heap():
+            scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                                       forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
