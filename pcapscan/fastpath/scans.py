@@ -245,13 +245,14 @@ class Assembler:
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
             runs = runs.astype(np.int32)  # as run_of keeps them
             aside = self._aside(cols, block_sessions[i])
-            out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
+            out = {"aside": cols["fid"][aside].astype(np.int32), "aside_runs": runs[aside], "conn_rows": conn_rows,
                    "conn_runs": conn_runs, "dropped": dropped}
             cols = {k: v[~aside] for k, v in cols.items()}
             bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
-            return dict(out, kept=cols["fid"], kept_runs=runs[~aside], reps=cols["fid"][self._representatives(cols)],
+            return dict(out, kept=cols["fid"].astype(np.int32), kept_runs=runs[~aside],
+                        reps=cols["fid"][self._representatives(cols)].astype(np.int32),
                         sessions=bs[present])  # the sessions that keep a flow
 
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
@@ -331,8 +332,10 @@ class Assembler:
         return scans, duplicates, more, other_beside(other, routed.probings)
 
     def _block(self, fid: np.ndarray, full: bool = True) -> dict:
-        """The columns of simple flows `fid` (in frame order) the assembly reads."""
+        """The columns of simple flows `fid` (in frame order) the assembly reads.
+        Flow ids as intp: numpy converts any other index to it on every gather."""
         t = self.t
+        fid = fid.astype(np.intp, copy=False)
         st = t.state.a[fid]
         key = t.key.a[fid]
         udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
@@ -426,6 +429,7 @@ class Assembler:
         def part_spans(i):
             fids, e = items[i]
             b = self._block(fids, full=False)
+            fids = b["fid"]
             return run_spans(
                 np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
                 np.r_[flow_kinds(b["udp"], t.probe["flags"].a[fids]), e_kind[e], e_kind[e]].astype(np.int64),
@@ -578,7 +582,7 @@ class Assembler:
             return col
 
         ofr = column(s["pframe"], py_ofr, np.int64)
-        idx = column(np.arange(n_s, dtype=np.int32), np.arange(n_p), np.int32)
+        idx = column(np.arange(n_s), np.arange(n_p), np.intp)  # intp: the index of many gathers
         sp = column(s["sp"], [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)) for ex in py_ex],
                     np.int32)
         udp = column(s["udp"], [ex.proto == "udp" for ex in py_ex], bool)
