@@ -235,7 +235,7 @@ class Assembler:
 
         def sort_out(i):
             lo, hi = blocks[i]
-            cols = self._block(np.sort(fid[order[lo:hi]]))
+            cols = self._block(np.sort(fid[order[lo:hi]]), full=False)
             # ordinary traffic among them: dropped by the engine's not-a-probe rules, once per shape
             drop = self._ordinary(cols["fid"], st[cols["fid"]], cols["udp"])
             dropped = (int(drop.sum()), int(drop.sum() + cols["n2"][drop].sum()))  # probes, and their answers
@@ -247,7 +247,7 @@ class Assembler:
             aside = self._aside(cols, block_sessions[i])
             out = {"aside": cols["fid"][aside].astype(np.int32), "aside_runs": runs[aside], "conn_rows": conn_rows,
                    "conn_runs": conn_runs, "dropped": dropped}
-            cols = {k: v[~aside] for k, v in cols.items()}
+            cols = {k: cols[k][~aside] for k in ("fid", "sp", "udp", "tport", "kind")}  # what is read below
             bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
@@ -344,7 +344,7 @@ class Assembler:
         sdir = (st & SDIR) > 0
         n2 = (st & N2) > 0
         ans = n2 & ((st & ANS_OK) > 0)
-        s = {"fid": fid, "sp": t.sessions(fid), "sport": np.where(sdir, hi_p, lo_p),
+        s = {"fid": fid, "sp": t.sessions_of(key, st), "sport": np.where(sdir, hi_p, lo_p),
              "tport": np.where(sdir, lo_p, hi_p), "udp": udp,
              "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & TCP_BASE_FLAGS).astype(np.uint8),
              "opt": t.probe["opt"].a[fid], "n2": n2, "ans": ans}
@@ -401,7 +401,7 @@ class Assembler:
         rows = _rows_in(self.conn_cols[0], sessions)
         f, u = s["fid"], s["udp"]
         b_cols = (s["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
-                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], s["pts"])
+                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], p["ts"].a[f])
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
