@@ -19,7 +19,7 @@ from ..progress import Ticker
 from .columns import NeedSlowPath
 
 CHILD_MMAP_THRESHOLD = 64 << 20  # the decoding child's (see tame_malloc)
-ASSEMBLY_MMAP_THRESHOLD = 32 << 20  # while the scans are assembled (see roomy_heap)
+ASSEMBLY_MMAP_THRESHOLD = 8 << 20  # while the scans are assembled (see roomy_heap)
 
 
 def debug(what: str, _t=[None]) -> None:
@@ -62,8 +62,10 @@ def roomy_heap(threshold: int = ASSEMBLY_MMAP_THRESHOLD):
     the heap for the next ones. Assembly makes and drops thousands of
     temporary columns of a block's length (a MiB or a few each); each one
     mapped afresh costs its pages' faults and zeroing (bench-5m: some 400,000
-    faults, 0.6 s of system time in one process), for a peak a few MiB lower.
-    Afterwards back to tame_malloc's setting, the heap's free pages given back."""
+    faults, 0.6 s of system time in one process). Whole-capture arrays (tens
+    of MiB) are still mapped and given back: kept in the heap (32 MiB) they
+    raised bench-5m's peak by 20 MiB. Afterwards back to tame_malloc's
+    setting, the heap's free pages given back."""
     tame_malloc(threshold)
     try:
         yield
