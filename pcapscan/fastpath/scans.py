@@ -242,11 +242,16 @@ class Assembler:
             if dropped[0]:
                 cols = {k: v[~drop] for k, v in cols.items()}
             del drop
-            conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
+            kinds, ts = flow_kinds(cols["udp"], t.probe["flags"].a[cols["fid"]]), t.probe["ts"].a[cols["fid"]]
+            conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i], kinds, ts)
             runs = runs.astype(np.int32)  # as run_of keeps them
             aside = self._aside(cols, block_sessions[i])
+            keep = ~aside
+            # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4
+            spans = run_spans(cols["sp"][keep], kinds[keep], runs[keep], ts[keep], cols["tport"][keep])
+            del kinds, ts
             out = {"aside": cols["fid"][aside].astype(np.int32), "aside_runs": runs[aside], "conn_rows": conn_rows,
-                   "conn_runs": conn_runs, "dropped": dropped}
+                   "conn_runs": conn_runs, "dropped": dropped, "spans": spans}
             cols = {k: cols[k][~aside] for k in ("fid", "sp", "udp", "tport", "kind")}  # what is read below
             bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
@@ -268,6 +273,7 @@ class Assembler:
         left = np.nonzero(left)[0]
         conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
         dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
+        bulk_spans = [d["spans"] for d in done]
         del fid, order, done, left
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
@@ -295,12 +301,12 @@ class Assembler:
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, kept_fids, kept_sessions))
+                                self._spans(exchanges, bulk_spans))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
-        del combined, rep_ex, exchanges
+        del combined, rep_ex, exchanges, bulk_spans
         debug("routed")
         # 5. scans, block by block; the engine's exchanges go with the block of their session
         by_sess: dict = {}
@@ -389,28 +395,32 @@ class Assembler:
                               t.options.id_of)
         return [np.asarray(c, np.float64 if i == 5 else np.int64) for i, c in enumerate(cols)]
 
-    def _block_runs(self, s: dict, sessions: np.ndarray):
-        """sessions.split_runs over a block's flows (its columns `s`) and the engine's
-        connections of its sessions (ascending `sessions`): (those connections' rows
-        in self.conn_cols, their runs, the runs of the block's rows). split_runs numbers
-        runs per session and probe kind from what each row holds, not from where it
-        stands: the numbers are those of one call over every connection, in memory
-        bounded by a block."""
+    def _block_runs(self, s: dict, sessions: np.ndarray, kinds: np.ndarray, ts: np.ndarray):
+        """sessions.split_runs over a block's flows (its columns `s`, their probes' kinds
+        (sessions.flow_kinds) and times) and the engine's connections of its sessions
+        (ascending `sessions`): (those connections' rows in self.conn_cols, their runs, the
+        runs of the block's rows). split_runs numbers runs per session and probe kind from
+        what each row holds, not from where it stands: the numbers are those of one call
+        over every connection, in memory bounded by a block."""
         t = self.t
         p = t.probe
         rows = _rows_in(self.conn_cols[0], sessions)
         f, u = s["fid"], s["udp"]
-        b_cols = (s["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
-                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], p["ts"].a[f])
+        b_cols = (s["sp"], kinds, np.where(u, 0, p["window"].a[f]), np.where(u, t.options.id_of(()), s["opt"]),
+                  p["ttl"].a[f], ts)
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
-    def _spans(self, exchanges: list, parts: list, part_sessions: list) -> dict:
+    def _spans(self, exchanges: list, bulk_spans: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
-        bulk flows together, keyed as sessions.exchange_spans keys them; part
-        by part (`parts`: flow ids of whole sessions, `part_sessions` their
-        sessions, ascending; the engine's exchanges go with their session's):
-        a run is one session's, so the spans are those of one call."""
+        bulk flows together, keyed as sessions.exchange_spans keys them.
+        `bulk_spans`: run_spans of the bulk flows, block by block (a run is one
+        session's, a session one block's). Those of the engine's exchanges join
+        them: first and last times are the extremes of both; the ports add up,
+        for no bulk flow shares its (session, protocol, port) with an
+        exchange of the engine (Assembler._aside sets those aside, and the
+        engine's exchanges are its own connections and those it adopts), and
+        a run's kind tells its protocol."""
         t = self.t
         e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
                            for ex in exchanges], np.int64)
@@ -419,27 +429,13 @@ class Assembler:
         e_first = np.array([ex.probes[0].ts for ex in exchanges], np.float64)
         e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
         e_port = np.array([ex.port for ex in exchanges], np.int64)
-        items = [(fids, _rows_in(e_pair, sess)) for fids, sess in zip(parts, part_sessions)]
-        left = np.ones(len(e_pair), bool)  # exchanges of sessions no part holds: with an empty part
-        for _fids, e in items:
-            left[e] = False
-        if left.any() or not parts:
-            items.append((np.zeros(0, np.int32), np.nonzero(left)[0]))
-
-        def part_spans(i):
-            fids, e = items[i]
-            b = self._block(fids, full=False)
-            fids = b["fid"]
-            return run_spans(
-                np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
-                np.r_[flow_kinds(b["udp"], t.probe["flags"].a[fids]), e_kind[e], e_kind[e]].astype(np.int64),
-                np.r_[self.run_of[fids], e_run[e], e_run[e]].astype(np.int64),
-                np.r_[t.probe["ts"].a[fids], e_first[e], e_last[e]],
-                np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64))
-
-        spans: dict = {}
-        for i in range(len(items)):  # here: forking a second process for them costs more than it saves
-            spans.update(part_spans(i))
+        spans = run_spans(np.r_[e_pair, e_pair], np.r_[e_kind, e_kind], np.r_[e_run, e_run], np.r_[e_first, e_last],
+                          np.r_[e_port, e_port])
+        for part in bulk_spans:
+            for key, (first, last, ports) in part.items():
+                got = spans.get(key)
+                spans[key] = (first, last, ports) if got is None else (min(first, got[0]), max(last, got[1]),
+                                                                       ports + got[2])
         spans = dict(sorted(spans.items()))
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
