@@ -30,7 +30,7 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import EVERY, Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, pack_columns
 from .feed import RecordReader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
@@ -468,10 +468,12 @@ class Assembler:
             return aside
         # a (scanner, target, proto, port) the engine also saw, or another simple flow
         # (retries from other source ports)
-        cols = [s["sp"], s["udp"], s["tport"]]
+        # (sessions numbered within the block: the keys' range stays that of a few sessions)
+        cols = [np.searchsorted(sessions, s["sp"]), s["udp"], s["tport"]]
         extra = self.engine_keys
         if len(extra):
             extra = extra[np.isin(extra[:, 0], sessions)]
+            extra[:, 0] = np.searchsorted(sessions, extra[:, 0])
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
         aside |= _shared(cols)[:n]
         fid = s["fid"]
@@ -824,8 +826,12 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
 
 def _shared(cols) -> np.ndarray:
     """Rows whose values (one per column) another row has too."""
-    if len(cols) == 1 and len(cols[0]) and 0 <= int(cols[0].min()) and int(cols[0].max()) < (1 << 20):
-        return np.bincount(cols[0])[cols[0]] > 1  # a scan's (proto, port) keys: counted as they are
+    m = len(cols[0])
+    if not m:
+        return np.zeros(0, bool)
+    packed, span = pack_columns(cols)
+    if packed is not None and span <= max(16 * m, 1 << 20):  # a block's (session, proto, port) keys: counted
+        return np.bincount(packed, minlength=span)[packed] > 1
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)
