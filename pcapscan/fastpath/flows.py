@@ -237,10 +237,13 @@ class FlowTable:
 
     def sessions_of(self, key: np.ndarray, state: np.ndarray) -> np.ndarray:
         """sessions() of flows given by their keys and states (gathered already)."""
-        pid = (key >> np.uint64(34)).astype(np.int64)
-        sdir = (state & SDIR) > 0
+        pid = (key >> np.uint64(34)).view(np.int64)  # below 2**30: the same numbers; worked on in place
         differ = self.pair_lo.v != self.pair_hi.v  # per pair (few): two addresses, not one
-        return 2 * pid + (sdir & differ[pid])
+        hi = (state & SDIR) > 0
+        hi &= differ[pid]
+        pid <<= 1
+        pid += hi
+        return pid
 
     def session_addrs(self, sess: np.ndarray):
         """(scanner ids, target ids) of sessions."""

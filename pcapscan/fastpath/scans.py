@@ -215,8 +215,9 @@ class Assembler:
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
-        fid = np.flatnonzero((st & (COMPLEX | N1)) == N1).astype(np.int32)  # simple, with a probe: one pass
-        sess = t.sessions(fid).astype(np.int32)
+        fid = np.flatnonzero((st & (COMPLEX | N1)) == N1)  # simple, with a probe: one pass
+        sess = t.sessions(fid).astype(np.int32)  # gathered by intp ids, then kept as int32
+        fid = fid.astype(np.int32)
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
         # with a second process, a block per session or so: the two halves come out even
