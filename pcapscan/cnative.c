@@ -818,64 +818,60 @@ static int narrow_ready = 0;
         uniq[id].count = 0;                                                                    \
     } while (0)
 
-/* One item type's pass: a row equal to the one before takes its value's entry again
- * (the columns hold long runs of one value); narrow items index narrow_slots, wider
- * ones are hashed (open addressing, the table at most half full). */
-#define COUNT_NARROW(T, BIAS)                                                                  \
-    {                                                                                          \
-        const T *a = (const T *)buf;                                                           \
-        for (Py_ssize_t i = 0; i < m; i++) {                                                   \
-            int64_t v = (int64_t)a[i];                                                         \
-            if (v == prev && prev_id >= 0) {                                                   \
-                uniq[prev_id].count++;                                                         \
-                continue;                                                                      \
-            }                                                                                  \
-            int64_t id = narrow_slots[v + (BIAS)];                                             \
-            if (id < 0) {                                                                      \
-                COUNT_NEW(v, i);                                                               \
-                narrow_slots[v + (BIAS)] = (int32_t)id;                                        \
-            }                                                                                  \
-            uniq[id].count++;                                                                  \
-            prev = v;                                                                          \
-            prev_id = id;                                                                      \
+/* Where a value not like the row before's stands: narrow values (at most 16 bits)
+ * index narrow_slots, wider ones are hashed (open addressing, the table at most half
+ * full); a new value gets its entry (COUNT_NEW) and its slot. Sets `id`. */
+#define FIND_NARROW(v, i)                                                                      \
+    do {                                                                                       \
+        id = narrow_slots[(v) + bias];                                                         \
+        if (id < 0) {                                                                          \
+            COUNT_NEW(v, i);                                                                   \
+            narrow_slots[(v) + bias] = (int32_t)id;                                            \
         }                                                                                      \
-    }
+    } while (0)
 
-#define COUNT_WIDE(T)                                                                          \
-    {                                                                                          \
-        const T *a = (const T *)buf;                                                           \
-        for (Py_ssize_t i = 0; i < m; i++) {                                                   \
-            int64_t v = (int64_t)a[i];                                                         \
-            if (v == prev && prev_id >= 0) {                                                   \
-                uniq[prev_id].count++;                                                         \
-                continue;                                                                      \
-            }                                                                                  \
-            uint64_t mask = ((uint64_t)1 << bits) - 1;                                         \
-            uint64_t h = slot_of((uint64_t)v, bits);                                           \
-            int64_t id;                                                                        \
-            while ((id = slots[h]) >= 0 && uniq[id].value != v)                                \
-                h = (h + 1) & mask;                                                            \
-            if (id < 0) {                                                                      \
-                COUNT_NEW(v, i);                                                               \
-                slots[h] = id;                                                                 \
-                if ((uint64_t)n * 2 > mask) { /* more than half full: twice the slots */       \
-                    bits++;                                                                    \
-                    mask = ((uint64_t)1 << bits) - 1;                                          \
-                    int64_t *more = PyMem_RawRealloc(slots, ((size_t)1 << bits) * 8);          \
-                    if (!more) {                                                               \
-                        PyErr_NoMemory();                                                      \
-                        goto done;                                                             \
-                    }                                                                          \
-                    slots = more;                                                              \
-                    memset(slots, 0xFF, ((size_t)1 << bits) * 8);                              \
-                    for (Py_ssize_t j = 0; j < n; j++) {                                       \
-                        uint64_t g = slot_of((uint64_t)uniq[j].value, bits);                   \
-                        while (slots[g] >= 0)                                                  \
-                            g = (g + 1) & mask;                                                \
-                        slots[g] = j;                                                          \
-                    }                                                                          \
+#define FIND_HASHED(v, i)                                                                      \
+    do {                                                                                       \
+        uint64_t mask = ((uint64_t)1 << bits) - 1;                                             \
+        uint64_t h = slot_of((uint64_t)(v), bits);                                             \
+        while ((id = slots[h]) >= 0 && uniq[id].value != (v))                                  \
+            h = (h + 1) & mask;                                                                \
+        if (id < 0) {                                                                          \
+            COUNT_NEW(v, i);                                                                   \
+            slots[h] = id;                                                                     \
+            if ((uint64_t)n * 2 > mask) { /* more than half full: twice the slots */           \
+                bits++;                                                                        \
+                mask = ((uint64_t)1 << bits) - 1;                                              \
+                int64_t *more = PyMem_RawRealloc(slots, ((size_t)1 << bits) * 8);              \
+                if (!more) {                                                                   \
+                    PyErr_NoMemory();                                                          \
+                    goto done;                                                                 \
+                }                                                                              \
+                slots = more;                                                                  \
+                memset(slots, 0xFF, ((size_t)1 << bits) * 8);                                  \
+                for (Py_ssize_t j = 0; j < n; j++) {                                           \
+                    uint64_t g = slot_of((uint64_t)uniq[j].value, bits);                       \
+                    while (slots[g] >= 0)                                                      \
+                        g = (g + 1) & mask;                                                    \
+                    slots[g] = j;                                                              \
                 }                                                                              \
             }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* One item type's pass: a row equal to the one before takes its value's entry again
+ * (the columns hold long runs of one value), the others FIND theirs. */
+#define COUNT_LOOP(T, FIND)                                                                    \
+    {                                                                                          \
+        const T *a = (const T *)buf;                                                           \
+        for (Py_ssize_t i = 0; i < m; i++) {                                                   \
+            int64_t v = (int64_t)a[i];                                                         \
+            if (v == prev && prev_id >= 0) {                                                   \
+                uniq[prev_id].count++;                                                         \
+                continue;                                                                      \
+            }                                                                                  \
+            int64_t id;                                                                        \
+            FIND(v, i);                                                                        \
             uniq[id].count++;                                                                  \
             prev = v;                                                                          \
             prev_id = id;                                                                      \
@@ -909,6 +905,7 @@ static PyObject *count_values(PyObject *self, PyObject *args) {
     Py_ssize_t n = 0, cap = 64;
     int bits = 7;
     int64_t prev = 0, prev_id = -1;
+    int64_t bias = !is_signed ? 0 : size == 1 ? 128 : 32768; /* narrow values: their index in narrow_slots */
     int64_t *slots = NULL;
     Py_ssize_t *bucket = NULL;
     ValueCount *uniq = NULL, *sorted = NULL;
@@ -926,13 +923,13 @@ static PyObject *count_values(PyObject *self, PyObject *args) {
     }
     if (slots)
         memset(slots, 0xFF, ((size_t)1 << bits) * 8);
-    if (size == 1 && is_signed) COUNT_NARROW(int8_t, 128)
-    else if (size == 1) COUNT_NARROW(uint8_t, 0)
-    else if (size == 2 && is_signed) COUNT_NARROW(int16_t, 32768)
-    else if (size == 2) COUNT_NARROW(uint16_t, 0)
-    else if (size == 4 && is_signed) COUNT_WIDE(int32_t)
-    else if (size == 4) COUNT_WIDE(uint32_t)
-    else COUNT_WIDE(int64_t)
+    if (size == 1 && is_signed) COUNT_LOOP(int8_t, FIND_NARROW)
+    else if (size == 1) COUNT_LOOP(uint8_t, FIND_NARROW)
+    else if (size == 2 && is_signed) COUNT_LOOP(int16_t, FIND_NARROW)
+    else if (size == 2) COUNT_LOOP(uint16_t, FIND_NARROW)
+    else if (size == 4 && is_signed) COUNT_LOOP(int32_t, FIND_HASHED)
+    else if (size == 4) COUNT_LOOP(uint32_t, FIND_HASHED)
+    else COUNT_LOOP(int64_t, FIND_HASHED)
     /* most common first, ties by first appearance (the order of uniq): a stable counting sort */
     int64_t top = 0;
     for (Py_ssize_t j = 0; j < n; j++)
@@ -962,7 +959,6 @@ static PyObject *count_values(PyObject *self, PyObject *args) {
     result = PyTuple_Pack(2, rows_b, counts_b);
 done:
     if (size <= 2 && uniq) { /* the narrow table as it was: every entry -1 */
-        int64_t bias = !is_signed ? 0 : size == 1 ? 128 : 32768;
         for (Py_ssize_t j = 0; j < n; j++)
             narrow_slots[uniq[j].value + bias] = -1;
     }

@@ -131,6 +131,14 @@ def test_compiled_pcap_walk_is_the_loop(big):
         assert outs[0][0][0] == 0
 
 
+def _compiled_and_pure(monkeypatch, fn, *args):
+    """fn(*args) with the compiled helpers, then with their twins (PCAPSCAN_PURE)."""
+    monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
+    got = fn(*args)
+    monkeypatch.setenv("PCAPSCAN_PURE", "1")
+    return got, fn(*args)
+
+
 @needs_native
 def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     """fastpath/columns.dense_ids hashes where the distinct rows are few: the ids
@@ -141,10 +149,7 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     rng = np.random.default_rng(5)
 
     def both(cols):
-        monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
-        got = dense_ids(cols)
-        monkeypatch.setenv("PCAPSCAN_PURE", "1")
-        want = dense_ids(cols)
+        got, want = _compiled_and_pure(monkeypatch, dense_ids, cols)
         assert got[1] == want[1] and got[0].dtype == want[0].dtype and (got[0] == want[0]).all()
         return got
 
@@ -170,21 +175,18 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
 
 @needs_native
 def test_compiled_value_counts_are_the_numpy_ones(monkeypatch):
-    """fingerprint._count (Counter.most_common on a column: values most common first,
+    """fingerprint.most_common (Counter.most_common on a column: values most common first,
     ties by first appearance) counts in one compiled pass: the same values, counts and
     types as its numpy twin, for every item type, few or many distinct values, ties,
     negative values, one value and none."""
     from collections import Counter
 
-    from pcapscan.fingerprint import _count
+    from pcapscan.fingerprint import most_common
 
     rng = np.random.default_rng(11)
 
     def both(values):
-        monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
-        got = _count(values)
-        monkeypatch.setenv("PCAPSCAN_PURE", "1")
-        want = _count(values)
+        got, want = _compiled_and_pure(monkeypatch, most_common, values)
         assert got[0].dtype == want[0].dtype and got[0].tolist() == want[0].tolist()
         assert got[1].tolist() == want[1].tolist()
         return got
