@@ -814,3 +814,15 @@ def test_read_twice_keeps_only_keys_states_and_frames(tmp_path, twice, monkeypat
     assert ((t.state.v & flows.ANS_OK) > 0).sum() == 89  # ... which every answer passed
     # 89 probes and 89 answers: sorted out, then built (and the routing's representatives, once more)
     assert sum(twice) >= 2 * 2 * 89
+
+
+def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
+    from pcapscan.progress import PHASES
+
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan()))
+    phases = []
+    scans.analyze_capture_fast(path, progress=lambda done, total, count, phase: phases.append(phase))
+    seen = list(dict.fromkeys(phases))
+    assert seen == ["reading", "pairing", "assembling-reread", "routing", "fingerprinting-reread"]
+    assert all(PHASES[p][0].startswith("reading again") for p in seen if p.endswith("-reread"))

@@ -272,7 +272,8 @@ class Assembler:
                         sessions=bs[present],  # the sessions that keep a flow
                         run_ports=self._run_ports(cols, runs[~aside]))
 
-        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
+        reread = "-reread" if t.lean else ""  # said on the progress line
+        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling" + reread)
         aside_fids, kept_fids = [d["aside"] for d in done], [d["kept"] for d in done]
         rep_fids = [d["reps"] for d in done]
         kept_sessions = [d["sessions"] for d in done]  # the sessions of each part of kept_fids, ascending
@@ -343,7 +344,7 @@ class Assembler:
                 return self.build(self._block(kept_fids[i]), mine_of[i])
 
         scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
-                                          self.progress, "fingerprinting")
+                                          self.progress, "fingerprinting" + reread)
                  for sc in part]
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
