@@ -453,8 +453,14 @@ def test_two_processes_equal_one_on_own_captures(path, hard):
     assert_same(path, dict(hard, parallel=True))
 
 
+@pytest.mark.parametrize("reread", [False, True], ids=["read-once", "read-twice"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_processes_on_edge_cases(case, tmp_path, hard):
+def test_two_processes_on_edge_cases(case, reread, tmp_path, hard, monkeypatch):
+    if reread:  # a big capture's way (see test_read_twice_*)
+        from pcapscan.fastpath import feed
+
+        monkeypatch.setattr(scans, "REREAD_MIN_BYTES", 0)
+        monkeypatch.setattr(feed, "REREAD_GAP", 3)
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     for chunk in (200, 1 << 20):
@@ -781,15 +787,6 @@ def test_read_twice_equals_once_on_shared_captures(hard, twice):
         pytest.skip(f"{SHARED} is absent")
     files = sorted(p for p in SHARED.rglob("*") if p.is_file() and p.suffix in (".pcap", ".pcapng"))
     assert sum(assert_same(p, hard) for p in files) >= len(files) * 0.8
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_read_twice_on_edge_cases(case, tmp_path, hard, twice):
-    path = tmp_path / f"{case}.pcap"
-    path.write_bytes(pcap_bytes(CASES[case]()))
-    for chunk in (200, 1 << 20):
-        took = assert_same(path, dict(hard, chunk_bytes=chunk, parallel=True))
-    assert took
 
 
 def test_read_twice_keeps_only_keys_states_and_frames(tmp_path, twice, monkeypatch):
