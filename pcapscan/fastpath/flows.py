@@ -89,25 +89,43 @@ def answered(probe: dict, d: Decoded, rows: np.ndarray) -> np.ndarray:
                                      d.ack[rows])
 
 
+class LoadedRows:
+    """Where flows are among the flows `fids` (ascending) of a load (FlowTable.loaded):
+    a map over their range (4 bytes a flow of it) unless that is much wider (a block
+    of sessions is many flows of a stretch), else a search. Shared by the load's
+    columns, which are mostly read for the same flows one after the other: the
+    last answer is kept (the flow ids it was for are kept alive with it)."""
+
+    def __init__(self, fids: np.ndarray):
+        self.fids = fids
+        self.lo = int(fids[0]) if len(fids) else 0
+        span = int(fids[-1]) - self.lo + 1 if len(fids) else 0
+        self.row = None
+        if len(fids) and span <= max(16 * len(fids), 1 << 20):
+            self.row = np.full(span, -1, np.int32)
+            self.row[fids - self.lo] = np.arange(len(fids), dtype=np.int32)
+        self.last = (None, None)
+
+    def __call__(self, fids):
+        asked, rows = self.last
+        if asked is fids:
+            return rows
+        if self.row is not None:
+            rows = self.row[np.asarray(fids, np.int64) - self.lo]
+        else:
+            rows = np.searchsorted(self.fids, fids)
+        self.last = (fids, rows)
+        return rows
+
+
 class Loaded:
-    """A column's values for some flows only (`fids`, ascending), indexed by flow id
-    as the whole column is (FlowTable.loaded)."""
+    """A column's values for some flows only, indexed by flow id as the whole
+    column is (FlowTable.loaded); `rows` (a LoadedRows) finds them."""
 
-    __slots__ = ("fids", "values", "lo", "row")
+    __slots__ = ("values", "rows")
 
-    def __init__(self, fids: np.ndarray, values: np.ndarray, row=None):
-        self.fids, self.values = fids, values
-        self.lo, self.row = (int(fids[0]), row) if row is not None else (None, None)
-
-    @staticmethod
-    def rows_of(fids: np.ndarray):
-        """Where flows `fids` (ascending) are, as a map over their range (4 bytes a flow of
-        it) unless that is much wider: a block of sessions is many flows of a stretch."""
-        if not len(fids) or int(fids[-1]) - int(fids[0]) >= max(16 * len(fids), 1 << 20):
-            return None
-        row = np.full(int(fids[-1]) - int(fids[0]) + 1, -1, np.int32)
-        row[fids - fids[0]] = np.arange(len(fids), dtype=np.int32)
-        return row
+    def __init__(self, values: np.ndarray, rows: LoadedRows):
+        self.values, self.rows = values, rows
 
     @property
     def dtype(self):
@@ -115,11 +133,6 @@ class Loaded:
 
     def __len__(self) -> int:
         return len(self.values)
-
-    def rows(self, fids):
-        if self.row is not None:
-            return self.row[np.asarray(fids, np.int64) - self.lo]
-        return np.searchsorted(self.fids, fids)
 
     def __getitem__(self, fids):
         return self.values[self.rows(fids)]
@@ -528,13 +541,13 @@ class FlowTable:
         fids = np.asarray(fids, np.int64)
         if len(fids) > 1 and not (fids[1:] > fids[:-1]).all():
             fids = np.unique(fids)
-        row = Loaded.rows_of(fids)
+        rows = LoadedRows(fids)
         cols = [*self.probe.values(), *self.answer.values()]
         whole = [(g.a, g.written) for g in cols]
         try:
             for g in cols:
-                g.a = Loaded(fids, g.a[fids] if g.written or g is self.answer["frame"] else
-                             np.zeros(len(fids), g.a.dtype), row)
+                g.a = Loaded(g.a[fids] if g.written or g is self.answer["frame"] else
+                             np.zeros(len(fids), g.a.dtype), rows)
             self._load(fids)
             yield
         finally:
@@ -547,23 +560,25 @@ class FlowTable:
         st = self.state.a[fids]
         pf, af = fids[(st & N1) > 0], fids[(st & N2) > 0]
         frames = np.r_[self.probe["frame"].a[pf], self.answer["frame"].a[af]].astype(np.int64)
-        where = self.probe["frame"].a.rows(np.r_[pf, af])  # each record's flow's row in the Loaded columns
+        owner = np.r_[pf, af]
+        where = self.probe["frame"].a.rows(owner)  # each record's flow's row in the Loaded columns
         is_answer = np.r_[np.zeros(len(pf), bool), np.ones(len(af), bool)]
         order = np.argsort(frames, kind="stable")
-        frames, where, is_answer = frames[order], where[order], is_answer[order]
+        frames, owner, where, is_answer = frames[order], owner[order], where[order], is_answer[order]
+        probe = [(k, g.a.values) for k, g in self.probe.items() if k != "frame"]  # (the frames are there)
+        answer = [(k, g.a.values) for k, g in self.answer.items() if k != "frame"]
         found = 0
         for d in self.reread(frames):  # in frame order: a flow's probe before its answer
             at = np.searchsorted(frames, d.frame)
             ans = is_answer[at]
             p_rows, a_rows = np.flatnonzero(~ans), np.flatnonzero(ans)
             p_at, a_at = where[at[p_rows]], where[at[a_rows]]
-            for k, g in self.probe.items():
-                g.a.values[p_at] = getattr(d, k)[p_rows]
-            for k, g in self.answer.items():
-                g.a.values[a_at] = getattr(d, k)[a_rows]
+            for k, values in probe:
+                values[p_at] = getattr(d, k)[p_rows]
+            for k, values in answer:
+                values[a_at] = getattr(d, k)[a_rows]
             ok = answered({k: self.probe[k].a.values[a_at] for k in ANSWER_TEST}, d, a_rows)
-            st_rows = self.answer["frame"].a.fids[a_at[ok]]
-            self.state.a[st_rows] |= ANS_OK
+            self.state.a[owner[at[a_rows[ok]]]] |= ANS_OK
             found += len(d.frame)
         if found != len(frames):
             from .columns import NeedSlowPath
