@@ -46,12 +46,21 @@ def emit(text: str, output: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def say_capture_problems(analysis) -> bool:
+def say_warning(warning, lang: str = "en", path=None) -> None:
+    """One warning on stderr, "pcapscan: warning: PATH: ...", in the language asked."""
+    from .messages import label, render
+
+    colon = label("colon", lang)
+    where = f"{path}{colon}" if path is not None else ""
+    click.echo(f"pcapscan: {label('analyze.warning', lang)}{colon}{where}{render(warning, lang)}", err=True)
+
+
+def say_capture_problems(analysis, lang: str = "en") -> bool:
     """Warnings and unreadable captures of an AnalysisResult, one line each on
     stderr (stdout keeps the results). True when a capture could not be read."""
     for c in analysis.captures:
         for w in c.warnings:
-            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
+            say_warning(w, lang, c.path)
     for err in analysis.errors:
         click.echo(f"pcapscan: {err}", err=True)
     return bool(analysis.errors)
@@ -245,7 +254,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
     finally:
         if bar is not None:
             bar.close()
-    if say_capture_problems(result):
+    if say_capture_problems(result, lang):
         sys.exit(EXIT_INPUT)
 
 
@@ -292,8 +301,8 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     else:
         emit(render_verify(result, fmt, ladders=ladders), output)
     for warning in result.warnings:
-        click.echo(f"pcapscan: warning: {warning}", err=True)
-    if say_capture_problems(result.analysis):
+        say_warning(warning, lang)
+    if say_capture_problems(result.analysis, lang):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
 
@@ -325,9 +334,11 @@ def annotate(capture, output, claims, lang):
     finally:
         bar.close()
     for w in done.warnings:
-        click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
-    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "
-               f"{done.findings} finding(s) of verify")
+        say_warning(w, lang, capture)
+    from .messages import label
+
+    click.echo(label("annotate.done", lang, output=output, packets=done.packets, commented=done.commented,
+                     findings=done.findings))
 
 
 # -- grading a class (docs/grade.md) ----------------------------------------------

@@ -360,3 +360,49 @@ def test_analyze_machine_formats_stay_english(tmp_path):
     assert forced["technique_evidence"].startswith("forced by --technique window (the scanner reset it")
     zh = run("analyze", "--lang", "zh", "-t", "window", syn)
     assert "扫描技术：由 `--technique window` 指定（扫描方收到 SYN/ACK" in zh
+
+
+def test_capture_warnings_in_the_language_asked(tmp_path):
+    """A capture cut mid-record and one with no packet: the reader's warnings on
+    stderr (analyze, verify, annotate), in Markdown and in grade's feedback are
+    Chinese with --lang zh, English without; JSON keeps the English; annotate's
+    summary line follows --lang too."""
+    import json
+
+    syn = (GOLDEN / "syn.pcap").read_bytes()
+    cut, empty = tmp_path / "cut.pcap", tmp_path / "empty.pcap"
+    cut.write_bytes(syn[:-10])
+    empty.write_bytes(syn[:24])
+    runner = CliRunner()
+
+    def both(*args):
+        en, zh = (runner.invoke(main, [*args, *lang]) for lang in ([], ["--lang", "zh"]))
+        assert (en.exit_code, zh.exit_code) == (0, 0), (en.output, zh.output)
+        assert english_left(zh.stderr) == set()
+        assert "-f" in args and args[args.index("-f") + 1] in ("json", "csv") or english_left(zh.stdout) == set()
+        return en, zh
+
+    en, zh = both("analyze", "-j", "1", str(cut), str(empty))
+    truncated_en = "record 15 is truncated (the file ends 64 bytes into it); results cover records 1-14"
+    truncated_zh = "第 15 条记录不完整（文件在它的第 64 个字节处结束）；结果来自第 1-14 条记录"
+    assert f"pcapscan: warning: {cut}: {truncated_en}\n" in en.stderr
+    assert f"pcapscan: 警告：{cut}：{truncated_zh}\n" in zh.stderr
+    assert f"pcapscan: 警告：{empty}：没有数据包：抓包文件只有文件头，没有数据包记录\n" in zh.stderr
+    en, zh = both("analyze", "-f", "markdown", str(cut))
+    assert f"- warning: {truncated_en}\n" in en.stdout and f"- 警告：{truncated_zh}\n" in zh.stdout
+    for fmt in ("csv", "json"):
+        en, zh = both("analyze", "-f", fmt, str(cut))
+        assert en.stdout == zh.stdout and en.stderr != zh.stderr, fmt
+    assert json.loads(en.stdout)["captures"][0]["warnings"] == [truncated_en]
+    en, zh = both("verify", str(cut))
+    assert truncated_zh in zh.stderr and truncated_en in en.stderr
+    en, zh = both("annotate", str(cut), "-o", str(tmp_path / "out.pcapng"))
+    assert truncated_zh in zh.stderr and "14 个数据包，其中 13 个带注释；verify 发现 2 个问题" in zh.stdout
+    assert "14 packets, 13 with comments, 2 finding(s) of verify" in en.stdout
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / "syn_OPEN.pcap").write_bytes(cut.read_bytes())
+    r = runner.invoke(main, ["grade", str(tmp_path / "class"), "-o", str(tmp_path / "grades"), "--lang", "zh",
+                             "-j", "1"])
+    assert r.exit_code in (0, 1), r.output
+    feedback = (tmp_path / "grades" / "alice.md").read_text(encoding="utf-8")
+    assert f"警告：{truncated_zh}" in feedback and "truncated" not in feedback
