@@ -65,6 +65,9 @@ class RstInfo:
     text: str  # flags, window, seq as seen
 
 
+RETRIES_SHOWN = 10  # nmap's default --max-retries: every retry of an nmap scan's port is listed
+
+
 @dataclass(frozen=True)
 class PortSide:
     """One port of one scan."""
@@ -99,7 +102,12 @@ class PortSide:
 
     @property
     def retry_text(self) -> str:
-        return ", ".join(f"+{t:.2f}s" for t in self.retry_offsets) or "-"
+        """The first RETRIES_SHOWN retries' offsets, then how many more: a port
+        probed hundreds of times (hping3 at a steady rate, a scan script in a
+        loop) takes one cell, not a page (--format json keeps every one)."""
+        shown = ", ".join(f"+{t:.2f}s" for t in self.retry_offsets[:RETRIES_SHOWN]) or "-"
+        more = len(self.retry_offsets) - RETRIES_SHOWN
+        return shown + (f" (+{more} more)" if more > 0 else "")
 
 
 @dataclass(frozen=True)

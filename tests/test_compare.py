@@ -325,3 +325,30 @@ def test_the_port_table_is_tabulates_simple_table(rows):
 
     headers = ["port", "A", "B", "agree"]
     assert simple_table(rows, headers) == tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def test_a_port_probed_hundreds_of_times_takes_one_cell(tmp_path):
+    """hping3-like: one port probed every second, 300 times, unanswered. The
+    table and Markdown name the first ten retries and how many more (nmap's
+    own retries, at most ten, stay listed whole); JSON keeps every one."""
+    from pcapbuild import ether, ipv4_tcp, pcap_bytes
+
+    probes = [(1000.0 + i, ether(ipv4_tcp("198.18.0.1", "198.18.0.2", 2000, 80, 0x02, seq=7))) for i in range(300)]
+    flood = tmp_path / "flood.pcap"
+    flood.write_bytes(pcap_bytes(probes))
+    r = run(t("nmap-syn.pcap"), str(flood))
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.stdout.splitlines() if line.startswith("80/tcp"))
+    assert len(row) < 250  # was 3,000 characters
+    assert "300 probe(s), retries +1.00s, +2.00s" in row and "+10.00s (+289 more)" in row and "+11.00s" not in row
+    retransmissions = field(compare(t("nmap-syn.pcap"), str(flood)), "retransmissions")[1]
+    assert retransmissions.startswith("299 on 1 port(s), median +150.00s: 80/tcp +1.00s, +2.00s")
+    assert retransmissions.endswith("+10.00s (+289 more)")
+    md = run(t("nmap-syn.pcap"), str(flood), "-f", "markdown").stdout
+    assert "+10.00s (+289 more)" in md and "+11.00s" not in md
+    ports = json.loads(run(t("nmap-syn.pcap"), str(flood), "-f", "json").stdout)["ports"]
+    (port,) = [p for p in ports if p["port"] == 80]
+    assert len(port["b"]["retries"]) == 299
+    # an nmap port's retries, fewer than eleven, are listed whole
+    few = _side(82, "tcp", "filtered", "no-response", 11, technique="syn")
+    assert few.retry_text == ", ".join(f"+{1.1 * i:.2f}s" for i in range(1, 11))
