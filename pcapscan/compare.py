@@ -679,7 +679,10 @@ def _two_scanners(scans: list) -> tuple:
     """The sessions to compare in one capture: the two largest sessions of
     different tools against the same target (the lab's question: the
     student's scapy scan against nmap's), each at least a quarter the size of
-    the largest session; else the two largest."""
+    the largest session; else the largest and the next largest against its
+    target (a connection of the scanner's browser to some web server, refused
+    or unanswered, reads as a connect scan of one port: no match for a second
+    scan of the lab's target), or of any target when it has no other."""
     def tool(s):
         return s.tool.name if s.tool is not None else "unknown"
 
@@ -689,8 +692,10 @@ def _two_scanners(scans: list) -> tuple:
              if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])
              and 4 * min(_size(scans[i]), _size(scans[j])) >= largest]
     if not pairs:
-        order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
-        return tuple(sorted(order[:2]))
+        first = max(range(len(scans)), key=lambda i: (_size(scans[i]), -i))
+        others = [i for i in range(len(scans)) if i != first]
+        others = [i for i in others if scans[i].target == scans[first].target] or others
+        return tuple(sorted((first, max(others, key=lambda i: (_size(scans[i]), -i)))))
     return max(pairs, key=lambda ij: (min(_size(scans[ij[0]]), _size(scans[ij[1]])),
                                       _size(scans[ij[0]]) + _size(scans[ij[1]]), -ij[0], -ij[1]))
 

@@ -352,3 +352,29 @@ def test_a_port_probed_hundreds_of_times_takes_one_cell(tmp_path):
     # an nmap port's retries, fewer than eleven, are listed whole
     few = _side(82, "tcp", "filtered", "no-response", 11, technique="syn")
     assert few.retry_text == ", ".join(f"+{1.1 * i:.2f}s" for i in range(1, 11))
+
+
+def test_one_capture_a_stray_connection_beside_the_lab_scans(shared_captures, tmp_path):
+    """A student's capture (scapy SYN, Xmas, FIN, NULL, UDP scans of one
+    target) with the scanner's browser in it: a SYN to a web server, tried
+    three times, unanswered, reads as a connect scan of one port. compare
+    without sessions pairs the largest scan with the next largest of the same
+    target, not with that connection."""
+    import dpkt
+
+    from pcapbuild import ether, ipv4_tcp, pcap_bytes
+
+    student = shared_captures / "students" / "2022-ns-public-Leaf5323" / "chap0x05" / "pcap" / "scanDump.pcap"
+    with open(student, "rb") as fh:
+        records = [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(fh)]
+    os_options = b"\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x03\x07"
+    browser = ether(ipv4_tcp("192.168.56.254", "93.184.216.98", 51112, 443, 0x02, seq=2000, window=64240,
+                             options=os_options))
+    records += [(records[0][0] + 4 + 2 ** k, browser) for k in range(3)]
+    capture = tmp_path / "scans-and-browser.pcap"
+    capture.write_bytes(pcap_bytes(sorted(records, key=lambda r: r[0])))
+    c = compare(capture)
+    assert c.a.sessions == 6 and (c.a.session, c.b.session) == (2, 3)
+    assert c.a.scan.target == c.b.scan.target == "192.168.56.113"
+    assert (c.a.scan.technique.value, c.b.scan.technique.value) == ("syn", "xmas")
+    assert compare(capture, session_a=1, session_b=2).a.scan.target == "93.184.216.98"  # still there when asked
