@@ -1040,7 +1040,27 @@ def _checked_port(capture: str, pc: PortCase, session, tool: str) -> CheckedPort
     # _value_: the member's value, read directly (Enum's .value property costs a call per read)
     return CheckedPort(capture=capture, scanner=ex.scanner, target=ex.target, proto=ex.proto, port=ex.port,
                        technique=pc.scan.technique._value_, state=v.state._value_, reason=v.reason._value_,
-                       claim=str(pc.claim) if pc.claim else "", packets=pc.packets, session=session, tool=tool)
+                       claim=str(pc.claim) if pc.claim else "", packets=_ladder_packets(pc), session=session,
+                       tool=tool)
+
+
+def _ladder_packets(pc: PortCase) -> tuple:
+    """What a port's ladder draws: the packets of the connections its probes
+    opened (the scanner's source ports of its probes and of the RSTs pairing
+    left out, both ways, and the ICMP errors quoting them), not another
+    connection the scanner had open to that port meanwhile (the student's SSH
+    session to the lab's target while it scanned port 22: a thousand packets
+    before the scan's own). The rules read every packet (PortCase.packets)."""
+    ex = pc.result.exchange
+    ports = {p.sport for p in ex.probes} | {r.sport for r in pc.loose_resets}
+
+    def scanner_port(p) -> int:
+        if p.quoted is not None and p.proto not in ("tcp", "udp"):
+            return p.quoted.sport
+        return p.sport if p.src == ex.scanner else p.dport
+
+    mine = tuple(p for p in pc.packets if scanner_port(p) in ports)
+    return mine if len(mine) < len(pc.packets) else pc.packets
 
 
 class _BulkChecked:
