@@ -97,10 +97,12 @@ class ProgressBar:
     MIN_SECONDS = 0.5
     WIDTH = 24
 
-    def __init__(self, captures: int = 1, stream=None, tty: bool | None = None, size: int | None = None):
+    def __init__(self, captures: int = 1, stream=None, tty: bool | None = None, size: int | None = None,
+                 lang: str = "en"):
         import threading
 
         self.captures = captures
+        self.lang = lang
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.off = not self.tty or (captures == 1 and size is not None and size < self.MIN_BYTES)
@@ -141,24 +143,26 @@ class ProgressBar:
                     self._draw(time.monotonic())
 
     def line(self, now: float) -> str:
-        from .progress import PHASES
+        from .messages import PROGRESS_WORDS, label as say
 
-        label, unit = PHASES.get(self.phase, (self.phase, ""))
+        lang = self.lang
+        label, unit = PROGRESS_WORDS[lang].get(self.phase, (self.phase, ""))
         spent = max(now - self.phase_start, 1e-6)
         if not self.total:
-            what = f"{self.count:,} {unit}, " if self.count else ""
-            return f"{label}: {what}{spent:,.0f} s so far"
+            what = say("progress.count", lang, count=f"{self.count:,}", unit=unit) if self.count else ""
+            return say("progress.so-far", lang, label=label, what=what, spent=f"{spent:,.0f}")
         share = min(self.done / self.total, 1.0)
         fill = int(share * self.WIDTH)
         bar = "#" * fill + "-" * (self.WIDTH - fill)
         if self.phase == "captures":
-            info = f"{self.done} of {self.total} captures"
+            info = say("progress.of", lang, done=self.done, total=self.total, unit=unit)
         elif self.phase in ("reading", "rereading"):
-            info = f"{self.count:,} packets" + (f", {self.count / spent:,.0f}/s" if spent >= 0.5 else "")
+            info = say("progress.packets", lang, count=f"{self.count:,}") + (
+                say("progress.rate", lang, rate=f"{self.count / spent:,.0f}") if spent >= 0.5 else "")
         else:
-            info = f"{self.done:,} of {self.total:,} {unit}"
+            info = say("progress.of", lang, done=f"{self.done:,}", total=f"{self.total:,}", unit=unit)
         if 0 < share < 1 and spent >= 1:
-            info += f", about {max(1, round(spent * (1 - share) / share)):,} s left"
+            info += say("progress.left", lang, left=f"{max(1, round(spent * (1 - share) / share)):,}")
         return f"{label} [{bar}] {share * 100:3.0f}%  {info}"
 
     def _draw(self, now: float) -> None:
@@ -235,7 +239,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
                                      progress=cluster.Progress(), log=_dask_log)
         bar = None
     else:
-        bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
+        bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None, lang=lang)
         try:
             result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
         except BaseException:
@@ -283,7 +287,7 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     from .report.verify_report import render as render_verify
     from .verify import verify as run_verify
 
-    bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
+    bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None, lang=lang)
     try:
         result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
                             claims_from_names=claims_from_names, progress=bar)
@@ -326,7 +330,7 @@ def annotate(capture, output, claims, lang):
 
     from .progress import report
 
-    bar = ProgressBar(1, size=_size(capture))
+    bar = ProgressBar(1, size=_size(capture), lang=lang)
     try:
         result = run_verify(capture, claims=claims, lang=lang, progress=bar)
         report(bar, "writing")  # comments worded and the copy written: as long as verify on a big capture

@@ -895,5 +895,36 @@ for _prefix, _labels in _REPORT_LABELS.items():
         LABELS[_lang].update({f"{_prefix}.{k}": v for k, v in _words.items()})
 
 
+# A progress line's words (cli.ProgressBar) per phase of pcapscan/progress.py:
+# what the phase is called, what its done and total count.
+PROGRESS_WORDS = {
+    "en": {
+        "reading": ("reading", "bytes"), "pairing": ("pairing", "packets"), "assembling": ("assembling", "flows"),
+        "routing": ("grouping, routing", "exchanges"), "fingerprinting": ("classifying, fingerprinting", "flows"),
+        "classifying": ("classifying", "exchanges"), "rereading": ("reading again", "bytes"),
+        "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
+        "captures": ("captures", "captures"),
+    },
+    "zh": {
+        "reading": ("读取", "字节"), "pairing": ("配对探测包与回应", "个数据包"), "assembling": ("划分扫描会话", "条流"),
+        "routing": ("分组、分流", "次交互"), "fingerprinting": ("分类、识别扫描工具", "条流"),
+        "classifying": ("分类", "次交互"), "rereading": ("再次读取", "字节"),
+        "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
+        "captures": ("抓包文件", "个抓包文件"),
+    },
+}
+# The line around them.
+LABELS["en"].update({
+    "progress.so-far": "{label}: {what}{spent} s so far", "progress.count": "{count} {unit}, ",
+    "progress.of": "{done} of {total} {unit}", "progress.packets": "{count} packets", "progress.rate": ", {rate}/s",
+    "progress.left": ", about {left} s left",
+})
+LABELS["zh"].update({
+    "progress.so-far": "{label}：{what}已用 {spent} 秒", "progress.count": "{count} {unit}，",
+    "progress.of": "{done}/{total} {unit}", "progress.packets": "{count} 个数据包", "progress.rate": "，每秒 {rate} 个",
+    "progress.left": "，约剩 {left} 秒",
+})
+
+
 def label(key: str, lang: str = "en", **params) -> str:
     return LABELS[lang][key].format(**params)

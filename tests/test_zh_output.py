@@ -406,3 +406,35 @@ def test_capture_warnings_in_the_language_asked(tmp_path):
     assert r.exit_code in (0, 1), r.output
     feedback = (tmp_path / "grades" / "alice.md").read_text(encoding="utf-8")
     assert f"警告：{truncated_zh}" in feedback and "truncated" not in feedback
+
+
+def test_progress_line_in_chinese(monkeypatch):
+    """--lang zh: the progress line of a long command says each phase, its
+    counts and the time left in Chinese; the bar itself is the same."""
+    import io
+    import time
+
+    from pcapscan import cli
+    from pcapscan.progress import PHASES
+
+    out = io.StringIO()
+    bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40, lang="zh")
+    monkeypatch.setattr(bar, "MIN_SECONDS", 0)
+    bar(50, 100, 1000, "reading")
+    bar(0, 10, 0, "pairing")
+    bar.phase_start = time.monotonic() - 3  # three seconds into pairing, 40% done
+    bar(4, 10, 4, "pairing")
+    bar(0, 0, 55, "classifying")
+    bar(1, 3, 0, "captures")
+    bar.close()
+    frames = [f for f in out.getvalue().replace("\x1b[K", "").split("\r") if f]
+    assert frames[0].startswith("读取 [") and "50%  1,000 个数据包" in frames[0]
+    assert frames[1].startswith("配对探测包与回应 [") and "0/10 个数据包" in frames[1]
+    assert re.search(r"40%  4/10 个数据包，约剩 [45] 秒$", frames[2]), frames[2]
+    assert frames[3].startswith("分类：55 次交互，已用 0 秒")
+    assert frames[4].endswith("1/3 个抓包文件")
+    assert english_left("\n".join(frames)) == set()
+    for phase in PHASES:  # every phase has its words in both languages
+        bar = cli.ProgressBar(1, stream=io.StringIO(), tty=True, size=1 << 40, lang="zh")
+        bar.phase, bar.phase_start, bar.started = phase, time.monotonic(), time.monotonic()
+        assert english_left(bar.line(time.monotonic())) == set(), phase
