@@ -538,6 +538,8 @@ MESSAGES: dict = {
                                zh="{what}的 pcapng 版本 {major}.{minor} 不受支持"),
     "read.pcap-header": _M(en="its pcap file header is cut short ({got} of {size} bytes)",
                            zh="其 pcap 文件头不完整（{size} 字节中只有 {got} 字节）"),
+    "expect.unmatched": _M(en="{source}: {pattern} matches no capture; its claims were not checked",
+                           zh="{source}：{pattern} 没有匹配任何抓包文件；其声明没有检查"),
     "read.pcapng-header": _M(en="its pcapng section header is cut short", zh="其 pcapng 节头不完整"),
 }
 

@@ -783,8 +783,8 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
         result = _result(cases, analysis, lang, progress)
         if expect is not None:
             unmatched = expect.unmatched([c.path for c in analysis.captures])
-            result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
-                                                    f"were not checked" for pattern in unmatched))
+            result = replace(result, warnings=tuple(messages.said("expect.unmatched", source=str(expect.source),
+                                                                  pattern=repr(pattern)) for pattern in unmatched))
         for capture in shaped:
             shaped[capture][k] = None  # this set's cases done with: freed while the next set's result is made
         yield result
