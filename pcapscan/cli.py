@@ -27,7 +27,10 @@ class PcapscanCLI(click.Group):
         try:
             return super().invoke(ctx)
         except PcapscanError as exc:
-            click.echo(f"pcapscan: {exc}", err=True)
+            from .errors import words
+            from .messages import render
+
+            click.echo(f"pcapscan: {render(words(exc), ctx.meta.get(LANG_KEY, 'en'))}", err=True)
             ctx.exit(exc.exit_status)
         except OSError as exc:  # writing -o FILE, a broken pipe, ...
             click.echo(f"pcapscan: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
@@ -35,6 +38,15 @@ class PcapscanCLI(click.Group):
         except KeyboardInterrupt:
             click.echo("pcapscan: interrupted", err=True)
             ctx.exit(130)
+
+
+LANG_KEY = "pcapscan.lang"  # ctx.meta: the --lang of the command running, for its error line
+
+
+def remember_lang(ctx, _param, lang):
+    """--lang's callback: an error the command raises is said in its language too."""
+    ctx.meta[LANG_KEY] = lang
+    return lang
 
 
 def emit(text: str, output: str | None) -> None:
@@ -58,11 +70,13 @@ def say_warning(warning, lang: str = "en", path=None) -> None:
 def say_capture_problems(analysis, lang: str = "en") -> bool:
     """Warnings and unreadable captures of an AnalysisResult, one line each on
     stderr (stdout keeps the results). True when a capture could not be read."""
+    from .messages import render
+
     for c in analysis.captures:
         for w in c.warnings:
             say_warning(w, lang, c.path)
     for err in analysis.errors:
-        click.echo(f"pcapscan: {err}", err=True)
+        click.echo(f"pcapscan: {render(err, lang)}", err=True)
     return bool(analysis.errors)
 
 
@@ -216,7 +230,7 @@ def main():
 @click.option("--dask-split", is_flag=True,
               help="With --dask: split captures of 64 MiB or more into chunks read by several workers "
                    "(same results; by default each capture is one task, which was quicker wherever measured).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the table and markdown reports (json, csv, nmap-xml stay English).")
 def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, lang):
     """Reconstruct, per port, what a scanner concluded from CAPTURE(s).
@@ -273,7 +287,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
                    "(connect_OPEN.pcap -> connect:open, tcp_Xmas_f.pcap -> xmas:filtered).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "html", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the explanations.")
 @click.option("--ladders", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
               help="Ladder diagrams: of ports with findings (auto), of every port, or none.")
@@ -317,7 +331,7 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
               help="The annotated capture (pcapng).")
 @click.option("--claim", "-c", "claims", multiple=True, metavar="TECHNIQUE:STATE[:PORT]",
               help="What the capture should show, as verify's --claim. Repeatable.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the comments.")
 def annotate(capture, output, claims, lang):
     """Write CAPTURE to OUT.pcapng with the analysis as packet comments.
@@ -353,7 +367,7 @@ def annotate(capture, output, claims, lang):
               help="Rubric TOML (pcapscan rubric init prints the default, the seeds' lab).")
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), default="grades", show_default=True,
               help="Directory for gradebook.csv and one feedback file per student.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the feedback.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")

@@ -538,6 +538,18 @@ MESSAGES: dict = {
                                zh="{what}的 pcapng 版本 {major}.{minor} 不受支持"),
     "read.pcap-header": _M(en="its pcap file header is cut short ({got} of {size} bytes)",
                            zh="其 pcap 文件头不完整（{size} 字节中只有 {got} 字节）"),
+    # -- captures that cannot be read at all (capture/containers.py: errors, one line each)
+    "error.not-found": _M(en="capture not found: {path}", zh="找不到抓包文件：{path}"),
+    "error.directory": _M(en="{path} is a directory, not a capture", zh="{path} 是文件夹，不是抓包文件"),
+    "error.cannot-read": _M(en="cannot read {path}: {why}", zh="无法读取 {path}：{why}"),
+    "error.empty-file": _M(en="{path} is not a capture (empty file)", zh="{path} 不是抓包文件（空文件）"),
+    "error.damaged-gzip": _M(en="{path} is a damaged gzip file ({error})", zh="{path} 是损坏的 gzip 文件（{error}）"),
+    "error.gzip-not-capture": _M(
+        en="{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start})",
+        zh="{path} 是 gzip 压缩文件，但不是 pcap 或 pcapng 抓包文件（开头为 0x{start}）"),
+    "error.not-capture": _M(en="{path} is not a pcap or pcapng capture (starts with 0x{start})",
+                            zh="{path} 不是 pcap 或 pcapng 抓包文件（开头为 0x{start}）"),
+    "error.damaged": _M(en="{path} is a damaged capture: {damage}", zh="{path} 是损坏的抓包文件：{damage}"),
     "expect.unmatched": _M(en="{source}: {pattern} matches no capture; its claims were not checked",
                            zh="{source}：{pattern} 没有匹配任何抓包文件；其声明没有检查"),
     "read.pcapng-header": _M(en="its pcapng section header is cut short", zh="其 pcapng 节头不完整"),

@@ -438,3 +438,38 @@ def test_progress_line_in_chinese(monkeypatch):
         bar = cli.ProgressBar(1, stream=io.StringIO(), tty=True, size=1 << 40, lang="zh")
         bar.phase, bar.phase_start, bar.started = phase, time.monotonic(), time.monotonic()
         assert english_left(bar.line(time.monotonic())) == set(), phase
+
+
+def test_unreadable_captures_in_the_language_asked(tmp_path):
+    """A file that is no capture, one that is not there, a folder: the one
+    error line on stderr (a single capture; one of several, the others still
+    read), the capture's line in the report and grade's feedback are Chinese
+    with --lang zh; the English lines and JSON's "error" stay as they were;
+    exit status 2 either way."""
+    import json
+
+    bad, missing = tmp_path / "fin_open.pcap", tmp_path / "missing.pcap"
+    bad.write_bytes(b"hello\n")
+    syn = str(GOLDEN / "syn.pcap")
+    runner = CliRunner()
+    not_en = f"pcapscan: {bad} is not a pcap or pcapng capture (starts with 0x68656c6c)\n"
+    not_zh = f"pcapscan: {bad} 不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）\n"
+    for args in (["analyze", str(bad)], ["verify", str(bad)], ["annotate", str(bad), "-o", str(tmp_path / "o.pcapng")],
+                 ["analyze", "-j", "1", syn, str(bad)], ["verify", syn, str(bad)]):
+        en, zh = (runner.invoke(main, [*args, *lang]) for lang in ([], ["--lang", "zh"]))
+        assert en.exit_code == zh.exit_code == 2, args
+        assert en.stderr == not_en and zh.stderr == not_zh, args
+    r = runner.invoke(main, ["analyze", "--lang", "zh", str(missing)])
+    assert (r.exit_code, r.stderr) == (2, f"pcapscan: 找不到抓包文件：{missing}\n")
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-j", "1", syn, str(tmp_path)])
+    assert r.exit_code == 2 and r.stderr == f"pcapscan: {tmp_path} 是文件夹，不是抓包文件\n"
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-f", "markdown", "-j", "1", str(bad), syn])
+    assert f"错误：{bad} 不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）" in r.stdout
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-f", "json", "-j", "1", str(bad), syn])
+    assert json.loads(r.stdout)["captures"][0]["error"] == not_en[len("pcapscan: "):-1]
+    (tmp_path / "class" / "dave").mkdir(parents=True)
+    (tmp_path / "class" / "dave" / "fin_open.pcap").write_bytes(b"hello\n")
+    r = runner.invoke(main, ["grade", str(tmp_path / "class"), "-o", str(tmp_path / "grades"), "--lang", "zh",
+                             "-j", "1"])
+    feedback = (tmp_path / "grades" / "dave.md").read_text(encoding="utf-8")
+    assert "不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）" in feedback and "is not a" not in feedback

@@ -253,7 +253,7 @@ class Capture:
             stats.truncated = True
             stats.warnings.append(damage_warning(stop.args[0], self.count))
         except OSError as exc:
-            raise errors.InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+            raise errors.InputError(said("error.cannot-read", path=self.path, why=str(exc.strerror or exc))) from exc
         finally:
             self.close()
 
@@ -515,11 +515,11 @@ def open_capture(path) -> Capture:
     try:
         raw = open(path, "rb", buffering=FILE_BUFFER)
     except FileNotFoundError:
-        raise errors.CaptureNotFound(f"capture not found: {path}") from None
+        raise errors.CaptureNotFound(said("error.not-found", path=path)) from None
     except IsADirectoryError:
-        raise errors.InputError(f"{path} is a directory, not a capture") from None
+        raise errors.InputError(said("error.directory", path=path)) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     try:
         return _validate(path, raw)
     except BaseException:
@@ -531,30 +531,28 @@ def _validate(path: str, raw) -> Capture:
     try:
         st = os.fstat(raw.fileno())
         if stat.S_ISDIR(st.st_mode):
-            raise errors.InputError(f"{path} is a directory, not a capture")
+            raise errors.InputError(said("error.directory", path=path))
         start = raw.peek(4)[:4]
     except IsADirectoryError:
-        raise errors.InputError(f"{path} is a directory, not a capture") from None
+        raise errors.InputError(said("error.directory", path=path)) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     if not start:
-        raise errors.NotACapture(f"{path} is not a capture (empty file)")
+        raise errors.NotACapture(said("error.empty-file", path=path))
     if start[:2] == _GZIP_MAGIC:
         fileobj = gzip.GzipFile(fileobj=raw, mode="rb")
         try:
             start = fileobj.read(4)
         except GZIP_DAMAGE as exc:
-            raise errors.NotACapture(f"{path} is a damaged gzip file ({exc})") from None
+            raise errors.NotACapture(said("error.damaged-gzip", path=path, error=str(exc))) from None
         except OSError as exc:
-            raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
         if len(start) < 4 or not _is_capture_magic(start):
-            raise errors.NotACapture(
-                f"{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start.hex()})"
-            )
+            raise errors.NotACapture(said("error.gzip-not-capture", path=path, start=start.hex()))
         cap = Capture(path, fileobj, None, True, raw)
     else:
         if len(start) < 4 or not _is_capture_magic(start):
-            raise errors.NotACapture(f"{path} is not a pcap or pcapng capture (starts with 0x{start.hex()})")
+            raise errors.NotACapture(said("error.not-capture", path=path, start=start.hex()))
         raw.read(4)
         cap = Capture(path, raw, st.st_size if stat.S_ISREG(st.st_mode) else None, False)
     cap.pos = 4
@@ -564,9 +562,9 @@ def _validate(path: str, raw) -> Capture:
         else:
             _open_pcap(cap, start)
     except ReadStop as stop:
-        raise errors.NotACapture(f"{path} is a damaged capture: {stop}") from None
+        raise errors.NotACapture(said("error.damaged", path=path, damage=stop.args[0])) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     return cap
 
 
