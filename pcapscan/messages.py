@@ -497,6 +497,9 @@ MESSAGES: dict = {
            "{compressed}): a decompression bomb, not a capture",
         zh="gzip 数据流解压后超过其大小的 {ratio} 倍（前 {compressed} 字节解压出 {inflated} 字节）："
            "这是解压炸弹，不是抓包文件"),
+    "read.gzip-slow": _M(
+        en="gzip-compressed: read packet by packet, not by the fast path: slower (gunzip it first for the fast path)",
+        zh="gzip 压缩文件：逐个数据包读取，不走快速路径，较慢（先用 gunzip 解压即可走快速路径）"),
     "read.link-type": _M(en="link type {linktype} is not supported; {records} record{s} skipped",
                          zh="不支持链路类型 {linktype}；已跳过 {records} 条记录"),
     "read.undeclared": _M(
