@@ -352,6 +352,18 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
                 remake=bulk.exchange if bulk is not None else None)
 
 
+def _probes_after_an_answer(side) -> int:
+    """Probes sent to a port after it had answered: a script run twice, not a
+    tool's retransmission (nmap retries only what went unanswered)."""
+    n = 0
+    for p in side.ports.values():
+        ex = p.exchange
+        if ex is not None and ex.responses:
+            first = min(r.frame for r in ex.responses)
+            n += sum(1 for q in ex.probes if q.frame > first)
+    return n
+
+
 def _retries(ex: Exchange) -> list:
     """Retransmissions: later probes like the first. A UDP probe with another
     payload (nmap sends two to port 53) is a second question, not a retry."""
@@ -933,8 +945,13 @@ def notes(a: Side, b: Side) -> list:
         more, less = (a, b) if a.retransmissions > b.retransmissions else (b, a)
         offsets = [t for p in more.ports.values() for t in p.retry_offsets]
         when = f" {statistics.median(offsets):.2f} s after the first try" if offsets else ""
-        out.append(f"{more.label} retransmitted {more.retransmissions} unanswered probe(s){when}"
-                   f" ({more.fields['source port']}); {less.label} sent "
+        again = _probes_after_an_answer(more)
+        did = f"sent {more.retransmissions} probe(s) again" if again else \
+            f"retransmitted {more.retransmissions} unanswered probe(s)"
+        rerun = f", {again} of them to a port that had already answered: a second run, not retransmissions" \
+            if again else ""
+        out.append(f"{more.label} {did}{when}"
+                   f" ({more.fields['source port']}){rerun}; {less.label} sent "
                    f"{'each probe once' if not less.retransmissions else f'{less.retransmissions} retransmission(s)'}"
                    f", so a single lost packet can turn a port filtered there.")
     pa, pb = a.fields["UDP payload"], b.fields["UDP payload"]
