@@ -918,6 +918,8 @@ PROGRESS_WORDS = {
     "en": {
         "reading": ("reading", "bytes"), "pairing": ("pairing", "packets"), "assembling": ("assembling", "flows"),
         "routing": ("grouping, routing", "exchanges"), "fingerprinting": ("classifying, fingerprinting", "flows"),
+        "assembling-reread": ("reading again, assembling", "flows"),
+        "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
         "classifying": ("classifying", "exchanges"), "rereading": ("reading again", "bytes"),
         "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
         "captures": ("captures", "captures"),
@@ -925,6 +927,8 @@ PROGRESS_WORDS = {
     "zh": {
         "reading": ("读取", "字节"), "pairing": ("配对探测包与回应", "个数据包"), "assembling": ("划分扫描会话", "条流"),
         "routing": ("分组、分流", "次交互"), "fingerprinting": ("分类、识别扫描工具", "条流"),
+        "assembling-reread": ("再次读取、划分扫描会话", "条流"),
+        "fingerprinting-reread": ("再次读取、分类、识别扫描工具", "条流"),
         "classifying": ("分类", "次交互"), "rereading": ("再次读取", "字节"),
         "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
         "captures": ("抓包文件", "个抓包文件"),

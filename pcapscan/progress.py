@@ -25,6 +25,9 @@ PHASES = (
     "assembling",  # flows sorted into scan sessions
     "routing",  # the fast path: the engine's groups, the routing policies
     "fingerprinting",  # each session's ports and tool
+    # the same two, a big capture's blocks read again from it (fastpath/feed.Rereader)
+    "assembling-reread",
+    "fingerprinting-reread",
     "classifying",  # the ordinary path: every exchange's technique and state
     "rereading",  # the packets of some sessions: verify's rules, compare's exchanges
     "checking",  # verify: the textbook's rules, each over every port
