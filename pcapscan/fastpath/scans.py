@@ -19,12 +19,12 @@ import numpy as np
 
 from .. import families
 from ..capture import ReadStats
-from ..exchanges import ReplayEngine, midstream, probe_class, shows_connection
+from ..exchanges import ReplayEngine, first_heard, midstream, probe_class, shows_connection
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..gcpause import no_cyclic_gc, young_cyclic_gc
 from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
-from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
+from ..sessions import NEVER_HEARD, flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
@@ -410,7 +410,7 @@ class Assembler:
         t = self.t
         cols = packet_columns([c.probes[0] for c in connections],
                               lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
-                              t.options.id_of)
+                              t.options.id_of, [first_heard(c) for c in connections])
         return [np.asarray(c, np.float64 if i == 5 else np.int64) for i, c in enumerate(cols)]
 
     def _block_runs(self, s: dict, sessions: np.ndarray):
@@ -425,7 +425,8 @@ class Assembler:
         rows = _rows_in(self.conn_cols[0], sessions)
         f, u = s["fid"], s["udp"]
         b_cols = (s["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
-                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], s["pts"])
+                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], s["pts"], s["tport"], s["pframe"],
+                  np.where(s["n2"], t.answer["frame"].a[f].astype(np.int64), NEVER_HEARD))  # a simple flow's second packet is back
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
