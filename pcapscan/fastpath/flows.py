@@ -131,6 +131,41 @@ PROBE_COLS = {"frame": np.uint32, "ts": np.float64, "ttl": np.uint8, "flags": np
 ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags": np.uint8}
 # ... kept narrower while every value fits (Grow.put): an IP length, a payload, an MSS rarely need more
 PROBE_NARROW = {"length": np.uint16, "payload": np.uint16, "mss": np.int16}
+# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
+# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
+ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
+              "window", "opt", "mss", "payload")
+# The rows of COMPLEX flows the flow columns do not hold (RowStore): a probe's columns and its endpoints;
+# address ids narrower while they are IPv4 ones (columns.V6_BASE)
+ENDPOINT_COLS = {"src": np.int64, "dst": np.int64, "udp": np.bool_, "sport": np.uint16, "dport": np.uint16}
+ROW_COLS = {k: PROBE_COLS.get(k) or ENDPOINT_COLS[k] for k in ROW_FIELDS}
+ROW_NARROW = dict(PROBE_NARROW, src=np.uint32, dst=np.uint32)
+REPLAY_CHUNK = 1 << 16  # packets of complex flows made at a time for the engine (FlowTable.complex_packets)
+
+
+class RowStore:
+    """Rows of decoded columns (ROW_FIELDS), appended in frame order and kept
+    as growable columns (ROW_COLS: about 45 bytes a row, a Packet takes
+    300-450) until `packets` makes them Packets, a few at a time."""
+
+    def __init__(self):
+        self.cols = {k: Grow(t, narrow=ROW_NARROW.get(k)) for k, t in ROW_COLS.items()}
+        self.n = 0
+
+    def append(self, d: Decoded, rows: np.ndarray) -> None:
+        n0, n = self.n, self.n + len(rows)
+        for k, col in self.cols.items():
+            col.resize(n)
+            col.put(slice(n0, n), getattr(d, k)[rows])
+        self.n = n
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.cols["frame"].v
+
+    def packets(self, rows, addrs: AddressBook, options: OptionBook) -> list:
+        """Packets of rows (a slice or ascending indexes), as decode_frame makes them."""
+        return make_packets({k: listed(c.v[rows]) for k, c in self.cols.items()}, addrs, options)
 
 
 class FlowTable:
@@ -143,8 +178,10 @@ class FlowTable:
     first packet whole (PROBE_COLS: it becomes a model.Packet again when
     needed) and what the classifiers read of the second (ANSWER_COLS). A flow
     with a third packet, a packet the bulk decoder could not read, or an
-    ICMP error quoting it is COMPLEX: its packets are kept in `complex_pkts`
-    and replayed by the ordinary engine (Assembler step 1). Address pairs are
+    ICMP error quoting it is COMPLEX: its other packets are kept, those
+    decode_frame read as Packets (`slow_pkts`), the bulk-decoded ones as
+    columns (`rows`, a RowStore), and all of them are replayed by the
+    ordinary engine (complex_packets, Assembler step 1). Address pairs are
     numbered too (pair_id); sessions() gives each flow's (pair, direction)
     number, which scans group by."""
 
@@ -167,9 +204,10 @@ class FlowTable:
         self.state = Grow(np.uint8)
         self.probe = {k: Grow(t, narrow=PROBE_NARROW.get(k)) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
-        self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
+        self.slow_pkts: list = []  # decode_frame's Packets of COMPLEX flows, in frame order
+        self.rows = RowStore()  # the other rows of COMPLEX flows the columns do not hold, in frame order
         self._group: dict = {}  # address id -> is a group address (see _group_dst)
-        # One batch's working state, from lookup through _feed_fast to _materialize_unstored (see feed):
+        # One batch's working state, from lookup through _feed_fast to _keep_unstored (see feed):
         self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
         self._fid = None  # the flow id of each packet of the batch
         self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
@@ -376,13 +414,13 @@ class FlowTable:
     def feed(self, d: Decoded, slow: list) -> None:
         """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
         the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
-        then the rows of COMPLEX flows the columns do not hold, as Packets for the engine."""
+        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine."""
         if d is not None and len(d.frame):
             self._feed_fast(d)
         if slow:
             self._feed_slow(slow)
         if d is not None and len(d.frame):
-            self._materialize_unstored(d)
+            self._keep_unstored(d)
 
     def _feed_fast(self, d: Decoded) -> None:
         if d.frame[-1] >= 1 << 32 or len(self.options.tuples) >= 1 << 16:
@@ -461,7 +499,7 @@ class FlowTable:
                     # engine pairs an error written before its probe (exchanges.EARLY_ANSWER_FRAMES)
                     fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=True)
                     st.a[fid] |= COMPLEX
-            self.complex_pkts.append(pkt)
+            self.slow_pkts.append(pkt)
 
     def _flow_of(self, proto, src, sport, dst, dport, create):
         a = np.array([self.addrs.id_of(src)], np.int64)
@@ -470,12 +508,61 @@ class FlowTable:
                            np.array([proto == "udp"]))
         return int(self.lookup(key, create=create)[0])
 
-    def _materialize_unstored(self, d: Decoded) -> None:
+    def _keep_unstored(self, d: Decoded) -> None:
         fid = self._fid
         cx = (self.state.a[fid] & COMPLEX) > 0
         rows = np.nonzero(cx & ~self._stored)[0]
         if len(rows):
-            self.complex_pkts.extend(self.packets_from_rows(d, rows))
+            self.rows.append(d, rows)
+
+    # -- the engine's packets ------------------------------------------------------------
+
+    def complex_count(self) -> int:
+        """How many packets complex_packets yields."""
+        st = self.state.v
+        cx = st[(st & COMPLEX) > 0]
+        return len(self.slow_pkts) + self.rows.n + int(((cx & N1) > 0).sum()) + int(((cx & N2) > 0).sum())
+
+    def complex_packets(self, records, chunk: int = REPLAY_CHUNK):
+        """Every packet of the COMPLEX flows, in frame order, as lists of
+        Packets made `chunk` or so at a time (a few times that at most): the
+        slow Packets, the kept rows, and each flow's first packet (probe
+        columns) and second (read again from the capture by `records`, as
+        answer_packets does). Four sources each in frame order, merged a
+        frame range at a time; a Packet lives as long as its consumer keeps
+        it. The store goes as it is read: call once."""
+        st = self.state.v
+        cx = np.nonzero(st & COMPLEX)[0]
+        pf = cx[(st[cx] & N1) > 0]
+        pf = pf[np.argsort(self.probe["frame"].a[pf], kind="stable")]
+        af = cx[(st[cx] & N2) > 0]
+        af = af[np.argsort(self.answer["frame"].a[af], kind="stable")]
+        del cx
+        slow, rows = self.slow_pkts, self.rows
+        self.slow_pkts, self.rows = [], RowStore()
+        slow.sort(key=lambda p: p.frame)  # in frame order already, batch after batch: a check in O(n)
+        frames = [np.array([p.frame for p in slow], np.int64), rows.frame, self.probe["frame"].a[pf],
+                  self.answer["frame"].a[af]]
+        make = [lambda lo, hi: slow[lo:hi], lambda lo, hi: rows.packets(slice(lo, hi), self.addrs, self.options),
+                lambda lo, hi: self.probe_packets(pf[lo:hi]), lambda lo, hi: self.answer_packets(af[lo:hi], records)]
+        at = [0, 0, 0, 0]
+        while True:
+            # up to the smallest frame `chunk` packets ahead in any source: at most `chunk` from each
+            ahead = [int(f[a + chunk]) for f, a in zip(frames, at) if a + chunk < len(f)]
+            part_frames, part = [], []
+            for i, (f, a) in enumerate(zip(frames, at)):
+                b = int(np.searchsorted(f, min(ahead))) if ahead else len(f)
+                if b > a:
+                    part_frames.append(f[a:b])
+                    part.extend(make[i](a, b))
+                    if i == 0:
+                        slow[a:b] = [None] * (b - a)  # the consumer's alone from now on
+                    at[i] = b
+            if not part:
+                return
+            if len(part_frames) > 1:
+                part = [part[j] for j in np.argsort(np.concatenate(part_frames), kind="stable").tolist()]
+            yield part
 
     # -- Packets -------------------------------------------------------------------------
 
@@ -539,11 +626,6 @@ def listed(values: np.ndarray) -> list:
         return _ints16()[values].tolist()
     return values.tolist()
 
-
-# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
-# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
-ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
-              "window", "opt", "mss", "payload")
 
 
 def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
