@@ -165,7 +165,7 @@ class RowStore:
 
     def packets(self, rows, addrs: AddressBook, options: OptionBook) -> list:
         """Packets of rows (a slice or ascending indexes), as decode_frame makes them."""
-        return make_packets({k: listed(c.v[rows]) for k, c in self.cols.items()}, addrs, options)
+        return make_packets({k: listed(c.v[rows], k in REPEATING) for k, c in self.cols.items()}, addrs, options)
 
 
 class FlowTable:
@@ -587,7 +587,7 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        cols = {k: listed(c.a[fids]) for k, c in self.probe.items()}
+        cols = {k: listed(c.a[fids], k in REPEATING) for k, c in self.probe.items()}
         cols.update(src=s.tolist(), sport=listed(sp.astype(np.uint16)), dst=t.tolist(),
                     dport=listed(tp.astype(np.uint16)), udp=udp.tolist())
         return make_packets(cols, self.addrs, self.options)
@@ -610,7 +610,7 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
-    return make_packets({k: listed(getattr(d, k)[rows]) for k in ROW_FIELDS}, addrs, options)
+    return make_packets({k: listed(getattr(d, k)[rows], k in REPEATING) for k in ROW_FIELDS}, addrs, options)
 
 
 @functools.cache
@@ -618,14 +618,28 @@ def _ints16() -> np.ndarray:
     return np.arange(1 << 16).astype(object)
 
 
-def listed(values: np.ndarray) -> list:
+def listed(values: np.ndarray, repeats: bool = False) -> list:
     """values.tolist(), where a 16-bit column (ports, IP id, window) gives one
     shared int object per value instead of one per packet: the engine holds
-    every complex flow's Packets, and these values repeat from packet to packet."""
+    every complex flow's Packets, and these values repeat from packet to packet.
+    So do a scan's sequence and acknowledgment numbers (`repeats`: a fixed
+    seq in every probe, every RST acknowledging it): shared too when a sample
+    shows them repeating (64 bytes a Packet on a replicated scan), else left
+    alone (a connection's numbers are its own: np.unique would cost 10x tolist)."""
     if values.dtype == np.uint16:
         return _ints16()[values].tolist()
+    if repeats and len(values) > 64:
+        sample = values[:: max(1, len(values) // 1024)]
+        if 2 * len(np.unique(sample)) <= len(sample):
+            uniq, inv = np.unique(values, return_inverse=True)
+            shared = np.empty(len(uniq), object)
+            shared[:] = uniq.tolist()
+            return shared[inv.ravel()].tolist()
     return values.tolist()
 
+
+# The columns of ROW_FIELDS listed() shares values of when they repeat
+REPEATING = frozenset(("seq", "ack", "mss", "length", "payload"))
 
 
 def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
