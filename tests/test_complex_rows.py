@@ -119,7 +119,7 @@ def test_complex_packets_on_own_captures(path):
         assert p == want[p.frame]
 
 
-def test_row_store_narrow_columns_widen_for_ipv6_and_long_values(tmp_path):
+def test_row_store_parts_narrow_where_values_fit_and_go_once_released(tmp_path):
     recs = [(1.0 + i / 100, ether(ipv4_tcp(S, T, 1000 + i, 80, 0x18, seq=i, ack=7, payload=b"x" * i)))
             for i in range(5)]
     recs.append((2.0, ether(ipv6_tcp(C6, S6, 6000, 80, 0x02, seq=1, window=64240, options=MSS_1460))))
@@ -134,11 +134,18 @@ def test_row_store_narrow_columns_widen_for_ipv6_and_long_values(tmp_path):
     assert len(d.frame) == 6
     store = flows.RowStore()
     store.append(d, np.arange(5))
-    assert store.cols["src"].a.dtype == np.uint32 and store.cols["mss"].a.dtype == np.int16  # IPv4, no MSS
+    part = store.parts[0]
+    assert part["src"].dtype == np.uint32 and part["mss"].dtype == np.int16  # IPv4 ids; no MSS (-1)
+    assert part["length"].dtype == np.uint16 and part["seq"].dtype == np.uint32
     store.append(d, np.array([5]))
-    assert store.cols["src"].a.dtype == np.int64  # an IPv6 address id (columns.V6_BASE and up)
+    assert store.parts[1]["src"].dtype == np.int64  # an IPv6 address id (columns.V6_BASE and up)
     assert store.n == 6 and store.frame.tolist() == d.frame.tolist()
     want = flows.packets_from_rows(d, np.arange(6), addrs, options)
-    assert store.packets(slice(0, 6), addrs, options) == want
-    assert store.packets(np.array([1, 5]), addrs, options) == [want[1], want[5]]
+    assert store.packets(0, 6, addrs, options) == want  # across the two parts
+    assert store.packets(3, 6, addrs, options) == want[3:]
+    assert store.packets(2, 2, addrs, options) == []
     assert want[5].src == C6 and want[5].mss == 1460 and want[0].mss is None
+    store.release(4)  # the first part holds row 4 still
+    assert store.parts[0] is not None and store.packets(4, 6, addrs, options) == want[4:]
+    store.release(5)
+    assert store.parts[0] is None and store.packets(5, 6, addrs, options) == want[5:]

@@ -13,6 +13,7 @@ fragments and anything decode_frame had to read.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 
 import numpy as np
@@ -144,28 +145,63 @@ REPLAY_CHUNK = 1 << 16  # packets of complex flows made at a time for the engine
 
 
 class RowStore:
-    """Rows of decoded columns (ROW_FIELDS), appended in frame order and kept
-    as growable columns (ROW_COLS: about 45 bytes a row, a Packet takes
-    300-450) until `packets` makes them Packets, a few at a time."""
+    """Rows of decoded columns (ROW_FIELDS), appended batch by batch in frame
+    order and kept as columns (ROW_COLS, narrower where a batch's values fit
+    ROW_NARROW: about 45 bytes a row, where a Packet takes 300-450) until
+    `packets` makes Packets of a range of them; `release` lets go of the
+    batches whose rows were all made (a Packet then lives as long as the
+    engine keeps it, the columns no longer)."""
 
     def __init__(self):
-        self.cols = {k: Grow(t, narrow=ROW_NARROW.get(k)) for k, t in ROW_COLS.items()}
-        self.n = 0
+        self.parts: list = []  # one dict of columns per batch appended; None once released
+        self.starts = [0]  # the first row of each part, then the end
+        self._frame = Grow(np.uint32)  # every row's frame, for merging by frame (4 bytes a row)
+        self._released = 0  # the parts before this one are released
 
-    def append(self, d: Decoded, rows: np.ndarray) -> None:
-        n0, n = self.n, self.n + len(rows)
-        for k, col in self.cols.items():
-            col.resize(n)
-            col.put(slice(n0, n), getattr(d, k)[rows])
-        self.n = n
+    @property
+    def n(self) -> int:
+        return self.starts[-1]
 
     @property
     def frame(self) -> np.ndarray:
-        return self.cols["frame"].v
+        return self._frame.v
 
-    def packets(self, rows, addrs: AddressBook, options: OptionBook) -> list:
-        """Packets of rows (a slice or ascending indexes), as decode_frame makes them."""
-        return make_packets({k: listed(c.v[rows], k in REPEATING) for k, c in self.cols.items()}, addrs, options)
+    def append(self, d: Decoded, rows: np.ndarray) -> None:
+        part = {k: _narrowest(getattr(d, k)[rows], t, ROW_NARROW.get(k)) for k, t in ROW_COLS.items()}
+        n0, n = self.n, self.n + len(rows)
+        self._frame.resize(n)
+        self._frame.a[n0:n] = part["frame"]
+        self.parts.append(part)
+        self.starts.append(n)
+
+    def packets(self, lo: int, hi: int, addrs: AddressBook, options: OptionBook) -> list:
+        """Packets of rows lo..hi-1, as decode_frame makes them."""
+        if hi <= lo:
+            return []
+        i = bisect.bisect_right(self.starts, lo) - 1
+        pieces: dict = {k: [] for k in ROW_COLS}
+        while lo < hi:
+            part, first = self.parts[i], self.starts[i]
+            a, b = lo - first, min(hi, self.starts[i + 1]) - first
+            for k, got in pieces.items():
+                got.append(part[k][a:b])
+            lo, i = first + b, i + 1
+        return make_packets({k: listed(v[0] if len(v) == 1 else np.concatenate(v), k in REPEATING)
+                             for k, v in pieces.items()}, addrs, options)
+
+    def release(self, upto: int) -> None:
+        """The rows before `upto` will not be asked for again: the parts that hold only such rows go."""
+        while self._released < len(self.parts) and self.starts[self._released + 1] <= upto:
+            self.parts[self._released] = None
+            self._released += 1
+
+
+def _narrowest(values: np.ndarray, wide, narrow) -> np.ndarray:
+    """values in the `narrow` type when they all fit it, else in the `wide` one."""
+    if narrow is not None and (np.can_cast(values.dtype, narrow) or not len(values) or (
+            np.iinfo(narrow).min <= int(values.min()) and int(values.max()) <= np.iinfo(narrow).max)):
+        return values.astype(narrow, copy=False)
+    return values.astype(wide, copy=False)
 
 
 class FlowTable:
@@ -543,7 +579,7 @@ class FlowTable:
         slow.sort(key=lambda p: p.frame)  # in frame order already, batch after batch: a check in O(n)
         frames = [np.array([p.frame for p in slow], np.int64), rows.frame, self.probe["frame"].a[pf],
                   self.answer["frame"].a[af]]
-        make = [lambda lo, hi: slow[lo:hi], lambda lo, hi: rows.packets(slice(lo, hi), self.addrs, self.options),
+        make = [lambda lo, hi: slow[lo:hi], lambda lo, hi: rows.packets(lo, hi, self.addrs, self.options),
                 lambda lo, hi: self.probe_packets(pf[lo:hi]), lambda lo, hi: self.answer_packets(af[lo:hi], records)]
         at = [0, 0, 0, 0]
         while True:
@@ -557,6 +593,8 @@ class FlowTable:
                     part.extend(make[i](a, b))
                     if i == 0:
                         slow[a:b] = [None] * (b - a)  # the consumer's alone from now on
+                    elif i == 1:
+                        rows.release(b)
                     at[i] = b
             if not part:
                 return
