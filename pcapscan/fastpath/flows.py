@@ -23,6 +23,7 @@ from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from ..speedups import compiled
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
+from .workers import trim_malloc
 
 # flow state bits
 COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
@@ -142,6 +143,7 @@ ENDPOINT_COLS = {"src": np.int64, "dst": np.int64, "udp": np.bool_, "sport": np.
 ROW_COLS = {k: PROBE_COLS.get(k) or ENDPOINT_COLS[k] for k in ROW_FIELDS}
 ROW_NARROW = dict(PROBE_NARROW, src=np.uint32, dst=np.uint32)
 REPLAY_CHUNK = 1 << 16  # packets of complex flows made at a time for the engine (FlowTable.complex_packets)
+TRIM_EVERY = 32 << 20  # bytes of kept rows released between two malloc trims (RowStore.release)
 
 
 class RowStore:
@@ -157,6 +159,7 @@ class RowStore:
         self.starts = [0]  # the first row of each part, then the end
         self._frame = Grow(np.uint32)  # every row's frame, for merging by frame (4 bytes a row)
         self._released = 0  # the parts before this one are released
+        self._freed = 0  # bytes of parts released since malloc last gave memory back
 
     @property
     def n(self) -> int:
@@ -192,8 +195,12 @@ class RowStore:
     def release(self, upto: int) -> None:
         """The rows before `upto` will not be asked for again: the parts that hold only such rows go."""
         while self._released < len(self.parts) and self.starts[self._released + 1] <= upto:
+            self._freed += sum(c.nbytes for c in self.parts[self._released].values())
             self.parts[self._released] = None
             self._released += 1
+        if self._freed >= TRIM_EVERY:  # a batch's columns are small arrays from the heap, kept by malloc when freed:
+            trim_malloc()  # given back, so that the engine's Packets do not come on top of them
+            self._freed = 0
 
 
 def _narrowest(values: np.ndarray, wide, narrow) -> np.ndarray:
