@@ -604,6 +604,7 @@ class FlowTable:
                         rows.release(b)
                     at[i] = b
             if not part:
+                trim_malloc()  # what the rows and the chunks' lists took from the heap, back before what comes next
                 return
             if len(part_frames) > 1:
                 part = [part[j] for j in np.argsort(np.concatenate(part_frames), kind="stable").tolist()]
