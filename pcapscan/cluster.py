@@ -37,7 +37,6 @@ capture is read as one task, however big.
 from __future__ import annotations
 
 import copyreg
-import gc
 import functools
 import heapq
 import itertools
@@ -231,17 +230,19 @@ def analyze(client, path_or_paths, technique=None, *, fast=False, chunk_records:
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
     parts = partitions or 2 * workers_of(client)
-    with no_cyclic_gc():
-        outcomes = _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts,
-                                 progress, log)
-        gc.freeze()  # what the run built lives on as the result: no collection needs to walk it again
 
     def outcome(i):
         out = outcomes[i]
         if out[0] == "error":
             raise out[1]
         return out[1:4]  # (summary, scans, more)
-    return gather(paths, single, outcome, forced)
+
+    # No collection walks the results while they are built and gathered (gcpause.py); nothing
+    # is frozen for good: the caller's process keeps collecting as it did (the CLI freezes at exit).
+    with no_cyclic_gc():
+        outcomes = _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts,
+                                 progress, log)
+        return gather(paths, single, outcome, forced)
 
 
 def _run_captures(client, paths, forced, fast, chunk_records, chunk_bytes, split_min_bytes, parts, progress, log):

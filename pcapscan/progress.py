@@ -24,6 +24,9 @@ PHASES = {
     "assembling": ("assembling", "flows"),  # flows sorted into scan sessions
     "routing": ("grouping, routing", "exchanges"),  # the fast path: the engine's groups, the routing policies
     "fingerprinting": ("classifying, fingerprinting", "flows"),  # each session's ports and tool
+    # the same two, a big capture's blocks read again from it (fastpath/feed.Rereader)
+    "assembling-reread": ("reading again, assembling", "flows"),
+    "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
     "classifying": ("classifying", "exchanges"),  # the ordinary path: every exchange's technique and state
     "rereading": ("reading again", "bytes"),  # the packets of some sessions: verify's rules, compare's exchanges
     "checking": ("checking", "rules"),  # verify: the textbook's rules, each over every port

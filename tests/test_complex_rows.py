@@ -14,7 +14,7 @@ from pcapbuild import MSS_1460, ether, ipv4_icmp_unreach, ipv4_tcp, ipv4_udp, ip
 from pcapscan.capture import containers as C
 from pcapscan.capture.decode import NOT_IP, decode_arp, decode_frame
 from pcapscan.fastpath import columns, flows
-from pcapscan.fastpath.feed import RecordReader, capinfo
+from pcapscan.fastpath.feed import RecordReader, Rereader, capinfo
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN = sorted(p for d in ("golden", "tools", "mixed") for p in (ROOT / "captures" / d).rglob("*")
@@ -33,16 +33,26 @@ def _decode_frames(path) -> dict:
     return out
 
 
-def _table(path, chunk_bytes=512):
-    """The flow table of a capture read batch by batch, as fastpath.feed.read_here fills it."""
+def _table(path, chunk_bytes=512, lean=False):
+    """The flow table of a capture read batch by batch, as fastpath.feed.read_here fills it
+    (`lean`: as for a big capture, its probe and answer columns read again when loaded)."""
     stats = C.ReadStats(str(path))
     reader = columns.Reader(path, stats, use_jit=False, chunk_bytes=chunk_bytes)
-    table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+    table = flows.FlowTable(columns.AddressBook(), columns.OptionBook(), lean=lean)
     for batch in reader.batches():
         dec, slow, _ts = columns.decode_batch(batch, table.addrs, table.options, stats, reader.unknown)
         table.feed(dec, slow)
     table.done_reading()
-    return table, RecordReader(str(path), capinfo(reader.cap))
+    info = capinfo(reader.cap)
+    if lean:
+        table.reread = Rereader(str(path), info, False, table.addrs, table.options, table.marks, stats.packets)
+    return table, RecordReader(str(path), info)
+
+
+def _replayed(table, records, chunk):
+    """complex_packets' chunks, as Assembler step 1 takes them (a lean table's columns loaded)."""
+    with table.loaded(np.nonzero(table.state.v & flows.COMPLEX)[0]):
+        return list(table.complex_packets(records, chunk=chunk))
 
 
 def _mixed(tmp_path) -> Path:
@@ -82,15 +92,16 @@ def _complex_frames(table) -> set:
             "answer": set(table.answer["frame"].a[cx[(st[cx] & flows.N2) > 0]].tolist())}
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["whole", "lean"])
 @pytest.mark.parametrize("chunk", [1, 2, 5, flows.REPLAY_CHUNK])
-def test_complex_packets_are_decode_frames_in_frame_order(tmp_path, chunk):
+def test_complex_packets_are_decode_frames_in_frame_order(tmp_path, chunk, lean):
     path = _mixed(tmp_path)
     want = _decode_frames(path)
-    table, records = _table(path, chunk_bytes=256)
+    table, records = _table(path, chunk_bytes=256, lean=lean)
     sources = _complex_frames(table)
     assert all(sources.values()), sources  # every source has packets to merge
     n = table.complex_count()
-    parts = list(table.complex_packets(records, chunk=chunk))
+    parts = _replayed(table, records, chunk)
     got = [p for part in parts for p in part]
     frames = [p.frame for p in got]
     assert frames == sorted(set(frames))  # frame order, each packet once
@@ -104,15 +115,16 @@ def test_complex_packets_are_decode_frames_in_frame_order(tmp_path, chunk):
     assert table.rows.n == 0 and not table.slow_pkts  # the store went as it was read
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["whole", "lean"])
 @pytest.mark.parametrize("path", OWN, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_complex_packets_on_own_captures(path):
+def test_complex_packets_on_own_captures(path, lean):
     want = _decode_frames(path)
     try:
-        table, records = _table(path)
+        table, records = _table(path, lean=lean)
     except columns.NeedSlowPath:
         pytest.skip("the fast reader leaves this capture to the ordinary one")
     n = table.complex_count()
-    got = [p for part in table.complex_packets(records, chunk=7) for p in part]
+    got = [p for part in _replayed(table, records, 7) for p in part]
     assert len(got) == n
     assert [p.frame for p in got] == sorted({p.frame for p in got})
     for p in got:

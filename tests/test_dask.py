@@ -157,6 +157,20 @@ def test_chunked_json_equal_for_every_capture(client):
     assert split > 30
 
 
+def test_the_library_leaves_the_callers_collector_as_it_was(client):
+    """cluster.analyze pauses cyclic collection while it builds the result and no
+    longer: nothing stays frozen, and collection is on again, in the caller's process
+    (the CLI alone freezes what is alive, at its exit)."""
+    import gc
+
+    gc.unfreeze()
+    gc.enable()
+    got = _cluster().analyze(client, [str(ROOT / "captures" / "golden" / "syn.pcap")])
+    assert got.captures[0].packets > 0
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+
+
 def _write_pcap(path, records, linktype=1, **kw):
     path.write_bytes(pb.pcap_bytes([(ts, data) for ts, data in records], linktype=linktype, **kw))
     return str(path)

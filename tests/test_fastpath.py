@@ -453,8 +453,14 @@ def test_two_processes_equal_one_on_own_captures(path, hard):
     assert_same(path, dict(hard, parallel=True))
 
 
+@pytest.mark.parametrize("reread", [False, True], ids=["read-once", "read-twice"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_processes_on_edge_cases(case, tmp_path, hard):
+def test_two_processes_on_edge_cases(case, reread, tmp_path, hard, monkeypatch):
+    if reread:  # a big capture's way (see test_read_twice_*)
+        from pcapscan.fastpath import feed
+
+        monkeypatch.setattr(scans, "REREAD_MIN_BYTES", 0)
+        monkeypatch.setattr(feed, "REREAD_GAP", 3)
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     for chunk in (200, 1 << 20):
@@ -746,3 +752,74 @@ def test_streamed_json_of_scans_whose_ports_are_all_the_engines(name):
     out = io.StringIO()
     write_json(result, out)
     assert out.getvalue() == jsonfmt.render(result)
+
+
+# -- a big capture read twice: the flow table keeps keys, states and frames, each block's other columns read again --
+
+
+@pytest.fixture
+def twice(monkeypatch):
+    """Every capture read twice (FlowTable's lean mode), and how many records were read again."""
+    from pcapscan.fastpath import feed
+
+    monkeypatch.setattr(scans, "REREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(feed, "REREAD_GAP", 3)  # a seek between most runs of wanted records
+    seen = []
+    call = feed.Rereader.__call__
+
+    def counted(self, frames):
+        for d in call(self, frames):
+            seen.append(len(d.frame))
+            yield d
+
+    monkeypatch.setattr(feed.Rereader, "__call__", counted)
+    return seen
+
+
+@pytest.mark.parametrize("path", OWN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_read_twice_equals_once_on_own_captures(path, hard, twice):
+    for parallel in (False, True):
+        assert_same(path, dict(hard, parallel=parallel))
+
+
+def test_read_twice_equals_once_on_shared_captures(hard, twice):
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent")
+    files = sorted(p for p in SHARED.rglob("*") if p.is_file() and p.suffix in (".pcap", ".pcapng"))
+    assert sum(assert_same(p, hard) for p in files) >= len(files) * 0.8
+
+
+def test_read_twice_keeps_only_keys_states_and_frames(tmp_path, twice, monkeypatch):
+    """While reading, a lean table writes no probe or answer column but the frames;
+    the simple flows' records are read again, each once per use (sorting out, building)."""
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
+    tables = []
+    done = flows.FlowTable.done_reading
+
+    def spy(self):
+        tables.append((self, self.state.v.copy()))
+        done(self)
+
+    monkeypatch.setattr(flows.FlowTable, "done_reading", spy)
+    assert_same(path, {})
+    ((t, read),) = tables
+    assert t.lean and t.n == 60 + 29
+    assert {k for k, c in t.probe.items() if c.a[:t.n].any()} == {"frame"}
+    assert {k for k, c in t.answer.items() if c.a[:t.n].any()} == {"frame"}
+    assert not (read & flows.ANS_OK).any()  # the answer test waited for the columns read again...
+    assert ((t.state.v & flows.ANS_OK) > 0).sum() == 89  # ... which every answer passed
+    # 89 probes and 89 answers: sorted out, then built (and the routing's representatives, once more)
+    assert sum(twice) >= 2 * 2 * 89
+
+
+def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
+    from pcapscan.progress import PHASES
+
+    path = tmp_path / "scan.pcap"
+    path.write_bytes(pcap_bytes(big_scan()))
+    phases = []
+    scans.analyze_capture_fast(path, progress=lambda done, total, count, phase: phases.append(phase))
+    seen = list(dict.fromkeys(phases))
+    assert seen == ["reading", "pairing", "assembling-reread", "routing", "fingerprinting-reread"]
+    assert all(PHASES[p][0].startswith("reading again") for p in seen if p.endswith("-reread"))

@@ -174,6 +174,14 @@ class Reader:
             self.close()
         self.stats.warnings.extend(C.unsupported_link_type_warnings(self.unknown))
 
+    def batches_from(self, offset: int, frame: int):
+        """Batches from the record that starts at stream `offset`, numbered from
+        `frame` (reading again: fastpath/feed.Rereader; the caller stops)."""
+        self.cap.file.seek(offset)
+        self.stream_pos = offset
+        self.count = frame - 1
+        return self._pcap() if self.cap.kind == "pcap" else self._pcapng()
+
     def _note_linktypes(self, linktypes):
         for lt in linktypes:
             lt = int(lt)

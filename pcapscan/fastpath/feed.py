@@ -6,6 +6,7 @@ by their offset afterwards (RecordReader).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -61,12 +62,117 @@ class RecordReader:
             self.fh.close()
 
 
+class Rereader:
+    """Records of a capture decoded again, by frame number, in bulk: the same
+    walk and the same decoder (decode_batch, with the flow table's own address
+    and option books, so the same ids) as the first reading. Each run of wanted
+    frames is read from the nearest mark at or before it (`marks`: frames and
+    stream offsets of records' data, kept while reading: flows.FlowTable's
+    lean mode); frames further apart than REREAD_GAP are reached by a seek."""
+
+    def __init__(self, path: str, info, use_jit: bool, addrs: AddressBook, options: OptionBook, marks: list,
+                 packets: int):
+        from ..capture.containers import PCAPNG_BLOCK_HEAD, PCAPNG_EPB
+
+        self.path, self.info, self.use_jit = path, info, use_jit
+        self.addrs, self.options = addrs, options
+        self.mark_frames = np.concatenate([m[0] for m in marks]) if marks else np.zeros(0, np.int64)
+        head = info.hlen if info.kind == "pcap" else PCAPNG_EPB.size + PCAPNG_BLOCK_HEAD.size
+        self.mark_starts = (np.concatenate([m[1] for m in marks]) if marks else np.zeros(0, np.int64)) - head
+        self.record_bytes = max(1, info.size // max(1, packets)) if info.size else 256  # on average
+
+    def __call__(self, frames: np.ndarray):
+        """Decoded columns of the records `frames` (ascending, distinct, each one the first
+        reading decoded in bulk), in frame order, batch by batch."""
+        from ..capture import ReadStats
+        from .columns import Reader
+
+        if not len(frames):
+            return
+        stats = ReadStats(self.path)
+        reader = Reader(self.path, stats, use_jit=self.use_jit)
+        if reader.cap.kind == "pcapng":
+            reader.cap.interfaces[:] = self.info.interfaces
+        try:
+            yield from self._decoded(reader, stats, frames)
+        finally:
+            reader.close()
+
+    def _decoded(self, reader, stats, frames: np.ndarray):
+        from .columns import CHUNK_BYTES, Batch
+
+        def decode(b, frame, fileoff):  # each record is decoded on its own: any of them, in any batch
+            dec, _slow, _ts = decode_batch(b, self.addrs, self.options, stats, reader.unknown)
+            if dec is not None and len(dec.frame):
+                at = dec.frame  # (b.frame0 is 0)
+                dec.frame, dec.fileoff = frame[at], fileoff[at]
+                return dec
+            return None
+
+        few: list = []  # records read from sparse runs, gathered into one batch
+        few_bytes = 0
+
+        def gathered():
+            raw = b"".join(r[0] for r in few)
+            incl = np.array([len(r[0]) for r in few], np.int64)
+            b = Batch(buf=np.frombuffer(raw, np.uint8), raw=raw, base=0, frame0=0, off=np.r_[0, np.cumsum(incl)[:-1]],
+                      incl=incl, linktype=np.array([r[1] for r in few], np.int32),
+                      ts=np.array([r[2] for r in few], np.float64))
+            dec = decode(b, np.array([r[3] for r in few], np.int64), np.array([r[4] for r in few], np.int64))
+            few.clear()
+            return dec
+
+        cut = np.flatnonzero(np.diff(frames) > REREAD_GAP) + 1
+        for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, len(frames)].tolist()):
+            first, last = int(frames[lo]), int(frames[hi - 1])
+            m = int(np.searchsorted(self.mark_frames, first, side="right")) - 1
+            start = int(self.mark_frames[m])
+            reader.chunk_bytes = int(min(CHUNK_BYTES, (last - start + 16) * self.record_bytes + (64 << 10)))
+            want = frames[lo:hi]
+            for batch in reader.batches_from(int(self.mark_starts[m]), start):
+                n = len(batch.off)
+                sel = want[np.searchsorted(want, batch.frame0):np.searchsorted(want, batch.frame0 + n)] - batch.frame0
+                if FEW_MAX * len(sel) >= n:  # most of the batch: decoded where it is
+                    if few:
+                        dec = gathered()
+                        if dec is not None:
+                            yield dec
+                        few_bytes = 0
+                    part = replace(batch, frame0=0, off=batch.off[sel], incl=batch.incl[sel],
+                                   linktype=batch.linktype[sel], ts=batch.ts[sel])
+                    dec = decode(part, batch.frame0 + sel, batch.base + part.off)
+                    if dec is not None:
+                        yield dec
+                else:
+                    for i in sel.tolist():
+                        o, ln = int(batch.off[i]), int(batch.incl[i])
+                        few.append((batch.raw[o:o + ln], int(batch.linktype[i]), float(batch.ts[i]),
+                                    batch.frame0 + i, batch.base + o))
+                        few_bytes += ln
+                if batch.frame0 + n > last:
+                    break
+            if few_bytes >= CHUNK_BYTES:
+                dec = gathered()
+                if dec is not None:
+                    yield dec
+                few_bytes = 0
+        if few:
+            dec = gathered()
+            if dec is not None:
+                yield dec
+
+
+FEW_MAX = 16  # a batch of which at most 1/FEW_MAX is wanted: its records gathered with others'
+REREAD_GAP = 4096  # wanted frames further apart: a seek to the next mark, not a reading through
+
+
 def capinfo(cap):
     """What RecordReader needs of a capture (after reading: pcapng interfaces grow)."""
     from types import SimpleNamespace
 
     return SimpleNamespace(kind=cap.kind, byteorder=cap.byteorder, hlen=cap.record_layout.size,
-                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces))
+                           divisor=cap.divisor, linktype=cap.linktype, interfaces=list(cap.interfaces),
+                           size=cap.size)
 
 
 def _decoded(reader, stats, addrs, options):

@@ -14,6 +14,7 @@ fragments and anything decode_frame had to read.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 
 import numpy as np
@@ -38,6 +39,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
 
 RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+MARK_EVERY = 256  # lean: a bulk record's frame and offset kept every this many, where reading again starts
 INDEX_RESERVE_MAX = 1 << 23  # flows the compiled index makes room for at once, at most (64 MiB of slots)
 
 
@@ -78,6 +80,69 @@ def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np
     return out_keys, out_ids
 
 
+ANSWER_TEST = ("flags", "seq", "ack", "payload")  # what `answered` reads of the probe
+
+
+def answered(probe: dict, d: Decoded, rows: np.ndarray) -> np.ndarray:
+    """Whether rows `rows` of `d` answer their flows' probes (`probe`: ANSWER_TEST's columns, one row each)."""
+    p = {k: v.astype(np.int64) for k, v in probe.items()}
+    # a UDP probe's flow answered at all is answered (exchanges.answers); TCP: the exact test
+    return d.udp[rows] | tcp_answers(p["flags"], p["seq"], p["ack"], p["payload"], d.flags[rows], d.seq[rows],
+                                     d.ack[rows])
+
+
+class LoadedRows:
+    """Where flows are among the flows `fids` (ascending) of a load (FlowTable.loaded):
+    a map over their range (4 bytes a flow of it) unless that is much wider (a block
+    of sessions is many flows of a stretch), else a search. Shared by the load's
+    columns, which are mostly read for the same flows one after the other: the
+    last answer is kept (the flow ids it was for are kept alive with it)."""
+
+    def __init__(self, fids: np.ndarray):
+        self.fids = fids
+        self.lo = int(fids[0]) if len(fids) else 0
+        span = int(fids[-1]) - self.lo + 1 if len(fids) else 0
+        self.row = None
+        if len(fids) and span <= max(16 * len(fids), 1 << 20):
+            self.row = np.full(span, -1, np.int32)
+            self.row[fids - self.lo] = np.arange(len(fids), dtype=np.int32)
+        self.last = (None, None)
+
+    def __call__(self, fids):
+        asked, rows = self.last
+        if asked is fids:
+            return rows
+        if self.row is not None:
+            rows = self.row[np.asarray(fids, np.int64) - self.lo]
+        else:
+            rows = np.searchsorted(self.fids, fids)
+        self.last = (fids, rows)
+        return rows
+
+
+class Loaded:
+    """A column's values for some flows only, indexed by flow id as the whole
+    column is (FlowTable.loaded); `rows` (a LoadedRows) finds them."""
+
+    __slots__ = ("values", "rows")
+
+    def __init__(self, values: np.ndarray, rows: LoadedRows):
+        self.values, self.rows = values, rows
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, fids):
+        return self.values[self.rows(fids)]
+
+    def __setitem__(self, fids, values):
+        self.values[self.rows(fids)] = values
+
+
 class Grow:
     """A growable column. One that starts `narrow` (a narrower type than its
     `dtype`) takes its full type once a value does not fit (put)."""
@@ -100,14 +165,18 @@ class Grow:
             if self.fill == 0 and not values.any():
                 return
             self.written = True
+        self.widen_for(values)
+        self.a[at] = values
+
+    def widen_for(self, values: np.ndarray) -> None:
+        """The full type, from now on, if `values` do not fit the narrow one."""
         a = self.a
         if a.dtype != self.wide and len(values) and not np.can_cast(values.dtype, a.dtype):
             info = np.iinfo(a.dtype)
             if int(values.min()) < info.min or int(values.max()) > info.max:
                 wide = np.zeros(len(a), self.wide) if self.fill == 0 else np.full(len(a), self.fill, self.wide)
                 wide[: self.n] = a[: self.n]
-                self.a = a = wide
-        a[at] = values
+                self.a = wide
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
@@ -228,8 +297,14 @@ class FlowTable:
     numbered too (pair_id); sessions() gives each flow's (pair, direction)
     number, which scans group by."""
 
-    def __init__(self, addrs: AddressBook, options: OptionBook):
+    def __init__(self, addrs: AddressBook, options: OptionBook, lean: bool = False):
         self.addrs = addrs
+        # lean: while reading, only keys, states and the first two packets' frames are kept; the
+        # other columns of some flows are filled by reading their records again (loaded), and
+        # the answer test (ANS_OK) waits for that
+        self.lean = lean
+        self.marks: list = []  # lean: (frames, stream offsets) of every MARK_EVERY-th bulk record
+        self.reread = None  # lean, after reading: frames -> Decoded columns of those records (feed.Rereader)
         self.options = options
         self.pairs: dict = {}  # (lo address id, hi address id) -> pair id
         self.pair_lo = Grow(np.int64)
@@ -460,6 +535,8 @@ class FlowTable:
         then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine."""
         if d is not None and len(d.frame):
             self._feed_fast(d)
+            if self.lean:
+                self._mark(d)
         if slow:
             self._feed_slow(slow)
         if d is not None and len(d.frame):
@@ -492,8 +569,13 @@ class FlowTable:
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
             at = slice(lo, hi) if hi - lo == len(f0) and (np.diff(f0) == 1).all() else f0
-            for k, col in self.probe.items():
-                col.put(at, getattr(d, k)[i0])
+            if self.lean:  # the frame, and each narrow column's type as a whole reading would leave it
+                self.probe["frame"].put(at, d.frame[i0])
+                for k in PROBE_NARROW:
+                    self.probe[k].widen_for(getattr(d, k)[i0])
+            else:
+                for k, col in self.probe.items():
+                    col.put(at, getattr(d, k)[i0])
             bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
             st[f0] |= bits.astype(np.uint8)
             self._stored[i0] = True
@@ -507,19 +589,15 @@ class FlowTable:
             fa = f1[back]
             st[f1[~back]] |= COMPLEX
             if len(a):
-                ans = self.answer
-                ans["frame"].a[fa] = d.frame[a]
-                ans["fileoff"].a[fa] = d.fileoff[a]
-                ans["ttl"].a[fa] = d.ttl[a]
-                ans["flags"].a[fa] = d.flags[a]
-                probe = {k: self.probe[k].a[fa].astype(np.int64) for k in ("flags", "seq", "ack", "payload")}
+                self.answer["frame"].a[fa] = d.frame[a]
                 udp = d.udp[a]
-                # a UDP probe's flow answered at all is answered (exchanges.answers); TCP: the exact test
-                answers = udp | tcp_answers(probe["flags"], probe["seq"], probe["ack"], probe["payload"],
-                                            d.flags[a], d.seq[a], d.ack[a])
                 data = ~udp & (d.payload[a] > 0)
-                bits = N2 | np.where(answers, ANS_OK, 0) | np.where(data, ANS_DATA, 0) | \
-                    np.where(d.window[a] > 0, ANS_WIN, 0)
+                bits = N2 | np.where(data, ANS_DATA, 0) | np.where(d.window[a] > 0, ANS_WIN, 0)
+                if not self.lean:  # (lean: when the flow is loaded)
+                    for k, col in self.answer.items():
+                        col.a[fa] = getattr(d, k)[a]
+                    probe = {k: self.probe[k].a[fa] for k in ANSWER_TEST}
+                    bits |= np.where(answered(probe, d, a), ANS_OK, 0)
                 st[fa] |= bits.astype(np.uint8)
                 self._stored[a] = True
         # -- anything more makes the flow complex --
@@ -527,6 +605,66 @@ class FlowTable:
         if len(many):
             st[fid[many]] |= COMPLEX
         self._fid = fid
+
+    # -- lean: columns read again ------------------------------------------------------------
+
+    def _mark(self, d: Decoded) -> None:
+        self.marks.append((d.frame[::MARK_EVERY].astype(np.int64), d.fileoff[::MARK_EVERY].astype(np.int64)))
+
+    @contextlib.contextmanager
+    def loaded(self, fids: np.ndarray):
+        """While inside: the probe and answer columns of flows `fids` hold what a whole
+        reading would have left there. A lean table's are read again, into columns of
+        those flows only (Loaded), the whole ones back afterwards."""
+        if not self.lean:
+            yield
+            return
+        fids = np.asarray(fids, np.int64)
+        if len(fids) > 1 and not (fids[1:] > fids[:-1]).all():
+            fids = np.unique(fids)
+        rows = LoadedRows(fids)
+        cols = [*self.probe.values(), *self.answer.values()]
+        whole = [(g.a, g.written) for g in cols]
+        try:
+            for g in cols:
+                g.a = Loaded(g.a[fids] if g.written or g is self.answer["frame"] else
+                             np.zeros(len(fids), g.a.dtype), rows)
+            self._load(fids)
+            yield
+        finally:
+            for g, (a, written) in zip(cols, whole):
+                g.a, g.written = a, written
+
+    def _load(self, fids: np.ndarray) -> None:
+        """The columns (Loaded, of flows `fids`) of a lean table: each flow's first two packets
+        decoded again, and whether the second answers the first (ANS_OK, the state's bit)."""
+        st = self.state.a[fids]
+        pf, af = fids[(st & N1) > 0], fids[(st & N2) > 0]
+        frames = np.r_[self.probe["frame"].a[pf], self.answer["frame"].a[af]].astype(np.int64)
+        owner = np.r_[pf, af]
+        where = self.probe["frame"].a.rows(owner)  # each record's flow's row in the Loaded columns
+        is_answer = np.r_[np.zeros(len(pf), bool), np.ones(len(af), bool)]
+        order = np.argsort(frames, kind="stable")
+        frames, owner, where, is_answer = frames[order], owner[order], where[order], is_answer[order]
+        probe = [(k, g.a.values) for k, g in self.probe.items() if k != "frame"]  # (the frames are there)
+        answer = [(k, g.a.values) for k, g in self.answer.items() if k != "frame"]
+        found = 0
+        for d in self.reread(frames):  # in frame order: a flow's probe before its answer
+            at = np.searchsorted(frames, d.frame)
+            ans = is_answer[at]
+            p_rows, a_rows = np.flatnonzero(~ans), np.flatnonzero(ans)
+            p_at, a_at = where[at[p_rows]], where[at[a_rows]]
+            for k, values in probe:
+                values[p_at] = getattr(d, k)[p_rows]
+            for k, values in answer:
+                values[a_at] = getattr(d, k)[a_rows]
+            ok = answered({k: self.probe[k].a.values[a_at] for k in ANSWER_TEST}, d, a_rows)
+            self.state.a[owner[at[a_rows[ok]]]] |= ANS_OK
+            found += len(d.frame)
+        if found != len(frames):
+            from .columns import NeedSlowPath
+
+            raise NeedSlowPath("a record read again was not where the first reading found it")
 
     def _feed_slow(self, slow: list) -> None:
         st = self.state

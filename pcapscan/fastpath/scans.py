@@ -31,7 +31,7 @@ from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
 from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
-from .feed import RecordReader, capinfo, read_forked, read_here
+from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, tame_malloc
 
@@ -43,6 +43,10 @@ UDP_KIND = 64
 # Sessions with at most this many bulk-classified exchanges are fingerprinted
 # on real Exchange objects; larger ones on columns (fastpath/fprint.py).
 FP_OBJECTS_MAX = 3000
+# Captures from this size on are read twice, the second time block by block (FlowTable's lean
+# mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
+REREAD_MIN_BYTES = 512 << 20
+SESSION_ROWS = 1 << 20  # simple flows given their session at a time
 BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
 
@@ -99,9 +103,11 @@ def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk
     debug("start")
     stats = ReadStats(str(path))
     addrs, options = AddressBook(), OptionBook()
-    table = FlowTable(addrs, options)
     kw = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
     reader = Reader(path, stats, use_jit=use_jit, **kw)
+    # a big capture is read twice (feed.Rereader): the flow table keeps keys, states and frames,
+    # and a block's other columns are read again while it is assembled
+    table = FlowTable(addrs, options, lean=(reader.cap.size or 0) >= REREAD_MIN_BYTES)
     forked = parallel and can_fork()
     if forked:
         try:
@@ -112,6 +118,8 @@ def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk
         read_here(reader, stats, table, progress)
         info = capinfo(reader.cap)
     table.done_reading()
+    if table.lean:
+        table.reread = Rereader(str(path), info, use_jit, addrs, options, table.marks, stats.packets)
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
@@ -200,12 +208,13 @@ class Assembler:
         queries = QueryEngine(engine)
         tick = Ticker(self.progress, "pairing", t.complex_count())
         fed = 0
-        for pk in t.complex_packets(self.read_at):
-            for p in pk:
-                queries.feed(p)
-                engine.feed(p)
-            fed += len(pk)
-            tick(fed)
+        with t.loaded(np.nonzero(st & COMPLEX)[0]):  # (a lean table: their probe and answer columns read again)
+            for pk in t.complex_packets(self.read_at):
+                for p in pk:
+                    queries.feed(p)
+                    engine.feed(p)
+                fed += len(pk)
+                tick(fed)
         tick.end()
         pk = None
         query_exchanges = queries.exchanges()
@@ -213,11 +222,15 @@ class Assembler:
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
         fid = np.flatnonzero((st & (COMPLEX | N1)) == N1).astype(np.int32)  # simple, with a probe: one pass
-        sess = t.sessions(fid).astype(np.int32)
+        sess = np.empty(len(fid), np.int32)
+        for lo in range(0, len(fid), SESSION_ROWS):  # sessions() works in int64: a slice at a time
+            sess[lo:lo + SESSION_ROWS] = t.sessions(fid[lo:lo + SESSION_ROWS])
         small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
         order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
         # with a second process, a block per session or so: the two halves come out even
         ordered = sess[order]
+        fid = fid[order]  # by session
+        del order
         blocks = _blocks(ordered, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
         block_sessions = [_distinct_sorted(ordered[lo:hi]) for lo, hi in blocks]
         del sess, ordered
@@ -232,7 +245,12 @@ class Assembler:
 
         def sort_out(i):
             lo, hi = blocks[i]
-            cols = self._block(np.sort(fid[order[lo:hi]]))
+            block = np.sort(fid[lo:hi])
+            with t.loaded(block):
+                return sorted_out(i, block)
+
+        def sorted_out(i, block):
+            cols = self._block(block)
             # ordinary traffic among them: dropped by the engine's not-a-probe rules, once per shape
             drop = self._ordinary(cols["fid"], st[cols["fid"]], cols["udp"])
             dropped = (int(drop.sum()), int(drop.sum() + cols["n2"][drop].sum()))  # probes, and their answers
@@ -249,12 +267,15 @@ class Assembler:
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
             return dict(out, kept=cols["fid"], kept_runs=runs[~aside], reps=cols["fid"][self._representatives(cols)],
-                        sessions=bs[present])  # the sessions that keep a flow
+                        sessions=bs[present],  # the sessions that keep a flow
+                        run_ports=self._run_ports(cols, runs[~aside]))
 
-        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling")
+        reread = "-reread" if t.lean else ""  # said on the progress line
+        done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling" + reread)
         aside_fids, kept_fids = [d["aside"] for d in done], [d["kept"] for d in done]
         rep_fids = [d["reps"] for d in done]
         kept_sessions = [d["sessions"] for d in done]  # the sessions of each part of kept_fids, ascending
+        run_ports = [d["run_ports"] for d in done]
         self.run_of = np.zeros(len(st), np.int32)
         conn_runs = np.zeros(len(connections), np.int64)
         left = np.ones(len(connections), bool)  # connections of sessions without simple flows
@@ -264,13 +285,16 @@ class Assembler:
         left = np.nonzero(left)[0]
         conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
         dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
-        del fid, order, done, left
+        del fid, done, left
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
         # 3. those the engine must group itself (sharing an exchange or a port with another flow,
         # or of a shape a routing policy might claim): back to the engine as connections
-        cols = self._block(np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32), full=False)
-        adopted = self.exchanges_of(cols, np.arange(len(cols["fid"])))  # each with its flow's run
+        aside = np.concatenate(aside_fids) if aside_fids else np.zeros(0, np.int32)
+        with t.loaded(aside):
+            cols = self._block(aside, full=False)
+            adopted = self.exchanges_of(cols, np.arange(len(cols["fid"])))  # each with its flow's run
+        del aside
         engine.adopt(adopted)
         run_by = {id(c): r for c, r in zip(connections, conn_runs.tolist())}
         run_by.update((id(ex.probes[0]), ex.run) for ex in adopted)  # an adopted connection: its probe
@@ -286,17 +310,20 @@ class Assembler:
         del engine, queries
         # 4. routing (families.py) on the engine's exchanges, with a few bulk exchanges of each
         # session beside them for context; none of those may leave the port scans
-        cols = self._block(np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32), full=False)
-        rep_ex = self.exchanges_of(cols, np.arange(len(cols["fid"])))
+        reps = np.concatenate(rep_fids) if rep_fids else np.zeros(0, np.int32)
+        with t.loaded(reps):
+            cols = self._block(reps, full=False)
+            rep_ex = self.exchanges_of(cols, np.arange(len(cols["fid"])))
+        del reps
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, kept_fids, kept_sessions))
+                                self._spans(exchanges, run_ports, kept_sessions))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
-        del combined, rep_ex, exchanges
+        del combined, rep_ex, exchanges, run_ports
         debug("routed")
         # 5. scans, block by block; the engine's exchanges go with the block of their session
         by_sess: dict = {}
@@ -310,11 +337,12 @@ class Assembler:
             mine_of.append(mine)
 
         def build(i):
-            with young_cyclic_gc():  # fingerprinting leaves cycles (its columns): freed as it goes
+            # fingerprinting leaves cycles (its columns): freed as it goes
+            with young_cyclic_gc(), t.loaded(kept_fids[i]):
                 return self.build(self._block(kept_fids[i]), mine_of[i])
 
         scans = [sc for part in fork_map(build, [len(f) + len(m) for f, m in zip(kept_fids, mine_of)], self.forked,
-                                          self.progress, "fingerprinting")
+                                          self.progress, "fingerprinting" + reread)
                  for sc in part]
         rest = [ex for exs in by_sess.values() for ex in exs]
         if rest:  # sessions of the engine's exchanges only: told apart from the 100% of the blocks above
@@ -399,11 +427,29 @@ class Assembler:
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
+    def _run_ports(self, s: dict, runs: np.ndarray) -> tuple:
+        """What sessions.run_spans reads of a block's kept flows (columns `s`, their runs `runs`),
+        in little room: per (session, kind, run), its first and last probe time and its
+        distinct ports (2 bytes each); _spans gives it back as rows run_spans reads alike."""
+        kind = flow_kinds(s["udp"], self.t.probe["flags"].a[s["fid"]])
+        gid, ng = dense_ids([s["sp"], kind, runs])
+        if not ng:
+            return tuple(np.zeros(0, t) for t in (np.int64, np.int64, np.int64, np.float64, np.float64, np.int64,
+                                                  np.uint16))
+        order = np.lexsort((s["tport"], gid))  # by group (ascending ids: each id has a row), then port
+        g, port, ts = gid[order], s["tport"][order], s["pts"][order]
+        start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        distinct = np.r_[True, (g[1:] != g[:-1]) | (port[1:] != port[:-1])]
+        head = order[start]
+        return (s["sp"][head].astype(np.int64), kind[head].astype(np.int64), runs[head].astype(np.int64),
+                np.minimum.reduceat(ts, start), np.maximum.reduceat(ts, start),
+                np.bincount(g[distinct], minlength=ng), port[distinct].astype(np.uint16))
+
     def _spans(self, exchanges: list, parts: list, part_sessions: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
         bulk flows together, keyed as sessions.exchange_spans keys them; part
-        by part (`parts`: flow ids of whole sessions, `part_sessions` their
-        sessions, ascending; the engine's exchanges go with their session's):
+        by part (`parts`: _run_ports of whole sessions' kept flows, `part_sessions`
+        their sessions, ascending; the engine's exchanges go with their session's):
         a run is one session's, so the spans are those of one call."""
         t = self.t
         e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
@@ -413,22 +459,26 @@ class Assembler:
         e_first = np.array([ex.probes[0].ts for ex in exchanges], np.float64)
         e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
         e_port = np.array([ex.port for ex in exchanges], np.int64)
-        items = [(fids, _rows_in(e_pair, sess)) for fids, sess in zip(parts, part_sessions)]
+        items = [(part, _rows_in(e_pair, sess)) for part, sess in zip(parts, part_sessions)]
         left = np.ones(len(e_pair), bool)  # exchanges of sessions no part holds: with an empty part
-        for _fids, e in items:
+        for _part, e in items:
             left[e] = False
         if left.any() or not parts:
-            items.append((np.zeros(0, np.int32), np.nonzero(left)[0]))
+            items.append((None, np.nonzero(left)[0]))
 
         def part_spans(i):
-            fids, e = items[i]
-            b = self._block(fids, full=False)
+            part, e = items[i]
+            # each (session, kind, run) as one row per distinct port at its first time, and one
+            # more at its last: the same first and last times and distinct ports as its flows
+            sp_, kind, run, first, last, counts, ports = part if part is not None else \
+                ([np.zeros(0, np.int64)] * 3 + [np.zeros(0, np.float64)] * 2 + [np.zeros(0, np.int64)] * 2)
+            once = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else np.zeros(0, np.int64)
             return run_spans(
-                np.r_[b["sp"], e_pair[e], e_pair[e]].astype(np.int64),
-                np.r_[flow_kinds(b["udp"], t.probe["flags"].a[fids]), e_kind[e], e_kind[e]].astype(np.int64),
-                np.r_[self.run_of[fids], e_run[e], e_run[e]].astype(np.int64),
-                np.r_[t.probe["ts"].a[fids], e_first[e], e_last[e]],
-                np.r_[b["tport"], e_port[e], e_port[e]].astype(np.int64))
+                np.r_[np.repeat(sp_, counts), sp_, e_pair[e], e_pair[e]].astype(np.int64),
+                np.r_[np.repeat(kind, counts), kind, e_kind[e], e_kind[e]].astype(np.int64),
+                np.r_[np.repeat(run, counts), run, e_run[e], e_run[e]].astype(np.int64),
+                np.r_[np.repeat(first, counts), last, e_first[e], e_last[e]],
+                np.r_[ports, ports[once], e_port[e], e_port[e]].astype(np.int64))
 
         spans: dict = {}
         for i in range(len(items)):  # here: forking a second process for them costs more than it saves
