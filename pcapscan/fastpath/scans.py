@@ -28,7 +28,7 @@ from ..sessions import NEVER_HEARD, flow_kinds, kind_of, packet_columns, run_spa
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
-from ..progress import EVERY, Ticker, report
+from ..progress import Ticker, report
 from . import shapes
 from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
@@ -202,23 +202,21 @@ class Assembler:
     def run(self):
         t = self.t
         st = t.state.v
-        # 1. complex flows through the engines, in capture order
-        cx = np.nonzero(st & COMPLEX)[0]
-        pk = t.complex_pkts
-        with t.loaded(cx):
-            pk.extend(t.probe_packets(cx[(st[cx] & N1) > 0]))
-            pk.extend(t.answer_packets(cx[(st[cx] & N2) > 0], self.read_at))
-        pk.sort(key=lambda p: p.frame)
+        # 1. complex flows through the engines, in capture order, their Packets made a chunk at a
+        # time: each lives as long as the engine keeps it
         engine = ReplayEngine()
         queries = QueryEngine(engine)
-        tick = Ticker(self.progress, "pairing", len(pk))
-        for lo in range(0, len(pk), EVERY):
-            for p in pk[lo:lo + EVERY]:
-                queries.feed(p)
-                engine.feed(p)
-            tick(min(lo + EVERY, len(pk)))
+        tick = Ticker(self.progress, "pairing", t.complex_count())
+        fed = 0
+        with t.loaded(np.nonzero(st & COMPLEX)[0]):  # (a lean table: their probe and answer columns read again)
+            for pk in t.complex_packets(self.read_at):
+                for p in pk:
+                    queries.feed(p)
+                    engine.feed(p)
+                fed += len(pk)
+                tick(fed)
         tick.end()
-        t.complex_pkts = pk = None
+        pk = None
         query_exchanges = queries.exchanges()
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
