@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Optional, Union
 
 from .claims import parse_technique
-from .errors import InputError
+from .errors import InputError, words
 from .model import AnalysisResult, CaptureSummary, Technique
 from .scans import (More, analyze_capture, analyze_capture_full, build_scans, capture_result,  # noqa: F401
                     capture_summary, client_conversation, merge_same_port, scan_packets)
@@ -51,8 +51,8 @@ def gather(paths, single: bool, outcome, forced: Optional[Technique] = None) -> 
         except InputError as exc:
             if single:
                 raise
-            errors.append(str(exc))
-            captures.append(CaptureSummary(path=str(path), error=str(exc)))
+            errors.append(words(exc))
+            captures.append(CaptureSummary(path=str(path), error=words(exc)))
             continue
         talk = [s for s in found if client_conversation(s, forced)]
         if talk:

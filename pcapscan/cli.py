@@ -27,7 +27,10 @@ class PcapscanCLI(click.Group):
         try:
             return super().invoke(ctx)
         except PcapscanError as exc:
-            click.echo(f"pcapscan: {exc}", err=True)
+            from .errors import words
+            from .messages import render
+
+            click.echo(f"pcapscan: {render(words(exc), ctx.meta.get(LANG_KEY, 'en'))}", err=True)
             ctx.exit(exc.exit_status)
         except OSError as exc:  # writing -o FILE, a broken pipe, ...
             click.echo(f"pcapscan: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
@@ -35,6 +38,15 @@ class PcapscanCLI(click.Group):
         except KeyboardInterrupt:
             click.echo("pcapscan: interrupted", err=True)
             ctx.exit(130)
+
+
+LANG_KEY = "pcapscan.lang"  # ctx.meta: the --lang of the command running, for its error line
+
+
+def remember_lang(ctx, _param, lang):
+    """--lang's callback: an error the command raises is said in its language too."""
+    ctx.meta[LANG_KEY] = lang
+    return lang
 
 
 def emit(text: str, output: str | None) -> None:
@@ -46,14 +58,25 @@ def emit(text: str, output: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def say_capture_problems(analysis) -> bool:
+def say_warning(warning, lang: str = "en", path=None) -> None:
+    """One warning on stderr, "pcapscan: warning: PATH: ...", in the language asked."""
+    from .messages import label, render
+
+    colon = label("colon", lang)
+    where = f"{path}{colon}" if path is not None else ""
+    click.echo(f"pcapscan: {label('analyze.warning', lang)}{colon}{where}{render(warning, lang)}", err=True)
+
+
+def say_capture_problems(analysis, lang: str = "en") -> bool:
     """Warnings and unreadable captures of an AnalysisResult, one line each on
     stderr (stdout keeps the results). True when a capture could not be read."""
+    from .messages import render
+
     for c in analysis.captures:
         for w in c.warnings:
-            click.echo(f"pcapscan: warning: {c.path}: {w}", err=True)
+            say_warning(w, lang, c.path)
     for err in analysis.errors:
-        click.echo(f"pcapscan: {err}", err=True)
+        click.echo(f"pcapscan: {render(err, lang)}", err=True)
     return bool(analysis.errors)
 
 
@@ -88,10 +111,12 @@ class ProgressBar:
     MIN_SECONDS = 0.5
     WIDTH = 24
 
-    def __init__(self, captures: int = 1, stream=None, tty: bool | None = None, size: int | None = None):
+    def __init__(self, captures: int = 1, stream=None, tty: bool | None = None, size: int | None = None,
+                 lang: str = "en"):
         import threading
 
         self.captures = captures
+        self.lang = lang
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.off = not self.tty or (captures == 1 and size is not None and size < self.MIN_BYTES)
@@ -132,24 +157,26 @@ class ProgressBar:
                     self._draw(time.monotonic())
 
     def line(self, now: float) -> str:
-        from .progress import PHASES
+        from .messages import PROGRESS_WORDS, label as say
 
-        label, unit = PHASES.get(self.phase, (self.phase, ""))
+        lang = self.lang
+        label, unit = PROGRESS_WORDS[lang].get(self.phase, (self.phase, ""))
         spent = max(now - self.phase_start, 1e-6)
         if not self.total:
-            what = f"{self.count:,} {unit}, " if self.count else ""
-            return f"{label}: {what}{spent:,.0f} s so far"
+            what = say("progress.count", lang, count=f"{self.count:,}", unit=unit) if self.count else ""
+            return say("progress.so-far", lang, label=label, what=what, spent=f"{spent:,.0f}")
         share = min(self.done / self.total, 1.0)
         fill = int(share * self.WIDTH)
         bar = "#" * fill + "-" * (self.WIDTH - fill)
         if self.phase == "captures":
-            info = f"{self.done} of {self.total} captures"
+            info = say("progress.of", lang, done=self.done, total=self.total, unit=unit)
         elif self.phase in ("reading", "rereading"):
-            info = f"{self.count:,} packets" + (f", {self.count / spent:,.0f}/s" if spent >= 0.5 else "")
+            info = say("progress.packets", lang, count=f"{self.count:,}") + (
+                say("progress.rate", lang, rate=f"{self.count / spent:,.0f}") if spent >= 0.5 else "")
         else:
-            info = f"{self.done:,} of {self.total:,} {unit}"
+            info = say("progress.of", lang, done=f"{self.done:,}", total=f"{self.total:,}", unit=unit)
         if 0 < share < 1 and spent >= 1:
-            info += f", about {max(1, round(spent * (1 - share) / share)):,} s left"
+            info += say("progress.left", lang, left=f"{max(1, round(spent * (1 - share) / share)):,}")
         return f"{label} [{bar}] {share * 100:3.0f}%  {info}"
 
     def _draw(self, now: float) -> None:
@@ -203,7 +230,7 @@ def main():
 @click.option("--dask-split", is_flag=True,
               help="With --dask: split captures of 64 MiB or more into chunks read by several workers "
                    "(same results; by default each capture is one task, which was quicker wherever measured).")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the table and markdown reports (json, csv, nmap-xml stay English).")
 def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, lang):
     """Reconstruct, per port, what a scanner concluded from CAPTURE(s).
@@ -226,7 +253,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
                                      progress=cluster.Progress(), log=_dask_log)
         bar = None
     else:
-        bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
+        bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None, lang=lang)
         try:
             result = run_analysis(list(captures), technique=technique, fast="auto", jobs=jobs, progress=bar)
         except BaseException:
@@ -245,7 +272,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
     finally:
         if bar is not None:
             bar.close()
-    if say_capture_problems(result):
+    if say_capture_problems(result, lang):
         sys.exit(EXIT_INPUT)
 
 
@@ -260,7 +287,7 @@ def analyze(captures, fmt, output, technique, jobs, dask_address, dask_split, la
                    "(connect_OPEN.pcap -> connect:open, tcp_Xmas_f.pcap -> xmas:filtered).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown", "html", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the explanations.")
 @click.option("--ladders", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
               help="Ladder diagrams: of ports with findings (auto), of every port, or none.")
@@ -274,7 +301,7 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     from .report.verify_report import render as render_verify
     from .verify import verify as run_verify
 
-    bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None)
+    bar = ProgressBar(len(captures), size=_size(captures[0]) if len(captures) == 1 else None, lang=lang)
     try:
         result = run_verify(list(captures), claims=claims, expectations=expect, lang=lang,
                             claims_from_names=claims_from_names, progress=bar)
@@ -292,8 +319,8 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
     else:
         emit(render_verify(result, fmt, ladders=ladders), output)
     for warning in result.warnings:
-        click.echo(f"pcapscan: warning: {warning}", err=True)
-    if say_capture_problems(result.analysis):
+        say_warning(warning, lang)
+    if say_capture_problems(result.analysis, lang):
         sys.exit(EXIT_INPUT)
     sys.exit(EXIT_FINDINGS if result.verdict == "violates" else EXIT_OK)
 
@@ -304,7 +331,7 @@ def verify(captures, claims, expect, claims_from_names, fmt, lang, ladders, outp
               help="The annotated capture (pcapng).")
 @click.option("--claim", "-c", "claims", multiple=True, metavar="TECHNIQUE:STATE[:PORT]",
               help="What the capture should show, as verify's --claim. Repeatable.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the comments.")
 def annotate(capture, output, claims, lang):
     """Write CAPTURE to OUT.pcapng with the analysis as packet comments.
@@ -317,7 +344,7 @@ def annotate(capture, output, claims, lang):
 
     from .progress import report
 
-    bar = ProgressBar(1, size=_size(capture))
+    bar = ProgressBar(1, size=_size(capture), lang=lang)
     try:
         result = run_verify(capture, claims=claims, lang=lang, progress=bar)
         report(bar, "writing")  # comments worded and the copy written: as long as verify on a big capture
@@ -325,9 +352,11 @@ def annotate(capture, output, claims, lang):
     finally:
         bar.close()
     for w in done.warnings:
-        click.echo(f"pcapscan: warning: {capture}: {w}", err=True)
-    click.echo(f"{output}: {done.packets} packets, {done.commented} with comments, "
-               f"{done.findings} finding(s) of verify")
+        say_warning(w, lang, capture)
+    from .messages import label
+
+    click.echo(label("annotate.done", lang, output=output, packets=done.packets, commented=done.commented,
+                     findings=done.findings))
 
 
 # -- grading a class (docs/grade.md) ----------------------------------------------
@@ -338,7 +367,7 @@ def annotate(capture, output, claims, lang):
               help="Rubric TOML (pcapscan rubric init prints the default, the seeds' lab).")
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), default="grades", show_default=True,
               help="Directory for gradebook.csv and one feedback file per student.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
               help="Language of the feedback.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")

@@ -65,6 +65,9 @@ class RstInfo:
     text: str  # flags, window, seq as seen
 
 
+RETRIES_SHOWN = 10  # nmap's default --max-retries: every retry of an nmap scan's port is listed
+
+
 @dataclass(frozen=True)
 class PortSide:
     """One port of one scan."""
@@ -99,7 +102,12 @@ class PortSide:
 
     @property
     def retry_text(self) -> str:
-        return ", ".join(f"+{t:.2f}s" for t in self.retry_offsets) or "-"
+        """The first RETRIES_SHOWN retries' offsets, then how many more: a port
+        probed hundreds of times (hping3 at a steady rate, a scan script in a
+        loop) takes one cell, not a page (--format json keeps every one)."""
+        shown = ", ".join(f"+{t:.2f}s" for t in self.retry_offsets[:RETRIES_SHOWN]) or "-"
+        more = len(self.retry_offsets) - RETRIES_SHOWN
+        return shown + (f" (+{more} more)" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -342,6 +350,18 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
                 start=start, duration=last - start, probe_count=len(rows), retransmissions=len(retries),
                 gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads,
                 remake=bulk.exchange if bulk is not None else None)
+
+
+def _probes_after_an_answer(side) -> int:
+    """Probes sent to a port after it had answered: a script run twice, not a
+    tool's retransmission (nmap retries only what went unanswered)."""
+    n = 0
+    for p in side.ports.values():
+        ex = p.exchange
+        if ex is not None and ex.responses:
+            first = min(r.frame for r in ex.responses)
+            n += sum(1 for q in ex.probes if q.frame > first)
+    return n
 
 
 def _retries(ex: Exchange) -> list:
@@ -671,7 +691,10 @@ def _two_scanners(scans: list) -> tuple:
     """The sessions to compare in one capture: the two largest sessions of
     different tools against the same target (the lab's question: the
     student's scapy scan against nmap's), each at least a quarter the size of
-    the largest session; else the two largest."""
+    the largest session; else the largest and the next largest against its
+    target (a connection of the scanner's browser to some web server, refused
+    or unanswered, reads as a connect scan of one port: no match for a second
+    scan of the lab's target), or of any target when it has no other."""
     def tool(s):
         return s.tool.name if s.tool is not None else "unknown"
 
@@ -681,8 +704,10 @@ def _two_scanners(scans: list) -> tuple:
              if scans[i].target == scans[j].target and tool(scans[i]) != tool(scans[j])
              and 4 * min(_size(scans[i]), _size(scans[j])) >= largest]
     if not pairs:
-        order = sorted(range(len(scans)), key=lambda i: -_size(scans[i]))
-        return tuple(sorted(order[:2]))
+        first = max(range(len(scans)), key=lambda i: (_size(scans[i]), -i))
+        others = [i for i in range(len(scans)) if i != first]
+        others = [i for i in others if scans[i].target == scans[first].target] or others
+        return tuple(sorted((first, max(others, key=lambda i: (_size(scans[i]), -i)))))
     return max(pairs, key=lambda ij: (min(_size(scans[ij[0]]), _size(scans[ij[1]])),
                                       _size(scans[ij[0]]) + _size(scans[ij[1]]), -ij[0], -ij[1]))
 
@@ -920,8 +945,13 @@ def notes(a: Side, b: Side) -> list:
         more, less = (a, b) if a.retransmissions > b.retransmissions else (b, a)
         offsets = [t for p in more.ports.values() for t in p.retry_offsets]
         when = f" {statistics.median(offsets):.2f} s after the first try" if offsets else ""
-        out.append(f"{more.label} retransmitted {more.retransmissions} unanswered probe(s){when}"
-                   f" ({more.fields['source port']}); {less.label} sent "
+        again = _probes_after_an_answer(more)
+        did = f"sent {more.retransmissions} probe(s) again" if again else \
+            f"retransmitted {more.retransmissions} unanswered probe(s)"
+        rerun = f", {again} of them to a port that had already answered: a second run, not retransmissions" \
+            if again else ""
+        out.append(f"{more.label} {did}{when}"
+                   f" ({more.fields['source port']}){rerun}; {less.label} sent "
                    f"{'each probe once' if not less.retransmissions else f'{less.retransmissions} retransmission(s)'}"
                    f", so a single lost packet can turn a port filtered there.")
     pa, pb = a.fields["UDP payload"], b.fields["UDP payload"]

@@ -9,6 +9,13 @@ class PcapscanError(Exception):
     exit_status = 2
 
 
+def words(exc: BaseException):
+    """What an exception says, as raised: its one string argument (a
+    messages.Said, the capture reader's, can be said in another language),
+    else str(exc)."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+
+
 class InputError(PcapscanError):
     """Bad input: a missing file, not a capture, unusable arguments."""
 

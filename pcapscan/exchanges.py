@@ -35,6 +35,7 @@ from typing import Iterable, Optional
 
 from .fingerprint import NMAP_OS_PROBES
 from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, Packet, flag_letters, seg_len
+from .sessions import NEVER_HEARD, runs_of_probes
 
 _MOD32 = 1 << 32
 # UDP services whose client and server ports are both fixed by the protocol:
@@ -202,6 +203,7 @@ class _Connection:
     followups: list | tuple = ()
     stray: list | tuple = ()
     later: int = 0  # target packets after the answer (conversation, not evidence)
+    late: list | tuple = ()  # ... those of them shaped as answers (RST, SYN): a reopening probe's, if written first
     carried_data: bool = False
     ignored: int = 0  # packets seen after it turned out to be ordinary traffic
 
@@ -377,11 +379,13 @@ class ReplayEngine:
                 return
             if is_group_address(pkt.dst):
                 return
-            conn = _Connection(kind=kind, probes=[pkt])
+            old, conn = conn, _Connection(kind=kind, probes=[pkt])
             self._conns[fwd] = conn
             self._order.append((fwd, conn))
             if fwd in self._early:
                 self._answered_early(conn, fwd, pkt)
+            if old is not None and (old.responses or old.late):
+                _take_from_before(old, conn, pkt)
         elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
             key = quoted_key(pkt.quoted)
             conn = self._conns.get(key)
@@ -413,6 +417,8 @@ class ReplayEngine:
             return
         if conn.followups:
             conn.later += 1  # talk after the scanner's reply is conversation, not an answer
+            if pkt.proto == "tcp" and pkt.flags & (RST | SYN):
+                conn.late = [*conn.late, pkt]  # unless a probe written after it reopens the flow
             return
         for probe in reversed(conn.probes):
             if answers(probe, pkt):
@@ -483,9 +489,7 @@ class ReplayEngine:
         conns = [(key, conn) for key, conn in self._order if not conn.carried_data]
         self.stats.ordinary += len(self._order) - len(conns)
         if runs is None:
-            from .sessions import runs_of_probes
-
-            runs = runs_of_probes(conn.probes[0] for _key, conn in conns)
+            runs = runs_of_probes([conn.probes[0] for _key, conn in conns], [first_heard(c) for _key, c in conns])
         groups: dict = {}
         for (key, conn), run in zip(conns, runs):
             proto, scanner, _sport, target, port = key
@@ -505,6 +509,35 @@ class ReplayEngine:
                 stray=_merge(c.stray for c in conns), run=run,
             ))
         return result
+
+
+def _take_from_before(old: _Connection, conn: _Connection, probe: Packet) -> None:
+    """A probe reopening a flow (a fixed source port, a scan run again) takes
+    the target's packets the old connection got that were written before it
+    but stamped after it, within EARLY_ANSWER_FRAMES, and answer it: its
+    answers, written first (several NIC queues, `-i any`). Stamped strictly
+    after: a capture in time order moves nothing."""
+    def mine(p):
+        return p.ts > probe.ts and probe.frame - p.frame <= EARLY_ANSWER_FRAMES and answers_from_before(probe, p)
+
+    for field in ("responses", "late"):
+        got = getattr(old, field)
+        moved = [p for p in got if mine(p)]
+        if moved:
+            setattr(old, field, [p for p in got if not mine(p)] or ())
+            if field == "late":
+                old.later -= len(moved)
+            conn.responses = sorted([*conn.responses, *moved], key=lambda p: p.frame)
+
+
+def first_heard(conn: _Connection) -> int:
+    """The frame of the first packet the target's port itself sent back on a
+    scan connection (TCP or UDP, an answer or not; an ICMP error is no final
+    word: a connect() tries again after one), sessions.NEVER_HEARD if none:
+    what sessions.split_runs reads to tell a scan run again over ports that
+    answered."""
+    frames = [p.frame for p in (*conn.responses, *conn.stray) if p.proto in ("tcp", "udp")]
+    return min(frames) if frames else NEVER_HEARD
 
 
 def _synack(pkt: Packet) -> bool:

@@ -42,7 +42,26 @@ class Frames:
         object.__setattr__(self, "numbers", tuple(sorted(set(self.numbers))))
 
 
+class Said(str):
+    """Words that are a string where a string is wanted (JSON, a test's `in`,
+    the English of a log line) and that can be said again in another
+    language: `render(said, lang)` renders its Text. What the capture reader
+    warns of is Said, since the reader hands back strings."""
+
+    text: Text
+
+
+def said(key: str, **params: Any) -> Said:
+    """T(key, **params) as a Said: its English, and the Text to say it otherwise."""
+    text = T(key, **params)
+    words = Said(render(text, "en"))
+    words.text = text
+    return words
+
+
 def render(text: Text, lang: str = "en") -> str:
+    if isinstance(text, Said):
+        text = text.text
     if isinstance(text, str):  # words that have no template (yet): as they were written
         return text
     values = {name: _resolve(value, lang) for name, value in text.params}
@@ -113,7 +132,7 @@ def _typeset(text: str) -> str:
 
 
 def _resolve(value: Any, lang: str) -> str:
-    if isinstance(value, Text):
+    if isinstance(value, (Text, Said)):
         return render(value, lang)
     if isinstance(value, Frames):
         return frames_text(value.numbers, lang)
@@ -453,6 +472,90 @@ MESSAGES: dict = {
            "照实验指导示例代码写的脚本永远不会报告这一点：它把 ICMP 判断嵌套在 haslayer(TCP) 分支里（ICMP "
            "错误报文没有 TCP 层，这段判断永远执行不到），或者读取 getlayer(TCP).type（结果为 None，抛出 "
            "AttributeError）。应在最外层判断 haslayer(ICMP)，并读取 getlayer(ICMP).type 和 .code。"),
+    # -- the capture reader's warnings (capture/containers.py): damage ends reading, results keep what came before
+    "read.cover.none": _M(en="no records could be read", zh="没有能读出的记录"),
+    "read.cover.one": _M(en="results cover record 1", zh="结果只来自第 1 条记录"),
+    "read.cover": _M(en="results cover records 1-{good}", zh="结果来自第 1-{good} 条记录"),
+    "read.damage": _M(en="{damage}; {cover}", zh="{damage}；{cover}"),
+    "read.no-packets": _M(en="no packets: the capture holds a header and no packet records",
+                          zh="没有数据包：抓包文件只有文件头，没有数据包记录"),
+    "read.ends.file": _M(en="the file ends {got} byte{s} into it", zh="文件在它的第 {got} 个字节处结束"),
+    "read.ends.gzip": _M(en="the gzip stream ends {got} byte{s} into it", zh="gzip 数据流在它的第 {got} 个字节处结束"),
+    "read.truncated": _M(en="record {number} is truncated ({ends})", zh="第 {number} 条记录不完整（{ends}）"),
+    "read.truncated.header": _M(en="record {number} is truncated ({ends}, inside its header)",
+                                zh="第 {number} 条记录不完整（{ends}，在记录头内）"),
+    "read.corrupt": _M(
+        en="record {number} is corrupt (its header claims {incl} captured bytes, more than the {limit} a capture "
+           "record may hold)",
+        zh="第 {number} 条记录已损坏（记录头声称抓取了 {incl} 字节，超过一条记录最多可容纳的 {limit} 字节）"),
+    "read.gzip.ends": _M(en="the gzip stream ends early, after record {good}",
+                         zh="gzip 数据流在第 {good} 条记录之后提前结束"),
+    "read.gzip.damaged": _M(en="the gzip data is damaged after record {good} ({error})",
+                            zh="gzip 数据在第 {good} 条记录之后损坏（{error}）"),
+    "read.gzip.bomb": _M(
+        en="the gzip stream inflates to more than {ratio} times its size ({inflated} bytes from the first "
+           "{compressed}): a decompression bomb, not a capture",
+        zh="gzip 数据流解压后超过其大小的 {ratio} 倍（前 {compressed} 字节解压出 {inflated} 字节）："
+           "这是解压炸弹，不是抓包文件"),
+    "read.gzip-slow": _M(
+        en="gzip-compressed: read packet by packet, not by the fast path: slower (gunzip it first for the fast path)",
+        zh="gzip 压缩文件：逐个数据包读取，不走快速路径，较慢（先用 gunzip 解压即可走快速路径）"),
+    "read.link-type": _M(en="link type {linktype} is not supported; {records} record{s} skipped",
+                         zh="不支持链路类型 {linktype}；已跳过 {records} 条记录"),
+    "read.undeclared": _M(
+        en="{records} record{s} (first: record {first}) refer to interface {iface}, which no interface "
+           "description block declares; skipped",
+        zh="{records} 条记录（第一条：第 {first} 条）引用了接口 {iface}，但没有接口描述块声明它；已跳过"),
+    "read.undeclared.more": _M(
+        en="{records} more record{s} (first: record {first}) refer to other interfaces that no interface "
+           "description block declares; skipped",
+        zh="另有 {records} 条记录（第一条：第 {first} 条）引用了没有接口描述块声明的其他接口；已跳过"),
+    "read.after-record": _M(en="the capture is truncated after record {n} ({ends}: a block header at byte {at})",
+                            zh="抓包文件在第 {n} 条记录之后不完整（{ends}：第 {at} 字节处的块头）"),
+    "read.what.record": _M(en="record {n} (pcapng block at byte {at})", zh="第 {n} 条记录（第 {at} 字节处的 pcapng 块）"),
+    "read.what.block": _M(en="the pcapng block at byte {at} (after record {n})",
+                          zh="第 {at} 字节处的 pcapng 块（在第 {n} 条记录之后）"),
+    "read.what.section": _M(en="its pcapng section header", zh="其 pcapng 节头"),
+    "read.what.section-at": _M(en="the pcapng section header at byte {at} (after record {n})",
+                               zh="第 {at} 字节处的 pcapng 节头（在第 {n} 条记录之后）"),
+    "read.block.impossible": _M(en="{what} is corrupt (impossible block length {blen})",
+                                zh="{what}已损坏（块长度 {blen} 不可能）"),
+    "read.block.too-long": _M(en="{what} is corrupt (block length {blen}, more than the {limit} allowed)",
+                              zh="{what}已损坏（块长度 {blen}，超过允许的 {limit}）"),
+    "read.block.too-short": _M(en="{what} is corrupt (block length {blen} is too short)",
+                               zh="{what}已损坏（块长度 {blen} 太短）"),
+    "read.block.short-file": _M(en="{what} is truncated or corrupt (block length {blen}, but {ends})",
+                                zh="{what}不完整或已损坏（块长度为 {blen}，但{ends}）"),
+    "read.block.truncated": _M(en="{what} is truncated ({ends})", zh="{what}不完整（{ends}）"),
+    "read.block.lengths": _M(en="{what} is corrupt (its two length fields disagree: {blen} and {trailer})",
+                             zh="{what}已损坏（两个长度字段不一致：{blen} 和 {trailer}）"),
+    "read.block.interfaces": _M(en="{what} is one interface description too many (more than {limit})",
+                                zh="{what}是多出的接口描述块（超过 {limit} 个）"),
+    "read.block.overflow": _M(en="{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)",
+                              zh="{what}已损坏（其 {incl} 个抓取字节放不进 {blen} 字节的块）"),
+    "read.idb-short": _M(en="an interface description block after record {n} is too short",
+                         zh="第 {n} 条记录之后的接口描述块太短"),
+    "read.section.magic": _M(en="{what} is corrupt (byte-order magic 0x{magic})", zh="{what}已损坏（字节序标记 0x{magic}）"),
+    "read.section.length": _M(en="{what} has an impossible length {blen}", zh="{what}的长度 {blen} 不可能"),
+    "read.section.version": _M(en="{what} has an unsupported pcapng version {major}.{minor}",
+                               zh="{what}的 pcapng 版本 {major}.{minor} 不受支持"),
+    "read.pcap-header": _M(en="its pcap file header is cut short ({got} of {size} bytes)",
+                           zh="其 pcap 文件头不完整（{size} 字节中只有 {got} 字节）"),
+    # -- captures that cannot be read at all (capture/containers.py: errors, one line each)
+    "error.not-found": _M(en="capture not found: {path}", zh="找不到抓包文件：{path}"),
+    "error.directory": _M(en="{path} is a directory, not a capture", zh="{path} 是文件夹，不是抓包文件"),
+    "error.cannot-read": _M(en="cannot read {path}: {why}", zh="无法读取 {path}：{why}"),
+    "error.empty-file": _M(en="{path} is not a capture (empty file)", zh="{path} 不是抓包文件（空文件）"),
+    "error.damaged-gzip": _M(en="{path} is a damaged gzip file ({error})", zh="{path} 是损坏的 gzip 文件（{error}）"),
+    "error.gzip-not-capture": _M(
+        en="{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start})",
+        zh="{path} 是 gzip 压缩文件，但不是 pcap 或 pcapng 抓包文件（开头为 0x{start}）"),
+    "error.not-capture": _M(en="{path} is not a pcap or pcapng capture (starts with 0x{start})",
+                            zh="{path} 不是 pcap 或 pcapng 抓包文件（开头为 0x{start}）"),
+    "error.damaged": _M(en="{path} is a damaged capture: {damage}", zh="{path} 是损坏的抓包文件：{damage}"),
+    "expect.unmatched": _M(en="{source}: {pattern} matches no capture; its claims were not checked",
+                           zh="{source}：{pattern} 没有匹配任何抓包文件；其声明没有检查"),
+    "read.pcapng-header": _M(en="its pcapng section header is cut short", zh="其 pcapng 节头不完整"),
 }
 
 # grade's words (pcapscan/grade.py): the feedback's sentences and the pieces it
@@ -735,6 +838,7 @@ _REPORT_LABELS = {
             "probing": "{kind} probe, {scanner} -> {target}",
             "version-detection": "version detection", "os-detection": "OS detection",
             "finding": "{rule}: {message}", "sep": ", ",
+            "done": "{output}: {packets} packets, {commented} with comments, {findings} finding(s) of verify",
         },
         "zh": {
             "probe": "探测 {port}（{how}）：{state}，{reason}",
@@ -747,6 +851,7 @@ _REPORT_LABELS = {
             "probing": "{kind}探测包，{scanner} -> {target}",
             "version-detection": "版本探测", "os-detection": "操作系统探测",
             "finding": "{rule}：{message}", "sep": "，",
+            "done": "{output}：{packets} 个数据包，其中 {commented} 个带注释；verify 发现 {findings} 个问题",
         },
     },
     "grade-report": {
@@ -805,6 +910,41 @@ for _prefix, _labels in _REPORT_LABELS.items():
     assert set(_labels) == set(LANGS), _prefix
     for _lang, _words in _labels.items():
         LABELS[_lang].update({f"{_prefix}.{k}": v for k, v in _words.items()})
+
+
+# A progress line's words (cli.ProgressBar) per phase of pcapscan/progress.py:
+# what the phase is called, what its done and total count.
+PROGRESS_WORDS = {
+    "en": {
+        "reading": ("reading", "bytes"), "pairing": ("pairing", "packets"), "assembling": ("assembling", "flows"),
+        "routing": ("grouping, routing", "exchanges"), "fingerprinting": ("classifying, fingerprinting", "flows"),
+        "assembling-reread": ("reading again, assembling", "flows"),
+        "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
+        "classifying": ("classifying", "exchanges"), "rereading": ("reading again", "bytes"),
+        "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
+        "captures": ("captures", "captures"),
+    },
+    "zh": {
+        "reading": ("读取", "字节"), "pairing": ("配对探测包与回应", "个数据包"), "assembling": ("划分扫描会话", "条流"),
+        "routing": ("分组、分流", "次交互"), "fingerprinting": ("分类、识别扫描工具", "条流"),
+        "assembling-reread": ("再次读取、划分扫描会话", "条流"),
+        "fingerprinting-reread": ("再次读取、分类、识别扫描工具", "条流"),
+        "classifying": ("分类", "次交互"), "rereading": ("再次读取", "字节"),
+        "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
+        "captures": ("抓包文件", "个抓包文件"),
+    },
+}
+# The line around them.
+LABELS["en"].update({
+    "progress.so-far": "{label}: {what}{spent} s so far", "progress.count": "{count} {unit}, ",
+    "progress.of": "{done} of {total} {unit}", "progress.packets": "{count} packets", "progress.rate": ", {rate}/s",
+    "progress.left": ", about {left} s left",
+})
+LABELS["zh"].update({
+    "progress.so-far": "{label}：{what}已用 {spent} 秒", "progress.count": "{count} {unit}，",
+    "progress.of": "{done}/{total} {unit}", "progress.packets": "{count} 个数据包", "progress.rate": "，每秒 {rate} 个",
+    "progress.left": "，约剩 {left} 秒",
+})
 
 
 def label(key: str, lang: str = "en", **params) -> str:

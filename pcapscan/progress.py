@@ -17,23 +17,24 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-# phase -> (what a progress line calls it, what its done and total count)
-PHASES = {
-    "reading": ("reading", "bytes"),  # the capture's records, decoded (the fast path's flow table too)
-    "pairing": ("pairing", "packets"),  # probes and answers, through the replay engine
-    "assembling": ("assembling", "flows"),  # flows sorted into scan sessions
-    "routing": ("grouping, routing", "exchanges"),  # the fast path: the engine's groups, the routing policies
-    "fingerprinting": ("classifying, fingerprinting", "flows"),  # each session's ports and tool
+# The phases, in the order they run (a progress line's words for each, in
+# English and Chinese: messages.PROGRESS_WORDS).
+PHASES = (
+    "reading",  # the capture's records, decoded (the fast path's flow table too)
+    "pairing",  # probes and answers, through the replay engine
+    "assembling",  # flows sorted into scan sessions
+    "routing",  # the fast path: the engine's groups, the routing policies
+    "fingerprinting",  # each session's ports and tool
     # the same two, a big capture's blocks read again from it (fastpath/feed.Rereader)
-    "assembling-reread": ("reading again, assembling", "flows"),
-    "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
-    "classifying": ("classifying", "exchanges"),  # the ordinary path: every exchange's technique and state
-    "rereading": ("reading again", "bytes"),  # the packets of some sessions: verify's rules, compare's exchanges
-    "checking": ("checking", "rules"),  # verify: the textbook's rules, each over every port
-    "comparing": ("comparing", "sessions"),  # compare: the two sessions side by side
-    "writing": ("writing", "ports"),  # the rendering, to its file
-    "captures": ("captures", "captures"),  # several captures: how many are done
-}
+    "assembling-reread",
+    "fingerprinting-reread",
+    "classifying",  # the ordinary path: every exchange's technique and state
+    "rereading",  # the packets of some sessions: verify's rules, compare's exchanges
+    "checking",  # verify: the textbook's rules, each over every port
+    "comparing",  # compare: the two sessions side by side
+    "writing",  # the rendering, to its file
+    "captures",  # several captures: how many are done
+)
 
 EVERY = 1 << 16  # packets or rows between two reports of a loop
 

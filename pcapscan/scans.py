@@ -13,6 +13,7 @@ from typing import Iterable, Optional, Union
 from .capture import ReadStats, read_packets
 from .exchanges import OtherTraffic, ReplayEngine
 from .fingerprint import identify
+from .messages import said
 from .model import CaptureSummary, Exchange, PortResult, Scan, Technique, Text
 from .pairing import QueryEngine
 from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
@@ -102,7 +103,7 @@ def capture_summary(path: PathLike, stats: ReadStats, duplicates: int, other=(0,
     (every path that reads a capture: here, the fast path, Dask)."""
     warnings = list(stats.warnings)
     if stats.packets == 0:
-        warnings.append("no packets: the capture holds a header and no packet records")
+        warnings.append(said("read.no-packets"))
     return CaptureSummary(
         path=str(path), packets=stats.packets, skipped=stats.skipped, non_ip=stats.non_ip, duplicates=duplicates,
         warnings=tuple(warnings), link_types=tuple(sorted(stats.link_types)),

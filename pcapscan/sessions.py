@@ -20,8 +20,19 @@ Within one scanner -> target pair and one probe kind (TCP flags, or UDP):
    probes (window 1024, MSS, TTL 37-59) and an OS's connect() (its own
    window and options, TTL 64) all differ.
 2. Probes of one signature form one run until a silence longer than
-   `RUN_GAP` seconds: the same tool started again.
-3. Runs of different signatures whose time spans overlap are one run: a
+   `RUN_GAP` seconds: the same tool started again. A scan paced slower than
+   that (nmap -T0: five minutes between probes) is still one run: a probe
+   to another port after a silence at most `PACE_FACTOR` times one beside
+   it keeps the scan's rhythm.
+3. ... or until a probe goes back to ports that already answered it in
+   this run: two probes in a row, each to a port an earlier attempt of the
+   run heard back from (a TCP or UDP packet from the port, written before
+   the new probe; an ICMP error is no final word: connect() tries again
+   after one), the second to another port than the first. No scanner probes
+   again what answered (nmap retries only silent ports); the same scan run
+   again does. One port alone (nmap's discovery SYN to 443 before the scan
+   probes 443; hping3 probing one port at a steady rate) starts nothing.
+4. Runs of different signatures whose time spans overlap are one run: a
    tool that varies a field per probe (older nmap versions pick one of four
    windows) is still one run. Runs that follow each other stay apart.
 
@@ -39,6 +50,12 @@ SIGNATURE_FIELDS = ("window", "options", "ttl_band")
 # a retry), short enough that running the same scan again a minute later is
 # a second session.
 RUN_GAP = 30.0
+# ... and longer than this many times the silences before and after it: a scan
+# paced slower than RUN_GAP (nmap -T0 waits five minutes between probes) keeps
+# its own rhythm, while a scan run again after a pause breaks it.
+PACE_FACTOR = 3.0
+# A connection attempt the target never answered (see split_runs' `heard`).
+NEVER_HEARD = (1 << 62)
 # nmap's raw probes take a random TTL in this range (fingerprint.py tells the
 # tool; here it only keeps nmap's probes in one band).
 NMAP_TTL_BAND = (37, 59)
@@ -59,13 +76,16 @@ def ttl_band(ttl):
     return band
 
 
-def split_runs(pair, kind, window, options, ttl, ts):
+def split_runs(pair, kind, window, options, ttl, ts, port, frame, heard):
     """The run number of each connection attempt, counted per (pair, kind)
     from 0 in order of first probe.
 
     pair, kind, options: integer codes (equal values mean equal things; any
-    numbering serves), window and ttl: the first probe's fields, ts: its time.
-    All are sequences of one length; returns an int64 numpy array."""
+    numbering serves), window and ttl: the first probe's fields, ts: its
+    time, port: the target port, frame: the first probe's frame, heard: the
+    frame of the first packet the target sent back on that connection
+    (NEVER_HEARD if none). All are sequences of one length; returns an int64
+    numpy array."""
     import numpy as np
 
     pair = np.asarray(pair, np.int64)
@@ -81,13 +101,17 @@ def split_runs(pair, kind, window, options, ttl, ts):
     order = np.lexsort((ts, sig, stream))
     s_stream, s_sig, s_ts = stream[order], sig[order], ts[order]
     new = np.ones(n, bool)
-    new[1:] = (s_stream[1:] != s_stream[:-1]) | (s_sig[1:] != s_sig[:-1]) | (np.diff(s_ts) > RUN_GAP)
+    new[1:] = (s_stream[1:] != s_stream[:-1]) | (s_sig[1:] != s_sig[:-1])
+    s_port = np.asarray(port, np.int64)[order]
+    new[1:] |= _breaks_pace(np.diff(s_ts), new[1:], s_port[1:] != s_port[:-1])
+    # 3: the scan run again over ports that answered
+    new |= _probes_again(new, s_port, np.asarray(frame, np.int64)[order], np.asarray(heard, np.int64)[order])
     seg_sorted = np.cumsum(new) - 1
     nseg = int(seg_sorted[-1]) + 1
     seg_start = s_ts[new]
     seg_end = np.maximum.reduceat(s_ts, np.nonzero(new)[0])
     seg_stream = s_stream[new]
-    # 3: overlapping segments of a stream are one run
+    # 4: overlapping segments of a stream are one run
     o = np.lexsort((seg_start, seg_stream))
     st, en, ss = seg_start[o], seg_end[o], seg_stream[o]
     first_of_stream = np.ones(nseg, bool)
@@ -107,6 +131,56 @@ def split_runs(pair, kind, window, options, ttl, ts):
     runs = np.empty(n, np.int64)
     runs[order] = seg_run[seg_sorted]
     return runs
+
+
+def _breaks_pace(gaps, apart, sweeps):
+    """Which silences (`gaps` between consecutive probes of a sorted column;
+    `apart`: the two are of different streams or signatures already;
+    `sweeps`: the second goes to another port than the first) start a new
+    run (rule 2): longer than RUN_GAP, unless the scan keeps a rhythm that
+    slow, going on to another port after a silence at most PACE_FACTOR times
+    those beside it (on both sides, where the segment has probes there). The same port probed again after a long silence (each
+    nmap run's discovery SYN to 443) keeps no rhythm."""
+    import numpy as np
+
+    gaps = np.where(apart, 0.0, gaps)  # a silence across segments is no neighbour's
+    before = np.r_[np.nan, gaps[:-1]]  # nan: no silence of the segment on that side
+    after = np.r_[gaps[1:], np.nan]
+    before[np.r_[True, apart[:-1]]] = np.nan
+    after[np.r_[apart[1:], True]] = np.nan
+    with np.errstate(invalid="ignore"):
+        keeps = (np.isnan(before) | (gaps <= PACE_FACTOR * before)) & (np.isnan(after) | (gaps <= PACE_FACTOR * after))
+    rhythm = sweeps & keeps & ~(np.isnan(before) & np.isnan(after))
+    return ~apart & (gaps > RUN_GAP) & ~rhythm
+
+
+def _probes_again(new, port, frame, heard):
+    """Where rule 3 starts a run, on columns sorted by stream, signature and
+    time (`new`: where a segment starts already)."""
+    import numpy as np
+
+    n = len(new)
+    seg = np.cumsum(new) - 1
+    # each attempt's previous attempt to the same port in the same segment, if any
+    by_port = np.lexsort((np.arange(n), port, seg))
+    same = (seg[by_port][1:] == seg[by_port][:-1]) & (port[by_port][1:] == port[by_port][:-1])
+    prev = np.full(n, -1, np.int64)
+    prev[by_port[1:][same]] = by_port[:-1][same]
+    again = (prev >= 0) & (heard[np.maximum(prev, 0)] < frame)  # it answered before this probe
+    pairs = np.zeros(n, bool)  # two in a row, to two ports
+    pairs[:-1] = again[:-1] & again[1:] & ~new[1:] & (port[:-1] != port[1:])
+    out = np.zeros(n, bool)
+    if not pairs.any():
+        return out
+    starts = np.flatnonzero(new)
+    begun = starts[np.searchsorted(starts, np.arange(n), side="right") - 1]  # where each attempt's segment begins
+    run_start = -1
+    for j in np.flatnonzero(pairs).tolist():  # few: where a scan starts over, and its ports
+        run_start = max(run_start, int(begun[j]))
+        if prev[j] >= run_start and prev[j + 1] >= run_start:  # both answered in the run as it stands
+            out[j] = True
+            run_start = j
+    return out
 
 
 PROTO_CODES = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}
@@ -129,27 +203,30 @@ def kind_of(p) -> int:
     return (PROTO_CODES.get(p.proto, 3) << 8) | (sub & 0xFF)
 
 
-def packet_columns(probes, pair_of, options_of) -> tuple:
-    """split_runs' columns (pair, kind, window, options, ttl, ts) for
-    model.Packets, each the first probe of a connection attempt; pair_of(src,
-    dst) and options_of(kinds) give the caller's integer codes."""
-    cols = ([], [], [], [], [], [])
+def packet_columns(probes, pair_of, options_of, heard=None) -> tuple:
+    """split_runs' columns (pair, kind, window, options, ttl, ts, port, frame,
+    heard) for model.Packets, each the first probe of a connection attempt;
+    pair_of(src, dst) and options_of(kinds) give the caller's integer codes,
+    `heard` each attempt's first frame back (NEVER_HEARD: none; by default
+    none was)."""
+    cols = ([], [], [], [], [], [], [], [])
     for p in probes:
         tcp = p.proto == "tcp"
         row = (pair_of(p.src, p.dst), kind_of(p), p.window if tcp else 0, options_of(p.options if tcp else ()),
-               p.ttl, p.ts)
+               p.ttl, p.ts, p.dport, p.frame)
         for col, value in zip(cols, row):
             col.append(value)
-    return cols
+    return cols + (list(heard) if heard is not None else [NEVER_HEARD] * len(cols[0]),)
 
 
-def runs_of_probes(probes) -> list:
+def runs_of_probes(probes, heard) -> list:
     """split_runs for model.Packets, each the first probe of a connection
-    attempt (the ordinary engine's way in)."""
+    attempt, and the frame each first heard back (`heard`, as packet_columns
+    takes it): the ordinary engine's way in."""
     pairs: dict = {}
     options: dict = {}
     cols = packet_columns(probes, lambda src, dst: pairs.setdefault((src, dst), len(pairs)),
-                          lambda kinds: options.setdefault(kinds, len(options)))
+                          lambda kinds: options.setdefault(kinds, len(options)), heard)
     return split_runs(*cols).tolist()
 
 

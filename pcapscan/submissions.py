@@ -18,7 +18,7 @@ from . import messages
 from .capture import ReadStats, read_packets
 from .capture.containers import open_capture
 from .claims import CAPTURE_EXTENSIONS, Claim, Expectations, load_expectations, read_name
-from .errors import PcapscanError
+from .errors import PcapscanError, words
 from .messages import T
 from .model import ACK, RST, SYN, PortResult, Reason, State, Technique
 from .rubric import CELL_STATES
@@ -194,7 +194,7 @@ def read_submission(task: tuple) -> FileResult:
     try:
         return _read(path, technique_values, claimed, lang)
     except PcapscanError as exc:
-        return FileResult(path=path, error=str(exc))
+        return FileResult(path=path, error=words(exc))
     except (OSError, MemoryError, RecursionError) as exc:
         return FileResult(path=path, error=f"cannot read {path}: {exc}")
 

@@ -783,8 +783,8 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
         result = _result(cases, analysis, lang, progress)
         if expect is not None:
             unmatched = expect.unmatched([c.path for c in analysis.captures])
-            result = replace(result, warnings=tuple(f"{expect.source}: {pattern!r} matches no capture; its claims "
-                                                    f"were not checked" for pattern in unmatched))
+            result = replace(result, warnings=tuple(messages.said("expect.unmatched", source=str(expect.source),
+                                                                  pattern=repr(pattern)) for pattern in unmatched))
         for capture in shaped:
             shaped[capture][k] = None  # this set's cases done with: freed while the next set's result is made
         yield result
@@ -1040,7 +1040,27 @@ def _checked_port(capture: str, pc: PortCase, session, tool: str) -> CheckedPort
     # _value_: the member's value, read directly (Enum's .value property costs a call per read)
     return CheckedPort(capture=capture, scanner=ex.scanner, target=ex.target, proto=ex.proto, port=ex.port,
                        technique=pc.scan.technique._value_, state=v.state._value_, reason=v.reason._value_,
-                       claim=str(pc.claim) if pc.claim else "", packets=pc.packets, session=session, tool=tool)
+                       claim=str(pc.claim) if pc.claim else "", packets=_ladder_packets(pc), session=session,
+                       tool=tool)
+
+
+def _ladder_packets(pc: PortCase) -> tuple:
+    """What a port's ladder draws: the packets of the connections its probes
+    opened (the scanner's source ports of its probes and of the RSTs pairing
+    left out, both ways, and the ICMP errors quoting them), not another
+    connection the scanner had open to that port meanwhile (the student's SSH
+    session to the lab's target while it scanned port 22: a thousand packets
+    before the scan's own). The rules read every packet (PortCase.packets)."""
+    ex = pc.result.exchange
+    ports = {p.sport for p in ex.probes} | {r.sport for r in pc.loose_resets}
+
+    def scanner_port(p) -> int:
+        if p.quoted is not None and p.proto not in ("tcp", "udp"):
+            return p.quoted.sport
+        return p.sport if p.src == ex.scanner else p.dport
+
+    mine = tuple(p for p in pc.packets if scanner_port(p) in ports)
+    return mine if len(mine) < len(pc.packets) else pc.packets
 
 
 class _BulkChecked:

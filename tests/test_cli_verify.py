@@ -162,6 +162,8 @@ def test_expect_glob_matching_nothing_is_named_on_stderr(tmp_path):
     r = run(SYN, "--expect", str(toml))
     assert r.exit_code == 0 and r.stderr == f"pcapscan: warning: {toml}: '*.pcapng' matches no capture; its claims " \
                                             "were not checked\n"
+    r = run(SYN, "--expect", str(toml), "--lang", "zh")  # in the language asked
+    assert r.exit_code == 0 and r.stderr == f"pcapscan: 警告：{toml}：'*.pcapng' 没有匹配任何抓包文件；其声明没有检查\n"
     # nothing at all to verify: the usage error names the patterns
     toml.write_text('[claims]\n"nothing-here-*.pcap" = "syn:open"\n')
     r = run("--expect", str(toml))

@@ -325,3 +325,70 @@ def test_the_port_table_is_tabulates_simple_table(rows):
 
     headers = ["port", "A", "B", "agree"]
     assert simple_table(rows, headers) == tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def test_a_port_probed_hundreds_of_times_takes_one_cell(tmp_path):
+    """hping3-like: one port probed every second, 300 times, unanswered. The
+    table and Markdown name the first ten retries and how many more (nmap's
+    own retries, at most ten, stay listed whole); JSON keeps every one."""
+    from pcapbuild import ether, ipv4_tcp, pcap_bytes
+
+    probes = [(1000.0 + i, ether(ipv4_tcp("198.18.0.1", "198.18.0.2", 2000, 80, 0x02, seq=7))) for i in range(300)]
+    flood = tmp_path / "flood.pcap"
+    flood.write_bytes(pcap_bytes(probes))
+    r = run(t("nmap-syn.pcap"), str(flood))
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.stdout.splitlines() if line.startswith("80/tcp"))
+    assert len(row) < 250  # was 3,000 characters
+    assert "300 probe(s), retries +1.00s, +2.00s" in row and "+10.00s (+289 more)" in row and "+11.00s" not in row
+    retransmissions = field(compare(t("nmap-syn.pcap"), str(flood)), "retransmissions")[1]
+    assert retransmissions.startswith("299 on 1 port(s), median +150.00s: 80/tcp +1.00s, +2.00s")
+    assert retransmissions.endswith("+10.00s (+289 more)")
+    md = run(t("nmap-syn.pcap"), str(flood), "-f", "markdown").stdout
+    assert "+10.00s (+289 more)" in md and "+11.00s" not in md
+    ports = json.loads(run(t("nmap-syn.pcap"), str(flood), "-f", "json").stdout)["ports"]
+    (port,) = [p for p in ports if p["port"] == 80]
+    assert len(port["b"]["retries"]) == 299
+    # an nmap port's retries, fewer than eleven, are listed whole
+    few = _side(82, "tcp", "filtered", "no-response", 11, technique="syn")
+    assert few.retry_text == ", ".join(f"+{1.1 * i:.2f}s" for i in range(1, 11))
+
+
+def test_one_capture_a_stray_connection_beside_the_lab_scans(shared_captures, tmp_path):
+    """A student's capture (scapy SYN, Xmas, FIN, NULL, UDP scans of one
+    target) with the scanner's browser in it: a SYN to a web server, tried
+    three times, unanswered, reads as a connect scan of one port. compare
+    without sessions pairs the largest scan with the next largest of the same
+    target, not with that connection."""
+    import dpkt
+
+    from pcapbuild import ether, ipv4_tcp, pcap_bytes
+
+    student = shared_captures / "students" / "2022-ns-public-Leaf5323" / "chap0x05" / "pcap" / "scanDump.pcap"
+    with open(student, "rb") as fh:
+        records = [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(fh)]
+    os_options = b"\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x03\x07"
+    browser = ether(ipv4_tcp("192.168.56.254", "93.184.216.98", 51112, 443, 0x02, seq=2000, window=64240,
+                             options=os_options))
+    records += [(records[0][0] + 4 + 2 ** k, browser) for k in range(3)]
+    capture = tmp_path / "scans-and-browser.pcap"
+    capture.write_bytes(pcap_bytes(sorted(records, key=lambda r: r[0])))
+    c = compare(capture)
+    assert c.a.sessions == 6 and (c.a.session, c.b.session) == (2, 3)
+    assert c.a.scan.target == c.b.scan.target == "192.168.56.113"
+    assert (c.a.scan.technique.value, c.b.scan.technique.value) == ("syn", "xmas")
+    assert compare(capture, session_a=1, session_b=2).a.scan.target == "93.184.216.98"  # still there when asked
+
+
+def test_probes_sent_again_after_an_answer_are_no_retransmissions(shared_captures):
+    """A student's script run twice in one session: 22/tcp and 8080/tcp
+    answered, then probed again; only 8000/tcp's second probe is a
+    retransmission of an unanswered one. The note says so instead of calling
+    all three unanswered; nmap's retries keep their words."""
+    student = shared_captures / "students" / "2022-ns-public-Leaf5323" / "chap0x05" / "pcap" / "scanDump.pcap"
+    (note,) = [n for n in compare(student).notes if " again " in n or "retransmitted" in n]
+    assert note.startswith("A sent 3 probe(s) again 44.10 s after the first try")
+    assert "2 of them to a port that had already answered: a second run, not retransmissions; B sent each " \
+           "probe once" in note and "unanswered" not in note
+    (note,) = [n for n in compare(t("nmap-syn.pcap"), t("scapy-syn.pcap")).notes if "retransmitted" in n]
+    assert note.startswith("A retransmitted 1 unanswered probe(s) 1.10 s after the first try") and "again" not in note

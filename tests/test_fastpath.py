@@ -591,6 +591,31 @@ def test_auto_takes_the_fast_path_only_for_big_files(tmp_path, monkeypatch):
     assert not fastpath.wants_fast(small, False)
 
 
+def test_a_big_gzip_capture_is_read_the_slow_way_and_says_so(tmp_path, monkeypatch):
+    """gzip-compressed, the ordinary path reads it (about 50 times as long as
+    the fast path, ten times the memory on 1.3M packets: docs/performance.md):
+    a warning says so and how to avoid it, in the language asked; a small one
+    or one read by the fast path says nothing."""
+    import gzip
+
+    from click.testing import CliRunner
+
+    from pcapscan.cli import main
+
+    syn = ROOT / "captures" / "golden" / "syn.pcap"
+    gz = tmp_path / "syn.pcap.gz"
+    gz.write_bytes(gzip.compress(syn.read_bytes()))
+    runner = CliRunner()
+    assert runner.invoke(main, ["analyze", str(gz)]).stderr == ""  # small: the ordinary path anyway
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)  # as if both were big
+    r = runner.invoke(main, ["analyze", str(gz)])
+    assert r.exit_code == 0 and r.stderr == (f"pcapscan: warning: {gz}: gzip-compressed: read packet by packet, not "
+                                             "by the fast path: slower (gunzip it first for the fast path)\n")
+    assert "逐个数据包读取" in runner.invoke(main, ["analyze", "--lang", "zh", str(gz)]).stderr
+    assert runner.invoke(main, ["analyze", str(syn)]).stderr == ""  # the fast path read it
+    assert r.stdout.splitlines()[1:] == runner.invoke(main, ["analyze", str(syn)]).stdout.splitlines()[1:]
+
+
 def test_cli_draws_no_progress_when_piped(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pcapscan.cli", "analyze", "-j", "2",
                            str(ROOT / "captures" / "golden" / "syn.pcap"), str(ROOT / "captures" / "golden" / "fin.pcap")],
@@ -814,7 +839,7 @@ def test_read_twice_keeps_only_keys_states_and_frames(tmp_path, twice, monkeypat
 
 
 def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
-    from pcapscan.progress import PHASES
+    from pcapscan.messages import PROGRESS_WORDS
 
     path = tmp_path / "scan.pcap"
     path.write_bytes(pcap_bytes(big_scan()))
@@ -822,4 +847,4 @@ def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
     scans.analyze_capture_fast(path, progress=lambda done, total, count, phase: phases.append(phase))
     seen = list(dict.fromkeys(phases))
     assert seen == ["reading", "pairing", "assembling-reread", "routing", "fingerprinting-reread"]
-    assert all(PHASES[p][0].startswith("reading again") for p in seen if p.endswith("-reread"))
+    assert all(PROGRESS_WORDS["en"][p][0].startswith("reading again") for p in seen if p.endswith("-reread"))

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from test_golden import nmap_ports
 from pcapscan.analysis import analyze
 from pcapscan.cli import main
-from pcapscan.sessions import RUN_GAP, split_runs
+from pcapscan.sessions import NEVER_HEARD, PACE_FACTOR, RUN_GAP, split_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = ROOT / "captures" / "mixed"
@@ -27,9 +27,11 @@ SCAPY_WINDOW, NMAP_WINDOW = 8192, 1024
 # -- the split, on columns ----------------------------------------------------------------------
 
 def runs(rows):
-    """rows: (pair, window, options, ttl, ts) of probes of one kind."""
+    """rows: (pair, window, options, ttl, ts) of probes of one kind, each to its own port, never answered."""
     cols = list(zip(*rows))
-    return split_runs(cols[0], [2] * len(rows), cols[1], cols[2], cols[3], cols[4]).tolist()
+    n = len(rows)
+    return split_runs(cols[0], [2] * n, cols[1], cols[2], cols[3], cols[4], range(n), range(1, n + 1),
+                      [NEVER_HEARD] * n).tolist()
 
 
 def test_a_new_signature_after_the_last_probe_is_a_new_run():
@@ -44,9 +46,58 @@ def test_nmaps_random_ttl_is_one_band_and_another_pair_its_own_count():
 
 
 def test_a_long_silence_starts_the_same_scan_again():
-    rows = [(0, SCAPY_WINDOW, 0, 64, 0.0), (0, SCAPY_WINDOW, 0, 64, RUN_GAP - 1),
+    rows = [(0, SCAPY_WINDOW, 0, 64, 0.0), (0, SCAPY_WINDOW, 0, 64, 1.0),
             (0, SCAPY_WINDOW, 0, 64, 2 * RUN_GAP + 5)]
     assert runs(rows) == [0, 0, 1]
+
+
+def test_a_scan_paced_slower_than_the_gap_is_one_run():
+    """nmap -T0 waits five minutes between probes: its own rhythm, not a scan started
+    again each time; a pause PACE_FACTOR times longer than that rhythm is one."""
+    pace = 300.0
+    slow = [(0, NMAP_WINDOW, 1, 50, i * pace) for i in range(5)]
+    assert runs(slow) == [0] * 5
+    again = slow + [(0, NMAP_WINDOW, 1, 50, 4 * pace + (PACE_FACTOR + 1) * pace + i * pace) for i in range(3)]
+    assert runs(again) == [0] * 5 + [1] * 3
+    # a pause only a little longer than the rhythm around it is still the rhythm
+    assert runs([(0, SCAPY_WINDOW, 0, 64, t) for t in (0.0, 40.0, 80.0, 130.0, 170.0)]) == [0] * 5
+    # but one port probed again and again, 40 s apart (each nmap run's discovery SYN to 443), keeps none
+    n = 4
+    lone = split_runs([0] * n, [2] * n, [NMAP_WINDOW] * n, [1] * n, [50] * n, [40.0 * i for i in range(n)],
+                      [443] * n, range(n), [NEVER_HEARD] * n).tolist()
+    assert lone == [0, 1, 2, 3]
+
+
+def attempts(rows):
+    """rows: (port, heard: the frame the target answered in, or None) of one tool's
+    attempts, a tenth of a second apart; each attempt's probe is frame 10 * its index."""
+    n = len(rows)
+    heard = [NEVER_HEARD if h is None else h for _port, h in rows]
+    return split_runs([0] * n, [2] * n, [NMAP_WINDOW] * n, [1] * n, [50] * n, [i / 10 for i in range(n)],
+                      [port for port, _h in rows], [10 * i for i in range(n)], heard).tolist()
+
+
+def test_the_same_ports_probed_again_after_their_answers_are_a_new_run():
+    """nmap run twice a few seconds apart: nmap never probes again a port that
+    answered, so two ports in a row probed again after their answers start a run."""
+    first = [(80, 1), (81, 11), (82, None), (83, 31)]
+    assert attempts(first + [(80, 41), (81, 51), (82, None), (83, None)]) == [0] * 4 + [1] * 4
+    # a third time: a third run
+    assert attempts(first + first + first)[::4] == [0, 1, 2]
+
+
+def test_probing_one_answered_port_again_starts_nothing():
+    # nmap's discovery SYN to 443 answered, then the scan probes 443 among the others
+    assert attempts([(443, 1), (22, 11), (443, 21), (80, 31), (8080, 41)]) == [0] * 5
+    # hping3 at a steady rate on one port, every probe answered
+    assert attempts([(80, 10 * i + 1) for i in range(6)]) == [0] * 6
+
+
+def test_retries_of_silent_ports_and_late_answers_stay_in_the_run():
+    # 82 and 83 unanswered, retried: nmap's retransmissions
+    assert attempts([(80, 1), (81, 11), (82, None), (83, None), (82, None), (83, None)]) == [0] * 6
+    # answers that came after the retries were sent (frames 45 and 46): not probed again after an answer
+    assert attempts([(80, 45), (81, 46), (80, None), (81, None)]) == [0] * 4
 
 
 def test_interleaved_signatures_are_one_run():
@@ -202,3 +253,54 @@ def test_run_spans_ports_counted_alike_for_few_runs_and_many():
             first, last, ports = want.get((p, 2, r), (t, t, set()))
             want[(p, 2, r)] = (min(first, t), max(last, t), ports | {pt})
         assert got == {k: (f, la, len(ps)) for k, (f, la, ps) in want.items()}
+
+
+# -- the rules on whole captures, both paths ---------------------------------------------------------
+
+SCANNER, TARGET = "198.18.0.1", "198.18.0.2"
+
+
+def _nmap_syn_run(t0, sport, seq, answers):
+    """nmap-like SYN probes (window 1024, MSS, TTL 37-59 band) to the ports of
+    `answers` (port -> "SA", "R" or None), each answered a millisecond later."""
+    from pcapbuild import MSS_1460, ether, ipv4_tcp
+
+    out = []
+    for i, (port, answer) in enumerate(answers.items()):
+        t = t0 + i * 0.01
+        out.append((t, ether(ipv4_tcp(SCANNER, TARGET, sport, port, 0x02, seq=seq, window=1024, ttl=44,
+                                      options=MSS_1460))))
+        if answer:
+            flags = {"SA": 0x12, "R": 0x14}[answer]
+            out.append((t + 0.001, ether(ipv4_tcp(TARGET, SCANNER, port, sport, flags, seq=7, ack=seq + 1,
+                                                  window=0 if answer == "R" else 64240))))
+    return out
+
+
+def _capture(tmp_path, records):
+    from pcapbuild import pcap_bytes
+
+    path = tmp_path / "runs.pcap"
+    path.write_bytes(pcap_bytes(records))
+    return path
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_nmap_run_twice_seconds_apart_is_two_sessions(tmp_path, fast):
+    """The second run finds port 80 silent (a firewall rule added between the two):
+    one session would have read it open from the first run's SYN/ACK."""
+    ports = {80: "SA", 81: "R", 82: None, 83: "R"}
+    second = {**ports, 80: None}
+    path = _capture(tmp_path, _nmap_syn_run(0.0, 33846, 1000, ports) + _nmap_syn_run(5.0, 34846, 2000, second))
+    result = analyze(path, fast=fast)
+    assert [len(s.ports) for s in result.scans] == [4, 4]
+    assert [verdicts(s)[("tcp", 80)][:2] for s in result.scans] == [("open", "syn-ack"), ("filtered", "no-response")]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_scan_paced_five_minutes_a_probe_is_one_session(tmp_path, fast):
+    records = []
+    for i, port in enumerate((21, 22, 23, 25, 80)):
+        records += _nmap_syn_run(300.0 * i, 40000, 1000, {port: "R"})
+    result = analyze(_capture(tmp_path, records), fast=fast)
+    assert [len(s.ports) for s in result.scans] == [5]

@@ -557,3 +557,27 @@ def test_student_captures_whose_names_are_not_claims(path, claims, facts):
         if f.severity != "info":
             got.setdefault(f.rule, set()).add(f.port)
     assert {rule: sorted(ports) for rule, ports in got.items()} == facts
+
+
+def test_a_ladder_draws_the_scans_connection_not_an_ssh_session_beside_it():
+    """The student's SSH session to the lab's target, open while the scan
+    probes port 22: the port's ladder draws the probe's connection (its
+    source port), not the session's packets, which came first and would fill
+    the ladder; the verdict and findings are the same either way."""
+    ssh = [tcp(1, "S", sport=49998, dport=22, seq=100, window=64240, options=OS_OPTIONS)]
+    ssh.append(reply_to(2, ssh[0], "SA", window=64240))
+    ssh.append(tcp(3, "A", sport=49998, dport=22, seq=101, ack=5001, options=()))
+    data = []
+    for i, frame in enumerate(range(4, 24, 2)):
+        data.append(tcp(frame, "PA", sport=49998, dport=22, seq=101 + 36 * i, ack=5001 + 52 * i, payload=36,
+                        options=()))
+        data.append(tcp(frame + 1, "PA", sport=22, dport=49998, src=TARGET, dst=SCANNER, seq=5001 + 52 * i,
+                        ack=137 + 36 * i, payload=52, options=()))
+    syn = scapy_syn(30, dport=22)
+    sa = reply_to(31, syn, "SA", window=64240)
+    alone = verify_packets(raw_syn_open(22))
+    result = verify_packets([*ssh, *data, syn, sa, kernel_rst(32, sa)])
+    (port,) = [p for p in result.ports if p.port == 22]
+    assert [p.frame for p in port.packets] == [30, 31, 32]
+    assert (port.technique, port.state, port.reason) == ("syn", "open", "syn-ack")
+    assert rules_of(result) == rules_of(alone)

@@ -360,3 +360,116 @@ def test_analyze_machine_formats_stay_english(tmp_path):
     assert forced["technique_evidence"].startswith("forced by --technique window (the scanner reset it")
     zh = run("analyze", "--lang", "zh", "-t", "window", syn)
     assert "扫描技术：由 `--technique window` 指定（扫描方收到 SYN/ACK" in zh
+
+
+def test_capture_warnings_in_the_language_asked(tmp_path):
+    """A capture cut mid-record and one with no packet: the reader's warnings on
+    stderr (analyze, verify, annotate), in Markdown and in grade's feedback are
+    Chinese with --lang zh, English without; JSON keeps the English; annotate's
+    summary line follows --lang too."""
+    import json
+
+    syn = (GOLDEN / "syn.pcap").read_bytes()
+    cut, empty = tmp_path / "cut.pcap", tmp_path / "empty.pcap"
+    cut.write_bytes(syn[:-10])
+    empty.write_bytes(syn[:24])
+    runner = CliRunner()
+
+    def both(*args):
+        en, zh = (runner.invoke(main, [*args, *lang]) for lang in ([], ["--lang", "zh"]))
+        assert (en.exit_code, zh.exit_code) == (0, 0), (en.output, zh.output)
+        assert english_left(zh.stderr) == set()
+        assert "-f" in args and args[args.index("-f") + 1] in ("json", "csv") or english_left(zh.stdout) == set()
+        return en, zh
+
+    en, zh = both("analyze", "-j", "1", str(cut), str(empty))
+    truncated_en = "record 15 is truncated (the file ends 64 bytes into it); results cover records 1-14"
+    truncated_zh = "第 15 条记录不完整（文件在它的第 64 个字节处结束）；结果来自第 1-14 条记录"
+    assert f"pcapscan: warning: {cut}: {truncated_en}\n" in en.stderr
+    assert f"pcapscan: 警告：{cut}：{truncated_zh}\n" in zh.stderr
+    assert f"pcapscan: 警告：{empty}：没有数据包：抓包文件只有文件头，没有数据包记录\n" in zh.stderr
+    en, zh = both("analyze", "-f", "markdown", str(cut))
+    assert f"- warning: {truncated_en}\n" in en.stdout and f"- 警告：{truncated_zh}\n" in zh.stdout
+    for fmt in ("csv", "json"):
+        en, zh = both("analyze", "-f", fmt, str(cut))
+        assert en.stdout == zh.stdout and en.stderr != zh.stderr, fmt
+    assert json.loads(en.stdout)["captures"][0]["warnings"] == [truncated_en]
+    en, zh = both("verify", str(cut))
+    assert truncated_zh in zh.stderr and truncated_en in en.stderr
+    en, zh = both("annotate", str(cut), "-o", str(tmp_path / "out.pcapng"))
+    assert truncated_zh in zh.stderr and "14 个数据包，其中 13 个带注释；verify 发现 2 个问题" in zh.stdout
+    assert "14 packets, 13 with comments, 2 finding(s) of verify" in en.stdout
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / "syn_OPEN.pcap").write_bytes(cut.read_bytes())
+    r = runner.invoke(main, ["grade", str(tmp_path / "class"), "-o", str(tmp_path / "grades"), "--lang", "zh",
+                             "-j", "1"])
+    assert r.exit_code in (0, 1), r.output
+    feedback = (tmp_path / "grades" / "alice.md").read_text(encoding="utf-8")
+    assert f"警告：{truncated_zh}" in feedback and "truncated" not in feedback
+
+
+def test_progress_line_in_chinese(monkeypatch):
+    """--lang zh: the progress line of a long command says each phase, its
+    counts and the time left in Chinese; the bar itself is the same."""
+    import io
+    import time
+
+    from pcapscan import cli
+    from pcapscan.progress import PHASES
+
+    out = io.StringIO()
+    bar = cli.ProgressBar(1, stream=out, tty=True, size=1 << 40, lang="zh")
+    monkeypatch.setattr(bar, "MIN_SECONDS", 0)
+    bar(50, 100, 1000, "reading")
+    bar(0, 10, 0, "pairing")
+    bar.phase_start = time.monotonic() - 3  # three seconds into pairing, 40% done
+    bar(4, 10, 4, "pairing")
+    bar(0, 0, 55, "classifying")
+    bar(1, 3, 0, "captures")
+    bar.close()
+    frames = [f for f in out.getvalue().replace("\x1b[K", "").split("\r") if f]
+    assert frames[0].startswith("读取 [") and "50%  1,000 个数据包" in frames[0]
+    assert frames[1].startswith("配对探测包与回应 [") and "0/10 个数据包" in frames[1]
+    assert re.search(r"40%  4/10 个数据包，约剩 [45] 秒$", frames[2]), frames[2]
+    assert frames[3].startswith("分类：55 次交互，已用 0 秒")
+    assert frames[4].endswith("1/3 个抓包文件")
+    assert english_left("\n".join(frames)) == set()
+    for phase in PHASES:  # every phase has its words in both languages
+        bar = cli.ProgressBar(1, stream=io.StringIO(), tty=True, size=1 << 40, lang="zh")
+        bar.phase, bar.phase_start, bar.started = phase, time.monotonic(), time.monotonic()
+        assert english_left(bar.line(time.monotonic())) == set(), phase
+
+
+def test_unreadable_captures_in_the_language_asked(tmp_path):
+    """A file that is no capture, one that is not there, a folder: the one
+    error line on stderr (a single capture; one of several, the others still
+    read), the capture's line in the report and grade's feedback are Chinese
+    with --lang zh; the English lines and JSON's "error" stay as they were;
+    exit status 2 either way."""
+    import json
+
+    bad, missing = tmp_path / "fin_open.pcap", tmp_path / "missing.pcap"
+    bad.write_bytes(b"hello\n")
+    syn = str(GOLDEN / "syn.pcap")
+    runner = CliRunner()
+    not_en = f"pcapscan: {bad} is not a pcap or pcapng capture (starts with 0x68656c6c)\n"
+    not_zh = f"pcapscan: {bad} 不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）\n"
+    for args in (["analyze", str(bad)], ["verify", str(bad)], ["annotate", str(bad), "-o", str(tmp_path / "o.pcapng")],
+                 ["analyze", "-j", "1", syn, str(bad)], ["verify", syn, str(bad)]):
+        en, zh = (runner.invoke(main, [*args, *lang]) for lang in ([], ["--lang", "zh"]))
+        assert en.exit_code == zh.exit_code == 2, args
+        assert en.stderr == not_en and zh.stderr == not_zh, args
+    r = runner.invoke(main, ["analyze", "--lang", "zh", str(missing)])
+    assert (r.exit_code, r.stderr) == (2, f"pcapscan: 找不到抓包文件：{missing}\n")
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-j", "1", syn, str(tmp_path)])
+    assert r.exit_code == 2 and r.stderr == f"pcapscan: {tmp_path} 是文件夹，不是抓包文件\n"
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-f", "markdown", "-j", "1", str(bad), syn])
+    assert f"错误：{bad} 不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）" in r.stdout
+    r = runner.invoke(main, ["analyze", "--lang", "zh", "-f", "json", "-j", "1", str(bad), syn])
+    assert json.loads(r.stdout)["captures"][0]["error"] == not_en[len("pcapscan: "):-1]
+    (tmp_path / "class" / "dave").mkdir(parents=True)
+    (tmp_path / "class" / "dave" / "fin_open.pcap").write_bytes(b"hello\n")
+    r = runner.invoke(main, ["grade", str(tmp_path / "class"), "-o", str(tmp_path / "grades"), "--lang", "zh",
+                             "-j", "1"])
+    feedback = (tmp_path / "grades" / "dave.md").read_text(encoding="utf-8")
+    assert "不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）" in feedback and "is not a" not in feedback

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from .. import errors
+from ..messages import said
 from ..model import Packet
 from .decode import LINKTYPE_NAMES, NOT_IP, decode_arp, decode_frame, linktype_name
 
@@ -165,24 +166,22 @@ def pcapng_time(ticks, divisor, offset):
 
 
 def corrupt_record_text(number: int, incl: int) -> str:
-    return (f"record {number} is corrupt (its header claims {incl} captured bytes, "
-            f"more than the {MAX_RECORD_LEN} a capture record may hold)")
+    return said("read.corrupt", number=number, incl=incl, limit=MAX_RECORD_LEN)
 
 
 def truncated_record_text(number: int, ends: str, inside_header: bool = False) -> str:
     """`ends`: Capture.ends(...), where the stream ends."""
-    return f"record {number} is truncated ({ends}, inside its header)" if inside_header else \
-        f"record {number} is truncated ({ends})"
+    return said("read.truncated.header" if inside_header else "read.truncated", number=number, ends=ends)
 
 
 def damage_warning(message: str, good: int) -> str:
     """The warning of damage that ends a capture after `good` records."""
-    return f"{message}; {good_records_text(good)}"
+    return said("read.damage", damage=message, cover=good_records_text(good))
 
 
 def unsupported_link_type_warnings(unknown: dict) -> list:
     """The warnings for records of link types we do not decode (link type -> records)."""
-    return [f"link type {linktype} is not supported; {records} record{plural_s(records)} skipped"
+    return [said("read.link-type", linktype=linktype, records=records, s=plural_s(records))
             for linktype, records in sorted(unknown.items())]
 
 
@@ -252,9 +251,9 @@ class Capture:
             yield from reader(stats, raw)
         except ReadStop as stop:
             stats.truncated = True
-            stats.warnings.append(damage_warning(str(stop), self.count))
+            stats.warnings.append(damage_warning(stop.args[0], self.count))
         except OSError as exc:
-            raise errors.InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+            raise errors.InputError(said("error.cannot-read", path=self.path, why=str(exc.strerror or exc))) from exc
         finally:
             self.close()
 
@@ -273,15 +272,11 @@ class Capture:
         """Stop a gzip bomb (see MAX_GZIP_RATIO); called every few records."""
         inflated, compressed = self.file.tell(), self.raw.tell()
         if inflated > _GZIP_RATIO_FROM and inflated > MAX_GZIP_RATIO * compressed:
-            raise ReadStop(
-                f"the gzip stream inflates to more than {MAX_GZIP_RATIO} times its size ({inflated} bytes "
-                f"from the first {compressed}): a decompression bomb, not a capture"
-            )
+            raise ReadStop(said("read.gzip.bomb", ratio=MAX_GZIP_RATIO, inflated=inflated, compressed=compressed))
 
     def ends(self, got: int) -> str:
         """Where the stream ends, `got` bytes into what was being read."""
-        where = "the gzip stream" if self.compressed else "the file"
-        return f"{where} ends {got} byte{plural_s(got)} into it"
+        return said("read.ends.gzip" if self.compressed else "read.ends.file", got=got, s=plural_s(got))
 
     # -- pcap --
 
@@ -342,10 +337,7 @@ class Capture:
                     self.pos += len(head)
                     if len(head) < 8:
                         if head:
-                            raise ReadStop(
-                                f"the capture is truncated after record {n} "
-                                f"({self.ends(len(head))}: a block header at byte {block_at})"
-                            )
+                            raise ReadStop(said("read.after-record", n=n, ends=self.ends(len(head)), at=block_at))
                         return
                     btype, blen = head_s.unpack(head)
                     blocks += 1
@@ -357,35 +349,30 @@ class Capture:
                             yield "section", self.byteorder, self.section_options
                         break
                     is_packet = btype == BT_EPB or btype == BT_SPB or btype == BT_PB
-                    what = (
-                        f"record {n + 1} (pcapng block at byte {block_at})"
-                        if is_packet
-                        else f"the pcapng block at byte {block_at} (after record {n})"
-                    )
+                    what = said("read.what.record", n=n + 1, at=block_at) if is_packet else \
+                        said("read.what.block", at=block_at, n=n)
                     if impossible_block_length(blen):
-                        raise ReadStop(f"{what} is corrupt (impossible block length {blen})")
+                        raise ReadStop(said("read.block.impossible", what=what, blen=blen))
                     if is_packet or btype == BT_IDB or raw:
                         limit = MAX_PACKET_BLOCK_LEN if is_packet else MAX_HEADER_BLOCK_LEN
                         if blen > limit:
-                            raise ReadStop(f"{what} is corrupt (block length {blen}, more than the {limit} allowed)")
+                            raise ReadStop(said("read.block.too-long", what=what, blen=blen, limit=limit))
                     if size is not None and blen - 8 > size - self.pos:
-                        raise ReadStop(
-                            f"{what} is truncated or corrupt (block length {blen}, "
-                            f"but {self.ends(size - block_at)})"
-                        )
+                        raise ReadStop(said("read.block.short-file", what=what, blen=blen,
+                                            ends=self.ends(size - block_at)))
                     if not is_packet and btype != BT_IDB and not raw:
                         self._skip(blen - 8, what)
                         continue
                     rest = read(blen - 8)
                     self.pos += len(rest)
                     if len(rest) < blen - 8:
-                        raise ReadStop(f"{what} is truncated ({self.ends(8 + len(rest))})")
+                        raise ReadStop(said("read.block.truncated", what=what, ends=self.ends(8 + len(rest))))
                     trailer = u32_s.unpack_from(rest, blen - PCAPNG_MIN_BLOCK)[0]
                     if trailer != blen:
-                        raise ReadStop(f"{what} is corrupt (its two length fields disagree: {blen} and {trailer})")
+                        raise ReadStop(said("read.block.lengths", what=what, blen=blen, trailer=trailer))
                     if btype == BT_IDB:
                         if len(interfaces) >= MAX_INTERFACES:
-                            raise ReadStop(f"{what} is one interface description too many (more than {MAX_INTERFACES})")
+                            raise ReadStop(said("read.block.interfaces", what=what, limit=MAX_INTERFACES))
                         interfaces.append(self.interface_block(rest, blen - PCAPNG_MIN_BLOCK, order))
                         if raw:
                             yield "interface", order, rest[: blen - PCAPNG_MIN_BLOCK]
@@ -396,12 +383,12 @@ class Capture:
                     n += 1
                     if btype == BT_EPB:
                         if blen < EPB_MIN_BLOCK:
-                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
+                            raise ReadStop(said("read.block.too-short", what=what, blen=blen))
                         iface, high, low, incl, orig = epb_s.unpack_from(rest)
                         start = PCAPNG_EPB.size
                     elif btype == BT_SPB:
                         if blen < PCAPNG_MIN_BLOCK + PCAPNG_SPB.size:
-                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
+                            raise ReadStop(said("read.block.too-short", what=what, blen=blen))
                         iface, high, low = 0, 0, 0
                         start = PCAPNG_SPB.size
                         orig = PCAPNG_SPB.order(order).unpack_from(rest)[0]
@@ -410,13 +397,11 @@ class Capture:
                             incl = min(incl, interfaces[0][3])
                     else:  # the obsolete Packet Block
                         if blen < PCAPNG_MIN_BLOCK + PCAPNG_PB.size:
-                            raise ReadStop(f"{what} is corrupt (block length {blen} is too short)")
+                            raise ReadStop(said("read.block.too-short", what=what, blen=blen))
                         iface, _drops, high, low, incl, orig = PCAPNG_PB.order(order).unpack_from(rest)
                         start = PCAPNG_PB.size
                     if packet_overflows_block(start, incl, blen):
-                        raise ReadStop(
-                            f"{what} is corrupt (its {incl} captured bytes do not fit in its {blen}-byte block)"
-                        )
+                        raise ReadStop(said("read.block.overflow", what=what, incl=incl, blen=blen))
                     self.count = n
                     if raw:  # options follow the packet, padded to 32 bits (none in a simple packet block)
                         options = rest[start + ((incl + 3) & ~3) : blen - PCAPNG_MIN_BLOCK] if btype != BT_SPB else b""
@@ -436,16 +421,11 @@ class Capture:
         finally:
             others = undeclared.pop(None, None)
             for iface, (records, first) in undeclared.items():
-                stats.warnings.append(
-                    f"{records} record{plural_s(records)} (first: record {first}) refer to interface {iface}, "
-                    f"which no interface description block declares; skipped"
-                )
+                stats.warnings.append(said("read.undeclared", records=records, s=plural_s(records), first=first,
+                                           iface=iface))
             if others is not None:
                 records, first = others
-                stats.warnings.append(
-                    f"{records} more record{plural_s(records)} (first: record {first}) refer to other interfaces "
-                    f"that no interface description block declares; skipped"
-                )
+                stats.warnings.append(said("read.undeclared.more", records=records, s=plural_s(records), first=first))
 
     def _skip(self, count: int, what: str) -> None:
         """Step over a block we do not read, in bounded chunks."""
@@ -457,13 +437,13 @@ class Capture:
             got = len(read(min(left, _SKIP_CHUNK)))
             self.pos += got
             if got == 0:
-                raise ReadStop(f"{what} is truncated ({self.ends(8 + count - left)})")
+                raise ReadStop(said("read.block.truncated", what=what, ends=self.ends(8 + count - left)))
             left -= got
 
     def interface_block(self, body: bytes, end: int, order: str) -> tuple:
         """(linktype, timestamp divisor, timestamp offset, snaplen) of an IDB."""
         if end < PCAPNG_IDB.size:
-            raise ReadStop(f"an interface description block after record {self.count} is too short")
+            raise ReadStop(said("read.idb-short", n=self.count))
         linktype, _reserved, snaplen = PCAPNG_IDB.order(order).unpack_from(body)
         divisor, offset = 1_000_000, 0
         for code, value in pcapng_options(body, PCAPNG_IDB.size, end, order):
@@ -476,15 +456,11 @@ class Capture:
     def _section(self, head: bytes, block_at: int) -> None:
         """Read a section header block whose first 8 bytes are `head`. A new
         section has its own byte order and starts with no interfaces."""
-        where = (
-            f"the pcapng section header at byte {block_at} (after record {self.count})"
-            if block_at
-            else "its pcapng section header"
-        )
+        where = said("read.what.section-at", at=block_at, n=self.count) if block_at else said("read.what.section")
         bom = self._read(4)
         order = _PCAPNG_BOM.get(bom)
         if order is None:
-            raise ReadStop(f"{where} is corrupt (byte-order magic 0x{bom.hex()})")
+            raise ReadStop(said("read.section.magic", what=where, magic=bom.hex()))
         blen = PCAPNG_BLOCK_HEAD.order(order).unpack(head)[1]
         if (
             blen < 28
@@ -492,13 +468,13 @@ class Capture:
             or blen > MAX_HEADER_BLOCK_LEN
             or (self.size is not None and blen - 12 > self.size - self.pos)
         ):
-            raise ReadStop(f"{where} has an impossible length {blen}")
+            raise ReadStop(said("read.section.length", what=where, blen=blen))
         rest = self._read(blen - 12)
         if len(rest) < blen - 12:
-            raise ReadStop(f"{where} is truncated ({self.ends(12 + len(rest))})")
+            raise ReadStop(said("read.block.truncated", what=where, ends=self.ends(12 + len(rest))))
         _bom, major, minor, _section_length = PCAPNG_SHB.order(order).unpack_from(bom + rest)
         if major != 1:
-            raise ReadStop(f"{where} has an unsupported pcapng version {major}.{minor}")
+            raise ReadStop(said("read.section.version", what=where, major=major, minor=minor))
         self.byteorder = order
         self.interfaces = []
         self.section_options = rest[PCAPNG_SHB.size - 4 : blen - 16]
@@ -506,8 +482,8 @@ class Capture:
 
 def _gzip_damage(exc: BaseException, good: int) -> str:
     if isinstance(exc, EOFError):
-        return f"the gzip stream ends early, after record {good}"
-    return f"the gzip data is damaged after record {good} ({exc})"
+        return said("read.gzip.ends", good=good)
+    return said("read.gzip.damaged", good=good, error=str(exc))
 
 
 def pcapng_options(body: bytes, i: int, end: int, order: str):
@@ -524,10 +500,10 @@ def pcapng_options(body: bytes, i: int, end: int, order: str):
 
 def good_records_text(good: int) -> str:
     if good == 0:
-        return "no records could be read"
+        return said("read.cover.none")
     if good == 1:
-        return "results cover record 1"
-    return f"results cover records 1-{good}"
+        return said("read.cover.one")
+    return said("read.cover", good=good)
 
 
 # --- opening and validating ---------------------------------------------------
@@ -539,11 +515,11 @@ def open_capture(path) -> Capture:
     try:
         raw = open(path, "rb", buffering=FILE_BUFFER)
     except FileNotFoundError:
-        raise errors.CaptureNotFound(f"capture not found: {path}") from None
+        raise errors.CaptureNotFound(said("error.not-found", path=path)) from None
     except IsADirectoryError:
-        raise errors.InputError(f"{path} is a directory, not a capture") from None
+        raise errors.InputError(said("error.directory", path=path)) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     try:
         return _validate(path, raw)
     except BaseException:
@@ -555,30 +531,28 @@ def _validate(path: str, raw) -> Capture:
     try:
         st = os.fstat(raw.fileno())
         if stat.S_ISDIR(st.st_mode):
-            raise errors.InputError(f"{path} is a directory, not a capture")
+            raise errors.InputError(said("error.directory", path=path))
         start = raw.peek(4)[:4]
     except IsADirectoryError:
-        raise errors.InputError(f"{path} is a directory, not a capture") from None
+        raise errors.InputError(said("error.directory", path=path)) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     if not start:
-        raise errors.NotACapture(f"{path} is not a capture (empty file)")
+        raise errors.NotACapture(said("error.empty-file", path=path))
     if start[:2] == _GZIP_MAGIC:
         fileobj = gzip.GzipFile(fileobj=raw, mode="rb")
         try:
             start = fileobj.read(4)
         except GZIP_DAMAGE as exc:
-            raise errors.NotACapture(f"{path} is a damaged gzip file ({exc})") from None
+            raise errors.NotACapture(said("error.damaged-gzip", path=path, error=str(exc))) from None
         except OSError as exc:
-            raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
         if len(start) < 4 or not _is_capture_magic(start):
-            raise errors.NotACapture(
-                f"{path} is gzip-compressed but not a pcap or pcapng capture (starts with 0x{start.hex()})"
-            )
+            raise errors.NotACapture(said("error.gzip-not-capture", path=path, start=start.hex()))
         cap = Capture(path, fileobj, None, True, raw)
     else:
         if len(start) < 4 or not _is_capture_magic(start):
-            raise errors.NotACapture(f"{path} is not a pcap or pcapng capture (starts with 0x{start.hex()})")
+            raise errors.NotACapture(said("error.not-capture", path=path, start=start.hex()))
         raw.read(4)
         cap = Capture(path, raw, st.st_size if stat.S_ISREG(st.st_mode) else None, False)
     cap.pos = 4
@@ -588,9 +562,9 @@ def _validate(path: str, raw) -> Capture:
         else:
             _open_pcap(cap, start)
     except ReadStop as stop:
-        raise errors.NotACapture(f"{path} is a damaged capture: {stop}") from None
+        raise errors.NotACapture(said("error.damaged", path=path, damage=stop.args[0])) from None
     except OSError as exc:
-        raise errors.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise errors.InputError(said("error.cannot-read", path=path, why=str(exc.strerror or exc))) from None
     return cap
 
 
@@ -602,7 +576,7 @@ def _open_pcap(cap: Capture, start: bytes) -> None:
     byteorder, divisor, layout = _PCAP_MAGICS[struct.unpack("<I", start)[0]]
     rest = cap._read(PCAP_FILE_HEADER.size - 4)
     if len(rest) < PCAP_FILE_HEADER.size - 4:
-        raise ReadStop(f"its pcap file header is cut short ({4 + len(rest)} of {PCAP_FILE_HEADER.size} bytes)")
+        raise ReadStop(said("read.pcap-header", got=4 + len(rest), size=PCAP_FILE_HEADER.size))
     fields = PCAP_FILE_HEADER.order(byteorder).unpack(start + rest)
     header = dict(zip(PCAP_FILE_HEADER.names, fields))
     cap.kind = "pcap"
@@ -618,7 +592,7 @@ def _open_pcapng(cap: Capture) -> None:
     cap.interfaces = []
     length = cap._read(4)
     if len(length) < 4:
-        raise ReadStop("its pcapng section header is cut short")
+        raise ReadStop(said("read.pcapng-header"))
     cap._section(_PCAPNG_SHB_MAGIC + length, 0)
 
 

@@ -13,6 +13,7 @@ fragments and anything decode_frame had to read.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 
@@ -23,6 +24,7 @@ from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from ..speedups import compiled
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
+from .workers import trim_malloc
 
 # flow state bits
 COMPLEX, SDIR, N1, N2, PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN = 1, 2, 4, 8, 16, 32, 64, 128
@@ -200,6 +202,82 @@ PROBE_COLS = {"frame": np.uint32, "ts": np.float64, "ttl": np.uint8, "flags": np
 ANSWER_COLS = {"frame": np.uint32, "fileoff": np.int64, "ttl": np.uint8, "flags": np.uint8}
 # ... kept narrower while every value fits (Grow.put): an IP length, a payload, an MSS rarely need more
 PROBE_NARROW = {"length": np.uint16, "payload": np.uint16, "mss": np.int16}
+# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
+# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
+ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
+              "window", "opt", "mss", "payload")
+# The rows of COMPLEX flows the flow columns do not hold (RowStore): a probe's columns and its endpoints;
+# address ids narrower while they are IPv4 ones (columns.V6_BASE)
+ENDPOINT_COLS = {"src": np.int64, "dst": np.int64, "udp": np.bool_, "sport": np.uint16, "dport": np.uint16}
+ROW_COLS = {k: PROBE_COLS.get(k) or ENDPOINT_COLS[k] for k in ROW_FIELDS}
+ROW_NARROW = dict(PROBE_NARROW, src=np.uint32, dst=np.uint32)
+REPLAY_CHUNK = 1 << 16  # packets of complex flows made at a time for the engine (FlowTable.complex_packets)
+TRIM_EVERY = 32 << 20  # bytes of kept rows released between two malloc trims (RowStore.release)
+
+
+class RowStore:
+    """Rows of decoded columns (ROW_FIELDS), appended batch by batch in frame
+    order and kept as columns (ROW_COLS, narrower where a batch's values fit
+    ROW_NARROW: about 45 bytes a row, where a Packet takes 300-450) until
+    `packets` makes Packets of a range of them; `release` lets go of the
+    batches whose rows were all made (a Packet then lives as long as the
+    engine keeps it, the columns no longer)."""
+
+    def __init__(self):
+        self.parts: list = []  # one dict of columns per batch appended; None once released
+        self.starts = [0]  # the first row of each part, then the end
+        self._frame = Grow(np.uint32)  # every row's frame, for merging by frame (4 bytes a row)
+        self._released = 0  # the parts before this one are released
+        self._freed = 0  # bytes of parts released since malloc last gave memory back
+
+    @property
+    def n(self) -> int:
+        return self.starts[-1]
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self._frame.v
+
+    def append(self, d: Decoded, rows: np.ndarray) -> None:
+        part = {k: _narrowest(getattr(d, k)[rows], t, ROW_NARROW.get(k)) for k, t in ROW_COLS.items()}
+        n0, n = self.n, self.n + len(rows)
+        self._frame.resize(n)
+        self._frame.a[n0:n] = part["frame"]
+        self.parts.append(part)
+        self.starts.append(n)
+
+    def packets(self, lo: int, hi: int, addrs: AddressBook, options: OptionBook) -> list:
+        """Packets of rows lo..hi-1, as decode_frame makes them."""
+        if hi <= lo:
+            return []
+        i = bisect.bisect_right(self.starts, lo) - 1
+        pieces: dict = {k: [] for k in ROW_COLS}
+        while lo < hi:
+            part, first = self.parts[i], self.starts[i]
+            a, b = lo - first, min(hi, self.starts[i + 1]) - first
+            for k, got in pieces.items():
+                got.append(part[k][a:b])
+            lo, i = first + b, i + 1
+        return make_packets({k: listed(v[0] if len(v) == 1 else np.concatenate(v), k in REPEATING)
+                             for k, v in pieces.items()}, addrs, options)
+
+    def release(self, upto: int) -> None:
+        """The rows before `upto` will not be asked for again: the parts that hold only such rows go."""
+        while self._released < len(self.parts) and self.starts[self._released + 1] <= upto:
+            self._freed += sum(c.nbytes for c in self.parts[self._released].values())
+            self.parts[self._released] = None
+            self._released += 1
+        if self._freed >= TRIM_EVERY:  # a batch's columns are small arrays from the heap, kept by malloc when freed:
+            trim_malloc()  # given back, so that the engine's Packets do not come on top of them
+            self._freed = 0
+
+
+def _narrowest(values: np.ndarray, wide, narrow) -> np.ndarray:
+    """values in the `narrow` type when they all fit it, else in the `wide` one."""
+    if narrow is not None and (np.can_cast(values.dtype, narrow) or not len(values) or (
+            np.iinfo(narrow).min <= int(values.min()) and int(values.max()) <= np.iinfo(narrow).max)):
+        return values.astype(narrow, copy=False)
+    return values.astype(wide, copy=False)
 
 
 class FlowTable:
@@ -212,8 +290,10 @@ class FlowTable:
     first packet whole (PROBE_COLS: it becomes a model.Packet again when
     needed) and what the classifiers read of the second (ANSWER_COLS). A flow
     with a third packet, a packet the bulk decoder could not read, or an
-    ICMP error quoting it is COMPLEX: its packets are kept in `complex_pkts`
-    and replayed by the ordinary engine (Assembler step 1). Address pairs are
+    ICMP error quoting it is COMPLEX: its other packets are kept, those
+    decode_frame read as Packets (`slow_pkts`), the bulk-decoded ones as
+    columns (`rows`, a RowStore), and all of them are replayed by the
+    ordinary engine (complex_packets, Assembler step 1). Address pairs are
     numbered too (pair_id); sessions() gives each flow's (pair, direction)
     number, which scans group by."""
 
@@ -242,9 +322,10 @@ class FlowTable:
         self.state = Grow(np.uint8)
         self.probe = {k: Grow(t, narrow=PROBE_NARROW.get(k)) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
-        self.complex_pkts: list = []  # Packets for the engine (any order; sorted at the end)
+        self.slow_pkts: list = []  # decode_frame's Packets of COMPLEX flows, in frame order
+        self.rows = RowStore()  # the other rows of COMPLEX flows the columns do not hold, in frame order
         self._group: dict = {}  # address id -> is a group address (see _group_dst)
-        # One batch's working state, from lookup through _feed_fast to _materialize_unstored (see feed):
+        # One batch's working state, from lookup through _feed_fast to _keep_unstored (see feed):
         self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
         self._fid = None  # the flow id of each packet of the batch
         self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
@@ -458,7 +539,7 @@ class FlowTable:
     def feed(self, d: Decoded, slow: list) -> None:
         """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
         the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
-        then the rows of COMPLEX flows the columns do not hold, as Packets for the engine."""
+        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine."""
         if d is not None and len(d.frame):
             self._feed_fast(d)
             if self.lean:
@@ -466,7 +547,7 @@ class FlowTable:
         if slow:
             self._feed_slow(slow)
         if d is not None and len(d.frame):
-            self._materialize_unstored(d)
+            self._keep_unstored(d)
 
     def _feed_fast(self, d: Decoded) -> None:
         if d.frame[-1] >= 1 << 32 or len(self.options.tuples) >= 1 << 16:
@@ -606,7 +687,7 @@ class FlowTable:
                     # engine pairs an error written before its probe (exchanges.EARLY_ANSWER_FRAMES)
                     fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=True)
                     st.a[fid] |= COMPLEX
-            self.complex_pkts.append(pkt)
+            self.slow_pkts.append(pkt)
 
     def _flow_of(self, proto, src, sport, dst, dport, create):
         a = np.array([self.addrs.id_of(src)], np.int64)
@@ -615,12 +696,64 @@ class FlowTable:
                            np.array([proto == "udp"]))
         return int(self.lookup(key, create=create)[0])
 
-    def _materialize_unstored(self, d: Decoded) -> None:
+    def _keep_unstored(self, d: Decoded) -> None:
         fid = self._fid
         cx = (self.state.a[fid] & COMPLEX) > 0
         rows = np.nonzero(cx & ~self._stored)[0]
         if len(rows):
-            self.complex_pkts.extend(self.packets_from_rows(d, rows))
+            self.rows.append(d, rows)
+
+    # -- the engine's packets ------------------------------------------------------------
+
+    def complex_count(self) -> int:
+        """How many packets complex_packets yields."""
+        st = self.state.v
+        cx = st[(st & COMPLEX) > 0]
+        return len(self.slow_pkts) + self.rows.n + int(((cx & N1) > 0).sum()) + int(((cx & N2) > 0).sum())
+
+    def complex_packets(self, records, chunk: int = REPLAY_CHUNK):
+        """Every packet of the COMPLEX flows, in frame order, as lists of
+        Packets made `chunk` or so at a time (a few times that at most): the
+        slow Packets, the kept rows, and each flow's first packet (probe
+        columns) and second (read again from the capture by `records`, as
+        answer_packets does). Four sources each in frame order, merged a
+        frame range at a time; a Packet lives as long as its consumer keeps
+        it. The store goes as it is read: call once."""
+        st = self.state.v
+        cx = np.nonzero(st & COMPLEX)[0]
+        pf = cx[(st[cx] & N1) > 0]
+        pf = pf[np.argsort(self.probe["frame"].a[pf], kind="stable")]
+        af = cx[(st[cx] & N2) > 0]
+        af = af[np.argsort(self.answer["frame"].a[af], kind="stable")]
+        del cx
+        slow, rows = self.slow_pkts, self.rows
+        self.slow_pkts, self.rows = [], RowStore()
+        slow.sort(key=lambda p: p.frame)  # in frame order already, batch after batch: a check in O(n)
+        frames = [np.array([p.frame for p in slow], np.int64), rows.frame, self.probe["frame"].a[pf],
+                  self.answer["frame"].a[af]]
+        make = [lambda lo, hi: slow[lo:hi], lambda lo, hi: rows.packets(lo, hi, self.addrs, self.options),
+                lambda lo, hi: self.probe_packets(pf[lo:hi]), lambda lo, hi: self.answer_packets(af[lo:hi], records)]
+        at = [0, 0, 0, 0]
+        while True:
+            # up to the smallest frame `chunk` packets ahead in any source: at most `chunk` from each
+            ahead = [int(f[a + chunk]) for f, a in zip(frames, at) if a + chunk < len(f)]
+            part_frames, part = [], []
+            for i, (f, a) in enumerate(zip(frames, at)):
+                b = int(np.searchsorted(f, min(ahead))) if ahead else len(f)
+                if b > a:
+                    part_frames.append(f[a:b])
+                    part.extend(make[i](a, b))
+                    if i == 0:
+                        slow[a:b] = [None] * (b - a)  # the consumer's alone from now on
+                    elif i == 1:
+                        rows.release(b)
+                    at[i] = b
+            if not part:
+                trim_malloc()  # what the rows and the chunks' lists took from the heap, back before what comes next
+                return
+            if len(part_frames) > 1:
+                part = [part[j] for j in np.argsort(np.concatenate(part_frames), kind="stable").tolist()]
+            yield part
 
     # -- Packets -------------------------------------------------------------------------
 
@@ -645,7 +778,7 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        cols = {k: listed(c.a[fids]) for k, c in self.probe.items()}
+        cols = {k: listed(c.a[fids], k in REPEATING) for k, c in self.probe.items()}
         cols.update(src=s.tolist(), sport=listed(sp.astype(np.uint16)), dst=t.tolist(),
                     dport=listed(tp.astype(np.uint16)), udp=udp.tolist())
         return make_packets(cols, self.addrs, self.options)
@@ -668,7 +801,7 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
-    return make_packets({k: listed(getattr(d, k)[rows]) for k in ROW_FIELDS}, addrs, options)
+    return make_packets({k: listed(getattr(d, k)[rows], k in REPEATING) for k in ROW_FIELDS}, addrs, options)
 
 
 @functools.cache
@@ -676,19 +809,28 @@ def _ints16() -> np.ndarray:
     return np.arange(1 << 16).astype(object)
 
 
-def listed(values: np.ndarray) -> list:
+def listed(values: np.ndarray, repeats: bool = False) -> list:
     """values.tolist(), where a 16-bit column (ports, IP id, window) gives one
     shared int object per value instead of one per packet: the engine holds
-    every complex flow's Packets, and these values repeat from packet to packet."""
+    every complex flow's Packets, and these values repeat from packet to packet.
+    So do a scan's sequence and acknowledgment numbers (`repeats`: a fixed
+    seq in every probe, every RST acknowledging it): shared too when a sample
+    shows them repeating (64 bytes a Packet on a replicated scan), else left
+    alone (a connection's numbers are its own: np.unique would cost 10x tolist)."""
     if values.dtype == np.uint16:
         return _ints16()[values].tolist()
+    if repeats and len(values) > 64:
+        sample = values[:: max(1, len(values) // 1024)]
+        if 2 * len(np.unique(sample)) <= len(sample):
+            uniq, inv = np.unique(values, return_inverse=True)
+            shared = np.empty(len(uniq), object)
+            shared[:] = uniq.tolist()
+            return shared[inv.ravel()].tolist()
     return values.tolist()
 
 
-# A TCP/UDP packet's columns, as Decoded and the flow table (PROBE_COLS, endpoints) name them:
-# addresses as AddressBook ids, options as OptionBook ids, mss -1 for none.
-ROW_FIELDS = ("frame", "ts", "src", "dst", "udp", "ttl", "ip_id", "length", "sport", "dport", "flags", "seq", "ack",
-              "window", "opt", "mss", "payload")
+# The columns of ROW_FIELDS listed() shares values of when they repeat
+REPEATING = frozenset(("seq", "ack", "mss", "length", "payload"))
 
 
 def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:

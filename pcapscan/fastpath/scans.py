@@ -19,16 +19,16 @@ import numpy as np
 
 from .. import families
 from ..capture import ReadStats
-from ..exchanges import ReplayEngine, midstream, probe_class, shows_connection
+from ..exchanges import ReplayEngine, first_heard, midstream, probe_class, shows_connection
 from ..fingerprint import NMAP_OS_PROBES, identify
 from ..gcpause import no_cyclic_gc, young_cyclic_gc
 from ..pairing import QueryEngine
 from ..scans import More, capture_summary, merge_same_port, other_beside
-from ..sessions import flow_kinds, kind_of, packet_columns, run_spans, split_runs
+from ..sessions import NEVER_HEARD, flow_kinds, kind_of, packet_columns, run_spans, split_runs
 from ..techniques import detection, discovery, idle, ipproto
 from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, Technique, Text, Verdict, flag_letters
 from ..techniques import REGISTRY, fallback_spec, infer_technique
-from ..progress import EVERY, Ticker, report
+from ..progress import Ticker, report
 from . import shapes
 from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, pack_columns
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
@@ -203,23 +203,21 @@ class Assembler:
     def run(self):
         t = self.t
         st = t.state.v
-        # 1. complex flows through the engines, in capture order
-        cx = np.nonzero(st & COMPLEX)[0]
-        pk = t.complex_pkts
-        with t.loaded(cx):
-            pk.extend(t.probe_packets(cx[(st[cx] & N1) > 0]))
-            pk.extend(t.answer_packets(cx[(st[cx] & N2) > 0], self.read_at))
-        pk.sort(key=lambda p: p.frame)
+        # 1. complex flows through the engines, in capture order, their Packets made a chunk at a
+        # time: each lives as long as the engine keeps it
         engine = ReplayEngine()
         queries = QueryEngine(engine)
-        tick = Ticker(self.progress, "pairing", len(pk))
-        for lo in range(0, len(pk), EVERY):
-            for p in pk[lo:lo + EVERY]:
-                queries.feed(p)
-                engine.feed(p)
-            tick(min(lo + EVERY, len(pk)))
+        tick = Ticker(self.progress, "pairing", t.complex_count())
+        fed = 0
+        with t.loaded(np.nonzero(st & COMPLEX)[0]):  # (a lean table: their probe and answer columns read again)
+            for pk in t.complex_packets(self.read_at):
+                for p in pk:
+                    queries.feed(p)
+                    engine.feed(p)
+                fed += len(pk)
+                tick(fed)
         tick.end()
-        t.complex_pkts = pk = None
+        pk = None
         query_exchanges = queries.exchanges()
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
@@ -418,7 +416,7 @@ class Assembler:
         t = self.t
         cols = packet_columns([c.probes[0] for c in connections],
                               lambda src, dst: t.session_of(t.addrs.id_of(src), t.addrs.id_of(dst)),
-                              t.options.id_of)
+                              t.options.id_of, [first_heard(c) for c in connections])
         return [np.asarray(c, np.float64 if i == 5 else np.int64) for i, c in enumerate(cols)]
 
     def _block_runs(self, s: dict, sessions: np.ndarray, kinds: np.ndarray, ts: np.ndarray):
@@ -433,7 +431,8 @@ class Assembler:
         rows = _rows_in(self.conn_cols[0], sessions)
         f, u = s["fid"], s["udp"]
         b_cols = (s["sp"], kinds, np.where(u, 0, p["window"].a[f]), np.where(u, t.options.id_of(()), s["opt"]),
-                  p["ttl"].a[f], ts)
+                  p["ttl"].a[f], ts, s["tport"], p["frame"].a[f].astype(np.int64),
+                  np.where(s["n2"], t.answer["frame"].a[f].astype(np.int64), NEVER_HEARD))  # a simple flow's second packet is back
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 

@@ -17,7 +17,7 @@ def render(result, lang: str = "en") -> str:
         if other_line(c, lang):
             out.append(f"- {other_line(c, lang).strip()}")
         for w in c.warnings if lang == "en" or c.packets else ():  # an empty capture: its line says so
-            out.append(f"- {label('analyze.warning', lang)}{colon}{w}")
+            out.append(f"- {label('analyze.warning', lang)}{colon}{say(w, lang)}")
         out.append("")
         for d in (d for d in getattr(result, "discoveries", ()) if d.capture == c.path):
             out.append(f"### {discovery_title(d, lang)}")

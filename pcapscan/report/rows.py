@@ -49,10 +49,10 @@ def capture_line(c, lang: str = "en") -> str:
 
 def capture_facts(c, lang: str = "en") -> str:
     """capture_line without the path."""
-    from ..messages import label
+    from ..messages import label, render
 
     if c.error:
-        return label("capture.error", lang, error=c.error)
+        return label("capture.error", lang, error=render(c.error, lang))
     if c.packets == 0:
         return label("capture.empty", lang)
     parts = [label("capture.packets", lang, n=c.packets)]
