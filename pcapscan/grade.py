@@ -594,10 +594,11 @@ def _capture_report(sub: Submission, fr: FileResult, spec_cells, used, ctx: _Ctx
 
 
 def _shows(fr: FileResult, pair, lang: str) -> str:
-    by_tech = defaultdict(list)
+    by_tech = defaultdict(dict)  # a port read alike by two sessions of one technique (a script run twice): once
     for s in fr.showings:
         if (s.scanner, s.target) == pair:
-            by_tech[s.technique].append(s)
+            by_tech[s.technique].setdefault((s.proto, s.port, s.state), s)
+    by_tech = {tech: list(seen.values()) for tech, seen in by_tech.items()}
     parts = []
     for tech, shows in by_tech.items():
         ports = states_line(shows, comma=_say("list", lang), colon=_say("colon", lang))

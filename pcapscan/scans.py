@@ -120,15 +120,18 @@ def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Te
     evidence: dict = {}
     for ex, tech, why, _behavioural in inferred:
         flags = probe_key(ex) if tech is Technique.UNKNOWN else None
+        # a technique named by the user reads every session as it says, each session still
+        # apart: runs are numbered per probe kind, so the kind read stays in the key
+        read = (tech, flags)
         if forced is not None and REGISTRY[forced].proto == ex.proto:
             why = Text.of("inferred.forced", technique=forced.value, why=why)
             tech, flags = forced, None
-        key = (ex.scanner, ex.target, tech, flags, ex.run)
+        key = (ex.scanner, ex.target, tech, flags, ex.run, read)
         groups[key].append(ex)
         evidence.setdefault(key, why)
 
     scans = []
-    for (scanner, target, tech, flags, run), exs in groups.items():
+    for (scanner, target, tech, flags, run, read), exs in groups.items():
         spec = fallback_spec(flags) if tech is Technique.UNKNOWN else REGISTRY[tech]
         ports = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex)
                  for ex in merge_same_port(exs)]
@@ -136,7 +139,7 @@ def build_scans(capture: str, exchanges: Iterable[Exchange], forced: Optional[Te
         frames = [p for ex in exs for p in ex.probes]
         scans.append(Scan(
             capture=capture, scanner=scanner, target=target, technique=tech, ports=tuple(ports),
-            probe_flags=flags, technique_evidence=evidence[(scanner, target, tech, flags, run)],
+            probe_flags=flags, technique_evidence=evidence[(scanner, target, tech, flags, run, read)],
             first_ts=min(p.ts for p in frames), last_ts=max(p.ts for p in frames), tool=identify(exs)))
     scans.sort(key=lambda s: min(p.exchange.probes[0].frame for p in s.ports))
     return scans

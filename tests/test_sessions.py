@@ -304,3 +304,17 @@ def test_a_scan_paced_five_minutes_a_probe_is_one_session(tmp_path, fast):
         records += _nmap_syn_run(300.0 * i, 40000, 1000, {port: "R"})
     result = analyze(_capture(tmp_path, records), fast=fast)
     assert [len(s.ports) for s in result.scans] == [5]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_named_technique_keeps_each_session_apart(fast):
+    """analyze -t fin on nmap's -sS then -sF: both read as FIN scans, still two
+    sessions (a port's verdict never mixes the SYN run's probes with the FIN run's)."""
+    from pcapscan.model import Technique
+
+    result = analyze(MIXED / "nmap-series.pcap", technique=Technique.FIN, fast=fast)
+    tcp = [s for s in result.scans if s.ports[0].proto == "tcp"]
+    assert [s.technique.value for s in tcp] == ["fin", "fin"]
+    for scan in tcp:
+        flags = {p.flags for port in scan.ports for p in port.exchange.probes}
+        assert len(flags) == 1  # one probe kind per session

@@ -650,12 +650,14 @@ class Assembler:
             tech[ncand[hit]] = tech[src]
         # forced technique
         forced_mask = np.zeros(len(tech), bool)
+        # as scans.build_scans: a technique named by the user keeps each session apart (the kind read stays in the key)
+        read = [] if forced is None else [tech.copy(), np.where(tech == _T[Technique.UNKNOWN], kind, -1)]
         if forced is not None:
             forced_mask = udp == (REGISTRY[forced].proto == "udp")
             tech[forced_mask] = _T[forced]
         flags_key = np.where(tech == _T[Technique.UNKNOWN], kind, -1).astype(np.int16)
-        ginv, ng = dense_ids([sp, run, tech, flags_key])
-        del flags_key
+        ginv, ng = dense_ids([sp, run, tech, flags_key, *read])
+        del flags_key, read
         gfirst = first_index(ginv, ng)
         scans = []
         members_of = np.argsort(ginv, kind="stable")
