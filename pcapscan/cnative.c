@@ -15,6 +15,9 @@
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
+ *   count_values(values) -> (rows, counts)
+ *       each distinct value of an integer column, most common first, ties by first
+ *       appearance (Counter.most_common): fingerprint.py's _count.
  *
  * Arrays come in through the buffer protocol (no numpy headers needed).
  */
@@ -784,7 +787,195 @@ done:
     return result;
 }
 
+/* -- count_values ---------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t value;
+    int64_t first; /* the row where it first appears */
+    int64_t count;
+} ValueCount;
+
+/* Values of at most 16 bits index this table (value + bias -> entry in the distinct
+ * values, -1: none yet); every entry a call sets it clears again before it returns.
+ * Module-wide, used with the GIL held. */
+static int32_t narrow_slots[1 << 16];
+static int narrow_ready = 0;
+
+#define COUNT_NEW(v, i)                                                                        \
+    do {                                                                                       \
+        if (n == cap) {                                                                        \
+            ValueCount *more = PyMem_RawRealloc(uniq, 2 * cap * sizeof(ValueCount));           \
+            if (!more) {                                                                       \
+                PyErr_NoMemory();                                                              \
+                goto done;                                                                     \
+            }                                                                                  \
+            uniq = more;                                                                       \
+            cap *= 2;                                                                          \
+        }                                                                                      \
+        id = n++;                                                                              \
+        uniq[id].value = (v);                                                                  \
+        uniq[id].first = (i);                                                                  \
+        uniq[id].count = 0;                                                                    \
+    } while (0)
+
+/* Where a value not like the row before's stands: narrow values (at most 16 bits)
+ * index narrow_slots, wider ones are hashed (open addressing, the table at most half
+ * full); a new value gets its entry (COUNT_NEW) and its slot. Sets `id`. */
+#define FIND_NARROW(v, i)                                                                      \
+    do {                                                                                       \
+        id = narrow_slots[(v) + bias];                                                         \
+        if (id < 0) {                                                                          \
+            COUNT_NEW(v, i);                                                                   \
+            narrow_slots[(v) + bias] = (int32_t)id;                                            \
+        }                                                                                      \
+    } while (0)
+
+#define FIND_HASHED(v, i)                                                                      \
+    do {                                                                                       \
+        uint64_t mask = ((uint64_t)1 << bits) - 1;                                             \
+        uint64_t h = slot_of((uint64_t)(v), bits);                                             \
+        while ((id = slots[h]) >= 0 && uniq[id].value != (v))                                  \
+            h = (h + 1) & mask;                                                                \
+        if (id < 0) {                                                                          \
+            COUNT_NEW(v, i);                                                                   \
+            slots[h] = id;                                                                     \
+            if ((uint64_t)n * 2 > mask) { /* more than half full: twice the slots */           \
+                bits++;                                                                        \
+                mask = ((uint64_t)1 << bits) - 1;                                              \
+                int64_t *more = PyMem_RawRealloc(slots, ((size_t)1 << bits) * 8);              \
+                if (!more) {                                                                   \
+                    PyErr_NoMemory();                                                          \
+                    goto done;                                                                 \
+                }                                                                              \
+                slots = more;                                                                  \
+                memset(slots, 0xFF, ((size_t)1 << bits) * 8);                                  \
+                for (Py_ssize_t j = 0; j < n; j++) {                                           \
+                    uint64_t g = slot_of((uint64_t)uniq[j].value, bits);                       \
+                    while (slots[g] >= 0)                                                      \
+                        g = (g + 1) & mask;                                                    \
+                    slots[g] = j;                                                              \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* One item type's pass: a row equal to the one before takes its value's entry again
+ * (the columns hold long runs of one value), the others FIND theirs. */
+#define COUNT_LOOP(T, FIND)                                                                    \
+    {                                                                                          \
+        const T *a = (const T *)buf;                                                           \
+        for (Py_ssize_t i = 0; i < m; i++) {                                                   \
+            int64_t v = (int64_t)a[i];                                                         \
+            if (v == prev && prev_id >= 0) {                                                   \
+                uniq[prev_id].count++;                                                         \
+                continue;                                                                      \
+            }                                                                                  \
+            int64_t id;                                                                        \
+            FIND(v, i);                                                                        \
+            uniq[id].count++;                                                                  \
+            prev = v;                                                                          \
+            prev_id = id;                                                                      \
+        }                                                                                      \
+    }
+
+/* count_values(values) -> (rows, counts): bytes of int64 each: for each distinct value of
+ * the integer column `values` the row where it first appears and how often it does, most
+ * common first, ties in order of first appearance (collections.Counter.most_common):
+ * fingerprint.py's _count. One pass over the rows, then a stable counting sort of the
+ * distinct values by count. */
+static PyObject *count_values(PyObject *self, PyObject *args) {
+    PyObject *values_o;
+    if (!PyArg_ParseTuple(args, "O", &values_o))
+        return NULL;
+    Py_buffer vv;
+    if (PyObject_GetBuffer(values_o, &vv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    const char *fmt = vv.format ? vv.format : "B";
+    while (*fmt == '<' || *fmt == '>' || *fmt == '=' || *fmt == '@' || *fmt == '!')
+        fmt++;
+    Py_ssize_t size = vv.itemsize;
+    if (!*fmt || !strchr("?bBhHiIlLqQ", *fmt) || fmt[1] || (size != 1 && size != 2 && size != 4 && size != 8)) {
+        PyErr_Format(PyExc_TypeError, "count_values: an integer column expected, not '%s'", vv.format);
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    int is_signed = *fmt == 'b' || *fmt == 'h' || *fmt == 'i' || *fmt == 'l' || *fmt == 'q';
+    Py_ssize_t m = vv.len / size;
+    const char *buf = vv.buf;
+    Py_ssize_t n = 0, cap = 64;
+    int bits = 7;
+    int64_t prev = 0, prev_id = -1;
+    int64_t bias = !is_signed ? 0 : size == 1 ? 128 : 32768; /* narrow values: their index in narrow_slots */
+    int64_t *slots = NULL;
+    Py_ssize_t *bucket = NULL;
+    ValueCount *uniq = NULL, *sorted = NULL;
+    PyObject *rows_b = NULL, *counts_b = NULL, *result = NULL;
+    if (!narrow_ready) {
+        memset(narrow_slots, 0xFF, sizeof(narrow_slots));
+        narrow_ready = 1;
+    }
+    uniq = PyMem_RawMalloc(cap * sizeof(ValueCount));
+    if (size > 2)
+        slots = PyMem_RawMalloc(((size_t)1 << bits) * 8);
+    if (!uniq || (size > 2 && !slots)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (slots)
+        memset(slots, 0xFF, ((size_t)1 << bits) * 8);
+    if (size == 1 && is_signed) COUNT_LOOP(int8_t, FIND_NARROW)
+    else if (size == 1) COUNT_LOOP(uint8_t, FIND_NARROW)
+    else if (size == 2 && is_signed) COUNT_LOOP(int16_t, FIND_NARROW)
+    else if (size == 2) COUNT_LOOP(uint16_t, FIND_NARROW)
+    else if (size == 4 && is_signed) COUNT_LOOP(int32_t, FIND_HASHED)
+    else if (size == 4) COUNT_LOOP(uint32_t, FIND_HASHED)
+    else COUNT_LOOP(int64_t, FIND_HASHED)
+    /* most common first, ties by first appearance (the order of uniq): a stable counting sort */
+    int64_t top = 0;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (uniq[j].count > top)
+            top = uniq[j].count;
+    bucket = PyMem_RawCalloc((size_t)top + 2, sizeof(Py_ssize_t));
+    sorted = PyMem_RawMalloc((n ? n : 1) * sizeof(ValueCount));
+    if (!bucket || !sorted) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) /* then bucket[k]: where the entries of count top - k go */
+        bucket[top - uniq[j].count + 1]++;
+    for (int64_t k = 1; k <= top + 1; k++)
+        bucket[k] += bucket[k - 1];
+    for (Py_ssize_t j = 0; j < n; j++)
+        sorted[bucket[top - uniq[j].count]++] = uniq[j];
+    rows_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    counts_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!rows_b || !counts_b)
+        goto done;
+    int64_t *rows = (int64_t *)PyBytes_AS_STRING(rows_b), *counts = (int64_t *)PyBytes_AS_STRING(counts_b);
+    for (Py_ssize_t r = 0; r < n; r++) {
+        rows[r] = sorted[r].first;
+        counts[r] = sorted[r].count;
+    }
+    result = PyTuple_Pack(2, rows_b, counts_b);
+done:
+    if (size <= 2 && uniq) { /* the narrow table as it was: every entry -1 */
+        for (Py_ssize_t j = 0; j < n; j++)
+            narrow_slots[uniq[j].value + bias] = -1;
+    }
+    Py_XDECREF(rows_b);
+    Py_XDECREF(counts_b);
+    PyMem_RawFree(slots);
+    PyMem_RawFree(uniq);
+    PyMem_RawFree(bucket);
+    PyMem_RawFree(sorted);
+    PyBuffer_Release(&vv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"count_values", count_values, METH_VARARGS,
+     "count_values(values) -> (rows, counts): each distinct value's first row and count, most common first "
+     "(see fingerprint.py's _count)"},
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(templates, which, cols, sep, extra[, out]) -> bytes, or the length written into out "
      "(see report/rowtext.py)"},

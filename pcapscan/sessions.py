@@ -255,9 +255,15 @@ def run_spans(pair, kind, run, ts, port) -> dict:
     t = ts[order]
     first, last = np.minimum.reduceat(t, start), np.maximum.reduceat(t, start)
     group = np.cumsum(new) - 1
-    combos = np.sort(group * (1 << 17) + port[order])  # (group, port), each counted once below
-    distinct = combos[np.r_[True, combos[1:] != combos[:-1]]]
-    nports = np.bincount(distinct >> 17, minlength=len(start))
+    combos = group * (1 << 17) + port[order]  # (group, port), each counted once below
+    if len(start) << 17 <= min(max(16 * len(pair), 1 << 22), 1 << 24) and int(port.min()) >= 0:
+        seen = np.zeros(len(start) << 17, bool)  # few runs: their ports marked in a table, not sorted
+        seen[combos] = True
+        nports = np.count_nonzero(seen.reshape(len(start), 1 << 17), axis=1)
+    else:
+        combos.sort()
+        distinct = combos[np.r_[True, combos[1:] != combos[:-1]]]
+        nports = np.bincount(distinct >> 17, minlength=len(start))
     return {key: (float(f), float(la), int(n)) for key, f, la, n in zip(keys, first.tolist(), last.tolist(),
                                                                           nports.tolist())}
 

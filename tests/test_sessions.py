@@ -236,6 +236,25 @@ def test_run_spans_one_integer_key_and_the_wide_fallback_agree():
     assert {(p, k, r - (1 << 16)): v for (p, k, r), v in wide.items()} == narrow
 
 
+def test_run_spans_ports_counted_alike_for_few_runs_and_many():
+    """run_spans counts each run's distinct ports in a table when the runs are few and
+    by sorting when they are many: both are the count of a set, per run."""
+    import numpy as np
+
+    from pcapscan.sessions import run_spans
+
+    rng = np.random.default_rng(3)
+    for runs, n in ((3, 2000), (400, 3000)):  # 400 runs: past the table's size, sorted
+        pair, run = rng.integers(0, 5, n), rng.integers(0, runs, n)
+        kind, ts, port = np.full(n, 2), rng.random(n) * 100, rng.integers(0, 65536, n) % rng.integers(1, 300, n)
+        got = run_spans(pair, kind, run, ts, port)
+        want: dict = {}
+        for p, r, t, pt in zip(pair.tolist(), run.tolist(), ts.tolist(), port.tolist()):
+            first, last, ports = want.get((p, 2, r), (t, t, set()))
+            want[(p, 2, r)] = (min(first, t), max(last, t), ports | {pt})
+        assert got == {k: (f, la, len(ps)) for k, (f, la, ps) in want.items()}
+
+
 # -- the rules on whole captures, both paths ---------------------------------------------------------
 
 SCANNER, TARGET = "198.18.0.1", "198.18.0.2"

@@ -1,7 +1,8 @@
 """The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
 twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
-(fastpath/walk.py), the bulk decoder's common shape and dense ids (fastpath/columns.py)."""
+(fastpath/walk.py), the bulk decoder's common shape and dense ids (fastpath/columns.py),
+the fingerprint's value counts (fingerprint.py)."""
 import numpy as np
 import pytest
 
@@ -130,6 +131,14 @@ def test_compiled_pcap_walk_is_the_loop(big):
         assert outs[0][0][0] == 0
 
 
+def _compiled_and_pure(monkeypatch, fn, *args):
+    """fn(*args) with the compiled helpers, then with their twins (PCAPSCAN_PURE)."""
+    monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
+    got = fn(*args)
+    monkeypatch.setenv("PCAPSCAN_PURE", "1")
+    return got, fn(*args)
+
+
 @needs_native
 def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     """fastpath/columns.dense_ids hashes where the distinct rows are few: the ids
@@ -140,10 +149,7 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     rng = np.random.default_rng(5)
 
     def both(cols):
-        monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
-        got = dense_ids(cols)
-        monkeypatch.setenv("PCAPSCAN_PURE", "1")
-        want = dense_ids(cols)
+        got, want = _compiled_and_pure(monkeypatch, dense_ids, cols)
         assert got[1] == want[1] and got[0].dtype == want[0].dtype and (got[0] == want[0]).all()
         return got
 
@@ -165,6 +171,48 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
         native.dense_ids(np.zeros(3, np.int64), np.zeros(2, np.int64), 10)
     with pytest.raises(TypeError):
         native.dense_ids(np.zeros(3, np.int32), np.zeros(3, np.int64), 10)
+
+
+@needs_native
+def test_compiled_value_counts_are_the_numpy_ones(monkeypatch):
+    """fingerprint.most_common (Counter.most_common on a column: values most common first,
+    ties by first appearance) counts in one compiled pass: the same values, counts and
+    types as its numpy twin, for every item type, few or many distinct values, ties,
+    negative values, one value and none."""
+    from collections import Counter
+
+    from pcapscan.fingerprint import most_common
+
+    rng = np.random.default_rng(11)
+
+    def both(values):
+        got, want = _compiled_and_pure(monkeypatch, most_common, values)
+        assert got[0].dtype == want[0].dtype and got[0].tolist() == want[0].tolist()
+        assert got[1].tolist() == want[1].tolist()
+        return got
+
+    types = (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64)
+    for m in (1, 2, 9, 3000, 70_000):
+        for distinct in (2, 23, 700, m):
+            pick = rng.integers(0, distinct, m)
+            for t in types:
+                info = np.iinfo(t)
+                pool = rng.integers(max(info.min, -(1 << 62)), min(info.max, 1 << 62), distinct, dtype=np.int64)
+                values = pool.astype(t)[pick]
+                vals, cnt = both(values)
+                want = Counter(values.tolist()).most_common()  # the semantics, spelled out
+                assert list(zip(vals.tolist(), cnt.tolist())) == [(v, c) for v, c in want]
+    both(np.zeros(0, np.uint16))
+    both(np.array([7, 7, 7], np.uint16))
+    both(np.array([3, 1, 1, 3, 2, 2], np.int64))  # three tied at 2: by first appearance
+    both(np.array([-32768, 32767, -32768], np.int16))  # the narrow table's two ends
+    # the helper alone, and again (its table for narrow values is left as it was found)
+    for _ in range(2):
+        rows, counts = native.count_values(np.array([5, 9, 9, 5, 1], np.uint8))
+        assert np.frombuffer(rows, np.int64).tolist() == [0, 1, 4]
+        assert np.frombuffer(counts, np.int64).tolist() == [2, 2, 1]
+    with pytest.raises(TypeError):
+        native.count_values(np.zeros(3, np.float64))
 
 
 def _lane_batch(rng):

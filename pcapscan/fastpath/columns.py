@@ -859,6 +859,28 @@ def _options(buf, start, stop, options: OptionBook):
     return ids[inv.ravel()], mss
 
 
+def pack_columns(cols) -> tuple:
+    """(packed, span): int columns packed into one int64 column, equal rows
+    alike and in lexicographic order, values 0..span-1; (None, 0) where their
+    ranges do not fit in 62 bits together. Each column is read twice (its
+    range) and summed in place: no temporary column."""
+    packed = None
+    span = 1
+    for c in cols:
+        lo, hi = int(c.min()), int(c.max())
+        width = hi - lo + 1
+        if span * width >= (1 << 62):
+            return None, 0
+        if packed is None:
+            packed = c.astype(np.int64)
+        else:  # packed * width + (c - lo), in place
+            packed *= width
+            packed += c
+        packed -= lo
+        span *= width
+    return packed, span
+
+
 def dense_ids(cols) -> tuple:
     """(ids, n): equal rows of the int columns get equal ids, numbered in sorted
     row order; by packing the columns into one int64 when their ranges allow
@@ -869,23 +891,8 @@ def dense_ids(cols) -> tuple:
     m = len(cols[0]) if cols else 0
     if m == 0:
         return np.zeros(0, np.int64), 0
-    packed = None
-    span = 1
-    ok = True
-    for c in cols:
-        lo, hi = int(c.min()), int(c.max())
-        width = hi - lo + 1
-        if span * width >= (1 << 62):
-            ok = False
-            break
-        if packed is None:
-            packed = c.astype(np.int64)
-        else:  # packed * width + (c - lo), in place: no temporary column
-            packed *= width
-            packed += c
-        packed -= lo
-        span *= width
-    if ok:
+    packed, span = pack_columns(cols)
+    if packed is not None:
         native = compiled()
         if native is not None and span > (1 << 16):
             ids = np.empty(m, np.int64)

@@ -389,10 +389,17 @@ class FlowTable:
 
     def sessions(self, fids: np.ndarray) -> np.ndarray:
         """session_of(scanner, target) of flows, the scanner sending their first packet."""
-        pid = (self.key.a[fids] >> np.uint64(34)).astype(np.int64)
-        sdir = (self.state.a[fids] & SDIR) > 0
+        return self.sessions_of(self.key.a[fids], self.state.a[fids])
+
+    def sessions_of(self, key: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """sessions() of flows given by their keys and states (gathered already)."""
+        pid = (key >> np.uint64(34)).view(np.int64)  # below 2**30: the same numbers; worked on in place
         differ = self.pair_lo.v != self.pair_hi.v  # per pair (few): two addresses, not one
-        return 2 * pid + (sdir & differ[pid])
+        hi = (state & SDIR) > 0
+        hi &= differ[pid]
+        pid <<= 1
+        pid += hi
+        return pid
 
     def session_addrs(self, sess: np.ndarray):
         """(scanner ids, target ids) of sessions."""

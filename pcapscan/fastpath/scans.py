@@ -30,10 +30,10 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, pack_columns
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
-from .workers import ChildFailed, can_fork, debug, fork_map, tame_malloc
+from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
 
 STATES = list(State)
 REASONS = list(Reason)
@@ -123,8 +123,9 @@ def _analyze_capture_fast(path, forced, progress, use_jit, fp_objects_max, chunk
     debug("read")
     read_at = RecordReader(str(path), info)
     try:
-        scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
-                                                   forked=forked, progress=progress).run()
+        with roomy_heap():
+            scans, duplicates, more, other = Assembler(table, str(path), forced, read_at, fp_objects_max,
+                                                       forked=forked, progress=progress).run()
     finally:
         read_at.close()
     return capture_summary(path, stats, duplicates, other), scans, more
@@ -250,32 +251,36 @@ class Assembler:
                 return sorted_out(i, block)
 
         def sorted_out(i, block):
-            cols = self._block(block)
+            cols = self._block(block, full=False)
             # ordinary traffic among them: dropped by the engine's not-a-probe rules, once per shape
             drop = self._ordinary(cols["fid"], st[cols["fid"]], cols["udp"])
             dropped = (int(drop.sum()), int(drop.sum() + cols["n2"][drop].sum()))  # probes, and their answers
             if dropped[0]:
                 cols = {k: v[~drop] for k, v in cols.items()}
             del drop
-            conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i])
+            kinds, ts = flow_kinds(cols["udp"], t.probe["flags"].a[cols["fid"]]), t.probe["ts"].a[cols["fid"]]
+            conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i], kinds, ts)
             runs = runs.astype(np.int32)  # as run_of keeps them
             aside = self._aside(cols, block_sessions[i])
-            out = {"aside": cols["fid"][aside], "aside_runs": runs[aside], "conn_rows": conn_rows,
-                   "conn_runs": conn_runs, "dropped": dropped}
-            cols = {k: v[~aside] for k, v in cols.items()}
+            keep = ~aside
+            # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4
+            spans = run_spans(cols["sp"][keep], kinds[keep], runs[keep], ts[keep], cols["tport"][keep])
+            del kinds, ts
+            out = {"aside": cols["fid"][aside].astype(np.int32), "aside_runs": runs[aside], "conn_rows": conn_rows,
+                   "conn_runs": conn_runs, "dropped": dropped, "spans": spans}
+            cols = {k: cols[k][~aside] for k in ("fid", "sp", "udp", "tport", "kind")}  # what is read below
             bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
-            return dict(out, kept=cols["fid"], kept_runs=runs[~aside], reps=cols["fid"][self._representatives(cols)],
-                        sessions=bs[present],  # the sessions that keep a flow
-                        run_ports=self._run_ports(cols, runs[~aside]))
+            return dict(out, kept=cols["fid"].astype(np.int32), kept_runs=runs[~aside],
+                        reps=cols["fid"][self._representatives(cols)].astype(np.int32),
+                        sessions=bs[present])  # the sessions that keep a flow
 
         reread = "-reread" if t.lean else ""  # said on the progress line
         done = fork_map(sort_out, [hi - lo for lo, hi in blocks], self.forked, self.progress, "assembling" + reread)
         aside_fids, kept_fids = [d["aside"] for d in done], [d["kept"] for d in done]
         rep_fids = [d["reps"] for d in done]
         kept_sessions = [d["sessions"] for d in done]  # the sessions of each part of kept_fids, ascending
-        run_ports = [d["run_ports"] for d in done]
         self.run_of = np.zeros(len(st), np.int32)
         conn_runs = np.zeros(len(connections), np.int64)
         left = np.ones(len(connections), bool)  # connections of sessions without simple flows
@@ -285,6 +290,7 @@ class Assembler:
         left = np.nonzero(left)[0]
         conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
         dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
+        bulk_spans = [d["spans"] for d in done]
         del fid, done, left
         debug("simple flows sorted out")
         report(self.progress, "routing")  # steps 3 and 4 cannot tell their length: the bar counts seconds
@@ -318,12 +324,12 @@ class Assembler:
         del cols
         combined = sorted(exchanges + rep_ex, key=lambda ex: ex.probes[0].frame)
         routed = families.route(self.capture, combined, query_exchanges, ordinary,
-                                self._spans(exchanges, run_ports, kept_sessions))
+                                self._spans(exchanges, bulk_spans))
         rep_ids = {id(ex) for ex in rep_ex}
         kept = [ex for ex in routed.port_exchanges if id(ex) not in rep_ids]
         if len(kept) + len(rep_ex) != len(routed.port_exchanges):
             raise NeedSlowPath("the routing policies took exchanges of a bulk scan session")
-        del combined, rep_ex, exchanges, run_ports
+        del combined, rep_ex, exchanges, bulk_spans
         debug("routed")
         # 5. scans, block by block; the engine's exchanges go with the block of their session
         by_sess: dict = {}
@@ -356,8 +362,10 @@ class Assembler:
         return scans, duplicates, more, other_beside(other, routed.probings)
 
     def _block(self, fid: np.ndarray, full: bool = True) -> dict:
-        """The columns of simple flows `fid` (in frame order) the assembly reads."""
+        """The columns of simple flows `fid` (in frame order) the assembly reads.
+        Flow ids as intp: numpy converts any other index to it on every gather."""
         t = self.t
+        fid = fid.astype(np.intp, copy=False)
         st = t.state.a[fid]
         key = t.key.a[fid]
         udp = ((key >> np.uint64(32)) & np.uint64(1)).astype(bool)
@@ -366,7 +374,7 @@ class Assembler:
         sdir = (st & SDIR) > 0
         n2 = (st & N2) > 0
         ans = n2 & ((st & ANS_OK) > 0)
-        s = {"fid": fid, "sp": t.sessions(fid), "sport": np.where(sdir, hi_p, lo_p),
+        s = {"fid": fid, "sp": t.sessions_of(key, st), "sport": np.where(sdir, hi_p, lo_p),
              "tport": np.where(sdir, lo_p, hi_p), "udp": udp,
              "kind": np.where(udp, UDP_KIND, t.probe["flags"].a[fid] & TCP_BASE_FLAGS).astype(np.uint8),
              "opt": t.probe["opt"].a[fid], "n2": n2, "ans": ans}
@@ -411,47 +419,33 @@ class Assembler:
                               t.options.id_of, [first_heard(c) for c in connections])
         return [np.asarray(c, np.float64 if i == 5 else np.int64) for i, c in enumerate(cols)]
 
-    def _block_runs(self, s: dict, sessions: np.ndarray):
-        """sessions.split_runs over a block's flows (its columns `s`) and the engine's
-        connections of its sessions (ascending `sessions`): (those connections' rows
-        in self.conn_cols, their runs, the runs of the block's rows). split_runs numbers
-        runs per session and probe kind from what each row holds, not from where it
-        stands: the numbers are those of one call over every connection, in memory
-        bounded by a block."""
+    def _block_runs(self, s: dict, sessions: np.ndarray, kinds: np.ndarray, ts: np.ndarray):
+        """sessions.split_runs over a block's flows (its columns `s`, their probes' kinds
+        (sessions.flow_kinds) and times) and the engine's connections of its sessions
+        (ascending `sessions`): (those connections' rows in self.conn_cols, their runs, the
+        runs of the block's rows). split_runs numbers runs per session and probe kind from
+        what each row holds, not from where it stands: the numbers are those of one call
+        over every connection, in memory bounded by a block."""
         t = self.t
         p = t.probe
         rows = _rows_in(self.conn_cols[0], sessions)
         f, u = s["fid"], s["udp"]
-        b_cols = (s["sp"], flow_kinds(u, p["flags"].a[f]), np.where(u, 0, p["window"].a[f]),
-                  np.where(u, t.options.id_of(()), s["opt"]), p["ttl"].a[f], s["pts"], s["tport"], s["pframe"],
+        b_cols = (s["sp"], kinds, np.where(u, 0, p["window"].a[f]), np.where(u, t.options.id_of(()), s["opt"]),
+                  p["ttl"].a[f], ts, s["tport"], p["frame"].a[f].astype(np.int64),
                   np.where(s["n2"], t.answer["frame"].a[f].astype(np.int64), NEVER_HEARD))  # a simple flow's second packet is back
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
-    def _run_ports(self, s: dict, runs: np.ndarray) -> tuple:
-        """What sessions.run_spans reads of a block's kept flows (columns `s`, their runs `runs`),
-        in little room: per (session, kind, run), its first and last probe time and its
-        distinct ports (2 bytes each); _spans gives it back as rows run_spans reads alike."""
-        kind = flow_kinds(s["udp"], self.t.probe["flags"].a[s["fid"]])
-        gid, ng = dense_ids([s["sp"], kind, runs])
-        if not ng:
-            return tuple(np.zeros(0, t) for t in (np.int64, np.int64, np.int64, np.float64, np.float64, np.int64,
-                                                  np.uint16))
-        order = np.lexsort((s["tport"], gid))  # by group (ascending ids: each id has a row), then port
-        g, port, ts = gid[order], s["tport"][order], s["pts"][order]
-        start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        distinct = np.r_[True, (g[1:] != g[:-1]) | (port[1:] != port[:-1])]
-        head = order[start]
-        return (s["sp"][head].astype(np.int64), kind[head].astype(np.int64), runs[head].astype(np.int64),
-                np.minimum.reduceat(ts, start), np.maximum.reduceat(ts, start),
-                np.bincount(g[distinct], minlength=ng), port[distinct].astype(np.uint16))
-
-    def _spans(self, exchanges: list, parts: list, part_sessions: list) -> dict:
+    def _spans(self, exchanges: list, bulk_spans: list) -> dict:
         """sessions.run_spans of every scan run, the engine's exchanges and the
-        bulk flows together, keyed as sessions.exchange_spans keys them; part
-        by part (`parts`: _run_ports of whole sessions' kept flows, `part_sessions`
-        their sessions, ascending; the engine's exchanges go with their session's):
-        a run is one session's, so the spans are those of one call."""
+        bulk flows together, keyed as sessions.exchange_spans keys them.
+        `bulk_spans`: run_spans of the bulk flows, block by block (a run is one
+        session's, a session one block's). Those of the engine's exchanges join
+        them: first and last times are the extremes of both; the ports add up,
+        for no bulk flow shares its (session, protocol, port) with an
+        exchange of the engine (Assembler._aside sets those aside, and the
+        engine's exchanges are its own connections and those it adopts), and
+        a run's kind tells its protocol."""
         t = self.t
         e_pair = np.array([t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target))
                            for ex in exchanges], np.int64)
@@ -460,30 +454,13 @@ class Assembler:
         e_first = np.array([ex.probes[0].ts for ex in exchanges], np.float64)
         e_last = np.array([ex.probes[-1].ts for ex in exchanges], np.float64)
         e_port = np.array([ex.port for ex in exchanges], np.int64)
-        items = [(part, _rows_in(e_pair, sess)) for part, sess in zip(parts, part_sessions)]
-        left = np.ones(len(e_pair), bool)  # exchanges of sessions no part holds: with an empty part
-        for _part, e in items:
-            left[e] = False
-        if left.any() or not parts:
-            items.append((None, np.nonzero(left)[0]))
-
-        def part_spans(i):
-            part, e = items[i]
-            # each (session, kind, run) as one row per distinct port at its first time, and one
-            # more at its last: the same first and last times and distinct ports as its flows
-            sp_, kind, run, first, last, counts, ports = part if part is not None else \
-                ([np.zeros(0, np.int64)] * 3 + [np.zeros(0, np.float64)] * 2 + [np.zeros(0, np.int64)] * 2)
-            once = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64) if len(counts) else np.zeros(0, np.int64)
-            return run_spans(
-                np.r_[np.repeat(sp_, counts), sp_, e_pair[e], e_pair[e]].astype(np.int64),
-                np.r_[np.repeat(kind, counts), kind, e_kind[e], e_kind[e]].astype(np.int64),
-                np.r_[np.repeat(run, counts), run, e_run[e], e_run[e]].astype(np.int64),
-                np.r_[np.repeat(first, counts), last, e_first[e], e_last[e]],
-                np.r_[ports, ports[once], e_port[e], e_port[e]].astype(np.int64))
-
-        spans: dict = {}
-        for i in range(len(items)):  # here: forking a second process for them costs more than it saves
-            spans.update(part_spans(i))
+        spans = run_spans(np.r_[e_pair, e_pair], np.r_[e_kind, e_kind], np.r_[e_run, e_run], np.r_[e_first, e_last],
+                          np.r_[e_port, e_port])
+        for part in bulk_spans:
+            for key, (first, last, ports) in part.items():
+                got = spans.get(key)
+                spans[key] = (first, last, ports) if got is None else (min(first, got[0]), max(last, got[1]),
+                                                                       ports + got[2])
         spans = dict(sorted(spans.items()))
         pairs = {p: None for p, _k, _r in spans}
         scanners, targets = t.session_addrs(np.array(list(pairs), np.int64))
@@ -516,10 +493,12 @@ class Assembler:
             return aside
         # a (scanner, target, proto, port) the engine also saw, or another simple flow
         # (retries from other source ports)
-        cols = [s["sp"], s["udp"], s["tport"]]
+        # (sessions numbered within the block: the keys' range stays that of a few sessions)
+        cols = [np.searchsorted(sessions, s["sp"]), s["udp"], s["tport"]]
         extra = self.engine_keys
         if len(extra):
             extra = extra[np.isin(extra[:, 0], sessions)]
+            extra[:, 0] = np.searchsorted(sessions, extra[:, 0])
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
         aside |= _shared(cols)[:n]
         fid = s["fid"]
@@ -626,7 +605,7 @@ class Assembler:
             return col
 
         ofr = column(s["pframe"], py_ofr, np.int64)
-        idx = column(np.arange(n_s, dtype=np.int32), np.arange(n_p), np.int32)
+        idx = column(np.arange(n_s), np.arange(n_p), np.intp)  # intp: the index of many gathers
         sp = column(s["sp"], [t.session_of(t.addrs.id_of(ex.scanner), t.addrs.id_of(ex.target)) for ex in py_ex],
                     np.int32)
         udp = column(s["udp"], [ex.proto == "udp" for ex in py_ex], bool)
@@ -874,8 +853,12 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
 
 def _shared(cols) -> np.ndarray:
     """Rows whose values (one per column) another row has too."""
-    if len(cols) == 1 and len(cols[0]) and 0 <= int(cols[0].min()) and int(cols[0].max()) < (1 << 20):
-        return np.bincount(cols[0])[cols[0]] > 1  # a scan's (proto, port) keys: counted as they are
+    m = len(cols[0])
+    if not m:
+        return np.zeros(0, bool)
+    packed, span = pack_columns(cols)
+    if packed is not None and span <= max(16 * m, 1 << 20):  # a block's (session, proto, port) keys: counted
+        return np.bincount(packed, minlength=span)[packed] > 1
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)
