@@ -881,6 +881,15 @@ def pack_columns(cols) -> tuple:
     return packed, span
 
 
+def fits(values: np.ndarray, dtype) -> bool:
+    """Do all of `values` (integers) fit the integer type `dtype`? Their own
+    type says so, or their range does."""
+    if not len(values) or np.can_cast(values.dtype, dtype):
+        return True
+    info = np.iinfo(dtype)
+    return info.min <= int(values.min()) and int(values.max()) <= info.max
+
+
 def dense_ids(cols) -> tuple:
     """(ids, n): equal rows of the int columns get equal ids, numbered in sorted
     row order; by packing the columns into one int64 when their ranges allow

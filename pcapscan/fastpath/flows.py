@@ -23,7 +23,7 @@ from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, 
 from ..capture.decode import P_TCP, P_UDP
 from ..model import Packet
 from ..speedups import compiled
-from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, insertion_slots
+from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, fits, insertion_slots
 from .workers import trim_malloc
 
 # flow state bits
@@ -171,12 +171,10 @@ class Grow:
     def widen_for(self, values: np.ndarray) -> None:
         """The full type, from now on, if `values` do not fit the narrow one."""
         a = self.a
-        if a.dtype != self.wide and len(values) and not np.can_cast(values.dtype, a.dtype):
-            info = np.iinfo(a.dtype)
-            if int(values.min()) < info.min or int(values.max()) > info.max:
-                wide = np.zeros(len(a), self.wide) if self.fill == 0 else np.full(len(a), self.fill, self.wide)
-                wide[: self.n] = a[: self.n]
-                self.a = wide
+        if a.dtype != self.wide and not fits(values, a.dtype):
+            wide = np.zeros(len(a), self.wide) if self.fill == 0 else np.full(len(a), self.fill, self.wide)
+            wide[: self.n] = a[: self.n]
+            self.a = wide
 
     def resize(self, n: int) -> None:
         if n > len(self.a):
@@ -274,8 +272,7 @@ class RowStore:
 
 def _narrowest(values: np.ndarray, wide, narrow) -> np.ndarray:
     """values in the `narrow` type when they all fit it, else in the `wide` one."""
-    if narrow is not None and (np.can_cast(values.dtype, narrow) or not len(values) or (
-            np.iinfo(narrow).min <= int(values.min()) and int(values.max()) <= np.iinfo(narrow).max)):
+    if narrow is not None and fits(values, narrow):
         return values.astype(narrow, copy=False)
     return values.astype(wide, copy=False)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fingerprint as F
-from .columns import V6_BASE, insertion_slots
+from .columns import V6_BASE, fits, insertion_slots
 
 
 def _is_sorted(a: np.ndarray) -> bool:
@@ -66,8 +66,7 @@ def _narrow(a: np.ndarray, dtype) -> np.ndarray:
     merged into bulk columns keep these columns' narrow type."""
     if a.dtype == dtype or not len(a) or a.dtype.kind not in "iu" or dtype.kind not in "iu":
         return a
-    info = np.iinfo(dtype)
-    return a.astype(dtype) if info.min <= int(a.min()) and int(a.max()) <= info.max else a
+    return a.astype(dtype) if fits(a, dtype) else a
 
 
 def _cols(parts: list) -> F.Cols:
