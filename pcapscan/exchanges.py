@@ -417,8 +417,11 @@ class ReplayEngine:
             return
         if conn.followups:
             conn.later += 1  # talk after the scanner's reply is conversation, not an answer
-            if pkt.proto == "tcp" and pkt.flags & (RST | SYN):
-                conn.late = [*conn.late, pkt]  # unless a probe written after it reopens the flow
+            if pkt.proto == "tcp" and pkt.flags & (RST | SYN):  # unless a probe written after it reopens the flow
+                if conn.late:
+                    conn.late.append(pkt)
+                else:
+                    conn.late = [pkt]
             return
         for probe in reversed(conn.probes):
             if answers(probe, pkt):
@@ -517,14 +520,13 @@ def _take_from_before(old: _Connection, conn: _Connection, probe: Packet) -> Non
     but stamped after it, within EARLY_ANSWER_FRAMES, and answer it: its
     answers, written first (several NIC queues, `-i any`). Stamped strictly
     after: a capture in time order moves nothing."""
-    def mine(p):
-        return p.ts > probe.ts and probe.frame - p.frame <= EARLY_ANSWER_FRAMES and answers_from_before(probe, p)
-
     for field in ("responses", "late"):
-        got = getattr(old, field)
-        moved = [p for p in got if mine(p)]
+        moved, kept = [], []
+        for p in getattr(old, field):
+            mine = p.ts > probe.ts and probe.frame - p.frame <= EARLY_ANSWER_FRAMES and answers_from_before(probe, p)
+            (moved if mine else kept).append(p)
         if moved:
-            setattr(old, field, [p for p in got if not mine(p)] or ())
+            setattr(old, field, kept or ())
             if field == "late":
                 old.later -= len(moved)
             conn.responses = sorted([*conn.responses, *moved], key=lambda p: p.frame)

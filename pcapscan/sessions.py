@@ -139,12 +139,13 @@ def _breaks_pace(gaps, apart, sweeps):
     `sweeps`: the second goes to another port than the first) start a new
     run (rule 2): longer than RUN_GAP, unless the scan keeps a rhythm that
     slow, going on to another port after a silence at most PACE_FACTOR times
-    those beside it (on both sides, where the segment has probes there). The same port probed again after a long silence (each
-    nmap run's discovery SYN to 443) keeps no rhythm."""
+    those beside it (on both sides, where the segment has probes there). The
+    same port probed again after a long silence (each nmap run's discovery
+    SYN to 443) keeps no rhythm."""
     import numpy as np
 
-    gaps = np.where(apart, 0.0, gaps)  # a silence across segments is no neighbour's
-    before = np.r_[np.nan, gaps[:-1]]  # nan: no silence of the segment on that side
+    # a silence across segments is no neighbour's: nan, as where the segment has no probe on that side
+    before = np.r_[np.nan, gaps[:-1]]
     after = np.r_[gaps[1:], np.nan]
     before[np.r_[True, apart[:-1]]] = np.nan
     after[np.r_[apart[1:], True]] = np.nan

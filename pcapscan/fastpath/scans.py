@@ -432,7 +432,8 @@ class Assembler:
         f, u = s["fid"], s["udp"]
         b_cols = (s["sp"], kinds, np.where(u, 0, p["window"].a[f]), np.where(u, t.options.id_of(()), s["opt"]),
                   p["ttl"].a[f], ts, s["tport"], p["frame"].a[f].astype(np.int64),
-                  np.where(s["n2"], t.answer["frame"].a[f].astype(np.int64), NEVER_HEARD))  # a simple flow's second packet is back
+                  # heard: a simple flow's second packet is the target's
+                  np.where(s["n2"], t.answer["frame"].a[f].astype(np.int64), NEVER_HEARD))
         runs = split_runs(*[np.concatenate([c[rows], b]) for c, b in zip(self.conn_cols, b_cols)])
         return rows, runs[:len(rows)], runs[len(rows):]
 
