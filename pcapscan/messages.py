@@ -741,6 +741,9 @@ MESSAGES.update({
            "a client's own datagrams; not scan probes",
         zh="其他流量：{connections} 个连接中的 {packets} 个数据包，包括已建立的连接、数据和客户端自己的数据报；"
            "不是扫描探测包"),
+    "analyze.other.attempts": _M(
+        en="; {n} of them lone attempt(s) on one port, by no scanner (`-t NAME` reads them as scans)",
+        zh="；其中 {n} 个是对单个端口的零星连接尝试，并非扫描器所发（用 -t 加技术名称可将其读作扫描）"),
     "analyze.scan-title": _M(en="{scanner} -> {target}: {technique} scan, {n} port(s)",
                              zh="{scanner} -> {target}：{technique}，{n} 个端口"),
     "analyze.scan-title.unknown": _M(en="{scanner} -> {target}: unknown (probe flags {flags}) scan, {n} port(s)",

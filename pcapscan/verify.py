@@ -752,7 +752,7 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
     # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
     with cyclic_gc():  # the fast path leaves its columns in cycles: freed as it goes, while the heap is small
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
-                           jobs=None if single else 1)
+                           jobs=None if single else 1, named=tuple({t for c in named for t in c.techniques}))
         gc.collect()
     claims_of_sets = []  # per claim set: {capture: claims}
     for claims in claim_sets:
