@@ -330,6 +330,16 @@ MESSAGES: dict = {
            "another time than the scan.",
         zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，但没有任何 TCP 或 UDP 探测包，"
            "无从验证。可能的原因：抓包的网卡或时间与扫描不一致。"),
+    "no-probe.other": _M(
+        en="A scan capture holds probes to the target's ports. This capture holds {packets} packets and "
+           "only ordinary traffic ({connections} connection(s), {attempts} of them lone attempts on one port that no "
+           "scanner sent: an operating system's connect(), a browser's SYN), so there is nothing to verify. If it is "
+           "your scanner's traffic after all (one built on connect() or sendto()), name its technique: a claim "
+           "(`--claim connect`, `--claim udp`) reads it as probes.",
+        zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，只有普通流量（{connections} 个连接，"
+           "其中 {attempts} 个是对单个端口的零星连接尝试，并非扫描器所发：操作系统的 connect()、浏览器的 SYN），"
+           "无从验证。如果它其实是你的扫描程序发出的（基于 connect() 或 sendto()），请写明扫描技术："
+           "声明（`--claim connect`、`--claim udp`）会把它读作探测包。"),
     "no-probe.elsewhere": _M(
         en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
            "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",

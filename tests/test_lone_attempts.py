@@ -126,3 +126,26 @@ def test_the_fast_path_sets_the_same_attempts_aside(tmp_path):
     # the fast path did read it (no fallback to the ordinary one)
     _summary, found, _more = fast_scans.analyze_capture_fast(path)
     assert len(found) == 6
+
+
+def test_a_capture_of_lone_attempts_only_says_so_in_verify_and_compare(tmp_path):
+    """Nothing but a browser's refused SYN: verify's no-probe warning names the
+    client's traffic (not a recorder on the wrong interface) and how to read it
+    as probes; compare's error says why no session is there."""
+    path = tmp_path / "browser.pcap"
+    recs = [(3.0, _os_syn("198.18.7.1", 51000, 443, 100)),
+            (3.001, _back("198.18.7.1", CLIENT, 443, 51000, 0x14, 0, 0x1234568))]
+    path.write_bytes(pb.pcap_bytes([(ts, pb.ether(ip)) for ts, ip in recs]))
+    r = run("verify", path)
+    assert r.exit_code == 0
+    words = " ".join(r.stdout.split())
+    assert "WARNING no-probe" in words
+    assert "2 packets and only ordinary traffic (1 connection(s), 1 of them lone attempts on one port" in words
+    assert "`--claim connect`" in words and "another interface" not in words
+    assert "只有普通流量" in run("verify", "--lang", "zh", path).stdout
+    claimed = run("verify", path, "--claim", "connect:closed")
+    assert claimed.exit_code == 0 and "no findings" in claimed.stdout and "conn-refused" in claimed.stdout
+    c = run("compare", path)
+    assert c.exit_code == 2 and c.stdout == ""
+    assert c.stderr == (f"pcapscan: {path}: no scan sessions found (only a client's own traffic: 1 lone attempt(s) "
+                        "or datagram exchange(s) that no scanner sent)\n")
