@@ -149,3 +149,21 @@ def test_a_capture_of_lone_attempts_only_says_so_in_verify_and_compare(tmp_path)
     assert c.exit_code == 2 and c.stdout == ""
     assert c.stderr == (f"pcapscan: {path}: no scan sessions found (only a client's own traffic: 1 lone attempt(s) "
                         "or datagram exchange(s) that no scanner sent)\n")
+
+
+def test_grade_reads_a_students_one_port_connect_by_its_file_name(tmp_path):
+    """A student whose connect scan is the OS's connect() to one port: the file
+    name claims connect, so the attempt is the student's scan and is graded,
+    not set aside as a client's traffic."""
+    student = tmp_path / "class" / "alice"
+    student.mkdir(parents=True)
+    recs = [(3.0, pb.ipv4_tcp(SCANNER, TARGET, 51000, 80, 0x02, seq=0x1234567, window=64240, options=OS_SYN,
+                              ip_id=100)),
+            (3.001, _back(TARGET, SCANNER, 80, 51000, 0x14, 0, 0x1234568))]
+    (student / "connect_closed.pcap").write_bytes(pb.pcap_bytes([(ts, pb.ether(ip)) for ts, ip in recs]))
+    r = run("grade", tmp_path / "class", "-o", tmp_path / "out", "-f", "json")
+    (alice,) = json.loads(r.stdout)["students"]
+    (cell,) = [c for c in alice["cells"] if (c["technique"], c["state"]) == ("connect", "closed")]
+    assert (cell["verdict"], cell["observed_technique"], cell["port"]) == ("ok", "connect", "80/tcp")
+    # the same packets named for nothing are a client's attempt: analyze lists no scan
+    assert "lone attempt(s)" in run("analyze", student / "connect_closed.pcap").stdout
