@@ -21,8 +21,9 @@ from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-# Tools that write their own probes (fingerprint.TOOL_NAMES less these two): a session
-# one of them sent is a scan even of one port (a student's one-port scapy scan, nmap -p 80).
+# The names of fingerprint.TOOL_NAMES that are no scanner: an operating system's own stack,
+# or no signature at all. A session any other tool sent (nmap, scapy, masscan, ...) is a scan
+# even of one port: a student's one-port scapy scan, nmap -sS -p 80.
 NO_SCANNER = ("os-connect", "unknown")
 
 

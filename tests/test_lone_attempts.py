@@ -167,3 +167,10 @@ def test_grade_reads_a_students_one_port_connect_by_its_file_name(tmp_path):
     assert (cell["verdict"], cell["observed_technique"], cell["port"]) == ("ok", "connect", "80/tcp")
     # the same packets named for nothing are a client's attempt: analyze lists no scan
     assert "lone attempt(s)" in run("analyze", student / "connect_closed.pcap").stdout
+
+
+def test_the_names_of_no_scanner_are_the_fingerprints_own():
+    from pcapscan.fingerprint import TOOL_NAMES
+    from pcapscan.scans import NO_SCANNER
+
+    assert set(NO_SCANNER) < set(TOOL_NAMES) and "scapy" not in NO_SCANNER and "nmap" not in NO_SCANNER
