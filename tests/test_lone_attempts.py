@@ -79,7 +79,7 @@ def test_a_clients_lone_attempts_are_other_traffic_not_one_port_scans(tmp_path):
     doc = json.loads(r.stdout)
     assert _sessions(doc) == SCANS  # nmap's three ports and scapy's one, not the client's four
     # probes and answers counted (scans.scan_packets), as for a client's datagrams: not the cut handshake's ACK
-    assert doc["captures"][0]["other"] == {"connections": 4, "packets": 7}
+    assert doc["captures"][0]["other"] == {"connections": 4, "packets": 7, "attempts": 4}
     table = run("analyze", path)
     assert table.exit_code == 0 and table.stderr == ""
     assert f"{CLIENT} ->" not in table.stdout
