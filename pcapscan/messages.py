@@ -338,8 +338,8 @@ MESSAGES: dict = {
            "(`--claim connect`, `--claim udp`) reads it as probes.",
         zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，只有普通流量（{connections} 个连接，"
            "其中 {attempts} 个是对单个端口的零星连接尝试，并非扫描器所发：操作系统的 connect()、浏览器的 SYN），"
-           "无从验证。如果它其实是你的扫描程序发出的（基于 connect() 或 sendto()），请写明扫描技术："
-           "声明（`--claim connect`、`--claim udp`）会把它读作探测包。"),
+           "无从验证。如果它其实是你的扫描程序（基于 socket 的 connect）发出的，请在声明中写明扫描技术，"
+           "即可把它读作探测包。"),
     "no-probe.elsewhere": _M(
         en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
            "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",
