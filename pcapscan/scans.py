@@ -21,12 +21,6 @@ from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-# The names of fingerprint.TOOL_NAMES that are no scanner: an operating system's own stack,
-# or no signature at all. A session any other tool sent (nmap, scapy, masscan, ...) is a scan
-# even of one port: a student's one-port scapy scan, nmap -sS -p 80.
-NO_SCANNER = ("os-connect", "unknown")
-
-
 def client_conversation(scan, forced=None) -> bool:
     """Is a scan session really a client's own traffic, counted as other traffic?
 
@@ -48,7 +42,7 @@ def client_conversation(scan, forced=None) -> bool:
     then graded."""
     named = (forced,) if isinstance(forced, Technique) else tuple(forced or ())
     tool = scan.tool
-    if tool is None or tool.name not in NO_SCANNER:
+    if tool is None or tool.is_scanner:
         return False
     if scan.technique is Technique.UDP:
         return tool.name == "os-connect" and not any(REGISTRY[t].proto == "udp" for t in named)

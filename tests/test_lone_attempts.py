@@ -173,7 +173,7 @@ def test_grade_reads_a_students_one_port_connect_by_its_file_name(tmp_path):
 
 
 def test_the_names_of_no_scanner_are_the_fingerprints_own():
-    from pcapscan.fingerprint import TOOL_NAMES
-    from pcapscan.scans import NO_SCANNER
+    from pcapscan.fingerprint import NOT_SCANNERS, TOOL_NAMES, ToolGuess
 
-    assert set(NO_SCANNER) < set(TOOL_NAMES) and "scapy" not in NO_SCANNER and "nmap" not in NO_SCANNER
+    assert set(NOT_SCANNERS) < set(TOOL_NAMES)
+    assert [ToolGuess(n, 1.0).is_scanner for n in ("scapy", "nmap", "os-connect", "unknown")] == [True, True, False, False]
