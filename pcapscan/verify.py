@@ -941,13 +941,17 @@ class FrameSessions(Mapping):
         import numpy as np
 
         if self._sorted is None:
-            frames = np.concatenate([f for _n, _t, f in self.bulk]) if self.bulk else np.zeros(0, np.int64)
-            ns = np.concatenate([np.full(len(f), n, np.int64) for n, _t, f in self.bulk]) if self.bulk \
-                else np.zeros(0, np.int64)
-            order = np.lexsort((ns, frames))  # by frame, the first session first
-            frames, ns = frames[order], ns[order]
+            bulk = sorted(self.bulk, key=lambda b: b[0])  # by session: sorted stably by frame, the first first
+            frames = np.concatenate([f for _n, _t, f in bulk]) if bulk else np.zeros(0, np.int64)
+            order = np.argsort(frames, kind="stable")
+            frames = frames[order]
             first = np.r_[True, frames[1:] != frames[:-1]] if len(frames) else np.zeros(0, bool)
-            self._sorted = (frames[first], ns[first], {n: t for n, t, _f in self.bulk})
+            frames, at = frames[first], order[first]  # each frame once, where its first session put it
+            del order, first
+            ends = np.cumsum([len(f) for _n, _t, f in bulk], dtype=np.int64)
+            ns = np.array([n for n, _t, _f in bulk], np.int64)[np.searchsorted(ends, at, "right")] if bulk \
+                else np.zeros(0, np.int64)
+            self._sorted = (frames, ns, {n: t for n, t, _f in self.bulk})
         return self._sorted
 
     def _bulk_get(self, frame):
