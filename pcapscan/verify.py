@@ -934,7 +934,7 @@ class FrameSessions(Mapping):
     def add_bulk(self, n: int, tool: str, *frames) -> None:
         import numpy as np
 
-        self.bulk.append((n, tool, np.concatenate([np.asarray(f, np.int64) for f in frames])))
+        self.bulk.append((n, tool, _frame_column(np.concatenate([np.asarray(f, np.int64) for f in frames]))))
         self._sorted = None
 
     def _columns(self):
@@ -949,8 +949,8 @@ class FrameSessions(Mapping):
             frames, at = frames[first], order[first]  # each frame once, where its first session put it
             del order, first
             ends = np.cumsum([len(f) for _n, _t, f in bulk], dtype=np.int64)
-            ns = np.array([n for n, _t, _f in bulk], np.int64)[np.searchsorted(ends, at, "right")] if bulk \
-                else np.zeros(0, np.int64)
+            ns = np.array([n for n, _t, _f in bulk], np.int32)[np.searchsorted(ends, at, "right")] if bulk \
+                else np.zeros(0, np.int32)
             self._sorted = (frames, ns, {n: t for n, t, _f in self.bulk})
         return self._sorted
 
@@ -958,7 +958,9 @@ class FrameSessions(Mapping):
         import numpy as np
 
         frames, ns, tools = self._columns()
-        at = int(np.searchsorted(frames, frame))
+        if frames.dtype == np.uint32 and not 0 <= frame < 1 << 32:
+            return None
+        at = int(np.searchsorted(frames, frames.dtype.type(frame)))  # as the column (else it is copied)
         if at < len(frames) and int(frames[at]) == frame:
             n = int(ns[at])
             return (n, tools[n])
@@ -994,8 +996,11 @@ class FrameSessions(Mapping):
         bf, bn, tools = self._columns()
         tools = dict(tools)
         if len(bf):
-            at = np.minimum(np.searchsorted(bf, frames), len(bf) - 1)
-            n = np.where(bf[at] == frames, bn[at], -1)
+            q = frames if bf.dtype == np.int64 or not len(frames) or frames.min() < 0 or frames.max() >= 1 << 32 \
+                else frames.astype(np.uint32)  # as the column: searchsorted would copy the column to the query's type
+            at = np.minimum(np.searchsorted(bf, q), len(bf) - 1)
+            n = np.where(bf[at] == q, bn[at], -1).astype(np.int64)
+            del q, at
         else:
             n = np.full(len(frames), -1, np.int64)
         if self.own:
@@ -1006,6 +1011,15 @@ class FrameSessions(Mapping):
                     n[i] = n_own
                     tools[n_own] = tool
         return n, tools
+
+
+def _frame_column(frames):
+    """An int64 array of frame numbers, as uint32 where they fit (half the memory of millions)."""
+    import numpy as np
+
+    if len(frames) and frames.min() >= 0 and frames.max() < 1 << 32:
+        return frames.astype(np.uint32)
+    return frames
 
 
 def _session(sessions: dict, capture: str, frames) -> tuple:
@@ -1115,12 +1129,14 @@ class _BulkChecked:
         protos = sorted({"udp", "tcp"} | {k[1] for k, _cp in real})
         rank = {p: i for i, p in enumerate(protos)}
         n_r = len(real)
-        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)],
-                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int64),
-                      np.where(col["udp"], rank["udp"], rank["tcp"])],
-                np.r_[np.array([k[2] for k, _cp in real], np.int64), col["port"].astype(np.int64)],
+        # each key as narrow as its values (sessions, protocols and ports are small numbers): millions of rows
+        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)].astype(np.int32),
+                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int8),
+                      np.where(col["udp"], rank["udp"], rank["tcp"]).astype(np.int8)],
+                np.r_[np.array([k[2] for k, _cp in real], np.int32), col["port"].astype(np.int32)],
                 np.r_[np.array([k[3] for k, _cp in real], np.int64), col["pframe"].astype(np.int64)]]
         order = np.lexsort(keys[::-1])
+        del keys
         self.order = order  # entry -> index: < n_r a real one, else n_r + bulk index
         self.n_real = n_r
         self.col, self.session, self.tool = col, session, tool
