@@ -81,8 +81,9 @@ class Between:
                         for k, col in cols.items():
                             cols[k] = np.zeros(room, col.dtype)
                             cols[k][:n] = col[:n]
+                    every = len(rows) == len(dec.frame)  # all of the batch (a capture of the pairs only): copied whole
                     for k in _KEPT:
-                        cols[k][n:n + len(rows)] = getattr(dec, k)[rows]
+                        cols[k][n:n + len(rows)] = getattr(dec, k) if every else getattr(dec, k)[rows]
                     n += len(rows)
             self.slow += [pkt for pkt in slow if _slow_between(pkt, texts, text_pairs)]
             if progress is not None and len(batch.off):
