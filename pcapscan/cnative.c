@@ -972,7 +972,140 @@ done:
     return result;
 }
 
+/* -- previous_same ----------------------------------------------------------------------- */
+
+/* previous_same(group, value, out) -> 0, or -1 (out undefined) where the columns are not
+ * of the shape it serves: group int64[m] in ascending order, value int64[m] in 0..65535;
+ * out int64[m]: for each row the last row before it of the same group and value, -1 if
+ * none (sessions.split_runs' rule 3: an attempt's previous attempt to the same port in
+ * its segment). One pass, each value's last row kept in a table of 65536 entries; the
+ * sorting twin is sessions.previous_same. */
+static PyObject *previous_same(PyObject *self, PyObject *args) {
+    PyObject *group_o, *value_o, *out_o;
+    if (!PyArg_ParseTuple(args, "OOO", &group_o, &value_o, &out_o))
+        return NULL;
+    Py_buffer gv, vv, ov;
+    if (get_buf(group_o, &gv, 8, 0, "previous_same group") < 0)
+        return NULL;
+    if (get_buf(value_o, &vv, 8, 0, "previous_same value") < 0) {
+        PyBuffer_Release(&gv);
+        return NULL;
+    }
+    if (get_buf(out_o, &ov, 8, 1, "previous_same out") < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int64_t *last = NULL;
+    Py_ssize_t m = gv.len / 8;
+    const int64_t *group = gv.buf, *value = vv.buf;
+    int64_t *out = ov.buf;
+    if (vv.len / 8 != m || ov.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "previous_same: columns differ in length");
+        goto done;
+    }
+    last = PyMem_RawMalloc(65536 * sizeof(int64_t));
+    if (!last) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(last, 0xFF, 65536 * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int64_t v = value[i];
+        if (v < 0 || v > 65535 || (i && group[i] < group[i - 1])) {
+            result = PyLong_FromLong(-1);
+            goto done;
+        }
+        int64_t j = last[v];
+        out[i] = j >= 0 && group[j] == group[i] ? j : -1;
+        last[v] = i;
+    }
+    result = PyLong_FromLong(0);
+done:
+    PyMem_RawFree(last);
+    PyBuffer_Release(&gv);
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&ov);
+    return result;
+}
+
+/* -- group_by_key ------------------------------------------------------------------------ */
+
+/* group_by_key(keys, values, out, counts) -> 0, or -1 (out undefined) where a key is not
+ * in 0..len(counts)-1: keys and values int32[m], out int32[m], counts int64[k] (zeroed
+ * here). out: the values grouped by key, keys ascending, each key's values in row order
+ * (a stable counting sort); counts: the rows of each key. fastpath/columns.group_by_key's
+ * compiled half; its twin sorts. */
+static PyObject *group_by_key(PyObject *self, PyObject *args) {
+    PyObject *keys_o, *values_o, *out_o, *counts_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &keys_o, &values_o, &out_o, &counts_o))
+        return NULL;
+    Py_buffer kv, vv, ov, cv;
+    int got = 0;
+    PyObject *result = NULL;
+    int64_t *at = NULL;
+    if (get_buf(keys_o, &kv, 4, 0, "group_by_key keys") < 0)
+        goto done;
+    got = 1;
+    if (get_buf(values_o, &vv, 4, 0, "group_by_key values") < 0)
+        goto done;
+    got = 2;
+    if (get_buf(out_o, &ov, 4, 1, "group_by_key out") < 0)
+        goto done;
+    got = 3;
+    if (get_buf(counts_o, &cv, 8, 1, "group_by_key counts") < 0)
+        goto done;
+    got = 4;
+    Py_ssize_t m = kv.len / 4, k = cv.len / 8;
+    const int32_t *keys = kv.buf, *values = vv.buf;
+    int32_t *out = ov.buf;
+    int64_t *counts = cv.buf;
+    if (vv.len / 4 != m || ov.len / 4 != m) {
+        PyErr_SetString(PyExc_ValueError, "group_by_key: columns differ in length");
+        goto done;
+    }
+    memset(counts, 0, k * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int32_t key = keys[i];
+        if (key < 0 || key >= k) {
+            result = PyLong_FromLong(-1);
+            goto done;
+        }
+        counts[key]++;
+    }
+    at = PyMem_RawMalloc((k ? k : 1) * sizeof(int64_t));
+    if (!at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t sum = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        at[j] = sum;
+        sum += counts[j];
+    }
+    for (Py_ssize_t i = 0; i < m; i++)
+        out[at[keys[i]]++] = values[i];
+    result = PyLong_FromLong(0);
+done:
+    PyMem_RawFree(at);
+    if (got >= 4)
+        PyBuffer_Release(&cv);
+    if (got >= 3)
+        PyBuffer_Release(&ov);
+    if (got >= 2)
+        PyBuffer_Release(&vv);
+    if (got >= 1)
+        PyBuffer_Release(&kv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"group_by_key", group_by_key, METH_VARARGS,
+     "group_by_key(keys, values, out, counts) -> 0, or -1 where a key is out of range "
+     "(see fastpath/columns.py)"},
+    {"previous_same", previous_same, METH_VARARGS,
+     "previous_same(group, value, out) -> 0, or -1 where it does not serve (see sessions.previous_same)"},
     {"count_values", count_values, METH_VARARGS,
      "count_values(values) -> (rows, counts): each distinct value's first row and count, most common first "
      "(see fingerprint.py's _count)"},

@@ -161,12 +161,8 @@ def _probes_again(new, port, frame, heard):
     import numpy as np
 
     n = len(new)
-    seg = np.cumsum(new) - 1
     # each attempt's previous attempt to the same port in the same segment, if any
-    by_port = np.lexsort((np.arange(n), port, seg))
-    same = (seg[by_port][1:] == seg[by_port][:-1]) & (port[by_port][1:] == port[by_port][:-1])
-    prev = np.full(n, -1, np.int64)
-    prev[by_port[1:][same]] = by_port[:-1][same]
+    prev = previous_same(np.cumsum(new) - 1, port)
     again = (prev >= 0) & (heard[np.maximum(prev, 0)] < frame)  # it answered before this probe
     pairs = np.zeros(n, bool)  # two in a row, to two ports
     pairs[:-1] = again[:-1] & again[1:] & ~new[1:] & (port[:-1] != port[1:])
@@ -182,6 +178,26 @@ def _probes_again(new, port, frame, heard):
             out[j] = True
             run_start = j
     return out
+
+
+def previous_same(group, value):
+    """For each row of two int64 columns, the last row before it with the same
+    group and the same value, -1 where none. Compiled (cnative.previous_same,
+    one pass) where `group` ascends and the values are ports; else by sorting."""
+    import numpy as np
+
+    from .speedups import compiled
+
+    n = len(group)
+    prev = np.empty(n, np.int64)
+    native = compiled()
+    if native is not None and native.previous_same(group, value, prev) == 0:
+        return prev
+    by_value = np.lexsort((np.arange(n), value, group))
+    same = (group[by_value][1:] == group[by_value][:-1]) & (value[by_value][1:] == value[by_value][:-1])
+    prev.fill(-1)
+    prev[by_value[1:][same]] = by_value[:-1][same]
+    return prev
 
 
 PROTO_CODES = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}

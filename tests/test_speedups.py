@@ -270,3 +270,69 @@ def test_compiled_lane_decode_is_the_numpy_one():
         (s1, c1, o1), (s2, c2, o2) = got
         assert (s1 == s2).all() and c1 == c2 and o1 == o2
         assert (s1 == columns.FAST).sum() > 100 and (s1 != columns.FAST).sum() > 50
+
+
+@needs_native
+def test_compiled_previous_same_is_the_sorting_one(monkeypatch):
+    """sessions.previous_same (each row's last earlier row of the same group and value:
+    split_runs' previous attempt to a port in a segment) in one compiled pass: the rows of
+    its sorting twin, for few or many groups and ports; where the columns are not of the
+    shape the pass serves (groups out of order, values past 16 bits) the twin answers."""
+    from pcapscan.sessions import previous_same
+
+    rng = np.random.default_rng(17)
+
+    def both(group, value):
+        got, want = _compiled_and_pure(monkeypatch, previous_same, group, value)
+        assert got.dtype == want.dtype == np.int64 and got.tolist() == want.tolist()
+        return got
+
+    for m in (0, 1, 2, 50, 5000, 100_000):
+        for groups, ports in ((1, 3), (4, 700), (m or 1, 65536)):
+            group = np.sort(rng.integers(0, groups, m)).astype(np.int64)
+            value = rng.integers(0, ports, m).astype(np.int64)
+            prev = both(group, value)
+            has = np.flatnonzero(prev >= 0)  # the semantics: same group and value, earlier, none between
+            assert (prev[has] < has).all() and (group[prev[has]] == group[has]).all()
+            assert (value[prev[has]] == value[has]).all()
+    assert both(np.array([0, 0, 0, 1, 1], np.int64), np.array([5, 7, 5, 5, 5], np.int64)).tolist() == [-1, -1, 0, -1, 3]
+    # the twin's cases: groups not ascending, a value past 16 bits or below 0
+    assert both(np.array([1, 0, 1], np.int64), np.array([5, 5, 5], np.int64)).tolist() == [-1, -1, 0]
+    assert both(np.array([0, 0, 0], np.int64), np.array([70000, -1, 70000], np.int64)).tolist() == [-1, -1, 0]
+    out = np.empty(2, np.int64)
+    assert native.previous_same(np.array([0, 0], np.int64), np.array([1, 1 << 16], np.int64), out) == -1
+    with pytest.raises(ValueError):
+        native.previous_same(np.zeros(3, np.int64), np.zeros(2, np.int64), np.zeros(3, np.int64))
+    with pytest.raises(TypeError):
+        native.previous_same(np.zeros(3, np.int32), np.zeros(3, np.int64), np.zeros(3, np.int64))
+
+
+@needs_native
+def test_compiled_group_by_key_is_the_stable_sort(monkeypatch):
+    """fastpath/columns.group_by_key (the simple flows grouped by session) by counting: the
+    values and counts of the stable argsort twin, for few or many keys, keys without rows,
+    none at all; a key out of range leaves it to the twin."""
+    from pcapscan.fastpath.columns import group_by_key
+
+    rng = np.random.default_rng(19)
+
+    def both(keys, values, n):
+        got, want = _compiled_and_pure(monkeypatch, group_by_key, keys, values, n)
+        assert got[0].dtype == want[0].dtype == np.int32 and got[0].tolist() == want[0].tolist()
+        assert got[1].dtype == want[1].dtype == np.int64 and got[1].tolist() == want[1].tolist()
+        return got
+
+    for m in (0, 1, 9, 4000, 300_000):
+        for k in (1, 3, 500, 70_000):
+            keys = rng.integers(0, k, m).astype(np.int32)
+            values = rng.integers(-(1 << 31), (1 << 31) - 1, m).astype(np.int32)
+            out, counts = both(keys, values, k + 2)  # the last two keys have no rows
+            assert counts.tolist() == np.bincount(keys, minlength=k + 2).tolist() and counts[-2:].tolist() == [0, 0]
+            assert out.tolist() == values[np.argsort(keys, kind="stable")].tolist()
+    out, counts = both(np.array([2, 0, 2, 1, 0], np.int32), np.array([10, 11, 12, 13, 14], np.int32), 3)
+    assert out.tolist() == [11, 14, 13, 10, 12] and counts.tolist() == [2, 1, 2]
+    out, counts = np.empty(2, np.int32), np.empty(2, np.int64)
+    assert native.group_by_key(np.array([0, 2], np.int32), np.array([1, 2], np.int32), out, counts) == -1
+    assert native.group_by_key(np.array([0, -1], np.int32), np.array([1, 2], np.int32), out, counts) == -1
+    with pytest.raises(TypeError):
+        native.group_by_key(np.zeros(2, np.int64), np.zeros(2, np.int32), out, counts)

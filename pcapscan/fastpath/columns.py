@@ -927,6 +927,21 @@ def dense_ids(cols) -> tuple:
     return ids, int(ranks[-1]) + 1
 
 
+def group_by_key(keys: np.ndarray, values: np.ndarray, n: int) -> tuple:
+    """(values grouped by key, keys ascending, each key's in row order; the rows of
+    each key 0..n-1): int32 keys and values, as a stable argsort of the keys would
+    order them. A counting sort (cnative.group_by_key) where compiled."""
+    keys = np.ascontiguousarray(keys, np.int32)
+    values = np.ascontiguousarray(values, np.int32)
+    out, counts = np.empty(len(values), np.int32), np.empty(n, np.int64)
+    native = compiled()
+    if native is not None and native.group_by_key(keys, values, out, counts) == 0:
+        return out, counts
+    small = len(keys) and int(keys.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
+    order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
+    return values[order], np.bincount(keys, minlength=n).astype(np.int64)
+
+
 def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tuple:
     """Sorted `new` values merged into sorted `base` as np.insert lays them out
     (with side="right", after base values equal to them): (their rows in the

@@ -30,7 +30,7 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, pack_columns
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_by_key, pack_columns
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
@@ -226,15 +226,11 @@ class Assembler:
         sess = np.empty(len(fid), np.int32)
         for lo in range(0, len(fid), SESSION_ROWS):  # sessions() works in int64: a slice at a time
             sess[lo:lo + SESSION_ROWS] = t.sessions(fid[lo:lo + SESSION_ROWS])
-        small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
-        order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
+        fid, counts = group_by_key(sess, fid, int(sess.max()) + 1 if len(sess) else 0)  # by session
+        del sess
         # with a second process, a block per session or so: the two halves come out even
-        ordered = sess[order]
-        fid = fid[order]  # by session
-        del order
-        blocks = _blocks(ordered, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
-        block_sessions = [_distinct_sorted(ordered[lo:hi]) for lo, hi in blocks]
-        del sess, ordered
+        blocks, block_sessions = _blocks(counts, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
+        del counts
         debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
@@ -785,18 +781,18 @@ class BlockTable:
     why: dict
 
 
-def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
-    """[(lo, hi)] cutting sorted session numbers into runs of whole sessions of about `size` rows."""
-    n = len(sorted_sessions)
-    if not n:
-        return []
-    starts = np.r_[0, np.nonzero(sorted_sessions[1:] != sorted_sessions[:-1])[0] + 1]
-    out, lo = [], 0
-    for st in starts.tolist()[1:] + [n]:
-        if st - lo >= size or st == n:
-            out.append((lo, st))
-            lo = st
-    return out
+def _blocks(counts: np.ndarray, size: int) -> tuple:
+    """Rows grouped by session (`counts[s]` rows of session s, sessions ascending) cut into
+    runs of whole sessions of about `size` rows: ([(lo, hi)], [each run's sessions, ascending])."""
+    present = np.flatnonzero(counts).astype(np.int32)
+    ends = np.cumsum(counts[present]).tolist()
+    out, sessions, lo, first = [], [], 0, 0
+    for j, end in enumerate(ends):
+        if end - lo >= size or j == len(ends) - 1:
+            out.append((lo, end))
+            sessions.append(present[first:j + 1])
+            lo, first = end, j + 1
+    return out, sessions
 
 
 def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -805,13 +801,6 @@ def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     at = np.searchsorted(wanted, values)
     return np.nonzero(wanted[np.minimum(at, len(wanted) - 1)] == values)[0]
-
-
-def _distinct_sorted(values: np.ndarray) -> np.ndarray:
-    """np.unique of values already in ascending order."""
-    if not len(values):
-        return values
-    return values[np.r_[True, values[1:] != values[:-1]]]
 
 
 def _first_frame(scan) -> int:
