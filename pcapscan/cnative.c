@@ -1030,49 +1030,54 @@ done:
     return result;
 }
 
-/* -- group_by_key ------------------------------------------------------------------------ */
+/* -- group_rows -------------------------------------------------------------------------- */
 
-/* group_by_key(keys, values, out, counts) -> 0, or -1 (out undefined) where a key is not
- * in 0..len(counts)-1: keys and values int32[m], out int32[m], counts int64[k] (zeroed
- * here). out: the values grouped by key, keys ascending, each key's values in row order
- * (a stable counting sort); counts: the rows of each key. fastpath/columns.group_by_key's
- * compiled half; its twin sorts. */
-static PyObject *group_by_key(PyObject *self, PyObject *args) {
-    PyObject *keys_o, *values_o, *out_o, *counts_o;
-    if (!PyArg_ParseTuple(args, "OOOO", &keys_o, &values_o, &out_o, &counts_o))
+/* group_rows(keys, out, counts) -> 0, or -1 (out undefined) where a key is past
+ * len(counts) or out's length is not the number of rows with a key: keys int32[m], a
+ * row's key or -1 (no key: left out); out int32: the rows with a key grouped by key, keys
+ * ascending, each key's rows ascending (a stable counting sort); counts int64[k] (zeroed
+ * here): the rows of each key. fastpath/columns.group_rows' compiled half; its twin sorts. */
+static PyObject *group_rows(PyObject *self, PyObject *args) {
+    PyObject *keys_o, *out_o, *counts_o;
+    if (!PyArg_ParseTuple(args, "OOO", &keys_o, &out_o, &counts_o))
         return NULL;
-    Py_buffer kv, vv, ov, cv;
-    int got = 0;
+    Py_buffer kv, ov, cv;
     PyObject *result = NULL;
     int64_t *at = NULL;
-    if (get_buf(keys_o, &kv, 4, 0, "group_by_key keys") < 0)
-        goto done;
-    got = 1;
-    if (get_buf(values_o, &vv, 4, 0, "group_by_key values") < 0)
-        goto done;
-    got = 2;
-    if (get_buf(out_o, &ov, 4, 1, "group_by_key out") < 0)
-        goto done;
-    got = 3;
-    if (get_buf(counts_o, &cv, 8, 1, "group_by_key counts") < 0)
-        goto done;
-    got = 4;
-    Py_ssize_t m = kv.len / 4, k = cv.len / 8;
-    const int32_t *keys = kv.buf, *values = vv.buf;
+    if (get_buf(keys_o, &kv, 4, 0, "group_rows keys") < 0)
+        return NULL;
+    if (get_buf(out_o, &ov, 4, 1, "group_rows out") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (get_buf(counts_o, &cv, 8, 1, "group_rows counts") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    Py_ssize_t m = kv.len / 4, k = cv.len / 8, kept = 0;
+    const int32_t *keys = kv.buf;
     int32_t *out = ov.buf;
     int64_t *counts = cv.buf;
-    if (vv.len / 4 != m || ov.len / 4 != m) {
-        PyErr_SetString(PyExc_ValueError, "group_by_key: columns differ in length");
+    if (m > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "group_rows: rows past int32");
         goto done;
     }
     memset(counts, 0, k * sizeof(int64_t));
     for (Py_ssize_t i = 0; i < m; i++) {
         int32_t key = keys[i];
-        if (key < 0 || key >= k) {
+        if (key < 0)
+            continue;
+        if (key >= k) {
             result = PyLong_FromLong(-1);
             goto done;
         }
         counts[key]++;
+        kept++;
+    }
+    if (kept != ov.len / 4) {
+        result = PyLong_FromLong(-1);
+        goto done;
     }
     at = PyMem_RawMalloc((k ? k : 1) * sizeof(int64_t));
     if (!at) {
@@ -1085,25 +1090,20 @@ static PyObject *group_by_key(PyObject *self, PyObject *args) {
         sum += counts[j];
     }
     for (Py_ssize_t i = 0; i < m; i++)
-        out[at[keys[i]]++] = values[i];
+        if (keys[i] >= 0)
+            out[at[keys[i]]++] = (int32_t)i;
     result = PyLong_FromLong(0);
 done:
     PyMem_RawFree(at);
-    if (got >= 4)
-        PyBuffer_Release(&cv);
-    if (got >= 3)
-        PyBuffer_Release(&ov);
-    if (got >= 2)
-        PyBuffer_Release(&vv);
-    if (got >= 1)
-        PyBuffer_Release(&kv);
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&cv);
     return result;
 }
 
 static PyMethodDef module_methods[] = {
-    {"group_by_key", group_by_key, METH_VARARGS,
-     "group_by_key(keys, values, out, counts) -> 0, or -1 where a key is out of range "
-     "(see fastpath/columns.py)"},
+    {"group_rows", group_rows, METH_VARARGS,
+     "group_rows(keys, out, counts) -> 0, or -1 where it does not serve (see fastpath/columns.py)"},
     {"previous_same", previous_same, METH_VARARGS,
      "previous_same(group, value, out) -> 0, or -1 where it does not serve (see sessions.previous_same)"},
     {"count_values", count_values, METH_VARARGS,

@@ -68,12 +68,23 @@ def ttl_band(ttl):
     import numpy as np
 
     ttl = np.asarray(ttl, np.int64)
+    if ttl.size > 256 and 0 <= int(ttl.min()) and int(ttl.max()) < 256:  # TTLs: each value's band looked up
+        return _band_table()[ttl]
     band = np.full(ttl.shape, 255, np.int64)
     for initial in reversed(_INITIAL_TTLS):
         band[ttl <= initial] = initial
     lo, hi = NMAP_TTL_BAND
     band[(ttl >= lo) & (ttl <= hi)] = 0
     return band
+
+
+def _band_table(_table=[]):
+    """ttl_band of every 8-bit TTL, computed by ttl_band itself on first use."""
+    if not _table:
+        import numpy as np
+
+        _table.append(ttl_band(np.arange(256, dtype=np.int64)))
+    return _table[0]
 
 
 def split_runs(pair, kind, window, options, ttl, ts, port, frame, heard):
@@ -144,15 +155,20 @@ def _breaks_pace(gaps, apart, sweeps):
     SYN to 443) keeps no rhythm."""
     import numpy as np
 
-    # a silence across segments is no neighbour's: nan, as where the segment has no probe on that side
-    before = np.r_[np.nan, gaps[:-1]]
-    after = np.r_[gaps[1:], np.nan]
-    before[np.r_[True, apart[:-1]]] = np.nan
-    after[np.r_[apart[1:], True]] = np.nan
-    with np.errstate(invalid="ignore"):
-        keeps = (np.isnan(before) | (gaps <= PACE_FACTOR * before)) & (np.isnan(after) | (gaps <= PACE_FACTOR * after))
-    rhythm = sweeps & keeps & ~(np.isnan(before) & np.isnan(after))
-    return ~apart & (gaps > RUN_GAP) & ~rhythm
+    out = ~apart & (gaps > RUN_GAP)
+    at = np.flatnonzero(out)  # few: the long silences within a segment
+    if not len(at):
+        return out
+    last = len(gaps) - 1
+    g = gaps[at]
+    # a silence across segments is no neighbour's, as where the segment has no probe on that side
+    before, after = gaps[np.maximum(at - 1, 0)], gaps[np.minimum(at + 1, last)]
+    has_before = (at > 0) & ~apart[np.maximum(at - 1, 0)] & ~np.isnan(before)
+    has_after = (at < last) & ~apart[np.minimum(at + 1, last)] & ~np.isnan(after)
+    keeps = (~has_before | (g <= PACE_FACTOR * before)) & (~has_after | (g <= PACE_FACTOR * after))
+    rhythm = sweeps[at] & keeps & (has_before | has_after)
+    out[at[rhythm]] = False
+    return out
 
 
 def _probes_again(new, port, frame, heard):

@@ -308,31 +308,34 @@ def test_compiled_previous_same_is_the_sorting_one(monkeypatch):
 
 
 @needs_native
-def test_compiled_group_by_key_is_the_stable_sort(monkeypatch):
-    """fastpath/columns.group_by_key (the simple flows grouped by session) by counting: the
-    values and counts of the stable argsort twin, for few or many keys, keys without rows,
-    none at all; a key out of range leaves it to the twin."""
-    from pcapscan.fastpath.columns import group_by_key
+def test_compiled_group_rows_is_the_stable_sort(monkeypatch):
+    """fastpath/columns.group_rows (the simple flows grouped by session) by counting: the
+    rows and counts of the stable argsort twin, for few or many keys, rows without a key,
+    keys without rows, none at all; a key out of range or a wrong count of kept rows
+    leaves it to the twin."""
+    from pcapscan.fastpath.columns import group_rows
 
     rng = np.random.default_rng(19)
 
-    def both(keys, values, n):
-        got, want = _compiled_and_pure(monkeypatch, group_by_key, keys, values, n)
+    def both(keys, n):
+        kept = int(np.count_nonzero(keys >= 0))
+        got, want = _compiled_and_pure(monkeypatch, group_rows, keys, n, kept)
         assert got[0].dtype == want[0].dtype == np.int32 and got[0].tolist() == want[0].tolist()
         assert got[1].dtype == want[1].dtype == np.int64 and got[1].tolist() == want[1].tolist()
         return got
 
     for m in (0, 1, 9, 4000, 300_000):
         for k in (1, 3, 500, 70_000):
-            keys = rng.integers(0, k, m).astype(np.int32)
-            values = rng.integers(-(1 << 31), (1 << 31) - 1, m).astype(np.int32)
-            out, counts = both(keys, values, k + 2)  # the last two keys have no rows
-            assert counts.tolist() == np.bincount(keys, minlength=k + 2).tolist() and counts[-2:].tolist() == [0, 0]
-            assert out.tolist() == values[np.argsort(keys, kind="stable")].tolist()
-    out, counts = both(np.array([2, 0, 2, 1, 0], np.int32), np.array([10, 11, 12, 13, 14], np.int32), 3)
-    assert out.tolist() == [11, 14, 13, 10, 12] and counts.tolist() == [2, 1, 2]
+            keys = rng.integers(-1, k, m).astype(np.int32)  # -1: a row without a key
+            rows, counts = both(keys, k + 2)  # the last two keys have no rows
+            has = np.flatnonzero(keys >= 0)
+            assert counts.tolist() == np.bincount(keys[has], minlength=k + 2).tolist() and counts[-2:].sum() == 0
+            assert rows.tolist() == has[np.argsort(keys[has], kind="stable")].tolist()
+    rows, counts = both(np.array([2, 0, -1, 2, 1, 0], np.int32), 3)
+    assert rows.tolist() == [1, 5, 4, 0, 3] and counts.tolist() == [2, 1, 2]
     out, counts = np.empty(2, np.int32), np.empty(2, np.int64)
-    assert native.group_by_key(np.array([0, 2], np.int32), np.array([1, 2], np.int32), out, counts) == -1
-    assert native.group_by_key(np.array([0, -1], np.int32), np.array([1, 2], np.int32), out, counts) == -1
+    assert native.group_rows(np.array([0, 2], np.int32), out, counts) == -1  # key 2 of 2
+    assert native.group_rows(np.array([0, -1, 1], np.int32), out[:1], counts) == -1  # two rows kept, not one
+    assert native.group_rows(np.array([0, -1, 1], np.int32), out, counts) == 0 and out.tolist() == [0, 2]
     with pytest.raises(TypeError):
-        native.group_by_key(np.zeros(2, np.int64), np.zeros(2, np.int32), out, counts)
+        native.group_rows(np.zeros(2, np.int64), out, counts)

@@ -927,19 +927,21 @@ def dense_ids(cols) -> tuple:
     return ids, int(ranks[-1]) + 1
 
 
-def group_by_key(keys: np.ndarray, values: np.ndarray, n: int) -> tuple:
-    """(values grouped by key, keys ascending, each key's in row order; the rows of
-    each key 0..n-1): int32 keys and values, as a stable argsort of the keys would
-    order them. A counting sort (cnative.group_by_key) where compiled."""
+def group_rows(keys: np.ndarray, n: int, kept: int) -> tuple:
+    """(the rows of int32 `keys` with a key (0..n-1; -1: none), grouped by key, keys
+    ascending, each key's rows ascending, as int32; the rows of each key). `kept`: how
+    many rows have a key. A counting sort (cnative.group_rows) where compiled; its
+    twin sorts (stably: a row's place among its key's is its order)."""
     keys = np.ascontiguousarray(keys, np.int32)
-    values = np.ascontiguousarray(values, np.int32)
-    out, counts = np.empty(len(values), np.int32), np.empty(n, np.int64)
+    out, counts = np.empty(kept, np.int32), np.empty(n, np.int64)
     native = compiled()
-    if native is not None and native.group_by_key(keys, values, out, counts) == 0:
+    if native is not None and native.group_rows(keys, out, counts) == 0:
         return out, counts
-    small = len(keys) and int(keys.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
-    order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
-    return values[order], np.bincount(keys, minlength=n).astype(np.int64)
+    rows = np.flatnonzero(keys >= 0)
+    small = n <= (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
+    k = keys[rows]
+    order = np.argsort(k.astype(np.uint16) if small else k, kind="stable")
+    return rows[order].astype(np.int32), np.bincount(k, minlength=n).astype(np.int64)
 
 
 def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tuple:

@@ -30,7 +30,7 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_by_key, pack_columns
+from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, pack_columns
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
@@ -46,7 +46,7 @@ FP_OBJECTS_MAX = 3000
 # Captures from this size on are read twice, the second time block by block (FlowTable's lean
 # mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
 REREAD_MIN_BYTES = 512 << 20
-SESSION_ROWS = 1 << 20  # simple flows given their session at a time
+SESSION_ROWS = 1 << 19  # flows given their session at a time (int64 temporaries of 4 MiB: kept in the heap)
 BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
 
@@ -222,12 +222,14 @@ class Assembler:
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
-        fid = np.flatnonzero((st & (COMPLEX | N1)) == N1).astype(np.int32)  # simple, with a probe: one pass
-        sess = np.empty(len(fid), np.int32)
-        for lo in range(0, len(fid), SESSION_ROWS):  # sessions() works in int64: a slice at a time
-            sess[lo:lo + SESSION_ROWS] = t.sessions(fid[lo:lo + SESSION_ROWS])
-        fid, counts = group_by_key(sess, fid, int(sess.max()) + 1 if len(sess) else 0)  # by session
-        del sess
+        # simple, with a probe: their session, then their flow ids grouped by session, in one pass
+        simple = (st & (COMPLEX | N1)) == N1
+        sess = np.empty(len(st), np.int32)
+        for lo in range(0, len(st), SESSION_ROWS):  # sessions_of works in int64: a slice at a time
+            hi = lo + SESSION_ROWS
+            sess[lo:hi] = np.where(simple[lo:hi], t.sessions_of(t.key.v[lo:hi], st[lo:hi]), -1)
+        fid, counts = group_rows(sess, int(sess.max()) + 1 if len(sess) else 0, int(np.count_nonzero(simple)))
+        del sess, simple
         # with a second process, a block per session or so: the two halves come out even
         blocks, block_sessions = _blocks(counts, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
         del counts
