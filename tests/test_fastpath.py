@@ -848,3 +848,22 @@ def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
     seen = list(dict.fromkeys(phases))
     assert seen == ["reading", "pairing", "assembling-reread", "routing", "fingerprinting-reread"]
     assert all(PROGRESS_WORDS["en"][p][0].startswith("reading again") for p in seen if p.endswith("-reread"))
+
+
+def test_merged_rows_are_those_of_a_stable_sort():
+    """columns.merge_rows lays a few new rows (copied around in slices) or many (through the
+    mask) into a sorted column where insertion_slots puts them: a stable sort of both
+    columns one after the other, values and type."""
+    import numpy as np
+
+    rng = np.random.default_rng(23)
+    for n_base in (0, 1, 9, 3000):
+        for n_new in (0, 1, 2, 63, 64, 65, 400):
+            base = np.sort(rng.integers(0, 300, n_base)).astype(np.uint16)
+            new = np.sort(rng.integers(0, 300, n_new))
+            slots, keep = columns.insertion_slots(base, new, side="right")
+            got = columns.merge_rows(base, new, slots, keep, np.int32)
+            both = np.concatenate([base.astype(np.int64), new])
+            assert got.dtype == np.int32 and got.tolist() == both[np.argsort(both, kind="stable")].tolist()
+            tagged = columns.merge_rows(np.zeros(n_base, bool), np.ones(n_new, bool), slots, keep, bool)
+            assert np.flatnonzero(tagged).tolist() == slots.tolist()  # each new row where the slots say

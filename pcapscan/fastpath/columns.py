@@ -954,6 +954,24 @@ def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tu
     return slots, keep
 
 
+def merge_rows(base: np.ndarray, new, slots: np.ndarray, keep: np.ndarray, dtype) -> np.ndarray:
+    """A column of `dtype` holding `new`'s values at rows `slots` (ascending) and
+    `base`'s, in order, at the others (`keep`: their mask), as insertion_slots
+    lays them out. Where the new rows are few, base is copied around them in
+    slices rather than through the mask."""
+    out = np.empty(len(keep), dtype)
+    if len(slots) <= 64:
+        at = 0
+        for j, slot in enumerate(slots.tolist()):
+            out[at:slot] = base[at - j:slot - j]
+            at = slot + 1
+        out[at:] = base[at - len(slots):]
+    else:
+        out[keep] = base
+    out[slots] = new
+    return out
+
+
 def first_index(ids: np.ndarray, n: int) -> np.ndarray:
     """For ids from dense_ids: the first row of each id."""
     first = np.full(n, len(ids), np.int64)

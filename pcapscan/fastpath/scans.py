@@ -30,7 +30,8 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, pack_columns
+from .columns import (AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, merge_rows,
+                      pack_columns)
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
@@ -596,12 +597,10 @@ class Assembler:
         is_py = np.zeros(n, bool)
         is_py[py_rows] = True
         s_rows = np.nonzero(~is_py)[0]
+        is_s = ~is_py
 
         def column(simple_col, py_values, dtype):
-            col = np.empty(n, dtype)
-            col[s_rows] = simple_col
-            col[py_rows] = np.asarray(py_values, dtype) if n_p else []
-            return col
+            return merge_rows(simple_col, np.asarray(py_values, dtype) if n_p else [], py_rows, is_s, dtype)
 
         ofr = column(s["pframe"], py_ofr, np.int64)
         idx = column(np.arange(n_s), np.arange(n_p), np.intp)  # intp: the index of many gathers
@@ -732,21 +731,24 @@ class Assembler:
             st, rs = u_st[inv], u_rs[inv]
             ttl = np.where(u_keep[inv], s["rttl"][simple], 0)
         # one table, sorted by (proto, port)
-        n_o = len(results)
         t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
         t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
         o = _port_order(t_udp, t_port)
         t_udp, t_port = t_udp[o], t_port[o]
-        pad = np.zeros(n_o, np.int64)
-        st = np.r_[st, pad][o].astype(np.uint8)
-        rs = np.r_[rs, pad][o].astype(np.uint8)
-        ttl = np.r_[ttl, pad][o].astype(np.uint8)
-        pframe = np.r_[s["pframe"][simple], pad][o].astype(np.uint32)  # frames < 2**32 (flows.py)
-        rframe = np.r_[s["rframe"][simple], pad][o]
-        if not len(rframe) or int(rframe.max()) < 1 << 31:  # 4 bytes a port, -1 where unanswered
-            rframe = rframe.astype(np.int32)
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
+        at = back[:m]  # where each bulk row goes; the engine's rows keep zeros (their PortResult tells)
+
+        def placed(values, dtype):
+            col = np.zeros(len(o), dtype)
+            col[at] = values
+            return col
+
+        st, rs, ttl = placed(st, np.uint8), placed(rs, np.uint8), placed(ttl, np.uint8)
+        pframe = placed(s["pframe"][simple], np.uint32)  # frames < 2**32 (flows.py)
+        rframe = s["rframe"][simple]
+        # 4 bytes a port, -1 where unanswered
+        rframe = placed(rframe, np.int32 if not m or int(rframe.max()) < 1 << 31 else np.int64)
         objects = {int(back[m + j]): r for j, r in enumerate(results)}
         ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects)
         # time span: every probe of every exchange
