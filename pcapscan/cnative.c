@@ -725,6 +725,10 @@ static PyObject *dense_ids(PyObject *self, PyObject *args) {
     uint64_t mask = ((uint64_t)1 << bits) - 1;
     for (Py_ssize_t i = 0; i < m; i++) {
         int64_t v = packed[i];
+        if (i && v == packed[i - 1]) { /* a run of one value (a scan's rows often are): its id again */
+            ids[i] = ids[i - 1];
+            continue;
+        }
         uint64_t h = slot_of((uint64_t)v, bits);
         int64_t id;
         while ((id = slots[h]) >= 0 && uniq[id].value != v)

@@ -143,7 +143,8 @@ def _compiled_and_pure(monkeypatch, fn, *args):
 def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     """fastpath/columns.dense_ids hashes where the distinct rows are few: the ids
     are those of the counting or sorting twin, on every path (one column or
-    several, narrow or wide types, negative values, few or many distinct rows)."""
+    several, narrow or wide types, negative values, few or many distinct rows,
+    runs of one value)."""
     from pcapscan.fastpath.columns import dense_ids
 
     rng = np.random.default_rng(5)
@@ -162,6 +163,7 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
             both([rng.integers(0, 2, m).astype(bool), wide % 65536, (wide >> 20).astype(np.int32)])
             both([(wide % 251).astype(np.uint8), (wide % 40000).astype(np.uint16), (wide % 3 - 1).astype(np.int16)])
             both([wide.astype(np.uint64), (wide % 7).astype(np.uint32)])
+            both([np.repeat(wide, rng.integers(1, 60, m))[:m]])  # runs of one value (ids taken again)
     # the helper alone: past `limit` distinct values it answers -1
     out = np.empty(5, np.int64)
     assert native.dense_ids(np.array([5, -3, 5, 9, -3], np.int64), out, 10) == 3 and out.tolist() == [1, 0, 1, 2, 0]
