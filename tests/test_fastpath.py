@@ -867,3 +867,23 @@ def test_merged_rows_are_those_of_a_stable_sort():
             assert got.dtype == np.int32 and got.tolist() == both[np.argsort(both, kind="stable")].tolist()
             tagged = columns.merge_rows(np.zeros(n_base, bool), np.ones(n_new, bool), slots, keep, bool)
             assert np.flatnonzero(tagged).tolist() == slots.tolist()  # each new row where the slots say
+
+
+def test_dense_ids_skip_columns_of_one_value():
+    """columns.dense_ids leaves out of the packing a column that holds one value (it
+    tells no rows apart): the ids are still np.unique's inverse of the rows, with every
+    column of one value (one id), some, or none; bool, narrow and wide types."""
+    import numpy as np
+
+    rng = np.random.default_rng(29)
+    for m in (1, 2, 50, 5000):
+        for constant in ((), (0,), (1, 2), (0, 1, 2)):
+            cols = [rng.integers(0, 2, m).astype(bool), rng.integers(-3, 4, m).astype(np.int8),
+                    rng.integers(0, 1 << 40, m)]
+            for j in constant:
+                cols[j] = np.full(m, cols[j][0])
+            ids, n = columns.dense_ids(cols)
+            uniq, inv = np.unique(np.stack([c.astype(np.int64) for c in cols], 1), axis=0, return_inverse=True)
+            assert n == len(uniq) and ids.tolist() == inv.ravel().tolist()
+            if len(constant) == 3:
+                assert n == 1 and not ids.any()

@@ -863,7 +863,8 @@ def pack_columns(cols) -> tuple:
     """(packed, span): int columns packed into one int64 column, equal rows
     alike and in lexicographic order, values 0..span-1; (None, 0) where their
     ranges do not fit in 62 bits together. Each column is read twice (its
-    range) and summed in place: no temporary column."""
+    range) and, unless it holds one value only (which tells no rows apart),
+    summed in place: no temporary column."""
     packed = None
     span = 1
     for c in cols:
@@ -871,6 +872,8 @@ def pack_columns(cols) -> tuple:
         width = hi - lo + 1
         if span * width >= (1 << 62):
             return None, 0
+        if width == 1:
+            continue
         if packed is None:
             packed = c.astype(np.int64)
         else:  # packed * width + (c - lo), in place
@@ -878,6 +881,8 @@ def pack_columns(cols) -> tuple:
             packed += c
         packed -= lo
         span *= width
+    if packed is None:  # every column of one value: one row alike
+        packed = np.zeros(len(cols[0]) if cols else 0, np.int64)
     return packed, span
 
 
@@ -901,6 +906,8 @@ def dense_ids(cols) -> tuple:
     if m == 0:
         return np.zeros(0, np.int64), 0
     packed, span = pack_columns(cols)
+    if span == 1:  # every row alike
+        return packed, 1
     if packed is not None:
         native = compiled()
         if native is not None and span > (1 << 16):
