@@ -887,3 +887,25 @@ def test_dense_ids_skip_columns_of_one_value():
             assert n == len(uniq) and ids.tolist() == inv.ravel().tolist()
             if len(constant) == 3:
                 assert n == 1 and not ids.any()
+
+
+def test_shared_keys_are_the_rows_whose_key_repeats():
+    """fastpath.scans._shared (rows whose (session, proto, port) another row has too), on
+    each of its ways: keys few enough to count, too many (a block of many sessions) with
+    most ports probed once (only the rows of a repeated port keyed), with every port
+    repeated, and keys too wide to pack."""
+    from collections import Counter
+
+    import numpy as np
+
+    from pcapscan.fastpath.scans import _shared
+
+    rng = np.random.default_rng(31)
+    for m, sessions, ports in ((1, 1, 1), (7, 2, 3), (3000, 3, 65536), (70_000, 60, 65536), (70_000, 60, 40),
+                               (5000, 1 << 45, 65536)):
+        cols = [rng.integers(0, sessions, m), rng.integers(0, 2, m).astype(bool), rng.integers(0, ports, m)]
+        if m == 70_000:  # one session probing every port, then many probing a port or a few
+            cols[0][:65536], cols[2][:65536] = 0, np.arange(65536)
+        keys = list(zip(*(c.tolist() for c in cols)))
+        seen = Counter(keys)
+        assert _shared(cols).tolist() == [seen[k] > 1 for k in keys]

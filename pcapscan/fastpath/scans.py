@@ -853,6 +853,16 @@ def _shared(cols) -> np.ndarray:
     packed, span = pack_columns(cols)
     if packed is not None and span <= max(16 * m, 1 << 20):  # a block's (session, proto, port) keys: counted
         return np.bincount(packed, minlength=span)[packed] > 1
+    # too many keys to count (a block of many sessions): a row alone with its value of the
+    # last column (its port) shares nothing; the others are keyed apart
+    last, last_span = pack_columns(cols[-1:])
+    if last_span <= max(16 * m, 1 << 20):
+        maybe = np.flatnonzero(np.bincount(last, minlength=last_span)[last] > 1)
+        if len(maybe) < m:
+            out = np.zeros(m, bool)
+            if len(maybe):
+                out[maybe] = _shared([c[maybe] for c in cols])
+            return out
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)
