@@ -9,13 +9,18 @@ library exceptions become a one-line message and an exit status:
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
-import click
+# Before numpy is first imported: OpenBLAS starts a thread per core that spins on start-up and
+# after every call, for matrix work pcapscan never does (0.1 s of CPU a run); a user's setting stays.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from . import __version__
-from .errors import PcapscanError
-from .techniques import lab_techniques, live_techniques
+import click  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .errors import PcapscanError  # noqa: E402
+from .techniques import lab_techniques, live_techniques  # noqa: E402
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 TECHNIQUE_NAMES = [t.value for t in live_techniques()]  # the TCP/UDP port scans pcapscan also sends

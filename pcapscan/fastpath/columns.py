@@ -367,8 +367,6 @@ class Decoded:
     frame: np.ndarray
     ts: np.ndarray
     fileoff: np.ndarray  # stream offset of the record's data
-    incl: np.ndarray  # its captured length
-    lt: np.ndarray  # its link type
     src: np.ndarray  # address ids
     dst: np.ndarray
     udp: np.ndarray  # bool: UDP (else TCP)
@@ -439,8 +437,8 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
         cols.append(_ipv4(buf, idx4, l3[idx4], end_rec[idx4], status))
     if len(idx6):
         cols.append(_ipv6(buf, idx6, l3[idx6], end_rec[idx6], status, addrs))
-    # transport for both
-    parts = [c for c in cols if c is not None]
+    # transport for both (a part left without rows is dropped: merged, it would cost a scatter of every column)
+    parts = [c for c in cols if c is not None and len(c["idx"])]
     if lane is not None:
         parts.append(_lane_options(lane, b, options))
     generic = [c for c in parts if "sport" not in c]
@@ -500,7 +498,7 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
             frame = np.arange(b.frame0, b.frame0 + n)
         else:
             frame = b.frame0 + fi
-        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
+        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], **dec)
     else:
         fast = None
     return fast, slow, ip_ts

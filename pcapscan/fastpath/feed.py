@@ -5,13 +5,14 @@ by their offset afterwards (RecordReader).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
-from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, send, tame_malloc
+from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, roomy_heap, send, tame_malloc
 
 
 class RecordReader:
@@ -215,7 +216,6 @@ _NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport":
 def _narrow(dec):
     if dec is None or not len(dec.frame):
         return dec
-    dec.incl = dec.lt = None  # the flow table does not read them
     if dec.frame[-1] >= 1 << 32:
         return dec  # (the flow table declines 2**32 records and more itself)
     for k, t in _NARROW.items():
@@ -265,6 +265,7 @@ def read_forked(reader, stats, table, progress):
 
     receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
     receiver.start()
+    heap = contextlib.ExitStack()
     try:
         while True:
             msg = inbox.get()
@@ -289,6 +290,9 @@ def read_forked(reader, stats, table, progress):
                                 setattr(dec, col, c)
                 if first:
                     _reserve(table, size, prog[2], prog[0])
+                    # then each batch's arrays and temporaries reuse the last one's heap (mapped
+                    # afresh they cost their pages' faults and zeroing); the table's columns are mapped
+                    heap.enter_context(roomy_heap())
                     first = False
                 table.feed(dec, slow)
                 if progress is not None:
@@ -301,6 +305,7 @@ def read_forked(reader, stats, table, progress):
             else:
                 raise msg[1]
     finally:
+        heap.close()
         if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
             import signal
 
