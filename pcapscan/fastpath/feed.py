@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
-from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, roomy_heap, send, tame_malloc
+from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, SharedRing, debug, fork_child, roomy_heap, send, tame_malloc
 
 
 class RecordReader:
@@ -223,25 +223,38 @@ def _narrow(dec):
     return dec
 
 
+RING_BUFFERS = 4  # batches in the shared buffers at once (read_forked): one keyed, the next ones waiting
+
+
 def read_forked(reader, stats, table, progress):
-    """Decode in a forked child, key flows here, batch by batch over a pipe.
+    """Decode in a forked child, key flows here, batch by batch over a pipe (the
+    columns in buffers shared with the child: workers.SharedRing).
     The child has its own address and option books: their new entries come
     with each batch and are mapped to this process's ids (which the flow
     table may have extended meanwhile, from packets decode_frame read)."""
     size = reader.cap.size
+    # the batches' columns, in buffers shared with the child: a batch's narrowed columns take
+    # about 71 bytes a record, and a record of a chunk at least 58 (UDP over IPv4, pcap)
+    ring = SharedRing(RING_BUFFERS, reader.chunk_bytes * 5 // 4 + (64 << 10))
 
     def decode_and_send(tx):  # in the child
+        ring.child_side()
         tame_malloc(CHILD_MMAP_THRESHOLD)
         addrs, options = AddressBook(), OptionBook()
         n_opt, n_v6 = 1, 0
         for dec, slow, batch in _decoded(reader, stats, addrs, options):
             new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
+            ring.send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         send(tx, ("end", stats, capinfo(reader.cap)))
         debug("decoding child: read and sent")
 
-    pid, rx = fork_child(decode_and_send)
+    try:
+        pid, rx = fork_child(decode_and_send)
+    except BaseException:
+        ring.close()
+        raise
+    ring.parent_side()
     addrs, options = table.addrs, table.options
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
@@ -255,11 +268,11 @@ def read_forked(reader, stats, table, progress):
     def receive():
         while True:
             try:
-                msg = recv(rx)
+                msg, slot = ring.recv(rx)
             except (EOFError, OSError):
                 inbox.put(None)
                 return
-            inbox.put(msg)
+            inbox.put((msg, slot))
             if msg[0] != "batch":
                 return
 
@@ -268,9 +281,10 @@ def read_forked(reader, stats, table, progress):
     heap = contextlib.ExitStack()
     try:
         while True:
-            msg = inbox.get()
-            if msg is None:
+            got = inbox.get()
+            if got is None:
                 raise ChildFailed("the decoding process ended early")
+            msg, slot = got
             if msg[0] == "batch":
                 _, dec, slow, new_opt, new_v6, prog = msg
                 if new_opt:
@@ -294,7 +308,9 @@ def read_forked(reader, stats, table, progress):
                     # afresh they cost their pages' faults and zeroing); the table's columns are mapped
                     heap.enter_context(roomy_heap())
                     first = False
-                table.feed(dec, slow)
+                table.feed(dec, slow)  # (which keeps copies of what it keeps)
+                del got, msg, dec
+                ring.release(slot)
                 if progress is not None:
                     progress(*prog, "reading")
             elif msg[0] == "end":
@@ -319,6 +335,7 @@ def read_forked(reader, stats, table, progress):
                 except queue.Empty:
                     pass
         os.close(rx)
+        ring.close()
         reader.close()
         try:
             os.waitpid(pid, 0)
