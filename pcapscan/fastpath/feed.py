@@ -113,7 +113,11 @@ class Rereader:
         few: list = []  # records read from sparse runs, gathered into one batch
         few_bytes = 0
 
-        def gathered():
+        def gathered():  # the records gathered so far, decoded as one batch (if any); then none again
+            nonlocal few_bytes
+            few_bytes = 0
+            if not few:
+                return
             raw = b"".join(r[0] for r in few)
             incl = np.array([len(r[0]) for r in few], np.int64)
             b = Batch(buf=np.frombuffer(raw, np.uint8), raw=raw, base=0, frame0=0, off=np.r_[0, np.cumsum(incl)[:-1]],
@@ -121,7 +125,8 @@ class Rereader:
                       ts=np.array([r[2] for r in few], np.float64))
             dec = decode(b, np.array([r[3] for r in few], np.int64), np.array([r[4] for r in few], np.int64))
             few.clear()
-            return dec
+            if dec is not None:
+                yield dec
 
         cut = np.flatnonzero(np.diff(frames) > REREAD_GAP) + 1
         for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, len(frames)].tolist()):
@@ -134,11 +139,7 @@ class Rereader:
                 n = len(batch.off)
                 sel = want[np.searchsorted(want, batch.frame0):np.searchsorted(want, batch.frame0 + n)] - batch.frame0
                 if FEW_MAX * len(sel) >= n:  # most of the batch: decoded where it is
-                    if few:
-                        dec = gathered()
-                        if dec is not None:
-                            yield dec
-                        few_bytes = 0
+                    yield from gathered()
                     part = replace(batch, frame0=0, off=batch.off[sel], incl=batch.incl[sel],
                                    linktype=batch.linktype[sel], ts=batch.ts[sel])
                     dec = decode(part, batch.frame0 + sel, batch.base + part.off)
@@ -153,14 +154,8 @@ class Rereader:
                 if batch.frame0 + n > last:
                     break
             if few_bytes >= CHUNK_BYTES:
-                dec = gathered()
-                if dec is not None:
-                    yield dec
-                few_bytes = 0
-        if few:
-            dec = gathered()
-            if dec is not None:
-                yield dec
+                yield from gathered()
+        yield from gathered()
 
 
 FEW_MAX = 16  # a batch of which at most 1/FEW_MAX is wanted: its records gathered with others'
