@@ -270,3 +270,9 @@ def test_compiled_lane_decode_is_the_numpy_one():
         (s1, c1, o1), (s2, c2, o2) = got
         assert (s1 == s2).all() and c1 == c2 and o1 == o2
         assert (s1 == columns.FAST).sum() > 100 and (s1 != columns.FAST).sum() > 50
+        # the option rows the compiled lane writes as it goes are those gathered afterwards
+        lane = columns._lane(batch, np.full(len(batch.off), columns.BAD, np.int8))
+        wo = np.flatnonzero(~lane["udp"] & (lane["doff"] > 20))
+        assert len(wo) > 20 and (lane["olen"][wo] > 0).sum() > 20
+        gathered = columns._option_rows(batch.buf, batch.off[lane["idx"][wo]], lane["olen"][wo].astype(np.int64))
+        assert lane["option_rows"][:len(wo)].tolist() == gathered.tolist()
