@@ -12,6 +12,9 @@
  *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count (outs: columns, option rows)
  *       the bulk decoder's common shape (Ethernet, IPv4 without options, TCP or UDP):
  *       fastpath/columns.py's _lane_py.
+ *   flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
+ *       flow keys but their address pairs, and the rows where the pair changes: fastpath/flows.py's
+ *       FlowTable.keys (which numbers the pairs).
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
@@ -989,6 +992,65 @@ done:
     return result;
 }
 
+/* -- flow_keys ------------------------------------------------------------------------- */
+
+/* flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
+ *   src, dst: int64[m] address ids; sport, dport: uint16[m]; udp: 1-byte bools[m]. Out, m rows each:
+ *   key: uint64, a flow key but for its address pair (udp << 32 | the lower endpoint's port << 16 |
+ *   the higher one's; the lower endpoint: the lower address, or the lower port of one address);
+ *   dirb: uint8, 1 where the source is the higher endpoint; head: int64, the h rows whose
+ *   (lower, higher) address differ from the row before's (the first row too), and head_lo, head_hi
+ *   (int64) those addresses: fastpath/flows.py's FlowTable.keys, which numbers the pairs. */
+static PyObject *flow_keys(PyObject *self, PyObject *args) {
+    PyObject *o[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8], &o[9]))
+        return NULL;
+    static const Py_ssize_t size[10] = {8, 2, 8, 2, 1, 8, 1, 8, 8, 8};
+    static const char *name[10] = {"src", "sport", "dst", "dport", "udp", "key", "dirb", "head", "head_lo", "head_hi"};
+    Py_buffer v[10];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 10; got++)
+        if (get_buf(o[got], &v[got], size[got], got >= 5, name[got]) < 0)
+            goto done;
+    Py_ssize_t m = v[0].len / 8;
+    for (int j = 0; j < 10; j++)
+        if (v[j].len / size[j] != m) {
+            PyErr_SetString(PyExc_ValueError, "flow_keys: arrays of different lengths");
+            goto done;
+        }
+    const int64_t *src = v[0].buf, *dst = v[2].buf;
+    const uint16_t *sport = v[1].buf, *dport = v[3].buf;
+    const uint8_t *udp = v[4].buf;
+    uint64_t *key = v[5].buf;
+    uint8_t *dirb = v[6].buf;
+    int64_t *head = v[7].buf, *head_lo = v[8].buf, *head_hi = v[9].buf;
+    Py_ssize_t h = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t last_lo = 0, last_hi = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int s_lo = src[i] < dst[i] || (src[i] == dst[i] && sport[i] <= dport[i]);
+        int64_t lo = s_lo ? src[i] : dst[i], hi = s_lo ? dst[i] : src[i];
+        uint64_t lo_p = s_lo ? sport[i] : dport[i], hi_p = s_lo ? dport[i] : sport[i];
+        key[i] = (uint64_t)(udp[i] != 0) << 32 | lo_p << 16 | hi_p;
+        dirb[i] = !s_lo;
+        if (i == 0 || lo != last_lo || hi != last_hi) {
+            head[h] = i;
+            head_lo[h] = lo;
+            head_hi[h] = hi;
+            h++;
+            last_lo = lo;
+            last_hi = hi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(h);
+done:
+    for (int j = 0; j < got; j++)
+        PyBuffer_Release(&v[j]);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"count_values", count_values, METH_VARARGS,
      "count_values(values) -> (rows, counts): each distinct value's first row and count, most common first "
@@ -1000,6 +1062,8 @@ static PyMethodDef module_methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
      " -> (n, pos, status, bad)"},
+    {"flow_keys", flow_keys, METH_VARARGS,
+     "flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h (see fastpath/flows.py's keys)"},
     {"lane_decode", lane_decode, METH_VARARGS,
      "lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> count (see cnative.c)"},
     {NULL, NULL, 0, NULL},
