@@ -2,8 +2,9 @@
 
 Mechanism only: a forked child that sends its results over a pipe
 (fork_child, send, recv: pickle protocol 5, numpy arrays as their own bytes),
-a map shared with a forked child (fork_map), and the memory settings either
-process takes (tame_malloc). What runs in the child is the callers' business:
+or their arrays through buffers shared with it (SharedRing), a map shared
+with a forked child (fork_map), and the memory settings either process takes
+(tame_malloc). What runs in the child is the callers' business:
 fastpath/feed.py decodes the capture there, fastpath/scans.py assembles half
 of the scan sessions. A child that fails tells its parent (("slow", why) for
 a NeedSlowPath, ("error", exc) for anything else); one that dies without a
