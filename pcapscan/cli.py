@@ -12,9 +12,13 @@ import contextlib
 import os
 import sys
 
-# Before numpy is first imported: OpenBLAS starts a thread per core that spins on start-up and
-# after every call, for matrix work pcapscan never does (0.1 s of CPU a run); a user's setting stays.
+# Before numpy is first imported (a user's settings stay): OpenBLAS starts a thread per core that
+# spins on start-up and after every call, for matrix work pcapscan never does (0.1 s of CPU a run);
+# numpy asks for huge pages for arrays of 4 MiB and more, and the fast path's zeroed columns, of
+# which a scan writes a part, then take 2 MiB at each first write, and the kernel's compaction for
+# them up to 0.3 s (bench-5m: 17 MiB more at the peak; docs/performance.md, "Reading, again").
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 import click  # noqa: E402
 

@@ -91,19 +91,20 @@ def test_shared_ring_child_stops_when_the_parent_is_gone():
     os.waitpid(pid, 0)
 
 
-def _started(env_value):
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if env_value is not None:
-        env["OPENBLAS_NUM_THREADS"] = env_value
-    env["PYTHONPATH"] = str(ROOT)
+def _started(**env_values):
+    """(OpenBLAS threads setting, the process's threads, numpy's huge pages) once pcapscan.cli is imported."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "NUMPY_MADVISE_HUGEPAGE")}
+    env.update(env_values, PYTHONPATH=str(ROOT))
     code = ("import os, sys, pcapscan.cli; assert 'numpy' in sys.modules; "
-            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))")
+            "from numpy._core.multiarray import _get_madvise_hugepage as huge; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')), int(huge()))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    value, threads = out.split()
-    return value, int(threads)
+    value, threads, hugepage = out.split()
+    return value, int(threads), int(hugepage)
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="counts threads in /proc")
-def test_cli_keeps_numpy_to_one_blas_thread_unless_told_otherwise():
-    assert _started(None) == ("1", 1)  # set before numpy loaded: no BLAS thread started
-    assert _started("2")[0] == "2"  # a user's setting stays
+def test_cli_sets_numpy_up_before_it_loads_unless_told_otherwise():
+    assert _started() == ("1", 1, 0)  # one BLAS thread (none started), no huge pages asked for
+    value, _threads, hugepage = _started(OPENBLAS_NUM_THREADS="2", NUMPY_MADVISE_HUGEPAGE="1")
+    assert (value, hugepage) == ("2", 1)  # a user's settings stay
