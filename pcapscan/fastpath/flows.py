@@ -556,7 +556,10 @@ class FlowTable:
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
         """exchanges.is_group_address of destination address ids, asked once per distinct address."""
-        uniq, inv = np.unique(dst, return_inverse=True)
+        # a batch's probes come in runs of one destination (a scan's target): the distinct
+        # addresses are those of the runs' first rows (a sort of those only)
+        head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
+        uniq, inv = np.unique(dst[head], return_inverse=True)
         known = self._group
         look = np.empty(len(uniq), bool)
         for j, a in enumerate(uniq.tolist()):
@@ -564,7 +567,7 @@ class FlowTable:
             if got is None:
                 got = known[a] = is_group_address(self.addrs.text(a))
             look[j] = got
-        return look[inv.ravel()]
+        return np.repeat(look[inv.ravel()], np.diff(np.r_[head, len(dst)]))
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -603,8 +606,10 @@ class FlowTable:
         if len(i0):
             f0 = fid[i0]
             tcp = ~d.udp[i0]
-            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0]) & \
-                ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0])
+            u = i0[~tcp]  # (a TCP scan has none)
+            if len(u):
+                ok[~tcp] &= ~_service_pair(d.sport[u], d.dport[u])
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
