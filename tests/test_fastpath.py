@@ -221,12 +221,6 @@ CASES = {
                                           (5.1, ether(ipv4_udp(S, T, 123, 123, b"n" * 48))),
                                           (5.2, ether(ipv4_udp(S, T, 53, 67)))],
     "backwards-time": lambda: list(reversed(big_scan())),
-    # an address pair decode_frame reads (VLAN tag) before the scan's: with two processes, the
-    # decoding child numbers the scan's pair first, the flow table second (its keys are mapped)
-    "vlan-pair-first": lambda: [(0.5 + i * 0.01, ether(ipv4_tcp(*((R, T, 50000, 80 + i // 2) if i % 2 == 0 else
-                                                                  (T, R, 80 + i // 2, 50000)), 0x02 if i % 2 == 0
-                                                                else 0x14, seq=1), vlan=5)) for i in range(12)]
-    + big_scan(),
     # scan sessions (sessions.py): scapy's scan of the same ports after nmap's, and nmap's
     # scan run again after a long silence, each its own session in both paths
     "two-tools-one-target": lambda: big_scan() + [
@@ -474,23 +468,6 @@ def test_two_processes_on_edge_cases(case, reread, tmp_path, hard, monkeypatch):
     assert took
 
 
-def test_two_processes_keys_made_by_the_child_take_this_tables_pair_ids(tmp_path, hard, monkeypatch):
-    """The decoding child keys the flows with its own address pair ids; where the flow table
-    numbered a pair first (from a packet decode_frame read), the keys are mapped to its ids."""
-    path = tmp_path / "vlan-pair-first.pcap"
-    path.write_bytes(pcap_bytes(CASES["vlan-pair-first"]()))
-    moved, real = [], flows.FlowTable.keys_mapped
-
-    def keys_mapped(key, pair_map):
-        got = real(key, pair_map)
-        moved.append(bool((got != key).any()))
-        return got
-
-    monkeypatch.setattr(flows.FlowTable, "keys_mapped", staticmethod(keys_mapped))
-    assert assert_same(path, dict(hard, parallel=True))
-    assert moved and any(moved)  # the child's pair 0 (the scan's) is the table's pair 1
-
-
 def test_two_processes_survive_a_lost_child(tmp_path, hard, monkeypatch):
     """A child that dies without a word: its share is done again in this process."""
     import os as _os
@@ -529,7 +506,7 @@ def test_two_processes_when_this_one_fails_first(tmp_path, monkeypatch):
     path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
     calls = []
 
-    def feed(self, d, slow, keyed=None):
+    def feed(self, d, slow):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("boom")

@@ -12,7 +12,6 @@ from dataclasses import replace
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
-from .flows import FlowTable
 from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, SharedRing, debug, fork_child, roomy_heap, send, tame_malloc
 
 
@@ -237,16 +236,11 @@ def read_forked(reader, stats, table, progress):
         ring.child_side()
         tame_malloc(CHILD_MMAP_THRESHOLD)
         addrs, options = AddressBook(), OptionBook()
-        keyer = FlowTable(addrs, options)  # its keys only: the flow keys are made here, the flows there
-        n_opt, n_v6, n_pair = 1, 0, 0
+        n_opt, n_v6 = 1, 0
         for dec, slow, batch in _decoded(reader, stats, addrs, options):
-            keyed = keyer.keys(dec.src, dec.sport, dec.dst, dec.dport, dec.udp) if dec is not None and \
-                len(dec.frame) else None
             new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
-            new_pairs = list(zip(keyer.pair_lo.v[n_pair:].tolist(), keyer.pair_hi.v[n_pair:].tolist()))
-            n_opt, n_v6, n_pair = len(options.tuples), len(addrs.v6_raw), len(keyer.pairs)
-            ring.send(tx, ("batch", _narrow(dec), keyed, slow, new_opt, new_v6, new_pairs,
-                           (_batch_end(batch), size, stats.packets)))
+            n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
+            ring.send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         send(tx, ("end", stats, capinfo(reader.cap)))
         debug("decoding child: read and sent")
 
@@ -259,7 +253,6 @@ def read_forked(reader, stats, table, progress):
     addrs, options = table.addrs, table.options
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
-    pair_map = np.zeros(0, np.int64)  # the child's address pair id -> ours, while its keys are ours
     first = True
     import queue
     import threading
@@ -288,20 +281,15 @@ def read_forked(reader, stats, table, progress):
                 raise ChildFailed("the decoding process ended early")
             msg, slot = got
             if msg[0] == "batch":
-                _, dec, keyed, slow, new_opt, new_v6, new_pairs, prog = msg
+                _, dec, slow, new_opt, new_v6, prog = msg
                 if new_opt:
                     opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
                 if new_v6:
                     v6_map = np.r_[v6_map, [addrs.id_of_raw(b) for b in new_v6]]
-                if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
-                    pair_map = None  # address ids differ: keys made here, from now on
-                if pair_map is not None:
-                    pair_map = table.own_pairs(new_pairs, pair_map)
                 if dec is not None:
                     if len(opt_map) > 1 and (opt_map != np.arange(len(opt_map))).any():
                         dec.opt = opt_map[dec.opt].astype(np.int32)
-                    if pair_map is None:
-                        keyed = None
+                    if len(v6_map) and (v6_map != V6_BASE + np.arange(len(v6_map))).any():
                         for col in ("src", "dst"):
                             c = getattr(dec, col)
                             six = c >= V6_BASE
@@ -309,16 +297,14 @@ def read_forked(reader, stats, table, progress):
                                 c = c.copy()
                                 c[six] = v6_map[c[six] - V6_BASE]
                                 setattr(dec, col, c)
-                    elif keyed is not None:
-                        keyed = (table.keys_mapped(keyed[0], pair_map), keyed[1])
                 if first:
                     _reserve(table, size, prog[2], prog[0])
                     # then each batch's arrays and temporaries reuse the last one's heap (mapped
                     # afresh they cost their pages' faults and zeroing); the table's columns are mapped
                     heap.enter_context(roomy_heap())
                     first = False
-                table.feed(dec, slow, keyed)  # (which keeps copies of what it keeps)
-                del got, msg, dec, keyed
+                table.feed(dec, slow)  # (which keeps copies of what it keeps)
+                del got, msg, dec
                 ring.release(slot)
                 if progress is not None:
                     progress(*prog, "reading")

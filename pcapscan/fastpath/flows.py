@@ -407,28 +407,6 @@ class FlowTable:
         lo_a, hi_a = self.pair_lo.a[pid], self.pair_hi.a[pid]
         return np.where(hi, hi_a, lo_a), np.where(hi, lo_a, hi_a)
 
-    def own_pairs(self, pairs: list, pair_map: np.ndarray) -> np.ndarray:
-        """`pair_map` (another table's pair id -> this one's) with that table's next address
-        pairs (lo, hi), in the order its keys() numbered them, numbered here (made if new, in
-        that order: the ids keys() would have given them here, while both tables' address ids
-        are the same)."""
-        if not pairs:
-            return pair_map
-        ids = np.array([self.pair_id(a, b) for a, b in pairs], np.int64)
-        if ids[-1] >= 1 << 30:
-            from .columns import NeedSlowPath
-
-            raise NeedSlowPath("more than 2**30 address pairs")
-        return np.r_[pair_map, ids]
-
-    @staticmethod
-    def keys_mapped(key: np.ndarray, pair_map: np.ndarray) -> np.ndarray:
-        """Keys another table's keys() made, with this table's pair ids (own_pairs' map)."""
-        if (pair_map == np.arange(len(pair_map))).all():
-            return key
-        low = key & np.uint64((1 << 34) - 1)
-        return low | (pair_map[(key >> np.uint64(34)).astype(np.int64)].astype(np.uint64) << np.uint64(34))
-
     def keys(self, src, sport, dst, dport, udp):
         """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
         native = compiled()
@@ -571,13 +549,12 @@ class FlowTable:
 
     # -- one batch -----------------------------------------------------------------------
 
-    def feed(self, d: Decoded, slow: list, keyed: tuple | None = None) -> None:
+    def feed(self, d: Decoded, slow: list) -> None:
         """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
         the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
-        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine.
-        `keyed`: keys() of `d`'s rows, made already (by the decoding process: keys_mapped)."""
+        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine."""
         if d is not None and len(d.frame):
-            self._feed_fast(d, keyed)
+            self._feed_fast(d)
             if self.lean:
                 self._mark(d)
         if slow:
@@ -585,12 +562,12 @@ class FlowTable:
         if d is not None and len(d.frame):
             self._keep_unstored(d)
 
-    def _feed_fast(self, d: Decoded, keyed: tuple | None) -> None:
+    def _feed_fast(self, d: Decoded) -> None:
         if d.frame[-1] >= 1 << 32 or len(self.options.tuples) >= 1 << 16:
             from .columns import NeedSlowPath
 
             raise NeedSlowPath("more than 2**32 records, or 2**16 TCP option layouts")
-        key, dirb = keyed if keyed is not None else self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
+        key, dirb = self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
         fid = self.lookup(key)
         m = len(fid)
         rank = self._batch_rank(fid)  # of each packet among its flow's packets in this batch
