@@ -663,7 +663,7 @@ def test_flow_columns_start_narrow_widen_when_needed_and_skip_zeros_exactly():
     table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
     n = 4
     d = columns.Decoded(frame=np.arange(1, n + 1), ts=np.arange(n, dtype=float), fileoff=np.arange(n) * 100,
-                        incl=np.full(n, 60), lt=np.ones(n, np.int32), src=np.array([1, 1, 1, 1]),
+                        src=np.array([1, 1, 1, 1]),
                         dst=np.array([2, 2, 2, 2]), udp=np.zeros(n, bool), ttl=np.full(n, 64, np.uint8),
                         ip_id=np.arange(n), length=np.array([44, 70000, 44, 44]), sport=np.array([5, 6, 7, 8]),
                         dport=np.array([80, 81, 82, 83]), flags=np.full(n, 2), seq=np.arange(n) + 10,

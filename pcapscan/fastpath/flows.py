@@ -350,8 +350,10 @@ class FlowTable:
         # distinct pairs are those of the runs' first rows, numbered by the same sort
         head = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]) if len(lo) else \
             np.zeros(0, np.int64)
-        runs = np.diff(np.r_[head, len(lo)])
-        lo, hi = lo[head], hi[head]
+        return np.repeat(self._run_pair_ids(lo[head], hi[head]), np.diff(np.r_[head, len(lo)]))
+
+    def _run_pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The pair ids of runs' address pairs (lo, hi), made if new (in ascending pair order)."""
         inv, nu = dense_ids([lo, hi])
         first = first_index(inv, nu)
         ids = np.empty(nu, np.int64)
@@ -367,7 +369,7 @@ class FlowTable:
                 self.pair_hi.resize(got + 1)
                 self.pair_lo.a[got], self.pair_hi.a[got] = a, b
             ids[i] = got
-        return np.repeat(ids[inv], runs)
+        return ids[inv]
 
     def pair_id(self, a: int, b: int) -> int:
         """The pair id of two address ids (lo, hi), made if new."""
@@ -407,6 +409,17 @@ class FlowTable:
 
     def keys(self, src, sport, dst, dport, udp):
         """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
+        native = compiled()
+        if native is not None and len(src):  # one pass (cnative.flow_keys), the pairs numbered here
+            m = len(src)
+            key, dirb = np.empty(m, np.uint64), np.empty(m, np.uint8)
+            head, head_lo, head_hi = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
+            h = native.flow_keys(np.ascontiguousarray(src, np.int64), np.ascontiguousarray(sport, np.uint16),
+                                 np.ascontiguousarray(dst, np.int64), np.ascontiguousarray(dport, np.uint16),
+                                 np.ascontiguousarray(udp, np.bool_), key, dirb, head, head_lo, head_hi)
+            pid = self._run_pair_ids(head_lo[:h], head_hi[:h]).astype(np.uint64) << np.uint64(34)
+            key |= np.repeat(pid, np.diff(np.r_[head[:h], m]))
+            return key, dirb
         s_lo = (src < dst) | ((src == dst) & (sport <= dport))
         lo_a = np.where(s_lo, src, dst)
         hi_a = np.where(s_lo, dst, src)
@@ -521,7 +534,10 @@ class FlowTable:
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
         """exchanges.is_group_address of destination address ids, asked once per distinct address."""
-        uniq, inv = np.unique(dst, return_inverse=True)
+        # a batch's probes come in runs of one destination (a scan's target): the distinct
+        # addresses are those of the runs' first rows (a sort of those only)
+        head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
+        uniq, inv = np.unique(dst[head], return_inverse=True)
         known = self._group
         look = np.empty(len(uniq), bool)
         for j, a in enumerate(uniq.tolist()):
@@ -529,7 +545,7 @@ class FlowTable:
             if got is None:
                 got = known[a] = is_group_address(self.addrs.text(a))
             look[j] = got
-        return look[inv.ravel()]
+        return np.repeat(look[inv.ravel()], np.diff(np.r_[head, len(dst)]))
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -567,8 +583,10 @@ class FlowTable:
         if len(i0):
             f0 = fid[i0]
             tcp = ~d.udp[i0]
-            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0]) & \
-                ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0])
+            u = i0[~tcp]  # (a TCP scan has none)
+            if len(u):
+                ok[~tcp] &= ~_service_pair(d.sport[u], d.dport[u])
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
