@@ -261,7 +261,7 @@ class Assembler:
             kinds, ts = flow_kinds(cols["udp"], t.probe["flags"].a[cols["fid"]]), t.probe["ts"].a[cols["fid"]]
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i], kinds, ts)
             runs = runs.astype(np.int32)  # as run_of keeps them
-            aside = self._aside(cols, block_sessions[i])
+            aside = self._aside(cols, block_sessions[i], runs)
             keep = ~aside
             # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4
             spans = run_spans(cols["sp"][keep], kinds[keep], runs[keep], ts[keep], cols["tport"][keep])
@@ -484,9 +484,9 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self, s: dict, sessions: np.ndarray) -> np.ndarray:
-        """Simple flows of the block (its columns `s`, of `sessions`) to replay with the engine: those
-        sharing an exchange or a port with another flow, and those a routing policy might claim."""
+    def _aside(self, s: dict, sessions: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        """Simple flows of the block (its columns `s`, of `sessions`, in `runs`) to replay with the engine:
+        those sharing an exchange or a port with another flow, and those a routing policy might claim."""
         t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
@@ -501,8 +501,11 @@ class Assembler:
             extra = extra[np.isin(extra[:, 0], sessions)]
             extra[:, 0] = np.searchsorted(sessions, extra[:, 0])
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
-        aside |= _shared(cols)[:n]
+        shared = _shared(cols)[:n]
         fid = s["fid"]
+        if shared.any():  # ... unless they are the flows of one key the scanner reopened (FlowTable._reopened), each
+            shared &= ~_one_key_apart(cols, t.key.a[fid], runs)  # alone in its run: exchanges the engine keeps apart
+        aside |= shared
         win = t.probe["window"].a[fid]
         # nmap OS detection's probe shapes (techniques/detection.py)
         os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
@@ -850,6 +853,19 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
         if len(order) == n:
             return order
     return np.lexsort((port, udp))
+
+
+def _one_key_apart(cols, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Of rows whose first len(keys) are flows (`keys` their flow keys, `runs` their runs) and
+    the rest the engine's (session, proto, port) `cols`: which flows share their (session,
+    proto, port) with flows of their own key only (a key the scanner reopened), none of
+    them in its run."""
+    n = len(keys)
+    ports, _n = dense_ids(cols)
+    size = np.bincount(ports)[ports[:n]]  # rows sharing the (session, proto, port)
+    ids, _n = dense_ids([keys])
+    same = np.bincount(ids)[ids]  # flows of the key
+    return (size == same) & ~_shared([keys, runs])
 
 
 def _shared(cols) -> np.ndarray:
