@@ -40,6 +40,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
 
 RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+TIME_MARK = 256  # the latest timestamp is kept every this many packets (FlowTable._answer_time)
 MARK_EVERY = 256  # lean: a bulk record's frame and offset kept every this many, where reading again starts
 INDEX_RESERVE_MAX = 1 << 23  # flows the compiled index makes room for at once, at most (64 MiB of slots)
 
@@ -331,9 +332,10 @@ class FlowTable:
         # A key the scanner reopened (_reopened): several flows, one after the other. Made at the first:
         self.newest = None  # a key's first flow -> its newest flow + 1 (0: itself), a Grow
         self.prev = None  # a flow -> the one before it on its key + 1 (0: the key's first), a Grow
-        self._last = None  # (frames, timestamps) of the batch before (a flow's answer's time, see _reopened)
-        self._ts_upto = []  # the latest timestamp up to each batch's end ...
-        self._last_frame = []  # ... and that batch's last frame
+        # the latest timestamp up to every TIME_MARK-th packet (and each batch's last), by frame: a bound
+        # on the time of an answer of an earlier batch (_answer_time)
+        self._time_marks: list = []  # [(frames, latest timestamps)] per batch
+        self._latest = -np.inf
         self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
 
     def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
@@ -658,9 +660,12 @@ class FlowTable:
         _take_from_before); what comes later on a new flow stamped before its
         probe, or a packet decode_frame read on the key, gives the whole key
         to the engine (_demote). Not in a lean table (no probe columns)."""
-        before, self._last = self._last, (d.frame, d.ts)
-        self._ts_upto.append(max(self._ts_upto[-1] if self._ts_upto else -np.inf, float(d.ts.max())))
-        self._last_frame.append(int(d.frame[-1]))
+        latest = np.maximum.accumulate(d.ts)
+        np.maximum(latest, self._latest, out=latest)
+        at = np.r_[np.arange(TIME_MARK - 1, len(latest) - 1, TIME_MARK), len(latest) - 1]
+        self._time_marks.append((d.frame[at].astype(np.int64), latest[at]))
+        self._latest = float(latest[-1])
+        del latest
         cand = (g == 2) & ~was_complex & ~d.udp
         if not cand.any():
             return fid, g, was_complex
@@ -694,7 +699,7 @@ class FlowTable:
         b_ok = np.where(b_here, tcp_answers(a_flags, a_col("seq"), a_col("ack"), a_col("payload"), d.flags[rb],
                                             d.seq[rb], d.ack[rb]), (sc & ANS_OK) > 0)
         b_data = np.where(b_here, d.payload[rb] > 0, (sc & ANS_DATA) > 0)
-        b_ts = np.where(b_here, d.ts[rb], self._answer_time(fc, before))
+        b_ts = np.where(b_here, d.ts[rb], self._answer_time(fc))
         c_flags, c_ts = d.flags[rc].astype(np.int64), d.ts[rc]
         c_probe = ~never_probes(c_flags, d.payload[rc]) & ~self._midstream(c_flags, d.window[rc], d.opt[rc])
         same = (a_flags & TCP_BASE_FLAGS) == (c_flags & TCP_BASE_FLAGS)
@@ -766,17 +771,15 @@ class FlowTable:
                 hit = level[pos] == keys
                 ids[pos[hit]] = new[hit]
 
-    def _answer_time(self, fids: np.ndarray, before) -> np.ndarray:
-        """The timestamp of the answers of flows `fids` (kept, of earlier batches) or a bound above it:
-        exact for the batch `before` (frames, timestamps), else the latest up to the answer's batch."""
-        frames = self.answer["frame"].a[fids].astype(np.int64)
-        k = np.searchsorted(np.array(self._last_frame[:-1], np.int64), frames)
-        ts = np.array(self._ts_upto, np.float64)[np.minimum(k, len(self._ts_upto) - 1)]
-        if before is not None and len(before[0]):
-            pos = np.minimum(np.searchsorted(before[0], frames), len(before[0]) - 1)
-            hit = before[0][pos] == frames
-            ts[hit] = before[1][pos[hit]]
-        return ts
+    def _answer_time(self, fids: np.ndarray) -> np.ndarray:
+        """A bound above the timestamp of the answers of flows `fids` (kept, of earlier batches):
+        the latest timestamp up to the first time mark at or after each (exact in time order
+        where it is the answer's own frame; within TIME_MARK packets after it otherwise)."""
+        if len(self._time_marks) > 1:
+            self._time_marks = [tuple(np.concatenate(c) for c in zip(*self._time_marks))]
+        frames, latest = self._time_marks[0]
+        at = np.searchsorted(frames, self.answer["frame"].a[fids].astype(np.int64))
+        return latest[np.minimum(at, len(frames) - 1)]
 
     def _midstream(self, flags, window, opt) -> np.ndarray:
         """exchanges.midstream of segments, asked once per distinct (window, options) without SYN."""

@@ -501,11 +501,14 @@ class Assembler:
             extra = extra[np.isin(extra[:, 0], sessions)]
             extra[:, 0] = np.searchsorted(sessions, extra[:, 0])
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
-        shared = _shared(cols)[:n]
+        shared = np.flatnonzero(_shared(cols)[:n])
         fid = s["fid"]
-        if shared.any():  # ... unless they are the flows of one key the scanner reopened (FlowTable._reopened), each
-            shared &= ~_one_key_apart(cols, t.key.a[fid], runs)  # alone in its run: exchanges the engine keeps apart
-        aside |= shared
+        if len(shared):  # ... unless they are the flows of one key the scanner reopened (FlowTable._reopened), each
+            # alone in its run: exchanges the engine keeps apart (every flow of such a port is among `shared`)
+            port = (cols[0][shared].astype(np.int64) * 2 + cols[1][shared]) * 65536 + cols[2][shared]
+            engine = (cols[0][n:].astype(np.int64) * 2 + cols[1][n:]) * 65536 + cols[2][n:]
+            apart = _one_key_apart(port, t.key.a[fid[shared]], runs[shared]) & ~np.isin(port, engine)
+            aside[shared[~apart]] = True
         win = t.probe["window"].a[fid]
         # nmap OS detection's probe shapes (techniques/detection.py)
         os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
@@ -867,17 +870,12 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
     return np.lexsort((port, udp))
 
 
-def _one_key_apart(cols, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """Of rows whose first len(keys) are flows (`keys` their flow keys, `runs` their runs) and
-    the rest the engine's (session, proto, port) `cols`: which flows share their (session,
-    proto, port) with flows of their own key only (a key the scanner reopened), none of
-    them in its run."""
-    n = len(keys)
-    ports, _n = dense_ids(cols)
-    size = np.bincount(ports)[ports[:n]]  # rows sharing the (session, proto, port)
-    ids, _n = dense_ids([keys])
-    same = np.bincount(ids)[ids]  # flows of the key
-    return (size == same) & ~_shared([keys, runs])
+def _one_key_apart(port: np.ndarray, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Which of some flows (their (session, proto, port) `port`, flow keys `keys`, `runs`) share
+    their port with flows of their own key only (a key the scanner reopened), none in its run."""
+    ids, _n = dense_ids([port])
+    ids_k, _n = dense_ids([keys])
+    return (np.bincount(ids)[ids] == np.bincount(ids_k)[ids_k]) & ~_shared([keys, runs])
 
 
 def _shared(cols) -> np.ndarray:
