@@ -666,8 +666,11 @@ class FlowTable:
         self._time_marks.append((d.frame[at].astype(np.int64), latest[at]))
         self._latest = float(latest[-1])
         del latest
-        cand = (g == 2) & ~was_complex & ~d.udp
-        if not cand.any():
+        cand = np.flatnonzero((g == 2) & ~was_complex & ~d.udp)  # where a flow's first split would be
+        if len(cand):  # ... by the rule whatever the flow holds (the kernel's RST after a SYN/ACK: never)
+            flags = d.flags[cand].astype(np.int64)
+            cand = cand[reopens(flags, ~never_probes(flags, d.payload[cand]), False, True, False)]
+        if not len(cand):
             return fid, g, was_complex
         # the packets of those flows, each flow's together in capture order
         rows = np.flatnonzero(np.isin(fid, np.unique(fid[cand])))
