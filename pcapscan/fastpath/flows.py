@@ -9,7 +9,9 @@ flow whose packets are exactly "a probe, then nothing or one packet back"
 can be replayed without the engine: its outcome is a function of those two
 packets. Every other flow is COMPLEX: all its packets, in capture order, go
 through the engine itself (exchanges.ReplayEngine), as do ICMP errors,
-fragments and anything decode_frame had to read.
+fragments and anything decode_frame had to read. Where the scanner reopens
+a flow (exchanges.reopens: the engine starts a new connection there), a new
+flow starts for the same key (FlowTable._reopened).
 """
 from __future__ import annotations
 
@@ -284,7 +286,8 @@ class FlowTable:
 
     A flow is keyed by its canonical 64-bit key (keys(): address pair id, UDP
     bit, both ports, lower endpoint first) and gets a flow id in order of
-    first appearance. Per flow it keeps the state bits (COMPLEX, SDIR, N1, N2,
+    first appearance (a key the scanner reopened: several flows, the newest
+    found by it; `newest`, `prev`). Per flow it keeps the state bits (COMPLEX, SDIR, N1, N2,
     PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN: what the first two packets were), the
     first packet whole (PROBE_COLS: it becomes a model.Packet again when
     needed) and what the classifiers read of the second (ANSWER_COLS). A flow
