@@ -13,10 +13,10 @@ from .claims import parse_technique
 from .errors import InputError, words
 from .model import AnalysisResult, CaptureSummary, Technique
 from .scans import (More, analyze_capture, analyze_capture_full, build_scans, capture_result,  # noqa: F401
-                    capture_summary, client_conversation, merge_same_port, scan_packets)
+                    capture_summary, client_conversation, lone_attempt, merge_same_port, scan_packets)
 
 def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *, fast=False, jobs: int = 1,
-            progress=None) -> AnalysisResult:
+            progress=None, named=()) -> AnalysisResult:
     """Analyze one capture (errors raise) or several (errors are collected in
     `result.errors` and the good captures still give their results).
 
@@ -24,7 +24,9 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
     (pcapscan/fastpath; same verdicts, ports classified in bulk carry no
     Exchange); `jobs` > 1 (None: every core) analyzes captures in parallel;
     `progress(done, total, packets)` hears of bytes read (one capture) or
-    captures done (several)."""
+    captures done (several); `named`: techniques the user names without
+    forcing them (verify's claims), so a client's own traffic of their
+    protocol is read as probes (scans.client_conversation)."""
     forced = forced_technique(technique)
     single = isinstance(path_or_paths, (str, os.PathLike))
     paths = [path_or_paths] if single else list(path_or_paths)
@@ -33,15 +35,15 @@ def analyze(path_or_paths, technique: Optional[Union[str, Technique]] = None, *,
     else:
         def outcome(i):
             return analyze_capture_full(paths[i], forced, progress=progress if single else None)
-    return gather(paths, single, outcome, forced)
+    return gather(paths, single, outcome, (forced, *named) if forced is not None else tuple(named))
 
 
-def gather(paths, single: bool, outcome, forced: Optional[Technique] = None) -> AnalysisResult:
+def gather(paths, single: bool, outcome, forced=None) -> AnalysisResult:
     """The AnalysisResult of `paths`, where outcome(i) gives capture i's
     (summary, scans, more) or raises its InputError: raised again for a
     single capture, collected in `errors` for several (the others go on).
     A client's own conversations (scans.client_conversation) are counted as
-    other traffic, unless `forced` names a technique of their protocol.
+    other traffic, unless `forced` (one technique or several) names a technique of their protocol.
     Shared by every way of running the captures (here, fastpath, cluster)."""
     captures, scans, errors = [], [], []
     discoveries, probings = [], []
@@ -57,7 +59,8 @@ def gather(paths, single: bool, outcome, forced: Optional[Technique] = None) -> 
         talk = [s for s in found if client_conversation(s, forced)]
         if talk:
             summary = replace(summary, other_connections=summary.other_connections + sum(len(s.ports) for s in talk),
-                              other_packets=summary.other_packets + sum(scan_packets(s) for s in talk))
+                              other_packets=summary.other_packets + sum(scan_packets(s) for s in talk),
+                              other_attempts=summary.other_attempts + sum(map(lone_attempt, talk)))
         captures.append(summary)
         scans.extend(s for s in found if not client_conversation(s, forced))
         discoveries.extend(more.discoveries)

@@ -510,8 +510,12 @@ def _load(path: PathLike, progress=None) -> tuple:
     summary, scans, _more = analyze_capture_auto(path, fast="auto", progress=progress,
                                                  parallel=(os.cpu_count() or 1) > 1)
     gc.collect()  # the fast path's columns left in cycles, freed while the heap is small (GC is paused)
+    every = scans
     scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
+        if every:  # a client's own traffic only: say so, not "no probes"
+            raise InputError(f"{path}: no scan sessions found (only a client's own traffic: "
+                             f"{len(every)} lone attempt(s) or datagram exchange(s) that no scanner sent)")
         raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
     return summary, scans
 

@@ -42,6 +42,9 @@ from .model import ACK, RST, SYN, TCP_BASE_FLAGS, Exchange, flag_letters
 from .speedups import compiled
 
 TOOL_NAMES = ("nmap", "os-connect", "masscan", "zmap", "scapy", "hping3", "unicornscan", "pcapscan", "unknown")
+# The names that are no scanner: an operating system's own stack, or no signature at all.
+# A session any other tool sent is a scan even of one port (scans.client_conversation reads ToolGuess.is_scanner).
+NOT_SCANNERS = ("os-connect", "unknown")
 
 # A signature needs this much clue weight behind it to name a tool at all,
 # and its confidence reaches its score only from FULL_WEIGHT on.
@@ -94,6 +97,10 @@ class ToolGuess:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "confidence": self.confidence, "evidence": list(self.evidence)}
+
+    @property
+    def is_scanner(self) -> bool:
+        return self.name not in NOT_SCANNERS
 
     @property
     def label(self) -> str:
@@ -1028,5 +1035,5 @@ def observed_fields(obs: Observed) -> tuple:
     return tuple(out)
 
 
-__all__ = ["ToolGuess", "identify", "identify_observed", "scores", "SIGNATURES", "TOOL_NAMES", "Observed", "Cols",
+__all__ = ["ToolGuess", "identify", "identify_observed", "scores", "SIGNATURES", "TOOL_NAMES", "NOT_SCANNERS", "Observed", "Cols",
            "FIELDS", "ExchangePackets", "packet_columns", "options_text", "initial_ttl"]

@@ -330,6 +330,16 @@ MESSAGES: dict = {
            "another time than the scan.",
         zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，但没有任何 TCP 或 UDP 探测包，"
            "无从验证。可能的原因：抓包的网卡或时间与扫描不一致。"),
+    "no-probe.other": _M(
+        en="A scan capture holds probes to the target's ports. This capture holds {packets} packets and "
+           "only ordinary traffic ({connections} connection(s), {attempts} of them lone attempts on one port that no "
+           "scanner sent: an operating system's connect(), a browser's SYN), so there is nothing to verify. If it is "
+           "your scanner's traffic after all (one built on connect() or sendto()), name its technique: a claim "
+           "(`--claim connect`, `--claim udp`) reads it as probes.",
+        zh="扫描的抓包应包含发往目标端口的探测包。这个抓包有 {packets} 个数据包，只有普通流量（{connections} 个连接，"
+           "其中 {attempts} 个是对单个端口的零星连接尝试，并非扫描器所发：操作系统的 connect()、浏览器的 SYN），"
+           "无从验证。如果它其实是你的扫描程序（基于 socket 的 connect）发出的，请在声明中写明扫描技术，"
+           "即可把它读作探测包。"),
     "no-probe.elsewhere": _M(
         en="This capture holds {packets} packets and no port scan, only {found}: verify holds port scans to their "
            "textbook, so there is nothing to check here. `pcapscan analyze` shows what the capture found.",
@@ -500,6 +510,8 @@ MESSAGES: dict = {
     "read.gzip-slow": _M(
         en="gzip-compressed: read packet by packet, not by the fast path: slower (gunzip it first for the fast path)",
         zh="gzip 压缩文件：逐个数据包读取，不走快速路径，较慢（先用 gunzip 解压即可走快速路径）"),
+    "read.slow-path": _M(en="read packet by packet, not by the fast path ({reason}): slower",
+                         zh="逐个数据包读取，未走快速路径（{reason}）：较慢"),
     "read.link-type": _M(en="link type {linktype} is not supported; {records} record{s} skipped",
                          zh="不支持链路类型 {linktype}；已跳过 {records} 条记录"),
     "read.undeclared": _M(
@@ -557,6 +569,32 @@ MESSAGES: dict = {
                            zh="{source}：{pattern} 没有匹配任何抓包文件；其声明没有检查"),
     "read.pcapng-header": _M(en="its pcapng section header is cut short", zh="其 pcapng 节头不完整"),
 }
+
+# Why the fast path hands a capture to the ordinary reader (fastpath's NeedSlowPath reasons,
+# written in English where each is raised and sent as such between processes): each one's
+# words, under "slow-path.<its English>"; a reason not here (one naming a library's error)
+# is said as written. tests/test_zh_output.py holds every reason raised to its words.
+SLOW_PATH_REASONS = {
+    "a gzip-compressed capture": "gzip 压缩的抓包文件",
+    "a damaged pcapng block": "pcapng 块已损坏",
+    "a damaged pcapng interface block": "pcapng 接口描述块已损坏",
+    "a pcapng block the fast reader leaves to the ordinary one": "快速读取器交给普通读取器处理的 pcapng 块",
+    "too many pcapng interface blocks": "pcapng 接口描述块过多",
+    "the capture ends inside a pcapng block": "抓包文件在 pcapng 块中间结束",
+    "a record read again was not where the first reading found it": "再次读取的记录不在第一次读取时的位置",
+    "more than 2**30 address pairs": "地址对超过 2**30 个",
+    "more than 2**31 flows": "流超过 2**31 条",
+    "more than 2**32 records, or 2**16 TCP option layouts": "记录超过 2**32 条，或 TCP 选项布局超过 2**16 种",
+    "the routing policies took exchanges of a bulk scan session": "分类规则取走了批量扫描会话中的交互",
+}
+MESSAGES.update({f"slow-path.{_en}": _M(en=_en, zh=_zh) for _en, _zh in SLOW_PATH_REASONS.items()})
+
+
+def slow_path_note(reason: str) -> Said:
+    """The warning that a capture was read packet by packet, and why, in either language."""
+    key = f"slow-path.{reason}"
+    return said("read.slow-path", reason=T(key) if key in MESSAGES else reason)
+
 
 # grade's words (pcapscan/grade.py): the feedback's sentences and the pieces it
 # joins them with, under "grade.*"; one catalogue with verify's above.
@@ -741,6 +779,9 @@ MESSAGES.update({
            "a client's own datagrams; not scan probes",
         zh="其他流量：{connections} 个连接中的 {packets} 个数据包，包括已建立的连接、数据和客户端自己的数据报；"
            "不是扫描探测包"),
+    "analyze.other.attempts": _M(
+        en="; {n} of them lone attempt(s) on one port, by no scanner (`-t NAME` reads them as scans)",
+        zh="；其中 {n} 个是对单个端口的零星连接尝试，并非扫描器所发（加上 `-t NAME` 即可将其读作扫描）"),
     "analyze.scan-title": _M(en="{scanner} -> {target}: {technique} scan, {n} port(s)",
                              zh="{scanner} -> {target}：{technique}，{n} 个端口"),
     "analyze.scan-title.unknown": _M(en="{scanner} -> {target}: unknown (probe flags {flags}) scan, {n} port(s)",

@@ -337,6 +337,7 @@ class CaptureSummary:
     # own UDP conversations, scans.client_conversation): counted, never a scan session.
     other_connections: int = 0
     other_packets: int = 0
+    other_attempts: int = 0  # ... of them, lone attempts on one TCP port (scans.lone_attempt): no scan
 
 
 @dataclass(frozen=True)

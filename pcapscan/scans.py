@@ -21,17 +21,37 @@ from .techniques import REGISTRY, fallback_spec, infer_technique, probe_key
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def client_conversation(scan, forced: Optional[Technique] = None) -> bool:
-    """A "UDP scan" sent from an operating system's own sockets (fingerprint.py:
-    os-connect): a client's DNS, NTP, QUIC, mDNS, SSDP or NetBIOS traffic in
-    the background of a capture, not a scan. Scanners' UDP probes (nmap,
-    scapy, ...) fingerprint otherwise and stay. When the user names a UDP
-    technique (`-t udp`, a claim), the datagrams are read as probes all the
-    same: a student's scanner built on socket.sendto is then graded."""
+def client_conversation(scan, forced=None) -> bool:
+    """Is a scan session really a client's own traffic, counted as other traffic?
+
+    - A "UDP scan" sent from an operating system's own sockets (fingerprint.py:
+      os-connect): a client's DNS, NTP, QUIC, mDNS, SSDP or NetBIOS traffic in
+      the background of a capture. Scanners' UDP probes (nmap, scapy, ...)
+      fingerprint otherwise and stay.
+    - A TCP "scan" of one port that no scanner's fingerprint names (an OS's
+      connect(), or no tool at all): a browser's SYN refused or unanswered, a
+      connection cut at the capture's end (its handshake's rest not recorded),
+      a keep-alive's lone ACK. One attempt on one port is a connection that
+      failed, not a scan: a scan looks at several ports (Zeek's scan.zeek
+      waits for 15 failed ones) or is built by a scanner (nmap, scapy, ...),
+      whose one-port scans stay.
+
+    When the user names a technique of the session's protocol (`forced`: one
+    Technique or several, `-t udp`, a claim), the packets are read as probes
+    all the same: a student's scanner built on socket.sendto or connect() is
+    then graded."""
+    named = (forced,) if isinstance(forced, Technique) else tuple(forced or ())
     tool = scan.tool
-    if forced is not None and REGISTRY[forced].proto == "udp":
+    if tool is None or tool.is_scanner:
         return False
-    return scan.technique is Technique.UDP and tool is not None and tool.name == "os-connect"
+    if scan.technique is Technique.UDP:
+        return tool.name == "os-connect" and not any(REGISTRY[t].proto == "udp" for t in named)
+    return lone_attempt(scan) and not any(REGISTRY[t].proto == "tcp" for t in named)
+
+
+def lone_attempt(scan) -> bool:
+    """A session of one TCP port (no idle scan): one connection attempt, however often retried."""
+    return len(scan.ports) == 1 and scan.ports[0].proto == "tcp" and scan.zombie is None
 
 
 def scan_packets(scan) -> int:

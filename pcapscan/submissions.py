@@ -292,15 +292,16 @@ def _order(scan) -> int:
 
 def _part(path: str, every: list, techs: tuple, claimed_ports: dict) -> _Part:
     from .analysis import build_scans, client_conversation
-    from .techniques import REGISTRY, probe_key
+    from .techniques import probe_key
     from .verify import fits
 
     inferred = build_scans(path, every)
-    # A client's own datagrams (DNS, NTP... from the OS's sockets) are other traffic, as analyze
-    # counts them, unless the file claims a UDP technique (a scanner built on socket.sendto):
-    # never the student's scan (still shown, so the feedback names them as not counted).
-    udp_claim = next((t for t in claimed_ports if REGISTRY[t].proto == "udp"), None)
-    talk = {p.frame for s in inferred if client_conversation(s, udp_claim) for pr in s.ports for p in pr.exchange.probes}
+    # A client's own traffic (DNS, NTP... from the OS's sockets, a browser's lone SYN) is other
+    # traffic, as analyze counts it, unless the file claims a technique of its protocol (a scanner
+    # built on socket.sendto or connect()): never the student's scan (still shown, so the feedback
+    # names them as not counted).
+    talk = {p.frame for s in inferred if client_conversation(s, tuple(claimed_ports))
+            for pr in s.ports for p in pr.exchange.probes}
     # The student's own scanner is graded; nmap's scan of the same ports in the same
     # capture (sessions.py keeps them apart) is the reference shown beside it.
     nmap_frames = {p.frame for s in inferred if _nmap(s) for pr in s.ports for p in pr.exchange.probes}

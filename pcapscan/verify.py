@@ -436,7 +436,8 @@ def no_probe(cc: CaptureCase):
     """A claim about a port needs probes to that port; any verification needs
     probes. Fires (error) when a claim names a port no probe went to, or when
     a claimed capture holds no probe at all; and (warning) when an unclaimed
-    capture with packets holds no scan probe, or (info) only probes of
+    capture with packets holds no scan probe (saying so where all it holds is
+    a client's own traffic, scans.client_conversation), or (info) only probes of
     another family (host discovery, OS or version detection)."""
     if cc.summary.error is not None or cc.summary.packets == 0:
         return
@@ -445,6 +446,9 @@ def no_probe(cc: CaptureCase):
         if not probed and cc.elsewhere:  # a ping sweep, say: nothing of a port scan to hold to its textbook
             yield Hit(INFO, T("no-probe.elsewhere", packets=cc.summary.packets,
                               found=[T(f"family.{kind}") for kind in cc.elsewhere]))
+        elif not probed and cc.summary.other_connections:  # a client's traffic only: no recorder to blame
+            yield Hit(WARNING, T("no-probe.other", packets=cc.summary.packets,
+                                 connections=cc.summary.other_connections, attempts=cc.summary.other_attempts))
         elif not probed:
             yield Hit(WARNING, T("no-probe.unclaimed", packets=cc.summary.packets))
         return
@@ -752,7 +756,7 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
     # big captures by the fast path: their ports checked by shape (_Shapes), or their sessions made whole
     with cyclic_gc():  # the fast path leaves its columns in cycles: freed as it goes, while the heap is small
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress, fast="auto",
-                           jobs=None if single else 1)
+                           jobs=None if single else 1, named=tuple({t for c in named for t in c.techniques}))
         gc.collect()
     claims_of_sets = []  # per claim set: {capture: claims}
     for claims in claim_sets:

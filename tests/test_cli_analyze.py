@@ -211,7 +211,7 @@ def test_a_clients_dns_lookup_is_not_a_udp_scan(tmp_path):
     doc = json.loads(r.stdout)
     found = {(s["scanner"], s["target"]) for s in doc["scans"]}
     assert found == {("198.18.0.1", "198.18.0.2")}
-    assert doc["captures"][0]["other"] == {"connections": 2, "packets": 3}
+    assert doc["captures"][0]["other"] == {"connections": 2, "packets": 3, "attempts": 0}
     table = run(str(path)).stdout
     assert "198.18.0.5 ->" not in table and "198.18.0.1 -> 198.18.0.2: udp scan" in table
     assert "other traffic: 3 packets in 2 connection(s)" in table

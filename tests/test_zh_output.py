@@ -236,10 +236,12 @@ def test_verify_zh_of_a_capture_of_many_ports(shared_captures):
 
 
 def test_verify_zh_of_a_capture_of_several_sessions(shared_captures):
-    """A session column (its tool in Chinese parentheses) that lines up, findings named by session."""
-    out = run("verify", "--lang", "zh", str(shared_captures / "scans" / "AustinA+PortScanDetector__halfopen15.pcap"))
+    """A session column (its tool in Chinese parentheses) that lines up, findings named by session.
+    The lone ACK beside nmap's scan is a session only when a claim names a TCP technique."""
+    out = run("verify", "--lang", "zh", "--claim", "ack:filtered",
+              str(shared_captures / "scans" / "AustinA+PortScanDetector__halfopen15.pcap"))
     assert "扫描会话" in out and "2（nmap）" in out and "1（未知工具）" in out
-    assert english_left(out) == set()
+    assert english_left(out.replace("（--claim）", "")) == set()  # where the claim came from: the option's name
     assert misaligned_tables(out) == []
 
 
@@ -473,3 +475,32 @@ def test_unreadable_captures_in_the_language_asked(tmp_path):
                              "-j", "1"])
     feedback = (tmp_path / "grades" / "dave.md").read_text(encoding="utf-8")
     assert "不是 pcap 或 pcapng 抓包文件（开头为 0x68656c6c）" in feedback and "is not a" not in feedback
+
+
+def test_the_slow_path_note_in_the_language_asked(tmp_path, monkeypatch):
+    """A capture the fast path hands to the ordinary reader says so, and why,
+    in Chinese too (it was English in every language); every reason the
+    fast path raises has its Chinese words (messages.SLOW_PATH_REASONS)."""
+    import ast
+
+    import pcapbuild as pb
+    from pcapscan import fastpath
+    from pcapscan.messages import SLOW_PATH_REASONS
+
+    ip = pb.ipv4_tcp("198.18.0.1", "198.18.0.2", 40000, 80, 0x02, seq=1, options=pb.MSS_1460)
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(pb.pcapng_bytes(packets=[(0, 1.0, pb.ether(ip)), (0, 1.1, pb.ether(ip))])[:-10])
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)  # as if it were big
+    runner = CliRunner()
+    en = runner.invoke(main, ["analyze", str(cut)]).stderr
+    zh = runner.invoke(main, ["analyze", "--lang", "zh", str(cut)]).stderr
+    assert "read packet by packet, not by the fast path (the capture ends inside a pcapng block): slower" in en
+    assert "逐个数据包读取，未走快速路径（抓包文件在 pcapng 块中间结束）：较慢" in zh
+    assert "read packet by packet" not in zh
+    raised = set()
+    for path in (ROOT / "pcapscan" / "fastpath").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "NeedSlowPath" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                raised.add(node.args[0].value)
+    assert raised and raised <= set(SLOW_PATH_REASONS), raised - set(SLOW_PATH_REASONS)

@@ -77,9 +77,10 @@ def analyze_capture_auto(path, forced=None, fast="auto", progress: Optional[Call
             # said on stderr with the capture's warnings: the ordinary path takes far longer
             from dataclasses import replace
 
+            from ..messages import slow_path_note
+
             summary, scans, more = analyze_capture_full(path, forced, progress=progress)
-            note = f"read packet by packet, not by the fast path ({exc}): slower"
-            return replace(summary, warnings=summary.warnings + (note,)), scans, more
+            return replace(summary, warnings=summary.warnings + (slow_path_note(str(exc)),)), scans, more
     summary, scans, more = analyze_capture_full(path, forced, progress=progress)
     if fast == "auto" and _big_file(path) and _gzipped(path):  # said, as above: 50 times as long, 10 times the memory
         from dataclasses import replace

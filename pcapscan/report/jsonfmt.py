@@ -7,7 +7,7 @@ from ..messages import render as words
 def capture_dict(c) -> dict:
     d = {"path": c.path, "packets": c.packets, "skipped": c.skipped, "non_ip": c.non_ip, "duplicates": c.duplicates,
          "warnings": list(c.warnings), "link_types": list(c.link_types),
-         "other": {"connections": c.other_connections, "packets": c.other_packets}}
+         "other": {"connections": c.other_connections, "packets": c.other_packets, "attempts": c.other_attempts}}
     if c.error:
         d["error"] = c.error
     return d

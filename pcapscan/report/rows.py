@@ -71,7 +71,10 @@ def other_line(c, lang: str = "en"):
 
     if not c.other_connections:
         return None
-    return "  " + render(T("analyze.other", packets=c.other_packets, connections=c.other_connections), lang)
+    line = render(T("analyze.other", packets=c.other_packets, connections=c.other_connections), lang)
+    if c.other_attempts:  # said, so a one-port connect() scan is not lost without a word
+        line += render(T("analyze.other.attempts", n=c.other_attempts), lang)
+    return "  " + line
 
 
 def scan_title(scan, lang: str = "en") -> str:
