@@ -119,5 +119,67 @@ def test_shows_connection_on_columns_is_its_answer_on_numbers():
     probe, answer, payload = probe.ravel(), answer.ravel(), payload.ravel()
     bulk = shows_connection(probe, answer, payload)
     one = [bool(shows_connection(int(p), int(a), int(n))) for p, a, n in zip(probe, answer, payload)]
-    old = [bool((n and (p & 0x3F) != 0x02) or (not p & 0x02 and not a & 0x04)) for p, a, n in zip(probe, answer, payload)]
+    old = [bool((n and (p & 0x3F) != 0x02) or (not p & 0x02 and not a & 0x04))  # as it was written, on numbers
+           for p, a, n in zip(probe, answer, payload)]
     assert bulk.tolist() == one == old
+
+
+def _random_reuse(rng):
+    """Runs of probes from one or two fixed source ports to a few ports, again and again:
+    probe kinds mixed, answers that pair or not, SYN/ACKs and the scanner's RST, ICMP errors,
+    data, answers stamped a little before their probes, runs 3 ms to 2 s apart (copies within
+    DUPLICATE_WINDOW), and now and then two records written the other way round."""
+    from pcapbuild import MSS_1460, ether, ipv4_icmp_unreach, ipv4_tcp
+
+    S, T = "198.18.0.1", "198.18.0.2"
+    recs, t = [], 1.0
+    ports = list(range(20, 20 + rng.randint(1, 6)))
+    sports = [rng.choice([20, 33333]) for _ in ports]
+    for _run in range(rng.randint(2, 6)):
+        t += rng.choice([0.003, 0.008, 0.02, 1.0, 2.0])
+        for port, sp in zip(ports, sports):
+            if rng.random() < 0.15:
+                continue
+            k = rng.choice([0x02, 0x01, 0x00, 0x29, 0x10, 0x11]) if rng.random() < 0.3 else (0x02 if sp == 20 else 0)
+            seq = rng.choice([777, 1000])
+            probe = ipv4_tcp(S, T, sp, port, k, seq=seq, ack=5 if k & 0x10 else 0, window=1024,
+                             options=MSS_1460 if k & 0x02 else b"", ip_id=rng.choice([99, 100]))
+            recs.append((t, ether(probe)))
+            t += 0.001
+            r, ack = rng.random(), (seq + (1 if k & 0x03 else 0)) % (1 << 32)
+            if r < 0.55:
+                rst = ipv4_tcp(T, S, port, sp, 0x14, ack=ack, ip_id=0)
+                recs.append((t + rng.choice([0, 0, -0.002, 0.0005]), ether(rst)))
+            elif r < 0.65:
+                recs.append((t, ether(ipv4_tcp(T, S, port, sp, 0x12, seq=9, ack=ack, window=64240))))
+                if rng.random() < 0.5:
+                    recs.append((t + 0.0001, ether(ipv4_tcp(S, T, sp, port, 0x04, seq=ack))))
+            elif r < 0.72:
+                recs.append((t, ether(ipv4_tcp(T, S, port, sp, 0x14, ack=12345))))
+            elif r < 0.77:
+                recs.append((t, ether(ipv4_icmp_unreach(T, S, 3, probe[:28]))))
+            elif r < 0.82:
+                recs.append((t, ether(ipv4_tcp(T, S, port, sp, 0x18, seq=1, ack=ack, payload=b"hi"))))
+            t += 0.001
+    if rng.random() < 0.3 and len(recs) > 3:
+        i = rng.randrange(len(recs) - 1)
+        recs[i], recs[i + 1] = recs[i + 1], recs[i]
+    return recs
+
+
+@pytest.mark.parametrize("seed", range(64))
+def test_random_reused_ports_give_the_engines_verdicts(tmp_path, seed):
+    """A property test: captures drawn at random around reopened flows (_random_reuse) give
+    the ordinary engine's JSON on the fast path, batch by batch or whole. (Made to split
+    where the duplicate window is not kept, it fails on some of these seeds.)"""
+    import random
+
+    from test_fastpath import _json
+
+    from pcapscan.analysis import analyze_capture_full
+
+    path = tmp_path / "reuse.pcap"
+    path.write_bytes(pcap_bytes(_random_reuse(random.Random(seed))))
+    slow = _json(*analyze_capture_full(path))
+    for chunk in (64, 1 << 20):
+        assert _json(*scans.analyze_capture_fast(path, use_jit=False, chunk_bytes=chunk)) == slow

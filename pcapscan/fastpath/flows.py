@@ -898,7 +898,7 @@ class FlowTable:
                     st.a[fid] |= COMPLEX
                     flows.append(fid)
             self.slow_pkts.append(pkt)
-        if self.prev is not None and flows:  # a reopened key's (to whichever of its flows it belongs): all to the engine
+        if self.prev is not None and flows:  # a reopened key's (whichever of its flows it is of): all to the engine
             flows = np.array(flows, np.int64)
             self._demote(flows[self.prev.a[flows] > 0])
 
