@@ -785,6 +785,10 @@ static PyObject *dense_ids(PyObject *self, PyObject *args) {
     uint64_t mask = ((uint64_t)1 << bits) - 1;
     for (Py_ssize_t i = 0; i < m; i++) {
         int64_t v = packed[i];
+        if (i && v == packed[i - 1]) { /* a run of one value (a scan's rows often are): its id again */
+            ids[i] = ids[i - 1];
+            continue;
+        }
         uint64_t h = slot_of((uint64_t)v, bits);
         int64_t id;
         while ((id = slots[h]) >= 0 && uniq[id].value != v)
@@ -1032,7 +1036,140 @@ done:
     return result;
 }
 
+/* -- previous_same ----------------------------------------------------------------------- */
+
+/* previous_same(group, value, out) -> 0, or -1 (out undefined) where the columns are not
+ * of the shape it serves: group int64[m] in ascending order, value int64[m] in 0..65535;
+ * out int64[m]: for each row the last row before it of the same group and value, -1 if
+ * none (sessions.split_runs' rule 3: an attempt's previous attempt to the same port in
+ * its segment). One pass, each value's last row kept in a table of 65536 entries; the
+ * sorting twin is sessions.previous_same. */
+static PyObject *previous_same(PyObject *self, PyObject *args) {
+    PyObject *group_o, *value_o, *out_o;
+    if (!PyArg_ParseTuple(args, "OOO", &group_o, &value_o, &out_o))
+        return NULL;
+    Py_buffer gv, vv, ov;
+    if (get_buf(group_o, &gv, 8, 0, "previous_same group") < 0)
+        return NULL;
+    if (get_buf(value_o, &vv, 8, 0, "previous_same value") < 0) {
+        PyBuffer_Release(&gv);
+        return NULL;
+    }
+    if (get_buf(out_o, &ov, 8, 1, "previous_same out") < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&vv);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int64_t *last = NULL;
+    Py_ssize_t m = gv.len / 8;
+    const int64_t *group = gv.buf, *value = vv.buf;
+    int64_t *out = ov.buf;
+    if (vv.len / 8 != m || ov.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "previous_same: columns differ in length");
+        goto done;
+    }
+    last = PyMem_RawMalloc(65536 * sizeof(int64_t));
+    if (!last) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(last, 0xFF, 65536 * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int64_t v = value[i];
+        if (v < 0 || v > 65535 || (i && group[i] < group[i - 1])) {
+            result = PyLong_FromLong(-1);
+            goto done;
+        }
+        int64_t j = last[v];
+        out[i] = j >= 0 && group[j] == group[i] ? j : -1;
+        last[v] = i;
+    }
+    result = PyLong_FromLong(0);
+done:
+    PyMem_RawFree(last);
+    PyBuffer_Release(&gv);
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&ov);
+    return result;
+}
+
+/* -- group_rows -------------------------------------------------------------------------- */
+
+/* group_rows(keys, out, counts) -> 0, or -1 (out undefined) where a key is past
+ * len(counts) or out's length is not the number of rows with a key: keys int32[m], a
+ * row's key or -1 (no key: left out); out int32: the rows with a key grouped by key, keys
+ * ascending, each key's rows ascending (a stable counting sort); counts int64[k] (zeroed
+ * here): the rows of each key. fastpath/columns.group_rows' compiled half; its twin sorts. */
+static PyObject *group_rows(PyObject *self, PyObject *args) {
+    PyObject *keys_o, *out_o, *counts_o;
+    if (!PyArg_ParseTuple(args, "OOO", &keys_o, &out_o, &counts_o))
+        return NULL;
+    Py_buffer kv, ov, cv;
+    PyObject *result = NULL;
+    int64_t *at = NULL;
+    if (get_buf(keys_o, &kv, 4, 0, "group_rows keys") < 0)
+        return NULL;
+    if (get_buf(out_o, &ov, 4, 1, "group_rows out") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (get_buf(counts_o, &cv, 8, 1, "group_rows counts") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    Py_ssize_t m = kv.len / 4, k = cv.len / 8, kept = 0;
+    const int32_t *keys = kv.buf;
+    int32_t *out = ov.buf;
+    int64_t *counts = cv.buf;
+    if (m > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "group_rows: rows past int32");
+        goto done;
+    }
+    memset(counts, 0, k * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int32_t key = keys[i];
+        if (key < 0)
+            continue;
+        if (key >= k) {
+            result = PyLong_FromLong(-1);
+            goto done;
+        }
+        counts[key]++;
+        kept++;
+    }
+    if (kept != ov.len / 4) {
+        result = PyLong_FromLong(-1);
+        goto done;
+    }
+    at = PyMem_RawMalloc((k ? k : 1) * sizeof(int64_t));
+    if (!at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t sum = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        at[j] = sum;
+        sum += counts[j];
+    }
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (keys[i] >= 0)
+            out[at[keys[i]]++] = (int32_t)i;
+    result = PyLong_FromLong(0);
+done:
+    PyMem_RawFree(at);
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&cv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"group_rows", group_rows, METH_VARARGS,
+     "group_rows(keys, out, counts) -> 0, or -1 where it does not serve (see fastpath/columns.py)"},
+    {"previous_same", previous_same, METH_VARARGS,
+     "previous_same(group, value, out) -> 0, or -1 where it does not serve (see sessions.previous_same)"},
     {"count_values", count_values, METH_VARARGS,
      "count_values(values) -> (rows, counts): each distinct value's first row and count, most common first "
      "(see fingerprint.py's _count)"},

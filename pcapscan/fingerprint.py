@@ -843,6 +843,12 @@ class Clue:
     weight: float = 1.0
     bonus: bool = False  # counted only when it holds
 
+    @functools.cached_property
+    def key(self) -> tuple:
+        """What a session's reading of this clue is kept under: clues of the same test
+        and argument (in several signatures) read it once."""
+        return self.test, type(self.arg), repr(self.arg)
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -932,11 +938,15 @@ class Score:
     against: tuple  # sentences that do not
 
 
+_UNREAD = object()
+
+
 def _read(clue: Clue, obs: Observed) -> Result:
-    key = (clue.test, type(clue.arg), repr(clue.arg))
-    if key not in obs.clues:
-        obs.clues[key] = clue.test(obs, clue.arg)
-    return obs.clues[key]
+    key = clue.key
+    got = obs.clues.get(key, _UNREAD)
+    if got is _UNREAD:
+        got = obs.clues[key] = clue.test(obs, clue.arg)
+    return got
 
 
 def score(sig: Signature, obs: Observed) -> Optional[Score]:

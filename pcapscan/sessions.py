@@ -68,12 +68,23 @@ def ttl_band(ttl):
     import numpy as np
 
     ttl = np.asarray(ttl, np.int64)
+    if ttl.size > 256 and 0 <= int(ttl.min()) and int(ttl.max()) < 256:  # TTLs: each value's band looked up
+        return _band_table()[ttl]
     band = np.full(ttl.shape, 255, np.int64)
     for initial in reversed(_INITIAL_TTLS):
         band[ttl <= initial] = initial
     lo, hi = NMAP_TTL_BAND
     band[(ttl >= lo) & (ttl <= hi)] = 0
     return band
+
+
+def _band_table(_table=[]):
+    """ttl_band of every 8-bit TTL, computed by ttl_band itself on first use."""
+    if not _table:
+        import numpy as np
+
+        _table.append(ttl_band(np.arange(256, dtype=np.int64)))
+    return _table[0]
 
 
 def split_runs(pair, kind, window, options, ttl, ts, port, frame, heard):
@@ -144,15 +155,20 @@ def _breaks_pace(gaps, apart, sweeps):
     SYN to 443) keeps no rhythm."""
     import numpy as np
 
-    # a silence across segments is no neighbour's: nan, as where the segment has no probe on that side
-    before = np.r_[np.nan, gaps[:-1]]
-    after = np.r_[gaps[1:], np.nan]
-    before[np.r_[True, apart[:-1]]] = np.nan
-    after[np.r_[apart[1:], True]] = np.nan
-    with np.errstate(invalid="ignore"):
-        keeps = (np.isnan(before) | (gaps <= PACE_FACTOR * before)) & (np.isnan(after) | (gaps <= PACE_FACTOR * after))
-    rhythm = sweeps & keeps & ~(np.isnan(before) & np.isnan(after))
-    return ~apart & (gaps > RUN_GAP) & ~rhythm
+    out = ~apart & (gaps > RUN_GAP)
+    at = np.flatnonzero(out)  # few: the long silences within a segment
+    if not len(at):
+        return out
+    last = len(gaps) - 1
+    g = gaps[at]
+    # a silence across segments is no neighbour's, as where the segment has no probe on that side
+    before, after = gaps[np.maximum(at - 1, 0)], gaps[np.minimum(at + 1, last)]
+    has_before = (at > 0) & ~apart[np.maximum(at - 1, 0)] & ~np.isnan(before)
+    has_after = (at < last) & ~apart[np.minimum(at + 1, last)] & ~np.isnan(after)
+    keeps = (~has_before | (g <= PACE_FACTOR * before)) & (~has_after | (g <= PACE_FACTOR * after))
+    rhythm = sweeps[at] & keeps & (has_before | has_after)
+    out[at[rhythm]] = False
+    return out
 
 
 def _probes_again(new, port, frame, heard):
@@ -161,12 +177,8 @@ def _probes_again(new, port, frame, heard):
     import numpy as np
 
     n = len(new)
-    seg = np.cumsum(new) - 1
     # each attempt's previous attempt to the same port in the same segment, if any
-    by_port = np.lexsort((np.arange(n), port, seg))
-    same = (seg[by_port][1:] == seg[by_port][:-1]) & (port[by_port][1:] == port[by_port][:-1])
-    prev = np.full(n, -1, np.int64)
-    prev[by_port[1:][same]] = by_port[:-1][same]
+    prev = previous_same(np.cumsum(new) - 1, port)
     again = (prev >= 0) & (heard[np.maximum(prev, 0)] < frame)  # it answered before this probe
     pairs = np.zeros(n, bool)  # two in a row, to two ports
     pairs[:-1] = again[:-1] & again[1:] & ~new[1:] & (port[:-1] != port[1:])
@@ -182,6 +194,26 @@ def _probes_again(new, port, frame, heard):
             out[j] = True
             run_start = j
     return out
+
+
+def previous_same(group, value):
+    """For each row of two int64 columns, the last row before it with the same
+    group and the same value, -1 where none. Compiled (cnative.previous_same,
+    one pass) where `group` ascends and the values are ports; else by sorting."""
+    import numpy as np
+
+    from .speedups import compiled
+
+    n = len(group)
+    prev = np.empty(n, np.int64)
+    native = compiled()
+    if native is not None and native.previous_same(group, value, prev) == 0:
+        return prev
+    by_value = np.lexsort((np.arange(n), value, group))
+    same = (group[by_value][1:] == group[by_value][:-1]) & (value[by_value][1:] == value[by_value][:-1])
+    prev.fill(-1)
+    prev[by_value[1:][same]] = by_value[:-1][same]
+    return prev
 
 
 PROTO_CODES = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}

@@ -893,3 +893,64 @@ def test_read_twice_says_so_on_the_progress_line(tmp_path, twice):
     seen = list(dict.fromkeys(phases))
     assert seen == ["reading", "pairing", "assembling-reread", "routing", "fingerprinting-reread"]
     assert all(PROGRESS_WORDS["en"][p][0].startswith("reading again") for p in seen if p.endswith("-reread"))
+
+
+def test_merged_rows_are_those_of_a_stable_sort():
+    """columns.merge_rows lays a few new rows (copied around in slices) or many (through the
+    mask) into a sorted column where insertion_slots puts them: a stable sort of both
+    columns one after the other, values and type."""
+    import numpy as np
+
+    rng = np.random.default_rng(23)
+    for n_base in (0, 1, 9, 3000):
+        for n_new in (0, 1, 2, 63, 64, 65, 400):
+            base = np.sort(rng.integers(0, 300, n_base)).astype(np.uint16)
+            new = np.sort(rng.integers(0, 300, n_new))
+            slots, keep = columns.insertion_slots(base, new, side="right")
+            got = columns.merge_rows(base, new, slots, keep, np.int32)
+            both = np.concatenate([base.astype(np.int64), new])
+            assert got.dtype == np.int32 and got.tolist() == both[np.argsort(both, kind="stable")].tolist()
+            tagged = columns.merge_rows(np.zeros(n_base, bool), np.ones(n_new, bool), slots, keep, bool)
+            assert np.flatnonzero(tagged).tolist() == slots.tolist()  # each new row where the slots say
+
+
+def test_dense_ids_skip_columns_of_one_value():
+    """columns.dense_ids leaves out of the packing a column that holds one value (it
+    tells no rows apart): the ids are still np.unique's inverse of the rows, with every
+    column of one value (one id), some, or none; bool, narrow and wide types."""
+    import numpy as np
+
+    rng = np.random.default_rng(29)
+    for m in (1, 2, 50, 5000):
+        for constant in ((), (0,), (1, 2), (0, 1, 2)):
+            cols = [rng.integers(0, 2, m).astype(bool), rng.integers(-3, 4, m).astype(np.int8),
+                    rng.integers(0, 1 << 40, m)]
+            for j in constant:
+                cols[j] = np.full(m, cols[j][0])
+            ids, n = columns.dense_ids(cols)
+            uniq, inv = np.unique(np.stack([c.astype(np.int64) for c in cols], 1), axis=0, return_inverse=True)
+            assert n == len(uniq) and ids.tolist() == inv.ravel().tolist()
+            if len(constant) == 3:
+                assert n == 1 and not ids.any()
+
+
+def test_shared_keys_are_the_rows_whose_key_repeats():
+    """fastpath.scans._shared (rows whose (session, proto, port) another row has too), on
+    each of its ways: keys few enough to count, too many (a block of many sessions) with
+    most ports probed once (only the rows of a repeated port keyed), with every port
+    repeated, and keys too wide to pack."""
+    from collections import Counter
+
+    import numpy as np
+
+    from pcapscan.fastpath.scans import _shared
+
+    rng = np.random.default_rng(31)
+    for m, sessions, ports in ((1, 1, 1), (7, 2, 3), (3000, 3, 65536), (70_000, 60, 65536), (70_000, 60, 40),
+                               (5000, 1 << 45, 65536)):
+        cols = [rng.integers(0, sessions, m), rng.integers(0, 2, m).astype(bool), rng.integers(0, ports, m)]
+        if m == 70_000:  # one session probing every port, then many probing a port or a few
+            cols[0][:65536], cols[2][:65536] = 0, np.arange(65536)
+        keys = list(zip(*(c.tolist() for c in cols)))
+        seen = Counter(keys)
+        assert _shared(cols).tolist() == [seen[k] > 1 for k in keys]

@@ -1,8 +1,9 @@
 """The compiled helpers (pcapscan/cnative.c) and their pure Python/numpy
 twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
-(fastpath/walk.py), the bulk decoder's common shape and dense ids (fastpath/columns.py),
-the fingerprint's value counts (fingerprint.py)."""
+(fastpath/walk.py), the bulk decoder's common shape, dense ids and grouping by key
+(fastpath/columns.py), the fingerprint's value counts (fingerprint.py), each connection
+attempt's previous one to its port (sessions.py)."""
 import numpy as np
 import pytest
 
@@ -143,7 +144,8 @@ def _compiled_and_pure(monkeypatch, fn, *args):
 def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
     """fastpath/columns.dense_ids hashes where the distinct rows are few: the ids
     are those of the counting or sorting twin, on every path (one column or
-    several, narrow or wide types, negative values, few or many distinct rows)."""
+    several, narrow or wide types, negative values, few or many distinct rows,
+    runs of one value)."""
     from pcapscan.fastpath.columns import dense_ids
 
     rng = np.random.default_rng(5)
@@ -162,6 +164,7 @@ def test_compiled_dense_ids_are_the_sorting_ones(monkeypatch):
             both([rng.integers(0, 2, m).astype(bool), wide % 65536, (wide >> 20).astype(np.int32)])
             both([(wide % 251).astype(np.uint8), (wide % 40000).astype(np.uint16), (wide % 3 - 1).astype(np.int16)])
             both([wide.astype(np.uint64), (wide % 7).astype(np.uint32)])
+            both([np.repeat(wide, rng.integers(1, 60, m))[:m]])  # runs of one value (ids taken again)
     # the helper alone: past `limit` distinct values it answers -1
     out = np.empty(5, np.int64)
     assert native.dense_ids(np.array([5, -3, 5, 9, -3], np.int64), out, 10) == 3 and out.tolist() == [1, 0, 1, 2, 0]
@@ -270,3 +273,72 @@ def test_compiled_lane_decode_is_the_numpy_one():
         (s1, c1, o1), (s2, c2, o2) = got
         assert (s1 == s2).all() and c1 == c2 and o1 == o2
         assert (s1 == columns.FAST).sum() > 100 and (s1 != columns.FAST).sum() > 50
+
+
+@needs_native
+def test_compiled_previous_same_is_the_sorting_one(monkeypatch):
+    """sessions.previous_same (each row's last earlier row of the same group and value:
+    split_runs' previous attempt to a port in a segment) in one compiled pass: the rows of
+    its sorting twin, for few or many groups and ports; where the columns are not of the
+    shape the pass serves (groups out of order, values past 16 bits) the twin answers."""
+    from pcapscan.sessions import previous_same
+
+    rng = np.random.default_rng(17)
+
+    def both(group, value):
+        got, want = _compiled_and_pure(monkeypatch, previous_same, group, value)
+        assert got.dtype == want.dtype == np.int64 and got.tolist() == want.tolist()
+        return got
+
+    for m in (0, 1, 2, 50, 5000, 100_000):
+        for groups, ports in ((1, 3), (4, 700), (m or 1, 65536)):
+            group = np.sort(rng.integers(0, groups, m)).astype(np.int64)
+            value = rng.integers(0, ports, m).astype(np.int64)
+            prev = both(group, value)
+            has = np.flatnonzero(prev >= 0)  # the semantics: same group and value, earlier, none between
+            assert (prev[has] < has).all() and (group[prev[has]] == group[has]).all()
+            assert (value[prev[has]] == value[has]).all()
+    assert both(np.array([0, 0, 0, 1, 1], np.int64), np.array([5, 7, 5, 5, 5], np.int64)).tolist() == [-1, -1, 0, -1, 3]
+    # the twin's cases: groups not ascending, a value past 16 bits or below 0
+    assert both(np.array([1, 0, 1], np.int64), np.array([5, 5, 5], np.int64)).tolist() == [-1, -1, 0]
+    assert both(np.array([0, 0, 0], np.int64), np.array([70000, -1, 70000], np.int64)).tolist() == [-1, -1, 0]
+    out = np.empty(2, np.int64)
+    assert native.previous_same(np.array([0, 0], np.int64), np.array([1, 1 << 16], np.int64), out) == -1
+    with pytest.raises(ValueError):
+        native.previous_same(np.zeros(3, np.int64), np.zeros(2, np.int64), np.zeros(3, np.int64))
+    with pytest.raises(TypeError):
+        native.previous_same(np.zeros(3, np.int32), np.zeros(3, np.int64), np.zeros(3, np.int64))
+
+
+@needs_native
+def test_compiled_group_rows_is_the_stable_sort(monkeypatch):
+    """fastpath/columns.group_rows (the simple flows grouped by session) by counting: the
+    rows and counts of the stable argsort twin, for few or many keys, rows without a key,
+    keys without rows, none at all; a key out of range or a wrong count of kept rows
+    leaves it to the twin."""
+    from pcapscan.fastpath.columns import group_rows
+
+    rng = np.random.default_rng(19)
+
+    def both(keys, n):
+        kept = int(np.count_nonzero(keys >= 0))
+        got, want = _compiled_and_pure(monkeypatch, group_rows, keys, n, kept)
+        assert got[0].dtype == want[0].dtype == np.int32 and got[0].tolist() == want[0].tolist()
+        assert got[1].dtype == want[1].dtype == np.int64 and got[1].tolist() == want[1].tolist()
+        return got
+
+    for m in (0, 1, 9, 4000, 300_000):
+        for k in (1, 3, 500, 70_000):
+            keys = rng.integers(-1, k, m).astype(np.int32)  # -1: a row without a key
+            rows, counts = both(keys, k + 2)  # the last two keys have no rows
+            has = np.flatnonzero(keys >= 0)
+            assert counts.tolist() == np.bincount(keys[has], minlength=k + 2).tolist() and counts[-2:].sum() == 0
+            assert rows.tolist() == has[np.argsort(keys[has], kind="stable")].tolist()
+    rows, counts = both(np.array([2, 0, -1, 2, 1, 0], np.int32), 3)
+    assert rows.tolist() == [1, 5, 4, 0, 3] and counts.tolist() == [2, 1, 2]
+    out, counts = np.empty(2, np.int32), np.empty(2, np.int64)
+    assert native.group_rows(np.array([0, 2], np.int32), out, counts) == -1  # key 2 of 2
+    assert native.group_rows(np.array([0, -1, 1], np.int32), out[:1], counts) == -1  # two rows kept, not one
+    assert native.group_rows(np.array([0, -1, 1], np.int32), out, counts) == 0 and out.tolist() == [0, 2]
+    with pytest.raises(TypeError):
+        native.group_rows(np.zeros(2, np.int64), out, counts)

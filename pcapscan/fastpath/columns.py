@@ -863,7 +863,8 @@ def pack_columns(cols) -> tuple:
     """(packed, span): int columns packed into one int64 column, equal rows
     alike and in lexicographic order, values 0..span-1; (None, 0) where their
     ranges do not fit in 62 bits together. Each column is read twice (its
-    range) and summed in place: no temporary column."""
+    range) and, unless it holds one value only (which tells no rows apart),
+    summed in place: no temporary column."""
     packed = None
     span = 1
     for c in cols:
@@ -871,6 +872,8 @@ def pack_columns(cols) -> tuple:
         width = hi - lo + 1
         if span * width >= (1 << 62):
             return None, 0
+        if width == 1:
+            continue
         if packed is None:
             packed = c.astype(np.int64)
         else:  # packed * width + (c - lo), in place
@@ -878,6 +881,8 @@ def pack_columns(cols) -> tuple:
             packed += c
         packed -= lo
         span *= width
+    if packed is None:  # every column of one value: one row alike
+        packed = np.zeros(len(cols[0]) if cols else 0, np.int64)
     return packed, span
 
 
@@ -901,6 +906,8 @@ def dense_ids(cols) -> tuple:
     if m == 0:
         return np.zeros(0, np.int64), 0
     packed, span = pack_columns(cols)
+    if span == 1:  # every row alike
+        return packed, 1
     if packed is not None:
         native = compiled()
         if native is not None and span > (1 << 16):
@@ -927,6 +934,23 @@ def dense_ids(cols) -> tuple:
     return ids, int(ranks[-1]) + 1
 
 
+def group_rows(keys: np.ndarray, n: int, kept: int) -> tuple:
+    """(the rows of int32 `keys` with a key (0..n-1; -1: none), grouped by key, keys
+    ascending, each key's rows ascending, as int32; the rows of each key). `kept`: how
+    many rows have a key. A counting sort (cnative.group_rows) where compiled; its
+    twin sorts (stably: a row's place among its key's is its order)."""
+    keys = np.ascontiguousarray(keys, np.int32)
+    out, counts = np.empty(kept, np.int32), np.empty(n, np.int64)
+    native = compiled()
+    if native is not None and native.group_rows(keys, out, counts) == 0:
+        return out, counts
+    rows = np.flatnonzero(keys >= 0)
+    small = n <= (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
+    k = keys[rows]
+    order = np.argsort(k.astype(np.uint16) if small else k, kind="stable")
+    return rows[order].astype(np.int32), np.bincount(k, minlength=n).astype(np.int64)
+
+
 def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tuple:
     """Sorted `new` values merged into sorted `base` as np.insert lays them out
     (with side="right", after base values equal to them): (their rows in the
@@ -935,6 +959,24 @@ def insertion_slots(base: np.ndarray, new: np.ndarray, side: str = "left") -> tu
     keep = np.ones(len(base) + len(new), bool)
     keep[slots] = False
     return slots, keep
+
+
+def merge_rows(base: np.ndarray, new, slots: np.ndarray, keep: np.ndarray, dtype) -> np.ndarray:
+    """A column of `dtype` holding `new`'s values at rows `slots` (ascending) and
+    `base`'s, in order, at the others (`keep`: their mask), as insertion_slots
+    lays them out. Where the new rows are few, base is copied around them in
+    slices rather than through the mask."""
+    out = np.empty(len(keep), dtype)
+    if len(slots) <= 64:
+        at = 0
+        for j, slot in enumerate(slots.tolist()):
+            out[at:slot] = base[at - j:slot - j]
+            at = slot + 1
+        out[at:] = base[at - len(slots):]
+    else:
+        out[keep] = base
+    out[slots] = new
+    return out
 
 
 def first_index(ids: np.ndarray, n: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fingerprint as F
-from .columns import V6_BASE, fits, insertion_slots
+from .columns import V6_BASE, fits, insertion_slots, merge_rows
 
 
 def _is_sorted(a: np.ndarray) -> bool:
@@ -54,9 +54,7 @@ class _Merged(dict):
 
     def __missing__(self, k):
         b, m = self.bulk[k], _narrow(self.more[k][self.order], self.bulk[k].dtype)
-        v = np.empty(len(self.keep), np.result_type(b, m))
-        v[self.keep] = b
-        v[self.slots] = m
+        v = merge_rows(b, m, self.slots, self.keep, np.result_type(b, m))
         self[k] = v
         return v
 

@@ -30,7 +30,8 @@ from ..model import TCP_BASE_FLAGS, Exchange, PortResult, Reason, Scan, State, T
 from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
-from .columns import AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, pack_columns
+from .columns import (AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, merge_rows,
+                      pack_columns)
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
@@ -46,7 +47,7 @@ FP_OBJECTS_MAX = 3000
 # Captures from this size on are read twice, the second time block by block (FlowTable's lean
 # mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
 REREAD_MIN_BYTES = 512 << 20
-SESSION_ROWS = 1 << 20  # simple flows given their session at a time
+SESSION_ROWS = 1 << 19  # flows given their session at a time (int64 temporaries of 4 MiB: kept in the heap)
 BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
 
@@ -222,19 +223,17 @@ class Assembler:
         debug("complex flows replayed")
         # 2. simple flows, in blocks of whole scan sessions: what they need
         # in memory at a time is bounded by the block, not by the capture
-        fid = np.flatnonzero((st & (COMPLEX | N1)) == N1).astype(np.int32)  # simple, with a probe: one pass
-        sess = np.empty(len(fid), np.int32)
-        for lo in range(0, len(fid), SESSION_ROWS):  # sessions() works in int64: a slice at a time
-            sess[lo:lo + SESSION_ROWS] = t.sessions(fid[lo:lo + SESSION_ROWS])
-        small = len(sess) and int(sess.max()) < (1 << 16)  # numpy sorts 16-bit integers by radix: O(n)
-        order = np.argsort(sess.astype(np.uint16) if small else sess, kind="stable")
+        # simple, with a probe: their session, then their flow ids grouped by session, in one pass
+        simple = (st & (COMPLEX | N1)) == N1
+        sess = np.empty(len(st), np.int32)
+        for lo in range(0, len(st), SESSION_ROWS):  # sessions_of works in int64: a slice at a time
+            hi = lo + SESSION_ROWS
+            sess[lo:hi] = np.where(simple[lo:hi], t.sessions_of(t.key.v[lo:hi], st[lo:hi]), -1)
+        fid, counts = group_rows(sess, int(sess.max()) + 1 if len(sess) else 0, int(np.count_nonzero(simple)))
+        del sess, simple
         # with a second process, a block per session or so: the two halves come out even
-        ordered = sess[order]
-        fid = fid[order]  # by session
-        del order
-        blocks = _blocks(ordered, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
-        block_sessions = [_distinct_sorted(ordered[lo:hi]) for lo, hi in blocks]
-        del sess, ordered
+        blocks, block_sessions = _blocks(counts, max(1, BLOCK_ROWS // 4) if self.forked else BLOCK_ROWS)
+        del counts
         debug("simple flows in sessions")
         self.engine_keys = self._engine_keys(engine)
         self.times = self._icmp_times(query_exchanges)
@@ -604,12 +603,10 @@ class Assembler:
         is_py = np.zeros(n, bool)
         is_py[py_rows] = True
         s_rows = np.nonzero(~is_py)[0]
+        is_s = ~is_py
 
         def column(simple_col, py_values, dtype):
-            col = np.empty(n, dtype)
-            col[s_rows] = simple_col
-            col[py_rows] = np.asarray(py_values, dtype) if n_p else []
-            return col
+            return merge_rows(simple_col, np.asarray(py_values, dtype) if n_p else [], py_rows, is_s, dtype)
 
         ofr = column(s["pframe"], py_ofr, np.int64)
         idx = column(np.arange(n_s), np.arange(n_p), np.intp)  # intp: the index of many gathers
@@ -752,21 +749,24 @@ class Assembler:
             st, rs = u_st[inv], u_rs[inv]
             ttl = np.where(u_keep[inv], s["rttl"][simple], 0)
         # one table, sorted by (proto, port)
-        n_o = len(results)
         t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
         t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
         o = _port_order(t_udp, t_port)
         t_udp, t_port = t_udp[o], t_port[o]
-        pad = np.zeros(n_o, np.int64)
-        st = np.r_[st, pad][o].astype(np.uint8)
-        rs = np.r_[rs, pad][o].astype(np.uint8)
-        ttl = np.r_[ttl, pad][o].astype(np.uint8)
-        pframe = np.r_[s["pframe"][simple], pad][o].astype(np.uint32)  # frames < 2**32 (flows.py)
-        rframe = np.r_[s["rframe"][simple], pad][o]
-        if not len(rframe) or int(rframe.max()) < 1 << 31:  # 4 bytes a port, -1 where unanswered
-            rframe = rframe.astype(np.int32)
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
+        at = back[:m]  # where each bulk row goes; the engine's rows keep zeros (their PortResult tells)
+
+        def placed(values, dtype):
+            col = np.zeros(len(o), dtype)
+            col[at] = values
+            return col
+
+        st, rs, ttl = placed(st, np.uint8), placed(rs, np.uint8), placed(ttl, np.uint8)
+        pframe = placed(s["pframe"][simple], np.uint32)  # frames < 2**32 (flows.py)
+        rframe = s["rframe"][simple]
+        # 4 bytes a port, -1 where unanswered
+        rframe = placed(rframe, np.int32 if not m or int(rframe.max()) < 1 << 31 else np.int64)
         objects = {int(back[m + j]): r for j, r in enumerate(results)}
         ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects)
         # time span: every probe of every exchange
@@ -803,18 +803,18 @@ class BlockTable:
     why: dict
 
 
-def _blocks(sorted_sessions: np.ndarray, size: int) -> list:
-    """[(lo, hi)] cutting sorted session numbers into runs of whole sessions of about `size` rows."""
-    n = len(sorted_sessions)
-    if not n:
-        return []
-    starts = np.r_[0, np.nonzero(sorted_sessions[1:] != sorted_sessions[:-1])[0] + 1]
-    out, lo = [], 0
-    for st in starts.tolist()[1:] + [n]:
-        if st - lo >= size or st == n:
-            out.append((lo, st))
-            lo = st
-    return out
+def _blocks(counts: np.ndarray, size: int) -> tuple:
+    """Rows grouped by session (`counts[s]` rows of session s, sessions ascending) cut into
+    runs of whole sessions of about `size` rows: ([(lo, hi)], [each run's sessions, ascending])."""
+    present = np.flatnonzero(counts).astype(np.int32)
+    ends = np.cumsum(counts[present]).tolist()
+    out, sessions, lo, first = [], [], 0, 0
+    for j, end in enumerate(ends):
+        if end - lo >= size or j == len(ends) - 1:
+            out.append((lo, end))
+            sessions.append(present[first:j + 1])
+            lo, first = end, j + 1
+    return out, sessions
 
 
 def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -823,13 +823,6 @@ def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     at = np.searchsorted(wanted, values)
     return np.nonzero(wanted[np.minimum(at, len(wanted) - 1)] == values)[0]
-
-
-def _distinct_sorted(values: np.ndarray) -> np.ndarray:
-    """np.unique of values already in ascending order."""
-    if not len(values):
-        return values
-    return values[np.r_[True, values[1:] != values[:-1]]]
 
 
 def _first_frame(scan) -> int:
@@ -886,6 +879,16 @@ def _shared(cols) -> np.ndarray:
     packed, span = pack_columns(cols)
     if packed is not None and span <= max(16 * m, 1 << 20):  # a block's (session, proto, port) keys: counted
         return np.bincount(packed, minlength=span)[packed] > 1
+    # too many keys to count (a block of many sessions): a row alone with its value of the
+    # last column (its port) shares nothing; the others are keyed apart
+    last, last_span = pack_columns(cols[-1:])
+    if last_span <= max(16 * m, 1 << 20):
+        maybe = np.flatnonzero(np.bincount(last, minlength=last_span)[last] > 1)
+        if len(maybe) < m:
+            out = np.zeros(m, bool)
+            if len(maybe):
+                out[maybe] = _shared([c[maybe] for c in cols])
+            return out
     ids, n = dense_ids(cols)
     if not len(ids):
         return np.zeros(0, bool)
