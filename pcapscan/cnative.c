@@ -5,8 +5,8 @@
  *
  *   format_rows(templates, which, cols, sep, extra[, out]) -> bytes, or into `out`: its length
  *       rows of text from integer columns: report/rowtext.py's rows_text.
- *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
- *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
+ *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n; .repoint(keys, old, new)
+ *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup (and _repoint).
  *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
  *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count (outs: columns, option rows)
@@ -666,6 +666,65 @@ static PyObject *flowindex_reserve(FlowIndex *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* repoint(keys, old, new): key i, held as flow id old[i], is held as new[i] from now on (the flow
+ * table renumbers flows; the key column holds each key at its new id). Every slot is found before
+ * any is rewritten: a new id may be another key's old one. */
+static PyObject *flowindex_repoint(FlowIndex *self, PyObject *args) {
+    PyObject *keys_o, *old_o, *new_o;
+    if (!PyArg_ParseTuple(args, "OOO", &keys_o, &old_o, &new_o))
+        return NULL;
+    Py_buffer kv, ov, nv;
+    if (get_buf(keys_o, &kv, 8, 0, "keys") < 0)
+        return NULL;
+    if (get_buf(old_o, &ov, 8, 0, "old") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (get_buf(new_o, &nv, 8, 0, "new") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t m = kv.len / 8;
+    const uint64_t *keys = kv.buf;
+    const int64_t *old = ov.buf, *new = nv.buf;
+    uint64_t *at = NULL;
+    if (ov.len / 8 != m || nv.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "FlowIndex.repoint: arrays of the wrong length");
+        goto done;
+    }
+    at = PyMem_RawMalloc((m ? m : 1) * sizeof(uint64_t));
+    if (!at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        uint64_t h = self->slots ? slot_of(keys[i], self->bits) : 0;
+        for (;;) {
+            int32_t id = self->slots ? self->slots[h] : -1;
+            if (id < 0) {
+                PyErr_SetString(PyExc_KeyError, "FlowIndex.repoint: a key not held as the id given");
+                goto done;
+            }
+            if (id == old[i])
+                break;
+            h = (h + 1) & self->mask;
+        }
+        at[i] = h;
+    }
+    for (Py_ssize_t i = 0; i < m; i++)
+        self->slots[at[i]] = (int32_t)new[i];
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(at);
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&nv);
+    return result;
+}
+
 static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
     return PyLong_FromUnsignedLongLong(self->slots ? (self->mask + 1) * sizeof(int32_t) : 0);
 }
@@ -674,6 +733,7 @@ static PyMethodDef flowindex_methods[] = {
     {"lookup", (PyCFunction)flowindex_lookup, METH_VARARGS,
      "lookup(keys, keycol, n, create, fid, rank) -> n: flow ids of keys (see cnative.c)"},
     {"reserve", (PyCFunction)flowindex_reserve, METH_VARARGS, "reserve(n, keycol): room for n flows"},
+    {"repoint", (PyCFunction)flowindex_repoint, METH_VARARGS, "repoint(keys, old, new): keys held as other ids"},
     {NULL, NULL, 0, NULL},
 };
 
