@@ -9,13 +9,22 @@ library exceptions become a one-line message and an exit status:
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
-import click
+# Before numpy is first imported (a user's settings stay): OpenBLAS starts a thread per core that
+# spins on start-up and after every call, for matrix work pcapscan never does (0.1 s of CPU a run);
+# numpy asks for huge pages for arrays of 4 MiB and more, and the fast path's zeroed columns, of
+# which a scan writes a part, then take 2 MiB at each first write, and the kernel's compaction for
+# them up to 0.3 s (bench-5m: 17 MiB more at the peak; docs/performance.md, "Reading, again").
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from . import __version__
-from .errors import PcapscanError
-from .techniques import lab_techniques, live_techniques
+import click  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .errors import PcapscanError  # noqa: E402
+from .techniques import lab_techniques, live_techniques  # noqa: E402
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 TECHNIQUE_NAMES = [t.value for t in live_techniques()]  # the TCP/UDP port scans pcapscan also sends

@@ -5,13 +5,16 @@
  *
  *   format_rows(templates, which, cols, sep, extra[, out]) -> bytes, or into `out`: its length
  *       rows of text from integer columns: report/rowtext.py's rows_text.
- *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n
- *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup.
+ *   FlowIndex().lookup(keys, keycol, n, create, fid, rank) -> n; .repoint(keys, old, new)
+ *       the flow table's key -> flow id map: fastpath/flows.py's FlowTable.lookup (and _repoint).
  *   walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *       a pcap chunk's records: fastpath/walk.py's walk_pcap.
- *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count
+ *   lane_decode(buf, off, incl, linktype, status, fields, rules, outs) -> count (outs: columns, option rows)
  *       the bulk decoder's common shape (Ethernet, IPv4 without options, TCP or UDP):
  *       fastpath/columns.py's _lane_py.
+ *   flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
+ *       flow keys but their address pairs, and the rows where the pair changes: fastpath/flows.py's
+ *       FlowTable.keys (which numbers the pairs).
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
@@ -267,11 +270,14 @@ done:
 enum { F_ETH, F_VHL, F_TOTAL, F_IPID, F_FRAG, F_TTL, F_PROTO, F_SRC, F_DST, F_SPORT, F_DPORT, F_SEQ, F_ACK, F_WIN,
        F_DOFF, F_FLAGS, F_ULEN, N_FIELDS };
 /* ... and the rules, in the order of the `rules` argument (columns.py's _LANE_RULES). */
-enum { R_ETH_LT, R_L3, R_L4, R_IP4, R_TCP, R_UDP, R_VHL, R_ETH_IP, R_OFFMASK, R_PTCP, R_FAST, R_WIDTH, N_RULES };
+enum { R_ETH_LT, R_L3, R_L4, R_IP4, R_TCP, R_UDP, R_VHL, R_ETH_IP, R_OFFMASK, R_PTCP, R_FAST, R_WIDTH, R_OPTROW,
+       N_RULES };
 /* ... and the output columns (columns.py's _LANE_OUT). */
 enum { O_IDX, O_SRC, O_DST, O_UDP, O_TTL, O_IPID, O_LEN, O_SPORT, O_DPORT, O_FLAGS, O_SEQ, O_ACK, O_WIN, O_PAY, O_DOFF,
-       O_OLEN, N_OUTS };
-static const Py_ssize_t out_size[N_OUTS] = {8, 8, 8, 1, 1, 2, 4, 2, 2, 1, 4, 4, 2, 4, 1, 1};
+       O_OLEN, O_OPTS, N_OUTS };
+/* (O_OPTS: rows of rules[R_OPTROW] bytes, one per TCP record with options: their length, the
+ * option bytes inside the capture, zeros; as columns._lane_options gathers them otherwise) */
+static const Py_ssize_t out_size[N_OUTS] = {8, 8, 8, 1, 1, 2, 4, 2, 2, 1, 4, 4, 2, 4, 1, 1, 0};
 
 static inline uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
     const uint8_t *p = r + f[0];
@@ -316,6 +322,10 @@ static PyObject *lane_decode(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "lane_decode: a row of 1 to 256 bytes");
         return NULL;
     }
+    if (rule[R_OPTROW] < 61 - rule[R_TCP] || rule[R_OPTROW] > 256) { /* a length byte and a TCP header's options */
+        PyErr_SetString(PyExc_ValueError, "lane_decode: an option row too short for a TCP header's options");
+        return NULL;
+    }
     for (int j = 0; j < N_FIELDS; j++) {
         PyObject *f = PyTuple_GET_ITEM(fields_o, j);
         if (!PyArg_ParseTuple(f, "nn", &fld[j][0], &fld[j][1]))
@@ -350,9 +360,10 @@ static PyObject *lane_decode(PyObject *self, PyObject *args) {
         goto done;
     }
     for (; nout < N_OUTS; nout++) {
-        if (get_buf(PyTuple_GET_ITEM(outs_o, nout), &outv[nout], out_size[nout], 1, "outs") < 0)
+        Py_ssize_t size = nout == O_OPTS ? (Py_ssize_t)rule[R_OPTROW] : out_size[nout];
+        if (get_buf(PyTuple_GET_ITEM(outs_o, nout), &outv[nout], nout == O_OPTS ? 1 : size, 1, "outs") < 0)
             goto done;
-        if (outv[nout].len / out_size[nout] < n) {
+        if (outv[nout].len / size < n) {
             PyErr_SetString(PyExc_ValueError, "lane_decode: an output shorter than the records");
             nout++;
             goto done;
@@ -369,8 +380,9 @@ static PyObject *lane_decode(PyObject *self, PyObject *args) {
     uint16_t *o_ipid = outv[O_IPID].buf, *o_sport = outv[O_SPORT].buf, *o_dport = outv[O_DPORT].buf,
              *o_win = outv[O_WIN].buf;
     uint32_t *o_len = outv[O_LEN].buf, *o_seq = outv[O_SEQ].buf, *o_ack = outv[O_ACK].buf, *o_pay = outv[O_PAY].buf;
+    uint8_t *o_opts = outv[O_OPTS].buf;
     const long long l3 = rule[R_L3], l4 = rule[R_L4], ip4 = rule[R_IP4], tcph = rule[R_TCP], udph = rule[R_UDP];
-    const Py_ssize_t width = (Py_ssize_t)rule[R_WIDTH];
+    const Py_ssize_t width = (Py_ssize_t)rule[R_WIDTH], optrow = (Py_ssize_t)rule[R_OPTROW];
     Py_BEGIN_ALLOW_THREADS
     uint8_t tmp[256];
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -419,6 +431,14 @@ static PyObject *lane_decode(PyObject *self, PyObject *args) {
             pay = l4_len - doff;
             long long opt_end = doff + l4 < end ? doff + l4 : end;
             o_olen[k] = doff > tcph ? (uint8_t)(opt_end - (l4 + tcph)) : 0;
+            if (doff > tcph) { /* its options' row: read here, while the record is in the cache */
+                Py_ssize_t at = o + l4 + tcph, have = blen - at;
+                have = have < 0 ? 0 : (have > o_olen[k] ? o_olen[k] : have); /* zeros past the buffer */
+                o_opts[0] = o_olen[k];
+                memcpy(o_opts + 1, buf + at, have);
+                memset(o_opts + 1 + have, 0, optrow - 1 - have);
+                o_opts += optrow;
+            }
         } else {
             o_flags[k] = 0;
             o_seq[k] = o_ack[k] = 0;
@@ -646,6 +666,65 @@ static PyObject *flowindex_reserve(FlowIndex *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* repoint(keys, old, new): key i, held as flow id old[i], is held as new[i] from now on (the flow
+ * table renumbers flows; the key column holds each key at its new id). Every slot is found before
+ * any is rewritten: a new id may be another key's old one. */
+static PyObject *flowindex_repoint(FlowIndex *self, PyObject *args) {
+    PyObject *keys_o, *old_o, *new_o;
+    if (!PyArg_ParseTuple(args, "OOO", &keys_o, &old_o, &new_o))
+        return NULL;
+    Py_buffer kv, ov, nv;
+    if (get_buf(keys_o, &kv, 8, 0, "keys") < 0)
+        return NULL;
+    if (get_buf(old_o, &ov, 8, 0, "old") < 0) {
+        PyBuffer_Release(&kv);
+        return NULL;
+    }
+    if (get_buf(new_o, &nv, 8, 0, "new") < 0) {
+        PyBuffer_Release(&kv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t m = kv.len / 8;
+    const uint64_t *keys = kv.buf;
+    const int64_t *old = ov.buf, *new = nv.buf;
+    uint64_t *at = NULL;
+    if (ov.len / 8 != m || nv.len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "FlowIndex.repoint: arrays of the wrong length");
+        goto done;
+    }
+    at = PyMem_RawMalloc((m ? m : 1) * sizeof(uint64_t));
+    if (!at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        uint64_t h = self->slots ? slot_of(keys[i], self->bits) : 0;
+        for (;;) {
+            int32_t id = self->slots ? self->slots[h] : -1;
+            if (id < 0) {
+                PyErr_SetString(PyExc_KeyError, "FlowIndex.repoint: a key not held as the id given");
+                goto done;
+            }
+            if (id == old[i])
+                break;
+            h = (h + 1) & self->mask;
+        }
+        at[i] = h;
+    }
+    for (Py_ssize_t i = 0; i < m; i++)
+        self->slots[at[i]] = (int32_t)new[i];
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(at);
+    PyBuffer_Release(&kv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&nv);
+    return result;
+}
+
 static PyObject *flowindex_nbytes(FlowIndex *self, void *closure) {
     return PyLong_FromUnsignedLongLong(self->slots ? (self->mask + 1) * sizeof(int32_t) : 0);
 }
@@ -654,6 +733,7 @@ static PyMethodDef flowindex_methods[] = {
     {"lookup", (PyCFunction)flowindex_lookup, METH_VARARGS,
      "lookup(keys, keycol, n, create, fid, rank) -> n: flow ids of keys (see cnative.c)"},
     {"reserve", (PyCFunction)flowindex_reserve, METH_VARARGS, "reserve(n, keycol): room for n flows"},
+    {"repoint", (PyCFunction)flowindex_repoint, METH_VARARGS, "repoint(keys, old, new): keys held as other ids"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -976,6 +1056,65 @@ done:
     return result;
 }
 
+/* -- flow_keys ------------------------------------------------------------------------- */
+
+/* flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
+ *   src, dst: int64[m] address ids; sport, dport: uint16[m]; udp: 1-byte bools[m]. Out, m rows each:
+ *   key: uint64, a flow key but for its address pair (udp << 32 | the lower endpoint's port << 16 |
+ *   the higher one's; the lower endpoint: the lower address, or the lower port of one address);
+ *   dirb: uint8, 1 where the source is the higher endpoint; head: int64, the h rows whose
+ *   (lower, higher) address differ from the row before's (the first row too), and head_lo, head_hi
+ *   (int64) those addresses: fastpath/flows.py's FlowTable.keys, which numbers the pairs. */
+static PyObject *flow_keys(PyObject *self, PyObject *args) {
+    PyObject *o[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8], &o[9]))
+        return NULL;
+    static const Py_ssize_t size[10] = {8, 2, 8, 2, 1, 8, 1, 8, 8, 8};
+    static const char *name[10] = {"src", "sport", "dst", "dport", "udp", "key", "dirb", "head", "head_lo", "head_hi"};
+    Py_buffer v[10];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 10; got++)
+        if (get_buf(o[got], &v[got], size[got], got >= 5, name[got]) < 0)
+            goto done;
+    Py_ssize_t m = v[0].len / 8;
+    for (int j = 0; j < 10; j++)
+        if (v[j].len / size[j] != m) {
+            PyErr_SetString(PyExc_ValueError, "flow_keys: arrays of different lengths");
+            goto done;
+        }
+    const int64_t *src = v[0].buf, *dst = v[2].buf;
+    const uint16_t *sport = v[1].buf, *dport = v[3].buf;
+    const uint8_t *udp = v[4].buf;
+    uint64_t *key = v[5].buf;
+    uint8_t *dirb = v[6].buf;
+    int64_t *head = v[7].buf, *head_lo = v[8].buf, *head_hi = v[9].buf;
+    Py_ssize_t h = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t last_lo = 0, last_hi = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int s_lo = src[i] < dst[i] || (src[i] == dst[i] && sport[i] <= dport[i]);
+        int64_t lo = s_lo ? src[i] : dst[i], hi = s_lo ? dst[i] : src[i];
+        uint64_t lo_p = s_lo ? sport[i] : dport[i], hi_p = s_lo ? dport[i] : sport[i];
+        key[i] = (uint64_t)(udp[i] != 0) << 32 | lo_p << 16 | hi_p;
+        dirb[i] = !s_lo;
+        if (i == 0 || lo != last_lo || hi != last_hi) {
+            head[h] = i;
+            head_lo[h] = lo;
+            head_hi[h] = hi;
+            h++;
+            last_lo = lo;
+            last_hi = hi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(h);
+done:
+    for (int j = 0; j < got; j++)
+        PyBuffer_Release(&v[j]);
+    return result;
+}
+
 /* -- previous_same ----------------------------------------------------------------------- */
 
 /* previous_same(group, value, out) -> 0, or -1 (out undefined) where the columns are not
@@ -1120,6 +1259,8 @@ static PyMethodDef module_methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS,
      "walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)"
      " -> (n, pos, status, bad)"},
+    {"flow_keys", flow_keys, METH_VARARGS,
+     "flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h (see fastpath/flows.py's keys)"},
     {"lane_decode", lane_decode, METH_VARARGS,
      "lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> count (see cnative.c)"},
     {NULL, NULL, 0, NULL},

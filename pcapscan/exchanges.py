@@ -137,14 +137,29 @@ def midstream(flags: int, window: int, options: tuple) -> bool:
     return not flags & SYN and 8 in options and (window, options) not in NMAP_OS_PROBES
 
 
-def shows_connection(probe_flags: int, answer_flags: int, answer_payload: int) -> bool:
+def shows_connection(probe_flags, answer_flags, answer_payload):
     """Does the target's TCP segment on a probe's flow show an established
     connection (ordinary traffic) rather than answer a probe? Data on a flow
     no bare SYN opened; or anything but a RST to a probe without SYN: RFC 793
     has a port without a connection answer those with RST or not at all, so
-    an ACK back (a keep-alive answered) means a connection exists."""
+    an ACK back (a keep-alive answered) means a connection exists. On numbers
+    or on numpy columns alike (the fast path's flow table asks it per batch)."""
     base = probe_flags & TCP_BASE_FLAGS
-    return bool((answer_payload and base != SYN) or (not base & SYN and not answer_flags & RST))
+    return ((answer_payload > 0) & (base != SYN)) | (((base & SYN) == 0) & ((answer_flags & RST) == 0))
+
+
+def reopens(flags, is_probe, same_kind, heard, carried_data):
+    """Does a scanner's TCP segment start a new connection on a flow already
+    seen? A script with a fixed source port (scapy's default 20, or sport=N)
+    reuses one flow for every probe: a probe (`is_probe`: probe_class is not
+    None) without ACK that comes after the flow was answered or followed up
+    (`heard`), or that is of another kind than the flow's first probe, is a
+    new probe, not part of the old connection (an ACK completing a handshake,
+    a FIN/ACK closing one, a RST are not); nor is anything on a flow that
+    turned out to be ordinary traffic (`carried_data`). On numbers or on numpy
+    columns alike: the engine asks it per packet (_reopens), the fast path's
+    flow table per batch, where it starts a new flow for the same key."""
+    return (carried_data ^ True) & ((flags & ACK) == 0) & is_probe & ((same_kind ^ True) | heard)
 
 
 def answers(probe: Packet, resp: Packet) -> bool:
@@ -547,18 +562,11 @@ def _synack(pkt: Packet) -> bool:
 
 
 def _reopens(conn: _Connection, pkt: Packet) -> bool:
-    """Does this scanner packet start a new connection on a flow already seen?
-    A script with a fixed source port (scapy's default 20, or sport=N) reuses
-    one flow for every probe: a probe without ACK that comes after the flow
-    was answered or followed up, or that is of another kind, is a new probe,
-    not part of the old connection (an ACK completing a handshake, a FIN/ACK
-    closing one, a RST are not)."""
+    """Does this scanner packet start a new connection on a flow already seen (see reopens)?"""
     if pkt.proto != "tcp" or conn.carried_data or pkt.flags & ACK:
-        return False
+        return False  # what reopens() says without asking probe_class (asked of every packet of a connection)
     kind = probe_class(pkt)
-    if kind is None:
-        return False
-    return kind != conn.kind or bool(conn.responses or conn.followups)
+    return bool(reopens(pkt.flags, kind is not None, kind == conn.kind, bool(conn.responses or conn.followups), False))
 
 
 def _completed_handshake(conn: _Connection) -> bool:

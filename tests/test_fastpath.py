@@ -183,6 +183,33 @@ def big_scan(t0=1.0, sport=40000, ports=range(1, 61), open_ports=(22, 50)):
     return recs
 
 
+def null_scan(t0=1.0, sport=33333, times=3, gap=2.0, silent=(22, 25), step=0.001):
+    """nmap's NULL scan from one source port run `times` times (a capture replayed), each run
+    `gap` seconds after the one before and probing three ports more: RST/ACK for closed
+    ports, nothing for the `silent` ones. Every run reopens the flows of the one before."""
+    recs = []
+    for k in range(times):
+        t = t0 + k * gap
+        for port in range(20, 30 + 3 * k):
+            recs.append((t, ether(ipv4_tcp(S, T, sport, port, 0x00, seq=777, window=1024, ip_id=99))))
+            t += step
+            if port not in silent:
+                recs.append((t, ether(back(sport, port, 0x14, 0, 777))))
+            t += step
+    return recs
+
+
+def _edited(recs, frame, ts=None, after=None):
+    """recs with record `frame` (0-based) stamped `ts`, or moved to just after record `after`."""
+    recs = list(recs)
+    if ts is not None:
+        recs[frame] = (ts, recs[frame][1])
+    if after is not None:
+        rec = recs.pop(frame)
+        recs.insert(after if after < frame else after - 1, rec)
+    return recs
+
+
 CASES = {
     "plain": lambda: big_scan(),
     "retry-same-sport": lambda: big_scan() + [(5.0, ether(syn(40000, 9999))), (6.1, ether(syn(40000, 9999)))],
@@ -233,6 +260,24 @@ CASES = {
         (5.001, ether(ipv4_tcp(R, S, 443, 51000, 0x10, seq=77, ack=1000, window=300))),
         (5.1, ether(ipv4_tcp(S, R, 51002, 443, 0x10, seq=5, ack=6, window=501,
                              options=b"\x01\x01\x08\x0a" + b"\x00" * 8)))],
+    # a scan run again from one source port: the engine reopens each flow (exchanges.reopens), the
+    # fast path splits it (FlowTable._reopened) where nothing differs, else gives the key to the engine
+    "null-scan-run-three-times": lambda: null_scan(),
+    "null-scan-copies-within-10ms": lambda: null_scan(gap=0.004, step=0.0001),
+    # run 2's answer to port 20 written after its probe, stamped before it
+    "null-scan-answer-stamped-before-its-probe": lambda: _edited(null_scan(), 19, ts=2.9995),
+    # run 1's answer to port 21 written before run 2's probe, stamped after it (_take_from_before)
+    "null-scan-old-answer-stamped-after-the-new-probe": lambda: _edited(null_scan(), 3, ts=3.0025),
+    "null-scan-icmp-error-between": lambda: null_scan(times=2) + [
+        (4.5, ether(ipv4_icmp_unreach(T, S, 3, ipv4_tcp(S, T, 33333, 21, 0x00, seq=777, window=1024)[:28])))]
+    + null_scan(t0=5.0, times=1),
+    "null-scan-second-answer": lambda: null_scan() + [(5.5, ether(back(33333, 20, 0x14, 0, 777)))],
+    "syn-then-fin-from-one-port": lambda: [
+        (1.0, ether(syn(20, 80))), (1.001, ether(back(20, 80, 0x14, 0, 1001))),
+        (2.0, ether(ipv4_tcp(S, T, 20, 80, 0x01, seq=5, window=1024))),
+        (2.5, ether(ipv4_tcp(S, T, 20, 80, 0x01, seq=5, window=1024))),
+        (3.0, ether(syn(20, 80))), (3.001, ether(back(20, 80, 0x12, 9, 1001))),
+        (3.002, ether(ipv4_tcp(S, T, 20, 80, 0x10, seq=1001, ack=10)))] + big_scan(t0=4.0),
     # an IPv6 address decode_frame reads (VLAN tag) before any the bulk decoder reads: with two
     # processes, the decoding child and the flow table number IPv6 addresses differently
     "v6-slow-first": lambda: [
@@ -663,7 +708,7 @@ def test_flow_columns_start_narrow_widen_when_needed_and_skip_zeros_exactly():
     table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
     n = 4
     d = columns.Decoded(frame=np.arange(1, n + 1), ts=np.arange(n, dtype=float), fileoff=np.arange(n) * 100,
-                        incl=np.full(n, 60), lt=np.ones(n, np.int32), src=np.array([1, 1, 1, 1]),
+                        src=np.array([1, 1, 1, 1]),
                         dst=np.array([2, 2, 2, 2]), udp=np.zeros(n, bool), ttl=np.full(n, 64, np.uint8),
                         ip_id=np.arange(n), length=np.array([44, 70000, 44, 44]), sport=np.array([5, 6, 7, 8]),
                         dport=np.array([80, 81, 82, 83]), flags=np.full(n, 2), seq=np.arange(n) + 10,

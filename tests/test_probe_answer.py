@@ -41,8 +41,8 @@ def _decoded(packets, addrs: AddressBook) -> Decoded:
     col = lambda name, dtype=np.int64: np.array([getattr(p, name) for p in packets], dtype)  # noqa: E731
     n = len(packets)
     return Decoded(
-        frame=col("frame"), ts=col("ts", np.float64), fileoff=np.zeros(n, np.int64), incl=np.full(n, 60, np.int64),
-        lt=np.ones(n, np.int32), src=np.array([addrs.id_of(p.src) for p in packets], np.int64),
+        frame=col("frame"), ts=col("ts", np.float64), fileoff=np.zeros(n, np.int64),
+        src=np.array([addrs.id_of(p.src) for p in packets], np.int64),
         dst=np.array([addrs.id_of(p.dst) for p in packets], np.int64), udp=np.zeros(n, bool), ttl=col("ttl", np.uint8),
         ip_id=col("ip_id"), length=col("length"), sport=col("sport"), dport=col("dport"), flags=col("flags"),
         seq=col("seq"), ack=col("ack"), window=col("window"), opt=np.zeros(n, np.int32), mss=np.full(n, -1, np.int64),

@@ -273,6 +273,38 @@ def test_compiled_lane_decode_is_the_numpy_one():
         (s1, c1, o1), (s2, c2, o2) = got
         assert (s1 == s2).all() and c1 == c2 and o1 == o2
         assert (s1 == columns.FAST).sum() > 100 and (s1 != columns.FAST).sum() > 50
+        # the option rows the compiled lane writes as it goes are those gathered afterwards
+        lane = columns._lane(batch, np.full(len(batch.off), columns.BAD, np.int8))
+        wo = np.flatnonzero(~lane["udp"] & (lane["doff"] > 20))
+        assert len(wo) > 20 and (lane["olen"][wo] > 0).sum() > 20
+        gathered = columns._option_rows(batch.buf, batch.off[lane["idx"][wo]], lane["olen"][wo].astype(np.int64))
+        assert lane["option_rows"][:len(wo)].tolist() == gathered.tolist()
+
+
+@needs_native
+def test_compiled_flow_keys_are_the_numpy_ones(monkeypatch):
+    """The same keys, directions and address pair numbers: runs of one pair and pairs coming back,
+    one address on both ends (the ports decide), IPv6 ids, UDP and TCP, ports equal or not."""
+    from pcapscan import speedups
+    from pcapscan.fastpath import columns, flows
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        m = int(rng.integers(50, 3000))
+        runs = int(rng.integers(1, 40))
+        src = np.repeat(rng.integers(0, 4, m) + (1 << 32) * (rng.random(m) < 0.1), runs)[:m].astype(np.int64)
+        dst = np.repeat(rng.integers(0, 4, m), runs)[:m].astype(np.int64)
+        sport = rng.integers(0, 65536, m).astype(np.uint16)
+        dport = np.where(rng.random(m) < 0.3, sport, rng.integers(0, 65536, m)).astype(np.uint16)
+        udp = rng.random(m) < 0.3
+        got = []
+        for pure in (False, True):
+            monkeypatch.setattr(flows, "compiled", (lambda: None) if pure else speedups.compiled)
+            table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+            key, dirb = table.keys(src, sport.astype(np.int64) if pure else sport, dst, dport, udp)
+            got.append((key.dtype, key.tolist(), dirb.tolist(), dict(table.pairs)))
+        assert got[0] == got[1]
+        assert len(got[0][3]) > 1 and 0 < sum(got[0][2]) < m
 
 
 @needs_native

@@ -367,8 +367,6 @@ class Decoded:
     frame: np.ndarray
     ts: np.ndarray
     fileoff: np.ndarray  # stream offset of the record's data
-    incl: np.ndarray  # its captured length
-    lt: np.ndarray  # its link type
     src: np.ndarray  # address ids
     dst: np.ndarray
     udp: np.ndarray  # bool: UDP (else TCP)
@@ -439,8 +437,8 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
         cols.append(_ipv4(buf, idx4, l3[idx4], end_rec[idx4], status))
     if len(idx6):
         cols.append(_ipv6(buf, idx6, l3[idx6], end_rec[idx6], status, addrs))
-    # transport for both
-    parts = [c for c in cols if c is not None]
+    # transport for both (a part left without rows is dropped: merged, it would cost a scatter of every column)
+    parts = [c for c in cols if c is not None and len(c["idx"])]
     if lane is not None:
         parts.append(_lane_options(lane, b, options))
     generic = [c for c in parts if "sport" not in c]
@@ -500,7 +498,7 @@ def decode_batch(b: Batch, addrs: AddressBook, options: OptionBook, stats: C.Rea
             frame = np.arange(b.frame0, b.frame0 + n)
         else:
             frame = b.frame0 + fi
-        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], incl=incl[fi], lt=lt[fi], **dec)
+        fast = Decoded(frame=frame, ts=b.ts[fi], fileoff=b.base + off[fi], **dec)
     else:
         fast = None
     return fast, slow, ip_ts
@@ -572,7 +570,7 @@ _LANE_ORDER = ("eth", "vhl", "total", "ip_id", "frag", "ttl", "proto", "src", "d
 _LANE_AT = tuple((off, _LANE_SIZES[fmt]) for off, fmt in ((f[2], f[1]) for f in sorted(
     _LANE_FIELDS, key=lambda f: _LANE_ORDER.index(f[0]))))
 _LANE_RULES = (_ETH, _L3, _L4, D.IP4.size, D.TCP.size, D.UDP.size, _LANE_VHL, D.ETH_TYPE_IP, D.IP4_OFFSET_MASK,
-               D.P_TCP, FAST, LANE_WIDTH)
+               D.P_TCP, FAST, LANE_WIDTH, OPTION_ROW)
 # the lane's columns: Decoded's (in the types the decoding child sends them: feed._NARROW), then
 # the TCP data offset and the option bytes inside the capture, which _lane_options reads
 _LANE_OUT = {"idx": np.int64, "src": np.int64, "dst": np.int64, "udp": np.bool_, "ttl": np.uint8, "ip_id": np.uint16,
@@ -588,11 +586,12 @@ def _lane(b: Batch, status):
         return _lane_py(b, status)
     n = len(b.off)
     out = {k: np.empty(n, t) for k, t in _LANE_OUT.items()}
+    rows = np.empty((n, OPTION_ROW), np.uint8)  # (only the rows of TCP records with options are written)
     k = native.lane_decode(b.buf, b.off, b.incl, b.linktype, status, _LANE_AT, _LANE_RULES, bytes(D.BULK_PROTOS),
-                           tuple(out.values()))
+                           (*out.values(), rows))
     if not k:
         return None
-    return {name: col[:k] for name, col in out.items()}
+    return dict({name: col[:k] for name, col in out.items()}, option_rows=rows)
 
 
 def _lane_py(b: Batch, status):
@@ -661,22 +660,19 @@ def _lane_py(b: Batch, status):
 def _lane_options(lane: dict, b: Batch, options: OptionBook) -> dict:
     """The lane's columns (_lane) with its TCP options read: layout ids and MSS."""
     doff, olen = lane.pop("doff"), lane.pop("olen")
+    option_rows = lane.pop("option_rows", None)  # read by the compiled lane already
     tcp = ~lane["udp"]
     n = len(tcp)
     opt = np.zeros(n, np.int32)
     mss = np.full(n, -1, np.int64)
     wo = np.nonzero(tcp & (doff > D.TCP.size))[0]
     if len(wo):
-        at = b.off[lane["idx"][wo]]
         olen = olen[wo].astype(np.int64)
         width = OPTION_ROW  # their length, then the bytes (then zeros: whole 64-bit words)
-        block = gather_rows(b.buf, at + _OPT - 1, width)
-        block[:, 0] = olen
-        # the bytes past the options: zeros, by slices (few lengths, 0 to 40: counted, not sorted)
-        lengths = np.flatnonzero(np.bincount(olen, minlength=width)).tolist()
-        block[:, lengths[-1] + 1:] = 0
-        for u in lengths[:-1]:
-            block[olen == u, u + 1:lengths[-1] + 1] = 0
+        if option_rows is not None:
+            block = option_rows[:len(wo)]
+        else:
+            block = _option_rows(b.buf, b.off[lane["idx"][wo]], olen)
         flat = block.view(np.dtype((np.void, width))).ravel()
         # np.unique(flat, return_index=True, return_inverse=True), sorting only the rows
         # unlike the first (a scan's probes share one layout), compared as 64-bit words
@@ -706,9 +702,25 @@ def _lane_options(lane: dict, b: Batch, options: OptionBook) -> dict:
                 u_mss[j] = -1 if value is None else value
             opt[wo], mss[wo] = u_opt[inv], u_mss[inv]
         else:  # many layouts (timestamps differ per packet): parsed in bulk
+            at = b.off[lane["idx"][wo]]
             opt[wo], mss[wo] = _options(b.buf, at + _OPT, at + _OPT + olen, options)
     lane["opt"], lane["mss"] = opt, mss
     return lane
+
+
+def _option_rows(buf: np.ndarray, at: np.ndarray, olen: np.ndarray) -> np.ndarray:
+    """The option rows of TCP records of the common shape whose data start at `at`, with
+    `olen` option bytes inside the capture: (len(at), OPTION_ROW) uint8, the length, the
+    bytes (zeros past the buffer), then zeros. (The compiled lane writes them as it goes.)"""
+    width = OPTION_ROW
+    block = gather_rows(buf, at + _OPT - 1, width)
+    block[:, 0] = olen
+    # the bytes past the options: zeros, by slices (few lengths, 0 to 40: counted, not sorted)
+    lengths = np.flatnonzero(np.bincount(olen, minlength=width)).tolist()
+    block[:, lengths[-1] + 1:] = 0
+    for u in lengths[:-1]:
+        block[olen == u, u + 1:lengths[-1] + 1] = 0
+    return block
 
 
 def _ipv4(buf, idx, l3, end_rec, status):

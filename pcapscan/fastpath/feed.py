@@ -5,13 +5,14 @@ by their offset afterwards (RecordReader).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
-from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, debug, fork_child, recv, send, tame_malloc
+from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, SharedRing, debug, fork_child, roomy_heap, send, tame_malloc
 
 
 class RecordReader:
@@ -112,7 +113,11 @@ class Rereader:
         few: list = []  # records read from sparse runs, gathered into one batch
         few_bytes = 0
 
-        def gathered():
+        def gathered():  # the records gathered so far, decoded as one batch (if any); then none again
+            nonlocal few_bytes
+            few_bytes = 0
+            if not few:
+                return
             raw = b"".join(r[0] for r in few)
             incl = np.array([len(r[0]) for r in few], np.int64)
             b = Batch(buf=np.frombuffer(raw, np.uint8), raw=raw, base=0, frame0=0, off=np.r_[0, np.cumsum(incl)[:-1]],
@@ -120,7 +125,8 @@ class Rereader:
                       ts=np.array([r[2] for r in few], np.float64))
             dec = decode(b, np.array([r[3] for r in few], np.int64), np.array([r[4] for r in few], np.int64))
             few.clear()
-            return dec
+            if dec is not None:
+                yield dec
 
         cut = np.flatnonzero(np.diff(frames) > REREAD_GAP) + 1
         for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, len(frames)].tolist()):
@@ -133,11 +139,7 @@ class Rereader:
                 n = len(batch.off)
                 sel = want[np.searchsorted(want, batch.frame0):np.searchsorted(want, batch.frame0 + n)] - batch.frame0
                 if FEW_MAX * len(sel) >= n:  # most of the batch: decoded where it is
-                    if few:
-                        dec = gathered()
-                        if dec is not None:
-                            yield dec
-                        few_bytes = 0
+                    yield from gathered()
                     part = replace(batch, frame0=0, off=batch.off[sel], incl=batch.incl[sel],
                                    linktype=batch.linktype[sel], ts=batch.ts[sel])
                     dec = decode(part, batch.frame0 + sel, batch.base + part.off)
@@ -152,14 +154,8 @@ class Rereader:
                 if batch.frame0 + n > last:
                     break
             if few_bytes >= CHUNK_BYTES:
-                dec = gathered()
-                if dec is not None:
-                    yield dec
-                few_bytes = 0
-        if few:
-            dec = gathered()
-            if dec is not None:
-                yield dec
+                yield from gathered()
+        yield from gathered()
 
 
 FEW_MAX = 16  # a batch of which at most 1/FEW_MAX is wanted: its records gathered with others'
@@ -215,7 +211,6 @@ _NARROW = {"frame": np.uint32, "ip_id": np.uint16, "length": np.uint32, "sport":
 def _narrow(dec):
     if dec is None or not len(dec.frame):
         return dec
-    dec.incl = dec.lt = None  # the flow table does not read them
     if dec.frame[-1] >= 1 << 32:
         return dec  # (the flow table declines 2**32 records and more itself)
     for k, t in _NARROW.items():
@@ -223,25 +218,38 @@ def _narrow(dec):
     return dec
 
 
+RING_BUFFERS = 4  # batches in the shared buffers at once (read_forked): one keyed, the next ones waiting
+
+
 def read_forked(reader, stats, table, progress):
-    """Decode in a forked child, key flows here, batch by batch over a pipe.
+    """Decode in a forked child, key flows here, batch by batch over a pipe (the
+    columns in buffers shared with the child: workers.SharedRing).
     The child has its own address and option books: their new entries come
     with each batch and are mapped to this process's ids (which the flow
     table may have extended meanwhile, from packets decode_frame read)."""
     size = reader.cap.size
+    # the batches' columns, in buffers shared with the child: a batch's narrowed columns take
+    # about 71 bytes a record, and a record of a chunk at least 58 (UDP over IPv4, pcap)
+    ring = SharedRing(RING_BUFFERS, reader.chunk_bytes * 5 // 4 + (64 << 10))
 
     def decode_and_send(tx):  # in the child
+        ring.child_side()
         tame_malloc(CHILD_MMAP_THRESHOLD)
         addrs, options = AddressBook(), OptionBook()
         n_opt, n_v6 = 1, 0
         for dec, slow, batch in _decoded(reader, stats, addrs, options):
             new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
+            ring.send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
         send(tx, ("end", stats, capinfo(reader.cap)))
         debug("decoding child: read and sent")
 
-    pid, rx = fork_child(decode_and_send)
+    try:
+        pid, rx = fork_child(decode_and_send)
+    except BaseException:
+        ring.close()
+        raise
+    ring.parent_side()
     addrs, options = table.addrs, table.options
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
@@ -255,21 +263,23 @@ def read_forked(reader, stats, table, progress):
     def receive():
         while True:
             try:
-                msg = recv(rx)
+                msg, slot = ring.recv(rx)
             except (EOFError, OSError):
                 inbox.put(None)
                 return
-            inbox.put(msg)
+            inbox.put((msg, slot))
             if msg[0] != "batch":
                 return
 
     receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
     receiver.start()
+    heap = contextlib.ExitStack()
     try:
         while True:
-            msg = inbox.get()
-            if msg is None:
+            got = inbox.get()
+            if got is None:
                 raise ChildFailed("the decoding process ended early")
+            msg, slot = got
             if msg[0] == "batch":
                 _, dec, slow, new_opt, new_v6, prog = msg
                 if new_opt:
@@ -289,8 +299,13 @@ def read_forked(reader, stats, table, progress):
                                 setattr(dec, col, c)
                 if first:
                     _reserve(table, size, prog[2], prog[0])
+                    # then each batch's arrays and temporaries reuse the last one's heap (mapped
+                    # afresh they cost their pages' faults and zeroing); the table's columns are mapped
+                    heap.enter_context(roomy_heap())
                     first = False
-                table.feed(dec, slow)
+                table.feed(dec, slow)  # (which keeps copies of what it keeps)
+                del got, msg, dec
+                ring.release(slot)
                 if progress is not None:
                     progress(*prog, "reading")
             elif msg[0] == "end":
@@ -301,6 +316,7 @@ def read_forked(reader, stats, table, progress):
             else:
                 raise msg[1]
     finally:
+        heap.close()
         if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
             import signal
 
@@ -314,6 +330,7 @@ def read_forked(reader, stats, table, progress):
                 except queue.Empty:
                     pass
         os.close(rx)
+        ring.close()
         reader.close()
         try:
             os.waitpid(pid, 0)

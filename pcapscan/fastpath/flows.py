@@ -9,7 +9,9 @@ flow whose packets are exactly "a probe, then nothing or one packet back"
 can be replayed without the engine: its outcome is a function of those two
 packets. Every other flow is COMPLEX: all its packets, in capture order, go
 through the engine itself (exchanges.ReplayEngine), as do ICMP errors,
-fragments and anything decode_frame had to read.
+fragments and anything decode_frame had to read. Where the scanner reopens
+a flow (exchanges.reopens: the engine starts a new connection there), a new
+flow starts for the same key (FlowTable._reopened).
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import functools
 
 import numpy as np
 
-from ..exchanges import ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, never_probes, tcp_answers
+from ..exchanges import (DUPLICATE_WINDOW, ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, midstream,
+                         never_probes, reopens, shows_connection, tcp_answers)
 from ..capture.decode import P_TCP, P_UDP
-from ..model import Packet
+from ..model import SYN, TCP_BASE_FLAGS, Packet
 from ..speedups import compiled
 from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, fits, insertion_slots
 from .workers import trim_malloc
@@ -39,6 +42,7 @@ def _service_pair(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
 
 RECENT_MIN = 1 << 18  # recent keys before the two levels merge (at least; see lookup): each merge copies the old level
 BLOOM_BITS = 24  # 16 MiB: one byte per slot of the old keys' hash map
+TIME_MARK = 256  # the latest timestamp is kept every this many packets (FlowTable._answer_time)
 MARK_EVERY = 256  # lean: a bulk record's frame and offset kept every this many, where reading again starts
 INDEX_RESERVE_MAX = 1 << 23  # flows the compiled index makes room for at once, at most (64 MiB of slots)
 
@@ -282,7 +286,8 @@ class FlowTable:
 
     A flow is keyed by its canonical 64-bit key (keys(): address pair id, UDP
     bit, both ports, lower endpoint first) and gets a flow id in order of
-    first appearance. Per flow it keeps the state bits (COMPLEX, SDIR, N1, N2,
+    first appearance (a key the scanner reopened: several flows, the newest
+    found by it; `newest`, `prev`). Per flow it keeps the state bits (COMPLEX, SDIR, N1, N2,
     PROBE_OK, ANS_OK, ANS_DATA, ANS_WIN: what the first two packets were), the
     first packet whole (PROBE_COLS: it becomes a model.Packet again when
     needed) and what the classifiers read of the second (ANSWER_COLS). A flow
@@ -325,6 +330,15 @@ class FlowTable:
         # One batch's working state, from lookup through _feed_fast to _keep_unstored (see feed):
         self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
         self._fid = None  # the flow id of each packet of the batch
+        self._n_before = 0  # flows before the batch's lookup
+        self._roots = None  # the batch's packets' keys' first flows (lookup)
+        # A key the scanner reopened (_reopened): several flows, one after the other. Made at the first:
+        self.newest = None  # a key's first flow -> its newest flow + 1 (0: itself), a Grow
+        self.prev = None  # a flow -> the one before it on its key + 1 (0: the key's first), a Grow
+        # the latest timestamp up to every TIME_MARK-th packet (and each batch's last), by frame: a bound
+        # on the time of an answer of an earlier batch (_answer_time)
+        self._time_marks: list = []  # [(frames, latest timestamps)] per batch
+        self._latest = -np.inf
         self._stored = None  # which of them the columns hold (the first or the second packet of their flow)
 
     def reserve(self, flows: int, stream_bytes: int | None = None) -> None:
@@ -350,8 +364,10 @@ class FlowTable:
         # distinct pairs are those of the runs' first rows, numbered by the same sort
         head = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]) if len(lo) else \
             np.zeros(0, np.int64)
-        runs = np.diff(np.r_[head, len(lo)])
-        lo, hi = lo[head], hi[head]
+        return np.repeat(self._run_pair_ids(lo[head], hi[head]), np.diff(np.r_[head, len(lo)]))
+
+    def _run_pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The pair ids of runs' address pairs (lo, hi), made if new (in ascending pair order)."""
         inv, nu = dense_ids([lo, hi])
         first = first_index(inv, nu)
         ids = np.empty(nu, np.int64)
@@ -367,7 +383,7 @@ class FlowTable:
                 self.pair_hi.resize(got + 1)
                 self.pair_lo.a[got], self.pair_hi.a[got] = a, b
             ids[i] = got
-        return np.repeat(ids[inv], runs)
+        return ids[inv]
 
     def pair_id(self, a: int, b: int) -> int:
         """The pair id of two address ids (lo, hi), made if new."""
@@ -407,6 +423,17 @@ class FlowTable:
 
     def keys(self, src, sport, dst, dport, udp):
         """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
+        native = compiled()
+        if native is not None and len(src):  # one pass (cnative.flow_keys), the pairs numbered here
+            m = len(src)
+            key, dirb = np.empty(m, np.uint64), np.empty(m, np.uint8)
+            head, head_lo, head_hi = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
+            h = native.flow_keys(np.ascontiguousarray(src, np.int64), np.ascontiguousarray(sport, np.uint16),
+                                 np.ascontiguousarray(dst, np.int64), np.ascontiguousarray(dport, np.uint16),
+                                 np.ascontiguousarray(udp, np.bool_), key, dirb, head, head_lo, head_hi)
+            pid = self._run_pair_ids(head_lo[:h], head_hi[:h]).astype(np.uint64) << np.uint64(34)
+            key |= np.repeat(pid, np.diff(np.r_[head[:h], m]))
+            return key, dirb
         s_lo = (src < dst) | ((src == dst) & (sport <= dport))
         lo_a = np.where(s_lo, src, dst)
         hi_a = np.where(s_lo, dst, src)
@@ -418,7 +445,20 @@ class FlowTable:
 
     def lookup(self, keys: np.ndarray, create: bool = True) -> np.ndarray:
         """Flow ids of keys (-1 for unknown ones when not `create`); new flows
-        are numbered in order of first appearance.
+        are numbered in order of first appearance. A key the scanner reopened
+        (see _reopened) gives its newest flow."""
+        self._n_before = self.n
+        fid = self._lookup_keys(keys, create)
+        self._roots = fid  # the key's first flow, which the index holds
+        if self.newest is not None:
+            self.newest.resize(self.n)
+            self.prev.resize(self.n)
+            newer = self.newest.a[np.maximum(fid, 0)]
+            fid = np.where((newer > 0) & (fid >= 0), newer.astype(np.int64) - 1, fid)
+        return fid
+
+    def _lookup_keys(self, keys: np.ndarray, create: bool) -> np.ndarray:
+        """Flow ids of keys, each key's first flow (see lookup).
 
         Two sorted levels: the recent keys (small, where a scan's answers find
         their probes) and the old ones, merged together now and then; a byte
@@ -521,7 +561,10 @@ class FlowTable:
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
         """exchanges.is_group_address of destination address ids, asked once per distinct address."""
-        uniq, inv = np.unique(dst, return_inverse=True)
+        # a batch's probes come in runs of one destination (a scan's target): the distinct
+        # addresses are those of the runs' first rows (a sort of those only)
+        head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
+        uniq, inv = np.unique(dst[head], return_inverse=True)
         known = self._group
         look = np.empty(len(uniq), bool)
         for j, a in enumerate(uniq.tolist()):
@@ -529,7 +572,7 @@ class FlowTable:
             if got is None:
                 got = known[a] = is_group_address(self.addrs.text(a))
             look[j] = got
-        return look[inv.ravel()]
+        return np.repeat(look[inv.ravel()], np.diff(np.r_[head, len(dst)]))
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -541,6 +584,8 @@ class FlowTable:
             self._feed_fast(d)
             if self.lean:
                 self._mark(d)
+            elif self.prev is not None:
+                self._late_on_new(d)
         if slow:
             self._feed_slow(slow)
         if d is not None and len(d.frame):
@@ -561,14 +606,19 @@ class FlowTable:
         was_complex = (sf & COMPLEX) > 0
         del sf
         g = prior + rank
+        if not self.lean:  # a key the scanner reopened: its new flows (the columns may have grown)
+            fid, g, was_complex = self._reopened(d, dirb, fid, g, was_complex)
+            st = self.state.a
         self._stored = np.zeros(m, bool)
         # -- first packets: the probe --
         i0 = np.nonzero((g == 0) & ~was_complex)[0]
         if len(i0):
             f0 = fid[i0]
             tcp = ~d.udp[i0]
-            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0]) & \
-                ~(d.udp[i0] & _service_pair(d.sport[i0], d.dport[i0]))
+            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0])
+            u = i0[~tcp]  # (a TCP scan has none)
+            if len(u):
+                ok[~tcp] &= ~_service_pair(d.sport[u], d.dport[u])
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
@@ -609,6 +659,184 @@ class FlowTable:
         if len(many):
             st[fid[many]] |= COMPLEX
         self._fid = fid
+
+    # -- a key reopened: several flows ------------------------------------------------------
+
+    def _reopened(self, d: Decoded, dirb, fid, g, was_complex):
+        """(fid, g, was_complex) of the batch's packets, where the scanner
+        reopened a simple flow: a new flow for the same key, as the engine
+        starts a new connection (exchanges.reopens). So a scan run again from
+        one source port (nmap's -g, scapy's fixed sport, a capture replayed)
+        stays probe-and-answer flows classified in bulk. `g`: each packet's
+        place in its flow (0 the probe, 1 the answer, 2 and more: complex).
+
+        A flow is split at its third packet only where its first two are a
+        probe and an answer back, and the third is from the scanner and
+        reopens it by the engine's rule; the new flow is split again the same
+        way, however many times within the batch. And only where nothing the
+        engine replays across them can differ: the new probe is more than
+        exchanges.DUPLICATE_WINDOW after the old one and the old answer more
+        than that before it (no copy of an earlier packet of the key; no
+        answer stamped after the probe it would go to, exchanges'
+        _take_from_before); what comes later on a new flow stamped before its
+        probe, or a packet decode_frame read on the key, gives the whole key
+        to the engine (_demote). Not in a lean table (no probe columns)."""
+        latest = np.maximum.accumulate(d.ts)
+        np.maximum(latest, self._latest, out=latest)
+        at = np.r_[np.arange(TIME_MARK - 1, len(latest) - 1, TIME_MARK), len(latest) - 1]
+        self._time_marks.append((d.frame[at].astype(np.int64), latest[at]))
+        self._latest = float(latest[-1])
+        del latest
+        cand = np.flatnonzero((g == 2) & ~was_complex & ~d.udp)  # where a flow's first split would be
+        if len(cand):  # ... by the rule whatever the flow holds (the kernel's RST after a SYN/ACK: never)
+            flags = d.flags[cand].astype(np.int64)
+            cand = cand[reopens(flags, ~never_probes(flags, d.payload[cand]), False, True, False)]
+        if not len(cand):
+            return fid, g, was_complex
+        # the packets of those flows, each flow's together in capture order
+        rows = np.flatnonzero(np.isin(fid, np.unique(fid[cand])))
+        rows = rows[np.argsort(fid[rows], kind="stable")]
+        f = fid[rows]
+        n = len(rows)
+        head = np.r_[True, f[1:] != f[:-1]]
+        grp = np.cumsum(head) - 1
+        st = self.state.a[f]
+        at = np.arange(n) - np.flatnonzero(head)[grp]  # place among the flow's packets of the batch
+        gg = ((st & N1) > 0).astype(np.int64) + ((st & N2) > 0) + at
+        # at each even place from 2 on (c): the flow's probe two places before (a), its answer (b),
+        # each in the batch or in the columns
+        c = np.flatnonzero((gg >= 2) & (gg % 2 == 0))
+        rc, fc = rows[c], f[c]
+        a_here, b_here = at[c] >= 2, at[c] >= 1
+        ra, rb = rows[np.where(a_here, c - 2, c)], rows[np.where(b_here, c - 1, c)]
+        p, sc = self.probe, st[c]
+
+        def a_col(name):
+            return np.where(a_here, getattr(d, name)[ra], p[name].a[fc]).astype(np.int64)
+
+        a_flags, a_ts = a_col("flags"), np.where(a_here, d.ts[ra], p["ts"].a[fc])
+        a_dir = np.where(a_here, dirb[ra], (sc & SDIR) > 0)
+        a_ok = np.where(a_here, ~never_probes(d.flags[ra], d.payload[ra]) & ~self._group_dst(d.dst[ra]),
+                        (sc & PROBE_OK) > 0) & ~self._midstream(a_flags, a_col("window"), a_col("opt"))
+        b_flags = np.where(b_here, d.flags[rb], self.answer["flags"].a[fc]).astype(np.int64)
+        b_back = np.where(b_here, dirb[rb] != a_dir, True)  # (an answer kept is back, or its flow is complex)
+        b_ok = np.where(b_here, tcp_answers(a_flags, a_col("seq"), a_col("ack"), a_col("payload"), d.flags[rb],
+                                            d.seq[rb], d.ack[rb]), (sc & ANS_OK) > 0)
+        b_data = np.where(b_here, d.payload[rb] > 0, (sc & ANS_DATA) > 0)
+        b_ts = np.where(b_here, d.ts[rb], self._answer_time(fc))
+        c_flags, c_ts = d.flags[rc].astype(np.int64), d.ts[rc]
+        c_probe = ~never_probes(c_flags, d.payload[rc]) & ~self._midstream(c_flags, d.window[rc], d.opt[rc])
+        same = (a_flags & TCP_BASE_FLAGS) == (c_flags & TCP_BASE_FLAGS)
+        split = a_ok & b_back & (dirb[rc] == a_dir) & \
+            reopens(c_flags, c_probe, same, b_ok, shows_connection(a_flags, b_flags, b_data)) & \
+            (c_ts - a_ts > DUPLICATE_WINDOW) & (b_ts < c_ts - DUPLICATE_WINDOW)
+        # each flow is split at its even places up to the first that does not split
+        stop = np.full(grp[-1] + 1, np.iinfo(np.int64).max)
+        np.minimum.at(stop, grp[c[~split]], gg[c[~split]])
+        gen = np.where(gg >= 2, np.minimum(gg, stop[grp] - 1) // 2, 0)  # new flows before each packet
+        if not gen.any():
+            return fid, g, was_complex
+        return self._split(fid, g, was_complex, rows, grp, gg, gen)
+
+    def _split(self, fid, g, was_complex, rows, grp, gg, gen):
+        """_reopened's new flows: `rows` (the batch's packets of the flows split, each flow's
+        together; `grp` numbers those flows, `gg` is each packet's place in its flow before
+        the split, `gen` how many new flows start before it). The flows new in this batch,
+        the keys' and these, are numbered together in order of first appearance."""
+        fid, g, was_complex = fid.copy(), g.copy(), was_complex.copy()
+        roots = self._roots.copy()
+        lo, n0 = self._n_before, self.n
+        first = np.flatnonzero((gen >= 1) & (gg == 2 * gen))  # each new flow's probe, as (flow, gen) ascend
+        new_keys = np.flatnonzero((fid >= lo) & (g == 0))  # the first packet of each key new in the batch
+        ids = np.empty(len(new_keys) + len(first), np.int64)
+        ids[np.argsort(np.r_[new_keys, rows[first]], kind="stable")] = lo + np.arange(len(ids))
+        key_ids, new_ids = ids[:len(new_keys)], ids[len(new_keys):]
+        self._grow_to(n0 + len(first))
+        moved = np.flatnonzero(key_ids != np.arange(lo, n0))
+        if len(moved):  # the keys' flows numbered after some new flow: renumbered
+            keys = self.key.a[lo:n0].copy()
+            self.key.a[key_ids] = keys
+            self._repoint(keys[moved], lo + moved, key_ids[moved])
+            for col in (fid, roots):
+                new = col >= lo
+                col[new] = key_ids[col[new] - lo]
+        base = fid[rows[np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])]]  # each split flow's flow before
+        root = roots[rows[np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])]]
+        of = grp[first]
+        self.key.a[new_ids] = self.key.a[base[of]]
+        self.prev.a[new_ids] = np.where(gen[first] == 1, base[of], np.r_[-1, new_ids[:-1]]) + 1
+        last = np.r_[of[1:] != of[:-1], True]
+        self.newest.a[root[of[last]]] = new_ids[last] + 1
+        later = np.flatnonzero(gen >= 1)
+        fid[rows[later]] = new_ids[np.searchsorted(of, grp[later]) + gen[later] - 1]
+        g[rows] = gg - 2 * gen
+        was_complex[rows[later]] = False
+        return fid, g, was_complex
+
+    def _grow_to(self, n: int) -> None:
+        """Room for flows up to n (the new ones' state zero), the columns of reopened keys made if not yet."""
+        if self.newest is None:
+            self.newest, self.prev = Grow(np.int32), Grow(np.int32)
+        n0 = self.n
+        for col in (self.key, self.state, *self.probe.values(), *self.answer.values(), self.newest, self.prev):
+            col.resize(n)
+        self.state.a[n0:n] = 0
+        self.n = n
+
+    def _repoint(self, keys: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """The index gives flow `new` for `keys`, which gave `old`."""
+        if self.index is not None:
+            self.index.repoint(np.ascontiguousarray(keys, np.uint64), np.ascontiguousarray(old, np.int64),
+                               np.ascontiguousarray(new, np.int64))
+            return
+        for level, ids in ((self.rkeys, self.rids), (self.skeys, self.sids)):
+            if len(level):
+                pos = np.minimum(np.searchsorted(level, keys), len(level) - 1)
+                hit = level[pos] == keys
+                ids[pos[hit]] = new[hit]
+
+    def _answer_time(self, fids: np.ndarray) -> np.ndarray:
+        """A bound above the timestamp of the answers of flows `fids` (kept, of earlier batches):
+        the latest timestamp up to the first time mark at or after each (exact in time order
+        where it is the answer's own frame; within TIME_MARK packets after it otherwise)."""
+        if len(self._time_marks) > 1:
+            self._time_marks = [tuple(np.concatenate(c) for c in zip(*self._time_marks))]
+        frames, latest = self._time_marks[0]
+        at = np.searchsorted(frames, self.answer["frame"].a[fids].astype(np.int64))
+        return latest[np.minimum(at, len(frames) - 1)]
+
+    def _midstream(self, flags, window, opt) -> np.ndarray:
+        """exchanges.midstream of segments, asked once per distinct (window, options) without SYN."""
+        out = np.zeros(len(flags), bool)
+        sel = np.flatnonzero((flags & SYN) == 0)
+        if len(sel):
+            uniq, inv = np.unique(window[sel].astype(np.int64) << 16 | opt[sel], return_inverse=True)
+            tuples = self.options.tuples
+            out[sel] = np.array([midstream(0, u >> 16, tuples[u & 0xFFFF]) for u in uniq.tolist()], bool)[inv.ravel()]
+        return out
+
+    def _late_on_new(self, d: Decoded) -> None:
+        """A packet of a reopened key's new flow stamped before that flow's probe: the key's to the engine."""
+        fid = self._fid
+        late = (self.prev.a[fid] > 0) & (d.ts < self.probe["ts"].a[fid])
+        if late.any():
+            self._demote(fid[late])
+
+    def _demote(self, fids) -> None:
+        """Every flow of the keys of flows `fids` COMPLEX: the engine replays them all, as one flow."""
+        prev = self.prev.a
+        f = np.unique(np.asarray(fids, np.int64))
+        while True:  # back to each key's first flow
+            p = prev[f]
+            if not (p > 0).any():
+                break
+            f = np.where(p > 0, p.astype(np.int64) - 1, f)
+        newer = self.newest.a[f]
+        f = np.where(newer > 0, newer.astype(np.int64) - 1, f)
+        while len(f):  # from the newest back
+            self.state.a[f] |= COMPLEX
+            p = prev[f]
+            f = p[p > 0].astype(np.int64) - 1
 
     # -- lean: columns read again ------------------------------------------------------------
 
@@ -672,11 +900,13 @@ class FlowTable:
 
     def _feed_slow(self, slow: list) -> None:
         st = self.state
+        flows = []
         for pkt in slow:
             proto = pkt.proto
             if proto in ("tcp", "udp"):
                 fid = self._flow_of(proto, pkt.src, pkt.sport, pkt.dst, pkt.dport, create=True)
                 self.state.a[fid] |= COMPLEX
+                flows.append(fid)
             elif proto in ICMP_ERROR_TYPES and pkt.quoted is not None and pkt.icmp_type in ICMP_ERROR_TYPES[proto]:
                 q = pkt.quoted
                 if q.proto in ("tcp", "udp"):
@@ -684,7 +914,11 @@ class FlowTable:
                     # engine pairs an error written before its probe (exchanges.EARLY_ANSWER_FRAMES)
                     fid = self._flow_of(q.proto, q.src, q.sport, q.dst, q.dport, create=True)
                     st.a[fid] |= COMPLEX
+                    flows.append(fid)
             self.slow_pkts.append(pkt)
+        if self.prev is not None and flows:  # a reopened key's (whichever of its flows it is of): all to the engine
+            flows = np.array(flows, np.int64)
+            self._demote(flows[self.prev.a[flows] > 0])
 
     def _flow_of(self, proto, src, sport, dst, dport, create):
         a = np.array([self.addrs.id_of(src)], np.int64)

@@ -260,7 +260,7 @@ class Assembler:
             kinds, ts = flow_kinds(cols["udp"], t.probe["flags"].a[cols["fid"]]), t.probe["ts"].a[cols["fid"]]
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i], kinds, ts)
             runs = runs.astype(np.int32)  # as run_of keeps them
-            aside = self._aside(cols, block_sessions[i])
+            aside = self._aside(cols, block_sessions[i], runs)
             keep = ~aside
             # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4
             spans = run_spans(cols["sp"][keep], kinds[keep], runs[keep], ts[keep], cols["tport"][keep])
@@ -483,9 +483,9 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self, s: dict, sessions: np.ndarray) -> np.ndarray:
-        """Simple flows of the block (its columns `s`, of `sessions`) to replay with the engine: those
-        sharing an exchange or a port with another flow, and those a routing policy might claim."""
+    def _aside(self, s: dict, sessions: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        """Simple flows of the block (its columns `s`, of `sessions`, in `runs`) to replay with the engine:
+        those sharing an exchange or a port with another flow, and those a routing policy might claim."""
         t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
@@ -500,8 +500,14 @@ class Assembler:
             extra = extra[np.isin(extra[:, 0], sessions)]
             extra[:, 0] = np.searchsorted(sessions, extra[:, 0])
             cols = [np.concatenate([c, extra[:, i]]) for i, c in enumerate(cols)]
-        aside |= _shared(cols)[:n]
+        shared = np.flatnonzero(_shared(cols)[:n])
         fid = s["fid"]
+        if len(shared):  # ... unless they are the flows of one key the scanner reopened (FlowTable._reopened), each
+            # alone in its run: exchanges the engine keeps apart (every flow of such a port is among `shared`)
+            port = (cols[0][shared].astype(np.int64) * 2 + cols[1][shared]) * 65536 + cols[2][shared]
+            engine = (cols[0][n:].astype(np.int64) * 2 + cols[1][n:]) * 65536 + cols[2][n:]
+            apart = _one_key_apart(port, t.key.a[fid[shared]], runs[shared]) & ~np.isin(port, engine)
+            aside[shared[~apart]] = True
         win = t.probe["window"].a[fid]
         # nmap OS detection's probe shapes (techniques/detection.py)
         os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
@@ -680,6 +686,18 @@ class Assembler:
             return tab.py_ex[int(tab.idx[row])]
         return self.exchanges_of(tab.cols, [int(tab.idx[row])])[0]
 
+    def exchanges_at(self, tab: "BlockTable", rows) -> list:
+        """exchange() of each of `rows`, the simple ones made together (a scan run again
+        is many small sessions: one row at a time cost 0.1 ms each)."""
+        rows = np.asarray(rows, np.int64)
+        out = [None] * len(rows)
+        simple = np.flatnonzero(~tab.is_py[rows])
+        for j, ex in zip(simple.tolist(), self.exchanges_of(tab.cols, tab.idx[rows[simple]])):
+            out[j] = ex
+        for j in np.flatnonzero(tab.is_py[rows]).tolist():
+            out[j] = tab.py_ex[int(tab.idx[rows[j]])]
+        return out
+
     def _why(self, tab: "BlockTable", row: int, smooth_from, forced_mask) -> Text:
         src = int(smooth_from[row])
         if src >= 0:
@@ -704,7 +722,7 @@ class Assembler:
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
         obj_rows = members[multi]
-        objs = [self.exchange(tab, int(r)) for r in obj_rows]
+        objs = self.exchanges_at(tab, obj_rows)
         merged = merge_same_port(objs) if objs else []
         results = [PortResult(proto=ex.proto, port=ex.port, verdict=spec.classify(ex), exchange=ex) for ex in merged]
         simple = idx[~multi]  # rows of the block's columns, in exchange order
@@ -763,7 +781,7 @@ class Assembler:
     def _tool(self, tab: "BlockTable", members, objs, simple):
         if len(simple) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
-            exs = [self.exchange(tab, int(r)) for r in rows]
+            exs = self.exchanges_at(tab, rows)
             return identify(exs)
         from .fprint import identify_columns
 
@@ -843,6 +861,14 @@ def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
         if len(order) == n:
             return order
     return np.lexsort((port, udp))
+
+
+def _one_key_apart(port: np.ndarray, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Which of some flows (their (session, proto, port) `port`, flow keys `keys`, `runs`) share
+    their port with flows of their own key only (a key the scanner reopened), none in its run."""
+    ids, _n = dense_ids([port])
+    ids_k, _n = dense_ids([keys])
+    return (np.bincount(ids)[ids] == np.bincount(ids_k)[ids_k]) & ~_shared([keys, runs])
 
 
 def _shared(cols) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Mechanism only: a forked child that sends its results over a pipe
 (fork_child, send, recv: pickle protocol 5, numpy arrays as their own bytes),
-a map shared with a forked child (fork_map), and the memory settings either
-process takes (tame_malloc). What runs in the child is the callers' business:
+or their arrays through buffers shared with it (SharedRing), a map shared
+with a forked child (fork_map), and the memory settings either process takes
+(tame_malloc). What runs in the child is the callers' business:
 fastpath/feed.py decodes the capture there, fastpath/scans.py assembles half
 of the scan sessions. A child that fails tells its parent (("slow", why) for
 a NeedSlowPath, ("error", exc) for anything else); one that dies without a
@@ -174,6 +175,101 @@ def recv(fd: int):
     sizes = struct.unpack(f"<{k}Q", _read_exact(fd, 8 * k))
     head = _read_exact(fd, sizes[0])
     return pickle.loads(head, buffers=[_read_exact(fd, n) for n in sizes[1:]])
+
+
+class SharedRing:
+    """Buffers mapped shared with a forked child, for the numpy arrays of its
+    messages: the child copies a message's arrays into a free buffer (`send`)
+    and the pipe carries the rest; the parent's arrays are views of that
+    buffer (`recv`), until it gives the buffer back (`release`). Through the
+    pipe each array's bytes were copied twice by the kernel, into pages it
+    allocates per write, and the reader's copy landed in fresh memory. An
+    array that does not fit what is left of the buffer goes through the
+    pipe, as does a message without arrays. Made before the fork; the child
+    waits for a free buffer when all are taken (the parent lags)."""
+
+    ALIGN = 64
+
+    def __init__(self, count: int, size: int):
+        import mmap
+
+        self.size = size
+        self.mem = mmap.mmap(-1, count * size)  # anonymous, shared with the children forked later
+        self.view = memoryview(self.mem)
+        self.back_rx, self.back_tx = os.pipe()  # the parent gives buffers back: one byte, the buffer's number
+        self.free = list(range(count))  # (the child's)
+        self.count = count
+
+    def child_side(self) -> None:
+        """In the child, first."""
+        os.close(self.back_tx)
+
+    def parent_side(self) -> None:
+        """In the parent, after the fork."""
+        os.close(self.back_rx)
+
+    def send(self, fd: int, obj) -> None:
+        import pickle
+
+        bufs: list = []
+        head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+        if not bufs:
+            send(fd, obj)
+            return
+        if not self.free:
+            got = os.read(self.back_rx, self.count)
+            if not got:
+                raise EOFError("the parent closed its end")
+            self.free.extend(got)
+        slot = self.free.pop()
+        base, pos, places, inline = slot * self.size, 0, [], []
+        for b in bufs:
+            raw = b.raw()
+            n = raw.nbytes
+            if pos + n <= self.size:
+                self.view[base + pos:base + pos + n] = raw
+                places.append((pos, n))
+                pos += -(-n // self.ALIGN) * self.ALIGN
+            else:
+                places.append(None)
+                inline.append(b)
+        send(fd, _InRing(slot, places, head, inline))
+
+    def recv(self, fd: int) -> tuple:
+        """(what the child sent, the buffer to release afterwards or -1)."""
+        import pickle
+
+        msg = recv(fd)
+        if not isinstance(msg, _InRing):
+            return msg, -1
+        base = msg.slot * self.size
+        inline = iter(msg.inline)
+        bufs = [next(inline) if at is None else self.view[base + at[0]:base + at[0] + at[1]] for at in msg.places]
+        return pickle.loads(msg.head, buffers=bufs), msg.slot
+
+    def release(self, slot: int) -> None:
+        """The arrays of the message of buffer `slot` are no longer read (nor any view of them)."""
+        if slot >= 0:
+            try:
+                os.write(self.back_tx, bytes([slot]))
+            except BrokenPipeError:  # the child is done: it needs no buffer again
+                pass
+
+    def close(self) -> None:
+        """In the parent, once no view of the buffers is left."""
+        os.close(self.back_tx)
+        self.view = None
+        try:
+            self.mem.close()
+        except BufferError:  # a view still alive: the mapping goes with the last one
+            pass
+
+
+class _InRing:
+    """A message whose arrays are in a SharedRing buffer (`places`: where, or None: in `inline`)."""
+
+    def __init__(self, slot, places, head, inline):
+        self.slot, self.places, self.head, self.inline = slot, places, head, inline
 
 
 class ChildFailed(Exception):
