@@ -159,6 +159,18 @@ def _port_parts(pc: PortCase) -> frozenset:
 _NO_PARTS = frozenset()
 
 
+def ports_where(ports, keep: Callable) -> Iterable:
+    """The port cases of `ports` (a CaptureCase's) for which `keep(technique,
+    parts)` holds, in order: a capture or set rule says there which ports its
+    check can find anything on (by the technique a port is checked as and its
+    PORT_PARTS), and reads only those. A capture checked by shape asks `keep`
+    once per shape and never makes the BulkPortCases it leaves out."""
+    select = getattr(ports, "select", None)
+    if select is not None:
+        return select(keep)
+    return (pc for pc in ports if keep(pc.technique, _port_parts(pc)))
+
+
 def rule(rule_id: str, scope: str, needs: Iterable = ()):
     """Register a rule function under a stable id. `needs` (port rules): the
     PORT_PARTS a port case must all show for the rule to find anything there;
@@ -490,8 +502,8 @@ def probe_flags_mismatch(cc: CaptureCase):
                                expected=T(f"probe.{claim.technique.value}"), where=where,
                                got=_probe_name(ex), frames=Frames(frames), actual=actual),
                       frames, (ex.scanner, ex.target, ex.proto, claim.port))
-    for pc in cc.ports:
-        if pc.technique is Technique.UNKNOWN and pc.claim is None and pc.result is pc.scan.ports[0]:
+    for pc in ports_where(cc.ports, lambda technique, _parts: technique is Technique.UNKNOWN):
+        if pc.claim is None and pc.result is pc.scan.ports[0]:
             frames = tuple(p.exchange.probes[0].frame for p in pc.scan.ports)[:8]
             fallback = fallback_spec(pc.scan.probe_flags or "").technique
             yield Hit(WARNING, T("probe-flags-mismatch.unknown", frames=Frames(frames), got=_probe_name(pc.ex),
@@ -591,8 +603,8 @@ def filter_simulated_as_reject(cc: CaptureCase):
                 yield Hit(ERROR, T("filter-simulated-as-reject", port=port_words(pc.ex.proto, pc.ex.port),
                                    evidence=answer_evidence(pc.result, pc.ex.target), technique=pc.technique,
                                    state=pc.result.state), frames, pc.where)
-    for pc in cc.ports:
-        if "icmp" not in _port_parts(pc) or pc.ex.proto != "tcp":  # no ICMP answer: no unreachable
+    for pc in ports_where(cc.ports, lambda _technique, parts: "icmp" in parts):  # no ICMP answer: no unreachable
+        if pc.ex.proto != "tcp":
             continue
         if pc.claim is not None and pc.claim.state is State.FILTERED and pc.result.state is State.CLOSED:
             continue  # told above, as an error
@@ -614,22 +626,22 @@ def rfc793_deviation(cases: list):
     closed) and the one nearest in time is used, so a port the lab opened
     and closed between runs is not mistaken for a deviation."""
     # Only the ports an inverse probe found closed can deviate: their evidence alone is gathered.
-    wanted = {(pc.ex.target, pc.ex.port) for cc in cases for pc in cc.ports
-              if pc.technique in INVERSE and pc.result.state is State.CLOSED}
+    inverse = lambda technique, _parts: technique in INVERSE  # noqa: E731
+    wanted = {(pc.ex.target, pc.ex.port) for cc in cases for pc in ports_where(cc.ports, inverse)
+              if pc.result.state is State.CLOSED}
     if not wanted:
         return
     evidence: dict = {}  # (target, port) -> [(ts, open?, PortCase, frame)]
     for cc in cases:
-        for pc in cc.ports:
-            if pc.technique in (Technique.SYN, Technique.CONNECT) and pc.ex.proto == "tcp" \
-                    and (pc.ex.target, pc.ex.port) in wanted:
+        for pc in ports_where(cc.ports, lambda technique, _parts: technique in (Technique.SYN, Technique.CONNECT)):
+            if pc.ex.proto == "tcp" and (pc.ex.target, pc.ex.port) in wanted:
                 for r in pc.ex.responses:
                     if r.proto == "tcp" and r.flags & (SYN | RST):
                         opened = bool(r.flags & SYN)
                         evidence.setdefault((pc.ex.target, pc.ex.port), []).append((r.ts, opened, pc, r.frame))
     for cc in cases:
-        for pc in cc.ports:
-            if pc.technique not in INVERSE or pc.result.state is not State.CLOSED:
+        for pc in ports_where(cc.ports, inverse):
+            if pc.result.state is not State.CLOSED:
                 continue
             rst = next((r for r in pc.ex.responses if r.proto == "tcp" and r.flags & RST), None)
             seen = evidence.get((pc.ex.target, pc.ex.port))
@@ -922,27 +934,33 @@ class FrameSessions(Mapping):
     def add_bulk(self, n: int, tool: str, *frames) -> None:
         import numpy as np
 
-        self.bulk.append((n, tool, np.concatenate([np.asarray(f, np.int64) for f in frames])))
+        self.bulk.append((n, tool, _frame_column(np.concatenate([np.asarray(f, np.int64) for f in frames]))))
         self._sorted = None
 
     def _columns(self):
         import numpy as np
 
         if self._sorted is None:
-            frames = np.concatenate([f for _n, _t, f in self.bulk]) if self.bulk else np.zeros(0, np.int64)
-            ns = np.concatenate([np.full(len(f), n, np.int64) for n, _t, f in self.bulk]) if self.bulk \
-                else np.zeros(0, np.int64)
-            order = np.lexsort((ns, frames))  # by frame, the first session first
-            frames, ns = frames[order], ns[order]
+            bulk = sorted(self.bulk, key=lambda b: b[0])  # by session: sorted stably by frame, the first first
+            frames = np.concatenate([f for _n, _t, f in bulk]) if bulk else np.zeros(0, np.int64)
+            order = np.argsort(frames, kind="stable")
+            frames = frames[order]
             first = np.r_[True, frames[1:] != frames[:-1]] if len(frames) else np.zeros(0, bool)
-            self._sorted = (frames[first], ns[first], {n: t for n, t, _f in self.bulk})
+            frames, at = frames[first], order[first]  # each frame once, where its first session put it
+            del order, first
+            ends = np.cumsum([len(f) for _n, _t, f in bulk], dtype=np.int64)
+            ns = np.array([n for n, _t, _f in bulk], np.int32)[np.searchsorted(ends, at, "right")] if bulk \
+                else np.zeros(0, np.int32)
+            self._sorted = (frames, ns, {n: t for n, t, _f in self.bulk})
         return self._sorted
 
     def _bulk_get(self, frame):
         import numpy as np
 
         frames, ns, tools = self._columns()
-        at = int(np.searchsorted(frames, frame))
+        if frames.dtype == np.uint32 and not 0 <= frame < 1 << 32:
+            return None
+        at = int(np.searchsorted(frames, frames.dtype.type(frame)))  # as the column (else it is copied)
         if at < len(frames) and int(frames[at]) == frame:
             n = int(ns[at])
             return (n, tools[n])
@@ -978,8 +996,11 @@ class FrameSessions(Mapping):
         bf, bn, tools = self._columns()
         tools = dict(tools)
         if len(bf):
-            at = np.minimum(np.searchsorted(bf, frames), len(bf) - 1)
-            n = np.where(bf[at] == frames, bn[at], -1)
+            q = frames if bf.dtype == np.int64 or not len(frames) or frames.min() < 0 or frames.max() >= 1 << 32 \
+                else frames.astype(np.uint32)  # as the column: searchsorted would copy the column to the query's type
+            at = np.minimum(np.searchsorted(bf, q), len(bf) - 1)
+            n = np.where(bf[at] == q, bn[at], -1).astype(np.int64)
+            del q, at
         else:
             n = np.full(len(frames), -1, np.int64)
         if self.own:
@@ -990,6 +1011,15 @@ class FrameSessions(Mapping):
                     n[i] = n_own
                     tools[n_own] = tool
         return n, tools
+
+
+def _frame_column(frames):
+    """An int64 array of frame numbers, as uint32 where they fit (half the memory of millions)."""
+    import numpy as np
+
+    if len(frames) and frames.min() >= 0 and frames.max() < 1 << 32:
+        return frames.astype(np.uint32)
+    return frames
 
 
 def _session(sessions: dict, capture: str, frames) -> tuple:
@@ -1099,12 +1129,14 @@ class _BulkChecked:
         protos = sorted({"udp", "tcp"} | {k[1] for k, _cp in real})
         rank = {p: i for i, p in enumerate(protos)}
         n_r = len(real)
-        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)],
-                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int64),
-                      np.where(col["udp"], rank["udp"], rank["tcp"])],
-                np.r_[np.array([k[2] for k, _cp in real], np.int64), col["port"].astype(np.int64)],
+        # each key as narrow as its values (sessions, protocols and ports are small numbers): millions of rows
+        keys = [np.r_[np.array([k[0] for k, _cp in real], np.int64), np.maximum(session, 0)].astype(np.int32),
+                np.r_[np.array([rank[k[1]] for k, _cp in real], np.int8),
+                      np.where(col["udp"], rank["udp"], rank["tcp"]).astype(np.int8)],
+                np.r_[np.array([k[2] for k, _cp in real], np.int32), col["port"].astype(np.int32)],
                 np.r_[np.array([k[3] for k, _cp in real], np.int64), col["pframe"].astype(np.int64)]]
         order = np.lexsort(keys[::-1])
+        del keys
         self.order = order  # entry -> index: < n_r a real one, else n_r + bulk index
         self.n_real = n_r
         self.col, self.session, self.tool = col, session, tool
@@ -1143,33 +1175,41 @@ class _BulkChecked:
         bulk = j >= 0
         jb = j[bulk]
         c = self.col
+
+        def pick(table, codes):  # table[code] of each code, as a list (the few distinct values shared)
+            return np.array(table + [None], object)[codes].tolist()
+
         if name == "proto":
-            values = np.where(c["udp"][jb], "udp", "tcp").tolist()
-        elif name in ("port", "state", "reason"):
-            values = c[name][jb].tolist()
-            if name != "port":
-                words = [m._value_ for m in (State if name == "state" else Reason)]
-                values = [words[v] for v in values]
+            values = pick(["tcp", "udp"], c["udp"][jb].astype(np.intp))
+        elif name == "port":
+            values = c["port"][jb].tolist()
+        elif name in ("state", "reason"):
+            values = pick([m._value_ for m in (State if name == "state" else Reason)], c[name][jb].astype(np.intp))
         elif name == "session":
-            values = [None if v < 0 else v for v in self.session[jb].tolist()]
+            session = self.session[jb]
+            values = np.where(session < 0, None, session.astype(object)).tolist()
         elif name == "tool":
-            values = [self.tools[v] for v in self.tool[jb].tolist()]
+            values = pick(self.tools, self.tool[jb].astype(np.intp))
         elif name == "capture":
             values = [self.capture] * len(jb)
         elif name in ("scanner", "target", "technique"):
-            per = [s.technique._value_ if name == "technique" else getattr(s, name) for s in self.scans]
-            values = [per[v] for v in self.scan_of[jb].tolist()]
+            values = pick([s.technique._value_ if name == "technique" else getattr(s, name) for s in self.scans],
+                          self.scan_of[jb].astype(np.intp))
         elif name == "claim":
-            per = [str(clean[0].claim) if clean and clean[0].claim else "" for clean in self.clean]
-            values = [per[v] for v in self.scan_of[jb].tolist()]
-        else:
+            values = pick([str(clean[0].claim) if clean and clean[0].claim else "" for clean in self.clean],
+                          self.scan_of[jb].astype(np.intp))
+        else:  # packets: made port by port
             values = [getattr(self.get(int(i)), name) for i in np.nonzero(bulk)[0].tolist()]
-        if not len(jb) == len(j):
-            out = [None] * len(j)
+            if len(jb) == len(j):
+                return values
             it = iter(values)
-            for i, (b, k) in enumerate(zip(bulk.tolist(), j.tolist())):
-                out[i] = next(it) if b else getattr(self.real[k + self.n_real], name)
-            return out
+            return [next(it) if b else getattr(self.real[k + self.n_real], name)
+                    for b, k in zip(bulk.tolist(), j.tolist())]
+        if not len(jb) == len(j):  # scalars merged as objects (a tuple would be broadcast)
+            out = np.empty(len(j), object)
+            out[bulk] = values
+            out[~bulk] = [getattr(self.real[k + self.n_real], name) for k in j[~bulk].tolist()]
+            return out.tolist()
         return values
 
 
@@ -1757,6 +1797,26 @@ class _CasePorts(_Parts):
             _scan, rows, shape_of, clean, real = p
             for row, k in zip(rows.tolist(), shape_of[rows].tolist()):
                 yield real[row] if k < 0 else BulkPortCase(clean[k], row)
+
+    def select(self, keep: Callable):
+        """ports_where's walk: each shape's BulkPortCases kept or left out as
+        one (`keep` asked of its scan's technique and its parts), the
+        PortCases one by one."""
+        import numpy as np
+
+        for p in self.parts:
+            if isinstance(p, list):
+                yield from (pc for pc in p if keep(pc.technique, _port_parts(pc)))
+                continue
+            _scan, rows, shape_of, clean, real = p
+            ok = np.array([bool(keep(s.scan.technique, s.parts)) for s in clean] + [True], bool)  # -1: a PortCase
+            k = shape_of[rows]
+            take = ok[k]
+            for row, kk in zip(rows[take].tolist(), k[take].tolist()):
+                if kk >= 0:
+                    yield BulkPortCase(clean[kk], row)
+                elif keep(real[row].technique, _port_parts(real[row])):
+                    yield real[row]
 
     @staticmethod
     def _item(part, i: int):

@@ -22,17 +22,20 @@ CLAIMS = ({}, {"claims": ["connect:open"]}, {"claims": ["syn:closed"]}, {"claims
 
 
 def _gated_and_every_port(monkeypatch, path, **kw) -> tuple:
-    """(renders with the parts, renders with every port rule run on every port, port cases seen)."""
+    """(renders with the parts, renders with every port rule run on every port,
+    every port case checked with its parts: the capture and set rules read only
+    some of them, ports_where)."""
     seen = []
     real = verify_mod._port_parts
+    result = verify_mod._result
 
-    def recording(pc):
-        parts = real(pc)
-        seen.append((pc, parts))
-        return parts
+    def recording(cases, *args, **kwargs):
+        seen.extend((pc, real(pc)) for cc in cases for pc in cc.ports)
+        return result(cases, *args, **kwargs)
 
-    monkeypatch.setattr(verify_mod, "_port_parts", recording)
+    monkeypatch.setattr(verify_mod, "_result", recording)
     gated = verify(str(path), **kw)
+    monkeypatch.setattr(verify_mod, "_result", result)
     monkeypatch.setattr(verify_mod, "_port_parts", lambda pc: PORT_PARTS)
     every = verify(str(path), **kw)
     monkeypatch.setattr(verify_mod, "_port_parts", real)

@@ -136,3 +136,25 @@ def test_synthetic_captures_verify_the_same_by_shape(monkeypatch, tmp_path, case
 @pytest.mark.parametrize("path", OWN, ids=lambda p: str(p.relative_to(ROOT / "captures")))
 def test_shapes_hold_on_own_captures(monkeypatch, path):
     _assert_shapes_hold(_shapes_of(monkeypatch, path))
+
+
+@pytest.mark.parametrize("case", ["fin-after-syn", "bad-resets", "udp"])
+def test_ports_where_picks_by_shape_what_a_walk_picks(monkeypatch, tmp_path, case):
+    """ports_where on a capture checked by shape (each shape kept or left out
+    as one) yields the port cases a walk of every port keeps, in order."""
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(SYNTHETIC[case]()))
+    cases, result = [], verify_mod._result
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    monkeypatch.setattr(verify_mod, "_result", lambda cs, *a, **k: (cases.extend(cs), result(cs, *a, **k))[1])
+    verify(str(path))
+    shaped = [cc for cc in cases if isinstance(cc.ports, verify_mod._CasePorts)]
+    assert shaped and any(isinstance(pc, BulkPortCase) for cc in shaped for pc in cc.ports)
+    keeps = [lambda t, _p: t in verify_mod.INVERSE, lambda t, _p: t is verify_mod.Technique.SYN,
+             lambda _t, p: "synack" in p, lambda _t, p: not p, lambda _t, _p: False]
+    for cc in shaped:
+        for keep in keeps:
+            walked = [(type(pc), pc.where) for pc in cc.ports if keep(pc.technique, verify_mod._port_parts(pc))]
+            picked = [(type(pc), pc.where) for pc in verify_mod.ports_where(cc.ports, keep)]
+            assert picked == walked
+        assert sum(1 for _ in verify_mod.ports_where(cc.ports, lambda _t, _p: True)) == len(cc.ports)

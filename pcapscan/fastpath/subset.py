@@ -50,7 +50,7 @@ class Between:
         self.addrs, self.options = addrs, options = AddressBook(), OptionBook()
         pairs = list(pairs)
         texts = {a for pair in pairs for a in pair}
-        want = [(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs]  # a few: compared one by one
+        self._pairs = pick = _PairCodes([(addrs.id_of(a), addrs.id_of(b)) for a, b in pairs])
         text_pairs = {frozenset(p) for p in pairs}
         reader = Reader(path, stats, use_jit=False)
         size = reader.cap.size or 0
@@ -72,10 +72,7 @@ class Between:
                     dec = SimpleNamespace(**{k: getattr(dec, k)[at] for k in _KEPT})
                 slow = [pkt for pkt in slow if lo <= pkt.frame <= hi]
             if dec is not None and len(dec.frame):
-                hit = np.zeros(len(dec.frame), bool)
-                for a, b in want:
-                    hit |= ((dec.src == a) & (dec.dst == b)) | ((dec.src == b) & (dec.dst == a))
-                rows = np.nonzero(hit)[0]
+                rows = np.nonzero(pick.of(dec.src, dec.dst) >= 0)[0]
                 if len(rows):
                     if dec.frame[-1] >= 1 << 32:
                         raise NotWhole("more than 2**32 records")
@@ -84,8 +81,9 @@ class Between:
                         for k, col in cols.items():
                             cols[k] = np.zeros(room, col.dtype)
                             cols[k][:n] = col[:n]
+                    every = len(rows) == len(dec.frame)  # all of the batch (a capture of the pairs only): copied whole
                     for k in _KEPT:
-                        cols[k][n:n + len(rows)] = getattr(dec, k)[rows]
+                        cols[k][n:n + len(rows)] = getattr(dec, k) if every else getattr(dec, k)[rows]
                     n += len(rows)
             self.slow += [pkt for pkt in slow if _slow_between(pkt, texts, text_pairs)]
             if progress is not None and len(batch.off):
@@ -122,13 +120,52 @@ class Between:
         udp * 65536 + the target's port (the destination port of what the
         scanner sends, the source port of what the target sends), as
         exchanges.port_flows keys them when `target` scans no port of `scanner`."""
+        return self.port_keys_of([(scanner, target)])[(scanner, target)]
+
+    def port_keys_of(self, pairs: list) -> dict:
+        """{(scanner, target): port_keys(scanner, target)} of several pairs:
+        every row's pair found once, not every row compared once per pair."""
         c = self.cols
-        s, t = self.addrs.id_of(scanner), self.addrs.id_of(target)
-        out_ = (c.src == s) & (c.dst == t)
-        back = (c.src == t) & (c.dst == s)
-        rows = np.nonzero(out_ | back)[0]
-        port = np.where(out_[rows], c.dport[rows], c.sport[rows]).astype(np.int64)
-        return rows, c.udp[rows].astype(np.int64) * 65536 + port
+        ids = {pair: (self.addrs.id_of(pair[0]), self.addrs.id_of(pair[1])) for pair in pairs}
+        code = np.empty(len(c.src), np.int64)
+        step = 1 << 20
+        for at in range(0, len(code), step):  # in slices: the searches' arrays stay small
+            code[at:at + step] = self._pairs.of(c.src[at:at + step], c.dst[at:at + step])
+        order = np.argsort(code, kind="stable")  # each pair's rows in frame order
+        code = code[order]
+        out = {}
+        for pair, (s, t) in ids.items():
+            mine = int(self._pairs.of(np.array([s], np.int64), np.array([t], np.int64))[0])
+            rows = order[np.searchsorted(code, mine, "left"):np.searchsorted(code, mine, "right")] if mine >= 0 \
+                else np.zeros(0, np.int64)
+            out_ = c.src[rows] == s
+            port = np.where(out_, c.dport[rows], c.sport[rows]).astype(np.int64)
+            out[pair] = (rows, c.udp[rows].astype(np.int64) * 65536 + port)
+        return out
+
+
+class _PairCodes:
+    """Which of some (address id, address id) pairs rows are between, either
+    way: a code per pair, found for every row by two binary searches however
+    many pairs there are (a capture of 39 sessions compared each row 39 times)."""
+
+    def __init__(self, pairs: list):
+        self.addrs = np.unique(np.array([a for pair in pairs for a in pair], np.int64))
+        k = len(self.addrs)
+        ends = np.searchsorted(self.addrs, np.array(pairs, np.int64).reshape(-1, 2)) if pairs else np.zeros((0, 2))
+        self.codes = np.unique(ends.min(axis=1) * k + ends.max(axis=1)).astype(np.int64)
+
+    def of(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Each row's pair code (the same either way), -1 where it is between no pair."""
+        k = len(self.addrs)
+        if not k or not len(src):
+            return np.full(len(src), -1, np.int64)
+        i = np.minimum(np.searchsorted(self.addrs, src), k - 1)
+        j = np.minimum(np.searchsorted(self.addrs, dst), k - 1)
+        code = np.minimum(i, j) * k + np.maximum(i, j)
+        at = np.minimum(np.searchsorted(self.codes, code), len(self.codes) - 1)
+        known = (self.addrs[i] == src) & (self.addrs[j] == dst) & (self.codes[at] == code)
+        return np.where(known, code, -1)
 
 
 def _slow_between(pkt, texts: set, text_pairs: set) -> bool:
@@ -208,6 +245,9 @@ class BulkPorts:
         self.between = b = Between(path, pairs, progress, frames)
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
         self._keyed: dict = {}
+        for pair, (rows, keys) in b.port_keys_of(sorted(pairs)).items():  # every pair's at once
+            order = np.argsort(keys, kind="stable")
+            self._keyed[pair] = (rows[order], keys[order])
         if port_flows(b.slow, BulkKeys(scans, self.bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         for s in scans:
