@@ -23,8 +23,8 @@ def state_counts(ports) -> Counter:
         states = list(State)
         import numpy as np
 
-        counts = np.bincount(ports.state, minlength=len(states))
-        out = Counter({states[i].value: int(c) for i, c in enumerate(counts) if c})
+        # a comparison per state: np.bincount would first copy the column into intp (8x its bytes)
+        out = Counter({s.value: n for i, s in enumerate(states) if (n := int(np.count_nonzero(ports.state == i)))})
         for i, p in ports.objects.items():  # engine-built rows hold their own verdicts
             out[states[int(ports.state[i])].value] -= 1
             out[p.state.value] += 1
@@ -51,20 +51,24 @@ def rows_and_hidden(ports):
         from ..model import Reason, State
 
         states, reasons = list(State), list(Reason)
-        codes = np.array([states.index(State(s)) for s in order], np.int64)
-        is_hidden = np.isin(ports.state, codes)
+        is_hidden = np.zeros(len(ports), bool)
+        for s in order:  # a comparison per hidden state (a state count's way)
+            is_hidden |= ports.state == states.index(State(s))
         obj = np.zeros(len(ports), bool)
         for i, p in ports.objects.items():
             obj[i] = True
             is_hidden[i] = p.state.value in hidden
-        for i in np.nonzero(~is_hidden)[0].tolist():
+        for i in np.flatnonzero(~is_hidden).tolist():
             shown.append(ports[i])
-        plain = np.nonzero(is_hidden & ~obj)[0]
+        plain = np.flatnonzero(is_hidden & ~obj)
         if len(plain):
-            key = ports.state[plain].astype(np.int64) * 4096 + ports.reason[plain].astype(np.int64) * 2 + ports.udp[plain]
-            for k in np.nonzero(np.bincount(key))[0].tolist():  # np.unique(key), counted: keys are small
-                sel = plain[key == k]
-                st, rs, u = k // 4096, (k % 4096) // 2, k % 2
+            # (state, reason, udp) in 16 bits (fewer than 128 states, 256 reasons): counted, keys ascending
+            key = (ports.state[plain].astype(np.uint16) << 9) | (ports.reason[plain].astype(np.uint16) << 1)
+            key |= ports.udp[plain]
+            ks = [int(key[0])] if (key == key[0]).all() else np.flatnonzero(np.bincount(key)).tolist()
+            for k in ks:
+                sel = plain if len(ks) == 1 else plain[key == k]
+                st, rs, u = k >> 9, (k & 511) >> 1, k & 1
                 hidden[states[st].value].setdefault(("udp" if u else "tcp", reasons[rs].value), []).append(
                     ports.port[sel])
         for i in np.nonzero(is_hidden & obj)[0].tolist():
