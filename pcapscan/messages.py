@@ -825,7 +825,7 @@ MESSAGES.update({f"compare.{_key}": _texts for _key, _texts in {
                    "of {n} port(s)",
                 zh="{label}：{capture}（第 {session} 个扫描会话，共 {sessions} 个）：{scanner} -> {target}，"
                    "{technique}，{n} 个端口"),
-    "no-answer": _M(en="no answer", zh="无回应"),
+    "no-answer": _M(en="no answer", zh="没有回应"),
     "answer": _M(en="{what} (frame {frame})", zh="{what}（第 {frame} 帧）"),
     "answer.syn-ack": _M(en="SYN/ACK", zh="SYN/ACK"),
     "answer.syn": _M(en="a bare SYN", zh="单独的 SYN"),
@@ -905,7 +905,7 @@ MESSAGES.update({f"compare.{_key}": _texts for _key, _texts in {
     "only": _M(en="only {side} probed {port}/{proto} ({state}, {reason}).",
                zh="只有 {side} 探测了 {port}/{proto}（{state}，{reason}）。"),
     "saw": _M(en="{side} ({technique}) sent {n} probe{s} and got {answers}: {state} ({reason})",
-              zh="{side}（{technique}）发送了 {n} 个探测包，回应：{answers}，读作 {state}（{reason}）"),
+              zh="{side}（{technique}）发送了 {n} 个探测包，结果：{answers}，读作 {state}（{reason}）"),
     "saw.both": _M(en="{a}; {b}.", zh="{a}；{b}。"),
     "explained": _M(en="{what} {why}", zh="{what}{why}"),
     "same-answers.techniques": _M(
@@ -1018,7 +1018,7 @@ MESSAGES.update({f"compare.{_key}": _texts for _key, _texts in {
     "note.retries": _M(
         en="{more} {did}{when} ({sport}){rerun}; {less} sent {less_did}, so a single lost packet can turn a port "
            "filtered there.",
-        zh="{more} {did}{when}（{sport}）{rerun}；{less} {less_did}，所以在那边丢失一个数据包就可能让端口读作 "
+        zh="{more} {did}{when}（{sport}）{rerun}；{less} {less_did}，所以在 {less} 中丢失一个数据包就可能让端口读作 "
            "filtered。"),
     "note.retries.again": _M(en="sent {n} probe(s) again", zh="再次发送了 {n} 个探测包"),
     "note.retries.unanswered": _M(en="retransmitted {n} unanswered probe(s)", zh="重传了 {n} 个没有回应的探测包"),
