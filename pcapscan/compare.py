@@ -57,15 +57,20 @@ def _join(items: list, key: str = "compare.list") -> Said:
     return out
 
 
+@lru_cache(maxsize=None)  # words without parameters, said for every port again and again
+def _word(key: str) -> Said:
+    return said(key)
+
+
 def answer_word(kind: str):
     """An answer's kind ("syn-ack", "icmp-port-unreach", ...) in words."""
     key = f"compare.answer.{kind}"
-    return said(key) if key in MESSAGES else kind
+    return _word(key) if key in MESSAGES else kind
 
 
 def technique_word(technique: str) -> Said:
     """A technique's value ("syn") as compare says it: itself in English, its title in Chinese."""
-    return said(f"compare.technique.{technique}")
+    return _word(f"compare.technique.{technique}")
 
 
 def _values(values, limit: int = 4):
@@ -119,7 +124,7 @@ class PortSide:
     @property
     def answer_text(self) -> Said:
         if not self.answers:
-            return said("compare.no-answer")
+            return _word("compare.no-answer")
         return _join([said("compare.answer", what=answer_word(kind), frame=frame) for kind, frame in self.answers])
 
     @property
@@ -826,7 +831,7 @@ def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> Said:
         if pa.technique != pb.technique:
             why = ""
             if "connect" in (pa.technique, pb.technique) and "icmp-port-unreach" in ka:
-                why = said("compare.econnrefused")
+                why = _word("compare.econnrefused")
             return said("compare.same-answers.techniques", what=what, answers=words, ta=technique_word(pa.technique),
                         sa=pa.state, tb=technique_word(pb.technique), sb=pb.state, why=why)
         return said("compare.same-answers", what=what)
@@ -864,6 +869,7 @@ _RFC793_SILENT = frozenset({"fin", "xmas", "null"})
 # BSD-derived stacks drop it instead (Uriel Maimon, Phrack 49: compare.maimon).
 
 
+@lru_cache(maxsize=None)  # a technique's textbook line, asked of every port it explains
 def _textbook(technique: str):
     """"FIN scan: RST means closed; ...": the technique's state table in the words verify uses, or ""."""
     try:
@@ -896,10 +902,10 @@ def _why_consistent(pa: PortSide, pb: PortSide) -> str:
                 state=narrow.state) if narrow.answers
            else said("compare.said.silence", technique=technique_word(narrow.technique), state=narrow.state))
     if narrow.state == "open" and wide.technique in _RFC793_SILENT:
-        out.append(said("compare.consistent.rfc793", probe=T(f"probe.{wide.technique}"), rfc=said("compare.rfc793"),
+        out.append(said("compare.consistent.rfc793", probe=T(f"probe.{wide.technique}"), rfc=_word("compare.rfc793"),
                         ws=wide.state, wt=technique_word(wide.technique), said=saw))
     elif narrow.state == "open" and wide.technique == "maimon":
-        out.append(said("compare.consistent.maimon", maimon=said("compare.maimon"), ws=wide.state, said=saw))
+        out.append(said("compare.consistent.maimon", maimon=_word("compare.maimon"), ws=wide.state, said=saw))
     elif narrow.state == "open" and wide.technique == "udp":
         cause = _payload_cause(nl, narrow, wl, wide) if narrow.answers and not wide.answers else ""
         out.append(said("compare.consistent.udp-cause", cause=cause, ws=wide.state, said=saw) if cause
@@ -918,10 +924,10 @@ def _rfc793_deviation(pa: PortSide, pb: PortSide) -> str:
         if opened.state != "open" or reset.state != "closed":
             continue
         if reset.technique in _RFC793_SILENT:
-            return said("compare.deviation.rfc793", rfc=said("compare.rfc793"),
+            return said("compare.deviation.rfc793", rfc=_word("compare.rfc793"),
                         technique=technique_word(opened.technique))
         if reset.technique == "maimon":
-            return said("compare.deviation.maimon", maimon=said("compare.maimon"),
+            return said("compare.deviation.maimon", maimon=_word("compare.maimon"),
                         technique=technique_word(opened.technique))
     return ""
 

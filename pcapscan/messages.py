@@ -61,6 +61,8 @@ def said(key: str, **params: Any) -> Said:
 
 def render(text: Text, lang: str = "en") -> str:
     if isinstance(text, Said):
+        if lang == "en":  # said in English when it was said: the words again, not rendered again
+            return str(text)
         text = text.text
     if isinstance(text, str):  # words that have no template (yet): as they were written
         return text

@@ -93,8 +93,8 @@ def _cell(p, lang: str = "en") -> str:
 
 
 def _field_rows(c, mark: str, lang: str):
-    return [[(mark if not f.same else "") + render_words(T(f"compare.field.{f.name}"), lang), say(f.a, lang), say(f.b, lang)]
-            for f in c.fields]
+    return [[(mark if not f.same else "") + render_words(T(f"compare.field.{f.name}"), lang), say(f.a, lang),
+             say(f.b, lang)] for f in c.fields]
 
 
 def _agree(relation: str, lang: str) -> str:
