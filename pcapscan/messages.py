@@ -1003,7 +1003,7 @@ MESSAGES.update({f"compare.{_key}": _texts for _key, _texts in {
            "connection the target offered.",
         zh="在{who}中，扫描机内核复位了 SYN/ACK（例如 {side} 的第 {frame} 帧，端口 {port}：不带 ACK 的 RST，"
            "窗口为 0，序号等于 SYN/ACK 的确认号）：原始 SYN 背后没有套接字，所以内核拒绝了目标提供的连接。"),
-    "note.kernel.both": _M(en="both A and B", zh="A 和 B 两者"),
+    "note.kernel.both": _M(en="both A and B", zh="A 和 B"),
     "note.tool-rst": _M(
         en="In {side} the tool sent its own RST as well (frame {frame}, {text}), built by hand rather than by the "
            "kernel.",

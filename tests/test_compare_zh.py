@@ -57,6 +57,7 @@ def chinese(*args):
 def test_compare_zh_table_and_markdown():
     pairs = [(str(GOLDEN / "syn.pcap"), str(GOLDEN / "connect.pcap")),  # a disagreement, kernel RSTs, handshakes
              (str(GOLDEN / "syn.pcap"), str(GOLDEN / "fin.pcap")),  # consistent readings, RFC 793
+             (str(GOLDEN / "syn.pcap"), str(GOLDEN / "maimon.pcap")),  # a contradiction: Maimon on a Linux stack
              (str(TOOLS / "nmap-syn.pcap"), str(TOOLS / "scapy-syn.pcap")),  # tools, retries, probes built apart
              (str(GOLDEN / "udp.pcap"), str(GOLDEN / "syn.pcap")),  # UDP payloads, ports probed by one scan only
              (str(MIXED / "mixed-udp.pcap"),)]  # two sessions of one capture
@@ -71,6 +72,8 @@ def test_compare_zh_table_and_markdown():
     assert "不一致的端口：" in zh and "说明：" in zh and "Disagreements:" in en
     assert "扫描机内核复位了 SYN/ACK" in zh and "SYN 扫描（半开扫描）" in zh
     assert "84/tcp：A（syn）发送了" in zh
+    zh, en = chinese(str(GOLDEN / "syn.pcap"), str(GOLDEN / "maimon.pcap"))
+    assert "请以 SYN 扫描（半开扫描）的结果为准" in zh and "trust the syn scan" in en
 
 
 def test_compare_zh_collapses_in_chinese(shared_captures):
