@@ -1,4 +1,4 @@
-"""The words of `pcapscan verify`, `grade` and `analyze`, in English and Chinese, as data.
+"""The words of `pcapscan verify`, `grade`, `analyze` and `compare`, in English and Chinese, as data.
 
 Rules (verify.py) never build sentences: they name a template and its
 parameters with `T(key, **params)`. `render(text, lang)` fills the template
