@@ -564,7 +564,9 @@ def lab_down(state_file):
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.svg",
               help="Also draw a timeline of probes and answers, as SVG.")
-def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, callback=remember_lang,
+              help="Language of the table and markdown reports and of errors (json and the plot stay English).")
+def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot, lang):
     """Compare two scans side by side: how they were made, port by port.
 
     Two captures (the largest scan session of each), or two sessions of one
@@ -573,12 +575,12 @@ def compare(capture_a, capture_b, session_a, session_b, fmt, output, plot):
     from .compare import compare as run_compare
     from .report.compare_report import render as render_compare, svg
 
-    bar = ProgressBar(1, size=max(_size(capture_a), _size(capture_b) if capture_b else 0))
+    bar = ProgressBar(1, size=max(_size(capture_a), _size(capture_b) if capture_b else 0), lang=lang)
     try:
         result = run_compare(capture_a, capture_b, session_a=session_a, session_b=session_b, progress=bar)
     finally:
         bar.close()
-    text, picture = render_compare(result, fmt), svg(result) if plot else None
+    text, picture = render_compare(result, fmt, lang), svg(result) if plot else None
     # Open every output file before writing anything: a bad --plot path must not follow a printed report.
     with contextlib.ExitStack() as files:
         plot_fh = files.enter_context(open(plot, "w", encoding="utf-8")) if plot else None

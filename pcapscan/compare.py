@@ -36,7 +36,7 @@ from .exchanges import probe_class
 from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, values_text
 from .gcpause import no_cyclic_gc
 from .kernel import is_kernel_rst, synacks
-from .messages import MESSAGES, T, render
+from .messages import MESSAGES, Said, T, said
 from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
 from .progress import report
 from .techniques import REGISTRY, response_kind
@@ -44,11 +44,41 @@ from .verify import IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR, WIDER
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-RESPONSE_WORDS = {
-    "syn-ack": "SYN/ACK", "syn": "a bare SYN", "rst": "RST", "udp": "a UDP answer",
-    "icmp-port-unreach": "ICMP port unreachable", "icmp-unreach": "ICMP unreachable",
-    "icmp-time-exceeded": "ICMP time exceeded",
-}
+# compare's sentences are messages.py's "compare.*" templates, handed back as
+# messages.Said: their English wherever a string is read (JSON, tests), said
+# again in Chinese by report/compare_report.py.
+
+
+def _join(items: list, key: str = "compare.list") -> Said:
+    """items said one after the other, joined by the template `key` ("{head}, {tail}")."""
+    out = items[0]
+    for item in items[1:]:
+        out = said(key, head=out, tail=item)
+    return out
+
+
+@lru_cache(maxsize=None)  # words without parameters, said for every port again and again
+def _word(key: str) -> Said:
+    return said(key)
+
+
+def answer_word(kind: str):
+    """An answer's kind ("syn-ack", "icmp-port-unreach", ...) in words."""
+    key = f"compare.answer.{kind}"
+    return _word(key) if key in MESSAGES else kind
+
+
+def technique_word(technique: str) -> Said:
+    """A technique's value ("syn") as compare says it: itself in English, its title in Chinese."""
+    return _word(f"compare.technique.{technique}")
+
+
+def _values(values, limit: int = 4):
+    """fingerprint.values_text's words, its "(+3 more)" said in either language."""
+    counts = Counter(values)
+    shown = values_text([v for v, _n in counts.most_common(limit)], limit)
+    more = len(counts) - limit
+    return said("compare.values.more", shown=shown, more=more) if more > 0 else shown
 
 
 # -- one side ------------------------------------------------------------------------
@@ -92,22 +122,21 @@ class PortSide:
         return (self.proto, self.port)
 
     @property
-    def answer_text(self) -> str:
+    def answer_text(self) -> Said:
         if not self.answers:
-            return "no answer"
-        words = []
-        for kind, frame in self.answers:
-            words.append(f"{RESPONSE_WORDS.get(kind, kind)} (frame {frame})")
-        return ", ".join(words)
+            return _word("compare.no-answer")
+        return _join([said("compare.answer", what=answer_word(kind), frame=frame) for kind, frame in self.answers])
 
     @property
     def retry_text(self) -> str:
         """The first RETRIES_SHOWN retries' offsets, then how many more: a port
         probed hundreds of times (hping3 at a steady rate, a scan script in a
         loop) takes one cell, not a page (--format json keeps every one)."""
-        shown = ", ".join(f"+{t:.2f}s" for t in self.retry_offsets[:RETRIES_SHOWN]) or "-"
+        if not self.retry_offsets:
+            return "-"
+        shown = _join([said("compare.retry", t=f"{t:.2f}") for t in self.retry_offsets[:RETRIES_SHOWN]])
         more = len(self.retry_offsets) - RETRIES_SHOWN
-        return shown + (f" (+{more} more)" if more > 0 else "")
+        return said("compare.values.more", shown=shown, more=more) if more > 0 else shown
 
 
 @dataclass(frozen=True)
@@ -139,10 +168,11 @@ class Side:
         return p.exchange if p.exchange is not None or self.remake is None else self.remake(p)
 
     @property
-    def title(self) -> str:
+    def title(self) -> Said:
         s = self.scan
-        return (f"{self.label}: {self.capture} (session {self.session} of {self.sessions}): {s.scanner} -> "
-                f"{s.target}, {s.technique.value} scan of {len(s.ports)} port(s)")
+        return said("compare.title", label=self.label, capture=self.capture, session=self.session,
+                    sessions=self.sessions, scanner=s.scanner, target=s.target,
+                    technique=technique_word(s.technique.value), n=len(s.ports))
 
 
 FIELDS = ("tool", "technique", "probes", "retransmissions", "duration", "inter-probe gap", "flags", "window",
@@ -150,12 +180,12 @@ FIELDS = ("tool", "technique", "probes", "retransmissions", "duration", "inter-p
           "RST sent by", "port order", "states")
 
 
-def _secs(t: float) -> str:
+def _secs(t: float) -> Said:
     if t >= 1:
-        return f"{t:.2f} s"
+        return said("compare.s", t=f"{t:.2f}")
     if t >= 0.001:
-        return f"{t * 1000:.1f} ms"
-    return f"{t * 1e6:.0f} µs"
+        return said("compare.ms", t=f"{t * 1000:.1f}")
+    return said("compare.us", t=f"{t * 1e6:.0f}")
 
 
 def ttl_pattern(ttls: list) -> str:
@@ -165,8 +195,9 @@ def ttl_pattern(ttls: list) -> str:
     distinct = sorted(set(ttls))
     if len(distinct) == 1:
         hops = initial_ttl(ttls[0]) - ttls[0]
-        return f"{ttls[0]} on every probe" + (f" (initial {initial_ttl(ttls[0])})" if 0 < hops <= 16 else "")
-    return f"varies per probe: {len(distinct)} values, {distinct[0]}-{distinct[-1]}"
+        return said("compare.ttl.every", ttl=ttls[0],
+                    initial=said("compare.ttl.initial", ttl=initial_ttl(ttls[0])) if 0 < hops <= 16 else "")
+    return said("compare.ttl.varies", n=len(distinct), low=distinct[0], high=distinct[-1])
 
 
 def ipid_pattern(ip_version: int, ids: list, masscan: list) -> str:
@@ -175,15 +206,15 @@ def ipid_pattern(ip_version: int, ids: list, masscan: list) -> str:
     if not ids:
         return "-"
     if ip_version == 6:
-        return "none (IPv6 has no IP ID)"
+        return said("compare.ipid.v6")
     if len(set(ids)) == 1:
-        return f"{ids[0]} on every probe"
+        return said("compare.ipid.every", id=ids[0])
     if all(masscan):
-        return "(destination ^ port ^ seq) & 0xffff: masscan's"
+        return said("compare.ipid.masscan")
     steps = [(b - a) % 65536 for a, b in zip(ids, ids[1:])]
     if steps and sum(1 for s in steps if 0 < s <= 16) >= 0.8 * len(steps):
-        return f"incrementing from {ids[0]}"
-    return f"random ({len(set(ids))} values for {len(ids)} probes)"
+        return said("compare.ipid.incrementing", id=ids[0])
+    return said("compare.ipid.random", n=len(set(ids)), probes=len(ids))
 
 
 @lru_cache(maxsize=None)  # a session's one target, asked of every probe
@@ -200,24 +231,18 @@ def sport_pattern(sports: list, retry_sports: list) -> str:
     counts = Counter(sports)
     base, n = counts.most_common(1)[0]
     retry_ports = sorted(set(retry_sports) - {base})
+    retries = (said("compare.sport.retries", ports=_values(retry_ports, 3)) if retry_ports else
+               said("compare.sport.retries.same") if retry_sports else "")
     if len(sports) >= 2 and n >= 0.8 * len(sports):
-        text = f"one port for the scan ({base})"
-        if retry_ports:
-            text += f", retries from {values_text(retry_ports, 3)}"
-        elif retry_sports:
-            text += ", retries from the same port"
-        return text
+        return said("compare.sport.one", port=base, retries=retries)
     if len(sports) == 1:
-        text = f"{base}"
-        if retry_sports:
-            text += f", retries from {values_text(retry_ports, 3)}" if retry_ports else ", retries from the same port"
-        return text
+        return said("compare.sport.single", port=base, retries=retries)
     steps = [b - a for a, b in zip(sports, sports[1:])]
     if steps and sum(1 for s in steps if s == 1) >= 0.8 * len(steps):
-        return f"incrementing by one from {sports[0]}"
+        return said("compare.sport.incrementing", port=sports[0])
     if len(counts) == len(sports):
-        return f"a new port per probe ({values_text(sports, 3)})"
-    return f"{len(counts)} ports ({values_text(sports, 3)})"
+        return said("compare.sport.new", ports=_values(sports, 3))
+    return said("compare.sport.some", n=len(counts), ports=_values(sports, 3))
 
 
 def seq_pattern(tcp_first: list) -> str:
@@ -229,10 +254,10 @@ def seq_pattern(tcp_first: list) -> str:
     word = "ack" if uses_ack else "seq"
     value, n = Counter(keys).most_common(1)[0]
     if len(tcp_first) >= 2 and n >= 0.8 * len(tcp_first):
-        return f"{word} {value} on every first try" if value else f"{word} 0 on every probe"
+        return said("compare.seq.every-first", word=word, value=value) if value else said("compare.seq.zero", word=word)
     if len(tcp_first) == 1:
-        return f"{word} {keys[0]}"
-    return f"new per probe ({len(set(keys))} values)"
+        return said("compare.seq.one", word=word, value=keys[0])
+    return said("compare.seq.new", n=len(set(keys)))
 
 
 def port_order(order) -> str:
@@ -241,14 +266,14 @@ def port_order(order) -> str:
         return ", ".join(map(str, ports)) or "-"
     head = ", ".join(map(str, ports[:6])) + (", ..." if len(ports) > 6 else "")
     if ports == sorted(ports):
-        return f"ascending ({head})"
+        return said("compare.order.ascending", ports=head)
     if ports == sorted(ports, reverse=True):
-        return f"descending ({head})"
-    return f"shuffled ({head})"
+        return said("compare.order.descending", ports=head)
+    return said("compare.order.shuffled", ports=head)
 
 
 def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
-    text = f"flags {pkt.flag_text}, window {pkt.window}, seq {pkt.seq}, TTL {pkt.ttl}"
+    text = said("compare.rst", flags=pkt.flag_text, window=pkt.window, seq=pkt.seq, ttl=pkt.ttl)
     if ex.completed_handshake:
         sender = "kernel (connect)"
     elif is_kernel_rst(pkt, synacks(ex)):
@@ -323,17 +348,18 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     gaps = tuple(col["ts"][b] - col["ts"][a] for a, b in zip(first, first[1:]))
     tool = scan.tool
     f = {}
-    f["tool"] = f"{tool.name} ({tool.confidence:.2f})" if tool is not None else "-"
-    f["technique"] = scan.technique.value + (f" (flags {scan.probe_flags or 'none'})" if scan.probe_flags is not None
-                                             else "")
-    f["probes"] = f"{len(rows)} to {len(ports)} port(s)"
+    f["tool"] = said("analyze.tool", name=tool.name, confidence=f"{tool.confidence:.2f}") if tool is not None else "-"
+    f["technique"] = (said("compare.technique.flags", technique=technique_word(scan.technique.value),
+                           flags=scan.probe_flags or "none") if scan.probe_flags is not None
+                      else technique_word(scan.technique.value))
+    f["probes"] = said("compare.probes", n=len(rows), ports=len(ports))
     f["retransmissions"] = _retransmission_text(ports)
     f["duration"] = _secs(last - start)
-    f["inter-probe gap"] = (f"median {_secs(statistics.median(gaps))} (min {_secs(min(gaps))}, "
-                            f"max {_secs(max(gaps))})" if gaps else "-")
-    f["flags"] = values_text(col["kind"]) if rows else "-"
-    f["window"] = values_text([col["window"][i] for i in tcp]) if tcp else "-"
-    f["TCP options"] = values_text([col["opts"][i] for i in tcp], 3) if tcp else "-"
+    f["inter-probe gap"] = (said("compare.gap", median=_secs(statistics.median(gaps)), low=_secs(min(gaps)),
+                                 high=_secs(max(gaps))) if gaps else "-")
+    f["flags"] = _values(col["kind"]) if rows else "-"
+    f["window"] = _values([col["window"][i] for i in tcp]) if tcp else "-"
+    f["TCP options"] = _values([col["opts"][i] for i in tcp], 3) if tcp else "-"
     f["TTL"] = ttl_pattern(list(col["ttl"]))
     f["IP ID"] = ipid_pattern(col["ip_version"][0] if rows else 0, list(col["ip_id"]), list(col["masscan"]))
     f["source port"] = sport_pattern([col["sport"][i] for i in first], [col["sport"][i] for i in retries])
@@ -343,7 +369,8 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     f["handshake"] = _handshake_text(ports)
     f["RST sent by"] = _rst_text(rsts)
     f["port order"] = port_order(order)
-    f["states"] = ", ".join(f"{state} {n}" for state, n in Counter(p.state for p in ports.values()).most_common())
+    states = Counter(p.state for p in ports.values()).most_common()
+    f["states"] = _join([said("compare.state.count", state=state, n=n) for state, n in states]) if states else ""
     return Side(label=label, capture=capture, session=index + 1, sessions=len(scans), scan=scan,
                 tool=tool.name if tool else "unknown", tool_confidence=tool.confidence if tool else 0.0,
                 tool_evidence=tuple(tool.evidence) if tool else (), fields=f, ports=ports, order=order,
@@ -379,12 +406,14 @@ def _opts(p: Packet) -> str:
 def _retransmission_text(ports: dict) -> str:
     retried = [p for p in ports.values() if p.retry_offsets]
     if not retried:
-        return "none"
+        return said("compare.none")
     total = sum(len(p.retry_offsets) for p in retried)
     offsets = [t for p in retried for t in p.retry_offsets]
-    shown = ", ".join(f"{p.port}/{p.proto} {p.retry_text}" for p in retried[:3])
-    more = f" (+{len(retried) - 3} ports)" if len(retried) > 3 else ""
-    return f"{total} on {len(retried)} port(s), median +{statistics.median(offsets):.2f}s: {shown}{more}"
+    shown = _join([said("compare.retransmissions.port", port=p.port, proto=p.proto, retries=p.retry_text)
+                   for p in retried[:3]])
+    more = said("compare.more-ports", n=len(retried) - 3) if len(retried) > 3 else ""
+    return said("compare.retransmissions", total=total, ports=len(retried),
+                median=f"{statistics.median(offsets):.2f}", shown=shown, more=more)
 
 
 def _payload_text(payloads: dict) -> str:
@@ -393,30 +422,33 @@ def _payload_text(payloads: dict) -> str:
     loaded = {port: [n for n in lens if n] for port, lens in payloads.items()}
     loaded = {port: lens for port, lens in loaded.items() if lens}
     if not loaded:
-        return "empty datagrams"
-    words = {port: "+".join(map(str, lens)) + " bytes" for port, lens in sorted(loaded.items())}
+        return said("compare.payload.empty")
+    words = {port: said("compare.payload.bytes", sizes="+".join(map(str, lens)))
+             for port, lens in sorted(loaded.items())}
     if len(loaded) == len(payloads) and len(set(words.values())) == 1:
-        return f"every datagram: {next(iter(words.values()))}"
-    shown = ", ".join(f"{port}: {w}" for port, w in list(words.items())[:4])
-    more = f" (+{len(words) - 4} ports)" if len(words) > 4 else ""
-    return f"{shown}{more}" + ("; other ports empty" if len(loaded) < len(payloads) else "")
+        return said("compare.payload.every", size=next(iter(words.values())))
+    shown = _join([said("compare.payload.port", port=port, size=w) for port, w in list(words.items())[:4]])
+    if len(words) > 4:
+        shown = said("compare.then", head=shown, tail=said("compare.more-ports", n=len(words) - 4))
+    return said("compare.payload.others-empty", shown=shown) if len(loaded) < len(payloads) else shown
 
 
 def _handshake_text(ports: dict) -> str:
     done = [p for p in ports.values() if p.handshake]
     synacked = [p for p in ports.values() if any(k == "syn-ack" for k, _ in p.answers)]
     if done:
-        return f"completed on {', '.join(str(p.port) for p in done[:5])} (ACK after the SYN/ACK: connect())"
+        return said("compare.handshake.completed", ports=_join([str(p.port) for p in done[:5]]))
     if synacked:
-        return "never completed: the SYN/ACK was reset or left unanswered"
-    return "- (no SYN/ACK)"
+        return said("compare.handshake.never")
+    return said("compare.handshake.none")
 
 
 def _rst_text(rsts) -> str:
     if not rsts:
-        return "none"
+        return said("compare.none")
     counts = Counter(r.sender for r in rsts)
-    return "; ".join(f"{sender}: {n}" for sender, n in counts.most_common())
+    return _join([said("compare.count", what=said(f"compare.sender.{sender}"), n=n)
+                  for sender, n in counts.most_common()], "compare.semi")
 
 
 # -- the comparison ----------------------------------------------------------------------
@@ -514,9 +546,8 @@ def _load(path: PathLike, progress=None) -> tuple:
     scans = [s for s in scans if not client_conversation(s)]  # as analyze and verify list them
     if not scans:
         if every:  # a client's own traffic only: say so, not "no probes"
-            raise InputError(f"{path}: no scan sessions found (only a client's own traffic: "
-                             f"{len(every)} lone attempt(s) or datagram exchange(s) that no scanner sent)")
-        raise InputError(f"{path}: no scan sessions found (no probes in the capture)")
+            raise InputError(said("compare.error.client-only", path=path, n=len(every)))
+        raise InputError(said("compare.error.no-probes", path=path))
     return summary, scans
 
 
@@ -681,7 +712,7 @@ class _ShapedSession:
 def _pick(scans: list, session: Optional[int], path: PathLike, what: str) -> int:
     if session is not None:
         if not 1 <= session <= len(scans):
-            raise UsageError(f"{what} {session}: {path} holds {len(scans)} scan session(s)")
+            raise UsageError(said("compare.error.no-session", option=what, session=session, path=path, n=len(scans)))
         return session - 1
     return max(range(len(scans)), key=lambda i: (_size(scans[i]), -i))
 
@@ -732,7 +763,7 @@ def _compare(capture_a, capture_b, session_a, session_b, progress) -> Comparison
     if capture_b is None:
         path_b, scans_b = capture_a, scans_a
         if len(scans_a) < 2:
-            raise UsageError(f"{capture_a} holds one scan session; give a second capture to compare with")
+            raise UsageError(said("compare.error.one-session", path=capture_a))
         if session_a is None and session_b is None:
             ia, ib = _two_scanners(scans_a)
         else:
@@ -742,7 +773,7 @@ def _compare(capture_a, capture_b, session_a, session_b, progress) -> Comparison
             ia = rest.pop(0) if ia is None else ia
             ib = rest.pop(0) if ib is None else ib
         if ia == ib:
-            raise UsageError("--session-a and --session-b name the same session")
+            raise UsageError(said("compare.error.same-session"))
     else:
         path_b = capture_b
         summary_b, scans_b = _load(capture_b, progress)
@@ -781,85 +812,76 @@ def _kinds(p: PortSide) -> tuple:
     return tuple(sorted({k for k, _ in p.answers}))
 
 
-def _saw(label: str, p: PortSide) -> str:
-    tries = f"{p.probes} probe{'s' if p.probes != 1 else ''}"
-    return f"{label} ({p.technique}) sent {tries} and got {p.answer_text}: {p.state} ({p.reason})"
+def _saw(label: str, p: PortSide) -> Said:
+    return said("compare.saw", side=label, technique=p.technique, n=p.probes, s="s" if p.probes != 1 else "",
+                answers=p.answer_text, state=p.state, reason=p.reason)
 
 
-def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> str:
+def explain(pa: Optional[PortSide], pb: Optional[PortSide]) -> Said:
     """Why two scans disagree on one port, in one or two sentences."""
     if pa is None or pb is None:
         only, p = ("A", pa) if pb is None else ("B", pb)
-        return f"only {only} probed {p.port}/{p.proto} ({p.state}, {p.reason})."
-    what = f"{_saw('A', pa)}; {_saw('B', pb)}."
+        return said("compare.only", side=only, port=p.port, proto=p.proto, state=p.state, reason=p.reason)
+    what = said("compare.saw.both", a=_saw("A", pa), b=_saw("B", pb))
     if state_relation(pa.state, pb.state) == CONSISTENT:
-        return f"{what} {_why_consistent(pa, pb)}"
+        return said("compare.explained", what=what, why=_why_consistent(pa, pb))
     ka, kb = _kinds(pa), _kinds(pb)
     if ka == kb and ka:
-        words = " and ".join(RESPONSE_WORDS.get(k, k) for k in ka)
+        words = _join([answer_word(k) for k in ka], "compare.and")
         if pa.technique != pb.technique:
             why = ""
             if "connect" in (pa.technique, pb.technique) and "icmp-port-unreach" in ka:
-                why = (" connect() sees no packet, only the socket error the kernel makes of the ICMP message: "
-                       "ECONNREFUSED, the same error a RST gives, hence closed.")
-            return (f"{what} Both got {words}: a {pa.technique} scan reads that as {pa.state}, "
-                    f"a {pb.technique} scan as {pb.state}.{why}")
-        return f"{what} The answers are alike; the verdicts differ by which answer came first."
+                why = _word("compare.econnrefused")
+            return said("compare.same-answers.techniques", what=what, answers=words, ta=technique_word(pa.technique),
+                        sa=pa.state, tb=technique_word(pb.technique), sb=pb.state, why=why)
+        return said("compare.same-answers", what=what)
     if bool(ka) != bool(kb):
         got, silent = (("A", pa), ("B", pb)) if ka else (("B", pb), ("A", pa))
         (gl, gp), (sl, sp) = got, silent
         cause = _payload_cause(gl, gp, sl, sp)
         if cause:
-            return f"{what} {cause}."
+            return said("compare.cause", what=what, cause=cause)
         if sp.probes < gp.probes:
-            return (f"{what} {sl} sent fewer probes ({sp.probes} against {gp.probes}): without retransmissions "
-                    f"one lost packet reads as silence.")
-        return (f"{what} The target answered {gl}'s probe but not {sl}'s: a firewall rule matching the probes' "
-                f"fields, rate limiting, or loss.")
+            return said("compare.fewer-probes", what=what, silent=sl, sn=sp.probes, gn=gp.probes)
+        return said("compare.one-answered", what=what, got=gl, silent=sl)
     if pa.technique != pb.technique:
-        return (f"{what} The two techniques ask different questions ({pa.technique} vs {pb.technique}), "
-                f"and the target answered each differently.{_rfc793_deviation(pa, pb)}")
-    return (f"{what} The target answered the two scans differently: its state changed between them, or a "
-            f"firewall treats the probes differently (TTL, window, options, source port).")
+        return said("compare.techniques-differ", what=what, ta=pa.technique, tb=pb.technique,
+                    rfc=_rfc793_deviation(pa, pb))
+    return said("compare.answered-differently", what=what)
 
 
-def _payload_cause(gl: str, gp: PortSide, sl: str, sp: PortSide) -> str:
+def _payload_cause(gl: str, gp: PortSide, sl: str, sp: PortSide):
     """Why a UDP port answered side gl (gp) and not side sl (sp), when only one
     of them carried a payload; "" otherwise."""
     if gp.proto != "udp" or (max(gp.payloads or (0,)) > 0) == (max(sp.payloads or (0,)) > 0):
         return ""
     loaded = gp if max(gp.payloads or (0,)) else sp
     ll, el = (gl, sl) if loaded is gp else (sl, gl)
-    cause = (f"{ll}'s datagram carried {max(loaded.payloads)} bytes of payload and {el}'s was empty: "
-             f"a UDP service answers only a request it understands")
-    if loaded is gp and gp.port in NMAP_UDP_PAYLOAD_PORTS:
-        cause += " (nmap sends such payloads to well-known ports)"
-    return cause
+    nmap = said("compare.payload-cause.nmap") if loaded is gp and gp.port in NMAP_UDP_PAYLOAD_PORTS else ""
+    return said("compare.payload-cause", loaded=ll, n=max(loaded.payloads), empty=el, nmap=nmap)
 
 
 # Techniques whose probe carries none of SYN, RST, ACK: RFC 793 (page 65)
 # has an open (LISTEN) port drop it, so only a closed port answers.
 _RFC793_SILENT = frozenset({"fin", "xmas", "null"})
-_RFC793_TEXT = ("RFC 793, page 65: a segment without SYN, RST or ACK that reaches a listening port is dropped; "
-                "only a closed port answers RST")
+# (compare.rfc793 in messages.py)
 # Maimon's FIN/ACK carries ACK, which RFC 793 has a listening port reset;
-# BSD-derived stacks drop it instead (Uriel Maimon, Phrack 49).
-_MAIMON_TEXT = ("a Maimon probe (FIN/ACK) carries ACK, which RFC 793 has a listening port answer with RST; "
-                "only BSD-derived stacks drop it on an open port (Uriel Maimon's observation)")
+# BSD-derived stacks drop it instead (Uriel Maimon, Phrack 49: compare.maimon).
 
 
-def _textbook(technique: str) -> str:
+@lru_cache(maxsize=None)  # a technique's textbook line, asked of every port it explains
+def _textbook(technique: str):
     """"FIN scan: RST means closed; ...": the technique's state table in the words verify uses, or ""."""
     try:
         spec = REGISTRY.get(Technique(technique))
     except ValueError:
         spec = None
     key = f"textbook.{spec.textbook_key}" if spec is not None else ""
-    return f"{spec.title}: {render(T(key), 'en')}" if key in MESSAGES else ""
+    return said("compare.textbook", title=Technique(technique), textbook=T(key)) if key in MESSAGES else ""
 
 
-def _words(states) -> str:
-    return " or ".join(s.value for s in State if s in states)  # in nmap's order: open, closed, filtered
+def _words(states) -> Said:
+    return _join([s.value for s in State if s in states], "compare.or")  # in nmap's order: open, closed, filtered
 
 
 def _why_consistent(pa: PortSide, pb: PortSide) -> str:
@@ -868,32 +890,32 @@ def _why_consistent(pa: PortSide, pb: PortSide) -> str:
     common = _stands_for(pa.state) & _stands_for(pb.state)
     (nl, narrow), (wl, wide) = sorted((("A", pa), ("B", pb)), key=lambda lp: len(_stands_for(lp[1].state)))
     books = [b for b in dict.fromkeys((_textbook(wide.technique), _textbook(narrow.technique))) if b]
-    book = ("Textbook: " + " ".join(b if b.endswith(".") else b + "." for b in books)) if books else ""
+    # every textbook line ends with its full stop (messages.py's textbook.*)
+    book = said("compare.textbooks", books=_join(books, "compare.space")) if books else ""
     if len(_stands_for(narrow.state)) > 1:  # two wide states: together they narrow it down
-        return (f"Consistent, not a contradiction: {nl}'s {narrow.state} stands for "
-                f"{_words(_stands_for(narrow.state))} and {wl}'s {wide.state} for {_words(_stands_for(wide.state))}; "
-                f"together they say {_words(common)}. {book}").rstrip()
-    out = [f"Consistent, not a contradiction: {wl}'s {wide.state} stands for {_words(_stands_for(wide.state))}, "
-           f"and {nl}'s {narrow.state} is one of them."]
-    said = (f"the {narrow.technique} scan's answer ({narrow.answer_text}) says {narrow.state}" if narrow.answers
-            else f"to the {narrow.technique} scan the same silence means {narrow.state}")
+        both = said("compare.consistent.both-wide", nl=nl, ns=narrow.state, nw=_words(_stands_for(narrow.state)),
+                    wl=wl, ws=wide.state, ww=_words(_stands_for(wide.state)), common=_words(common))
+        return said("compare.space", head=both, tail=book) if book else both
+    out = [said("compare.consistent", wl=wl, ws=wide.state, ww=_words(_stands_for(wide.state)), nl=nl,
+                ns=narrow.state)]
+    saw = (said("compare.said.answer", technique=technique_word(narrow.technique), answers=narrow.answer_text,
+                state=narrow.state) if narrow.answers
+           else said("compare.said.silence", technique=technique_word(narrow.technique), state=narrow.state))
     if narrow.state == "open" and wide.technique in _RFC793_SILENT:
-        probe = render(T(f"probe.{wide.technique}"), "en")
-        out.append(f"An open port ignores {probe} ({_RFC793_TEXT}), so {wide.state} is what the "
-                   f"{wide.technique} scan must show for it; {said}.")
+        out.append(said("compare.consistent.rfc793", probe=T(f"probe.{wide.technique}"), rfc=_word("compare.rfc793"),
+                        ws=wide.state, wt=technique_word(wide.technique), said=saw))
     elif narrow.state == "open" and wide.technique == "maimon":
-        out.append(f"The target dropped the probe as an open port of a BSD-derived stack does ({_MAIMON_TEXT}), "
-                   f"so {wide.state} is what the maimon scan shows for it; {said}.")
+        out.append(said("compare.consistent.maimon", maimon=_word("compare.maimon"), ws=wide.state, said=saw))
     elif narrow.state == "open" and wide.technique == "udp":
         cause = _payload_cause(nl, narrow, wl, wide) if narrow.answers and not wide.answers else ""
-        out.append(f"{cause[0].upper()}{cause[1:]}; silence from an open UDP port reads {wide.state}, and {said}."
-                   if cause else f"An open UDP port answers only a request its service understands, so its "
-                                 f"silence reads {wide.state}; {said}.")
+        out.append(said("compare.consistent.udp-cause", cause=cause, ws=wide.state, said=saw) if cause
+                   else said("compare.consistent.udp", ws=wide.state, said=saw))
     elif f"why.{wide.state}" in MESSAGES:
-        out.append(f"To the {wide.technique} scan {render(T(f'why.{wide.state}'), 'en')}, while {said}.")
+        out.append(said("compare.consistent.why", wt=technique_word(wide.technique), why=T(f"why.{wide.state}"),
+                        said=saw))
     if book:
         out.append(book)
-    return " ".join(out)
+    return _join(out, "compare.space")
 
 
 def _rfc793_deviation(pa: PortSide, pb: PortSide) -> str:
@@ -902,12 +924,11 @@ def _rfc793_deviation(pa: PortSide, pb: PortSide) -> str:
         if opened.state != "open" or reset.state != "closed":
             continue
         if reset.technique in _RFC793_SILENT:
-            return (f" {_RFC793_TEXT[0].upper()}{_RFC793_TEXT[1:]}: a stack that resets an open port too departs "
-                    f"from it (Windows and some embedded stacks reset every port; `pcapscan verify` names this "
-                    f"rfc793-deviation). Trust the {opened.technique} scan.")
+            return said("compare.deviation.rfc793", rfc=_word("compare.rfc793"),
+                        technique=technique_word(opened.technique))
         if reset.technique == "maimon":
-            return (f" Most stacks reset an open port too: {_MAIMON_TEXT}. On this target the maimon scan cannot "
-                    f"tell open from closed; trust the {opened.technique} scan.")
+            return said("compare.deviation.maimon", maimon=_word("compare.maimon"),
+                        technique=technique_word(opened.technique))
     return ""
 
 
@@ -915,80 +936,72 @@ def notes(a: Side, b: Side) -> list:
     """The differences a network-security teacher would point out."""
     out = []
     if a.tool != b.tool:
-        out.append(f"A looks like {a.tool} ({a.tool_confidence:.2f}) and B like {b.tool} ({b.tool_confidence:.2f}): "
-                   f"A's {_first_evidence(a)}; B's {_first_evidence(b)}.")
+        out.append(said("compare.note.tools", at=a.tool, ac=f"{a.tool_confidence:.2f}", bt=b.tool,
+                        bc=f"{b.tool_confidence:.2f}", ae=_first_evidence(a), be=_first_evidence(b)))
     shape = [name for name in ("window", "TCP options", "TTL", "source port", "sequence number", "IP ID")
              if a.fields[name] != b.fields[name] and "-" not in (a.fields[name], b.fields[name])]
     if shape:
-        out.append("Probes built differently: " + "; ".join(
-            f"{name} A {a.fields[name]}, B {b.fields[name]}" for name in shape) + ".")
+        out.append(said("compare.note.built", items=_join([
+            said("compare.note.built.item", name=said(f"compare.field.{name}"), a=a.fields[name], b=b.fields[name])
+            for name in shape], "compare.semi")))
     kernel_sides = [s for s in (a, b) if any(r.sender == "kernel" for r in s.rsts)]
     if kernel_sides:
-        who = "both A and B" if len(kernel_sides) == 2 else kernel_sides[0].label
+        who = said("compare.note.kernel.both") if len(kernel_sides) == 2 else kernel_sides[0].label
         r = next(r for r in kernel_sides[0].rsts if r.sender == "kernel")
-        out.append(f"In {who} the scanner's kernel reset the SYN/ACK (e.g. {kernel_sides[0].label} frame {r.frame}, "
-                   f"port {r.port}: a bare RST, window 0, seq = the SYN/ACK's ack): the raw SYN had no socket "
-                   f"behind it, so the kernel refused the connection the target offered.")
+        out.append(said("compare.note.kernel", who=who, side=kernel_sides[0].label, frame=r.frame, port=r.port))
     for s in (a, b):
         tool = [r for r in s.rsts if r.sender == "tool"]
         if tool:
-            out.append(f"In {s.label} the tool sent its own RST as well (frame {tool[0].frame}, {tool[0].text}), "
-                       f"built by hand rather than by the kernel.")
+            out.append(said("compare.note.tool-rst", side=s.label, frame=tool[0].frame, text=tool[0].text))
         done = [p for p in s.ports.values() if p.handshake]
         if done:
-            out.append(f"{s.label} completed the TCP handshake on port {done[0].port} (the ACK after the SYN/ACK): "
-                       f"a real connect(), which the target's application sees and may log.")
+            out.append(said("compare.note.handshake", side=s.label, port=done[0].port))
     a_done = any(p.handshake for p in a.ports.values())
     b_done = any(p.handshake for p in b.ports.values())
     if a_done != b_done:
         yes, no = (a, b) if a_done else (b, a)
         if any(k == "syn-ack" for p in no.ports.values() for k, _ in p.answers):
-            out.append(f"{no.label} got a SYN/ACK too but never completed the handshake: a half-open scan, "
-                       f"whatever its author called it; {yes.label} did complete it.")
+            out.append(said("compare.note.half-open", no=no.label, yes=yes.label))
     if a.retransmissions != b.retransmissions:
         more, less = (a, b) if a.retransmissions > b.retransmissions else (b, a)
         offsets = [t for p in more.ports.values() for t in p.retry_offsets]
-        when = f" {statistics.median(offsets):.2f} s after the first try" if offsets else ""
+        when = said("compare.note.retries.when", t=f"{statistics.median(offsets):.2f}") if offsets else ""
         again = _probes_after_an_answer(more)
-        did = f"sent {more.retransmissions} probe(s) again" if again else \
-            f"retransmitted {more.retransmissions} unanswered probe(s)"
-        rerun = f", {again} of them to a port that had already answered: a second run, not retransmissions" \
-            if again else ""
-        out.append(f"{more.label} {did}{when}"
-                   f" ({more.fields['source port']}){rerun}; {less.label} sent "
-                   f"{'each probe once' if not less.retransmissions else f'{less.retransmissions} retransmission(s)'}"
-                   f", so a single lost packet can turn a port filtered there.")
+        did = said("compare.note.retries.again", n=more.retransmissions) if again else \
+            said("compare.note.retries.unanswered", n=more.retransmissions)
+        rerun = said("compare.note.retries.rerun", n=again) if again else ""
+        less_did = said("compare.note.retries.some", n=less.retransmissions) if less.retransmissions else \
+            said("compare.note.retries.once")
+        out.append(said("compare.note.retries", more=more.label, did=did, when=when, sport=more.fields["source port"],
+                        rerun=rerun, less=less.label, less_did=less_did))
     pa, pb = a.fields["UDP payload"], b.fields["UDP payload"]
     if pa != pb and "-" not in (pa, pb):
-        out.append(f"UDP payloads: A {pa}; B {pb}. Many UDP services stay silent unless the request makes sense "
-                   f"to them, so a payload can make the difference between open and open|filtered.")
+        out.append(said("compare.note.payloads", a=pa, b=pb))
     if a.fields["port order"].split(" ")[0] != b.fields["port order"].split(" ")[0]:
-        out.append(f"Port order: A {a.fields['port order']}; B {b.fields['port order']}.")
-    out.append(f"Timing: A took {a.fields['duration']} (gaps {a.fields['inter-probe gap']}); "
-               f"B took {b.fields['duration']} (gaps {b.fields['inter-probe gap']}).")
+        out.append(said("compare.note.order", a=a.fields["port order"], b=b.fields["port order"]))
+    out.append(said("compare.note.timing", ad=a.fields["duration"], ag=a.fields["inter-probe gap"],
+                    bd=b.fields["duration"], bg=b.fields["inter-probe gap"]))
     shared = set(a.ports) & set(b.ports)
     relations = Counter(state_relation(a.ports[key].state, b.ports[key].state) for key in shared)
     n_dis, n_fit = relations[DISAGREE], relations[CONSISTENT]
     n_one = len(set(a.ports) ^ set(b.ports))
-    fit = (f"; {n_fit} port(s) read differently but consistently (one technique's wide state holds the other's "
-           f"narrower one): see the consistent readings" if n_fit else "")
+    fit = said("compare.note.fit", n=n_fit) if n_fit else ""
     if not shared:
-        out.append("The two scans probed no port in common.")
+        out.append(said("compare.note.none-shared"))
     elif not n_dis and not n_fit:
-        out.append("The two scans agree on the state of every port both probed.")
+        out.append(said("compare.note.agree"))
     elif not n_dis:
-        out.append(f"The two scans contradict each other on no port{fit}.")
+        out.append(said("compare.note.no-contradiction", fit=fit))
     else:
-        out.append(f"The scans disagree on {n_dis} of the {len(shared)} port(s) both probed: see the "
-                   f"disagreements{fit}.")
+        out.append(said("compare.note.disagree", n=n_dis, shared=len(shared), fit=fit))
     if n_one:
-        out.append(f"{n_one} port(s) were probed by only one of the scans.")
+        out.append(said("compare.note.one-sided", n=n_one))
     return out
 
 
-def _first_evidence(s: Side) -> str:
+def _first_evidence(s: Side):
     ev = [e for e in s.tool_evidence if not e.startswith("against:")][:2]
-    return "; ".join(ev) if ev else "fields fit no known tool"
+    return "; ".join(ev) if ev else said("compare.note.no-evidence")
 
 
 __all__ = ["compare", "Comparison", "Side", "PortSide", "PortRow", "FieldRow", "RstInfo", "FIELDS", "explain",

@@ -1,4 +1,4 @@
-"""The words of `pcapscan verify`, `grade` and `analyze`, in English and Chinese, as data.
+"""The words of `pcapscan verify`, `grade`, `analyze` and `compare`, in English and Chinese, as data.
 
 Rules (verify.py) never build sentences: they name a template and its
 parameters with `T(key, **params)`. `render(text, lang)` fills the template
@@ -61,6 +61,8 @@ def said(key: str, **params: Any) -> Said:
 
 def render(text: Text, lang: str = "en") -> str:
     if isinstance(text, Said):
+        if lang == "en":  # said in English when it was said: the words again, not rendered again
+            return str(text)
         text = text.text
     if isinstance(text, str):  # words that have no template (yet): as they were written
         return text
@@ -802,6 +804,271 @@ MESSAGES.update({
     "analyze.counted": _M(en="{n} {reason}", zh="{n} 个 {reason}"),
 })
 
+# compare's words (pcapscan/compare.py, report/compare_report.py): the fields,
+# the explanations of each port, the notes and errors, under "compare.*"; the
+# report's own headings are LABELS' "compare.*" below. JSON keeps the English
+# (compare.py hands back messages.Said: a string that can be said again).
+MESSAGES.update({f"compare.{_key}": _texts for _key, _texts in {
+    # lists and the seams between sentences
+    "list": _M(en="{head}, {tail}", zh="{head}，{tail}"),
+    "semi": _M(en="{head}; {tail}", zh="{head}；{tail}"),
+    "and": _M(en="{head} and {tail}", zh="{head}和{tail}"),
+    "or": _M(en="{head} or {tail}", zh="{head}或{tail}"),
+    "space": _M(en="{head} {tail}", zh="{head}{tail}"),
+    "then": _M(en="{head}{tail}", zh="{head}{tail}"),
+    "values.more": _M(en="{shown} (+{more} more)", zh="{shown}（另有 {more} 个）"),
+    # times
+    "s": _M(en="{t} s", zh="{t} 秒"),
+    "ms": _M(en="{t} ms", zh="{t} 毫秒"),
+    "us": _M(en="{t} µs", zh="{t} 微秒"),
+    "retry": _M(en="+{t}s", zh="+{t} 秒"),
+    # a session, its answers, who sent a RST
+    "title": _M(en="{label}: {capture} (session {session} of {sessions}): {scanner} -> {target}, {technique} scan "
+                   "of {n} port(s)",
+                zh="{label}：{capture}（第 {session} 个扫描会话，共 {sessions} 个）：{scanner} -> {target}，"
+                   "{technique}，{n} 个端口"),
+    "no-answer": _M(en="no answer", zh="没有回应"),
+    "answer": _M(en="{what} (frame {frame})", zh="{what}（第 {frame} 帧）"),
+    "answer.syn-ack": _M(en="SYN/ACK", zh="SYN/ACK"),
+    "answer.syn": _M(en="a bare SYN", zh="单独的 SYN"),
+    "answer.rst": _M(en="RST", zh="RST"),
+    "answer.udp": _M(en="a UDP answer", zh="UDP 回应"),
+    "answer.icmp-port-unreach": _M(en="ICMP port unreachable", zh="ICMP 端口不可达"),
+    "answer.icmp-unreach": _M(en="ICMP unreachable", zh="ICMP 不可达"),
+    "answer.icmp-time-exceeded": _M(en="ICMP time exceeded", zh="ICMP 超时"),
+    "rst": _M(en="flags {flags}, window {window}, seq {seq}, TTL {ttl}",
+              zh="标志位 {flags}，窗口 {window}，序号 {seq}，TTL {ttl}"),
+    "sender.kernel": _M(en="kernel", zh="扫描机内核"),
+    "sender.kernel (connect)": _M(en="kernel (connect)", zh="扫描机内核（connect）"),
+    "sender.tool": _M(en="tool", zh="扫描工具"),
+    # the fields, their names and values
+    "field.tool": _M(en="tool", zh="扫描工具"),
+    "field.technique": _M(en="technique", zh="扫描技术"),
+    "field.probes": _M(en="probes", zh="探测包"),
+    "field.retransmissions": _M(en="retransmissions", zh="重传"),
+    "field.duration": _M(en="duration", zh="持续时间"),
+    "field.inter-probe gap": _M(en="inter-probe gap", zh="探测间隔"),
+    "field.flags": _M(en="flags", zh="标志位"),
+    "field.window": _M(en="window", zh="窗口"),
+    "field.TCP options": _M(en="TCP options", zh="TCP 选项"),
+    "field.TTL": _M(en="TTL", zh="TTL"),
+    "field.IP ID": _M(en="IP ID", zh="IP ID"),
+    "field.source port": _M(en="source port", zh="源端口"),
+    "field.sequence number": _M(en="sequence number", zh="序号"),
+    "field.UDP payload": _M(en="UDP payload", zh="UDP 载荷"),
+    "field.handshake": _M(en="handshake", zh="三次握手"),
+    "field.RST sent by": _M(en="RST sent by", zh="RST 发送方"),
+    "field.port order": _M(en="port order", zh="端口顺序"),
+    "field.states": _M(en="states", zh="端口状态"),
+    "technique.flags": _M(en="{technique} (flags {flags})", zh="{technique}（标志位 {flags}）"),
+    "probes": _M(en="{n} to {ports} port(s)", zh="{n} 个，发往 {ports} 个端口"),
+    "none": _M(en="none", zh="无"),
+    "retransmissions": _M(en="{total} on {ports} port(s), median +{median}s: {shown}{more}",
+                          zh="{ports} 个端口上共 {total} 次，中位数 +{median} 秒：{shown}{more}"),
+    "retransmissions.port": _M(en="{port}/{proto} {retries}", zh="{port}/{proto} {retries}"),
+    "more-ports": _M(en=" (+{n} ports)", zh="（另有 {n} 个端口）"),
+    "gap": _M(en="median {median} (min {low}, max {high})", zh="中位数 {median}（最小 {low}，最大 {high}）"),
+    "ttl.every": _M(en="{ttl} on every probe{initial}", zh="每个探测包都是 {ttl}{initial}"),
+    "ttl.initial": _M(en=" (initial {ttl})", zh="（初始值 {ttl}）"),
+    "ttl.varies": _M(en="varies per probe: {n} values, {low}-{high}", zh="每个探测包不同：{n} 个值，{low}-{high}"),
+    "ipid.v6": _M(en="none (IPv6 has no IP ID)", zh="无（IPv6 没有 IP ID）"),
+    "ipid.every": _M(en="{id} on every probe", zh="每个探测包都是 {id}"),
+    "ipid.masscan": _M(en="(destination ^ port ^ seq) & 0xffff: masscan's",
+                       zh="`(destination ^ port ^ seq) & 0xffff`：masscan 的算法"),
+    "ipid.incrementing": _M(en="incrementing from {id}", zh="从 {id} 起递增"),
+    "ipid.random": _M(en="random ({n} values for {probes} probes)", zh="随机（{probes} 个探测包，{n} 个不同的值）"),
+    "sport.one": _M(en="one port for the scan ({port}){retries}", zh="整个扫描用同一个端口（{port}）{retries}"),
+    "sport.single": _M(en="{port}{retries}", zh="{port}{retries}"),
+    "sport.retries": _M(en=", retries from {ports}", zh="，重传来自 {ports}"),
+    "sport.retries.same": _M(en=", retries from the same port", zh="，重传来自同一个端口"),
+    "sport.incrementing": _M(en="incrementing by one from {port}", zh="从 {port} 起逐一递增"),
+    "sport.new": _M(en="a new port per probe ({ports})", zh="每个探测包换一个新端口（{ports}）"),
+    "sport.some": _M(en="{n} ports ({ports})", zh="{n} 个端口（{ports}）"),
+    "seq.every-first": _M(en="{word} {value} on every first try", zh="每个首次探测包的 {word} 都是 {value}"),
+    "seq.zero": _M(en="{word} 0 on every probe", zh="每个探测包的 {word} 都是 0"),
+    "seq.one": _M(en="{word} {value}", zh="{word} {value}"),
+    "seq.new": _M(en="new per probe ({n} values)", zh="每个探测包都不同（{n} 个值）"),
+    "order.ascending": _M(en="ascending ({ports})", zh="升序（{ports}）"),
+    "order.descending": _M(en="descending ({ports})", zh="降序（{ports}）"),
+    "order.shuffled": _M(en="shuffled ({ports})", zh="乱序（{ports}）"),
+    "payload.empty": _M(en="empty datagrams", zh="空数据报"),
+    "payload.bytes": _M(en="{sizes} bytes", zh="{sizes} 字节"),
+    "payload.every": _M(en="every datagram: {size}", zh="每个数据报：{size}"),
+    "payload.port": _M(en="{port}: {size}", zh="{port}：{size}"),
+    "payload.others-empty": _M(en="{shown}; other ports empty", zh="{shown}；其他端口为空"),
+    "handshake.completed": _M(en="completed on {ports} (ACK after the SYN/ACK: connect())",
+                              zh="在 {ports} 上完成（SYN/ACK 之后发送了 ACK：connect()）"),
+    "handshake.never": _M(en="never completed: the SYN/ACK was reset or left unanswered",
+                          zh="从未完成：SYN/ACK 被复位或没有得到回应"),
+    "handshake.none": _M(en="- (no SYN/ACK)", zh="-（没有 SYN/ACK）"),
+    "count": _M(en="{what}: {n}", zh="{what}：{n}"),
+    "state.count": _M(en="{state} {n}", zh="{state} {n}"),
+    # why two scans read a port differently
+    "only": _M(en="only {side} probed {port}/{proto} ({state}, {reason}).",
+               zh="只有 {side} 探测了 {port}/{proto}（{state}，{reason}）。"),
+    "saw": _M(en="{side} ({technique}) sent {n} probe{s} and got {answers}: {state} ({reason})",
+              zh="{side}（{technique}）发送了 {n} 个探测包，结果：{answers}，读作 {state}（{reason}）"),
+    "saw.both": _M(en="{a}; {b}.", zh="{a}；{b}。"),
+    "explained": _M(en="{what} {why}", zh="{what}{why}"),
+    "same-answers.techniques": _M(
+        en="{what} Both got {answers}: a {ta} scan reads that as {sa}, a {tb} scan as {sb}.{why}",
+        zh="{what}两者收到的都是{answers}：{ta}把它读作 {sa}，{tb}读作 {sb}。{why}"),
+    "econnrefused": _M(
+        en=" connect() sees no packet, only the socket error the kernel makes of the ICMP message: ECONNREFUSED, "
+           "the same error a RST gives, hence closed.",
+        zh="connect() 看不到数据包，只能看到内核根据这条 ICMP 报文生成的套接字错误：ECONNREFUSED，"
+           "与 RST 产生的错误相同，因此读作 closed。"),
+    "same-answers": _M(en="{what} The answers are alike; the verdicts differ by which answer came first.",
+                       zh="{what}两者的回应相同；结论不同，是因为先到的回应不同。"),
+    "cause": _M(en="{what} {cause}.", zh="{what}{cause}。"),
+    "fewer-probes": _M(
+        en="{what} {silent} sent fewer probes ({sn} against {gn}): without retransmissions one lost packet reads "
+           "as silence.",
+        zh="{what}{silent} 发送的探测包更少（{sn} 个，另一方 {gn} 个）：没有重传时，丢失一个数据包就会被读作没有回应。"),
+    "one-answered": _M(
+        en="{what} The target answered {got}'s probe but not {silent}'s: a firewall rule matching the probes' "
+           "fields, rate limiting, or loss.",
+        zh="{what}目标回应了 {got} 的探测包，却没有回应 {silent} 的：可能是防火墙规则匹配了探测包的某些字段、"
+           "速率限制，或丢包。"),
+    "techniques-differ": _M(
+        en="{what} The two techniques ask different questions ({ta} vs {tb}), and the target answered each "
+           "differently.{rfc}",
+        zh="{what}两种扫描技术问的是不同的问题（{ta} 与 {tb}），目标对它们的回应也不同。{rfc}"),
+    "answered-differently": _M(
+        en="{what} The target answered the two scans differently: its state changed between them, or a firewall "
+           "treats the probes differently (TTL, window, options, source port).",
+        zh="{what}目标对两个扫描的回应不同：端口状态在两次扫描之间发生了变化，或防火墙对探测包区别对待"
+           "（TTL、窗口、选项、源端口）。"),
+    "payload-cause": _M(
+        en="{loaded}'s datagram carried {n} bytes of payload and {empty}'s was empty: a UDP service answers only a "
+           "request it understands{nmap}",
+        zh="{loaded} 的数据报带有 {n} 字节载荷，{empty} 的是空的：UDP 服务只回应它能理解的请求{nmap}"),
+    "payload-cause.nmap": _M(en=" (nmap sends such payloads to well-known ports)",
+                             zh="（nmap 会向知名端口发送这样的载荷）"),
+    "textbook": _M(en="{title}: {textbook}", zh="{title}：{textbook}"),
+    "textbooks": _M(en="Textbook: {books}", zh="教材：{books}"),
+    "consistent.both-wide": _M(
+        en="Consistent, not a contradiction: {nl}'s {ns} stands for {nw} and {wl}'s {ws} for {ww}; together they "
+           "say {common}.",
+        zh="相容，并不矛盾：{nl} 的 {ns} 表示 {nw}，{wl} 的 {ws} 表示 {ww}；合起来就是 {common}。"),
+    "consistent": _M(
+        en="Consistent, not a contradiction: {wl}'s {ws} stands for {ww}, and {nl}'s {ns} is one of them.",
+        zh="相容，并不矛盾：{wl} 的 {ws} 表示 {ww}，{nl} 的 {ns} 是其中之一。"),
+    "said.answer": _M(en="the {technique} scan's answer ({answers}) says {state}",
+                      zh="{technique}的回应（{answers}）表明是 {state}"),
+    "said.silence": _M(en="to the {technique} scan the same silence means {state}",
+                       zh="对{technique}来说，同样的没有回应意味着 {state}"),
+    "rfc793": _M(
+        en="RFC 793, page 65: a segment without SYN, RST or ACK that reaches a listening port is dropped; only a "
+           "closed port answers RST",
+        zh="RFC 793 第 65 页：不带 SYN、RST、ACK 的报文到达处于监听状态的端口时会被丢弃；只有关闭的端口才回复 RST"),
+    "maimon": _M(
+        en="a Maimon probe (FIN/ACK) carries ACK, which RFC 793 has a listening port answer with RST; only "
+           "BSD-derived stacks drop it on an open port (Uriel Maimon's observation)",
+        zh="Maimon 探测包（FIN/ACK）带有 ACK，按 RFC 793 处于监听状态的端口应回复 RST；只有 BSD 系协议栈"
+           "会在开放端口上丢弃它（Uriel Maimon 的发现）"),
+    "consistent.rfc793": _M(
+        en="An open port ignores {probe} ({rfc}), so {ws} is what the {wt} scan must show for it; {said}.",
+        zh="开放端口会忽略{probe}（{rfc}），所以{wt}对它必然显示 {ws}；而{said}。"),
+    "consistent.maimon": _M(
+        en="The target dropped the probe as an open port of a BSD-derived stack does ({maimon}), so {ws} is what "
+           "the maimon scan shows for it; {said}.",
+        zh="目标像 BSD 系协议栈的开放端口那样丢弃了探测包（{maimon}），所以 maimon 扫描对它显示 {ws}；而{said}。"),
+    "consistent.udp-cause": _M(en="{cause}; silence from an open UDP port reads {ws}, and {said}.",
+                               zh="{cause}；开放的 UDP 端口不回应时读作 {ws}，而{said}。"),
+    "consistent.udp": _M(
+        en="An open UDP port answers only a request its service understands, so its silence reads {ws}; {said}.",
+        zh="开放的 UDP 端口只回应其服务能理解的请求，所以它不回应时读作 {ws}；而{said}。"),
+    "consistent.why": _M(en="To the {wt} scan {why}, while {said}.", zh="对{wt}来说，{why}；而{said}。"),
+    "deviation.rfc793": _M(
+        en=" {rfc}: a stack that resets an open port too departs from it (Windows and some embedded stacks reset "
+           "every port; `pcapscan verify` names this rfc793-deviation). Trust the {technique} scan.",
+        zh="{rfc}：对开放端口也回复 RST 的协议栈不符合这一点（Windows 和一些嵌入式协议栈对所有端口都回复 RST；"
+           "`pcapscan verify` 称之为 rfc793-deviation）。请以{technique}的结果为准。"),
+    "deviation.maimon": _M(
+        en=" Most stacks reset an open port too: {maimon}. On this target the maimon scan cannot tell open from "
+           "closed; trust the {technique} scan.",
+        zh="多数协议栈对开放端口也回复 RST：{maimon}。在这个目标上 maimon 扫描无法区分开放和关闭；"
+           "请以{technique}的结果为准。"),
+    # the notes
+    "note.tools": _M(en="A looks like {at} ({ac}) and B like {bt} ({bc}): A's {ae}; B's {be}.",
+                     zh="A 看起来是 {at}（置信度 {ac}），B 看起来是 {bt}（置信度 {bc}）；"
+                        "识别依据见 `--format json` 的 `tool.evidence`。"),
+    "note.no-evidence": _M(en="fields fit no known tool", zh="字段不符合任何已知工具"),
+    "note.built": _M(en="Probes built differently: {items}.", zh="探测包的构造不同：{items}。"),
+    "note.built.item": _M(en="{name} A {a}, B {b}", zh="{name}：A 为 {a}，B 为 {b}"),
+    "note.kernel": _M(
+        en="In {who} the scanner's kernel reset the SYN/ACK (e.g. {side} frame {frame}, port {port}: a bare RST, "
+           "window 0, seq = the SYN/ACK's ack): the raw SYN had no socket behind it, so the kernel refused the "
+           "connection the target offered.",
+        zh="在{who}中，扫描机内核复位了 SYN/ACK（例如 {side} 的第 {frame} 帧，端口 {port}：不带 ACK 的 RST，"
+           "窗口为 0，序号等于 SYN/ACK 的确认号）：原始 SYN 背后没有套接字，所以内核拒绝了目标提供的连接。"),
+    "note.kernel.both": _M(en="both A and B", zh="A 和 B"),
+    "note.tool-rst": _M(
+        en="In {side} the tool sent its own RST as well (frame {frame}, {text}), built by hand rather than by the "
+           "kernel.",
+        zh="在 {side} 中，扫描工具还自己发送了 RST（第 {frame} 帧，{text}），这是手工构造的，而不是内核发出的。"),
+    "note.handshake": _M(
+        en="{side} completed the TCP handshake on port {port} (the ACK after the SYN/ACK): a real connect(), which "
+           "the target's application sees and may log.",
+        zh="{side} 在端口 {port} 上完成了 TCP 三次握手（SYN/ACK 之后的 ACK）：这是真正的 connect()，"
+           "目标上的应用程序能看到并可能记录下来。"),
+    "note.half-open": _M(
+        en="{no} got a SYN/ACK too but never completed the handshake: a half-open scan, whatever its author "
+           "called it; {yes} did complete it.",
+        zh="{no} 也收到了 SYN/ACK，但从未完成三次握手：不管作者怎么称呼，这都是半开扫描；{yes} 则完成了握手。"),
+    "note.retries": _M(
+        en="{more} {did}{when} ({sport}){rerun}; {less} sent {less_did}, so a single lost packet can turn a port "
+           "filtered there.",
+        zh="{more} {did}{when}（{sport}）{rerun}；{less} {less_did}，所以在 {less} 中丢失一个数据包就可能让端口读作 "
+           "filtered。"),
+    "note.retries.again": _M(en="sent {n} probe(s) again", zh="再次发送了 {n} 个探测包"),
+    "note.retries.unanswered": _M(en="retransmitted {n} unanswered probe(s)", zh="重传了 {n} 个没有回应的探测包"),
+    "note.retries.when": _M(en=" {t} s after the first try", zh="，中位数为首次发送后 {t} 秒"),
+    "note.retries.rerun": _M(en=", {n} of them to a port that had already answered: a second run, not retransmissions",
+                             zh="，其中 {n} 个发往已经回应过的端口：这是第二次运行，不是重传"),
+    "note.retries.once": _M(en="each probe once", zh="每个探测包只发送一次"),
+    "note.retries.some": _M(en="{n} retransmission(s)", zh="只重传了 {n} 次"),
+    "note.payloads": _M(
+        en="UDP payloads: A {a}; B {b}. Many UDP services stay silent unless the request makes sense to them, so "
+           "a payload can make the difference between open and open|filtered.",
+        zh="UDP 载荷：A 为 {a}；B 为 {b}。许多 UDP 服务只在请求对它有意义时才回应，所以有没有载荷可能决定端口读作 "
+           "open 还是 open|filtered。"),
+    "note.order": _M(en="Port order: A {a}; B {b}.", zh="端口顺序：A 为 {a}；B 为 {b}。"),
+    "note.timing": _M(en="Timing: A took {ad} (gaps {ag}); B took {bd} (gaps {bg}).",
+                      zh="用时：A 用了 {ad}（探测间隔 {ag}）；B 用了 {bd}（探测间隔 {bg}）。"),
+    "note.none-shared": _M(en="The two scans probed no port in common.", zh="两个扫描没有共同探测的端口。"),
+    "note.agree": _M(en="The two scans agree on the state of every port both probed.",
+                     zh="两个扫描对共同探测的每个端口的状态都一致。"),
+    "note.no-contradiction": _M(en="The two scans contradict each other on no port{fit}.",
+                                zh="两个扫描在任何端口上都不矛盾{fit}。"),
+    "note.disagree": _M(en="The scans disagree on {n} of the {shared} port(s) both probed: see the disagreements{fit}.",
+                        zh="在共同探测的 {shared} 个端口中，两个扫描有 {n} 个不一致：见“不一致的端口”{fit}。"),
+    "note.fit": _M(
+        en="; {n} port(s) read differently but consistently (one technique's wide state holds the other's narrower "
+           "one): see the consistent readings",
+        zh="；{n} 个端口读法不同但相容（一种扫描技术的宽泛状态包含另一种更窄的状态）：见“读法不同但相容的端口”"),
+    "note.one-sided": _M(en="{n} port(s) were probed by only one of the scans.",
+                         zh="{n} 个端口只有其中一个扫描探测过。"),
+    # errors
+    "error.client-only": _M(
+        en="{path}: no scan sessions found (only a client's own traffic: {n} lone attempt(s) or datagram "
+           "exchange(s) that no scanner sent)",
+        zh="{path}：没有找到扫描会话（只有客户端自己的流量：{n} 个并非扫描器所发的零星连接尝试或数据报交互）"),
+    "error.no-probes": _M(en="{path}: no scan sessions found (no probes in the capture)",
+                          zh="{path}：没有找到扫描会话（抓包中没有探测包）"),
+    "error.no-session": _M(en="{option} {session}: {path} holds {n} scan session(s)",
+                           zh="`{option} {session}`：{path} 只有 {n} 个扫描会话"),
+    "error.one-session": _M(en="{path} holds one scan session; give a second capture to compare with",
+                            zh="{path} 只有一个扫描会话；请再给出一个抓包文件用来比较"),
+    "error.same-session": _M(en="--session-a and --session-b name the same session",
+                             zh="`--session-a` 和 `--session-b` 指定了同一个扫描会话"),
+}.items()})
+# A technique as compare names it: its value ("syn") in English, as the
+# English report always has; its title (TECHNIQUE_WORDS) in Chinese.
+MESSAGES.update({f"compare.technique.{_t.value}": _M(en=_t.value, zh=TECHNIQUE_WORDS["zh"].get(_t, _t.value))
+                 for _t in Technique})
+
 # Every rule id has its template (possibly with variants "rule.variant").
 for _key, _texts in MESSAGES.items():
     assert set(_texts) == set(LANGS), _key
@@ -945,6 +1212,36 @@ _REPORT_LABELS = {
                "sort": "点击表头排序", "ladder": "{file} 中 {port} 的时序图",
                "students": "{students} 名学生，每人 {cells} 项，满分 {max}（评分标准：{rubric}）",
                "wrote": "全班页面 {path}"},
+    },
+    "compare": {
+        "en": {
+            "title": "pcapscan compare", "made": "How the scans were made", "ports": "Ports", "notes": "Notes",
+            "field": "field", "port": "port", "agree": "agree", "colon": ": ", "end": ":",
+            "agree.same": "yes", "agree.consistent": "consistent", "agree.disagree": "NO", "agree.one-sided": "-",
+            "disagreements": "Disagreements", "consistent": "Consistent readings",
+            "one_sided": "Ports probed by one scan only", "differ": "(* the two scans differ)",
+            "summed": "{more} more, summed up in \"Not shown\" above",
+            "cell": "{state} ({reason}); {probes} probe(s){retries}", "cell.retries": ", retries {retries}",
+            "not-shown": "Not shown: {parts} (every port in --format json)", "sep": "; ",
+            "not-shown.a": "{n} {proto} ports only A probed, read as {cell}",
+            "not-shown.b": "{n} {proto} ports only B probed, read as {cell}",
+            "not-shown.same": "{n} {proto} ports both scans read as {cell}",
+            "not-shown.both": "{n} {proto} ports A reads as {a} and B as {b}",
+        },
+        "zh": {
+            "title": "pcapscan 比较", "made": "两个扫描是如何进行的", "ports": "端口", "notes": "说明",
+            "field": "字段", "port": "端口", "agree": "一致", "colon": "：", "end": "：",
+            "agree.same": "是", "agree.consistent": "相容", "agree.disagree": "否", "agree.one-sided": "-",
+            "disagreements": "不一致的端口", "consistent": "读法不同但相容的端口",
+            "one_sided": "只有一个扫描探测过的端口", "differ": "（* 两个扫描不同）",
+            "summed": "另有 {more} 个，已汇总在上面的“未列出”中",
+            "cell": "{state}（{reason}）；{probes} 个探测包{retries}", "cell.retries": "，重传 {retries}",
+            "not-shown": "未列出：{parts}（全部端口见 `--format json`）", "sep": "；",
+            "not-shown.a": "{n} 个只有 A 探测过的 {proto} 端口，读作“{cell}”",
+            "not-shown.b": "{n} 个只有 B 探测过的 {proto} 端口，读作“{cell}”",
+            "not-shown.same": "{n} 个两个扫描都读作“{cell}”的 {proto} 端口",
+            "not-shown.both": "{n} 个 A 读作“{a}”、B 读作“{b}”的 {proto} 端口",
+        },
     },
 }
 for _prefix, _labels in _REPORT_LABELS.items():

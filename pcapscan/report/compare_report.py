@@ -1,6 +1,8 @@
 """Renderers for `pcapscan compare`: a Comparison in, text out (table,
 markdown, json), and a timeline plot written as SVG by hand. No analysis
-happens here (compare.py does it)."""
+happens here (compare.py does it). Table and markdown speak English or
+Chinese (messages.py's "compare.*" words); json stays English, and so does
+the plot."""
 from __future__ import annotations
 
 import json
@@ -10,19 +12,20 @@ from xml.sax.saxutils import escape
 from tabulate import tabulate
 
 from ..gcpause import no_cyclic_gc
+from ..messages import T, label, render as render_words
 from .collapse import COLLAPSE_MIN
 
 FORMATS = ("table", "markdown", "json")
 WRAP = 48  # column width for the field table in terminal and markdown output
 
 
-def render(comparison, fmt: str = "table") -> str:
+def render(comparison, fmt: str = "table", lang: str = "en") -> str:
     with no_cyclic_gc():  # a row per port, beside the two sessions' Exchanges: full collections walk them all
-        if fmt == "json":
+        if fmt == "json":  # a machine format: English whatever the language
             return json.dumps(to_dict(comparison), indent=2, ensure_ascii=False) + "\n"
         if fmt == "markdown":
-            return _markdown(comparison)
-        return _table(comparison)
+            return _markdown(comparison, lang)
+        return _table(comparison, lang)
 
 
 # -- json ------------------------------------------------------------------------------
@@ -76,35 +79,45 @@ def to_dict(c) -> dict:
 # -- table and markdown -------------------------------------------------------------------
 
 
-def _cell(p) -> str:
+def say(words, lang: str) -> str:
+    """compare.py's words (messages.Said) in the language asked: in English
+    what they already are (rendering again a page of explanations costs)."""
+    return str(words) if lang == "en" else render_words(words, lang)
+
+
+def _cell(p, lang: str = "en") -> str:
     if p is None:
         return "-"
-    retries = f", retries {p.retry_text}" if p.retry_offsets else ""
-    return f"{p.state} ({p.reason}); {p.probes} probe(s){retries}"
+    retries = label("compare.cell.retries", lang, retries=say(p.retry_text, lang)) if p.retry_offsets else ""
+    return label("compare.cell", lang, state=p.state, reason=p.reason, probes=p.probes, retries=retries)
 
 
-def _field_rows(c, mark: str):
-    return [[(mark if not f.same else "") + f.name, f.a, f.b] for f in c.fields]
+def _field_rows(c, mark: str, lang: str):
+    return [[(mark if not f.same else "") + render_words(T(f"compare.field.{f.name}"), lang), say(f.a, lang),
+             say(f.b, lang)] for f in c.fields]
 
 
-# The "agree" column: the same state, two readings both true of one port, a contradiction, one side only.
-AGREE_WORDS = {"same": "yes", "consistent": "consistent", "disagree": "NO", "one-sided": "-"}
-# Explained ports, by section, in this order.
-SECTIONS = (("disagreements", "Disagreements"), ("consistent", "Consistent readings"),
-            ("one_sided", "Ports probed by one scan only"))
+def _agree(relation: str, lang: str) -> str:
+    """The "agree" column: the same state (yes), two readings both true of one port (consistent), a
+    contradiction (NO), one side only (-)."""
+    return label(f"compare.agree.{relation}", lang)
+
+
+# Explained ports, by section (its heading: LABELS' compare.<section>), in this order.
+SECTIONS = ("disagreements", "consistent", "one_sided")
 
 
 # Relations whose ports may be summed up: nothing to explain port by port.
 SUMMED = ("same", "one-sided")
 
 
-def _port_rows(c):
+def _port_rows(c, lang: str = "en"):
     """(rows to list, "Not shown: ..." or None, the PortRows summed up). As
     analyze does after nmap (report/collapse.py), ports read alike (both scans
     the same way, or one scan only) are summed up once more than COLLAPSE_MIN
     of them read one way: two -p- scans that agree on 64,000 closed ports list
     the few that matter. --format json keeps every port."""
-    cells = [(r, _cell(r.a), _cell(r.b)) for r in c.ports]
+    cells = [(r, _cell(r.a, lang), _cell(r.b, lang)) for r in c.ports]
     alike = Counter((r.relation, r.proto, a, b) for r, a, b in cells if r.relation in SUMMED)
     hidden = {k: n for k, n in alike.items() if n >= COLLAPSE_MIN}
     rows, summed = [], set()
@@ -112,18 +125,18 @@ def _port_rows(c):
         if r.relation in SUMMED and (r.relation, r.proto, a, b) in hidden:
             summed.add(id(r))
         else:
-            rows.append([f"{r.port}/{r.proto}", a, b, AGREE_WORDS[r.relation]])
+            rows.append([f"{r.port}/{r.proto}", a, b, _agree(r.relation, lang)])
     if not hidden:
         return rows, None, summed
     parts = []
     for (relation, proto, a, b), n in sorted(hidden.items(), key=lambda kv: -kv[1]):
         if relation == "one-sided":
-            parts.append(f"{n} {proto} ports only A probed, read as {a}" if b == "-" else
-                         f"{n} {proto} ports only B probed, read as {b}")
+            parts.append(label("compare.not-shown.a", lang, n=n, proto=proto, cell=a) if b == "-" else
+                         label("compare.not-shown.b", lang, n=n, proto=proto, cell=b))
         else:
-            parts.append(f"{n} {proto} ports both scans read as {a}" if a == b else
-                         f"{n} {proto} ports A reads as {a} and B as {b}")
-    return rows, "Not shown: " + "; ".join(parts) + " (every port in --format json)", summed
+            parts.append(label("compare.not-shown.same", lang, n=n, proto=proto, cell=a) if a == b else
+                         label("compare.not-shown.both", lang, n=n, proto=proto, a=a, b=b))
+    return rows, label("compare.not-shown", lang, parts=label("compare.sep", lang).join(parts)), summed
 
 
 def _section(c, attr: str, summed: set) -> tuple:
@@ -148,27 +161,31 @@ def simple_table(rows: list, headers: list) -> str:
     return "\n".join(lines)
 
 
-def _table(c) -> str:
-    out = [c.a.title, c.b.title, ""]
-    out.append(tabulate(_field_rows(c, "* "), headers=["field", "A", "B"], tablefmt="simple",
-                        maxcolwidths=[None, WRAP, WRAP]))
+def _table(c, lang: str = "en") -> str:
+    colon = label("compare.colon", lang)
+    out = [say(c.a.title, lang), say(c.b.title, lang), ""]
+    out.append(tabulate(_field_rows(c, "* ", lang), headers=[label("compare.field", lang), "A", "B"],
+                        tablefmt="simple", maxcolwidths=[None, WRAP, WRAP]))
     if any(not f.same for f in c.fields):
-        out.append("(* the two scans differ)")
+        out.append(label("compare.differ", lang))
     out.append("")
-    rows, not_shown, summed = _port_rows(c)
+    rows, not_shown, summed = _port_rows(c, lang)
     if not_shown:
         out += [not_shown, ""]
-    out.append(simple_table(rows, ["port", "A", "B", "agree"]))
-    for attr, heading in SECTIONS:
+    headers = [label("compare.port", lang), "A", "B", label("compare.agree", lang)]
+    # simple_table counts characters; Chinese takes two columns a character: tabulate measures display width
+    out.append(simple_table(rows, headers) if lang == "en" else
+               tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    for attr in SECTIONS:
         mine, more = _section(c, attr, summed)
         if mine or more:
-            out += ["", f"{heading}:"]
-            out += [f"  {r.port}/{r.proto}: {r.explanation}" for r in mine]
+            out += ["", label(f"compare.{attr}", lang) + label("compare.end", lang)]
+            out += [f"  {r.port}/{r.proto}{colon}{say(r.explanation, lang)}" for r in mine]
             if more:
-                out.append(f"  {more} more, summed up in \"Not shown\" above")
+                out.append("  " + label("compare.summed", lang, more=more))
     out.append("")
-    out.append("Notes:")
-    out += [f"  - {n}" for n in c.notes]
+    out.append(label("compare.notes", lang) + label("compare.end", lang))
+    out += [f"  - {say(n, lang)}" for n in c.notes]
     out.append("")
     return "\n".join(out)
 
@@ -177,26 +194,28 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _markdown(c) -> str:
-    out = ["# pcapscan compare", "", f"- **{_md(c.a.title)}**", f"- **{_md(c.b.title)}**", "",
-           "## How the scans were made", ""]
-    rows = [[_md(n), _md(a), _md(b)] for n, a, b in _field_rows(c, "**≠** ")]
-    out.append(tabulate(rows, headers=["field", "A", "B"], tablefmt="github"))
-    out += ["", "## Ports", ""]
-    rows, not_shown, summed = _port_rows(c)
+def _markdown(c, lang: str = "en") -> str:
+    colon = label("compare.colon", lang)
+    out = [f"# {label('compare.title', lang)}", "", f"- **{_md(say(c.a.title, lang))}**",
+           f"- **{_md(say(c.b.title, lang))}**", "", f"## {label('compare.made', lang)}", ""]
+    rows = [[_md(n), _md(a), _md(b)] for n, a, b in _field_rows(c, "**≠** ", lang)]
+    out.append(tabulate(rows, headers=[label("compare.field", lang), "A", "B"], tablefmt="github"))
+    out += ["", f"## {label('compare.ports', lang)}", ""]
+    rows, not_shown, summed = _port_rows(c, lang)
     if not_shown:
         out += [_md(not_shown), ""]
-    out.append(tabulate([[_md(x) for x in row] for row in rows], headers=["port", "A", "B", "agree"],
+    out.append(tabulate([[_md(x) for x in row] for row in rows],
+                        headers=[label("compare.port", lang), "A", "B", label("compare.agree", lang)],
                         tablefmt="github", disable_numparse=True))  # every cell is text: no number to look for
-    for attr, heading in SECTIONS:
+    for attr in SECTIONS:
         mine, more = _section(c, attr, summed)
         if mine or more:
-            out += ["", f"## {heading}", ""]
-            out += [f"- **{r.port}/{r.proto}**: {_md(r.explanation)}" for r in mine]
+            out += ["", f"## {label(f'compare.{attr}', lang)}", ""]
+            out += [f"- **{r.port}/{r.proto}**{colon}{_md(say(r.explanation, lang))}" for r in mine]
             if more:
-                out.append(f"- {more} more, summed up in \"Not shown\" above")
-    out += ["", "## Notes", ""]
-    out += [f"- {_md(n)}" for n in c.notes]
+                out.append("- " + label("compare.summed", lang, more=more))
+    out += ["", f"## {label('compare.notes', lang)}", ""]
+    out += [f"- {_md(say(n, lang))}" for n in c.notes]
     out.append("")
     return "\n".join(out)
 
@@ -335,8 +354,8 @@ def _legend(y) -> list:
              ("rect", COLOURS["udp"], "UDP answer"), ("x", COLOURS["kernel"], "RST by the scanner's kernel"),
              ("x", COLOURS["tool"], "RST by the tool"), ("+", COLOURS["ack"], "handshake ACK")]
     out, x = [], LEFT
-    for shape, colour, label in items:
-        if x + 12 + 6.2 * len(label) > WIDTH - 10:
+    for shape, colour, name in items:
+        if x + 12 + 6.2 * len(name) > WIDTH - 10:
             x, y = LEFT, y + 20
         if shape == "circle":
             out.append(f'<circle cx="{x + 4}" cy="{y}" r="4" fill="{colour}"/>')
@@ -348,6 +367,6 @@ def _legend(y) -> list:
         else:
             out.append(f'<path d="M{x},{y - 4} L{x + 8},{y + 4} M{x},{y + 4} L{x + 8},{y - 4}" stroke="{colour}" '
                        f'stroke-width="2"/>')
-        out.append(f'<text x="{x + 12}" y="{y + 4}">{escape(label)}</text>')
-        x += 12 + 6.2 * len(label) + 22
+        out.append(f'<text x="{x + 12}" y="{y + 4}">{escape(name)}</text>')
+        x += 12 + 6.2 * len(name) + 22
     return out
