@@ -11,7 +11,10 @@ packets. Every other flow is COMPLEX: all its packets, in capture order, go
 through the engine itself (exchanges.ReplayEngine), as do ICMP errors,
 fragments and anything decode_frame had to read. Where the scanner reopens
 a flow (exchanges.reopens: the engine starts a new connection there), a new
-flow starts for the same key (FlowTable._reopened).
+flow starts for the same key (FlowTable._reopened). Where a flow is the
+scanner's probe again and again with nothing back (a silent port's retries:
+one connection of the engine's), its first probe stays a simple flow's and
+the others are kept as columns (FlowTable.take_retries, Retries).
 """
 from __future__ import annotations
 

@@ -43,8 +43,11 @@ TECHS = list(Technique)
 _T = {t: i for i, t in enumerate(TECHS)}
 UDP_KIND = 64
 # Sessions with at most this many bulk-classified probes are fingerprinted
-# on real Exchange objects; larger ones on columns (fastpath/fprint.py).
-FP_OBJECTS_MAX = 3000
+# on real Exchange objects; larger ones on columns (fastpath/fprint.py). The
+# objects cost a Packet per probe and an answer read again from the capture:
+# a scan run again of 1000 ports (the replicated null scan: 355 sessions per
+# million packets) took 5 of its 7 s so (docs/performance.md).
+FP_OBJECTS_MAX = 256
 # Captures from this size on are read twice, the second time block by block (FlowTable's lean
 # mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
 REREAD_MIN_BYTES = 512 << 20
