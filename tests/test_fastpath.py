@@ -50,8 +50,10 @@ def both(path, technique=None, jit=False, **kw):
 
 @pytest.fixture
 def hard(monkeypatch):
-    """Every branch of the assembly: a block per session, every session fingerprinted from columns."""
+    """Every branch of the assembly: a block per session, every session fingerprinted from columns,
+    every bulk exchange of several probes kept as columns."""
     monkeypatch.setattr(scans, "BLOCK_ROWS", 1)
+    monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
     monkeypatch.setattr(flows, "RECENT_MIN", 1)  # the flow table's two levels merge at every batch
     return {"fp_objects_max": 0, "chunk_bytes": 512}
 

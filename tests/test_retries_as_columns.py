@@ -74,9 +74,11 @@ def _port_row(scan, port):
     return int(np.flatnonzero(np.asarray(scan.ports.port) == port)[0])
 
 
-def test_a_silent_ports_flows_are_one_bulk_row_of_every_probe(tmp_path):
-    """The fast path's scan: port 9997 classified in bulk (no Exchange), its verdict naming
-    all six probes, as the ordinary path's exchange does; its session spans to the last one."""
+def test_a_silent_ports_flows_are_one_bulk_row_of_every_probe(tmp_path, monkeypatch):
+    """The fast path's scan, such exchanges kept as columns however few: port 9997 classified
+    in bulk (no Exchange), its verdict naming all six probes, as the ordinary path's exchange
+    does; its session spans to the last one."""
+    monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
     path, _t = _table(tmp_path, "silent-port-probed-again-from-two-ports")
     _summary, found, _more = scans.analyze_capture_fast(path, use_jit=False)
     (scan,) = found
@@ -99,3 +101,18 @@ def test_a_silent_flow_beside_an_answered_one_goes_to_the_engine_with_its_retrie
     got = scan.ports[_port_row(scan, PORT)]
     assert got.exchange is not None and len(got.exchange.probes) == 3
     assert got.verdict.probe_frames == (123, 124, 125)
+
+
+def test_a_few_such_exchanges_are_made_as_the_engines(tmp_path, monkeypatch):
+    """At most scans.MORE_OBJECTS_MAX probes besides the first in a scan's bulk exchanges of
+    several probes: those exchanges made whole (a PortResult with its Exchange, as the engine's
+    ports: verify and compare read them so); one probe more than that: all of them columns."""
+    path, _t = _table(tmp_path, "silent-port-probed-again-from-two-ports")
+    for most, made in ((5, True), (4, False)):
+        monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", most)
+        _summary, (scan,), _more = scans.analyze_capture_fast(path, use_jit=False)
+        row = _port_row(scan, PORT)
+        assert (row in scan.ports.objects) == made and (row in scan.ports.more) == (not made)
+        assert scan.ports[row].verdict.probe_frames == tuple(range(123, 129))
+        if made:
+            assert [p.frame for p in scan.ports[row].exchange.probes] == list(range(123, 129))

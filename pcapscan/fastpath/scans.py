@@ -51,6 +51,11 @@ FP_OBJECTS_MAX = 256
 # Captures from this size on are read twice, the second time block by block (FlowTable's lean
 # mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
 REREAD_MIN_BYTES = 512 << 20
+# A scan's bulk exchanges of several probes (a silent port probed again: FlowTable.take_retries,
+# Assembler._fold) are made Exchange objects, as the engine's, while their probes besides
+# the first are at most this many (a few retries: verify and compare read them so), else
+# they stay columns (PortTable.more: the replicated null scan's 1000 ports of 117 probes)
+MORE_OBJECTS_MAX = 4096
 SESSION_ROWS = 1 << 19  # flows given their session at a time (int64 temporaries of 4 MiB: kept in the heap)
 BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
@@ -819,6 +824,13 @@ class Assembler:
         # ports probed by more than one exchange of the session: merged by the real code
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
+        # bulk exchanges of more than one probe (_others): few, they are made and classified
+        # as the engine's are (verify and compare then read them so); many stay columns
+        others = self._others(s["fid"][idx[~multi]])
+        o_at = others["at"]
+        if 0 < len(o_at) <= MORE_OBJECTS_MAX:
+            multi[np.flatnonzero(~multi)[o_at[np.r_[True, o_at[1:] != o_at[:-1]]]]] = True
+            others = self._others(np.zeros(0, np.int64))
         obj_rows = members[multi]
         objs = self.exchanges_at(tab, obj_rows)
         merged = merge_same_port(objs) if objs else []
@@ -867,7 +879,6 @@ class Assembler:
         rframe = placed(rframe, np.int32 if not m or int(rframe.max()) < 1 << 31 else np.int64)
         objects = {int(back[m + j]): r for j, r in enumerate(results)}
         # bulk exchanges of more than one probe (_others): every probe's frame
-        others = self._others(s["fid"][simple])
         more = {}
         o_at = others["at"]
         if len(o_at):
