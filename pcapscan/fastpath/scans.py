@@ -223,8 +223,15 @@ class Assembler:
         probe again of it and of them (FlowTable.take_retries), as ROW_FIELDS columns and "at"
         (the index in `fids`), sorted by (at, frame)."""
         t = self.t
-        fids = np.asarray(fids, np.int64)
         heads, members = self.folded if folded is None else folded
+        fids = np.asarray(fids, np.int64) if len(heads) or len(t.retries) else fids[:0]
+        hit = np.zeros(len(fids), bool)  # the flows with any: few, mostly none
+        hit[_rows_in(fids, heads)] = True
+        hit[_rows_in(fids, t.retries.fids)] = True
+        where = np.flatnonzero(hit)
+        if not len(where):
+            return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
+        fids = fids[where]
         lo, hi = np.searchsorted(heads, fids, "left"), np.searchsorted(heads, fids, "right")
         n = hi - lo
         m_at = np.repeat(np.arange(len(fids)), n)
@@ -240,7 +247,7 @@ class Assembler:
         out = {k: np.concatenate([firsts[k], again[k][rows]]) for k in ROW_FIELDS}
         order = np.lexsort((out["frame"], at))
         out = {k: v[order] for k, v in out.items()}
-        out["at"] = at[order]
+        out["at"] = where[at[order]]
         return out
 
     # -- the whole capture -------------------------------------------------------------------
