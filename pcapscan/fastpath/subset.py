@@ -237,6 +237,8 @@ class BulkPorts:
         if any(a == b or (b, a) in pairs for a, b in pairs):
             raise NotWhole("a target scans its scanner")  # port_flows would key some packets the other way
         self.bulk = {id(s): bulk_rows(s) for s in scans}  # id(scan) -> its bulk rows
+        if any(getattr(s.ports, "more", None) for s in scans):  # (own_frames could miss the other probes)
+            raise NotWhole("a bulk port was probed more than once")
         frames = None
         if own_frames:
             bulk = [(s.ports.pframe[r], s.ports.rframe[r]) for s in scans for r in [self.bulk[id(s)]] if len(r)]
