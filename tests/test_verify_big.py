@@ -72,14 +72,12 @@ def test_crafted_captures_verify_the_same(monkeypatch, tmp_path, case):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path)
-    # bulk ports checked by shape; where a bulk port's packets are not its own (a port probed
-    # again), made whole; no bulk port at all ("duplicates": the engine's). An ICMP error written
-    # before its probe sends that flow to the engine (exchanges.EARLY_ANSWER_FRAMES): shapes still.
-    # A port probed again from one source port: flows of one key the fast path split (flows.py),
-    # bulk ports sharing their port: whole.
-    assert made == {"dhcp-and-ntp": "whole"}.get(case, "shapes") \
-        or case in ("backwards-time", "duplicates", "same-scan-again", "two-tools-one-target") \
-        or case.startswith("null-scan") or case in ("syn-then-fin-from-one-port", "reused-port")
+    # bulk ports checked by shape; no bulk port at all ("duplicates": the engine's). An ICMP error
+    # written before its probe sends that flow to the engine (exchanges.EARLY_ANSWER_FRAMES): shapes still.
+    # A port probed again from one source port (flows of one key the fast path split, flows.py), or
+    # from another: by shape too, each bulk port's PortCase given its port's every packet.
+    assert made == ("" if case in ("backwards-time", "duplicates", "same-scan-again", "two-tools-one-target")
+                    else "shapes")
     assert fast == ordinary
 
 
@@ -133,3 +131,22 @@ def test_verify_each_is_verify_of_each(monkeypatch, tmp_path):
     for claims, got in zip(sets, each):
         assert render(got, "json") == render(verify(str(path), claims=claims), "json")
     assert render(each[0], "json") != render(each[1], "json")
+
+
+@pytest.mark.parametrize("case", ["null-scan-run-three-times", "null-scan-second-answer", "reused-port",
+                                  "dhcp-and-ntp"])
+def test_a_port_probed_again_draws_the_ordinary_paths_ladders(monkeypatch, tmp_path, case):
+    """Bulk ports that share their port with other packets (the scan run again from one source
+    port, another tool's probe) are checked by shape, and each draws the ladder the ordinary path
+    draws: every packet of its connections, the other runs' too (verify._ladder_packets)."""
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    ordinary = render(verify(str(path)), "table", ladders="all")
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    made, real = [], verify_mod._Shapes
+    monkeypatch.setattr(verify_mod, "_Shapes", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    fast = render(verify(str(path)), "table", ladders="all")
+    assert made and any(sh.bulk_ports.shared for sh in made)  # some bulk port shares its port
+    assert fast == ordinary
+    if case == "null-scan-run-three-times":  # each run's port 20 (frames 1, 19, 43) draws the three runs
+        assert ordinary.count("ladder 20/tcp") == 3 and ordinary.count("   43   +4.000  33333 -- none") == 3

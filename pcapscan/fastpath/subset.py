@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..capture import ReadStats
+from ..model import RST
 from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
 from .flows import ROW_FIELDS, packets_from_rows
 
@@ -222,6 +223,17 @@ class BulkPorts:
     bulk decoder left quoting it, a target that scans its scanner), or a
     row does not replay as its verdict names it (`replayed`).
 
+    `reopened`: a bulk port may share its port with other rows (a flow the
+    scanner reopened: the fast path split it where the engine starts a new
+    connection, flows.FlowTable._reopened; a scan run again from other
+    source ports), for a caller that reads the other rows itself (verify:
+    `key_rows`, `replayed`'s packets). Its own rows are then its probe, at
+    the frame its verdict names, and the row right after it among the port's
+    rows where the target sent that; the port's next row, if any, the
+    scanner's; and no RST of the scanner on that port (a reset from another
+    source port would be given to the latest probe before it: verify's loose
+    resets), else NotWhole.
+
     `own_frames`: read only the frames from the first bulk probe to the last
     bulk probe or answer, for a caller that reads nothing of a bulk port but
     its own probe and answer (compare), not the packets around it (verify's
@@ -230,7 +242,8 @@ class BulkPorts:
     path saw when it classified them in bulk, and the checks above then hold
     within those frames."""
 
-    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False):
+    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False,
+                 reopened: bool = False):
         from ..exchanges import port_flows
 
         pairs = {(s.scanner, s.target) for s in scans}
@@ -244,6 +257,9 @@ class BulkPorts:
                 if bulk else None
         self.between = b = Between(path, pairs, progress, frames)
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
+        self.reopened = reopened
+        self.shared: dict = {}  # id(scan) -> per port of its table: does its port hold rows not its own
+        self._ports_frames: dict = {}  # (scanner, target) -> (its keyed rows' port and frame, its resets counted)
         self._keyed: dict = {}
         for pair, (rows, keys) in b.port_keys_of(sorted(pairs)).items():  # every pair's at once
             order = np.argsort(keys, kind="stable")
@@ -271,20 +287,66 @@ class BulkPorts:
         code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
         lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
         count = hi - lo
-        first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
-        second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
-        frame = b.cols.frame
-        rframe = pt.rframe[rows_b]
         target = b.addrs.id_of(s.target)
-        ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
-            ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
-            ((count == 1) | (b.cols.src[second] == target))
+        frame = b.cols.frame
+        if not self.reopened:
+            first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
+            second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
+            rframe = pt.rframe[rows_b]
+            ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
+                ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
+                ((count == 1) | (b.cols.src[second] == target))
+            shared = np.zeros(len(rows_b), bool)
+        else:
+            first, second, ok = self._own_of_shared(s, rows, keys, code, lo, hi, target)
+            shared = count > 1 + (second >= 0)
         if not ok.all():
             raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
         firsts = np.full(len(pt), -1, np.int64)
         seconds = np.full(len(pt), -1, np.int64)
         firsts[rows_b], seconds[rows_b] = first, second
         self.rows[id(s)] = (firsts, seconds)
+        if shared.any():
+            self.shared[id(s)] = at = np.zeros(len(pt), bool)
+            at[rows_b] = shared
+
+    def _own_of_shared(self, s, rows, keys, code, lo, hi, target) -> tuple:
+        """(probe rows, second rows or -1, ok) of bulk ports whose port may hold other rows
+        (`reopened`): each port's rows are in frame order, so its probe is found by (port,
+        frame), and its second row is the next one where the target sent it."""
+        b, pt = self.between, s.ports
+        rows_b = np.asarray(self.bulk[id(s)], np.int64)
+        c = b.cols
+        got = self._ports_frames.get((s.scanner, s.target))
+        if got is None:  # once per pair (a scan run again: many sessions of one pair)
+            at_key = keys * (1 << 32) + c.frame[rows].astype(np.int64)  # sorted: by port, then by frame
+            rst = (c.src[rows] != target) & ~c.udp[rows] & (c.flags[rows] & RST != 0)  # the scanner's resets
+            got = self._ports_frames[(s.scanner, s.target)] = (at_key, np.r_[0, np.cumsum(rst)])
+        at_key, before = got
+        want = code * (1 << 32) + pt.pframe[rows_b].astype(np.int64)
+        i = np.minimum(np.searchsorted(at_key, want), max(len(at_key) - 1, 0))
+        ok = (hi > lo) & (at_key[i] == want) if len(at_key) else np.zeros(len(rows_b), bool)
+        first = rows[i] if len(rows) else np.full(len(rows_b), -1)
+        nxt = np.minimum(i + 1, max(len(rows) - 1, 0))
+        has_next = (i + 1 < hi) & ok
+        from_target = has_next & (c.src[rows[nxt]] == target) if len(rows) else has_next
+        second = np.where(from_target, rows[nxt] if len(rows) else -1, -1)
+        rframe = pt.rframe[rows_b]
+        ok &= (rframe < 0) | (from_target & (c.frame[np.maximum(second, 0)] == rframe))
+        # the row after its own ones, if any, the scanner's (a probe that reopens the port)
+        after = np.where(from_target, i + 2, i + 1)
+        later = (after < hi) & ok
+        ok &= ~later | (c.src[rows[np.minimum(after, max(len(rows) - 1, 0))]] != target)
+        ok &= before[hi] == before[lo]  # no RST of the scanner on the port
+        return first, second, ok
+
+    def key_rows(self, scan, row: int):
+        """The rows of bulk row `row`'s port between its scanner and target (its own and, where
+        the port is shared, every other), in frame order."""
+        rows, keys = self.keyed(scan.scanner, scan.target)
+        pt = scan.ports
+        code = int(pt.udp[row]) * 65536 + int(pt.port[row])
+        return rows[np.searchsorted(keys, code, "left"):np.searchsorted(keys, code, "right")]
 
     def pairs(self, scan) -> tuple:
         """(bulk rows, their probe rows, their answer rows or -1) of `scan`, rows of between.cols."""
@@ -296,15 +358,23 @@ class BulkPorts:
 
     def replayed(self, scan, row: int) -> tuple:
         """(PortResult, its packets) of bulk row `row` of `scan`: its probe and
-        answer replayed by the engine, held to the frames and port its verdict names."""
+        answer replayed by the engine, held to the frames and port its verdict
+        names; the packets of its port where it shares that (`reopened`)."""
         from ..exchanges import ReplayEngine
         from ..model import PortResult
         from ..scans import merge_same_port
 
         firsts, seconds = self.rows[id(scan)]
-        pkts = self.between.packets([r for r in (int(firsts[row]), int(seconds[row])) if r >= 0])
+        own = [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
+        shared = self.shared.get(id(scan))
+        if shared is not None and shared[row]:  # its port's every packet, its own among them
+            everyone = self.key_rows(scan, row)
+            pkts = self.between.packets(everyone)
+            mine = [pkts[int(np.searchsorted(everyone, r))] for r in own]  # rows: in frame order, so sorted
+        else:
+            pkts = mine = self.between.packets(own)
         engine = ReplayEngine()
-        for p in pkts:
+        for p in mine:
             engine.feed(p)
         merged = merge_same_port(engine.exchanges())
         pr = scan.ports[row]
