@@ -259,6 +259,7 @@ class BulkPorts:
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
         self.reopened = reopened
         self.shared: dict = {}  # id(scan) -> per port of its table: does its port hold rows not its own
+        self._port_packets: dict = {}  # (scanner, target, a shared port's first row) -> its Packets, a few kept
         self._ports_frames: dict = {}  # (scanner, target) -> (its keyed rows' port and frame, its resets counted)
         self._keyed: dict = {}
         for pair, (rows, keys) in b.port_keys_of(sorted(pairs)).items():  # every pair's at once
@@ -369,7 +370,12 @@ class BulkPorts:
         shared = self.shared.get(id(scan))
         if shared is not None and shared[row]:  # its port's every packet, its own among them
             everyone = self.key_rows(scan, row)
-            pkts = self.between.packets(everyone)
+            at = (scan.scanner, scan.target, int(everyone[0]))
+            pkts = self._port_packets.get(at)
+            if pkts is None:  # made once for the ports of many sessions (each shape's first is often one port)
+                if len(self._port_packets) >= 64:
+                    self._port_packets.clear()
+                pkts = self._port_packets[at] = self.between.packets(everyone)
             mine = [pkts[int(np.searchsorted(everyone, r))] for r in own]  # rows: in frame order, so sorted
         else:
             pkts = mine = self.between.packets(own)
