@@ -107,13 +107,14 @@ def technique_claims(text: str) -> list:
 
 
 @pytest.mark.parametrize("claims", TECHNIQUE_CLAIMS)
-@pytest.mark.parametrize("case", ["plain", "two-tools-one-target", "udp", "retry-other-sport", "stray"])
+@pytest.mark.parametrize("case", ["plain", "two-tools-one-target", "udp", "retry-other-sport", "stray",
+                                  "null-scan-run-three-times", "reused-port"])
 def test_technique_claims_verify_the_same_by_shape(monkeypatch, tmp_path, case, claims):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path, claims=technique_claims(claims))
     assert fast == ordinary
-    if case in ("plain", "udp"):
+    if case in ("plain", "udp", "null-scan-run-three-times", "reused-port"):
         assert made == "shapes"
     if case == "plain" and claims == "connect":
         assert ordinary.count('"rule": "handshake-incomplete"') >= 2
