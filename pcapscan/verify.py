@@ -1557,7 +1557,7 @@ class _Shapes:
             codes = [int(p == "udp") * 65536 + port for sc, tg, p, port in real_keys if (sc, tg) == pair]
             if codes:
                 pick.append(rows[np.isin(keys, np.array(codes, np.int64))])
-        pkts = b.packets(np.sort(np.concatenate(pick))) if pick else []
+        pkts = _reusing(b, np.sort(np.concatenate(pick)), real) if pick else []
         pkts = sorted(pkts + b.slow, key=lambda p: p.frame)
         self.flows = _flows(pkts, real_keys)
         self.loose = _loose_resets(self.flows, [p for _s, p in real])
@@ -1783,6 +1783,25 @@ class _Shapes:
         table = PortTable(pt.udp, pt.port, state, reason, ttl, pt.pframe, pt.rframe, objects)
         return replace(s, technique=tech, ports=table,
                        technique_evidence=Text.of("inferred.forced", technique=tech.value, why=s.technique_evidence))
+
+
+def _reusing(between, rows, real: list) -> list:
+    """The Packets of `rows` of a Between (frame order), each the engine's own
+    where it is a packet of one of the `real` ports' exchanges (a port that
+    never answers: hundreds of retries, held once, not made again)."""
+    import numpy as np
+
+    have = [q for _s, p in real for ex in (p.exchange,) for q in ex.probes + ex.responses + ex.followups + ex.stray]
+    if not have:
+        return between.packets(rows)
+    frames = np.array([q.frame for q in have], np.int64)
+    order = np.argsort(frames, kind="stable")
+    frames = frames[order]
+    wanted = between.cols.frame[rows].astype(np.int64)
+    at = np.minimum(np.searchsorted(frames, wanted), len(frames) - 1)
+    known = frames[at] == wanted
+    made = iter(between.packets(rows[~known]))
+    return [have[int(order[i])] if k else next(made) for i, k in zip(at.tolist(), known.tolist())]
 
 
 def _port_column(s):
