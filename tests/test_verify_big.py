@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pcapbuild import pcap_bytes
-from test_fastpath import CASES, OUT_OF_ORDER, big_scan
+from pcapbuild import ether, ipv4_tcp, pcap_bytes
+from test_fastpath import CASES, OUT_OF_ORDER, S, T, big_scan, null_scan
 
 from pcapscan import fastpath
 from pcapscan.claims import Claim
@@ -151,3 +151,14 @@ def test_a_port_probed_again_draws_the_ordinary_paths_ladders(monkeypatch, tmp_p
     assert fast == ordinary
     if case == "null-scan-run-three-times":  # each run's port 20 (frames 1, 19, 43) draws the three runs
         assert ordinary.count("ladder 20/tcp") == 3 and ordinary.count("   43   +4.000  33333 -- none") == 3
+
+
+def test_a_reset_from_another_port_to_a_port_probed_again_is_read_whole(monkeypatch, tmp_path):
+    """A scanner's RST to a port probed again, from a source port no probe used, is a loose reset
+    given to the latest probe before it, of whichever run (verify._loose_resets): the bulk ports
+    sharing that port are then not checked by shape but made whole; the same findings."""
+    path = tmp_path / "null-scan-and-a-loose-reset.pcap"
+    path.write_bytes(pcap_bytes(null_scan() + [(4.5, ether(ipv4_tcp(S, T, 40404, 21, 0x04, seq=1)))]))
+    ordinary, fast, made = both(monkeypatch, path)
+    assert made == "whole"
+    assert fast == ordinary and '"rule": "rst-port-mismatch"' in ordinary
