@@ -260,11 +260,19 @@ class BulkPorts:
         self.reopened = reopened
         self.shared: dict = {}  # id(scan) -> per port of its table: does its port hold rows not its own
         self._port_packets: dict = {}  # (scanner, target, a shared port's first row) -> its Packets, a few kept
-        self._ports_frames: dict = {}  # (scanner, target) -> (its keyed rows' port and frame, its resets counted)
         self._keyed: dict = {}
+        self._resets: dict = {}  # (scanner, target) -> the ports the scanner sent a RST to (reopened)
+        # where each row is in its pair's keyed rows (reopened), -1: none
+        self._at = np.full(len(b) if reopened else 0, -1, np.int32 if len(b) < 1 << 31 else np.int64)
         for pair, (rows, keys) in b.port_keys_of(sorted(pairs)).items():  # every pair's at once
             order = np.argsort(keys, kind="stable")
-            self._keyed[pair] = (rows[order], keys[order])
+            self._keyed[pair] = got = (rows[order].astype(self._at.dtype), keys[order].astype(np.int32))
+            if reopened:
+                rows, keys = got
+                self._at[rows] = np.arange(len(rows), dtype=self._at.dtype)
+                target = b.addrs.id_of(pair[1])
+                rst = (b.cols.src[rows] != target) & ~b.cols.udp[rows] & (b.cols.flags[rows] & RST != 0)
+                self._resets[pair] = np.unique(keys[rst])
         if port_flows(b.slow, BulkKeys(scans, self.bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         for s in scans:
@@ -276,7 +284,7 @@ class BulkPorts:
         if got is None:
             rows, keys = self.between.port_keys(scanner, target)
             order = np.argsort(keys, kind="stable")
-            got = self._keyed[(scanner, target)] = (rows[order], keys[order])
+            got = self._keyed[(scanner, target)] = (rows[order], keys[order].astype(np.int32))
         return got
 
     def _own_rows(self, s) -> None:
@@ -285,7 +293,7 @@ class BulkPorts:
             return
         b, pt = self.between, s.ports
         rows, keys = self.keyed(s.scanner, s.target)
-        code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
+        code = (pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]).astype(keys.dtype)  # keys' type: no copy
         lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
         count = hi - lo
         target = b.addrs.id_of(s.target)
@@ -313,32 +321,30 @@ class BulkPorts:
 
     def _own_of_shared(self, s, rows, keys, code, lo, hi, target) -> tuple:
         """(probe rows, second rows or -1, ok) of bulk ports whose port may hold other rows
-        (`reopened`): each port's rows are in frame order, so its probe is found by (port,
-        frame), and its second row is the next one where the target sent it."""
+        (`reopened`): each port's probe row found by its frame (the rows are in frame order),
+        its second row the next of its port where the target sent it."""
         b, pt = self.between, s.ports
         rows_b = np.asarray(self.bulk[id(s)], np.int64)
         c = b.cols
-        got = self._ports_frames.get((s.scanner, s.target))
-        if got is None:  # once per pair (a scan run again: many sessions of one pair)
-            at_key = keys * (1 << 32) + c.frame[rows].astype(np.int64)  # sorted: by port, then by frame
-            rst = (c.src[rows] != target) & ~c.udp[rows] & (c.flags[rows] & RST != 0)  # the scanner's resets
-            got = self._ports_frames[(s.scanner, s.target)] = (at_key, np.r_[0, np.cumsum(rst)])
-        at_key, before = got
-        want = code * (1 << 32) + pt.pframe[rows_b].astype(np.int64)
-        i = np.minimum(np.searchsorted(at_key, want), max(len(at_key) - 1, 0))
-        ok = (hi > lo) & (at_key[i] == want) if len(at_key) else np.zeros(len(rows_b), bool)
-        first = rows[i] if len(rows) else np.full(len(rows_b), -1)
-        nxt = np.minimum(i + 1, max(len(rows) - 1, 0))
-        has_next = (i + 1 < hi) & ok
-        from_target = has_next & (c.src[rows[nxt]] == target) if len(rows) else has_next
-        second = np.where(from_target, rows[nxt] if len(rows) else -1, -1)
+        n = len(c.frame)
+        pframe = pt.pframe[rows_b].astype(np.int64)
+        if not n or not len(rows) or pframe.max() >= 1 << 32:
+            return np.full(len(rows_b), -1), np.full(len(rows_b), -1), np.zeros(len(rows_b), bool)
+        probe = np.minimum(np.searchsorted(c.frame, pframe.astype(c.frame.dtype)), n - 1)
+        i = self._at[probe].astype(np.int64)  # its place among its pair's keyed rows
+        i_ok = np.maximum(i, 0)
+        ok = (c.frame[probe] == pframe) & (i >= 0) & (rows[i_ok] == probe) & (keys[i_ok] == code)
+        first = np.where(ok, probe, -1)
+        nxt = np.minimum(i_ok + 1, len(rows) - 1)
+        from_target = ok & (i_ok + 1 < hi) & (c.src[rows[nxt]] == target)
+        second = np.where(from_target, rows[nxt], -1)
         rframe = pt.rframe[rows_b]
         ok &= (rframe < 0) | (from_target & (c.frame[np.maximum(second, 0)] == rframe))
         # the row after its own ones, if any, the scanner's (a probe that reopens the port)
-        after = np.where(from_target, i + 2, i + 1)
-        later = (after < hi) & ok
-        ok &= ~later | (c.src[rows[np.minimum(after, max(len(rows) - 1, 0))]] != target)
-        ok &= before[hi] == before[lo]  # no RST of the scanner on the port
+        after = np.minimum(np.where(from_target, i_ok + 2, i_ok + 1), len(rows))
+        later = ok & (after < hi)
+        ok &= ~later | (c.src[rows[np.minimum(after, len(rows) - 1)]] != target)
+        ok &= ~np.isin(code, self._resets.get((s.scanner, s.target), code[:0]))  # no RST of the scanner on the port
         return first, second, ok
 
     def key_rows(self, scan, row: int):
@@ -347,7 +353,7 @@ class BulkPorts:
         rows, keys = self.keyed(scan.scanner, scan.target)
         pt = scan.ports
         code = int(pt.udp[row]) * 65536 + int(pt.port[row])
-        return rows[np.searchsorted(keys, code, "left"):np.searchsorted(keys, code, "right")]
+        return rows[np.searchsorted(keys, code, "left"):np.searchsorted(keys, code, "right")].astype(np.int64)
 
     def pairs(self, scan) -> tuple:
         """(bulk rows, their probe rows, their answer rows or -1) of `scan`, rows of between.cols."""
