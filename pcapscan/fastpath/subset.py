@@ -250,6 +250,8 @@ class BulkPorts:
         if any(a == b or (b, a) in pairs for a, b in pairs):
             raise NotWhole("a target scans its scanner")  # port_flows would key some packets the other way
         self.bulk = {id(s): bulk_rows(s) for s in scans}  # id(scan) -> its bulk rows
+        if not reopened and any(getattr(s.ports, "more", None) for s in scans):  # (own_frames could miss the other probes)
+            raise NotWhole("a bulk port was probed more than once")
         frames = None
         if own_frames:
             bulk = [(s.ports.pframe[r], s.ports.rframe[r]) for s in scans for r in [self.bulk[id(s)]] if len(r)]
@@ -259,6 +261,7 @@ class BulkPorts:
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
         self.reopened = reopened
         self.shared: dict = {}  # id(scan) -> per port of its table: does its port hold rows not its own
+        self.probes_again: dict = {}  # id(scan) -> {bulk row probed more than once (PortTable.more): its probes' rows}
         self._port_packets: dict = {}  # (scanner, target, a shared port's first row) -> its Packets, a few kept
         self._keyed: dict = {}
         self._resets: dict = {}  # (scanner, target) -> the ports the scanner sent a RST to (reopened)
@@ -308,7 +311,11 @@ class BulkPorts:
             shared = np.zeros(len(rows_b), bool)
         else:
             first, second, ok = self._own_of_shared(s, rows, keys, code, lo, hi, target)
-            shared = count > 1 + (second >= 0)
+            again = self.probes_again.get(id(s), {})
+            own = 1 + (second >= 0)
+            if again:
+                own += np.array([len(again.get(r, ())) - (r in again) for r in rows_b.tolist()], np.int64)
+            shared = count > own
         if not ok.all():
             raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
         firsts = np.full(len(pt), -1, np.int64)
@@ -345,7 +352,38 @@ class BulkPorts:
         later = ok & (after < hi)
         ok &= ~later | (c.src[rows[np.minimum(after, len(rows) - 1)]] != target)
         ok &= ~np.isin(code, self._resets.get((s.scanner, s.target), code[:0]))  # no RST of the scanner on the port
+        more = getattr(pt, "more", None)
+        if more:
+            ok &= self._probes_again(s, rows_b, rows, keys, code, more, target)
+            second[np.isin(rows_b, np.fromiter(more, np.int64, len(more)))] = -1
         return first, second, ok
+
+    def _probes_again(self, s, rows_b, rows, keys, code, more: dict, target) -> np.ndarray:
+        """ok per bulk row of scan `s`: a row probed more than once (PortTable.more: a port that
+        never answered, its probes again handed on as columns) is silent, and every probe of it
+        is a row of its port; those rows kept (probes_again) for `replayed`."""
+        c = self.between.cols
+        n = len(c.frame)
+        ok = np.ones(len(rows_b), bool)
+        at = {int(r): j for j, r in enumerate(rows_b.tolist())}
+        mine = self.probes_again.setdefault(id(s), {})
+        for row, frames in more.items():
+            j = at.get(int(row))
+            if j is None:
+                continue
+            frames = np.asarray(frames, np.int64)
+            if s.ports.rframe[row] >= 0 or frames.max() >= 1 << 32:
+                ok[j] = False
+                continue
+            got = np.minimum(np.searchsorted(c.frame, frames.astype(c.frame.dtype)), n - 1)
+            i = self._at[got].astype(np.int64)
+            i_ok = np.maximum(i, 0)
+            ok[j] = bool(((c.frame[got] == frames) & (i >= 0) & (rows[i_ok] == got) & (keys[i_ok] == code[j])).all())
+            last = int(i_ok[-1]) + 1  # the port's row after its last probe, if any: the scanner's
+            if ok[j] and last < len(rows) and keys[last] == code[j] and c.src[rows[last]] == target:
+                ok[j] = False
+            mine[int(row)] = got.astype(np.int64)
+        return ok
 
     def key_rows(self, scan, row: int):
         """The rows of bulk row `row`'s port between its scanner and target (its own and, where
@@ -372,7 +410,8 @@ class BulkPorts:
         from ..scans import merge_same_port
 
         firsts, seconds = self.rows[id(scan)]
-        own = [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
+        again = self.probes_again.get(id(scan), {}).get(row)
+        own = again.tolist() if again is not None else [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
         shared = self.shared.get(id(scan))
         if shared is not None and shared[row]:  # its port's every packet, its own among them
             everyone = self.key_rows(scan, row)
