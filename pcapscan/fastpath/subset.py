@@ -280,6 +280,7 @@ class BulkPorts:
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         for s in scans:
             self._own_rows(s)
+        self._at = None  # (its own rows found: a row per packet between the pairs, freed)
 
     def keyed(self, scanner: str, target: str) -> tuple:
         """(rows, keys) of Between.port_keys, sorted by key, each key's rows in frame order."""
