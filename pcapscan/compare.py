@@ -313,24 +313,30 @@ def _port_side(pr, technique: str, start: float) -> PortSide:
 
 
 def _probe_columns(rows: list, bulk: "Optional[_ShapedSession]") -> dict:
-    """PROBE_COLUMNS name -> its values, every probe's in frame order: `rows`
-    (of the ports with an Exchange, _probe_rows) and the bulk ports' columns
-    (_ShapedSession.probe_columns), merged a column at a time (a port that
-    never answered, probed hundreds of times: no tuple per probe)."""
+    """PROBE_COLUMNS name -> an array of its values, every probe's in frame
+    order: `rows` (of the ports with an Exchange, _probe_rows) and the bulk
+    ports' columns (_ShapedSession.probe_columns); kind, opts and proto
+    arrays of objects. Arrays, not a tuple per probe: a port that never
+    answered is probed hundreds of times."""
     import numpy as np
 
-    if bulk is None:
-        rows.sort(key=lambda r: r[0])
-        return dict(zip(PROBE_COLUMNS, map(list, zip(*rows)))) if rows else {k: [] for k in PROBE_COLUMNS}
     mine = dict(zip(PROBE_COLUMNS, map(list, zip(*rows)))) if rows else {k: [] for k in PROBE_COLUMNS}
-    theirs = bulk.probe_columns()
-    order = np.argsort(np.array(mine["frame"] + theirs["frame"].tolist(), np.int64), kind="stable")
+    theirs = bulk.probe_columns() if bulk is not None else {}
+    frames = np.array(mine["frame"], np.int64)
+    if theirs:
+        frames = np.concatenate([frames, theirs["frame"].astype(np.int64)])
+    order = np.argsort(frames, kind="stable")
     out = {}
     for k in PROBE_COLUMNS:
-        got = theirs.pop(k)
-        merged = np.empty(len(order), object)  # the values as they are (Python ints, floats, strings)
-        merged[:] = mine.pop(k) + (got.tolist() if isinstance(got, np.ndarray) else list(got))
-        out[k] = merged[order].tolist()
+        if k in ("kind", "opts", "proto"):
+            got = np.empty(len(mine[k]), object)  # strings, None
+            got[:] = mine.pop(k)
+        else:
+            got = np.array(mine.pop(k), np.float64 if k == "ts" else bool if k in ("masscan", "first", "retry")
+                           else np.int64)
+        if theirs:
+            got = np.concatenate([got, theirs.pop(k)])
+        out[k] = got[order]
     return out
 
 
@@ -338,13 +344,15 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     """A Side for session `index` (0-based) of a capture's scans. Every port
     with an Exchange is described from it; with `shaped`, the ports the fast
     path classified in bulk are described by their shape (_Shaped)."""
+    import numpy as np
+
     scan = scans[index]
     bulk = shaped.session(scan) if shaped is not None else None
     real = bulk.real if bulk is not None else list(enumerate(scan.ports))  # (row, PortResult with Exchange)
     exchanges = [pr.exchange for _row, pr in real]
     col = _probe_columns([r for ex in exchanges for r in _probe_rows(ex)], bulk)
-    rows = col["frame"]
-    start = col["ts"][0] if rows else 0.0
+    n_rows = len(col["frame"])
+    start = col["ts"][0].item() if n_rows else 0.0
     ends = [p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups]
     if bulk is not None:
         ends += bulk.ends()
@@ -361,29 +369,28 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
         if ps.proto == "udp":
             udp_payloads[ps.port] = tuple(sorted(set(ps.payloads)))
     order = tuple(sorted(ports, key=lambda k: ports[k].first_frame))
-    first = [i for i, f in enumerate(col["first"]) if f]
-    retries = [i for i, r in enumerate(col["retry"]) if r]
-    tcp = [i for i, proto in enumerate(col["proto"]) if proto == "tcp"]
-    gaps = tuple(col["ts"][b] - col["ts"][a] for a, b in zip(first, first[1:]))
+    first, retries, tcp = col["first"], col["retry"], col["proto"] == "tcp"
+    gaps = tuple(np.diff(col["ts"][first]).tolist())
     tool = scan.tool
     f = {}
     f["tool"] = said("analyze.tool", name=tool.name, confidence=f"{tool.confidence:.2f}") if tool is not None else "-"
     f["technique"] = (said("compare.technique.flags", technique=technique_word(scan.technique.value),
                            flags=scan.probe_flags or "none") if scan.probe_flags is not None
                       else technique_word(scan.technique.value))
-    f["probes"] = said("compare.probes", n=len(rows), ports=len(ports))
+    f["probes"] = said("compare.probes", n=n_rows, ports=len(ports))
     f["retransmissions"] = _retransmission_text(ports)
     f["duration"] = _secs(last - start)
     f["inter-probe gap"] = (said("compare.gap", median=_secs(statistics.median(gaps)), low=_secs(min(gaps)),
                                  high=_secs(max(gaps))) if gaps else "-")
-    f["flags"] = _values(col["kind"]) if rows else "-"
-    f["window"] = _values([col["window"][i] for i in tcp]) if tcp else "-"
-    f["TCP options"] = _values([col["opts"][i] for i in tcp], 3) if tcp else "-"
-    f["TTL"] = ttl_pattern(list(col["ttl"]))
-    f["IP ID"] = ipid_pattern(col["ip_version"][0] if rows else 0, list(col["ip_id"]), list(col["masscan"]))
-    f["source port"] = sport_pattern([col["sport"][i] for i in first], [col["sport"][i] for i in retries])
-    f["sequence number"] = seq_pattern([(col["flags"][i], col["seq"][i], col["ack"][i]) for i in first
-                                        if col["proto"][i] == "tcp"])
+    f["flags"] = _values(col["kind"].tolist()) if n_rows else "-"
+    f["window"] = _values(col["window"][tcp].tolist()) if tcp.any() else "-"
+    f["TCP options"] = _values(col["opts"][tcp].tolist(), 3) if tcp.any() else "-"
+    f["TTL"] = ttl_pattern(col["ttl"].tolist())
+    f["IP ID"] = ipid_pattern(int(col["ip_version"][0]) if n_rows else 0, col["ip_id"].tolist(),
+                              col["masscan"].tolist())
+    f["source port"] = sport_pattern(col["sport"][first].tolist(), col["sport"][retries].tolist())
+    tcp_first = first & tcp
+    f["sequence number"] = seq_pattern(list(zip(*(col[k][tcp_first].tolist() for k in ("flags", "seq", "ack")))))
     f["UDP payload"] = _payload_text(udp_payloads)
     f["handshake"] = _handshake_text(ports)
     f["RST sent by"] = _rst_text(rsts)
@@ -393,7 +400,7 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     return Side(label=label, capture=capture, session=index + 1, sessions=len(scans), scan=scan,
                 tool=tool.name if tool else "unknown", tool_confidence=tool.confidence if tool else 0.0,
                 tool_evidence=tuple(tool.evidence) if tool else (), fields=f, ports=ports, order=order,
-                start=start, duration=last - start, probe_count=len(rows), retransmissions=len(retries),
+                start=start, duration=last - start, probe_count=n_rows, retransmissions=int(retries.sum()),
                 gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads,
                 remake=bulk.exchange if bulk is not None else None)
 
@@ -744,10 +751,13 @@ class _ShapedSession:
                 "ip_version": of_shape("ip_version")}
 
     def ends(self) -> list:
-        """The times of the bulk ports' probes (their retries' too) and answers."""
+        """The latest of the bulk ports' probes (their retries' too) and answers, if any."""
+        import numpy as np
+
         ts = self.shaped.bulk.between.cols.ts
         answered = self.scan.ports.rframe[self.rows] >= 0
-        return ts[self.first].tolist() + ts[self.retry_rows].tolist() + ts[self.second[answered]].tolist()
+        every = np.concatenate([ts[self.first], ts[self.retry_rows], ts[self.second[answered]]])
+        return [every.max().item()] if len(every) else []
 
     def port_sides(self, technique: str, start: float) -> dict:
         """row -> PortSide of every bulk port."""
