@@ -656,7 +656,7 @@ class _Shaped:
             rframe = pt.rframe[rows_b]
             probes, alike = self._probes(s, rows_b, first)
             ids, n = pair_shapes(bp.between.cols, first, second, [pt.state[rows_b], pt.reason[rows_b], rframe >= 0,
-                                                                  probes], IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+                                                                  probes, alike], IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             shapes = [_shape_of(bp.replayed(s, int(rows_b[j]))[0]) for j in first_index(ids, n).tolist()]
             plain = np.array([sh is not None for sh in shapes], bool)[ids] & alike
             real = dict(pt.objects)  # the engine's ports, and those of shapes that are not a probe and its answer
