@@ -632,7 +632,11 @@ class _Shaped:
     what describe makes of its exchange (the probe's kind and options, the
     answer's kind, state and reason) holds for every port of its shape. A
     shape whose representative is more than its probe and its answer (a
-    retry, a follow-up, a handshake) has each of its ports replayed instead.
+    retry, a follow-up, a handshake) has each of its ports replayed instead;
+    but a port that never answered, probed again (PortTable.more: its retries
+    handed on as columns), is described so too, its number of probes in the
+    shape key and its retries read off their own rows (BulkPorts reopened:
+    found by their frames among the other runs' packets of that port).
     NotWhole (BulkPorts) where the rows are not each port's own."""
 
     def __init__(self, path: PathLike, scans: list, progress=None):
