@@ -217,7 +217,9 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     for value, port in claimed:
         claimed_ports.setdefault(Technique(value), port)
     techs = tuple(dict.fromkeys([Technique(v) for v in technique_values] + list(claimed_ports)))
-    big = _read_big(path, techs, claimed_ports)
+    big = _read_shaped(path, techs, claimed_ports)
+    if big is None:
+        big = _read_big(path, techs, claimed_ports)
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
@@ -435,6 +437,332 @@ def _touching(findings, frame_sets: list) -> set:
     named = np.fromiter((n for f in findings for n in f.frames), np.int64)
     owner = np.repeat(np.arange(len(findings)), [len(f.frames) for f in findings])
     return set(owner[np.isin(named, mine)].tolist())
+
+
+def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
+    """What _read_big returns, of a big capture read once by the fast path
+    and never replayed whole: its sessions are the fast path's (their ports
+    as columns), each bulk port read as another technique by the shape of
+    its probe and answer (fastpath.subset.pair_shapes: one representative
+    replayed and classified per shape, as verify reads a session as a
+    claimed technique), each side's readings cut to the ports grade can
+    choose (_ShapedSide.kept: what _compact keeps) and only those made whole
+    (BulkPorts.replayed). None where the fast path's sessions may not be
+    the ones _part makes of every exchange (build_scans, no routing: a
+    version detection, idle or IP protocol scan, TCP or UDP pings), where a
+    technique would read part of a session, or two sessions of one pair
+    and two techniques as one (build_scans would group them otherwise), or
+    where a port does not come out as the fast path read it: then
+    _read_big."""
+    from .fastpath import wants_fast
+
+    if not wants_fast(path, "auto"):
+        return None
+    try:
+        import numpy as np
+
+        from .fastpath import analyze_capture_auto
+        from .fastpath.subset import BulkPorts, NotWhole, bulk_rows
+    except ImportError:  # no numpy
+        return None
+    from .analysis import client_conversation
+    from .gcpause import no_cyclic_gc
+
+    summary, scans, more = analyze_capture_auto(path, fast="auto")
+    if summary.packets == 0 or not any(len(bulk_rows(s)) for s in scans):
+        return None  # read packet by packet (the fast path stepped aside, or nothing in bulk): _read_big decides
+    if more.probings or any(s.zombie is not None or not hasattr(s.ports, "objects") for s in scans) \
+            or any(not m.startswith(("arp", "nd", "icmp")) for d in more.discoveries for m in d.methods) \
+            or any(pr.proto not in ("tcp", "udp") for s in scans for pr in s.ports.objects.values()):
+        return None  # an exchange routed apart from the sessions, which _part reads as one
+    if len({(s.scanner, s.target) for s in scans}) > MAX_PAIRS:
+        return None
+    claimed = tuple(claimed_ports)
+    try:
+        with no_cyclic_gc():
+            bulk = BulkPorts(path, [s for s in scans if len(bulk_rows(s))], own_frames=True)
+            sessions = [_ShapedSession(s, bulk, _nmap(s), client_conversation(s, claimed)) for s in scans]
+            shows = _Shows(sessions)
+            part = _Part(own=any(ss.side == "own" for ss in sessions),
+                         scans=[(ss.order, ss.nmap, ss.showings()) for ss in sessions],
+                         fits={"own": set(), "nmap": set()}, ports={}, frames={}, attempted={})
+            refs, frames = {}, {}
+            for side in ("own", "nmap"):
+                mine = [ss for ss in sessions if ss.side == side]
+                for tech in techs:
+                    fit = [ss.fit(tech) for ss in mine]
+                    if any(f.any() for f in fit):
+                        part.fits[side].add(tech)
+                    port = claimed_ports.get(tech)
+                    read = _ShapedSide(mine, fit, tech, port)
+                    if not read.whole:
+                        return None
+                    part.ports[side, tech] = read.kept(shows)
+                    # the same sessions read as another technique: the same frames, held once
+                    same = (tuple(id(ss) for _order, ss, _rows in read.read), port)
+                    part.frames[side, tech] = frames.get(same)
+                    if part.frames[side, tech] is None:
+                        part.frames[side, tech] = frames[same] = read.frames()
+                    part.attempted[side, tech] = read.attempted()
+                    if side == "nmap":
+                        refs[tech] = read
+            shown = {(f.proto, f.port) for (side, _tech), got in part.ports.items() if side == "own"
+                     for _order, facts in got for f in facts}
+            refs = {tech: read.first_of(shown) for tech, read in refs.items()} if part.own else {}
+    except NotWhole:
+        return None
+    del sessions, shows, bulk, scans, more, frames
+    gc.collect()  # the fast path's columns and the replays hold cycles: freed before verify reads
+    return summary.packets, summary.warnings, [part], refs
+
+
+class _ShapedSession:
+    """One fast-path session for _read_shaped: which side it is on, each
+    row's exchange (the engine's, or its bulk shape's representative), its
+    rows' first probe frames, states and reasons."""
+
+    def __init__(self, scan, bulk, nmap: bool, talk: bool):
+        import numpy as np
+
+        from .fastpath.columns import first_index
+        from .fastpath.subset import pair_shapes
+        from .verify import IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR
+
+        self.scan, self.bulk, self.nmap = scan, bulk, nmap
+        self.side = "nmap" if nmap else None if talk else "own"  # talk: a client's own traffic, never graded
+        pt = scan.ports
+        n = len(pt)
+        self.first = pt.pframe.astype(np.int64)  # each row's first probe frame
+        self.which = np.zeros(n, np.int64)  # each row's index into self.exchanges
+        self.exchanges = []
+        self.real = {}  # row -> PortResult with its Exchange (the engine's, or made whole when kept)
+        for i, pr in pt.objects.items():
+            self.which[i] = len(self.exchanges)
+            self.exchanges.append(pr.exchange)
+            self.first[i] = pr.exchange.probes[0].frame
+            self.real[i] = pr
+        self.rows_b, first, self.second = bulk.pairs(scan) if len(pt.objects) < n else ((), (), ())
+        self.probe_row = first
+        if len(self.rows_b):
+            ids, k = pair_shapes(bulk.between.cols, first, self.second,
+                                 [pt.state[self.rows_b], pt.reason[self.rows_b], pt.rframe[self.rows_b] >= 0],
+                                 IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            self.which[self.rows_b] = len(self.exchanges) + ids
+            for j in first_index(ids, k).tolist():
+                self.exchanges.append(self.made(int(self.rows_b[j])).exchange)
+        self.order = int(self.first.min())  # as build_scans orders its sessions
+        self.verdicts = {}  # Technique -> (state, reason) index arrays of every row read as it
+
+    def made(self, row: int):
+        """The PortResult of a row, with its Exchange."""
+        got = self.real.get(row)
+        if got is None:
+            got = self.real[row] = self.bulk.replayed(self.scan, row)[0]
+        return got
+
+    def showings(self) -> tuple:
+        s = self.scan
+        return tuple(Showing(s.technique, s.scanner, s.target, proto, port, state)
+                     for proto, port, state in _port_states(s))
+
+    def fit(self, tech: Technique):
+        """Each row: do its probes fit `tech` (verify.fits: of its kind of probe, so of its shape's)?"""
+        import numpy as np
+
+        from .verify import fits
+
+        return np.array([fits(ex, tech) for ex in self.exchanges], bool)[self.which]
+
+    def read_as(self, tech: Technique) -> tuple:
+        """(state, reason) index arrays (fastpath.scans.STATES, REASONS) of every row read as `tech`:
+        by its table, a bulk shape's representative for all its rows (as verify reads a claimed technique)."""
+        import numpy as np
+
+        from .fastpath.scans import REASONS, STATES
+        from .techniques import REGISTRY
+
+        got = self.verdicts.get(tech)
+        if got is None:
+            pt = self.scan.ports
+            if tech is self.scan.technique:
+                state, reason = pt.state.astype(np.int64), pt.reason.astype(np.int64)
+                for i, pr in pt.objects.items():
+                    state[i], reason[i] = STATES.index(pr.verdict.state), REASONS.index(pr.verdict.reason)
+            else:
+                spec = REGISTRY[tech]
+                verdicts = [spec.classify(ex) for ex in self.exchanges]
+                state = np.array([STATES.index(v.state) for v in verdicts], np.int64)[self.which]
+                reason = np.array([REASONS.index(v.reason) for v in verdicts], np.int64)[self.which]
+            got = self.verdicts[tech] = (state, reason)
+        return got
+
+    def result_as(self, row: int, tech: Technique):
+        """The PortResult of a row read as `tech`, with its Exchange."""
+        from .techniques import REGISTRY
+
+        pr = self.made(row)
+        return pr if tech is self.scan.technique else replace(pr, verdict=REGISTRY[tech].classify(pr.exchange))
+
+    def frames(self, rows) -> list:
+        """[arrays] of every frame of the exchanges of `rows` (probes, responses, follow-ups, stray)."""
+        import numpy as np
+
+        objects = self.scan.ports.objects
+        out = [np.array([p.frame for i in set(rows.tolist()) & set(objects) for ex in [objects[i].exchange]
+                         for p in ex.probes + ex.responses + ex.followups + ex.stray], np.int64)]
+        if len(self.rows_b):
+            at = np.full(len(self.which), -1, np.int64)
+            at[self.rows_b] = np.arange(len(self.rows_b))
+            j = at[rows]
+            j = j[j >= 0]
+            cols = self.bulk.between.cols
+            answer = self.second[j]
+            out += [cols.frame[self.probe_row[j]].astype(np.int64), cols.frame[answer[answer >= 0]].astype(np.int64)]
+        return out
+
+
+class _Shows:
+    """What the analyzer showed of each (scanner, target, proto, port) over
+    every session (_compact's `shows`: the (nmap's?, technique, state) of
+    each session that has it, in session order), as one id per distinct
+    such tuple."""
+
+    def __init__(self, sessions: list):
+        import numpy as np
+
+        from .fastpath.columns import dense_ids
+        from .fastpath.scans import STATES
+
+        self.pairs = {}
+        keys, codes, at = [], [], []
+        techs = list(Technique)
+        for i, ss in enumerate(sessions):
+            pt = ss.scan.ports
+            keys.append(self.key(ss, np.arange(len(pt))))
+            state = pt.state.astype(np.int64)
+            for r, pr in pt.objects.items():
+                state[r] = STATES.index(pr.state)
+            codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + state)
+            at.append(np.full(len(pt), i, np.int64))
+        key, code, at = np.concatenate(keys), np.concatenate(codes), np.concatenate(at)
+        order = np.lexsort((at, key))
+        key, code = key[order], code[order]
+        self.keys, start, count = np.unique(key, return_index=True, return_counts=True)
+        rank = np.arange(len(key)) - np.repeat(start, count)
+        table = np.full((len(self.keys), int(count.max())), -1, np.int64)  # each key's codes, in session order
+        table[np.repeat(np.arange(len(self.keys)), count), rank] = code
+        self.ids, _n = dense_ids([table[:, j] for j in range(table.shape[1])])
+
+    def key(self, ss, rows):
+        """(scanner, target, proto, port) of rows of a session, as numbers."""
+        import numpy as np
+
+        pair = self.pair(ss)
+        pt = ss.scan.ports
+        return (pair << 17) + (pt.udp[rows].astype(np.int64) << 16) + pt.port[rows].astype(np.int64)
+
+    def pair(self, ss) -> int:
+        """A number for the session's scanner and target."""
+        return self.pairs.setdefault((ss.scan.scanner, ss.scan.target), len(self.pairs))
+
+    def of(self, ss, rows):
+        """Each row's id of what was shown of its port."""
+        import numpy as np
+
+        return self.ids[np.searchsorted(self.keys, self.key(ss, rows))]
+
+
+class _ShapedSide:
+    """One side's sessions read as one technique (what _part reads of
+    them): the rows whose probes fit it (of the claimed port only, where
+    one is claimed), session by session in capture order. `whole`: whether
+    that is how _as_inferred or build_scans would read them: every row of a
+    session fits or none (unless a port is claimed), and no two sessions
+    of one pair and of two techniques fit."""
+
+    def __init__(self, sessions: list, fit: list, tech: Technique, port: Optional[int]):
+        import numpy as np
+
+        self.tech = tech
+        self.read = []  # (order, session, its rows read)
+        techniques = {}
+        self.whole = True
+        for ss, f in zip(sessions, fit):
+            rows = np.nonzero(f & (ss.scan.ports.port == port) if port is not None else f)[0]
+            if not len(rows):
+                continue
+            if port is None and len(rows) < len(f):
+                self.whole = False
+            pair = (ss.scan.scanner, ss.scan.target)
+            if techniques.setdefault(pair, (ss.scan.technique, ss.scan.probe_flags)) != (ss.scan.technique,
+                                                                                         ss.scan.probe_flags):
+                self.whole = False
+            self.read.append((int(ss.first[rows].min()), ss, rows))
+        self.read.sort(key=lambda r: r[0])
+
+    def kept(self, shows: _Shows) -> list:
+        """[(order, [_Facts])]: of the ports alike in their pair, protocol, state,
+        reason and showings, the first with the lowest number (_compact's rule)."""
+        import numpy as np
+
+        from .fastpath.columns import dense_ids
+
+        if not self.read:
+            return []
+        cols = {k: [] for k in ("pair", "udp", "state", "reason", "shown", "port", "at")}
+        for i, (_order, ss, rows) in enumerate(self.read):
+            state, reason = ss.read_as(self.tech)
+            pt = ss.scan.ports
+            cols["pair"].append(np.full(len(rows), shows.pair(ss), np.int64))
+            cols["udp"].append(pt.udp[rows].astype(np.int64))
+            cols["state"].append(state[rows])
+            cols["reason"].append(reason[rows])
+            cols["shown"].append(shows.of(ss, rows))
+            cols["port"].append(pt.port[rows].astype(np.int64))
+            cols["at"].append(np.full(len(rows), i, np.int64))
+        c = {k: np.concatenate(v) for k, v in cols.items()}
+        cls, _n = dense_ids([c["pair"], c["udp"], c["state"], c["reason"], c["shown"]])
+        pos = np.arange(len(cls))
+        order = np.lexsort((pos, c["port"], cls))
+        lead = np.ones(len(order), bool)
+        lead[1:] = cls[order][1:] != cls[order][:-1]
+        keep = np.sort(order[lead])
+        offsets = np.cumsum([0] + [len(rows) for _o, _ss, rows in self.read])
+        out = {}
+        for p in keep.tolist():
+            i = int(c["at"][p])
+            order_i, ss, rows = self.read[i]
+            row = int(rows[p - offsets[i]])
+            out.setdefault(order_i, []).append(_facts(ss.result_as(row, self.tech)))
+        return list(out.items())
+
+    def frames(self):
+        """The frames of every exchange read (_touching's), as one array."""
+        import numpy as np
+
+        return np.concatenate([np.zeros(0, np.int64)] + [a for _order, ss, rows in self.read for a in ss.frames(rows)])
+
+    def attempted(self) -> bool:
+        """The scanner ACKed a SYN/ACK in an exchange read (only the engine's have follow-ups)."""
+        return any(f.flags & ACK and not f.flags & (RST | SYN)
+                   for _order, ss, rows in self.read for i in set(rows.tolist()) & set(ss.scan.ports.objects)
+                   for f in ss.scan.ports.objects[i].exchange.followups)
+
+    def first_of(self, shown: set) -> dict:
+        """(proto, port) -> (order, PortResult) of the first session that reads each of `shown`
+        (_first_of_each, of the ports _needed keeps)."""
+        import numpy as np
+
+        codes = np.array(sorted((proto == "udp") * 65536 + port for proto, port in shown), np.int64)
+        out = {}
+        for order, ss, rows in self.read:
+            pt = ss.scan.ports
+            rows = rows[np.isin(pt.udp[rows].astype(np.int64) * 65536 + pt.port[rows], codes)]
+            for row, udp, port in zip(rows.tolist(), pt.udp[rows].tolist(), pt.port[rows].tolist()):
+                key = ("udp" if udp else "tcp", port)
+                if key in shown and key not in out:
+                    out[key] = (order, ss.result_as(row, self.tech))
+        return out
 
 
 def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
