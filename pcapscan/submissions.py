@@ -456,8 +456,6 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     else the parts hold them whole."""
     own = any(p.own for p in parts)
     graded, reference = ("own", "nmap") if own else ("nmap", None)  # nmap's capture alone: nmap's scan is graded
-    scans = sorted((s for p in parts for s in p.scans), key=lambda s: s[0])
-    showings = tuple(sh for _order, nmap, shows in scans if not (own and nmap) for sh in shows)
     wanted = [Technique(v) for v in technique_values]
     wanted = [t for t in wanted if t in claimed_ports or any(t in p.fits[graded] for p in parts)]
     wanted += [t for t in claimed_ports if t not in wanted]
@@ -467,6 +465,9 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     # claimed as the technique alone: the state is the cell's business, worded per cell in grade
     found_of, checked = findings_of([Claim(tech, None, claimed_ports.get(tech), "grade") for tech in wanted],
                                     shown) if wanted else ([], None)
+    # made once verify is done with the capture: a big capture's sessions make millions (_ShowingsOf)
+    scans = sorted((s for p in parts for s in p.scans), key=lambda s: s[0])
+    showings = tuple(sh for _order, nmap, shows in scans if not (own and nmap) for sh in shows)
     for tech, found in zip(wanted, found_of):
         facts = facts_of[tech]
         ports = tuple(_port_reading(tech, f, lang) for f in facts)
@@ -539,9 +540,13 @@ def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple
     except ImportError:  # no numpy
         return None
     from .analysis import client_conversation
-    from .gcpause import no_cyclic_gc
+    from .fastpath.workers import trim_malloc
+    from .gcpause import cyclic_gc, no_cyclic_gc
 
-    summary, scans, more = analyze_capture_auto(path, fast="auto")
+    with cyclic_gc():  # the fast path leaves its columns in cycles: freed before the pairs are read again
+        summary, scans, more = analyze_capture_auto(path, fast="auto")
+        gc.collect()
+    trim_malloc()
     if summary.packets == 0 or not any(len(bulk_rows(s)) for s in scans):
         return None  # read packet by packet (the fast path stepped aside, or nothing in bulk): _read_big decides
     if more.probings or any(s.zombie is not None or not hasattr(s.ports, "objects") for s in scans) \
@@ -556,10 +561,9 @@ def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple
             bulk = BulkPorts(path, [s for s in scans if len(bulk_rows(s))], own_frames=True)
             sessions = [_ShapedSession(s, bulk, _nmap(s), client_conversation(s, claimed)) for s in scans]
             shows = _Shows(sessions)
-            part = _Part(own=any(ss.side == "own" for ss in sessions),
-                         scans=[(ss.order, ss.nmap, ss.showings()) for ss in sessions],
+            part = _Part(own=any(ss.side == "own" for ss in sessions), scans=[],
                          fits={"own": set(), "nmap": set()}, ports={}, frames={}, attempted={})
-            refs, frames = {}, {}
+            refs, frames, read = {}, {}, None
             for side in ("own", "nmap"):
                 mine = [ss for ss in sessions if ss.side == side]
                 for tech in techs:
@@ -584,9 +588,53 @@ def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple
             refs = {tech: read.first_of(shown) for tech, read in refs.items()} if part.own else {}
     except NotWhole:
         return None
-    del sessions, shows, bulk, scans, more, frames
-    gc.collect()  # the fast path's columns and the replays hold cycles: freed before verify reads
+    for ss in sessions:
+        ss.bulk = None
+    del shows, bulk, frames, read
+    gc.collect()  # the pairs' columns and the replays (cycles): freed before the showings are made
+    trim_malloc()
+    interned = {}  # a port shown alike by several sessions: one Showing (millions on a big capture)
+    part.scans = [(ss.order, ss.nmap, _ShowingsOf(ss.scan, interned)) for ss in sessions]
+    del sessions, scans, more
     return summary.packets, summary.warnings, [part], refs
+
+
+class _ShowingsOf:
+    """A fast-path session's Showings, made as they are read: _result reads
+    them once verify is done with the capture, so that a big capture's
+    millions do not come on top of verify's peak; those alike in every
+    field one object (`interned`: shared by the sessions of a capture)."""
+
+    def __init__(self, scan, interned: dict):
+        import numpy as np
+
+        from .fastpath.scans import STATES
+
+        self.technique, self.scanner, self.target, self.interned = scan.technique, scan.scanner, scan.target, interned
+        pt = scan.ports
+        state = pt.state.astype(np.int64)
+        for i, pr in pt.objects.items():
+            state[i] = STATES.index(pr.state)
+        # each row's protocol, port and state in one number: the session's port table not kept through verify
+        self.code = ((pt.udp.astype(np.int64) * 65536 + pt.port) * len(STATES) + state).astype(np.int32)
+
+    def __iter__(self):
+        import numpy as np
+
+        from .fastpath.scans import STATES
+
+        s, interned = self, self.interned
+        distinct, inverse = np.unique(self.code, return_inverse=True)
+        made = np.empty(len(distinct), object)
+        for j, c in enumerate(distinct.tolist()):
+            key = (s.technique, s.scanner, s.target, c)
+            got = interned.get(key)
+            if got is None:
+                udp_port, k = divmod(c, len(STATES))
+                got = interned[key] = Showing(s.technique, s.scanner, s.target, "udp" if udp_port >= 65536 else "tcp",
+                                              udp_port % 65536, STATES[k])
+            made[j] = got
+        return iter(made[inverse.ravel()].tolist())
 
 
 class _ShapedSession:
@@ -624,7 +672,6 @@ class _ShapedSession:
             for j in first_index(ids, k).tolist():
                 self.exchanges.append(self.made(int(self.rows_b[j])).exchange)
         self.order = int(self.first.min())  # as build_scans orders its sessions
-        self.verdicts = {}  # Technique -> (state, reason) index arrays of every row read as it
 
     def made(self, row: int):
         """The PortResult of a row, with its Exchange."""
@@ -632,11 +679,6 @@ class _ShapedSession:
         if got is None:
             got = self.real[row] = self.bulk.replayed(self.scan, row)[0]
         return got
-
-    def showings(self) -> tuple:
-        s = self.scan
-        return tuple(Showing(s.technique, s.scanner, s.target, proto, port, state)
-                     for proto, port, state in _port_states(s))
 
     def fit(self, tech: Technique):
         """Each row: do its probes fit `tech` (verify.fits: of its kind of probe, so of its shape's)?"""
@@ -654,20 +696,16 @@ class _ShapedSession:
         from .fastpath.scans import REASONS, STATES
         from .techniques import REGISTRY
 
-        got = self.verdicts.get(tech)
-        if got is None:
-            pt = self.scan.ports
-            if tech is self.scan.technique:
-                state, reason = pt.state.astype(np.int64), pt.reason.astype(np.int64)
-                for i, pr in pt.objects.items():
-                    state[i], reason[i] = STATES.index(pr.verdict.state), REASONS.index(pr.verdict.reason)
-            else:
-                spec = REGISTRY[tech]
-                verdicts = [spec.classify(ex) for ex in self.exchanges]
-                state = np.array([STATES.index(v.state) for v in verdicts], np.int64)[self.which]
-                reason = np.array([REASONS.index(v.reason) for v in verdicts], np.int64)[self.which]
-            got = self.verdicts[tech] = (state, reason)
-        return got
+        pt = self.scan.ports
+        if tech is self.scan.technique:
+            state, reason = pt.state.astype(np.int64), pt.reason.astype(np.int64)
+            for i, pr in pt.objects.items():
+                state[i], reason[i] = STATES.index(pr.verdict.state), REASONS.index(pr.verdict.reason)
+            return state, reason
+        spec = REGISTRY[tech]
+        verdicts = [spec.classify(ex) for ex in self.exchanges]
+        return (np.array([STATES.index(v.state) for v in verdicts], np.int64)[self.which],
+                np.array([REASONS.index(v.reason) for v in verdicts], np.int64)[self.which])
 
     def result_as(self, row: int, tech: Technique):
         """The PortResult of a row read as `tech`, with its Exchange."""
@@ -698,7 +736,7 @@ class _Shows:
     """What the analyzer showed of each (scanner, target, proto, port) over
     every session (_compact's `shows`: the (nmap's?, technique, state) of
     each session that has it, in session order), as one id per distinct
-    such tuple."""
+    such tuple, pair by pair (no port of one pair is alike one of another)."""
 
     def __init__(self, sessions: list):
         import numpy as np
@@ -706,43 +744,44 @@ class _Shows:
         from .fastpath.columns import dense_ids
         from .fastpath.scans import STATES
 
-        self.pairs = {}
-        keys, codes, at = [], [], []
         techs = list(Technique)
-        for i, ss in enumerate(sessions):
-            pt = ss.scan.ports
-            keys.append(self.key(ss, np.arange(len(pt))))
-            state = pt.state.astype(np.int64)
-            for r, pr in pt.objects.items():
-                state[r] = STATES.index(pr.state)
-            codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + state)
-            at.append(np.full(len(pt), i, np.int64))
-        key, code, at = np.concatenate(keys), np.concatenate(codes), np.concatenate(at)
-        order = np.lexsort((at, key))
-        key, code = key[order], code[order]
-        self.keys, start, count = np.unique(key, return_index=True, return_counts=True)
-        rank = np.arange(len(key)) - np.repeat(start, count)
-        table = np.full((len(self.keys), int(count.max())), -1, np.int64)  # each key's codes, in session order
-        table[np.repeat(np.arange(len(self.keys)), count), rank] = code
-        self.ids, _n = dense_ids([table[:, j] for j in range(table.shape[1])])
+        self.of_pair = {}  # (scanner, target) -> (each port's key, sorted; its id)
+        pairs = {}
+        for ss in sessions:
+            pairs.setdefault((ss.scan.scanner, ss.scan.target), []).append(ss)
+        for pair, mine in pairs.items():
+            keys, codes = [], []
+            for ss in mine:  # in session order: each key's codes in that order
+                pt = ss.scan.ports
+                keys.append(self.key(pt, np.arange(len(pt))))
+                state = pt.state.astype(np.int64)
+                for r, pr in pt.objects.items():
+                    state[r] = STATES.index(pr.state)
+                codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + state)
+            key, code = np.concatenate(keys), np.concatenate(codes)
+            order = np.argsort(key, kind="stable")
+            key, code = key[order], code[order]
+            del order
+            distinct, start, count = np.unique(key, return_index=True, return_counts=True)
+            rank = np.arange(len(key)) - np.repeat(start, count)
+            table = np.full((len(distinct), int(count.max())), -1, np.int64)  # each key's codes, in session order
+            table[np.repeat(np.arange(len(distinct)), count), rank] = code
+            del key, code, rank
+            self.of_pair[pair] = (distinct, dense_ids([table[:, j] for j in range(table.shape[1])])[0])
 
-    def key(self, ss, rows):
-        """(scanner, target, proto, port) of rows of a session, as numbers."""
+    @staticmethod
+    def key(pt, rows):
+        """(proto, port) of rows of a port table, as numbers."""
         import numpy as np
 
-        pair = self.pair(ss)
-        pt = ss.scan.ports
-        return (pair << 17) + (pt.udp[rows].astype(np.int64) << 16) + pt.port[rows].astype(np.int64)
-
-    def pair(self, ss) -> int:
-        """A number for the session's scanner and target."""
-        return self.pairs.setdefault((ss.scan.scanner, ss.scan.target), len(self.pairs))
+        return pt.udp[rows].astype(np.int64) * 65536 + pt.port[rows].astype(np.int64)
 
     def of(self, ss, rows):
         """Each row's id of what was shown of its port."""
         import numpy as np
 
-        return self.ids[np.searchsorted(self.keys, self.key(ss, rows))]
+        keys, ids = self.of_pair[ss.scan.scanner, ss.scan.target]
+        return ids[np.searchsorted(keys, self.key(ss.scan.ports, rows))]
 
 
 class _ShapedSide:
@@ -775,45 +814,53 @@ class _ShapedSide:
 
     def kept(self, shows: _Shows) -> list:
         """[(order, [_Facts])]: of the ports alike in their pair, protocol, state,
-        reason and showings, the first with the lowest number (_compact's rule)."""
+        reason and showings, the first with the lowest number (_compact's rule),
+        pair by pair."""
         import numpy as np
 
         from .fastpath.columns import dense_ids
 
-        if not self.read:
-            return []
-        cols = {k: [] for k in ("pair", "udp", "state", "reason", "shown", "port", "at")}
-        for i, (_order, ss, rows) in enumerate(self.read):
-            state, reason = ss.read_as(self.tech)
-            pt = ss.scan.ports
-            cols["pair"].append(np.full(len(rows), shows.pair(ss), np.int64))
-            cols["udp"].append(pt.udp[rows].astype(np.int64))
-            cols["state"].append(state[rows])
-            cols["reason"].append(reason[rows])
-            cols["shown"].append(shows.of(ss, rows))
-            cols["port"].append(pt.port[rows].astype(np.int64))
-            cols["at"].append(np.full(len(rows), i, np.int64))
-        c = {k: np.concatenate(v) for k, v in cols.items()}
-        cls, _n = dense_ids([c["pair"], c["udp"], c["state"], c["reason"], c["shown"]])
-        pos = np.arange(len(cls))
-        order = np.lexsort((pos, c["port"], cls))
-        lead = np.ones(len(order), bool)
-        lead[1:] = cls[order][1:] != cls[order][:-1]
-        keep = np.sort(order[lead])
-        offsets = np.cumsum([0] + [len(rows) for _o, _ss, rows in self.read])
+        pairs = {}
+        for i, (_order, ss, _rows) in enumerate(self.read):
+            pairs.setdefault((ss.scan.scanner, ss.scan.target), []).append(i)
+        keep = []  # (session, row)
+        for mine in pairs.values():
+            udp, state, reason, shown, port, at = [], [], [], [], [], []
+            for i in mine:
+                _order, ss, rows = self.read[i]
+                pt = ss.scan.ports
+                st, rs = ss.read_as(self.tech)
+                udp.append(pt.udp[rows].astype(np.int8))
+                state.append(st[rows].astype(np.int16))
+                reason.append(rs[rows].astype(np.int16))
+                shown.append(shows.of(ss, rows))
+                port.append(pt.port[rows].astype(np.int64))
+                at.append(np.full(len(rows), i, np.int32))
+                del st, rs
+            cls, _n = dense_ids([np.concatenate(c) for c in (udp, state, reason, shown)])
+            del udp, state, reason, shown
+            port = np.concatenate(port)
+            # by class, then lowest port; the first in capture order of equals (a stable sort of sessions in order)
+            order = np.argsort(cls.astype(np.int64) * 65536 + port, kind="stable")
+            lead = np.ones(len(order), bool)
+            lead[1:] = cls[order][1:] != cls[order][:-1]
+            first = order[lead]
+            at = np.concatenate(at)
+            starts = np.cumsum([0] + [len(self.read[i][2]) for i in mine])
+            where = {i: k for k, i in enumerate(mine)}
+            keep += [(i, int(self.read[i][2][p - starts[where[i]]])) for p, i in zip(first.tolist(), at[first].tolist())]
         out = {}
-        for p in keep.tolist():
-            i = int(c["at"][p])
-            order_i, ss, rows = self.read[i]
-            row = int(rows[p - offsets[i]])
+        for i, row in sorted(keep, key=lambda ir: (ir[0], np.searchsorted(self.read[ir[0]][2], ir[1]))):
+            order_i, ss, _rows = self.read[i]
             out.setdefault(order_i, []).append(_facts(ss.result_as(row, self.tech)))
         return list(out.items())
 
     def frames(self):
-        """The frames of every exchange read (_touching's), as one array."""
+        """The frames of every exchange read (_touching's), as one array (uint32: kept through verify)."""
         import numpy as np
 
-        return np.concatenate([np.zeros(0, np.int64)] + [a for _order, ss, rows in self.read for a in ss.frames(rows)])
+        got = np.concatenate([np.zeros(0, np.int64)] + [a for _order, ss, rows in self.read for a in ss.frames(rows)])
+        return got.astype(np.uint32) if not len(got) or got.max() < 1 << 32 else got
 
     def attempted(self) -> bool:
         """The scanner ACKed a SYN/ACK in an exchange read (only the engine's have follow-ups)."""
