@@ -3,7 +3,7 @@ twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
 (fastpath/walk.py), the bulk decoder's common shape, dense ids and grouping by key
 (fastpath/columns.py), the fingerprint's value counts (fingerprint.py), each connection
-attempt's previous one to its port (sessions.py)."""
+attempt's previous one to its port (sessions.py), the records a digest hashes laid out (submissions.py)."""
 import numpy as np
 import pytest
 
