@@ -623,17 +623,17 @@ class _ShowingsOf:
 
         from .fastpath.scans import STATES
 
-        s, interned = self, self.interned
+        s = self
         distinct, inverse = np.unique(self.code, return_inverse=True)
-        made = np.empty(len(distinct), object)
+        table = self.interned.setdefault((s.technique, s.scanner, s.target), {})  # code -> Showing
+        got = [table.get(c) for c in distinct.tolist()]
         for j, c in enumerate(distinct.tolist()):
-            key = (s.technique, s.scanner, s.target, c)
-            got = interned.get(key)
-            if got is None:
+            if got[j] is None:
                 udp_port, k = divmod(c, len(STATES))
-                got = interned[key] = Showing(s.technique, s.scanner, s.target, "udp" if udp_port >= 65536 else "tcp",
-                                              udp_port % 65536, STATES[k])
-            made[j] = got
+                got[j] = table[c] = Showing(s.technique, s.scanner, s.target, "udp" if udp_port >= 65536 else "tcp",
+                                            udp_port % 65536, STATES[k])
+        made = np.empty(len(got), object)
+        made[:] = got
         return iter(made[inverse.ravel()].tolist())
 
 
