@@ -4,6 +4,7 @@ with a real nmap null scan (the brief's "4.27M-packet capture"):
 
     python3 benchmarks/replicate.py SRC --copies 500 --out /work/benchdata/s5-null-4.27m.pcap
     python3 benchmarks/replicate.py SRC --packets 1000000 --out /work/benchdata/s5-null-1m.pcap
+    python3 benchmarks/replicate.py SRC --packets 5000000 --out /work/benchdata/s10-null-5m.pcap
 
 Every copy keeps the records' bytes (addresses and ports included) and order;
 only the timestamps move: copy k is shifted by k times the capture's span

@@ -488,12 +488,12 @@ class ReplayEngine:
 
     def adopt(self, exchanges: Iterable[Exchange]) -> None:
         """Take one-connection exchanges paired elsewhere (the fast path's bulk
-        flows that turned out to need the engine's grouping) as connections
-        of this engine, in frame order with its own."""
+        flows that turned out to need the engine's grouping, with every probe
+        again of theirs) as connections of this engine, in frame order with its own."""
         added = []
         for ex in exchanges:
             p = ex.probes[0]
-            conn = _Connection(kind=probe_class(p), probes=[p], responses=list(ex.responses) or (),
+            conn = _Connection(kind=probe_class(p), probes=list(ex.probes), responses=list(ex.responses) or (),
                                stray=list(ex.stray) or ())
             added.append(((p.proto, p.src, p.sport, p.dst, p.dport), conn))
         self._order = sorted(self._order + added, key=lambda kc: kc[1].probes[0].frame)

@@ -171,6 +171,21 @@ def ports_where(ports, keep: Callable) -> Iterable:
     return (pc for pc in ports if keep(pc.technique, _port_parts(pc)))
 
 
+def targets_where(ports, keep: Callable, state: State) -> set:
+    """{(target, port)} of the port cases ports_where(ports, keep) yields whose
+    verdict is `state`; a capture checked by shape reads its BulkPortCases'
+    off their scans' columns, none made."""
+    of = getattr(ports, "targets_where", None)
+    if of is not None:
+        return of(keep, state)
+    return {(pc.where[1], pc.where[3]) for pc in ports_where(ports, keep) if _state(pc) is state}
+
+
+def _state(pc) -> State:
+    """A port case's state; a BulkPortCase's read off its scan's column (its PortCase not made)."""
+    return pc.state if type(pc) is BulkPortCase else pc.result.state
+
+
 def rule(rule_id: str, scope: str, needs: Iterable = ()):
     """Register a rule function under a stable id. `needs` (port rules): the
     PORT_PARTS a port case must all show for the rule to find anything there;
@@ -626,9 +641,9 @@ def rfc793_deviation(cases: list):
     closed) and the one nearest in time is used, so a port the lab opened
     and closed between runs is not mistaken for a deviation."""
     # Only the ports an inverse probe found closed can deviate: their evidence alone is gathered.
+    # (A port checked by shape is read off its scan's columns, its packets not read: _state, where.)
     inverse = lambda technique, _parts: technique in INVERSE  # noqa: E731
-    wanted = {(pc.ex.target, pc.ex.port) for cc in cases for pc in ports_where(cc.ports, inverse)
-              if pc.result.state is State.CLOSED}
+    wanted = {where for cc in cases for where in targets_where(cc.ports, inverse, State.CLOSED)}
     if not wanted:
         return
     evidence: dict = {}  # (target, port) -> [(ts, open?, PortCase, frame)]
@@ -639,13 +654,17 @@ def rfc793_deviation(cases: list):
                     if r.proto == "tcp" and r.flags & (SYN | RST):
                         opened = bool(r.flags & SYN)
                         evidence.setdefault((pc.ex.target, pc.ex.port), []).append((r.ts, opened, pc, r.frame))
+    if not evidence:
+        return
     for cc in cases:
         for pc in ports_where(cc.ports, inverse):
-            if pc.result.state is not State.CLOSED:
+            if _state(pc) is not State.CLOSED:
+                continue
+            seen = evidence.get((pc.where[1], pc.where[3]))
+            if not seen:
                 continue
             rst = next((r for r in pc.ex.responses if r.proto == "tcp" and r.flags & RST), None)
-            seen = evidence.get((pc.ex.target, pc.ex.port))
-            if rst is None or not seen:
+            if rst is None:
                 continue
             _ts, opened, syn_case, frame = min(seen, key=lambda e: abs(e[0] - rst.ts))
             if not opened:
@@ -1461,6 +1480,13 @@ class BulkPortCase:
         return int(self.scan.ports.pframe[self.row])
 
     @property
+    def state(self) -> State:
+        """Its verdict's state (result.state), off its scan's column."""
+        from .fastpath.scans import STATES
+
+        return STATES[self.scan.ports.state[self.row]]
+
+    @property
     def where(self) -> tuple:
         return (self.scan.scanner, self.scan.target, self.proto, self.port)
 
@@ -1481,7 +1507,7 @@ class BulkCheckedPort:
 
     @property
     def packets(self) -> tuple:
-        return self._pc.packets
+        return _ladder_packets(self._pc.case)  # as a CheckedPort's (its port's other packets left out)
 
 
 @dataclass(frozen=True)
@@ -1519,7 +1545,8 @@ class _Shapes:
         self.path = path
         if any(s.technique is Technique.UNKNOWN for s in scans if len(bulk_rows(s))):
             raise NotWhole("a bulk scan of unknown technique")  # probe-flags-mismatch reads all of its ports
-        self.bulk_ports = bp = BulkPorts(path, scans, progress)  # each bulk port's own probe and answer rows
+        # each bulk port's own probe and answer rows; a port it shares (a flow the scanner reopened): its every packet
+        self.bulk_ports = bp = BulkPorts(path, scans, progress, reopened=True)
         self.between = b = bp.between
         # the engine's ports: their packets (_flows) and loose resets, from those rows and the slow records
         real = [(s, p) for s in scans for p in (s.ports.objects.values() if hasattr(s.ports, "objects") else s.ports)]
@@ -1530,7 +1557,7 @@ class _Shapes:
             codes = [int(p == "udp") * 65536 + port for sc, tg, p, port in real_keys if (sc, tg) == pair]
             if codes:
                 pick.append(rows[np.isin(keys, np.array(codes, np.int64))])
-        pkts = b.packets(np.sort(np.concatenate(pick))) if pick else []
+        pkts = _reusing(b, np.sort(np.concatenate(pick)), real) if pick else []
         pkts = sorted(pkts + b.slow, key=lambda p: p.frame)
         self.flows = _flows(pkts, real_keys)
         self.loose = _loose_resets(self.flows, [p for _s, p in real])
@@ -1547,7 +1574,7 @@ class _Shapes:
             if not len(rows_b):
                 continue
             pt = s.ports
-            extra = [pt.state[rows_b], pt.reason[rows_b], pt.rframe[rows_b] >= 0]
+            extra = [pt.state[rows_b], pt.reason[rows_b], pt.rframe[rows_b] >= 0, _probe_count(pt, rows_b)]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             self.shapes.append((s, rows_b, ids))
             self.groups[id(s)] = (rows_b, ids, rows_b[first_index(ids, n)])
@@ -1758,6 +1785,38 @@ class _Shapes:
                        technique_evidence=Text.of("inferred.forced", technique=tech.value, why=s.technique_evidence))
 
 
+def _probe_count(pt, rows):
+    """Each bulk row's number of probes: one, or a port that never answered probed again (PortTable.more,
+    where the fast path hands those on as columns). No port rule finds anything on probes without an answer,
+    however many; their number is in the shape key all the same."""
+    import numpy as np
+
+    more = getattr(pt, "more", None)
+    out = np.ones(len(rows), np.int64)
+    if more:
+        out[:] = [len(more[r]) if r in more else 1 for r in rows.tolist()]
+    return out
+
+
+def _reusing(between, rows, real: list) -> list:
+    """The Packets of `rows` of a Between (frame order), each the engine's own
+    where it is a packet of one of the `real` ports' exchanges (a port that
+    never answers: hundreds of retries, held once, not made again)."""
+    import numpy as np
+
+    have = [q for _s, p in real for ex in (p.exchange,) for q in ex.probes + ex.responses + ex.followups + ex.stray]
+    if not have:
+        return between.packets(rows)
+    frames = np.array([q.frame for q in have], np.int64)
+    order = np.argsort(frames, kind="stable")
+    frames = frames[order]
+    wanted = between.cols.frame[rows].astype(np.int64)
+    at = np.minimum(np.searchsorted(frames, wanted), len(frames) - 1)
+    known = frames[at] == wanted
+    made = iter(between.packets(rows[~known]))
+    return [have[int(order[i])] if k else next(made) for i, k in zip(at.tolist(), known.tolist())]
+
+
 def _port_column(s):
     """The port numbers of a scan's rows, as an array."""
     import numpy as np
@@ -1817,6 +1876,26 @@ class _CasePorts(_Parts):
                     yield BulkPortCase(clean[kk], row)
                 elif keep(real[row].technique, _port_parts(real[row])):
                     yield real[row]
+
+    def targets_where(self, keep: Callable, state: State) -> set:
+        """verify.targets_where's set: each shape kept or left out as one, its
+        rows' ports and states read off its scan's columns."""
+        import numpy as np
+
+        from .fastpath.scans import STATES
+
+        out = set()
+        for p in self.parts:
+            if isinstance(p, list):
+                out.update(targets_where(p, keep, state))
+                continue
+            scan, rows, shape_of, clean, real = p  # `scan`: the one its shapes are read as
+            ok = np.array([bool(keep(s.scan.technique, s.parts)) for s in clean] + [False], bool)  # -1: below
+            k = shape_of[rows]
+            take = rows[ok[k] & (scan.ports.state[rows] == STATES.index(state))]
+            out.update((scan.target, port) for port in np.unique(scan.ports.port[take]).tolist())
+            out.update(targets_where([real[row] for row in rows[k < 0].tolist()], keep, state))
+        return out
 
     @staticmethod
     def _item(part, i: int):

@@ -145,11 +145,11 @@ def test_row_store_parts_narrow_where_values_fit_and_go_once_released(tmp_path):
         d, _slow, _ts = columns.decode_batch(batch, addrs, options, stats, reader.unknown)
     assert len(d.frame) == 6
     store = flows.RowStore()
-    store.append(d, np.arange(5))
+    store.append(d, np.arange(5), np.arange(5))  # (rows of flows 0..4)
     part = store.parts[0]
     assert part["src"].dtype == np.uint32 and part["mss"].dtype == np.int16  # IPv4 ids; no MSS (-1)
     assert part["length"].dtype == np.uint16 and part["seq"].dtype == np.uint32
-    store.append(d, np.array([5]))
+    store.append(d, np.array([5]), np.array([5]))
     assert store.parts[1]["src"].dtype == np.int64  # an IPv6 address id (columns.V6_BASE and up)
     assert store.n == 6 and store.frame.tolist() == d.frame.tolist()
     want = flows.packets_from_rows(d, np.arange(6), addrs, options)

@@ -50,8 +50,10 @@ def both(path, technique=None, jit=False, **kw):
 
 @pytest.fixture
 def hard(monkeypatch):
-    """Every branch of the assembly: a block per session, every session fingerprinted from columns."""
+    """Every branch of the assembly: a block per session, every session fingerprinted from columns,
+    every bulk exchange of several probes kept as columns."""
     monkeypatch.setattr(scans, "BLOCK_ROWS", 1)
+    monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
     monkeypatch.setattr(flows, "RECENT_MIN", 1)  # the flow table's two levels merge at every batch
     return {"fp_objects_max": 0, "chunk_bytes": 512}
 
@@ -272,6 +274,27 @@ CASES = {
         (4.5, ether(ipv4_icmp_unreach(T, S, 3, ipv4_tcp(S, T, 33333, 21, 0x00, seq=777, window=1024)[:28])))]
     + null_scan(t0=5.0, times=1),
     "null-scan-second-answer": lambda: null_scan() + [(5.5, ether(back(33333, 20, 0x14, 0, 777)))],
+    # a port that never answers, probed again (nmap's retries, a scan run again): the retries handed on
+    # as columns (FlowTable.take_retries), the flows of one port one exchange (Assembler._fold), where
+    # nothing the engine does could differ; else the engine's
+    "silent-port-probed-again-from-two-ports": lambda: big_scan() + [
+        (5.0 + i, ether(syn(40000 + i % 2, 9997, ip_id=i))) for i in range(6)],
+    "silent-port-retry-within-10ms": lambda: big_scan() + [(5.0, ether(syn(40000, 9997))),
+                                                           (5.004, ether(syn(40000, 9997, ip_id=8)))],
+    "silent-port-retry-stamped-before": lambda: big_scan() + [(5.0, ether(syn(40000, 9997))),
+                                                              (6.0, ether(syn(40000, 9997, ip_id=8))),
+                                                              (5.5, ether(syn(40000, 9997, ip_id=9)))],
+    "silent-port-then-other-flags": lambda: big_scan() + [
+        (5.0, ether(syn(40000, 9997))), (6.0, ether(ipv4_tcp(S, T, 40000, 9997, 0x01, seq=1000, window=1024)))],
+    "silent-port-then-data": lambda: big_scan() + [
+        (5.0, ether(syn(40000, 9997))),
+        (6.0, ether(ipv4_tcp(S, T, 40000, 9997, 0x02, seq=1000, window=1024, options=MSS_1460, payload=b"x")))],
+    "silent-port-answered-at-last": lambda: big_scan() + [(5.0, ether(syn(40000, 9997))), (6.0, ether(syn(40000, 9997))),
+                                                          (6.001, ether(back(40000, 9997, 0x14, 0, 1001)))],
+    "silent-and-answered-flows-of-one-port": lambda: big_scan() + [
+        (5.0, ether(syn(40000, 9997))), (6.0, ether(syn(40000, 9997, ip_id=8))), (7.0, ether(syn(40001, 9997))),
+        (7.001, ether(back(40001, 9997, 0x14, 0, 1001)))],
+    "silent-udp-port-probed-again": lambda: big_scan() + [(5.0 + i, ether(ipv4_udp(S, T, 53001, 161))) for i in range(3)],
     "syn-then-fin-from-one-port": lambda: [
         (1.0, ether(syn(20, 80))), (1.001, ether(back(20, 80, 0x14, 0, 1001))),
         (2.0, ether(ipv4_tcp(S, T, 20, 80, 0x01, seq=5, window=1024))),
@@ -813,12 +836,13 @@ def test_markdown_collapses_big_states_like_the_table(tmp_path):
 @pytest.mark.parametrize("name", ["golden/udp.pcap", "mixed/mixed-syn.pcap", "golden/more/os.pcap"])
 def test_streamed_json_of_scans_whose_ports_are_all_the_engines(name):
     """A fast-path scan whose every port the engine built (retries, several
-    probes a port): its JSON streamed from the column table is the rendered
-    one (the writer once failed with an IndexError on such a chunk)."""
+    probes a port), or was classified in bulk with several probes (PortTable.more):
+    its JSON streamed from the column table is the rendered one (the writer once
+    failed with an IndexError on such a chunk)."""
     import io
 
     result = analyze(ROOT / "captures" / name, fast=True)
-    assert any(len(s.ports) and len(s.ports.objects) == len(s.ports) for s in result.scans)
+    assert any(len(s.ports) and len({*s.ports.objects, *s.ports.more}) == len(s.ports) for s in result.scans)
     out = io.StringIO()
     write_json(result, out)
     assert out.getvalue() == jsonfmt.render(result)

@@ -101,16 +101,20 @@ def test_what_the_engine_replays_across_a_keys_flows_stays_the_engines(tmp_path,
     assert len(again[20]) == 3 and [bool(state & flows.COMPLEX) for _f, state in again[20]] == [False, False, True]
 
 
-def test_a_reopened_keys_flows_are_classified_in_bulk_each_in_its_run(tmp_path):
+def test_a_reopened_keys_flows_are_classified_in_bulk_each_in_its_run(tmp_path, monkeypatch):
     """The fast path's scans of the three runs: one per run, the closed ports of each
-    classified in bulk (no Exchange; the silent ones are the engine's, their retries in the first
-    run): a key's flows, each alone in its run, are not set aside
-    for the engine although they share their (session, port)."""
+    classified in bulk (no Exchange): a key's flows, each alone in its run, are not set aside
+    for the engine although they share their (session, port). So are the silent ones, their
+    retries in the first run (handed on as columns: FlowTable.take_retries; kept so however few)."""
+    monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
     path = _write(tmp_path, "null-scan-run-three-times")
     _summary, found, _more = scans.analyze_capture_fast(path, use_jit=False)
     assert len(found) == 3
     assert [len(s.ports) for s in found] == [10, 11, 14]  # the silent ports: the first run's, probed again
-    assert [len(bulk_rows(s)) for s in found] == [8, 11, 14]
+    assert [len(bulk_rows(s)) for s in found] == [10, 11, 14]
+    first = found[0].ports
+    assert sorted(int(first.port[i]) for i in first.more) == list(SILENT)
+    assert all(len(frames) == 3 for frames in first.more.values())  # one probe a run
 
 
 def test_shows_connection_on_columns_is_its_answer_on_numbers():

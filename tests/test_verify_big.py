@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pcapbuild import pcap_bytes
-from test_fastpath import CASES, OUT_OF_ORDER, big_scan
+from pcapbuild import ether, ipv4_tcp, pcap_bytes
+from test_fastpath import CASES, OUT_OF_ORDER, S, T, big_scan, null_scan
 
 from pcapscan import fastpath
 from pcapscan.claims import Claim
@@ -72,14 +72,12 @@ def test_crafted_captures_verify_the_same(monkeypatch, tmp_path, case):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path)
-    # bulk ports checked by shape; where a bulk port's packets are not its own (a port probed
-    # again), made whole; no bulk port at all ("duplicates": the engine's). An ICMP error written
-    # before its probe sends that flow to the engine (exchanges.EARLY_ANSWER_FRAMES): shapes still.
-    # A port probed again from one source port: flows of one key the fast path split (flows.py),
-    # bulk ports sharing their port: whole.
-    assert made == {"dhcp-and-ntp": "whole"}.get(case, "shapes") \
-        or case in ("backwards-time", "duplicates", "same-scan-again", "two-tools-one-target") \
-        or case.startswith("null-scan") or case in ("syn-then-fin-from-one-port", "reused-port")
+    # bulk ports checked by shape; no bulk port at all ("duplicates": the engine's). An ICMP error
+    # written before its probe sends that flow to the engine (exchanges.EARLY_ANSWER_FRAMES): shapes still.
+    # A port probed again from one source port (flows of one key the fast path split, flows.py), or
+    # from another: by shape too, each bulk port's PortCase given its port's every packet.
+    assert made == ("" if case in ("backwards-time", "duplicates", "same-scan-again", "two-tools-one-target")
+                    else "shapes")
     assert fast == ordinary
 
 
@@ -109,13 +107,14 @@ def technique_claims(text: str) -> list:
 
 
 @pytest.mark.parametrize("claims", TECHNIQUE_CLAIMS)
-@pytest.mark.parametrize("case", ["plain", "two-tools-one-target", "udp", "retry-other-sport", "stray"])
+@pytest.mark.parametrize("case", ["plain", "two-tools-one-target", "udp", "retry-other-sport", "stray",
+                                  "null-scan-run-three-times", "reused-port"])
 def test_technique_claims_verify_the_same_by_shape(monkeypatch, tmp_path, case, claims):
     path = tmp_path / f"{case}.pcap"
     path.write_bytes(pcap_bytes(CASES[case]()))
     ordinary, fast, made = both(monkeypatch, path, claims=technique_claims(claims))
     assert fast == ordinary
-    if case in ("plain", "udp"):
+    if case in ("plain", "udp", "null-scan-run-three-times", "reused-port"):
         assert made == "shapes"
     if case == "plain" and claims == "connect":
         assert ordinary.count('"rule": "handshake-incomplete"') >= 2
@@ -133,3 +132,33 @@ def test_verify_each_is_verify_of_each(monkeypatch, tmp_path):
     for claims, got in zip(sets, each):
         assert render(got, "json") == render(verify(str(path), claims=claims), "json")
     assert render(each[0], "json") != render(each[1], "json")
+
+
+@pytest.mark.parametrize("case", ["null-scan-run-three-times", "null-scan-second-answer", "reused-port",
+                                  "dhcp-and-ntp"])
+def test_a_port_probed_again_draws_the_ordinary_paths_ladders(monkeypatch, tmp_path, case):
+    """Bulk ports that share their port with other packets (the scan run again from one source
+    port, another tool's probe) are checked by shape, and each draws the ladder the ordinary path
+    draws: every packet of its connections, the other runs' too (verify._ladder_packets)."""
+    path = tmp_path / f"{case}.pcap"
+    path.write_bytes(pcap_bytes(CASES[case]()))
+    ordinary = render(verify(str(path)), "table", ladders="all")
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    made, real = [], verify_mod._Shapes
+    monkeypatch.setattr(verify_mod, "_Shapes", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    fast = render(verify(str(path)), "table", ladders="all")
+    assert made and any(sh.bulk_ports.shared for sh in made)  # some bulk port shares its port
+    assert fast == ordinary
+    if case == "null-scan-run-three-times":  # each run's port 20 (frames 1, 19, 43) draws the three runs
+        assert ordinary.count("ladder 20/tcp") == 3 and ordinary.count("   43   +4.000  33333 -- none") == 3
+
+
+def test_a_reset_from_another_port_to_a_port_probed_again_is_read_whole(monkeypatch, tmp_path):
+    """A scanner's RST to a port probed again, from a source port no probe used, is a loose reset
+    given to the latest probe before it, of whichever run (verify._loose_resets): the bulk ports
+    sharing that port are then not checked by shape but made whole; the same findings."""
+    path = tmp_path / "null-scan-and-a-loose-reset.pcap"
+    path.write_bytes(pcap_bytes(null_scan() + [(4.5, ether(ipv4_tcp(S, T, 40404, 21, 0x04, seq=1)))]))
+    ordinary, fast, made = both(monkeypatch, path)
+    assert made == "whole"
+    assert fast == ordinary and '"rule": "rst-port-mismatch"' in ordinary

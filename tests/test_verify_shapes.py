@@ -138,7 +138,7 @@ def test_shapes_hold_on_own_captures(monkeypatch, path):
     _assert_shapes_hold(_shapes_of(monkeypatch, path))
 
 
-@pytest.mark.parametrize("case", ["fin-after-syn", "bad-resets", "udp"])
+@pytest.mark.parametrize("case", ["fin-after-syn", "bad-resets", "udp", "null-scan-run-three-times"])
 def test_ports_where_picks_by_shape_what_a_walk_picks(monkeypatch, tmp_path, case):
     """ports_where on a capture checked by shape (each shape kept or left out
     as one) yields the port cases a walk of every port keeps, in order."""
@@ -157,4 +157,8 @@ def test_ports_where_picks_by_shape_what_a_walk_picks(monkeypatch, tmp_path, cas
             walked = [(type(pc), pc.where) for pc in cc.ports if keep(pc.technique, verify_mod._port_parts(pc))]
             picked = [(type(pc), pc.where) for pc in verify_mod.ports_where(cc.ports, keep)]
             assert picked == walked
+            for state in (verify_mod.State.CLOSED, verify_mod.State.OPEN):  # read off the columns, as a walk reads
+                assert verify_mod.targets_where(cc.ports, keep, state) == {
+                    (pc.where[1], pc.where[3]) for pc in cc.ports
+                    if keep(pc.technique, verify_mod._port_parts(pc)) and pc.result.state is state}
         assert sum(1 for _ in verify_mod.ports_where(cc.ports, lambda _t, _p: True)) == len(cc.ports)

@@ -11,7 +11,10 @@ packets. Every other flow is COMPLEX: all its packets, in capture order, go
 through the engine itself (exchanges.ReplayEngine), as do ICMP errors,
 fragments and anything decode_frame had to read. Where the scanner reopens
 a flow (exchanges.reopens: the engine starts a new connection there), a new
-flow starts for the same key (FlowTable._reopened).
+flow starts for the same key (FlowTable._reopened). Where a flow is the
+scanner's probe again and again with nothing back (a silent port's retries:
+one connection of the engine's), its first probe stays a simple flow's and
+the others are kept as columns (FlowTable.take_retries, Retries).
 """
 from __future__ import annotations
 
@@ -240,13 +243,36 @@ class RowStore:
     def frame(self) -> np.ndarray:
         return self._frame.v
 
-    def append(self, d: Decoded, rows: np.ndarray) -> None:
+    def append(self, d: Decoded, rows: np.ndarray, fids: np.ndarray) -> None:
+        """Rows `rows` of `d`, of flows `fids` (one each)."""
         part = {k: _narrowest(getattr(d, k)[rows], t, ROW_NARROW.get(k)) for k, t in ROW_COLS.items()}
-        n0, n = self.n, self.n + len(rows)
+        part["fid"] = fids.astype(np.int32)  # flow ids are int32 (FlowTable._lookup_native)
+        self._add(part)
+
+    def _add(self, part: dict) -> None:
+        n0, n = self.n, self.n + len(part["fid"])
         self._frame.resize(n)
         self._frame.a[n0:n] = part["frame"]
         self.parts.append(part)
         self.starts.append(n)
+
+    def of_flows(self, flows: np.ndarray) -> dict:
+        """The columns (ROW_COLS and "fid") of the rows of flows where `flows` (a boolean per flow id)
+        holds, in frame order. Before any release."""
+        got: dict = {k: [] for k in (*ROW_COLS, "fid")}
+        for part in self.parts:
+            sel = flows[part["fid"]]
+            if sel.any():
+                for k, col in got.items():
+                    col.append(part[k][sel])
+        return {k: np.concatenate(v) if v else np.zeros(0, ROW_COLS.get(k, np.int32)) for k, v in got.items()}
+
+    def drop_flows(self, flows: np.ndarray) -> None:
+        """Lets go of the rows of flows where `flows` (a boolean per flow id) holds. Before any release."""
+        parts, self.parts, self.starts, self._frame = self.parts, [], [0], Grow(np.uint32)
+        for part in parts:
+            sel = flows[part["fid"]]
+            self._add({k: v[~sel] for k, v in part.items()} if sel.any() else part)
 
     def packets(self, lo: int, hi: int, addrs: AddressBook, options: OptionBook) -> list:
         """Packets of rows lo..hi-1, as decode_frame makes them."""
@@ -272,6 +298,50 @@ class RowStore:
         if self._freed >= TRIM_EVERY:  # a batch's columns are small arrays from the heap, kept by malloc when freed:
             trim_malloc()  # given back, so that the engine's Packets do not come on top of them
             self._freed = 0
+
+
+class Retries:
+    """The probes a scanner sent again on flows that heard nothing back
+    (FlowTable.take_retries), as columns (ROW_COLS and "fid"), sorted by flow
+    and frame: about 50 bytes a probe, where the engine kept a Packet."""
+
+    def __init__(self, cols: dict):
+        self.cols = cols  # each flow's rows together, in frame order
+        fid = cols["fid"]
+        head = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]]) if len(fid) else np.zeros(0, np.int64)
+        self.fids = fid[head].astype(np.int64)  # ascending
+        self.start = np.r_[head, len(fid)].astype(np.int64)
+
+    @classmethod
+    def none(cls) -> "Retries":
+        return cls({**{k: np.zeros(0, t) for k, t in ROW_COLS.items()}, "fid": np.zeros(0, np.int32)})
+
+    def __len__(self) -> int:
+        return len(self.cols["fid"])
+
+    def counts(self, fids: np.ndarray) -> np.ndarray:
+        """How many probes again each of flows `fids` has."""
+        at, hit = self._find(fids)
+        out = np.zeros(len(at), np.int64)
+        out[hit] = self.start[at[hit] + 1] - self.start[at[hit]]
+        return out
+
+    def rows_of(self, fids: np.ndarray):
+        """(rows of the columns, the index in `fids` of each row's flow) of flows `fids`: each
+        flow's rows together, in frame order, flows in the order of `fids`."""
+        at, hit = self._find(fids)
+        lo, hi = self.start[at[hit]], self.start[at[hit] + 1]
+        n = hi - lo
+        owner = np.repeat(np.flatnonzero(hit), n)
+        rows = np.arange(int(n.sum())) + np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)
+        return rows, owner
+
+    def _find(self, fids: np.ndarray):
+        fids = np.asarray(fids, np.int64)
+        at = np.searchsorted(self.fids, fids)
+        hit = at < len(self.fids)
+        hit[hit] = self.fids[at[hit]] == fids[hit]
+        return at, hit
 
 
 def _narrowest(values: np.ndarray, wide, narrow) -> np.ndarray:
@@ -325,6 +395,8 @@ class FlowTable:
         self.probe = {k: Grow(t, narrow=PROBE_NARROW.get(k)) for k, t in PROBE_COLS.items()}
         self.answer = {k: Grow(t) for k, t in ANSWER_COLS.items()}
         self.slow_pkts: list = []  # decode_frame's Packets of COMPLEX flows, in frame order
+        self._slow_flows: list = []  # the flows of those Packets (arrays of flow ids)
+        self.retries = Retries.none()  # probes again on flows that heard nothing back (take_retries)
         self.rows = RowStore()  # the other rows of COMPLEX flows the columns do not hold, in frame order
         self._group: dict = {}  # address id -> is a group address (see _group_dst)
         # One batch's working state, from lookup through _feed_fast to _keep_unstored (see feed):
@@ -916,6 +988,8 @@ class FlowTable:
                     st.a[fid] |= COMPLEX
                     flows.append(fid)
             self.slow_pkts.append(pkt)
+        if flows:
+            self._slow_flows.append(np.array(flows, np.int64))
         if self.prev is not None and flows:  # a reopened key's (whichever of its flows it is of): all to the engine
             flows = np.array(flows, np.int64)
             self._demote(flows[self.prev.a[flows] > 0])
@@ -932,7 +1006,60 @@ class FlowTable:
         cx = (self.state.a[fid] & COMPLEX) > 0
         rows = np.nonzero(cx & ~self._stored)[0]
         if len(rows):
-            self.rows.append(d, rows)
+            self.rows.append(d, rows, fid[rows])
+
+    # -- probes again, nothing back: columns, not the engine's ----------------------------
+
+    def take_retries(self) -> None:
+        """The COMPLEX flows whose packets are all the scanner's probe again
+        and nothing back (a port that never answers, probed again from one
+        source port: a scan run again, nmap's retries) made simple: the first
+        probe stays in the probe columns, the others go from the kept rows to
+        `retries`. The engine keeps such a flow as one connection of many
+        probes (a probe of the connection's kind on a flow that heard nothing
+        does not reopen it, exchanges.reopens, and is a retransmission:
+        ReplayEngine._from_scanner); the assembly makes that exchange from
+        the columns. Only where nothing else the engine does could differ:
+        each packet more than exchanges.DUPLICATE_WINDOW after the one before
+        (no copy), TCP probes of the first one's flags (the same probe_class)
+        without data, none midstream, no packet decode_frame read or ICMP
+        error on the flow, not a reopened key's. Not in a lean table. Once,
+        after reading, before complex_packets."""
+        if self.lean or not self.rows.n:
+            return
+        st = self.state.v
+        cand = (st & (COMPLEX | N1 | N2 | PROBE_OK)) == (COMPLEX | N1 | PROBE_OK)
+        if self.prev is not None:
+            cand &= (self.prev.v == 0) & (self.newest.v == 0)
+        for f in self._slow_flows:
+            cand[f] = False
+        if not cand.any():
+            return
+        r = self.rows.of_flows(cand)
+        fid = r["fid"].astype(np.int64)
+        order = np.argsort(fid, kind="stable")  # each flow's rows together, in frame order
+        r = {k: v[order] for k, v in r.items()}
+        fid = fid[order]
+        s, sp, t, tp, _udp = self.endpoints(fid)
+        ok = (r["src"] == s) & (r["sport"] == sp) & (r["dst"] == t) & (r["dport"] == tp)
+        p = self.probe
+        flags = r["flags"].astype(np.int64)
+        first_flags = p["flags"].a[fid].astype(np.int64)
+        tcp = ~r["udp"]
+        ok &= ~tcp | (((flags & TCP_BASE_FLAGS) == (first_flags & TCP_BASE_FLAGS)) & (r["payload"] == 0) &
+                      ~self._midstream(flags, r["window"], r["opt"]))
+        head = np.r_[True, fid[1:] != fid[:-1]] if len(fid) else np.zeros(0, bool)
+        before = np.where(head, p["ts"].a[fid], np.r_[-np.inf, r["ts"][:-1]])
+        ok &= r["ts"] - before > DUPLICATE_WINDOW  # so no packet of the flow is a copy of another
+        flows = fid[head]
+        first_mid = tcp[head] & self._midstream(first_flags[head], p["window"].a[flows], p["opt"].a[flows])
+        take = np.zeros(len(st), bool)
+        take[flows[~first_mid]] = True
+        take[fid[~ok]] = False
+        keep = take[fid]
+        self.retries = Retries({k: v[keep] for k, v in r.items()})
+        self.rows.drop_flows(take)
+        self.state.a[np.flatnonzero(take)] &= np.uint8(0xFF ^ COMPLEX)
 
     # -- the engine's packets ------------------------------------------------------------
 

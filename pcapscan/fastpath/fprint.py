@@ -95,10 +95,11 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def identify_columns(t, s: dict, objs, simple) -> F.ToolGuess:
+def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.ToolGuess:
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
     `simple` the rows of its block's columns `s` (scans.Assembler._block) classified
-    in bulk; `t` the flow table."""
+    in bulk, `others` the other probes of those bulk exchanges (Assembler._others:
+    flows.ROW_FIELDS columns, "at" the index in `simple`), their retries; `t` the flow table."""
     fid = s["fid"][simple]
     p = t.probe
     n_b = len(fid)
@@ -112,7 +113,17 @@ def identify_columns(t, s: dict, objs, simple) -> F.ToolGuess:
     }
     pk = F.ExchangePackets.of(objs, first_id=n_b)  # the engine's exchanges, numbered after the bulk rows
     p_cols, f_cols, r_cols = pk.columns(t.options.id_of)
-    probes, first, retries = _cols([bulk, p_cols]), _cols([bulk, f_cols]), F.Cols(**r_cols)
+    if others is not None and len(others["at"]):
+        order = np.argsort(others["frame"], kind="stable")
+        o = {k: v[order] for k, v in others.items()}
+        o_udp = o["udp"].astype(bool)
+        again = {k: o[k] for k in ("frame", "ttl", "ip_id", "window", "flags", "seq", "ack", "sport", "dport", "opt",
+                                   "mss", "payload")}
+        again.update(tcp=~o_udp, udp=o_udp, dst16=_low16(t.addrs, o["dst"].astype(np.int64)), ex=o["at"])
+        probes, retries = _cols([bulk, again, p_cols]), _cols([again, r_cols])
+    else:
+        probes, retries = _cols([bulk, p_cols]), F.Cols(**r_cols)
+    first = _cols([bulk, f_cols])
     completed = np.concatenate([np.zeros(n_b, bool), np.array(pk.completed, bool)])
     synack_b = int((s["ans"][simple] & ~udp & ((s["rflags"][simple] & 0x12) == 0x12)).sum())
     # the first probe's IP version (a bulk row before an engine packet of the same frame, as the merge orders them)

@@ -33,7 +33,8 @@ from . import shapes
 from .columns import (AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, merge_rows,
                       pack_columns)
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
-from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, SDIR, FlowTable
+from .flows import (ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, PROBE_COLS, REPEATING, ROW_FIELDS, SDIR, FlowTable,
+                    listed, make_packets)
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
 
 STATES = list(State)
@@ -41,12 +42,20 @@ REASONS = list(Reason)
 TECHS = list(Technique)
 _T = {t: i for i, t in enumerate(TECHS)}
 UDP_KIND = 64
-# Sessions with at most this many bulk-classified exchanges are fingerprinted
-# on real Exchange objects; larger ones on columns (fastpath/fprint.py).
-FP_OBJECTS_MAX = 3000
+# Sessions with at most this many bulk-classified probes are fingerprinted
+# on real Exchange objects; larger ones on columns (fastpath/fprint.py). The
+# objects cost a Packet per probe and an answer read again from the capture:
+# a scan run again of 1000 ports (the replicated null scan: 355 sessions per
+# million packets) took 5 of its 7 s so (docs/performance.md).
+FP_OBJECTS_MAX = 256
 # Captures from this size on are read twice, the second time block by block (FlowTable's lean
 # mode): the flow table keeps 17 bytes a flow instead of about 47 (docs/performance.md)
 REREAD_MIN_BYTES = 512 << 20
+# A scan's bulk exchanges of several probes (a silent port probed again: FlowTable.take_retries,
+# Assembler._fold) are made Exchange objects, as the engine's, while their probes besides
+# the first are at most this many (a few retries: verify and compare read them so), else
+# they stay columns (PortTable.more: the replicated null scan's 1000 ports of 117 probes)
+MORE_OBJECTS_MAX = 4096
 SESSION_ROWS = 1 << 19  # flows given their session at a time (int64 temporaries of 4 MiB: kept in the heap)
 BLOCK_ROWS = 1 << 17  # simple flows assembled at a time (whole sessions: a block may be bigger)
 REPS = 16  # bulk exchanges per (scanner, target) shown to the routing policies (see _representatives)
@@ -61,10 +70,11 @@ class PortTable(Sequence):
     bulk have no Exchange (`exchange` is None); rows the engine built keep
     their real PortResult."""
 
-    def __init__(self, udp, port, state, reason, ttl, pframe, rframe, objects: dict):
+    def __init__(self, udp, port, state, reason, ttl, pframe, rframe, objects: dict, more: dict | None = None):
         self.udp, self.port, self.state, self.reason, self.ttl = udp, port, state, reason, ttl
         self.pframe, self.rframe = pframe, rframe
         self.objects = objects  # row -> PortResult
+        self.more = more or {}  # bulk row probed more than once -> every probe's frame, ascending (pframe first)
 
     def __len__(self) -> int:
         return len(self.port)
@@ -78,8 +88,10 @@ class PortTable(Sequence):
         if got is not None:
             return got
         rf = int(self.rframe[i])
+        more = self.more.get(i)
         v = Verdict(state=STATES[self.state[i]], reason=REASONS[self.reason[i]], reason_ttl=int(self.ttl[i]),
-                    probe_frames=(int(self.pframe[i]),), response_frames=(rf,) if rf >= 0 else ())
+                    probe_frames=(int(self.pframe[i]),) if more is None else tuple(more.tolist()),
+                    response_frames=(rf,) if rf >= 0 else ())
         return PortResult(proto="udp" if self.udp[i] else "tcp", port=int(self.port[i]), verdict=v, exchange=None)
 
     def __iter__(self):
@@ -175,6 +187,8 @@ class Assembler:
         self.conn_cols = None  # split_runs' columns of the engine's connections, during step 2
         # what the engine's exchanges tell of the simple flows (step 2)
         self.engine_keys = self.times = self.zombies = None
+        # flows folded into another's exchange (see _aside): (the other's flow ids, ascending; theirs)
+        self.folded = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     # -- materializing simple flows ------------------------------------------------------
 
@@ -188,15 +202,52 @@ class Assembler:
         has2 = s["n2"][rows]
         answers = self.t.answer_packets(fids[has2], self.read_at)
         it = iter(answers)
+        others = self._others(fids)  # the other probes of each exchange, if any
+        more = make_packets({k: listed(others[k], k in REPEATING) for k in ROW_FIELDS}, self.t.addrs,
+                            self.t.options) if len(others["at"]) else []
+        more_at = np.searchsorted(others["at"], np.arange(len(fids) + 1)).tolist()
         out = []
         for j, p in enumerate(probes):
             resp = next(it) if has2[j] else None
             ok = bool(s["ans"][rows[j]])
             out.append(Exchange(
-                scanner=p.src, target=p.dst, proto=p.proto, port=p.dport, probes=(p,),
+                scanner=p.src, target=p.dst, proto=p.proto, port=p.dport, probes=(p, *more[more_at[j]:more_at[j + 1]]),
                 responses=(resp,) if resp is not None and ok else (),
                 stray=(resp,) if resp is not None and not ok else (),
                 run=int(self.run_of[fids[j]]) if self.run_of is not None else 0))
+        return out
+
+    def _others(self, fids, folded=None) -> dict:
+        """The probes of the exchange each of flows `fids` starts besides its first: the first
+        probes of the flows folded into it (`folded`, default self.folded: see _aside) and every
+        probe again of it and of them (FlowTable.take_retries), as ROW_FIELDS columns and "at"
+        (the index in `fids`), sorted by (at, frame)."""
+        t = self.t
+        heads, members = self.folded if folded is None else folded
+        fids = np.asarray(fids, np.int64) if len(heads) or len(t.retries) else fids[:0]
+        hit = np.zeros(len(fids), bool)  # the flows with any: few, mostly none
+        hit[_rows_in(fids, heads)] = True
+        hit[_rows_in(fids, t.retries.fids)] = True
+        where = np.flatnonzero(hit)
+        if not len(where):
+            return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
+        fids = fids[where]
+        lo, hi = np.searchsorted(heads, fids, "left"), np.searchsorted(heads, fids, "right")
+        n = hi - lo
+        m_at = np.repeat(np.arange(len(fids)), n)
+        m_fid = members[np.arange(int(n.sum())) + np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)]
+        rows, owner = t.retries.rows_of(np.r_[fids, m_fid])
+        if not len(m_fid) and not len(rows):
+            return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
+        src, sport, dst, dport, udp = t.endpoints(m_fid)
+        firsts = {k: t.probe[k].a[m_fid] for k in PROBE_COLS}
+        firsts.update(src=src, sport=sport, dst=dst, dport=dport, udp=udp)
+        again = t.retries.cols
+        at = np.r_[m_at, np.r_[np.arange(len(fids)), m_at][owner]]
+        out = {k: np.concatenate([firsts[k], again[k][rows]]) for k in ROW_FIELDS}
+        order = np.lexsort((out["frame"], at))
+        out = {k: v[order] for k, v in out.items()}
+        out["at"] = where[at[order]]
         return out
 
     # -- the whole capture -------------------------------------------------------------------
@@ -206,6 +257,7 @@ class Assembler:
         st = t.state.v
         # 1. complex flows through the engines, in capture order, their Packets made a chunk at a
         # time: each lives as long as the engine keeps it
+        t.take_retries()  # (flows of a probe again and nothing back: the engine's no more)
         engine = ReplayEngine()
         queries = QueryEngine(engine)
         tick = Ticker(self.progress, "pairing", t.complex_count())
@@ -260,18 +312,30 @@ class Assembler:
             kinds, ts = flow_kinds(cols["udp"], t.probe["flags"].a[cols["fid"]]), t.probe["ts"].a[cols["fid"]]
             conn_rows, conn_runs, runs = self._block_runs(cols, block_sessions[i], kinds, ts)
             runs = runs.astype(np.int32)  # as run_of keeps them
-            aside = self._aside(cols, block_sessions[i], runs)
-            keep = ~aside
-            # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4
-            spans = run_spans(cols["sp"][keep], kinds[keep], runs[keep], ts[keep], cols["tport"][keep])
-            del kinds, ts
+            aside, fold = self._aside(cols, block_sessions[i], runs)
+            folded = fold >= 0
+            keep = ~aside & ~folded
+            # the spans of the runs' bulk flows; the engine's exchanges (with those set aside) join them in step 4.
+            # An exchange of several probes spans from its first to its last (in frame order), as the engine's
+            heads = cols["fid"][fold[folded]].astype(np.int64)
+            order = np.argsort(heads, kind="stable")
+            heads, members = heads[order], cols["fid"][folded][order].astype(np.int64)
+            kept_rows = np.flatnonzero(keep)
+            others = self._others(cols["fid"][kept_rows], (heads, members))
+            last = np.flatnonzero(np.r_[others["at"][1:] != others["at"][:-1], True]) if len(others["at"]) else \
+                np.zeros(0, np.int64)
+            span_rows = np.r_[kept_rows, kept_rows[others["at"][last]]]
+            spans = run_spans(cols["sp"][span_rows], kinds[span_rows], runs[span_rows],
+                              np.r_[ts[kept_rows], others["ts"][last]], cols["tport"][span_rows])
+            del kinds, ts, others
             out = {"aside": cols["fid"][aside].astype(np.int32), "aside_runs": runs[aside], "conn_rows": conn_rows,
-                   "conn_runs": conn_runs, "dropped": dropped, "spans": spans}
-            cols = {k: cols[k][~aside] for k in ("fid", "sp", "udp", "tport", "kind")}  # what is read below
+                   "conn_runs": conn_runs, "dropped": dropped, "spans": spans,
+                   "folded": (heads.astype(np.int32), members.astype(np.int32), runs[folded][order])}
+            cols = {k: cols[k][keep] for k in ("fid", "sp", "udp", "tport", "kind")}  # what is read below
             bs = block_sessions[i]
             present = np.zeros(len(bs), bool)
             present[np.searchsorted(bs, cols["sp"])] = True
-            return dict(out, kept=cols["fid"].astype(np.int32), kept_runs=runs[~aside],
+            return dict(out, kept=cols["fid"].astype(np.int32), kept_runs=runs[keep],
                         reps=cols["fid"][self._representatives(cols)].astype(np.int32),
                         sessions=bs[present])  # the sessions that keep a flow
 
@@ -285,7 +349,13 @@ class Assembler:
         left = np.ones(len(connections), bool)  # connections of sessions without simple flows
         for d in done:
             self.run_of[d["aside"]], self.run_of[d["kept"]] = d["aside_runs"], d["kept_runs"]
+            self.run_of[d["folded"][1]] = d["folded"][2]
             conn_runs[d["conn_rows"]], left[d["conn_rows"]] = d["conn_runs"], False
+        heads = np.concatenate([d["folded"][0] for d in done]).astype(np.int64) if done else np.zeros(0, np.int64)
+        members = np.concatenate([d["folded"][1] for d in done]).astype(np.int64) if done else heads
+        order = np.argsort(heads, kind="stable")
+        self.folded = (heads[order], members[order])
+        del heads, members, order
         left = np.nonzero(left)[0]
         conn_runs[left] = split_runs(*[c[left] for c in self.conn_cols])
         dropped = tuple(sum(d["dropped"][k] for d in done) for k in (0, 1))
@@ -483,14 +553,19 @@ class Assembler:
         return {t.session_of(t.addrs.id_of(scanner), t.addrs.id_of(target)): times
                 for (scanner, target), times in discovery.icmp_ping_times(query_exchanges).items()}
 
-    def _aside(self, s: dict, sessions: np.ndarray, runs: np.ndarray) -> np.ndarray:
-        """Simple flows of the block (its columns `s`, of `sessions`, in `runs`) to replay with the engine:
-        those sharing an exchange or a port with another flow, and those a routing policy might claim."""
+    def _aside(self, s: dict, sessions: np.ndarray, runs: np.ndarray):
+        """(aside, fold) of the simple flows of the block (its columns `s`, of `sessions`, in `runs`):
+        `aside` those to replay with the engine: sharing an exchange or a port with another flow,
+        and those a routing policy might claim; but flows of one port that heard nothing back, of
+        one probe kind, options and run, are one exchange of the engine's (exchanges.ReplayEngine
+        groups connections so) made here: `fold` gives each of them but the first (in frame
+        order) that first one's row (-1 for every other flow)."""
         t = self.t
         n = len(s["fid"])
         aside = np.zeros(n, bool)
+        fold = np.full(n, -1, np.int64)
         if not n:
-            return aside
+            return aside, fold
         # a (scanner, target, proto, port) the engine also saw, or another simple flow
         # (retries from other source ports)
         # (sessions numbered within the block: the keys' range stays that of a few sessions)
@@ -506,8 +581,14 @@ class Assembler:
             # alone in its run: exchanges the engine keeps apart (every flow of such a port is among `shared`)
             port = (cols[0][shared].astype(np.int64) * 2 + cols[1][shared]) * 65536 + cols[2][shared]
             engine = (cols[0][n:].astype(np.int64) * 2 + cols[1][n:]) * 65536 + cols[2][n:]
-            apart = _one_key_apart(port, t.key.a[fid[shared]], runs[shared]) & ~_isin(port, np.sort(engine))
-            aside[shared[~apart]] = True
+            on_engine = _isin(port, np.sort(engine))
+            apart = _one_key_apart(port, t.key.a[fid[shared]], runs[shared]) & ~on_engine
+            tied = ~apart & ~on_engine
+            if not t.lean:  # (a lean table's probe columns are read again for some flows only)
+                fold[shared[tied]] = self._fold(s, shared[tied], port[tied], runs)
+            grouped = fold >= 0
+            grouped[fold[grouped]] = True  # (the first flow of each port folded into)
+            aside[shared[~apart & ~grouped[shared]]] = True
         win = t.probe["window"].a[fid]
         # nmap OS detection's probe shapes (techniques/detection.py)
         os_shapes = {(w, t.options.id_of(o)) for (w, o) in NMAP_OS_PROBES}
@@ -540,7 +621,36 @@ class Assembler:
                 near = np.minimum(np.abs(ts[sel] - tl[np.maximum(i - 1, 0)]),
                                   np.abs(ts[sel] - tl[np.minimum(i, len(tl) - 1)]))
                 aside[sel[near <= discovery.ICMP_COMPANION_WINDOW + 1e-3]] = True
-        return aside
+        if (fold >= 0).any():  # a port whose flows a routing policy might claim goes to the engine whole
+            first = np.where(fold >= 0, fold, np.arange(n))
+            claimed = np.zeros(n, bool)
+            claimed[first[aside]] = True
+            back = claimed[first]
+            aside |= back
+            fold[back] = -1
+        return aside, fold
+
+    def _fold(self, s: dict, rows: np.ndarray, port: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        """For rows `rows` of the block's columns `s` sharing their port (`port`, one per row)
+        with each other only: the row of the first flow (in frame order) of their port, for the
+        others of a port (the first itself gets -1, as does every flow of another port) where
+        every flow of the port heard nothing back and has the same probe kind, options and
+        run (one exchange of the engine's: exchanges.ReplayEngine.exchanges' grouping), else -1."""
+        out = np.full(len(rows), -1, np.int64)
+        if not len(rows):
+            return out
+        ids, nu = dense_ids([port])
+        same, nsame = dense_ids([port, s["kind"][rows], s["opt"][rows], runs[rows]])
+        heard = np.bincount(ids, weights=s["n2"][rows], minlength=nu) > 0
+        one = (np.bincount(ids, minlength=nu) == np.bincount(same, minlength=nsame)[same][first_index(ids, nu)]) & \
+            ~heard
+        frame = self.t.probe["frame"].a[s["fid"][rows]]
+        order = np.lexsort((frame, ids))
+        head = np.empty(nu, np.int64)
+        head[ids[order[::-1]]] = rows[order[::-1]]  # each port's first flow in frame order (written last)
+        ok = one[ids] & (head[ids] != rows)
+        out[ok] = head[ids[ok]]
+        return out
 
     def _representatives(self, s: dict) -> np.ndarray:
         """Bulk exchanges shown to the routing policies beside the engine's: per
@@ -721,6 +831,13 @@ class Assembler:
         # ports probed by more than one exchange of the session: merged by the real code
         pk = udp[members].astype(np.int64) * 65536 + port[members]
         multi = _shared([pk]) | is_py
+        # bulk exchanges of more than one probe (_others): few, they are made and classified
+        # as the engine's are (verify and compare then read them so); many stay columns
+        others = self._others(s["fid"][idx[~multi]])
+        o_at = others["at"]
+        if 0 < len(o_at) <= MORE_OBJECTS_MAX:
+            multi[np.flatnonzero(~multi)[o_at[np.r_[True, o_at[1:] != o_at[:-1]]]]] = True
+            others = self._others(np.zeros(0, np.int64))
         obj_rows = members[multi]
         objs = self.exchanges_at(tab, obj_rows)
         merged = merge_same_port(objs) if objs else []
@@ -768,24 +885,36 @@ class Assembler:
         # 4 bytes a port, -1 where unanswered
         rframe = placed(rframe, np.int32 if not m or int(rframe.max()) < 1 << 31 else np.int64)
         objects = {int(back[m + j]): r for j, r in enumerate(results)}
-        ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects)
+        # bulk exchanges of more than one probe (_others): every probe's frame
+        more = {}
+        o_at = others["at"]
+        if len(o_at):
+            cut = np.flatnonzero(np.r_[True, o_at[1:] != o_at[:-1]])
+            first_frames = s["pframe"][simple]
+            for j, a, b in zip(o_at[cut].tolist(), cut.tolist(), np.r_[cut[1:], len(o_at)].tolist()):
+                more[int(at[j])] = np.r_[first_frames[j], others["frame"][a:b]].astype(np.int64)
+        ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects, more)
         # time span: every probe of every exchange
         ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
+        if len(o_at):
+            ts += [float(others["ts"].min()), float(others["ts"].max())]
         for ex in objs:
             ts += [p.ts for p in ex.probes]
-        tool = self._tool(tab, members, objs, simple)
+        tool = self._tool(tab, members, objs, simple, others)
         return Scan(capture=self.capture, scanner=self.text(scanner), target=self.text(target), technique=tech,
                     ports=ports, probe_flags=flags, technique_evidence=evidence, first_ts=min(ts), last_ts=max(ts),
                     tool=tool)
 
-    def _tool(self, tab: "BlockTable", members, objs, simple):
-        if len(simple) <= self.fp_objects_max:
+    def _tool(self, tab: "BlockTable", members, objs, simple, others: dict):
+        """The session's ToolGuess: on Exchange objects where it has few bulk probes, else on
+        columns (`others`: _others of the bulk rows `simple`)."""
+        if len(simple) + len(others["at"]) <= self.fp_objects_max:
             rows = members  # in exchange order, as build_scans passes them
             exs = self.exchanges_at(tab, rows)
             return identify(exs)
         from .fprint import identify_columns
 
-        return identify_columns(self.t, tab.cols, objs, simple)
+        return identify_columns(self.t, tab.cols, objs, simple, others)
 
 
 @dataclass

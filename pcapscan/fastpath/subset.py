@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..capture import ReadStats
+from ..model import RST
 from .columns import AddressBook, OptionBook, Reader, decode_batch, dense_ids
 from .flows import ROW_FIELDS, packets_from_rows
 
@@ -222,6 +223,17 @@ class BulkPorts:
     bulk decoder left quoting it, a target that scans its scanner), or a
     row does not replay as its verdict names it (`replayed`).
 
+    `reopened`: a bulk port may share its port with other rows (a flow the
+    scanner reopened: the fast path split it where the engine starts a new
+    connection, flows.FlowTable._reopened; a scan run again from other
+    source ports), for a caller that reads the other rows itself (verify:
+    `key_rows`, `replayed`'s packets). Its own rows are then its probe, at
+    the frame its verdict names, and the row right after it among the port's
+    rows where the target sent that; the port's next row, if any, the
+    scanner's; and no RST of the scanner on that port (a reset from another
+    source port would be given to the latest probe before it: verify's loose
+    resets), else NotWhole.
+
     `own_frames`: read only the frames from the first bulk probe to the last
     bulk probe or answer, for a caller that reads nothing of a bulk port but
     its own probe and answer (compare), not the packets around it (verify's
@@ -230,13 +242,16 @@ class BulkPorts:
     path saw when it classified them in bulk, and the checks above then hold
     within those frames."""
 
-    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False):
+    def __init__(self, path, scans: list, progress: Optional[Callable] = None, own_frames: bool = False,
+                 reopened: bool = False):
         from ..exchanges import port_flows
 
         pairs = {(s.scanner, s.target) for s in scans}
         if any(a == b or (b, a) in pairs for a, b in pairs):
             raise NotWhole("a target scans its scanner")  # port_flows would key some packets the other way
         self.bulk = {id(s): bulk_rows(s) for s in scans}  # id(scan) -> its bulk rows
+        if not reopened and any(getattr(s.ports, "more", None) for s in scans):  # (own_frames could miss the other probes)
+            raise NotWhole("a bulk port was probed more than once")
         frames = None
         if own_frames:
             bulk = [(s.ports.pframe[r], s.ports.rframe[r]) for s in scans for r in [self.bulk[id(s)]] if len(r)]
@@ -244,14 +259,28 @@ class BulkPorts:
                 if bulk else None
         self.between = b = Between(path, pairs, progress, frames)
         self.rows: dict = {}  # id(scan) -> (probe row, answer row or -1) per port of its table; -1: not bulk
+        self.reopened = reopened
+        self.shared: dict = {}  # id(scan) -> per port of its table: does its port hold rows not its own
+        self.probes_again: dict = {}  # id(scan) -> {bulk row probed more than once (PortTable.more): its probes' rows}
+        self._port_packets: dict = {}  # (scanner, target, a shared port's first row) -> its Packets, a few kept
         self._keyed: dict = {}
+        self._resets: dict = {}  # (scanner, target) -> the ports the scanner sent a RST to (reopened)
+        # where each row is in its pair's keyed rows (reopened), -1: none
+        self._at = np.full(len(b) if reopened else 0, -1, np.int32 if len(b) < 1 << 31 else np.int64)
         for pair, (rows, keys) in b.port_keys_of(sorted(pairs)).items():  # every pair's at once
             order = np.argsort(keys, kind="stable")
-            self._keyed[pair] = (rows[order], keys[order])
+            self._keyed[pair] = got = (rows[order].astype(self._at.dtype), keys[order].astype(np.int32))
+            if reopened:
+                rows, keys = got
+                self._at[rows] = np.arange(len(rows), dtype=self._at.dtype)
+                target = b.addrs.id_of(pair[1])
+                rst = (b.cols.src[rows] != target) & ~b.cols.udp[rows] & (b.cols.flags[rows] & RST != 0)
+                self._resets[pair] = np.unique(keys[rst])
         if port_flows(b.slow, BulkKeys(scans, self.bulk)):
             raise NotWhole("an ICMP error or a record the bulk decoder left quotes a bulk port")
         for s in scans:
             self._own_rows(s)
+        self._at = None  # (its own rows found: a row per packet between the pairs, freed)
 
     def keyed(self, scanner: str, target: str) -> tuple:
         """(rows, keys) of Between.port_keys, sorted by key, each key's rows in frame order."""
@@ -259,7 +288,7 @@ class BulkPorts:
         if got is None:
             rows, keys = self.between.port_keys(scanner, target)
             order = np.argsort(keys, kind="stable")
-            got = self._keyed[(scanner, target)] = (rows[order], keys[order])
+            got = self._keyed[(scanner, target)] = (rows[order], keys[order].astype(np.int32))
         return got
 
     def _own_rows(self, s) -> None:
@@ -268,23 +297,102 @@ class BulkPorts:
             return
         b, pt = self.between, s.ports
         rows, keys = self.keyed(s.scanner, s.target)
-        code = pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]
+        code = (pt.udp[rows_b].astype(np.int64) * 65536 + pt.port[rows_b]).astype(keys.dtype)  # keys' type: no copy
         lo, hi = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code, "right")
         count = hi - lo
-        first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
-        second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
-        frame = b.cols.frame
-        rframe = pt.rframe[rows_b]
         target = b.addrs.id_of(s.target)
-        ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
-            ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
-            ((count == 1) | (b.cols.src[second] == target))
+        frame = b.cols.frame
+        if not self.reopened:
+            first = rows[np.minimum(lo, len(rows) - 1)] if len(rows) else np.full(len(lo), -1)
+            second = np.where(count == 2, rows[np.minimum(lo + 1, len(rows) - 1)] if len(rows) else -1, -1)
+            rframe = pt.rframe[rows_b]
+            ok = (count >= 1) & (count <= 2) & (frame[first] == pt.pframe[rows_b]) & \
+                ((rframe < 0) | ((count == 2) & (frame[second] == rframe))) & \
+                ((count == 1) | (b.cols.src[second] == target))
+            shared = np.zeros(len(rows_b), bool)
+        else:
+            first, second, ok = self._own_of_shared(s, rows, keys, code, lo, hi, target)
+            again = self.probes_again.get(id(s), {})
+            own = 1 + (second >= 0)
+            if again:
+                own += np.array([len(again.get(r, ())) - (r in again) for r in rows_b.tolist()], np.int64)
+            shared = count > own
         if not ok.all():
             raise NotWhole(f"a bulk port of {s.scanner} -> {s.target} shares its packets")
         firsts = np.full(len(pt), -1, np.int64)
         seconds = np.full(len(pt), -1, np.int64)
         firsts[rows_b], seconds[rows_b] = first, second
         self.rows[id(s)] = (firsts, seconds)
+        if shared.any():
+            self.shared[id(s)] = at = np.zeros(len(pt), bool)
+            at[rows_b] = shared
+
+    def _own_of_shared(self, s, rows, keys, code, lo, hi, target) -> tuple:
+        """(probe rows, second rows or -1, ok) of bulk ports whose port may hold other rows
+        (`reopened`): each port's probe row found by its frame (the rows are in frame order),
+        its second row the next of its port where the target sent it."""
+        b, pt = self.between, s.ports
+        rows_b = np.asarray(self.bulk[id(s)], np.int64)
+        c = b.cols
+        n = len(c.frame)
+        pframe = pt.pframe[rows_b].astype(np.int64)
+        if not n or not len(rows) or pframe.max() >= 1 << 32:
+            return np.full(len(rows_b), -1), np.full(len(rows_b), -1), np.zeros(len(rows_b), bool)
+        probe = np.minimum(np.searchsorted(c.frame, pframe.astype(c.frame.dtype)), n - 1)
+        i = self._at[probe].astype(np.int64)  # its place among its pair's keyed rows
+        i_ok = np.maximum(i, 0)
+        ok = (c.frame[probe] == pframe) & (i >= 0) & (rows[i_ok] == probe) & (keys[i_ok] == code)
+        first = np.where(ok, probe, -1)
+        nxt = np.minimum(i_ok + 1, len(rows) - 1)
+        from_target = ok & (i_ok + 1 < hi) & (c.src[rows[nxt]] == target)
+        second = np.where(from_target, rows[nxt], -1)
+        rframe = pt.rframe[rows_b]
+        ok &= (rframe < 0) | (from_target & (c.frame[np.maximum(second, 0)] == rframe))
+        # the row after its own ones, if any, the scanner's (a probe that reopens the port)
+        after = np.minimum(np.where(from_target, i_ok + 2, i_ok + 1), len(rows))
+        later = ok & (after < hi)
+        ok &= ~later | (c.src[rows[np.minimum(after, len(rows) - 1)]] != target)
+        ok &= ~np.isin(code, self._resets.get((s.scanner, s.target), code[:0]))  # no RST of the scanner on the port
+        more = getattr(pt, "more", None)
+        if more:
+            ok &= self._probes_again(s, rows_b, rows, keys, code, more, target)
+            second[np.isin(rows_b, np.fromiter(more, np.int64, len(more)))] = -1
+        return first, second, ok
+
+    def _probes_again(self, s, rows_b, rows, keys, code, more: dict, target) -> np.ndarray:
+        """ok per bulk row of scan `s`: a row probed more than once (PortTable.more: a port that
+        never answered, its probes again handed on as columns) is silent, and every probe of it
+        is a row of its port; those rows kept (probes_again) for `replayed`."""
+        c = self.between.cols
+        n = len(c.frame)
+        ok = np.ones(len(rows_b), bool)
+        at = {int(r): j for j, r in enumerate(rows_b.tolist())}
+        mine = self.probes_again.setdefault(id(s), {})
+        for row, frames in more.items():
+            j = at.get(int(row))
+            if j is None:
+                continue
+            frames = np.asarray(frames, np.int64)
+            if s.ports.rframe[row] >= 0 or frames.max() >= 1 << 32:
+                ok[j] = False
+                continue
+            got = np.minimum(np.searchsorted(c.frame, frames.astype(c.frame.dtype)), n - 1)
+            i = self._at[got].astype(np.int64)
+            i_ok = np.maximum(i, 0)
+            ok[j] = bool(((c.frame[got] == frames) & (i >= 0) & (rows[i_ok] == got) & (keys[i_ok] == code[j])).all())
+            last = int(i_ok[-1]) + 1  # the port's row after its last probe, if any: the scanner's
+            if ok[j] and last < len(rows) and keys[last] == code[j] and c.src[rows[last]] == target:
+                ok[j] = False
+            mine[int(row)] = got.astype(np.int64)
+        return ok
+
+    def key_rows(self, scan, row: int):
+        """The rows of bulk row `row`'s port between its scanner and target (its own and, where
+        the port is shared, every other), in frame order."""
+        rows, keys = self.keyed(scan.scanner, scan.target)
+        pt = scan.ports
+        code = int(pt.udp[row]) * 65536 + int(pt.port[row])
+        return rows[np.searchsorted(keys, code, "left"):np.searchsorted(keys, code, "right")].astype(np.int64)
 
     def pairs(self, scan) -> tuple:
         """(bulk rows, their probe rows, their answer rows or -1) of `scan`, rows of between.cols."""
@@ -296,15 +404,29 @@ class BulkPorts:
 
     def replayed(self, scan, row: int) -> tuple:
         """(PortResult, its packets) of bulk row `row` of `scan`: its probe and
-        answer replayed by the engine, held to the frames and port its verdict names."""
+        answer replayed by the engine, held to the frames and port its verdict
+        names; the packets of its port where it shares that (`reopened`)."""
         from ..exchanges import ReplayEngine
         from ..model import PortResult
         from ..scans import merge_same_port
 
         firsts, seconds = self.rows[id(scan)]
-        pkts = self.between.packets([r for r in (int(firsts[row]), int(seconds[row])) if r >= 0])
+        again = self.probes_again.get(id(scan), {}).get(row)
+        own = again.tolist() if again is not None else [r for r in (int(firsts[row]), int(seconds[row])) if r >= 0]
+        shared = self.shared.get(id(scan))
+        if shared is not None and shared[row]:  # its port's every packet, its own among them
+            everyone = self.key_rows(scan, row)
+            at = (scan.scanner, scan.target, int(everyone[0]))
+            pkts = self._port_packets.get(at)
+            if pkts is None:  # made once for the ports of many sessions (each shape's first is often one port)
+                if len(self._port_packets) >= 64:
+                    self._port_packets.clear()
+                pkts = self._port_packets[at] = self.between.packets(everyone)
+            mine = [pkts[int(np.searchsorted(everyone, r))] for r in own]  # rows: in frame order, so sorted
+        else:
+            pkts = mine = self.between.packets(own)
         engine = ReplayEngine()
-        for p in pkts:
+        for p in mine:
             engine.feed(p)
         merged = merge_same_port(engine.exchanges())
         pr = scan.ports[row]

@@ -62,7 +62,7 @@ class PortRows:
     its shape, `template(udp, state index, reason index, answered)` (str
     pieces around its values: port, reason TTL, probe frame, and response
     frame when answered), made once per shape; a row the engine built (in
-    `objects`) by `own_text(port)`."""
+    `objects`) or a bulk row of several probes (in `more`) by `own_text(port)`."""
 
     def __init__(self, ports, template, own_text, sep: bytes = b"", scratch: bytearray | None = None):
         self.ports, self.template, self.own_text, self.sep = ports, template, own_text, sep
@@ -88,7 +88,8 @@ class PortRows:
         has = p.rframe[start:stop] >= 0
         key = ((p.udp[start:stop].astype(np.int64) * 2 + has) * 256 + p.state[start:stop]) * 256 \
             + p.reason[start:stop]
-        own = [i - start for i in p.objects if start <= i < stop]
+        # rows the engine built, and bulk rows of more than one probe (`more`: their frames), each by itself
+        own = [i - start for i in (*p.objects, *p.more) if start <= i < stop]
         key[own] = -1
         # the shapes present (keys below 2**18): counted, not np.unique's hash, whose check for
         # masked arrays would import numpy.ma (10-30 ms) into a process that never needs it
@@ -104,7 +105,7 @@ class PortRows:
             uniq = np.array(sorted(self.shape_of), np.int64)
             lut = np.array([self.shape_of[k] for k in uniq.tolist()], np.int64)
             which = lut[np.searchsorted(uniq, key).clip(0, len(uniq) - 1)]
-        extra = [self.own_text(p.objects[start + j]).encode() for j in own]
+        extra = [self.own_text(p[start + j]).encode() for j in own]
         which[own] = -1 - np.arange(len(own))
         return rows_text(self.templates, which, (p.port[start:stop], p.ttl[start:stop], p.pframe[start:stop],
                                                  p.rframe[start:stop]), self.sep, extra, scratch)
