@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--before", type=Path, help="a tree without the change: run alternately with this one")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each run printed as it ends, also into a file
     trees = {"this": ROOT} | ({"before": args.before} if args.before else {})
     for tree in trees.values():  # as `pip install .` leaves them (this machine may set PYTHONDONTWRITEBYTECODE)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "pcapscan")], check=True)
