@@ -22,6 +22,10 @@
  *       each distinct value of an integer column, most common first, ties by first
  *       appearance (Counter.most_common): fingerprint.py's _count.
  *
+ *   lay_records(buf, off, incl, heads, hlen, out) -> bytes written
+ *       each record's `hlen` bytes of `heads` then its bytes of `buf`, laid end to end into
+ *       `out`: what a capture's digest hashes (submissions.py's _lay_records).
+ *
  * Arrays come in through the buffer protocol (no numpy headers needed).
  */
 #define PY_SSIZE_T_CLEAN
@@ -1244,7 +1248,66 @@ done:
     return result;
 }
 
+/* -- lay_records ------------------------------------------------------------------------ */
+
+static PyObject *lay_records(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *off_o, *incl_o, *heads_o, *out_o;
+    Py_ssize_t hlen;
+    if (!PyArg_ParseTuple(args, "OOOOnO", &buf_o, &off_o, &incl_o, &heads_o, &hlen, &out_o))
+        return NULL;
+    Py_buffer bv, v_off, v_incl, v_heads, v_out;
+    if (PyObject_GetBuffer(buf_o, &bv, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_buf(off_o, &v_off, 8, 0, "off") < 0)
+        goto done;
+    got++;
+    if (get_buf(incl_o, &v_incl, 8, 0, "incl") < 0)
+        goto done;
+    got++;
+    if (PyObject_GetBuffer(heads_o, &v_heads, PyBUF_SIMPLE) < 0)
+        goto done;
+    got++;
+    if (PyObject_GetBuffer(out_o, &v_out, PyBUF_SIMPLE | PyBUF_WRITABLE) < 0)
+        goto done;
+    got++;
+    Py_ssize_t n = v_off.len / 8;
+    if (v_incl.len / 8 != n || hlen < 0 || v_heads.len < n * hlen) {
+        PyErr_SetString(PyExc_ValueError, "lay_records: arrays of different lengths");
+        goto done;
+    }
+    const int64_t *off = v_off.buf, *incl = v_incl.buf;
+    const uint8_t *buf = bv.buf, *heads = v_heads.buf;
+    uint8_t *out = v_out.buf;
+    Py_ssize_t p = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (off[i] < 0 || incl[i] < 0 || off[i] + incl[i] > bv.len || p + hlen + incl[i] > v_out.len) {
+            PyErr_SetString(PyExc_ValueError, "lay_records: a record outside its buffer, or no room for it");
+            goto done;
+        }
+        memcpy(out + p, heads + i * hlen, (size_t)hlen);
+        p += hlen;
+        memcpy(out + p, buf + off[i], (size_t)incl[i]);
+        p += incl[i];
+    }
+    result = PyLong_FromSsize_t(p);
+done:
+    if (got > 3)
+        PyBuffer_Release(&v_out);
+    if (got > 2)
+        PyBuffer_Release(&v_heads);
+    if (got > 1)
+        PyBuffer_Release(&v_incl);
+    if (got > 0)
+        PyBuffer_Release(&v_off);
+    PyBuffer_Release(&bv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"lay_records", lay_records, METH_VARARGS,
+     "lay_records(buf, off, incl, heads, hlen, out) -> bytes written (see submissions.py's _lay_records)"},
     {"group_rows", group_rows, METH_VARARGS,
      "group_rows(keys, out, counts) -> 0, or -1 where it does not serve (see fastpath/columns.py)"},
     {"previous_same", previous_same, METH_VARARGS,

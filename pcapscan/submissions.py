@@ -171,7 +171,12 @@ class FileResult:
 def packet_digest(path) -> tuple:
     """(sha256 hex of the packet records, record count). The same packets give
     the same digest whatever the container: pcap or pcapng, compressed or
-    not, micro- or nanosecond timestamps (rounded to the microsecond)."""
+    not, micro- or nanosecond timestamps (rounded to the microsecond).
+    Hashed a batch of records at a time where the fast path's reader takes
+    the file (_batch_digest), else record by record: the same bytes hashed."""
+    got = _batch_digest(path)
+    if got is not None:
+        return got
     h = hashlib.sha256()
     count = 0
     stats = ReadStats(str(path))
@@ -183,6 +188,74 @@ def packet_digest(path) -> tuple:
         h.update(len(data).to_bytes(4, "little"))
         h.update(data)
     return (h.hexdigest() if count else None), count
+
+
+def _batch_digest(path) -> Optional[tuple]:
+    """packet_digest of a capture the fast path's reader walks (fastpath.columns.Reader: its
+    records' offsets, lengths, link types and timestamps as columns), each batch's hashed
+    bytes laid out at once; None where it does not take the file or it is damaged (then
+    record by record, as the ordinary reader stops)."""
+    try:
+        import numpy as np
+
+        from .fastpath.columns import NeedSlowPath, Reader
+    except ImportError:  # no numpy
+        return None
+    stats = ReadStats(str(path))
+    h = hashlib.sha256()
+    count = 0
+    try:
+        reader = Reader(path, stats, use_jit=False)
+        for batch in reader.batches():
+            n = len(batch.off)
+            if not n:
+                continue
+            micro = np.rint(batch.ts * 1_000_000)
+            if np.abs(micro).max() >= 2.0 ** 62:
+                return None
+            incl = batch.incl.astype(np.int64)
+            head = np.empty((n, 17), np.uint8)  # link type (4 bytes), microseconds (9, signed), length (4)
+            lt = batch.linktype.astype(np.int64)
+            head[:, 0:4] = np.where(lt >= 0, lt, 0xFFFFFFFF).astype("<u4").view(np.uint8).reshape(n, 4)
+            micro = micro.astype(np.int64)
+            head[:, 4:12] = micro.astype("<i8").view(np.uint8).reshape(n, 8)
+            head[:, 12] = np.where(micro < 0, 0xFF, 0)
+            head[:, 13:17] = incl.astype("<u4").view(np.uint8).reshape(n, 4)
+            out = np.empty(int(incl.sum()) + 17 * n, np.uint8)
+            _lay_records(batch.buf, batch.off.astype(np.int64), incl, head, out)
+            h.update(out)
+            count += n
+    except NeedSlowPath:
+        return None
+    if stats.warnings or stats.truncated:
+        return None
+    return (h.hexdigest() if count else None), count
+
+
+def _lay_records(buf, off, incl, heads, out) -> None:
+    """Into `out`: each record's row of `heads`, then its `incl` bytes of `buf` from `off`, end to
+    end (compiled: cnative.lay_records; here its twin, the same bytes)."""
+    import numpy as np
+
+    from .speedups import compiled
+
+    native = compiled()
+    hlen = heads.shape[1]
+    if native is not None:
+        native.lay_records(buf, off, incl, heads, hlen, out)
+        return
+    if not len(off):
+        return
+    ends = np.cumsum(incl + hlen)
+    at = ends - incl - hlen  # each record's place in `out`
+    out[(at[:, None] + np.arange(hlen)).ravel()] = heads.ravel()
+    # where the records' bytes are in `buf` and go in `out`: +1 where each starts, -1 where it ends
+    lo, hi = int(off.min()), int((off + incl).max())
+    size = hi - lo + 1
+    data = np.bincount(off - lo, minlength=size) - np.bincount(off - lo + incl, minlength=size)
+    size = len(out) + 1
+    placed = np.bincount(at + hlen, minlength=size) - np.bincount(at + hlen + incl, minlength=size)
+    out[np.cumsum(placed[:-1]) > 0] = np.asarray(buf)[lo:hi][np.cumsum(data[:-1]) > 0]
 
 
 def read_submission(task: tuple) -> FileResult:
@@ -217,7 +290,9 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     for value, port in claimed:
         claimed_ports.setdefault(Technique(value), port)
     techs = tuple(dict.fromkeys([Technique(v) for v in technique_values] + list(claimed_ports)))
-    big = _read_big(path, techs, claimed_ports)
+    big = _read_shaped(path, techs, claimed_ports)
+    if big is None:
+        big = _read_big(path, techs, claimed_ports)
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
@@ -381,8 +456,6 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     else the parts hold them whole."""
     own = any(p.own for p in parts)
     graded, reference = ("own", "nmap") if own else ("nmap", None)  # nmap's capture alone: nmap's scan is graded
-    scans = sorted((s for p in parts for s in p.scans), key=lambda s: s[0])
-    showings = tuple(sh for _order, nmap, shows in scans if not (own and nmap) for sh in shows)
     wanted = [Technique(v) for v in technique_values]
     wanted = [t for t in wanted if t in claimed_ports or any(t in p.fits[graded] for p in parts)]
     wanted += [t for t in claimed_ports if t not in wanted]
@@ -392,6 +465,9 @@ def _result(path: str, digest, count: int, warnings, parts: list, technique_valu
     # claimed as the technique alone: the state is the cell's business, worded per cell in grade
     found_of, checked = findings_of([Claim(tech, None, claimed_ports.get(tech), "grade") for tech in wanted],
                                     shown) if wanted else ([], None)
+    # made once verify is done with the capture: a big capture's sessions make millions (_ShowingsOf)
+    scans = sorted((s for p in parts for s in p.scans), key=lambda s: s[0])
+    showings = tuple(sh for _order, nmap, shows in scans if not (own and nmap) for sh in shows)
     for tech, found in zip(wanted, found_of):
         facts = facts_of[tech]
         ports = tuple(_port_reading(tech, f, lang) for f in facts)
@@ -435,6 +511,378 @@ def _touching(findings, frame_sets: list) -> set:
     named = np.fromiter((n for f in findings for n in f.frames), np.int64)
     owner = np.repeat(np.arange(len(findings)), [len(f.frames) for f in findings])
     return set(owner[np.isin(named, mine)].tolist())
+
+
+def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
+    """What _read_big returns, of a big capture read once by the fast path
+    and never replayed whole: its sessions are the fast path's (their ports
+    as columns), each bulk port read as another technique by the shape of
+    its probe and answer (fastpath.subset.pair_shapes: one representative
+    replayed and classified per shape, as verify reads a session as a
+    claimed technique), each side's readings cut to the ports grade can
+    choose (_ShapedSide.kept: what _compact keeps) and only those made whole
+    (BulkPorts.replayed). None where the fast path's sessions may not be
+    the ones _part makes of every exchange (build_scans, no routing: a
+    version detection, idle or IP protocol scan, TCP or UDP pings), where a
+    technique would read part of a session, or two sessions of one pair
+    and two techniques as one (build_scans would group them otherwise), or
+    where a port does not come out as the fast path read it: then
+    _read_big."""
+    from .fastpath import wants_fast
+
+    if not wants_fast(path, "auto"):
+        return None
+    try:
+        import numpy as np
+
+        from .fastpath import analyze_capture_auto
+        from .fastpath.subset import BulkPorts, NotWhole, bulk_rows
+    except ImportError:  # no numpy
+        return None
+    from .analysis import client_conversation
+    from .fastpath.workers import trim_malloc
+    from .gcpause import cyclic_gc, no_cyclic_gc
+
+    with cyclic_gc():  # the fast path leaves its columns in cycles: freed before the pairs are read again
+        summary, scans, more = analyze_capture_auto(path, fast="auto")
+        gc.collect()
+    trim_malloc()
+    if summary.packets == 0 or not any(len(bulk_rows(s)) for s in scans):
+        return None  # read packet by packet (the fast path stepped aside, or nothing in bulk): _read_big decides
+    if more.probings or any(s.zombie is not None or not hasattr(s.ports, "objects") for s in scans) \
+            or any(not m.startswith(("arp", "nd", "icmp")) for d in more.discoveries for m in d.methods) \
+            or any(pr.proto not in ("tcp", "udp") for s in scans for pr in s.ports.objects.values()):
+        return None  # an exchange routed apart from the sessions, which _part reads as one
+    if len({(s.scanner, s.target) for s in scans}) > MAX_PAIRS:
+        return None
+    claimed = tuple(claimed_ports)
+    try:
+        with no_cyclic_gc():
+            bulk = BulkPorts(path, [s for s in scans if len(bulk_rows(s))], own_frames=True)
+            sessions = [_ShapedSession(s, bulk, _nmap(s), client_conversation(s, claimed)) for s in scans]
+            shows = _Shows(sessions)
+            part = _Part(own=any(ss.side == "own" for ss in sessions), scans=[],
+                         fits={"own": set(), "nmap": set()}, ports={}, frames={}, attempted={})
+            refs, frames, read = {}, {}, None
+            for side in ("own", "nmap"):
+                mine = [ss for ss in sessions if ss.side == side]
+                for tech in techs:
+                    fit = [ss.fit(tech) for ss in mine]
+                    if any(f.any() for f in fit):
+                        part.fits[side].add(tech)
+                    port = claimed_ports.get(tech)
+                    read = _ShapedSide(mine, fit, tech, port)
+                    if not read.whole:
+                        return None
+                    part.ports[side, tech] = read.kept(shows)
+                    # the same sessions read as another technique: the same frames, held once
+                    same = (tuple(id(ss) for _order, ss, _rows in read.read), port)
+                    part.frames[side, tech] = frames.get(same)
+                    if part.frames[side, tech] is None:
+                        part.frames[side, tech] = frames[same] = read.frames()
+                    part.attempted[side, tech] = read.attempted()
+                    if side == "nmap":
+                        refs[tech] = read
+            shown = {(f.proto, f.port) for (side, _tech), got in part.ports.items() if side == "own"
+                     for _order, facts in got for f in facts}
+            refs = {tech: read.first_of(shown) for tech, read in refs.items()} if part.own else {}
+    except NotWhole:
+        return None
+    for ss in sessions:
+        ss.bulk = None
+    del shows, bulk, frames, read
+    gc.collect()  # the pairs' columns and the replays (cycles): freed before the showings are made
+    trim_malloc()
+    interned = {}  # a port shown alike by several sessions: one Showing (millions on a big capture)
+    part.scans = [(ss.order, ss.nmap, _ShowingsOf(ss.scan, interned)) for ss in sessions]
+    del sessions, scans, more
+    return summary.packets, summary.warnings, [part], refs
+
+
+class _ShowingsOf:
+    """A fast-path session's Showings, made as they are read: _result reads
+    them once verify is done with the capture, so that a big capture's
+    millions do not come on top of verify's peak; those alike in every
+    field one object (`interned`: shared by the sessions of a capture)."""
+
+    def __init__(self, scan, interned: dict):
+        import numpy as np
+
+        from .fastpath.scans import STATES
+
+        self.technique, self.scanner, self.target, self.interned = scan.technique, scan.scanner, scan.target, interned
+        pt = scan.ports
+        state = pt.state.astype(np.int64)
+        for i, pr in pt.objects.items():
+            state[i] = STATES.index(pr.state)
+        # each row's protocol, port and state in one number: the session's port table not kept through verify
+        self.code = ((pt.udp.astype(np.int64) * 65536 + pt.port) * len(STATES) + state).astype(np.int32)
+
+    def __iter__(self):
+        import numpy as np
+
+        from .fastpath.scans import STATES
+
+        s = self
+        distinct, inverse = np.unique(self.code, return_inverse=True)
+        table = self.interned.setdefault((s.technique, s.scanner, s.target), {})  # code -> Showing
+        got = [table.get(c) for c in distinct.tolist()]
+        for j, c in enumerate(distinct.tolist()):
+            if got[j] is None:
+                udp_port, k = divmod(c, len(STATES))
+                got[j] = table[c] = Showing(s.technique, s.scanner, s.target, "udp" if udp_port >= 65536 else "tcp",
+                                            udp_port % 65536, STATES[k])
+        made = np.empty(len(got), object)
+        made[:] = got
+        return iter(made[inverse.ravel()].tolist())
+
+
+class _ShapedSession:
+    """One fast-path session for _read_shaped: which side it is on, each
+    row's exchange (the engine's, or its bulk shape's representative), its
+    rows' first probe frames, states and reasons."""
+
+    def __init__(self, scan, bulk, nmap: bool, talk: bool):
+        import numpy as np
+
+        from .fastpath.columns import first_index
+        from .fastpath.subset import pair_shapes
+        from .verify import IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR
+
+        self.scan, self.bulk, self.nmap = scan, bulk, nmap
+        self.side = "nmap" if nmap else None if talk else "own"  # talk: a client's own traffic, never graded
+        pt = scan.ports
+        n = len(pt)
+        self.first = pt.pframe.astype(np.int64)  # each row's first probe frame
+        self.which = np.zeros(n, np.int64)  # each row's index into self.exchanges
+        self.exchanges = []
+        self.real = {}  # row -> PortResult with its Exchange (the engine's, or made whole when kept)
+        for i, pr in pt.objects.items():
+            self.which[i] = len(self.exchanges)
+            self.exchanges.append(pr.exchange)
+            self.first[i] = pr.exchange.probes[0].frame
+            self.real[i] = pr
+        self.rows_b, first, self.second = bulk.pairs(scan) if len(pt.objects) < n else ((), (), ())
+        self.probe_row = first
+        if len(self.rows_b):
+            ids, k = pair_shapes(bulk.between.cols, first, self.second,
+                                 [pt.state[self.rows_b], pt.reason[self.rows_b], pt.rframe[self.rows_b] >= 0],
+                                 IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            self.which[self.rows_b] = len(self.exchanges) + ids
+            for j in first_index(ids, k).tolist():
+                self.exchanges.append(self.made(int(self.rows_b[j])).exchange)
+        self.order = int(self.first.min())  # as build_scans orders its sessions
+
+    def made(self, row: int):
+        """The PortResult of a row, with its Exchange."""
+        got = self.real.get(row)
+        if got is None:
+            got = self.real[row] = self.bulk.replayed(self.scan, row)[0]
+        return got
+
+    def fit(self, tech: Technique):
+        """Each row: do its probes fit `tech` (verify.fits: of its kind of probe, so of its shape's)?"""
+        import numpy as np
+
+        from .verify import fits
+
+        return np.array([fits(ex, tech) for ex in self.exchanges], bool)[self.which]
+
+    def read_as(self, tech: Technique) -> tuple:
+        """(state, reason) index arrays (fastpath.scans.STATES, REASONS) of every row read as `tech`:
+        by its table, a bulk shape's representative for all its rows (as verify reads a claimed technique)."""
+        import numpy as np
+
+        from .fastpath.scans import REASONS, STATES
+        from .techniques import REGISTRY
+
+        pt = self.scan.ports
+        if tech is self.scan.technique:
+            state, reason = pt.state.astype(np.int64), pt.reason.astype(np.int64)
+            for i, pr in pt.objects.items():
+                state[i], reason[i] = STATES.index(pr.verdict.state), REASONS.index(pr.verdict.reason)
+            return state, reason
+        spec = REGISTRY[tech]
+        verdicts = [spec.classify(ex) for ex in self.exchanges]
+        return (np.array([STATES.index(v.state) for v in verdicts], np.int64)[self.which],
+                np.array([REASONS.index(v.reason) for v in verdicts], np.int64)[self.which])
+
+    def result_as(self, row: int, tech: Technique):
+        """The PortResult of a row read as `tech`, with its Exchange."""
+        from .techniques import REGISTRY
+
+        pr = self.made(row)
+        return pr if tech is self.scan.technique else replace(pr, verdict=REGISTRY[tech].classify(pr.exchange))
+
+    def frames(self, rows) -> list:
+        """[arrays] of every frame of the exchanges of `rows` (probes, responses, follow-ups, stray)."""
+        import numpy as np
+
+        objects = self.scan.ports.objects
+        out = [np.array([p.frame for i in set(rows.tolist()) & set(objects) for ex in [objects[i].exchange]
+                         for p in ex.probes + ex.responses + ex.followups + ex.stray], np.int64)]
+        if len(self.rows_b):
+            at = np.full(len(self.which), -1, np.int64)
+            at[self.rows_b] = np.arange(len(self.rows_b))
+            j = at[rows]
+            j = j[j >= 0]
+            cols = self.bulk.between.cols
+            answer = self.second[j]
+            out += [cols.frame[self.probe_row[j]].astype(np.int64), cols.frame[answer[answer >= 0]].astype(np.int64)]
+        return out
+
+
+class _Shows:
+    """What the analyzer showed of each (scanner, target, proto, port) over
+    every session (_compact's `shows`: the (nmap's?, technique, state) of
+    each session that has it, in session order), as one id per distinct
+    such tuple, pair by pair (no port of one pair is alike one of another)."""
+
+    def __init__(self, sessions: list):
+        import numpy as np
+
+        from .fastpath.columns import dense_ids
+        from .fastpath.scans import STATES
+
+        techs = list(Technique)
+        self.of_pair = {}  # (scanner, target) -> (each port's key, sorted; its id)
+        pairs = {}
+        for ss in sessions:
+            pairs.setdefault((ss.scan.scanner, ss.scan.target), []).append(ss)
+        for pair, mine in pairs.items():
+            keys, codes = [], []
+            for ss in mine:  # in session order: each key's codes in that order
+                pt = ss.scan.ports
+                keys.append(self.key(pt, np.arange(len(pt))))
+                state = pt.state.astype(np.int64)
+                for r, pr in pt.objects.items():
+                    state[r] = STATES.index(pr.state)
+                codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + state)
+            key, code = np.concatenate(keys), np.concatenate(codes)
+            order = np.argsort(key, kind="stable")
+            key, code = key[order], code[order]
+            del order
+            distinct, start, count = np.unique(key, return_index=True, return_counts=True)
+            rank = np.arange(len(key)) - np.repeat(start, count)
+            table = np.full((len(distinct), int(count.max())), -1, np.int64)  # each key's codes, in session order
+            table[np.repeat(np.arange(len(distinct)), count), rank] = code
+            del key, code, rank
+            self.of_pair[pair] = (distinct, dense_ids([table[:, j] for j in range(table.shape[1])])[0])
+
+    @staticmethod
+    def key(pt, rows):
+        """(proto, port) of rows of a port table, as numbers."""
+        import numpy as np
+
+        return pt.udp[rows].astype(np.int64) * 65536 + pt.port[rows].astype(np.int64)
+
+    def of(self, ss, rows):
+        """Each row's id of what was shown of its port."""
+        import numpy as np
+
+        keys, ids = self.of_pair[ss.scan.scanner, ss.scan.target]
+        return ids[np.searchsorted(keys, self.key(ss.scan.ports, rows))]
+
+
+class _ShapedSide:
+    """One side's sessions read as one technique (what _part reads of
+    them): the rows whose probes fit it (of the claimed port only, where
+    one is claimed), session by session in capture order. `whole`: whether
+    that is how _as_inferred or build_scans would read them: every row of a
+    session fits or none (unless a port is claimed), and no two sessions
+    of one pair and of two techniques fit."""
+
+    def __init__(self, sessions: list, fit: list, tech: Technique, port: Optional[int]):
+        import numpy as np
+
+        self.tech = tech
+        self.read = []  # (order, session, its rows read)
+        techniques = {}
+        self.whole = True
+        for ss, f in zip(sessions, fit):
+            rows = np.nonzero(f & (ss.scan.ports.port == port) if port is not None else f)[0]
+            if not len(rows):
+                continue
+            if port is None and len(rows) < len(f):
+                self.whole = False
+            pair = (ss.scan.scanner, ss.scan.target)
+            if techniques.setdefault(pair, (ss.scan.technique, ss.scan.probe_flags)) != (ss.scan.technique,
+                                                                                         ss.scan.probe_flags):
+                self.whole = False
+            self.read.append((int(ss.first[rows].min()), ss, rows))
+        self.read.sort(key=lambda r: r[0])
+
+    def kept(self, shows: _Shows) -> list:
+        """[(order, [_Facts])]: of the ports alike in their pair, protocol, state,
+        reason and showings, the first with the lowest number (_compact's rule),
+        pair by pair."""
+        import numpy as np
+
+        from .fastpath.columns import dense_ids
+
+        pairs = {}
+        for i, (_order, ss, _rows) in enumerate(self.read):
+            pairs.setdefault((ss.scan.scanner, ss.scan.target), []).append(i)
+        keep = []  # (session, row)
+        for mine in pairs.values():
+            udp, state, reason, shown, port, at = [], [], [], [], [], []
+            for i in mine:
+                _order, ss, rows = self.read[i]
+                pt = ss.scan.ports
+                st, rs = ss.read_as(self.tech)
+                udp.append(pt.udp[rows].astype(np.int8))
+                state.append(st[rows].astype(np.int16))
+                reason.append(rs[rows].astype(np.int16))
+                shown.append(shows.of(ss, rows))
+                port.append(pt.port[rows].astype(np.int64))
+                at.append(np.full(len(rows), i, np.int32))
+                del st, rs
+            cls, _n = dense_ids([np.concatenate(c) for c in (udp, state, reason, shown)])
+            del udp, state, reason, shown
+            port = np.concatenate(port)
+            # by class, then lowest port; the first in capture order of equals (a stable sort of sessions in order)
+            order = np.argsort(cls.astype(np.int64) * 65536 + port, kind="stable")
+            lead = np.ones(len(order), bool)
+            lead[1:] = cls[order][1:] != cls[order][:-1]
+            first = order[lead]
+            at = np.concatenate(at)
+            starts = np.cumsum([0] + [len(self.read[i][2]) for i in mine])
+            where = {i: k for k, i in enumerate(mine)}
+            keep += [(i, int(self.read[i][2][p - starts[where[i]]])) for p, i in zip(first.tolist(), at[first].tolist())]
+        out = {}
+        for i, row in sorted(keep, key=lambda ir: (ir[0], np.searchsorted(self.read[ir[0]][2], ir[1]))):
+            order_i, ss, _rows = self.read[i]
+            out.setdefault(order_i, []).append(_facts(ss.result_as(row, self.tech)))
+        return list(out.items())
+
+    def frames(self):
+        """The frames of every exchange read (_touching's), as one array (uint32: kept through verify)."""
+        import numpy as np
+
+        got = np.concatenate([np.zeros(0, np.int64)] + [a for _order, ss, rows in self.read for a in ss.frames(rows)])
+        return got.astype(np.uint32) if not len(got) or got.max() < 1 << 32 else got
+
+    def attempted(self) -> bool:
+        """The scanner ACKed a SYN/ACK in an exchange read (only the engine's have follow-ups)."""
+        return any(f.flags & ACK and not f.flags & (RST | SYN)
+                   for _order, ss, rows in self.read for i in set(rows.tolist()) & set(ss.scan.ports.objects)
+                   for f in ss.scan.ports.objects[i].exchange.followups)
+
+    def first_of(self, shown: set) -> dict:
+        """(proto, port) -> (order, PortResult) of the first session that reads each of `shown`
+        (_first_of_each, of the ports _needed keeps)."""
+        import numpy as np
+
+        codes = np.array(sorted((proto == "udp") * 65536 + port for proto, port in shown), np.int64)
+        out = {}
+        for order, ss, rows in self.read:
+            pt = ss.scan.ports
+            rows = rows[np.isin(pt.udp[rows].astype(np.int64) * 65536 + pt.port[rows], codes)]
+            for row, udp, port in zip(rows.tolist(), pt.udp[rows].tolist(), pt.port[rows].tolist()):
+                key = ("udp" if udp else "tcp", port)
+                if key in shown and key not in out:
+                    out[key] = (order, ss.result_as(row, self.tech))
+        return out
 
 
 def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:

@@ -520,3 +520,29 @@ def test_gradebook_is_plain_data(book):
     assert isinstance(book, Gradebook)
     with pytest.raises(AttributeError):
         book.students[0].points = 72  # frozen
+
+
+def test_a_digest_hashed_by_batches_is_the_record_by_record_one(golden, tmp_path, monkeypatch):
+    """packet_digest hashes a batch of records at a time where the fast path's reader walks the
+    file (submissions._batch_digest): the same digest as record by record, whatever the container,
+    byte order and timestamp resolution; a cut file is hashed record by record."""
+    from pcapscan import submissions
+
+    header, records, order = gradeclass._records(golden / "syn.pcap")
+    packets = [(sec + frac / 1e6, data) for sec, frac, _, _, data in records]
+    files = {
+        "micro.pcap": pb.pcap_bytes(packets),
+        "nano-big-endian.pcap": pb.pcap_bytes(packets, nano=True, byteorder=">"),
+        "nano.pcapng": pb.pcapng_bytes(interfaces=((1, 9),), packets=[(0, ts, data) for ts, data in packets]),
+        "cut.pcap": pb.pcap_bytes(packets)[:-30],
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    batched = {name: submissions._batch_digest(tmp_path / name) for name in files}
+    by_batch = {name: packet_digest(tmp_path / name) for name in files}
+    monkeypatch.setattr(submissions, "_batch_digest", lambda path: None)
+    by_record = {name: packet_digest(tmp_path / name) for name in files}
+    assert by_batch == by_record
+    assert all(batched[name] is not None for name in files if name != "cut.pcap") and batched["cut.pcap"] is None
+    assert by_record["micro.pcap"][1] == len(packets) and by_record["micro.pcap"][0] is not None
+    assert len({by_record[name][0] for name in files}) == 2  # the cut one lacks a packet

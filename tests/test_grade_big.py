@@ -1,7 +1,9 @@
 """grade on big captures: a capture the fast path takes is read through it,
-its sessions made whole a group of sessions at a time (submissions.GROUP_PORTS,
-fastpath.subset) and only the ports grade can choose kept: the same
-gradebook as the ordinary path, which reads every packet into memory."""
+its sessions read off the fast path's columns (submissions._read_shaped)
+or, where those may not stand for every exchange, made whole a group of
+sessions at a time (submissions.GROUP_PORTS, fastpath.subset), and only
+the ports grade can choose kept: the same gradebook as the ordinary path,
+which reads every packet into memory."""
 from pathlib import Path
 
 import pytest
@@ -20,11 +22,23 @@ STUDENTS = Path(__file__).resolve().parents[1].parent / "shared" / "captures" / 
 S2 = "198.18.0.7"  # a second scanner: its sessions another pair, so another group when groups are small
 
 
-def both(monkeypatch, root, group_ports):
-    """(ordinary gradebook, big-capture gradebook, the groups of (scanner, target) pairs made whole)."""
+def both(monkeypatch, root, group_ports, shaped=False):
+    """(ordinary gradebook, big-capture gradebook, the groups of (scanner, target) pairs made whole);
+    `shaped`: read off the fast path's columns where they stand for every exchange (both.shaped: the
+    captures read so), else every big capture made whole group by group."""
     ordinary = grade(root, jobs=1)
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)  # every capture big
     monkeypatch.setattr(submissions, "GROUP_PORTS", group_ports)
+    both.shaped = []
+    real_shaped = submissions._read_shaped
+
+    def read_shaped(path, *a):
+        got = real_shaped(path, *a) if shaped else None
+        if got is not None:
+            both.shaped.append(Path(path).name)
+        return got
+
+    monkeypatch.setattr(submissions, "_read_shaped", read_shaped)
     groups = []
     real = subset.Between.between
 
@@ -91,12 +105,16 @@ def crafted_class(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("group_ports", [1, 250_000], ids=["a-group-per-pair", "one-group"])
-def test_crafted_big_captures_grade_the_same(monkeypatch, tmp_path, group_ports):
+@pytest.mark.parametrize("group_ports,shaped", [(1, False), (250_000, False), (1, True)],
+                         ids=["a-group-per-pair", "one-group", "shaped"])
+def test_crafted_big_captures_grade_the_same(monkeypatch, tmp_path, group_ports, shaped):
     root = crafted_class(tmp_path / "class")
-    ordinary, fast, groups = both(monkeypatch, root, group_ports)
+    ordinary, fast, groups = both(monkeypatch, root, group_ports, shaped)
     assert groups, "no capture took the big path"
-    if group_ports == 1:  # the two scanners of bob/steal/open.pcap made whole apart
+    if shaped:  # the big scans off the columns; what the fast path routes apart (DHCP and NTP...) group by group
+        assert {"syn_open.pcap", "open.pcap"} <= set(both.shaped), both.shaped
+        assert len(both.shaped) < 9
+    elif group_ports == 1:  # the two scanners of bob/steal/open.pcap made whole apart
         assert [(S, T)] in groups and [(S2, T)] in groups
     assert render_json(fast) == render_json(ordinary)
     assert fast == ordinary
@@ -110,11 +128,15 @@ def test_crafted_big_captures_grade_the_same(monkeypatch, tmp_path, group_ports)
     assert by_file["connect_filtered.pcap"][0] == []
 
 
-def test_real_students_grade_the_same_through_the_big_path(monkeypatch):
+@pytest.mark.parametrize("shaped", [False, True], ids=["groups", "shaped"])
+def test_real_students_grade_the_same_through_the_big_path(monkeypatch, shaped):
     if not STUDENTS.is_dir():
         pytest.skip(f"{STUDENTS} is absent (the shared captures live beside the checkout)")
-    ordinary, fast, groups = both(monkeypatch, STUDENTS, 1)
-    assert len(groups) > 10
+    ordinary, fast, groups = both(monkeypatch, STUDENTS, 1, shaped)
+    if shaped:
+        assert len(both.shaped) > 10
+    else:
+        assert len(groups) > 10
     assert fast == ordinary
 
 

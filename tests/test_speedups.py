@@ -3,7 +3,7 @@ twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
 (fastpath/walk.py), the bulk decoder's common shape, dense ids and grouping by key
 (fastpath/columns.py), the fingerprint's value counts (fingerprint.py), each connection
-attempt's previous one to its port (sessions.py)."""
+attempt's previous one to its port (sessions.py), the records a digest hashes laid out (submissions.py)."""
 import numpy as np
 import pytest
 
@@ -374,3 +374,24 @@ def test_compiled_group_rows_is_the_stable_sort(monkeypatch):
     assert native.group_rows(np.array([0, -1, 1], np.int32), out, counts) == 0 and out.tolist() == [0, 2]
     with pytest.raises(TypeError):
         native.group_rows(np.zeros(2, np.int64), out, counts)
+
+
+@pytest.mark.parametrize("pure", [True, False], ids=["numpy-twin", "compiled"])
+def test_laid_records_are_each_head_then_its_bytes(monkeypatch, pure):
+    """submissions._lay_records (cnative.lay_records, or its numpy twin): each record's head row,
+    then its own bytes of the buffer (records apart, next to each other, empty), end to end."""
+    from pcapscan import submissions
+
+    if pure:
+        monkeypatch.setenv("PCAPSCAN_PURE", "1")
+    elif native is None:
+        pytest.skip("pcapscan.cnative is not built")
+    buf = np.frombuffer(b"..abc....de.f" + bytes(range(200)), np.uint8)
+    off = np.array([2, 9, 12, 12, 13], np.int64)
+    incl = np.array([3, 2, 1, 0, 200], np.int64)
+    heads = np.arange(5 * 3, dtype=np.uint8).reshape(5, 3)
+    out = np.full(int(incl.sum()) + 15, 0xEE, np.uint8)
+    submissions._lay_records(buf, off, incl, heads, out)
+    want = b"".join(bytes(heads[i]) + bytes(buf[o:o + n]) for i, (o, n) in enumerate(zip(off, incl)))
+    assert bytes(out) == want
+    assert bytes(out[:8]) == b"\x00\x01\x02abc\x03\x04"
