@@ -283,7 +283,7 @@ def classify_rst(pkt: Packet, ex: Exchange) -> RstInfo:
     return RstInfo(frame=pkt.frame, proto=ex.proto, port=ex.port, sender=sender, text=text)
 
 
-# What describe reads of each probe, one column each (_probe_rows, _Shaped.probe_rows).
+# What describe reads of each probe, one column each (_probe_rows, _ShapedSession.probe_columns).
 PROBE_COLUMNS = ("frame", "ts", "proto", "kind", "window", "opts", "ttl", "ip_id", "masscan", "sport", "seq", "ack",
                  "flags", "first", "retry", "ip_version")
 
@@ -312,20 +312,47 @@ def _port_side(pr, technique: str, start: float) -> PortSide:
                     handshake=ex.completed_handshake, rsts=port_rsts, exchange=ex, first_frame=ex.probes[0].frame)
 
 
+def _probe_columns(rows: list, bulk: "Optional[_ShapedSession]") -> dict:
+    """PROBE_COLUMNS name -> an array of its values, every probe's in frame
+    order: `rows` (of the ports with an Exchange, _probe_rows) and the bulk
+    ports' columns (_ShapedSession.probe_columns); kind, opts and proto
+    arrays of objects. Arrays, not a tuple per probe: a port that never
+    answered is probed hundreds of times."""
+    import numpy as np
+
+    mine = dict(zip(PROBE_COLUMNS, map(list, zip(*rows)))) if rows else {k: [] for k in PROBE_COLUMNS}
+    theirs = bulk.probe_columns() if bulk is not None else {}
+    frames = np.array(mine["frame"], np.int64)
+    if theirs:
+        frames = np.concatenate([frames, theirs["frame"].astype(np.int64)])
+    order = np.argsort(frames, kind="stable")
+    out = {}
+    for k in PROBE_COLUMNS:
+        if k in ("kind", "opts", "proto"):
+            got = np.empty(len(mine[k]), object)  # strings, None
+            got[:] = mine.pop(k)
+        else:
+            got = np.array(mine.pop(k), np.float64 if k == "ts" else bool if k in ("masscan", "first", "retry")
+                           else np.int64)
+        if theirs:
+            got = np.concatenate([got, theirs.pop(k)])
+        out[k] = got[order]
+    return out
+
+
 def describe(label: str, capture: str, scans: list, index: int, shaped: "Optional[_Shaped]" = None) -> Side:
     """A Side for session `index` (0-based) of a capture's scans. Every port
     with an Exchange is described from it; with `shaped`, the ports the fast
     path classified in bulk are described by their shape (_Shaped)."""
+    import numpy as np
+
     scan = scans[index]
     bulk = shaped.session(scan) if shaped is not None else None
     real = bulk.real if bulk is not None else list(enumerate(scan.ports))  # (row, PortResult with Exchange)
     exchanges = [pr.exchange for _row, pr in real]
-    rows = [r for ex in exchanges for r in _probe_rows(ex)]
-    if bulk is not None:
-        rows += bulk.probe_rows()
-    rows.sort(key=lambda r: r[0])
-    col = dict(zip(PROBE_COLUMNS, zip(*rows))) if rows else {k: () for k in PROBE_COLUMNS}
-    start = col["ts"][0] if rows else 0.0
+    col = _probe_columns([r for ex in exchanges for r in _probe_rows(ex)], bulk)
+    n_rows = len(col["frame"])
+    start = col["ts"][0].item() if n_rows else 0.0
     ends = [p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups]
     if bulk is not None:
         ends += bulk.ends()
@@ -342,29 +369,28 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
         if ps.proto == "udp":
             udp_payloads[ps.port] = tuple(sorted(set(ps.payloads)))
     order = tuple(sorted(ports, key=lambda k: ports[k].first_frame))
-    first = [i for i, f in enumerate(col["first"]) if f]
-    retries = [i for i, r in enumerate(col["retry"]) if r]
-    tcp = [i for i, proto in enumerate(col["proto"]) if proto == "tcp"]
-    gaps = tuple(col["ts"][b] - col["ts"][a] for a, b in zip(first, first[1:]))
+    first, retries, tcp = col["first"], col["retry"], col["proto"] == "tcp"
+    gaps = tuple(np.diff(col["ts"][first]).tolist())
     tool = scan.tool
     f = {}
     f["tool"] = said("analyze.tool", name=tool.name, confidence=f"{tool.confidence:.2f}") if tool is not None else "-"
     f["technique"] = (said("compare.technique.flags", technique=technique_word(scan.technique.value),
                            flags=scan.probe_flags or "none") if scan.probe_flags is not None
                       else technique_word(scan.technique.value))
-    f["probes"] = said("compare.probes", n=len(rows), ports=len(ports))
+    f["probes"] = said("compare.probes", n=n_rows, ports=len(ports))
     f["retransmissions"] = _retransmission_text(ports)
     f["duration"] = _secs(last - start)
     f["inter-probe gap"] = (said("compare.gap", median=_secs(statistics.median(gaps)), low=_secs(min(gaps)),
                                  high=_secs(max(gaps))) if gaps else "-")
-    f["flags"] = _values(col["kind"]) if rows else "-"
-    f["window"] = _values([col["window"][i] for i in tcp]) if tcp else "-"
-    f["TCP options"] = _values([col["opts"][i] for i in tcp], 3) if tcp else "-"
-    f["TTL"] = ttl_pattern(list(col["ttl"]))
-    f["IP ID"] = ipid_pattern(col["ip_version"][0] if rows else 0, list(col["ip_id"]), list(col["masscan"]))
-    f["source port"] = sport_pattern([col["sport"][i] for i in first], [col["sport"][i] for i in retries])
-    f["sequence number"] = seq_pattern([(col["flags"][i], col["seq"][i], col["ack"][i]) for i in first
-                                        if col["proto"][i] == "tcp"])
+    f["flags"] = _values(col["kind"].tolist()) if n_rows else "-"
+    f["window"] = _values(col["window"][tcp].tolist()) if tcp.any() else "-"
+    f["TCP options"] = _values(col["opts"][tcp].tolist(), 3) if tcp.any() else "-"
+    f["TTL"] = ttl_pattern(col["ttl"].tolist())
+    f["IP ID"] = ipid_pattern(int(col["ip_version"][0]) if n_rows else 0, col["ip_id"].tolist(),
+                              col["masscan"].tolist())
+    f["source port"] = sport_pattern(col["sport"][first].tolist(), col["sport"][retries].tolist())
+    tcp_first = first & tcp
+    f["sequence number"] = seq_pattern(list(zip(*(col[k][tcp_first].tolist() for k in ("flags", "seq", "ack")))))
     f["UDP payload"] = _payload_text(udp_payloads)
     f["handshake"] = _handshake_text(ports)
     f["RST sent by"] = _rst_text(rsts)
@@ -374,7 +400,7 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     return Side(label=label, capture=capture, session=index + 1, sessions=len(scans), scan=scan,
                 tool=tool.name if tool else "unknown", tool_confidence=tool.confidence if tool else 0.0,
                 tool_evidence=tuple(tool.evidence) if tool else (), fields=f, ports=ports, order=order,
-                start=start, duration=last - start, probe_count=len(rows), retransmissions=len(retries),
+                start=start, duration=last - start, probe_count=n_rows, retransmissions=int(retries.sum()),
                 gaps=gaps, rsts=tuple(rsts), udp_payloads=udp_payloads,
                 remake=bulk.exchange if bulk is not None else None)
 
@@ -606,7 +632,11 @@ class _Shaped:
     what describe makes of its exchange (the probe's kind and options, the
     answer's kind, state and reason) holds for every port of its shape. A
     shape whose representative is more than its probe and its answer (a
-    retry, a follow-up, a handshake) has each of its ports replayed instead.
+    retry, a follow-up, a handshake) has each of its ports replayed instead;
+    but a port that never answered, probed again (PortTable.more: its retries
+    handed on as columns), is described so too, its number of probes in the
+    shape key and its retries read off their own rows (BulkPorts reopened:
+    found by their frames among the other runs' packets of that port).
     NotWhole (BulkPorts) where the rows are not each port's own."""
 
     def __init__(self, path: PathLike, scans: list, progress=None):
@@ -615,7 +645,11 @@ class _Shaped:
         from .fastpath.columns import first_index
         from .fastpath.subset import BulkPorts, pair_shapes
 
-        self.bulk = bp = BulkPorts(path, scans, progress, own_frames=True)
+        # a port that never answered, probed again (PortTable.more: its retries handed on as columns) shares its
+        # port with its own retries and often with other runs' flows: found by every probe's frame (reopened),
+        # the packets between the pairs read whole (its retries may lie past the other bulk ports' frames)
+        again = any(getattr(s.ports, "more", None) for s in scans)
+        self.bulk = bp = BulkPorts(path, scans, progress, own_frames=not again, reopened=again)
         report(progress, "classifying")
         self.sessions = {}  # id(scan) -> _ShapedSession
         for s in scans:
@@ -624,14 +658,36 @@ class _Shaped:
                 continue
             pt = s.ports
             rframe = pt.rframe[rows_b]
-            ids, n = pair_shapes(bp.between.cols, first, second, [pt.state[rows_b], pt.reason[rows_b], rframe >= 0],
-                                 IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
+            probes, alike = self._probes(s, rows_b, first)
+            ids, n = pair_shapes(bp.between.cols, first, second, [pt.state[rows_b], pt.reason[rows_b], rframe >= 0,
+                                                                  probes, alike], IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             shapes = [_shape_of(bp.replayed(s, int(rows_b[j]))[0]) for j in first_index(ids, n).tolist()]
-            plain = np.array([sh is not None for sh in shapes], bool)[ids]
+            plain = np.array([sh is not None for sh in shapes], bool)[ids] & alike
             real = dict(pt.objects)  # the engine's ports, and those of shapes that are not a probe and its answer
             real.update((row, bp.replayed(s, row)[0]) for row in rows_b[~plain].tolist())
             self.sessions[id(s)] = _ShapedSession(self, s, sorted(real.items()), rows_b[plain], first[plain],
                                                   second[plain], ids[plain], shapes)
+
+    def _probes(self, s, rows_b, first) -> tuple:
+        """(each bulk row's number of probes, whether its probes after the first are alike the first in
+        everything its shape stands for: flags, options, payload), rows probed again read off
+        BulkPorts.probes_again."""
+        import numpy as np
+
+        c = self.bulk.between.cols
+        again = self.bulk.probes_again.get(id(s), {})
+        probes = np.ones(len(rows_b), np.int64)
+        alike = np.ones(len(rows_b), bool)
+        if again:
+            for j, row in enumerate(rows_b.tolist()):
+                got = again.get(row)
+                if got is None:
+                    continue
+                probes[j] = len(got)
+                f = first[j]
+                alike[j] = got[0] == f and all((getattr(c, k)[got] == getattr(c, k)[f]).all()
+                                               for k in ("udp", "flags", "opt", "mss", "payload"))
+        return probes, alike
 
     def session(self, scan) -> "Optional[_ShapedSession]":
         return self.sessions.get(id(scan))
@@ -641,10 +697,14 @@ def _shape_of(rep) -> Optional[_Shape]:
     """The _Shape a representative's PortResult stands for; None where its
     exchange is more than one probe and the answer its verdict names."""
     ex = rep.exchange
-    if len(ex.probes) != 1 or ex.followups or ex.completed_handshake \
+    if ex.followups or ex.completed_handshake or (len(ex.probes) > 1 and ex.responses) \
             or tuple(r.frame for r in ex.responses) != tuple(rep.verdict.response_frames):
         return None
     p = ex.probes[0]
+    if len(ex.probes) > 1 and (len(_retries(ex)) != len(ex.probes) - 1  # a port that never answered, probed again:
+                               or any(probe_class(q) != probe_class(p) or q.proto != p.proto  # retries like its first
+                                      or (q.proto == "tcp" and _opts(q) != _opts(p)) for q in ex.probes[1:])):
+        return None
     return _Shape(kind=probe_class(p) or p.flag_text, opts=_opts(p) if p.proto == "tcp" else None,
                   ip_version=p.ip_version, answer=(response_kind(ex.responses[0]) or ex.responses[0].proto)
                   if ex.responses else None, state=rep.state.value, reason=rep.verdict.reason.value,
@@ -657,47 +717,69 @@ class _ShapedSession:
     read off the columns of its probe and answer rows."""
 
     def __init__(self, shaped: _Shaped, scan, real: list, rows, first, second, ids, shapes: list):
+        import numpy as np
+
         self.shaped, self.scan, self.real = shaped, scan, real
         self.rows, self.first, self.second, self.ids, self.shapes = rows, first, second, ids, shapes
         self._row_of = None
+        # the retries of the ports probed again (BulkPorts.probes_again), rows of between.cols: (row's index
+        # among `rows`, retry row) each, in the order of `rows`
+        again = shaped.bulk.probes_again.get(id(scan), {})
+        retries = [(j, r) for j, row in enumerate(rows.tolist()) if row in again for r in again[row][1:].tolist()]
+        self.retry_of = np.array([j for j, _r in retries], np.int64)
+        self.retry_rows = np.array([r for _j, r in retries], np.int64)
 
-    def probe_rows(self) -> list:
-        """A row of PROBE_COLUMNS per bulk port's probe."""
+    def probe_columns(self) -> dict:
+        """PROBE_COLUMNS name -> its values (an array or a list), a value per bulk port's probe (its retries'
+        too), the first probes, then the retries."""
         import numpy as np
 
-        c, first, shapes = self.shaped.bulk.between.cols, self.first, self.shapes
-        ids = self.ids.tolist()
+        c, shapes = self.shaped.bulk.between.cols, self.shapes
+        at = np.concatenate([self.first, self.retry_rows])
+        ids = np.concatenate([self.ids, self.ids[self.retry_of]])
         udp = self.scan.ports.udp[self.rows]
-        ip_id, dport, seq = (getattr(c, k)[first].astype(np.int64) for k in ("ip_id", "dport", "seq"))
+        udp = np.concatenate([udp, udp[self.retry_of]])
+        ip_id, dport, seq = (getattr(c, k)[at].astype(np.int64) for k in ("ip_id", "dport", "seq"))
         # masscan's IP ID, (destination ^ port ^ seq) & 0xffff, of a TCP probe; the destination is the target
         target = _addr_int(self.scan.target) & 0xFFFF
-        masscan = (~udp & (ip_id == (target ^ dport ^ seq) & 0xFFFF)).tolist()
-        n = len(ids)
-        return list(zip(c.frame[first].tolist(), c.ts[first].tolist(), ["udp" if u else "tcp" for u in udp.tolist()],
-                        [shapes[u].kind for u in ids], c.window[first].tolist(), [shapes[u].opts for u in ids],
-                        c.ttl[first].tolist(), ip_id.tolist(), masscan, c.sport[first].tolist(), seq.tolist(),
-                        c.ack[first].tolist(), c.flags[first].tolist(), [True] * n, [False] * n,
-                        [shapes[u].ip_version for u in ids]))
+        first = np.zeros(len(at), bool)
+        first[:len(self.first)] = True
+
+        def of_shape(name):
+            return np.array([getattr(sh, name) if sh is not None else None for sh in shapes], object)[ids]
+
+        return {"frame": c.frame[at], "ts": c.ts[at], "proto": np.where(udp, "udp", "tcp").astype(object),
+                "kind": of_shape("kind"), "window": c.window[at], "opts": of_shape("opts"), "ttl": c.ttl[at],
+                "ip_id": ip_id, "masscan": ~udp & (ip_id == (target ^ dport ^ seq) & 0xFFFF), "sport": c.sport[at],
+                "seq": seq, "ack": c.ack[at], "flags": c.flags[at], "first": first, "retry": ~first,
+                "ip_version": of_shape("ip_version")}
 
     def ends(self) -> list:
-        """The times of the bulk ports' probes and answers."""
+        """The latest of the bulk ports' probes (their retries' too) and answers, if any."""
+        import numpy as np
+
         ts = self.shaped.bulk.between.cols.ts
         answered = self.scan.ports.rframe[self.rows] >= 0
-        return ts[self.first].tolist() + ts[self.second[answered]].tolist()
+        every = np.concatenate([ts[self.first], ts[self.retry_rows], ts[self.second[answered]]])
+        return [every.max().item()] if len(every) else []
 
     def port_sides(self, technique: str, start: float) -> dict:
         """row -> PortSide of every bulk port."""
         c, pt, rows = self.shaped.bulk.between.cols, self.scan.ports, self.rows
+        offsets = [[] for _ in range(len(rows))]  # each port's retries, seconds after its first probe
+        for j, t in zip(self.retry_of.tolist(), (c.ts[self.retry_rows] - c.ts[self.first[self.retry_of]]).tolist()):
+            offsets[j].append(t)
         out = {}
-        for row, u, frame, ts, rf, port, udp, payload in zip(
+        for row, u, frame, ts, rf, port, udp, payload, after in zip(
                 rows.tolist(), self.ids.tolist(), c.frame[self.first].tolist(), c.ts[self.first].tolist(),
                 pt.rframe[rows].tolist(), pt.port[rows].tolist(), pt.udp[rows].tolist(),
-                c.payload[self.first].tolist()):
+                c.payload[self.first].tolist(), offsets):
             sh = self.shapes[u]
             out[row] = PortSide(proto="udp" if udp else "tcp", port=port, technique=technique, state=sh.state,
-                                reason=sh.reason, probes=sh.probes, retry_offsets=(), start=ts - start,
-                                answers=((sh.answer, rf),) if rf >= 0 else (), payloads=(payload,) if udp else (),
-                                handshake=sh.handshake, rsts=(), exchange=None, first_frame=frame)
+                                reason=sh.reason, probes=sh.probes, retry_offsets=tuple(after), start=ts - start,
+                                answers=((sh.answer, rf),) if rf >= 0 else (),
+                                payloads=(payload,) * sh.probes if udp else (), handshake=sh.handshake, rsts=(),
+                                exchange=None, first_frame=frame)
         return out
 
     def exchange(self, p: PortSide) -> Exchange:

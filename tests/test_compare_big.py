@@ -243,3 +243,83 @@ def test_a_few_ports_are_all_listed(tmp_path):
     table = render(compare(str(path), session_a=1, session_b=2), "table")
     assert "Not shown" not in table
     assert sum(1 for line in table.splitlines() if line.split()[:1] and line.split()[0].endswith("/tcp")) == 10
+
+
+def silent_retried_sessions(path):
+    """A SYN scan whose silent ports are probed again from the same source port a second
+    apart, two, three or four probes each (nmap's retries), one of them from a second source
+    port too and one with other TCP options in its retries, the rest closed (RST/ACK); and a
+    second scanner's SYN scan of the same target."""
+    from pcapbuild import MSS_1460, ether, ipv4_tcp
+
+    scanner, other, target = "198.18.0.1", "198.18.0.9", "198.18.0.2"
+    recs, t, silent = [], 1.0, []
+    for port in range(1, 201):
+        recs.append((t, ether(ipv4_tcp(scanner, target, 40000, port, 0x02, seq=1000, options=MSS_1460,
+                                       ip_id=port))))
+        if port % 5:
+            recs.append((t + 0.0005, ether(ipv4_tcp(target, scanner, port, 40000, 0x14, ack=1001))))
+        else:
+            silent.append(port)
+        t += 0.001
+    for k in range(1, 4):  # the retries, after the scan
+        t += 1.0
+        for port in silent:
+            if k < 1 + port % 4:
+                opts = b"" if port == 15 else MSS_1460
+                recs.append((t, ether(ipv4_tcp(scanner, target, 40000, port, 0x02, seq=1000, options=opts,
+                                               ip_id=1000 * k + port))))
+                t += 0.001
+    recs.append((t + 1.0, ether(ipv4_tcp(scanner, target, 40001, 20, 0x02, seq=1000, options=MSS_1460))))
+    t += 10.0
+    for port in range(1, 81):
+        recs.append((t, ether(ipv4_tcp(other, target, 52000, port, 0x02, seq=77, window=2048))))
+        recs.append((t + 0.0005, ether(ipv4_tcp(target, other, port, 52000, 0x14, ack=78))))
+        t += 0.001
+    path.write_bytes(pcap_bytes(recs))
+    return path
+
+
+def test_silent_ports_probed_again_described_by_shape_from_their_columns(monkeypatch, tmp_path):
+    """Ports that never answered, their retries handed on as columns (PortTable.more, here
+    however few: MORE_OBJECTS_MAX 0): described by their shape and their retries' columns
+    (BulkPorts reopened), not made whole; every format the same as the ordinary path's. The
+    number of probes is in the shape key: without it, one representative's count would stand
+    for ports probed two to four times, and the description differs."""
+    from pcapscan.fastpath import scans
+
+    path = silent_retried_sessions(tmp_path / "retried.pcap")
+    ordinary = _every_format(compare(str(path)))
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
+
+    def made_whole(*_a, **_k):
+        raise AssertionError("the sessions were made whole: the shape route did not hold")
+
+    monkeypatch.setattr(subset, "whole_sessions", made_whole)
+    shaped = []
+    real_shaped = compare_module._Shaped
+
+    def counted(*a, **k):
+        shaped.append(real_shaped(*a, **k))
+        return shaped[-1]
+
+    monkeypatch.setattr(compare_module, "_Shaped", counted)
+    assert _every_format(compare(str(path))) == ordinary
+    (retried, _other) = sorted(shaped[0].sessions.values(), key=lambda s: -len(s.retry_rows))
+    assert len(retried.rows) > 150  # by shape
+    again = shaped[0].bulk.probes_again[id(retried.scan)]
+    # the retries read off the columns: port 15's replayed, port 20's probe from 40001 one
+    assert len(retried.retry_rows) == 60 - 3 + 1
+    assert {len(again[r]) for r in retried.rows.tolist() if r in again} == {2, 3, 4}
+    assert [pr.port for _row, pr in retried.real] == [15]  # its retries' options are not its first probe's
+    real_probes = real_shaped._probes
+
+    def uncounted(self, s, rows_b, first):
+        import numpy as np
+
+        probes, alike = real_probes(self, s, rows_b, first)
+        return np.ones_like(probes), alike
+
+    monkeypatch.setattr(real_shaped, "_probes", uncounted)
+    assert _every_format(compare(str(path))) != ordinary

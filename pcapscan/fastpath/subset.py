@@ -227,7 +227,8 @@ class BulkPorts:
     scanner reopened: the fast path split it where the engine starts a new
     connection, flows.FlowTable._reopened; a scan run again from other
     source ports), for a caller that reads the other rows itself (verify:
-    `key_rows`, `replayed`'s packets). Its own rows are then its probe, at
+    `key_rows`, `replayed`'s packets) or none of them (compare, where a port
+    that never answered was probed again: `probes_again`). Its own rows are then its probe, at
     the frame its verdict names, and the row right after it among the port's
     rows where the target sent that; the port's next row, if any, the
     scanner's; and no RST of the scanner on that port (a reset from another
