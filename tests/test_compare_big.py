@@ -34,6 +34,27 @@ def both(monkeypatch, *args, **kw):
     return ordinary, fast
 
 
+def shape_route_only(monkeypatch, whole_forbidden=True) -> list:
+    """The fast path taken however small the capture, and every compare._Shaped
+    made kept in the list returned; with `whole_forbidden`, a session made whole
+    (subset.whole_sessions) fails the test: the shape route must hold."""
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    if whole_forbidden:
+        def made_whole(*_a, **_k):
+            raise AssertionError("the sessions were made whole: the shape route did not hold")
+
+        monkeypatch.setattr(subset, "whole_sessions", made_whole)
+    shaped = []
+    real_shaped = compare_module._Shaped
+
+    def counted(*a, **k):
+        shaped.append(real_shaped(*a, **k))
+        return shaped[-1]
+
+    monkeypatch.setattr(compare_module, "_Shaped", counted)
+    return shaped
+
+
 @pytest.mark.parametrize("a,b", [("nmap-syn.pcap", "scapy-syn.pcap"), ("nmap-udp.pcap", "scapy-udp.pcap"),
                                  ("zmap-syn.pcap", "masscan-syn.pcap"),
                                  ("hping3-syn.pcap", "scapy-seeds-syn.pcap")])
@@ -108,21 +129,7 @@ def test_bulk_ports_described_by_shape_as_the_ordinary_path_describes_them(monke
     representative does not describe this capture's ports, so the test sees a wrong one."""
     path = varied_sessions(tmp_path / "varied.pcap")
     ordinary = _every_format(compare(str(path)))
-    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
-
-    def made_whole(*_a, **_k):
-        raise AssertionError("the sessions were made whole: the shape route did not hold")
-
-    monkeypatch.setattr(subset, "whole_sessions", made_whole)
-    shaped = []
-    real_shaped = compare_module._Shaped
-
-    def counted(*a, **k):
-        got = real_shaped(*a, **k)
-        shaped.append(got)
-        return got
-
-    monkeypatch.setattr(compare_module, "_Shaped", counted)
+    shaped = shape_route_only(monkeypatch)
     fast = _every_format(compare(str(path)))
     assert fast == ordinary
     assert len(shaped) == 1
@@ -187,15 +194,7 @@ def test_only_the_frames_the_compared_sessions_span_are_read_again(monkeypatch, 
     path.write_bytes(pcap_bytes(recs))
     for a, b in ((1, 2), (2, 3)):
         ordinary = _every_format(compare(str(path), session_a=a, session_b=b))
-        monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
-        shaped = []
-        real_shaped = compare_module._Shaped
-
-        def counted(*args, **kw):
-            shaped.append(real_shaped(*args, **kw))
-            return shaped[-1]
-
-        monkeypatch.setattr(compare_module, "_Shaped", counted)
+        shaped = shape_route_only(monkeypatch, whole_forbidden=False)
         assert _every_format(compare(str(path), session_a=a, session_b=b)) == ordinary
         assert len(shaped[0].bulk.between) == 2 * 2 * 159  # the two sessions' probes and answers only
         monkeypatch.undo()
@@ -290,21 +289,9 @@ def test_silent_ports_probed_again_described_by_shape_from_their_columns(monkeyp
 
     path = silent_retried_sessions(tmp_path / "retried.pcap")
     ordinary = _every_format(compare(str(path)))
-    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
     monkeypatch.setattr(scans, "MORE_OBJECTS_MAX", 0)
-
-    def made_whole(*_a, **_k):
-        raise AssertionError("the sessions were made whole: the shape route did not hold")
-
-    monkeypatch.setattr(subset, "whole_sessions", made_whole)
-    shaped = []
     real_shaped = compare_module._Shaped
-
-    def counted(*a, **k):
-        shaped.append(real_shaped(*a, **k))
-        return shaped[-1]
-
-    monkeypatch.setattr(compare_module, "_Shaped", counted)
+    shaped = shape_route_only(monkeypatch)
     assert _every_format(compare(str(path))) == ordinary
     (retried, _other) = sorted(shaped[0].sessions.values(), key=lambda s: -len(s.retry_rows))
     assert len(retried.rows) > 150  # by shape
