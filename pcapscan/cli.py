@@ -395,17 +395,24 @@ def grade_command(submissions, rubric_file, out_dir, lang, fmt, jobs, dask_addre
     from .report import grade_html, grade_report
     from .verify import verify as run_verify
 
-    if dask_address:
-        from . import cluster
+    from .progress import report
 
-        with cluster.connect(dask_address, log=_dask_log) as client:
-            book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs, dask=client)
-    else:
-        book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs)
-    paths = grade_report.write(book, out_dir)
-    # a big capture's ladders from the ports grade kept of its own verify reading; a small one read again
-    index = grade_html.write(book, out_dir, paths[1:],
-                             ports_of=lambda path: book.ladders[path] if path in book.ladders else run_verify(path).ports)
+    bar = ProgressBar(lang=lang)  # the files read, a big one's phases, the students graded, the reports written
+    try:
+        if dask_address:
+            from . import cluster
+
+            with cluster.connect(dask_address, log=_dask_log) as client:
+                book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs, dask=client)
+        else:
+            book = run_grade(submissions, rubric=rubric_file, lang=lang, jobs=jobs, progress=bar)
+        report(bar, "writing")
+        paths = grade_report.write(book, out_dir)
+        # a big capture's ladders from the ports grade kept of its own verify reading; a small one read again
+        index = grade_html.write(book, out_dir, paths[1:], ports_of=lambda path: book.ladders[path]
+                                 if path in book.ladders else run_verify(path).ports)
+    finally:
+        bar.close()
     emit(grade_report.render(book, fmt), None)
     click.echo(f"pcapscan: {grade_report.wrote_line(book, paths, out_dir)}", err=True)
     click.echo(f"pcapscan: {grade_html.wrote_line(book, index)}", err=True)

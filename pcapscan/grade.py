@@ -41,6 +41,7 @@ from . import messages
 from .errors import InputError, UsageError
 from .messages import Frames, T
 from .model import State, Technique
+from .progress import Ticker, report
 from .report.collapse import states_line
 from .rubric import PORT_NOT_PROBED, STATE_NOT_SHOWN, Rubric, default_rubric, load_rubric
 from .techniques import REGISTRY
@@ -59,12 +60,15 @@ SERVICE_UDP_PORTS = frozenset({53, 67, 68, 123, 137, 138, 1900, 5353, 5355})
 
 # -- grade --------------------------------------------------------------------------------
 
-def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = None, dask=None) -> Gradebook:
+def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = None, dask=None,
+          progress=None) -> Gradebook:
     """Grade every student folder of `submissions_dir`. `rubric`: a Rubric, a
     path to a rubric TOML, or None for the default (the seeds' lab). `jobs`:
     worker processes (default: every core this process may use; 1: none).
     `dask`: a dask.distributed Client: the files are read on its cluster
-    instead (cluster.py; same gradebook).
+    instead (cluster.py; same gradebook). `progress` (progress.py): the
+    files read ("captures"), a big capture's own phases as it is read and
+    verified (in this process), then the students graded ("grading").
     Problems of a student's files are reported in that student's grade;
     only a bad argument (missing folder, bad rubric, bad language) raises."""
     if lang not in messages.LANGS:
@@ -101,8 +105,9 @@ def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = 
 
         outcomes = cluster.run_in_order(dask, read_submission, tasks, cluster.Progress())
     else:
-        outcomes = _run(tasks, workers)
+        outcomes = _run(tasks, workers, progress)
     results = dict(zip((t[0] for t in tasks), outcomes))
+    ticker = Ticker(progress, "grading", len(ids))
 
     owners = defaultdict(list)  # digest -> [(student, rel)]
     for sid in ids:
@@ -110,8 +115,12 @@ def grade(submissions_dir, rubric=None, lang: str = "en", jobs: Optional[int] = 
             digest = results[sub.path].digest
             if digest:
                 owners[digest].append((sid, sub.rel))
-    students = tuple(_grade_student(sid, root / sid, found[sid][0], found[sid][1], results, owners, rubric, lang)
-                     for sid in ids)
+    students = []
+    for i, sid in enumerate(ids):
+        students.append(_grade_student(sid, root / sid, found[sid][0], found[sid][1], results, owners, rubric, lang))
+        ticker(i + 1)
+    students = tuple(students)
+    ticker.end()
     ladders = {os.path.join(str(root / sid), sub.rel): results[sub.path].checked
                for sid in ids for sub in found[sid][0] if results[sub.path].checked is not None}
     return Gradebook(submissions=str(submissions_dir), rubric=rubric, lang=lang, students=students,
@@ -129,14 +138,24 @@ def _workers(jobs: Optional[int], files: int) -> int:
     return max(1, min(jobs, files))
 
 
-def _run(tasks: list, workers: int) -> list:
+def _run(tasks: list, workers: int, progress=None) -> list:
+    """Each task's FileResult, in order; progress: the files done of all
+    ("captures"), and in this process a big capture's own phases between."""
+    report(progress, "captures", 0, len(tasks))
+    out = []
     if workers <= 1 or len(tasks) <= 1:
-        return [read_submission(t) for t in tasks]
+        for t in tasks:
+            out.append(read_submission(t, progress))
+            report(progress, "captures", len(out), len(tasks))
+        return out
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(1, math.ceil(len(tasks) / (workers * 4)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(read_submission, tasks, chunksize=chunk))
+        for got in pool.map(read_submission, tasks, chunksize=chunk):
+            out.append(got)
+            report(progress, "captures", len(out), len(tasks))
+    return out
 
 
 # -- one student ----------------------------------------------------------------------------

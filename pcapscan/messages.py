@@ -1260,7 +1260,7 @@ PROGRESS_WORDS = {
         "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
         "classifying": ("classifying", "exchanges"), "rereading": ("reading again", "bytes"),
         "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
-        "captures": ("captures", "captures"),
+        "captures": ("captures", "captures"), "grading": ("grading", "students"),
     },
     "zh": {
         "reading": ("读取", "字节"), "pairing": ("配对探测包与回应", "个数据包"), "assembling": ("划分扫描会话", "条流"),
@@ -1269,7 +1269,7 @@ PROGRESS_WORDS = {
         "fingerprinting-reread": ("再次读取、分类、识别扫描工具", "条流"),
         "classifying": ("分类", "次交互"), "rereading": ("再次读取", "字节"),
         "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
-        "captures": ("抓包文件", "个抓包文件"),
+        "captures": ("抓包文件", "个抓包文件"), "grading": ("评分", "名学生"),
     },
 }
 # The line around them.

@@ -34,6 +34,7 @@ PHASES = (
     "comparing",  # compare: the two sessions side by side
     "writing",  # the rendering, to its file
     "captures",  # several captures: how many are done
+    "grading",  # grade: each student's cells from the files' readings
 )
 
 EVERY = 1 << 16  # packets or rows between two reports of a loop

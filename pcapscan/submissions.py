@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from . import messages
 from .capture import ReadStats, read_packets
@@ -258,14 +258,16 @@ def _lay_records(buf, off, incl, heads, out) -> None:
     out[np.cumsum(placed[:-1]) > 0] = np.asarray(buf)[lo:hi][np.cumsum(data[:-1]) > 0]
 
 
-def read_submission(task: tuple) -> FileResult:
+def read_submission(task: tuple, progress: Optional[Callable] = None) -> FileResult:
     """The per-file work: read one capture as every technique of `techniques`
     its probes fit, and as every claimed technique. task = (path, techniques
     (values), claimed ((technique value, port or None), ...), lang). Never
-    raises for a bad capture: the error is in the result."""
+    raises for a bad capture: the error is in the result. `progress`
+    (progress.py): a big capture's phases, its readings and verify's checks
+    (a small one is read in a moment and says nothing)."""
     path, technique_values, claimed, lang = task
     try:
-        return _read(path, technique_values, claimed, lang)
+        return _read(path, technique_values, claimed, lang, progress)
     except PcapscanError as exc:
         return FileResult(path=path, error=words(exc))
     except (OSError, MemoryError, RecursionError) as exc:
@@ -280,7 +282,7 @@ GROUP_PORTS = 70_000
 MAX_PAIRS = 256  # more (scanner, target) pairs than this: the ordinary path
 
 
-def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
+def _read(path: str, technique_values, claimed, lang: str, progress: Optional[Callable] = None) -> FileResult:
     from .exchanges import ReplayEngine
     from .fastpath.workers import trim_malloc
     from .verify import verify_packets
@@ -290,9 +292,9 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
     for value, port in claimed:
         claimed_ports.setdefault(Technique(value), port)
     techs = tuple(dict.fromkeys([Technique(v) for v in technique_values] + list(claimed_ports)))
-    big = _read_shaped(path, techs, claimed_ports)
+    big = _read_shaped(path, techs, claimed_ports, progress)
     if big is None:
-        big = _read_big(path, techs, claimed_ports)
+        big = _read_big(path, techs, claimed_ports, progress)
     refs = None
     if big is not None:
         count, warnings, parts, refs = big
@@ -306,7 +308,8 @@ def _read(path: str, technique_values, claimed, lang: str) -> FileResult:
             # one reading of the capture for none (the ladders) and every claim: its ports checked by shape
             # (verify._Shapes), not a verify each; each result dropped once read
             found, checked = [], None
-            for i, result in enumerate(verify_each(path, [[]] + [[c] for c in claims], lang=lang)):
+            for i, result in enumerate(verify_each(path, [[]] + [[c] for c in claims], lang=lang,
+                                                   progress=progress)):
                 if i:
                     found.append(result.findings)
                 else:
@@ -513,7 +516,8 @@ def _touching(findings, frame_sets: list) -> set:
     return set(owner[np.isin(named, mine)].tolist())
 
 
-def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
+def _read_shaped(path: str, techs: tuple, claimed_ports: dict, progress: Optional[Callable] = None
+                 ) -> Optional[tuple]:
     """What _read_big returns, of a big capture read once by the fast path
     and never replayed whole: its sessions are the fast path's (their ports
     as columns), each bulk port read as another technique by the shape of
@@ -544,7 +548,7 @@ def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple
     from .gcpause import cyclic_gc, no_cyclic_gc
 
     with cyclic_gc():  # the fast path leaves its columns in cycles: freed before the pairs are read again
-        summary, scans, more = analyze_capture_auto(path, fast="auto")
+        summary, scans, more = analyze_capture_auto(path, fast="auto", progress=progress)
         gc.collect()
     trim_malloc()
     if summary.packets == 0 or not any(len(bulk_rows(s)) for s in scans):
@@ -558,7 +562,7 @@ def _read_shaped(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple
     claimed = tuple(claimed_ports)
     try:
         with no_cyclic_gc():
-            bulk = BulkPorts(path, [s for s in scans if len(bulk_rows(s))], own_frames=True)
+            bulk = BulkPorts(path, [s for s in scans if len(bulk_rows(s))], progress, own_frames=True)
             sessions = [_ShapedSession(s, bulk, _nmap(s), client_conversation(s, claimed)) for s in scans]
             shows = _Shows(sessions)
             part = _Part(own=any(ss.side == "own" for ss in sessions), scans=[],
@@ -885,7 +889,7 @@ class _ShapedSide:
         return out
 
 
-def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
+def _read_big(path: str, techs: tuple, claimed_ports: dict, progress: Optional[Callable] = None) -> Optional[tuple]:
     """(packets, warnings, [_Part]) of a big capture read through the fast
     path, its sessions made whole a group at a time (GROUP_PORTS) from the
     packets between their addresses (fastpath.subset), each group's ports
@@ -905,7 +909,7 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
     from .fastpath.workers import trim_malloc
     from .gcpause import no_cyclic_gc
 
-    summary, scans, more = analyze_capture_auto(path, fast="auto")
+    summary, scans, more = analyze_capture_auto(path, fast="auto", progress=progress)
     if summary.packets == 0 or all(p.exchange is not None for s in scans for p in s.ports):
         return None  # read packet by packet already (the fast path stepped aside): the ordinary path
     size = Counter()  # (scanner, target) -> ports of its sessions
@@ -932,7 +936,8 @@ def _read_big(path: str, techs: tuple, claimed_ports: dict) -> Optional[tuple]:
     groups.append(group)
     parts, refs = [], {}
     try:
-        between = Between(path, [pair for group in groups for pair in group])  # read once, as columns, for all groups
+        # read once, as columns, for all groups
+        between = Between(path, [pair for group in groups for pair in group], progress)
     except NotWhole:  # more records than its frame numbers hold
         return None
     with no_cyclic_gc():  # a group's Packets and Exchanges: 100,000s of objects (gcpause.py)

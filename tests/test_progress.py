@@ -244,3 +244,46 @@ def test_cli_annotate_on_a_terminal_shows_verify_then_writing(tmp_path, monkeypa
     labels = phase_labels(frames_of(res.stderr))
     assert labels[0] == "reading" and labels[-1] == "writing" and "checking" in labels, labels
     assert res.stderr.endswith("\r\x1b[K")  # the bar is gone before the summary line
+
+
+# -- grade ------------------------------------------------------------------------------------------
+
+
+def class_with_a_big_capture(tmp_path):
+    """One student: a capture taken as big (FAST_MIN_BYTES set to 1 by the tests) and a lab capture."""
+    import shutil
+    from pathlib import Path
+
+    alice = tmp_path / "class" / "alice"
+    alice.mkdir(parents=True)
+    (alice / "syn_scan.pcap").write_bytes(two_sessions(tmp_path).read_bytes())
+    shutil.copy(Path(__file__).resolve().parents[1] / "captures" / "golden" / "xmas.pcap", alice / "xmas_closed.pcap")
+    return alice.parent
+
+
+def test_grade_reports_the_files_a_big_captures_phases_and_the_students(tmp_path, monkeypatch):
+    from pcapscan.grade import grade
+
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    rec = Recorder()
+    grade(class_with_a_big_capture(tmp_path), jobs=1, progress=rec)
+    phases = rec.phases()
+    assert phases[0] == "captures" and phases[-2:] == ["captures", "grading"], phases
+    # between the files: each big capture read, read again where grade finds its ports, verified
+    assert {"reading", "fingerprinting", "rereading", "checking"} <= set(phases), phases
+    assert [d for d, _t, _c in rec.of("captures")] == [0, 1, 2] and rec.of("captures")[-1][1] == 2
+    assert_phase_runs_to_its_end(rec, "grading")
+
+
+def test_cli_grade_on_a_terminal_names_every_phase_then_clears_the_line(tmp_path, monkeypatch):
+    root = class_with_a_big_capture(tmp_path)
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    on_a_terminal(monkeypatch)
+    res = CliRunner().invoke(cli.main, ["grade", str(root), "-o", str(tmp_path / "grades"), "-j", "1"])
+    assert res.exit_code in (0, 1), res.stderr
+    bar, _, after = res.stderr.partition("pcapscan: wrote")
+    labels = phase_labels(frames_of(bar))
+    assert labels[0] == "captures" and labels[-2:] == ["grading", "writing"], labels
+    assert "reading" in labels and "checking" in labels, labels
+    assert bar.endswith("\r\x1b[K") and after  # the bar gone before the lines about the files written
+    assert "\x1b[K" not in res.stdout and "alice" in res.stdout
