@@ -996,3 +996,8 @@ def first_index(ids: np.ndarray, n: int) -> np.ndarray:
     first = np.full(n, len(ids), np.int64)
     np.minimum.at(first, ids, np.arange(len(ids)))
     return first
+
+
+def range_rows(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The rows lo[i], lo[i] + 1, ..., lo[i] + n[i] - 1 of every range i, one after the other."""
+    return np.arange(int(n.sum())) + np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)

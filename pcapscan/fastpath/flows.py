@@ -29,7 +29,8 @@ from ..exchanges import (DUPLICATE_WINDOW, ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS,
 from ..capture.decode import P_TCP, P_UDP
 from ..model import SYN, TCP_BASE_FLAGS, Packet
 from ..speedups import compiled
-from .columns import V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, fits, insertion_slots
+from .columns import (V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, fits, insertion_slots,
+                      range_rows)
 from .workers import trim_malloc
 
 # flow state bits
@@ -332,9 +333,7 @@ class Retries:
         at, hit = self._find(fids)
         lo, hi = self.start[at[hit]], self.start[at[hit] + 1]
         n = hi - lo
-        owner = np.repeat(np.flatnonzero(hit), n)
-        rows = np.arange(int(n.sum())) + np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)
-        return rows, owner
+        return range_rows(lo, n), np.repeat(np.flatnonzero(hit), n)
 
     def _find(self, fids: np.ndarray):
         fids = np.asarray(fids, np.int64)

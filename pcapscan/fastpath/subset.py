@@ -339,10 +339,7 @@ class BulkPorts:
         pframe = pt.pframe[rows_b].astype(np.int64)
         if not n or not len(rows) or pframe.max() >= 1 << 32:
             return np.full(len(rows_b), -1), np.full(len(rows_b), -1), np.zeros(len(rows_b), bool)
-        probe = np.minimum(np.searchsorted(c.frame, pframe.astype(c.frame.dtype)), n - 1)
-        i = self._at[probe].astype(np.int64)  # its place among its pair's keyed rows
-        i_ok = np.maximum(i, 0)
-        ok = (c.frame[probe] == pframe) & (i >= 0) & (rows[i_ok] == probe) & (keys[i_ok] == code)
+        probe, i_ok, ok = self._at_frames(pframe, rows, keys, code)
         first = np.where(ok, probe, -1)
         nxt = np.minimum(i_ok + 1, len(rows) - 1)
         from_target = ok & (i_ok + 1 < hi) & (c.src[rows[nxt]] == target)
@@ -360,12 +357,20 @@ class BulkPorts:
             second[np.isin(rows_b, np.fromiter(more, np.int64, len(more)))] = -1
         return first, second, ok
 
+    def _at_frames(self, frames: np.ndarray, rows, keys, code) -> tuple:
+        """(the row of each of `frames` among between.cols, its place among its pair's keyed rows
+        `rows`/`keys` (0 where not found), found: that row is there and of port `code`)."""
+        c = self.between.cols
+        row = np.minimum(np.searchsorted(c.frame, frames.astype(c.frame.dtype)), len(c.frame) - 1)
+        i = self._at[row].astype(np.int64)
+        i_ok = np.maximum(i, 0)
+        return row, i_ok, (c.frame[row] == frames) & (i >= 0) & (rows[i_ok] == row) & (keys[i_ok] == code)
+
     def _probes_again(self, s, rows_b, rows, keys, code, more: dict, target) -> np.ndarray:
         """ok per bulk row of scan `s`: a row probed more than once (PortTable.more: a port that
         never answered, its probes again handed on as columns) is silent, and every probe of it
         is a row of its port; those rows kept (probes_again) for `replayed`."""
         c = self.between.cols
-        n = len(c.frame)
         ok = np.ones(len(rows_b), bool)
         at = {int(r): j for j, r in enumerate(rows_b.tolist())}
         mine = self.probes_again.setdefault(id(s), {})
@@ -377,10 +382,8 @@ class BulkPorts:
             if s.ports.rframe[row] >= 0 or frames.max() >= 1 << 32:
                 ok[j] = False
                 continue
-            got = np.minimum(np.searchsorted(c.frame, frames.astype(c.frame.dtype)), n - 1)
-            i = self._at[got].astype(np.int64)
-            i_ok = np.maximum(i, 0)
-            ok[j] = bool(((c.frame[got] == frames) & (i >= 0) & (rows[i_ok] == got) & (keys[i_ok] == code[j])).all())
+            got, i_ok, found = self._at_frames(frames, rows, keys, code[j])
+            ok[j] = bool(found.all())
             last = int(i_ok[-1]) + 1  # the port's row after its last probe, if any: the scanner's
             if ok[j] and last < len(rows) and keys[last] == code[j] and c.src[rows[last]] == target:
                 ok[j] = False
