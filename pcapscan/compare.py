@@ -669,21 +669,20 @@ class _Shaped:
                                                   second[plain], ids[plain], shapes)
 
     def _probes(self, s, rows_b, first) -> tuple:
-        """(each bulk row's number of probes, whether its probes after the first are alike the first in
-        everything its shape stands for: flags, options, payload), rows probed again read off
-        BulkPorts.probes_again."""
+        """(each bulk row's number of probes (PortTable.probe_counts), whether its probes after the
+        first are alike the first in everything its shape stands for: flags, options, payload),
+        rows probed again read off BulkPorts.probes_again."""
         import numpy as np
 
         c = self.bulk.between.cols
         again = self.bulk.probes_again.get(id(s), {})
-        probes = np.ones(len(rows_b), np.int64)
+        probes = s.ports.probe_counts(rows_b)
         alike = np.ones(len(rows_b), bool)
         if again:
             for j, row in enumerate(rows_b.tolist()):
                 got = again.get(row)
                 if got is None:
                     continue
-                probes[j] = len(got)
                 f = first[j]
                 alike[j] = got[0] == f and all((getattr(c, k)[got] == getattr(c, k)[f]).all()
                                                for k in ("udp", "flags", "opt", "mss", "payload"))

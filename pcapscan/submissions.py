@@ -616,11 +616,8 @@ class _ShowingsOf:
 
         self.technique, self.scanner, self.target, self.interned = scan.technique, scan.scanner, scan.target, interned
         pt = scan.ports
-        state = pt.state.astype(np.int64)
-        for i, pr in pt.objects.items():
-            state[i] = STATES.index(pr.state)
         # each row's protocol, port and state in one number: the session's port table not kept through verify
-        self.code = ((pt.udp.astype(np.int64) * 65536 + pt.port) * len(STATES) + state).astype(np.int32)
+        self.code = ((pt.udp.astype(np.int64) * 65536 + pt.port) * len(STATES) + pt.states()).astype(np.int32)
 
     def __iter__(self):
         import numpy as np
@@ -702,10 +699,7 @@ class _ShapedSession:
 
         pt = self.scan.ports
         if tech is self.scan.technique:
-            state, reason = pt.state.astype(np.int64), pt.reason.astype(np.int64)
-            for i, pr in pt.objects.items():
-                state[i], reason[i] = STATES.index(pr.verdict.state), REASONS.index(pr.verdict.reason)
-            return state, reason
+            return pt.states(), pt.reasons()
         spec = REGISTRY[tech]
         verdicts = [spec.classify(ex) for ex in self.exchanges]
         return (np.array([STATES.index(v.state) for v in verdicts], np.int64)[self.which],
@@ -758,10 +752,7 @@ class _Shows:
             for ss in mine:  # in session order: each key's codes in that order
                 pt = ss.scan.ports
                 keys.append(self.key(pt, np.arange(len(pt))))
-                state = pt.state.astype(np.int64)
-                for r, pr in pt.objects.items():
-                    state[r] = STATES.index(pr.state)
-                codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + state)
+                codes.append((int(ss.nmap) * len(techs) + techs.index(ss.scan.technique)) * len(STATES) + pt.states())
             key, code = np.concatenate(keys), np.concatenate(codes)
             order = np.argsort(key, kind="stable")
             key, code = key[order], code[order]

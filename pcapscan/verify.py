@@ -1574,7 +1574,8 @@ class _Shapes:
             if not len(rows_b):
                 continue
             pt = s.ports
-            extra = [pt.state[rows_b], pt.reason[rows_b], pt.rframe[rows_b] >= 0, _probe_count(pt, rows_b)]
+            # (no port rule finds anything on probes without an answer, however many: their number is in the key all the same)
+            extra = [pt.state[rows_b], pt.reason[rows_b], pt.rframe[rows_b] >= 0, pt.probe_counts(rows_b)]
             ids, n = pair_shapes(b.cols, first, second, extra, IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR)
             self.shapes.append((s, rows_b, ids))
             self.groups[id(s)] = (rows_b, ids, rows_b[first_index(ids, n)])
@@ -1783,19 +1784,6 @@ class _Shapes:
         table = PortTable(pt.udp, pt.port, state, reason, ttl, pt.pframe, pt.rframe, objects)
         return replace(s, technique=tech, ports=table,
                        technique_evidence=Text.of("inferred.forced", technique=tech.value, why=s.technique_evidence))
-
-
-def _probe_count(pt, rows):
-    """Each bulk row's number of probes: one, or a port that never answered probed again (PortTable.more,
-    where the fast path hands those on as columns). No port rule finds anything on probes without an answer,
-    however many; their number is in the shape key all the same."""
-    import numpy as np
-
-    more = getattr(pt, "more", None)
-    out = np.ones(len(rows), np.int64)
-    if more:
-        out[:] = [len(more[r]) if r in more else 1 for r in rows.tolist()]
-    return out
 
 
 def _reusing(between, rows, real: list) -> list:

@@ -31,7 +31,7 @@ from ..techniques import REGISTRY, fallback_spec, infer_technique
 from ..progress import Ticker, report
 from . import shapes
 from .columns import (AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, merge_rows,
-                      pack_columns)
+                      pack_columns, range_rows)
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
 from .flows import (ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, PROBE_COLS, REPEATING, ROW_FIELDS, SDIR, FlowTable,
                     listed, make_packets)
@@ -78,6 +78,27 @@ class PortTable(Sequence):
 
     def __len__(self) -> int:
         return len(self.port)
+
+    def states(self) -> np.ndarray:
+        """Every row's state (an index of STATES), the engine's rows' from their PortResult."""
+        out = self.state.astype(np.int64)
+        for i, pr in self.objects.items():
+            out[i] = STATES.index(pr.verdict.state)
+        return out
+
+    def reasons(self) -> np.ndarray:
+        """Every row's reason (an index of REASONS), the engine's rows' from their PortResult."""
+        out = self.reason.astype(np.int64)
+        for i, pr in self.objects.items():
+            out[i] = REASONS.index(pr.verdict.reason)
+        return out
+
+    def probe_counts(self, rows: np.ndarray) -> np.ndarray:
+        """Each of bulk rows `rows`'s number of probes: one, or every probe of a row in `more`."""
+        out = np.ones(len(rows), np.int64)
+        if self.more:
+            out[:] = [len(self.more[r]) if r in self.more else 1 for r in rows.tolist()]
+        return out
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -230,15 +251,15 @@ class Assembler:
         hit[_rows_in(fids, t.retries.fids)] = True
         where = np.flatnonzero(hit)
         if not len(where):
-            return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
+            return _no_others()
         fids = fids[where]
         lo, hi = np.searchsorted(heads, fids, "left"), np.searchsorted(heads, fids, "right")
         n = hi - lo
         m_at = np.repeat(np.arange(len(fids)), n)
-        m_fid = members[np.arange(int(n.sum())) + np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)]
+        m_fid = members[range_rows(lo, n)]
         rows, owner = t.retries.rows_of(np.r_[fids, m_fid])
         if not len(m_fid) and not len(rows):
-            return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
+            return _no_others()
         src, sport, dst, dport, udp = t.endpoints(m_fid)
         firsts = {k: t.probe[k].a[m_fid] for k in PROBE_COLS}
         firsts.update(src=src, sport=sport, dst=dst, dport=dport, udp=udp)
@@ -837,7 +858,7 @@ class Assembler:
         o_at = others["at"]
         if 0 < len(o_at) <= MORE_OBJECTS_MAX:
             multi[np.flatnonzero(~multi)[o_at[np.r_[True, o_at[1:] != o_at[:-1]]]]] = True
-            others = self._others(np.zeros(0, np.int64))
+            others = _no_others()
         obj_rows = members[multi]
         objs = self.exchanges_at(tab, obj_rows)
         merged = merge_same_port(objs) if objs else []
@@ -944,6 +965,11 @@ def _blocks(counts: np.ndarray, size: int) -> tuple:
             sessions.append(present[first:j + 1])
             lo, first = end, j + 1
     return out, sessions
+
+
+def _no_others() -> dict:
+    """Assembler._others of flows without any other probe: its columns, empty."""
+    return {**{k: np.zeros(0, np.int64) for k in ROW_FIELDS}, "at": np.zeros(0, np.int64)}
 
 
 def _rows_in(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
