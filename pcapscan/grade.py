@@ -141,18 +141,18 @@ def _workers(jobs: Optional[int], files: int) -> int:
 def _run(tasks: list, workers: int, progress=None) -> list:
     """Each task's FileResult, in order; progress: the files done of all
     ("captures"), and in this process a big capture's own phases between."""
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import ExitStack
+
     report(progress, "captures", 0, len(tasks))
     out = []
-    if workers <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            out.append(read_submission(t, progress))
-            report(progress, "captures", len(out), len(tasks))
-        return out
-    from concurrent.futures import ProcessPoolExecutor
-
-    chunk = max(1, math.ceil(len(tasks) / (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for got in pool.map(read_submission, tasks, chunksize=chunk):
+    with ExitStack() as stack:
+        if workers <= 1 or len(tasks) <= 1:
+            each = (read_submission(t, progress) for t in tasks)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            each = pool.map(read_submission, tasks, chunksize=max(1, math.ceil(len(tasks) / (workers * 4))))
+        for got in each:
             out.append(got)
             report(progress, "captures", len(out), len(tasks))
     return out
