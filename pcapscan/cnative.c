@@ -1305,7 +1305,59 @@ done:
     return result;
 }
 
+/* -- records ----------------------------------------------------------------------------- */
+
+/* records(cls, setters, values, n) -> [n new instances of cls], each field set by its
+ * descriptor's __set__ (setters: one per field, a slot's member descriptor) to values[j][i]
+ * where values[j] is a list (a column of n values), else to values[j] itself (a field's
+ * default: a dataclass's defaults are never lists). The instances are made as object.__new__
+ * makes them (cls->tp_alloc): a frozen dataclass's __init__ never runs. model.records'
+ * compiled half; its twin is the function model._maker compiles. */
+static PyObject *records(PyObject *self, PyObject *args) {
+    PyTypeObject *cls;
+    PyObject *setters, *values;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "O!O!O!n", &PyType_Type, &cls, &PyTuple_Type, &setters, &PyTuple_Type, &values, &n))
+        return NULL;
+    Py_ssize_t k = PyTuple_GET_SIZE(setters);
+    if (PyTuple_GET_SIZE(values) != k || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "records: one value per setter, n >= 0");
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *d = PyTuple_GET_ITEM(setters, j), *v = PyTuple_GET_ITEM(values, j);
+        if (!Py_TYPE(d)->tp_descr_set) {
+            PyErr_SetString(PyExc_TypeError, "records: a setter is no data descriptor");
+            return NULL;
+        }
+        if (PyList_CheckExact(v) && PyList_GET_SIZE(v) != n) {
+            PyErr_SetString(PyExc_ValueError, "records: a column's length is not n");
+            return NULL;
+        }
+    }
+    PyObject *out = PyList_New(n);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = cls->tp_alloc(cls, 0);
+        if (!obj)
+            goto fail;
+        PyList_SET_ITEM(out, i, obj);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *d = PyTuple_GET_ITEM(setters, j), *v = PyTuple_GET_ITEM(values, j);
+            if (Py_TYPE(d)->tp_descr_set(d, obj, PyList_CheckExact(v) ? PyList_GET_ITEM(v, i) : v) < 0)
+                goto fail;
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out); /* (the items not made yet are NULL: the list lets go of the others) */
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
+    {"records", records, METH_VARARGS,
+     "records(cls, setters, values, n) -> [n instances of cls, fields set by setters] (see model.records)"},
     {"lay_records", lay_records, METH_VARARGS,
      "lay_records(buf, off, incl, heads, hlen, out) -> bytes written (see submissions.py's _lay_records)"},
     {"group_rows", group_rows, METH_VARARGS,

@@ -3,7 +3,8 @@ twins give the same results: rows of text (report/rowtext.py), the flow
 table's key -> flow id map (fastpath/flows.py), the pcap record walk
 (fastpath/walk.py), the bulk decoder's common shape, dense ids and grouping by key
 (fastpath/columns.py), the fingerprint's value counts (fingerprint.py), each connection
-attempt's previous one to its port (sessions.py), the records a digest hashes laid out (submissions.py)."""
+attempt's previous one to its port (sessions.py), the records a digest hashes laid out (submissions.py),
+a batch of frozen dataclass records (model.py)."""
 import numpy as np
 import pytest
 
@@ -395,3 +396,40 @@ def test_laid_records_are_each_head_then_its_bytes(monkeypatch, pure):
     want = b"".join(bytes(heads[i]) + bytes(buf[o:o + n]) for i, (o, n) in enumerate(zip(off, incl)))
     assert bytes(out) == want
     assert bytes(out[:8]) == b"\x00\x01\x02abc\x03\x04"
+
+
+@needs_native
+def test_compiled_records_are_the_python_ones(monkeypatch):
+    """model.records: cnative.records sets each slot as the function model._maker compiles does,
+    columns and defaults alike, and refuses a column of another length."""
+    from dataclasses import fields
+
+    from pcapscan.model import Packet, Quoted, records
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    cols = {"frame": rng.integers(1, 1 << 31, n).tolist(), "ts": rng.random(n).tolist(),
+            "src": [f"198.18.0.{i % 250}" for i in range(n)], "dst": ["198.18.1.1"] * n,
+            "proto": rng.choice(["tcp", "udp", "icmp"], n).tolist(), "ttl": rng.integers(0, 256, n).tolist(),
+            "options": [(2, 4, 8, 1, 3)[:k] for k in rng.integers(0, 6, n).tolist()],
+            "mss": [None if m < 0 else m for m in rng.integers(-1, 1460, n).tolist()],
+            "quoted": [Quoted("198.18.1.1", "198.18.0.1", "udp", 53, i) if i % 7 == 0 else None for i in range(n)]}
+    compiled, pure = _compiled_and_pure(monkeypatch, records, Packet, cols)
+    want = [Packet(**{k: v[i] for k, v in cols.items()}) for i in range(n)]
+    assert compiled == pure == want
+    assert [type(getattr(p, f.name)) for p in compiled for f in fields(Packet)] == \
+        [type(getattr(p, f.name)) for p in want for f in fields(Packet)]
+    cols["ttl"] = cols["ttl"][:-1]
+    for pure_ in (False, True):
+        if pure_:
+            monkeypatch.setenv("PCAPSCAN_PURE", "1")
+        else:
+            monkeypatch.delenv("PCAPSCAN_PURE", raising=False)
+        with pytest.raises(ValueError):
+            records(Packet, cols)
+    with pytest.raises(TypeError):  # no data descriptor
+        native.records(Packet, (Packet.frame, 5), (1, 2), 1)
+    with pytest.raises(AttributeError):  # a property without a setter: its own refusal
+        native.records(Packet, (Packet.frame, Packet.seg_len), (1, 2), 1)
+    with pytest.raises(ValueError):
+        native.records(Packet, (Packet.frame,), ([1, 2],), 3)

@@ -27,7 +27,7 @@ import numpy as np
 from ..exchanges import (DUPLICATE_WINDOW, ICMP_ERROR_TYPES, SERVICE_PORT_PAIRS, is_group_address, midstream,
                          never_probes, reopens, shows_connection, tcp_answers)
 from ..capture.decode import P_TCP, P_UDP
-from ..model import SYN, TCP_BASE_FLAGS, Packet
+from ..model import SYN, TCP_BASE_FLAGS, Packet, records
 from ..speedups import compiled
 from .columns import (V6_BASE, AddressBook, Decoded, OptionBook, dense_ids, first_index, fits, insertion_slots,
                       range_rows)
@@ -287,8 +287,8 @@ class RowStore:
             for k, got in pieces.items():
                 got.append(part[k][a:b])
             lo, i = first + b, i + 1
-        return make_packets({k: listed(v[0] if len(v) == 1 else np.concatenate(v), k in REPEATING)
-                             for k, v in pieces.items()}, addrs, options)
+        return make_packets({k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in pieces.items()}, addrs,
+                            options)
 
     def release(self, upto: int) -> None:
         """The rows before `upto` will not be asked for again: the parts that hold only such rows go."""
@@ -1109,7 +1109,7 @@ class FlowTable:
                 trim_malloc()  # what the rows and the chunks' lists took from the heap, back before what comes next
                 return
             if len(part_frames) > 1:
-                part = [part[j] for j in np.argsort(np.concatenate(part_frames), kind="stable").tolist()]
+                part = list(map(part.__getitem__, np.argsort(np.concatenate(part_frames), kind="stable").tolist()))
             yield part
 
     # -- Packets -------------------------------------------------------------------------
@@ -1135,9 +1135,8 @@ class FlowTable:
         if not len(fids):
             return []
         s, sp, t, tp, udp = self.endpoints(fids)
-        cols = {k: listed(c.a[fids], k in REPEATING) for k, c in self.probe.items()}
-        cols.update(src=s.tolist(), sport=listed(sp.astype(np.uint16)), dst=t.tolist(),
-                    dport=listed(tp.astype(np.uint16)), udp=udp.tolist())
+        cols = {k: c.a[fids] for k, c in self.probe.items()}
+        cols.update(src=s, sport=sp.astype(np.uint16), dst=t, dport=tp.astype(np.uint16), udp=udp)
         return make_packets(cols, self.addrs, self.options)
 
     def answer_packets(self, fids: np.ndarray, records) -> list:
@@ -1158,7 +1157,7 @@ class FlowTable:
 
 def packets_from_rows(d: Decoded, rows: np.ndarray, addrs: AddressBook, options: OptionBook) -> list:
     """Packets of rows of decoded columns."""
-    return make_packets({k: listed(getattr(d, k)[rows], k in REPEATING) for k in ROW_FIELDS}, addrs, options)
+    return make_packets({k: getattr(d, k)[rows] for k in ROW_FIELDS}, addrs, options)
 
 
 @functools.cache
@@ -1192,23 +1191,46 @@ def listed(values: np.ndarray, repeats: bool = False) -> list:
 REPEATING = frozenset(("seq", "ack", "mss", "length", "payload"))
 
 
+# A Packet's protocol name by the udp column
+_PROTO_NAMES = np.array(["tcp", "udp"], object)
+
+
 def make_packets(cols: dict, addrs: AddressBook, options: OptionBook) -> list:
-    """Packets of rows of named columns (ROW_FIELDS -> equal-length lists):
-    what decode_frame makes of the same TCP or UDP packet."""
+    """Packets of rows of named columns (ROW_FIELDS -> numpy arrays of one length): what
+    decode_frame makes of the same TCP or UDP packet (a UDP one has no TCP fields: flags, seq,
+    ack, window 0, no options, no MSS). Each field listed in one go (`listed`) and the Packets
+    made in one batch (model.records)."""
+    n = len(cols["frame"])
+    if not n:
+        return []
+    udp = np.asarray(cols["udp"], bool)
+    tcp_only = not udp.any()
+
+    def field(k):  # a column as Packets hold it: a TCP field of a UDP packet is 0
+        c = cols[k]
+        return listed(c if tcp_only or k not in _TCP_ONLY else np.where(udp, 0, c), k in REPEATING)
+
+    src, dst = cols["src"].tolist(), cols["dst"].tolist()
     text = addrs.text
-    names = {a: text(a) for a in set(cols["src"]).union(cols["dst"])}  # each address's text, made once
-    layouts = options.tuples
-    out = []
-    for (frame, ts, src, dst, udp, ttl, ip_id, length, sport, dport, flags, seq, ack, window, opt, mss,
-         payload) in zip(*(cols[k] for k in ROW_FIELDS)):
-        version = 6 if src >= V6_BASE else 4
-        if udp:
-            out.append(Packet(frame=frame, ts=ts, src=names[src], dst=names[dst], proto="udp", ip_version=version,
-                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, payload_len=payload,
-                              ip_proto=P_UDP))
-        else:
-            out.append(Packet(frame=frame, ts=ts, src=names[src], dst=names[dst], proto="tcp", ip_version=version,
-                              ttl=ttl, ip_id=ip_id, length=length, sport=sport, dport=dport, flags=flags, seq=seq,
-                              ack=ack, window=window, options=layouts[opt], mss=None if mss < 0 else mss,
-                              payload_len=payload, ip_proto=P_TCP))
-    return out
+    names = {a: text(a) for a in set(src).union(dst)}  # each address's text, made once
+    mss = cols["mss"]
+    no_mss = mss < 0 if tcp_only else udp | (mss < 0)
+    if no_mss.any():
+        m = np.empty(n, object)
+        m[:] = listed(mss, True)
+        m[no_mss] = None
+        mss = m.tolist()
+    else:
+        mss = listed(mss, True)
+    opt = cols["opt"] if tcp_only else np.where(udp, 0, cols["opt"])  # (OptionBook's id 0 is no options)
+    return records(Packet, {
+        "frame": field("frame"), "ts": field("ts"), "src": list(map(names.__getitem__, src)),
+        "dst": list(map(names.__getitem__, dst)), "proto": _PROTO_NAMES[udp.astype(np.intp)].tolist(),
+        "ip_version": np.where(cols["src"] >= V6_BASE, 6, 4).tolist(), "ttl": field("ttl"), "ip_id": field("ip_id"),
+        "length": field("length"), "sport": field("sport"), "dport": field("dport"), "flags": field("flags"),
+        "seq": field("seq"), "ack": field("ack"), "window": field("window"),
+        "options": list(map(options.tuples.__getitem__, opt.tolist())), "mss": mss, "payload_len": field("payload"),
+        "ip_proto": np.where(udp, P_UDP, P_TCP).tolist()})
+
+
+_TCP_ONLY = frozenset(("flags", "seq", "ack", "window"))  # ROW_FIELDS a UDP packet has none of

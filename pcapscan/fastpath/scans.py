@@ -33,8 +33,7 @@ from . import shapes
 from .columns import (AddressBook, NeedSlowPath, OptionBook, Reader, dense_ids, first_index, group_rows, merge_rows,
                       pack_columns, range_rows)
 from .feed import RecordReader, Rereader, capinfo, read_forked, read_here
-from .flows import (ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, PROBE_COLS, REPEATING, ROW_FIELDS, SDIR, FlowTable,
-                    listed, make_packets)
+from .flows import ANS_DATA, ANS_OK, ANS_WIN, COMPLEX, N1, N2, PROBE_COLS, ROW_FIELDS, SDIR, FlowTable, make_packets
 from .workers import ChildFailed, can_fork, debug, fork_map, roomy_heap, tame_malloc
 
 STATES = list(State)
@@ -224,8 +223,8 @@ class Assembler:
         answers = self.t.answer_packets(fids[has2], self.read_at)
         it = iter(answers)
         others = self._others(fids)  # the other probes of each exchange, if any
-        more = make_packets({k: listed(others[k], k in REPEATING) for k in ROW_FIELDS}, self.t.addrs,
-                            self.t.options) if len(others["at"]) else []
+        more = make_packets({k: others[k] for k in ROW_FIELDS}, self.t.addrs, self.t.options) if len(others["at"]) \
+            else []
         more_at = np.searchsorted(others["at"], np.arange(len(fids) + 1)).tolist()
         out = []
         for j, p in enumerate(probes):
