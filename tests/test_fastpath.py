@@ -978,3 +978,23 @@ def test_shared_keys_are_the_rows_whose_key_repeats():
         keys = list(zip(*(c.tolist() for c in cols)))
         seen = Counter(keys)
         assert _shared(cols).tolist() == [seen[k] > 1 for k in keys]
+
+
+def test_rows_in_are_the_rows_whose_value_is_wanted():
+    """fastpath.scans._rows_in, both ways: each value looked up among the wanted, or, for ascending
+    values and a few wanted (a block's flow ids, the flows folded into others), each wanted value's
+    rows found among them; the rows in row order, duplicates of either kept once per row."""
+    import numpy as np
+
+    from pcapscan.fastpath.scans import _rows_in
+
+    rng = np.random.default_rng(32)
+    for m, k, sort in ((0, 3, True), (5, 0, True), (40, 2, True), (40, 2, False), (5000, 7, True), (5000, 7, False),
+                       (5000, 900, True), (300, 30, True)):
+        values = rng.integers(0, 60, m).astype(np.int32 if k % 2 else np.int64)
+        if sort:
+            values = np.sort(values)
+        wanted = np.sort(rng.integers(0, 70, k))
+        got = _rows_in(values, wanted)
+        assert got.dtype == np.int64
+        assert got.tolist() == [i for i, v in enumerate(values.tolist()) if v in set(wanted.tolist())]

@@ -255,6 +255,56 @@ def test_run_spans_ports_counted_alike_for_few_runs_and_many():
         assert got == {k: (f, la, len(ps)) for k, (f, la, ps) in want.items()}
 
 
+def test_segment_ids_are_the_running_count_of_starts():
+    import numpy as np
+
+    from pcapscan.sessions import segment_ids
+
+    rng = np.random.default_rng(11)
+    for n, p in ((1, 0.5), (7, 0.5), (5000, 0.001), (5000, 0.9)):
+        new = rng.random(n) < p
+        new[0] = True
+        got = segment_ids(new)
+        assert got.dtype == np.int64 and (got == np.cumsum(new) - 1).all()
+
+
+def test_run_spans_whatever_the_row_order():
+    """Rows in key order (a block of one session's run: taken as they stand) or shuffled: the same spans,
+    in the same key order."""
+    import numpy as np
+
+    from pcapscan.sessions import run_spans
+
+    rng = np.random.default_rng(12)
+    n = 3000
+    pair, run = np.sort(rng.integers(0, 3, n)), np.zeros(n, np.int64)
+    run[n // 2:] = 1
+    kind, ts, port = np.full(n, 2), rng.random(n) * 100, rng.integers(0, 65536, n)
+    in_order = run_spans(pair, kind, run, ts, port)
+    shuffled = rng.permutation(n)
+    again = run_spans(pair[shuffled], kind[shuffled], run[shuffled], ts[shuffled], port[shuffled])
+    assert list(in_order.items()) == list(again.items())
+    assert len(in_order) == len(set(zip(pair.tolist(), run.tolist()))) == 4
+
+
+def test_the_same_ports_probed_again_whatever_the_row_order():
+    """Rule 3 reads each attempt's frame and answer where the sorted rows came from: rows given
+    in any order get the runs of their own."""
+    import numpy as np
+
+    rows = [(80, 1), (81, 11), (82, None), (83, 31)] * 3 + [(90 + i, None) for i in range(5)]
+    n = len(rows)
+    cols = [np.zeros(n, np.int64), np.full(n, 2), np.full(n, NMAP_WINDOW), np.ones(n, np.int64), np.full(n, 50),
+            np.arange(n) / 10, np.array([port for port, _h in rows]), 10 * np.arange(n),
+            np.array([NEVER_HEARD if h is None else h + 40 * (i // 4) for i, (_p, h) in enumerate(rows)])]
+    want = split_runs(*cols)
+    assert want.tolist() == [0] * 4 + [1] * 4 + [2] * 9
+    rng = np.random.default_rng(13)
+    for _ in range(20):
+        shuffled = rng.permutation(n)
+        assert (split_runs(*[c[shuffled] for c in cols]) == want[shuffled]).all()
+
+
 # -- the rules on whole captures, both paths ---------------------------------------------------------
 
 SCANNER, TARGET = "198.18.0.1", "198.18.0.2"

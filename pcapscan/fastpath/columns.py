@@ -922,7 +922,7 @@ def dense_ids(cols) -> tuple:
         return packed, 1
     if packed is not None:
         native = compiled()
-        if native is not None and span > (1 << 16):
+        if native is not None and (span > (1 << 16) or 16 * m < span):  # (a few rows: hashed, not a table of span)
             ids = np.empty(m, np.int64)
             n = native.dense_ids(packed, ids, max(4096, m >> 3))
             if n >= 0:
