@@ -14,7 +14,10 @@
  *       fastpath/columns.py's _lane_py.
  *   flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
  *       flow keys but their address pairs, and the rows where the pair changes: fastpath/flows.py's
- *       FlowTable.keys (which numbers the pairs).
+ *       key_parts (FlowTable.keys numbers the pairs).
+ *   flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2)
+ *       each packet's place in its flow and the rows of first, second and later packets:
+ *       fastpath/flows.py's flow_places.
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
@@ -289,7 +292,8 @@ enum { O_IDX, O_SRC, O_DST, O_UDP, O_TTL, O_IPID, O_LEN, O_SPORT, O_DPORT, O_FLA
  * option bytes inside the capture, zeros; as columns._lane_options gathers them otherwise) */
 static const Py_ssize_t out_size[N_OUTS] = {8, 8, 8, 1, 1, 2, 4, 2, 2, 1, 4, 4, 2, 4, 1, 1, 0};
 
-static inline uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
+/* (always inlined: a call per field cost the lane a quarter of its time) */
+static inline __attribute__((always_inline)) uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
     const uint8_t *p = r + f[0];
     switch (f[1]) {
     case 1:
@@ -1129,6 +1133,72 @@ done:
     return result;
 }
 
+/* -- flow_places ------------------------------------------------------------------------ */
+
+/* flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2)
+ *   fid: int64[m] flow ids (each below len(state)); rank: uint8[m], how many earlier packets of the
+ *   batch each one's flow had; state: uint8, the flows' state bits. Out, m rows each: g, uint8, each
+ *   packet's place in its flow (its flow's packets before the batch, by the n1 and n2 bits, plus
+ *   rank); was_complex, 1-byte bools (the complex_bit); and the rows, int64, of the flows' first
+ *   packets (g 0, not complex: the first k0 of i0), their second ones (g 1, not complex: k1 of i1)
+ *   and of every later one (g 2 and more: k2 of many). fastpath/flows.py's flow_places. */
+static PyObject *flow_places(PyObject *self, PyObject *args) {
+    PyObject *o[8];
+    int n1, n2, cx;
+    if (!PyArg_ParseTuple(args, "OOOiiiOOOOO", &o[0], &o[1], &o[2], &n1, &n2, &cx, &o[3], &o[4], &o[5], &o[6], &o[7]))
+        return NULL;
+    static const Py_ssize_t size[8] = {8, 1, 1, 1, 1, 8, 8, 8};
+    static const char *name[8] = {"fid", "rank", "state", "g", "was_complex", "i0", "i1", "many"};
+    Py_buffer v[8];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 8; got++)
+        if (get_buf(o[got], &v[got], size[got], got >= 3, name[got]) < 0)
+            goto done;
+    Py_ssize_t m = v[0].len / 8, n = v[2].len;
+    for (int j = 1; j < 8; j++)
+        if (j != 2 && v[j].len / size[j] < m) {
+            PyErr_SetString(PyExc_ValueError, "flow_places: arrays shorter than fid");
+            goto done;
+        }
+    const int64_t *fid = v[0].buf;
+    const uint8_t *rank = v[1].buf, *state = v[2].buf;
+    uint8_t *g = v[3].buf, *wc = v[4].buf;
+    int64_t *i0 = v[5].buf, *i1 = v[6].buf, *many = v[7].buf;
+    Py_ssize_t k0 = 0, k1 = 0, k2 = 0, bad = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (fid[i] < 0 || fid[i] >= n) {
+            bad = i;
+            break;
+        }
+        uint8_t st = state[fid[i]];
+        unsigned place = ((st & n1) != 0) + ((st & n2) != 0) + rank[i];
+        uint8_t c = (st & cx) != 0;
+        g[i] = (uint8_t)(place > 255 ? 255 : place);
+        wc[i] = c;
+        if (place >= 2)
+            many[k2++] = i;
+        else if (!c) {
+            if (place == 0)
+                i0[k0++] = i;
+            else
+                i1[k1++] = i;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_IndexError, "flow_places: flow id %lld of row %zd out of range",
+                     (long long)fid[bad], bad);
+        goto done;
+    }
+    result = Py_BuildValue("nnn", k0, k1, k2);
+done:
+    for (int j = 0; j < got; j++)
+        PyBuffer_Release(&v[j]);
+    return result;
+}
+
 /* -- previous_same ----------------------------------------------------------------------- */
 
 /* previous_same(group, value, out) -> 0, or -1 (out undefined) where the columns are not
@@ -1334,6 +1404,9 @@ static PyMethodDef module_methods[] = {
      " -> (n, pos, status, bad)"},
     {"flow_keys", flow_keys, METH_VARARGS,
      "flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h (see fastpath/flows.py's keys)"},
+    {"flow_places", flow_places, METH_VARARGS,
+     "flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2) "
+     "(see fastpath/flows.py)"},
     {"lane_decode", lane_decode, METH_VARARGS,
      "lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> count (see cnative.c)"},
     {NULL, NULL, 0, NULL},

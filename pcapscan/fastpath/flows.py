@@ -176,6 +176,32 @@ def _facts(*arrays) -> PacketFacts:
     return f
 
 
+def flow_places(fid: np.ndarray, rank: np.ndarray, state: np.ndarray) -> tuple:
+    """Each packet's place in its flow (`g`: 0 the probe, 1 the answer, 2 and more: complex),
+    from its flow's state bits (N1, N2: the packets it had before the batch) and `rank` (its
+    flow's earlier packets in the batch); whether its flow was COMPLEX; and the rows of the
+    flows' first packets and second ones (of flows not COMPLEX) and of every later one:
+    (g, was_complex, i0, i1, many). One compiled pass (cnative.flow_places) where built."""
+    native = compiled()
+    m = len(fid)
+    if native is not None and rank.dtype == np.uint8:
+        g, was_complex = np.empty(m, np.uint8), np.empty(m, np.bool_)
+        i0, i1, many = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
+        k0, k1, k2 = native.flow_places(np.ascontiguousarray(fid, np.int64), rank, state, N1, N2, COMPLEX, g,
+                                        was_complex, i0, i1, many)
+        return g, was_complex, i0[:k0], i1[:k1], many[:k2]
+    sf = state[fid]
+    g = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0) + rank
+    was_complex = (sf & COMPLEX) > 0
+    return (g, was_complex, *rows_by_place(g, was_complex))
+
+
+def rows_by_place(g: np.ndarray, was_complex: np.ndarray) -> tuple:
+    """flow_places' rows of first, second and later packets, from `g` and `was_complex`."""
+    return (np.nonzero((g == 0) & ~was_complex)[0], np.nonzero((g == 1) & ~was_complex)[0],
+            np.nonzero(g >= 2)[0])
+
+
 ANSWER_TEST = ("flags", "seq", "ack", "payload")  # what `answered` reads of the probe
 
 
@@ -729,18 +755,15 @@ class FlowTable:
         fid = self.lookup(self._keyed(facts.key, facts.head, facts.head_lo, facts.head_hi, m))
         dirb = ((facts.bits & SDIR) > 0).view(np.uint8)
         rank = self._batch_rank(fid)  # of each packet among its flow's packets in this batch
-        st = self.state.a
-        sf = st[fid]
-        prior = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0)
-        was_complex = (sf & COMPLEX) > 0
-        del sf
-        g = prior + rank
+        g, was_complex, i0, i1, many = flow_places(fid, rank, self.state.a)
         if not self.lean:  # a key the scanner reopened: its new flows (the columns may have grown)
-            fid, g, was_complex = self._reopened(d, dirb, fid, g, was_complex)
-            st = self.state.a
+            split = self._reopened(d, dirb, fid, g, was_complex)
+            if split[0] is not fid:
+                fid, g, was_complex = split
+                i0, i1, many = rows_by_place(g, was_complex)
+        st = self.state.a
         self._stored = np.zeros(m, bool)
         # -- first packets: the probe --
-        i0 = np.nonzero((g == 0) & ~was_complex)[0]
         if len(i0):
             f0 = fid[i0]
             # new flows are numbered in order of first appearance: their probes' rows
@@ -759,7 +782,6 @@ class FlowTable:
             st[f0] |= bits
             self._stored[i0] = True
         # -- second packets: the answer, when it comes back --
-        i1 = np.nonzero((g == 1) & ~was_complex)[0]
         if len(i1):
             f1 = fid[i1]
             sdir = ((st[f1] & SDIR) > 0).astype(np.uint8)
@@ -778,7 +800,6 @@ class FlowTable:
                 st[fa] |= bits
                 self._stored[a] = True
         # -- anything more makes the flow complex --
-        many = np.nonzero(g >= 2)[0]
         if len(many):
             st[fid[many]] |= COMPLEX
         self._fid = fid
@@ -804,9 +825,14 @@ class FlowTable:
         _take_from_before); what comes later on a new flow stamped before its
         probe, or a packet decode_frame read on the key, gives the whole key
         to the engine (_demote). Not in a lean table (no probe columns)."""
-        latest = np.maximum.accumulate(d.ts)
-        np.maximum(latest, self._latest, out=latest)
-        at = np.r_[np.arange(TIME_MARK - 1, len(latest) - 1, TIME_MARK), len(latest) - 1]
+        ts = d.ts
+        if ts[0] >= self._latest and (ts[1:] >= ts[:-1]).all():  # in time order (most captures): their own
+            latest = ts
+        else:
+            latest = np.maximum.accumulate(ts)
+            np.maximum(latest, self._latest, out=latest)
+        at = np.arange(TIME_MARK - 1, len(latest) + TIME_MARK - 1, TIME_MARK)
+        at[-1] = len(latest) - 1
         self._time_marks.append((d.frame[at].astype(np.int64), latest[at]))
         self._latest = float(latest[-1])
         del latest
