@@ -139,3 +139,37 @@ def test_packet_facts_follow_the_engine_rules(tmp_path, monkeypatch, pure):
     key, dirb = table.keys(dec.src, dec.sport, dec.dst, dec.dport, dec.udp)
     assert (facts.key == key & np.uint64((1 << 34) - 1)).all()
     assert ((facts.bits & flows.SDIR) > 0).tolist() == (dirb > 0).tolist()
+
+
+def test_fits_is_every_value_in_range():
+    """columns.fits (which keeps a flow column narrow): by the values' own range, signed or not."""
+    rng = np.random.default_rng(3)
+    for src in (np.uint32, np.uint16, np.int64, np.int32, np.uint64):
+        for dst in (np.uint8, np.uint16, np.int16, np.int32, np.uint32):
+            for hi in (1, 200, 40000, 70000):
+                values = rng.integers(0 if np.dtype(src).kind == "u" else -hi, hi, 50).astype(src)
+                info = np.iinfo(dst)
+                want = all(info.min <= int(v) <= info.max for v in values.tolist())
+                assert columns.fits(values, dst) == want, (src, dst, hi)
+    assert columns.fits(np.zeros(0, np.int64), np.uint8)
+
+
+def test_rows_kept_for_the_engine_are_complex_flows():
+    """FlowTable keeps for the engine every row its columns do not hold, without asking each
+    row's flow again: all of them are COMPLEX flows' (captures of every kind the suite has)."""
+    from pathlib import Path
+
+    from pcapscan.fastpath import feed
+
+    root = Path(__file__).resolve().parents[1] / "captures"
+    kept = 0
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".pcap", ".pcapng")):
+        stats = ReadStats(str(path))
+        reader = columns.Reader(path, stats, use_jit=False, chunk_bytes=4096)
+        table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
+        feed.read_here(reader, stats, table, None)
+        if table.rows.n:
+            fid = table.rows.of_flows(np.ones(table.n, bool))["fid"].astype(np.int64)
+            assert ((table.state.a[fid] & flows.COMPLEX) > 0).all(), path.name
+            kept += len(fid)
+    assert kept > 100

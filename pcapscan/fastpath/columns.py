@@ -932,6 +932,8 @@ def fits(values: np.ndarray, dtype) -> bool:
     if not len(values) or np.can_cast(values.dtype, dtype):
         return True
     info = np.iinfo(dtype)
+    if values.dtype.kind == "u" and info.min == 0:  # (no value below zero: only the highest asked)
+        return int(values.max()) <= info.max
     return info.min <= int(values.min()) and int(values.max()) <= info.max
 
 

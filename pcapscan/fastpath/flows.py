@@ -1080,8 +1080,10 @@ class FlowTable:
 
     def _keep_unstored(self, d: Decoded) -> None:
         fid = self._fid
-        cx = (self.state.a[fid] & COMPLEX) > 0
-        rows = np.nonzero(cx & ~self._stored)[0]
+        # every row _feed_fast did not store is a COMPLEX flow's: its flow was already, or the row
+        # made it so (a third packet and more, a second one not back); nothing clears the bit while
+        # reading (take_retries comes after), so no state is looked up again here
+        rows = np.flatnonzero(~self._stored)
         if len(rows):
             self.rows.append(d, rows, fid[rows])
 
