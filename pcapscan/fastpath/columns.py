@@ -248,8 +248,8 @@ class Reader:
             while True:
                 n, new_pos, status, bad = self.walk_pcap(src, pos, hlen, big, C.MAX_RECORD_LEN, *out)
                 if n:
-                    off, incl, sec, frac = (a[:n].copy() for a in out)
-                    ts = C.pcap_time(sec.astype(np.float64), frac.astype(np.float64), divisor)
+                    off, incl = out[0][:n].copy(), out[1][:n].copy()  # (the times are new arrays already)
+                    ts = C.pcap_time(out[2][:n].astype(np.float64), out[3][:n].astype(np.float64), divisor)
                     lt = np.full(n, linktype, np.int32)
                     yield self._batch(buf, raw, base, off, incl, lt, ts)
                 pos = new_pos

@@ -263,32 +263,18 @@ def read_forked(reader, stats, table, progress):
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
     first = True
-    import queue
-    import threading
-
-    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
-    inbox: queue.Queue = queue.Queue(maxsize=3)
-
-    def receive():
+    # received here, between two batches: a message is a few hundred bytes (its arrays are in the
+    # shared buffers), which a receiving thread only made this one wait for the GIL
+    heap = contextlib.ExitStack()
+    ended = False  # the child's last word heard (or its end)
+    try:
         while True:
             try:
                 msg, slot = ring.recv(rx)
             except (EOFError, OSError):
-                inbox.put(None)
-                return
-            inbox.put((msg, slot))
-            if msg[0] != "batch":
-                return
-
-    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
-    receiver.start()
-    heap = contextlib.ExitStack()
-    try:
-        while True:
-            got = inbox.get()
-            if got is None:
-                raise ChildFailed("the decoding process ended early")
-            msg, slot = got
+                ended = True
+                raise ChildFailed("the decoding process ended early") from None
+            ended = msg[0] != "batch"
             if msg[0] == "batch":
                 _, dec, slow, new_opt, new_v6, prog, facts = msg
                 if new_opt:
@@ -314,7 +300,7 @@ def read_forked(reader, stats, table, progress):
                     heap.enter_context(roomy_heap())
                     first = False
                 table.feed(dec, slow, facts)  # (which keeps copies of what it keeps)
-                del got, msg, dec, facts
+                del msg, dec, facts
                 ring.release(slot)
                 if progress is not None:
                     progress(*prog, "reading")
@@ -327,18 +313,13 @@ def read_forked(reader, stats, table, progress):
                 raise msg[1]
     finally:
         heap.close()
-        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
+        if not ended:  # this process failed first: its child is stopped
             import signal
 
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-            while receiver.is_alive():
-                try:
-                    inbox.get(timeout=0.1)
-                except queue.Empty:
-                    pass
         os.close(rx)
         ring.close()
         reader.close()
