@@ -406,8 +406,55 @@ def _as_set(values: np.ndarray) -> set:
     return set(values.tolist() if len(values) < 64 else _in_order(values).tolist())
 
 
+# a column at least this long of small non-negative numbers has its head counted by value (most_common_head)
+HEAD_MIN_ROWS = 1024
+
+
+def most_common_head(values: np.ndarray, limit: int) -> tuple:
+    """most_common(values)'s first `limit` values (a list) and how many distinct values
+    there are. A long column of small non-negative numbers (uint8, uint16: TTLs, IP IDs,
+    ports, windows) is counted by value and only its head put in order, not every one of
+    its thousands of values (a random IP ID); any other column, by most_common."""
+    if len(values) < HEAD_MIN_ROWS or values.dtype.kind != "u" or values.dtype.itemsize > 2:
+        vals = most_common(values)[0]
+        return vals[:limit].tolist(), len(vals)
+    cnt = np.bincount(values)
+    distinct = int(np.count_nonzero(cnt))
+    k = min(limit, distinct)
+    if not k:
+        return [], distinct
+    kth = int(np.partition(cnt, len(cnt) - k)[len(cnt) - k])  # the k-th largest count (k <= distinct: not 0)
+    # fewer than k values counted more: each in place by its count, then its first row
+    above = np.flatnonzero(cnt > kth).tolist()
+    head = sorted(above, key=lambda v: (-int(cnt[v]), int(np.argmax(values == v))))
+    # then the first to appear of those counted kth times (at least k - len(above) of them),
+    # looked for in ever longer stretches of rows from the top
+    need = k - len(head)
+    got: dict = {}
+    lo, size = 0, 256
+    while len(got) < need:
+        rows = values[lo:lo + size]
+        got.update(dict.fromkeys(rows[cnt[rows] == kth].tolist()))
+        lo, size = lo + size, size * 2
+    return head + list(got)[:need], distinct
+
+
+def _head(values: np.ndarray, limit: int) -> tuple:
+    """(the `limit` most common values, a list; how many distinct values): off the column's
+    counts where a clue counted it already (_counts), else by most_common_head where that
+    spares ordering a long column's every value, else counted (and kept) by _counts."""
+    got = _COUNTED.get(id(values))
+    if got is None or got[0] is not values:
+        if len(values) >= HEAD_MIN_ROWS and values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+            return most_common_head(values, limit)
+        vals = _counts(values)[0]
+    else:
+        vals = got[1][0]
+    return vals[:limit].tolist(), len(vals)
+
+
 def _distinct(values: np.ndarray) -> int:
-    return len(_counts(values)[0])
+    return _head(values, 0)[1]
 
 
 def _most_common_share(values: np.ndarray) -> tuple:
@@ -439,8 +486,8 @@ def options_text(kinds: tuple) -> str:
 
 def _values(values: np.ndarray, limit: int = 4) -> str:
     """'1024' for one value, '37, 41, 52 (+3 more)' for many (most common first)."""
-    vals, _ = _counts(values)
-    return _shown([str(v) for v in vals[:limit].tolist()], len(vals))
+    head, distinct = _head(values, limit)
+    return _shown([str(v) for v in head], distinct)
 
 
 def values_text(values: Iterable, limit: int = 4) -> str:
@@ -856,6 +903,11 @@ class Signature:
     clues: tuple
     kinds: Optional[frozenset] = ANY  # probe kinds the tool sends; None: any
 
+    @functools.cached_property
+    def weight(self) -> float:
+        """The weight of all its clues."""
+        return sum(c.weight for c in self.clues)
+
 
 SIGNATURES = (
     Signature("nmap", (
@@ -949,32 +1001,67 @@ def _read(clue: Clue, obs: Observed) -> Result:
     return got
 
 
-def score(sig: Signature, obs: Observed) -> Optional[Score]:
+def score(sig: Signature, obs: Observed, beat: Optional[float] = None) -> Optional[Score]:
+    """The signature's Score on the session, None where it cannot tell (or the probe kinds
+    are not its). With `beat` (the confidence a fitting signature has reached), None too as
+    soon as the clues read so far show it cannot reach that confidence: the rest are left
+    unread. Its clues are then read cheapest first, as far as can be told: those the session
+    has read already (for other signatures), then those whose test it has read with another
+    argument (their columns gathered and counted), then the rest; its sentences stay in the
+    order of its clues."""
     if sig.kinds is not None and not obs.kinds <= sig.kinds:
         return None
+    clues = sig.clues
+    res: list = [_UNREAD] * len(clues)
+    order = range(len(clues))
+    if beat is not None:
+        tests = {key[0] for key in obs.clues}
+        order = sorted(order, key=lambda i: (clues[i].key not in obs.clues, clues[i].test not in tests))
     got = told = 0.0
-    support, against = [], []
-    for clue in sig.clues:
-        res = _read(clue, obs)
-        if res is None:
+    rest = sig.weight
+    for i in order:
+        clue = clues[i]
+        res[i] = r = _read(clue, obs)
+        rest -= clue.weight
+        if r is None:
             continue
-        holds, sentence = res
-        if holds:
+        if r[0]:
             got += clue.weight
             told += clue.weight
-            support.append(sentence)
         elif not clue.bonus:
             told += clue.weight
-            against.append(sentence)
+        if beat is not None and _reach(got + rest, told + rest) + 0.005 < beat - 1e-9:
+            return None  # even every clue left holding rounds below `beat`
     if told == 0:
         return None
-    ratio = got / told
-    confidence = round(ratio * min(1.0, got / FULL_WEIGHT), 2)
-    return Score(sig.name, ratio, got, confidence, tuple(support), tuple(against))
+    support = tuple(r[1] for r in res if r is not None and r[0])
+    against = tuple(r[1] for c, r in zip(clues, res) if r is not None and not r[0] and not c.bonus)
+    return Score(sig.name, got / told, got, round(_reach(got, told), 2), support, against)
 
 
-def _ranked(obs: Observed) -> list:
-    out = [s for s in (score(sig, obs) for sig in SIGNATURES) if s is not None]
+def _reach(got: float, told: float) -> float:
+    """A signature's confidence before rounding: its score, scaled down while the weight behind it is small."""
+    return got / told * min(1.0, got / FULL_WEIGHT) if told else 0.0
+
+
+def _fits(s: Score) -> bool:
+    """Enough weight behind a signature, and enough of it holding, to name its tool."""
+    return s.weight >= MIN_WEIGHT and s.score >= MIN_SCORE
+
+
+def _ranked(obs: Observed, prune: bool = True) -> list:
+    """The signatures' Scores, best first. With `prune`, a signature that cannot outrank the
+    best fitting one read before it is left out (its clues not all read): the first fitting
+    Score is the same, and with none fitting nothing is left out."""
+    out = []
+    beat = None
+    for sig in SIGNATURES:
+        s = score(sig, obs, beat if prune else None)
+        if s is None:
+            continue
+        out.append(s)
+        if prune and _fits(s) and (beat is None or s.confidence > beat):
+            beat = s.confidence
     out.sort(key=lambda s: (s.confidence, s.weight), reverse=True)
     return out
 
@@ -983,7 +1070,7 @@ def scores(exchanges: Iterable[Exchange]) -> list[Score]:
     """Every applicable signature's score, best first."""
     _COUNTED.clear()
     try:
-        return _ranked(Observed.of(exchanges))
+        return _ranked(Observed.of(exchanges), prune=False)
     finally:
         _COUNTED.clear()
 
@@ -993,20 +1080,21 @@ def identify(exchanges: Iterable[Exchange]) -> ToolGuess:
     return identify_observed(Observed.of(exchanges))
 
 
-def identify_observed(obs: Observed) -> ToolGuess:
-    """identify, for a session already in columns (the fast path builds them from its own tables)."""
+def identify_observed(obs: Observed, prune: bool = True) -> ToolGuess:
+    """identify, for a session already in columns (the fast path builds them from its own tables).
+    `prune=False` reads every clue of every signature that applies (_ranked): the same guess, slower."""
     _COUNTED.clear()
     try:
-        return _identify(obs)
+        return _identify(obs, prune)
     finally:
         _COUNTED.clear()
 
 
-def _identify(obs: Observed) -> ToolGuess:
+def _identify(obs: Observed, prune: bool) -> ToolGuess:
     if not len(obs.probes):
         return ToolGuess("unknown", 0.0, ("no probes to read",))
-    ranked = _ranked(obs)
-    fit = [s for s in ranked if s.weight >= MIN_WEIGHT and s.score >= MIN_SCORE]
+    ranked = _ranked(obs, prune)
+    fit = [s for s in ranked if _fits(s)]
     if fit:
         best = fit[0]
         evidence = best.support + tuple(f"against: {a}" for a in best.against)

@@ -77,6 +77,18 @@ def _cols(parts: list) -> F.Cols:
     return F.Cols(base, None if _is_sorted(frame) else np.argsort(frame, kind="stable"))
 
 
+class _Gathered(dict):
+    """Columns made when first read (`make[k]()`): a field no clue reads is never gathered."""
+
+    def __init__(self, make: dict):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, k):
+        v = self[k] = self.make[k]()
+        return v
+
+
 def _targets(t, sp: np.ndarray) -> np.ndarray:
     """t.session_addrs(sp)[1]: looked up once when every row has the same session."""
     if len(sp) and (sp == sp[0]).all():
@@ -104,13 +116,12 @@ def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.
     p = t.probe
     n_b = len(fid)
     udp = s["udp"][simple]
-    tid = _targets(t, s["sp"][simple])
-    bulk = {
-        "frame": p["frame"].a[fid], "tcp": ~udp, "udp": udp, "ttl": p["ttl"].a[fid], "ip_id": p["ip_id"].a[fid],
-        "window": p["window"].a[fid], "flags": p["flags"].a[fid], "seq": p["seq"].a[fid], "ack": p["ack"].a[fid],
-        "sport": s["sport"][simple], "dport": s["tport"][simple], "opt": p["opt"].a[fid], "mss": p["mss"].a[fid],
-        "payload": p["payload"].a[fid], "dst16": _low16(t.addrs, tid), "ex": np.arange(n_b),
-    }
+    probe_col = lambda k: lambda: p[k].a[fid]  # noqa: E731
+    bulk = _Gathered({
+        **{k: probe_col(k) for k in ("frame", "ttl", "ip_id", "window", "flags", "seq", "ack", "opt", "mss", "payload")},
+        "tcp": lambda: ~udp, "udp": lambda: udp, "sport": lambda: s["sport"][simple], "dport": lambda: s["tport"][simple],
+        "dst16": lambda: _low16(t.addrs, _targets(t, s["sp"][simple])), "ex": lambda: np.arange(n_b),
+    })
     pk = F.ExchangePackets.of(objs, first_id=n_b)  # the engine's exchanges, numbered after the bulk rows
     p_cols, f_cols, r_cols = pk.columns(t.options.id_of)
     if others is not None and len(others["at"]):
@@ -130,7 +141,8 @@ def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.
     earliest = []
     if n_b:
         i = int(np.argmin(bulk["frame"]))
-        earliest.append((int(bulk["frame"][i]), 0, 6 if tid[i] >= V6_BASE else 4))
+        v6 = t.session_addrs(s["sp"][simple[i:i + 1]])[1][0] >= V6_BASE
+        earliest.append((int(bulk["frame"][i]), 0, 6 if v6 else 4))
     q = pk.earliest()
     if q is not None:
         earliest.append((q.frame, 1, q.ip_version))
