@@ -12,7 +12,7 @@ the smoothing of SYN sessions) is computed on that exchange itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -756,19 +756,19 @@ class Assembler:
             tt, w, b = infer_technique(ex)
             r = int(py_rows[j])
             tech[r], beh[r], why[r] = _T[tt], b, w
+        tab = BlockTable(s, is_py, idx, py_ex, why)
         if n_s:
             synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
             inv, nu = dense_ids([s["kind"], s["opt"], synack])
             first = first_index(inv, nu)
-            reps = self.exchanges_of(s, first)
+            reps = self._made(tab, first)
             u_tech = np.empty(nu, np.int8)
             u_beh = np.empty(nu, bool)
-            for u, ex in enumerate(reps):
+            for u, (r, ex) in enumerate(zip(s_rows[first].tolist(), reps)):
                 tt, w, b = infer_technique(ex)
-                u_tech[u], u_beh[u] = _T[tt], b
+                u_tech[u], u_beh[u], why[r] = _T[tt], b, w  # (the evidence of its own row)
             tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
             del inv, synack
-        tab = BlockTable(s, is_py, idx, py_ex, why)
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
@@ -806,6 +806,7 @@ class Assembler:
             spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
             scanner, target = t.session_addrs(sp[first:first + 1])
             scan = self._scan(tab, members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
+            tab.made.clear()  # what the next scan needs is its own: kept no longer than this one's
             scan.ports.first_frame = int(ofr[first])
             scans.append((int(ofr[first]), scan))
         scans.sort(key=lambda sc_: sc_[0])
@@ -815,7 +816,17 @@ class Assembler:
         """The Exchange of a row of the block's exchange table."""
         if tab.is_py[row]:
             return tab.py_ex[int(tab.idx[row])]
-        return self.exchanges_of(tab.cols, [int(tab.idx[row])])[0]
+        return self._made(tab, [int(tab.idx[row])])[0]
+
+    def _made(self, tab: "BlockTable", rows) -> list:
+        """exchanges_of the block's columns' `rows`, each made once a block (a small session's
+        one exchange serves its technique, its evidence, its verdict and its fingerprint)."""
+        rows = np.asarray(rows, np.int64).tolist()
+        made = tab.made
+        new = [r for r in dict.fromkeys(rows) if r not in made]
+        if new:
+            made.update(zip(new, self.exchanges_of(tab.cols, new)))
+        return [made[r] for r in rows]
 
     def exchanges_at(self, tab: "BlockTable", rows) -> list:
         """exchange() of each of `rows`, the simple ones made together (a scan run again
@@ -823,7 +834,7 @@ class Assembler:
         rows = np.asarray(rows, np.int64)
         out = [None] * len(rows)
         simple = np.flatnonzero(~tab.is_py[rows])
-        for j, ex in zip(simple.tolist(), self.exchanges_of(tab.cols, tab.idx[rows[simple]])):
+        for j, ex in zip(simple.tolist(), self._made(tab, tab.idx[rows[simple]])):
             out[j] = ex
         for j in np.flatnonzero(tab.is_py[rows]).tolist():
             out[j] = tab.py_ex[int(tab.idx[rows[j]])]
@@ -872,7 +883,7 @@ class Assembler:
         if m:
             inv, nu = shapes.shape_ids(spec, s, simple)
             first = first_index(inv, nu)
-            reps = self.exchanges_of(s, simple[first])
+            reps = self._made(tab, simple[first])
             u_st = np.empty(nu, np.int64)
             u_rs = np.empty(nu, np.int64)
             u_keep = np.zeros(nu, bool)
@@ -944,13 +955,15 @@ class BlockTable:
     every exchange of the block in exchange order, a simple flow (a row of the block's
     columns `cols`) or one of the engine's (`py_ex`); `is_py` tells which, `idx` is
     the row in `cols` or the index in `py_ex`; `why` the evidence (a Text) per table
-    row, computed as it is first asked for."""
+    row, computed as it is first asked for; `made` the Exchange of a row of `cols`,
+    made as it is first asked for while one scan is built (Assembler._made)."""
 
     cols: dict
     is_py: np.ndarray
     idx: np.ndarray
     py_ex: list
     why: dict
+    made: dict = field(default_factory=dict)
 
 
 def _blocks(counts: np.ndarray, size: int) -> tuple:
