@@ -293,6 +293,12 @@ class Observed:
         return frozenset(out)
 
     @functools.cached_property
+    def window_layouts(self) -> np.ndarray:
+        """Per TCP probe: its window and its option layout's id as one number, window * 2**20 + id."""
+        tcp = self.tcp
+        return tcp.window.astype(np.int64) * (1 << 20) + tcp.opt
+
+    @functools.cached_property
     def os_probe_exchanges(self) -> np.ndarray:
         """Per exchange: one of its TCP probes has the window and options of an nmap OS-detection probe."""
         out = np.zeros(len(self.completed), bool)
@@ -300,8 +306,11 @@ class Observed:
         ref = [w * (1 << 20) + ids[kinds] for w, kinds in NMAP_OS_PROBES if kinds in ids]
         tcp = self.tcp
         if ref and len(tcp):
-            hit = np.isin(tcp.window.astype(np.int64) * (1 << 20) + tcp.opt, np.array(ref, np.int64))
-            out[tcp.ex[hit]] = True
+            keys = self.window_layouts
+            seen = _counts(keys)[0]  # the pairs the probes show (nmap_os_probes reads them too): looked up first
+            found = seen[np.isin(seen, np.array(ref, np.int64))]
+            if len(found):
+                out[tcp.ex[np.isin(keys, found)]] = True
         return out
 
     @functools.cached_property
@@ -532,25 +541,28 @@ def ttl_random_range(obs: Observed, rng: tuple) -> Result:
     if obs.ip_version != 4 or not len(obs.probes):
         return None
     lo, hi = rng
-    col = obs.probes.ttl  # counted and shown as itself (its counts shared with the other TTL clues)
-    ttls = col.astype(np.int64, copy=False)
+    col = obs.probes.ttl  # shown as itself; read by its counts (shared with the other TTL clues)
+    vals, cnt = _counts(col)
+    ttls = vals.astype(np.int64)  # each TTL the probes carry, once; cnt[i] of them carry ttls[i]
     # Captured up to 16 hops away the range slides down; other traffic of the
     # same host may share the session, so most probes, not all, must fit.
     win = (ttls >= lo - 16) & (ttls <= hi)
     base = int(ttls[win].max()) if win.any() else int(ttls.max())  # the highest inside, else the highest
-    inside = ttls[win & (np.abs(ttls - base) <= hi - lo)]
-    share = len(inside) / len(ttls)
-    distinct = int(np.count_nonzero(np.bincount(inside)))  # TTLs are below 256: counted, not sorted
+    fit = win & (np.abs(ttls - base) <= hi - lo)
+    inside = ttls[fit]
+    n_inside = int(cnt[fit].sum())
+    share = n_inside / len(col)
+    distinct = len(inside)
     if len(obs.first) >= 3:
         if distinct >= 2 and share >= 0.9:
             text = (f"TTL varies per probe: {distinct} values from {inside.min()} to {inside.max()} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
-                other = values_text(_as_set(col) - _as_set(inside), 2)
-                text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
+                other = values_text(_as_set(col) - set(inside.tolist()), 2)
+                text += f"; {len(col) - n_inside} other packets of this host carry TTL {other}"
             return True, text
-        if _distinct(col) == 1:
-            return False, f"TTL {ttls[0]} on {every_text(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
+        if len(vals) == 1:
+            return False, f"TTL {col[0]} on {every_text(len(col))} (nmap's raw probes take a random TTL in {lo}-{hi})"
         return False, f"TTLs {_values(col)} (not nmap's random {lo}-{hi})"
     if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
         return True, (f"TTL {_values(col)}: inside nmap's random range {lo}-{hi}, "
@@ -639,8 +651,8 @@ def nmap_os_probes(obs: Observed, _arg=None) -> Result:
     hits = set()
     tcp = obs.tcp
     if len(tcp):
-        keys, _ = _counts(tcp.window.astype(np.int64) * 65536 + tcp.opt)
-        for w, o in zip((keys // 65536).tolist(), (keys % 65536).tolist()):
+        keys, _ = _counts(obs.window_layouts)
+        for w, o in zip((keys >> 20).tolist(), (keys & ((1 << 20) - 1)).tolist()):
             name = NMAP_OS_PROBES.get((w, obs.options[o]))
             if name is not None:
                 hits.add(name)
