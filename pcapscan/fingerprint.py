@@ -279,6 +279,8 @@ class Observed:
         pk = ExchangePackets.of(exchanges)
         option_ids = {(): 0}
         cols = [Cols(**c) for c in pk.columns(lambda kinds: option_ids.setdefault(kinds, len(option_ids)))]
+        if not pk.retries:  # every probe a first try: one Cols (its columns gathered and counted once)
+            cols[1] = cols[0]
         earliest = pk.earliest()
         return cls(*cols, pk.followups, pk.synacks, len(pk.synacks), np.array(pk.completed, bool), list(option_ids),
                    earliest.ip_version if earliest else 4)

@@ -134,7 +134,9 @@ def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.
         probes, retries = _cols([bulk, again, p_cols]), _cols([again, r_cols])
     else:
         probes, retries = _cols([bulk, p_cols]), F.Cols(**r_cols)
-    first = _cols([bulk, f_cols])
+    # no probe again (of a bulk flow or an engine exchange): every probe is a first try, and the
+    # first tries' columns are the probes' (each gathered, merged and counted once)
+    first = probes if len(retries) == 0 else _cols([bulk, f_cols])
     completed = np.concatenate([np.zeros(n_b, bool), np.array(pk.completed, bool)])
     synack_b = int((s["ans"][simple] & ~udp & ((s["rflags"][simple] & 0x12) == 0x12)).sum())
     # the first probe's IP version (a bulk row before an engine packet of the same frame, as the merge orders them)

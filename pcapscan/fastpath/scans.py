@@ -861,7 +861,7 @@ class Assembler:
         idx = tab.idx[members]
         s = tab.cols
         # ports probed by more than one exchange of the session: merged by the real code
-        pk = udp[members].astype(np.int64) * 65536 + port[members]
+        pk = udp[members].astype(np.int64) << 16 | port[members]  # (proto, port) as one key, UDP above TCP
         multi = _shared([pk]) | is_py
         # bulk exchanges of more than one probe (_others): few, they are made and classified
         # as the engine's are (verify and compare then read them so); many stay columns
@@ -898,10 +898,10 @@ class Assembler:
             st, rs = u_st[inv], u_rs[inv]
             ttl = np.where(u_keep[inv], s["rttl"][simple], 0)
         # one table, sorted by (proto, port)
-        t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
-        t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
-        o = _port_order(t_udp, t_port)
-        t_udp, t_port = t_udp[o], t_port[o]
+        t_key = np.r_[pk[~multi], np.array([(r.proto == "udp") << 16 | r.port for r in results], np.int64)]
+        o = _key_order(t_key)
+        t_key = t_key[o]
+        t_udp, t_port = (t_key >> 16).astype(bool), (t_key & 0xFFFF).astype(np.int32)
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
         at = back[:m]  # where each bulk row goes; the engine's rows keep zeros (their PortResult tells)
@@ -925,9 +925,10 @@ class Assembler:
             first_frames = s["pframe"][simple]
             for j, a, b in zip(o_at[cut].tolist(), cut.tolist(), np.r_[cut[1:], len(o_at)].tolist()):
                 more[int(at[j])] = np.r_[first_frames[j], others["frame"][a:b]].astype(np.int64)
-        ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects, more)
+        ports = PortTable(t_udp, t_port, st, rs, ttl, pframe, rframe, objects, more)
         # time span: every probe of every exchange
-        ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
+        pts = s["pts"][simple]
+        ts = [float(pts.min()), float(pts.max())] if m else []
         if len(o_at):
             ts += [float(others["ts"].min()), float(others["ts"].max())]
         for ex in objs:
@@ -1023,20 +1024,19 @@ def _kind_code(ex: Exchange) -> int:
     return UDP_KIND if k == "udp" else _letters_code(k)
 
 
-def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
-    """np.lexsort((port, udp)): TCP ports, then UDP ports, ascending. A scan's
-    (proto, port) keys are distinct (a port probed by several exchanges is
-    merged into one row), so each key's row is placed by counting, in O(n)
-    instead of a comparison sort; should keys repeat, the lexsort itself."""
-    n = len(port)
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") of a scan's (proto, port) keys (udp << 16 | port:
+    TCP ports, then UDP ports, ascending). The keys are distinct (a port probed by several
+    exchanges is merged into one row), so each key's row is placed by counting, in O(n)
+    instead of a comparison sort; should keys repeat, the stable sort itself."""
+    n = len(keys)
     if n >= 4096:
-        key = udp.astype(np.int64) << 16 | port
-        slot = np.full(1 << 17, -1, np.int64)
-        slot[key] = np.arange(n)
+        slot = np.full(1 << 17, -1, np.intp)
+        slot[keys] = np.arange(n)
         order = slot[slot >= 0]
         if len(order) == n:
             return order
-    return np.lexsort((port, udp))
+    return np.argsort(keys, kind="stable")
 
 
 def _one_key_apart(port: np.ndarray, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
