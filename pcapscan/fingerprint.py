@@ -290,8 +290,9 @@ class Observed:
         """Probe kinds: TCP flag letters ("S", "F", "FPU", "", "A", ...) or "udp"."""
         f = self.first
         out = {"udp"} if f.udp.any() else set()
-        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & TCP_BASE_FLAGS)).tolist():  # counted, not sorted
-            out.add(flag_letters(v))
+        flags = f.flags[~f.udp] if out else f.flags
+        for v in most_common(flags)[0].tolist():  # each value once (most probes' at one comparison)
+            out.add(flag_letters(v & TCP_BASE_FLAGS))
         return frozenset(out)
 
     @functools.cached_property

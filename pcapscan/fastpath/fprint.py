@@ -109,7 +109,7 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
 
 def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.ToolGuess:
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
-    `simple` the rows of its block's columns `s` (scans.Assembler._block) classified
+    `simple` the rows of its block's columns `s` (scans.Assembler._block, and "synack" of Assembler.build) classified
     in bulk, `others` the other probes of those bulk exchanges (Assembler._others:
     flows.ROW_FIELDS columns, "at" the index in `simple`), their retries; `t` the flow table."""
     fid = s["fid"][simple]
@@ -138,7 +138,7 @@ def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.
     # first tries' columns are the probes' (each gathered, merged and counted once)
     first = probes if len(retries) == 0 else _cols([bulk, f_cols])
     completed = np.concatenate([np.zeros(n_b, bool), np.array(pk.completed, bool)])
-    synack_b = int((s["ans"][simple] & ~udp & ((s["rflags"][simple] & 0x12) == 0x12)).sum())
+    synack_b = int(np.count_nonzero(s["synack"][simple]))
     # the first probe's IP version (a bulk row before an engine packet of the same frame, as the merge orders them)
     earliest = []
     if n_b:

@@ -757,9 +757,10 @@ class Assembler:
             r = int(py_rows[j])
             tech[r], beh[r], why[r] = _T[tt], b, w
         tab = BlockTable(s, is_py, idx, py_ex, why)
+        # a TCP probe the target answered with a SYN/ACK: a shape of its own here, counted by the fingerprint
+        s["synack"] = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
         if n_s:
-            synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
-            inv, nu = dense_ids([s["kind"], s["opt"], synack])
+            inv, nu = dense_ids([s["kind"], s["opt"], s["synack"]])
             first = first_index(inv, nu)
             reps = self._made(tab, first)
             u_tech = np.empty(nu, np.int8)
@@ -768,7 +769,7 @@ class Assembler:
                 tt, w, b = infer_technique(ex)
                 u_tech[u], u_beh[u], why[r] = _T[tt], b, w  # (the evidence of its own row)
             tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
-            del inv, synack
+            del inv
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
