@@ -749,16 +749,15 @@ class Assembler:
         kind = column(s["kind"], [_kind_code(ex) for ex in py_ex], np.int16)
         run = column(self.run_of[s["fid"]], [ex.run for ex in py_ex], np.int32)
         # technique inference: the engine's exchanges one by one, simple ones by shape
-        tech = np.empty(n, np.int8)
-        beh = np.empty(n, bool)
+        py_tech, py_beh = np.empty(n_p, np.int8), np.empty(n_p, bool)
         why: dict = {}  # table row -> evidence (a Text), where computed
         for j, ex in enumerate(py_ex):
             tt, w, b = infer_technique(ex)
-            r = int(py_rows[j])
-            tech[r], beh[r], why[r] = _T[tt], b, w
+            py_tech[j], py_beh[j], why[int(py_rows[j])] = _T[tt], b, w
         tab = BlockTable(s, is_py, idx, py_ex, why)
         # a TCP probe the target answered with a SYN/ACK: a shape of its own here, counted by the fingerprint
         s["synack"] = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
+        s_tech, s_beh = np.empty(n_s, np.int8), np.empty(n_s, bool)
         if n_s:
             inv, nu = dense_ids([s["kind"], s["opt"], s["synack"]])
             first = first_index(inv, nu)
@@ -768,20 +767,20 @@ class Assembler:
             for u, (r, ex) in enumerate(zip(s_rows[first].tolist(), reps)):
                 tt, w, b = infer_technique(ex)
                 u_tech[u], u_beh[u], why[r] = _T[tt], b, w  # (the evidence of its own row)
-            tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
+            s_tech, s_beh = u_tech[inv], u_beh[inv]
             del inv
+        tech, beh = column(s_tech, py_tech, np.int8), column(s_beh, py_beh, bool)
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
         ncand = np.nonzero(scx & ~beh)[0]
         smooth_from = np.full(len(tech), -1, np.int32)
         if len(cand) and len(ncand):
-            both = np.r_[cand, ncand]
-            ids, nk = dense_ids([sp[both], opt[both], run[both]])
-            fi = first_index(ids[:len(cand)], nk)  # first behavioural exchange of each key (len(cand): none)
-            src_of = ids[len(cand):]
-            hit = fi[src_of] < len(cand)
-            src = cand[fi[src_of[hit]]]
+            ids, nk = dense_ids([sp, opt, run])  # (every row's: no gathers; the same ids for the candidates)
+            fi = first_index(ids[cand], nk)  # first behavioural exchange of each key (len(cand): none)
+            src_of = fi[ids[ncand]]
+            hit = src_of < len(cand)
+            src = cand[src_of[hit]]
             smooth_from[ncand[hit]] = src
             tech[ncand[hit]] = tech[src]
         # forced technique
