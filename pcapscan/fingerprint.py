@@ -1028,25 +1028,27 @@ def score(sig: Signature, obs: Observed, beat: Optional[float] = None) -> Option
         return None
     clues = sig.clues
     res: list = [_UNREAD] * len(clues)
-    order = range(len(clues))
-    if beat is not None:
-        tests = {key[0] for key in obs.clues}
-        order = sorted(order, key=lambda i: (clues[i].key not in obs.clues, clues[i].test not in tests))
     got = told = 0.0
-    rest = sig.weight
+    if beat is None:
+        order = range(len(clues))
+    else:
+        read = obs.clues
+        tests = {key[0] for key in read}
+        order = sorted(range(len(clues)), key=lambda i: (clues[i].key not in read, clues[i].test not in tests))
+        rest = sig.weight
     for i in order:
         clue = clues[i]
         res[i] = r = _read(clue, obs)
-        rest -= clue.weight
-        if r is None:
-            continue
-        if r[0]:
-            got += clue.weight
-            told += clue.weight
-        elif not clue.bonus:
-            told += clue.weight
-        if beat is not None and _reach(got + rest, told + rest) + 0.005 < beat - 1e-9:
-            return None  # even every clue left holding rounds below `beat`
+        if r is not None:
+            if r[0]:
+                got += clue.weight
+                told += clue.weight
+            elif not clue.bonus:
+                told += clue.weight
+        if beat is not None:
+            rest -= clue.weight
+            if _reach(got + rest, told + rest) + 0.005 < beat - 1e-9:
+                return None  # even every clue left holding rounds below `beat`
     if told == 0:
         return None
     support = tuple(r[1] for r in res if r is not None and r[0])
