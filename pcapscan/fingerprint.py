@@ -422,12 +422,17 @@ def _as_set(values: np.ndarray) -> set:
 HEAD_MIN_ROWS = 1024
 
 
+def _by_value(values: np.ndarray) -> bool:
+    """Whether most_common_head counts the column by value: long, of uint8 or uint16."""
+    return len(values) >= HEAD_MIN_ROWS and values.dtype.kind == "u" and values.dtype.itemsize <= 2
+
+
 def most_common_head(values: np.ndarray, limit: int) -> tuple:
     """most_common(values)'s first `limit` values (a list) and how many distinct values
     there are. A long column of small non-negative numbers (uint8, uint16: TTLs, IP IDs,
     ports, windows) is counted by value and only its head put in order, not every one of
     its thousands of values (a random IP ID); any other column, by most_common."""
-    if len(values) < HEAD_MIN_ROWS or values.dtype.kind != "u" or values.dtype.itemsize > 2:
+    if not _by_value(values):
         vals = most_common(values)[0]
         return vals[:limit].tolist(), len(vals)
     cnt = np.bincount(values)
@@ -457,7 +462,7 @@ def _head(values: np.ndarray, limit: int) -> tuple:
     spares ordering a long column's every value, else counted (and kept) by _counts."""
     got = _COUNTED.get(id(values))
     if got is None or got[0] is not values:
-        if len(values) >= HEAD_MIN_ROWS and values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+        if _by_value(values):
             return most_common_head(values, limit)
         vals = _counts(values)[0]
     else:
