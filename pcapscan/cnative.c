@@ -14,7 +14,10 @@
  *       fastpath/columns.py's _lane_py.
  *   flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h
  *       flow keys but their address pairs, and the rows where the pair changes: fastpath/flows.py's
- *       FlowTable.keys (which numbers the pairs).
+ *       key_parts (FlowTable.keys numbers the pairs).
+ *   flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2)
+ *       each packet's place in its flow and the rows of first, second and later packets:
+ *       fastpath/flows.py's flow_places.
  *   dense_ids(packed, ids, limit) -> n
  *       equal values get equal ids, numbered in ascending value order, by hashing (-1
  *       past `limit` distinct values): fastpath/columns.py's dense_ids.
@@ -197,6 +200,8 @@ static inline uint32_t rd_u32(const uint8_t *p, int big) {
 /* walk_pcap(buf, pos, hlen, big, maxlen, out_off, out_incl, out_sec, out_frac, sec_at, frac_at, incl_at)
  *   -> (count, pos, status, bad): fastpath/walk.py's walk_pcap (the plain loop), compiled; where a record
  *   header's fields are comes from the caller (capture/containers.py says it). */
+#define WALK_AHEAD 2048 /* bytes: some 25 records ahead, about a memory latency of walking */
+
 static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     PyObject *buf_o, *o_off, *o_incl, *o_sec, *o_frac;
     Py_ssize_t pos, hlen, sec_at, frac_at, incl_at;
@@ -236,6 +241,10 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     long long bad = 0;
     Py_BEGIN_ALLOW_THREADS
     while (n < cap && pos + hlen <= end) {
+        /* a mapped chunk (columns.Reader.map_chunks) comes from memory, not the cache: the bytes
+         * ahead are asked for now, or each record's header waits for the one before it to arrive */
+        __builtin_prefetch(buf + pos + WALK_AHEAD);
+        __builtin_prefetch(buf + pos + WALK_AHEAD + 64);
         uint32_t incl = rd_u32(buf + pos + incl_at, big);
         if ((long long)incl > maxlen) {
             status = 1;
@@ -283,7 +292,8 @@ enum { O_IDX, O_SRC, O_DST, O_UDP, O_TTL, O_IPID, O_LEN, O_SPORT, O_DPORT, O_FLA
  * option bytes inside the capture, zeros; as columns._lane_options gathers them otherwise) */
 static const Py_ssize_t out_size[N_OUTS] = {8, 8, 8, 1, 1, 2, 4, 2, 2, 1, 4, 4, 2, 4, 1, 1, 0};
 
-static inline uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
+/* (always inlined: a call per field cost the lane a quarter of its time) */
+static inline __attribute__((always_inline)) uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
     const uint8_t *p = r + f[0];
     switch (f[1]) {
     case 1:
@@ -300,6 +310,8 @@ static inline uint32_t rd_be(const uint8_t *r, const Py_ssize_t *f) {
  *   of the common shape; outs: N_OUTS arrays of at least n items (their item sizes: out_size),
  *   their first k rows written, one per such record, in record order. A record's bytes past
  *   the buffer's end read as zeros (columns.gather_rows). */
+#define LANE_AHEAD 16 /* records */
+
 static PyObject *lane_decode(PyObject *self, PyObject *args) {
     PyObject *buf_o, *off_o, *incl_o, *lt_o, *st_o, *fields_o, *rules_o, *outs_o;
     Py_buffer bulk;
@@ -390,6 +402,8 @@ static PyObject *lane_decode(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     uint8_t tmp[256];
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + LANE_AHEAD < n && off[i + LANE_AHEAD] >= 0 && off[i + LANE_AHEAD] < blen) /* (see walk_pcap) */
+            __builtin_prefetch(buf + off[i + LANE_AHEAD]);
         if (lt[i] != rule[R_ETH_LT] || incl[i] < l4 + udph)
             continue;
         Py_ssize_t o = off[i];
@@ -1119,6 +1133,72 @@ done:
     return result;
 }
 
+/* -- flow_places ------------------------------------------------------------------------ */
+
+/* flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2)
+ *   fid: int64[m] flow ids (each below len(state)); rank: uint8[m], how many earlier packets of the
+ *   batch each one's flow had; state: uint8, the flows' state bits. Out, m rows each: g, uint8, each
+ *   packet's place in its flow (its flow's packets before the batch, by the n1 and n2 bits, plus
+ *   rank); was_complex, 1-byte bools (the complex_bit); and the rows, int64, of the flows' first
+ *   packets (g 0, not complex: the first k0 of i0), their second ones (g 1, not complex: k1 of i1)
+ *   and of every later one (g 2 and more: k2 of many). fastpath/flows.py's flow_places. */
+static PyObject *flow_places(PyObject *self, PyObject *args) {
+    PyObject *o[8];
+    int n1, n2, cx;
+    if (!PyArg_ParseTuple(args, "OOOiiiOOOOO", &o[0], &o[1], &o[2], &n1, &n2, &cx, &o[3], &o[4], &o[5], &o[6], &o[7]))
+        return NULL;
+    static const Py_ssize_t size[8] = {8, 1, 1, 1, 1, 8, 8, 8};
+    static const char *name[8] = {"fid", "rank", "state", "g", "was_complex", "i0", "i1", "many"};
+    Py_buffer v[8];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 8; got++)
+        if (get_buf(o[got], &v[got], size[got], got >= 3, name[got]) < 0)
+            goto done;
+    Py_ssize_t m = v[0].len / 8, n = v[2].len;
+    for (int j = 1; j < 8; j++)
+        if (j != 2 && v[j].len / size[j] < m) {
+            PyErr_SetString(PyExc_ValueError, "flow_places: arrays shorter than fid");
+            goto done;
+        }
+    const int64_t *fid = v[0].buf;
+    const uint8_t *rank = v[1].buf, *state = v[2].buf;
+    uint8_t *g = v[3].buf, *wc = v[4].buf;
+    int64_t *i0 = v[5].buf, *i1 = v[6].buf, *many = v[7].buf;
+    Py_ssize_t k0 = 0, k1 = 0, k2 = 0, bad = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (fid[i] < 0 || fid[i] >= n) {
+            bad = i;
+            break;
+        }
+        uint8_t st = state[fid[i]];
+        unsigned place = ((st & n1) != 0) + ((st & n2) != 0) + rank[i];
+        uint8_t c = (st & cx) != 0;
+        g[i] = (uint8_t)(place > 255 ? 255 : place);
+        wc[i] = c;
+        if (place >= 2)
+            many[k2++] = i;
+        else if (!c) {
+            if (place == 0)
+                i0[k0++] = i;
+            else
+                i1[k1++] = i;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_IndexError, "flow_places: flow id %lld of row %zd out of range",
+                     (long long)fid[bad], bad);
+        goto done;
+    }
+    result = Py_BuildValue("nnn", k0, k1, k2);
+done:
+    for (int j = 0; j < got; j++)
+        PyBuffer_Release(&v[j]);
+    return result;
+}
+
 /* -- previous_same ----------------------------------------------------------------------- */
 
 /* previous_same(group, value, out) -> 0, or -1 (out undefined) where the columns are not
@@ -1376,6 +1456,9 @@ static PyMethodDef module_methods[] = {
      " -> (n, pos, status, bad)"},
     {"flow_keys", flow_keys, METH_VARARGS,
      "flow_keys(src, sport, dst, dport, udp, key, dirb, head, head_lo, head_hi) -> h (see fastpath/flows.py's keys)"},
+    {"flow_places", flow_places, METH_VARARGS,
+     "flow_places(fid, rank, state, n1, n2, complex_bit, g, was_complex, i0, i1, many) -> (k0, k1, k2) "
+     "(see fastpath/flows.py)"},
     {"lane_decode", lane_decode, METH_VARARGS,
      "lane_decode(buf, off, incl, linktype, status, fields, rules, bulk_protos, outs) -> count (see cnative.c)"},
     {NULL, NULL, 0, NULL},

@@ -279,6 +279,8 @@ class Observed:
         pk = ExchangePackets.of(exchanges)
         option_ids = {(): 0}
         cols = [Cols(**c) for c in pk.columns(lambda kinds: option_ids.setdefault(kinds, len(option_ids)))]
+        if not pk.retries:  # every probe a first try: one Cols (its columns gathered and counted once)
+            cols[1] = cols[0]
         earliest = pk.earliest()
         return cls(*cols, pk.followups, pk.synacks, len(pk.synacks), np.array(pk.completed, bool), list(option_ids),
                    earliest.ip_version if earliest else 4)
@@ -288,9 +290,16 @@ class Observed:
         """Probe kinds: TCP flag letters ("S", "F", "FPU", "", "A", ...) or "udp"."""
         f = self.first
         out = {"udp"} if f.udp.any() else set()
-        for v in np.flatnonzero(np.bincount(f.flags[~f.udp] & TCP_BASE_FLAGS)).tolist():  # counted, not sorted
-            out.add(flag_letters(v))
+        flags = f.flags[~f.udp] if out else f.flags
+        for v in most_common(flags)[0].tolist():  # each value once (most probes' at one comparison)
+            out.add(flag_letters(v & TCP_BASE_FLAGS))
         return frozenset(out)
+
+    @functools.cached_property
+    def window_layouts(self) -> np.ndarray:
+        """Per TCP probe: its window and its option layout's id as one number, window * 2**20 + id."""
+        tcp = self.tcp
+        return tcp.window.astype(np.int64) * (1 << 20) + tcp.opt
 
     @functools.cached_property
     def os_probe_exchanges(self) -> np.ndarray:
@@ -300,8 +309,11 @@ class Observed:
         ref = [w * (1 << 20) + ids[kinds] for w, kinds in NMAP_OS_PROBES if kinds in ids]
         tcp = self.tcp
         if ref and len(tcp):
-            hit = np.isin(tcp.window.astype(np.int64) * (1 << 20) + tcp.opt, np.array(ref, np.int64))
-            out[tcp.ex[hit]] = True
+            keys = self.window_layouts
+            seen = _counts(keys)[0]  # the pairs the probes show (nmap_os_probes reads them too): looked up first
+            found = seen[np.isin(seen, np.array(ref, np.int64))]
+            if len(found):
+                out[tcp.ex[np.isin(keys, found)]] = True
         return out
 
     @functools.cached_property
@@ -406,8 +418,60 @@ def _as_set(values: np.ndarray) -> set:
     return set(values.tolist() if len(values) < 64 else _in_order(values).tolist())
 
 
+# a column at least this long of small non-negative numbers has its head counted by value (most_common_head)
+HEAD_MIN_ROWS = 1024
+
+
+def _by_value(values: np.ndarray) -> bool:
+    """Whether most_common_head counts the column by value: long, of uint8 or uint16."""
+    return len(values) >= HEAD_MIN_ROWS and values.dtype.kind == "u" and values.dtype.itemsize <= 2
+
+
+def most_common_head(values: np.ndarray, limit: int) -> tuple:
+    """most_common(values)'s first `limit` values (a list) and how many distinct values
+    there are. A long column of small non-negative numbers (uint8, uint16: TTLs, IP IDs,
+    ports, windows) is counted by value and only its head put in order, not every one of
+    its thousands of values (a random IP ID); any other column, by most_common."""
+    if not _by_value(values):
+        vals = most_common(values)[0]
+        return vals[:limit].tolist(), len(vals)
+    cnt = np.bincount(values)
+    distinct = int(np.count_nonzero(cnt))
+    k = min(limit, distinct)
+    if not k:
+        return [], distinct
+    kth = int(np.partition(cnt, len(cnt) - k)[len(cnt) - k])  # the k-th largest count (k <= distinct: not 0)
+    # fewer than k values counted more: each in place by its count, then its first row
+    above = np.flatnonzero(cnt > kth).tolist()
+    head = sorted(above, key=lambda v: (-int(cnt[v]), int(np.argmax(values == v))))
+    # then the first to appear of those counted kth times (at least k - len(above) of them),
+    # looked for in ever longer stretches of rows from the top
+    need = k - len(head)
+    got: dict = {}
+    lo, size = 0, 256
+    while len(got) < need:
+        rows = values[lo:lo + size]
+        got.update(dict.fromkeys(rows[cnt[rows] == kth].tolist()))
+        lo, size = lo + size, size * 2
+    return head + list(got)[:need], distinct
+
+
+def _head(values: np.ndarray, limit: int) -> tuple:
+    """(the `limit` most common values, a list; how many distinct values): off the column's
+    counts where a clue counted it already (_counts), else by most_common_head where that
+    spares ordering a long column's every value, else counted (and kept) by _counts."""
+    got = _COUNTED.get(id(values))
+    if got is None or got[0] is not values:
+        if _by_value(values):
+            return most_common_head(values, limit)
+        vals = _counts(values)[0]
+    else:
+        vals = got[1][0]
+    return vals[:limit].tolist(), len(vals)
+
+
 def _distinct(values: np.ndarray) -> int:
-    return len(_counts(values)[0])
+    return _head(values, 0)[1]
 
 
 def _most_common_share(values: np.ndarray) -> tuple:
@@ -439,8 +503,8 @@ def options_text(kinds: tuple) -> str:
 
 def _values(values: np.ndarray, limit: int = 4) -> str:
     """'1024' for one value, '37, 41, 52 (+3 more)' for many (most common first)."""
-    vals, _ = _counts(values)
-    return _shown([str(v) for v in vals[:limit].tolist()], len(vals))
+    head, distinct = _head(values, limit)
+    return _shown([str(v) for v in head], distinct)
 
 
 def values_text(values: Iterable, limit: int = 4) -> str:
@@ -485,25 +549,28 @@ def ttl_random_range(obs: Observed, rng: tuple) -> Result:
     if obs.ip_version != 4 or not len(obs.probes):
         return None
     lo, hi = rng
-    col = obs.probes.ttl  # counted and shown as itself (its counts shared with the other TTL clues)
-    ttls = col.astype(np.int64, copy=False)
+    col = obs.probes.ttl  # shown as itself; read by its counts (shared with the other TTL clues)
+    vals, cnt = _counts(col)
+    ttls = vals.astype(np.int64)  # each TTL the probes carry, once; cnt[i] of them carry ttls[i]
     # Captured up to 16 hops away the range slides down; other traffic of the
     # same host may share the session, so most probes, not all, must fit.
     win = (ttls >= lo - 16) & (ttls <= hi)
     base = int(ttls[win].max()) if win.any() else int(ttls.max())  # the highest inside, else the highest
-    inside = ttls[win & (np.abs(ttls - base) <= hi - lo)]
-    share = len(inside) / len(ttls)
-    distinct = int(np.count_nonzero(np.bincount(inside)))  # TTLs are below 256: counted, not sorted
+    fit = win & (np.abs(ttls - base) <= hi - lo)
+    inside = ttls[fit]
+    n_inside = int(cnt[fit].sum())
+    share = n_inside / len(col)
+    distinct = len(inside)
     if len(obs.first) >= 3:
         if distinct >= 2 and share >= 0.9:
             text = (f"TTL varies per probe: {distinct} values from {inside.min()} to {inside.max()} "
                     f"(nmap gives each raw probe a random TTL in {lo}-{hi})")
             if share < 1:
-                other = values_text(_as_set(col) - _as_set(inside), 2)
-                text += f"; {len(ttls) - len(inside)} other packets of this host carry TTL {other}"
+                other = values_text(_as_set(col) - set(inside.tolist()), 2)
+                text += f"; {len(col) - n_inside} other packets of this host carry TTL {other}"
             return True, text
-        if _distinct(col) == 1:
-            return False, f"TTL {ttls[0]} on {every_text(len(ttls))} (nmap's raw probes take a random TTL in {lo}-{hi})"
+        if len(vals) == 1:
+            return False, f"TTL {col[0]} on {every_text(len(col))} (nmap's raw probes take a random TTL in {lo}-{hi})"
         return False, f"TTLs {_values(col)} (not nmap's random {lo}-{hi})"
     if share == 1 and ((ttls >= lo) & (ttls <= hi)).all():
         return True, (f"TTL {_values(col)}: inside nmap's random range {lo}-{hi}, "
@@ -592,8 +659,8 @@ def nmap_os_probes(obs: Observed, _arg=None) -> Result:
     hits = set()
     tcp = obs.tcp
     if len(tcp):
-        keys, _ = _counts(tcp.window.astype(np.int64) * 65536 + tcp.opt)
-        for w, o in zip((keys // 65536).tolist(), (keys % 65536).tolist()):
+        keys, _ = _counts(obs.window_layouts)
+        for w, o in zip((keys >> 20).tolist(), (keys & ((1 << 20) - 1)).tolist()):
             name = NMAP_OS_PROBES.get((w, obs.options[o]))
             if name is not None:
                 hits.add(name)
@@ -856,6 +923,11 @@ class Signature:
     clues: tuple
     kinds: Optional[frozenset] = ANY  # probe kinds the tool sends; None: any
 
+    @functools.cached_property
+    def weight(self) -> float:
+        """The weight of all its clues."""
+        return sum(c.weight for c in self.clues)
+
 
 SIGNATURES = (
     Signature("nmap", (
@@ -949,32 +1021,69 @@ def _read(clue: Clue, obs: Observed) -> Result:
     return got
 
 
-def score(sig: Signature, obs: Observed) -> Optional[Score]:
+def score(sig: Signature, obs: Observed, beat: Optional[float] = None) -> Optional[Score]:
+    """The signature's Score on the session, None where it cannot tell (or the probe kinds
+    are not its). With `beat` (the confidence a fitting signature has reached), None too as
+    soon as the clues read so far show it cannot reach that confidence: the rest are left
+    unread. Its clues are then read cheapest first, as far as can be told: those the session
+    has read already (for other signatures), then those whose test it has read with another
+    argument (their columns gathered and counted), then the rest; its sentences stay in the
+    order of its clues."""
     if sig.kinds is not None and not obs.kinds <= sig.kinds:
         return None
+    clues = sig.clues
+    res: list = [_UNREAD] * len(clues)
     got = told = 0.0
-    support, against = [], []
-    for clue in sig.clues:
-        res = _read(clue, obs)
-        if res is None:
-            continue
-        holds, sentence = res
-        if holds:
-            got += clue.weight
-            told += clue.weight
-            support.append(sentence)
-        elif not clue.bonus:
-            told += clue.weight
-            against.append(sentence)
+    if beat is None:
+        order = range(len(clues))
+    else:
+        read = obs.clues
+        tests = {key[0] for key in read}
+        order = sorted(range(len(clues)), key=lambda i: (clues[i].key not in read, clues[i].test not in tests))
+        rest = sig.weight
+    for i in order:
+        clue = clues[i]
+        res[i] = r = _read(clue, obs)
+        if r is not None:
+            if r[0]:
+                got += clue.weight
+                told += clue.weight
+            elif not clue.bonus:
+                told += clue.weight
+        if beat is not None:
+            rest -= clue.weight
+            if _reach(got + rest, told + rest) + 0.005 < beat - 1e-9:
+                return None  # even every clue left holding rounds below `beat`
     if told == 0:
         return None
-    ratio = got / told
-    confidence = round(ratio * min(1.0, got / FULL_WEIGHT), 2)
-    return Score(sig.name, ratio, got, confidence, tuple(support), tuple(against))
+    support = tuple(r[1] for r in res if r is not None and r[0])
+    against = tuple(r[1] for c, r in zip(clues, res) if r is not None and not r[0] and not c.bonus)
+    return Score(sig.name, got / told, got, round(_reach(got, told), 2), support, against)
 
 
-def _ranked(obs: Observed) -> list:
-    out = [s for s in (score(sig, obs) for sig in SIGNATURES) if s is not None]
+def _reach(got: float, told: float) -> float:
+    """A signature's confidence before rounding: its score, scaled down while the weight behind it is small."""
+    return got / told * min(1.0, got / FULL_WEIGHT) if told else 0.0
+
+
+def _fits(s: Score) -> bool:
+    """Enough weight behind a signature, and enough of it holding, to name its tool."""
+    return s.weight >= MIN_WEIGHT and s.score >= MIN_SCORE
+
+
+def _ranked(obs: Observed, prune: bool = True) -> list:
+    """The signatures' Scores, best first. With `prune`, a signature that cannot outrank the
+    best fitting one read before it is left out (its clues not all read): the first fitting
+    Score is the same, and with none fitting nothing is left out."""
+    out = []
+    beat = None
+    for sig in SIGNATURES:
+        s = score(sig, obs, beat if prune else None)
+        if s is None:
+            continue
+        out.append(s)
+        if prune and _fits(s) and (beat is None or s.confidence > beat):
+            beat = s.confidence
     out.sort(key=lambda s: (s.confidence, s.weight), reverse=True)
     return out
 
@@ -983,7 +1092,7 @@ def scores(exchanges: Iterable[Exchange]) -> list[Score]:
     """Every applicable signature's score, best first."""
     _COUNTED.clear()
     try:
-        return _ranked(Observed.of(exchanges))
+        return _ranked(Observed.of(exchanges), prune=False)
     finally:
         _COUNTED.clear()
 
@@ -993,20 +1102,21 @@ def identify(exchanges: Iterable[Exchange]) -> ToolGuess:
     return identify_observed(Observed.of(exchanges))
 
 
-def identify_observed(obs: Observed) -> ToolGuess:
-    """identify, for a session already in columns (the fast path builds them from its own tables)."""
+def identify_observed(obs: Observed, prune: bool = True) -> ToolGuess:
+    """identify, for a session already in columns (the fast path builds them from its own tables).
+    `prune=False` reads every clue of every signature that applies (_ranked): the same guess, slower."""
     _COUNTED.clear()
     try:
-        return _identify(obs)
+        return _identify(obs, prune)
     finally:
         _COUNTED.clear()
 
 
-def _identify(obs: Observed) -> ToolGuess:
+def _identify(obs: Observed, prune: bool) -> ToolGuess:
     if not len(obs.probes):
         return ToolGuess("unknown", 0.0, ("no probes to read",))
-    ranked = _ranked(obs)
-    fit = [s for s in ranked if s.weight >= MIN_WEIGHT and s.score >= MIN_SCORE]
+    ranked = _ranked(obs, prune)
+    fit = [s for s in ranked if _fits(s)]
     if fit:
         best = fit[0]
         evidence = best.support + tuple(f"against: {a}" for a in best.against)

@@ -574,7 +574,7 @@ def test_two_processes_when_this_one_fails_first(tmp_path, monkeypatch):
     path.write_bytes(pcap_bytes(big_scan() + big_scan(t0=9.0, ports=range(1, 30), sport=40001)))
     calls = []
 
-    def feed(self, d, slow):
+    def feed(self, d, slow, facts=None):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("boom")
@@ -742,23 +742,30 @@ def test_flow_columns_start_narrow_widen_when_needed_and_skip_zeros_exactly():
     assert table.probe["ack"].v.tolist() == [0] * n and table.probe["mss"].v.tolist() == [-1] * n
 
 
-def test_address_pairs_numbered_by_runs_as_by_every_row():
-    """Pair ids from the runs' first rows: the ones numbering every row gives (new pairs of a
-    batch in sorted order after the known ones), on runs long and short and on IPv6 ids."""
+@pytest.mark.parametrize("pure", [False, True])
+def test_address_pairs_numbered_by_runs_as_by_every_row(monkeypatch, pure):
+    """Pair ids from the runs' first rows (flows.key_parts, compiled or not): the ones numbering
+    every row gives (new pairs of a batch in sorted order after the known ones), on runs long
+    and short and on IPv6 ids."""
     import numpy as np
 
+    if pure:
+        monkeypatch.setattr(flows, "compiled", lambda: None)
     rng = np.random.default_rng(13)
     table = flows.FlowTable(columns.AddressBook(), columns.OptionBook())
     known: dict = {}
-    for m, run in ((1, 1), (0, 1), (5000, 500), (5000, 1), (3000, 7), (4000, 50)):
-        lo = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] * 1000 + 7
-        hi = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] + columns.V6_BASE * (rng.random() < 0.3)
-        inv, nu = columns.dense_ids([lo, hi]) if m else (np.zeros(0, np.int64), 0)
+    for m, run in ((1, 1), (5000, 500), (5000, 1), (3000, 7), (4000, 50)):
+        a = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] * 1000 + 7
+        b = np.repeat(rng.integers(0, 40, m // run + 1), run)[:m] + columns.V6_BASE * (rng.random() < 0.3)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        inv, nu = columns.dense_ids([lo, hi])
         first = columns.first_index(inv, nu)
-        for a, b in zip(lo[first].tolist(), hi[first].tolist()):  # every row's numbering
-            known.setdefault((a, b), len(known))
-        want = np.array([known[(a, b)] for a, b in zip(lo.tolist(), hi.tolist())], np.int64)
-        assert table._pair_ids(lo, hi).tolist() == want.tolist()
+        for x, y in zip(lo[first].tolist(), hi[first].tolist()):  # every row's numbering
+            known.setdefault((x, y), len(known))
+        want = [known[(x, y)] for x, y in zip(lo.tolist(), hi.tolist())]
+        port = np.full(m, 80, np.uint16)
+        key, _dirb = table.keys(a, port, b, port, np.zeros(m, bool))
+        assert (key >> np.uint64(34)).tolist() == want
 
 
 def test_flow_keys_radix_order_is_the_stable_argsort():

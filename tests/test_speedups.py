@@ -433,3 +433,29 @@ def test_compiled_records_are_the_python_ones(monkeypatch):
         native.records(Packet, (Packet.frame, Packet.seg_len), (1, 2), 1)
     with pytest.raises(ValueError):
         native.records(Packet, (Packet.frame,), ([1, 2],), 3)
+
+
+@needs_native
+def test_compiled_flow_places_are_the_numpy_ones(monkeypatch):
+    """Each packet's place in its flow and the rows of first, second and later packets: every
+    mix of the state bits (N1, N2, COMPLEX, and the others), ranks 0 to 2, flows repeated."""
+    from pcapscan import speedups
+    from pcapscan.fastpath import flows
+
+    rng = np.random.default_rng(17)
+    for _ in range(30):
+        n, m = int(rng.integers(1, 500)), int(rng.integers(0, 3000))
+        state = rng.integers(0, 256, n).astype(np.uint8)
+        fid = rng.integers(0, n, m).astype(np.int64)
+        rank = rng.integers(0, 3, m).astype(np.uint8)
+        got = []
+        for pure in (False, True):
+            monkeypatch.setattr(flows, "compiled", (lambda: None) if pure else speedups.compiled)
+            g, was_complex, *rows = flows.flow_places(fid, rank, state)
+            got.append((g.tolist(), was_complex.tolist(), [r.tolist() for r in rows]))
+        assert got[0] == got[1]
+        if m > 100:
+            assert all(len(r) for r in got[0][2]) and any(got[0][1]) and not all(got[0][1])
+    monkeypatch.setattr(flows, "compiled", speedups.compiled)
+    with pytest.raises(IndexError):
+        flows.flow_places(np.array([0, 5], np.int64), np.zeros(2, np.uint8), np.zeros(5, np.uint8))

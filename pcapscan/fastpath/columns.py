@@ -154,15 +154,58 @@ class Reader:
         self.stream_pos = self.cap.pos  # stream offset of the next unread byte
         self.seen_linktypes: set = set()
         self.unknown: dict = {}
+        self.mapped = False  # chunks read (copied) from the file, or mapped (map_chunks)
 
     def close(self):
         self.cap.close()
+
+    def map_chunks(self) -> None:
+        """Chunks mapped from the file (mmap), not read into memory: no copy of
+        each chunk out of the page cache, and no joining of one chunk's unwalked
+        end to the next. A plain file only (its size known). A file cut shorter
+        while mapped ends the process (SIGBUS): the decoding child maps
+        (feed.read_forked), whose death its parent answers by reading the
+        capture again itself."""
+        self.mapped = self.cap.size is not None and not self.cap.compressed
 
     def _read(self, n: int) -> bytes:
         try:
             return self.cap.file.read(n)
         except C.GZIP_DAMAGE as exc:
             raise NeedSlowPath(f"damaged gzip stream ({exc})") from None
+
+    def _chunk(self, raw, pos: int) -> tuple:
+        """The next chunk to walk: what is left of the last one (`raw` from `pos`)
+        and up to chunk_bytes more of the stream, as (bytes, stream offset of its
+        first byte, where its unwalked bytes start, end of stream)."""
+        if not self.mapped:
+            tail = raw[pos:]
+            data = self._read(self.chunk_bytes)
+            base = self.stream_pos - len(tail)
+            self.stream_pos += len(data)
+            return (tail + data if tail else data), base, 0, not data
+        import mmap
+
+        start = self.stream_pos - (len(raw) - pos)
+        size = self.cap.size
+        if self.stream_pos >= size:  # (a file that grows is read on, as read() would)
+            size = self.cap.size = max(size, os.fstat(self.cap.file.fileno()).st_size)
+        end = min(self.stream_pos + self.chunk_bytes, size)
+        eof = end == self.stream_pos
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        if end == base:
+            self.stream_pos = end
+            return b"", base, 0, eof
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # its pages mapped at once, not fault by fault
+        try:
+            mapped = mmap.mmap(self.cap.file.fileno(), end - base, flags, mmap.PROT_READ, offset=base)
+        except (OSError, ValueError):  # a file system that does not map: read from here on
+            self.mapped = False
+            self.cap.file.seek(start)
+            self.stream_pos = start
+            return self._chunk(b"", 0)
+        self.stream_pos = end
+        return mapped, base, start - base, eof
 
     def batches(self):
         try:
@@ -197,23 +240,16 @@ class Reader:
         divisor = cap.divisor
         linktype = cap.linktype
         out = [np.empty(MAX_RECORDS, np.int64) for _ in range(2)] + [np.empty(MAX_RECORDS, np.uint32) for _ in range(2)]
-        tail = b""
-        eof = False
+        raw, pos = b"", 0
         while True:
-            data = self._read(self.chunk_bytes)
-            if not data:
-                eof = True
-            raw = tail + data if tail else data
-            base = self.stream_pos - len(tail)
-            self.stream_pos += len(data)
-            pos = 0
+            raw, base, pos, eof = self._chunk(raw, pos)
             buf = np.frombuffer(raw, np.uint8)
             src = raw if self.want_bytes else buf
             while True:
                 n, new_pos, status, bad = self.walk_pcap(src, pos, hlen, big, C.MAX_RECORD_LEN, *out)
                 if n:
-                    off, incl, sec, frac = (a[:n].copy() for a in out)
-                    ts = C.pcap_time(sec.astype(np.float64), frac.astype(np.float64), divisor)
+                    off, incl = out[0][:n].copy(), out[1][:n].copy()  # (the times are new arrays already)
+                    ts = C.pcap_time(out[2][:n].astype(np.float64), out[3][:n].astype(np.float64), divisor)
                     lt = np.full(n, linktype, np.int32)
                     yield self._batch(buf, raw, base, off, incl, lt, ts)
                 pos = new_pos
@@ -222,10 +258,10 @@ class Reader:
                     return
                 if n < MAX_RECORDS:
                     break
-            tail = raw[pos:]
             if eof:
-                if tail:
-                    self._stop(C.truncated_record_text(self.count + 1, cap.ends(len(tail)), len(tail) < hlen))
+                rest = len(raw) - pos
+                if rest:
+                    self._stop(C.truncated_record_text(self.count + 1, cap.ends(rest), rest < hlen))
                 return
 
     def _stop(self, msg: str):
@@ -238,18 +274,11 @@ class Reader:
         order = cap.byteorder
         ifaces = cap.interfaces
         out = [np.empty(MAX_RECORDS, np.int64) for _ in range(2)] + [np.empty(MAX_RECORDS, np.uint32) for _ in range(3)]
-        tail = b""
-        eof = False
+        raw, pos = b"", 0
         while True:
-            data = self._read(self.chunk_bytes)
-            if not data:
-                eof = True
-            raw = tail + data if tail else data
-            base = self.stream_pos - len(tail)
-            self.stream_pos += len(data)
+            raw, base, pos, eof = self._chunk(raw, pos)
             buf = np.frombuffer(raw, np.uint8)
             src = raw if self.want_bytes else buf
-            pos = 0
             while True:
                 n, new_pos, status = self.walk_pcapng(src, pos, big, len(ifaces), C.MAX_PACKET_BLOCK_LEN, *out)
                 if n:
@@ -281,9 +310,8 @@ class Reader:
                     continue
                 if n < MAX_RECORDS:
                     break
-            tail = raw[pos:]
             if eof:
-                if tail:
+                if pos < len(raw):
                     raise NeedSlowPath("the capture ends inside a pcapng block")
                 return
 
@@ -904,6 +932,8 @@ def fits(values: np.ndarray, dtype) -> bool:
     if not len(values) or np.can_cast(values.dtype, dtype):
         return True
     info = np.iinfo(dtype)
+    if values.dtype.kind == "u" and info.min == 0:  # (no value below zero: only the highest asked)
+        return int(values.max()) <= info.max
     return info.min <= int(values.min()) and int(values.max()) <= info.max
 
 
@@ -927,7 +957,7 @@ def dense_ids(cols) -> tuple:
             n = native.dense_ids(packed, ids, max(4096, m >> 3))
             if n >= 0:
                 return ids, n
-        if span <= max(4 * m, 1 << 20):  # a small range: counted, not sorted
+        if span <= max(4 * m, min(1 << 20, 32 * m)):  # a small range: counted, not sorted (a few rows: sorted)
             present = np.bincount(packed, minlength=span) > 0
             mapping = np.cumsum(present) - 1
             return mapping[packed], int(mapping[-1]) + 1

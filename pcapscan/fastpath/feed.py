@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from .columns import V6_BASE, AddressBook, NeedSlowPath, OptionBook, decode_batch
+from .flows import PacketFacts
 from .workers import CHILD_MMAP_THRESHOLD, ChildFailed, SharedRing, debug, fork_child, roomy_heap, send, tame_malloc
 
 
@@ -226,21 +227,29 @@ def read_forked(reader, stats, table, progress):
     columns in buffers shared with the child: workers.SharedRing).
     The child has its own address and option books: their new entries come
     with each batch and are mapped to this process's ids (which the flow
-    table may have extended meanwhile, from packets decode_frame read)."""
+    table may have extended meanwhile, from packets decode_frame read). The
+    child also works out each batch's PacketFacts (what the flow table reads
+    of a packet whatever its flow holds), used here unless an address id
+    had to be mapped."""
     size = reader.cap.size
-    # the batches' columns, in buffers shared with the child: a batch's narrowed columns take
-    # about 71 bytes a record, and a record of a chunk at least 58 (UDP over IPv4, pcap)
-    ring = SharedRing(RING_BUFFERS, reader.chunk_bytes * 5 // 4 + (64 << 10))
+    # the batches' columns, in buffers shared with the child: a batch's narrowed columns and
+    # its PacketFacts take about 80 bytes a record, and a record of a chunk at least 58 (UDP
+    # over IPv4, pcap); a buffer's pages are the system's only once written
+    ring = SharedRing(RING_BUFFERS, reader.chunk_bytes * 3 // 2 + (64 << 10))
 
     def decode_and_send(tx):  # in the child
         ring.child_side()
         tame_malloc(CHILD_MMAP_THRESHOLD)
+        reader.map_chunks()  # (a file cut short while mapped ends the child: the parent reads again itself)
         addrs, options = AddressBook(), OptionBook()
+        groups: dict = {}  # (PacketFacts's)
         n_opt, n_v6 = 1, 0
         for dec, slow, batch in _decoded(reader, stats, addrs, options):
             new_opt, new_v6 = options.tuples[n_opt:], addrs.v6_raw[n_v6:]
             n_opt, n_v6 = len(options.tuples), len(addrs.v6_raw)
-            ring.send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets)))
+            facts = PacketFacts(dec, addrs, groups) if dec is not None and len(dec.frame) else None
+            ring.send(tx, ("batch", _narrow(dec), slow, new_opt, new_v6, (_batch_end(batch), size, stats.packets),
+                           facts))
         send(tx, ("end", stats, capinfo(reader.cap)))
         debug("decoding child: read and sent")
 
@@ -254,34 +263,20 @@ def read_forked(reader, stats, table, progress):
     v6_map = np.zeros(0, np.int64)
     opt_map = np.zeros(1, np.int64)  # the child's option id -> ours
     first = True
-    import queue
-    import threading
-
-    # a thread receives the next batches while this one keys flows (reading a pipe lets go of the GIL)
-    inbox: queue.Queue = queue.Queue(maxsize=3)
-
-    def receive():
+    # received here, between two batches: a message is a few hundred bytes (its arrays are in the
+    # shared buffers), which a receiving thread only made this one wait for the GIL
+    heap = contextlib.ExitStack()
+    ended = False  # the child's last word heard (or its end)
+    try:
         while True:
             try:
                 msg, slot = ring.recv(rx)
             except (EOFError, OSError):
-                inbox.put(None)
-                return
-            inbox.put((msg, slot))
-            if msg[0] != "batch":
-                return
-
-    receiver = threading.Thread(target=receive, name="pcapscan-receive", daemon=True)
-    receiver.start()
-    heap = contextlib.ExitStack()
-    try:
-        while True:
-            got = inbox.get()
-            if got is None:
-                raise ChildFailed("the decoding process ended early")
-            msg, slot = got
+                ended = True
+                raise ChildFailed("the decoding process ended early") from None
+            ended = msg[0] != "batch"
             if msg[0] == "batch":
-                _, dec, slow, new_opt, new_v6, prog = msg
+                _, dec, slow, new_opt, new_v6, prog, facts = msg
                 if new_opt:
                     opt_map = np.r_[opt_map, [options.id_of(o) for o in new_opt]]
                 if new_v6:
@@ -297,14 +292,15 @@ def read_forked(reader, stats, table, progress):
                                 c = c.copy()
                                 c[six] = v6_map[c[six] - V6_BASE]
                                 setattr(dec, col, c)
+                                facts = None  # (the child's address ids: worked out again here)
                 if first:
                     _reserve(table, size, prog[2], prog[0])
                     # then each batch's arrays and temporaries reuse the last one's heap (mapped
                     # afresh they cost their pages' faults and zeroing); the table's columns are mapped
                     heap.enter_context(roomy_heap())
                     first = False
-                table.feed(dec, slow)  # (which keeps copies of what it keeps)
-                del got, msg, dec
+                table.feed(dec, slow, facts)  # (which keeps copies of what it keeps)
+                del msg, dec, facts
                 ring.release(slot)
                 if progress is not None:
                     progress(*prog, "reading")
@@ -317,18 +313,13 @@ def read_forked(reader, stats, table, progress):
                 raise msg[1]
     finally:
         heap.close()
-        if receiver.is_alive():  # this process failed first: its child is stopped, the thread sees the end
+        if not ended:  # this process failed first: its child is stopped
             import signal
 
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-            while receiver.is_alive():
-                try:
-                    inbox.get(timeout=0.1)
-                except queue.Empty:
-                    pass
         os.close(rx)
         ring.close()
         reader.close()

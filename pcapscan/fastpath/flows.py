@@ -88,6 +88,120 @@ def _merged(keys: np.ndarray, ids: np.ndarray, new_keys: np.ndarray, new_ids: np
     return out_keys, out_ids
 
 
+def key_parts(src, sport, dst, dport, udp) -> tuple:
+    """A batch's flow keys but for their address pairs, which the flow table numbers
+    (FlowTable.keys): (key: udp << 32 | the lower endpoint's port << 16 | the higher
+    one's, uint64; dirb: 1 where the source is the higher endpoint, uint8; head: the
+    rows whose (lower, higher) address pair differs from the row before's, and those
+    addresses, head_lo and head_hi). One compiled pass (cnative.flow_keys) where built."""
+    native = compiled()
+    m = len(src)
+    if native is not None and m:
+        key, dirb = np.empty(m, np.uint64), np.empty(m, np.uint8)
+        head, head_lo, head_hi = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
+        h = native.flow_keys(np.ascontiguousarray(src, np.int64), np.ascontiguousarray(sport, np.uint16),
+                             np.ascontiguousarray(dst, np.int64), np.ascontiguousarray(dport, np.uint16),
+                             np.ascontiguousarray(udp, np.bool_), key, dirb, head, head_lo, head_hi)
+        return key, dirb, head[:h], head_lo[:h], head_hi[:h]
+    s_lo = (src < dst) | ((src == dst) & (sport <= dport))
+    lo_a = np.where(s_lo, src, dst).astype(np.int64)
+    hi_a = np.where(s_lo, dst, src).astype(np.int64)
+    lo_p = np.where(s_lo, sport, dport).astype(np.uint64)
+    hi_p = np.where(s_lo, dport, sport).astype(np.uint64)
+    key = (np.asarray(udp).astype(np.uint64) << np.uint64(32)) | (lo_p << np.uint64(16)) | hi_p
+    # a batch's rows come in runs of one address pair (a scan's probes and answers)
+    head = np.flatnonzero(np.r_[True, (lo_a[1:] != lo_a[:-1]) | (hi_a[1:] != hi_a[:-1])]) if m else \
+        np.zeros(0, np.int64)
+    return key, (~s_lo).astype(np.uint8), head, lo_a[head], hi_a[head]
+
+
+def group_ids(ids: np.ndarray, addrs: AddressBook, known: dict) -> np.ndarray:
+    """exchanges.is_group_address of a few address ids, each asked once (`known`:
+    address id -> the answer, kept between batches)."""
+    look = np.empty(len(ids), bool)
+    for j, a in enumerate(ids.tolist()):
+        got = known.get(a)
+        if got is None:
+            got = known[a] = is_group_address(addrs.text(a))
+        look[j] = got
+    return look
+
+
+def group_dst(dst: np.ndarray, addrs: AddressBook, known: dict) -> np.ndarray:
+    """group_ids of destination address ids, asked once per distinct address."""
+    # a batch's probes come in runs of one destination (a scan's target): the distinct
+    # addresses are those of the runs' first rows (a sort of those only)
+    head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
+    uniq, inv = np.unique(dst[head], return_inverse=True)
+    return np.repeat(group_ids(uniq, addrs, known)[inv.ravel()], np.diff(np.r_[head, len(dst)]))
+
+
+class PacketFacts:
+    """What the flow table reads of each packet of a batch whatever its flow holds:
+    its key but for the address pair (key_parts: `key`, and the runs of one pair,
+    `head`, `head_lo`, `head_hi`) and, in `bits`, the state bits it gives its flow as
+    the flow's first packet (SDIR: the source is the higher endpoint; PROBE_OK: it
+    may open an exchange) or as its answer (ANS_DATA, ANS_WIN). Worked out where the
+    batch is decoded (the decoding child: feed.read_forked) or by FlowTable.feed;
+    address ids as the AddressBook it was worked out with numbers them."""
+
+    __slots__ = ("key", "head", "head_lo", "head_hi", "bits")
+
+    def __init__(self, d: Decoded, addrs: AddressBook, groups: dict):
+        self.key, dirb, self.head, self.head_lo, self.head_hi = key_parts(d.src, d.sport, d.dst, d.dport, d.udp)
+        tcp = ~d.udp
+        ok = ~(tcp & never_probes(d.flags, d.payload))
+        # group_dst by the address pairs' runs: a packet's destination is its pair's lower
+        # address where it comes from the higher (dirb), else the higher
+        g_lo, g_hi = group_ids(self.head_lo, addrs, groups), group_ids(self.head_hi, addrs, groups)
+        if g_lo.any() or g_hi.any():
+            runs = np.diff(np.r_[self.head, len(dirb)])
+            ok &= ~np.where(dirb > 0, np.repeat(g_lo, runs), np.repeat(g_hi, runs))
+        u = np.flatnonzero(d.udp)  # (a TCP scan has none)
+        if len(u):
+            ok[u] &= ~_service_pair(d.sport[u], d.dport[u])
+        bits = dirb * np.uint8(SDIR)
+        bits |= ok.view(np.uint8) * np.uint8(PROBE_OK)
+        bits |= (tcp & (d.payload > 0)).view(np.uint8) * np.uint8(ANS_DATA)
+        bits |= (d.window > 0).view(np.uint8) * np.uint8(ANS_WIN)
+        self.bits = bits
+
+    def __reduce__(self):  # sent between processes as its arrays
+        return _facts, (self.key, self.head, self.head_lo, self.head_hi, self.bits)
+
+
+def _facts(*arrays) -> PacketFacts:
+    f = PacketFacts.__new__(PacketFacts)
+    f.key, f.head, f.head_lo, f.head_hi, f.bits = arrays
+    return f
+
+
+def flow_places(fid: np.ndarray, rank: np.ndarray, state: np.ndarray) -> tuple:
+    """Each packet's place in its flow (`g`: 0 the probe, 1 the answer, 2 and more: complex),
+    from its flow's state bits (N1, N2: the packets it had before the batch) and `rank` (its
+    flow's earlier packets in the batch); whether its flow was COMPLEX; and the rows of the
+    flows' first packets and second ones (of flows not COMPLEX) and of every later one:
+    (g, was_complex, i0, i1, many). One compiled pass (cnative.flow_places) where built."""
+    native = compiled()
+    m = len(fid)
+    if native is not None and rank.dtype == np.uint8:
+        g, was_complex = np.empty(m, np.uint8), np.empty(m, np.bool_)
+        i0, i1, many = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
+        k0, k1, k2 = native.flow_places(np.ascontiguousarray(fid, np.int64), rank, state, N1, N2, COMPLEX, g,
+                                        was_complex, i0, i1, many)
+        return g, was_complex, i0[:k0], i1[:k1], many[:k2]
+    sf = state[fid]
+    g = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0) + rank
+    was_complex = (sf & COMPLEX) > 0
+    return (g, was_complex, *rows_by_place(g, was_complex))
+
+
+def rows_by_place(g: np.ndarray, was_complex: np.ndarray) -> tuple:
+    """flow_places' rows of first, second and later packets, from `g` and `was_complex`."""
+    return (np.nonzero((g == 0) & ~was_complex)[0], np.nonzero((g == 1) & ~was_complex)[0],
+            np.nonzero(g >= 2)[0])
+
+
 ANSWER_TEST = ("flags", "seq", "ack", "payload")  # what `answered` reads of the probe
 
 
@@ -430,13 +544,6 @@ class FlowTable:
 
     # -- keys --------------------------------------------------------------------------
 
-    def _pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        # a batch's rows come in runs of one address pair (a scan's probes and answers): the
-        # distinct pairs are those of the runs' first rows, numbered by the same sort
-        head = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]) if len(lo) else \
-            np.zeros(0, np.int64)
-        return np.repeat(self._run_pair_ids(lo[head], hi[head]), np.diff(np.r_[head, len(lo)]))
-
     def _run_pair_ids(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """The pair ids of runs' address pairs (lo, hi), made if new (in ascending pair order)."""
         inv, nu = dense_ids([lo, hi])
@@ -494,25 +601,13 @@ class FlowTable:
 
     def keys(self, src, sport, dst, dport, udp):
         """(canonical 64-bit key, direction: 1 when the source is the higher endpoint)."""
-        native = compiled()
-        if native is not None and len(src):  # one pass (cnative.flow_keys), the pairs numbered here
-            m = len(src)
-            key, dirb = np.empty(m, np.uint64), np.empty(m, np.uint8)
-            head, head_lo, head_hi = np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64)
-            h = native.flow_keys(np.ascontiguousarray(src, np.int64), np.ascontiguousarray(sport, np.uint16),
-                                 np.ascontiguousarray(dst, np.int64), np.ascontiguousarray(dport, np.uint16),
-                                 np.ascontiguousarray(udp, np.bool_), key, dirb, head, head_lo, head_hi)
-            pid = self._run_pair_ids(head_lo[:h], head_hi[:h]).astype(np.uint64) << np.uint64(34)
-            key |= np.repeat(pid, np.diff(np.r_[head[:h], m]))
-            return key, dirb
-        s_lo = (src < dst) | ((src == dst) & (sport <= dport))
-        lo_a = np.where(s_lo, src, dst)
-        hi_a = np.where(s_lo, dst, src)
-        lo_p = np.where(s_lo, sport, dport).astype(np.uint64)
-        hi_p = np.where(s_lo, dport, sport).astype(np.uint64)
-        pid = self._pair_ids(lo_a, hi_a).astype(np.uint64)
-        key = (pid << np.uint64(34)) | (udp.astype(np.uint64) << np.uint64(32)) | (lo_p << np.uint64(16)) | hi_p
-        return key, (~s_lo).astype(np.uint8)
+        key, dirb, head, head_lo, head_hi = key_parts(src, sport, dst, dport, udp)
+        return self._keyed(key, head, head_lo, head_hi, len(src)), dirb
+
+    def _keyed(self, key, head, head_lo, head_hi, m: int) -> np.ndarray:
+        """Keys (key_parts') with their address pairs' ids, the pairs numbered if new."""
+        pid = self._run_pair_ids(head_lo, head_hi).astype(np.uint64) << np.uint64(34)
+        return key | np.repeat(pid, np.diff(np.r_[head, m]))
 
     def lookup(self, keys: np.ndarray, create: bool = True) -> np.ndarray:
         """Flow ids of keys (-1 for unknown ones when not `create`); new flows
@@ -631,28 +726,17 @@ class FlowTable:
         self.rids = np.zeros(0, np.int32)
 
     def _group_dst(self, dst: np.ndarray) -> np.ndarray:
-        """exchanges.is_group_address of destination address ids, asked once per distinct address."""
-        # a batch's probes come in runs of one destination (a scan's target): the distinct
-        # addresses are those of the runs' first rows (a sort of those only)
-        head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
-        uniq, inv = np.unique(dst[head], return_inverse=True)
-        known = self._group
-        look = np.empty(len(uniq), bool)
-        for j, a in enumerate(uniq.tolist()):
-            got = known.get(a)
-            if got is None:
-                got = known[a] = is_group_address(self.addrs.text(a))
-            look[j] = got
-        return np.repeat(look[inv.ravel()], np.diff(np.r_[head, len(dst)]))
+        return group_dst(dst, self.addrs, self._group)
 
     # -- one batch -----------------------------------------------------------------------
 
-    def feed(self, d: Decoded, slow: list) -> None:
+    def feed(self, d: Decoded, slow: list, facts: PacketFacts | None = None) -> None:
         """One batch: its bulk-decoded rows `d` (keyed, their first two packets per flow kept in
         the columns), then the Packets decode_frame read (`slow`: their flows become COMPLEX),
-        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine."""
+        then the rows of COMPLEX flows the columns do not hold, into `rows` for the engine.
+        `facts`: d's PacketFacts, worked out already with this table's address ids (else here)."""
         if d is not None and len(d.frame):
-            self._feed_fast(d)
+            self._feed_fast(d, facts if facts is not None else PacketFacts(d, self.addrs, self._group))
             if self.lean:
                 self._mark(d)
             elif self.prev is not None:
@@ -662,34 +746,26 @@ class FlowTable:
         if d is not None and len(d.frame):
             self._keep_unstored(d)
 
-    def _feed_fast(self, d: Decoded) -> None:
+    def _feed_fast(self, d: Decoded, facts: PacketFacts) -> None:
         if d.frame[-1] >= 1 << 32 or len(self.options.tuples) >= 1 << 16:
             from .columns import NeedSlowPath
 
             raise NeedSlowPath("more than 2**32 records, or 2**16 TCP option layouts")
-        key, dirb = self.keys(d.src, d.sport, d.dst, d.dport, d.udp)
-        fid = self.lookup(key)
-        m = len(fid)
+        m = len(d.frame)
+        fid = self.lookup(self._keyed(facts.key, facts.head, facts.head_lo, facts.head_hi, m))
+        dirb = ((facts.bits & SDIR) > 0).view(np.uint8)
         rank = self._batch_rank(fid)  # of each packet among its flow's packets in this batch
-        st = self.state.a
-        sf = st[fid]
-        prior = ((sf & N1) > 0).astype(np.int64) + ((sf & N2) > 0)
-        was_complex = (sf & COMPLEX) > 0
-        del sf
-        g = prior + rank
+        g, was_complex, i0, i1, many = flow_places(fid, rank, self.state.a)
         if not self.lean:  # a key the scanner reopened: its new flows (the columns may have grown)
-            fid, g, was_complex = self._reopened(d, dirb, fid, g, was_complex)
-            st = self.state.a
+            split = self._reopened(d, dirb, fid, g, was_complex)
+            if split[0] is not fid:
+                fid, g, was_complex = split
+                i0, i1, many = rows_by_place(g, was_complex)
+        st = self.state.a
         self._stored = np.zeros(m, bool)
         # -- first packets: the probe --
-        i0 = np.nonzero((g == 0) & ~was_complex)[0]
         if len(i0):
             f0 = fid[i0]
-            tcp = ~d.udp[i0]
-            ok = ~(tcp & never_probes(d.flags[i0], d.payload[i0])) & ~self._group_dst(d.dst[i0])
-            u = i0[~tcp]  # (a TCP scan has none)
-            if len(u):
-                ok[~tcp] &= ~_service_pair(d.sport[u], d.dport[u])
             # new flows are numbered in order of first appearance: their probes' rows
             # usually fill one range of the columns, written as a slice
             lo, hi = int(f0[0]), int(f0[-1]) + 1
@@ -701,11 +777,11 @@ class FlowTable:
             else:
                 for k, col in self.probe.items():
                     col.put(at, getattr(d, k)[i0])
-            bits = N1 | np.where(dirb[i0] > 0, SDIR, 0) | np.where(ok, PROBE_OK, COMPLEX)
-            st[f0] |= bits.astype(np.uint8)
+            pb = facts.bits[i0]
+            bits = N1 | (pb & (SDIR | PROBE_OK)) | np.where(pb & PROBE_OK, 0, COMPLEX).astype(np.uint8)
+            st[f0] |= bits
             self._stored[i0] = True
         # -- second packets: the answer, when it comes back --
-        i1 = np.nonzero((g == 1) & ~was_complex)[0]
         if len(i1):
             f1 = fid[i1]
             sdir = ((st[f1] & SDIR) > 0).astype(np.uint8)
@@ -715,18 +791,15 @@ class FlowTable:
             st[f1[~back]] |= COMPLEX
             if len(a):
                 self.answer["frame"].a[fa] = d.frame[a]
-                udp = d.udp[a]
-                data = ~udp & (d.payload[a] > 0)
-                bits = N2 | np.where(data, ANS_DATA, 0) | np.where(d.window[a] > 0, ANS_WIN, 0)
+                bits = N2 | (facts.bits[a] & (ANS_DATA | ANS_WIN))
                 if not self.lean:  # (lean: when the flow is loaded)
                     for k, col in self.answer.items():
                         col.a[fa] = getattr(d, k)[a]
                     probe = {k: self.probe[k].a[fa] for k in ANSWER_TEST}
-                    bits |= np.where(answered(probe, d, a), ANS_OK, 0)
-                st[fa] |= bits.astype(np.uint8)
+                    bits |= answered(probe, d, a).view(np.uint8) * np.uint8(ANS_OK)
+                st[fa] |= bits
                 self._stored[a] = True
         # -- anything more makes the flow complex --
-        many = np.nonzero(g >= 2)[0]
         if len(many):
             st[fid[many]] |= COMPLEX
         self._fid = fid
@@ -752,9 +825,14 @@ class FlowTable:
         _take_from_before); what comes later on a new flow stamped before its
         probe, or a packet decode_frame read on the key, gives the whole key
         to the engine (_demote). Not in a lean table (no probe columns)."""
-        latest = np.maximum.accumulate(d.ts)
-        np.maximum(latest, self._latest, out=latest)
-        at = np.r_[np.arange(TIME_MARK - 1, len(latest) - 1, TIME_MARK), len(latest) - 1]
+        ts = d.ts
+        if ts[0] >= self._latest and (ts[1:] >= ts[:-1]).all():  # in time order (most captures): their own
+            latest = ts
+        else:
+            latest = np.maximum.accumulate(ts)
+            np.maximum(latest, self._latest, out=latest)
+        at = np.arange(TIME_MARK - 1, len(latest) + TIME_MARK - 1, TIME_MARK)
+        at[-1] = len(latest) - 1
         self._time_marks.append((d.frame[at].astype(np.int64), latest[at]))
         self._latest = float(latest[-1])
         del latest
@@ -1002,8 +1080,10 @@ class FlowTable:
 
     def _keep_unstored(self, d: Decoded) -> None:
         fid = self._fid
-        cx = (self.state.a[fid] & COMPLEX) > 0
-        rows = np.nonzero(cx & ~self._stored)[0]
+        # every row _feed_fast did not store is a COMPLEX flow's: its flow was already, or the row
+        # made it so (a third packet and more, a second one not back); nothing clears the bit while
+        # reading (take_retries comes after), so no state is looked up again here
+        rows = np.flatnonzero(~self._stored)
         if len(rows):
             self.rows.append(d, rows, fid[rows])
 

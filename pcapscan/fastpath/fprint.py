@@ -77,6 +77,18 @@ def _cols(parts: list) -> F.Cols:
     return F.Cols(base, None if _is_sorted(frame) else np.argsort(frame, kind="stable"))
 
 
+class _Gathered(dict):
+    """Columns made when first read (`make[k]()`): a field no clue reads is never gathered."""
+
+    def __init__(self, make: dict):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, k):
+        v = self[k] = self.make[k]()
+        return v
+
+
 def _targets(t, sp: np.ndarray) -> np.ndarray:
     """t.session_addrs(sp)[1]: looked up once when every row has the same session."""
     if len(sp) and (sp == sp[0]).all():
@@ -97,20 +109,19 @@ def _low16(addrs, ids: np.ndarray) -> np.ndarray:
 
 def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.ToolGuess:
     """The ToolGuess of a session: `objs` its engine exchanges (Exchange objects),
-    `simple` the rows of its block's columns `s` (scans.Assembler._block) classified
+    `simple` the rows of its block's columns `s` (scans.Assembler._block, and "synack" of Assembler.build) classified
     in bulk, `others` the other probes of those bulk exchanges (Assembler._others:
     flows.ROW_FIELDS columns, "at" the index in `simple`), their retries; `t` the flow table."""
     fid = s["fid"][simple]
     p = t.probe
     n_b = len(fid)
     udp = s["udp"][simple]
-    tid = _targets(t, s["sp"][simple])
-    bulk = {
-        "frame": p["frame"].a[fid], "tcp": ~udp, "udp": udp, "ttl": p["ttl"].a[fid], "ip_id": p["ip_id"].a[fid],
-        "window": p["window"].a[fid], "flags": p["flags"].a[fid], "seq": p["seq"].a[fid], "ack": p["ack"].a[fid],
-        "sport": s["sport"][simple], "dport": s["tport"][simple], "opt": p["opt"].a[fid], "mss": p["mss"].a[fid],
-        "payload": p["payload"].a[fid], "dst16": _low16(t.addrs, tid), "ex": np.arange(n_b),
-    }
+    probe_col = lambda k: lambda: p[k].a[fid]  # noqa: E731
+    bulk = _Gathered({
+        **{k: probe_col(k) for k in ("frame", "ttl", "ip_id", "window", "flags", "seq", "ack", "opt", "mss", "payload")},
+        "tcp": lambda: ~udp, "udp": lambda: udp, "sport": lambda: s["sport"][simple], "dport": lambda: s["tport"][simple],
+        "dst16": lambda: _low16(t.addrs, _targets(t, s["sp"][simple])), "ex": lambda: np.arange(n_b),
+    })
     pk = F.ExchangePackets.of(objs, first_id=n_b)  # the engine's exchanges, numbered after the bulk rows
     p_cols, f_cols, r_cols = pk.columns(t.options.id_of)
     if others is not None and len(others["at"]):
@@ -123,14 +134,17 @@ def identify_columns(t, s: dict, objs, simple, others: dict | None = None) -> F.
         probes, retries = _cols([bulk, again, p_cols]), _cols([again, r_cols])
     else:
         probes, retries = _cols([bulk, p_cols]), F.Cols(**r_cols)
-    first = _cols([bulk, f_cols])
+    # no probe again (of a bulk flow or an engine exchange): every probe is a first try, and the
+    # first tries' columns are the probes' (each gathered, merged and counted once)
+    first = probes if len(retries) == 0 else _cols([bulk, f_cols])
     completed = np.concatenate([np.zeros(n_b, bool), np.array(pk.completed, bool)])
-    synack_b = int((s["ans"][simple] & ~udp & ((s["rflags"][simple] & 0x12) == 0x12)).sum())
+    synack_b = int(np.count_nonzero(s["synack"][simple]))
     # the first probe's IP version (a bulk row before an engine packet of the same frame, as the merge orders them)
     earliest = []
     if n_b:
         i = int(np.argmin(bulk["frame"]))
-        earliest.append((int(bulk["frame"][i]), 0, 6 if tid[i] >= V6_BASE else 4))
+        v6 = t.session_addrs(s["sp"][simple[i:i + 1]])[1][0] >= V6_BASE
+        earliest.append((int(bulk["frame"][i]), 0, 6 if v6 else 4))
     q = pk.earliest()
     if q is not None:
         earliest.append((q.frame, 1, q.ip_version))

@@ -12,7 +12,7 @@ the smoothing of SYN sessions) is computed on that exchange itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -768,38 +768,38 @@ class Assembler:
         kind = column(s["kind"], [_kind_code(ex) for ex in py_ex], np.int16)
         run = column(self.run_of[s["fid"]], [ex.run for ex in py_ex], np.int32)
         # technique inference: the engine's exchanges one by one, simple ones by shape
-        tech = np.empty(n, np.int8)
-        beh = np.empty(n, bool)
+        py_tech, py_beh = np.empty(n_p, np.int8), np.empty(n_p, bool)
         why: dict = {}  # table row -> evidence (a Text), where computed
         for j, ex in enumerate(py_ex):
             tt, w, b = infer_technique(ex)
-            r = int(py_rows[j])
-            tech[r], beh[r], why[r] = _T[tt], b, w
+            py_tech[j], py_beh[j], why[int(py_rows[j])] = _T[tt], b, w
+        tab = BlockTable(s, is_py, idx, py_ex, why)
+        # a TCP probe the target answered with a SYN/ACK: a shape of its own here, counted by the fingerprint
+        s["synack"] = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
+        s_tech, s_beh = np.empty(n_s, np.int8), np.empty(n_s, bool)
         if n_s:
-            synack = s["ans"] & ~s["udp"] & ((s["rflags"] & 0x12) == 0x12)
-            inv, nu = dense_ids([s["kind"], s["opt"], synack])
+            inv, nu = dense_ids([s["kind"], s["opt"], s["synack"]])
             first = first_index(inv, nu)
-            reps = self.exchanges_of(s, first)
+            reps = self._made(tab, first)
             u_tech = np.empty(nu, np.int8)
             u_beh = np.empty(nu, bool)
-            for u, ex in enumerate(reps):
+            for u, (r, ex) in enumerate(zip(s_rows[first].tolist(), reps)):
                 tt, w, b = infer_technique(ex)
-                u_tech[u], u_beh[u] = _T[tt], b
-            tech[s_rows], beh[s_rows] = u_tech[inv], u_beh[inv]
-            del inv, synack
-        tab = BlockTable(s, is_py, idx, py_ex, why)
+                u_tech[u], u_beh[u], why[r] = _T[tt], b, w  # (the evidence of its own row)
+            s_tech, s_beh = u_tech[inv], u_beh[inv]
+            del inv
+        tech, beh = column(s_tech, py_tech, np.int8), column(s_beh, py_beh, bool)
         # smoothing: a SYN decided by its fingerprint follows the session's behaviour
         scx = (tech == _T[Technique.SYN]) | (tech == _T[Technique.CONNECT])
         cand = np.nonzero(scx & beh)[0]
         ncand = np.nonzero(scx & ~beh)[0]
         smooth_from = np.full(len(tech), -1, np.int32)
         if len(cand) and len(ncand):
-            both = np.r_[cand, ncand]
-            ids, nk = dense_ids([sp[both], opt[both], run[both]])
-            fi = first_index(ids[:len(cand)], nk)  # first behavioural exchange of each key (len(cand): none)
-            src_of = ids[len(cand):]
-            hit = fi[src_of] < len(cand)
-            src = cand[fi[src_of[hit]]]
+            ids, nk = dense_ids([sp, opt, run])  # (every row's: no gathers; the same ids for the candidates)
+            fi = first_index(ids[cand], nk)  # first behavioural exchange of each key (len(cand): none)
+            src_of = fi[ids[ncand]]
+            hit = src_of < len(cand)
+            src = cand[src_of[hit]]
             smooth_from[ncand[hit]] = src
             tech[ncand[hit]] = tech[src]
         # forced technique
@@ -825,6 +825,7 @@ class Assembler:
             spec = fallback_spec(flags) if tt is Technique.UNKNOWN else REGISTRY[tt]
             scanner, target = t.session_addrs(sp[first:first + 1])
             scan = self._scan(tab, members, tt, flags, evidence, spec, scanner[0], target[0], udp, port)
+            tab.made.clear()  # what the next scan needs is its own: kept no longer than this one's
             scan.ports.first_frame = int(ofr[first])
             scans.append((int(ofr[first]), scan))
         scans.sort(key=lambda sc_: sc_[0])
@@ -834,7 +835,17 @@ class Assembler:
         """The Exchange of a row of the block's exchange table."""
         if tab.is_py[row]:
             return tab.py_ex[int(tab.idx[row])]
-        return self.exchanges_of(tab.cols, [int(tab.idx[row])])[0]
+        return self._made(tab, [int(tab.idx[row])])[0]
+
+    def _made(self, tab: "BlockTable", rows) -> list:
+        """exchanges_of the block's columns' `rows`, each made once a block (a small session's
+        one exchange serves its technique, its evidence, its verdict and its fingerprint)."""
+        rows = np.asarray(rows, np.int64).tolist()
+        made = tab.made
+        new = [r for r in dict.fromkeys(rows) if r not in made]
+        if new:
+            made.update(zip(new, self.exchanges_of(tab.cols, new)))
+        return [made[r] for r in rows]
 
     def exchanges_at(self, tab: "BlockTable", rows) -> list:
         """exchange() of each of `rows`, the simple ones made together (a scan run again
@@ -842,7 +853,7 @@ class Assembler:
         rows = np.asarray(rows, np.int64)
         out = [None] * len(rows)
         simple = np.flatnonzero(~tab.is_py[rows])
-        for j, ex in zip(simple.tolist(), self.exchanges_of(tab.cols, tab.idx[rows[simple]])):
+        for j, ex in zip(simple.tolist(), self._made(tab, tab.idx[rows[simple]])):
             out[j] = ex
         for j in np.flatnonzero(tab.is_py[rows]).tolist():
             out[j] = tab.py_ex[int(tab.idx[rows[j]])]
@@ -869,7 +880,7 @@ class Assembler:
         idx = tab.idx[members]
         s = tab.cols
         # ports probed by more than one exchange of the session: merged by the real code
-        pk = udp[members].astype(np.int64) * 65536 + port[members]
+        pk = udp[members].astype(np.int64) << 16 | port[members]  # (proto, port) as one key, UDP above TCP
         multi = _shared([pk]) | is_py
         # bulk exchanges of more than one probe (_others): few, they are made and classified
         # as the engine's are (verify and compare then read them so); many stay columns
@@ -891,7 +902,7 @@ class Assembler:
         if m:
             inv, nu = shapes.shape_ids(spec, s, simple)
             first = first_index(inv, nu)
-            reps = self.exchanges_of(s, simple[first])
+            reps = self._made(tab, simple[first])
             u_st = np.empty(nu, np.int64)
             u_rs = np.empty(nu, np.int64)
             u_keep = np.zeros(nu, bool)
@@ -906,10 +917,10 @@ class Assembler:
             st, rs = u_st[inv], u_rs[inv]
             ttl = np.where(u_keep[inv], s["rttl"][simple], 0)
         # one table, sorted by (proto, port)
-        t_udp = np.r_[s["udp"][simple], np.array([r.proto == "udp" for r in results], bool)]
-        t_port = np.r_[s["tport"][simple], np.array([r.port for r in results], np.int64)]
-        o = _port_order(t_udp, t_port)
-        t_udp, t_port = t_udp[o], t_port[o]
+        t_key = np.r_[pk[~multi], np.array([(r.proto == "udp") << 16 | r.port for r in results], np.int64)]
+        o = _key_order(t_key)
+        t_key = t_key[o]
+        t_udp, t_port = (t_key >> 16).astype(bool), (t_key & 0xFFFF).astype(np.int32)
         back = np.empty(len(o), np.int64)
         back[o] = np.arange(len(o))
         at = back[:m]  # where each bulk row goes; the engine's rows keep zeros (their PortResult tells)
@@ -933,9 +944,10 @@ class Assembler:
             first_frames = s["pframe"][simple]
             for j, a, b in zip(o_at[cut].tolist(), cut.tolist(), np.r_[cut[1:], len(o_at)].tolist()):
                 more[int(at[j])] = np.r_[first_frames[j], others["frame"][a:b]].astype(np.int64)
-        ports = PortTable(t_udp, t_port.astype(np.int32), st, rs, ttl, pframe, rframe, objects, more)
+        ports = PortTable(t_udp, t_port, st, rs, ttl, pframe, rframe, objects, more)
         # time span: every probe of every exchange
-        ts = [float(s["pts"][simple].min()), float(s["pts"][simple].max())] if m else []
+        pts = s["pts"][simple]
+        ts = [float(pts.min()), float(pts.max())] if m else []
         if len(o_at):
             ts += [float(others["ts"].min()), float(others["ts"].max())]
         for ex in objs:
@@ -963,13 +975,15 @@ class BlockTable:
     every exchange of the block in exchange order, a simple flow (a row of the block's
     columns `cols`) or one of the engine's (`py_ex`); `is_py` tells which, `idx` is
     the row in `cols` or the index in `py_ex`; `why` the evidence (a Text) per table
-    row, computed as it is first asked for."""
+    row, computed as it is first asked for; `made` the Exchange of a row of `cols`,
+    made as it is first asked for while one scan is built (Assembler._made)."""
 
     cols: dict
     is_py: np.ndarray
     idx: np.ndarray
     py_ex: list
     why: dict
+    made: dict = field(default_factory=dict)
 
 
 def _blocks(counts: np.ndarray, size: int) -> tuple:
@@ -1035,20 +1049,19 @@ def _kind_code(ex: Exchange) -> int:
     return UDP_KIND if k == "udp" else _letters_code(k)
 
 
-def _port_order(udp: np.ndarray, port: np.ndarray) -> np.ndarray:
-    """np.lexsort((port, udp)): TCP ports, then UDP ports, ascending. A scan's
-    (proto, port) keys are distinct (a port probed by several exchanges is
-    merged into one row), so each key's row is placed by counting, in O(n)
-    instead of a comparison sort; should keys repeat, the lexsort itself."""
-    n = len(port)
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") of a scan's (proto, port) keys (udp << 16 | port:
+    TCP ports, then UDP ports, ascending). The keys are distinct (a port probed by several
+    exchanges is merged into one row), so each key's row is placed by counting, in O(n)
+    instead of a comparison sort; should keys repeat, the stable sort itself."""
+    n = len(keys)
     if n >= 4096:
-        key = udp.astype(np.int64) << 16 | port
-        slot = np.full(1 << 17, -1, np.int64)
-        slot[key] = np.arange(n)
+        slot = np.full(1 << 17, -1, np.intp)
+        slot[keys] = np.arange(n)
         order = slot[slot >= 0]
         if len(order) == n:
             return order
-    return np.lexsort((port, udp))
+    return np.argsort(keys, kind="stable")
 
 
 def _one_key_apart(port: np.ndarray, keys: np.ndarray, runs: np.ndarray) -> np.ndarray:
