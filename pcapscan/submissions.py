@@ -306,10 +306,11 @@ def _read(path: str, technique_values, claimed, lang: str, progress: Optional[Ca
             from .verify import checked_at, verify_each
 
             # one reading of the capture for none (the ladders) and every claim: its ports checked by shape
-            # (verify._Shapes), not a verify each; each result dropped once read
+            # (verify._Shapes), not a verify each; each result dropped once read, and holding only the
+            # checked ports grade reads (the ladders' of `shown`; none under a claim)
             found, checked = [], None
             for i, result in enumerate(verify_each(path, [[]] + [[c] for c in claims], lang=lang,
-                                                   progress=progress)):
+                                                   progress=progress, ports_at=[shown] + [()] * len(claims))):
                 if i:
                     found.append(result.findings)
                 else:

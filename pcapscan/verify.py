@@ -739,22 +739,29 @@ def verify(paths, claims: Iterable = (), expectations=None, lang: str = "en",
         return next(_verify(paths, [claims], expectations, lang, claims_from_names, progress))
 
 
-def verify_each(path, claim_sets: Iterable, lang: str = "en", progress=None):
+def verify_each(path, claim_sets: Iterable, lang: str = "en", progress=None, ports_at=None):
     """Yield verify(path, claims=claims, lang=lang) for each claims of
     `claim_sets`, in order: the same results, the capture read and analysed
     once for a run of them, not once each (grade asks for one claim per
     technique, and for none to draw its ladders), and each result made only
     when the one before is taken (a big capture's checked ports are many).
     A UDP technique named changes the analysis itself (_forced): a run ends
-    where a set names one and the set before does not, or the other way."""
+    where a set names one and the set before does not, or the other way.
+    `ports_at`: per claim set, the (proto, port)s whose checked ports its
+    result lists (checked_at's, in the same order; the others never made:
+    grade reads a few of a big capture's millions, or none), or None for
+    every port; None: every port of every set."""
     sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
+    keys = [None] * len(sets) if ports_at is None else [None if k is None else set(k) for k in ports_at]
+    if len(keys) != len(sets):
+        raise UsageError(f"ports_at names {len(keys)} sets of ports for {len(sets)} claim sets")
     with no_cyclic_gc():
         at = 0
         while at < len(sets):
             end = at + 1
             while end < len(sets) and _forced(sets[end]) == _forced(sets[at]):
                 end += 1
-            yield from _verify(path, sets[at:end], None, lang, False, progress)
+            yield from _verify(path, sets[at:end], None, lang, False, progress, keys[at:end])
             at = end
 
 
@@ -765,8 +772,9 @@ def _forced(named) -> Optional[Technique]:
     return Technique.UDP if any(REGISTRY[t].proto == "udp" for c in named for t in c.techniques) else None
 
 
-def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names: bool, progress):
-    """Yield the VerifyResult of each set of claims (the capture read and analysed once)."""
+def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names: bool, progress, ports_at=None):
+    """Yield the VerifyResult of each set of claims (the capture read and
+    analysed once); `ports_at`: verify_each's, one per set."""
     if lang not in messages.LANGS:
         raise UsageError(f"unknown language {lang!r} (use {', '.join(messages.LANGS)})")
     claim_sets = [tuple(c if isinstance(c, Claim) else parse_claim(c) for c in claims) for claims in claim_sets]
@@ -806,6 +814,7 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
     if analysis is None:  # a session the fast path's verdicts and the packets do not rebuild alike
         analysis = analyze(paths if single else path_list, technique=forced, progress=progress)
 
+    sessions = session_of_frames(analysis.scans)  # every set's: one analysis
     for k, claims_of in enumerate(claims_of_sets):
         cases = []
         for summary in analysis.captures:
@@ -815,7 +824,7 @@ def _verify(paths, claim_sets: list, expectations, lang: str, claims_from_names:
             else:
                 case = _capture_case(summary, scans, claims_of[summary.path], read_flows)
             cases.append(replace(case, elsewhere=_elsewhere(analysis, summary.path)))
-        result = _result(cases, analysis, lang, progress)
+        result = _result(cases, analysis, lang, progress, sessions, None if ports_at is None else ports_at[k])
         if expect is not None:
             unmatched = expect.unmatched([c.path for c in analysis.captures])
             result = replace(result, warnings=tuple(messages.said("expect.unmatched", source=str(expect.source),
@@ -886,7 +895,10 @@ def verify_packets(packets: Iterable[Packet], claims: Iterable = (), capture: st
     return _result([case], analysis, lang)
 
 
-def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> VerifyResult:
+def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None, sessions=None,
+            ports_at=None) -> VerifyResult:
+    """`sessions`: session_of_frames(analysis.scans), made here if None;
+    `ports_at`: the (proto, port)s of the checked ports listed, None for every one."""
     hits = []  # (capture, rule id, Hit)
     tick = Ticker(progress, "checking", len(RULES), seconds=0.0)
     # every port rule found nothing on a BulkPortCase's shape: the rules run on the others
@@ -903,10 +915,11 @@ def _result(cases: list, analysis: AnalysisResult, lang: str, progress=None) -> 
         else:
             hits += [(h.capture, r.id, h) for h in r.check(cases)]
     tick.end()
-    sessions = session_of_frames(analysis.scans)
+    if sessions is None:
+        sessions = session_of_frames(analysis.scans)
     findings = _findings(hits, lang, [cc.capture for cc in cases], sessions)
     verdict = VIOLATES if any(f.severity == ERROR for f in findings) else CONFORMS
-    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases, sessions),
+    return VerifyResult(findings=findings, analysis=analysis, verdict=verdict, ports=_checked_ports(cases, sessions, ports_at),
                         claims=tuple((cc.capture, str(c), c.source) for cc in cases for c in cc.claims), lang=lang)
 
 
@@ -959,7 +972,18 @@ class FrameSessions(Mapping):
     def _columns(self):
         import numpy as np
 
-        if self._sorted is None:
+        if self._sorted is None and all(f.dtype == np.uint32 for _n, _t, f in self.bulk):
+            # (frame, session) as one number, sorted in place: a frame's first its lowest session; the
+            # stable argsort's indices below would take twice this memory (millions of frames)
+            key = np.concatenate([f.astype(np.uint64) << np.uint64(32) | np.uint64(n) for n, _t, f in self.bulk]
+                                 ) if self.bulk else np.zeros(0, np.uint64)
+            key.sort()
+            halves = key.view(np.uint32).reshape(-1, 2)
+            frame, session = (halves[:, 1], halves[:, 0]) if np.little_endian else (halves[:, 0], halves[:, 1])
+            first = np.ones(len(key), bool)
+            np.not_equal(frame[1:], frame[:-1], out=first[1:])
+            self._sorted = (frame[first], session[first].astype(np.int32), {n: t for n, t, _f in self.bulk})
+        if self._sorted is None:  # frames beyond 32 bits
             bulk = sorted(self.bulk, key=lambda b: b[0])  # by session: sorted stably by frame, the first first
             frames = np.concatenate([f for _n, _t, f in bulk]) if bulk else np.zeros(0, np.int64)
             order = np.argsort(frames, kind="stable")
@@ -1065,15 +1089,20 @@ def _findings(hits, lang: str, order: list, sessions: dict) -> tuple:
     return tuple(out)
 
 
-def _checked_ports(cases, sessions: dict):
+def _checked_ports(cases, sessions: dict, at=None):
     """The CheckedPorts of every case, in capture then (session, proto, port,
-    first probe) order: a tuple, or a CheckedPorts where ports were checked by shape."""
+    first probe) order: a tuple, or a CheckedPorts where ports were checked by
+    shape. `at`: only those at these (proto, port)s (None: every one)."""
     out, bulk = [], []
     for cc in cases:
         mine = sessions.get(cc.capture, {})
         keyed = []  # (sort key, (session, tool), PortCase): each port's session looked up once
         shaped = cc.ports.bulk() if isinstance(cc.ports, _CasePorts) else []
-        for pc in (cc.ports.real() if shaped else cc.ports):
+        real = cc.ports.real() if shaped else cc.ports
+        if at is not None:
+            shaped = _bulk_at(shaped, at)
+            real = [pc for pc in real if (pc.result.exchange.proto, pc.result.exchange.port) in at]
+        for pc in real:
             ex = pc.result.exchange
             first = ex.probes[0].frame
             session_tool = mine.get(first, (None, ""))
@@ -1085,6 +1114,22 @@ def _checked_ports(cases, sessions: dict):
         bulk.append((len(out), _BulkChecked(cc.capture, shaped, mine, [(k, _checked_port(cc.capture, pc, *st))
                                                                        for k, st, pc in keyed])))
     return CheckedPorts(out, bulk) if bulk else tuple(out)
+
+
+def _bulk_at(shaped: list, at) -> list:
+    """_CasePorts.bulk()'s (scan, rows, shapes, [_ShapeOf]) of the rows at the (proto, port)s `at`."""
+    import numpy as np
+
+    out = []
+    for scan, rows, shape, clean in shaped:
+        udp, port = scan.ports.udp[rows], scan.ports.port[rows]
+        keep = np.zeros(len(rows), bool)
+        for proto in ("tcp", "udp"):
+            numbers = np.array(sorted(n for p, n in at if p == proto and n is not None), np.int64)
+            keep |= (udp == (proto == "udp")) & np.isin(port, numbers)
+        if keep.any():
+            out.append((scan, rows[keep], shape[keep], clean))
+    return out
 
 
 def _checked_port(capture: str, pc: PortCase, session, tool: str) -> CheckedPort:
