@@ -162,3 +162,59 @@ def test_a_reset_from_another_port_to_a_port_probed_again_is_read_whole(monkeypa
     ordinary, fast, made = both(monkeypatch, path)
     assert made == "whole"
     assert fast == ordinary and '"rule": "rst-port-mismatch"' in ordinary
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_verify_each_makes_only_the_checked_ports_asked_for(monkeypatch, tmp_path, fast):
+    """ports_at: a set's result lists the checked ports at its (proto, port)s
+    as checked_at picks them from the whole list, none for (), every one for
+    None; the findings are the same whatever it lists."""
+    from pcapscan.errors import UsageError
+    from pcapscan.verify import checked_at, verify_each
+
+    path = tmp_path / "plain.pcap"
+    path.write_bytes(pcap_bytes(CASES["plain"]() + CASES["udp"]()[-6:]))
+    if fast:
+        monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
+    sets = [[], technique_claims("syn"), [], technique_claims("udp")]
+    whole = list(verify_each(str(path), sets))
+    every = sorted({(p.proto, p.port) for p in whole[0].ports})
+    assert len(every) > 6 and {"tcp", "udp"} <= {proto for proto, _port in every}
+    some = set(every[::3]) | {("udp", every[0][1]), ("tcp", 65000)}  # a protocol's port of the other, none
+    asked = [some, (), None, {k for k in every if k[0] == "udp"}]
+    got = list(verify_each(str(path), sets, ports_at=asked))
+    for keys, full, mine in zip(asked, whole, got):
+        assert mine.findings == full.findings
+        if keys is None:
+            assert render(mine, "json") == render(full, "json")
+            continue
+        assert checked_at(mine.ports, keys) == checked_at(full.ports, keys)
+        assert len(mine.ports) == len(checked_at(full.ports, keys)) < len(full.ports)
+    assert len(got[0].ports) > 0 and len(got[1].ports) == 0
+    with pytest.raises(UsageError):
+        list(verify_each(str(path), sets, ports_at=[()]))
+
+
+def test_frame_sessions_columns_packed_or_wide_are_each_frames_first_session():
+    """FrameSessions' sorted columns, by packed (frame, session) keys where
+    frames fit 32 bits and by a stable sort beyond: each frame once, with the
+    lowest session that names it."""
+    import numpy as np
+
+    from pcapscan.verify import FrameSessions
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        packed, wide, first = FrameSessions(), FrameSessions(), {}
+        for n in rng.permutation(np.arange(1, 12))[:rng.integers(1, 6)].tolist():
+            frames = rng.integers(0, 200, rng.integers(1, 40))
+            packed.add_bulk(n, f"tool{n}", frames)
+            wide.add_bulk(n, f"tool{n}", frames + (1 << 33))
+            for f in frames.tolist():
+                first[f] = min(first.get(f, n), n)
+        pf, pn, tools = packed._columns()
+        wf, wn, _ = wide._columns()
+        assert pf.dtype == np.uint32 and wf.dtype == np.int64
+        assert pf.tolist() == sorted(first) == (wf - (1 << 33)).tolist()
+        assert pn.tolist() == [first[f] for f in sorted(first)] == wn.tolist()
+        assert all(packed[f] == (n, tools[n]) == wide[f + (1 << 33)] for f, n in first.items())
