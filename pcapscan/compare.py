@@ -352,7 +352,7 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
     exchanges = [pr.exchange for _row, pr in real]
     col = _probe_columns([r for ex in exchanges for r in _probe_rows(ex)], bulk)
     n_rows = len(col["frame"])
-    start = col["ts"][0].item() if n_rows else 0.0
+    start = col["ts"].min().item() if n_rows else 0.0  # not the first frame's: records can go back in time
     ends = [p.ts for ex in exchanges for p in ex.probes + ex.responses + ex.followups]
     if bulk is not None:
         ends += bulk.ends()
@@ -370,7 +370,7 @@ def describe(label: str, capture: str, scans: list, index: int, shaped: "Optiona
             udp_payloads[ps.port] = tuple(sorted(set(ps.payloads)))
     order = tuple(sorted(ports, key=lambda k: ports[k].first_frame))
     first, retries, tcp = col["first"], col["retry"], col["proto"] == "tcp"
-    gaps = tuple(np.diff(col["ts"][first]).tolist())
+    gaps = tuple(np.diff(np.sort(col["ts"][first])).tolist())  # in time, never negative (an out-of-order capture)
     tool = scan.tool
     f = {}
     f["tool"] = said("analyze.tool", name=tool.name, confidence=f"{tool.confidence:.2f}") if tool is not None else "-"

@@ -1259,7 +1259,7 @@ PROGRESS_WORDS = {
         "assembling-reread": ("reading again, assembling", "flows"),
         "fingerprinting-reread": ("reading again, classifying, fingerprinting", "flows"),
         "classifying": ("classifying", "exchanges"), "rereading": ("reading again", "bytes"),
-        "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
+        "checking-shapes": ("checking by shape", "ports"), "checking": ("checking", "rules"), "comparing": ("comparing", "sessions"), "writing": ("writing", "ports"),
         "captures": ("captures", "captures"), "grading": ("grading", "students"),
     },
     "zh": {
@@ -1268,7 +1268,7 @@ PROGRESS_WORDS = {
         "assembling-reread": ("再次读取、划分扫描会话", "条流"),
         "fingerprinting-reread": ("再次读取、分类、识别扫描工具", "条流"),
         "classifying": ("分类", "次交互"), "rereading": ("再次读取", "字节"),
-        "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
+        "checking-shapes": ("按形态检查", "个端口"), "checking": ("检查", "条规则"), "comparing": ("比较", "个扫描会话"), "writing": ("写出", "个端口"),
         "captures": ("抓包文件", "个抓包文件"), "grading": ("评分", "名学生"),
     },
 }

@@ -30,6 +30,7 @@ PHASES = (
     "fingerprinting-reread",
     "classifying",  # the ordinary path: every exchange's technique and state
     "rereading",  # the packets of some sessions: verify's rules, compare's exchanges
+    "checking-shapes",  # verify: a big capture's bulk ports, the rules once per shape (counted in ports)
     "checking",  # verify: the textbook's rules, each over every port
     "comparing",  # compare: the two sessions side by side
     "writing",  # the rendering, to its file

@@ -1612,7 +1612,7 @@ class _Shapes:
         self.groups = {}  # id(scan) -> (its bulk rows, their shape ids, each shape's representative row)
         self.made = {}  # (id(scan read as), row, claim) -> the PortCase of a BulkPortCase, once asked for
         self.readings = {}  # (id(scan), claim) -> _reading's, once made
-        tick = Ticker(progress, "checking", sum(len(r) for r in bp.bulk.values()))
+        tick = Ticker(progress, "checking-shapes", sum(len(r) for r in bp.bulk.values()))
         done = 0
         for s in scans:
             rows_b, first, second = bp.pairs(s)

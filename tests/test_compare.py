@@ -354,6 +354,23 @@ def test_a_port_probed_hundreds_of_times_takes_one_cell(tmp_path):
     assert few.retry_text == ", ".join(f"+{1.1 * i:.2f}s" for i in range(1, 11))
 
 
+def test_a_capture_whose_records_go_back_in_time_has_the_same_timing(tmp_path):
+    """Two probes' records swapped (a merged or multi-queue capture): the gaps are between
+    probes in time, as in the capture in order, never negative; the start is the earliest probe."""
+    from pcapbuild import ether, ipv4_tcp, pcap_bytes
+
+    recs = [(1.0 + 0.01 * i, ether(ipv4_tcp("198.18.0.1", "198.18.0.2", 40000, port, 0x02, seq=7)))
+            for i, port in enumerate(range(1, 41))]
+    ordered, swapped = tmp_path / "ordered.pcap", tmp_path / "swapped.pcap"
+    ordered.write_bytes(pcap_bytes(recs))
+    recs[0], recs[30] = recs[30], recs[0]
+    swapped.write_bytes(pcap_bytes(recs))
+    c = compare(str(ordered), str(swapped))
+    assert field(c, "inter-probe gap") == ("median 10.0 ms (min 10.0 ms, max 10.0 ms)",) * 2
+    assert field(c, "duration")[0] == field(c, "duration")[1]
+    assert min(c.b.gaps) > 0 and c.b.start == c.a.start == 1.0
+
+
 def test_one_capture_a_stray_connection_beside_the_lab_scans(shared_captures, tmp_path):
     """A student's capture (scapy SYN, Xmas, FIN, NULL, UDP scans of one
     target) with the scanner's browser in it: a SYN to a web server, tried

@@ -209,14 +209,17 @@ def test_verify_and_compare_of_big_captures_report_every_phase(tmp_path, monkeyp
     """Through the fast path, then verify's bulk ports checked and compare's described by shape
     (fastpath.subset): each phase named."""
     from pcapscan.compare import compare
-    from pcapscan.verify import verify
+    from pcapscan.verify import RULES, verify
 
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 1)
     path = two_sessions(tmp_path)
     rec = Recorder()
     verify(path, progress=rec)
-    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting", "rereading", "checking"]
+    assert rec.phases() == ["reading", "pairing", "assembling", "routing", "fingerprinting", "rereading",
+                            "checking-shapes", "checking"]
     assert rec.of("rereading")[-1][:2] == (path.stat().st_size, path.stat().st_size)
+    # the bulk ports are counted in ports, the rules after them in rules: two phases, two units
+    assert rec.of("checking-shapes")[-1][1] > len(RULES) and rec.of("checking")[-1][1] == len(RULES)
     rec = Recorder()
     compare(path, path, progress=rec)
     once = ["reading", "pairing", "assembling", "routing", "fingerprinting"]
