@@ -37,7 +37,7 @@ from .fingerprint import NMAP_UDP_PAYLOAD_PORTS, initial_ttl, options_text, valu
 from .gcpause import no_cyclic_gc
 from .kernel import is_kernel_rst, synacks
 from .messages import MESSAGES, Said, T, said
-from .model import ACK, RST, Exchange, Packet, Scan, State, Technique
+from .model import ACK, RST, Exchange, Packet, Scan, State, Technique, Text
 from .progress import report
 from .techniques import REGISTRY, response_kind
 from .verify import IDENTITY_FIELDS, SEQ_FIELDS, SEQ_NEAR, WIDER
@@ -488,7 +488,36 @@ class FieldRow:
 
     @property
     def same(self) -> bool:
-        return self.a == self.b
+        return same_pattern(self.a, self.b)
+
+
+# What a pattern's words say of one run only: how many values it drew, the
+# first few of them, where a count started. Two scans built the same way (two
+# nmap runs: random IP IDs, a new source port per probe) differ in these, so
+# fields are compared without them (same_pattern); a constant (TTL 64 against
+# 128, IP ID 1 on every probe) is how a probe is built and stays compared.
+RUN_SPECIFIC = {
+    "compare.ipid.random": ("n", "probes"), "compare.ipid.incrementing": ("id",),
+    "compare.ttl.varies": ("n", "low", "high"), "compare.seq.new": ("n",),
+    "compare.sport.new": ("ports",), "compare.sport.some": ("n", "ports"), "compare.sport.incrementing": ("port",),
+    "compare.sport.retries": ("ports",),
+    "compare.order.ascending": ("ports",), "compare.order.descending": ("ports",), "compare.order.shuffled": ("ports",),
+}
+
+
+def pattern_of(words):
+    """A field's words as the pattern they name: the template and its parameters but
+    RUN_SPECIFIC's (words written without a template: themselves)."""
+    text = words.text if isinstance(words, Said) else words
+    if not isinstance(text, Text):
+        return str(words)
+    skip = RUN_SPECIFIC.get(text.key, ())
+    return text.key, tuple((k, pattern_of(v)) for k, v in text.params if k not in skip)
+
+
+def same_pattern(a, b) -> bool:
+    """Whether two fields' words name one pattern (RUN_SPECIFIC aside)."""
+    return a == b or pattern_of(a) == pattern_of(b)
 
 
 # How two states of one port stand to each other. A wide state stands for
@@ -1020,7 +1049,7 @@ def notes(a: Side, b: Side) -> list:
         out.append(said("compare.note.tools", at=a.tool, ac=f"{a.tool_confidence:.2f}", bt=b.tool,
                         bc=f"{b.tool_confidence:.2f}", ae=_first_evidence(a), be=_first_evidence(b)))
     shape = [name for name in ("window", "TCP options", "TTL", "source port", "sequence number", "IP ID")
-             if a.fields[name] != b.fields[name] and "-" not in (a.fields[name], b.fields[name])]
+             if not same_pattern(a.fields[name], b.fields[name]) and "-" not in (a.fields[name], b.fields[name])]
     if shape:
         out.append(said("compare.note.built", items=_join([
             said("compare.note.built.item", name=said(f"compare.field.{name}"), a=a.fields[name], b=b.fields[name])
@@ -1058,7 +1087,7 @@ def notes(a: Side, b: Side) -> list:
     pa, pb = a.fields["UDP payload"], b.fields["UDP payload"]
     if pa != pb and "-" not in (pa, pb):
         out.append(said("compare.note.payloads", a=pa, b=pb))
-    if a.fields["port order"].split(" ")[0] != b.fields["port order"].split(" ")[0]:
+    if not same_pattern(a.fields["port order"], b.fields["port order"]):
         out.append(said("compare.note.order", a=a.fields["port order"], b=b.fields["port order"]))
     out.append(said("compare.note.timing", ad=a.fields["duration"], ag=a.fields["inter-probe gap"],
                     bd=b.fields["duration"], bg=b.fields["inter-probe gap"]))

@@ -412,3 +412,21 @@ def test_probes_sent_again_after_an_answer_are_no_retransmissions(shared_capture
     assert "already answered" not in note
     (note,) = [n for n in compare(t("nmap-syn.pcap"), t("scapy-syn.pcap")).notes if "retransmitted" in n]
     assert note.startswith("A retransmitted 1 unanswered probe(s) 1.10 s after the first try") and "again" not in note
+
+
+def test_two_random_ip_id_patterns_are_one_pattern_whatever_they_drew():
+    """Two nmap runs draw other random IP IDs, other source ports, other counts of values:
+    one pattern (no "*" in the table, no "built differently"); constants stay compared."""
+    from pcapscan.compare import FieldRow, ipid_pattern, same_pattern, sport_pattern, ttl_pattern
+
+    random_a = ipid_pattern(4, [5, 900, 77, 3000], [False] * 4)
+    random_b = ipid_pattern(4, [11, 4000, 23], [False] * 3)
+    assert random_a != random_b and same_pattern(random_a, random_b)
+    assert FieldRow("IP ID", random_a, random_b).same
+    assert same_pattern(ttl_pattern([37, 44, 59]), ttl_pattern([40, 51]))
+    assert same_pattern(sport_pattern([40001, 52113, 33017], []), sport_pattern([61000, 45678, 39999], []))
+    # a constant is how the probe is built: IP ID 1 against 2, TTL 64 against 128, random against constant
+    assert not same_pattern(ipid_pattern(4, [1, 1, 1], [False] * 3), ipid_pattern(4, [2, 2, 2], [False] * 3))
+    assert not same_pattern(ttl_pattern([64, 64]), ttl_pattern([128, 128]))
+    assert not same_pattern(random_a, ipid_pattern(4, [1, 1, 1], [False] * 3))
+    assert not FieldRow("IP ID", random_a, "-").same

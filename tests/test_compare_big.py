@@ -219,8 +219,8 @@ def test_ports_read_alike_are_summed_up_in_text_and_kept_in_json(tmp_path):
     path.write_bytes(pcap_bytes(recs))
     c = compare(str(path), session_a=1, session_b=2)
     table, md, js = render(c, "table"), render(c, "markdown"), render(c, "json")
-    want = ("Not shown: 119 tcp ports both scans read as closed (reset); 1 probe(s); "
-            "30 tcp ports only B probed, read as closed (reset); 1 probe(s) (every port in --format json)")
+    want = ('Not shown: 119 tcp ports both scans read as "closed (reset); 1 probe(s)"; '
+            '30 tcp ports only B probed, read as "closed (reset); 1 probe(s)" (every port in --format json)')
     assert want in table and want in md
     listed = [line for line in table.splitlines() if line.split()[:1] and line.split()[0].endswith("/tcp")]
     assert [line.split()[0] for line in listed] == ["22/tcp"]  # the one port not read as the many are
