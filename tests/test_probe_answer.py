@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from pcapscan.exchanges import answers, probe_class
 from pcapscan.fastpath.columns import AddressBook, Decoded, OptionBook
-from pcapscan.fastpath.flows import ANS_OK, COMPLEX, N2, PROBE_OK, FlowTable
+from pcapscan.fastpath.flows import ANS_OK, COMPLEX, N2, PROBE_OK, FlowTable, group_ids
 from pcapscan.model import Packet
 
 S, T = "198.18.0.1", "198.18.0.2"
@@ -85,9 +85,8 @@ def test_flow_table_tells_group_addresses_as_the_engine():
     from pcapscan.exchanges import is_group_address
 
     addrs = AddressBook()
-    table = FlowTable(addrs, OptionBook())
     texts = ["198.18.0.2", "224.0.0.251", "239.255.255.250", "198.18.0.255", "255.255.255.255", "240.0.0.1",
              "ff02::1", "fe80::1", "2001:db8::ff"]
     ids = np.array([addrs.id_of(a) for a in texts * 2], np.int64)
-    assert table._group_dst(ids).tolist() == [is_group_address(a) for a in texts * 2]
+    assert group_ids(ids, addrs, {}).tolist() == [is_group_address(a) for a in texts * 2]
     assert sum(is_group_address(a) for a in texts) == 5

@@ -127,15 +127,6 @@ def group_ids(ids: np.ndarray, addrs: AddressBook, known: dict) -> np.ndarray:
     return look
 
 
-def group_dst(dst: np.ndarray, addrs: AddressBook, known: dict) -> np.ndarray:
-    """group_ids of destination address ids, asked once per distinct address."""
-    # a batch's probes come in runs of one destination (a scan's target): the distinct
-    # addresses are those of the runs' first rows (a sort of those only)
-    head = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, np.int64)
-    uniq, inv = np.unique(dst[head], return_inverse=True)
-    return np.repeat(group_ids(uniq, addrs, known)[inv.ravel()], np.diff(np.r_[head, len(dst)]))
-
-
 class PacketFacts:
     """What the flow table reads of each packet of a batch whatever its flow holds:
     its key but for the address pair (key_parts: `key`, and the runs of one pair,
@@ -511,7 +502,7 @@ class FlowTable:
         self._slow_flows: list = []  # the flows of those Packets (arrays of flow ids)
         self.retries = Retries.none()  # probes again on flows that heard nothing back (take_retries)
         self.rows = RowStore()  # the other rows of COMPLEX flows the columns do not hold, in frame order
-        self._group: dict = {}  # address id -> is a group address (see _group_dst)
+        self._group: dict = {}  # address id -> is a group address (group_ids, for PacketFacts)
         # One batch's working state, from lookup through _feed_fast to _keep_unstored (see feed):
         self._order = None  # lookup's stable order of the batch's keys (a flow's packets together, in capture order)
         self._fid = None  # the flow id of each packet of the batch
@@ -725,9 +716,6 @@ class FlowTable:
         self.rkeys = np.zeros(0, np.uint64)
         self.rids = np.zeros(0, np.int32)
 
-    def _group_dst(self, dst: np.ndarray) -> np.ndarray:
-        return group_dst(dst, self.addrs, self._group)
-
     # -- one batch -----------------------------------------------------------------------
 
     def feed(self, d: Decoded, slow: list, facts: PacketFacts | None = None) -> None:
@@ -757,7 +745,7 @@ class FlowTable:
         rank = self._batch_rank(fid)  # of each packet among its flow's packets in this batch
         g, was_complex, i0, i1, many = flow_places(fid, rank, self.state.a)
         if not self.lean:  # a key the scanner reopened: its new flows (the columns may have grown)
-            split = self._reopened(d, dirb, fid, g, was_complex)
+            split = self._reopened(d, facts, dirb, fid, g, was_complex)
             if split[0] is not fid:
                 fid, g, was_complex = split
                 i0, i1, many = rows_by_place(g, was_complex)
@@ -806,13 +794,14 @@ class FlowTable:
 
     # -- a key reopened: several flows ------------------------------------------------------
 
-    def _reopened(self, d: Decoded, dirb, fid, g, was_complex):
+    def _reopened(self, d: Decoded, facts: PacketFacts, dirb, fid, g, was_complex):
         """(fid, g, was_complex) of the batch's packets, where the scanner
         reopened a simple flow: a new flow for the same key, as the engine
         starts a new connection (exchanges.reopens). So a scan run again from
         one source port (nmap's -g, scapy's fixed sport, a capture replayed)
         stays probe-and-answer flows classified in bulk. `g`: each packet's
-        place in its flow (0 the probe, 1 the answer, 2 and more: complex).
+        place in its flow (0 the probe, 1 the answer, 2 and more: complex);
+        `facts`: the batch's PacketFacts.
 
         A flow is split at its third packet only where its first two are a
         probe and an answer back, and the third is from the scanner and
@@ -865,8 +854,9 @@ class FlowTable:
 
         a_flags, a_ts = a_col("flags"), np.where(a_here, d.ts[ra], p["ts"].a[fc])
         a_dir = np.where(a_here, dirb[ra], (sc & SDIR) > 0)
-        a_ok = np.where(a_here, ~never_probes(d.flags[ra], d.payload[ra]) & ~self._group_dst(d.dst[ra]),
-                        (sc & PROBE_OK) > 0) & ~self._midstream(a_flags, a_col("window"), a_col("opt"))
+        # (a probe kept: its state's PROBE_OK; one in the batch: its PacketFacts', the same rule)
+        a_ok = ((np.where(a_here, facts.bits[ra], sc) & PROBE_OK) > 0) & ~self._midstream(a_flags, a_col("window"),
+                                                                                         a_col("opt"))
         b_flags = np.where(b_here, d.flags[rb], self.answer["flags"].a[fc]).astype(np.int64)
         b_back = np.where(b_here, dirb[rb] != a_dir, True)  # (an answer kept is back, or its flow is complex)
         b_ok = np.where(b_here, tcp_answers(a_flags, a_col("seq"), a_col("ack"), a_col("payload"), d.flags[rb],
