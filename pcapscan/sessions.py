@@ -68,10 +68,9 @@ def ttl_band(ttl):
     import numpy as np
 
     ttl = np.asarray(ttl)
-    if ttl.dtype == np.uint8 and ttl.size > 256:  # a TTL column (the fast path's): each value's band looked up
-        return _band_table()[ttl]
-    ttl = ttl.astype(np.int64, copy=False)
-    if ttl.size > 256 and 0 <= int(ttl.min()) and int(ttl.max()) < 256:
+    if ttl.dtype != np.uint8:  # (the fast path's TTL column, uint8, is read as it is: no copy)
+        ttl = ttl.astype(np.int64, copy=False)
+    if ttl.size > 256 and 0 <= int(ttl.min()) and int(ttl.max()) < 256:  # TTLs: each value's band looked up
         return _band_table()[ttl]
     band = np.full(ttl.shape, 255, np.int64)
     for initial in reversed(_INITIAL_TTLS):
